@@ -1,0 +1,146 @@
+"""``flowctl``: the command line, a thin click layer over ``engine`` (and later ``worker``).
+
+Commands that need no LiveKit (``lint``, ``rules``, ``schema``) import only the engine,
+inside the command, so ``flowctl lint`` starts in milliseconds.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from engine import __version__
+
+# Exit codes (design.md): 0 clean, 1 findings or failed expectations, 2 usage/I-O/internal.
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"flowctl: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _codes(values: tuple[str, ...]) -> list[str]:
+    """``--select FL1,FL2 --select FL3`` as ``[FL1, FL2, FL3]``."""
+    return [v for value in values for v in value.split(",") if v.strip()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flowctl")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Conversation flows for voice agents: lint, simulate and run them."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--select", multiple=True, help="Only these rule codes or prefixes (FL1, FL102).")
+@click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are error findings.")
+def lint(
+    paths: tuple[Path, ...],
+    fmt: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    exit_zero: bool,
+) -> None:
+    """Check flow files and folders (folders: every *.json inside, except
+    *.scenarios.json and *.schema.json).
+
+    Exit 0 when no finding is at error level, 1 when one is, 2 for usage or I/O errors.
+    """
+    from engine.lint import Selection, format_github, format_json, format_text, lint_paths, summary
+
+    try:
+        selection = Selection.parse(_codes(select), _codes(ignore))
+    except ValueError as exc:
+        _fail(str(exc))
+    result = lint_paths(paths, selection)
+    formatter = {"text": format_text, "json": format_json, "github": format_github}[fmt]
+    click.echo(formatter(result), nl=False)
+    for error in result.errors:
+        click.echo(f"flowctl: error: {error}", err=True)
+    click.echo(summary(result), err=True)
+    code = result.exit_code
+    sys.exit(0 if exit_zero and code == EXIT_FINDINGS else code)
+
+
+@cli.command()
+@click.argument("code", required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def rules(code: str | None, fmt: str) -> None:
+    """The rule catalogue, or one rule's documentation (by code or name)."""
+    import json
+
+    from engine.lint import RULES
+
+    if code is None:
+        if fmt == "json":
+            items = [
+                {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary}
+                for r in RULES.values()
+            ]
+            click.echo(json.dumps(items, indent=2))
+            return
+        for r in RULES.values():
+            click.echo(f"{r.code}  {r.name:<28} {r.severity.value:<8} {r.summary}")
+        return
+    wanted = code.strip()
+    found = RULES.get(wanted.upper()) or next(
+        (r for r in RULES.values() if r.name == wanted.lower()), None
+    )
+    if found is None:
+        _fail(f"Unknown rule `{code}`; `flowctl rules` lists them")
+    if fmt == "json":
+        item = {
+            "code": found.code,
+            "name": found.name,
+            "severity": found.severity.value,
+            "summary": found.summary,
+            "doc": found.doc,
+        }
+        click.echo(json.dumps(item, indent=2))
+        return
+    click.echo(f"# {found.code} {found.name} ({found.severity.value})\n\n{found.summary}.\n")
+    click.echo(found.doc)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the flow format (for editors: `"$schema"` or settings)."""
+    import json
+
+    from engine.schema import flow_json_schema
+
+    click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
+
+
+def main() -> None:
+    """Console entry point: no traceback for anything but a bug, and then only with
+    ``--debug``."""
+    from engine.errors import FlowError
+
+    debug = "--debug" in sys.argv[1:]
+    try:
+        cli(standalone_mode=True)
+    except FlowError as exc:
+        _fail(str(exc), exc.exit_code)
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")

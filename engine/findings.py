@@ -1,0 +1,47 @@
+"""A finding: one problem in a flow, at a JSON path, under a stable rule code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from engine.source import Path, format_path
+
+__all__ = ["Finding", "Severity"]
+
+# Codes about the file as text (not a place in the document): shown without a path.
+_TEXT_LEVEL = frozenset({"FL001", "FL006", "FL007"})
+
+
+class Severity(StrEnum):
+    """How bad a finding is. Only ``error`` findings make ``flowctl lint`` exit 1."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Finding(msgspec.Struct, frozen=True):
+    """``code`` names the rule; ``message`` says what is wrong (the path is appended
+    when shown, see :attr:`text`); ``path`` points into the document as written (for a
+    seed-001 document, into its own shape); ``at_key`` locates an object member's key
+    rather than its value (an unknown field, a duplicate name)."""
+
+    code: str
+    message: str
+    path: Path = ()
+    at_key: bool = False
+    # Set when the problem is a position in the text rather than a path in the
+    # document (malformed JSON): 1-based (row, column).
+    position: tuple[int, int] | None = None
+
+    @property
+    def where(self) -> str:
+        return format_path(self.path)
+
+    @property
+    def text(self) -> str:
+        """The message as shown: what is wrong, then where, like msgspec's errors."""
+        if self.position is not None or (not self.path and self.code in _TEXT_LEVEL):
+            return self.message
+        return f"{self.message} - at `{self.where}`"

@@ -1,0 +1,45 @@
+"""``flowctl lint``: the rule catalogue (FL0xx-FL6xx) and the means to run it.
+
+Importing this package registers every rule; ``RULES`` maps codes to them in order.
+"""
+
+from engine.lint import document, graph, llm, output, references, security, variables
+from engine.lint.context import FlowContext
+from engine.lint.registry import RULES, Rule
+from engine.lint.report import format_github, format_json, format_text, summary
+from engine.lint.runner import (
+    FileResult,
+    LintResult,
+    Located,
+    Selection,
+    check,
+    discover,
+    is_flow_file,
+    lint_paths,
+)
+
+del document, graph, llm, output, references, security, variables
+
+# Registration follows import order; the catalogue reads best by code.
+_by_code = dict(sorted(RULES.items()))
+RULES.clear()
+RULES.update(_by_code)
+del _by_code
+
+__all__ = [
+    "RULES",
+    "FileResult",
+    "FlowContext",
+    "LintResult",
+    "Located",
+    "Rule",
+    "Selection",
+    "check",
+    "discover",
+    "format_github",
+    "format_json",
+    "format_text",
+    "is_flow_file",
+    "lint_paths",
+    "summary",
+]

@@ -1,0 +1,236 @@
+"""What the rules share: indexes over a flow, computed once per lint and cached.
+
+Paths here are in the flow's own shape (``("agents", 2, "edges", 0)``); the runner maps
+them back for seed-001 documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, TypeVar
+
+from engine.source import Path
+from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
+from engine.templates import Placeholder, TemplateError, parse_template
+
+__all__ = ["FlowContext", "Function", "TemplateUse"]
+
+T = TypeVar("T")
+
+# Builtins that end the session: reaching a state that can call one reaches an end.
+TERMINATING_BUILTINS = frozenset({"end_call", "transfer_call"})
+SET_VARIABLE_BUILTINS = frozenset({"set_variables", "save_data"})
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """One function offered to the model in a state: an edge or a tool."""
+
+    name: str
+    kind: str  # "edge", "global_edge" or "tool"
+    path: Path
+    description: str
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateUse:
+    """A placeholder in some authored text, with where that text lives."""
+
+    path: Path
+    placeholder: Placeholder
+    state: int | None  # index of the state whose text this is, if any
+    edge: Edge | None  # the edge whose ``say`` this is, if any
+
+
+class FlowContext:
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.config = flow.lint or LintConfig()
+        self._cache: dict[Callable[[FlowContext], Any], Any] = {}
+
+    def cached(self, compute: Callable[[FlowContext], T]) -> T:
+        """``compute(self)``, computed once per context: analyses several rules share."""
+        if compute not in self._cache:
+            self._cache[compute] = compute(self)
+        return self._cache[compute]
+
+    # --- names ---------------------------------------------------------------------
+
+    @cached_property
+    def state_index(self) -> dict[str, int]:
+        """State name to the index of its first definition."""
+        index: dict[str, int] = {}
+        for i, state in enumerate(self.flow.agents):
+            index.setdefault(state.name, i)
+        return index
+
+    @cached_property
+    def tool_index(self) -> dict[str, Tool]:
+        """Defined tools by name (first definition wins), plus undefined builtins by
+        their own name: ``"tools": ["end_call"]`` needs no definition."""
+        index: dict[str, Tool] = {}
+        for tool in self.flow.tools:
+            index.setdefault(tool.name, tool)
+        for name in BUILTIN_TOOLS:
+            index.setdefault(name, BuiltinTool(name=name))
+        return index
+
+    @cached_property
+    def start(self) -> int | None:
+        """Index of the start state, or None when ``start`` names no state."""
+        if self.flow.start is None:
+            return 0
+        return self.state_index.get(self.flow.start)
+
+    def builtin_of(self, tool: Tool | None) -> str | None:
+        if isinstance(tool, BuiltinTool):
+            return tool.builtin or (tool.name if tool.name in BUILTIN_TOOLS else None)
+        return None
+
+    def edge_tool(self, edge: Edge) -> Tool | None:
+        """The tool an action edge runs (None for handoffs and unknown tools)."""
+        if edge.action != "action":
+            return None
+        return self.tool_index.get(edge.tool or edge.name)
+
+    # --- edges and functions ----------------------------------------------------------
+
+    def edges(self) -> Iterator[tuple[int | None, Edge, Path]]:
+        """Every edge: ``(state index or None for a global edge, edge, path)``."""
+        for i, state in enumerate(self.flow.agents):
+            for j, edge in enumerate(state.edges):
+                yield i, edge, ("agents", i, "edges", j)
+        for j, edge in enumerate(self.flow.global_edges):
+            yield None, edge, ("global_edges", j)
+
+    def functions(self, i: int) -> list[Function]:
+        """The functions the model sees in state ``i``, in the order offered."""
+        state = self.flow.agents[i]
+        out = [
+            Function(e.name, "edge", ("agents", i, "edges", j), e.description, tuple(e.examples))
+            for j, e in enumerate(state.edges)
+        ]
+        if not state.end:
+            out += [
+                Function(
+                    e.name, "global_edge", ("global_edges", j), e.description, tuple(e.examples)
+                )
+                for j, e in enumerate(self.flow.global_edges)
+            ]
+        for k, name in enumerate(state.tools):
+            tool = self.tool_index.get(name)
+            out.append(
+                Function(name, "tool", ("agents", i, "tools", k), tool.description if tool else "")
+            )
+        return out
+
+    # --- the graph -----------------------------------------------------------------
+
+    def _targets(self, edges: list[Edge]) -> list[int]:
+        return [
+            self.state_index[e.target_agent]
+            for e in edges
+            if e.target_agent is not None and e.target_agent in self.state_index
+        ]
+
+    @cached_property
+    def successors(self) -> list[list[int]]:
+        """Successor state indices of each state (own and global edges)."""
+        global_targets = self._targets(self.flow.global_edges)
+        return [[] if s.end else self._targets(s.edges) + global_targets for s in self.flow.agents]
+
+    def ends_session(self, i: int) -> bool:
+        """Whether the session can end in state ``i``: it is terminal, or it can call a
+        builtin that ends the call (through an edge, a global edge or its tools)."""
+        state = self.flow.agents[i]
+        if state.end:
+            return True
+        edges = [*state.edges, *self.flow.global_edges]
+        tools = [self.edge_tool(e) for e in edges] + [self.tool_index.get(n) for n in state.tools]
+        return any(self.builtin_of(t) in TERMINATING_BUILTINS for t in tools)
+
+    @cached_property
+    def reachable(self) -> list[bool]:
+        seen = [False] * len(self.flow.agents)
+        if self.start is None:
+            return seen
+        stack = [self.start]
+        seen[self.start] = True
+        succ = self.successors
+        while stack:
+            for t in succ[stack.pop()]:
+                if not seen[t]:
+                    seen[t] = True
+                    stack.append(t)
+        return seen
+
+    # --- variables -------------------------------------------------------------------
+
+    def edge_sets(self, edge: Edge) -> set[str]:
+        """Variables definitely set once ``edge`` has fired: its parameters, the tool's
+        ``sets`` and set-variable builtins, and its ``requires`` (checked before firing)."""
+        names = set(edge.parameters) | set(edge.requires)
+        tool = self.edge_tool(edge)
+        if tool is not None:
+            names |= set(tool.sets)
+            if isinstance(tool, BuiltinTool) and self.builtin_of(tool) in SET_VARIABLE_BUILTINS:
+                names |= set(tool.variables)
+        return names
+
+    @cached_property
+    def templates(self) -> list[TemplateUse]:
+        """Every well-formed placeholder in authored text (malformed text is FL307's)."""
+        out: list[TemplateUse] = []
+
+        def add(text: str | None, path: Path, state: int | None, edge: Edge | None) -> None:
+            if not text or "{{" not in text:
+                return
+            try:
+                found = parse_template(text)
+            except TemplateError:
+                return
+            out.extend(TemplateUse(path, p, state, edge) for p in found)
+
+        for i, state in enumerate(self.flow.agents):
+            add(state.instructions, ("agents", i, "instructions"), i, None)
+            add(state.on_enter_prompt, ("agents", i, "on_enter_prompt"), i, None)
+        for i, edge, path in self.edges():
+            add(edge.say, (*path, "say"), i, edge)
+        for k, tool in enumerate(self.flow.tools):
+            if hasattr(tool, "url"):
+                add(tool.url, ("tools", k, "url"), None, None)
+        return out
+
+    def authored_texts(self) -> Iterator[tuple[Path, str]]:
+        """Text written for the model or the caller: prompts, greetings, descriptions."""
+        flow = self.flow
+        for i, state in enumerate(flow.agents):
+            yield ("agents", i, "instructions"), state.instructions
+            if state.on_enter_prompt:
+                yield ("agents", i, "on_enter_prompt"), state.on_enter_prompt
+        for _, edge, path in self.edges():
+            yield (*path, "description"), edge.description
+            if edge.say:
+                yield (*path, "say"), edge.say
+            for name, param in edge.parameters.items():
+                yield (*path, "parameters", name, "description"), param.description
+        for k, tool in enumerate(flow.tools):
+            yield ("tools", k, "description"), tool.description
+            for name, param in tool.parameters.items():
+                yield ("tools", k, "parameters", name, "description"), param.description
+        for path, output in self.outputs():
+            for j, f in enumerate(output.fields):
+                yield (*path, "fields", j, "description"), f.description
+
+    def outputs(self) -> Iterator[tuple[Path, object]]:
+        if self.flow.output is not None:
+            yield ("output",), self.flow.output
+        for i, state in enumerate(self.flow.agents):
+            if state.output is not None:
+                yield ("agents", i, "output"), state.output
+
+    def state(self, i: int) -> State:
+        return self.flow.agents[i]

@@ -1,0 +1,245 @@
+"""FL4xx: what LLM APIs and models need — valid function names, few enough tools,
+descriptions that let the model choose, prompts within budget."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from itertools import combinations
+
+from engine.findings import Finding, Severity
+from engine.lint.context import FlowContext
+from engine.lint.registry import rule
+from engine.lint.text import estimate_tokens, normalize, similarity
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_FUNCTIONS = 128  # OpenAI's limit on tools per request
+MIN_DESCRIPTION = 20  # characters; "Transfer to billing" is 19 and says too little
+SIMILAR = 0.8  # trigram Jaccard at which two descriptions read as the same
+DEFAULT_PROMPT_TOKENS = 6000
+
+
+@rule("FL401", "invalid-function-name", ERROR, "A function name LLM APIs reject")
+def invalid_function_name(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports an edge or tool name that does not match `^[a-zA-Z0-9_-]{1,64}$`, the
+    function-name rule of the OpenAI, Anthropic and Gemini APIs.
+
+    ## Why it matters
+    The request that offers the function fails, and the call with it.
+
+    ## Example
+    ```json
+    {"name": "transfer to billing", "target_agent": "Billing"}
+    ```
+
+    ## Instead
+    ```json
+    {"name": "transfer_to_billing", "target_agent": "Billing"}
+    ```
+    """
+    for _, edge, path in ctx.edges():
+        if not FUNCTION_NAME.match(edge.name):
+            yield Finding("FL401", _bad_name(edge.name), (*path, "name"))
+    for k, tool in enumerate(ctx.flow.tools):
+        if not FUNCTION_NAME.match(tool.name):
+            yield Finding("FL401", _bad_name(tool.name), ("tools", k, "name"))
+
+
+def _bad_name(name: str) -> str:
+    return f"Function name `{name}` must match `^[a-zA-Z0-9_-]{{1,64}}$`"
+
+
+@rule("FL402", "too-many-functions", ERROR, "A state offers more than 128 functions")
+def too_many_functions(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports a state whose edges, global edges and tools add up to more than 128
+    functions.
+
+    ## Why it matters
+    OpenAI rejects requests with more than 128 tools; long before that, models choose
+    worse among many functions.
+
+    ## Instead
+    Split the state into states with fewer, more specific edges.
+    """
+    for i, state in enumerate(ctx.flow.agents):
+        count = len(ctx.functions(i))
+        if count > MAX_FUNCTIONS:
+            yield Finding(
+                "FL402",
+                f"State `{state.name}` offers {count} functions; the limit is {MAX_FUNCTIONS}",
+                ("agents", i, "name"),
+            )
+
+
+@rule("FL403", "missing-description", ERROR, "An edge or tool has no description")
+def missing_description(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports an edge or a tool definition without a `description`.
+
+    ## Why it matters
+    The description is the only thing the model reads to decide when to call a
+    function. Without one, the edge is taken at random or never.
+
+    ## Example
+    ```json
+    {"name": "to_billing", "target_agent": "Billing"}
+    ```
+
+    ## Instead
+    ```json
+    {"name": "to_billing", "target_agent": "Billing",
+     "description": "The caller asks about an invoice, a charge or a refund"}
+    ```
+    """
+    for _, edge, path in ctx.edges():
+        if not edge.description.strip():
+            yield Finding("FL403", f"Edge `{edge.name}` has no description", path)
+    for k, tool in enumerate(ctx.flow.tools):
+        if not tool.description.strip():
+            yield Finding("FL403", f"Tool `{tool.name}` has no description", ("tools", k))
+
+
+@rule("FL404", "short-description", WARNING, "An edge or tool description is too short")
+def short_description(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports a description shorter than 20 characters.
+
+    ## Why it matters
+    "Billing" tells the model what the edge is, not *when* to take it. Say when:
+    "The caller asks about an invoice, a charge or a refund".
+    """
+    items = [(e.name, e.description, (*p, "description")) for _, e, p in ctx.edges()]
+    items += [
+        (t.name, t.description, ("tools", k, "description")) for k, t in enumerate(ctx.flow.tools)
+    ]
+    for name, description, path in items:
+        text = description.strip()
+        if text and len(text) < MIN_DESCRIPTION:
+            yield Finding(
+                "FL404",
+                f"Description of `{name}` is {len(text)} characters; say when to call it "
+                f"in at least {MIN_DESCRIPTION}",
+                path,
+            )
+
+
+@rule("FL405", "ambiguous-edges", WARNING, "Two functions of one state read alike")
+def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports two functions offered in the same state whose descriptions are nearly
+    identical (character-trigram similarity of 0.8 or more), or that list the same
+    example phrase.
+
+    ## Why it matters
+    The model cannot tell them apart, so which edge fires is a coin toss; the
+    offline model cannot either.
+
+    ## Example
+    ```json
+    {"edges": [{"name": "to_billing", "description": "The caller has a billing question"},
+               {"name": "to_payments", "description": "The caller has a billing questions"}]}
+    ```
+
+    ## Instead
+    Say what distinguishes them, or merge them.
+    """
+    for i in range(len(ctx.flow.agents)):
+        functions = [f for f in ctx.functions(i) if f.kind != "global_edge"]
+        if len(functions) < 2:
+            continue
+        state = ctx.flow.agents[i].name
+        for a, b in combinations(functions, 2):
+            if a.name == b.name:
+                continue
+            if a.description.strip() and b.description.strip():
+                score = similarity(a.description, b.description)
+                if score >= SIMILAR:
+                    yield Finding(
+                        "FL405",
+                        f"`{a.name}` and `{b.name}` in state `{state}` have near-identical "
+                        f"descriptions ({score:.0%} alike); say what sets them apart",
+                        (*b.path, "description"),
+                    )
+                    continue
+            shared = {normalize(x) for x in a.examples} & {normalize(x) for x in b.examples}
+            shared.discard("")
+            if shared:
+                example = next(x for x in b.examples if normalize(x) in shared)
+                k = b.examples.index(example)
+                yield Finding(
+                    "FL405",
+                    f"`{a.name}` and `{b.name}` in state `{state}` share the example `{example}`",
+                    (*b.path, "examples", k),
+                )
+
+
+@rule("FL406", "prompt-too-long", WARNING, "A state's prompt is over the token budget")
+def prompt_too_long(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Estimates each state's prompt (instructions, greeting, and the names and
+    descriptions of its functions) at about four characters a token, and reports one
+    over the budget: 6,000 tokens, or `lint.max_prompt_tokens`.
+
+    ## Why it matters
+    Every turn pays for the whole prompt in latency and cost, and on a voice call
+    latency is what the caller hears. Long prompts also dilute the instructions.
+
+    ## Instead
+    Move reference material behind a tool, or split the state.
+    """
+    budget = ctx.config.max_prompt_tokens or DEFAULT_PROMPT_TOKENS
+    for i, state in enumerate(ctx.flow.agents):
+        text = [state.instructions, state.on_enter_prompt or ""]
+        text += [f.name + " " + f.description for f in ctx.functions(i)]
+        tokens = estimate_tokens(text)
+        if tokens > budget:
+            yield Finding(
+                "FL406",
+                f"Prompt of state `{state.name}` is about {tokens} tokens; the budget is {budget}",
+                ("agents", i, "instructions"),
+            )
+
+
+@rule("FL407", "invalid-parameter-name", ERROR, "A parameter name is not an identifier")
+def invalid_parameter_name(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports a parameter of an edge or tool whose name is not an identifier of at most
+    64 characters (`^[A-Za-z_][A-Za-z0-9_]{0,63}$`).
+
+    ## Why it matters
+    Parameters become variables, read in templates as `{{name}}`; LLM APIs also
+    restrict property names.
+
+    ## Example
+    ```json
+    {"parameters": {"preferred day": {"type": "str"}}}
+    ```
+
+    ## Instead
+    ```json
+    {"parameters": {"preferred_day": {"type": "str"}}}
+    ```
+    """
+    places = [(e.parameters, p) for _, e, p in ctx.edges()]
+    places += [(t.parameters, ("tools", k)) for k, t in enumerate(ctx.flow.tools)]
+    for params, path in places:
+        for name in params:
+            if not PARAMETER_NAME.match(name):
+                yield Finding(
+                    "FL407",
+                    f"Parameter name `{name}` must be an identifier (letters, digits, `_`)",
+                    (*path, "parameters", name),
+                    at_key=True,
+                )

@@ -1,0 +1,292 @@
+"""FL6xx: structured output schemas (seed 001's ``schema_config``)."""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+from collections.abc import Iterator
+
+from engine.findings import Finding, Severity
+from engine.lint.context import FlowContext
+from engine.lint.references import did_you_mean
+from engine.lint.registry import rule
+from engine.source import Path, format_path
+from engine.spec import FIELD_TYPES, Output, OutputField
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+SPOKEN_DEFAULT = "system_response"
+# Names people write for the whitelisted types, to suggest the right one.
+_ALIASES = {
+    "string": "str",
+    "text": "str",
+    "integer": "int",
+    "number": "float",
+    "double": "float",
+    "boolean": "bool",
+    "list": "list[str]",
+    "array": "list[str]",
+    "List[str]": "list[str]",
+    "List[int]": "list[int]",
+    "List[float]": "list[float]",
+    "Literal": "enum",
+}
+_NUMERIC = {"int", "float"}
+_SIZED = {"str", "list[str]", "list[int]", "list[float]"}
+
+
+def _fields(ctx: FlowContext) -> Iterator[tuple[Path, OutputField]]:
+    for path, output in ctx.outputs():
+        assert isinstance(output, Output)
+        for j, f in enumerate(output.fields):
+            yield (*path, "fields", j), f
+
+
+@rule("FL601", "invalid-field-name", ERROR, "An output field name is not a usable identifier")
+def invalid_field_name(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports an output `field_name` that is not a Python identifier, or is a Python
+    keyword (`class`, `from`, `return`...).
+
+    ## Why it matters
+    Output fields become the attributes of a generated struct (seed 001's dynamic
+    schema generation) and keys the frontend reads; `class` or `user name` break both.
+
+    ## Example
+    ```json
+    {"field_name": "class", "field_type": "str"}
+    ```
+
+    ## Instead
+    ```json
+    {"field_name": "issue_class", "field_type": "str"}
+    ```
+    """
+    for path, f in _fields(ctx):
+        name = f.field_name
+        if not name.isidentifier():
+            reason = "is not an identifier (letters, digits, `_`; not starting with a digit)"
+        elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            reason = "is a Python keyword"
+        else:
+            continue
+        yield Finding("FL601", f"Field name `{name}` {reason}", (*path, "field_name"))
+
+
+@rule("FL602", "unsupported-field-type", ERROR, "An output field type is outside the whitelist")
+def unsupported_field_type(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports an output `field_type` that is not one of `str`, `int`, `float`, `bool`,
+    `list[str]`, `list[int]`, `list[float]`, `enum`, with the closest allowed type.
+
+    ## Why it matters
+    Only these types map onto every LLM provider's structured-output mode and onto a
+    generated struct; anything else would be accepted here and rejected mid-call.
+
+    ## Example
+    ```json
+    {"field_name": "score", "field_type": "integer"}
+    ```
+    ``Unsupported field type `integer`; did you mean `int`? ...``
+    """
+    allowed = ", ".join(f"`{t}`" for t in FIELD_TYPES)
+    for path, f in _fields(ctx):
+        t = f.field_type
+        if t in FIELD_TYPES:
+            continue
+        hint = (
+            f"; did you mean `{_ALIASES[t]}`?"
+            if t in _ALIASES
+            else did_you_mean(t, list(FIELD_TYPES))
+        )
+        message = f"Unsupported field type `{t}`" + (hint or f"; allowed: {allowed}")
+        yield Finding("FL602", message, (*path, "field_type"))
+
+
+@rule("FL603", "empty-enum", ERROR, "An enum output field has no values")
+def empty_enum(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports an output field of type `enum` with no `enum` values, or with duplicates.
+
+    ## Example
+    ```json
+    {"field_name": "sentiment", "field_type": "enum", "enum": []}
+    ```
+
+    ## Instead
+    ```json
+    {"field_name": "sentiment", "field_type": "enum",
+     "enum": ["positive", "neutral", "negative"]}
+    ```
+    """
+    for path, f in _fields(ctx):
+        if f.field_type != "enum":
+            continue
+        if not f.enum:
+            yield Finding("FL603", f"Enum field `{f.field_name}` has no values", path)
+        elif len(set(f.enum)) != len(f.enum):
+            dup = next(v for v in f.enum if f.enum.count(v) > 1)
+            yield Finding(
+                "FL603", f"Enum field `{f.field_name}` lists `{dup}` twice", (*path, "enum")
+            )
+
+
+def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
+    """(message, field key) for each contradiction in a field's declaration."""
+    name, t, c = f.field_name, f.field_type, f.constraints
+    if t != "enum" and f.enum is not None:
+        yield f"Field `{name}` lists `enum` values but its type is `{t}`", "enum"
+    if c is not None:
+        numeric = [k for k in ("ge", "gt", "le", "lt") if getattr(c, k) is not None]
+        sized = [k for k in ("min_length", "max_length") if getattr(c, k) is not None]
+        if numeric and t not in _NUMERIC:
+            yield f"Field `{name}` of type `{t}` cannot have `{numeric[0]}`", "constraints"
+        if sized and t not in _SIZED:
+            yield f"Field `{name}` of type `{t}` cannot have `{sized[0]}`", "constraints"
+        if c.pattern is not None:
+            if t != "str":
+                yield f"Field `{name}` of type `{t}` cannot have `pattern`", "constraints"
+            else:
+                try:
+                    re.compile(c.pattern)
+                except re.error as exc:
+                    yield f"Field `{name}` has an invalid `pattern`: {exc}", "constraints"
+        low = max((v for v in (c.ge, c.gt) if v is not None), default=None)
+        high = min((v for v in (c.le, c.lt) if v is not None), default=None)
+        strict = c.gt is not None or c.lt is not None
+        if low is not None and high is not None and (low > high or (strict and low == high)):
+            yield (
+                f"Field `{name}` can hold no value: lower bound {low:g} is above "
+                f"upper bound {high:g}",
+                "constraints",
+            )
+        if c.min_length is not None and c.max_length is not None and c.min_length > c.max_length:
+            yield (
+                f"Field `{name}` can hold no value: `min_length` {c.min_length} is above "
+                f"`max_length` {c.max_length}",
+                "constraints",
+            )
+    if f.default is not None:
+        shown = json.dumps(f.default)
+        if t == "enum" and f.enum and f.default not in f.enum:
+            yield f"Default `{shown}` of field `{name}` is not one of its `enum` values", "default"
+        elif t in _NUMERIC and c is not None and isinstance(f.default, int | float):
+            v = f.default
+            if (
+                (c.ge is not None and v < c.ge)
+                or (c.gt is not None and v <= c.gt)
+                or (c.le is not None and v > c.le)
+                or (c.lt is not None and v >= c.lt)
+            ):
+                yield f"Default `{shown}` of field `{name}` is outside its constraints", "default"
+
+
+@rule("FL604", "contradictory-constraints", ERROR, "An output field's constraints contradict")
+def contradictory_constraints(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports output fields whose declaration cannot be satisfied or does not fit its
+    type: a lower bound above the upper bound, `min_length` above `max_length`,
+    numeric bounds on a non-number, `pattern` on a non-string or an invalid regex,
+    `enum` values on a non-enum, a `default` outside the constraints or the enum.
+
+    ## Example
+    ```json
+    {"field_name": "qualification_score", "field_type": "int",
+     "constraints": {"ge": 100, "le": 0}}
+    ```
+
+    ## Instead
+    ```json
+    {"field_name": "qualification_score", "field_type": "int",
+     "constraints": {"ge": 0, "le": 100}}
+    ```
+    """
+    for path, f in _fields(ctx):
+        if f.field_type not in FIELD_TYPES:
+            continue  # FL602's
+        for message, key in _contradictions(f):
+            yield Finding("FL604", message, (*path, key))
+
+
+@rule("FL605", "duplicate-field", ERROR, "Two output fields share a name")
+def duplicate_field(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports an output field whose `field_name` an earlier field of the same schema
+    already uses.
+
+    ## Why it matters
+    The model would be asked for one key twice; one value is lost.
+    """
+    for path, output in ctx.outputs():
+        assert isinstance(output, Output)
+        seen: set[str] = set()
+        for j, f in enumerate(output.fields):
+            if f.field_name in seen:
+                yield Finding(
+                    "FL605",
+                    f"Duplicate output field `{f.field_name}`",
+                    (*path, "fields", j, "field_name"),
+                )
+            seen.add(f.field_name)
+
+
+@rule(
+    "FL606", "unknown-speech-field", ERROR, "The fields to speak or to steer the voice are missing"
+)
+def unknown_speech_field(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    For each structured output schema, checks the fields the voice uses: the spoken
+    field (the one with `metadata.use_in_tts`, else `system_response`) must exist and
+    be a `str`; at most one field may be marked `use_in_tts`; and the TTS
+    `instruction_field` (seed 001's `voice_instructions`), when set, must name a
+    `str` field of the schema.
+
+    ## Why it matters
+    Without a spoken field the agent answers in JSON and says nothing.
+
+    ## Example
+    ```json
+    {"output": {"fields": [{"field_name": "reply", "field_type": "str"}]}}
+    ```
+
+    ## Instead
+    Name the field `system_response`, or mark it:
+    `"metadata": {"use_in_tts": true}`.
+    """
+    for path, output in ctx.outputs():
+        assert isinstance(output, Output)
+        if not output.fields:
+            continue
+        by_name = {f.field_name: f for f in output.fields}
+        marked = [f for f in output.fields if f.metadata and f.metadata.use_in_tts]
+        if len(marked) > 1:
+            names = ", ".join(f"`{f.field_name}`" for f in marked)
+            yield Finding("FL606", f"Fields {names} are all marked `use_in_tts`; mark one", path)
+        spoken = marked[0].field_name if marked else SPOKEN_DEFAULT
+        if spoken not in by_name:
+            yield Finding(
+                "FL606",
+                "No field to speak: add `system_response` or mark a field `use_in_tts`",
+                (*path, "fields"),
+            )
+        elif by_name[spoken].field_type != "str":
+            yield Finding("FL606", f"Spoken field `{spoken}` must be a `str`", path)
+        tts_configs = [(("tts",), ctx.flow.tts)]
+        if path[0] == "agents":
+            tts_configs.append((("agents", path[1], "tts"), ctx.flow.agents[path[1]].tts))
+        for tts_path, tts in tts_configs:
+            field = tts.instruction_field if tts is not None else None
+            if field is not None and field not in by_name:
+                yield Finding(
+                    "FL606",
+                    f"`instruction_field` names `{field}`, which is not a field of the "
+                    f"output at `{format_path(path)}`",
+                    (*tts_path, "instruction_field"),
+                )

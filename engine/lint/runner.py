@@ -1,0 +1,185 @@
+"""Running the rules: which files, which rules, and findings located in the source."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+
+from engine.errors import FlowReadError
+from engine.findings import Finding, Severity
+from engine.lint.context import FlowContext
+from engine.lint.registry import RULES, Rule
+from engine.load import Loaded, load_path
+from engine.source import Span
+
+__all__ = [
+    "FileResult",
+    "LintResult",
+    "Located",
+    "Selection",
+    "check",
+    "discover",
+    "is_flow_file",
+    "lint_paths",
+]
+
+logger = logging.getLogger(__name__)
+
+_SKIP_DIRS = {"node_modules", "__pycache__"}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rules run, by code prefixes, as ruff's ``--select``/``--ignore``: the most
+    specific matching prefix decides (``--select FL1 --ignore FL102`` keeps FL101;
+    ``--ignore FL1 --select FL102`` keeps FL102); on a tie, ignore wins."""
+
+    select: tuple[str, ...] = ("FL",)
+    ignore: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Selection:
+        """Build from user input; raises ValueError naming an unknown selector."""
+        sel = tuple(_norm(s) for s in select) or ("FL",)
+        ign = tuple(_norm(s) for s in ignore)
+        for s in (*sel, *ign):
+            if not any(code.startswith(s) for code in RULES):
+                raise ValueError(f"Unknown rule selector `{s}`")
+        return cls(sel, ign)
+
+    def wants(self, code: str, extra_ignore: Sequence[str] = ()) -> bool:
+        best_sel = max((len(s) for s in self.select if code.startswith(s)), default=-1)
+        ignores = (*self.ignore, *(_norm(i) for i in extra_ignore))
+        best_ign = max((len(i) for i in ignores if code.startswith(i)), default=-1)
+        return best_sel > best_ign
+
+
+def _norm(selector: str) -> str:
+    s = selector.strip().upper()
+    return "FL" if s == "ALL" else s
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A finding with its rule and its place in the file."""
+
+    finding: Finding
+    rule: Rule
+    span: Span
+
+
+@dataclass
+class FileResult:
+    filename: str
+    findings: list[Located]
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.rule.severity is severity)
+
+
+@dataclass
+class LintResult:
+    files: list[FileResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # files or folders that could not be read
+
+    def count(self, severity: Severity) -> int:
+        return sum(f.count(severity) for f in self.files)
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return 2
+        return 1 if self.count(Severity.ERROR) else 0
+
+
+def check(loaded: Loaded, selection: Selection = Selection()) -> list[Located]:
+    """All selected findings for one decoded file, located and in source order."""
+    findings = list(loaded.findings)
+    extra_ignore: Sequence[str] = ()
+    if loaded.flow is not None:
+        ctx = FlowContext(loaded.flow)
+        extra_ignore = ctx.config.ignore
+        for r in RULES.values():
+            if r.check is None or not selection.wants(r.code, extra_ignore):
+                continue
+            try:
+                produced = list(r.check(ctx))
+            except Exception as exc:  # a bug of ours must not hide the other findings
+                logger.exception("rule %s crashed on %s", r.code, loaded.filename)
+                produced = [
+                    Finding(
+                        "FL000",
+                        f"Rule {r.code} ({r.name}) crashed: {type(exc).__name__}: {exc}; "
+                        "please report this",
+                    )
+                ]
+            if loaded.seed001:
+                produced = [
+                    Finding(f.code, f.message, loaded.source_path(f.path), f.at_key, f.position)
+                    for f in produced
+                ]
+            findings.extend(produced)
+    findings = [f for f in findings if f.code == "FL000" or selection.wants(f.code, extra_ignore)]
+    if not findings:
+        return []
+    spans = loaded.spans([f for f in findings if f.position is None])
+    located = []
+    for f in findings:
+        span = Span(*f.position, *f.position) if f.position is not None else spans[f.path, f.at_key]
+        located.append(Located(f, RULES[f.code], span))
+    located.sort(key=lambda x: (x.span.row, x.span.column, x.finding.code))
+    return located
+
+
+def is_flow_file(path: FsPath) -> bool:
+    """Whether a file found in a folder is a flow: ``*.json``, except scenario files
+    (``*.scenarios.json``) and JSON Schemas (``*.schema.json``)."""
+    name = path.name
+    return (
+        name.endswith(".json")
+        and not name.endswith(".scenarios.json")
+        and not name.endswith(".schema.json")
+    )
+
+
+def discover(paths: Iterable[FsPath]) -> tuple[list[FsPath], list[str]]:
+    """Flow files under ``paths`` (files as given; folders searched recursively, hidden
+    folders skipped), and an error message per path that cannot be used."""
+    files: list[FsPath] = []
+    errors: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*.json")
+                if is_flow_file(p)
+                and p.is_file()
+                and not any(
+                    part.startswith(".") or part in _SKIP_DIRS
+                    for part in p.relative_to(path).parts[:-1]
+                )
+            )
+            if not found:
+                errors.append(f"No flow files (`*.json`) in `{path}`")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            errors.append(f"Cannot read `{path}`: No such file or directory")
+    return list(dict.fromkeys(files)), errors
+
+
+def lint_paths(paths: Iterable[FsPath], selection: Selection = Selection()) -> LintResult:
+    """Lint files and folders. Never raises for what is in or missing from them."""
+    files, errors = discover(paths)
+    result = LintResult(errors=errors)
+    for path in files:
+        try:
+            loaded = load_path(path)
+        except FlowReadError as exc:
+            result.errors.append(str(exc))
+            continue
+        result.files.append(FileResult(str(path), check(loaded, selection)))
+    return result

@@ -1,0 +1,403 @@
+"""FL3xx: variables — declared, typed, set before they are read, used.
+
+"Read before set" is a reachability question asked once per variable: can the
+conversation reach a state that reads ``v`` along edges none of which sets ``v``? One
+breadth-first search per read variable, so the cost is linear in states + edges for
+each variable, never a walk over paths.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from engine.findings import Finding, Severity
+from engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
+from engine.lint.references import did_you_mean
+from engine.lint.registry import rule
+from engine.source import Path
+from engine.spec import BuiltinTool, Edge, Parameter, Variable
+from engine.templates import TemplateError, parse_template
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+
+def _declared(ctx: FlowContext) -> dict[str, Path]:
+    """Declared variable names: ``variables`` entries and edge parameters."""
+    names: dict[str, Path] = {name: ("variables", name) for name in ctx.flow.variables}
+    for _, edge, path in ctx.edges():
+        for p in edge.parameters:
+            names.setdefault(p, (*path, "parameters", p))
+    return names
+
+
+def _always_set(ctx: FlowContext) -> set[str]:
+    return {
+        name for name, var in ctx.flow.variables.items() if var.input or var.default is not None
+    }
+
+
+def _setters(ctx: FlowContext) -> set[str]:
+    """Variables that something in the flow can set (``requires`` only checks)."""
+    names: set[str] = set()
+    for _, edge, _ in ctx.edges():
+        names |= set(edge.parameters)
+    for tool in ctx.flow.tools:
+        names |= set(tool.sets)
+        if isinstance(tool, BuiltinTool) and ctx.builtin_of(tool) in SET_VARIABLE_BUILTINS:
+            names |= set(tool.variables)
+    return names
+
+
+@rule("FL301", "undeclared-variable", ERROR, "A variable is used but never declared")
+def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports a `{{name}}` placeholder, an edge's `requires`, a tool's `sets` or a
+    `set_variables` tool's `variables` naming a variable that is neither declared in
+    `variables` nor a parameter of some edge.
+
+    ## Why it matters
+    Usually a typo: the placeholder would render empty on every call.
+
+    ## Example
+    ```json
+    {"variables": {"caller_name": {"type": "str", "input": true}},
+     "agents": [{"name": "Intake", "instructions": "Greet {{caller_nme}}."}]}
+    ```
+    ``Undeclared variable `caller_nme`; did you mean `caller_name`? - at
+    `$.agents[0].instructions` ``
+
+    ## Instead
+    Fix the name, or declare the variable with its type.
+    """
+    declared = _declared(ctx)
+    for use in ctx.templates:
+        name = use.placeholder.name
+        if name not in declared:
+            yield Finding(
+                "FL301", f"Undeclared variable `{name}`{did_you_mean(name, declared)}", use.path
+            )
+    for _, edge, path in ctx.edges():
+        for k, name in enumerate(edge.requires):
+            if name not in declared:
+                yield Finding(
+                    "FL301",
+                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    (*path, "requires", k),
+                )
+    for k, tool in enumerate(ctx.flow.tools):
+        for name in tool.sets:
+            if name not in declared:
+                yield Finding(
+                    "FL301",
+                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    ("tools", k, "sets", name),
+                    at_key=True,
+                )
+        if isinstance(tool, BuiltinTool):
+            for j, name in enumerate(tool.variables):
+                if name not in declared:
+                    yield Finding(
+                        "FL301",
+                        f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                        ("tools", k, "variables", j),
+                    )
+
+
+def _unset_reach(ctx: FlowContext, var: str, adjacency: list[list[tuple[int, Edge]]]) -> list[bool]:
+    """States the conversation can enter with ``var`` unset."""
+    reached = [False] * len(ctx.flow.agents)
+    if ctx.start is None:
+        return reached
+    reached[ctx.start] = True
+    stack = [ctx.start]
+    while stack:
+        for target, edge in adjacency[stack.pop()]:
+            if not reached[target] and var not in ctx.edge_sets(edge):
+                reached[target] = True
+                stack.append(target)
+    return reached
+
+
+def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge]]]:
+    index = ctx.state_index
+    globals_ = [
+        (index[e.target_agent], e) for e in ctx.flow.global_edges if e.target_agent in index
+    ]
+    return [
+        []
+        if state.end
+        else [(index[e.target_agent], e) for e in state.edges if e.target_agent in index] + globals_
+        for state in ctx.flow.agents
+    ]
+
+
+@rule("FL302", "variable-maybe-unset", WARNING, "A variable may be read before it is set")
+def variable_maybe_unset(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports a `{{name}}` (without a fallback) in a state's instructions or greeting,
+    or in an edge's `say`, when some path from the start reaches that point along
+    edges none of which sets the variable. An edge sets a variable through its
+    `parameters`, its tool's `sets`, a `set_variables` tool, or guarantees it through
+    `requires`. Variables with a `default` or marked `input` are set from the start.
+
+    ## Why it matters
+    The placeholder renders empty: "Thanks, , your visit is booked."
+
+    ## Example
+    ```json
+    {"variables": {"caller_name": {"type": "str"}},
+     "agents": [{"name": "Intake", "instructions": "...", "edges": [
+        {"name": "book", "description": "...", "target_agent": "Booking"}]},
+      {"name": "Booking", "instructions": "Book a visit for {{caller_name}}."}]}
+    ```
+
+    ## Instead
+    Collect it on the way (`"parameters": {"caller_name": {"type": "str"}}` on `book`),
+    require it (`"requires": ["caller_name"]`), or give a fallback:
+    `{{caller_name | the caller}}`.
+    """
+    never = ctx.cached(_never_set)
+    reads: dict[str, list] = {}
+    for use in ctx.templates:
+        if use.placeholder.fallback is None and use.placeholder.name not in never:
+            reads.setdefault(use.placeholder.name, []).append(use)
+    always = _always_set(ctx)
+    adjacency = None
+    for var, uses in reads.items():
+        if var in always:
+            continue
+        adjacency = adjacency or _adjacency(ctx)
+        reached = _unset_reach(ctx, var, adjacency)
+        reported: set[Path] = set()
+        for use in uses:
+            if use.path in reported:
+                continue
+            if use.edge is not None and var in ctx.edge_sets(use.edge):
+                continue
+            if use.state is None:  # a global edge's say: any reachable state
+                hit = use.edge is not None and any(
+                    r and not ctx.flow.agents[i].end for i, r in enumerate(reached)
+                )
+            else:
+                hit = reached[use.state]
+            if hit:
+                reported.add(use.path)
+                where = (
+                    f"state `{ctx.flow.agents[use.state].name}` is entered"
+                    if use.state is not None and use.edge is None
+                    else f"edge `{use.edge.name}` fires"
+                    if use.edge is not None
+                    else "this is read"
+                )
+                yield Finding(
+                    "FL302",
+                    f"Variable `{var}` may be unset when {where}; set it on every edge "
+                    f"into the state, list it in `requires`, or write `{{{{{var} | ...}}}}`",
+                    use.path,
+                )
+
+
+def _never_set(ctx: FlowContext) -> set[str]:
+    """Declared variables read without fallback that nothing ever sets."""
+    read = {u.placeholder.name for u in ctx.templates if u.placeholder.fallback is None}
+    settable = _setters(ctx) | _always_set(ctx)
+    return {name for name in ctx.flow.variables if name in read and name not in settable}
+
+
+@rule("FL303", "unused-variable", WARNING, "A declared variable is never used")
+def unused_variable(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports a variable in `variables` that nothing reads (no placeholder, no
+    `requires`) and nothing sets (no edge parameter, tool `sets` or `set_variables`).
+
+    ## Why it matters
+    Dead declarations make a flow harder to read and hide typos.
+
+    ## Instead
+    Remove it, or use it.
+    """
+    used = {u.placeholder.name for u in ctx.templates} | _setters(ctx)
+    for _, edge, _ in ctx.edges():
+        used |= set(edge.requires)
+    for name in ctx.flow.variables:
+        if name not in used:
+            yield Finding(
+                "FL303",
+                f"Variable `{name}` is declared but never used",
+                ("variables", name),
+                at_key=True,
+            )
+
+
+_PY_TYPES: dict[str, Any] = {
+    "str": str,
+    "enum": str,
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+}
+
+
+def _fits(value: Any, var: Variable) -> bool:
+    if var.type.startswith("list["):
+        item = int if var.type == "list[int]" else str
+        return isinstance(value, list) and all(
+            isinstance(v, item) and not isinstance(v, bool) for v in value
+        )
+    expected = _PY_TYPES[var.type]
+    if isinstance(value, bool) and var.type != "bool":
+        return False
+    return isinstance(value, expected)
+
+
+@rule("FL304", "variable-type-mismatch", ERROR, "A variable's type disagrees with its use")
+def variable_type_mismatch(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports an edge parameter whose type differs from the declared variable of the
+    same name, and a variable whose `default` does not have the declared type (or is
+    not among its `enum` values).
+
+    ## Why it matters
+    Parameters become variables: an `int` parameter written into a `str` variable
+    breaks every condition and template that relies on the declaration.
+
+    ## Example
+    ```json
+    {"variables": {"party_size": {"type": "int", "default": "two"}}}
+    ```
+    ``Default `"two"` of variable `party_size` is not a `int` - at
+    `$.variables.party_size.default` ``
+    """
+    variables = ctx.flow.variables
+    for name, var in variables.items():
+        if var.default is None:
+            continue
+        shown = json.dumps(var.default)
+        if not _fits(var.default, var):
+            yield Finding(
+                "FL304",
+                f"Default `{shown}` of variable `{name}` is not a `{var.type}`",
+                ("variables", name, "default"),
+            )
+        elif var.type == "enum" and var.enum and var.default not in var.enum:
+            yield Finding(
+                "FL304",
+                f"Default `{shown}` of variable `{name}` is not one of its `enum` values",
+                ("variables", name, "default"),
+            )
+    for _, edge, path in ctx.edges():
+        for pname, param in edge.parameters.items():
+            var = variables.get(pname)
+            if var is not None and var.type != param.type:
+                yield Finding(
+                    "FL304",
+                    f"Parameter `{pname}` is `{param.type}` but variable `{pname}` is "
+                    f"declared `{var.type}`",
+                    (*path, "parameters", pname, "type"),
+                )
+
+
+def _typed_items(ctx: FlowContext) -> Iterator[tuple[str, str, Variable | Parameter, Path]]:
+    for name, var in ctx.flow.variables.items():
+        yield "Variable", name, var, ("variables", name)
+    for _, edge, path in ctx.edges():
+        for name, p in edge.parameters.items():
+            yield "Parameter", name, p, (*path, "parameters", name)
+    for k, tool in enumerate(ctx.flow.tools):
+        for name, p in tool.parameters.items():
+            yield "Parameter", name, p, ("tools", k, "parameters", name)
+
+
+@rule("FL305", "enum-without-values", ERROR, "An `enum` has no values, or values without `enum`")
+def enum_without_values(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports a variable or parameter of type `enum` with no `enum` values, and one
+    with `enum` values whose type is not `enum`.
+
+    ## Why it matters
+    An enum without values accepts nothing; values on a `str` are silently ignored.
+
+    ## Example
+    ```json
+    {"variables": {"visit_type": {"type": "enum"}}}
+    ```
+
+    ## Instead
+    ```json
+    {"variables": {"visit_type": {"type": "enum", "enum": ["checkup", "follow_up"]}}}
+    ```
+    """
+    for kind, name, item, path in _typed_items(ctx):
+        if item.type == "enum" and not item.enum:
+            yield Finding("FL305", f"{kind} `{name}` is an `enum` with no values", path)
+        elif item.type != "enum" and item.enum is not None:
+            yield Finding(
+                "FL305",
+                f"{kind} `{name}` lists `enum` values but its type is `{item.type}`",
+                (*path, "enum"),
+            )
+
+
+@rule("FL306", "variable-never-set", WARNING, "A variable is read but nothing sets it")
+def variable_never_set(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports a declared variable that some text reads without a fallback, when it has
+    no `default`, is not `input`, and no edge parameter, tool `sets` or
+    `set_variables` tool can ever set it.
+
+    ## Why it matters
+    The placeholder renders empty on every call. A value supplied when the session
+    starts (from the job's metadata) must be marked `"input": true`.
+
+    ## Instead
+    ```json
+    {"variables": {"caller_name": {"type": "str", "input": true}}}
+    ```
+    """
+    for name in sorted(ctx.cached(_never_set)):
+        yield Finding(
+            "FL306",
+            f"Variable `{name}` is read but nothing sets it: give it a `default`, mark it "
+            "`input`, or set it from an edge or a tool",
+            ("variables", name),
+            at_key=True,
+        )
+
+
+@rule("FL307", "invalid-template", ERROR, "A `{{...}}` placeholder is malformed")
+def invalid_template(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports authored text whose placeholders do not parse: `{{` never closed, `}}`
+    with no opening, or a placeholder that does not name a variable. A placeholder is
+    `{{name}}` or `{{name | fallback text}}`.
+
+    ## Example
+    ```json
+    {"instructions": "Greet {{caller name}} warmly."}
+    ```
+    ``Invalid template: `{{caller name}}` does not name a variable - at
+    `$.agents[0].instructions` ``
+    """
+    texts: list[tuple[Path, str | None]] = []
+    for i, state in enumerate(ctx.flow.agents):
+        texts.append((("agents", i, "instructions"), state.instructions))
+        texts.append((("agents", i, "on_enter_prompt"), state.on_enter_prompt))
+    for _, edge, path in ctx.edges():
+        texts.append(((*path, "say"), edge.say))
+    for k, tool in enumerate(ctx.flow.tools):
+        texts.append((("tools", k, "url"), getattr(tool, "url", None)))
+    for path, text in texts:
+        if text and ("{{" in text or "}}" in text):
+            try:
+                parse_template(text)
+            except TemplateError as exc:
+                yield Finding("FL307", f"Invalid template: {exc}", path)

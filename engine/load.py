@@ -1,0 +1,342 @@
+"""Read a flow file and decode it, reporting every document-level problem as a finding.
+
+The fast path is msgspec all the way: ``json.decode`` then ``convert`` into the spec
+structs, in C. Only when that fails does :func:`check_shape` walk the raw document in
+Python, to report *every* wrong type, missing field and unknown field at once (msgspec
+stops at the first), each with a did-you-mean where one helps.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import msgspec
+from msgspec import inspect as mi
+
+from engine.errors import FlowReadError
+from engine.findings import Finding
+from engine.source import Path, Source, Span, parse_path
+from engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
+
+__all__ = ["MAX_FILE_BYTES", "Loaded", "check_shape", "load_bytes", "load_path"]
+
+# Real flows are tens of kilobytes; a generated 5,000-state flow is about 3 MB. Past
+# this a file is a mistake or an attack, and decoding it would only waste memory.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+# msgspec and the scanner handle deep nesting, but nothing in a flow nests past ~12
+# levels; deeper documents are refused before decoding (Python's recursion limit).
+MAX_DEPTH = 512
+
+
+@dataclass
+class Loaded:
+    """One flow file after decoding: the flow when its shape is valid, and findings."""
+
+    source: Source
+    flow: Flow | None = None
+    findings: list[Finding] = field(default_factory=list)
+    seed001: bool = False
+
+    @property
+    def filename(self) -> str:
+        return self.source.filename
+
+    def source_path(self, path: Path) -> Path:
+        """Where a path of the (converted) flow lives in the document as written."""
+        if not self.seed001:
+            return path
+        for prefix, target in SEED001_PATHS:
+            if path[: len(prefix)] == prefix:
+                return target + path[len(prefix) :]
+        return ()
+
+    def spans(self, findings: list[Finding]) -> dict[tuple[Path, bool], Span]:
+        return self.source.locate((f.path, f.at_key) for f in findings)
+
+
+def load_path(path: FsPath) -> Loaded:
+    """Read and decode one file. Raises :class:`FlowReadError` only when the file cannot
+    be read at all; everything wrong *inside* it is a finding."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return Loaded(
+                Source(name, ""),
+                findings=[
+                    Finding(
+                        "FL006",
+                        f"File is {size / 1024 / 1024:.1f} MiB; flows are limited to "
+                        f"{MAX_FILE_BYTES // 1024 // 1024} MiB",
+                    )
+                ],
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise FlowReadError(f"Cannot read `{name}`: {reason}") from None
+    return load_bytes(data, name, stem=path.stem)
+
+
+def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded:
+    """Decode a flow document from bytes."""
+    findings: list[Finding] = []
+    if data.startswith(_BOM):
+        findings.append(
+            Finding("FL007", "File starts with a UTF-8 byte order mark; save it without one")
+        )
+        data = data[len(_BOM) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = data[: exc.start].decode("utf-8", errors="replace")
+        source = Source(filename, prefix)
+        findings.append(
+            Finding(
+                "FL001",
+                f"File is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                position=source.position(len(prefix)),
+            )
+        )
+        return Loaded(source, findings=findings)
+    source = Source(filename, text)
+    loaded = Loaded(source, findings=findings)
+
+    if not text.strip():
+        findings.append(Finding("FL001", "File is empty; a flow is a JSON object"))
+        return loaded
+    if _too_deep(data):
+        findings.append(Finding("FL001", f"Invalid JSON: nested more than {MAX_DEPTH} levels deep"))
+        return loaded
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        findings.append(_json_error(source, data, str(exc)))
+        return loaded
+
+    if not isinstance(raw, dict):
+        findings.append(Finding("FL002", f"Expected `object`, got `{_json_type(raw)}`"))
+        return loaded
+    loaded.seed001 = "agents" not in raw and ("agent_id" in raw or "prompt_config" in raw)
+    target: type = SingleAgentConfig if loaded.seed001 else Flow
+    try:
+        decoded = msgspec.convert(raw, target)
+    except msgspec.ValidationError as exc:
+        problems = check_shape(raw, target)
+        if not problems:  # the walker missed something msgspec caught: report msgspec's
+            message, _, where = str(exc).partition(" - at `")
+            problems = [Finding("FL002", message, parse_path(where.rstrip("`")))]
+        findings.extend(problems)
+        return loaded
+    flow = decoded.to_flow() if isinstance(decoded, SingleAgentConfig) else decoded
+    if flow.flow_id is None and stem is not None:
+        flow = msgspec.structs.replace(flow, flow_id=stem)
+    loaded.flow = flow
+    return loaded
+
+
+def _too_deep(data: bytes) -> bool:
+    """Whether brackets nest past MAX_DEPTH (a cheap over-estimate: brackets inside
+    strings count too, which only matters for documents that are absurd anyway)."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for byte in data:
+        if byte in b"[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+    return False
+
+
+def _json_error(source: Source, data: bytes, message: str) -> Finding:
+    """msgspec's decode error as a finding located at the offending character."""
+    reason = message.removeprefix("JSON is malformed: ")
+    if "(byte " in reason:
+        reason, _, rest = reason.rpartition(" (byte ")
+        offset = int(rest.rstrip(")"))
+    else:  # "Input data was truncated"
+        reason, offset = "unexpected end of file", len(data)
+    chars = len(data[:offset].decode("utf-8", errors="replace"))
+    return Finding("FL001", f"Invalid JSON: {reason}", position=source.position(chars))
+
+
+# --- the shape walker -------------------------------------------------------------
+
+_JSON_NAMES = {
+    dict: "object",
+    list: "array",
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    type(None): "null",
+}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _expected(t: mi.Type) -> str:
+    if isinstance(t, mi.Metadata):
+        return _expected(t.type)
+    if isinstance(t, mi.UnionType):
+        return " | ".join(dict.fromkeys(_expected(x) for x in t.types))
+    if isinstance(t, mi.StructType | mi.DictType):
+        return "object"
+    if isinstance(t, mi.ListType):
+        return "array"
+    if isinstance(t, mi.LiteralType):
+        return "str"
+    if isinstance(t, mi.NoneType):
+        return "null"
+    return {mi.StrType: "str", mi.IntType: "int", mi.FloatType: "float", mi.BoolType: "bool"}.get(
+        type(t), "any"
+    )
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def check_shape(value: Any, t: type | mi.Type) -> list[Finding]:
+    """Every shape problem of a raw JSON value against a spec type, as FL002-FL005."""
+    out: list[Finding] = []
+    _check(value, t if isinstance(t, mi.Type) else mi.type_info(t), (), out)
+    return out
+
+
+def _check(value: Any, t: mi.Type, path: Path, out: list[Finding]) -> None:
+    if isinstance(t, mi.Metadata):
+        t = t.type
+    if isinstance(t, mi.AnyType):
+        return
+    if isinstance(t, mi.UnionType):
+        _check_union(value, t, path, out)
+        return
+    if isinstance(t, mi.StructType):
+        _check_struct(value, t, path, out)
+        return
+    ok = _matches(value, t)
+    if not ok:
+        out.append(Finding("FL002", f"Expected `{_expected(t)}`, got `{_json_type(value)}`", path))
+        return
+    if isinstance(t, mi.LiteralType):
+        if value not in t.values:
+            allowed = ", ".join(f"`{v}`" for v in t.values)
+            hint = _suggest(str(value), [str(v) for v in t.values])
+            out.append(
+                Finding("FL005", f"Invalid value `{value}`: expected one of {allowed}{hint}", path)
+            )
+    elif isinstance(t, mi.ListType):
+        _check_length(value, t, "array", path, out)
+        for i, item in enumerate(value):
+            _check(item, t.item_type, (*path, i), out)
+    elif isinstance(t, mi.DictType):
+        for key, item in value.items():
+            _check(item, t.value_type, (*path, key), out)
+    elif isinstance(t, mi.StrType):
+        _check_length(value, t, "str", path, out)
+        if t.pattern is not None and not re.search(t.pattern, value):
+            out.append(Finding("FL005", f"Expected `str` matching regex {t.pattern!r}", path))
+    elif isinstance(t, mi.IntType | mi.FloatType):
+        kind = "int" if isinstance(t, mi.IntType) else "float"
+        for bound, op, failed in (
+            (t.ge, ">=", lambda b: value < b),
+            (t.gt, ">", lambda b: value <= b),
+            (t.le, "<=", lambda b: value > b),
+            (t.lt, "<", lambda b: value >= b),
+        ):
+            if bound is not None and failed(bound):
+                out.append(Finding("FL005", f"Expected `{kind}` {op} {bound}", path))
+                break
+
+
+def _matches(value: Any, t: mi.Type) -> bool:
+    if isinstance(t, mi.StrType | mi.LiteralType):
+        return isinstance(value, str)
+    if isinstance(t, mi.BoolType):
+        return isinstance(value, bool)
+    if isinstance(t, mi.IntType):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(t, mi.FloatType):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(t, mi.ListType):
+        return isinstance(value, list)
+    if isinstance(t, mi.DictType):
+        return isinstance(value, dict)
+    if isinstance(t, mi.NoneType):
+        return value is None
+    return True
+
+
+def _check_length(value: Any, t: Any, kind: str, path: Path, out: list[Finding]) -> None:
+    if t.min_length is not None and len(value) < t.min_length:
+        out.append(Finding("FL005", f"Expected `{kind}` of length >= {t.min_length}", path))
+    elif t.max_length is not None and len(value) > t.max_length:
+        out.append(Finding("FL005", f"Expected `{kind}` of length <= {t.max_length}", path))
+
+
+def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) -> None:
+    types = [x.type if isinstance(x, mi.Metadata) else x for x in t.types]
+    structs = [x for x in types if isinstance(x, mi.StructType)]
+    if structs and isinstance(value, dict):
+        if len(structs) == 1:
+            _check_struct(value, structs[0], path, out)
+            return
+        tag_field = structs[0].tag_field
+        tags = {s.tag: s for s in structs}
+        tag = value.get(tag_field)
+        if tag is None:
+            out.append(Finding("FL003", f"Object missing required field `{tag_field}`", path))
+        elif tag not in tags:
+            allowed = ", ".join(f"`{k}`" for k in tags)
+            hint = _suggest(str(tag), list(tags))
+            out.append(
+                Finding(
+                    "FL005",
+                    f"Invalid value `{tag}`: expected one of {allowed}{hint}",
+                    (*path, tag_field),
+                )
+            )
+        else:
+            _check_struct(value, tags[tag], path, out)
+        return
+    for candidate in types:
+        if _matches(value, candidate) and not isinstance(candidate, mi.StructType):
+            _check(value, candidate, path, out)
+            return
+    out.append(Finding("FL002", f"Expected `{_expected(t)}`, got `{_json_type(value)}`", path))
+
+
+def _check_struct(value: Any, t: mi.StructType, path: Path, out: list[Finding]) -> None:
+    if not isinstance(value, dict):
+        out.append(Finding("FL002", f"Expected `object`, got `{_json_type(value)}`", path))
+        return
+    fields = {f.encode_name: f for f in t.fields}
+    names = list(fields)
+    for key in value:
+        if key not in fields and key != t.tag_field:
+            hint = _suggest(key, names)
+            out.append(
+                Finding(
+                    "FL004",
+                    f"Object contains unknown field `{key}`{hint}",
+                    (*path, key),
+                    at_key=True,
+                )
+            )
+    for name, f in fields.items():
+        if name in value:
+            _check(value[name], f.type, (*path, name), out)
+        elif f.required:
+            out.append(Finding("FL003", f"Object missing required field `{name}`", path))

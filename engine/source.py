@@ -1,0 +1,173 @@
+"""Where things are in a flow's source text: JSON paths to rows and columns.
+
+Findings carry a *path* into the document (``("agents", 0, "edges", 1, "target_agent")``,
+shown as ``$.agents[0].edges[1].target_agent``). Only when findings are reported are
+those paths mapped back to the text, by one scan that records just the spans asked for.
+Decoding itself stays in msgspec's C code, so a clean file pays nothing for this.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = ["Path", "Source", "Span", "format_path", "parse_path"]
+
+Path = tuple[str | int, ...]
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# One JSON token: a string, a structural character, or a bare literal/number.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
+_PATH_PART = re.compile(r'\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def format_path(path: Path) -> str:
+    """``("agents", 0, "name")`` as ``$.agents[0].name``, the way msgspec writes it."""
+    out = ["$"]
+    for part in path:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif _IDENT.match(part):
+            out.append(f".{part}")
+        else:
+            out.append(f"[{json.dumps(part)}]")
+    return "".join(out)
+
+
+def parse_path(text: str) -> Path:
+    """The inverse of :func:`format_path`; stops at the first part it cannot read."""
+    parts: list[str | int] = []
+    pos = 1 if text.startswith("$") else 0
+    while pos < len(text):
+        m = _PATH_PART.match(text, pos)
+        if not m:
+            break
+        name, index, quoted = m.groups()
+        parts.append(name if name is not None else int(index) if index else json.loads(quoted))
+        pos = m.end()
+    return tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of the text: 1-based rows and columns (columns count characters)."""
+
+    row: int
+    column: int
+    end_row: int
+    end_column: int
+
+
+@dataclass
+class Source:
+    """A flow file's text, and the means to locate JSON paths in it."""
+
+    filename: str
+    text: str
+    _line_starts: list[int] | None = field(default=None, repr=False)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """Row and column (1-based) of a character offset."""
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        row = bisect_right(self._line_starts, offset)
+        return row, offset - self._line_starts[row - 1] + 1
+
+    def span(self, start: int, end: int) -> Span:
+        row, col = self.position(start)
+        end_row, end_col = self.position(end)
+        return Span(row, col, end_row, end_col)
+
+    def locate(self, paths: Iterable[tuple[Path, bool]]) -> dict[tuple[Path, bool], Span]:
+        """Spans of many ``(path, at_key)`` pairs in one scan of the text.
+
+        ``at_key`` asks for the span of an object member's key rather than its value
+        (where an unknown field is named). A path that does not exist in the text (a
+        default the document left out) falls back to its nearest existing ancestor.
+        """
+        requests = list(dict.fromkeys(paths))
+        wanted: set[Path] = set()
+        for path, _ in requests:
+            wanted.update(path[:i] for i in range(len(path) + 1))
+        found = _scan(self.text, wanted)
+        result: dict[tuple[Path, bool], Span] = {}
+        for path, at_key in requests:
+            probe = path
+            while probe not in found and probe:
+                probe = probe[:-1]
+            entry = found.get(probe)
+            if entry is None:
+                result[path, at_key] = Span(1, 1, 1, 1)
+                continue
+            start, end, key_start, key_end = entry
+            if at_key and probe == path and key_start >= 0:
+                result[path, at_key] = self.span(key_start, key_end)
+            else:
+                result[path, at_key] = self.span(start, end)
+        return result
+
+
+def _scan(text: str, wanted: set[Path]) -> dict[Path, tuple[int, int, int, int]]:
+    """Spans (value start, value end, key start, key end) of the wanted paths.
+
+    Iterative, so a document nested 100,000 levels deep cannot exhaust the stack; it
+    stops as soon as every wanted path has been closed. Malformed text simply ends the
+    scan: what was found so far is returned.
+    """
+    found: dict[Path, tuple[int, int, int, int]] = {}
+    # A frame per open container: [path, is_object, next_index, key, key_start, key_end,
+    # start]. ``key`` is the member name awaiting its value (objects only).
+    stack: list[list] = []
+    key_span = (-1, -1)
+    expect_key = False
+    remaining = len(wanted)
+
+    def child_path() -> Path:
+        frame = stack[-1]
+        if frame[1]:
+            return frame[0] + (frame[3],)
+        path = frame[0] + (frame[2],)
+        frame[2] += 1
+        return path
+
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        c = tok[0]
+        if expect_key:
+            if c == '"':
+                stack[-1][3] = json.loads(tok) if "\\" in tok else tok[1:-1]
+                key_span = (m.start(), m.end())
+                expect_key = False
+                continue
+            if c != "}":
+                break
+        if c in ",:":
+            if c == "," and stack and stack[-1][1]:
+                expect_key = True
+            continue
+        if c in "}]":
+            if not stack:
+                break
+            path, _, _, _, ks, ke, start = stack.pop()
+            if path in wanted:
+                found[path] = (start, m.end(), ks, ke)
+                remaining -= 1
+                if remaining == 0:
+                    break
+            continue
+        path = child_path() if stack else ()
+        ks, ke = key_span if stack and stack[-1][1] else (-1, -1)
+        if c in "{[":
+            stack.append([path, c == "{", 0, None, ks, ke, m.start()])
+            expect_key = c == "{"
+        elif path in wanted:
+            found[path] = (m.start(), m.end(), ks, ke)
+            remaining -= 1
+            if remaining == 0:
+                break
+        if not stack:
+            break
+    return found

@@ -1,0 +1,481 @@
+"""The flow document as msgspec structs.
+
+A flow is one customer's conversation: a list of *states* (the seed's ``agents``: a
+persona with instructions, a greeting and tools) joined by *edges* (``handoff`` to
+another state, or ``action``: run a tool, then stay or move). The structs are the single
+source of truth for the format: the loader decodes into them, ``flowctl schema`` prints
+their JSON Schema, and ``docs/flow-format.md`` documents them field by field.
+
+The seed-000 ``CustomerSchema`` document decodes unchanged into :class:`Flow`. The
+seed-001 single-agent document (``agent_id``, ``prompt_config``, ``schema_config``...)
+decodes into :class:`SingleAgentConfig` and becomes a one-state flow through
+:meth:`SingleAgentConfig.to_flow`.
+
+The structs check *shape* (types, required fields, unknown fields, value ranges). Rules
+that need the whole document — a target naming no state, a function name the LLM
+would reject, an output type outside the whitelist — are lint rules, so they can be
+reported all at once, with stable codes, instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+__all__ = [
+    "BUILTIN_TOOLS",
+    "FIELD_TYPES",
+    "VARIABLE_TYPES",
+    "BuiltinTool",
+    "Constraints",
+    "Edge",
+    "FieldMetadata",
+    "Flow",
+    "HttpTool",
+    "LLMConfig",
+    "LintConfig",
+    "MockTool",
+    "Output",
+    "OutputField",
+    "Parameter",
+    "PromptConfig",
+    "PythonTool",
+    "STTConfig",
+    "SchemaConfig",
+    "SingleAgentConfig",
+    "State",
+    "TTSConfig",
+    "TenantConfig",
+    "Tool",
+    "TracingConfig",
+    "VADConfig",
+    "Variable",
+]
+
+
+class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Decoding policy shared by every flow type.
+
+    ``frozen``: a decoded flow is a value; a compiled flow shares it between sessions.
+    ``kw_only``: fields are named in the document, never positional (msgspec does not
+    inherit this one: a subclass with a required field after optional ones repeats it).
+    ``forbid_unknown_fields``: a typo such as ``instuctions`` must be an error (with a
+    did-you-mean from lint), not a silently ignored key that leaves a state without
+    instructions.
+    """
+
+
+def _doc(text: str) -> Meta:
+    """A field's description: shown in the JSON Schema, so editors show it on hover."""
+    return Meta(description=text)
+
+
+Name = Annotated[str, Meta(min_length=1, max_length=256)]
+Text = Annotated[str, Meta(max_length=100_000)]
+Seconds = Annotated[float, Meta(gt=0, le=300)]
+
+VariableType = Literal["str", "int", "float", "bool", "list[str]", "list[int]", "enum"]
+VARIABLE_TYPES: tuple[str, ...] = VariableType.__args__  # type: ignore[attr-defined]
+
+# Output field types are a plain string checked by lint (FL602) against this whitelist,
+# so a wrong type gets a did-you-mean and a rule doc instead of a bare decode error.
+FIELD_TYPES: tuple[str, ...] = (
+    "str",
+    "int",
+    "float",
+    "bool",
+    "list[str]",
+    "list[int]",
+    "list[float]",
+    "enum",
+)
+
+BuiltinName = Literal[
+    "end_call",
+    "transfer_call",
+    "set_variables",
+    "save_data",
+    "schedule_callback",
+    "handle_is_busy",
+]
+BUILTIN_TOOLS: tuple[str, ...] = BuiltinName.__args__  # type: ignore[attr-defined]
+
+# --- variables and parameters ------------------------------------------------------
+
+
+class Variable(_Spec):
+    """A typed conversation variable (seed 001's ``dynamic_vars``), read in templates as
+    ``{{name}}`` and set by edge parameters, tool results or the session's input."""
+
+    type: Annotated[VariableType, _doc("Value type. `enum` requires `enum` values.")] = "str"
+    description: Annotated[Text, _doc("What the variable holds, for authors.")] = ""
+    default: Annotated[Any, _doc("Value at session start. Omit to start unset.")] = None
+    enum: Annotated[list[str] | None, _doc("Allowed values when `type` is `enum`.")] = None
+    input: Annotated[
+        bool,
+        _doc("Supplied when the session starts (job metadata, `--var`): counts as set."),
+    ] = False
+
+
+class Parameter(_Spec):
+    """A typed argument the LLM must supply when it calls an edge or a tool."""
+
+    type: Annotated[VariableType, _doc("Argument type. `enum` requires `enum` values.")] = "str"
+    description: Annotated[Text, _doc("What to pass: the model reads this.")] = ""
+    enum: Annotated[list[str] | None, _doc("Allowed values when `type` is `enum`.")] = None
+    required: Annotated[bool, _doc("Whether the model must supply it.")] = True
+
+
+# --- edges -------------------------------------------------------------------------
+
+
+class Edge(_Spec):
+    """A transition the LLM can fire by calling a function of the edge's name.
+
+    ``handoff`` moves to ``target_agent``; ``action`` runs ``tool`` (default: the edge's
+    name), stores its parameters and results in variables, then stays, or moves when
+    ``target_agent`` is set.
+    """
+
+    name: Annotated[Name, _doc("Function name offered to the LLM: `^[a-zA-Z0-9_-]{1,64}$`.")]
+    description: Annotated[
+        Text, _doc("When the model should call this edge. Written for the model.")
+    ] = ""
+    action: Annotated[
+        Literal["handoff", "action"], _doc("`handoff`: switch state; `action`: run a tool.")
+    ] = "handoff"
+    target_agent: Annotated[
+        str | None, _doc("State to move to. Required for `handoff`; optional for `action`.")
+    ] = None
+    tool: Annotated[str | None, _doc("Tool an `action` edge runs. Default: the edge's name.")] = (
+        None
+    )
+    parameters: Annotated[
+        dict[str, Parameter], _doc("Typed arguments; each becomes a variable of its name.")
+    ] = {}
+    requires: Annotated[
+        list[str], _doc("Variables that must be set before the edge may fire.")
+    ] = []
+    say: Annotated[Text | None, _doc("Spoken when the edge fires; may use `{{var}}`.")] = None
+    examples: Annotated[
+        list[str], _doc("User phrases that should take this edge (offline model, lint).")
+    ] = []
+
+
+# --- tools -------------------------------------------------------------------------
+
+
+class _ToolBase(_Spec):
+    name: Annotated[Name, _doc("Function name: `^[a-zA-Z0-9_-]{1,64}$`.")]
+    description: Annotated[Text, _doc("What the tool does and when to use it, for the model.")] = ""
+    parameters: Annotated[dict[str, Parameter], _doc("Typed arguments of the tool.")] = {}
+    sets: Annotated[
+        dict[str, str],
+        _doc("Variables to store from the result: variable name to a result field."),
+    ] = {}
+
+
+class BuiltinTool(_ToolBase, tag_field="kind", tag="builtin", kw_only=True):
+    """A tool flowctl provides: end or transfer the call, save variables, callbacks."""
+
+    builtin: Annotated[BuiltinName | None, _doc("Which builtin. Default: the tool's `name`.")] = (
+        None
+    )
+    variables: Annotated[
+        list[str], _doc("For `set_variables`/`save_data`: the variables it may set.")
+    ] = []
+
+
+class PythonTool(_ToolBase, tag_field="kind", tag="python", kw_only=True):
+    """A Python function, imported by ``module:function`` path."""
+
+    function: Annotated[
+        Annotated[str, Meta(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")],
+        _doc("Import path `package.module:function`."),
+    ]
+    timeout: Annotated[Seconds, _doc("Seconds before the call is abandoned.")] = 10.0
+
+
+class HttpTool(_ToolBase, tag_field="kind", tag="http", kw_only=True):
+    """A declarative webhook. Header values reference the environment (``${CRM_TOKEN}``);
+    a literal secret in a flow is a lint error."""
+
+    url: Annotated[Annotated[str, Meta(min_length=1)], _doc("URL; may use `{{var}}`.")]
+    method: Annotated[Literal["GET", "POST", "PUT", "PATCH", "DELETE"], _doc("HTTP method.")] = (
+        "POST"
+    )
+    headers: Annotated[dict[str, str], _doc("Headers; values may use `${ENV_VAR}`.")] = {}
+    timeout: Annotated[Seconds, _doc("Seconds before the call is abandoned.")] = 10.0
+
+
+class MockTool(_ToolBase, tag_field="kind", tag="mock", kw_only=True):
+    """A tool with a fixed result, for dry runs and demos."""
+
+    result: Annotated[Any, _doc("Returned to the model as the tool's result.")] = None
+
+
+Tool = BuiltinTool | PythonTool | HttpTool | MockTool
+
+# --- structured output (seed 001 schema_config.fields) --------------------------------
+
+
+class Constraints(_Spec):
+    """Value constraints of an output field."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    min_length: Annotated[int, Meta(ge=0)] | None = None
+    max_length: Annotated[int, Meta(ge=0)] | None = None
+    pattern: str | None = None
+
+
+class FieldMetadata(_Spec):
+    """How an output field is used at run time."""
+
+    use_in_tts: Annotated[bool, _doc("This field is the text spoken by TTS.")] = False
+    hidden: Annotated[bool, _doc("Not sent to the frontend.")] = False
+
+
+class OutputField(_Spec):
+    """One field of a state's structured output (seed 001)."""
+
+    field_name: Annotated[Name, _doc("A Python identifier that is not a keyword.")]
+    field_type: Annotated[
+        str, _doc("One of str, int, float, bool, list[str], list[int], list[float], enum.")
+    ] = "str"
+    description: Annotated[Text, _doc("What the model should put in the field.")] = ""
+    required: bool = True
+    default: Any = None
+    enum: Annotated[list[str] | None, _doc("Allowed values when `field_type` is `enum`.")] = None
+    constraints: Constraints | None = None
+    metadata: FieldMetadata | None = None
+
+
+class Output(_Spec):
+    """A structured output schema: the LLM answers every turn in this JSON shape."""
+
+    schema_id: str | None = None
+    fields: list[OutputField] = []
+
+
+# --- provider configuration (seed 001 *_config blocks) ------------------------------
+
+
+class LLMConfig(_Spec):
+    """The language model."""
+
+    provider: str = "openai"
+    model: str | None = None
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, Meta(ge=1)] | None = None
+    base_url: Annotated[str | None, _doc("Any OpenAI-compatible endpoint.")] = None
+    api_key_env: Annotated[
+        str | None, _doc("Environment variable holding the key. Never the key itself.")
+    ] = None
+    supports_structured_output: bool | None = None
+
+
+class STTConfig(_Spec):
+    """Speech to text."""
+
+    provider: str = "deepgram"
+    model: str | None = None
+    language: str | None = None
+    api_key_env: str | None = None
+
+
+class TTSConfig(_Spec):
+    """Text to speech."""
+
+    provider: str = "openai"
+    model: str | None = None
+    voice: str | None = None
+    language: str | None = None
+    speed: Annotated[float, Meta(gt=0, le=4)] | None = None
+    instruction_field: Annotated[
+        str | None, _doc("Output field whose value steers the voice (`voice_instructions`).")
+    ] = None
+    api_key_env: str | None = None
+
+
+class VADConfig(_Spec):
+    """Voice activity detection."""
+
+    provider: Literal["silero"] = "silero"
+    activation_threshold: Annotated[float, Meta(gt=0, lt=1)] | None = None
+    min_speech_duration: Annotated[float, Meta(ge=0)] | None = None
+    min_silence_duration: Annotated[float, Meta(ge=0)] | None = None
+
+
+class TracingConfig(_Spec):
+    """OpenTelemetry tracing of sessions."""
+
+    enabled: bool = False
+    provider: str | None = None
+    sample_rate: Annotated[float, Meta(ge=0, le=1)] = 1.0
+
+
+class LintConfig(_Spec):
+    """Per-flow lint settings."""
+
+    ignore: Annotated[list[str], _doc("Rule codes or prefixes to silence, e.g. `FL405`.")] = []
+    max_prompt_tokens: Annotated[int, Meta(ge=1)] | None = None
+    allowed_hosts: Annotated[
+        list[str], _doc("When set, http tools may only call these hosts (FL504).")
+    ] = []
+    prohibited_keywords: Annotated[
+        list[str], _doc("Words that must not appear in authored text (FL505).")
+    ] = []
+
+
+# --- states and the flow -----------------------------------------------------------
+
+
+class State(_Spec):
+    """A state of the machine: one agent persona (an entry of ``agents``)."""
+
+    name: Annotated[Name, _doc("Unique state name, e.g. `IntakeAgent`.")]
+    instructions: Annotated[Text, _doc("System prompt of this state; may use `{{var}}`.")]
+    on_enter_prompt: Annotated[
+        Text | None, _doc("Greeting spoken on entering the state; may use `{{var}}`.")
+    ] = None
+    tools: Annotated[list[str], _doc("Tools (by name) the model may call in this state.")] = []
+    edges: Annotated[list[Edge], _doc("Transitions out of this state.")] = []
+    end: Annotated[bool, _doc("Terminal: the call ends after the greeting.")] = False
+    output: Annotated[Output | None, _doc("Structured output for this state.")] = None
+    llm: Annotated[LLMConfig | None, _doc("Overrides the flow's `llm`.")] = None
+    tts: Annotated[TTSConfig | None, _doc("Overrides the flow's `tts` (another voice).")] = None
+    context: Annotated[
+        Literal["keep", "summary", "reset"] | Annotated[int, Meta(ge=0)],
+        _doc("History carried into this state: keep, summary, reset, or the last N items."),
+    ] = "keep"
+
+
+class Flow(_Spec, kw_only=True):
+    """A customer's conversation flow (a superset of seed 000's ``CustomerSchema``)."""
+
+    customer_id: Annotated[str | None, _doc("The tenant this flow belongs to.")] = None
+    flow_id: Annotated[str | None, _doc("Default: the file name without `.json`.")] = None
+    name: str = ""
+    description: Text = ""
+    version: str | None = None
+    start: Annotated[str | None, _doc("First state. Default: the first agent.")] = None
+    variables: dict[str, Variable] = {}
+    tools: Annotated[list[Tool], _doc("Tool definitions, referenced by name.")] = []
+    global_edges: Annotated[
+        list[Edge], _doc("Edges offered in every state (transfer to a human, end the call).")
+    ] = []
+    agents: Annotated[list[State], Meta(min_length=1), _doc("The states, in order.")]
+    output: Annotated[Output | None, _doc("Structured output for every state.")] = None
+    llm: LLMConfig | None = None
+    stt: STTConfig | None = None
+    tts: TTSConfig | None = None
+    vad: VADConfig | None = None
+    tracing: TracingConfig | None = None
+    lint: LintConfig | None = None
+
+
+# --- seed 001: a single-agent configuration ------------------------------------------
+
+
+class PromptConfig(_Spec):
+    instructions: Text
+    dynamic_vars: dict[str, Any] = {}
+    template_id: str | None = None
+    on_enter_prompt: Text | None = None
+
+
+class SchemaConfig(_Spec):
+    schema_id: str | None = None
+    fields: list[OutputField] = []
+
+
+class TenantConfig(_Spec):
+    tenant_id: str
+    isolation_level: str | None = None
+
+
+class SingleAgentConfig(_Spec, kw_only=True):
+    """Seed 001's single-agent configuration, accepted as a one-state flow."""
+
+    agent_id: Name
+    agent_type: str | None = None
+    version: str | None = None
+    enabled: bool = True
+    description: Text = ""
+    prompt_config: PromptConfig
+    schema_config: SchemaConfig | None = None
+    llm_config: LLMConfig | None = None
+    stt_config: STTConfig | None = None
+    tts_config: TTSConfig | None = None
+    vad_config: VADConfig | None = None
+    tracing_config: TracingConfig | None = None
+    tenant_config: TenantConfig | None = None
+    lint: LintConfig | None = None
+
+    def to_flow(self) -> Flow:
+        """The equivalent one-state flow; see ``SEED001_PATHS`` for where its fields came
+        from."""
+        variables = {
+            name: Variable(type=_infer_type(value), default=value)
+            for name, value in self.prompt_config.dynamic_vars.items()
+        }
+        schema = self.schema_config
+        return Flow(
+            customer_id=self.tenant_config.tenant_id if self.tenant_config else None,
+            flow_id=self.agent_id,
+            name=self.agent_type or self.agent_id,
+            description=self.description,
+            version=self.version,
+            variables=variables,
+            agents=[
+                State(
+                    name=self.agent_id,
+                    instructions=self.prompt_config.instructions,
+                    on_enter_prompt=self.prompt_config.on_enter_prompt,
+                )
+            ],
+            output=Output(schema_id=schema.schema_id, fields=schema.fields) if schema else None,
+            llm=self.llm_config,
+            stt=self.stt_config,
+            tts=self.tts_config,
+            vad=self.vad_config,
+            tracing=self.tracing_config,
+            lint=self.lint,
+        )
+
+
+def _infer_type(value: Any) -> VariableType:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        return "list[int]"
+    if isinstance(value, list):
+        return "list[str]"
+    return "str"
+
+
+# Where a converted seed-001 document's fields live in its source, longest prefix first.
+SEED001_PATHS: tuple[tuple[tuple[str | int, ...], tuple[str | int, ...]], ...] = (
+    (("agents", 0, "instructions"), ("prompt_config", "instructions")),
+    (("agents", 0, "on_enter_prompt"), ("prompt_config", "on_enter_prompt")),
+    (("agents", 0, "name"), ("agent_id",)),
+    (("agents", 0), ()),
+    (("variables",), ("prompt_config", "dynamic_vars")),
+    (("output",), ("schema_config",)),
+    (("llm",), ("llm_config",)),
+    (("stt",), ("stt_config",)),
+    (("tts",), ("tts_config",)),
+    (("vad",), ("vad_config",)),
+    (("tracing",), ("tracing_config",)),
+    (("customer_id",), ("tenant_config", "tenant_id")),
+    (("flow_id",), ("agent_id",)),
+)

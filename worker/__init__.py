@@ -1,0 +1,1 @@
+"""LiveKit adapter (later issues)."""
