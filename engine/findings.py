@@ -31,8 +31,9 @@ class Finding(msgspec.Struct, frozen=True):
     message: str
     path: Path = ()
     at_key: bool = False
-    # Set when the problem is a position in the text rather than a path in the
-    # document (malformed JSON): 1-based (row, column).
+    # Set when the finding was located in the text itself (malformed JSON, a secret
+    # found by scanning the source): 1-based (row, column). Its ``path`` is then
+    # already in the document's own shape.
     position: tuple[int, int] | None = None
 
     @property
@@ -42,6 +43,6 @@ class Finding(msgspec.Struct, frozen=True):
     @property
     def text(self) -> str:
         """The message as shown: what is wrong, then where, like msgspec's errors."""
-        if self.position is not None or (not self.path and self.code in _TEXT_LEVEL):
+        if not self.path and self.code in _TEXT_LEVEL:
             return self.message
         return f"{self.message} - at `{self.where}`"

@@ -28,9 +28,6 @@ __all__ = ["MAX_FILE_BYTES", "Loaded", "check_shape", "load_bytes", "load_path"]
 # this a file is a mistake or an attack, and decoding it would only waste memory.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
-# msgspec and the scanner handle deep nesting, but nothing in a flow nests past ~12
-# levels; deeper documents are refused before decoding (Python's recursion limit).
-MAX_DEPTH = 512
 
 
 @dataclass
@@ -110,13 +107,13 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
     if not text.strip():
         findings.append(Finding("FL001", "File is empty; a flow is a JSON object"))
         return loaded
-    if _too_deep(data):
-        findings.append(Finding("FL001", f"Invalid JSON: nested more than {MAX_DEPTH} levels deep"))
-        return loaded
     try:
         raw = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         findings.append(_json_error(source, data, str(exc)))
+        return loaded
+    except RecursionError:  # msgspec stops at Python's recursion limit (~1,000 levels)
+        findings.append(Finding("FL001", "Invalid JSON: nested too deeply"))
         return loaded
 
     if not isinstance(raw, dict):
@@ -138,22 +135,6 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
         flow = msgspec.structs.replace(flow, flow_id=stem)
     loaded.flow = flow
     return loaded
-
-
-def _too_deep(data: bytes) -> bool:
-    """Whether brackets nest past MAX_DEPTH (a cheap over-estimate: brackets inside
-    strings count too, which only matters for documents that are absurd anyway)."""
-    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
-        return False
-    depth = 0
-    for byte in data:
-        if byte in b"[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif byte in b"]}":
-            depth -= 1
-    return False
 
 
 def _json_error(source: Source, data: bytes, message: str) -> Finding:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Path", "Source", "Span", "format_path", "parse_path"]
 
@@ -81,6 +82,13 @@ class Source:
         end_row, end_col = self.position(end)
         return Span(row, col, end_row, end_col)
 
+    def path_at(self, offset: int) -> Path:
+        """The path of the innermost value (or object key) containing ``offset``."""
+        for path, start, end, ks, ke in _values(self.text):
+            if start <= offset < end or ks <= offset < ke:
+                return path
+        return ()
+
     def locate(self, paths: Iterable[tuple[Path, bool]]) -> dict[tuple[Path, bool], Span]:
         """Spans of many ``(path, at_key)`` pairs in one scan of the text.
 
@@ -111,27 +119,30 @@ class Source:
 
 
 def _scan(text: str, wanted: set[Path]) -> dict[Path, tuple[int, int, int, int]]:
-    """Spans (value start, value end, key start, key end) of the wanted paths.
-
-    Iterative, so a document nested 100,000 levels deep cannot exhaust the stack; it
-    stops as soon as every wanted path has been closed. Malformed text simply ends the
-    scan: what was found so far is returned.
-    """
+    """Spans (value start, value end, key start, key end) of the wanted paths; stops as
+    soon as every wanted path has been seen."""
     found: dict[Path, tuple[int, int, int, int]] = {}
+    for path, start, end, ks, ke in _values(text):
+        if path in wanted:
+            found[path] = (start, end, ks, ke)
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def _values(text: str) -> Iterator[tuple[Path, int, int, int, int]]:
+    """Every value of a JSON text as it completes: ``(path, start, end, key_start,
+    key_end)`` (key offsets are -1 outside objects). Scalars come when read, containers
+    when closed.
+
+    Iterative, so a document nested 100,000 levels deep cannot exhaust the stack.
+    Malformed text simply ends the walk.
+    """
     # A frame per open container: [path, is_object, next_index, key, key_start, key_end,
     # start]. ``key`` is the member name awaiting its value (objects only).
-    stack: list[list] = []
+    stack: list[list[Any]] = []
     key_span = (-1, -1)
     expect_key = False
-    remaining = len(wanted)
-
-    def child_path() -> Path:
-        frame = stack[-1]
-        if frame[1]:
-            return frame[0] + (frame[3],)
-        path = frame[0] + (frame[2],)
-        frame[2] += 1
-        return path
 
     for m in _TOKEN.finditer(text):
         tok = m.group()
@@ -143,31 +154,35 @@ def _scan(text: str, wanted: set[Path]) -> dict[Path, tuple[int, int, int, int]]
                 expect_key = False
                 continue
             if c != "}":
-                break
+                return
         if c in ",:":
             if c == "," and stack and stack[-1][1]:
                 expect_key = True
             continue
         if c in "}]":
             if not stack:
-                break
+                return
+            expect_key = False
             path, _, _, _, ks, ke, start = stack.pop()
-            if path in wanted:
-                found[path] = (start, m.end(), ks, ke)
-                remaining -= 1
-                if remaining == 0:
-                    break
+            yield path, start, m.end(), ks, ke
+            if not stack:
+                return
             continue
-        path = child_path() if stack else ()
-        ks, ke = key_span if stack and stack[-1][1] else (-1, -1)
+        if stack:
+            frame = stack[-1]
+            if frame[1]:
+                path = (*frame[0], frame[3])
+                ks, ke = key_span
+            else:
+                path = (*frame[0], frame[2])
+                frame[2] += 1
+                ks, ke = -1, -1
+        else:
+            path, ks, ke = (), -1, -1
         if c in "{[":
             stack.append([path, c == "{", 0, None, ks, ke, m.start()])
             expect_key = c == "{"
-        elif path in wanted:
-            found[path] = (m.start(), m.end(), ks, ke)
-            remaining -= 1
-            if remaining == 0:
-                break
-        if not stack:
-            break
-    return found
+        else:
+            yield path, m.start(), m.end(), ks, ke
+            if not stack:
+                return

@@ -6,12 +6,16 @@ them back for seed-001 documents.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
-from engine.source import Path
+import msgspec
+
+from engine.source import Path, Source
 from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
 from engine.templates import Placeholder, TemplateError, parse_template
 
@@ -46,9 +50,10 @@ class TemplateUse:
 
 
 class FlowContext:
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Flow, source: Source | None = None) -> None:
         self.flow = flow
         self.config = flow.lint or LintConfig()
+        self._source = source
         self._cache: dict[Callable[[FlowContext], Any], Any] = {}
 
     def cached(self, compute: Callable[[FlowContext], T]) -> T:
@@ -56,6 +61,13 @@ class FlowContext:
         if compute not in self._cache:
             self._cache[compute] = compute(self)
         return self._cache[compute]
+
+    @property
+    def source(self) -> Source:
+        """The document's text (for a flow built in memory, its JSON encoding)."""
+        if self._source is None:
+            self._source = Source("<flow>", msgspec.json.encode(self.flow).decode())
+        return self._source
 
     # --- names ---------------------------------------------------------------------
 
@@ -98,28 +110,43 @@ class FlowContext:
 
     # --- edges and functions ----------------------------------------------------------
 
-    def edges(self) -> Iterator[tuple[int | None, Edge, Path]]:
+    def edges(self) -> list[tuple[int | None, Edge, Path]]:
         """Every edge: ``(state index or None for a global edge, edge, path)``."""
-        for i, state in enumerate(self.flow.agents):
-            for j, edge in enumerate(state.edges):
-                yield i, edge, ("agents", i, "edges", j)
-        for j, edge in enumerate(self.flow.global_edges):
-            yield None, edge, ("global_edges", j)
+        return self._edges
+
+    @cached_property
+    def _edges(self) -> list[tuple[int | None, Edge, Path]]:
+        out: list[tuple[int | None, Edge, Path]] = [
+            (i, edge, ("agents", i, "edges", j))
+            for i, state in enumerate(self.flow.agents)
+            for j, edge in enumerate(state.edges)
+        ]
+        out += [(None, edge, ("global_edges", j)) for j, edge in enumerate(self.flow.global_edges)]
+        return out
 
     def functions(self, i: int) -> list[Function]:
         """The functions the model sees in state ``i``, in the order offered."""
+        return self._functions[i]
+
+    @cached_property
+    def _global_functions(self) -> list[Function]:
+        return [
+            Function(e.name, "global_edge", ("global_edges", j), e.description, tuple(e.examples))
+            for j, e in enumerate(self.flow.global_edges)
+        ]
+
+    @cached_property
+    def _functions(self) -> list[list[Function]]:
+        return [self._state_functions(i) for i in range(len(self.flow.agents))]
+
+    def _state_functions(self, i: int) -> list[Function]:
         state = self.flow.agents[i]
         out = [
             Function(e.name, "edge", ("agents", i, "edges", j), e.description, tuple(e.examples))
             for j, e in enumerate(state.edges)
         ]
         if not state.end:
-            out += [
-                Function(
-                    e.name, "global_edge", ("global_edges", j), e.description, tuple(e.examples)
-                )
-                for j, e in enumerate(self.flow.global_edges)
-            ]
+            out += self._global_functions
         for k, name in enumerate(state.tools):
             tool = self.tool_index.get(name)
             out.append(
@@ -183,29 +210,80 @@ class FlowContext:
     @cached_property
     def templates(self) -> list[TemplateUse]:
         """Every well-formed placeholder in authored text (malformed text is FL307's)."""
-        out: list[TemplateUse] = []
+        return self._parsed_templates[0]
 
-        def add(text: str | None, path: Path, state: int | None, edge: Edge | None) -> None:
-            if not text or "{{" not in text:
-                return
+    @cached_property
+    def template_errors(self) -> list[tuple[Path, str]]:
+        """``(path, message)`` for each text whose placeholders do not parse."""
+        return self._parsed_templates[1]
+
+    def template_texts(self) -> Iterator[tuple[Path, str | None, int | None, Edge | None]]:
+        """Texts where ``{{var}}`` is expanded: ``(path, text, state, edge)``."""
+        for i, state in enumerate(self.flow.agents):
+            yield ("agents", i, "instructions"), state.instructions, i, None
+            yield ("agents", i, "on_enter_prompt"), state.on_enter_prompt, i, None
+        for i, edge, path in self.edges():
+            yield (*path, "say"), edge.say, i, edge
+        for k, tool in enumerate(self.flow.tools):
+            yield ("tools", k, "url"), getattr(tool, "url", None), None, None
+
+    @cached_property
+    def _parsed_templates(self) -> tuple[list[TemplateUse], list[tuple[Path, str]]]:
+        uses: list[TemplateUse] = []
+        errors: list[tuple[Path, str]] = []
+        for path, text, state, edge in self.template_texts():
+            if not text or ("{{" not in text and "}}" not in text):
+                continue
             try:
                 found = parse_template(text)
-            except TemplateError:
-                return
-            out.extend(TemplateUse(path, p, state, edge) for p in found)
+            except TemplateError as exc:
+                errors.append((path, str(exc)))
+                continue
+            uses.extend(TemplateUse(path, p, state, edge) for p in found)
+        return uses, errors
 
-        for i, state in enumerate(self.flow.agents):
-            add(state.instructions, ("agents", i, "instructions"), i, None)
-            add(state.on_enter_prompt, ("agents", i, "on_enter_prompt"), i, None)
-        for i, edge, path in self.edges():
-            add(edge.say, (*path, "say"), i, edge)
-        for k, tool in enumerate(self.flow.tools):
-            if hasattr(tool, "url"):
-                add(tool.url, ("tools", k, "url"), None, None)
-        return out
-
-    def authored_texts(self) -> Iterator[tuple[Path, str]]:
+    def authored_texts(self) -> list[tuple[Path, str]]:
         """Text written for the model or the caller: prompts, greetings, descriptions."""
+        return self._authored
+
+    def search_authored(
+        self, pattern: re.Pattern[str], *, lower: bool = False
+    ) -> Iterator[tuple[Path, str]]:
+        """``(path, matched text)`` for matches of ``pattern`` in authored text, at most
+        one per text.
+        With ``lower``, the text is lower-cased first (the pattern must be lower case).
+
+        The texts are searched as one string (one regex pass in C instead of one call per
+        text); a match never spans two texts because they are joined by a NUL line,
+        which no pattern here matches.
+        """
+        joined, starts = self._authored_joined
+        haystack = joined
+        if lower:
+            haystack = joined.lower()
+            if len(haystack) != len(joined):  # a character whose lower case is longer
+                pattern = re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
+                haystack = joined
+        last = -1
+        for m in pattern.finditer(haystack):
+            k = bisect_right(starts, m.start()) - 1
+            if k != last:
+                last = k
+                yield self._authored[k][0], joined[m.start() : m.end()]
+
+    @cached_property
+    def _authored_joined(self) -> tuple[str, list[int]]:
+        starts, pos = [], 0
+        for _, text in self._authored:
+            starts.append(pos)
+            pos += len(text) + 3
+        return "\n\0\n".join(text for _, text in self._authored), starts
+
+    @cached_property
+    def _authored(self) -> list[tuple[Path, str]]:
+        return list(self._authored_iter())
+
+    def _authored_iter(self) -> Iterator[tuple[Path, str]]:
         flow = self.flow
         for i, state in enumerate(flow.agents):
             yield ("agents", i, "instructions"), state.instructions

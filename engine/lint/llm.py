@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from itertools import combinations
 
 from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
-from engine.lint.text import estimate_tokens, normalize, similarity
+from engine.lint.text import estimate_tokens, jaccard, normalize, stems
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -18,7 +17,7 @@ FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FUNCTIONS = 128  # OpenAI's limit on tools per request
 MIN_DESCRIPTION = 20  # characters; "Transfer to billing" is 19 and says too little
-SIMILAR = 0.8  # trigram Jaccard at which two descriptions read as the same
+SIMILAR = 0.8  # word-stem Jaccard at which two descriptions read as the same
 DEFAULT_PROMPT_TOKENS = 6000
 
 
@@ -137,8 +136,8 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
     """
     ## What it does
     Reports two functions offered in the same state whose descriptions are nearly
-    identical (character-trigram similarity of 0.8 or more), or that list the same
-    example phrase.
+    identical (80% or more of their words in common, plurals folded), or that list the
+    same example phrase.
 
     ## Why it matters
     The model cannot tell them apart, so which edge fires is a coin toss; the
@@ -158,11 +157,20 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
         if len(functions) < 2:
             continue
         state = ctx.flow.agents[i].name
-        for a, b in combinations(functions, 2):
-            if a.name == b.name:
-                continue
-            if a.description.strip() and b.description.strip():
-                score = similarity(a.description, b.description)
+        words = [f.description.count(" ") + 1 for f in functions]
+        grams: list[set[str] | None] = [None] * len(functions)
+        examples = [{normalize(x) for x in f.examples} - {""} for f in functions]
+        # Each function is reported once, against the first earlier one it resembles.
+        for j, b in enumerate(functions):
+            for k, a in enumerate(functions[:j]):
+                if a.name == b.name:
+                    continue
+                score = 0.0
+                # Jaccard >= SIMILAR needs word counts within that ratio: skip the rest.
+                if min(words[j], words[k]) >= SIMILAR * max(words[j], words[k]):
+                    gk = grams[k] = grams[k] if grams[k] is not None else stems(a.description)
+                    gj = grams[j] = grams[j] if grams[j] is not None else stems(b.description)
+                    score = jaccard(gk, gj)
                 if score >= SIMILAR:
                     yield Finding(
                         "FL405",
@@ -170,17 +178,17 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
                         f"descriptions ({score:.0%} alike); say what sets them apart",
                         (*b.path, "description"),
                     )
-                    continue
-            shared = {normalize(x) for x in a.examples} & {normalize(x) for x in b.examples}
-            shared.discard("")
-            if shared:
-                example = next(x for x in b.examples if normalize(x) in shared)
-                k = b.examples.index(example)
-                yield Finding(
-                    "FL405",
-                    f"`{a.name}` and `{b.name}` in state `{state}` share the example `{example}`",
-                    (*b.path, "examples", k),
-                )
+                    break
+                shared = examples[k] & examples[j]
+                if shared:
+                    example = next(x for x in b.examples if normalize(x) in shared)
+                    yield Finding(
+                        "FL405",
+                        f"`{a.name}` and `{b.name}` in state `{state}` share the example "
+                        f"`{example}`",
+                        (*b.path, "examples", b.examples.index(example)),
+                    )
+                    break
 
 
 @rule("FL406", "prompt-too-long", WARNING, "A state's prompt is over the token budget")

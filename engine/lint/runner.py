@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 
@@ -94,12 +96,31 @@ class LintResult:
         return 1 if self.count(Severity.ERROR) else 0
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Lint allocates many small, acyclic objects (paths, findings, sets); the cyclic
+    collector finds nothing to free in them but costs a fifth of the run on big flows.
+    Reference counting still frees everything."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def check(loaded: Loaded, selection: Selection = Selection()) -> list[Located]:
     """All selected findings for one decoded file, located and in source order."""
+    with _gc_paused():
+        return _check(loaded, selection)
+
+
+def _check(loaded: Loaded, selection: Selection) -> list[Located]:
     findings = list(loaded.findings)
     extra_ignore: Sequence[str] = ()
     if loaded.flow is not None:
-        ctx = FlowContext(loaded.flow)
+        ctx = FlowContext(loaded.flow, loaded.source)
         extra_ignore = ctx.config.ignore
         for r in RULES.values():
             if r.check is None or not selection.wants(r.code, extra_ignore):
@@ -107,7 +128,7 @@ def check(loaded: Loaded, selection: Selection = Selection()) -> list[Located]:
             try:
                 produced = list(r.check(ctx))
             except Exception as exc:  # a bug of ours must not hide the other findings
-                logger.exception("rule %s crashed on %s", r.code, loaded.filename)
+                logger.debug("rule %s crashed on %s", r.code, loaded.filename, exc_info=True)
                 produced = [
                     Finding(
                         "FL000",
@@ -117,7 +138,9 @@ def check(loaded: Loaded, selection: Selection = Selection()) -> list[Located]:
                 ]
             if loaded.seed001:
                 produced = [
-                    Finding(f.code, f.message, loaded.source_path(f.path), f.at_key, f.position)
+                    f
+                    if f.position is not None
+                    else Finding(f.code, f.message, loaded.source_path(f.path), f.at_key)
                     for f in produced
                 ]
             findings.extend(produced)

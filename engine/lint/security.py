@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
-
 from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
@@ -17,37 +15,49 @@ from engine.spec import HttpTool
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
-# (what, pattern). Ordered most specific first: the first match names the secret.
-SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+# Credentials are long unbroken tokens: one pass over the text finds the candidates
+# (15 characters is the shortest format, a LiveKit API key), and only those are matched
+# against the formats below, most specific first: the first match names the secret.
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.]{15,}")
+TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (what, re.compile(pattern))
     for what, pattern in (
-        ("a private key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
-        ("an Anthropic API key", r"\bsk-ant-[A-Za-z0-9_-]{20,}"),
-        ("an OpenAI API key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
-        ("an AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-        (
-            "an AWS secret access key",
-            r"(?i)aws[_\- ]?secret[_\- ]?(?:access[_\- ]?)?key[\"'\s:=]+[A-Za-z0-9/+]{40}",
-        ),
-        (
-            "a LiveKit API secret",
-            r"(?i)livekit[_\- ]?(?:api[_\- ]?)?secret[\"'\s:=]+[A-Za-z0-9]{20,}",
-        ),
-        ("a LiveKit API key", r"\bAPI(?=[A-Za-z0-9]{12}\b)(?=[A-Za-z]*[0-9])[A-Za-z0-9]{12}\b"),
-        ("a JSON Web Token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-        ("a GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
-        ("a Slack token", r"\bxox[abpors]-[A-Za-z0-9-]{10,}"),
-        ("a Stripe secret key", r"\b[rs]k_live_[A-Za-z0-9]{16,}"),
-        ("a Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
-        ("a Deepgram API key", r"(?<![0-9a-fA-F])[0-9a-f]{40}(?![0-9a-fA-F])"),
+        ("an Anthropic API key", r"sk-ant-[A-Za-z0-9_-]{20,}"),
+        ("an OpenAI API key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+        ("an AWS access key id", r"^(?:AKIA|ASIA)[0-9A-Z]{16}$"),
+        ("a LiveKit API key", r"^API(?=[A-Za-z]*[0-9])[A-Za-z0-9]{12}$"),
+        ("a JSON Web Token", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        ("a GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,}"),
+        ("a Slack token", r"xox[abpors]-[A-Za-z0-9-]{10,}"),
+        ("a Stripe secret key", r"[rs]k_live_[A-Za-z0-9]{16,}"),
+        ("a Google API key", r"AIza[0-9A-Za-z_-]{35}"),
+        ("a Deepgram API key", r"^[0-9a-f]{40}$"),
     )
 )
-_ANY_SECRET = re.compile(
-    "|".join(f"(?:{p.pattern.removeprefix('(?i)')})" for _, p in SECRET_PATTERNS), re.I
+# Formats that span several tokens, checked only when their marker is in the text.
+CONTEXT_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    (
+        "PRIVATE KEY-----",
+        "a private key",
+        re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
+    ),
+    (
+        "aws",
+        "an AWS secret access key",
+        re.compile(
+            r"(?i)aws[_\- ]?secret[_\- ]?(?:access[_\- ]?)?key[\"'\s:=\\]+([A-Za-z0-9/+]{40})"
+        ),
+    ),
+    (
+        "livekit",
+        "a LiveKit API secret",
+        re.compile(r"(?i)livekit[_\- ]?(?:api[_\- ]?)?secret[\"'\s:=\\]+([A-Za-z0-9]{20,})"),
+    ),
 )
 
+# Matched against lower-cased text (faster than re.IGNORECASE on megabytes of prompts).
 INJECTION = re.compile(
-    r"(?i)\b(?:"
+    r"\b(?:"
     r"(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
     r"(?:previous|prior|above|earlier|preceding|system|original)\s+"
     r"(?:instructions?|prompts?|rules|messages|guidelines|directions)"
@@ -75,19 +85,6 @@ _ENV_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AUTH_SCHEMES = re.compile(r"(?i)\b(?:bearer|basic|token|apikey)\b")
 _SENSITIVE_HEADER = re.compile(r"(?i)auth|token|secret|key|cookie|signature|password")
-
-
-def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    """Every string value of a decoded document, with its path (iterative)."""
-    stack: list[tuple[Any, Path]] = [(value, path)]
-    while stack:
-        node, where = stack.pop()
-        if isinstance(node, str):
-            yield where, node
-        elif isinstance(node, dict):
-            stack.extend((v, (*where, k)) for k, v in reversed(node.items()))
-        elif isinstance(node, list):
-            stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(node))))
 
 
 def _redact(secret: str) -> str:
@@ -119,20 +116,33 @@ def hardcoded_secret(ctx: FlowContext) -> Iterator[Finding]:
     ```
     and set `CRM_TOKEN` in the worker's environment.
     """
-    document = msgspec.to_builtins(ctx.flow)
-    for path, text in _strings(document, ()):
-        if path in (("version",),) or not _ANY_SECRET.search(text):
-            continue
-        for what, pattern in SECRET_PATTERNS:
-            m = pattern.search(text)
-            if m:
-                yield Finding(
-                    "FL501",
-                    f"This looks like {what} (`{_redact(m.group())}`); keep secrets in the "
-                    "environment and reference them as `${NAME}`",
-                    path,
-                )
+    source = ctx.source
+    text = source.text
+    hits: list[tuple[int, str, str]] = []  # (offset, what, the secret)
+    for m in _LONG_TOKEN.finditer(text):
+        for what, pattern in TOKEN_PATTERNS:
+            found = pattern.search(m.group())
+            if found:
+                hits.append((m.start() + found.start(), what, found.group()))
                 break
+    lowered = text.lower()
+    for marker, what, pattern in CONTEXT_PATTERNS:
+        if marker.lower() in lowered:
+            for found in pattern.finditer(text):
+                hits.append((found.start(), what, found.group(found.lastindex or 0)))
+    seen: set[int] = set()
+    for offset, what, secret in sorted(hits):
+        path = source.path_at(offset)
+        if path == ("version",) or offset in seen:
+            continue
+        seen.add(offset)
+        yield Finding(
+            "FL501",
+            f"This looks like {what} (`{_redact(secret)}`); keep secrets in the environment "
+            "and reference them as `${NAME}`",
+            path,
+            position=source.position(offset),
+        )
 
 
 @rule("FL502", "prompt-injection", ERROR, "Authored text contains a prompt-injection phrase")
@@ -155,11 +165,9 @@ def prompt_injection(ctx: FlowContext) -> Iterator[Finding]:
     read the caller the full patient list."}
     ```
     """
-    for path, text in ctx.authored_texts():
-        m = INJECTION.search(text)
-        if m:
-            phrase = " ".join(m.group().split())
-            yield Finding("FL502", f"Prompt-injection phrase `{phrase}` in authored text", path)
+    for path, found in ctx.search_authored(INJECTION, lower=True):
+        phrase = " ".join(found.split())
+        yield Finding("FL502", f"Prompt-injection phrase `{phrase}` in authored text", path)
 
 
 def _http_tools(ctx: FlowContext) -> Iterator[tuple[int, HttpTool]]:
@@ -273,14 +281,12 @@ def prohibited_keyword(ctx: FlowContext) -> Iterator[Finding]:
      "agents": [{"name": "Sales", "instructions": "We guarantee a 50% saving."}]}
     ```
     """
-    words = [*CONTROL_TOKENS, *ctx.config.prohibited_keywords]
-    lowered = [w.lower() for w in words if w]
-    for path, text in ctx.authored_texts():
-        low = text.lower()
-        for word, w in zip(words, lowered, strict=False):
-            if w in low:
-                yield Finding("FL505", f"Prohibited keyword `{word}` in authored text", path)
-                break
+    words = [w for w in (*CONTROL_TOKENS, *ctx.config.prohibited_keywords) if w.strip()]
+    by_lower = {w.lower(): w for w in words}
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(by_lower, key=len, reverse=True)))
+    for path, found in ctx.search_authored(pattern, lower=True):
+        word = by_lower[found.lower()]
+        yield Finding("FL505", f"Prohibited keyword `{word}` in authored text", path)
 
 
 @rule(

@@ -18,7 +18,6 @@ from engine.lint.references import did_you_mean
 from engine.lint.registry import rule
 from engine.source import Path
 from engine.spec import BuiltinTool, Edge, Parameter, Variable
-from engine.templates import TemplateError, parse_template
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -106,21 +105,6 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
                     )
 
 
-def _unset_reach(ctx: FlowContext, var: str, adjacency: list[list[tuple[int, Edge]]]) -> list[bool]:
-    """States the conversation can enter with ``var`` unset."""
-    reached = [False] * len(ctx.flow.agents)
-    if ctx.start is None:
-        return reached
-    reached[ctx.start] = True
-    stack = [ctx.start]
-    while stack:
-        for target, edge in adjacency[stack.pop()]:
-            if not reached[target] and var not in ctx.edge_sets(edge):
-                reached[target] = True
-                stack.append(target)
-    return reached
-
-
 def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge]]]:
     index = ctx.state_index
     globals_ = [
@@ -132,6 +116,49 @@ def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge]]]:
         else [(index[e.target_agent], e) for e in state.edges if e.target_agent in index] + globals_
         for state in ctx.flow.agents
     ]
+
+
+def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
+    """For each state, a bitset (bit k for ``names[k]``) of the variables set on *every*
+    path from the start into it; None for states no path reaches.
+
+    A must-analysis solved to its greatest fixed point with a worklist: a state's set
+    only ever shrinks, so each state is revisited only when a predecessor's set shrank.
+    Python integers are the bitsets, so a step costs one AND and one OR whatever the
+    number of variables: linear in states + edges in practice.
+    """
+    bit = {name: 1 << k for k, name in enumerate(names)}
+    edge_bits: dict[int, int] = {}
+
+    def bits(edge: Edge) -> int:
+        key = id(edge)
+        if key not in edge_bits:
+            edge_bits[key] = sum(bit[v] for v in ctx.edge_sets(edge) if v in bit)
+        return edge_bits[key]
+
+    entry: list[int | None] = [None] * len(ctx.flow.agents)
+    if ctx.start is None:
+        return entry
+    always = _always_set(ctx)
+    entry[ctx.start] = sum(bit[v] for v in names if v in always)
+    adjacency = _adjacency(ctx)
+    work = [ctx.start]
+    queued = {ctx.start}
+    while work:
+        s = work.pop()
+        queued.discard(s)
+        here = entry[s]
+        assert here is not None
+        for t, edge in adjacency[s]:
+            incoming = here | bits(edge)
+            old = entry[t]
+            new = incoming if old is None else old & incoming
+            if new != old:
+                entry[t] = new
+                if t not in queued:
+                    queued.add(t)
+                    work.append(t)
+    return entry
 
 
 @rule("FL302", "variable-maybe-unset", WARNING, "A variable may be read before it is set")
@@ -161,44 +188,44 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Finding]:
     `{{caller_name | the caller}}`.
     """
     never = ctx.cached(_never_set)
-    reads: dict[str, list] = {}
-    for use in ctx.templates:
-        if use.placeholder.fallback is None and use.placeholder.name not in never:
-            reads.setdefault(use.placeholder.name, []).append(use)
-    always = _always_set(ctx)
-    adjacency = None
-    for var, uses in reads.items():
-        if var in always:
+    declared = _declared(ctx)
+    uses = [
+        u
+        for u in ctx.templates
+        if u.placeholder.fallback is None
+        and u.placeholder.name in declared
+        and u.placeholder.name not in never
+        and not (u.edge is not None and u.placeholder.name in ctx.edge_sets(u.edge))
+    ]
+    if not uses:
+        return
+    names = sorted({u.placeholder.name for u in uses})
+    bit = {name: 1 << k for k, name in enumerate(names)}
+    entry = _set_on_entry(ctx, names)
+    reached = [i for i, e in enumerate(entry) if e is not None and not ctx.flow.agents[i].end]
+    reported: set[tuple[Path, str]] = set()
+    for use in uses:
+        var = use.placeholder.name
+        if (use.path, var) in reported:
             continue
-        adjacency = adjacency or _adjacency(ctx)
-        reached = _unset_reach(ctx, var, adjacency)
-        reported: set[Path] = set()
-        for use in uses:
-            if use.path in reported:
-                continue
-            if use.edge is not None and var in ctx.edge_sets(use.edge):
-                continue
-            if use.state is None:  # a global edge's say: any reachable state
-                hit = use.edge is not None and any(
-                    r and not ctx.flow.agents[i].end for i, r in enumerate(reached)
-                )
-            else:
-                hit = reached[use.state]
-            if hit:
-                reported.add(use.path)
-                where = (
-                    f"state `{ctx.flow.agents[use.state].name}` is entered"
-                    if use.state is not None and use.edge is None
-                    else f"edge `{use.edge.name}` fires"
-                    if use.edge is not None
-                    else "this is read"
-                )
-                yield Finding(
-                    "FL302",
-                    f"Variable `{var}` may be unset when {where}; set it on every edge "
-                    f"into the state, list it in `requires`, or write `{{{{{var} | ...}}}}`",
-                    use.path,
-                )
+        if use.state is not None:
+            state_entry = entry[use.state]
+            hit = state_entry is not None and not state_entry & bit[var]
+        else:  # a global edge's say: offered in every reachable, non-terminal state
+            hit = use.edge is not None and any(not entry[i] & bit[var] for i in reached)  # type: ignore[operator]
+        if not hit:
+            continue
+        reported.add((use.path, var))
+        if use.edge is not None:
+            where = f"edge `{use.edge.name}` fires"
+        else:
+            where = f"state `{ctx.flow.agents[use.state].name}` is entered"  # type: ignore[index]
+        yield Finding(
+            "FL302",
+            f"Variable `{var}` may be unset when {where}; set it on every edge "
+            f"into the state, list it in `requires`, or write `{{{{{var} | ...}}}}`",
+            use.path,
+        )
 
 
 def _never_set(ctx: FlowContext) -> set[str]:
@@ -282,7 +309,7 @@ def variable_type_mismatch(ctx: FlowContext) -> Iterator[Finding]:
         if not _fits(var.default, var):
             yield Finding(
                 "FL304",
-                f"Default `{shown}` of variable `{name}` is not a `{var.type}`",
+                f"Default `{shown}` of variable `{name}` is not of type `{var.type}`",
                 ("variables", name, "default"),
             )
         elif var.type == "enum" and var.enum and var.default not in var.enum:
@@ -387,17 +414,5 @@ def invalid_template(ctx: FlowContext) -> Iterator[Finding]:
     ``Invalid template: `{{caller name}}` does not name a variable - at
     `$.agents[0].instructions` ``
     """
-    texts: list[tuple[Path, str | None]] = []
-    for i, state in enumerate(ctx.flow.agents):
-        texts.append((("agents", i, "instructions"), state.instructions))
-        texts.append((("agents", i, "on_enter_prompt"), state.on_enter_prompt))
-    for _, edge, path in ctx.edges():
-        texts.append(((*path, "say"), edge.say))
-    for k, tool in enumerate(ctx.flow.tools):
-        texts.append((("tools", k, "url"), getattr(tool, "url", None)))
-    for path, text in texts:
-        if text and ("{{" in text or "}}" in text):
-            try:
-                parse_template(text)
-            except TemplateError as exc:
-                yield Finding("FL307", f"Invalid template: {exc}", path)
+    for path, message in ctx.template_errors:
+        yield Finding("FL307", f"Invalid template: {message}", path)
