@@ -223,11 +223,11 @@ def cycle_without_exit(ctx: FlowContext) -> Iterator[Finding]:
     _, traps = _analysis(ctx)
     for comp in traps:
         names = ", ".join(f"`{ctx.flow.agents[v].name}`" for v in comp)
-        yield Finding(
-            "FL204",
-            f"States {names} form a cycle with no exit: none of them can reach an end",
-            ("agents", comp[0], "name"),
-        )
+        if len(comp) == 1:
+            message = f"State {names} only leads back to itself: it can never reach an end"
+        else:
+            message = f"States {names} form a cycle with no exit: none of them can reach an end"
+        yield Finding("FL204", message, ("agents", comp[0], "name"))
 
 
 @rule("FL205", "terminal-with-edges", WARNING, "A terminal state has edges or tools")

@@ -155,15 +155,17 @@ def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
                     re.compile(c.pattern)
                 except re.error as exc:
                     yield f"Field `{name}` has an invalid `pattern`: {exc}", "constraints"
-        low = max((v for v in (c.ge, c.gt) if v is not None), default=None)
-        high = min((v for v in (c.le, c.lt) if v is not None), default=None)
-        strict = c.gt is not None or c.lt is not None
-        if low is not None and high is not None and (low > high or (strict and low == high)):
-            yield (
-                f"Field `{name}` can hold no value: lower bound {low:g} is above "
-                f"upper bound {high:g}",
-                "constraints",
-            )
+        lower = [(v, op) for v, op in ((c.ge, ">="), (c.gt, ">")) if v is not None]
+        upper = [(v, op) for v, op in ((c.le, "<="), (c.lt, "<")) if v is not None]
+        if lower and upper:
+            low, low_op = max(lower)
+            high, high_op = min(upper)
+            if low > high or (low == high and (low_op, high_op) != (">=", "<=")):
+                yield (
+                    f"Field `{name}` can hold no value: it must be {low_op} {low:g} and "
+                    f"{high_op} {high:g}",
+                    "constraints",
+                )
         if c.min_length is not None and c.max_length is not None and c.min_length > c.max_length:
             yield (
                 f"Field `{name}` can hold no value: `min_length` {c.min_length} is above "

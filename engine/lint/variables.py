@@ -217,13 +217,19 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Finding]:
             continue
         reported.add((use.path, var))
         if use.edge is not None:
-            where = f"edge `{use.edge.name}` fires"
+            advice = (
+                f"may be unset when edge `{use.edge.name}` fires; add it to the edge's "
+                "`parameters` or `requires`"
+            )
         else:
-            where = f"state `{ctx.flow.agents[use.state].name}` is entered"  # type: ignore[index]
+            name = ctx.flow.agents[use.state].name  # type: ignore[index]
+            advice = (
+                f"may be unset when state `{name}` is entered; set it on every edge into the "
+                "state or list it in their `requires`"
+            )
         yield Finding(
             "FL302",
-            f"Variable `{var}` may be unset when {where}; set it on every edge "
-            f"into the state, list it in `requires`, or write `{{{{{var} | ...}}}}`",
+            f"Variable `{var}` {advice}, or write `{{{{{var} | ...}}}}`",
             use.path,
         )
 

@@ -1,0 +1,59 @@
+"""Shared helpers: lint a document in memory, run the CLI, find fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.lint import check
+from engine.load import load_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+FLOWS = ROOT / "flows"
+
+
+def lint_doc(doc: dict[str, Any] | str | bytes, name: str = "flow.json") -> list[str]:
+    """Lint a document given as a dict (pretty-printed first) or raw text, and return
+    each finding as ``row:col CODE text``."""
+    if isinstance(doc, dict):
+        data = json.dumps(doc, indent=2).encode()
+    elif isinstance(doc, str):
+        data = doc.encode()
+    else:
+        data = doc
+    return [
+        f"{x.span.row}:{x.span.column} {x.finding.code} {x.finding.text}"
+        for x in check(load_bytes(data, name, stem=Path(name).stem))
+    ]
+
+
+def codes(doc: dict[str, Any] | str | bytes) -> list[str]:
+    return [line.split()[1] for line in lint_doc(doc)]
+
+
+GOODBYE = {"name": "Goodbye", "instructions": "Thank the caller and say goodbye.", "end": True}
+FINISH = {
+    "name": "finish",
+    "description": "The caller has no more questions and says goodbye",
+    "target_agent": "Goodbye",
+}
+
+
+def minimal(**main: Any) -> dict[str, Any]:
+    """A lint-clean two-state flow; keyword arguments override the first state's fields."""
+    state = {
+        "name": "Main",
+        "instructions": "Help the caller with their question.",
+        "edges": [FINISH],
+    }
+    state.update(main)
+    return {"agents": [state, dict(GOODBYE)]}
+
+
+@pytest.fixture
+def clean_flow() -> dict[str, Any]:
+    return minimal()

@@ -1,0 +1,95 @@
+"""Every lint rule: one failing fixture in tests/fixtures/rules/ asserting the exact
+findings (row:col, code, message, path), plus targeted cases per rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, lint_doc, minimal
+
+from engine.lint import RULES, format_text, lint_paths
+from engine.lint import registry as registry_module
+from engine.lint.registry import Rule
+
+RULE_FIXTURES = FIXTURES / "rules"
+
+# Each fixture FLnnn.json sits beside FLnnn.expected: the whole text output of linting
+# it (file name shortened), which the rule's own finding must be part of.
+FIXTURE_CODES = sorted(p.stem.upper() for p in RULE_FIXTURES.glob("*.json"))
+
+
+@pytest.mark.parametrize("code", FIXTURE_CODES)
+def test_rule_fixture_reports_exact_findings(code: str) -> None:
+    path = RULE_FIXTURES / f"{code.lower()}.json"
+    expected = path.with_suffix(".expected").read_text()
+    output = format_text(lint_paths([path])).replace(str(path), path.name)
+    assert output == expected
+    assert f": {code} " in expected
+
+
+def test_every_rule_has_a_fixture_or_a_dedicated_test() -> None:
+    dedicated = {"FL000", "FL006"}  # a crash and a 10 MiB file: made in tests below
+    assert set(RULES) == set(FIXTURE_CODES) | dedicated
+
+
+def test_rule_fl006_refuses_files_over_the_limit(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b'{"agents": [], "x": "' + b"a" * (20 * 1024 * 1024) + b'"}')
+    result = lint_paths([big])
+    assert format_text(result) == (
+        f"{big}:1:1: FL006 File is 20.0 MiB; flows are limited to 10 MiB\n"
+    )
+    assert result.exit_code == 1
+
+
+def test_rule_fl000_reports_a_crashing_rule_and_keeps_linting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(ctx: object) -> list:
+        raise ZeroDivisionError("division by zero")
+
+    original = RULES["FL405"]
+    monkeypatch.setitem(
+        registry_module.RULES, "FL405", Rule(**{**_fields(original), "check": broken})
+    )
+    doc = minimal(tools=["nope"])
+    assert lint_doc(doc) == [
+        "1:1 FL000 Rule FL405 (ambiguous-edges) crashed: ZeroDivisionError: division by zero; "
+        "please report this - at `$`",
+        "14:9 FL104 Unknown tool `nope` - at `$.agents[0].tools[0]`",
+    ]
+
+
+def _fields(r: Rule) -> dict:
+    return {
+        "code": r.code,
+        "name": r.name,
+        "severity": r.severity,
+        "summary": r.summary,
+        "doc": r.doc,
+    }
+
+
+def test_every_rule_is_documented() -> None:
+    for r in RULES.values():
+        assert r.summary and not r.summary.endswith(".")
+        assert "## What it does" in r.doc, r.code
+        assert r.name == r.name.lower() and " " not in r.name
+
+
+def test_seed_000_example_verbatim_names_its_four_undefined_tools() -> None:
+    result = lint_paths([FIXTURES / "seed000.json"])
+    errors = [
+        (x.finding.code, x.finding.where, x.span.row, x.span.column)
+        for f in result.files
+        for x in f.findings
+        if x.rule.severity.value == "error"
+    ]
+    assert errors == [
+        ("FL104", "$.agents[0].tools[0]", 10, 17),
+        ("FL104", "$.agents[0].tools[1]", 10, 40),
+        ("FL104", "$.agents[1].tools[0]", 24, 17),
+        ("FL104", "$.agents[1].tools[1]", 24, 35),
+    ]
+    assert result.exit_code == 1
