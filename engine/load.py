@@ -143,6 +143,8 @@ def _json_error(source: Source, data: bytes, message: str) -> Finding:
     if "(byte " in reason:
         reason, _, rest = reason.rpartition(" (byte ")
         offset = int(rest.rstrip(")"))
+        if reason == "trailing characters":  # msgspec points just past the first one
+            offset = max(offset - 1, 0)
     else:  # "Input data was truncated"
         reason, offset = "unexpected end of file", len(data)
     chars = len(data[:offset].decode("utf-8", errors="replace"))

@@ -122,7 +122,8 @@ def _scan(text: str, wanted: set[Path]) -> dict[Path, tuple[int, int, int, int]]
     """Spans (value start, value end, key start, key end) of the wanted paths; stops as
     soon as every wanted path has been seen."""
     found: dict[Path, tuple[int, int, int, int]] = {}
-    for path, start, end, ks, ke in _values(text):
+    depth = max((len(p) for p in wanted), default=0)
+    for path, start, end, ks, ke in _values(text, depth):
         if path in wanted:
             found[path] = (start, end, ks, ke)
             if len(found) == len(wanted):
@@ -130,13 +131,14 @@ def _scan(text: str, wanted: set[Path]) -> dict[Path, tuple[int, int, int, int]]
     return found
 
 
-def _values(text: str) -> Iterator[tuple[Path, int, int, int, int]]:
+def _values(text: str, max_depth: int | None = None) -> Iterator[tuple[Path, int, int, int, int]]:
     """Every value of a JSON text as it completes: ``(path, start, end, key_start,
     key_end)`` (key offsets are -1 outside objects). Scalars come when read, containers
     when closed.
 
-    Iterative, so a document nested 100,000 levels deep cannot exhaust the stack.
-    Malformed text simply ends the walk.
+    Iterative, so a document nested 100,000 levels deep cannot exhaust the stack; values
+    deeper than ``max_depth`` are skipped without building their paths (which would
+    cost memory quadratic in the depth). Malformed text simply ends the walk.
     """
     # A frame per open container: [path, is_object, next_index, key, key_start, key_end,
     # start]. ``key`` is the member name awaiting its value (objects only).
@@ -164,25 +166,31 @@ def _values(text: str) -> Iterator[tuple[Path, int, int, int, int]]:
                 return
             expect_key = False
             path, _, _, _, ks, ke, start = stack.pop()
-            yield path, start, m.end(), ks, ke
+            if path is not None:
+                yield path, start, m.end(), ks, ke
             if not stack:
                 return
             continue
+        path: Path | None
         if stack:
             frame = stack[-1]
+            parent = frame[0]
             if frame[1]:
-                path = (*frame[0], frame[3])
+                key: str | int = frame[3]
                 ks, ke = key_span
             else:
-                path = (*frame[0], frame[2])
+                key = frame[2]
                 frame[2] += 1
                 ks, ke = -1, -1
+            deep = parent is None or (max_depth is not None and len(parent) >= max_depth)
+            path = None if deep else (*parent, key)
         else:
             path, ks, ke = (), -1, -1
         if c in "{[":
             stack.append([path, c == "{", 0, None, ks, ke, m.start()])
             expect_key = c == "{"
         else:
-            yield path, m.start(), m.end(), ks, ke
+            if path is not None:
+                yield path, m.start(), m.end(), ks, ke
             if not stack:
                 return

@@ -51,10 +51,13 @@ class Selection:
                 raise ValueError(f"Unknown rule selector `{s}`")
         return cls(sel, ign)
 
-    def wants(self, code: str, extra_ignore: Sequence[str] = ()) -> bool:
+    def wants(self, code: str, flow_ignore: Sequence[str] = ()) -> bool:
+        """Whether ``code`` runs. A flow's own ``lint.ignore`` always wins, like ruff's
+        per-file ignores: the flow's authors silenced it on purpose."""
+        if any(code.startswith(_norm(i)) for i in flow_ignore):
+            return False
         best_sel = max((len(s) for s in self.select if code.startswith(s)), default=-1)
-        ignores = (*self.ignore, *(_norm(i) for i in extra_ignore))
-        best_ign = max((len(i) for i in ignores if code.startswith(i)), default=-1)
+        best_ign = max((len(i) for i in self.ignore if code.startswith(i)), default=-1)
         return best_sel > best_ign
 
 
