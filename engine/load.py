@@ -281,6 +281,10 @@ def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) ->
         tag = value.get(tag_field)
         if tag is None:
             out.append(Finding("FL003", f"Object missing required field `{tag_field}`", path))
+        elif not isinstance(tag, str):
+            out.append(
+                Finding("FL002", f"Expected `str`, got `{_json_type(tag)}`", (*path, tag_field))
+            )
         elif tag not in tags:
             allowed = ", ".join(f"`{k}`" for k in tags)
             hint = _suggest(str(tag), list(tags))

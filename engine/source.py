@@ -118,6 +118,16 @@ class Source:
         return result
 
 
+def _key(token: str) -> str:
+    """An object key token's text (escapes decoded when they are valid)."""
+    if "\\" not in token:
+        return token[1:-1]
+    try:
+        return str(json.loads(token))
+    except ValueError:
+        return token[1:-1]
+
+
 def _scan(text: str, wanted: set[Path]) -> dict[Path, tuple[int, int, int, int]]:
     """Spans (value start, value end, key start, key end) of the wanted paths; stops as
     soon as every wanted path has been seen."""
@@ -151,7 +161,7 @@ def _values(text: str, max_depth: int | None = None) -> Iterator[tuple[Path, int
         c = tok[0]
         if expect_key:
             if c == '"':
-                stack[-1][3] = json.loads(tok) if "\\" in tok else tok[1:-1]
+                stack[-1][3] = _key(tok)
                 key_span = (m.start(), m.end())
                 expect_key = False
                 continue

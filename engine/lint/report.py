@@ -70,14 +70,14 @@ def summary(result: LintResult) -> str:
     """One line for stderr."""
     checked = len(result.files)
     errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)
-    if not errors and not warnings:
-        line = f"All checks passed ({_plural(checked, 'file')})."
-    else:
+    unread = f"{_plural(len(result.errors), 'path')} could not be read" if result.errors else ""
+    if errors or warnings:
         dirty = sum(1 for f in result.files if f.findings)
         line = (
             f"Found {_plural(errors, 'error')} and {_plural(warnings, 'warning')} "
-            f"in {dirty} of {_plural(checked, 'file')}."
+            f"in {dirty} of {_plural(checked, 'file')}"
         )
-    if result.errors:
-        line += f" {_plural(len(result.errors), 'path')} could not be read."
-    return line
+        return f"{line}; {unread}." if unread else f"{line}."
+    if unread:
+        return f"No findings in {_plural(checked, 'file')}; {unread}."
+    return f"All checks passed ({_plural(checked, 'file')})."

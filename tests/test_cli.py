@@ -1,0 +1,266 @@
+"""``flowctl lint``, ``rules`` and ``schema`` through click's CliRunner: exit code first,
+then the exact output on the right stream."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import FIXTURES, FLOWS, ROOT, minimal
+
+from cli.main import cli
+from engine.schema import flow_json_schema
+
+SEED = FIXTURES / "seed000.json"
+RULES_DIR = FIXTURES / "rules"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write(path: Path, doc: dict) -> Path:
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def test_lint_example_flows_is_clean() -> None:
+    code, out, err = run("lint", str(FLOWS))
+    assert code == 0
+    assert out == ""
+    assert err == "All checks passed (5 files).\n"
+
+
+def test_lint_seed_000_text_output_and_exit_1() -> None:
+    code, out, err = run("lint", str(SEED))
+    assert code == 1
+    assert out == (
+        f'{SEED}:5:13: FL203 No state ends the conversation: mark one `"end": true` or offer `end_call` - at `$.agents`\n'
+        f"{SEED}:10:17: FL104 Unknown tool `appointment_booking` - at `$.agents[0].tools[0]`\n"
+        f"{SEED}:10:40: FL104 Unknown tool `insurance_verification` - at `$.agents[0].tools[1]`\n"
+        f"{SEED}:24:17: FL104 Unknown tool `medical_lookup` - at `$.agents[1].tools[0]`\n"
+        f"{SEED}:24:35: FL104 Unknown tool `prescription_check` - at `$.agents[1].tools[1]`\n"
+    )
+    assert err == "Found 4 errors and 1 warning in 1 of 1 file.\n"
+
+
+def test_lint_json_format_has_every_field() -> None:
+    code, out, _ = run("lint", "--format", "json", str(RULES_DIR / "fl105.json"))
+    assert code == 1
+    assert json.loads(out) == [
+        {
+            "code": "FL105",
+            "name": "unknown-start",
+            "severity": "error",
+            "message": "Unknown start state `Mian`; did you mean `Main`? - at `$.start`",
+            "filename": str(RULES_DIR / "fl105.json"),
+            "path": "$.start",
+            "location": {"row": 2, "column": 12},
+            "end_location": {"row": 2, "column": 18},
+            "url": "docs/rules.md#fl105-unknown-start",
+        }
+    ]
+
+
+def test_lint_github_format_annotations() -> None:
+    code, out, _ = run("lint", "--format", "github", str(RULES_DIR / "fl105.json"))
+    assert code == 1
+    assert out == (
+        f"::error title=flowctl (FL105),file={RULES_DIR / 'fl105.json'},line=2,col=12,endLine=2,endColumn=18"
+        "::Unknown start state `Mian`; did you mean `Main`? - at `$.start`\n"
+    )
+
+
+def test_lint_github_format_escapes_newlines_and_properties(tmp_path: Path) -> None:
+    path = tmp_path / "a,b.json"
+    path.write_text("{\n")
+    code, out, _ = run("lint", "--format", "github", str(path))
+    assert code == 1
+    assert (
+        out
+        == f"::error title=flowctl (FL001),file={tmp_path}/a%2Cb.json,line=2,col=1,endLine=2,endColumn=1::Invalid JSON: unexpected end of file\n"
+    )
+
+
+def test_lint_warnings_alone_exit_0() -> None:
+    code, out, err = run("lint", str(RULES_DIR / "fl201.json"))
+    assert code == 0
+    assert out.endswith(
+        "FL201 State `Billing` is unreachable from the start state `Main` - at `$.agents[2].name`\n"
+    )
+    assert err == "Found 0 errors and 1 warning in 1 of 1 file.\n"
+
+
+def test_lint_exit_zero_keeps_output() -> None:
+    code, out, _ = run("lint", "--exit-zero", str(SEED))
+    assert code == 0
+    assert out.count("FL104") == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "codes"),
+    [
+        (["--select", "FL104"], ["FL104"] * 4),
+        (["--ignore", "FL104"], ["FL203"]),
+        (["--select", "FL1,FL2", "--ignore", "FL104"], ["FL203"]),
+        (["--ignore", "FL1", "--select", "FL104"], ["FL104"] * 4),
+        (["--select", "all", "--ignore", "fl2"], ["FL104"] * 4),
+    ],
+    ids=["select-code", "ignore-code", "comma-list", "specific-select-wins", "case-and-all"],
+)
+def test_lint_select_and_ignore(args: list[str], codes: list[str]) -> None:
+    _, out, _ = run("lint", *args, str(SEED))
+    assert [line.split(": ")[1].split()[0] for line in out.splitlines()] == codes
+
+
+def test_lint_unknown_selector_is_a_usage_error() -> None:
+    code, out, err = run("lint", "--select", "FL9", str(SEED))
+    assert (code, out) == (2, "")
+    assert err == "flowctl: error: Unknown rule selector `FL9`\n"
+
+
+def test_lint_flow_level_ignore_wins_over_select(tmp_path: Path) -> None:
+    doc = minimal(tools=["nope"])
+    doc["lint"] = {"ignore": ["FL104"]}
+    path = write(tmp_path / "f.json", doc)
+    assert run("lint", "--select", "FL104", str(path))[:2] == (0, "")
+
+
+def test_lint_folder_skips_scenarios_schema_and_hidden(tmp_path: Path) -> None:
+    good = minimal()
+    write(tmp_path / "a.json", good)
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "b.json", good)
+    (tmp_path / "a.scenarios.json").write_text("not json")
+    (tmp_path / "flow.schema.json").write_text("not json")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.json").write_text("not json")
+    (tmp_path / "notes.txt").write_text("not json")
+    code, out, err = run("lint", str(tmp_path))
+    assert (code, out, err) == (0, "", "All checks passed (2 files).\n")
+
+
+def test_lint_missing_path_and_empty_folder_exit_2(tmp_path: Path) -> None:
+    write(tmp_path / "ok.json", minimal())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = run(
+        "lint", str(tmp_path / "ok.json"), str(tmp_path / "missing.json"), str(empty)
+    )
+    assert code == 2
+    assert out == ""
+    assert err == (
+        f"flowctl: error: Cannot read `{tmp_path / 'missing.json'}`: No such file or directory\n"
+        f"flowctl: error: No flow files (`*.json`) in `{empty}`\n"
+        "No findings in 1 file; 2 paths could not be read.\n"
+    )
+
+
+def test_lint_unreadable_file_exits_2_and_keeps_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = write(tmp_path / "bad.json", minimal())
+    write(tmp_path / "good.json", minimal(tools=["nope"]))
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "bad.json":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    code, out, err = run("lint", str(tmp_path))
+    assert code == 2
+    assert (
+        out
+        == f"{tmp_path / 'good.json'}:14:9: FL104 Unknown tool `nope` - at `$.agents[0].tools[0]`\n"
+    )
+    assert err == (
+        f"flowctl: error: Cannot read `{bad}`: Permission denied\n"
+        "Found 1 error and 0 warnings in 1 of 1 file; 1 path could not be read.\n"
+    )
+
+
+def test_lint_without_paths_is_a_usage_error() -> None:
+    code, _, err = run("lint")
+    assert code == 2
+    assert "Missing argument 'PATHS...'" in err
+
+
+def test_rules_lists_the_catalogue() -> None:
+    code, out, _ = run("rules")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "FL000  internal-error               error    A rule crashed on this flow"
+    assert (
+        "FL102  unknown-target               error    An edge targets a state that does not exist"
+        in lines
+    )
+    assert len(lines) == 48
+
+
+def test_rules_shows_one_rule_by_code_or_name() -> None:
+    by_code = run("rules", "fl102")
+    by_name = run("rules", "unknown-target")
+    assert by_code == by_name
+    code, out, _ = by_code
+    assert code == 0
+    assert out.startswith(
+        "# FL102 unknown-target (error)\n\nAn edge targets a state that does not exist.\n\n## What it does\n"
+    )
+
+
+def test_rules_json() -> None:
+    code, out, _ = run("rules", "FL203", "--format", "json")
+    assert code == 0
+    item = json.loads(out)
+    assert (item["code"], item["name"], item["severity"]) == (
+        "FL203",
+        "no-terminal-state",
+        "warning",
+    )
+
+
+def test_rules_unknown_exits_2() -> None:
+    code, out, err = run("rules", "FL999")
+    assert (code, out) == (2, "")
+    assert err == "flowctl: error: Unknown rule `FL999`; `flowctl rules` lists them\n"
+
+
+def test_schema_matches_the_committed_file() -> None:
+    code, out, _ = run("schema")
+    assert code == 0
+    assert json.loads(out) == flow_json_schema()
+    assert out == (FLOWS / "flow.schema.json").read_text(), (
+        "flows/flow.schema.json is stale: run `flowctl schema > flows/flow.schema.json`"
+    )
+
+
+def test_schema_describes_fields_for_editors() -> None:
+    state = flow_json_schema()["$defs"]["State"]
+    assert state["required"] == ["name", "instructions"]
+    assert state["properties"]["on_enter_prompt"]["description"].startswith("Greeting spoken")
+    assert state["additionalProperties"] is False
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert (code, out) == (0, "flowctl, version 0.1.0\n")
+
+
+def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    flowctl = shutil.which("flowctl", path=str(Path(sys.executable).parent))
+    assert flowctl is not None
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"\xff\xfe garbage")
+    proc = subprocess.run([flowctl, "lint", str(bad)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == f"{bad}:1:1: FL001 File is not valid UTF-8 (byte 0xff)\n"

@@ -1,0 +1,97 @@
+"""Import hygiene: the engine is pure, lint never loads LiveKit, the public surface is
+pinned so it only changes on purpose."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+import engine.lint
+import engine.spec
+
+
+def _python(code: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return proc.stdout.strip()
+
+
+def test_engine_imports_neither_livekit_nor_click() -> None:
+    code = (
+        "import importlib, pkgutil, sys, engine\n"
+        "for m in pkgutil.walk_packages(engine.__path__, 'engine.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(sorted({n.split('.')[0] for n in sys.modules} & {'livekit', 'click', 'worker', 'cli'}))"
+    )
+    assert _python(code) == "[]"
+
+
+def test_flowctl_lint_never_imports_livekit() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from cli.main import cli\n"
+        "result = CliRunner().invoke(cli, ['lint', 'flows', 'tests/fixtures/seed000.json'])\n"
+        "assert result.exit_code == 1, result.output\n"
+        "for args in (['rules'], ['rules', 'FL101'], ['schema']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
+    )
+    assert _python(code) == "[]"
+
+
+def test_public_surface_of_engine_lint() -> None:
+    assert engine.lint.__all__ == [
+        "RULES",
+        "FileResult",
+        "FlowContext",
+        "LintResult",
+        "Located",
+        "Rule",
+        "Selection",
+        "check",
+        "discover",
+        "format_github",
+        "format_json",
+        "format_text",
+        "is_flow_file",
+        "lint_paths",
+        "summary",
+    ]
+
+
+def test_public_surface_of_engine_spec() -> None:
+    assert engine.spec.__all__ == [
+        "BUILTIN_TOOLS",
+        "FIELD_TYPES",
+        "VARIABLE_TYPES",
+        "BuiltinTool",
+        "Constraints",
+        "Edge",
+        "FieldMetadata",
+        "Flow",
+        "HttpTool",
+        "LLMConfig",
+        "LintConfig",
+        "MockTool",
+        "Output",
+        "OutputField",
+        "Parameter",
+        "PromptConfig",
+        "PythonTool",
+        "STTConfig",
+        "SchemaConfig",
+        "SingleAgentConfig",
+        "State",
+        "TTSConfig",
+        "TenantConfig",
+        "Tool",
+        "TracingConfig",
+        "VADConfig",
+        "Variable",
+    ]
+    for name in engine.spec.__all__:
+        assert hasattr(engine.spec, name), name
