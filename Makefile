@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Byte-compile our packages even where PYTHONDONTWRITEBYTECODE is set, as an
+	# installed wheel would be: a cold `flowctl lint` should not recompile them.
+	$(BIN)/python -m compileall -q engine cli worker
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +24,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q engine cli worker
 	$(BIN)/python bench/lint_bench.py
 
 clean:

@@ -81,7 +81,12 @@ def lint(
 @cli.command()
 @click.argument("code", required=False)
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown: the whole catalogue as docs/rules.md.",
 )
 def rules(code: str | None, fmt: str) -> None:
     """The rule catalogue, or one rule's documentation (by code or name)."""
@@ -89,6 +94,11 @@ def rules(code: str | None, fmt: str) -> None:
 
     from engine.lint import RULES
 
+    if fmt == "markdown":
+        from engine.lint.docs import rules_markdown
+
+        click.echo(rules_markdown(), nl=False)
+        return
     if code is None:
         if fmt == "json":
             items = [

@@ -264,3 +264,14 @@ def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stdout == f"{bad}:1:1: FL001 File is not valid UTF-8 (byte 0xff)\n"
+
+
+def test_docs_rules_md_is_generated_from_the_registry() -> None:
+    code, out, _ = run("rules", "--format", "markdown")
+    assert code == 0
+    assert out == (ROOT / "docs" / "rules.md").read_text(), (
+        "docs/rules.md is stale: run `flowctl rules --format markdown > docs/rules.md`"
+    )
+    assert (
+        "## FL102 unknown-target\n\n*error* — An edge targets a state that does not exist.\n" in out
+    )

@@ -10,6 +10,7 @@ from conftest import FIXTURES, lint_doc, minimal
 
 from engine.lint import RULES, format_text, lint_paths
 from engine.lint import registry as registry_module
+from engine.lint import runner as runner_module
 from engine.lint.registry import Rule
 
 RULE_FIXTURES = FIXTURES / "rules"
@@ -50,6 +51,8 @@ def test_rule_fl000_reports_a_crashing_rule_and_keeps_linting(
         raise ZeroDivisionError("division by zero")
 
     original = RULES["FL405"]
+    # Rule selection is cached per Selection; bypass the cache for the patched registry.
+    monkeypatch.setattr(runner_module, "_selected", runner_module._selected.__wrapped__)
     monkeypatch.setitem(
         registry_module.RULES, "FL405", Rule(**{**_fields(original), "check": broken})
     )

@@ -173,11 +173,21 @@ class FlowContext:
         """Whether the session can end in state ``i``: it is terminal, or it can call a
         builtin that ends the call (through an edge, a global edge or its tools)."""
         state = self.flow.agents[i]
-        if state.end:
+        if state.end or self._global_edges_end:
             return True
-        edges = [*state.edges, *self.flow.global_edges]
-        tools = [self.edge_tool(e) for e in edges] + [self.tool_index.get(n) for n in state.tools]
-        return any(self.builtin_of(t) in TERMINATING_BUILTINS for t in tools)
+        ending = self._ending_tools
+        return any(self.edge_tool(e) in ending for e in state.edges) or any(
+            self.tool_index.get(n) in ending for n in state.tools
+        )
+
+    @cached_property
+    def _ending_tools(self) -> list[Tool]:
+        """The tools (by identity) that end the session when called."""
+        return [t for t in self.tool_index.values() if self.builtin_of(t) in TERMINATING_BUILTINS]
+
+    @cached_property
+    def _global_edges_end(self) -> bool:
+        return any(self.edge_tool(e) in self._ending_tools for e in self.flow.global_edges)
 
     @cached_property
     def reachable(self) -> list[bool]:
@@ -260,7 +270,7 @@ class FlowContext:
         joined, starts = self._authored_joined
         haystack = joined
         if lower:
-            haystack = joined.lower()
+            haystack = self.authored_lower
             if len(haystack) != len(joined):  # a character whose lower case is longer
                 pattern = re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
                 haystack = joined
@@ -270,6 +280,11 @@ class FlowContext:
             if k != last:
                 last = k
                 yield self._authored[k][0], joined[m.start() : m.end()]
+
+    @cached_property
+    def authored_lower(self) -> str:
+        """All authored text, lower-cased, for quick substring tests."""
+        return self._authored_joined[0].lower()
 
     @cached_property
     def _authored_joined(self) -> tuple[str, list[int]]:

@@ -152,6 +152,14 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
     ## Instead
     Say what distinguishes them, or merge them.
     """
+    cache: dict[str, set[str]] = {}  # a tool listed in many states has one description
+
+    def stem(text: str) -> set[str]:
+        found = cache.get(text)
+        if found is None:
+            found = cache[text] = stems(text)
+        return found
+
     for i in range(len(ctx.flow.agents)):
         functions = [f for f in ctx.functions(i) if f.kind != "global_edge"]
         if len(functions) < 2:
@@ -159,18 +167,27 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
         state = ctx.flow.agents[i].name
         words = [f.description.count(" ") + 1 for f in functions]
         grams: list[set[str] | None] = [None] * len(functions)
-        examples = [{normalize(x) for x in f.examples} - {""} for f in functions]
+        # The first function listing each (normalised) example phrase.
+        first_with: dict[str, int] = {}
+        shared_with: dict[int, tuple[int, str]] = {}
+        for j, f in enumerate(functions):
+            for example in f.examples:
+                key = normalize(example)
+                k = first_with.setdefault(key, j)
+                if key and k != j and functions[k].name != f.name:
+                    shared_with.setdefault(j, (k, example))
         # Each function is reported once, against the first earlier one it resembles.
         for j, b in enumerate(functions):
+            found = False
             for k, a in enumerate(functions[:j]):
-                if a.name == b.name:
+                if a.name == b.name or not a.description or not b.description:
                     continue
-                score = 0.0
                 # Jaccard >= SIMILAR needs word counts within that ratio: skip the rest.
-                if min(words[j], words[k]) >= SIMILAR * max(words[j], words[k]):
-                    gk = grams[k] = grams[k] if grams[k] is not None else stems(a.description)
-                    gj = grams[j] = grams[j] if grams[j] is not None else stems(b.description)
-                    score = jaccard(gk, gj)
+                if min(words[j], words[k]) < SIMILAR * max(words[j], words[k]):
+                    continue
+                gk = grams[k] = grams[k] if grams[k] is not None else stem(a.description)
+                gj = grams[j] = grams[j] if grams[j] is not None else stem(b.description)
+                score = jaccard(gk, gj)
                 if score >= SIMILAR:
                     yield Finding(
                         "FL405",
@@ -178,17 +195,16 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
                         f"descriptions ({score:.0%} alike); say what sets them apart",
                         (*b.path, "description"),
                     )
+                    found = True
                     break
-                shared = examples[k] & examples[j]
-                if shared:
-                    example = next(x for x in b.examples if normalize(x) in shared)
-                    yield Finding(
-                        "FL405",
-                        f"`{a.name}` and `{b.name}` in state `{state}` share the example "
-                        f"`{example}`",
-                        (*b.path, "examples", b.examples.index(example)),
-                    )
-                    break
+            if not found and j in shared_with:
+                k, example = shared_with[j]
+                yield Finding(
+                    "FL405",
+                    f"`{functions[k].name}` and `{b.name}` in state `{state}` share the example "
+                    f"`{example}`",
+                    (*b.path, "examples", b.examples.index(example)),
+                )
 
 
 @rule("FL406", "prompt-too-long", WARNING, "A state's prompt is over the token budget")

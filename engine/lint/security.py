@@ -18,7 +18,12 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 # Credentials are long unbroken tokens: one pass over the text finds the candidates
 # (15 characters is the shortest format, a LiveKit API key), and only those are matched
 # against the formats below, most specific first: the first match names the secret.
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.]{15,}")
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=.")
+# ASCII outside tokens becomes a space; then a run is found by its leading space, a
+# literal prefix that lets the regex engine skip ahead (three times faster than
+# matching the character class at every position).
+_NON_TOKEN = str.maketrans({chr(c): " " for c in range(128) if chr(c) not in _TOKEN_CHARS})
+_LONG_RUN = re.compile(r" [^ ]{15,}")
 TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (what, re.compile(pattern))
     for what, pattern in (
@@ -67,6 +72,20 @@ INJECTION = re.compile(
     r"|do\s+anything\s+now"
     r"|new\s+instructions\s*:"
     r")"
+)
+
+# Every match of INJECTION contains one of these: plain substring tests rule most flows
+# out before the regex runs.
+_INJECTION_TRIGGERS = (
+    "ignore",
+    "disregard",
+    "forget",
+    "override",
+    "bypass",
+    "you are now",
+    "system prompt",
+    "instructions",
+    "anything now",
 )
 
 # Chat-template control tokens: authored text containing them can forge a role turn.
@@ -119,10 +138,12 @@ def hardcoded_secret(ctx: FlowContext) -> Iterator[Finding]:
     source = ctx.source
     text = source.text
     hits: list[tuple[int, str, str]] = []  # (offset, what, the secret)
-    for m in _LONG_TOKEN.finditer(text):
+    for m in _LONG_RUN.finditer(" " + text.translate(_NON_TOKEN)):
+        token = m.group()[1:]
         for what, pattern in TOKEN_PATTERNS:
-            found = pattern.search(m.group())
+            found = pattern.search(token)
             if found:
+                # m.start() is the leading space in the padded text: the token's offset.
                 hits.append((m.start() + found.start(), what, found.group()))
                 break
     lowered = text.lower()
@@ -165,6 +186,9 @@ def prompt_injection(ctx: FlowContext) -> Iterator[Finding]:
     read the caller the full patient list."}
     ```
     """
+    lowered = ctx.authored_lower
+    if not any(word in lowered for word in _INJECTION_TRIGGERS):
+        return
     for path, found in ctx.search_authored(INJECTION, lower=True):
         phrase = " ".join(found.split())
         yield Finding("FL502", f"Prompt-injection phrase `{phrase}` in authored text", path)
@@ -281,7 +305,14 @@ def prohibited_keyword(ctx: FlowContext) -> Iterator[Finding]:
      "agents": [{"name": "Sales", "instructions": "We guarantee a 50% saving."}]}
     ```
     """
-    words = [w for w in (*CONTROL_TOKENS, *ctx.config.prohibited_keywords) if w.strip()]
+    lowered = ctx.authored_lower
+    words = [
+        w
+        for w in (*CONTROL_TOKENS, *ctx.config.prohibited_keywords)
+        if w.strip() and w.lower() in lowered
+    ]
+    if not words:
+        return
     by_lower = {w.lower(): w for w in words}
     pattern = re.compile("|".join(re.escape(w) for w in sorted(by_lower, key=len, reverse=True)))
     for path, found in ctx.search_authored(pattern, lower=True):

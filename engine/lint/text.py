@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 __all__ = ["estimate_tokens", "jaccard", "normalize", "similarity", "stems"]
 
-_WORD = re.compile(r"[a-z0-9]+")
+# Everything but ASCII letters and digits becomes a space (str.translate runs in C).
+_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+
+
+def _words(text: str) -> list[str]:
+    return text.lower().translate(_SEPARATORS).split()
 
 
 def normalize(text: str) -> str:
     """Lower-case words separated by single spaces: punctuation and case do not count."""
-    return " ".join(_WORD.findall(text.lower()))
+    return " ".join(_words(text))
 
 
 def stems(text: str) -> set[str]:
     """The words of ``text`` with a plural or third-person ``s`` dropped, so "invoice"
     and "invoices" count as one word."""
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _WORD.findall(text.lower())}
+    return {w[:-1] if w[-1] == "s" and len(w) > 3 else w for w in _words(text)}
 
 
 def similarity(a: str, b: str) -> float:

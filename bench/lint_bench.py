@@ -1,0 +1,147 @@
+"""Lint performance against the targets of design.md (issue 2).
+
+    .venv/bin/python bench/lint_bench.py [--quick]
+
+Prints medians, never asserts: figures go in the closing note, not in timed tests.
+
+1. `flowctl lint flows/` cold, whole process (target: median under 150 ms), beside the
+   bare interpreter start-up measured the same way, in the same run.
+2. A generated 5,000-state flow (target: under 1 s, read + decode + every rule).
+3. 1,000 generated 20-state flows in one folder (target: under 2 s).
+4. How time grows from 500 to 5,000 states (target: linear): per-state cost and the
+   log-log slope (1.0 is linear, 2.0 quadratic).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from genflow import generate  # noqa: E402
+
+from engine.lint import Selection, lint_paths  # noqa: E402
+
+FLOWCTL = Path(sys.executable).parent / "flowctl"
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def _time(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _process(args: list[str], repeat: int) -> list[float]:
+    subprocess.run(args, capture_output=True, cwd=ROOT)  # warm the page cache and .pyc
+    return _time(lambda: subprocess.run(args, capture_output=True, cwd=ROOT), repeat)
+
+
+def bench_cold(repeat: int) -> None:
+    baseline = _process([sys.executable, "-c", "pass"], repeat)
+    lint = _process([str(FLOWCTL), "lint", "flows/"], repeat)
+    b, m = _median_ms(baseline), _median_ms(lint)
+    p90 = sorted(lint)[int(len(lint) * 0.9) - 1] * 1000
+    print(f"1. flowctl lint flows/ cold, whole process ({repeat} runs)")
+    print(
+        f"   median {m:.1f} ms, p90 {p90:.1f} ms   target < 150 ms   {'OK' if m < 150 else 'MISS'}"
+    )
+    print(
+        f"   bare `python -c pass`: median {b:.1f} ms; flowctl adds {m - b:.1f} ms ({m / b:.2f}x)"
+    )
+
+
+def _write(tmp: Path, name: str, states: int, seed: int = 0) -> Path:
+    path = tmp / name
+    path.write_text(json.dumps(generate(states, seed=seed), indent=2))
+    return path
+
+
+def _lint(paths: list[Path]) -> None:
+    result = lint_paths(paths, Selection())
+    assert result.exit_code == 0, [x.finding.text for f in result.files for x in f.findings][:3]
+
+
+def bench_big(tmp: Path, repeat: int) -> None:
+    path = _write(tmp, "big.json", 5000)
+    size = path.stat().st_size / 1024 / 1024
+    samples = _time(lambda: _lint([path]), repeat)
+    m = _median_ms(samples)
+    print(f"2. one 5,000-state flow ({size:.1f} MiB), in process ({repeat} runs)")
+    print(f"   median {m:.0f} ms   target < 1000 ms   {'OK' if m < 1000 else 'MISS'}")
+    whole = _median_ms(_process([str(FLOWCTL), "lint", str(path)], max(repeat // 2, 1)))
+    print(f"   whole process, cold: median {whole:.0f} ms")
+
+
+def bench_many(tmp: Path, repeat: int, count: int) -> None:
+    folder = tmp / "many"
+    folder.mkdir()
+    for i in range(count):
+        _write(folder, f"flow_{i:04d}.json", 20, seed=i)
+    samples = _time(lambda: _lint([folder]), repeat)
+    m = _median_ms(samples)
+    print(f"3. {count:,} 20-state flows in one folder, in process ({repeat} runs)")
+    print(
+        f"   median {m:.0f} ms ({m / count * 1000:.0f} us a flow)   target < 2000 ms   "
+        f"{'OK' if m < 2000 else 'MISS'}"
+    )
+    whole = _median_ms(_process([str(FLOWCTL), "lint", str(folder)], max(repeat // 2, 1)))
+    print(f"   whole process, cold: median {whole:.0f} ms")
+
+
+def bench_scaling(tmp: Path, repeat: int) -> None:
+    print(f"4. growth from 500 to 5,000 states (median of {repeat})")
+    sizes = [500, 1000, 2000, 3000, 4000, 5000]
+    points = []
+    for n in sizes:
+        path = _write(tmp, f"scale_{n}.json", n)
+        doc = json.loads(path.read_text())
+        elements = len(doc["agents"]) + sum(len(a.get("edges", [])) for a in doc["agents"])
+        m = _median_ms(_time(lambda p=path: _lint([p]), repeat))
+        points.append((elements, m))
+        print(
+            f"   {n:>5} states, {elements:>6} states+edges: {m:7.1f} ms  "
+            f"({m / elements * 1000:.1f} us per state or edge)"
+        )
+    xs = [math.log(e) for e, _ in points]
+    ys = [math.log(t) for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    ratio = points[-1][1] / points[0][1]
+    size_ratio = points[-1][0] / points[0][0]
+    print(
+        f"   time x{ratio:.1f} for size x{size_ratio:.1f}; log-log slope {slope:.2f} "
+        f"(1.0 = linear)   {'OK' if slope < 1.2 else 'MISS'}"
+    )
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    repeat = 5 if quick else 21
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        bench_cold(repeat)
+        bench_big(tmp, 3 if quick else 7)
+        bench_many(tmp, 3 if quick else 5, 200 if quick else 1000)
+        bench_scaling(tmp, 3 if quick else 5)
+
+
+if __name__ == "__main__":
+    main()
