@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -30,13 +29,12 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass
-class Loaded:
+class Loaded(msgspec.Struct):
     """One flow file after decoding: the flow when its shape is valid, and findings."""
 
     source: Source
     flow: Flow | None = None
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = []
     seed001: bool = False
 
     @property

@@ -12,8 +12,9 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 __all__ = ["Path", "Source", "Span", "format_path", "parse_path"]
 
@@ -52,8 +53,7 @@ def parse_path(text: str) -> Path:
     return tuple(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(msgspec.Struct, frozen=True):
     """A region of the text: 1-based rows and columns (columns count characters)."""
 
     row: int
@@ -62,13 +62,18 @@ class Span:
     end_column: int
 
 
-@dataclass
 class Source:
     """A flow file's text, and the means to locate JSON paths in it."""
 
-    filename: str
-    text: str
-    _line_starts: list[int] | None = field(default=None, repr=False)
+    __slots__ = ("_line_starts", "filename", "text")
+
+    def __init__(self, filename: str, text: str) -> None:
+        self.filename = filename
+        self.text = text
+        self._line_starts: list[int] | None = None
+
+    def __repr__(self) -> str:
+        return f"Source({self.filename!r}, <{len(self.text)} characters>)"
 
     def position(self, offset: int) -> tuple[int, int]:
         """Row and column (1-based) of a character offset."""

@@ -6,16 +6,17 @@ A placeholder is ``{{name}}`` or ``{{name | fallback text}}``. Names are identif
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 __all__ = ["Placeholder", "TemplateError", "parse_template"]
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WELL_FORMED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^{}]*))?\}\}")
 
 
-@dataclass(frozen=True, slots=True)
-class Placeholder:
+class Placeholder(msgspec.Struct, frozen=True):
     name: str
     fallback: str | None  # None: no fallback given
     start: int
@@ -28,6 +29,18 @@ class TemplateError(ValueError):
 
 def parse_template(text: str) -> list[Placeholder]:
     """The placeholders of ``text``, in order. Raises :class:`TemplateError`."""
+    # Fast path: every `{{` and `}}` belongs to a well-formed placeholder.
+    found = [
+        Placeholder(m.group(1), m.group(2).strip() if m.group(2) is not None else None, *m.span())
+        for m in _WELL_FORMED.finditer(text)
+    ]
+    if text.count("{{") == len(found) == text.count("}}"):
+        return found
+    return _parse_slowly(text)
+
+
+def _parse_slowly(text: str) -> list[Placeholder]:
+    """Find the first malformed placeholder and say what is wrong with it."""
     if "{{" not in text:
         if "}}" in text:
             raise TemplateError("`}}` without an opening `{{`")

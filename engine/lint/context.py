@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -28,8 +27,7 @@ TERMINATING_BUILTINS = frozenset({"end_call", "transfer_call"})
 SET_VARIABLE_BUILTINS = frozenset({"set_variables", "save_data"})
 
 
-@dataclass(frozen=True, slots=True)
-class Function:
+class Function(msgspec.Struct, frozen=True):
     """One function offered to the model in a state: an edge or a tool."""
 
     name: str
@@ -39,8 +37,7 @@ class Function:
     examples: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateUse:
+class TemplateUse(msgspec.Struct, frozen=True):
     """A placeholder in some authored text, with where that text lives."""
 
     path: Path

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
-from engine.lint.text import estimate_tokens, jaccard, normalize, stems
+from engine.lint.text import estimate_tokens, jaccard, normalize, words
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -17,7 +17,7 @@ FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FUNCTIONS = 128  # OpenAI's limit on tools per request
 MIN_DESCRIPTION = 20  # characters; "Transfer to billing" is 19 and says too little
-SIMILAR = 0.8  # word-stem Jaccard at which two descriptions read as the same
+SIMILAR = 0.8  # share of words in common at which two descriptions read as the same
 DEFAULT_PROMPT_TOKENS = 6000
 
 
@@ -136,8 +136,8 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
     """
     ## What it does
     Reports two functions offered in the same state whose descriptions are nearly
-    identical (80% or more of their words in common, plurals folded), or that list the
-    same example phrase.
+    identical (80% or more of their distinct words in common, ignoring case and
+    punctuation), or that list the same example phrase.
 
     ## Why it matters
     The model cannot tell them apart, so which edge fires is a coin toss; the
@@ -146,18 +146,18 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
     ## Example
     ```json
     {"edges": [{"name": "to_billing", "description": "The caller has a billing question"},
-               {"name": "to_payments", "description": "The caller has a billing questions"}]}
+               {"name": "to_payments", "description": "The caller has a billing question!"}]}
     ```
 
     ## Instead
     Say what distinguishes them, or merge them.
     """
-    cache: dict[str, set[str]] = {}  # a tool listed in many states has one description
+    cache: dict[str, frozenset[str]] = {}  # a tool listed in many states: one description
 
-    def stem(text: str) -> set[str]:
+    def word_set(text: str) -> frozenset[str]:
         found = cache.get(text)
         if found is None:
-            found = cache[text] = stems(text)
+            found = cache[text] = words(text)
         return found
 
     for i in range(len(ctx.flow.agents)):
@@ -165,8 +165,7 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
         if len(functions) < 2:
             continue
         state = ctx.flow.agents[i].name
-        words = [f.description.count(" ") + 1 for f in functions]
-        grams: list[set[str] | None] = [None] * len(functions)
+        sets = [word_set(f.description) for f in functions]
         # The first function listing each (normalised) example phrase.
         first_with: dict[str, int] = {}
         shared_with: dict[int, tuple[int, str]] = {}
@@ -178,16 +177,9 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
                     shared_with.setdefault(j, (k, example))
         # Each function is reported once, against the first earlier one it resembles.
         for j, b in enumerate(functions):
-            found = False
-            for k, a in enumerate(functions[:j]):
-                if a.name == b.name or not a.description or not b.description:
-                    continue
-                # Jaccard >= SIMILAR needs word counts within that ratio: skip the rest.
-                if min(words[j], words[k]) < SIMILAR * max(words[j], words[k]):
-                    continue
-                gk = grams[k] = grams[k] if grams[k] is not None else stem(a.description)
-                gj = grams[j] = grams[j] if grams[j] is not None else stem(b.description)
-                score = jaccard(gk, gj)
+            for k in range(j):
+                a = functions[k]
+                score = 0.0 if a.name == b.name else jaccard(sets[k], sets[j])
                 if score >= SIMILAR:
                     yield Finding(
                         "FL405",
@@ -195,16 +187,16 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
                         f"descriptions ({score:.0%} alike); say what sets them apart",
                         (*b.path, "description"),
                     )
-                    found = True
                     break
-            if not found and j in shared_with:
-                k, example = shared_with[j]
-                yield Finding(
-                    "FL405",
-                    f"`{functions[k].name}` and `{b.name}` in state `{state}` share the example "
-                    f"`{example}`",
-                    (*b.path, "examples", b.examples.index(example)),
-                )
+            else:
+                if j in shared_with:
+                    k, example = shared_with[j]
+                    yield Finding(
+                        "FL405",
+                        f"`{functions[k].name}` and `{b.name}` in state `{state}` share the "
+                        f"example `{example}`",
+                        (*b.path, "examples", b.examples.index(example)),
+                    )
 
 
 @rule("FL406", "prompt-too-long", WARNING, "A state's prompt is over the token budget")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from engine.findings import Finding, Severity
 
@@ -23,8 +24,7 @@ __all__ = ["RULES", "Check", "Rule", "declare", "rule"]
 Check = Callable[["FlowContext"], Iterable[Finding]]
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     code: str
     name: str
     severity: Severity

@@ -5,9 +5,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path as FsPath
+
+import msgspec
 
 from engine.errors import FlowReadError
 from engine.findings import Finding, Severity
@@ -30,8 +31,7 @@ __all__ = [
 _SKIP_DIRS = {"node_modules", "__pycache__"}
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(msgspec.Struct, frozen=True):
     """Which rules run, by code prefixes, as ruff's ``--select``/``--ignore``: the most
     specific matching prefix decides (``--select FL1 --ignore FL102`` keeps FL101;
     ``--ignore FL1 --select FL102`` keeps FL102); on a tie, ignore wins."""
@@ -59,13 +59,15 @@ class Selection:
         return best_sel > best_ign
 
 
+ALL_RULES = Selection()
+
+
 def _norm(selector: str) -> str:
     s = selector.strip().upper()
     return "FL" if s == "ALL" else s
 
 
-@dataclass(frozen=True, slots=True)
-class Located:
+class Located(msgspec.Struct, frozen=True):
     """A finding with its rule and its place in the file."""
 
     finding: Finding
@@ -73,8 +75,7 @@ class Located:
     span: Span
 
 
-@dataclass
-class FileResult:
+class FileResult(msgspec.Struct):
     filename: str
     findings: list[Located]
 
@@ -82,10 +83,9 @@ class FileResult:
         return sum(1 for f in self.findings if f.rule.severity is severity)
 
 
-@dataclass
-class LintResult:
-    files: list[FileResult] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # files or folders that could not be read
+class LintResult(msgspec.Struct):
+    files: list[FileResult] = []
+    errors: list[str] = []  # files or folders that could not be read
 
     def count(self, severity: Severity) -> int:
         return sum(f.count(severity) for f in self.files)
@@ -117,7 +117,7 @@ def _selected(selection: Selection) -> tuple[Rule, ...]:
     return tuple(r for r in RULES.values() if r.check is not None and selection.wants(r.code))
 
 
-def check(loaded: Loaded, selection: Selection = Selection()) -> list[Located]:
+def check(loaded: Loaded, selection: Selection = ALL_RULES) -> list[Located]:
     """All selected findings for one decoded file, located and in source order."""
     with _gc_paused():
         return _check(loaded, selection)
@@ -205,7 +205,7 @@ def discover(paths: Iterable[FsPath]) -> tuple[list[FsPath], list[str]]:
     return list(dict.fromkeys(files)), errors
 
 
-def lint_paths(paths: Iterable[FsPath], selection: Selection = Selection()) -> LintResult:
+def lint_paths(paths: Iterable[FsPath], selection: Selection = ALL_RULES) -> LintResult:
     """Lint files and folders. Never raises for what is in or missing from them."""
     files, errors = discover(paths)
     result = LintResult(errors=errors)
