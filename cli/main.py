@@ -51,12 +51,19 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--select", multiple=True, help="Only these rule codes or prefixes (FL1, FL102).")
 @click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are error findings.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes to lint with [default: one per core from 64 files].",
+)
 def lint(
     paths: tuple[Path, ...],
     fmt: str,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     exit_zero: bool,
+    jobs: int | None,
 ) -> None:
     """Check flow files and folders (folders: every *.json inside, except
     *.scenarios.json and *.schema.json).
@@ -70,7 +77,7 @@ def lint(
         selection = Selection.parse(_codes(select), _codes(ignore))
     except ValueError as exc:
         _fail(str(exc))
-    result = lint_paths(paths, selection)
+    result = lint_paths(paths, selection, jobs=jobs)
     formatter = {"text": format_text, "json": format_json, "github": format_github}[fmt]
     click.echo(formatter(result), nl=False)
     for error in result.errors:

@@ -275,3 +275,24 @@ def test_docs_rules_md_is_generated_from_the_registry() -> None:
     assert (
         "## FL102 unknown-target\n\n*error* — An edge targets a state that does not exist.\n" in out
     )
+
+
+def test_lint_in_parallel_matches_linting_in_one_process(tmp_path: Path) -> None:
+    for i in range(70):
+        doc = minimal(tools=[f"tool_{i}"]) if i % 7 == 0 else minimal()
+        write(tmp_path / f"flow_{i:02d}.json", doc)
+    (tmp_path / "flow_broken.json").write_text('{"agents": [')
+    sequential = run("lint", "--jobs", "1", str(tmp_path))
+    parallel = run("lint", "--jobs", "2", str(tmp_path))
+    assert parallel == sequential
+    code, out, err = parallel
+    assert code == 1
+    assert (
+        out.splitlines()[0]
+        == f"{tmp_path / 'flow_00.json'}:14:9: FL104 Unknown tool `tool_0` - at `$.agents[0].tools[0]`"
+    )
+    assert (
+        out.splitlines()[-1]
+        == f"{tmp_path / 'flow_broken.json'}:1:13: FL001 Invalid JSON: unexpected end of file"
+    )
+    assert err == "Found 11 errors and 0 warnings in 11 of 71 files.\n"

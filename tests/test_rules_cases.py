@@ -580,3 +580,43 @@ def test_seed001_findings_use_the_documents_own_paths() -> None:
         "10:15 FL606 No field to speak: add `system_response` or mark a field `use_in_tts` - at `$.schema_config.fields`",
         "12:23 FL601 Field name `class` is a Python keyword - at `$.schema_config.fields[0].field_name`",
     ]
+
+
+def test_fl405_two_edges_sharing_an_example_phrase() -> None:
+    billing = {
+        "name": "to_billing",
+        "description": "The caller asks about an invoice or a refund",
+        "target_agent": "Goodbye",
+        "examples": ["I have a question about my bill"],
+    }
+    payments = {
+        "name": "to_payments",
+        "description": "The caller wants to change how they pay each month",
+        "target_agent": "Goodbye",
+        "examples": ["update my card", "I have a question about my BILL!"],
+    }
+    assert lint_doc(minimal(edges=[FINISH, billing, payments])) == [
+        "26:13 FL405 `to_billing` and `to_payments` in state `Main` share the example `I have a question about my BILL!` - at `$.agents[0].edges[2].examples[1]`"
+    ]
+
+
+def test_fl405_the_same_example_in_different_states_is_fine() -> None:
+    ex = {
+        "name": "help",
+        "description": "The caller asks for help with anything else",
+        "target_agent": "Goodbye",
+        "examples": ["help me"],
+    }
+    other = {
+        "name": "Other",
+        "instructions": "x",
+        "edges": [{**ex, "target_agent": "Goodbye"}, FINISH],
+    }
+    go = {
+        "name": "go",
+        "description": "The caller wants the other department",
+        "target_agent": "Other",
+        "examples": ["help me"],
+    }
+    doc = {"agents": [{"name": "Main", "instructions": "x", "edges": [FINISH, go]}, GOODBYE, other]}
+    assert lint_doc(doc) == []

@@ -160,21 +160,38 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
             found = cache[text] = words(text)
         return found
 
+    keys: dict[str, str] = {}
+
+    def key(example: str) -> str:
+        found = keys.get(example)
+        if found is None:
+            found = keys[example] = normalize(example)
+        return found
+
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for state_ in ctx.flow.agents:
+        for edge in state_.edges:
+            for k in {key(x) for x in edge.examples}:
+                (repeated if k in seen else seen).add(k)
+    repeated.discard("")
+
     for i in range(len(ctx.flow.agents)):
         functions = [f for f in ctx.functions(i) if f.kind != "global_edge"]
         if len(functions) < 2:
             continue
         state = ctx.flow.agents[i].name
         sets = [word_set(f.description) for f in functions]
-        # The first function listing each (normalised) example phrase.
-        first_with: dict[str, int] = {}
+        # The first function listing each (normalised) example phrase, for the few
+        # states that hold a phrase seen more than once in the flow.
         shared_with: dict[int, tuple[int, str]] = {}
-        for j, f in enumerate(functions):
-            for example in f.examples:
-                key = normalize(example)
-                k = first_with.setdefault(key, j)
-                if key and k != j and functions[k].name != f.name:
-                    shared_with.setdefault(j, (k, example))
+        if repeated and any(key(x) in repeated for f in functions for x in f.examples):
+            first_with: dict[str, int] = {}
+            for j, f in enumerate(functions):
+                for example in f.examples:
+                    k = first_with.setdefault(key(example), j)
+                    if key(example) and k != j and functions[k].name != f.name:
+                        shared_with.setdefault(j, (k, example))
         # Each function is reported once, against the first earlier one it resembles.
         for j, b in enumerate(functions):
             for k in range(j):
