@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 import msgspec
 
 from engine.source import Path, format_path
 
-__all__ = ["Finding", "Severity"]
+__all__ = ["Finding", "Severity", "did_you_mean"]
 
 # Codes about the file as text (not a place in the document): shown without a path.
 _TEXT_LEVEL = frozenset({"FL001", "FL006", "FL007"})
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """``"; did you mean `x`?"`` for the closest of ``options``, or ``""``."""
+    import difflib  # only when there is something to suggest: it costs 2 ms to import
+
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
 
 
 class Severity(StrEnum):

@@ -8,7 +8,6 @@ stops at the first), each with a did-you-mean where one helps.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path as FsPath
 from typing import Any
@@ -17,7 +16,7 @@ import msgspec
 from msgspec import inspect as mi
 
 from engine.errors import FlowReadError
-from engine.findings import Finding
+from engine.findings import Finding, did_you_mean
 from engine.source import Path, Source, Span, parse_path
 from engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
@@ -184,11 +183,6 @@ def _expected(t: mi.Type) -> str:
     )
 
 
-def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"; did you mean `{close[0]}`?" if close else ""
-
-
 def check_shape(value: Any, t: type | mi.Type) -> list[Finding]:
     """Every shape problem of a raw JSON value against a spec type, as FL002-FL005."""
     out: list[Finding] = []
@@ -214,7 +208,7 @@ def _check(value: Any, t: mi.Type, path: Path, out: list[Finding]) -> None:
     if isinstance(t, mi.LiteralType):
         if value not in t.values:
             allowed = ", ".join(f"`{v}`" for v in t.values)
-            hint = _suggest(str(value), [str(v) for v in t.values])
+            hint = did_you_mean(str(value), [str(v) for v in t.values])
             out.append(
                 Finding("FL005", f"Invalid value `{value}`: expected one of {allowed}{hint}", path)
             )
@@ -285,7 +279,7 @@ def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) ->
             )
         elif tag not in tags:
             allowed = ", ".join(f"`{k}`" for k in tags)
-            hint = _suggest(str(tag), list(tags))
+            hint = did_you_mean(str(tag), list(tags))
             out.append(
                 Finding(
                     "FL005",
@@ -311,7 +305,7 @@ def _check_struct(value: Any, t: mi.StructType, path: Path, out: list[Finding]) 
     names = list(fields)
     for key in value:
         if key not in fields and key != t.tag_field:
-            hint = _suggest(key, names)
+            hint = did_you_mean(key, names)
             out.append(
                 Finding(
                     "FL004",

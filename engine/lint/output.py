@@ -7,9 +7,8 @@ import keyword
 import re
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity
+from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import FlowContext
-from engine.lint.references import did_you_mean
 from engine.lint.registry import rule
 from engine.source import Path, format_path
 from engine.spec import FIELD_TYPES, Output, OutputField

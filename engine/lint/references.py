@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity
+from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
 from engine.spec import BUILTIN_TOOLS, BuiltinTool
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
-
-
-def did_you_mean(word: str, options: list[str] | dict) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean `{close[0]}`?" if close else ""
 
 
 @rule("FL101", "duplicate-state", ERROR, "Two states share a name")

@@ -12,9 +12,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from engine.findings import Finding, Severity
+from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
-from engine.lint.references import did_you_mean
 from engine.lint.registry import rule
 from engine.source import Path
 from engine.spec import BuiltinTool, Edge, Parameter, Variable
