@@ -142,7 +142,9 @@ def rules(code: str | None, fmt: str) -> None:
 
 @cli.command()
 def schema() -> None:
-    """Print the JSON Schema of the flow format (for editors: `"$schema"` or settings)."""
+    """Print the JSON Schema of the flow format, for editors: save it beside your flows
+    and point your editor's JSON settings at it (a `"$schema"` key in a flow is an
+    unknown field)."""
     import json
 
     from engine.schema import flow_json_schema

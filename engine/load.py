@@ -8,7 +8,10 @@ stops at the first), each with a did-you-mean where one helps.
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from collections.abc import Callable
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -17,7 +20,7 @@ from msgspec import inspect as mi
 
 from engine.errors import FlowReadError
 from engine.findings import Finding, did_you_mean
-from engine.source import Path, Source, Span, parse_path
+from engine.source import Path, Source, Span, _values, parse_path
 from engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
 __all__ = ["MAX_FILE_BYTES", "Loaded", "check_shape", "load_bytes", "load_path"]
@@ -44,6 +47,8 @@ class Loaded(msgspec.Struct):
         """Where a path of the (converted) flow lives in the document as written."""
         if not self.seed001:
             return path
+        if path[:1] == ("variables",):  # a dynamic_vars entry is just its value
+            return ("prompt_config", "dynamic_vars", *path[1:2])
         for prefix, target in SEED001_PATHS:
             if path[: len(prefix)] == prefix:
                 return target + path[len(prefix) :]
@@ -104,14 +109,29 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
     if not text.strip():
         findings.append(Finding("FL001", "File is empty; a flow is a JSON object"))
         return loaded
+    duplicates: list[int] = []
     try:
-        raw = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        findings.append(_json_error(source, data, str(exc)))
-        return loaded
-    except RecursionError:  # msgspec stops at Python's recursion limit (~1,000 levels)
+        raw = json.loads(
+            text, object_pairs_hook=_object(duplicates), parse_constant=_reject, parse_float=_float
+        )
+    except RecursionError:
         findings.append(Finding("FL001", "Invalid JSON: nested too deeply"))
         return loaded
+    except ValueError as exc:
+        findings.append(_json_error(source, data, exc))
+        return loaded
+    if "\\u" in text and (lone := _LONE_SURROGATE.search(text)):
+        # The standard library decodes these into strings no file or terminal can hold.
+        findings.append(
+            Finding(
+                "FL001",
+                f"Invalid JSON: `{lone.group()}` is half of a surrogate pair",
+                position=source.position(lone.start()),
+            )
+        )
+        return loaded
+    if duplicates:
+        findings.extend(_duplicate_keys(source))
 
     if not isinstance(raw, dict):
         findings.append(Finding("FL002", f"Expected `object`, got `{_json_type(raw)}`"))
@@ -134,8 +154,77 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
     return loaded
 
 
-def _json_error(source: Source, data: bytes, message: str) -> Finding:
-    """msgspec's decode error as a finding located at the offending character."""
+def _object(duplicates: list[int]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A ``json`` object hook that notes objects with a key given twice (the standard
+    library and msgspec both keep the last silently, dropping the first value)."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            duplicates.append(1)
+        return obj
+
+    return build
+
+
+def _reject(constant: str) -> Any:
+    raise ValueError(f"`{constant}` is not JSON")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number `{text}` is out of range")
+    return value
+
+
+_LONE_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _duplicate_keys(source: Source) -> list[Finding]:
+    """FL008 at every repeated key (rare: only scanned when the decoder saw one)."""
+    seen: set[Path] = set()
+    found: list[Finding] = []
+    for path, _, _, ks, _ in _values(source.text):
+        if ks < 0:
+            continue
+        if path in seen:
+            found.append(
+                Finding(
+                    "FL008",
+                    f"Duplicate key `{path[-1]}`: the earlier value is ignored",
+                    path,
+                    at_key=True,
+                    position=source.position(ks),
+                )
+            )
+        seen.add(path)
+    return found
+
+
+def _json_error(source: Source, data: bytes, error: ValueError) -> Finding:
+    """A decode error as a finding at the offending character. msgspec words errors
+    best ("trailing comma in object"), so it re-reads the document to say what is wrong;
+    the standard library's message is the fallback."""
+    try:
+        msgspec.json.decode(data)
+    except msgspec.ValidationError as exc:  # "Number out of range - at `$[...]`"
+        reason = str(exc).partition(" - at ")[0]
+        return Finding("FL001", f"Invalid JSON: {reason[:1].lower()}{reason[1:]}")
+    except msgspec.DecodeError as exc:
+        message = str(exc)
+    except RecursionError:
+        return Finding("FL001", "Invalid JSON: nested too deeply")
+    else:
+        message = ""
+    if not message:  # only the standard library objects
+        if isinstance(error, json.JSONDecodeError):
+            reason = error.msg[:1].lower() + error.msg[1:]
+            return Finding("FL001", f"Invalid JSON: {reason}", position=(error.lineno, error.colno))
+        return Finding("FL001", f"Invalid JSON: {error}")
     reason = message.removeprefix("JSON is malformed: ")
     if "(byte " in reason:
         reason, _, rest = reason.rpartition(" (byte ")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -87,12 +87,23 @@ class Source:
         end_row, end_col = self.position(end)
         return Span(row, col, end_row, end_col)
 
-    def path_at(self, offset: int) -> Path:
-        """The path of the innermost value (or object key) containing ``offset``."""
+    def paths_at(self, offsets: Iterable[int]) -> dict[int, Path]:
+        """The path of the innermost value (or object key) holding each offset, in one
+        scan of the text (values come innermost first, so the first hit is the one)."""
+        pending = sorted(set(offsets))
+        found: dict[int, Path] = {}
         for path, start, end, ks, ke in _values(self.text):
-            if start <= offset < end or ks <= offset < ke:
-                return path
-        return ()
+            for lo, hi in ((start, end), (ks, ke)):
+                if lo < 0:
+                    continue
+                i = bisect_left(pending, lo)
+                while i < len(pending) and pending[i] < hi:
+                    found[pending.pop(i)] = path
+            if not pending:
+                break
+        for offset in pending:
+            found[offset] = ()
+        return found
 
     def locate(self, paths: Iterable[tuple[Path, bool]]) -> dict[tuple[Path, bool], Span]:
         """Spans of many ``(path, at_key)`` pairs in one scan of the text.

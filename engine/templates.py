@@ -9,9 +9,8 @@ import re
 
 import msgspec
 
-__all__ = ["Placeholder", "TemplateError", "parse_template"]
+__all__ = ["Placeholder", "TemplateError", "parse_template", "scan_template"]
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WELL_FORMED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^{}]*))?\}\}")
 
@@ -29,37 +28,52 @@ class TemplateError(ValueError):
 
 def parse_template(text: str) -> list[Placeholder]:
     """The placeholders of ``text``, in order. Raises :class:`TemplateError`."""
-    # Fast path: every `{{` and `}}` belongs to a well-formed placeholder.
+    found, error = scan_template(text)
+    if error is not None:
+        raise TemplateError(error)
+    return found
+
+
+def _fast(text: str) -> list[Placeholder] | None:
+    """The placeholders when every `{{` and `}}` belongs to a well-formed one (the usual
+    case, one regex pass), else None."""
     found = [
         Placeholder(m.group(1), m.group(2).strip() if m.group(2) is not None else None, *m.span())
         for m in _WELL_FORMED.finditer(text)
     ]
     if text.count("{{") == len(found) == text.count("}}"):
         return found
-    return _parse_slowly(text)
+    return None
 
 
-def _parse_slowly(text: str) -> list[Placeholder]:
-    """Find the first malformed placeholder and say what is wrong with it."""
-    if "{{" not in text:
-        if "}}" in text:
-            raise TemplateError("`}}` without an opening `{{`")
-        return []
+def scan_template(text: str) -> tuple[list[Placeholder], str | None]:
+    """Every well-formed placeholder of ``text``, and what is wrong with the first
+    malformed one (None when all are well formed)."""
+    found = _fast(text)
+    if found is not None:
+        return found, None
     out: list[Placeholder] = []
+    error: str | None = None
     pos = 0
-    for m in _PLACEHOLDER.finditer(text):
-        if "{{" in text[pos : m.start()] or "}}" in text[pos : m.start()]:
+    while True:
+        opener, closer = text.find("{{", pos), text.find("}}", pos)
+        if opener < 0 and closer < 0:
             break
-        body = m.group(1)
+        if closer >= 0 and (opener < 0 or closer < opener):
+            error = error or "`}}` without an opening `{{`"
+            pos = closer + 2
+            continue
+        end, again = text.find("}}", opener + 2), text.find("{{", opener + 2)
+        if end < 0 or 0 <= again < end:
+            error = error or "`{{` is never closed with `}}`"
+            pos = opener + 2
+            continue
+        body = text[opener + 2 : end]
         name, bar, fallback = body.partition("|")
         name = name.strip()
-        if not _NAME.match(name):
-            raise TemplateError(f"`{{{{{body}}}}}` does not name a variable")
-        out.append(Placeholder(name, fallback.strip() if bar else None, m.start(), m.end()))
-        pos = m.end()
-    rest = text[pos:]
-    if "{{" in rest:
-        raise TemplateError("`{{` is never closed with `}}`")
-    if "}}" in rest:
-        raise TemplateError("`}}` without an opening `{{`")
-    return out
+        if _NAME.match(name):
+            out.append(Placeholder(name, fallback.strip() if bar else None, opener, end + 2))
+        else:
+            error = error or f"`{{{{{body}}}}}` does not name a variable"
+        pos = end + 2
+    return out, error

@@ -117,6 +117,12 @@ def test_tools_are_tagged_by_kind() -> None:
         (b"[" * 100_000 + b"]" * 100_000, ["1:1 FL001 Invalid JSON: nested too deeply"]),
         (b'{"agents": []}', ["1:12 FL005 Expected `array` of length >= 1 - at `$.agents`"]),
         (b"{}", ["1:1 FL003 Object missing required field `agents` - at `$`"]),
+        (b'{"agents": [], "x": 1e999}', ["1:1 FL001 Invalid JSON: number out of range"]),
+        (b'{"agents": [], "x": NaN}', ["1:21 FL001 Invalid JSON: invalid character"]),
+        (
+            b'{"agents": [], "x": "\\ud800"}',
+            ["1:22 FL001 Invalid JSON: `\\ud800` is half of a surrogate pair"],
+        ),
     ],
     ids=[
         "empty",
@@ -130,6 +136,9 @@ def test_tools_are_tagged_by_kind() -> None:
         "nested-100000",
         "no-agents",
         "empty-object",
+        "infinite-number",
+        "nan",
+        "lone-surrogate",
     ],
 )
 def test_broken_documents_give_located_findings(data: bytes, expected: list[str]) -> None:

@@ -16,7 +16,7 @@ import msgspec
 
 from engine.source import Path, Source
 from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
-from engine.templates import Placeholder, TemplateError, parse_template
+from engine.templates import Placeholder, scan_template
 
 __all__ = ["FlowContext", "Function", "TemplateUse"]
 
@@ -125,6 +125,10 @@ class FlowContext:
         """The functions the model sees in state ``i``, in the order offered."""
         return self._functions[i]
 
+    def functions_global(self) -> list[Function]:
+        """The global edges as functions (offered in every non-terminal state)."""
+        return self._global_functions
+
     @cached_property
     def _global_functions(self) -> list[Function]:
         return [
@@ -204,9 +208,10 @@ class FlowContext:
     # --- variables -------------------------------------------------------------------
 
     def edge_sets(self, edge: Edge) -> set[str]:
-        """Variables definitely set once ``edge`` has fired: its parameters, the tool's
-        ``sets`` and set-variable builtins, and its ``requires`` (checked before firing)."""
-        names = set(edge.parameters) | set(edge.requires)
+        """Variables definitely set once ``edge`` has fired: its required parameters, the
+        tool's ``sets`` and set-variable builtins, and its ``requires`` (checked before
+        firing)."""
+        names = {n for n, p in edge.parameters.items() if p.required} | set(edge.requires)
         tool = self.edge_tool(edge)
         if tool is not None:
             names |= set(tool.sets)
@@ -216,7 +221,7 @@ class FlowContext:
 
     @cached_property
     def templates(self) -> list[TemplateUse]:
-        """Every well-formed placeholder in authored text (malformed text is FL307's)."""
+        """Every well-formed placeholder in authored text (the malformed ones are FL307's)."""
         return self._parsed_templates[0]
 
     @cached_property
@@ -241,11 +246,9 @@ class FlowContext:
         for path, text, state, edge in self.template_texts():
             if not text or ("{{" not in text and "}}" not in text):
                 continue
-            try:
-                found = parse_template(text)
-            except TemplateError as exc:
-                errors.append((path, str(exc)))
-                continue
+            found, error = scan_template(text)
+            if error is not None:
+                errors.append((path, error))
             uses.extend(TemplateUse(path, p, state, edge) for p in found)
         return uses, errors
 
@@ -254,11 +257,16 @@ class FlowContext:
         return self._authored
 
     def search_authored(
-        self, pattern: re.Pattern[str], *, lower: bool = False
+        self,
+        pattern: re.Pattern[str],
+        *,
+        lower: bool = False,
+        accept: Callable[[str, re.Match[str]], bool] | None = None,
     ) -> Iterator[tuple[Path, str]]:
         """``(path, matched text)`` for matches of ``pattern`` in authored text, at most
-        one per text.
-        With ``lower``, the text is lower-cased first (the pattern must be lower case).
+        one per text; ``accept(haystack, match)`` may reject a match (the search then
+        goes on). With ``lower``, the text is lower-cased first (the pattern must be
+        lower case).
 
         The texts are searched as one string (one regex pass in C instead of one call per
         text); a match never spans two texts because they are joined by a NUL line,
@@ -271,12 +279,13 @@ class FlowContext:
             if len(haystack) != len(joined):  # a character whose lower case is longer
                 pattern = re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
                 haystack = joined
-        last = -1
+        done: set[int] = set()
         for m in pattern.finditer(haystack):
             k = bisect_right(starts, m.start()) - 1
-            if k != last:
-                last = k
-                yield self._authored[k][0], joined[m.start() : m.end()]
+            if k in done or (accept is not None and not accept(haystack, m)):
+                continue
+            done.add(k)
+            yield self._authored[k][0], joined[m.start() : m.end()]
 
     @cached_property
     def authored_lower(self) -> str:
@@ -297,6 +306,9 @@ class FlowContext:
 
     def _authored_iter(self) -> Iterator[tuple[Path, str]]:
         flow = self.flow
+        for name, var in flow.variables.items():  # rendered into prompts by templates
+            if isinstance(var.default, str):
+                yield ("variables", name, "default"), var.default
         for i, state in enumerate(flow.agents):
             yield ("agents", i, "instructions"), state.instructions
             if state.on_enter_prompt:

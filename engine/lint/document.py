@@ -1,10 +1,13 @@
-"""FL0xx: the document itself. Reported by the loader (``engine.load``); declared here
-so each has a code, a name and a doc like every other rule."""
+"""FL0xx: the document itself. Most are reported by the loader (``engine.load``) and
+declared here so each has a code, a name and a doc like every other rule."""
 
 from __future__ import annotations
 
-from engine.findings import Severity
-from engine.lint.registry import declare
+from collections.abc import Iterator
+
+from engine.findings import Finding, Severity
+from engine.lint.context import FlowContext
+from engine.lint.registry import declare, rule
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -189,3 +192,60 @@ declare(
     BOM").
     """,
 )
+
+declare(
+    "FL008",
+    "duplicate-key",
+    ERROR,
+    "An object has the same key twice",
+    """
+    ## What it does
+    Reports a key given twice in one JSON object.
+
+    ## Why it matters
+    JSON parsers keep the last value and silently drop the first: a second `edges` list
+    pasted below the first replaces it, and the first one's edges vanish without a word.
+
+    ## Example
+    ```json
+    {"name": "Intake", "instructions": "...", "edges": [...], "edges": [...]}
+    ```
+    ``Duplicate key `edges`: the earlier value is ignored - at `$.agents[0].edges` ``
+
+    ## Instead
+    Merge the two values under one key.
+    """,
+)
+
+
+@rule("FL009", "invalid-lint-setting", ERROR, "A flow's `lint.ignore` names no rule")
+def invalid_lint_setting(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Reports an entry of the flow's `"lint": {"ignore": [...]}` that is empty or matches
+    no rule code (`FL4O5` with a letter O, `W605`).
+
+    ## Why it matters
+    An empty entry would silence every rule; a typo silences nothing while the author
+    believes a rule is off.
+
+    ## Example
+    ```json
+    {"lint": {"ignore": ["FL4O5"]}}
+    ```
+
+    ## Instead
+    ```json
+    {"lint": {"ignore": ["FL405"]}}
+    ```
+    """
+    from engine.lint.registry import RULES
+
+    for k, selector in enumerate(ctx.config.ignore):
+        code = selector.strip().upper()
+        if not code:
+            yield Finding("FL009", "Empty rule selector in `lint.ignore`", ("lint", "ignore", k))
+        elif code != "ALL" and not any(c.startswith(code) for c in RULES):
+            yield Finding(
+                "FL009", f"`{selector}` in `lint.ignore` names no rule", ("lint", "ignore", k)
+            )

@@ -218,7 +218,7 @@ def cycle_without_exit(ctx: FlowContext) -> Iterator[Finding]:
     ## Instead
     Add an edge out of the cycle (to a closing state), or a global `end_call` edge.
     """
-    if ctx.start is None or not _has_end(ctx):
+    if ctx.start is None:
         return
     _, traps = _analysis(ctx)
     for comp in traps:

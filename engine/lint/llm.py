@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from engine.findings import Finding, Severity
-from engine.lint.context import FlowContext
+from engine.lint.context import FlowContext, Function
 from engine.lint.registry import rule
 from engine.lint.text import estimate_tokens, jaccard, normalize, words
 
@@ -135,9 +135,9 @@ def short_description(ctx: FlowContext) -> Iterator[Finding]:
 def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
     """
     ## What it does
-    Reports two functions offered in the same state whose descriptions are nearly
-    identical (80% or more of their distinct words in common, ignoring case and
-    punctuation), or that list the same example phrase.
+    Reports two functions offered in the same state (global edges included) whose
+    descriptions are nearly identical (80% or more of their distinct words in common,
+    ignoring case and punctuation), or that list the same example phrase.
 
     ## Why it matters
     The model cannot tell them apart, so which edge fires is a coin toss; the
@@ -170,20 +170,18 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
 
     seen: set[str] = set()
     repeated: set[str] = set()
-    for state_ in ctx.flow.agents:
-        for edge in state_.edges:
-            for k in {key(x) for x in edge.examples}:
-                (repeated if k in seen else seen).add(k)
+    for _, edge, _ in ctx.edges():
+        for k in {key(x) for x in edge.examples}:
+            (repeated if k in seen else seen).add(k)
     repeated.discard("")
 
-    for i in range(len(ctx.flow.agents)):
-        functions = [f for f in ctx.functions(i) if f.kind != "global_edge"]
-        if len(functions) < 2:
-            continue
-        state = ctx.flow.agents[i].name
+    def compare(functions: list[Function], where: str, fresh: int) -> Iterator[Finding]:
+        """Findings for pairs of ``functions`` whose later member is at or after index
+        ``fresh`` (earlier pairs were compared elsewhere), each function reported once,
+        against the first earlier one it resembles."""
         sets = [word_set(f.description) for f in functions]
         # The first function listing each (normalised) example phrase, for the few
-        # states that hold a phrase seen more than once in the flow.
+        # groups that hold a phrase seen more than once in the flow.
         shared_with: dict[int, tuple[int, str]] = {}
         if repeated and any(key(x) in repeated for f in functions for x in f.examples):
             first_with: dict[str, int] = {}
@@ -192,15 +190,15 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
                     k = first_with.setdefault(key(example), j)
                     if key(example) and k != j and functions[k].name != f.name:
                         shared_with.setdefault(j, (k, example))
-        # Each function is reported once, against the first earlier one it resembles.
-        for j, b in enumerate(functions):
+        for j in range(max(fresh, 1), len(functions)):
+            b = functions[j]
             for k in range(j):
                 a = functions[k]
                 score = 0.0 if a.name == b.name else jaccard(sets[k], sets[j])
                 if score >= SIMILAR:
                     yield Finding(
                         "FL405",
-                        f"`{a.name}` and `{b.name}` in state `{state}` have near-identical "
+                        f"`{a.name}` and `{b.name}` {where} have near-identical "
                         f"descriptions ({score:.0%} alike); say what sets them apart",
                         (*b.path, "description"),
                     )
@@ -210,10 +208,22 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
                     k, example = shared_with[j]
                     yield Finding(
                         "FL405",
-                        f"`{functions[k].name}` and `{b.name}` in state `{state}` share the "
-                        f"example `{example}`",
+                        f"`{functions[k].name}` and `{b.name}` {where} share the example "
+                        f"`{example}`",
                         (*b.path, "examples", b.examples.index(example)),
                     )
+
+    # The global edges among themselves once; then each state's own functions against
+    # the global edges and each other. A state over the function limit is FL402's: its
+    # pairs would only repeat that.
+    globals_ = ctx.functions_global()
+    yield from compare(globals_, "in `global_edges`", 0)
+    for i, state in enumerate(ctx.flow.agents):
+        own = [f for f in ctx.functions(i) if f.kind != "global_edge"]
+        offered = ([] if state.end else globals_) + own
+        if len(offered) < 2 or not own or len(offered) > MAX_FUNCTIONS:
+            continue
+        yield from compare(offered, f"in state `{state.name}`", len(offered) - len(own))
 
 
 @rule("FL406", "prompt-too-long", WARNING, "A state's prompt is over the token budget")

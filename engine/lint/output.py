@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
-from engine.source import Path, format_path
+from engine.source import Path
 from engine.spec import FIELD_TYPES, Output, OutputField
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
@@ -279,15 +279,33 @@ def unknown_speech_field(ctx: FlowContext) -> Iterator[Finding]:
             )
         elif by_name[spoken].field_type != "str":
             yield Finding("FL606", f"Spoken field `{spoken}` must be a `str`", path)
-        tts_configs = [(("tts",), ctx.flow.tts)]
-        if path[0] == "agents":
-            tts_configs.append((("agents", path[1], "tts"), ctx.flow.agents[path[1]].tts))
-        for tts_path, tts in tts_configs:
-            field = tts.instruction_field if tts is not None else None
-            if field is not None and field not in by_name:
-                yield Finding(
-                    "FL606",
-                    f"`instruction_field` names `{field}`, which is not a field of the "
-                    f"output at `{format_path(path)}`",
-                    (*tts_path, "instruction_field"),
-                )
+    # The voice steering field, per state: a state's `tts` and `output` each replace the
+    # flow's, so each state pairs its own (or the flow's) tts with its own (or the
+    # flow's) output. Each pair is reported once.
+    reported: set[tuple[Path, Path]] = set()
+    for i, state in enumerate(ctx.flow.agents):
+        tts, tts_path = (state.tts, ("agents", i, "tts")) if state.tts else (ctx.flow.tts, ("tts",))
+        if state.output is not None:
+            output, owner = state.output, f"state `{state.name}`"
+            out_path: Path = ("agents", i, "output")
+        elif ctx.flow.output is not None:
+            output, owner, out_path = ctx.flow.output, "the flow", ("output",)
+        else:
+            continue
+        field_name = tts.instruction_field if tts is not None else None
+        if field_name is None or not output.fields or (tts_path, out_path) in reported:
+            continue
+        reported.add((tts_path, out_path))
+        field = next((f for f in output.fields if f.field_name == field_name), None)
+        if field is None:
+            message = (
+                f"`instruction_field` names `{field_name}`, which is not an output field of {owner}"
+            )
+        elif field.field_type != "str":
+            message = (
+                f"`instruction_field` names `{field_name}`, a `{field.field_type}`; it must be "
+                "a `str`"
+            )
+        else:
+            continue
+        yield Finding("FL606", message, (*tts_path, "instruction_field"))

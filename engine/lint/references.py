@@ -205,12 +205,12 @@ def duplicate_tool(ctx: FlowContext) -> Iterator[Finding]:
         seen.add(tool.name)
 
 
-@rule("FL107", "name-collision", ERROR, "An edge and a tool of one state share a name")
+@rule("FL107", "name-collision", ERROR, "Two functions of one state share a name")
 def name_collision(ctx: FlowContext) -> Iterator[Finding]:
     """
     ## What it does
     Reports a state that lists a tool in `tools` under the name of one of its edges
-    (its own or a global edge).
+    (its own or a global edge), or lists the same tool twice.
 
     ## Why it matters
     Edges and tools are both functions for the model; two functions with one name
@@ -229,13 +229,16 @@ def name_collision(ctx: FlowContext) -> Iterator[Finding]:
     global_names = {e.name for e in ctx.flow.global_edges}
     for i, state in enumerate(ctx.flow.agents):
         edge_names = {e.name for e in state.edges} | (set() if state.end else global_names)
+        listed: set[str] = set()
         for k, name in enumerate(state.tools):
             if name in edge_names:
-                yield Finding(
-                    "FL107",
-                    f"Tool `{name}` has the name of an edge of state `{state.name}`",
-                    ("agents", i, "tools", k),
-                )
+                message = f"Tool `{name}` has the name of an edge of state `{state.name}`"
+            elif name in listed:
+                message = f"Tool `{name}` is listed twice in state `{state.name}`"
+            else:
+                listed.add(name)
+                continue
+            yield Finding("FL107", message, ("agents", i, "tools", k))
 
 
 @rule("FL108", "missing-target", ERROR, "A handoff edge has no `target_agent`")

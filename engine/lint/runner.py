@@ -52,7 +52,9 @@ class Selection(msgspec.Struct, frozen=True):
     def wants(self, code: str, flow_ignore: Sequence[str] = ()) -> bool:
         """Whether ``code`` runs. A flow's own ``lint.ignore`` always wins, like ruff's
         per-file ignores: the flow's authors silenced it on purpose."""
-        if any(code.startswith(_norm(i)) for i in flow_ignore):
+        if code != "FL009" and any(
+            (n := _norm(i)) and code.startswith(n) for i in flow_ignore
+        ):  # a blank entry silences nothing (FL009 reports it, and cannot be silenced)
             return False
         best_sel = max((len(s) for s in self.select if code.startswith(s)), default=-1)
         best_ign = max((len(i) for i in self.ignore if code.startswith(i)), default=-1)

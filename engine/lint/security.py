@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -19,30 +20,37 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 # (15 characters is the shortest format, a LiveKit API key), and only those are matched
 # against the formats below, most specific first: the first match names the secret.
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=.")
-# ASCII outside tokens becomes a space; then a run is found by its leading space, a
-# literal prefix that lets the regex engine skip ahead (three times faster than
-# matching the character class at every position).
+# ASCII outside tokens (the backslash of a JSON escape too) becomes a space; then a run
+# is found by its leading space, a literal prefix that lets the regex engine skip ahead
+# (three times faster than matching the character class at every position).
 _NON_TOKEN = str.maketrans({chr(c): " " for c in range(128) if chr(c) not in _TOKEN_CHARS})
 _LONG_RUN = re.compile(r" [^ ]{15,}")
+# Every format is bounded by non-alphanumerics on both sides, so "risk-assessment" is
+# not an OpenAI key and "key=AKIA...EXAMPLE." still is an AWS key id.
+_L, _R = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
 TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (what, re.compile(pattern))
+    (what, re.compile(_L + pattern + _R))
     for what, pattern in (
         ("an Anthropic API key", r"sk-ant-[A-Za-z0-9_-]{20,}"),
-        ("an OpenAI API key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
-        ("an AWS access key id", r"^(?:AKIA|ASIA)[0-9A-Z]{16}$"),
-        ("a LiveKit API key", r"^API(?=[A-Za-z]*[0-9])[A-Za-z0-9]{12}$"),
+        # A key's random part always has digits; prose with hyphens never does here.
+        (
+            "an OpenAI API key",
+            r"sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}",
+        ),
+        ("an AWS access key id", r"(?:AKIA|ASIA)[0-9A-Z]{16}"),
+        ("a LiveKit API key", r"API(?=[A-Za-z]*[0-9])[A-Za-z0-9]{12}"),
         ("a JSON Web Token", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
         ("a GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,}"),
         ("a Slack token", r"xox[abpors]-[A-Za-z0-9-]{10,}"),
         ("a Stripe secret key", r"[rs]k_live_[A-Za-z0-9]{16,}"),
         ("a Google API key", r"AIza[0-9A-Za-z_-]{35}"),
-        ("a Deepgram API key", r"^[0-9a-f]{40}$"),
+        ("a Deepgram API key", r"[0-9a-f]{40}"),
     )
 )
 # Formats that span several tokens, checked only when their marker is in the text.
 CONTEXT_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     (
-        "PRIVATE KEY-----",
+        "private key-----",
         "a private key",
         re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
     ),
@@ -50,29 +58,64 @@ CONTEXT_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         "aws",
         "an AWS secret access key",
         re.compile(
-            r"(?i)aws[_\- ]?secret[_\- ]?(?:access[_\- ]?)?key[\"'\s:=\\]+([A-Za-z0-9/+]{40})"
+            r"(?i)aws[_\- ]?secret[_\- ]?(?:access[_\- ]?)?(?:key)?[\"'\s:=]+([A-Za-z0-9/+]{40})"
         ),
     ),
     (
         "livekit",
         "a LiveKit API secret",
-        re.compile(r"(?i)livekit[_\- ]?(?:api[_\- ]?)?secret[\"'\s:=\\]+([A-Za-z0-9]{20,})"),
+        re.compile(r"(?i)livekit[_\- ]?(?:api[_\- ]?)?secret[\"'\s:=]+([A-Za-z0-9]{20,})"),
     ),
 )
+# A JSON string with an escape in it: decoded before scanning, so `\u0073k-...` and
+# `\/` hide nothing.
+_ESCAPED_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*\\(?:[^"\\\n]|\\.)*"')
+
+
+def _secrets(text: str) -> Iterator[tuple[int, str, str]]:
+    """``(offset in text, what, secret)`` for each secret-like string in ``text``."""
+    for run in _LONG_RUN.finditer(" " + text.translate(_NON_TOKEN)):
+        token = run.group()[1:]
+        for what, pattern in TOKEN_PATTERNS:
+            for found in pattern.finditer(token):
+                # run.start() is the leading space in the padded text: the token's offset.
+                yield run.start() + found.start(), what, found.group()
+    lowered = text.lower()
+    for marker, what, pattern in CONTEXT_PATTERNS:
+        if marker in lowered:
+            for found in pattern.finditer(text):
+                yield found.start(), what, found.group(found.lastindex or 0)
+
 
 # Matched against lower-cased text (faster than re.IGNORECASE on megabytes of prompts).
+_FILLER = (
+    r"(?:all|any|every|the|your|my|these|those|of|previous|prior|above|earlier|preceding"
+    r"|system|original|initial|former)"
+)
+_NOUN = r"(?:instructions?|rules?|directives?|directions?|guidelines?|prompts?|messages?|context)"
 INJECTION = re.compile(
     r"\b(?:"
-    r"(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
-    r"(?:previous|prior|above|earlier|preceding|system|original)\s+"
-    r"(?:instructions?|prompts?|rules|messages|guidelines|directions)"
-    r"|you\s+are\s+now\s+(?:in\s+)?(?:dan|developer\s+mode|jailbroken|unrestricted|unfiltered)"
-    r"|(?:reveal|print|repeat|show|leak)\s+(?:me\s+)?(?:your|the)\s+"
-    r"(?:system\s+prompt|hidden\s+instructions|initial\s+instructions|instructions\s+above)"
+    # ignore [all of the] previous instructions / ignore your rules
+    rf"(?:ignore|disregard|forget|override|bypass)\s+(?:{_FILLER}\s+)*"
+    rf"(?:previous|prior|above|earlier|preceding|system|original|initial|your|all)\s+"
+    rf"(?:{_FILLER}\s+)*{_NOUN}"
+    # ignore the instructions above
+    rf"|(?:ignore|disregard|forget)\s+(?:{_FILLER}\s+)*{_NOUN}\s+(?:above|before|so\s+far)"
+    # disregard the above
+    r"|(?:ignore|disregard|forget)\s+(?:all\s+of\s+|everything\s+)?(?:the\s+)?above\b"
+    r"|forget\s+(?:everything|all|anything)\s+(?:you\s+(?:were|have\s+been|'ve\s+been)\s+told"
+    r"|above|before)"
+    r"|you\s+are\s+now\s+(?:in\s+|an?\s+)?(?:dan|developer\s+mode|jailbroken|unrestricted"
+    r"|unfiltered|uncensored)\b"
+    r"|(?:reveal|print|repeat|show|leak|output|display|tell\s+me)\s+(?:me\s+)?(?:your|the)\s+"
+    r"(?:full\s+|hidden\s+|initial\s+|original\s+|secret\s+)*(?:system\s+prompt|instructions"
+    r"|prompt)"
     r"|do\s+anything\s+now"
     r"|new\s+instructions\s*:"
     r")"
 )
+# "Never reveal your system prompt" is a defence, not an attack.
+_NEGATED = re.compile(r"\b(?:never|not|don't|dont|do\s+not|no|cannot|can't|won't|must\s+not)\s+$")
 
 # Every match of INJECTION contains one of these: plain substring tests rule most flows
 # out before the regex runs.
@@ -83,9 +126,9 @@ _INJECTION_TRIGGERS = (
     "override",
     "bypass",
     "you are now",
-    "system prompt",
-    "instructions",
     "anything now",
+    "instructions",
+    "prompt",
 )
 
 # Chat-template control tokens: authored text containing them can forge a role turn.
@@ -137,26 +180,29 @@ def hardcoded_secret(ctx: FlowContext) -> Iterator[Finding]:
     """
     source = ctx.source
     text = source.text
-    hits: list[tuple[int, str, str]] = []  # (offset, what, the secret)
-    for m in _LONG_RUN.finditer(" " + text.translate(_NON_TOKEN)):
-        token = m.group()[1:]
-        for what, pattern in TOKEN_PATTERNS:
-            found = pattern.search(token)
-            if found:
-                # m.start() is the leading space in the padded text: the token's offset.
-                hits.append((m.start() + found.start(), what, found.group()))
-                break
-    lowered = text.lower()
-    for marker, what, pattern in CONTEXT_PATTERNS:
-        if marker.lower() in lowered:
-            for found in pattern.finditer(text):
-                hits.append((found.start(), what, found.group(found.lastindex or 0)))
-    seen: set[int] = set()
-    for offset, what, secret in sorted(hits):
-        path = source.path_at(offset)
-        if path == ("version",) or offset in seen:
+    hits: dict[tuple[int, str], str] = {}
+    for offset, what, secret in _secrets(text):  # most specific format first
+        hits.setdefault((offset, secret), what)
+    if "\\" in text:
+        seen = {secret for _, secret in hits}
+        for string in _ESCAPED_STRING.finditer(text):
+            try:
+                decoded = json.loads(string.group())
+            except ValueError:
+                continue
+            for _, what, secret in _secrets(decoded):
+                if secret not in seen:  # one an escape hid from the scan of the text
+                    # Reported at the string's opening quote: offsets differ once decoded.
+                    hits.setdefault((string.start(), secret), what)
+    if not hits:
+        return
+    paths = source.paths_at(offset for offset, _ in hits)
+    reported: set[tuple[Path, str]] = set()
+    for (offset, secret), what in sorted(hits.items()):
+        path = paths[offset]
+        if path == ("version",) or (path, secret) in reported:
             continue
-        seen.add(offset)
+        reported.add((path, secret))
         yield Finding(
             "FL501",
             f"This looks like {what} (`{_redact(secret)}`); keep secrets in the environment "
@@ -189,9 +235,13 @@ def prompt_injection(ctx: FlowContext) -> Iterator[Finding]:
     lowered = ctx.authored_lower
     if not any(word in lowered for word in _INJECTION_TRIGGERS):
         return
-    for path, found in ctx.search_authored(INJECTION, lower=True):
+    for path, found in ctx.search_authored(INJECTION, lower=True, accept=_not_negated):
         phrase = " ".join(found.split())
         yield Finding("FL502", f"Prompt-injection phrase `{phrase}` in authored text", path)
+
+
+def _not_negated(text: str, match: re.Match[str]) -> bool:
+    return not _NEGATED.search(text, max(0, match.start() - 24), match.start())
 
 
 def _http_tools(ctx: FlowContext) -> Iterator[tuple[int, HttpTool]]:
@@ -226,6 +276,13 @@ def insecure_url(ctx: FlowContext) -> Iterator[Finding]:
     """
     for k, tool in _http_tools(ctx):
         url = tool.url
+        if "://" not in url:
+            yield Finding(
+                "FL503",
+                f"URL `{url}` of tool `{tool.name}` must start with `https://`",
+                ("tools", k, "url"),
+            )
+            continue
         scheme, _, rest = url.partition("://")
         host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
         if "{{" in host or not rest:
