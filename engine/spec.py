@@ -162,6 +162,13 @@ class Edge(_Spec):
     examples: Annotated[
         list[str], _doc("User phrases that should take this edge (offline model, lint).")
     ] = []
+    when: Annotated[
+        str | None,
+        _doc(
+            "Condition over variables (`party_size > 4 and not is_member`). With no "
+            "description the edge fires by itself as soon as it holds."
+        ),
+    ] = None
 
 
 # --- tools -------------------------------------------------------------------------
@@ -186,6 +193,9 @@ class BuiltinTool(_ToolBase, tag_field="kind", tag="builtin", kw_only=True):
     variables: Annotated[
         list[str], _doc("For `set_variables`/`save_data`: the variables it may set.")
     ] = []
+    transfer_to: Annotated[
+        str | None, _doc("For `transfer_call`: the phone number or SIP URI to transfer to.")
+    ] = None
 
 
 class PythonTool(_ToolBase, tag_field="kind", tag="python", kw_only=True):

@@ -81,7 +81,9 @@ def too_many_functions(ctx: FlowContext) -> Iterator[Finding]:
 def missing_description(ctx: FlowContext) -> Iterator[Finding]:
     """
     ## What it does
-    Reports an edge or a tool definition without a `description`.
+    Reports an edge or a tool definition without a `description`. An edge with a
+    `when` condition and no description is automatic (it fires by itself when the
+    condition holds) and needs none.
 
     ## Why it matters
     The description is the only thing the model reads to decide when to call a
@@ -99,7 +101,7 @@ def missing_description(ctx: FlowContext) -> Iterator[Finding]:
     ```
     """
     for _, edge, path in ctx.edges():
-        if not edge.description.strip():
+        if not edge.description.strip() and edge.when is None:
             yield Finding("FL403", f"Edge `{edge.name}` has no description", path)
     for k, tool in enumerate(ctx.flow.tools):
         if not tool.description.strip():

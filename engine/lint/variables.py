@@ -21,6 +21,18 @@ from engine.spec import BuiltinTool, Edge, Parameter, Variable
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 
+def _condition_names(edge: Edge) -> set[str]:
+    """Variables a `when` reads (none when it does not parse: FL308 reports that)."""
+    if edge.when is None:
+        return set()
+    from engine.conditions import ConditionError, parse_condition
+
+    try:
+        return set(parse_condition(edge.when).names)
+    except ConditionError:
+        return set()
+
+
 def _declared(ctx: FlowContext) -> dict[str, Path]:
     """Declared variable names: ``variables`` entries and edge parameters."""
     names: dict[str, Path] = {name: ("variables", name) for name in ctx.flow.variables}
@@ -78,6 +90,13 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
                 "FL301", f"Undeclared variable `{name}`{did_you_mean(name, declared)}", use.path
             )
     for _, edge, path in ctx.edges():
+        for name in sorted(_condition_names(edge)):
+            if name not in declared:
+                yield Finding(
+                    "FL301",
+                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    (*path, "when"),
+                )
         for k, name in enumerate(edge.requires):
             if name not in declared:
                 yield Finding(
@@ -255,7 +274,7 @@ def unused_variable(ctx: FlowContext) -> Iterator[Finding]:
     """
     used = {u.placeholder.name for u in ctx.templates} | _setters(ctx)
     for _, edge, _ in ctx.edges():
-        used |= set(edge.requires)
+        used |= set(edge.requires) | _condition_names(edge)
     for name in ctx.flow.variables:
         if name not in used:
             yield Finding(
@@ -421,3 +440,125 @@ def invalid_template(ctx: FlowContext) -> Iterator[Finding]:
     """
     for path, message in ctx.template_errors:
         yield Finding("FL307", f"Invalid template: {message}", path)
+
+
+def _var_types(ctx: FlowContext) -> dict[str, tuple[str, list[str] | None]]:
+    """Declared type (and enum values) of every variable, parameters included."""
+    types: dict[str, tuple[str, list[str] | None]] = {
+        name: (var.type, var.enum) for name, var in ctx.flow.variables.items()
+    }
+    for _, edge, _ in ctx.edges():
+        for name, p in edge.parameters.items():
+            types.setdefault(name, (p.type, p.enum))
+    return types
+
+
+_NUMERIC = {"int", "float"}
+_LITERAL_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+def _kind(node: tuple, types: dict[str, tuple[str, list[str] | None]]) -> str | None:
+    """The type of an operand: a declared type, `list[...]`, a literal's, or None."""
+    if node[0] == "var":
+        declared = types.get(node[1])
+        return declared[0] if declared else None
+    if node[0] == "lit":
+        return _LITERAL_TYPES.get(type(node[1]))
+    if node[0] == "list":
+        kinds = {_LITERAL_TYPES.get(type(item[1])) for item in node[1]}
+        return f"list[{kinds.pop()}]" if len(kinds) == 1 else "list"
+    return "bool"
+
+
+def _compatible(a: str | None, b: str | None) -> bool:
+    if a is None or b is None or a == b:
+        return True
+    scalar = {"enum": "str"}
+    a, b = scalar.get(a, a), scalar.get(b, b)
+    return a == b or (a in _NUMERIC and b in _NUMERIC)
+
+
+def _show(node: tuple) -> str:
+    if node[0] == "var":
+        return f"`{node[1]}`"
+    if node[0] == "lit":
+        return f"`{json.dumps(node[1])}`"
+    if node[0] == "list":
+        return f"`{json.dumps([item[1] for item in node[1]])}`"
+    return "a condition"
+
+
+def _type_errors(node: tuple, types: dict[str, tuple[str, list[str] | None]]) -> Iterator[str]:
+    tag = node[0]
+    if tag in ("and", "or"):
+        for child in node[1]:
+            yield from _type_errors(child, types)
+    elif tag == "not":
+        yield from _type_errors(node[1], types)
+    elif tag == "cmp":
+        op, left, right = node[1], node[2], node[3]
+        lk, rk = _kind(left, types), _kind(right, types)
+        if op in ("<", "<=", ">", ">=") and any(
+            k is not None and k not in _NUMERIC for k in (lk, rk)
+        ):
+            yield (
+                f"`{op}` compares numbers, but {_show(left)} is `{lk}` and "
+                f"{_show(right)} is `{rk}`"
+            )
+        elif not _compatible(lk, rk):
+            yield f"{_show(left)} (`{lk}`) is compared with {_show(right)} (`{rk}`)"
+        else:
+            for var, lit in ((left, right), (right, left)):
+                declared = types.get(var[1]) if var[0] == "var" else None
+                if declared and declared[1] and lit[0] == "lit" and lit[1] not in declared[1]:
+                    yield f"`{var[1]}` is never {_show(lit)}: not one of its `enum` values"
+    elif tag == "in":
+        left, right = node[1], node[2]
+        lk, rk = _kind(left, types), _kind(right, types)
+        if rk is not None and not rk.startswith("list"):
+            yield f"`in` needs a list on its right, but {_show(right)} is `{rk}`"
+        elif rk not in (None, "list") and lk is not None and not _compatible(lk, rk[5:-1]):
+            yield f"{_show(left)} (`{lk}`) can never be in {_show(right)} (`{rk}`)"
+
+
+@rule("FL308", "invalid-condition", ERROR, "An edge's `when` condition is malformed or ill-typed")
+def invalid_condition(ctx: FlowContext) -> Iterator[Finding]:
+    """
+    ## What it does
+    Parses every edge's `when` and checks it against the declared variable types:
+    comparisons between incompatible types, `<`/`>` on non-numbers, `in` without a
+    list, an enum compared with a value outside its `enum`. Names that are not declared
+    are FL301's.
+
+    ## Why it matters
+    A condition that cannot parse cannot run; one that compares `party_size` (an
+    `int`) with `"four"` is simply never true, and the edge silently never fires.
+
+    ## Example
+    ```json
+    {"name": "large_party", "when": "party_size > \\"four\\"", "target_agent": "Events"}
+    ```
+
+    ## Instead
+    ```json
+    {"name": "large_party", "when": "party_size > 4", "target_agent": "Events"}
+    ```
+
+    The language: variables, numbers, strings, `true`/`false`, lists of literals,
+    `== != < <= > >=`, `in`, `not in`, `is set`, `is not set`, `and`, `or`, `not`,
+    parentheses.
+    """
+    from engine.conditions import ConditionError, parse_condition
+
+    types = _var_types(ctx)
+    for _, edge, path in ctx.edges():
+        if edge.when is None:
+            continue
+        try:
+            condition = parse_condition(edge.when)
+        except ConditionError as exc:
+            yield Finding("FL308", f"Invalid condition: {exc}", (*path, "when"))
+            continue
+        for problem in _type_errors(condition.tree, types):
+            yield Finding("FL308", f"Condition of `{edge.name}`: {problem}", (*path, "when"))
+            break
