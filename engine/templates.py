@@ -5,11 +5,21 @@ A placeholder is ``{{name}}`` or ``{{name | fallback text}}``. Names are identif
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable, Container, Mapping
+from typing import Any
 
 import msgspec
 
-__all__ = ["Placeholder", "TemplateError", "parse_template", "scan_template"]
+__all__ = [
+    "MAX_DATA_CHARS",
+    "Placeholder",
+    "TemplateError",
+    "parse_template",
+    "render",
+    "scan_template",
+]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WELL_FORMED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^{}]*))?\}\}")
@@ -77,3 +87,53 @@ def scan_template(text: str) -> tuple[list[Placeholder], str | None]:
             error = error or f"`{{{{{body}}}}}` does not name a variable"
         pos = end + 2
     return out, error
+
+
+# A value longer than this is cut when quoted into a prompt: a caller's "name" is not
+# an essay, and a long one is more likely an attack than a name.
+MAX_DATA_CHARS = 500
+
+
+def render(
+    text: str,
+    values: Mapping[str, Any],
+    *,
+    untrusted: Container[str] = (),
+    quote: bool = False,
+    escape: Callable[[str], str] | None = None,
+) -> str:
+    """``text`` with its placeholders filled in, in one pass: an inserted value is
+    never expanded again, so a caller named ``{{secret}}`` stays a name.
+
+    With ``quote`` (prompts), a value from outside the flow (``untrusted``: the caller,
+    the model, a tool) goes in as data: a JSON string literal, newlines escaped and
+    length capped, so "ignore all instructions" cannot start a new line of the prompt.
+    ``escape`` is applied to every inserted value (URL-quoting for webhooks). An unset
+    variable renders its fallback, or nothing. Malformed placeholders stay as written.
+    """
+    placeholders, _ = scan_template(text) if "{{" in text else ([], None)
+    if not placeholders:
+        return text
+    out: list[str] = []
+    pos = 0
+    for p in placeholders:
+        out.append(text[pos : p.start])
+        value = values.get(p.name)
+        if value is None:
+            piece = p.fallback or ""
+        else:
+            piece = _show(value)
+            if quote and p.name in untrusted:
+                piece = json.dumps(piece[:MAX_DATA_CHARS], ensure_ascii=False)
+        out.append(escape(piece) if escape is not None else piece)
+        pos = p.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value)
+    return str(value)

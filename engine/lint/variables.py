@@ -502,8 +502,7 @@ def _type_errors(node: tuple, types: dict[str, tuple[str, list[str] | None]]) ->
             k is not None and k not in _NUMERIC for k in (lk, rk)
         ):
             yield (
-                f"`{op}` compares numbers, but {_show(left)} is `{lk}` and "
-                f"{_show(right)} is `{rk}`"
+                f"`{op}` compares numbers, but {_show(left)} is `{lk}` and {_show(right)} is `{rk}`"
             )
         elif not _compatible(lk, rk):
             yield f"{_show(left)} (`{lk}`) is compared with {_show(right)} (`{rk}`)"

@@ -1,0 +1,470 @@
+"""``Conversation``: one session on a compiled flow — its state, variables and history.
+
+The adapters (the LiveKit worker, the simulator) only translate the model's function
+calls into :meth:`Conversation.fire` and act on the typed outcome:
+
+- :class:`Handoff` — the conversation moved to another state;
+- :class:`Action` — a tool ran (its result goes back to the model); the conversation
+  stayed or moved;
+- :class:`Refused` — nothing changed; ``reason`` is written for the model so it can
+  recover (not offered here, a required variable missing, bad arguments, a condition
+  that does not hold).
+
+Every step lands in an append-only history of typed events stamped by an injected
+clock, so tests never sleep and a session can be replayed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from engine.compile import CompiledEdge, CompiledFlow, CompiledState, FunctionSpec
+from engine.spec import BuiltinTool, LLMConfig, STTConfig, Tool, TracingConfig, TTSConfig, VADConfig
+from engine.templates import render
+from engine.tools import ToolRegistry, ToolResult
+
+__all__ = [
+    "Action",
+    "Conversation",
+    "Ended",
+    "Entered",
+    "Event",
+    "Fired",
+    "Handoff",
+    "Outcome",
+    "OutputRecorded",
+    "Refused",
+    "RefusedEvent",
+    "ToolCalled",
+    "ToolReturned",
+]
+
+# Automatic edges may chain (A fires into B whose own condition holds); a flow whose
+# conditions loop would chain forever, so a chain stops after this many steps.
+MAX_AUTOMATIC_STEPS = 32
+
+
+# --- history events ------------------------------------------------------------------
+
+
+class _Event(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
+    at: float
+
+
+class Entered(_Event, tag="entered"):
+    state: str
+    via: str | None = None  # the edge that led here; None for the start
+
+
+class Fired(_Event, tag="fired"):
+    edge: str
+    source: str
+    target: str | None  # None: the conversation stayed
+    args: dict[str, Any] = {}
+    automatic: bool = False
+
+
+class RefusedEvent(_Event, tag="refused"):
+    name: str
+    reason: str
+
+
+class ToolCalled(_Event, tag="tool_called"):
+    tool: str
+    args: dict[str, Any] = {}
+
+
+class ToolReturned(_Event, tag="tool_result"):
+    tool: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+
+
+class OutputRecorded(_Event, tag="output"):
+    state: str
+    fields: dict[str, Any]
+
+
+class Ended(_Event, tag="ended"):
+    reason: Literal["end_state", "end_call", "transfer", "busy"]
+    state: str
+    detail: str | None = None
+
+
+Event = Entered | Fired | RefusedEvent | ToolCalled | ToolReturned | OutputRecorded | Ended
+
+
+# --- outcomes of fire ------------------------------------------------------------------
+
+
+class _Outcome(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
+    name: str
+
+
+class Handoff(_Outcome, tag="handoff"):
+    """Moved to ``target`` (``automatic``: automatic edges that fired on arrival)."""
+
+    source: str
+    target: str
+    say: str | None = None
+    automatic: tuple[str, ...] = ()
+    ended: bool = False
+
+
+class Action(_Outcome, tag="action"):
+    """Ran ``tool``; ``target`` is the state moved to, None when the conversation stayed."""
+
+    tool: str
+    result: ToolResult
+    source: str
+    target: str | None = None
+    say: str | None = None
+    automatic: tuple[str, ...] = ()
+    ended: bool = False
+
+
+class Refused(_Outcome, tag="refused"):
+    reason: str
+
+
+Outcome = Handoff | Action | Refused
+
+_SETTINGS: dict[str, type] = {
+    "llm": LLMConfig,
+    "stt": STTConfig,
+    "tts": TTSConfig,
+    "vad": VADConfig,
+    "tracing": TracingConfig,
+}
+
+
+class Conversation:
+    """One session. Not thread-safe: one event loop drives it."""
+
+    def __init__(
+        self,
+        compiled: CompiledFlow,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        tools: ToolRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+        session_id: str | None = None,
+    ) -> None:
+        self.compiled = compiled
+        self.session_id = session_id
+        self.clock = clock
+        self.tools = tools if tools is not None else ToolRegistry(compiled.tools)
+        self.variables: dict[str, Any] = dict(compiled.defaults)
+        # Values that came from outside the flow's own text (the session's input, the
+        # model, tools) are data: templates quote them in prompts (see render()).
+        self.untrusted: set[str] = set()
+        if variables:
+            for name, value in variables.items():
+                self._assign(name, value)
+        self.overrides = _check_overrides(overrides or {})
+        self.history: list[Event] = []
+        self.ended: Ended | None = None
+        self.callbacks: list[dict[str, Any]] = []
+        self._current: CompiledState = compiled.states[compiled.start]
+        self.state: str = self._current.name  # the machine's model attribute
+        assert compiled.machine is not None
+        compiled.machine.add_model(self)
+        self._log(Entered(at=self.clock(), state=self.state))
+
+    # --- reading ----------------------------------------------------------------------
+
+    @property
+    def current(self) -> CompiledState:
+        return self._current
+
+    def offered(self) -> list[dict[str, Any]]:
+        """The function definitions (``name``, ``description``, ``parameters``) for the
+        current state, as LLM APIs take them."""
+        if self.ended is not None:
+            return []
+        return [fn.schema for fn in self._current.functions]
+
+    def functions(self) -> tuple[FunctionSpec, ...]:
+        return () if self.ended is not None else self._current.functions
+
+    def render_instructions(self) -> str:
+        """The current state's instructions with variables filled in (as data)."""
+        return self.render(self._current.spec.instructions, prompt=True)
+
+    def greeting(self) -> str | None:
+        text = self._current.spec.on_enter_prompt
+        return self.render(text) if text else None
+
+    def render(self, text: str, *, prompt: bool = False) -> str:
+        return render(text, self.variables, untrusted=self.untrusted, quote=prompt)
+
+    def setting(self, kind: str) -> Any:
+        """The effective ``llm``/``stt``/``tts``/``vad``/``tracing`` config: the flow's,
+        replaced by the current state's (``llm``, ``tts``), with the session's
+        overrides merged over it (seed 002: a lower temperature for one session)."""
+        cls = _SETTINGS[kind]
+        base = getattr(self._current.spec, kind, None) if kind in ("llm", "tts") else None
+        if base is None:
+            base = getattr(self.compiled.flow, kind) or cls()
+        override = self.overrides.get(kind)
+        if not override:
+            return base
+        return msgspec.convert({**msgspec.to_builtins(base), **override}, cls)
+
+    # --- acting -----------------------------------------------------------------------
+
+    async def start(self) -> tuple[str, ...]:
+        """Run the start state's automatic edges; their names, in order."""
+        return await self._run_automatic()
+
+    async def fire(self, name: str, args: Mapping[str, Any] | None = None) -> Outcome:
+        """The model called function ``name`` with ``args``."""
+        args = args or {}
+        if self.ended is not None:
+            return self._refuse(name, "The call has ended; no function can run now.")
+        target = self._current.by_function.get(name)
+        if target is None:
+            offered = ", ".join(f"`{f.name}`" for f in self._current.functions) or "none"
+            return self._refuse(
+                name, f"`{name}` is not available in this step. Available: {offered}."
+            )
+        if isinstance(target, CompiledEdge):
+            return await self._fire_edge(target, args)
+        return await self._call_tool_function(name, target, args)
+
+    def record_output(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate the model's structured answer for the current state and record it;
+        raises ``msgspec.ValidationError`` when it does not fit the schema."""
+        spec = self._current.output
+        if spec is None:
+            raise ValueError(f"State `{self.state}` has no structured output")
+        fields = spec.validate(data)
+        self._log(OutputRecorded(at=self.clock(), state=self.state, fields=fields))
+        return fields
+
+    def close(self) -> None:
+        """Release the session's place in the shared machine."""
+        machine = self.compiled.machine
+        if machine is not None and self in machine.models:
+            machine.remove_model(self)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _log(self, event: Event) -> None:
+        self.history.append(event)
+
+    def _refuse(self, name: str, reason: str) -> Refused:
+        self._log(RefusedEvent(at=self.clock(), name=name, reason=reason))
+        return Refused(name=name, reason=reason)
+
+    def _validate(self, fn: FunctionSpec, args: Mapping[str, Any]) -> dict[str, Any] | str:
+        try:
+            return fn.validate(args)
+        except msgspec.ValidationError as exc:
+            return f"Invalid arguments for `{fn.name}`: {exc}"
+
+    def _guard(self, ce: CompiledEdge, args: Mapping[str, Any]) -> str | None:
+        """Why ``ce`` may not fire now (None: it may). The edge's own arguments count
+        as set: they are stored before it moves."""
+        missing = [v for v in ce.requires if self.variables.get(v) is None and v not in args]
+        if missing:
+            names = ", ".join(f"`{v}`" for v in missing)
+            return f"`{ce.name}` needs {names} first; ask the caller for it."
+        if ce.when is not None and not ce.when.holds({**self.variables, **args}):
+            return f"`{ce.name}` does not apply now: its condition `{ce.when.source}` is false."
+        return None
+
+    async def _fire_edge(self, ce: CompiledEdge, raw: Mapping[str, Any]) -> Outcome:
+        assert ce.function is not None
+        args = self._validate(ce.function, raw)
+        if isinstance(args, str):
+            return self._refuse(ce.name, args)
+        reason = self._guard(ce, args)
+        if reason is not None:
+            return self._refuse(ce.name, reason)
+        source = self.state
+        for pname in ce.edge.parameters:
+            if pname in args:
+                self._assign(pname, args[pname])
+        if ce.tool is not None:
+            result = await self._run_tool(ce.tool, args)
+            if self.ended is not None:
+                self._log(
+                    Fired(at=self.clock(), edge=ce.name, source=source, target=None, args=args)
+                )
+                return Action(
+                    name=ce.name, tool=ce.tool.name, result=result, source=source, ended=True
+                )
+            if not result.ok:  # the conversation stays; the model hears the error
+                self._log(
+                    Fired(at=self.clock(), edge=ce.name, source=source, target=None, args=args)
+                )
+                return Action(name=ce.name, tool=ce.tool.name, result=result, source=source)
+        say = self.render(ce.edge.say) if ce.edge.say else None
+        moved = self._move(ce, args)
+        automatic = await self._run_automatic()
+        if ce.tool is not None:
+            return Action(
+                name=ce.name,
+                tool=ce.tool.name,
+                result=result,
+                source=source,
+                target=moved,
+                say=say,
+                automatic=automatic,
+                ended=self.ended is not None,
+            )
+        assert moved is not None
+        return Handoff(
+            name=ce.name,
+            source=source,
+            target=self.state,
+            say=say,
+            automatic=automatic,
+            ended=self.ended is not None,
+        )
+
+    def _move(self, ce: CompiledEdge, args: Mapping[str, Any]) -> str | None:
+        """Take the machine's transition for ``ce`` from the current state; the new
+        state's name, or None when the edge stays."""
+        source = self.state
+        machine = self.compiled.machine
+        assert machine is not None
+        machine.events[ce.name].trigger(self, self.variables)
+        target = None if ce.target is None else self.state
+        self._log(
+            Fired(
+                at=self.clock(),
+                edge=ce.name,
+                source=source,
+                target=target,
+                args=dict(args),
+                automatic=ce.automatic,
+            )
+        )
+        if ce.target is not None:
+            self._current = self.compiled.states[ce.target]
+            self._log(Entered(at=self.clock(), state=self.state, via=ce.name))
+            if self._current.end:
+                self._end("end_state")
+        return target
+
+    async def _run_automatic(self) -> tuple[str, ...]:
+        fired: list[str] = []
+        for _ in range(MAX_AUTOMATIC_STEPS):
+            if self.ended is not None:
+                break
+            ready = next(
+                (ce for ce in self._current.automatic if self._guard(ce, {}) is None), None
+            )
+            if ready is None:
+                break
+            fired.append(ready.name)
+            if ready.tool is not None:
+                result = await self._run_tool(ready.tool, {})
+                if not result.ok or self.ended is not None:
+                    break
+            self._move(ready, {})
+        return tuple(fired)
+
+    async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Outcome:
+        fn = next(f for f in self._current.functions if f.name == name)
+        args = self._validate(fn, raw)
+        if isinstance(args, str):
+            return self._refuse(name, args)
+        source = self.state
+        result = await self._run_tool(tool, args)
+        automatic = () if self.ended is not None or not result.ok else await self._run_automatic()
+        moved = self.state if self.state != source else None
+        return Action(
+            name=name,
+            tool=tool.name,
+            result=result,
+            source=source,
+            target=moved,
+            automatic=automatic,
+            ended=self.ended is not None,
+        )
+
+    async def _run_tool(self, tool: Tool, args: dict[str, Any]) -> ToolResult:
+        self._log(ToolCalled(at=self.clock(), tool=tool.name, args=dict(args)))
+        if isinstance(tool, BuiltinTool):
+            result = self._builtin(tool, args)
+        else:
+            result = await self.tools.call(tool, args, self.variables)
+        if result.ok:
+            for var, value in result.sets.items():
+                problem = self._assign(var, value)
+                if problem is not None:
+                    result = ToolResult(ok=False, error=problem)
+                    break
+        self._log(
+            ToolReturned(
+                at=self.clock(),
+                tool=tool.name,
+                ok=result.ok,
+                value=result.value,
+                error=result.error,
+            )
+        )
+        return result
+
+    def _builtin(self, tool: BuiltinTool, args: dict[str, Any]) -> ToolResult:
+        kind = tool.builtin or tool.name
+        if kind == "end_call":
+            self._end("end_call")
+            return ToolResult(ok=True, value={"ended": True})
+        if kind == "transfer_call":
+            to = args.get("to") or tool.transfer_to
+            self._end("transfer", detail=to)
+            return ToolResult(ok=True, value={"transferred": True, "to": to})
+        if kind in ("set_variables", "save_data"):
+            allowed = set(tool.variables)
+            stored = {k: v for k, v in args.items() if k in allowed}
+            for name, value in stored.items():
+                problem = self._assign(name, value)
+                if problem is not None:
+                    return ToolResult(ok=False, error=problem)
+            return ToolResult(ok=True, value={"saved": sorted(stored)})
+        if kind in ("schedule_callback", "handle_is_busy"):
+            request = {"when": args.get("when"), "reason": args.get("reason"), "at": self.clock()}
+            self.callbacks.append(request)
+            if kind == "handle_is_busy":
+                self._end("busy", detail=args.get("when"))
+            return ToolResult(ok=True, value={"scheduled": True, "when": args.get("when")})
+        return ToolResult(ok=False, error=f"Unknown builtin `{kind}`")
+
+    def _assign(self, name: str, value: Any) -> str | None:
+        """Store a variable, checked against its declared type; the problem, if any."""
+        declared = self.compiled.variable_types.get(name)
+        if declared is not None:
+            try:
+                value = msgspec.convert(value, declared, strict=False)
+            except msgspec.ValidationError as exc:
+                return f"Value for variable `{name}` is invalid: {exc}"
+        self.variables[name] = value
+        self.untrusted.add(name)
+        return None
+
+    def _end(self, reason: Any, detail: str | None = None) -> None:
+        if self.ended is None:
+            self.ended = Ended(at=self.clock(), reason=reason, state=self.state, detail=detail)
+            self._log(self.ended)
+
+
+def _check_overrides(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Session overrides, validated now so a bad one fails at session start."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind, values in overrides.items():
+        if kind not in _SETTINGS:
+            allowed = ", ".join(f"`{k}`" for k in _SETTINGS)
+            raise ValueError(f"Unknown override `{kind}`; expected one of {allowed}")
+        msgspec.convert(dict(values), _SETTINGS[kind])  # raises ValidationError
+        out[kind] = dict(values)
+    return out
