@@ -166,7 +166,7 @@ class ToolRegistry:
         headers = self._headers(tool)
         if isinstance(headers, str):
             return ToolResult(ok=False, error=headers)
-        url = render(tool.url, {**variables, **args}, escape=quote)
+        url = render(tool.url, {**variables, **args}, escape=lambda v: quote(v, safe=""))
         import aiohttp  # only when a webhook runs: lint and compile never need it
 
         if self._session is None:
