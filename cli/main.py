@@ -141,6 +141,43 @@ def rules(code: str | None, fmt: str) -> None:
 
 
 @cli.command()
+@click.argument("flow", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "json"]),
+    default="mermaid",
+    show_default=True,
+    help="mermaid: a state diagram (GitHub renders it); json: states and transitions.",
+)
+def graph(flow: Path, fmt: str) -> None:
+    """The compiled state machine of FLOW as a diagram or a table.
+
+    Exit 1 (with the findings) when the flow has lint errors, 2 when it cannot be read.
+    """
+    import json
+
+    from engine.compile import compile_flow
+    from engine.graph import to_json, to_mermaid
+    from engine.lint import Selection, format_text, lint_paths
+
+    _skip_finalization()
+    result = lint_paths([flow], Selection.parse(), jobs=1)
+    if result.errors:
+        _fail(result.errors[0])
+    if result.exit_code:
+        click.echo(format_text(result), nl=False, err=True)
+        _fail(f"`{flow}` has errors; fix them to draw its graph", EXIT_FINDINGS)
+    from engine.load import load_path
+
+    compiled = compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
+    if fmt == "json":
+        click.echo(json.dumps(to_json(compiled), indent=2))
+    else:
+        click.echo(to_mermaid(compiled), nl=False)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of the flow format, for editors: save it beside your flows
     and point your editor's JSON settings at it (a `"$schema"` key in a flow is an
