@@ -1,0 +1,187 @@
+"""Edge-covering paths and the graph command."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+from conftest import FIXTURES, FLOWS
+
+from cli.main import cli
+from engine.compile import compile_flow
+from engine.graph import to_json, to_mermaid
+from engine.lint import is_flow_file
+from engine.load import load_path
+from engine.paths import Step, cover
+from engine.runtime import Conversation, Refused
+from engine.spec import Flow
+from engine.tools import ToolRegistry
+
+EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+async def test_paths_cover_every_edge_of_every_example_and_replay_on_the_engine(path) -> None:  # type: ignore[no-untyped-def]
+    compiled = compile_flow(load_path(path).flow)  # type: ignore[arg-type]
+    coverage = cover(compiled)
+    assert coverage.uncovered == ()
+    fired: set[str] = set()
+    for test_path in coverage.paths:
+        # Every path replays on the real runtime without a refusal.
+        conv = Conversation(compiled, tools=ToolRegistry(compiled.tools, allow_network=False))
+        for name in compiled.flow.variables:
+            if compiled.flow.variables[name].input:
+                conv.variables.setdefault(name, "x")
+        await conv.start()
+        for step in test_path.steps:
+            if not step.edge:
+                continue
+            before = conv.state
+            outcome = await conv.fire(step.edge, step.args)
+            assert not isinstance(outcome, Refused), (step, outcome)
+            fired.add(f"{before}.{step.edge}")
+            assert conv.state == step.state
+        conv.close()
+    edges = {
+        f"{s.name}.{e.name}"
+        for s in compiled.states
+        if not s.end
+        for e in s.edges
+        if not e.automatic
+    }
+    assert edges <= fired
+
+
+GUARDED: dict[str, Any] = {
+    "variables": {"party_size": {"type": "int", "description": "Guests"}},
+    "agents": [
+        {
+            "name": "Host",
+            "instructions": "x",
+            "edges": [
+                {
+                    "name": "book",
+                    "description": "The caller wants to book a table",
+                    "parameters": {"party_size": {"type": "int", "description": "Guests"}},
+                    "target_agent": "Check",
+                }
+            ],
+        },
+        {
+            "name": "Check",
+            "instructions": "x",
+            "edges": [
+                {"name": "big", "when": "party_size > 8", "target_agent": "Events"},
+                {"name": "small", "when": "party_size <= 8", "target_agent": "Done"},
+            ],
+        },
+        {
+            "name": "Events",
+            "instructions": "x",
+            "edges": [
+                {
+                    "name": "planned",
+                    "description": "The event is planned and confirmed",
+                    "target_agent": "Done",
+                }
+            ],
+        },
+        {"name": "Done", "instructions": "x", "end": True},
+        {
+            "name": "Island",
+            "instructions": "x",
+            "edges": [
+                {
+                    "name": "leave",
+                    "description": "Leave the island state for good",
+                    "target_agent": "Done",
+                }
+            ],
+        },
+    ],
+}
+
+
+def test_paths_choose_arguments_on_both_sides_of_a_guard() -> None:
+    compiled = compile_flow(msgspec.convert(GUARDED, Flow), check=False)
+    coverage = cover(compiled)
+    assert [[(s.edge, s.args, s.state, s.automatic) for s in p.steps] for p in coverage.paths] == [
+        [("book", {"party_size": 8}, "Done", ("small",))],
+        [("book", {"party_size": 9}, "Events", ("big",)), ("planned", {}, "Done", ())],
+    ]
+    assert coverage.uncovered == ("Island.leave",)
+    assert isinstance(coverage.paths[0].steps[0], Step)
+
+
+def test_mermaid_of_the_clinic() -> None:
+    compiled = compile_flow(load_path(FLOWS / "clinic.json").flow)  # type: ignore[arg-type]
+    assert to_mermaid(compiled) == (
+        "stateDiagram-v2\n"
+        "    [*] --> IntakeAgent\n"
+        "    IntakeAgent --> SpecialistAgent: transfer_to_specialist\n"
+        "    IntakeAgent --> Goodbye: wrap_up_call\n"
+        "    SpecialistAgent --> IntakeAgent: return_to_intake\n"
+        "    SpecialistAgent --> Goodbye: wrap_up_call\n"
+        "    Goodbye --> [*]\n"
+        "    note right of IntakeAgent: in every state - transfer_to_staff, request_callback, hang_up\n"
+    )
+
+
+def test_mermaid_marks_guards_actions_and_automatic_edges() -> None:
+    doc = json.loads(json.dumps(GUARDED))
+    doc["agents"][0]["edges"].append(
+        {
+            "name": "note",
+            "action": "action",
+            "tool": "save_data",
+            "description": "Write a note for the staff",
+        }
+    )
+    doc["agents"][0]["name"] = "Host desk"
+    compiled = compile_flow(msgspec.convert(doc, Flow), check=False)
+    text = to_mermaid(compiled)
+    assert '    state "Host desk" as s0\n' in text
+    assert "    s0 --> s0: note (action)\n" in text
+    assert "    Check --> Events: big (auto) [party_size > 8]\n" in text
+
+
+def test_graph_json_lists_states_and_transitions() -> None:
+    compiled = compile_flow(msgspec.convert(GUARDED, Flow), check=False)
+    data = to_json(compiled)
+    assert data["start"] == "Host"
+    assert data["states"][1] == {
+        "name": "Check",
+        "end": False,
+        "functions": [],
+        "automatic": ["big", "small"],
+    }
+    assert data["transitions"][1] == {
+        "trigger": "big",
+        "source": "Check",
+        "dest": "Events",
+        "kind": "auto",
+        "conditions": ["party_size > 8"],
+    }
+
+
+def test_graph_command() -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["graph", str(FLOWS / "clinic.json")])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("stateDiagram-v2\n    [*] --> IntakeAgent\n")
+    result = runner.invoke(cli, ["graph", "--format", "json", str(FLOWS / "clinic.json")])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["flow_id"] == "clinic"
+    result = runner.invoke(cli, ["graph", str(FIXTURES / "seed000.json")])
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        f"flowctl: error: `{FIXTURES / 'seed000.json'}` has errors; fix them to draw its graph\n"
+    )
+    result = runner.invoke(cli, ["graph", "missing.json"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "flowctl: error: Cannot read `missing.json`: No such file or directory\n",
+    )
