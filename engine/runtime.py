@@ -22,7 +22,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from engine.compile import CompiledEdge, CompiledFlow, CompiledState, FunctionSpec
+from engine.compile import (
+    STATE_ATTRIBUTE,
+    CompiledEdge,
+    CompiledFlow,
+    CompiledState,
+    FunctionSpec,
+)
 from engine.spec import BuiltinTool, LLMConfig, STTConfig, Tool, TracingConfig, TTSConfig, VADConfig
 from engine.templates import render
 from engine.tools import ToolRegistry, ToolResult
@@ -172,12 +178,16 @@ class Conversation:
         self.ended: Ended | None = None
         self.callbacks: list[dict[str, Any]] = []
         self._current: CompiledState = compiled.states[compiled.start]
-        self.state: str = self._current.name  # the machine's model attribute
         assert compiled.machine is not None
-        compiled.machine.add_model(self)
+        compiled.machine.add_model(self)  # sets the machine's state attribute
         self._log(Entered(at=self.clock(), state=self.state))
 
     # --- reading ----------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """The current state's name, as the shared machine holds it."""
+        return getattr(self, STATE_ATTRIBUTE)  # type: ignore[no-any-return]
 
     @property
     def current(self) -> CompiledState:
@@ -336,7 +346,8 @@ class Conversation:
         source = self.state
         machine = self.compiled.machine
         assert machine is not None
-        machine.events[ce.name].trigger(self, self.variables)
+        moved = machine.events[ce.name].trigger(self, self.variables)
+        assert moved, f"the machine refused `{ce.name}` after the engine allowed it"
         target = None if ce.target is None else self.state
         self._log(
             Fired(

@@ -25,6 +25,7 @@ _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 # (three times faster than matching the character class at every position).
 _NON_TOKEN = str.maketrans({chr(c): " " for c in range(128) if chr(c) not in _TOKEN_CHARS})
 _LONG_RUN = re.compile(r" [^ ]{15,}")
+_DIGIT = re.compile(r"[0-9]")
 # Every format is bounded by non-alphanumerics on both sides, so "risk-assessment" is
 # not an OpenAI key and "key=AKIA...EXAMPLE." still is an AWS key id.
 _L, _R = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
@@ -47,6 +48,12 @@ TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("a Deepgram API key", r"[0-9a-f]{40}"),
     )
 )
+# All of them in one regex (one search per candidate token); at a given position the
+# alternation tries them in order, most specific first.
+_ANY_TOKEN = re.compile(
+    "|".join(f"(?P<p{i}>{p.pattern})" for i, (_, p) in enumerate(TOKEN_PATTERNS))
+)
+
 # Formats that span several tokens, checked only when their marker is in the text.
 CONTEXT_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     (
@@ -76,10 +83,12 @@ def _secrets(text: str) -> Iterator[tuple[int, str, str]]:
     """``(offset in text, what, secret)`` for each secret-like string in ``text``."""
     for run in _LONG_RUN.finditer(" " + text.translate(_NON_TOKEN)):
         token = run.group()[1:]
-        for what, pattern in TOKEN_PATTERNS:
-            for found in pattern.finditer(token):
-                # run.start() is the leading space in the padded text: the token's offset.
-                yield run.start() + found.start(), what, found.group()
+        if token.islower() and not _DIGIT.search(token):
+            continue  # "on_enter_prompt", "account-verification": every format has more
+        for found in _ANY_TOKEN.finditer(token):
+            what = TOKEN_PATTERNS[int(found.lastgroup[1:])][0]  # type: ignore[index]
+            # run.start() is the leading space in the padded text: the token's offset.
+            yield run.start() + found.start(), what, found.group()
     lowered = text.lower()
     for marker, what, pattern in CONTEXT_PATTERNS:
         if marker in lowered:
