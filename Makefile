@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q engine cli worker
 	$(BIN)/python bench/lint_bench.py
+	$(BIN)/python bench/engine_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -78,9 +78,7 @@ def bench_conversation(quick: bool) -> None:
     for c in convs:
         c.close()
     # transitions' own add_model on a machine of the same shape (states, transitions)
-    rows = [
-        {"trigger": r.trigger, "source": r.source, "dest": r.dest} for r in compiled.table
-    ]
+    rows = [{"trigger": r.trigger, "source": r.source, "dest": r.dest} for r in compiled.table]
     machine = Machine(
         model=None,
         states=list(compiled.state_index),
@@ -97,8 +95,10 @@ def bench_conversation(quick: bool) -> None:
     m, b = statistics.median(samples), statistics.median(baseline)
     print(f"2. new Conversation ({len(compiled.table)} transitions, {n:,} sessions)")
     print(f"   median {_us(m)}   target < 300 us   {'OK' if m < 300e-6 else 'MISS'}")
-    print(f"   transitions' Machine.add_model on the same machine: median {_us(b)} "
-          f"(Conversation is {b / m:.1f}x faster)")
+    print(
+        f"   transitions' Machine.add_model on the same machine: median {_us(b)} "
+        f"(Conversation is {b / m:.1f}x faster)"
+    )
 
 
 def bench_fire(quick: bool) -> None:
@@ -125,8 +125,10 @@ def bench_fire(quick: bool) -> None:
     med, p99 = statistics.median(samples), samples[int(len(samples) * 0.99)]
     ok = med < 30e-6 and p99 < 100e-6
     print(f"3. fire: handoff with argument validation and a rendered `say` ({n:,} fires)")
-    print(f"   median {_us(med)}, p99 {_us(p99)}   target < 30 us, < 100 us   "
-          f"{'OK' if ok else 'MISS'}")
+    print(
+        f"   median {_us(med)}, p99 {_us(p99)}   target < 30 us, < 100 us   "
+        f"{'OK' if ok else 'MISS'}"
+    )
 
 
 def bench_paths(quick: bool) -> None:
@@ -136,9 +138,11 @@ def bench_paths(quick: bool) -> None:
     edges = sum(len(s.edges) for s in compiled.states if not s.end)
     m = statistics.median(samples)
     print(f"4. paths covering every edge of a 500-state flow ({edges:,} edges offered)")
-    print(f"   median {_ms(samples)}, {len(coverage.paths)} paths, "
-          f"{len(coverage.uncovered)} edges uncovered   target < 1000 ms   "
-          f"{'OK' if m < 1 and not coverage.uncovered else 'MISS'}")
+    print(
+        f"   median {_ms(samples)}, {len(coverage.paths)} paths, "
+        f"{len(coverage.uncovered)} edges uncovered   target < 1000 ms   "
+        f"{'OK' if m < 1 and not coverage.uncovered else 'MISS'}"
+    )
 
 
 def main() -> None:

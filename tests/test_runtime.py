@@ -390,3 +390,113 @@ async def test_tool_registry_mocks_override_any_tool(compiled) -> None:  # type:
     outcome = await conv.fire("check", {"day": "Wed"})
     assert isinstance(outcome, Action)
     assert outcome.result.value == {"free": False, "slot": "none"}
+
+
+BUILTINS: dict[str, Any] = {
+    "variables": {
+        "caller_name": {"type": "str", "description": "Name"},
+        "party_size": {"type": "int", "description": "Guests"},
+    },
+    "tools": [
+        {
+            "kind": "builtin",
+            "name": "transfer_call",
+            "description": "Hand the caller to the front desk",
+            "transfer_to": "+15550100",
+        },
+        {
+            "kind": "builtin",
+            "name": "remember",
+            "builtin": "set_variables",
+            "description": "Remember what the caller said",
+            "variables": ["caller_name", "party_size"],
+            "parameters": {
+                "caller_name": {"type": "str", "description": "Name"},
+                "party_size": {"type": "int", "description": "Guests"},
+            },
+        },
+        {
+            "kind": "builtin",
+            "name": "schedule_callback",
+            "description": "Call the caller back later",
+            "parameters": {
+                "when": {"type": "str", "description": "When"},
+                "reason": {"type": "str", "description": "Why", "required": False},
+            },
+        },
+        {
+            "kind": "builtin",
+            "name": "handle_is_busy",
+            "description": "The caller is busy now; call back later",
+            "parameters": {"when": {"type": "str", "description": "When"}},
+        },
+    ],
+    "agents": [
+        {
+            "name": "Desk",
+            "instructions": "Help {{caller_name | the caller}} ({{party_size | ?}}).",
+            "tools": ["transfer_call", "remember", "schedule_callback", "handle_is_busy"],
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def builtins():  # type: ignore[no-untyped-def]
+    return compile_flow(msgspec.convert(BUILTINS, Flow))
+
+
+async def test_builtin_transfer_call_ends_with_the_destination(builtins) -> None:  # type: ignore[no-untyped-def]
+    conv = conversation(builtins)
+    outcome = await conv.fire("transfer_call")
+    assert outcome == Action(
+        name="transfer_call",
+        tool="transfer_call",
+        result=ToolResult(ok=True, value={"transferred": True, "to": "+15550100"}),
+        source="Desk",
+        ended=True,
+    )
+    assert conv.ended == Ended(at=1003.0, reason="transfer", state="Desk", detail="+15550100")
+
+
+async def test_builtin_set_variables_stores_listed_variables_typed(builtins) -> None:  # type: ignore[no-untyped-def]
+    conv = conversation(builtins)
+    outcome = await conv.fire("remember", {"caller_name": "Ana", "party_size": 3})
+    assert isinstance(outcome, Action)
+    assert outcome.result == ToolResult(ok=True, value={"saved": ["caller_name", "party_size"]})
+    assert conv.variables == {"caller_name": "Ana", "party_size": 3}
+    assert conv.render_instructions() == 'Help "Ana" ("3").'
+
+
+async def test_builtin_schedule_callback_records_the_request_and_stays(builtins) -> None:  # type: ignore[no-untyped-def]
+    conv = conversation(builtins)
+    outcome = await conv.fire("schedule_callback", {"when": "tomorrow 9am", "reason": "prices"})
+    assert isinstance(outcome, Action) and not outcome.ended
+    assert outcome.result == ToolResult(ok=True, value={"scheduled": True, "when": "tomorrow 9am"})
+    assert conv.callbacks == [{"when": "tomorrow 9am", "reason": "prices", "at": 1003.0}]
+    assert conv.ended is None
+
+
+async def test_builtin_handle_is_busy_schedules_and_ends(builtins) -> None:  # type: ignore[no-untyped-def]
+    conv = conversation(builtins)
+    outcome = await conv.fire("handle_is_busy", {"when": "after 5pm"})
+    assert isinstance(outcome, Action) and outcome.ended
+    assert conv.callbacks == [{"when": "after 5pm", "reason": None, "at": 1003.0}]
+    assert conv.ended == Ended(at=1004.0, reason="busy", state="Desk", detail="after 5pm")
+
+
+async def test_a_failing_tool_is_an_error_result_and_a_history_event(compiled) -> None:  # type: ignore[no-untyped-def]
+    registry = ToolRegistry(compiled.tools, mocks={"check_table": {"free": True}})  # no `slot`
+    conv = conversation(compiled, tools=registry)
+    outcome = await conv.fire("check", {"day": "Tue"})
+    error = "Tool `check_table` returned no `slot`"
+    assert outcome == Action(
+        name="check",
+        tool="check_table",
+        result=ToolResult(ok=False, value={"free": True}, error=error),
+        source="Host",
+    )
+    assert conv.history[-2] == ToolReturned(
+        at=1003.0, tool="check_table", ok=False, value={"free": True}, error=error
+    )
+    assert "slot" not in conv.variables
