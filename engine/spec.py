@@ -55,7 +55,9 @@ __all__ = [
 ]
 
 
-class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class _Spec(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
     """Decoding policy shared by every flow type.
 
     ``frozen``: a decoded flow is a value; a compiled flow shares it between sessions.
@@ -64,6 +66,8 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     ``forbid_unknown_fields``: a typo such as ``instuctions`` must be an error (with a
     did-you-mean from lint), not a silently ignored key that leaves a state without
     instructions.
+    ``omit_defaults``: an encoded flow (a version's content hash, the text lint scans
+    for secrets) holds what was written, not every default.
     """
 
 
