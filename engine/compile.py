@@ -303,9 +303,10 @@ def compile_flow(flow: Flow, *, check: bool = True) -> CompiledFlow:
 
 
 def _compile(flow: Flow, check: bool) -> CompiledFlow:
+    encoded = msgspec.json.encode(flow)
     if check:
-        _refuse_errors(flow)
-    digest = hashlib.sha256(msgspec.json.encode(flow)).hexdigest()
+        _refuse_errors(flow, encoded)
+    digest = hashlib.sha256(encoded).hexdigest()
     compiled = CompiledFlow(flow, digest)
     index = compiled.state_index
     tools = compiled.tools
@@ -439,11 +440,12 @@ def _machine(compiled: CompiledFlow) -> FlowMachine:
     return machine
 
 
-def _refuse_errors(flow: Flow) -> None:
+def _refuse_errors(flow: Flow, encoded: bytes) -> None:
     from engine.lint import RULES, FlowContext
+    from engine.source import Source
 
     findings: list[Finding] = []
-    ctx = FlowContext(flow)
+    ctx = FlowContext(flow, Source(flow.flow_id or "<flow>", encoded.decode()))
     for r in RULES.values():
         if r.check is not None and r.severity is Severity.ERROR:
             findings.extend(r.check(ctx))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["Condition", "ConditionError", "parse_condition"]
@@ -70,8 +71,10 @@ class Condition:
         return f"Condition({self.source!r})"
 
 
+@lru_cache(maxsize=4096)
 def parse_condition(source: str) -> Condition:
-    """Parse ``source``; raises :class:`ConditionError`."""
+    """Parse ``source``; raises :class:`ConditionError`. Conditions are immutable, so a
+    source parsed once (by lint, then by compile) is shared."""
     tokens = _tokenize(source)
     parser = _Parser(source, tokens)
     tree = parser.expr()
