@@ -10,8 +10,10 @@ shared machine: starting one builds nothing.
 
 from __future__ import annotations
 
+import copy
 import gc
 import hashlib
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -53,6 +55,34 @@ def value_type(kind: str, enum: list[str] | None = None) -> Any:
         "list[int]": list[int],
         "list[float]": list[float],
     }[kind]
+
+
+def tool_parameters(tool: Tool, flow: Flow) -> dict[str, Parameter]:
+    """A tool's parameters; a builtin that declares none gets the ones it needs: the
+    variables a `set_variables` tool stores (typed as declared), `to` for a
+    `transfer_call` without `transfer_to`, `when`/`reason` for callbacks."""
+    if tool.parameters or not isinstance(tool, BuiltinTool):
+        return dict(tool.parameters)
+    kind = tool.builtin or tool.name
+    if kind in ("set_variables", "save_data"):
+        params = {}
+        for name in tool.variables:
+            var = flow.variables.get(name)
+            params[name] = Parameter(
+                type=var.type if var else "str",
+                enum=var.enum if var else None,
+                description=var.description if var else "",
+                required=False,
+            )
+        return params
+    if kind == "transfer_call" and tool.transfer_to is None:
+        return {"to": Parameter(description="Phone number or SIP URI to transfer to")}
+    if kind in ("schedule_callback", "handle_is_busy"):
+        return {
+            "when": Parameter(description="When to call the caller back, in their words"),
+            "reason": Parameter(description="What the callback is about", required=False),
+        }
+    return {}
 
 
 def _json_schema(kind: str, enum: list[str] | None, description: str) -> dict[str, Any]:
@@ -168,20 +198,18 @@ def _output(name: str, output: Output, voice: str | None) -> OutputSpec:
                 for k in ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
                 if getattr(c, k) is not None
             }
-            if f.field_type == "int":  # bounds are written as numbers; ints need ints
-                meta.update(
-                    {
-                        k: int(v)
-                        for k, v in meta.items()
-                        if k in ("ge", "gt", "le", "lt") and v == int(v)
-                    }
-                )
+            if f.field_type == "int":  # an int's bounds must be ints: round inwards
+                rounding = {"ge": math.ceil, "gt": math.floor, "le": math.floor, "lt": math.ceil}
+                meta.update({k: rounding[k](v) for k, v in meta.items() if k in rounding})
             if meta:
                 t = Annotated[t, Meta(**meta)]
         if f.description:
             t = Annotated[t, Meta(description=f.description)]
         if f.required:
             fields.append((f.field_name, t))
+        elif isinstance(f.default, list | dict):  # mutable: a fresh copy for each answer
+            factory = msgspec.field(default_factory=lambda d=f.default: copy.deepcopy(d))
+            fields.append((f.field_name, t | None, factory))
         else:
             fields.append((f.field_name, t | None, f.default))
     fields.sort(key=lambda f: len(f))
@@ -316,7 +344,7 @@ def _compile(flow: Flow, check: bool) -> CompiledFlow:
         automatic = edge.when is not None and not edge.description.strip()
         function = None
         if not automatic:
-            params = dict(tool.parameters) if tool is not None else {}
+            params = tool_parameters(tool, flow) if tool is not None else {}
             params.update(edge.parameters)
             kind = "action" if edge.action == "action" else "handoff"
             function = _function(edge.name, kind, edge.description, params)
@@ -333,7 +361,7 @@ def _compile(flow: Flow, check: bool) -> CompiledFlow:
 
     global_edges = tuple(compile_edge(e, None) for e in flow.global_edges)
     tool_functions: dict[str, FunctionSpec] = {}
-    outputs: dict[int, OutputSpec] = {}
+    outputs: dict[tuple[int, str | None], OutputSpec] = {}
     states: list[CompiledState] = []
     table: list[Transition] = []
     for i, spec in enumerate(flow.agents):
@@ -351,7 +379,7 @@ def _compile(flow: Flow, check: bool) -> CompiledFlow:
                 fn = tool_functions.get(name)
                 if fn is None:
                     fn = tool_functions[name] = _function(
-                        name, "tool", tool.description, tool.parameters
+                        name, "tool", tool.description, tool_parameters(tool, flow)
                     )
                 functions.append(fn)
                 by_function[name] = tool
@@ -359,11 +387,10 @@ def _compile(flow: Flow, check: bool) -> CompiledFlow:
         output = None
         if output_spec is not None and output_spec.fields:
             tts = spec.tts or flow.tts
-            key = id(output_spec)
+            voice = tts.instruction_field if tts else None
+            key = (id(output_spec), voice)
             if key not in outputs:
-                outputs[key] = _output(
-                    spec.name, output_spec, tts.instruction_field if tts else None
-                )
+                outputs[key] = _output(spec.name, output_spec, voice)
             output = outputs[key]
         states.append(
             CompiledState(
@@ -440,14 +467,40 @@ def _machine(compiled: CompiledFlow) -> FlowMachine:
     return machine
 
 
+# Rules a flow may not silence for compiling: without them there is no machine to build
+# (an edge to nowhere, a tool that does not exist, a condition that does not parse...).
+STRUCTURAL = frozenset(
+    {
+        "FL101",
+        "FL102",
+        "FL103",
+        "FL104",
+        "FL105",
+        "FL106",
+        "FL108",
+        "FL109",
+        "FL308",
+        "FL401",
+        "FL407",
+    }
+)
+
+
 def _refuse_errors(flow: Flow, encoded: bytes) -> None:
-    from engine.lint import RULES, FlowContext
+    from engine.lint import RULES, FlowContext, Selection
     from engine.source import Source
 
     findings: list[Finding] = []
     ctx = FlowContext(flow, Source(flow.flow_id or "<flow>", encoded.decode()))
+    everything = Selection()
     for r in RULES.values():
-        if r.check is not None and r.severity is Severity.ERROR:
+        # The flow's own `lint.ignore` holds here too (what lint passes, compile takes),
+        # except for what compiling cannot do without.
+        if (
+            r.check is not None
+            and r.severity is Severity.ERROR
+            and (r.code in STRUCTURAL or everything.wants(r.code, ctx.config.ignore))
+        ):
             findings.extend(r.check(ctx))
     if findings:
         lines = "\n".join(f"  {f.code} {f.text}" for f in findings)

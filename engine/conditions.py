@@ -77,7 +77,10 @@ def parse_condition(source: str) -> Condition:
     source parsed once (by lint, then by compile) is shared."""
     tokens = _tokenize(source)
     parser = _Parser(source, tokens)
-    tree = parser.expr()
+    try:
+        tree = parser.expr()
+    except RecursionError:
+        raise ConditionError("the condition is nested too deeply") from None
     if parser.pos < len(tokens):
         _, value, at = tokens[parser.pos]
         raise ConditionError(f"unexpected `{value}` at column {at + 1}")

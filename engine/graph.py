@@ -23,8 +23,14 @@ def to_mermaid(compiled: CompiledFlow) -> str:
     states and call-ending tools as arrows to ``[*]``, global edges in a note."""
     ids: dict[str, str] = {}
     lines = ["stateDiagram-v2"]
+    taken = {s.name for s in compiled.states}
     for i, state in enumerate(compiled.states):
-        ident = state.name if _SAFE_ID.match(state.name) else f"s{i}"
+        ident = state.name
+        if not _SAFE_ID.match(ident):
+            ident = f"state_{i}"
+            while ident in taken:  # never another state's name
+                ident += "_"
+            taken.add(ident)
         ids[state.name] = ident
         if ident != state.name:
             lines.append(f'    state "{_label(state.name)}" as {ident}')

@@ -16,6 +16,7 @@ clock, so tests never sleep and a session can be replayed.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -171,8 +172,13 @@ class Conversation:
         # model, tools) are data: templates quote them in prompts (see render()).
         self.untrusted: set[str] = set()
         if variables:
-            for name, value in variables.items():
-                self._assign(name, value)
+            unknown = [n for n in variables if n not in compiled.variable_types]
+            if unknown:
+                raise ValueError(f"Unknown variable `{unknown[0]}` in the session's input")
+            typed = self._typed(variables)
+            if isinstance(typed, str):
+                raise ValueError(typed)
+            self._store(typed)
         self.overrides = _check_overrides(overrides or {})
         self.history: list[Event] = []
         self.ended: Ended | None = None
@@ -181,6 +187,8 @@ class Conversation:
         assert compiled.machine is not None
         compiled.machine.add_model(self)  # sets the machine's state attribute
         self._log(Entered(at=self.clock(), state=self.state))
+        if self._current.end:
+            self._end("end_state")
 
     # --- reading ----------------------------------------------------------------------
 
@@ -198,7 +206,7 @@ class Conversation:
         current state, as LLM APIs take them."""
         if self.ended is not None:
             return []
-        return [fn.schema for fn in self._current.functions]
+        return [copy.deepcopy(fn.schema) for fn in self._current.functions]
 
     def functions(self) -> tuple[FunctionSpec, ...]:
         return () if self.ended is not None else self._current.functions
@@ -279,58 +287,83 @@ class Conversation:
         except msgspec.ValidationError as exc:
             return f"Invalid arguments for `{fn.name}`: {exc}"
 
-    def _guard(self, ce: CompiledEdge, args: Mapping[str, Any]) -> str | None:
-        """Why ``ce`` may not fire now (None: it may). The edge's own arguments count
-        as set: they are stored before it moves."""
-        missing = [v for v in ce.requires if self.variables.get(v) is None and v not in args]
+    def _guard(self, ce: CompiledEdge, values: Mapping[str, Any]) -> str | None:
+        """Why ``ce`` may not fire given ``values`` (the variables with the call's
+        arguments over them), or None when it may."""
+        missing = [v for v in ce.requires if values.get(v) is None]
         if missing:
             names = ", ".join(f"`{v}`" for v in missing)
             return f"`{ce.name}` needs {names} first; ask the caller for it."
-        if ce.when is not None and not ce.when.holds({**self.variables, **args}):
+        if ce.when is not None and not ce.when.holds(values):
             return f"`{ce.name}` does not apply now: its condition `{ce.when.source}` is false."
         return None
+
+    def _typed(self, values: Mapping[str, Any]) -> dict[str, Any] | str:
+        """``values`` converted to their variables' declared types, or the problem."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            declared = self.compiled.variable_types.get(name)
+            if declared is not None:
+                try:
+                    value = msgspec.convert(value, declared, strict=False)
+                except msgspec.ValidationError as exc:
+                    return f"Value for variable `{name}` is invalid: {exc}"
+            out[name] = value
+        return out
+
+    def _store(self, values: Mapping[str, Any]) -> None:
+        self.variables.update(values)
+        self.untrusted.update(values)
 
     async def _fire_edge(self, ce: CompiledEdge, raw: Mapping[str, Any]) -> Outcome:
         assert ce.function is not None
         args = self._validate(ce.function, raw)
         if isinstance(args, str):
             return self._refuse(ce.name, args)
-        reason = self._guard(ce, args)
+        # Everything is checked before anything changes: the parameters' values against
+        # their variables' types, then `requires` and `when` on the variables with the
+        # arguments over them (an edge's own arguments count as set).
+        params = self._typed({k: v for k, v in args.items() if k in ce.edge.parameters})
+        if isinstance(params, str):
+            return self._refuse(ce.name, params)
+        checked = {**self.variables, **args}
+        reason = self._guard(ce, checked)
         if reason is not None:
             return self._refuse(ce.name, reason)
         source = self.state
-        for pname in ce.edge.parameters:
-            if pname in args:
-                self._assign(pname, args[pname])
+        self._store(params)
+        result: ToolResult | None = None
         if ce.tool is not None:
-            result = await self._run_tool(ce.tool, args)
-            if self.ended is not None:
+            result = await self._run_tool(ce.tool, self._tool_args(ce, args))
+            if self.ended is not None or not result.ok:
+                # Ended by the tool, or failed: the conversation stays where it is and the
+                # model hears the error.
                 self._log(
                     Fired(at=self.clock(), edge=ce.name, source=source, target=None, args=args)
                 )
                 return Action(
-                    name=ce.name, tool=ce.tool.name, result=result, source=source, ended=True
+                    name=ce.name,
+                    tool=ce.tool.name,
+                    result=result,
+                    source=source,
+                    ended=self.ended is not None,
                 )
-            if not result.ok:  # the conversation stays; the model hears the error
-                self._log(
-                    Fired(at=self.clock(), edge=ce.name, source=source, target=None, args=args)
-                )
-                return Action(name=ce.name, tool=ce.tool.name, result=result, source=source)
         say = self.render(ce.edge.say) if ce.edge.say else None
-        moved = self._move(ce, args)
+        self._move(ce, args, checked)
         automatic = await self._run_automatic()
-        if ce.tool is not None:
+        target = self.state if self.state != source or ce.target is not None else None
+        if result is not None:
+            assert ce.tool is not None
             return Action(
                 name=ce.name,
                 tool=ce.tool.name,
                 result=result,
                 source=source,
-                target=moved,
+                target=target,
                 say=say,
                 automatic=automatic,
                 ended=self.ended is not None,
             )
-        assert moved is not None
         return Handoff(
             name=ce.name,
             source=source,
@@ -340,21 +373,29 @@ class Conversation:
             ended=self.ended is not None,
         )
 
-    def _move(self, ce: CompiledEdge, args: Mapping[str, Any]) -> str | None:
-        """Take the machine's transition for ``ce`` from the current state; the new
-        state's name, or None when the edge stays."""
+    @staticmethod
+    def _tool_args(ce: CompiledEdge, args: dict[str, Any]) -> dict[str, Any]:
+        """What the tool receives: the arguments it declares (all of them when it
+        declares none); the edge's own parameters are the flow's, not the tool's."""
+        assert ce.tool is not None
+        if not ce.tool.parameters:
+            return args
+        return {k: v for k, v in args.items() if k in ce.tool.parameters}
+
+    def _move(self, ce: CompiledEdge, args: Mapping[str, Any], checked: Mapping[str, Any]) -> None:
+        """Take the machine's transition for ``ce``. The machine's guards see the same
+        values the engine's guard saw (``checked``), so the two cannot disagree."""
         source = self.state
         machine = self.compiled.machine
         assert machine is not None
-        moved = machine.events[ce.name].trigger(self, self.variables)
-        assert moved, f"the machine refused `{ce.name}` after the engine allowed it"
-        target = None if ce.target is None else self.state
+        if not machine.events[ce.name].trigger(self, checked):
+            raise RuntimeError(f"the machine refused `{ce.name}` after the engine allowed it")
         self._log(
             Fired(
                 at=self.clock(),
                 edge=ce.name,
                 source=source,
-                target=target,
+                target=None if ce.target is None else self.state,
                 args=dict(args),
                 automatic=ce.automatic,
             )
@@ -364,24 +405,33 @@ class Conversation:
             self._log(Entered(at=self.clock(), state=self.state, via=ce.name))
             if self._current.end:
                 self._end("end_state")
-        return target
 
     async def _run_automatic(self) -> tuple[str, ...]:
+        """Fire automatic edges while one holds; each at most once per chain, so one
+        that stays (or loops back) does not fire again on the same values."""
         fired: list[str] = []
+        done: set[tuple[int | None, str]] = set()
         for _ in range(MAX_AUTOMATIC_STEPS):
             if self.ended is not None:
                 break
+            values = dict(self.variables)
             ready = next(
-                (ce for ce in self._current.automatic if self._guard(ce, {}) is None), None
+                (
+                    ce
+                    for ce in self._current.automatic
+                    if (ce.source, ce.name) not in done and self._guard(ce, values) is None
+                ),
+                None,
             )
             if ready is None:
                 break
-            fired.append(ready.name)
+            done.add((ready.source, ready.name))
             if ready.tool is not None:
                 result = await self._run_tool(ready.tool, {})
                 if not result.ok or self.ended is not None:
                     break
-            self._move(ready, {})
+            fired.append(ready.name)
+            self._move(ready, {}, values)
         return tuple(fired)
 
     async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Outcome:
@@ -392,13 +442,12 @@ class Conversation:
         source = self.state
         result = await self._run_tool(tool, args)
         automatic = () if self.ended is not None or not result.ok else await self._run_automatic()
-        moved = self.state if self.state != source else None
         return Action(
             name=name,
             tool=tool.name,
             result=result,
             source=source,
-            target=moved,
+            target=self.state if self.state != source else None,
             automatic=automatic,
             ended=self.ended is not None,
         )
@@ -409,12 +458,12 @@ class Conversation:
             result = self._builtin(tool, args)
         else:
             result = await self.tools.call(tool, args, self.variables)
-        if result.ok:
-            for var, value in result.sets.items():
-                problem = self._assign(var, value)
-                if problem is not None:
-                    result = ToolResult(ok=False, error=problem)
-                    break
+        if result.ok and result.sets:
+            typed = self._typed(result.sets)  # all or nothing: no partial writes
+            if isinstance(typed, str):
+                result = ToolResult(ok=False, value=result.value, error=typed)
+            else:
+                self._store(typed)
         self._log(
             ToolReturned(
                 at=self.clock(),
@@ -436,13 +485,11 @@ class Conversation:
             self._end("transfer", detail=to)
             return ToolResult(ok=True, value={"transferred": True, "to": to})
         if kind in ("set_variables", "save_data"):
-            allowed = set(tool.variables)
-            stored = {k: v for k, v in args.items() if k in allowed}
-            for name, value in stored.items():
-                problem = self._assign(name, value)
-                if problem is not None:
-                    return ToolResult(ok=False, error=problem)
-            return ToolResult(ok=True, value={"saved": sorted(stored)})
+            typed = self._typed({k: v for k, v in args.items() if k in tool.variables})
+            if isinstance(typed, str):
+                return ToolResult(ok=False, error=typed)
+            self._store(typed)
+            return ToolResult(ok=True, value={"saved": sorted(typed)})
         if kind in ("schedule_callback", "handle_is_busy"):
             request = {"when": args.get("when"), "reason": args.get("reason"), "at": self.clock()}
             self.callbacks.append(request)
@@ -450,18 +497,6 @@ class Conversation:
                 self._end("busy", detail=args.get("when"))
             return ToolResult(ok=True, value={"scheduled": True, "when": args.get("when")})
         return ToolResult(ok=False, error=f"Unknown builtin `{kind}`")
-
-    def _assign(self, name: str, value: Any) -> str | None:
-        """Store a variable, checked against its declared type; the problem, if any."""
-        declared = self.compiled.variable_types.get(name)
-        if declared is not None:
-            try:
-                value = msgspec.convert(value, declared, strict=False)
-            except msgspec.ValidationError as exc:
-                return f"Value for variable `{name}` is invalid: {exc}"
-        self.variables[name] = value
-        self.untrusted.add(name)
-        return None
 
     def _end(self, reason: Any, detail: str | None = None) -> None:
         if self.ended is None:

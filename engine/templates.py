@@ -119,13 +119,13 @@ def render(
     for p in placeholders:
         out.append(text[pos : p.start])
         value = values.get(p.name)
-        if value is None:
-            piece = p.fallback or ""
+        if value is None:  # the fallback is the flow's own text: inserted as written
+            out.append(p.fallback or "")
         else:
             piece = _show(value)
             if quote and p.name in untrusted:
                 piece = json.dumps(piece[:MAX_DATA_CHARS], ensure_ascii=False)
-        out.append(escape(piece) if escape is not None else piece)
+            out.append(escape(piece) if escape is not None else piece)
         pos = p.end
     out.append(text[pos:])
     return "".join(out)

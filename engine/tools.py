@@ -22,7 +22,7 @@ from urllib.parse import quote
 import msgspec
 
 from engine.spec import HttpTool, MockTool, PythonTool, Tool
-from engine.templates import render
+from engine.templates import render, scan_template
 
 __all__ = ["ToolRegistry", "ToolResult"]
 
@@ -38,6 +38,13 @@ class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
     value: Any = None
     error: str | None = None
     sets: dict[str, Any] = {}
+
+
+def _query_value(value: Any) -> str:
+    """JSON's spelling for booleans (a list becomes repeated parameters)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _dig(value: Any, path: str) -> Any:
@@ -98,7 +105,7 @@ class ToolRegistry:
                 return await self._python(tool, args)
             if isinstance(tool, HttpTool):
                 return await self._http(tool, args, variables)
-        except Exception as exc:  # a tool's bug must not end the call
+        except (Exception, SystemExit) as exc:  # a tool's bug must not end the call
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` failed: {type(exc).__name__}: {exc}"
             )
@@ -129,10 +136,15 @@ class ToolRegistry:
         except TypeError as exc:
             return ToolResult(ok=False, error=f"Tool `{tool.name}` rejects these arguments: {exc}")
         try:
-            if inspect.iscoroutinefunction(fn):
-                value = await asyncio.wait_for(fn(**args), tool.timeout)
-            else:
-                value = await asyncio.wait_for(asyncio.to_thread(fn, **args), tool.timeout)
+            async with asyncio.timeout(tool.timeout):
+                if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+                    type(fn).__call__
+                ):
+                    value = await fn(**args)
+                else:
+                    value = await asyncio.to_thread(fn, **args)
+                if inspect.isawaitable(value):  # a plain function that returned a coroutine
+                    value = await value
         except TimeoutError:
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` timed out after {tool.timeout:g} s"
@@ -166,14 +178,29 @@ class ToolRegistry:
         headers = self._headers(tool)
         if isinstance(headers, str):
             return ToolResult(ok=False, error=headers)
-        url = render(tool.url, {**variables, **args}, escape=lambda v: quote(v, safe=""))
+        values = {**variables, **args}
+        missing = [
+            p.name
+            for p in scan_template(tool.url)[0]
+            if values.get(p.name) is None and p.fallback is None
+        ]
+        if missing:
+            return ToolResult(
+                ok=False,
+                error=f"Tool `{tool.name}` needs `{missing[0]}` for its URL; it is not set",
+            )
+        url = render(tool.url, values, escape=lambda v: quote(v, safe=""))
         import aiohttp  # only when a webhook runs: lint and compile never need it
 
         if self._session is None:
             self._session = (self._session_factory or aiohttp.ClientSession)()
         kwargs: dict[str, Any] = {"headers": headers}
         if tool.method == "GET":
-            kwargs["params"] = {k: str(v) for k, v in args.items()}
+            kwargs["params"] = [
+                (k, _query_value(item))
+                for k, v in args.items()
+                for item in (v if isinstance(v, list) else [v])
+            ]
         else:
             kwargs["json"] = args
         try:

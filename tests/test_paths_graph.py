@@ -143,8 +143,8 @@ def test_mermaid_marks_guards_actions_and_automatic_edges() -> None:
     doc["agents"][0]["name"] = "Host desk"
     compiled = compile_flow(msgspec.convert(doc, Flow), check=False)
     text = to_mermaid(compiled)
-    assert '    state "Host desk" as s0\n' in text
-    assert "    s0 --> s0: note (action)\n" in text
+    assert '    state "Host desk" as state_0\n' in text
+    assert "    state_0 --> state_0: note (action)\n" in text
     assert "    Check --> Events: big (auto) [party_size > 8]\n" in text
 
 

@@ -14,7 +14,7 @@ from engine.lint.text import estimate_tokens, jaccard, normalize, words
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+PARAMETER_NAME = re.compile(r"^(?!__)[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FUNCTIONS = 128  # OpenAI's limit on tools per request
 MIN_DESCRIPTION = 20  # characters; "Transfer to billing" is 19 and says too little
 SIMILAR = 0.8  # share of words in common at which two descriptions read as the same

@@ -134,6 +134,16 @@ def empty_enum(ctx: FlowContext) -> Iterator[Finding]:
             )
 
 
+def _fits(value: object, kind: str) -> bool:
+    if kind.startswith("list["):
+        item = {"list[str]": str, "list[int]": int, "list[float]": (int, float)}[kind]
+        return isinstance(value, list) and all(
+            isinstance(v, item) and not isinstance(v, bool) for v in value
+        )
+    expected = {"str": str, "enum": str, "int": int, "float": (int, float), "bool": bool}[kind]
+    return isinstance(value, expected) and (kind == "bool" or not isinstance(value, bool))
+
+
 def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
     """(message, field key) for each contradiction in a field's declaration."""
     name, t, c = f.field_name, f.field_type, f.constraints
@@ -173,7 +183,9 @@ def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
             )
     if f.default is not None:
         shown = json.dumps(f.default)
-        if t == "enum" and f.enum and f.default not in f.enum:
+        if not _fits(f.default, t):
+            yield f"Default `{shown}` of field `{name}` is not of type `{t}`", "default"
+        elif t == "enum" and f.enum and f.default not in f.enum:
             yield f"Default `{shown}` of field `{name}` is not one of its `enum` values", "default"
         elif t in _NUMERIC and c is not None and isinstance(f.default, int | float):
             v = f.default
