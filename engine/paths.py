@@ -77,6 +77,8 @@ def _literals(compiled: CompiledFlow) -> dict[str, list[Any]]:
             left, right = node[1], node[2]
             if left[0] == "var" and right[0] == "list":
                 found.setdefault(left[1], []).extend(item[1] for item in right[1])
+            elif left[0] == "lit" and right[0] == "var":  # "vip" in tags
+                found.setdefault(right[1], []).append([left[1]])
 
     for state in compiled.states:
         for ce in state.edges:
@@ -97,7 +99,7 @@ def _candidates(name: str, p: Parameter, literals: dict[str, list[Any]]) -> list
         out = [cast(v + d) for v in numbers for d in (1, 0, -1)]
         return list(dict.fromkeys(out)) or [cast(1)]
     if p.type.startswith("list["):
-        return [[]]
+        return [[], *(v for v in seen if isinstance(v, list))]
     strings = [v for v in seen if isinstance(v, str)]
     return [*strings, "example"]
 
@@ -164,77 +166,93 @@ class _Walker:
 
     def fire(
         self, state: int, variables: dict[str, Any], ce: CompiledEdge, args: dict[str, Any]
-    ) -> tuple[int, dict[str, Any], bool, tuple[str, ...]] | None:
-        """The abstract step: ``(state, variables, ended, automatic edges)``, or None
-        when the engine would refuse it."""
+    ) -> list[Arrival]:
+        """The abstract step, one arrival per way the tools involved may answer; empty
+        when the engine would refuse it. As the runtime does: guards see the variables
+        with the arguments over them, then parameters are stored and the tool runs."""
+        checked = {**variables, **args}
+        if not self.allowed(ce, checked):
+            return []
         variables = {**variables, **{k: v for k, v in args.items() if k in ce.edge.parameters}}
-        if not self.allowed(ce, {**variables, **args}):
-            return None
-        ended = False
-        if ce.tool is not None:
-            outcome = self._tool(ce, args, variables)
-            if outcome is None:
-                return None
-            variables, ended = outcome
-        if ended:
-            return state, variables, True, ()
-        if ce.target is not None:
-            state = ce.target
-        return self.arrive(state, variables)
+        outcomes = self._tool(ce, args, variables) if ce.tool is not None else [(variables, False)]
+        arrivals = []
+        for after, ended in outcomes:
+            if ended:
+                arrivals.append(Arrival(state, after, True, (), ()))
+            else:
+                arrivals.append(self.arrive(ce.target if ce.target is not None else state, after))
+        return arrivals
 
-    def arrive(
-        self, state: int, variables: dict[str, Any]
-    ) -> tuple[int, dict[str, Any], bool, tuple[str, ...]]:
-        """Entering ``state``: its automatic edges fire while their guards hold."""
-        if self.compiled.states[state].end:
-            return state, variables, True, ()
-        ended = False
-        automatic: list[str] = []
+    def arrive(self, state: int, variables: dict[str, Any]) -> Arrival:
+        """Entering ``state``: its automatic edges fire while their guards hold, each
+        once per chain (as the runtime fires them)."""
+        names: list[str] = []
+        keys: list[str] = []
+        done: set[tuple[int | None, str]] = set()
+        ended = self.compiled.states[state].end
         for _ in range(32):
+            if ended:
+                break
+            here = self.compiled.states[state]
             ready = next(
-                (a for a in self.compiled.states[state].automatic if self.allowed(a, variables)),
+                (
+                    a
+                    for a in here.automatic
+                    if (a.source, a.name) not in done and self.allowed(a, variables)
+                ),
                 None,
             )
             if ready is None:
                 break
-            automatic.append(ready.name)
+            done.add((ready.source, ready.name))
             if ready.tool is not None:
-                outcome = self._tool(ready, {}, variables)
-                if outcome is None:
-                    break
-                variables, ended = outcome
+                variables, ended = self._tool(ready, {}, variables)[0]
                 if ended:
                     break
+            names.append(ready.name)
+            keys.append(f"{here.name}.{ready.name}")
             if ready.target is not None:
                 state = ready.target
-            if self.compiled.states[state].end:
-                ended = True
-                break
-        return state, variables, ended, tuple(automatic)
+            ended = self.compiled.states[state].end
+        return Arrival(state, variables, ended, tuple(names), tuple(keys))
 
     def _tool(
         self, ce: CompiledEdge, args: dict[str, Any], variables: dict[str, Any]
-    ) -> tuple[dict[str, Any], bool] | None:
+    ) -> list[tuple[dict[str, Any], bool]]:
+        """``(variables, ended)`` for each answer worth trying: a mock's result; for
+        other tools a typed placeholder, and each literal a guard compares a variable
+        it sets with (the tool's real answer decides at run time)."""
         tool = ce.tool
         assert tool is not None
         if isinstance(tool, BuiltinTool):
             kind = tool.builtin or tool.name
             if kind in ("end_call", "transfer_call", "handle_is_busy"):
-                return variables, True
+                return [(variables, True)]
             if kind in ("set_variables", "save_data"):
-                return {
-                    **variables,
-                    **{k: v for k, v in args.items() if k in tool.variables},
-                }, False
-            return variables, False
+                stored = {k: v for k, v in args.items() if k in tool.variables}
+                return [({**variables, **stored}, False)]
+            return [(variables, False)]
         value = tool.result if isinstance(tool, MockTool) else None
-        updates: dict[str, Any] = {}
+        base: dict[str, Any] = {}
         for var, field in tool.sets.items():
             got: Any = value
             for step in field.split("."):
                 got = got.get(step) if isinstance(got, dict) else None
-            updates[var] = got if got is not None else _placeholder(self.var_kinds.get(var, "str"))
-        return {**variables, **updates}, False
+            base[var] = got if got is not None else _placeholder(self.var_kinds.get(var, "str"))
+        outcomes = [({**variables, **base}, False)]
+        if not isinstance(tool, MockTool):
+            for var in tool.sets:
+                for literal in self.literals.get(var, [])[:MAX_ARGUMENT_SETS]:
+                    outcomes.append(({**variables, **base, var: literal}, False))
+        return outcomes
+
+
+class Arrival(msgspec.Struct, frozen=True):
+    state: int
+    variables: dict[str, Any]
+    ended: bool
+    automatic: tuple[str, ...]  # names of the automatic edges that fired, in order
+    keys: tuple[str, ...]  # the same as "State.edge", for coverage
 
 
 def cover(compiled: CompiledFlow) -> Coverage:
@@ -252,13 +270,13 @@ def cover(compiled: CompiledFlow) -> Coverage:
     first: dict[str, tuple[Step, ...]] = {}
     queue: deque[tuple[int, dict[str, Any], tuple[Step, ...]]] = deque()
     # Automatic edges of the start state fire before the model says anything.
-    start, variables, ended, automatic = walker.arrive(start, variables)
+    arrival = walker.arrive(start, variables)
+    start, variables, ended = arrival.state, arrival.variables, arrival.ended
     opening: tuple[Step, ...] = ()
-    if automatic:
-        opening = (Step("", {}, compiled.states[start].name, automatic),)
-        for name in automatic:
-            auto = next(a for s in compiled.states for a in s.automatic if a.name == name)
-            first.setdefault(_key(_state_of(compiled, auto, ""), auto), opening)
+    if arrival.automatic:
+        opening = (Step("", {}, compiled.states[start].name, arrival.automatic),)
+        for key in arrival.keys:
+            first.setdefault(key, opening)
     if not ended:
         queue.append((start, variables, opening))
     seen = {walker.key(start, variables, ended)}
@@ -269,45 +287,34 @@ def cover(compiled: CompiledFlow) -> Coverage:
         for name in spec.spec.tools:
             tool_edge = walker.tool_edge(spec.index, name)
             for args in _argument_sets(tool_edge, walker.literals):
-                result = walker.fire(state, variables, tool_edge, args)
-                if result is None:
-                    continue
-                new_state, new_vars, ended, automatic = result
-                node = walker.key(new_state, new_vars, ended)
-                if not ended and node not in seen:
-                    seen.add(node)
-                    step = Step(name, args, compiled.states[new_state].name, automatic)
-                    queue.append((new_state, new_vars, (*path, step)))
+                for arrival in walker.fire(state, variables, tool_edge, args):
+                    step = Step(name, args, compiled.states[arrival.state].name, arrival.automatic)
+                    for key in arrival.keys:
+                        first.setdefault(key, (*path, step))
+                    node = walker.key(arrival.state, arrival.variables, arrival.ended)
+                    if not arrival.ended and node not in seen:
+                        seen.add(node)
+                        queue.append((arrival.state, arrival.variables, (*path, step)))
         for ce in spec.edges:
             if ce.automatic:
                 continue
             for args in _argument_sets(ce, walker.literals):
-                result = walker.fire(state, variables, ce, args)
-                if result is None:
-                    continue
-                new_state, new_vars, ended, automatic = result
-                step = Step(ce.name, args, compiled.states[new_state].name, automatic)
-                new_path = (*path, step)
-                key = _key(spec.name, ce)
-                first.setdefault(key, new_path)
-                here = spec.name
-                for name in automatic:  # automatic edges count as covered where they fired
-                    auto = next(a for s in compiled.states for a in s.automatic if a.name == name)
-                    first.setdefault(_key(_state_of(compiled, auto, here), auto), new_path)
-                if ended:
-                    continue
-                node = walker.key(new_state, new_vars, ended)
-                if node not in seen:
-                    seen.add(node)
-                    queue.append((new_state, new_vars, new_path))
+                for arrival in walker.fire(state, variables, ce, args):
+                    step = Step(
+                        ce.name, args, compiled.states[arrival.state].name, arrival.automatic
+                    )
+                    new_path = (*path, step)
+                    first.setdefault(_key(spec.name, ce), new_path)
+                    for key in arrival.keys:  # automatic edges, where they fired
+                        first.setdefault(key, new_path)
+                    node = walker.key(arrival.state, arrival.variables, arrival.ended)
+                    if not arrival.ended and node not in seen:
+                        seen.add(node)
+                        queue.append((arrival.state, arrival.variables, new_path))
     paths = _minimal([first[k] for k in sorted(first, key=lambda k: len(first[k]))])
     covered = frozenset(first)
     uncovered = tuple(sorted(targets - covered))
     return Coverage(tuple(TestPath(p) for p in paths), covered, uncovered)
-
-
-def _state_of(compiled: CompiledFlow, ce: CompiledEdge, fallback: str) -> str:
-    return compiled.flow.agents[ce.source].name if ce.source is not None else fallback
 
 
 def _minimal(paths: list[tuple[Step, ...]]) -> list[tuple[Step, ...]]:

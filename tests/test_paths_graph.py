@@ -185,3 +185,53 @@ def test_graph_command() -> None:
         2,
         "flowctl: error: Cannot read `missing.json`: No such file or directory\n",
     )
+
+
+def test_paths_try_the_literals_guards_compare_tool_results_and_lists_with() -> None:
+    doc = {
+        "variables": {
+            "status": {"type": "str", "description": "Review status"},
+            "tags": {"type": "list[str]", "description": "Tags"},
+        },
+        "tools": [
+            {
+                "kind": "python",
+                "name": "review",
+                "function": "toolbox:lookup_patient",
+                "description": "Ask the back office to review",
+                "sets": {"status": "status"},
+            }
+        ],
+        "agents": [
+            {
+                "name": "A",
+                "instructions": "x",
+                "tools": ["review"],
+                "edges": [
+                    {"name": "approve", "when": 'status == "approved"', "target_agent": "Done"},
+                    {
+                        "name": "tag",
+                        "description": "The caller tells us their membership tags",
+                        "parameters": {"tags": {"type": "list[str]", "description": "Tags"}},
+                        "target_agent": "B",
+                    },
+                ],
+            },
+            {
+                "name": "B",
+                "instructions": "x",
+                "edges": [
+                    {"name": "vip", "when": '"vip" in tags', "target_agent": "Done"},
+                    {
+                        "name": "other",
+                        "description": "Anything else the caller needs today",
+                        "target_agent": "Done",
+                    },
+                ],
+            },
+            {"name": "Done", "instructions": "x", "end": True},
+        ],
+    }
+    coverage = cover(compile_flow(msgspec.convert(doc, Flow), check=False))
+    assert coverage.uncovered == ()
+    assert {"A.approve", "B.vip"} <= coverage.covered
