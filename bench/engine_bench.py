@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import msgspec  # noqa: E402
 from genflow import generate  # noqa: E402
+from timing import time_calls  # noqa: E402
 from transitions import Machine  # noqa: E402
 
 from engine.compile import compile_flow  # noqa: E402
@@ -42,27 +43,18 @@ def _us(value: float) -> str:
     return f"{value * 1e6:.1f} us"
 
 
-def _time(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
 def bench_compile(quick: bool) -> None:
     small = msgspec.convert(generate(20), Flow)
     big = msgspec.convert(generate(5000), Flow)
     compile_flow(small)
-    s = _time(lambda: compile_flow(small), 20 if quick else 200)
-    b = _time(lambda: compile_flow(big), 2 if quick else 5)
+    s = time_calls(lambda: compile_flow(small), 20 if quick else 200)
+    b = time_calls(lambda: compile_flow(big), 2 if quick else 5)
     ok_s = statistics.median(s) < 0.002
     ok_b = statistics.median(b) < 1
     print("1. compile (lint error rules + types + machine)")
     print(f"   20 states: median {_ms(s)}   target < 2 ms   {'OK' if ok_s else 'MISS'}")
     print(f"   5,000 states: median {_ms(b)}   target < 1000 ms   {'OK' if ok_b else 'MISS'}")
-    plain = _time(lambda: compile_flow(small, check=False), 20 if quick else 200)
+    plain = time_calls(lambda: compile_flow(small, check=False), 20 if quick else 200)
     print(f"   (20 states without the lint pass: median {_ms(plain)})")
 
 
@@ -74,7 +66,7 @@ def bench_conversation(quick: bool) -> None:
     def new() -> None:
         convs.append(Conversation(compiled))
 
-    samples = _time(new, n)
+    samples = time_calls(new, n)
     for c in convs:
         c.close()
     # transitions' own add_model on a machine of the same shape (states, transitions)
@@ -91,7 +83,7 @@ def bench_conversation(quick: bool) -> None:
         pass
 
     models: list[Model] = []
-    baseline = _time(lambda: (models.append(Model()), machine.add_model(models[-1])), n // 10)
+    baseline = time_calls(lambda: (models.append(Model()), machine.add_model(models[-1])), n // 10)
     m, b = statistics.median(samples), statistics.median(baseline)
     print(f"2. new Conversation ({len(compiled.table)} transitions, {n:,} sessions)")
     print(f"   median {_us(m)}   target < 300 us   {'OK' if m < 300e-6 else 'MISS'}")
@@ -133,7 +125,7 @@ def bench_fire(quick: bool) -> None:
 
 def bench_paths(quick: bool) -> None:
     compiled = compile_flow(msgspec.convert(generate(500), Flow))
-    samples = _time(lambda: cover(compiled), 2 if quick else 5)
+    samples = time_calls(lambda: cover(compiled), 2 if quick else 5)
     coverage = cover(compiled)
     edges = sum(len(s.edges) for s in compiled.states if not s.end)
     m = statistics.median(samples)

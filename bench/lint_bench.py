@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from genflow import generate  # noqa: E402
+from timing import time_calls  # noqa: E402
 
 from engine.lint import Selection, lint_paths  # noqa: E402
 
@@ -38,18 +38,9 @@ def _median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def _time(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
 def _process(args: list[str], repeat: int) -> list[float]:
     subprocess.run(args, capture_output=True, cwd=ROOT)  # warm the page cache and .pyc
-    return _time(lambda: subprocess.run(args, capture_output=True, cwd=ROOT), repeat)
+    return time_calls(lambda: subprocess.run(args, capture_output=True, cwd=ROOT), repeat)
 
 
 def bench_cold(repeat: int) -> None:
@@ -80,7 +71,7 @@ def _lint(paths: list[Path]) -> None:
 def bench_big(tmp: Path, repeat: int) -> None:
     path = _write(tmp, "big.json", 5000)
     size = path.stat().st_size / 1024 / 1024
-    samples = _time(lambda: _lint([path]), repeat)
+    samples = time_calls(lambda: _lint([path]), repeat)
     m = _median_ms(samples)
     print(f"2. one 5,000-state flow ({size:.1f} MiB), in process ({repeat} runs)")
     print(f"   median {m:.0f} ms   target < 1000 ms   {'OK' if m < 1000 else 'MISS'}")
@@ -93,7 +84,7 @@ def bench_many(tmp: Path, repeat: int, count: int) -> None:
     folder.mkdir()
     for i in range(count):
         _write(folder, f"flow_{i:04d}.json", 20, seed=i)
-    samples = _time(lambda: _lint([folder]), repeat)
+    samples = time_calls(lambda: _lint([folder]), repeat)
     m = _median_ms(samples)
     print(f"3. {count:,} 20-state flows in one folder, in process ({repeat} runs)")
     print(
@@ -112,7 +103,7 @@ def bench_scaling(tmp: Path, repeat: int) -> None:
         path = _write(tmp, f"scale_{n}.json", n)
         doc = json.loads(path.read_text())
         elements = len(doc["agents"]) + sum(len(a.get("edges", [])) for a in doc["agents"])
-        m = _median_ms(_time(lambda p=path: _lint([p]), repeat))
+        m = _median_ms(time_calls(lambda p=path: _lint([p]), repeat))
         points.append((elements, m))
         print(
             f"   {n:>5} states, {elements:>6} states+edges: {m:7.1f} ms  "

@@ -52,6 +52,7 @@ __all__ = [
     "TracingConfig",
     "VADConfig",
     "Variable",
+    "fits",
 ]
 
 
@@ -105,6 +106,19 @@ BuiltinName = Literal[
     "handle_is_busy",
 ]
 BUILTIN_TOOLS: tuple[str, ...] = BuiltinName.__args__  # type: ignore[attr-defined]
+
+
+def fits(value: Any, kind: str) -> bool:
+    """Whether a JSON value (a default, say) has the type named ``kind`` (a variable,
+    parameter or output field type). JSON's booleans are not numbers here."""
+    if kind.startswith("list["):
+        item = {"list[str]": str, "list[int]": int, "list[float]": (int, float)}[kind]
+        return isinstance(value, list) and all(
+            isinstance(v, item) and not isinstance(v, bool) for v in value
+        )
+    expected = {"str": str, "enum": str, "int": int, "float": (int, float), "bool": bool}[kind]
+    return isinstance(value, expected) and (kind == "bool" or not isinstance(value, bool))
+
 
 # --- variables and parameters ------------------------------------------------------
 

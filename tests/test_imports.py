@@ -92,6 +92,7 @@ def test_public_surface_of_engine_spec() -> None:
         "TracingConfig",
         "VADConfig",
         "Variable",
+        "fits",
     ]
     for name in engine.spec.__all__:
         assert hasattr(engine.spec, name), name

@@ -11,7 +11,7 @@ from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
 from engine.source import Path
-from engine.spec import FIELD_TYPES, Output, OutputField
+from engine.spec import FIELD_TYPES, Output, OutputField, fits
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -134,16 +134,6 @@ def empty_enum(ctx: FlowContext) -> Iterator[Finding]:
             )
 
 
-def _fits(value: object, kind: str) -> bool:
-    if kind.startswith("list["):
-        item = {"list[str]": str, "list[int]": int, "list[float]": (int, float)}[kind]
-        return isinstance(value, list) and all(
-            isinstance(v, item) and not isinstance(v, bool) for v in value
-        )
-    expected = {"str": str, "enum": str, "int": int, "float": (int, float), "bool": bool}[kind]
-    return isinstance(value, expected) and (kind == "bool" or not isinstance(value, bool))
-
-
 def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
     """(message, field key) for each contradiction in a field's declaration."""
     name, t, c = f.field_name, f.field_type, f.constraints
@@ -183,7 +173,7 @@ def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
             )
     if f.default is not None:
         shown = json.dumps(f.default)
-        if not _fits(f.default, t):
+        if not fits(f.default, t):
             yield f"Default `{shown}` of field `{name}` is not of type `{t}`", "default"
         elif t == "enum" and f.enum and f.default not in f.enum:
             yield f"Default `{shown}` of field `{name}` is not one of its `enum` values", "default"

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
 from engine.lint.registry import rule
 from engine.source import Path
-from engine.spec import BuiltinTool, Edge, Parameter, Variable
+from engine.spec import BuiltinTool, Edge, Parameter, Variable, fits
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -285,27 +284,6 @@ def unused_variable(ctx: FlowContext) -> Iterator[Finding]:
             )
 
 
-_PY_TYPES: dict[str, Any] = {
-    "str": str,
-    "enum": str,
-    "int": int,
-    "float": (int, float),
-    "bool": bool,
-}
-
-
-def _fits(value: Any, var: Variable) -> bool:
-    if var.type.startswith("list["):
-        item = int if var.type == "list[int]" else str
-        return isinstance(value, list) and all(
-            isinstance(v, item) and not isinstance(v, bool) for v in value
-        )
-    expected = _PY_TYPES[var.type]
-    if isinstance(value, bool) and var.type != "bool":
-        return False
-    return isinstance(value, expected)
-
-
 @rule("FL304", "variable-type-mismatch", ERROR, "A variable's type disagrees with its use")
 def variable_type_mismatch(ctx: FlowContext) -> Iterator[Finding]:
     """
@@ -330,7 +308,7 @@ def variable_type_mismatch(ctx: FlowContext) -> Iterator[Finding]:
         if var.default is None:
             continue
         shown = json.dumps(var.default)
-        if not _fits(var.default, var):
+        if not fits(var.default, var.type):
             yield Finding(
                 "FL304",
                 f"Default `{shown}` of variable `{name}` is not of type `{var.type}`",
