@@ -1,0 +1,46 @@
+"""The scripted model drives a real, text-only LiveKit AgentSession (no room, no audio)."""
+
+from __future__ import annotations
+
+import pytest
+
+livekit = pytest.importorskip("livekit.agents")
+
+from livekit.agents import Agent, AgentSession  # noqa: E402
+from livekit.agents.llm import function_tool  # noqa: E402
+
+from worker.llm import ScriptedLLM, Step  # noqa: E402
+
+SCHEMA = {
+    "name": "take_booking",
+    "description": "The caller wants to book a table",
+    "parameters": {
+        "type": "object",
+        "properties": {"party_size": {"type": "integer"}},
+        "required": ["party_size"],
+        "additionalProperties": False,
+    },
+}
+
+
+async def test_scripted_model_calls_a_raw_schema_tool_then_replies() -> None:
+    seen: list[dict[str, object]] = []
+
+    async def take_booking(raw_arguments: dict[str, object]) -> str:
+        seen.append(raw_arguments)
+        return "booked"
+
+    model = ScriptedLLM()
+    agent = Agent(
+        instructions="You take bookings.", tools=[function_tool(take_booking, raw_schema=SCHEMA)]
+    )
+    async with AgentSession(llm=model) as session:
+        await session.start(agent)
+        model.plan([Step.call("take_booking", {"party_size": 4}), Step.say("Booked for four.")])
+        result = await session.run(user_input="A table for four, please")
+    assert seen == [{"party_size": 4}]
+    kinds = [type(e).__name__ for e in result.events]
+    assert kinds == ["FunctionCallEvent", "FunctionCallOutputEvent", "ChatMessageEvent"]
+    assert result.events[-1].item.content == ["Booked for four."]
+    assert model.requests[0] == ["take_booking"]
+    assert model.pending == []
