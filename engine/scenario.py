@@ -1,0 +1,173 @@
+"""Scenario files: conversations to replay against a flow, and the checks of each turn.
+
+The format is design.md's::
+
+    {"flow": "clinic.json",
+     "scenarios": [{"name": "...", "variables": {...}, "mocks": {...},
+                    "turns": [{"user": "...",
+                               "model": [{"call": "edge", "args": {...}}, {"say": "..."}],
+                               "expect": {"state": "...", "edges": [...], ...}}]}]}
+
+Loading reports problems the way lint does (path and row:col); :func:`check_turn`
+compares what a turn did with what it was expected to do and returns readable
+differences. Running scenarios needs a model and a session: that is the worker's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as FsPath
+from typing import Any
+
+import msgspec
+
+from engine.errors import FlowReadError
+from engine.load import check_shape
+from engine.source import Source
+
+__all__ = [
+    "Expect",
+    "ModelStep",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioFile",
+    "Turn",
+    "TurnResult",
+    "check_turn",
+    "load_scenarios",
+]
+
+
+class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Same policy as the flow format: a typo in a scenario is an error, not ignored."""
+
+
+class ModelStep(_Spec):
+    """What the scripted model does: ``call`` a function (with ``args``) or ``say``."""
+
+    call: str | None = None
+    args: dict[str, Any] = {}
+    say: str | None = None
+
+
+class Expect(_Spec):
+    """What must hold after the turn; every key is optional."""
+
+    state: str | None = None
+    edges: list[str] | None = None  # fired in this turn, in order
+    tool_calls: list[str] | None = None
+    variables: dict[str, Any] | None = None  # a subset
+    say_contains: str | None = None
+    output: dict[str, Any] | None = None  # a subset of the structured output
+    ended: bool | None = None
+    refused: list[str] | None = None  # calls the engine refused in this turn
+
+
+class Turn(_Spec):
+    user: str
+    model: list[ModelStep] | None = None
+    expect: Expect | None = None
+
+
+class Scenario(_Spec, kw_only=True):
+    name: str
+    variables: dict[str, Any] = {}
+    mocks: dict[str, Any] = {}
+    turns: list[Turn]
+
+
+class ScenarioFile(_Spec):
+    flow: str
+    scenarios: list[Scenario]
+
+
+class ScenarioError(FlowReadError):
+    """A scenario file that cannot be used; the message names the place."""
+
+
+class TurnResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a turn did, as the runner observed it."""
+
+    state: str
+    edges: list[str] = []
+    tool_calls: list[str] = []
+    variables: dict[str, Any] = {}
+    said: str = ""
+    output: dict[str, Any] | None = None
+    ended: bool = False
+    refused: list[str] = []
+
+
+def load_scenarios(path: FsPath) -> tuple[ScenarioFile, FsPath]:
+    """The scenarios of a file and the path of the flow they name (relative to the
+    file). Raises :class:`ScenarioError` naming the file, row and column."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"Cannot read `{path}`: {exc.strerror or exc}") from None
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ScenarioError(f"{path}: invalid JSON: {exc}") from None
+    try:
+        scenarios = msgspec.convert(raw, ScenarioFile)
+    except msgspec.ValidationError:
+        problems = check_shape(raw, ScenarioFile)
+        source = Source(str(path), data.decode("utf-8", errors="replace"))
+        spans = source.locate((p.path, p.at_key) for p in problems)
+        lines = [
+            f"{path}:{spans[p.path, p.at_key].row}:{spans[p.path, p.at_key].column}: {p.text}"
+            for p in problems
+        ]
+        raise ScenarioError("\n".join(lines) or f"{path}: not a scenario file") from None
+    for scenario in scenarios.scenarios:
+        for t, turn in enumerate(scenario.turns):
+            for k, step in enumerate(turn.model or []):
+                if (step.call is None) == (step.say is None):
+                    raise ScenarioError(
+                        f"{path}: scenario `{scenario.name}`, turn {t + 1}, model step {k + 1}: "
+                        "give exactly one of `call` and `say`"
+                    )
+                if step.args and step.call is None:
+                    raise ScenarioError(
+                        f"{path}: scenario `{scenario.name}`, turn {t + 1}, model step "
+                        f"{k + 1}: `args` belong to a `call`"
+                    )
+    return scenarios, path.parent / scenarios.flow
+
+
+def _show(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def check_turn(expect: Expect | None, actual: TurnResult) -> list[str]:
+    """Each unmet expectation as ``field: expected X, got Y``."""
+    if expect is None:
+        return []
+    problems: list[str] = []
+
+    def differ(name: str, expected: Any, got: Any) -> None:
+        problems.append(f"{name}: expected {_show(expected)}, got {_show(got)}")
+
+    if expect.state is not None and expect.state != actual.state:
+        differ("state", expect.state, actual.state)
+    if expect.edges is not None and expect.edges != actual.edges:
+        differ("edges", expect.edges, actual.edges)
+    if expect.tool_calls is not None and expect.tool_calls != actual.tool_calls:
+        differ("tool_calls", expect.tool_calls, actual.tool_calls)
+    if expect.variables is not None:
+        for name, value in expect.variables.items():
+            got = actual.variables.get(name)
+            if got != value:
+                differ(f"variables.{name}", value, got)
+    if expect.say_contains is not None and expect.say_contains not in actual.said:
+        differ("say_contains", expect.say_contains, actual.said)
+    if expect.output is not None:
+        for name, value in expect.output.items():
+            got = (actual.output or {}).get(name)
+            if got != value:
+                differ(f"output.{name}", value, got)
+    if expect.ended is not None and expect.ended != actual.ended:
+        differ("ended", expect.ended, actual.ended)
+    if expect.refused is not None and expect.refused != actual.refused:
+        differ("refused", expect.refused, actual.refused)
+    return problems
