@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/flowctl lint flows/
+	$(BIN)/flowctl simulate flows/clinic.json --scenario flows/clinic.scenarios.json
 
 test: $(STAMP)
 	$(BIN)/ruff check .

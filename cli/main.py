@@ -178,6 +178,73 @@ def graph(flow: Path, fmt: str) -> None:
 
 
 @cli.command()
+@click.argument("flow", type=click.Path(path_type=Path))
+@click.option(
+    "--scenario",
+    "scenario_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Scenario file (e.g. flows/clinic.scenarios.json) to replay with a scripted model.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def simulate(flow: Path, scenario_file: Path, fmt: str) -> None:
+    """Dry-run FLOW's scenarios through the real LiveKit agent, text only and offline.
+
+    Each scenario runs in a fresh session with a scripted model; every unmet expectation
+    is shown with the turn. Exit 0 when all pass, 1 when one fails, 2 for bad input.
+    """
+    import asyncio
+    import json
+
+    from engine.compile import compile_flow
+    from engine.errors import FlowError
+    from engine.lint import Selection, format_text, lint_paths
+    from engine.load import load_path
+    from engine.scenario import load_scenarios
+
+    try:
+        scenarios, _ = load_scenarios(scenario_file)
+    except FlowError as exc:
+        _fail(str(exc))
+    lint = lint_paths([flow], Selection.parse(), jobs=1)
+    if lint.errors:
+        _fail(lint.errors[0])
+    if lint.exit_code:
+        click.echo(format_text(lint), nl=False, err=True)
+        _fail(f"`{flow}` has errors; fix them to simulate it", EXIT_FINDINGS)
+    compiled = compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
+
+    from worker.simulate import run_scenarios
+
+    results = asyncio.run(run_scenarios(compiled, scenarios.scenarios))
+    failed = [r for r in results if not r.passed]
+    if fmt == "json":
+        import msgspec
+
+        click.echo(json.dumps(msgspec.to_builtins(results), indent=2))
+    else:
+        for r in results:
+            click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.name}")
+            for line in r.opening:
+                click.echo(f"    {line}")
+            for turn in r.turns:
+                for line in turn.lines:
+                    click.echo(f"    {line}")
+                for problem in turn.problems:
+                    click.echo(f"    ✗ turn {turn.number}: {problem}")
+            if r.error:
+                click.echo(f"    ✗ {r.error}")
+    click.echo(
+        f"{len(results)} scenario{'s' if len(results) != 1 else ''}: "
+        f"{len(results) - len(failed)} passed, {len(failed)} failed",
+        err=True,
+    )
+    sys.exit(EXIT_FINDINGS if failed else 0)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of the flow format, for editors: save it beside your flows
     and point your editor's JSON settings at it (a `"$schema"` key in a flow is an

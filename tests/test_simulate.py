@@ -1,0 +1,88 @@
+"""`flowctl simulate FLOW --scenario FILE`: scripted dry runs through the real agent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("livekit.agents")
+
+from click.testing import CliRunner
+from conftest import FLOWS
+
+from cli.main import cli
+
+SCENARIOS = FLOWS / "clinic.scenarios.json"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_clinic_scenarios_pass() -> None:
+    code, out, err = run("simulate", str(FLOWS / "clinic.json"), "--scenario", str(SCENARIOS))
+    assert code == 0
+    assert out.splitlines()[0] == "PASS  a medication question goes to the specialist"
+    assert "      transfer_to_specialist: IntakeAgent -> SpecialistAgent" in out.splitlines()
+    assert err == "1 scenario: 1 passed, 0 failed\n"
+
+
+def test_a_wrong_expectation_fails_with_a_diff_naming_the_turn(tmp_path: Path) -> None:
+    doc = json.loads(SCENARIOS.read_text())
+    doc["flow"] = str(FLOWS / "clinic.json")
+    doc["scenarios"][0]["turns"][1]["expect"]["state"] = "IntakeAgent"
+    path = tmp_path / "wrong.scenarios.json"
+    path.write_text(json.dumps(doc))
+    code, out, err = run("simulate", str(FLOWS / "clinic.json"), "--scenario", str(path))
+    assert code == 1
+    assert out.splitlines()[0] == "FAIL  a medication question goes to the specialist"
+    assert '    ✗ turn 2: state: expected "IntakeAgent", got "SpecialistAgent"' in out.splitlines()
+    assert err == "1 scenario: 0 passed, 1 failed\n"
+
+
+def test_json_output_and_a_refusal_the_scenario_expects(tmp_path: Path) -> None:
+    doc = {
+        "flow": str(FLOWS / "clinic.json"),
+        "scenarios": [
+            {
+                "name": "no name yet",
+                "turns": [
+                    {
+                        "user": "Transfer me to the specialist",
+                        "model": [
+                            {"call": "transfer_to_specialist"},
+                            {"say": "May I have your name first?"},
+                        ],
+                        "expect": {
+                            "state": "IntakeAgent",
+                            "refused": ["transfer_to_specialist"],
+                            "say_contains": "your name",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "refused.scenarios.json"
+    path.write_text(json.dumps(doc))
+    code, out, _ = run(
+        "simulate", str(FLOWS / "clinic.json"), "--scenario", str(path), "--format", "json"
+    )
+    assert code == 0
+    result = json.loads(out)[0]
+    assert result["passed"] is True
+    assert result["turns"][0]["result"]["refused"] == ["transfer_to_specialist"]
+
+
+def test_bad_scenario_files_are_usage_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.scenarios.json"
+    path.write_text('{"flow": "clinic.json", "scenarios": [{"turns": []}]}')
+    code, out, err = run("simulate", str(FLOWS / "clinic.json"), "--scenario", str(path))
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == f"flowctl: error: {path}:1:39: Object missing required field `name` - at `$.scenarios[0]`\n"
+    )
