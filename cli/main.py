@@ -183,13 +183,16 @@ def graph(flow: Path, fmt: str) -> None:
     "--scenario",
     "scenario_file",
     type=click.Path(path_type=Path),
-    required=True,
     help="Scenario file (e.g. flows/clinic.scenarios.json) to replay with a scripted model.",
 )
+@click.option("--explore", is_flag=True, help="Also run generated paths that fire every edge.")
+@click.option("--coverage", is_flag=True, help="Report the states and edges that ran.")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def simulate(flow: Path, scenario_file: Path, fmt: str) -> None:
+def simulate(
+    flow: Path, scenario_file: Path | None, explore: bool, coverage: bool, fmt: str
+) -> None:
     """Dry-run FLOW's scenarios through the real LiveKit agent, text only and offline.
 
     Each scenario runs in a fresh session with a scripted model; every unmet expectation
@@ -204,10 +207,14 @@ def simulate(flow: Path, scenario_file: Path, fmt: str) -> None:
     from engine.load import load_path
     from engine.scenario import load_scenarios
 
-    try:
-        scenarios, _ = load_scenarios(scenario_file)
-    except FlowError as exc:
-        _fail(str(exc))
+    if scenario_file is None and not explore:
+        _fail("give a scenario file (`--scenario FILE`), `--explore`, or both")
+    runs = []
+    if scenario_file is not None:
+        try:
+            runs = list(load_scenarios(scenario_file)[0].scenarios)
+        except FlowError as exc:
+            _fail(str(exc))
     lint = lint_paths([flow], Selection.parse(), jobs=1)
     if lint.errors:
         _fail(lint.errors[0])
@@ -215,10 +222,15 @@ def simulate(flow: Path, scenario_file: Path, fmt: str) -> None:
         click.echo(format_text(lint), nl=False, err=True)
         _fail(f"`{flow}` has errors; fix them to simulate it", EXIT_FINDINGS)
     compiled = compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
+    if explore:
+        from engine.paths import cover
+        from engine.scenario import from_paths
+
+        runs += from_paths(cover(compiled))
 
     from worker.simulate import run_scenarios
 
-    results = asyncio.run(run_scenarios(compiled, scenarios.scenarios))
+    results = asyncio.run(run_scenarios(compiled, runs))
     failed = [r for r in results if not r.passed]
     if fmt == "json":
         import msgspec
@@ -236,6 +248,28 @@ def simulate(flow: Path, scenario_file: Path, fmt: str) -> None:
                     click.echo(f"    ✗ turn {turn.number}: {problem}")
             if r.error:
                 click.echo(f"    ✗ {r.error}")
+    if coverage:
+        states = {s.name for s in compiled.states}
+        entered = {compiled.states[compiled.start].name}
+        fired = {e for r in results for e in r.edges}
+        entered |= {e.split(".", 1)[0] for e in fired}
+        entered |= {
+            row.dest
+            for row in compiled.table
+            if row.dest and f"{row.source}.{row.trigger}" in fired
+        }
+        offered = sorted(
+            f"{s.name}.{e.name}" for s in compiled.states if not s.end for e in s.edges
+        )
+        missing = [e for e in offered if e not in fired]
+        click.echo(
+            f"coverage: states {len(entered & states)}/{len(states)}, "
+            f"edges {len(offered) - len(missing)}/{len(offered)}"
+        )
+        for name in sorted(states - entered):
+            click.echo(f"  state never entered: {name}")
+        for key in missing:
+            click.echo(f"  edge never fired: {key}")
     click.echo(
         f"{len(results)} scenario{'s' if len(results) != 1 else ''}: "
         f"{len(results) - len(failed)} passed, {len(failed)} failed",

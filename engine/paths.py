@@ -51,6 +51,7 @@ class Coverage(msgspec.Struct, frozen=True):
     paths: tuple[TestPath, ...]
     covered: frozenset[str]  # "State.edge" keys
     uncovered: tuple[str, ...]
+    inputs: dict[str, Any] = {}  # values assumed for the session's `input` variables
 
 
 def _key(source: str, ce: CompiledEdge) -> str:
@@ -260,10 +261,12 @@ def cover(compiled: CompiledFlow) -> Coverage:
     walker = _Walker(compiled)
     start = compiled.start
     variables = dict(compiled.defaults)
+    inputs: dict[str, Any] = {}
     for name, var in compiled.flow.variables.items():  # inputs: assume the session has them
         if var.input and name not in variables:
             literal = walker.literals.get(name)
-            variables[name] = literal[0] if literal else _placeholder(var.type)
+            inputs[name] = literal[0] if literal else _placeholder(var.type)
+    variables.update(inputs)
     targets = {
         _key(state.name, ce) for state in compiled.states if not state.end for ce in state.edges
     }
@@ -314,7 +317,7 @@ def cover(compiled: CompiledFlow) -> Coverage:
     paths = _minimal([first[k] for k in sorted(first, key=lambda k: len(first[k]))])
     covered = frozenset(first)
     uncovered = tuple(sorted(targets - covered))
-    return Coverage(tuple(TestPath(p) for p in paths), covered, uncovered)
+    return Coverage(tuple(TestPath(p) for p in paths), covered, uncovered, inputs)
 
 
 def _minimal(paths: list[tuple[Step, ...]]) -> list[tuple[Step, ...]]:

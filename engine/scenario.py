@@ -33,6 +33,7 @@ __all__ = [
     "Turn",
     "TurnResult",
     "check_turn",
+    "from_paths",
     "load_scenarios",
 ]
 
@@ -133,6 +134,27 @@ def load_scenarios(path: FsPath) -> tuple[ScenarioFile, FsPath]:
                         f"{k + 1}: `args` belong to a `call`"
                     )
     return scenarios, path.parent / scenarios.flow
+
+
+def from_paths(coverage: Any) -> list[Scenario]:
+    """The covering paths of ``engine.paths.cover`` as scenarios: one turn per step,
+    the model calling the step's function, each turn expecting the step's state."""
+    scenarios = []
+    for k, path in enumerate(coverage.paths, start=1):
+        turns = [
+            Turn(
+                user=f"(explore) step {n}",
+                model=[ModelStep(call=step.edge, args=dict(step.args))],
+                expect=Expect(state=step.state),
+            )
+            for n, step in enumerate((s for s in path.steps if s.edge), start=1)
+        ]
+        if turns:
+            name = "explore " + " > ".join(s.edge or "(start)" for s in path.steps)
+            scenarios.append(
+                Scenario(name=f"{k}. {name}", variables=dict(coverage.inputs), turns=turns)
+            )
+    return scenarios
 
 
 def _show(value: Any) -> str:

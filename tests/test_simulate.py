@@ -86,3 +86,34 @@ def test_bad_scenario_files_are_usage_errors(tmp_path: Path) -> None:
         err
         == f"flowctl: error: {path}:1:39: Object missing required field `name` - at `$.scenarios[0]`\n"
     )
+
+
+@pytest.mark.parametrize("flow", ["clinic", "support", "sales", "onboarding", "interview"])
+def test_explore_reaches_every_edge_of_every_example(flow: str) -> None:
+    code, out, err = run("simulate", str(FLOWS / f"{flow}.json"), "--explore", "--coverage")
+    assert code == 0, out
+    coverage = next(line for line in out.splitlines() if line.startswith("coverage: "))
+    states, edges = coverage.removeprefix("coverage: states ").split(", edges ")
+    assert states.split("/")[0] == states.split("/")[1]
+    assert edges.split("/")[0] == edges.split("/")[1]
+    assert not [
+        line for line in out.splitlines() if line.startswith(("  state never", "  edge never"))
+    ]
+    assert err.endswith(" failed\n") and ", 0 failed" in err
+
+
+def test_coverage_names_what_never_ran() -> None:
+    code, out, _ = run(
+        "simulate", str(FLOWS / "clinic.json"), "--scenario", str(SCENARIOS), "--coverage"
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert "coverage: states 2/3, edges 1/10" in lines
+    assert "  state never entered: Goodbye" in lines
+    assert "  edge never fired: IntakeAgent.wrap_up_call" in lines
+
+
+def test_simulate_needs_scenarios_or_explore() -> None:
+    code, out, err = run("simulate", str(FLOWS / "clinic.json"))
+    assert (code, out) == (2, "")
+    assert err == "flowctl: error: give a scenario file (`--scenario FILE`), `--explore`, or both\n"
