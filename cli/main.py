@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -36,6 +37,14 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 def cli(ctx: click.Context, debug: bool) -> None:
     """Conversation flows for voice agents: lint, simulate and run them."""
     ctx.obj = {"debug": debug}
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    else:  # the libraries' own chatter (LiveKit's, say) is not for people running flowctl
+        import logging
+
+        logging.getLogger("livekit").setLevel(logging.ERROR)
 
 
 @cli.command()
@@ -188,15 +197,30 @@ def graph(flow: Path, fmt: str) -> None:
 @click.option("--explore", is_flag=True, help="Also run generated paths that fire every edge.")
 @click.option("--coverage", is_flag=True, help="Report the states and edges that ran.")
 @click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A starting variable (without a scenario file); VALUE is JSON or plain text.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def simulate(
-    flow: Path, scenario_file: Path | None, explore: bool, coverage: bool, fmt: str
+    flow: Path,
+    scenario_file: Path | None,
+    explore: bool,
+    coverage: bool,
+    variables: tuple[str, ...],
+    fmt: str,
 ) -> None:
-    """Dry-run FLOW's scenarios through the real LiveKit agent, text only and offline.
+    """Dry-run FLOW through the real LiveKit agent, text only and offline.
 
-    Each scenario runs in a fresh session with a scripted model; every unmet expectation
-    is shown with the turn. Exit 0 when all pass, 1 when one fails, 2 for bad input.
+    With --scenario (and/or --explore), each scenario runs in a fresh session with a
+    scripted model and every unmet expectation is shown with its turn; exit 0 when all
+    pass, 1 when one fails, 2 for bad input. Without, talk to the flow: one user line
+    per line (typed, or piped in), /go EDGE {json} to fire an edge, /state, /vars,
+    /edges, /history, /quit.
     """
     import asyncio
     import json
@@ -207,8 +231,6 @@ def simulate(
     from engine.load import load_path
     from engine.scenario import load_scenarios
 
-    if scenario_file is None and not explore:
-        _fail("give a scenario file (`--scenario FILE`), `--explore`, or both")
     runs = []
     if scenario_file is not None:
         try:
@@ -222,6 +244,9 @@ def simulate(
         click.echo(format_text(lint), nl=False, err=True)
         _fail(f"`{flow}` has errors; fix them to simulate it", EXIT_FINDINGS)
     compiled = compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
+    if scenario_file is None and not explore:
+        _talk(compiled, variables)
+        return
     if explore:
         from engine.paths import cover
         from engine.scenario import from_paths
@@ -276,6 +301,40 @@ def simulate(
         err=True,
     )
     sys.exit(EXIT_FINDINGS if failed else 0)
+
+
+def _talk(compiled: Any, pairs: tuple[str, ...]) -> None:
+    """The interactive (or piped) session of ``flowctl simulate``."""
+    import asyncio
+    import json
+
+    from worker.repl import run_lines
+
+    variables: dict[str, Any] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            _fail(f"`--var {pair}`: write NAME=VALUE")
+        try:
+            variables[name] = json.loads(value)
+        except json.JSONDecodeError:
+            variables[name] = value
+    interactive = sys.stdin.isatty()
+
+    def lines() -> Any:
+        while True:
+            try:
+                line = input("you> ") if interactive else sys.stdin.readline()
+            except EOFError:
+                return
+            if not interactive and not line:
+                return
+            yield line
+
+    try:
+        asyncio.run(run_lines(compiled, lines(), click.echo, variables=variables))
+    except ValueError as exc:  # a --var that is not declared, or of the wrong type
+        _fail(str(exc))
 
 
 @cli.command()

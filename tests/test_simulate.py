@@ -113,7 +113,65 @@ def test_coverage_names_what_never_ran() -> None:
     assert "  edge never fired: IntakeAgent.wrap_up_call" in lines
 
 
-def test_simulate_needs_scenarios_or_explore() -> None:
-    code, out, err = run("simulate", str(FLOWS / "clinic.json"))
+def talk(text: str, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["simulate", str(FLOWS / "clinic.json"), *args], input=text)
+    return result.exit_code, result.stdout, result.stderr
+
+
+GREETING = (
+    "agent: You're speaking with the Maple Grove Family Clinic front-desk assistant. I can book, "
+    "change or cancel an appointment, check your insurance, or connect you with our clinical "
+    "team. How can I help you?"
+)
+
+
+def test_piped_lines_and_go_commands() -> None:
+    code, out, err = talk("hi\n/go transfer_to_specialist\n")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        GREETING,
+        "user: hi",
+        "agent: [offline model: no edge's examples match; /go EDGE {json} fires one by hand]",
+        "/go transfer_to_specialist {}",
+        "  refused transfer_to_specialist: Invalid arguments for `transfer_to_specialist`: "
+        "Object missing required field `caller_name`",
+    ]
+
+
+def test_the_offline_model_takes_the_edge_whose_examples_match() -> None:
+    code, out, _ = talk("Sorry, wrong number\n/state\n")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1:3] == ["user: Sorry, wrong number", "  tool end_call -> ok"]
+    assert "  call ended (end_call)" in lines
+    assert lines[-1] == "state: IntakeAgent"
+
+
+def test_go_moves_the_session_and_commands_show_the_conversation() -> None:
+    code, out, _ = talk(
+        '/go transfer_to_specialist {"caller_name": "Ana", "specialist_question": "ibuprofen"}\n'
+        "/state\n/vars\n/edges\n/go nope\n/go x {oops\n/frobnicate\n/quit\nnever read\n",
+        "--var",
+        "clinic_name=Maple",
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert "  transfer_to_specialist: IntakeAgent -> SpecialistAgent" in lines
+    assert "state: SpecialistAgent" in lines
+    assert any(line.startswith('variables: {"caller_name": "Ana"') for line in lines)
+    assert any(line.startswith("  return_to_intake(") for line in lines)
+    assert "  refused nope: `nope` is not available in this step. Available: " in "\n".join(lines)
+    assert (
+        "  arguments are not JSON: Expecting property name enclosed in double quotes at column 2"
+        in lines
+    )
+    assert "unknown command `/frobnicate`: /go, /state, /vars, /edges, /history, /quit" in lines
+    assert "user: never read" not in lines
+
+
+def test_a_bad_var_is_a_usage_error() -> None:
+    code, out, err = talk("", "--var", "nope=1")
     assert (code, out) == (2, "")
-    assert err == "flowctl: error: give a scenario file (`--scenario FILE`), `--explore`, or both\n"
+    assert err == "flowctl: error: Unknown variable `nope` in the session's input\n"
+    code, _, err = talk("", "--var", "novalue")
+    assert (code, err) == (2, "flowctl: error: `--var novalue`: write NAME=VALUE\n")
