@@ -1,0 +1,211 @@
+"""Simulation performance against the targets of the simulate issue.
+
+    .venv/bin/python bench/simulate_bench.py [--quick]
+
+1. Scripted turns per second, every turn changing state (target: at least 150/s after
+   warm-up), through a text-only AgentSession with the FlowAgent adapter.
+2. Engine overhead: the same 10-turn conversation with 4 handoffs, written by hand as
+   LiveKit Agent classes with @function_tool handoffs vs run from a flow through the
+   adapter, same scripted model, side by side (target: median ratio at most 1.10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import msgspec  # noqa: E402
+from genflow import generate  # noqa: E402
+from livekit.agents import Agent, AgentSession, function_tool  # noqa: E402
+
+from engine.compile import compile_flow  # noqa: E402
+from engine.runtime import Conversation  # noqa: E402
+from engine.spec import Flow  # noqa: E402
+from worker.agent import FlowAgent  # noqa: E402
+from worker.llm import ScriptedLLM, Step  # noqa: E402
+
+logging.getLogger("livekit").setLevel(logging.ERROR)
+
+
+async def turns_per_second(turns: int) -> float:
+    compiled = compile_flow(msgspec.convert(generate(40), Flow))
+    model = ScriptedLLM()
+    done = 0
+    elapsed = 0.0
+    while done < turns:
+        conv = Conversation(compiled, variables={"customer": "Ana"})
+        async with AgentSession(llm=model) as session:
+            await session.start(FlowAgent(conv))
+            for i in range(38):
+                if done >= turns:
+                    break
+                model.plan([Step.call(f"advance_{i}", {f"note_{i}": "ok"})])
+                start = time.perf_counter()
+                await session.run(user_input="next please")
+                elapsed += time.perf_counter() - start
+                assert conv.state == f"Step{i + 1}", conv.state
+                done += 1
+        conv.close()
+    return done / elapsed
+
+
+# --- the same conversation, by hand and from a flow ------------------------------------
+
+STATES = ["Welcome", "Billing", "Payments", "Refunds", "Wrapup"]
+HANDOFFS = ["to_billing", "to_payments", "to_refunds", "to_wrapup"]
+
+
+def _flow() -> Flow:
+    agents: list[dict[str, Any]] = []
+    for i, name in enumerate(STATES[:-1]):
+        agents.append(
+            {
+                "name": name,
+                "instructions": f"You are the {name} desk. Help the caller, briefly.",
+                "on_enter_prompt": f"This is {name}.",
+                "edges": [
+                    {
+                        "name": HANDOFFS[i],
+                        "description": f"The caller needs the {STATES[i + 1]} desk now",
+                        "target_agent": STATES[i + 1],
+                    }
+                ],
+            }
+        )
+    agents.append(
+        {
+            "name": "Wrapup",
+            "instructions": "Wrap up the call.",
+            "on_enter_prompt": "Anything else?",
+            "tools": ["end_call"],
+        }
+    )
+    return msgspec.convert({"agents": agents}, Flow)
+
+
+def _hand_written() -> Agent:
+    """The flow above written as LiveKit agents, the way the LiveKit examples do it."""
+
+    class Wrapup(Agent):
+        def __init__(self) -> None:
+            super().__init__(instructions="Wrap up the call.")
+
+        async def on_enter(self) -> None:
+            self.session.say("Anything else?")
+
+        @function_tool
+        async def end_call(self) -> None:
+            """End the call"""
+            self.session.shutdown()
+
+    class Refunds(Agent):
+        def __init__(self) -> None:
+            super().__init__(instructions="You are the Refunds desk. Help the caller, briefly.")
+
+        async def on_enter(self) -> None:
+            self.session.say("This is Refunds.")
+
+        @function_tool
+        async def to_wrapup(self) -> Agent:
+            """The caller needs the Wrapup desk now"""
+            return Wrapup()
+
+    class Payments(Agent):
+        def __init__(self) -> None:
+            super().__init__(instructions="You are the Payments desk. Help the caller, briefly.")
+
+        async def on_enter(self) -> None:
+            self.session.say("This is Payments.")
+
+        @function_tool
+        async def to_refunds(self) -> Agent:
+            """The caller needs the Refunds desk now"""
+            return Refunds()
+
+    class Billing(Agent):
+        def __init__(self) -> None:
+            super().__init__(instructions="You are the Billing desk. Help the caller, briefly.")
+
+        async def on_enter(self) -> None:
+            self.session.say("This is Billing.")
+
+        @function_tool
+        async def to_payments(self) -> Agent:
+            """The caller needs the Payments desk now"""
+            return Payments()
+
+    class Welcome(Agent):
+        def __init__(self) -> None:
+            super().__init__(instructions="You are the Welcome desk. Help the caller, briefly.")
+
+        async def on_enter(self) -> None:
+            self.session.say("This is Welcome.")
+
+        @function_tool
+        async def to_billing(self) -> Agent:
+            """The caller needs the Billing desk now"""
+            return Billing()
+
+    return Welcome()
+
+
+# 10 turns: a plain reply and a handoff, alternating, then two plain replies.
+SCRIPT: list[list[Step]] = []
+for name in HANDOFFS:
+    SCRIPT.append([Step.say("Sure, tell me more.")])
+    SCRIPT.append([Step.call(name)])
+SCRIPT += [[Step.say("Happy to help.")], [Step.say("Take care.")]]
+
+
+async def _conversation(make_agent: Any) -> float:
+    model = ScriptedLLM()
+    async with AgentSession(llm=model) as session:
+        await session.start(make_agent())
+        start = time.perf_counter()
+        for steps in SCRIPT:
+            model.plan(steps)
+            await session.run(user_input="hello")
+        return time.perf_counter() - start
+
+
+async def overhead(repeat: int) -> tuple[float, float]:
+    compiled = compile_flow(_flow())
+    hand: list[float] = []
+    flow: list[float] = []
+    await _conversation(_hand_written)  # warm-up: lazy imports, first-session costs
+    await _conversation(lambda: FlowAgent(Conversation(compiled)))
+    for _ in range(repeat):  # interleaved, so drift of the machine hits both alike
+        hand.append(await _conversation(_hand_written))
+        flow.append(await _conversation(lambda: FlowAgent(Conversation(compiled))))
+    return statistics.median(hand), statistics.median(flow)
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    asyncio.run(turns_per_second(40))  # warm-up
+    rate = asyncio.run(turns_per_second(200 if quick else 1000))
+    print("1. scripted turns, every one a handoff to a new state")
+    print(f"   {rate:.0f} turns/s   target >= 150/s   {'OK' if rate >= 150 else 'MISS'}")
+    hand, flow = asyncio.run(overhead(5 if quick else 21))
+    ratio = flow / hand
+    print("2. the same 10-turn conversation with 4 handoffs (medians)")
+    print(
+        f"   hand-written LiveKit agents: {hand * 1000:.1f} ms; from a flow: {flow * 1000:.1f} ms"
+    )
+    print(
+        f"   ratio flow / hand-written: {ratio:.3f}   target <= 1.10   "
+        f"{'OK' if ratio <= 1.10 else 'MISS'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
