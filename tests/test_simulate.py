@@ -22,17 +22,36 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_the_clinic_scenarios_pass() -> None:
-    code, out, err = run("simulate", str(FLOWS / "clinic.json"), "--scenario", str(SCENARIOS))
+def first_scenario(tmp_path: Path) -> Path:
+    """The clinic file's first scenario alone, in a file of its own."""
+    doc = json.loads(SCENARIOS.read_text())
+    doc["flow"] = str(FLOWS / "clinic.json")
+    doc["scenarios"] = doc["scenarios"][:1]
+    path = tmp_path / "first.scenarios.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_the_clinic_scenarios_pass(tmp_path: Path) -> None:
+    code, out, err = run(
+        "simulate", str(FLOWS / "clinic.json"), "--scenario", str(first_scenario(tmp_path))
+    )
     assert code == 0
     assert out.splitlines()[0] == "PASS  a medication question goes to the specialist"
     assert "      transfer_to_specialist: IntakeAgent -> SpecialistAgent" in out.splitlines()
     assert err == "1 scenario: 1 passed, 0 failed\n"
 
 
+def test_every_example_scenario_file_passes() -> None:
+    for path in sorted(FLOWS.glob("*.scenarios.json")):
+        flow = path.with_name(path.name.replace(".scenarios.json", ".json"))
+        code, out, err = run("simulate", str(flow), "--scenario", str(path))
+        assert code == 0, out
+        assert err.endswith(" passed, 0 failed\n")
+
+
 def test_a_wrong_expectation_fails_with_a_diff_naming_the_turn(tmp_path: Path) -> None:
-    doc = json.loads(SCENARIOS.read_text())
-    doc["flow"] = str(FLOWS / "clinic.json")
+    doc = json.loads(first_scenario(tmp_path).read_text())
     doc["scenarios"][0]["turns"][1]["expect"]["state"] = "IntakeAgent"
     path = tmp_path / "wrong.scenarios.json"
     path.write_text(json.dumps(doc))
@@ -102,9 +121,10 @@ def test_explore_reaches_every_edge_of_every_example(flow: str) -> None:
     assert err.endswith(" failed\n") and ", 0 failed" in err
 
 
-def test_coverage_names_what_never_ran() -> None:
+def test_coverage_names_what_never_ran(tmp_path: Path) -> None:
+    path = first_scenario(tmp_path)
     code, out, _ = run(
-        "simulate", str(FLOWS / "clinic.json"), "--scenario", str(SCENARIOS), "--coverage"
+        "simulate", str(FLOWS / "clinic.json"), "--scenario", str(path), "--coverage"
     )
     assert code == 0
     lines = out.splitlines()

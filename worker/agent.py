@@ -37,7 +37,8 @@ class FlowAgent(Agent):
         self._say_first = say  # an edge's `say`, spoken before the new state's greeting
         super().__init__(
             instructions=conversation.render_instructions(),
-            tools=[self._tool(schema) for schema in conversation.offered()],
+            # The compiled schemas as they are: LiveKit reads them, never writes them.
+            tools=[self._tool(fn.schema) for fn in conversation.functions()],
         )
 
     async def on_enter(self) -> None:
