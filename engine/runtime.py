@@ -293,10 +293,28 @@ class Conversation:
         missing = [v for v in ce.requires if values.get(v) is None]
         if missing:
             names = ", ".join(f"`{v}`" for v in missing)
-            return f"`{ce.name}` needs {names} first; ask the caller for it."
+            # Say how to get it: the tool that sets it, or the caller.
+            setters = [t for v in missing for t in self._setters(v)]
+            how = f"`{setters[0]}` sets it" if setters else "ask the caller for it"
+            return f"`{ce.name}` needs {names} first; {how}."
         if ce.when is not None and not ce.when.holds(values):
             return f"`{ce.name}` does not apply now: its condition `{ce.when.source}` is false."
         return None
+
+    def _setters(self, variable: str) -> list[str]:
+        """The functions offered here whose tool stores ``variable``."""
+        found = []
+        for fn in self._current.functions:
+            target = self._current.by_function.get(fn.name)
+            tool = target.tool if isinstance(target, CompiledEdge) else target
+            if tool is None:
+                continue
+            stores = set(tool.sets) | (
+                set(tool.variables) if isinstance(tool, BuiltinTool) else set()
+            )
+            if variable in stores:
+                found.append(fn.name)
+        return found
 
     def _typed(self, values: Mapping[str, Any]) -> dict[str, Any] | str:
         """``values`` converted to their variables' declared types, or the problem."""
@@ -333,11 +351,12 @@ class Conversation:
         source = self.state
         self._store(params)
         result: ToolResult | None = None
+        say = self.render(ce.edge.say) if ce.edge.say else None
         if ce.tool is not None:
             result = await self._run_tool(ce.tool, self._tool_args(ce, args))
             if self.ended is not None or not result.ok:
-                # Ended by the tool, or failed: the conversation stays where it is and the
-                # model hears the error.
+                # Ended by the tool (its `say` is the last thing said), or failed (the
+                # conversation stays, the model hears the error, nothing is said).
                 self._log(
                     Fired(at=self.clock(), edge=ce.name, source=source, target=None, args=args)
                 )
@@ -346,9 +365,9 @@ class Conversation:
                     tool=ce.tool.name,
                     result=result,
                     source=source,
+                    say=say if result.ok else None,
                     ended=self.ended is not None,
                 )
-        say = self.render(ce.edge.say) if ce.edge.say else None
         self._move(ce, args, checked)
         automatic = await self._run_automatic()
         target = self.state if self.state != source or ce.target is not None else None

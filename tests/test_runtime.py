@@ -209,7 +209,7 @@ async def test_handoff_moves_stores_parameters_and_says(compiled) -> None:  # ty
             "take_booking",
             {"party_size": 4},
             {},
-            "`take_booking` needs `caller_name` first; ask the caller for it.",
+            "`take_booking` needs `caller_name` first; `save_details` sets it.",
         ),
         (
             "take_booking",

@@ -359,3 +359,43 @@ def test_a_flow_cannot_silence_what_compiling_needs() -> None:
     # ...but there is no machine to build without the tool.
     with pytest.raises(FlowInvalidError, match="FL104 Unknown tool `nope`"):
         build(doc)
+
+
+async def test_requires_asks_the_caller_when_nothing_here_sets_it_and_ending_edges_say_their_words() -> (
+    None
+):
+    flow = build(
+        {
+            "variables": {"order": {"type": "str", "description": "Order number"}},
+            "tools": [{"kind": "builtin", "name": "end_call", "description": "End the call now"}],
+            "agents": [
+                {
+                    "name": "A",
+                    "instructions": "x",
+                    "edges": [
+                        {
+                            "name": "track",
+                            "description": "The caller wants to track an order",
+                            "requires": ["order"],
+                            "target_agent": "End",
+                        },
+                        {
+                            "name": "bye",
+                            "action": "action",
+                            "tool": "end_call",
+                            "description": "The caller says goodbye",
+                            "say": "Thanks for calling, goodbye!",
+                        },
+                    ],
+                },
+                end(),
+            ],
+        }
+    )
+    conv = Conversation(flow)
+    assert await conv.fire("track") == Refused(
+        name="track", reason="`track` needs `order` first; ask the caller for it."
+    )
+    outcome = await conv.fire("bye")
+    assert isinstance(outcome, Action) and outcome.ended
+    assert outcome.say == "Thanks for calling, goodbye!"

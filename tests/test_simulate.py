@@ -42,12 +42,20 @@ def test_the_clinic_scenarios_pass(tmp_path: Path) -> None:
     assert err == "1 scenario: 1 passed, 0 failed\n"
 
 
-def test_every_example_scenario_file_passes() -> None:
-    for path in sorted(FLOWS.glob("*.scenarios.json")):
-        flow = path.with_name(path.name.replace(".scenarios.json", ".json"))
-        code, out, err = run("simulate", str(flow), "--scenario", str(path))
-        assert code == 0, out
-        assert err.endswith(" passed, 0 failed\n")
+@pytest.mark.parametrize("flow", ["clinic", "support", "sales", "onboarding", "interview"])
+def test_every_example_has_scenarios_that_pass_and_fire_every_edge(flow: str) -> None:
+    path = FLOWS / f"{flow}.scenarios.json"
+    code, out, err = run(
+        "simulate", str(FLOWS / f"{flow}.json"), "--scenario", str(path), "--coverage"
+    )
+    assert code == 0, out
+    assert err.endswith(" passed, 0 failed\n")
+    lines = out.splitlines()
+    coverage = next(line for line in lines if line.startswith("coverage: "))
+    states, edges = coverage.removeprefix("coverage: states ").split(", edges ")
+    assert states.split("/")[0] == states.split("/")[1]
+    assert edges.split("/")[0] == edges.split("/")[1]
+    assert not [line for line in lines if line.startswith(("  state never", "  edge never"))]
 
 
 def test_a_wrong_expectation_fails_with_a_diff_naming_the_turn(tmp_path: Path) -> None:

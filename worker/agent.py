@@ -68,6 +68,8 @@ class FlowAgent(Agent):
         if moved:
             return FlowAgent(conv, say=outcome.say)
         assert isinstance(outcome, Action)
+        if outcome.say:  # an action edge that stayed (or ended the call) says its words
+            self.session.say(outcome.say)
         if conv.ended is not None:
             self.session.shutdown(drain=True)
         if not outcome.result.ok:
