@@ -166,20 +166,10 @@ def graph(flow: Path, fmt: str) -> None:
     """
     import json
 
-    from engine.compile import compile_flow
     from engine.graph import to_json, to_mermaid
-    from engine.lint import Selection, format_text, lint_paths
 
     _skip_finalization()
-    result = lint_paths([flow], Selection.parse(), jobs=1)
-    if result.errors:
-        _fail(result.errors[0])
-    if result.exit_code:
-        click.echo(format_text(result), nl=False, err=True)
-        _fail(f"`{flow}` has errors; fix them to draw its graph", EXIT_FINDINGS)
-    from engine.load import load_path
-
-    compiled = compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
+    compiled = _compiled(flow, "draw its graph")
     if fmt == "json":
         click.echo(json.dumps(to_json(compiled), indent=2))
     else:
@@ -225,10 +215,7 @@ def simulate(
     import asyncio
     import json
 
-    from engine.compile import compile_flow
     from engine.errors import FlowError
-    from engine.lint import Selection, format_text, lint_paths
-    from engine.load import load_path
     from engine.scenario import load_scenarios
 
     runs = []
@@ -237,13 +224,7 @@ def simulate(
             runs = list(load_scenarios(scenario_file)[0].scenarios)
         except FlowError as exc:
             _fail(str(exc))
-    lint = lint_paths([flow], Selection.parse(), jobs=1)
-    if lint.errors:
-        _fail(lint.errors[0])
-    if lint.exit_code:
-        click.echo(format_text(lint), nl=False, err=True)
-        _fail(f"`{flow}` has errors; fix them to simulate it", EXIT_FINDINGS)
-    compiled = compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
+    compiled = _compiled(flow, "simulate it")
     if scenario_file is None and not explore:
         _talk(compiled, variables)
         return
@@ -301,6 +282,22 @@ def simulate(
         err=True,
     )
     sys.exit(EXIT_FINDINGS if failed else 0)
+
+
+def _compiled(flow: Path, purpose: str) -> Any:
+    """``flow`` linted and compiled; its findings and exit 1 when it has errors, exit 2
+    when it cannot be read."""
+    from engine.compile import compile_flow
+    from engine.lint import Selection, format_text, lint_paths
+    from engine.load import load_path
+
+    result = lint_paths([flow], Selection.parse(), jobs=1)
+    if result.errors:
+        _fail(result.errors[0])
+    if result.exit_code:
+        click.echo(format_text(result), nl=False, err=True)
+        _fail(f"`{flow}` has errors; fix them to {purpose}", EXIT_FINDINGS)
+    return compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
 
 
 def _talk(compiled: Any, pairs: tuple[str, ...]) -> None:
