@@ -166,12 +166,6 @@ def _args_type(signature: tuple[Any, ...]) -> Any:
     return cached
 
 
-def _function(
-    name: str, kind: Any, description: str, params: Mapping[str, Parameter]
-) -> FunctionSpec:
-    return FunctionSpec(name, kind, description, params)
-
-
 class OutputSpec(msgspec.Struct, frozen=True):
     """A state's structured output: the generated struct type, its JSON Schema, the
     field that is spoken and the ones hidden from the frontend."""
@@ -347,7 +341,7 @@ def _compile(flow: Flow, check: bool) -> CompiledFlow:
             params = tool_parameters(tool, flow) if tool is not None else {}
             params.update(edge.parameters)
             kind = "action" if edge.action == "action" else "handoff"
-            function = _function(edge.name, kind, edge.description, params)
+            function = FunctionSpec(edge.name, kind, edge.description, params)
         return CompiledEdge(
             edge,
             source,
@@ -378,7 +372,7 @@ def _compile(flow: Flow, check: bool) -> CompiledFlow:
                 tool = tools[name]
                 fn = tool_functions.get(name)
                 if fn is None:
-                    fn = tool_functions[name] = _function(
+                    fn = tool_functions[name] = FunctionSpec(
                         name, "tool", tool.description, tool_parameters(tool, flow)
                     )
                 functions.append(fn)

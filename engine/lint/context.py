@@ -252,10 +252,6 @@ class FlowContext:
             uses.extend(TemplateUse(path, p, state, edge) for p in found)
         return uses, errors
 
-    def authored_texts(self) -> list[tuple[Path, str]]:
-        """Text written for the model or the caller: prompts, greetings, descriptions."""
-        return self._authored
-
     def search_authored(
         self,
         pattern: re.Pattern[str],
@@ -302,6 +298,8 @@ class FlowContext:
 
     @cached_property
     def _authored(self) -> list[tuple[Path, str]]:
+        """Text written for the model or the caller: prompts, greetings, descriptions,
+        and string defaults (templates render them into prompts)."""
         return list(self._authored_iter())
 
     def _authored_iter(self) -> Iterator[tuple[Path, str]]:
