@@ -177,15 +177,31 @@ def graph(flow: Path, fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("flow", type=click.Path(path_type=Path))
+@click.argument("flow", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--scenario",
     "scenario_file",
     type=click.Path(path_type=Path),
-    help="Scenario file (e.g. flows/clinic.scenarios.json) to replay with a scripted model.",
+    help="Scenario file (e.g. flows/clinic.scenarios.json); FLOW defaults to the one it names.",
 )
 @click.option("--explore", is_flag=True, help="Also run generated paths that fire every edge.")
 @click.option("--coverage", is_flag=True, help="Report the states and edges that ran.")
+@click.option(
+    "--llm",
+    "model",
+    metavar="scripted|offline|openai:MODEL",
+    help="The model: scripted (default with scenarios), offline (default without), or "
+    "a real one behind an OpenAI-compatible endpoint.",
+)
+@click.option("--base-url", metavar="URL", help="OpenAI-compatible endpoint for --llm openai:.")
+@click.option(
+    "--allow-network", is_flag=True, help="Let http tools that are not mocked reach the network."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    help="Seconds a turn may take [default: 10; 60 with --llm openai:].",
+)
 @click.option(
     "--var",
     "variables",
@@ -197,23 +213,28 @@ def graph(flow: Path, fmt: str) -> None:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def simulate(
-    flow: Path,
+    flow: Path | None,
     scenario_file: Path | None,
     explore: bool,
     coverage: bool,
+    model: str | None,
+    base_url: str | None,
+    allow_network: bool,
+    timeout: float | None,
     variables: tuple[str, ...],
     fmt: str,
 ) -> None:
     """Dry-run FLOW through the real LiveKit agent, text only and offline.
 
-    With --scenario (and/or --explore), each scenario runs in a fresh session with a
-    scripted model and every unmet expectation is shown with its turn; exit 0 when all
-    pass, 1 when one fails, 2 for bad input. Without, talk to the flow: one user line
-    per line (typed, or piped in), /go EDGE {json} to fire an edge, /state, /vars,
-    /edges, /history, /quit.
+    With --scenario (and/or --explore), each scenario runs in a fresh session and every
+    unmet expectation is shown with its turn; exit 0 when all pass, 1 when one fails, 2
+    for bad input. The scripted model plays each turn's `model` steps; with --llm
+    offline or openai:MODEL the steps are ignored and only `expect` is checked.
+
+    Without a scenario, talk to the flow: one user line per line (typed, or piped in),
+    /go EDGE {json} to fire an edge, /state, /vars, /edges, /history, /quit.
     """
     import asyncio
-    import json
 
     from engine.errors import FlowError
     from engine.scenario import load_scenarios
@@ -221,12 +242,30 @@ def simulate(
     runs = []
     if scenario_file is not None:
         try:
-            runs = list(load_scenarios(scenario_file)[0].scenarios)
+            loaded, named = load_scenarios(scenario_file)
         except FlowError as exc:
             _fail(str(exc))
+        runs = list(loaded.scenarios)
+        if flow is None:
+            if not named.is_file():
+                _fail(
+                    f"{scenario_file}: `flow` names `{loaded.flow}`, but there is no file `{named}`"
+                )
+            flow = named
+    if flow is None:
+        _fail("give a FLOW file, or --scenario FILE naming one")
+    assert flow is not None
+    try:
+        from worker.models import model_factory
+
+        default = "scripted" if scenario_file is not None or explore else "offline"
+        factory = model_factory(model or default, base_url=base_url)
+    except FlowError as exc:
+        _fail(str(exc))
+    turn_timeout = timeout or (60.0 if (model or "").startswith("openai:") else 10.0)
     compiled = _compiled(flow, "simulate it")
     if scenario_file is None and not explore:
-        _talk(compiled, variables)
+        _talk(compiled, variables, factory, allow_network, turn_timeout)
         return
     if explore:
         from engine.paths import cover
@@ -236,45 +275,44 @@ def simulate(
 
     from worker.simulate import run_scenarios
 
-    results = asyncio.run(run_scenarios(compiled, runs))
+    results = asyncio.run(
+        run_scenarios(
+            compiled, runs, model=factory, allow_network=allow_network, timeout=turn_timeout
+        )
+    )
     failed = [r for r in results if not r.passed]
     if fmt == "json":
+        import json
+
         import msgspec
 
         click.echo(json.dumps(msgspec.to_builtins(results), indent=2))
     else:
+        color = _color()
         for r in results:
-            click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.name}")
+            click.echo(_styled("PASS" if r.passed else "FAIL", color) + f"  {r.name}", color=color)
             for line in r.opening:
-                click.echo(f"    {line}")
+                click.echo(f"    {_styled(line, color)}", color=color)
             for turn in r.turns:
                 for line in turn.lines:
-                    click.echo(f"    {line}")
+                    click.echo(f"    {_styled(line, color)}", color=color)
                 for problem in turn.problems:
-                    click.echo(f"    ✗ turn {turn.number}: {problem}")
+                    click.echo(
+                        "    " + _styled(f"✗ turn {turn.number}: {problem}", color), color=color
+                    )
             if r.error:
-                click.echo(f"    ✗ {r.error}")
+                click.echo("    " + _styled(f"✗ {r.error}", color), color=color)
     if coverage:
-        states = {s.name for s in compiled.states}
-        entered = {compiled.states[compiled.start].name}
-        fired = {e for r in results for e in r.edges}
-        entered |= {e.split(".", 1)[0] for e in fired}
-        entered |= {
-            row.dest
-            for row in compiled.table
-            if row.dest and f"{row.source}.{row.trigger}" in fired
-        }
-        offered = sorted(
-            f"{s.name}.{e.name}" for s in compiled.states if not s.end for e in s.edges
-        )
-        missing = [e for e in offered if e not in fired]
+        from engine.paths import ran
+
+        report = ran(compiled, [e for r in results for e in r.edges])
         click.echo(
-            f"coverage: states {len(entered & states)}/{len(states)}, "
-            f"edges {len(offered) - len(missing)}/{len(offered)}"
+            f"coverage: states {report.states_entered}/{report.states_total}, "
+            f"edges {report.edges_fired}/{report.edges_total}"
         )
-        for name in sorted(states - entered):
+        for name in report.states_missed:
             click.echo(f"  state never entered: {name}")
-        for key in missing:
+        for key in report.edges_missed:
             click.echo(f"  edge never fired: {key}")
     click.echo(
         f"{len(results)} scenario{'s' if len(results) != 1 else ''}: "
@@ -282,6 +320,36 @@ def simulate(
         err=True,
     )
     sys.exit(EXIT_FINDINGS if failed else 0)
+
+
+def _color() -> bool:
+    """Colour on a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+# Transcript lines by their start: what the agent says, state changes, tool calls,
+# refusals and failures each look different on a terminal.
+_STYLES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("PASS", {"fg": "green", "bold": True}),
+    ("FAIL", {"fg": "red", "bold": True}),
+    ("✗", {"fg": "red"}),
+    ("user:", {"bold": True}),
+    ("agent:", {"fg": "cyan"}),
+    ("  refused", {"fg": "yellow"}),
+    ("  tool", {"fg": "magenta"}),
+    ("  output", {"fg": "blue"}),
+    ("  call ended", {"fg": "yellow", "bold": True}),
+    ("  ", {"fg": "green"}),  # "  edge: Source -> Target"
+)
+
+
+def _styled(line: str, color: bool) -> str:
+    if not color:
+        return line
+    for start, style in _STYLES:
+        if line.startswith(start):
+            return click.style(line, **style)
+    return line
 
 
 def _compiled(flow: Path, purpose: str) -> Any:
@@ -300,7 +368,9 @@ def _compiled(flow: Path, purpose: str) -> Any:
     return compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
 
 
-def _talk(compiled: Any, pairs: tuple[str, ...]) -> None:
+def _talk(
+    compiled: Any, pairs: tuple[str, ...], factory: Any, allow_network: bool, timeout: float
+) -> None:
     """The interactive (or piped) session of ``flowctl simulate``."""
     import asyncio
     import json
@@ -317,6 +387,7 @@ def _talk(compiled: Any, pairs: tuple[str, ...]) -> None:
         except json.JSONDecodeError:
             variables[name] = value
     interactive = sys.stdin.isatty()
+    color = _color()
 
     def lines() -> Any:
         while True:
@@ -328,8 +399,21 @@ def _talk(compiled: Any, pairs: tuple[str, ...]) -> None:
                 return
             yield line
 
+    def out(line: str) -> None:
+        click.echo(_styled(line, color), color=color)
+
     try:
-        asyncio.run(run_lines(compiled, lines(), click.echo, variables=variables))
+        asyncio.run(
+            run_lines(
+                compiled,
+                lines(),
+                out,
+                variables=variables,
+                model=factory,
+                allow_network=allow_network,
+                timeout=timeout,
+            )
+        )
     except ValueError as exc:  # a --var that is not declared, or of the wrong type
         _fail(str(exc))
 

@@ -27,6 +27,7 @@ from engine.findings import Finding, Severity
 from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, Output, Parameter, State, Tool
 
 __all__ = [
+    "MAX_TOOL_STEPS",
     "STATE_ATTRIBUTE",
     "CompiledEdge",
     "CompiledFlow",
@@ -258,6 +259,18 @@ class CompiledState(msgspec.Struct, frozen=True):
     def end(self) -> bool:
         return self.spec.end
 
+    @property
+    def tool_steps(self) -> int:
+        """Function calls one user turn may need in this state: every function that
+        keeps the conversation here (a staying action, a tool) once, one call the
+        engine refuses and the model then corrects, and the call that moves on."""
+        staying = sum(
+            1
+            for target in self.by_function.values()
+            if not isinstance(target, CompiledEdge) or target.target is None
+        )
+        return staying + 2
+
 
 class FlowMachine(Machine):  # type: ignore[misc]
     """A ``transitions`` machine shared by every session of a flow version.
@@ -270,6 +283,11 @@ class FlowMachine(Machine):  # type: ignore[misc]
     def add_model(self, model: Any, initial: Any = None) -> None:
         self.set_state(initial if initial is not None else self.initial, model=model)
         self.models.append(model)
+
+
+# A model that keeps calling functions within one turn past this many is looping; the
+# session then makes it answer in words.
+MAX_TOOL_STEPS = 24
 
 
 class CompiledFlow:
@@ -302,6 +320,14 @@ class CompiledFlow:
 
     def state(self, name: str) -> CompiledState:
         return self.states[self.state_index[name]]
+
+    @property
+    def max_tool_steps(self) -> int:
+        """The function calls a session must allow in one turn so that no state's
+        chain of calls is cut short (LiveKit's ``max_tool_steps`` defaults to 3 and then
+        forces a spoken reply). At least 3, at most ``MAX_TOOL_STEPS``."""
+        needed = max((s.tool_steps for s in self.states), default=0)
+        return min(max(needed, 3), MAX_TOOL_STEPS)
 
     def __repr__(self) -> str:
         return (

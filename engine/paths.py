@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -22,7 +23,7 @@ import msgspec
 from engine.compile import CompiledEdge, CompiledFlow
 from engine.spec import BuiltinTool, Edge, MockTool, Parameter
 
-__all__ = ["Coverage", "Step", "TestPath", "cover"]
+__all__ = ["Coverage", "RunCoverage", "Step", "TestPath", "cover", "ran"]
 
 # Bounds that keep a pathological flow from running away: abstract states visited,
 # and argument sets tried per edge.
@@ -327,3 +328,40 @@ def _minimal(paths: list[tuple[Step, ...]]) -> list[tuple[Step, ...]]:
         if not any(k[: len(p)] == p for k in kept):
             kept.append(p)
     return sorted(kept, key=lambda p: [s.edge for s in p])
+
+
+class RunCoverage(msgspec.Struct, frozen=True, kw_only=True):
+    """What a set of runs exercised: states entered and edges fired, and what never ran
+    (``State.edge`` keys, sorted)."""
+
+    states_total: int
+    states_entered: int
+    states_missed: tuple[str, ...]
+    edges_total: int
+    edges_fired: int
+    edges_missed: tuple[str, ...]
+
+
+def ran(compiled: CompiledFlow, fired: Iterable[str]) -> RunCoverage:
+    """Coverage of runs that fired the ``State.edge`` keys in ``fired``. An edge counts
+    for the state it left; the start state and every target of a fired edge count as
+    entered."""
+    fired_set = set(fired)
+    states = {s.name for s in compiled.states}
+    entered = {compiled.states[compiled.start].name}
+    entered |= {key.split(".", 1)[0] for key in fired_set}
+    entered |= {
+        row.dest
+        for row in compiled.table
+        if row.dest and f"{row.source}.{row.trigger}" in fired_set
+    }
+    offered = sorted(_key(s.name, ce) for s in compiled.states if not s.end for ce in s.edges)
+    missed = tuple(key for key in offered if key not in fired_set)
+    return RunCoverage(
+        states_total=len(states),
+        states_entered=len(entered & states),
+        states_missed=tuple(sorted(states - entered)),
+        edges_total=len(offered),
+        edges_fired=len(offered) - len(missed),
+        edges_missed=missed,
+    )

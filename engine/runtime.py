@@ -43,6 +43,7 @@ __all__ = [
     "Fired",
     "Handoff",
     "Outcome",
+    "OutputInvalid",
     "OutputRecorded",
     "Refused",
     "RefusedEvent",
@@ -97,13 +98,30 @@ class OutputRecorded(_Event, tag="output"):
     fields: dict[str, Any]
 
 
+class OutputInvalid(_Event, tag="output_invalid"):
+    """The model's answer in a structured state did not fit the state's schema."""
+
+    state: str
+    error: str
+    text: str  # the answer as it came, cut to 500 characters
+
+
 class Ended(_Event, tag="ended"):
     reason: Literal["end_state", "end_call", "transfer", "busy"]
     state: str
     detail: str | None = None
 
 
-Event = Entered | Fired | RefusedEvent | ToolCalled | ToolReturned | OutputRecorded | Ended
+Event = (
+    Entered
+    | Fired
+    | RefusedEvent
+    | ToolCalled
+    | ToolReturned
+    | OutputRecorded
+    | OutputInvalid
+    | Ended
+)
 
 
 # --- outcomes of fire ------------------------------------------------------------------
@@ -219,6 +237,17 @@ class Conversation:
         text = self._current.spec.on_enter_prompt
         return self.render(text) if text else None
 
+    def recap(self) -> str:
+        """What the call has established, for a state whose ``context`` is ``summary``:
+        the states passed through and the variables set so far (values as JSON data).
+        Deterministic and immediate: no model call on the handoff."""
+        path = [e.state for e in self.history if isinstance(e, Entered)]
+        known = {k: v for k, v in self.variables.items() if v is not None}
+        text = "Summary of the call so far: it went " + " -> ".join(path) + "."
+        if known:
+            text += " Known: " + msgspec.json.encode(known).decode() + "."
+        return text
+
     def render(self, text: str, *, prompt: bool = False) -> str:
         return render(text, self.variables, untrusted=self.untrusted, quote=prompt)
 
@@ -265,6 +294,24 @@ class Conversation:
         fields = spec.validate(data)
         self._log(OutputRecorded(at=self.clock(), state=self.state, fields=fields))
         return fields
+
+    def record_answer(self, text: str) -> dict[str, Any] | None:
+        """The model's whole answer in a structured state: decoded, validated and
+        recorded as an ``output`` event, its fields returned; or, when it is not a JSON
+        object fitting the schema, an ``output_invalid`` event naming why, and None."""
+        try:
+            data = msgspec.json.decode(text)
+            if not isinstance(data, dict):
+                raise msgspec.ValidationError(f"Expected `object`, got `{_json_kind(data)}`")
+            return self.record_output(data)
+        except msgspec.DecodeError as exc:  # ValidationError included
+            error = str(exc)
+            if not isinstance(exc, msgspec.ValidationError):
+                error = f"not JSON: {error}"
+            self._log(
+                OutputInvalid(at=self.clock(), state=self.state, error=error, text=text[:500])
+            )
+            return None
 
     def close(self) -> None:
         """Release the session's place in the shared machine."""
@@ -521,6 +568,11 @@ class Conversation:
         if self.ended is None:
             self.ended = Ended(at=self.clock(), reason=reason, state=self.state, detail=detail)
             self._log(self.ended)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {bool: "bool", int: "int", float: "float", str: "str", list: "array"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 def _check_overrides(overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -43,11 +43,13 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
 
 class ModelStep(_Spec):
-    """What the scripted model does: ``call`` a function (with ``args``) or ``say``."""
+    """What the scripted model does: ``call`` a function (with ``args``), ``say``
+    something, or answer with a structured ``output`` (a state with output fields)."""
 
     call: str | None = None
     args: dict[str, Any] = {}
     say: str | None = None
+    output: dict[str, Any] | None = None
 
 
 class Expect(_Spec):
@@ -120,20 +122,35 @@ def load_scenarios(path: FsPath) -> tuple[ScenarioFile, FsPath]:
             for p in problems
         ]
         raise ScenarioError("\n".join(lines) or f"{path}: not a scenario file") from None
-    for scenario in scenarios.scenarios:
-        for t, turn in enumerate(scenario.turns):
-            for k, step in enumerate(turn.model or []):
-                if (step.call is None) == (step.say is None):
-                    raise ScenarioError(
-                        f"{path}: scenario `{scenario.name}`, turn {t + 1}, model step {k + 1}: "
-                        "give exactly one of `call` and `say`"
-                    )
-                if step.args and step.call is None:
-                    raise ScenarioError(
-                        f"{path}: scenario `{scenario.name}`, turn {t + 1}, model step "
-                        f"{k + 1}: `args` belong to a `call`"
-                    )
+    problems = [
+        (("scenarios", i, "turns", t, "model", k), f"scenario `{sc.name}`, turn {t + 1}: {p}")
+        for i, sc in enumerate(scenarios.scenarios)
+        for t, turn in enumerate(sc.turns)
+        for k, step in enumerate(turn.model or [])
+        if (p := _step_problem(step, k + 1)) is not None
+    ]
+    if problems:
+        source = Source(str(path), data.decode("utf-8", errors="replace"))
+        spans = source.locate((where, False) for where, _ in problems)
+        raise ScenarioError(
+            "\n".join(
+                f"{path}:{spans[where, False].row}:{spans[where, False].column}: {text}"
+                for where, text in problems
+            )
+        )
     return scenarios, path.parent / scenarios.flow
+
+
+def _step_problem(step: ModelStep, number: int) -> str | None:
+    given = [k for k in ("call", "say", "output") if getattr(step, k) is not None]
+    if len(given) != 1:
+        found = ", ".join(f"`{k}`" for k in given) or "none"
+        return (
+            f"model step {number}: give exactly one of `call`, `say` and `output` (found {found})"
+        )
+    if step.args and step.call is None:
+        return f"model step {number}: `args` belong to a `call`"
+    return None
 
 
 def from_paths(coverage: Any) -> list[Scenario]:

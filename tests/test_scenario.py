@@ -69,20 +69,48 @@ def test_load_reports_every_problem_with_its_place(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("step", "message"),
     [
-        ({}, "give exactly one of `call` and `say`"),
-        ({"call": "a", "say": "b"}, "give exactly one of `call` and `say`"),
+        ({}, "give exactly one of `call`, `say` and `output` (found none)"),
+        (
+            {"call": "a", "say": "b"},
+            "give exactly one of `call`, `say` and `output` (found `call`, `say`)",
+        ),
+        (
+            {"say": "b", "output": {"x": 1}},
+            "give exactly one of `call`, `say` and `output` (found `say`, `output`)",
+        ),
         ({"say": "b", "args": {"x": 1}}, "`args` belong to a `call`"),
     ],
+    ids=["none", "call-and-say", "say-and-output", "args-without-call"],
 )
-def test_a_model_step_is_a_call_or_a_say(tmp_path: Path, step: dict, message: str) -> None:
+def test_a_model_step_is_a_call_a_say_or_an_output(
+    tmp_path: Path, step: dict, message: str
+) -> None:
     doc = {
         "flow": "f.json",
-        "scenarios": [{"name": "s", "turns": [{"user": "hi", "model": [step]}]}],
+        "scenarios": [{"name": "s", "turns": [{"user": "hi", "model": [{"say": "ok"}, step]}]}],
     }
     path = write(tmp_path, doc)
     with pytest.raises(ScenarioError) as exc:
         load_scenarios(path)
-    assert str(exc.value) == f"{path}: scenario `s`, turn 1, model step 1: {message}"
+    assert str(exc.value) == f"{path}:13:13: scenario `s`, turn 1: model step 2: {message}"
+
+
+def test_every_bad_model_step_is_reported(tmp_path: Path) -> None:
+    doc = {
+        "flow": "f.json",
+        "scenarios": [
+            {"name": "a", "turns": [{"user": "hi", "model": [{}]}]},
+            {"name": "b", "turns": [{"user": "x"}, {"user": "y", "model": [{"say": "s", "args": {}}, {"call": "c", "args": {"k": 1}}, {"output": {}, "say": "z"}]}]},
+        ],
+    }
+    path = write(tmp_path, doc)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenarios(path)
+    lines = str(exc.value).splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "scenario `a`, turn 1: model step 1: give exactly one of `call`, `say` and `output` (found none)",
+        "scenario `b`, turn 2: model step 3: give exactly one of `call`, `say` and `output` (found `say`, `output`)",
+    ]
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:

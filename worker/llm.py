@@ -1,9 +1,17 @@
 """Model stand-ins for offline runs: real ``livekit.agents.llm.LLM`` subclasses.
 
-``ScriptedLLM`` plays a scenario's ``model`` steps: each call to ``chat`` answers with
-the next step of the current turn, a function call or a reply. The driver gives it a
-turn's steps with :meth:`ScriptedLLM.plan` before sending the user's words; a turn whose
-steps are used up answers with an empty reply, which ends it.
+- ``ScriptedLLM`` plays a scenario's ``model`` steps: each call to ``chat`` answers with
+  the next step of the current turn — a function call, a spoken reply, or a structured
+  answer (a JSON object, streamed in small pieces as a real model sends it). The driver
+  gives it a turn's steps with :meth:`ScriptedLLM.plan` before sending the user's words;
+  a turn whose steps are used up answers with an empty reply, which ends it.
+- ``OfflineLLM`` needs no script: it reads the user's last words and lets a chooser (the
+  REPL's example matcher) pick a function to call, else answers with a marked
+  placeholder.
+
+Both honour ``tool_choice="none"``, which the session sets once a turn has made
+``max_tool_steps`` function calls: they answer in words then, as a real model must, and
+the scripted one notes the call it could not make (:attr:`ScriptedLLM.blocked`).
 """
 
 from __future__ import annotations
@@ -11,24 +19,29 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import msgspec
 from livekit.agents import llm
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 
-__all__ = ["ScriptedLLM", "Step"]
+__all__ = ["OFFLINE_REPLY", "OfflineLLM", "ScriptedLLM", "Step"]
 
 logger = logging.getLogger(__name__)
 
+# Structured answers arrive in pieces this long, so the adapter's streaming of the
+# spoken field is exercised the way a real model's token stream exercises it.
+PIECE = 24
+OFFLINE_REPLY = "[offline model: no edge's examples match; /go EDGE {json} fires one by hand]"
+
 
 class Step(msgspec.Struct, frozen=True):
-    """One thing the scripted model does: call a function (``call``, ``args``) or say
-    something (``say``)."""
+    """One thing a stand-in model does: call a function (``call``, ``args``), say
+    something (``say``), or give a structured answer (``output``, a JSON object)."""
 
-    kind: Literal["call", "say"]
-    value: str
+    kind: Literal["call", "say", "output"]
+    value: str  # the function's name, the words, or the answer's JSON text
     args: dict[str, Any] = {}
 
     @classmethod
@@ -39,11 +52,22 @@ class Step(msgspec.Struct, frozen=True):
     def say(cls, text: str) -> Step:
         return cls("say", text)
 
+    @classmethod
+    def output(cls, data: dict[str, Any]) -> Step:
+        return cls("output", json.dumps(data, ensure_ascii=False))
 
-class _ScriptedStream(llm.LLMStream):
+    def describe(self) -> str:
+        if self.kind == "call":
+            return f"call `{self.value}`"
+        if self.kind == "say":
+            return f"say {json.dumps(self.value, ensure_ascii=False)}"
+        return f"output {self.value}"
+
+
+class _StepStream(llm.LLMStream):
     def __init__(
         self,
-        model: ScriptedLLM,
+        model: llm.LLM,
         *,
         step: Step | None,
         call_id: str,
@@ -57,40 +81,38 @@ class _ScriptedStream(llm.LLMStream):
 
     async def _run(self) -> None:
         step = self._step
+        send = self._event_ch.send_nowait
         if step is not None and step.kind == "call":
             call = llm.FunctionToolCall(
                 name=step.value, arguments=json.dumps(step.args), call_id=self._call_id
             )
-            delta = llm.ChoiceDelta(role="assistant", tool_calls=[call])
+            send(
+                llm.ChatChunk(
+                    id=self._call_id, delta=llm.ChoiceDelta(role="assistant", tool_calls=[call])
+                )
+            )
+        elif step is not None and step.kind == "output":
+            text = step.value
+            for i in range(0, len(text), PIECE):
+                delta = llm.ChoiceDelta(role="assistant", content=text[i : i + PIECE])
+                send(llm.ChatChunk(id=self._call_id, delta=delta))
         else:
             delta = llm.ChoiceDelta(role="assistant", content=step.value if step else "")
-        self._event_ch.send_nowait(llm.ChatChunk(id=self._call_id, delta=delta))
+            send(llm.ChatChunk(id=self._call_id, delta=delta))
 
 
-class ScriptedLLM(llm.LLM):
-    """Answers from a script, one step per ``chat`` call; never reaches a network."""
-
+class _StandIn(llm.LLM):
     def __init__(self) -> None:
         super().__init__()
-        self._steps: list[Step] = []
         self._ids = itertools.count(1)
         self.requests: list[list[str]] = []  # the function names offered at each call
-
-    @property
-    def model(self) -> str:
-        return "scripted"
 
     @property
     def provider(self) -> str:
         return "flowctl"
 
-    def plan(self, steps: Iterable[Step]) -> None:
-        """The steps of the next turn (unused steps of the last one are dropped)."""
-        self._steps = list(steps)
-
-    @property
-    def pending(self) -> list[Step]:
-        return list(self._steps)
+    def _next(self, chat_ctx: llm.ChatContext, calls_allowed: bool) -> Step | None:
+        raise NotImplementedError
 
     def chat(
         self,
@@ -98,11 +120,12 @@ class ScriptedLLM(llm.LLM):
         chat_ctx: llm.ChatContext,
         tools: list[Any] | None = None,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        tool_choice: Any = NOT_GIVEN,
         **_: Any,
     ) -> llm.LLMStream:
         self.requests.append([getattr(t, "id", "") for t in tools or []])
-        step = self._steps.pop(0) if self._steps else None
-        return _ScriptedStream(
+        step = self._next(chat_ctx, tool_choice != "none" and bool(tools))
+        return _StepStream(
             self,
             step=step,
             call_id=f"call_{next(self._ids)}",
@@ -110,3 +133,55 @@ class ScriptedLLM(llm.LLM):
             tools=tools or [],
             conn_options=conn_options,
         )
+
+
+class ScriptedLLM(_StandIn):
+    """Answers from a script, one step per ``chat`` call; never reaches a network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._steps: list[Step] = []
+        self.blocked: list[Step] = []  # calls the session allowed no more of this turn
+
+    @property
+    def model(self) -> str:
+        return "scripted"
+
+    def plan(self, steps: Iterable[Step]) -> None:
+        """The steps of the next turn (unused steps of the last one are dropped)."""
+        self._steps = list(steps)
+        self.blocked = []
+
+    @property
+    def pending(self) -> list[Step]:
+        """The steps of this turn not played (yet)."""
+        return list(self._steps)
+
+    def _next(self, chat_ctx: llm.ChatContext, calls_allowed: bool) -> Step | None:
+        if not self._steps:
+            return None
+        if self._steps[0].kind == "call" and not calls_allowed:
+            # A real model cannot call now either; the script's call is left unplayed.
+            self.blocked.append(self._steps[0])
+            return None
+        return self._steps.pop(0)
+
+
+class OfflineLLM(_StandIn):
+    """Calls the function ``choose`` picks for the user's last words (``None``: answer
+    with :data:`OFFLINE_REPLY`). After a function's result it says nothing more."""
+
+    def __init__(self, choose: Callable[[str], Step | None]) -> None:
+        super().__init__()
+        self._choose = choose
+
+    @property
+    def model(self) -> str:
+        return "offline"
+
+    def _next(self, chat_ctx: llm.ChatContext, calls_allowed: bool) -> Step | None:
+        last = chat_ctx.items[-1] if chat_ctx.items else None
+        if last is None or last.type != "message" or last.role != "user":
+            return None  # answering a function's result: the tool's words were enough
+        step = self._choose(last.text_content or "") if calls_allowed else None
+        return step if step is not None else Step.say(OFFLINE_REPLY)

@@ -14,55 +14,26 @@ transcript, so scripts can drive it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
-from livekit.agents import AgentSession
+from livekit.agents import AgentSession, llm
 
-from engine.compile import CompiledEdge, CompiledFlow
-from engine.lint.text import jaccard, words
-from engine.runtime import (
-    Action,
-    Conversation,
-    Fired,
-    Handoff,
-    Outcome,
-    Refused,
-    RefusedEvent,
-    ToolReturned,
-)
+from engine.compile import CompiledFlow
+from engine.matching import best_edge
+from engine.runtime import Action, Conversation, Handoff, Outcome, Refused
 from engine.tools import ToolRegistry
 from worker.agent import FlowAgent
-from worker.llm import ScriptedLLM, Step
+from worker.llm import OFFLINE_REPLY, OfflineLLM, Step
+from worker.simulate import describe_events
 
-__all__ = ["OFFLINE_REPLY", "best_edge", "run_lines"]
-
-# The least share of words an example must have in common with what the user said.
-MATCH = 0.3
-OFFLINE_REPLY = "[offline model: no edge's examples match; /go EDGE {json} fires one by hand]"
+__all__ = ["OFFLINE_REPLY", "run_lines"]
 
 
-def best_edge(conv: Conversation, text: str) -> CompiledEdge | None:
-    """The offered edge whose examples best match ``text``, if one matches well enough
-    and needs no arguments the offline model could not make up."""
-    said = words(text)
-    best: tuple[float, CompiledEdge] | None = None
-    for ce in conv.current.edges:
-        if ce.automatic or not ce.edge.examples:
-            continue
-        score = max(jaccard(said, words(example)) for example in ce.edge.examples)
-        if score >= MATCH and (best is None or score > best[0]):
-            best = (score, ce)
-    if best is None:
-        return None
-    ce = best[1]
-    required = ce.function.schema["parameters"]["required"] if ce.function else []
-    return None if required else ce
-
-
-def _describe(outcome: Outcome) -> list[str]:
+def _outcome_lines(outcome: Outcome) -> list[str]:
     if isinstance(outcome, Refused):
         return [f"  refused {outcome.name}: {outcome.reason}"]
     lines = []
@@ -74,20 +45,35 @@ def _describe(outcome: Outcome) -> list[str]:
     return lines
 
 
+def offline_model(conv: Conversation) -> OfflineLLM:
+    """The offline model for ``conv``: it takes the edge whose examples match."""
+
+    def choose(text: str) -> Step | None:
+        ce = best_edge(conv, text)
+        return Step.call(ce.name) if ce is not None else None
+
+    return OfflineLLM(choose)
+
+
 async def run_lines(
     compiled: CompiledFlow,
     lines: Iterable[str],
     out: Callable[[str], None],
     *,
     variables: dict[str, Any] | None = None,
+    model: Callable[[Conversation], llm.LLM] | None = None,
+    allow_network: bool = False,
+    timeout: float = 10.0,
 ) -> Conversation:
-    """Drive a text-only session from ``lines`` and print the transcript with ``out``."""
-    tools = ToolRegistry(compiled.tools, allow_network=False)
+    """Drive a text-only session from ``lines`` and print the transcript with ``out``;
+    ``model`` makes the session's model for the conversation (None: the offline one)."""
+    tools = ToolRegistry(compiled.tools, allow_network=allow_network)
     conv = Conversation(compiled, variables=variables, tools=tools)
-    model = ScriptedLLM()
     try:
-        async with AgentSession(llm=model) as session:
-            start = await session.start(FlowAgent(conv), capture_run=True)
+        async with AgentSession(
+            llm=(model or offline_model)(conv), max_tool_steps=compiled.max_tool_steps
+        ) as session:
+            start = await session.start(await FlowAgent.open(conv), capture_run=True)
             _said(start, out)
             for raw in lines:
                 line = raw.strip()
@@ -108,17 +94,14 @@ async def run_lines(
                     continue
                 out(f"user: {line}")
                 mark = len(conv.history)
-                ce = best_edge(conv, line)
-                model.plan([Step.call(ce.name)] if ce else [Step.say(OFFLINE_REPLY)])
-                run = await session.run(user_input=line)
-                for event in conv.history[mark:]:
-                    if isinstance(event, RefusedEvent):
-                        out(f"  refused {event.name}: {event.reason}")
-                    elif isinstance(event, ToolReturned):
-                        status = "ok" if event.ok else f"error: {event.error}"
-                        out(f"  tool {event.tool} -> {status}")
-                    elif isinstance(event, Fired) and event.target is not None:
-                        out(f"  {event.edge}: {event.source} -> {event.target}")
+                try:
+                    run = await asyncio.wait_for(session.run(user_input=line), timeout)
+                except TimeoutError:
+                    out(f"  (no answer within {timeout:g} s; the session stops here)")
+                    break
+                spoken = conv.current.output.spoken if conv.current.output else None
+                for text in describe_events(conv.history[mark:], spoken):
+                    out(text)
                 _said(run, out)
                 if conv.ended is not None:
                     out(f"  call ended ({conv.ended.reason})")
@@ -153,7 +136,7 @@ async def _go(
         return
     out(f"/go {parts[1]} {json.dumps(args)}")
     outcome = await conv.fire(parts[1], args)
-    for text in _describe(outcome):
+    for text in _outcome_lines(outcome):
         out(text)
     if isinstance(outcome, Handoff) or (isinstance(outcome, Action) and outcome.target):
         words_said = " ".join(w for w in (outcome.say, conv.greeting()) if w)

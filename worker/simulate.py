@@ -1,31 +1,48 @@
 """Scenario runs: each scenario in a fresh text-only ``AgentSession`` (no room, no
-audio), the scripted model playing its ``model`` steps through the same ``FlowAgent``
-adapter the voice worker uses. What each turn did is read from the engine's history and
-checked against the turn's ``expect``."""
+audio), through the same ``FlowAgent`` adapter the voice worker uses. What each turn did
+is read from the engine's history and checked against the turn's ``expect``.
+
+The model is the scripted one by default (it plays each turn's ``model`` steps); any
+other ``livekit.agents.llm.LLM`` can stand in — the offline example matcher, or a real
+model through an OpenAI-compatible endpoint — and then the steps are ignored and only
+the expectations are checked.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
-from livekit.agents import AgentSession
+from livekit.agents import AgentSession, llm
 
 from engine.compile import CompiledFlow
-from engine.runtime import Conversation, Fired, RefusedEvent, ToolCalled, ToolReturned
+from engine.runtime import (
+    Conversation,
+    Fired,
+    OutputInvalid,
+    OutputRecorded,
+    RefusedEvent,
+    ToolCalled,
+    ToolReturned,
+)
 from engine.scenario import Scenario, TurnResult, check_turn
 from engine.tools import ToolRegistry
 from worker.agent import FlowAgent
 from worker.llm import ScriptedLLM, Step
 
-__all__ = ["ScenarioResult", "TurnReport", "run_scenario", "run_scenarios"]
+__all__ = ["ScenarioResult", "TurnReport", "describe_events", "run_scenario", "run_scenarios"]
 
 logger = logging.getLogger(__name__)
 
-# A turn of a scripted model takes milliseconds; one that takes this long is stuck.
+# A scripted turn takes milliseconds; one that takes this long is stuck (a real model
+# over the network gets longer: see run_scenario's ``timeout``).
 TURN_TIMEOUT = 10.0
 NO_REPLY = "[scripted model: no reply planned for this turn]"
+
+ModelFactory = Callable[[Conversation], llm.LLM]
 
 
 class TurnReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,80 +62,127 @@ class ScenarioResult(msgspec.Struct, frozen=True, kw_only=True):
     opening: list[str] = []  # what the agent said when the call started
 
 
-def _steps(turn_model: Sequence[object] | None) -> list[Step]:
+def _steps(turn_model: Sequence[Any] | None) -> list[Step]:
     if not turn_model:
         return [Step.say(NO_REPLY)]
     steps = []
     for step in turn_model:
-        call = getattr(step, "call", None)
-        if call is not None:
-            steps.append(Step.call(call, dict(getattr(step, "args", {}) or {})))
+        if step.call is not None:
+            steps.append(Step.call(step.call, dict(step.args)))
+        elif step.output is not None:
+            steps.append(Step.output(step.output))
         else:
-            steps.append(Step.say(getattr(step, "say", "") or ""))
+            steps.append(Step.say(step.say or ""))
     return steps
 
 
-async def run_scenario(compiled: CompiledFlow, scenario: Scenario) -> ScenarioResult:
-    tools = ToolRegistry(compiled.tools, mocks=scenario.mocks, allow_network=False)
+def _said(run: Any) -> list[str]:
+    return [
+        text
+        for event in (run.events if run is not None else [])
+        if type(event).__name__ == "ChatMessageEvent"
+        for text in getattr(event.item, "content", [])
+        if isinstance(text, str) and text
+    ]
+
+
+def describe_events(events: Sequence[Any], spoken: str | None) -> list[str]:
+    """The transcript lines for the engine's events (tool results, refusals, state
+    changes, structured outputs without the ``spoken`` field already said)."""
+    lines = []
+    for event in events:
+        if isinstance(event, ToolReturned):
+            status = "ok" if event.ok else f"error: {event.error}"
+            lines.append(f"  tool {event.tool} -> {status}")
+        elif isinstance(event, RefusedEvent):
+            lines.append(f"  refused {event.name}: {event.reason}")
+        elif isinstance(event, Fired) and event.target is not None:
+            lines.append(f"  {event.edge}: {event.source} -> {event.target}")
+        elif isinstance(event, OutputRecorded):
+            shown = {k: v for k, v in event.fields.items() if k != spoken}
+            lines.append(f"  output {msgspec.json.encode(shown).decode()}")
+        elif isinstance(event, OutputInvalid):
+            lines.append(f"  output invalid: {event.error}")
+    return lines
+
+
+def _unknown_mocks(compiled: CompiledFlow, scenario: Scenario) -> str | None:
+    unknown = sorted(name for name in scenario.mocks if name not in compiled.tools)
+    if not unknown:
+        return None
+    known = ", ".join(f"`{n}`" for n in sorted(compiled.tools))
+    return f"`mocks` names no tool of the flow: `{unknown[0]}` (tools: {known})"
+
+
+async def run_scenario(
+    compiled: CompiledFlow,
+    scenario: Scenario,
+    *,
+    model: ModelFactory | None = None,
+    allow_network: bool = False,
+    timeout: float = TURN_TIMEOUT,
+    session_options: dict[str, Any] | None = None,
+) -> ScenarioResult:
+    """Run ``scenario`` in a fresh session. ``model`` makes the session's model for its
+    conversation; None: the scripted model plays the turns' steps. Each turn (and the
+    start) must finish within ``timeout`` seconds."""
+    problem = _unknown_mocks(compiled, scenario)
+    if problem is not None:
+        return ScenarioResult(name=scenario.name, passed=False, turns=[], error=problem)
+    tools = ToolRegistry(compiled.tools, mocks=scenario.mocks, allow_network=allow_network)
     try:
         conv = Conversation(compiled, variables=scenario.variables, tools=tools)
     except (ValueError, msgspec.ValidationError) as exc:
+        await tools.close()
         return ScenarioResult(name=scenario.name, passed=False, turns=[], error=str(exc))
-    model = ScriptedLLM()
+    scripted = ScriptedLLM() if model is None else None
+    answering = scripted if model is None else model(conv)
+    options = {"max_tool_steps": compiled.max_tool_steps, **(session_options or {})}
     reports: list[TurnReport] = []
-    fired: list[str] = []
     opening: list[str] = []
     error: str | None = None
+    spoken = None
     try:
-        async with AgentSession(llm=model) as session:
-            start = await session.start(FlowAgent(conv), capture_run=True)
-            opening = [
-                f"agent: {text}"
-                for event in (start.events if start is not None else [])
-                if type(event).__name__ == "ChatMessageEvent"
-                for text in getattr(event.item, "content", [])
-                if isinstance(text, str)
-            ]
+        async with AgentSession(llm=answering, **options) as session:
+            try:
+                agent = await asyncio.wait_for(FlowAgent.open(conv), timeout)
+                start = await asyncio.wait_for(session.start(agent, capture_run=True), timeout)
+            except TimeoutError:
+                error = f"the session did not start within {timeout:g} s"
+                start = None
+            opening = [f"agent: {text}" for text in _said(start)]
             for number, turn in enumerate(scenario.turns, start=1):
+                if error is not None:
+                    break
                 if conv.ended is not None:
                     error = f"turn {number}: the call already ended in state `{conv.state}`"
                     break
                 mark = len(conv.history)
-                model.plan(_steps(turn.model))
+                if scripted is not None:
+                    scripted.plan(_steps(turn.model))
                 try:
-                    run = await asyncio.wait_for(session.run(user_input=turn.user), TURN_TIMEOUT)
+                    run = await asyncio.wait_for(session.run(user_input=turn.user), timeout)
                 except TimeoutError:
-                    error = f"turn {number}: no answer within {TURN_TIMEOUT:g} s"
+                    error = f"turn {number}: no answer within {timeout:g} s"
                     break
-                said = [
-                    text
-                    for event in run.events
-                    if type(event).__name__ == "ChatMessageEvent"
-                    for text in getattr(event.item, "content", [])
-                    if isinstance(text, str)
-                ]
+                said = _said(run)
                 events = conv.history[mark:]
-                edges = [e for e in events if isinstance(e, Fired)]
-                fired.extend(f"{e.source}.{e.edge}" for e in edges)
+                outputs = [e for e in events if isinstance(e, OutputRecorded)]
+                spoken = conv.current.output.spoken if conv.current.output else None
                 result = TurnResult(
                     state=conv.state,
-                    edges=[e.edge for e in edges],
+                    edges=[e.edge for e in events if isinstance(e, Fired)],
                     tool_calls=[e.tool for e in events if isinstance(e, ToolCalled)],
                     variables=dict(conv.variables),
                     said=" ".join(said),
+                    output=outputs[-1].fields if outputs else None,
                     ended=conv.ended is not None,
                     refused=[e.name for e in events if isinstance(e, RefusedEvent)],
                 )
                 problems = check_turn(turn.expect, result)
-                lines = [f"user: {turn.user}"]
-                for event in events:
-                    if isinstance(event, ToolReturned):
-                        status = "ok" if event.ok else f"error: {event.error}"
-                        lines.append(f"  tool {event.tool} -> {status}")
-                    elif isinstance(event, RefusedEvent):
-                        lines.append(f"  refused {event.name}: {event.reason}")
-                    elif isinstance(event, Fired) and event.target is not None:
-                        lines.append(f"  {event.edge}: {event.source} -> {event.target}")
+                if scripted is not None:
+                    problems += _script_problems(scripted, compiled)
+                lines = [f"user: {turn.user}", *describe_events(events, spoken)]
                 lines.extend(f"agent: {text}" for text in said)
                 if conv.ended is not None:
                     lines.append(f"  call ended ({conv.ended.reason})")
@@ -130,13 +194,39 @@ async def run_scenario(compiled: CompiledFlow, scenario: Scenario) -> ScenarioRe
     finally:
         conv.close()
         await tools.close()
+    fired = [f"{e.source}.{e.edge}" for e in conv.history if isinstance(e, Fired)]
     passed = error is None and all(not r.problems for r in reports)
     return ScenarioResult(
         name=scenario.name, passed=passed, turns=reports, error=error, edges=fired, opening=opening
     )
 
 
+def _script_problems(model: ScriptedLLM, compiled: CompiledFlow) -> list[str]:
+    problems = [
+        f"the session allowed no more function calls this turn (max_tool_steps="
+        f"{compiled.max_tool_steps}), so the script's {step.describe()} was not played"
+        for step in model.blocked
+    ]
+    unused = [s for s in model.pending if s not in model.blocked]
+    if unused:
+        listed = "; ".join(s.describe() for s in unused)
+        problems.append(
+            f"the turn ended before the script's last {len(unused)} step(s): {listed}"
+            " (a handoff or the end of the call ends a turn; put later steps in the next turn)"
+        )
+    return problems
+
+
 async def run_scenarios(
-    compiled: CompiledFlow, scenarios: Sequence[Scenario]
+    compiled: CompiledFlow,
+    scenarios: Sequence[Scenario],
+    *,
+    model: ModelFactory | None = None,
+    allow_network: bool = False,
+    timeout: float = TURN_TIMEOUT,
 ) -> list[ScenarioResult]:
-    return [await run_scenario(compiled, s) for s in scenarios]
+    """Each scenario in its own session, with a fresh model."""
+    return [
+        await run_scenario(compiled, s, model=model, allow_network=allow_network, timeout=timeout)
+        for s in scenarios
+    ]
