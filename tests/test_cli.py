@@ -130,18 +130,32 @@ def test_lint_flow_level_ignore_wins_over_select(tmp_path: Path) -> None:
     assert run("lint", "--select", "FL104", str(path))[:2] == (0, "")
 
 
-def test_lint_folder_skips_scenarios_schema_and_hidden(tmp_path: Path) -> None:
+def test_lint_folder_skips_scenarios_schema_tenants_and_hidden(tmp_path: Path) -> None:
     good = minimal()
     write(tmp_path / "a.json", good)
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub" / "b.json", good)
     (tmp_path / "a.scenarios.json").write_text("not json")
     (tmp_path / "flow.schema.json").write_text("not json")
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "tenants" / "acme.json").write_text('{"tenant_id": "acme", "flows": ["a"]}')
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "c.json").write_text("not json")
     (tmp_path / "notes.txt").write_text("not json")
     code, out, err = run("lint", str(tmp_path))
     assert (code, out, err) == (0, "", "All checks passed (2 files).\n")
+
+
+def test_lint_tenants_folder_alone_holds_no_flows(tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tenants / "acme.json").write_text('{"tenant_id": "acme", "flows": ["a"]}')
+    code, out, err = run("lint", str(tenants))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"flowctl: error: No flow files (`*.json`) in `{tenants}`\n"
+        "No findings in 0 files; 1 path could not be read.\n"
+    )
 
 
 def test_lint_missing_path_and_empty_folder_exit_2(tmp_path: Path) -> None:
