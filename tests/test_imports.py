@@ -10,6 +10,7 @@ from conftest import ROOT
 
 import engine.lint
 import engine.spec
+import engine.tenants
 
 
 def _python(code: str) -> str:
@@ -96,3 +97,20 @@ def test_public_surface_of_engine_spec() -> None:
     ]
     for name in engine.spec.__all__:
         assert hasattr(engine.spec, name), name
+
+
+def test_public_surface_of_engine_tenants() -> None:
+    assert engine.tenants.__all__ == [
+        "MAX_TENANT_BYTES",
+        "FileCatalog",
+        "FlowEntry",
+        "Limits",
+        "Rule",
+        "Target",
+        "Tenant",
+        "TenantError",
+        "Variant",
+        "load_catalog",
+    ]
+    for name in engine.tenants.__all__:
+        assert hasattr(engine.tenants, name), name
