@@ -9,6 +9,7 @@ import sys
 from conftest import ROOT
 
 import engine.lint
+import engine.routing
 import engine.spec
 import engine.tenants
 
@@ -97,6 +98,26 @@ def test_public_surface_of_engine_spec() -> None:
     ]
     for name in engine.spec.__all__:
         assert hasattr(engine.spec, name), name
+
+
+def test_public_surface_of_engine_routing() -> None:
+    assert engine.routing.__all__ == [
+        "ATTRIBUTES",
+        "JOB_METADATA",
+        "MAX_METADATA_BYTES",
+        "ROOM_METADATA",
+        "Catalog",
+        "Rejected",
+        "Request",
+        "Routed",
+        "decide",
+        "pick_variant",
+        "read_request",
+        "route",
+        "user_bucket",
+    ]
+    for name in engine.routing.__all__:
+        assert hasattr(engine.routing, name), name
 
 
 def test_public_surface_of_engine_tenants() -> None:
