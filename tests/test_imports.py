@@ -31,14 +31,15 @@ def test_engine_imports_neither_livekit_nor_click() -> None:
     assert _python(code) == "[]"
 
 
-def test_flowctl_lint_never_imports_livekit() -> None:
+def test_flowctl_lint_and_route_never_import_livekit() -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from cli.main import cli\n"
         "result = CliRunner().invoke(cli, ['lint', 'flows', 'tests/fixtures/seed000.json'])\n"
         "assert result.exit_code == 1, result.output\n"
-        "for args in (['rules'], ['rules', 'FL101'], ['schema']):\n"
+        "for args in (['rules'], ['rules', 'FL101'], ['schema'],\n"
+        "             ['route', '--metadata', '{\"tenant_id\": \"dynamic-co\"}']):\n"
         "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
     )
