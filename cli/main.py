@@ -1,7 +1,7 @@
 """``flowctl``: the command line, a thin click layer over ``engine`` (and later ``worker``).
 
-Commands that need no LiveKit (``lint``, ``rules``, ``schema``) import only the engine,
-inside the command, so ``flowctl lint`` starts in milliseconds.
+Commands that need no LiveKit (``lint``, ``rules``, ``schema``, ``route``) import only the
+engine, inside the command, so ``flowctl lint`` starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -416,6 +416,83 @@ def _talk(
         )
     except ValueError as exc:  # a --var that is not declared, or of the wrong type
         _fail(str(exc))
+
+
+@cli.command()
+@click.option("--metadata", "job_metadata", metavar="JSON", help="The job's metadata.")
+@click.option(
+    "--room-metadata", metavar="JSON", help="The room's metadata (used without job metadata)."
+)
+@click.option(
+    "--attributes",
+    metavar="JSON",
+    help="The first participant's attributes, a JSON object of strings (used without either).",
+)
+@click.option(
+    "--flows",
+    "flows_dir",
+    type=click.Path(path_type=Path),
+    default=Path("flows"),
+    show_default=True,
+    help="Folder of flows; its tenants/ folder holds the tenant files.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def route(
+    job_metadata: str | None,
+    room_metadata: str | None,
+    attributes: str | None,
+    flows_dir: Path,
+    fmt: str,
+) -> None:
+    """Which tenant, flow and version a job with this metadata would get, and the rule
+    that decided (docs/routing.md).
+
+    Exit 0 when the job is routed, 1 when it is rejected (the reason is printed), 2 for
+    usage errors or tenant files that cannot be used (each problem at file:row:col).
+    """
+    import json
+    import logging
+
+    from engine.errors import FlowError
+    from engine.routing import Rejected
+    from engine.routing import route as decide_route
+    from engine.tenants import load_catalog
+
+    _skip_finalization()
+    if job_metadata is None and room_metadata is None and attributes is None:
+        _fail("give --metadata, --room-metadata or --attributes")
+    attrs = None
+    if attributes is not None:
+        try:
+            attrs = json.loads(attributes)
+        except ValueError as exc:
+            _fail(f"--attributes is not JSON: {exc}")
+        if not isinstance(attrs, dict):
+            _fail("--attributes must be a JSON object")
+    try:
+        catalog = load_catalog(flows_dir)
+    except FlowError as exc:
+        _fail(str(exc).replace("\n", "\nflowctl: error: "))
+    # The decision is printed below; the router's own log line would repeat it.
+    logging.getLogger("engine.routing").addHandler(logging.NullHandler())
+    result = decide_route(catalog, job_metadata, room_metadata, attrs)
+    if fmt == "json":
+        import msgspec
+
+        click.echo(json.dumps(msgspec.to_builtins(result), indent=2))
+    elif isinstance(result, Rejected):
+        click.echo(f"rejected  {result.reason}")
+        click.echo(f"origin    {result.origin or '-'}")
+    else:
+        click.echo(f"tenant    {result.tenant_id}")
+        click.echo(f"flow      {result.flow_id}")
+        click.echo(f"version   {result.version or '-'}")
+        click.echo(f"rule      {result.rule}")
+        click.echo(f"reason    {result.reason}")
+        click.echo(f"origin    {result.origin}")
+    sys.exit(EXIT_FINDINGS if isinstance(result, Rejected) else 0)
 
 
 @cli.command()

@@ -23,7 +23,16 @@ from engine.findings import Finding, did_you_mean
 from engine.source import Path, Source, Span, _values, parse_path
 from engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
-__all__ = ["MAX_FILE_BYTES", "Loaded", "check_shape", "load_bytes", "load_path"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "NOT_JSON",
+    "Loaded",
+    "check_shape",
+    "is_flow_file",
+    "load_bytes",
+    "load_path",
+    "parse_json",
+]
 
 # Real flows are tens of kilobytes; a generated 5,000-state flow is about 3 MB. Past
 # this a file is a mistake or an attack, and decoding it would only waste memory.
@@ -84,55 +93,10 @@ def load_path(path: FsPath) -> Loaded:
 
 def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded:
     """Decode a flow document from bytes."""
-    findings: list[Finding] = []
-    if data.startswith(_BOM):
-        findings.append(
-            Finding("FL007", "File starts with a UTF-8 byte order mark; save it without one")
-        )
-        data = data[len(_BOM) :]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        prefix = data[: exc.start].decode("utf-8", errors="replace")
-        source = Source(filename, prefix)
-        findings.append(
-            Finding(
-                "FL001",
-                f"File is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
-                position=source.position(len(prefix)),
-            )
-        )
-        return Loaded(source, findings=findings)
-    source = Source(filename, text)
+    source, raw, findings = parse_json(data, filename)
     loaded = Loaded(source, findings=findings)
-
-    if not text.strip():
-        findings.append(Finding("FL001", "File is empty; a flow is a JSON object"))
+    if raw is NOT_JSON:
         return loaded
-    duplicates: list[int] = []
-    try:
-        raw = json.loads(
-            text, object_pairs_hook=_object(duplicates), parse_constant=_reject, parse_float=_float
-        )
-    except RecursionError:
-        findings.append(Finding("FL001", "Invalid JSON: nested too deeply"))
-        return loaded
-    except ValueError as exc:
-        findings.append(_json_error(source, data, exc))
-        return loaded
-    if "\\u" in text and (lone := _LONE_SURROGATE.search(text)):
-        # The standard library decodes these into strings no file or terminal can hold.
-        findings.append(
-            Finding(
-                "FL001",
-                f"Invalid JSON: `{lone.group()}` is half of a surrogate pair",
-                position=source.position(lone.start()),
-            )
-        )
-        return loaded
-    if duplicates:
-        findings.extend(_duplicate_keys(source))
-
     if not isinstance(raw, dict):
         findings.append(Finding("FL002", f"Expected `object`, got `{_json_type(raw)}`"))
         return loaded
@@ -152,6 +116,87 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
         flow = msgspec.structs.replace(flow, flow_id=stem)
     loaded.flow = flow
     return loaded
+
+
+class _NotJson:
+    def __repr__(self) -> str:
+        return "NOT_JSON"
+
+
+# What :func:`parse_json` returns in place of a value when the text holds no JSON (a
+# sentinel, since ``null`` is a JSON value).
+NOT_JSON: Any = _NotJson()
+
+
+def parse_json(
+    data: bytes, filename: str, *, kind: str = "a flow"
+) -> tuple[Source, Any, list[Finding]]:
+    """The source text, the JSON value (``NOT_JSON`` when there is none) and the
+    findings about the text itself (FL001, FL007, FL008), each at its row and column.
+    ``kind`` names what the file should hold, for the message about an empty file.
+
+    Shared by every JSON file flowctl reads with located errors: flows, tenants.
+    """
+    findings: list[Finding] = []
+    if data.startswith(_BOM):
+        findings.append(
+            Finding("FL007", "File starts with a UTF-8 byte order mark; save it without one")
+        )
+        data = data[len(_BOM) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = data[: exc.start].decode("utf-8", errors="replace")
+        source = Source(filename, prefix)
+        findings.append(
+            Finding(
+                "FL001",
+                f"File is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                position=source.position(len(prefix)),
+            )
+        )
+        return source, NOT_JSON, findings
+    source = Source(filename, text)
+    if not text.strip():
+        findings.append(Finding("FL001", f"File is empty; {kind} is a JSON object"))
+        return source, NOT_JSON, findings
+    duplicates: list[int] = []
+    try:
+        raw = json.loads(
+            text, object_pairs_hook=_object(duplicates), parse_constant=_reject, parse_float=_float
+        )
+    except RecursionError:
+        findings.append(Finding("FL001", "Invalid JSON: nested too deeply"))
+        return source, NOT_JSON, findings
+    except ValueError as exc:
+        findings.append(_json_error(source, data, exc))
+        return source, NOT_JSON, findings
+    if "\\u" in text and (lone := _LONE_SURROGATE.search(text)):
+        # The standard library decodes these into strings no file or terminal can hold.
+        findings.append(
+            Finding(
+                "FL001",
+                f"Invalid JSON: `{lone.group()}` is half of a surrogate pair",
+                position=source.position(lone.start()),
+            )
+        )
+        return source, NOT_JSON, findings
+    if duplicates:
+        findings.extend(_duplicate_keys(source))
+    return source, raw, findings
+
+
+def is_flow_file(path: FsPath) -> bool:
+    """Whether a file found in a folder is a flow: ``*.json``, except scenario files
+    (``*.scenarios.json``), JSON Schemas (``*.schema.json``) and tenant files (any
+    file in a folder named ``tenants``, see ``engine/tenants.py``)."""
+    name = path.name
+    return (
+        name.endswith(".json")
+        and not name.endswith(".scenarios.json")
+        and not name.endswith(".schema.json")
+        and path.parent.name != "tenants"
+    )
 
 
 def _object(duplicates: list[int]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:

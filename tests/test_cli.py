@@ -130,18 +130,32 @@ def test_lint_flow_level_ignore_wins_over_select(tmp_path: Path) -> None:
     assert run("lint", "--select", "FL104", str(path))[:2] == (0, "")
 
 
-def test_lint_folder_skips_scenarios_schema_and_hidden(tmp_path: Path) -> None:
+def test_lint_folder_skips_scenarios_schema_tenants_and_hidden(tmp_path: Path) -> None:
     good = minimal()
     write(tmp_path / "a.json", good)
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub" / "b.json", good)
     (tmp_path / "a.scenarios.json").write_text("not json")
     (tmp_path / "flow.schema.json").write_text("not json")
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "tenants" / "acme.json").write_text('{"tenant_id": "acme", "flows": ["a"]}')
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "c.json").write_text("not json")
     (tmp_path / "notes.txt").write_text("not json")
     code, out, err = run("lint", str(tmp_path))
     assert (code, out, err) == (0, "", "All checks passed (2 files).\n")
+
+
+def test_lint_tenants_folder_alone_holds_no_flows(tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tenants / "acme.json").write_text('{"tenant_id": "acme", "flows": ["a"]}')
+    code, out, err = run("lint", str(tenants))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"flowctl: error: No flow files (`*.json`) in `{tenants}`\n"
+        "No findings in 0 files; 1 path could not be read.\n"
+    )
 
 
 def test_lint_missing_path_and_empty_folder_exit_2(tmp_path: Path) -> None:
@@ -296,3 +310,119 @@ def test_lint_in_parallel_matches_linting_in_one_process(tmp_path: Path) -> None
         == f"{tmp_path / 'flow_broken.json'}:1:13: FL001 Invalid JSON: unexpected end of file"
     )
     assert err == "Found 11 errors and 0 warnings in 11 of 71 files.\n"
+
+
+# --- route -----------------------------------------------------------------------------
+
+
+def test_route_prints_the_decision_and_the_rule() -> None:
+    code, out, err = run(
+        "route",
+        "--flows",
+        str(FLOWS),
+        "--metadata",
+        '{"tenant_id": "dynamic-co", "user_details": {"is_new_user": true}}',
+    )
+    assert code == 0
+    assert out == (
+        "tenant    dynamic-co\n"
+        "flow      onboarding\n"
+        "version   1.0.0\n"
+        "rule      rule[0]\n"
+        "reason    rule[0] `is_new_user` holds\n"
+        "origin    job metadata\n"
+    )
+    assert err == ""
+
+
+def test_route_json_from_attributes() -> None:
+    code, out, _ = run(
+        "route",
+        "--flows",
+        str(FLOWS),
+        "--attributes",
+        '{"tenant_id": "dynamic-co", "purpose": "trial", "user_id": "user-1"}',
+        "--format",
+        "json",
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "decision": "routed",
+        "tenant_id": "dynamic-co",
+        "flow_id": "sales",
+        "version": "1.0.0",
+        "rule": "split",
+        "reason": "the tenant maps purpose `trial` to it, split 2 ways by user id: "
+        "variant[1] (weight 50 of 100)",
+        "origin": "participant attributes",
+        "purpose": "trial",
+        "variant": 1,
+        "user_id": "user-1",
+        "user_details": {},
+    }
+
+
+def test_route_rejected_exits_1_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # --flows defaults to ./flows
+    code, out, err = run(
+        "route",
+        "--metadata",
+        "",
+        "--room-metadata",
+        '{"tenant_id": "healthcare_clinic", "flow_id": "sales"}',
+    )
+    assert code == 1
+    assert out == (
+        "rejected  Flow `sales` belongs to another tenant; not serving it to tenant "
+        "`healthcare_clinic`\n"
+        "origin    room metadata\n"
+    )
+    assert err == ""
+    code, out, _ = run("route", "--metadata", "{", "--format", "json")
+    assert code == 1
+    assert json.loads(out) == {
+        "decision": "rejected",
+        "reason": "Job metadata is not valid JSON: input data was truncated",
+        "origin": "job metadata",
+        "tenant_id": None,
+    }
+
+
+def test_route_bad_tenant_files_exit_2_with_each_problem_located(tmp_path: Path) -> None:
+    write(tmp_path / "a.json", minimal())
+    (tmp_path / "tenants").mkdir()
+    bad = tmp_path / "tenants" / "acme.json"
+    bad.write_text('{\n  "tenant_id": "acme",\n  "flows": ["a", "b"],\n  "default": "c"\n}\n')
+    code, out, err = run("route", "--flows", str(tmp_path), "--metadata", '{"tenant_id": "acme"}')
+    assert (code, out) == (2, "")
+    assert err == (
+        f"flowctl: error: {bad}:3:18: Unknown flow `b` - at `$.flows[1]`\n"
+        f"flowctl: error: {bad}:4:14: Unknown flow `c` - at `$.default`\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give --metadata, --room-metadata or --attributes"),
+        (
+            ["--attributes", "{"],
+            "--attributes is not JSON: Expecting property name enclosed in double quotes: "
+            "line 1 column 2 (char 1)",
+        ),
+        (["--attributes", '["tenant_id"]'], "--attributes must be a JSON object"),
+    ],
+    ids=["no-metadata", "attributes-not-json", "attributes-not-object"],
+)
+def test_route_usage_errors_exit_2(args: list[str], message: str) -> None:
+    code, out, err = run("route", "--flows", str(FLOWS), *args)
+    assert (code, out, err) == (2, "", f"flowctl: error: {message}\n")
+
+
+def test_route_missing_flows_folder_exits_2(tmp_path: Path) -> None:
+    code, out, err = run("route", "--flows", str(tmp_path / "nope"), "--metadata", "{}")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"flowctl: error: Cannot read `{tmp_path / 'nope'}`: No such folder\n"
+        f"flowctl: error: Cannot read `{tmp_path / 'nope' / 'tenants'}`: No such folder\n"
+    )

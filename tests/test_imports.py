@@ -9,7 +9,9 @@ import sys
 from conftest import ROOT
 
 import engine.lint
+import engine.routing
 import engine.spec
+import engine.tenants
 
 
 def _python(code: str) -> str:
@@ -29,14 +31,15 @@ def test_engine_imports_neither_livekit_nor_click() -> None:
     assert _python(code) == "[]"
 
 
-def test_flowctl_lint_never_imports_livekit() -> None:
+def test_flowctl_lint_and_route_never_import_livekit() -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from cli.main import cli\n"
         "result = CliRunner().invoke(cli, ['lint', 'flows', 'tests/fixtures/seed000.json'])\n"
         "assert result.exit_code == 1, result.output\n"
-        "for args in (['rules'], ['rules', 'FL101'], ['schema']):\n"
+        "for args in (['rules'], ['rules', 'FL101'], ['schema'],\n"
+        "             ['route', '--metadata', '{\"tenant_id\": \"dynamic-co\"}']):\n"
         "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
     )
@@ -96,3 +99,40 @@ def test_public_surface_of_engine_spec() -> None:
     ]
     for name in engine.spec.__all__:
         assert hasattr(engine.spec, name), name
+
+
+def test_public_surface_of_engine_routing() -> None:
+    assert engine.routing.__all__ == [
+        "ATTRIBUTES",
+        "JOB_METADATA",
+        "MAX_METADATA_BYTES",
+        "ROOM_METADATA",
+        "Catalog",
+        "Rejected",
+        "Request",
+        "Routed",
+        "decide",
+        "pick_variant",
+        "read_request",
+        "route",
+        "user_bucket",
+    ]
+    for name in engine.routing.__all__:
+        assert hasattr(engine.routing, name), name
+
+
+def test_public_surface_of_engine_tenants() -> None:
+    assert engine.tenants.__all__ == [
+        "MAX_TENANT_BYTES",
+        "FileCatalog",
+        "FlowEntry",
+        "Limits",
+        "Rule",
+        "Target",
+        "Tenant",
+        "TenantError",
+        "Variant",
+        "load_catalog",
+    ]
+    for name in engine.tenants.__all__:
+        assert hasattr(engine.tenants, name), name

@@ -14,7 +14,7 @@ from engine.errors import FlowReadError
 from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext
 from engine.lint.registry import RULES, Rule
-from engine.load import Loaded, load_path
+from engine.load import Loaded, is_flow_file, load_path
 from engine.source import Span
 
 __all__ = [
@@ -167,17 +167,6 @@ def _check(loaded: Loaded, selection: Selection) -> list[Located]:
         located.append(Located(f, RULES[f.code], span))
     located.sort(key=lambda x: (x.span.row, x.span.column, x.finding.code))
     return located
-
-
-def is_flow_file(path: FsPath) -> bool:
-    """Whether a file found in a folder is a flow: ``*.json``, except scenario files
-    (``*.scenarios.json``) and JSON Schemas (``*.schema.json``)."""
-    name = path.name
-    return (
-        name.endswith(".json")
-        and not name.endswith(".scenarios.json")
-        and not name.endswith(".schema.json")
-    )
 
 
 def discover(paths: Iterable[FsPath]) -> tuple[list[FsPath], list[str]]:

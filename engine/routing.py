@@ -1,0 +1,427 @@
+"""Routing: which tenant, flow and version a job gets, and why. Pure: no I/O, no LiveKit.
+
+A job's routing request comes from the first of these that is present: the job's
+metadata, the room's metadata (both JSON text), the first participant's attributes
+(LiveKit's string-to-string map)::
+
+    {"tenant_id": "dynamic-co", "purpose": "support", "user_id": "user-123",
+     "user_details": {"is_new_user": false, "tier": "premium"}}
+
+The tenant's routing (``engine/tenants.py``) then decides; the first step that
+matches wins:
+
+1. ``explicit``: ``flow_id`` (or seed 003's alias ``agent_id``) names a flow;
+2. ``purpose``: the tenant's ``purposes`` map the job's ``purpose`` to a flow;
+3. ``rule[i]``: the first rule whose ``when`` holds over ``user_details``;
+4. ``split``: a purpose or the default that is a weighted list of variants picks one
+   by a stable hash of ``user_id`` (without one: the heaviest variant);
+5. ``default``: the tenant's default flow.
+
+Whatever cannot be served — malformed or oversized metadata, an unknown tenant or
+flow, another tenant's flow, nothing matching and no default — is :class:`Rejected`
+with an exact reason, logged; never an exception, never someone else's flow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Protocol
+
+import msgspec
+from msgspec import Meta
+
+from engine.conditions import ConditionError, parse_condition
+from engine.tenants import FlowEntry, Tenant, Variant
+
+__all__ = [
+    "ATTRIBUTES",
+    "JOB_METADATA",
+    "MAX_METADATA_BYTES",
+    "ROOM_METADATA",
+    "Catalog",
+    "Rejected",
+    "Request",
+    "Routed",
+    "decide",
+    "pick_variant",
+    "read_request",
+    "route",
+    "user_bucket",
+]
+
+logger = logging.getLogger(__name__)
+
+# LiveKit caps room metadata at 64 KiB; a routing request is a few hundred bytes. Past
+# this, input is a mistake or an attack, and decoding it would only cost time.
+MAX_METADATA_BYTES = 64 * 1024
+
+# Where a request came from, in the order they are tried.
+JOB_METADATA = "job metadata"
+ROOM_METADATA = "room metadata"
+ATTRIBUTES = "participant attributes"
+
+_ROUTING_KEYS = frozenset({"tenant_id", "flow_id", "agent_id", "purpose", "user_id"})
+_Id = Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class Catalog(Protocol):
+    """Where tenants and flows come from. :func:`route` asks on every job, so answers
+    must come from memory: ``engine.tenants.FileCatalog`` holds what it read from the
+    files; a store keeps a cache it refreshes when a version is published."""
+
+    def tenant(self, tenant_id: str, /) -> Tenant | None: ...
+
+    def flow(self, flow_id: str, /) -> FlowEntry | None: ...
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True):
+    """The routing keys of a job's metadata. Unknown keys are ignored, not refused: the
+    same metadata carries the frontend's own data (seed 003 puts the caller's name and
+    email beside them). A numeric ``user_id`` is taken as its decimal text."""
+
+    tenant_id: _Id
+    flow_id: _Id | None = None
+    agent_id: _Id | None = None
+    purpose: _Id | None = None
+    user_id: _Id | int | None = None
+    user_details: dict[str, Any] | None = None
+
+
+class Routed(msgspec.Struct, frozen=True, kw_only=True, tag_field="decision", tag="routed"):
+    """The job gets ``flow_id`` at ``version`` (``None``: the flow has no version).
+
+    ``rule`` is the step that decided: ``explicit``, ``purpose``, ``rule[i]`` (an index
+    into the tenant's ``rules``), ``split`` or ``default``; ``reason`` says it in words.
+    ``variant`` is the index of the split's variant. ``user_id`` and ``user_details``
+    are passed on for the session.
+    """
+
+    tenant_id: str
+    flow_id: str
+    version: str | None
+    rule: str
+    reason: str
+    origin: str
+    purpose: str | None = None
+    variant: int | None = None
+    user_id: str | None = None
+    user_details: dict[str, Any] = {}
+
+
+class Rejected(msgspec.Struct, frozen=True, kw_only=True, tag_field="decision", tag="rejected"):
+    """The job must not be served; ``reason`` says why (it quotes no user data beyond
+    the ids asked for, escaped and shortened)."""
+
+    reason: str
+    origin: str | None = None
+    tenant_id: str | None = None
+
+
+def route(
+    catalog: Catalog,
+    job_metadata: str | bytes | None = None,
+    room_metadata: str | bytes | None = None,
+    attributes: Mapping[str, str] | None = None,
+) -> Routed | Rejected:
+    """The decision for a job. Never raises for what the metadata holds; a rejection
+    is logged (warning) with its reason."""
+    read = read_request(job_metadata, room_metadata, attributes)
+    result = read if isinstance(read, Rejected) else decide(read[0], catalog, origin=read[1])
+    if isinstance(result, Rejected):
+        logger.warning("job rejected (%s): %s", result.origin or "no request", result.reason)
+    elif logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "job routed (%s): tenant %s, flow %s %s by %s: %s",
+            result.origin,
+            result.tenant_id,
+            result.flow_id,
+            result.version,
+            result.rule,
+            result.reason,
+        )
+    return result
+
+
+def read_request(
+    job_metadata: str | bytes | None = None,
+    room_metadata: str | bytes | None = None,
+    attributes: Mapping[str, str] | None = None,
+) -> tuple[Request, str] | Rejected:
+    """The request and where it came from: the first of job metadata, room metadata
+    (blank text counts as absent) and participant attributes (empty counts as absent).
+    The first present one decides: a malformed job metadata is rejected, not skipped."""
+    for origin, text in ((JOB_METADATA, job_metadata), (ROOM_METADATA, room_metadata)):
+        if text is None:
+            continue
+        if not isinstance(text, str | bytes):
+            kind = type(text).__name__
+            return Rejected(reason=f"{_cap(origin)} must be text, got `{kind}`", origin=origin)
+        if len(text) > MAX_METADATA_BYTES:
+            return _too_big(origin)
+        if text.strip():
+            return _decode(text, origin)
+    if attributes is not None and not isinstance(attributes, Mapping):
+        return _bad_attributes(f"must be a mapping, got `{type(attributes).__name__}`")
+    if not attributes:
+        return Rejected(
+            reason="No routing request: the job, the room and the participant carry none"
+        )
+    return _from_attributes(attributes)
+
+
+def _cap(origin: str) -> str:
+    return origin[:1].upper() + origin[1:]
+
+
+def _too_big(origin: str) -> Rejected:
+    return Rejected(
+        reason=f"{_cap(origin)} is over the {MAX_METADATA_BYTES:,}-byte limit", origin=origin
+    )
+
+
+def _decode(text: str | bytes, origin: str) -> tuple[Request, str] | Rejected:
+    try:
+        data = text.encode() if isinstance(text, str) else text
+    except UnicodeEncodeError:
+        return Rejected(reason=f"{_cap(origin)} is not valid UTF-8 text", origin=origin)
+    if len(data) > MAX_METADATA_BYTES:
+        return _too_big(origin)
+    try:
+        return msgspec.json.decode(data, type=Request), origin
+    except msgspec.ValidationError as exc:
+        return Rejected(reason=f"{_cap(origin)} is malformed: {exc}", origin=origin)
+    except msgspec.DecodeError as exc:
+        why = str(exc).removeprefix("JSON is malformed: ")
+        why = why[:1].lower() + why[1:]
+        return Rejected(reason=f"{_cap(origin)} is not valid JSON: {why}", origin=origin)
+    except UnicodeDecodeError:
+        return Rejected(reason=f"{_cap(origin)} is not valid UTF-8 text", origin=origin)
+    except RecursionError:
+        return Rejected(reason=f"{_cap(origin)} is nested too deeply", origin=origin)
+
+
+def _from_attributes(attributes: Mapping[Any, Any]) -> tuple[Request, str] | Rejected:
+    """The routing keys are attributes of their own; ``user_details`` are the other
+    attributes (a value that reads as JSON, such as ``true`` or ``3``, is that value, so
+    rules compare it as typed), updated by a ``user_details`` attribute holding a JSON
+    object."""
+    size = 0
+    fields: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            return _bad_attributes("must map strings to strings")
+        try:
+            size += len(key.encode()) + len(value.encode())
+        except UnicodeEncodeError:
+            return _bad_attributes("are not valid UTF-8 text")
+        if size > MAX_METADATA_BYTES:
+            return _too_big(ATTRIBUTES)
+        if key in _ROUTING_KEYS:
+            fields[key] = value
+        elif key != "user_details":
+            details[key] = _typed(value)
+    if "user_details" in attributes:
+        extra = _typed(attributes["user_details"])
+        if not isinstance(extra, dict):
+            return _bad_attributes("hold a `user_details` that is not a JSON object")
+        details.update(extra)
+    fields["user_details"] = details
+    try:
+        return msgspec.convert(fields, Request), ATTRIBUTES
+    except msgspec.ValidationError as exc:
+        return _bad_attributes(f"are malformed: {exc}")
+
+
+def _bad_attributes(why: str) -> Rejected:
+    return Rejected(reason=f"Participant attributes {why}", origin=ATTRIBUTES)
+
+
+def _typed(value: str) -> Any:
+    try:
+        return msgspec.json.decode(value)
+    except (msgspec.DecodeError, RecursionError):
+        return value
+
+
+def decide(request: Request, catalog: Catalog, *, origin: str = JOB_METADATA) -> Routed | Rejected:
+    """The decision for a request already read (see the module's docstring for the
+    order)."""
+    tenant_id = request.tenant_id
+    tenant = catalog.tenant(tenant_id)
+    if tenant is None:
+        return Rejected(
+            reason=f"Unknown tenant {_q(tenant_id)}", origin=origin, tenant_id=tenant_id
+        )
+    decision = _Decision(request, tenant, catalog, origin)
+    flow_id = request.flow_id
+    if request.agent_id is not None:
+        if flow_id is not None and flow_id != request.agent_id:
+            return decision.reject(
+                f"`flow_id` {_q(flow_id)} and `agent_id` {_q(request.agent_id)} "
+                "name different flows"
+            )
+        flow_id = request.agent_id
+    if flow_id is not None:
+        return decision.explicit(flow_id)
+    purpose = request.purpose
+    unmapped = ""
+    if purpose is not None:
+        target = tenant.purposes.get(purpose)
+        if target is not None:
+            why = f"the tenant maps purpose {_q(purpose)} to it"
+            return decision.serve(target, "purpose", why, f"purpose:{purpose}")
+        unmapped = f"purpose {_q(purpose)} is not mapped; "
+    details = request.user_details or {}
+    for i, rule in enumerate(tenant.rules):
+        if _holds(rule.when, details):
+            why = f"{unmapped}rule[{i}] `{rule.when}` holds"
+            return decision.serve(rule.flow, f"rule[{i}]", why)
+    if tenant.default is not None:
+        why = f"{unmapped}nothing else matched: the tenant's default"
+        return decision.serve(tenant.default, "default", why, "default")
+    if unmapped:
+        return decision.reject(
+            f"Purpose {_q(purpose or '')} is not mapped, no rule matched and tenant "
+            f"{_q(tenant_id)} has no default flow"
+        )
+    return decision.reject(
+        f"No purpose or rule matched and tenant {_q(tenant_id)} has no default flow"
+    )
+
+
+def _holds(when: str, details: Mapping[str, Any]) -> bool:
+    try:
+        return parse_condition(when).holds(details)
+    except ConditionError:  # a catalog that skipped the loader's check: the rule is void
+        return False
+    except RecursionError:  # comparing two values nested hundreds deep
+        return False
+
+
+class _Decision:
+    """One request's decision in the making: checks every flow before serving it."""
+
+    __slots__ = ("catalog", "origin", "request", "tenant", "user_id")
+
+    def __init__(self, request: Request, tenant: Tenant, catalog: Catalog, origin: str) -> None:
+        self.request = request
+        self.tenant = tenant
+        self.catalog = catalog
+        self.origin = origin
+        user_id = request.user_id
+        self.user_id = str(user_id) if isinstance(user_id, int) else user_id
+
+    def reject(self, reason: str) -> Rejected:
+        return Rejected(reason=reason, origin=self.origin, tenant_id=self.tenant.tenant_id)
+
+    def explicit(self, flow_id: str) -> Routed | Rejected:
+        tenant_id = self.tenant.tenant_id
+        entry = self.catalog.flow(flow_id)
+        if entry is None:
+            return self.reject(f"Unknown flow {_q(flow_id)} (tenant {_q(tenant_id)})")
+        if entry.tenant_id != tenant_id:
+            owner = "no tenant" if entry.tenant_id is None else "another tenant"
+            return self.reject(
+                f"Flow {_q(flow_id)} belongs to {owner}; not serving it to tenant {_q(tenant_id)}"
+            )
+        return self._routed(entry, None, "explicit", f"the job names flow {_q(flow_id)}")
+
+    def serve(
+        self, target: str | list[Variant], rule: str, why: str, key: str = ""
+    ) -> Routed | Rejected:
+        """Route to a configured target: a flow, or a split between variants (``key``
+        names the split in the user's hash)."""
+        if isinstance(target, str):
+            entry = self._own(target, rule)
+            return entry if isinstance(entry, Rejected) else self._routed(entry, None, rule, why)
+        index = pick_variant(target, self.tenant.tenant_id, key, self.user_id)
+        variant = target[index]
+        entry = self._own(variant.flow, "split")
+        if isinstance(entry, Rejected):
+            return entry
+        if self.user_id is None:
+            how = f"; the job has no user id: the heaviest variant, variant[{index}]"
+        else:
+            total = sum(v.weight for v in target)
+            how = f" by user id: variant[{index}] (weight {variant.weight} of {total})"
+        reason = f"{why}, split {len(target)} ways{how}"
+        return self._routed(entry, variant.version, "split", reason, index)
+
+    def _own(self, flow_id: str, rule: str) -> FlowEntry | Rejected:
+        entry = self.catalog.flow(flow_id)
+        tenant_id = self.tenant.tenant_id
+        if entry is None or entry.tenant_id != tenant_id:
+            return self.reject(
+                f"Tenant {_q(tenant_id)} routes to flow {_q(flow_id)} by {rule}, "
+                "which is not one of its flows"
+            )
+        return entry
+
+    def _routed(
+        self,
+        entry: FlowEntry,
+        version: str | None,
+        rule: str,
+        reason: str,
+        variant: int | None = None,
+    ) -> Routed:
+        return Routed(
+            tenant_id=self.tenant.tenant_id,
+            flow_id=entry.flow_id,
+            version=version if version is not None else entry.version,
+            rule=rule,
+            reason=reason,
+            origin=self.origin,
+            purpose=self.request.purpose,
+            variant=variant,
+            user_id=self.user_id,
+            user_details=self.request.user_details or {},
+        )
+
+
+def user_bucket(tenant_id: str, key: str, user_id: str) -> int:
+    """A user's stable place in a split: the first 8 bytes (big-endian) of the SHA-256
+    of ``tenant_id``, ``key`` (``purpose:<name>`` or ``default``) and ``user_id``, joined
+    by U+001F and UTF-8 encoded. The same in every process and on every machine (unlike
+    ``hash()``), and reproducible elsewhere, say in the analytics of an experiment."""
+    text = f"{tenant_id}\x1f{key}\x1f{user_id}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def pick_variant(variants: Sequence[Variant], tenant_id: str, key: str, user_id: str | None) -> int:
+    """The index of the user's variant: :func:`user_bucket` modulo the total weight,
+    laid over the variants in order. Without a user id (or with all weights 0) there is
+    nothing stable to split by: the heaviest variant, the first of equals."""
+    total = sum(v.weight for v in variants)
+    if user_id is None or total <= 0:
+        return max(range(len(variants)), key=lambda i: variants[i].weight)
+    point = user_bucket(tenant_id, key, user_id) % total
+    for i, variant in enumerate(variants):
+        if point < variant.weight:
+            return i
+        point -= variant.weight
+    return len(variants) - 1  # unreachable: the weights add up to ``total``
+
+
+def _q(value: str, limit: int = 80) -> str:
+    """A value from the request, fit for a log line: backquoted, shortened, and with
+    control and other unprintable characters escaped."""
+    text = value if len(value) <= limit else value[:limit] + "…"
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else _escape(c) for c in text)
+    return f"`{text}`"
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
