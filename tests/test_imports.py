@@ -10,6 +10,7 @@ from conftest import ROOT
 
 import engine.lint
 import engine.spec
+import engine.store
 
 
 def _python(code: str) -> str:
@@ -41,6 +42,40 @@ def test_flowctl_lint_never_imports_livekit() -> None:
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
     )
     assert _python(code) == "[]"
+
+
+def test_public_surface_of_engine_store() -> None:
+    assert engine.store.__all__ == [
+        "DEFAULT_URL",
+        "AuditEntry",
+        "Callback",
+        "FlowInfo",
+        "NotFound",
+        "NotPublishable",
+        "Publication",
+        "PushResult",
+        "RoutingValidator",
+        "SessionEvent",
+        "SessionInfo",
+        "SessionLimitReached",
+        "Store",
+        "StoreConflict",
+        "StoreCorrupt",
+        "StoreError",
+        "StoreLocked",
+        "StoreReadOnly",
+        "StoreSchemaTooNew",
+        "StoreUnavailable",
+        "StoredFinding",
+        "Tenant",
+        "TenantStore",
+        "Turn",
+        "Version",
+        "VersionInfo",
+        "open_store",
+    ]
+    for name in engine.store.__all__:
+        assert hasattr(engine.store, name), name
 
 
 def test_public_surface_of_engine_lint() -> None:
