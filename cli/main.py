@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from cli.store import sessions, store, tenants
 from engine import __version__
 
 # Exit codes (design.md): 0 clean, 1 findings or failed expectations, 2 usage/I-O/internal.
@@ -345,6 +346,10 @@ def schema() -> None:
 
     _skip_finalization()
     click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
+
+
+for group in (store, tenants, sessions):  # cli/store.py: the store from the command line
+    cli.add_command(group)
 
 
 # Set by commands that hold no resources (no threads, no child processes, no open

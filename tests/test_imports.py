@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -39,6 +40,25 @@ def test_flowctl_lint_never_imports_livekit() -> None:
         "assert result.exit_code == 1, result.output\n"
         "for args in (['rules'], ['rules', 'FL101'], ['schema']):\n"
         "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
+    )
+    assert _python(code) == "[]"
+
+
+def test_flowctl_store_tenants_sessions_never_import_livekit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'flowctl.db'}"
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from cli.main import cli\n"
+        f"url = {url!r}\n"
+        "env = {'FLOWCTL_STORE': url, 'FLOWCTL_TENANT': 'acme', 'FLOWCTL_USER': 'ci'}\n"
+        "for args in (['store', 'init'], ['tenants', 'create', 'acme'],\n"
+        "             ['store', 'push', 'flows/clinic.json', '--publish'], ['store', 'list'],\n"
+        "             ['store', 'show', 'clinic'], ['store', 'diff', 'clinic', '1'],\n"
+        "             ['tenants', 'list'], ['sessions', 'list']):\n"
+        "    result = CliRunner().invoke(cli, args, env=env)\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
     )
     assert _python(code) == "[]"
