@@ -3,6 +3,7 @@ hashes, publishing and rollback, sessions and their events, callbacks, the audit
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -492,6 +493,53 @@ async def test_sessions_record_events_in_batches(acme: TenantStore) -> None:
     with pytest.raises(StoreError) as caught:
         await acme.append_events("s1", EVENTS[:1])
     assert str(caught.value) == "Session `s1` has ended; it takes no more events"
+
+
+async def test_concurrent_batches_share_a_transaction_and_fail_alone(
+    store: Store, acme: TenantStore
+) -> None:
+    await acme.push(flow_doc(), actor="ana")
+    await store.create_tenant("globex", actor="bo")
+    for sid in ("s1", "s2"):
+        await acme.start_session("clinic", 1, session_id=sid)
+    await acme.start_session("clinic", 1, session_id="over")
+    await acme.end_session("over", reason="hangup")
+    calls = [
+        acme.append_events("s1", EVENTS[:2]),
+        acme.append_events("s2", EVENTS[:3]),
+        acme.append_events("s1", EVENTS[2:5]),
+        acme.append_events("nosuch", EVENTS[:1]),
+        store.tenant("globex").append_events("s1", EVENTS[:1]),
+        acme.append_events("over", EVENTS[:1]),
+        acme.append_events("s1", EVENTS[5:]),
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [r if isinstance(r, int) else str(r) for r in results] == [
+        2,
+        3,
+        5,
+        "Unknown session `nosuch` for tenant `acme`",
+        "Unknown session `s1` for tenant `globex`",
+        "Session `over` has ended; it takes no more events",
+        10,
+    ]
+    assert await acme.events("s1") == EVENTS
+    assert await acme.events("s2") == EVENTS[:3]
+    assert (await acme.session("s2")).events == 3
+
+
+async def test_close_waits_for_queued_events(tmp_path: Path) -> None:
+    s = await opened(tmp_path / "x.db")
+    await s.create_tenant("acme", actor="ana")
+    acme = s.tenant("acme")
+    await acme.push(flow_doc(), actor="ana")
+    await acme.start_session("clinic", 1, session_id="s1")
+    pending = [asyncio.ensure_future(acme.append_events("s1", [e])) for e in EVENTS]
+    await asyncio.sleep(0)
+    await s.close()
+    assert [p.result() for p in pending] == list(range(1, 11))
+    async with await opened(tmp_path / "x.db") as again:
+        assert await again.tenant("acme").events("s1") == EVENTS
 
 
 async def test_sessions_pin_a_version_and_list_newest_first(acme: TenantStore) -> None:

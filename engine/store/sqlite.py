@@ -29,6 +29,7 @@ from engine.store.errors import (
 )
 from engine.store.records import Tenant
 from engine.store.sqlite_db import Db, Row, SQLiteFile, Tx, audit, bump_changes
+from engine.store.sqlite_events import EventWriter
 from engine.store.sqlite_flows import SQLiteTenantStore, check_routing, tenant_record
 from engine.store.sqlite_schema import APPLICATION_ID, LATEST, MIGRATIONS
 
@@ -59,6 +60,7 @@ class SQLiteStore:
         self.migrated: tuple[int, int] | None = None
         self._writer = writer
         self._reader = reader
+        self._events = EventWriter(writer)
         self._clock = clock
         self._validate_routing = validate_routing
         self._tenants: dict[str, SQLiteTenantStore] = {}
@@ -92,6 +94,7 @@ class SQLiteStore:
         return store
 
     async def close(self) -> None:
+        await self._events.drain()
         if self._reader is not self._writer:
             await self._reader.close()
         await self._writer.close()
@@ -117,6 +120,7 @@ class SQLiteStore:
                 tenant_id,
                 self._writer,
                 self._reader,
+                self._events,
                 clock=self._clock,
                 validate_routing=self._validate_routing,
             )

@@ -25,6 +25,7 @@ from engine.store.records import (
     VersionInfo,
 )
 from engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
+from engine.store.sqlite_events import EventWriter
 from engine.store.sqlite_sessions import SessionsMixin
 
 __all__ = ["SQLiteTenantStore", "check_routing", "tenant_record"]
@@ -103,6 +104,7 @@ class SQLiteTenantStore(SessionsMixin):
         tenant_id: str,
         writer: Db,
         reader: Db,
+        events: EventWriter,
         *,
         clock: Callable[[], float],
         validate_routing: Callable[[Any], None] | None,
@@ -110,6 +112,7 @@ class SQLiteTenantStore(SessionsMixin):
         self._tenant_id = tenant_id
         self._w = writer
         self._r = reader
+        self._events = events
         self._clock = clock
         self._validate_routing = validate_routing
         self._known = False  # tenants are never deleted: once seen, no need to look again

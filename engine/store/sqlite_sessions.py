@@ -17,6 +17,7 @@ from engine.store.errors import NotFound, SessionLimitReached, StoreError
 from engine.store.events import Turn, decode_event, encode_event
 from engine.store.records import Callback, SessionInfo
 from engine.store.sqlite_db import Db, Row, Tx, audit
+from engine.store.sqlite_events import EventWriter
 
 if TYPE_CHECKING:
     from engine.runtime import Event
@@ -60,6 +61,7 @@ class SessionsMixin:
     _w: Db
     _r: Db
     _clock: Callable[[], float]
+    _events: EventWriter
 
     if TYPE_CHECKING:
 
@@ -139,38 +141,11 @@ class SessionsMixin:
             started_at=now,
         )
 
-    async def _open_session(self, tx: Tx, session_id: str) -> int:
-        """The number of events of a session still running; refuses an ended one."""
-        row = await tx.one(
-            "SELECT events, ended_at FROM sessions WHERE tenant_id = ? AND session_id = ?",
-            (self._tenant_id, session_id),
-        )
-        if row is None:
-            raise self._unknown_session(session_id)
-        if row[1] is not None:
-            raise StoreError(f"Session `{session_id}` has ended; it takes no more events")
-        return int(row[0])
-
     async def append_events(self, session_id: str, events: Sequence[Event | Turn]) -> int:
-        encoded = [encode_event(e) for e in events]  # outside the lock
-        async with self._w.transaction() as tx:
-            count = await self._open_session(tx, session_id)
-            if not encoded:
-                return count
-            await tx.many(
-                "INSERT INTO session_events (tenant_id, session_id, seq, kind, at, body) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (self._tenant_id, session_id, count + i, kind, at, body)
-                    for i, (kind, at, body) in enumerate(encoded, 1)
-                ],
-            )
-            count += len(encoded)
-            await tx.run(
-                "UPDATE sessions SET events = ? WHERE tenant_id = ? AND session_id = ?",
-                (count, self._tenant_id, session_id),
-            )
-        return count
+        """Written with the batches of other sessions that arrive meanwhile, in one
+        transaction (see ``sqlite_events``)."""
+        rows = [encode_event(e) for e in events]
+        return await self._events.append(self._tenant_id, session_id, rows)
 
     async def end_session(self, session_id: str, *, reason: str) -> SessionInfo:
         """Mark the session ended; ending it again changes nothing (the first reason
