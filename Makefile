@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q engine cli worker
 	$(BIN)/python bench/lint_bench.py
 	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/store_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
