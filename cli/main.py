@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from cli.store import sessions, store, tenants
+from cli.store import store
+from cli.tenants import sessions, tenants
 from engine import __version__
 
 # Exit codes (design.md): 0 clean, 1 findings or failed expectations, 2 usage/I-O/internal.
@@ -348,7 +349,7 @@ def schema() -> None:
     click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
 
 
-for group in (store, tenants, sessions):  # cli/store.py: the store from the command line
+for group in (store, tenants, sessions):  # cli/store.py, cli/tenants.py: the store
     cli.add_command(group)
 
 

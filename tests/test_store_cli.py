@@ -43,10 +43,10 @@ def acme(url: str) -> str:
 
 
 def test_default_url_is_the_engines() -> None:
-    import cli.store
+    import cli.store_common
     import engine.store
 
-    assert cli.store.DEFAULT_URL == engine.store.DEFAULT_URL == "sqlite:///flowctl.db"
+    assert cli.store_common.DEFAULT_URL == engine.store.DEFAULT_URL == "sqlite:///flowctl.db"
 
 
 def test_init_creates_then_finds_it_up_to_date(url: str) -> None:

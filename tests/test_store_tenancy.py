@@ -15,7 +15,7 @@ from storekit import T0, flow_doc, opened
 from engine.runtime import Entered
 from engine.store import NotFound, Store, TenantStore
 from engine.store.sqlite import SQLiteStore
-from engine.store.sqlite_flows import SQLiteTenantStore
+from engine.store.sqlite_tenant import SQLiteTenantStore
 
 NO_FLOW = "Unknown flow `{flow}` for tenant `acme`"
 NO_SESSION = "Unknown session `{session}` for tenant `acme`"

@@ -164,7 +164,8 @@ class TenantStore(Protocol):
         ...
 
     async def append_events(self, session_id: str, events: Sequence[Event | Turn]) -> int:
-        """Append a batch of events in one transaction; the session's event count."""
+        """Append a batch of events, all or none; the session's event count after it.
+        Refused for an unknown or ended session."""
         ...
 
     async def end_session(self, session_id: str, *, reason: str) -> SessionInfo: ...

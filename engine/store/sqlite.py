@@ -30,8 +30,8 @@ from engine.store.errors import (
 from engine.store.records import Tenant
 from engine.store.sqlite_db import Db, Row, SQLiteFile, Tx, audit, bump_changes
 from engine.store.sqlite_events import EventWriter
-from engine.store.sqlite_flows import SQLiteTenantStore, check_routing, tenant_record
 from engine.store.sqlite_schema import APPLICATION_ID, LATEST, MIGRATIONS
+from engine.store.sqlite_tenant import SQLiteTenantStore, check_routing, tenant_record
 
 if TYPE_CHECKING:
     from engine.store import TenantStore

@@ -1,5 +1,5 @@
 """Sessions on the SQLite store: their pinned version and routing decision, their
-events (written in batches, one transaction each), their callbacks. Every row is keyed
+events (written in batches, see ``sqlite_events``), their callbacks. Every row is keyed
 by tenant first, so a session id only means something within its tenant.
 """
 
