@@ -257,7 +257,7 @@ async def show(
         if fmt == "json":
             echo_json({"version": v, "published": published, "history": history})
             return
-        state = "published" if v.version == published else f"published: {v(published)}"
+        state = "published" if v.version == published else f"published: {version_name(published)}"
         click.echo(f"{flow_id} v{v.version} ({state})")
         click.echo(f"hash     sha256:{v.hash}")
         click.echo(f"author   {v.author}")
@@ -267,7 +267,7 @@ async def show(
             click.echo(f"  {f.row}:{f.column}: {f.code} {f.message}")
         click.echo("history" if history else "history  never published")
         for p in history:
-            was = f" (was {v(p.previous)})" if p.previous is not None else ""
+            was = f" (was {version_name(p.previous)})" if p.previous is not None else ""
             click.echo(
                 f"  #{p.seq}  {format_time(p.at)}  {p.action:<8}  v{p.version}{was} by {p.actor}"
             )

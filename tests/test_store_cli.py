@@ -100,6 +100,40 @@ def test_push_publish_list_show(acme: str, tmp_path: Path) -> None:
     )
 
 
+def test_show_prints_a_version_its_lint_and_the_history(acme: str) -> None:
+    path = Path(acme.removeprefix("sqlite:///"))
+
+    async def record() -> None:
+        async with await opened(path, Clock()) as s:
+            t = s.tenant("acme")
+            await t.push(warned_doc(), actor="ana")
+            await t.push(flow_doc(), actor="bo")
+            await t.publish("clinic", 1, actor="ana")
+            await t.publish("clinic", 2, actor="bo")
+            await t.rollback("clinic", actor="cy")
+
+    asyncio.run(record())
+    code, out, err = run(acme, "store", "show", "clinic")
+    assert (code, err) == (0, "")
+    digest = json.loads(run(acme, "store", "show", "clinic", "--format", "json")[1])["version"]
+    assert out == (
+        "clinic v1 (published)\n"
+        f"hash     sha256:{digest['hash']}\n"
+        "author   ana\n"
+        "created  2023-11-14T22:13:21Z\n"
+        "lint     1 warning\n"
+        "  10:26: FL404 Description of `finish` is 3 characters; say when to call it in at "
+        "least 20 - at `$.agents[0].edges[0].description`\n"
+        "history\n"
+        "  #1  2023-11-14T22:13:23Z  publish   v1 by ana\n"
+        "  #2  2023-11-14T22:13:24Z  publish   v2 (was v1) by bo\n"
+        "  #3  2023-11-14T22:13:25Z  rollback  v1 (was v2) by cy\n"
+    )
+    assert run(acme, "store", "show", "clinic", "2")[1].splitlines()[0] == (
+        "clinic v2 (published: v1)"
+    )
+
+
 def test_push_with_lint_errors_is_stored_and_exits_1(acme: str, tmp_path: Path) -> None:
     bad = write(tmp_path / "clinic.json", broken_doc())
     code, out, err = run(acme, "store", "push", bad, "--publish")
