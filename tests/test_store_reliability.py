@@ -316,6 +316,7 @@ async def test_another_sqlite_database_is_left_alone(tmp_path: Path) -> None:
     )
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # untouched
     conn.close()
 
 

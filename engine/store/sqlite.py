@@ -83,6 +83,9 @@ class SQLiteStore:
         _check_file(file, create)
         writer = await _connect(file, create)
         try:
+            # Look before touching anything: another program's database, or one from a
+            # newer flowctl, is refused before its journal mode is changed.
+            _check_header(file, *await _header(writer))
             await _prepare(writer)
             migrated = await _migrate(writer)
             reader = writer if file.memory else await _connect(file, False)
@@ -211,8 +214,8 @@ async def _connect(file: SQLiteFile, create: bool) -> Db:
 
 
 async def _prepare(db: Db) -> None:
-    """Per-connection settings. Reading the journal mode is the first read of the file:
-    a file that is not a database fails here."""
+    """The writer's settings: WAL mode (kept in the file), and per connection
+    ``synchronous=NORMAL`` and foreign keys."""
     mode = (await _one(db, "PRAGMA journal_mode"))[0]
     if mode != "wal" and not db.file.read_only and not db.file.memory:
         mode = (await _one(db, "PRAGMA journal_mode = WAL"))[0]
