@@ -179,7 +179,8 @@ def _unprivileged(fn: Callable[[], str]) -> str:
     writes read-only files regardless), or in this process otherwise."""
     if os.geteuid() != 0:
         return fn()
-    fn_warm = fn  # everything the child needs is imported before the fork
+    # The child cannot import anything once it is `nobody` (the interpreter's files may
+    # be private to root): the caller runs ``fn`` once first, so all is imported.
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -187,7 +188,7 @@ def _unprivileged(fn: Callable[[], str]) -> str:
         try:
             os.setgid(65534)
             os.setuid(65534)
-            out = fn_warm()
+            out = fn()
         except PermissionError as exc:
             out = f"cannot drop privileges: {exc}"
         except BaseException as exc:
