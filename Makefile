@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/lint_bench.py
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/route_bench.py
+	$(BIN)/python bench/store_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

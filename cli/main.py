@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from cli.store import store
+from cli.tenants import sessions, tenants
 from engine import __version__
 
 # Exit codes (design.md): 0 clean, 1 findings or failed expectations, 2 usage/I-O/internal.
@@ -506,6 +508,10 @@ def schema() -> None:
 
     _skip_finalization()
     click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
+
+
+for group in (store, tenants, sessions):  # cli/store.py, cli/tenants.py: the store
+    cli.add_command(group)
 
 
 # Set by commands that hold no resources (no threads, no child processes, no open

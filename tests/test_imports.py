@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
 import engine.lint
 import engine.routing
 import engine.spec
+import engine.store
 import engine.tenants
 
 
@@ -44,6 +46,59 @@ def test_flowctl_lint_and_route_never_import_livekit() -> None:
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
     )
     assert _python(code) == "[]"
+
+
+def test_flowctl_store_tenants_sessions_never_import_livekit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'flowctl.db'}"
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from cli.main import cli\n"
+        f"url = {url!r}\n"
+        "env = {'FLOWCTL_STORE': url, 'FLOWCTL_TENANT': 'acme', 'FLOWCTL_USER': 'ci'}\n"
+        "for args in (['store', 'init'], ['tenants', 'create', 'acme'],\n"
+        "             ['store', 'push', 'flows/clinic.json', '--publish'], ['store', 'list'],\n"
+        "             ['store', 'show', 'clinic'], ['store', 'diff', 'clinic', '1'],\n"
+        "             ['tenants', 'list'], ['sessions', 'list']):\n"
+        "    result = CliRunner().invoke(cli, args, env=env)\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
+    )
+    assert _python(code) == "[]"
+
+
+def test_public_surface_of_engine_store() -> None:
+    assert engine.store.__all__ == [
+        "DEFAULT_URL",
+        "AuditEntry",
+        "Callback",
+        "FlowInfo",
+        "NotFound",
+        "NotPublishable",
+        "Publication",
+        "PushResult",
+        "RoutingValidator",
+        "SessionEvent",
+        "SessionInfo",
+        "SessionLimitReached",
+        "Store",
+        "StoreConflict",
+        "StoreCorrupt",
+        "StoreError",
+        "StoreLocked",
+        "StoreReadOnly",
+        "StoreSchemaTooNew",
+        "StoreUnavailable",
+        "StoredFinding",
+        "Tenant",
+        "TenantStore",
+        "Turn",
+        "Version",
+        "VersionInfo",
+        "open_store",
+    ]
+    for name in engine.store.__all__:
+        assert hasattr(engine.store, name), name
 
 
 def test_public_surface_of_engine_lint() -> None:

@@ -100,7 +100,20 @@ def test_every_bad_model_step_is_reported(tmp_path: Path) -> None:
         "flow": "f.json",
         "scenarios": [
             {"name": "a", "turns": [{"user": "hi", "model": [{}]}]},
-            {"name": "b", "turns": [{"user": "x"}, {"user": "y", "model": [{"say": "s", "args": {}}, {"call": "c", "args": {"k": 1}}, {"output": {}, "say": "z"}]}]},
+            {
+                "name": "b",
+                "turns": [
+                    {"user": "x"},
+                    {
+                        "user": "y",
+                        "model": [
+                            {"say": "s", "args": {}},
+                            {"call": "c", "args": {"k": 1}},
+                            {"output": {}, "say": "z"},
+                        ],
+                    },
+                ],
+            },
         ],
     }
     path = write(tmp_path, doc)

@@ -1,0 +1,308 @@
+"""``flowctl store``: push, publish, roll back and inspect flow versions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cli.store_common import (
+    actor_option,
+    echo_json,
+    fail,
+    format_option,
+    lint_summary,
+    run,
+    store_option,
+    table,
+    tenant_option,
+    version_name,
+    with_store,
+    with_tenant,
+)
+
+if TYPE_CHECKING:
+    from engine.store import Store, TenantStore, Version
+
+__all__ = ["store"]
+
+
+def _expected(value: str | None) -> Any:
+    """``--expect N`` / ``--expect none``, or ``...`` (no check) when not given."""
+    if value is None:
+        return ...
+    if value.lower() == "none":
+        return None
+    if not value.removeprefix("v").isdigit():
+        fail(f"`--expect {value}`: give a version number, or `none`")
+    return int(value.removeprefix("v"))
+
+
+def _findings(flow_id: str, version: Version) -> None:
+    for f in version.findings:
+        click.echo(
+            f"{flow_id}@v{version.version}:{f.row}:{f.column}: {f.code} {f.message}", err=True
+        )
+
+
+@click.group()
+def store() -> None:
+    """Flow versions in the store: push, publish, roll back, inspect."""
+
+
+@store.command()
+@store_option
+@run
+async def init(url: str) -> None:
+    """Create the store (or bring its schema up to date)."""
+
+    async def body(s: Store) -> None:
+        from engine.store.sqlite_schema import LATEST
+
+        if s.migrated is None:
+            click.echo(f"Store {url} is up to date (schema {LATEST})")
+        elif s.migrated[0] == 0:
+            click.echo(f"Created store {url} (schema {LATEST})")
+        else:
+            click.echo(f"Migrated store {url} from schema {s.migrated[0]} to {s.migrated[1]}")
+
+    await with_store(url, body, create=True)
+
+
+@store.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--flow", "flow_id", help="Flow id [default: the document's flow_id, else the file name]."
+)
+@click.option("--publish", is_flag=True, help="Also publish each pushed version.")
+@tenant_option
+@actor_option
+@store_option
+@run
+async def push(
+    files: tuple[Path, ...], flow_id: str | None, publish: bool, tenant: str, actor: str, url: str
+) -> None:
+    """Store each FILE as its flow's next version, unless its content is already a
+    version (the content hash ignores formatting and key order). Lint findings are kept
+    with the version; exit 1 when one has errors: it cannot be published."""
+    if flow_id is not None and len(files) > 1:
+        fail("`--flow` names one flow: push one file with it")
+    documents = []
+    for path in files:
+        try:
+            documents.append((path, path.read_bytes()))
+        except OSError as exc:
+            fail(f"Cannot read `{path}`: {exc.strerror or exc}")
+
+    async def body(t: TenantStore) -> int:
+        failed = 0
+        for path, data in documents:
+            result = await t.push(data, actor=actor, flow_id=flow_id, filename=str(path))
+            info = result.version
+            lint = lint_summary(info.errors, info.warnings)
+            if result.created:
+                click.echo(f"{info.flow_id} v{info.version} pushed ({info.hash[:12]}, {lint})")
+            else:
+                click.echo(f"{info.flow_id} v{info.version} unchanged (same content)")
+            if info.errors or info.warnings:
+                _findings(info.flow_id, await t.version(info.flow_id, info.version))
+            if info.errors:
+                failed += 1
+                click.echo(
+                    f"flowctl: error: {info.flow_id} v{info.version} has lint errors; "
+                    "it cannot be published",
+                    err=True,
+                )
+            elif publish:
+                before = await t.published(info.flow_id)
+                if before != info.version:
+                    await t.publish(info.flow_id, info.version, actor=actor)
+                    click.echo(
+                        f"{info.flow_id} v{info.version} published (was {version_name(before)})"
+                    )
+        return failed
+
+    failed = await with_tenant(url, tenant, body)
+    if failed:
+        sys.exit(1)
+
+
+@store.command()
+@click.argument("flow_id", metavar="FLOW")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--expect", help="Publish only if this version (or `none`) is the published one.")
+@tenant_option
+@actor_option
+@store_option
+@run
+async def publish(
+    flow_id: str, version: int, expect: str | None, tenant: str, actor: str, url: str
+) -> None:
+    """Make VERSION of FLOW the one new sessions get (lint-clean versions only). Running
+    sessions keep the version they started on."""
+    expected = _expected(expect)
+
+    async def body(t: TenantStore) -> None:
+        before = await t.published(flow_id)
+        if before == version and expected in (..., before):
+            click.echo(f"{flow_id} v{version} is already published")
+            return
+        pub = await t.publish(flow_id, version, actor=actor, expected_current=expected)
+        click.echo(f"{flow_id} v{pub.version} published (was {version_name(pub.previous)})")
+
+    await with_tenant(url, tenant, body)
+
+
+@store.command()
+@click.argument("flow_id", metavar="FLOW")
+@click.option("--to", "to", type=click.IntRange(min=1), help="Version to go back to.")
+@click.option("--expect", help="Roll back only if this version (or `none`) is the published one.")
+@tenant_option
+@actor_option
+@store_option
+@run
+async def rollback(
+    flow_id: str, to: int | None, expect: str | None, tenant: str, actor: str, url: str
+) -> None:
+    """Republish an earlier version of FLOW: --to VERSION, or by default the newest
+    version below the published one that was published before."""
+    expected = _expected(expect)
+
+    async def body(t: TenantStore) -> None:
+        pub = await t.rollback(flow_id, actor=actor, to=to, expected_current=expected)
+        click.echo(f"{flow_id} rolled back to v{pub.version} (was {version_name(pub.previous)})")
+
+    await with_tenant(url, tenant, body)
+
+
+@store.command(name="list")
+@click.argument("flow_id", metavar="[FLOW]", required=False)
+@tenant_option
+@store_option
+@format_option
+@run
+async def list_(flow_id: str | None, tenant: str, url: str, fmt: str) -> None:
+    """The tenant's flows, or the versions of FLOW (`*` marks the published one)."""
+    from engine.store.timeline import format_time
+
+    async def body(t: TenantStore) -> None:
+        if flow_id is None:
+            flows = await t.flows()
+            if fmt == "json":
+                echo_json(flows)
+                return
+            if not flows:
+                click.echo(
+                    f"No flows for tenant `{tenant}`; push one with `flowctl store push`", err=True
+                )
+                return
+            rows = [["FLOW", "PUBLISHED", "LATEST", "PUBLISHED AT"]]
+            for f in flows:
+                rows.append(
+                    [
+                        f.flow_id,
+                        version_name(f.published),
+                        f"v{f.latest}",
+                        format_time(f.published_at),
+                    ]
+                )
+            table(rows)
+            return
+        versions = await t.versions(flow_id)
+        published = await t.published(flow_id)
+        if fmt == "json":
+            echo_json(versions)
+            return
+        rows = [["VERSION", "HASH", "AUTHOR", "CREATED", "LINT"]]
+        for v in versions:
+            mark = " *" if v.version == published else ""
+            rows.append(
+                [
+                    f"v{v.version}{mark}",
+                    v.hash[:12],
+                    v.author,
+                    format_time(v.created_at),
+                    lint_summary(v.errors, v.warnings),
+                ]
+            )
+        table(rows)
+
+    await with_tenant(url, tenant, body)
+
+
+@store.command()
+@click.argument("flow_id", metavar="FLOW")
+@click.argument("version", type=click.IntRange(min=1), required=False)
+@click.option("--document", is_flag=True, help="Print only the document, as pushed.")
+@tenant_option
+@store_option
+@format_option
+@run
+async def show(
+    flow_id: str, version: int | None, document: bool, tenant: str, url: str, fmt: str
+) -> None:
+    """One version of FLOW (default: the published one): its hash, author, lint result
+    and the flow's publication history; --document prints the document alone."""
+    from engine.store.timeline import format_time
+
+    async def body(t: TenantStore) -> None:
+        v = await t.version(flow_id, version)
+        if document:
+            click.echo(v.document, nl=not v.document.endswith("\n"))
+            return
+        published = await t.published(flow_id)
+        history = await t.history(flow_id)
+        if fmt == "json":
+            echo_json({"version": v, "published": published, "history": history})
+            return
+        state = "published" if v.version == published else f"published: {version_name(published)}"
+        click.echo(f"{flow_id} v{v.version} ({state})")
+        click.echo(f"hash     sha256:{v.hash}")
+        click.echo(f"author   {v.author}")
+        click.echo(f"created  {format_time(v.created_at)}")
+        click.echo(f"lint     {lint_summary(v.errors, v.warnings)}")
+        for f in v.findings:
+            click.echo(f"  {f.row}:{f.column}: {f.code} {f.message}")
+        click.echo("history" if history else "history  never published")
+        for p in history:
+            was = f" (was {version_name(p.previous)})" if p.previous is not None else ""
+            click.echo(
+                f"  #{p.seq}  {format_time(p.at)}  {p.action:<8}  v{p.version}{was} by {p.actor}"
+            )
+
+    await with_tenant(url, tenant, body)
+
+
+@store.command()
+@click.argument("flow_id", metavar="FLOW")
+@click.argument("old", type=click.IntRange(min=1))
+@click.argument("new", type=click.IntRange(min=1), required=False)
+@tenant_option
+@store_option
+@run
+async def diff(flow_id: str, old: int, new: int | None, tenant: str, url: str) -> None:
+    """A unified diff of two versions of FLOW (NEW: default the latest), as pretty JSON."""
+    import difflib
+
+    async def body(t: TenantStore) -> None:
+        newest = new if new is not None else (await t.versions(flow_id))[-1].version
+        a, b = await t.version(flow_id, old), await t.version(flow_id, newest)
+        lines = difflib.unified_diff(
+            _pretty(a.document),
+            _pretty(b.document),
+            fromfile=f"{flow_id}@v{a.version}",
+            tofile=f"{flow_id}@v{b.version}",
+        )
+        click.echo("".join(lines), nl=False)
+
+    await with_tenant(url, tenant, body)
+
+
+def _pretty(document: str) -> list[str]:
+    """A document as 2-space-indented JSON in its own key order, one line per entry."""
+    import json
+
+    text = json.dumps(json.loads(document), indent=2, ensure_ascii=False)
+    return [line + "\n" for line in text.splitlines()]

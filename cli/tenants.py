@@ -1,0 +1,259 @@
+"""``flowctl tenants`` (create tenants, set their routing and limits) and ``flowctl
+sessions`` (recorded sessions, and one as a readable timeline)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cli.store_common import (
+    actor_option,
+    echo_json,
+    fail,
+    format_option,
+    run,
+    store_option,
+    table,
+    tenant_option,
+    with_store,
+    with_tenant,
+)
+
+if TYPE_CHECKING:
+    from engine.store import Store, TenantStore
+
+__all__ = ["sessions", "tenants"]
+
+
+@click.group()
+def tenants() -> None:
+    """Tenants: create them, set their routing and limits."""
+
+
+def _read_routing(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
+        fail(f"Cannot read `{path}`: {exc.strerror or exc}")
+
+
+def _max_sessions(value: str | None) -> int | None:
+    if value is None or value.lower() == "none":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        fail(f"`--max-sessions {value}`: give a whole number from 1, or `none`")
+    return int(value)
+
+
+def _show_tenant(t: Any) -> None:
+    import json
+
+    from engine.store.timeline import format_time
+
+    click.echo(f"tenant        {t.tenant_id}")
+    if t.name:
+        click.echo(f"name          {t.name}")
+    click.echo(f"max sessions  {t.max_concurrent_sessions or 'no limit'}")
+    click.echo(f"created       {format_time(t.created_at)}")
+    click.echo(f"updated       {format_time(t.updated_at)}")
+    if t.routing is None:
+        click.echo("routing       none")
+    else:
+        click.echo("routing")
+        for line in json.dumps(t.routing, indent=2, ensure_ascii=False).splitlines():
+            click.echo(f"  {line}")
+
+
+@tenants.command(name="list")
+@store_option
+@format_option
+@run
+async def list_tenants(url: str, fmt: str) -> None:
+    """Every tenant (the admin listing)."""
+
+    async def body(s: Store) -> None:
+        found = await s.list_tenants()
+        if fmt == "json":
+            echo_json(found)
+            return
+        if not found:
+            click.echo("No tenants; create one with `flowctl tenants create ID`", err=True)
+            return
+        rows = [["TENANT", "NAME", "MAX SESSIONS", "ROUTING"]]
+        for t in found:
+            limit = str(t.max_concurrent_sessions or "-")
+            rows.append([t.tenant_id, t.name or "-", limit, "yes" if t.routing else "-"])
+        table(rows)
+
+    await with_store(url, body)
+
+
+@tenants.command()
+@click.argument("tenant_id", metavar="TENANT")
+@click.option("--name", default="", help="A readable name.")
+@click.option(
+    "--routing", type=click.Path(path_type=Path), help="Routing document (JSON; - for stdin)."
+)
+@click.option("--max-sessions", help="Most sessions running at once (default: no limit).")
+@actor_option
+@store_option
+@run
+async def create(
+    tenant_id: str, name: str, routing: Path | None, max_sessions: str | None, actor: str, url: str
+) -> None:
+    """Create a tenant."""
+    document = _read_routing(routing)
+    limit = _max_sessions(max_sessions)
+
+    async def body(s: Store) -> None:
+        await s.create_tenant(
+            tenant_id, actor=actor, name=name, routing=document, max_concurrent_sessions=limit
+        )
+        click.echo(f"Created tenant {tenant_id}")
+
+    await with_store(url, body)
+
+
+@tenants.command(name="show")
+@click.argument("tenant_id", metavar="TENANT")
+@click.option("--audit", "audit", is_flag=True, help="Also the tenant's latest changes.")
+@store_option
+@format_option
+@run
+async def show_tenant(tenant_id: str, audit: bool, url: str, fmt: str) -> None:
+    """A tenant's settings (and with --audit, who changed what, newest first)."""
+    import json
+
+    from engine.store.timeline import format_time
+
+    async def body(t: TenantStore) -> None:
+        info = await t.info()
+        entries = await t.audit(limit=50) if audit else []
+        if fmt == "json":
+            echo_json({"tenant": info, "audit": entries} if audit else info)
+            return
+        _show_tenant(info)
+        if audit:
+            click.echo("audit")
+            for e in entries:
+                detail = json.dumps(e.detail, ensure_ascii=False) if e.detail else ""
+                click.echo(
+                    f"  {format_time(e.at)}  {e.actor}  {e.action} {e.subject} {detail}".rstrip()
+                )
+
+    await with_tenant(url, tenant_id, body)
+
+
+@tenants.command(name="set-routing")
+@click.argument("tenant_id", metavar="TENANT")
+@click.argument("routing", type=click.Path(path_type=Path), required=False)
+@click.option("--clear", is_flag=True, help="Remove the tenant's routing.")
+@actor_option
+@store_option
+@run
+async def set_routing(
+    tenant_id: str, routing: Path | None, clear: bool, actor: str, url: str
+) -> None:
+    """Replace a tenant's routing with the JSON document ROUTING (- for stdin)."""
+    if (routing is None) == (not clear):
+        fail("give a ROUTING file, or --clear")
+    document = _read_routing(routing)
+
+    async def body(t: TenantStore) -> None:
+        await t.set_routing(document, actor=actor)
+        click.echo(f"Routing of tenant {tenant_id} {'cleared' if clear else 'updated'}")
+
+    await with_tenant(url, tenant_id, body)
+
+
+@tenants.command(name="set-limits")
+@click.argument("tenant_id", metavar="TENANT")
+@click.option("--max-sessions", required=True, help="Most sessions running at once, or `none`.")
+@actor_option
+@store_option
+@run
+async def set_limits(tenant_id: str, max_sessions: str, actor: str, url: str) -> None:
+    """Change a tenant's limits."""
+    limit = _max_sessions(max_sessions)
+
+    async def body(t: TenantStore) -> None:
+        await t.set_limits(max_concurrent_sessions=limit, actor=actor)
+        click.echo(f"Tenant {tenant_id}: max sessions {limit or 'no limit'}")
+
+    await with_tenant(url, tenant_id, body)
+
+
+# --- flowctl sessions -------------------------------------------------------------------
+
+
+@click.group()
+def sessions() -> None:
+    """Recorded sessions: list them, read one as a timeline."""
+
+
+@sessions.command(name="list")
+@click.option("--flow", "flow_id", help="Only sessions of this flow.")
+@click.option("--running/--ended", default=None, help="Only running, or only ended sessions.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@tenant_option
+@store_option
+@format_option
+@run
+async def list_sessions(
+    flow_id: str | None, running: bool | None, limit: int, tenant: str, url: str, fmt: str
+) -> None:
+    """The tenant's sessions, newest first."""
+    from engine.store.timeline import format_time
+
+    async def body(t: TenantStore) -> None:
+        found = await t.sessions(flow_id=flow_id, running=running, limit=limit)
+        if fmt == "json":
+            echo_json(found)
+            return
+        if not found:
+            click.echo(f"No sessions for tenant `{tenant}`", err=True)
+            return
+        rows = [["SESSION", "FLOW", "VERSION", "STARTED", "ENDED", "REASON", "EVENTS"]]
+        for s in found:
+            rows.append(
+                [
+                    s.session_id,
+                    s.flow_id,
+                    f"v{s.version}",
+                    format_time(s.started_at),
+                    format_time(s.ended_at),
+                    s.end_reason or ("running" if s.ended_at is None else "-"),
+                    str(s.events),
+                ]
+            )
+        table(rows)
+
+    await with_tenant(url, tenant, body)
+
+
+@sessions.command(name="show")
+@click.argument("session_id", metavar="SESSION")
+@tenant_option
+@store_option
+@format_option
+@run
+async def show_session(session_id: str, tenant: str, url: str, fmt: str) -> None:
+    """A recorded session as a timeline: states entered, edges fired, refusals, tool
+    calls and results, what was said, structured outputs, the end."""
+    from engine.store.timeline import timeline
+
+    async def body(t: TenantStore) -> None:
+        info = await t.session(session_id)
+        events = await t.events(session_id)
+        if fmt == "json":
+            echo_json({"session": info, "events": events})
+            return
+        for line in timeline(info, events):
+            click.echo(line)
+
+    await with_tenant(url, tenant, body)

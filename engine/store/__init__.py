@@ -1,0 +1,281 @@
+"""The store: tenants, flows with immutable versions and a published pointer, recorded
+sessions, callbacks and an audit log, behind two small protocols.
+
+:class:`Store` is the whole database; it hands out one :class:`TenantStore` per tenant
+(``store.tenant("acme")``), and every read or write of flows, versions, sessions and
+callbacks goes through such a handle, so it can only touch that tenant's rows. Another
+tenant's flow or session is :class:`NotFound`, worded exactly as one that does not
+exist. The one read across tenants is the admin listing, :meth:`Store.list_tenants`.
+
+``open_store(url)`` picks the implementation from the URL's scheme. SQLite (a file in
+WAL mode, ``engine.store.sqlite``) is the only one today; a server database for many
+machines is a new module implementing these two protocols (docs/deployment.md). What
+does not depend on the database (hashing, lint, event encoding, the records returned)
+lives beside them in ``engine.store.documents``, ``events`` and ``records``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from types import EllipsisType, TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, Self
+from urllib.parse import parse_qsl, urlsplit
+
+from engine.store.errors import (
+    NotFound,
+    NotPublishable,
+    SessionLimitReached,
+    StoreConflict,
+    StoreCorrupt,
+    StoreError,
+    StoreLocked,
+    StoreReadOnly,
+    StoreSchemaTooNew,
+    StoreUnavailable,
+)
+from engine.store.events import SessionEvent, Turn
+from engine.store.records import (
+    AuditEntry,
+    Callback,
+    FlowInfo,
+    Publication,
+    PushResult,
+    SessionInfo,
+    StoredFinding,
+    Tenant,
+    Version,
+    VersionInfo,
+)
+
+if TYPE_CHECKING:
+    from engine.runtime import Event
+
+__all__ = [
+    "DEFAULT_URL",
+    "AuditEntry",
+    "Callback",
+    "FlowInfo",
+    "NotFound",
+    "NotPublishable",
+    "Publication",
+    "PushResult",
+    "RoutingValidator",
+    "SessionEvent",
+    "SessionInfo",
+    "SessionLimitReached",
+    "Store",
+    "StoreConflict",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreLocked",
+    "StoreReadOnly",
+    "StoreSchemaTooNew",
+    "StoreUnavailable",
+    "StoredFinding",
+    "Tenant",
+    "TenantStore",
+    "Turn",
+    "Version",
+    "VersionInfo",
+    "open_store",
+]
+
+DEFAULT_URL = "sqlite:///flowctl.db"
+
+# Checks a tenant's routing document (decoded JSON) before it is stored; raises
+# ValueError with a message for the user. The router module plugs its own in.
+RoutingValidator = Callable[[Any], None]
+
+
+class TenantStore(Protocol):
+    """One tenant's view of the store. Methods that change something take ``actor``
+    (who, for the audit log); versions are numbered 1, 2, 3... per flow."""
+
+    @property
+    def tenant_id(self) -> str: ...
+
+    # --- the tenant itself ------------------------------------------------------------
+    async def info(self) -> Tenant: ...
+    async def set_routing(self, routing: Any, *, actor: str) -> Tenant: ...
+    async def set_limits(self, *, max_concurrent_sessions: int | None, actor: str) -> Tenant: ...
+
+    # --- flows, versions, publishing ----------------------------------------------------
+    async def push(
+        self,
+        document: bytes | str,
+        *,
+        actor: str,
+        flow_id: str | None = None,
+        filename: str | None = None,
+    ) -> PushResult:
+        """Store ``document`` as the flow's next version, unless a version with the same
+        content hash exists: then that version is returned (``created=False``)."""
+        ...
+
+    async def flows(self) -> list[FlowInfo]: ...
+    async def versions(self, flow_id: str) -> list[VersionInfo]: ...
+    async def version(self, flow_id: str, version: int | None = None) -> Version:
+        """One version with its document and findings; None: the published one."""
+        ...
+
+    async def published(self, flow_id: str) -> int | None:
+        """The published version's number (None: none yet): the worker's hot path."""
+        ...
+
+    async def publish(
+        self,
+        flow_id: str,
+        version: int,
+        *,
+        actor: str,
+        expected_current: int | EllipsisType | None = ...,
+    ) -> Publication:
+        """Point the flow at ``version`` (lint-clean only), atomically. With
+        ``expected_current`` (a version, or None for "nothing published yet"), refuse
+        with :class:`StoreConflict` when the pointer has moved since it was read."""
+        ...
+
+    async def rollback(
+        self,
+        flow_id: str,
+        *,
+        actor: str,
+        to: int | None = None,
+        expected_current: int | EllipsisType | None = ...,
+    ) -> Publication:
+        """Republish an earlier version: ``to``, or by default the newest version
+        below the current one that was published before."""
+        ...
+
+    async def history(self, flow_id: str) -> list[Publication]: ...
+
+    # --- sessions -----------------------------------------------------------------------
+    async def start_session(
+        self,
+        flow_id: str,
+        version: int | None = None,
+        *,
+        session_id: str | None = None,
+        routing: Any = None,
+    ) -> SessionInfo:
+        """Record a session pinned to ``version`` (None: the published one); refuses
+        with :class:`SessionLimitReached` past ``max_concurrent_sessions``."""
+        ...
+
+    async def append_events(self, session_id: str, events: Sequence[Event | Turn]) -> int:
+        """Append a batch of events, all or none; the session's event count after it.
+        Refused for an unknown or ended session."""
+        ...
+
+    async def end_session(self, session_id: str, *, reason: str) -> SessionInfo: ...
+    async def session(self, session_id: str) -> SessionInfo: ...
+    async def sessions(
+        self, *, flow_id: str | None = None, running: bool | None = None, limit: int = 50
+    ) -> list[SessionInfo]: ...
+    async def events(self, session_id: str) -> list[Event | Turn]: ...
+
+    # --- callbacks and audit ------------------------------------------------------------
+    async def schedule_callback(
+        self, session_id: str, *, when: str | None, reason: str | None = None, busy: bool = False
+    ) -> Callback: ...
+    async def callbacks(self, *, status: str | None = "pending") -> list[Callback]: ...
+    async def set_callback_status(
+        self, callback_id: int, status: str, *, actor: str
+    ) -> Callback: ...
+    async def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
+
+
+class Store(Protocol):
+    """The database. ``migrated`` is ``(from, to)`` when opening applied migrations."""
+
+    url: str
+    migrated: tuple[int, int] | None
+
+    def tenant(self, tenant_id: str) -> TenantStore: ...
+    async def create_tenant(
+        self,
+        tenant_id: str,
+        *,
+        actor: str,
+        name: str = "",
+        routing: Any = None,
+        max_concurrent_sessions: int | None = None,
+    ) -> Tenant: ...
+    async def list_tenants(self) -> list[Tenant]:
+        """The admin listing: the only read across tenants."""
+        ...
+
+    async def changes(self) -> int:
+        """A counter bumped by every publish, rollback and tenant change: poll it to
+        learn cheaply that pointers or routing moved."""
+        ...
+
+    async def close(self) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+async def open_store(
+    url: str,
+    *,
+    create: bool = False,
+    timeout: float | None = None,
+    clock: Callable[[], float] = time.time,
+    validate_routing: RoutingValidator | None = None,
+) -> Store:
+    """Open (``create``: or create) the store at ``url`` and bring its schema up to
+    date. ``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite:///:memory:``;
+    query options ``timeout=SECONDS`` (how long to wait for another writer, default 5)
+    and ``mode=ro`` (read only). ``timeout`` given here wins over the URL's."""
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        hint = f"; did you mean `sqlite:///{url}`?" if url.strip() else ""
+        raise StoreError(f"Store URL `{url}` has no scheme{hint}")
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise StoreError(
+            f"`{scheme}` stores are not implemented yet; use `sqlite:///PATH` "
+            "(see docs/deployment.md)"
+        )
+    if scheme != "sqlite":
+        raise StoreError(f"Unsupported store URL `{url}`: expected `sqlite:///PATH`")
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise StoreError(
+            f"Store URL `{url}` names a host (`{parts.netloc}`); SQLite stores are local "
+            "files: `sqlite:///relative.db` or `sqlite:////absolute.db`"
+        )
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise StoreError(f"Store URL `{url}` names no file: write `sqlite:///PATH`")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"timeout", "mode"})
+    if unknown:
+        raise StoreError(
+            f"Unknown option `{unknown[0]}` in store URL `{url}`; known: mode, timeout"
+        )
+    mode = options.get("mode", "rw")
+    if mode not in ("rw", "ro"):
+        raise StoreError(f"Store URL `{url}`: `mode` is `rw` or `ro`, not `{mode}`")
+    if timeout is None:
+        try:
+            timeout = float(options.get("timeout", "5"))
+        except ValueError:
+            raise StoreError(f"Store URL `{url}`: `timeout` is a number of seconds") from None
+
+    from engine.store.sqlite import SQLiteStore
+
+    return await SQLiteStore.open(
+        url,
+        path,
+        create=create,
+        read_only=mode == "ro",
+        timeout=timeout,
+        clock=clock,
+        validate_routing=validate_routing,
+    )

@@ -1,0 +1,151 @@
+"""What the store keeps of a pushed document, worked out the same way by every backend:
+its flow id, its canonical form and content hash, and its lint result.
+
+The content hash is the SHA-256 of the document's *canonical form*: the JSON value
+re-encoded with sorted keys, no insignificant whitespace and UTF-8 text (``json.dumps(
+value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``). Reformatting a
+flow, reordering its keys or changing its escapes therefore does not make a new
+version; changing any value does. The document itself is kept as pushed, so lint's
+rows and columns and ``flowctl store diff`` refer to the text its author wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import PurePath
+from typing import Any
+
+import msgspec
+
+from engine.errors import FlowInvalidError
+from engine.findings import Severity
+from engine.store.errors import StoreError
+from engine.store.records import StoredFinding
+
+__all__ = [
+    "ID_PATTERN",
+    "Prepared",
+    "canonical",
+    "check_actor",
+    "check_id",
+    "check_limit",
+    "content_hash",
+    "prepare",
+]
+
+# Tenant and flow ids appear in URLs, file names and metrics labels: keep them plain.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_BOM = "\ufeff"
+
+
+def check_id(kind: str, value: str) -> str:
+    """``value`` when it is a valid tenant or flow id; raises :class:`StoreError`."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise StoreError(
+            f"Invalid {kind} id `{value}`: use 1-128 letters, digits, `_`, `.` or `-`, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def check_actor(actor: str) -> str:
+    """Every change names who made it, for the audit log."""
+    if not isinstance(actor, str) or not actor.strip():
+        raise StoreError("Every change names who made it: `actor` must not be empty")
+    return actor
+
+
+def check_limit(value: int | None) -> int | None:
+    """A ``max_concurrent_sessions`` value: None (no limit) or a whole number from 1."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise StoreError(f"`max_concurrent_sessions` is a whole number from 1, not `{value}`")
+    return value
+
+
+def canonical(value: Any) -> bytes:
+    """The canonical form of a decoded JSON value (see the module's docstring)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_hash(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+class Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    """A document ready to be stored as a version."""
+
+    flow_id: str
+    document: str
+    hash: str
+    findings: list[StoredFinding]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+
+def prepare(
+    data: bytes | str, filename: str | None = None, *, flow_id: str | None = None
+) -> Prepared:
+    """Lint ``data`` and work out its flow id and hash.
+
+    The flow id is ``flow_id`` when given, else the document's ``flow_id``, else the
+    file name without ``.json`` (``filename`` is also what lint's messages name); a
+    document that declares another id than the one asked for is refused.
+
+    A document that is not a JSON object has no canonical form and is refused with its
+    findings (:class:`FlowInvalidError`, exit 1); every other finding is kept with the
+    version, and only error-level ones stop it being published.
+    """
+    from engine.lint import check  # lint's rules load on first use, not with the store
+    from engine.load import load_bytes
+
+    raw = data.encode() if isinstance(data, str) else data
+    stem = PurePath(filename).name.removesuffix(".json") if filename else None
+    filename = filename or f"{flow_id or 'document'}.json"
+    loaded = load_bytes(raw, filename, stem=stem)
+    located = check(loaded)
+    fatal = [
+        x
+        for x in located
+        if x.finding.code == "FL001" or (x.finding.code, x.finding.path) == ("FL002", ())
+    ]
+    if fatal:
+        x = fatal[0]
+        raise FlowInvalidError(
+            f"`{filename}` is not a JSON object ({x.span.row}:{x.span.column}: "
+            f"{x.finding.code} {x.finding.text}); nothing was pushed",
+            [x],
+        )
+    text = raw.decode("utf-8").removeprefix(_BOM)
+    value = json.loads(text)
+    # seed-001 single-agent configs name themselves by agent_id
+    declared = value.get("flow_id") or ("agents" not in value and value.get("agent_id")) or None
+    if not isinstance(declared, str):
+        declared = None
+    if flow_id is not None and declared is not None and declared != flow_id:
+        raise StoreError(
+            f"`{filename}` declares flow_id `{declared}`; push it as `{declared}` "
+            f"or change its flow_id to `{flow_id}`"
+        )
+    chosen = flow_id or declared or stem
+    if not chosen:
+        raise StoreError("The document has no `flow_id`; name the flow it is a version of")
+    check_id("flow", chosen)
+    findings = [
+        StoredFinding(
+            code=x.finding.code,
+            severity="error" if x.rule.severity is Severity.ERROR else "warning",
+            message=x.finding.text,
+            row=x.span.row,
+            column=x.span.column,
+        )
+        for x in located
+    ]
+    return Prepared(flow_id=chosen, document=text, hash=content_hash(value), findings=findings)

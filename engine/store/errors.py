@@ -1,0 +1,91 @@
+"""The store's exceptions, under the engine's root ``FlowError``; each carries the exit
+code the CLI uses and a message that names the store and says what to do.
+
+::
+
+    FlowError
+    └── StoreError               exit 2   the store cannot be opened or used as asked
+        ├── StoreUnavailable     exit 2   missing, read-only, busy, damaged or foreign file
+        │   ├── StoreLocked      exit 2   another connection held the lock too long
+        │   ├── StoreReadOnly    exit 2   the file (or the URL's mode=ro) forbids writing
+        │   ├── StoreCorrupt     exit 2   not an SQLite database, or a damaged one
+        │   └── StoreSchemaTooNew exit 2  written by a newer flowctl
+        ├── NotFound             exit 2   no such tenant, flow, version or session here
+        ├── StoreConflict        exit 1   an optimistic check failed: someone changed it first
+        ├── NotPublishable       exit 1   the version has error-level lint findings
+        └── SessionLimitReached  exit 1   the tenant's concurrent-session limit is reached
+
+``NotFound`` is also what a tenant gets for another tenant's rows: the message is the
+same as for rows that do not exist, so it never tells one tenant about another.
+"""
+
+from __future__ import annotations
+
+from engine.errors import FlowError
+
+__all__ = [
+    "NotFound",
+    "NotPublishable",
+    "SessionLimitReached",
+    "StoreConflict",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreLocked",
+    "StoreReadOnly",
+    "StoreSchemaTooNew",
+    "StoreUnavailable",
+]
+
+
+class StoreError(FlowError):
+    """Root of the store's errors: a bad URL, a bad argument, a failed operation."""
+
+    exit_code = 2
+
+
+class StoreUnavailable(StoreError):
+    """The store's file cannot be opened or written as asked."""
+
+
+class StoreLocked(StoreUnavailable):
+    """Another connection held the database's lock for longer than the busy timeout;
+    retrying later may succeed."""
+
+
+class StoreReadOnly(StoreUnavailable):
+    """The file, its folder, or the URL (``?mode=ro``) forbids writing."""
+
+
+class StoreCorrupt(StoreUnavailable):
+    """The file is not an SQLite database, is damaged, or is not a flowctl store."""
+
+
+class StoreSchemaTooNew(StoreUnavailable):
+    """The store was migrated by a newer flowctl; this one must not touch it."""
+
+
+class NotFound(StoreError):
+    """No such tenant, flow, version or session, as far as the caller may see."""
+
+
+class StoreConflict(StoreError):
+    """The published pointer is not what the caller expected: someone else published or
+    rolled back in between. Re-read and decide again."""
+
+    exit_code = 1
+
+
+class NotPublishable(StoreError):
+    """The version has error-level lint findings; ``findings`` lists them."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, findings: list | None = None) -> None:
+        super().__init__(message)
+        self.findings = findings or []
+
+
+class SessionLimitReached(StoreError):
+    """The tenant already runs as many sessions as its ``max_concurrent_sessions``."""
+
+    exit_code = 1

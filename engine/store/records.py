@@ -1,0 +1,130 @@
+"""What the store returns: plain, frozen msgspec structs, the same for every backend.
+
+Times are Unix seconds (floats) from the store's injected clock. JSON documents the
+store keeps for others (a tenant's routing, a session's routing decision, audit
+details) come back decoded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "AuditEntry",
+    "Callback",
+    "FlowInfo",
+    "Publication",
+    "PushResult",
+    "SessionInfo",
+    "StoredFinding",
+    "Tenant",
+    "Version",
+    "VersionInfo",
+]
+
+
+class _Record(msgspec.Struct, frozen=True, kw_only=True):
+    """Records are values: frozen, built by keyword (each subclass says `kw_only` again:
+    msgspec applies it per class), compared in tests with ``==``."""
+
+
+class Tenant(_Record, kw_only=True):
+    tenant_id: str
+    name: str = ""
+    # The tenant's routing document (its format belongs to the router), or None.
+    routing: Any = None
+    max_concurrent_sessions: int | None = None
+    created_at: float
+    updated_at: float
+
+
+class StoredFinding(_Record, kw_only=True):
+    """A lint finding as kept with a version: enough to print it without the rules."""
+
+    code: str
+    severity: Literal["error", "warning"]
+    message: str  # with its path, as `flowctl lint` prints it
+    row: int
+    column: int
+
+
+class VersionInfo(_Record, kw_only=True):
+    flow_id: str
+    version: int
+    hash: str  # sha256 of the document's canonical form, see documents.canonical
+    author: str
+    created_at: float
+    errors: int  # error-level findings: a version with any cannot be published
+    warnings: int
+
+
+class Version(VersionInfo, kw_only=True):
+    """A version with its document (as pushed) and its lint findings."""
+
+    document: str
+    findings: list[StoredFinding] = []
+
+
+class PushResult(_Record, kw_only=True):
+    """``created`` is False when the document's hash matched an existing version."""
+
+    version: VersionInfo
+    created: bool
+
+
+class FlowInfo(_Record, kw_only=True):
+    flow_id: str
+    latest: int
+    published: int | None = None
+    published_at: float | None = None
+    created_at: float
+
+
+class Publication(_Record, kw_only=True):
+    """One move of a flow's published pointer; ``seq`` counts them per flow from 1, and
+    ``previous`` is the version it replaced (None for the first)."""
+
+    flow_id: str
+    seq: int
+    version: int
+    previous: int | None
+    action: Literal["publish", "rollback"]
+    actor: str
+    at: float
+
+
+class SessionInfo(_Record, kw_only=True):
+    session_id: str
+    flow_id: str
+    version: int
+    routing: Any = None  # the routing decision that chose this flow version, and why
+    started_at: float
+    ended_at: float | None = None
+    end_reason: str | None = None
+    events: int = 0
+
+
+class Callback(_Record, kw_only=True):
+    """A callback the caller asked for (``schedule_callback``) or was promised when
+    busy (``handle_is_busy``); ``when`` is in the caller's words."""
+
+    callback_id: int
+    session_id: str
+    when: str | None
+    reason: str | None = None
+    busy: bool = False
+    requested_at: float
+    status: Literal["pending", "done", "cancelled"] = "pending"
+
+
+class AuditEntry(_Record, kw_only=True):
+    """One change: who (``actor``), what (``action`` on ``subject``), when (``at``)."""
+
+    entry_id: int
+    actor: str
+    action: str
+    subject: str
+    detail: Any = None
+    at: float

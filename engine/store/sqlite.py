@@ -1,0 +1,281 @@
+"""The SQLite store: one file in WAL mode, shared by every process on one machine.
+
+Two connections per store: a writer whose transactions all start with ``BEGIN
+IMMEDIATE`` (writers from any process queue on SQLite's busy timeout instead of failing
+half-way), and a reader, so a batch of events being written never delays a flow
+lookup (WAL lets readers run beside the writer). ``synchronous=NORMAL``: in WAL mode a
+commit survives a crash of the process; only a power cut may lose the last ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import aiosqlite
+
+from engine.store.documents import check_actor, check_id, check_limit
+from engine.store.errors import (
+    StoreCorrupt,
+    StoreError,
+    StoreReadOnly,
+    StoreSchemaTooNew,
+    StoreUnavailable,
+)
+from engine.store.records import Tenant
+from engine.store.sqlite_db import Db, Row, SQLiteFile, Tx, audit, bump_changes
+from engine.store.sqlite_events import EventWriter
+from engine.store.sqlite_schema import APPLICATION_ID, LATEST, MIGRATIONS
+from engine.store.sqlite_tenant import SQLiteTenantStore, check_routing, tenant_record
+
+if TYPE_CHECKING:
+    from engine.store import TenantStore
+
+__all__ = ["SQLiteStore"]
+
+logger = logging.getLogger(__name__)
+
+_TENANT_COLUMNS = "tenant_id, name, routing, max_concurrent_sessions, created_at, updated_at"
+
+
+class SQLiteStore:
+    """The :class:`engine.store.Store` on an SQLite file. Open it with
+    ``await open_store("sqlite:///flowctl.db")``; close it (or ``async with``)."""
+
+    def __init__(
+        self,
+        url: str,
+        writer: Db,
+        reader: Db,
+        *,
+        clock: Callable[[], float],
+        validate_routing: Callable[[Any], None] | None,
+    ) -> None:
+        self.url = url
+        self.migrated: tuple[int, int] | None = None
+        self._writer = writer
+        self._reader = reader
+        self._events = EventWriter(writer)
+        self._clock = clock
+        self._validate_routing = validate_routing
+        self._tenants: dict[str, SQLiteTenantStore] = {}
+
+    # --- opening ------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        path: str,
+        *,
+        create: bool,
+        read_only: bool,
+        timeout: float,
+        clock: Callable[[], float],
+        validate_routing: Callable[[Any], None] | None,
+    ) -> SQLiteStore:
+        file = SQLiteFile(path, read_only=read_only, timeout=timeout)
+        _check_file(file, create)
+        writer = await _connect(file, create)
+        try:
+            # Look before touching anything: another program's database, or one from a
+            # newer flowctl, is refused before its journal mode is changed.
+            _check_header(file, *await _header(writer))
+            await _prepare(writer)
+            migrated = await _migrate(writer)
+            reader = writer if file.memory else await _connect(file, False)
+        except BaseException:
+            await writer.close()
+            raise
+        store = cls(url, writer, reader, clock=clock, validate_routing=validate_routing)
+        store.migrated = migrated
+        return store
+
+    async def close(self) -> None:
+        await self._events.drain()
+        if self._reader is not self._writer:
+            await self._reader.close()
+        await self._writer.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- tenants ------------------------------------------------------------------------
+
+    def tenant(self, tenant_id: str) -> TenantStore:
+        handle = self._tenants.get(tenant_id)
+        if handle is None:
+            check_id("tenant", tenant_id)
+            handle = SQLiteTenantStore(
+                tenant_id,
+                self._writer,
+                self._reader,
+                self._events,
+                clock=self._clock,
+                validate_routing=self._validate_routing,
+            )
+            self._tenants[tenant_id] = handle
+        return handle
+
+    async def create_tenant(
+        self,
+        tenant_id: str,
+        *,
+        actor: str,
+        name: str = "",
+        routing: Any = None,
+        max_concurrent_sessions: int | None = None,
+    ) -> Tenant:
+        check_id("tenant", tenant_id)
+        routing_text = check_routing(tenant_id, routing, self._validate_routing)
+        check_limit(max_concurrent_sessions)
+        check_actor(actor)
+        now = self._clock()
+        async with self._writer.transaction() as tx:
+            if await tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)):
+                raise StoreError(f"Tenant `{tenant_id}` already exists")
+            await tx.run(
+                f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (tenant_id, name, routing_text, max_concurrent_sessions, now, now),
+            )
+            detail = {
+                "name": name,
+                "routing": routing,
+                "max_concurrent_sessions": max_concurrent_sessions,
+            }
+            await audit(tx, tenant_id, actor, "tenant.create", tenant_id, detail, now)
+            await bump_changes(tx)
+        return await self.tenant(tenant_id).info()
+
+    async def list_tenants(self) -> list[Tenant]:
+        """The admin listing: every tenant, by id. The only read across tenants."""
+        rows = await self._reader.all(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY tenant_id")
+        return [tenant_record(row) for row in rows]
+
+    async def changes(self) -> int:
+        row = await self._reader.one("SELECT counter FROM changes WHERE id = 1")
+        assert row is not None
+        return int(row[0])
+
+
+def _check_file(file: SQLiteFile, create: bool) -> None:
+    """Refuse before SQLite does, with a message that says what to do."""
+    if file.memory:
+        return
+    path = Path(file.path)
+    if path.is_dir():
+        raise StoreUnavailable(f"Store `{file.path}` is a folder; name a file inside it")
+    if not path.exists():
+        if not create:
+            raise StoreUnavailable(
+                f"No store at `{file.path}`; create one with "
+                f"`flowctl store init --store sqlite:///{file.path}`"
+            )
+        if not path.parent.absolute().is_dir():
+            raise StoreUnavailable(
+                f"Cannot create store `{file.path}`: folder `{file.folder}` does not exist"
+            )
+        if file.read_only:
+            raise StoreUnavailable(f"Cannot create store `{file.path}` with `mode=ro`")
+    if file.read_only:
+        return
+    if path.exists() and not os.access(path, os.W_OK):
+        raise file.read_only_error()
+    if not os.access(path.absolute().parent, os.W_OK):
+        raise file.folder_error()
+
+
+async def _connect(file: SQLiteFile, create: bool) -> Db:
+    if file.memory:
+        target = ":memory:"
+    else:
+        mode = "ro" if file.read_only else ("rwc" if create else "rw")
+        target = f"{Path(file.path).absolute().as_uri()}?mode={mode}"
+    try:
+        conn = await aiosqlite.connect(
+            target, uri=not file.memory, timeout=file.timeout, isolation_level=None
+        )
+    except sqlite3.Error as exc:
+        raise file.error(exc) from None
+    return Db(conn, file)
+
+
+async def _prepare(db: Db) -> None:
+    """The writer's settings: WAL mode (kept in the file), and per connection
+    ``synchronous=NORMAL`` and foreign keys."""
+    mode = (await _one(db, "PRAGMA journal_mode"))[0]
+    if mode != "wal" and not db.file.read_only and not db.file.memory:
+        mode = (await _one(db, "PRAGMA journal_mode = WAL"))[0]
+        if mode != "wal":  # some network file systems cannot share memory between hosts
+            logger.warning("store %s: WAL mode unavailable, using %s", db.file.path, mode)
+    await db.all("PRAGMA synchronous = NORMAL")
+    await db.all("PRAGMA foreign_keys = ON")
+
+
+async def _one(db: Db, sql: str) -> Row:
+    row = await db.one(sql)
+    assert row is not None
+    return row
+
+
+async def _migrate(db: Db) -> tuple[int, int] | None:
+    """Bring the schema up to date; ``(from, to)`` when migrations ran."""
+    app_id, version, tables = await _header(db)
+    _check_header(db.file, app_id, version, tables)
+    if version == LATEST:
+        return None
+    if db.file.read_only:
+        raise StoreReadOnly(
+            f"Store `{db.file.path}` has schema version {version} and needs migrating to "
+            f"{LATEST}; open it once without `mode=ro` (`flowctl store init`)"
+        )
+    async with db.transaction() as tx:
+        # Another process may have migrated it while this one waited for the lock.
+        app_id, version, tables = await _header(tx)
+        _check_header(db.file, app_id, version, tables)
+        for statements in MIGRATIONS[version:]:
+            for sql in statements:
+                await tx.run(sql)
+        await tx.run(f"PRAGMA application_id = {APPLICATION_ID}")
+        await tx.run(f"PRAGMA user_version = {LATEST}")
+    if version == LATEST:
+        return None
+    logger.info("store %s: schema migrated from %d to %d", db.file.path, version, LATEST)
+    return version, LATEST
+
+
+async def _header(db: Db | Tx) -> tuple[int, int, int]:
+    """``application_id``, ``user_version`` and the number of tables."""
+    row = await db.one(
+        "SELECT (SELECT application_id FROM pragma_application_id),"
+        " (SELECT user_version FROM pragma_user_version),"
+        " (SELECT count(*) FROM sqlite_master WHERE type = 'table')"
+    )
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _check_header(file: SQLiteFile, app_id: int, version: int, tables: int) -> None:
+    if app_id != APPLICATION_ID and (tables or version):
+        raise StoreCorrupt(
+            f"`{file.path}` is an SQLite database but not a flowctl store; point --store "
+            "at a flowctl store, or at a new file to create one"
+        )
+    if version > LATEST:
+        raise StoreSchemaTooNew(
+            f"Store `{file.path}` has schema version {version}, newer than this flowctl "
+            f"knows ({LATEST}); upgrade flowctl (`pip install -U flowctl`) to use it"
+        )

@@ -1,0 +1,342 @@
+"""Flows on the SQLite store: pushing versions, reading them, and moving the published
+pointer (publish, rollback) under ``BEGIN IMMEDIATE`` with an optional optimistic check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import EllipsisType
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from engine.store.documents import check_actor, prepare
+from engine.store.errors import NotFound, NotPublishable, StoreConflict, StoreError
+from engine.store.records import (
+    FlowInfo,
+    Publication,
+    PushResult,
+    StoredFinding,
+    Version,
+    VersionInfo,
+)
+from engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
+
+__all__ = ["FlowsMixin"]
+
+_VERSION_COLUMNS = "flow_id, version, hash, author, created_at, errors, warnings"
+_PUBLICATION_COLUMNS = "flow_id, seq, version, previous, action, actor, at"
+_findings = msgspec.json.Decoder(list[StoredFinding])
+
+
+def _version_info(row: Row) -> VersionInfo:
+    return VersionInfo(
+        flow_id=row[0],
+        version=row[1],
+        hash=row[2],
+        author=row[3],
+        created_at=row[4],
+        errors=row[5],
+        warnings=row[6],
+    )
+
+
+def _publication(row: Row) -> Publication:
+    return Publication(
+        flow_id=row[0],
+        seq=row[1],
+        version=row[2],
+        previous=row[3],
+        action=row[4],
+        actor=row[5],
+        at=row[6],
+    )
+
+
+def _v(version: int | None) -> str:
+    return "no version" if version is None else f"v{version}"
+
+
+class FlowsMixin:
+    """The flow half of :class:`SQLiteTenantStore`."""
+
+    _tenant_id: str
+    _w: Db
+    _r: Db
+    _clock: Callable[[], float]
+
+    if TYPE_CHECKING:
+
+        async def _require_tenant(self, db: Db | Tx) -> None: ...
+
+    def _unknown_flow(self, flow_id: str) -> NotFound:
+        return NotFound(f"Unknown flow `{flow_id}` for tenant `{self._tenant_id}`")
+
+    async def push(
+        self,
+        document: bytes | str,
+        *,
+        actor: str,
+        flow_id: str | None = None,
+        filename: str | None = None,
+    ) -> PushResult:
+        check_actor(actor)
+        prepared = prepare(document, filename, flow_id=flow_id)  # lint runs outside the lock
+        flow_id = prepared.flow_id
+        key = (self._tenant_id, flow_id)
+        findings = msgspec.json.encode(prepared.findings).decode()
+        now = self._clock()
+        async with self._w.transaction() as tx:
+            await self._require_tenant(tx)
+            row = await tx.one("SELECT latest FROM flows WHERE tenant_id = ? AND flow_id = ?", key)
+            if row is None:
+                await tx.run(
+                    "INSERT INTO flows (tenant_id, flow_id, created_at) VALUES (?, ?, ?)",
+                    (*key, now),
+                )
+                latest = 0
+            else:
+                latest = row[0]
+                same = await tx.one(
+                    f"SELECT {_VERSION_COLUMNS} FROM flow_versions "
+                    "WHERE tenant_id = ? AND flow_id = ? AND hash = ?",
+                    (*key, prepared.hash),
+                )
+                if same is not None:
+                    return PushResult(version=_version_info(same), created=False)
+            version = latest + 1
+            await tx.run(
+                "INSERT INTO flow_versions (tenant_id, flow_id, version, hash, document, "
+                "author, created_at, findings, errors, warnings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *key,
+                    version,
+                    prepared.hash,
+                    prepared.document,
+                    actor,
+                    now,
+                    findings,
+                    prepared.errors,
+                    prepared.warnings,
+                ),
+            )
+            await tx.run(
+                "UPDATE flows SET latest = ? WHERE tenant_id = ? AND flow_id = ?",
+                (version, *key),
+            )
+            detail = {
+                "version": version,
+                "hash": prepared.hash,
+                "errors": prepared.errors,
+                "warnings": prepared.warnings,
+            }
+            await audit(tx, self._tenant_id, actor, "flow.push", flow_id, detail, now)
+        info = VersionInfo(
+            flow_id=flow_id,
+            version=version,
+            hash=prepared.hash,
+            author=actor,
+            created_at=now,
+            errors=prepared.errors,
+            warnings=prepared.warnings,
+        )
+        return PushResult(version=info, created=True)
+
+    async def flows(self) -> list[FlowInfo]:
+        await self._require_tenant(self._r)
+        rows = await self._r.all(
+            "SELECT flow_id, latest, published, published_at, created_at FROM flows "
+            "WHERE tenant_id = ? ORDER BY flow_id",
+            (self._tenant_id,),
+        )
+        return [
+            FlowInfo(flow_id=r[0], latest=r[1], published=r[2], published_at=r[3], created_at=r[4])
+            for r in rows
+        ]
+
+    async def versions(self, flow_id: str) -> list[VersionInfo]:
+        rows = await self._r.all(
+            f"SELECT {_VERSION_COLUMNS} FROM flow_versions "
+            "WHERE tenant_id = ? AND flow_id = ? ORDER BY version",
+            (self._tenant_id, flow_id),
+        )
+        if not rows:
+            raise self._unknown_flow(flow_id)
+        return [_version_info(r) for r in rows]
+
+    async def published(self, flow_id: str) -> int | None:
+        row = await self._r.one(
+            "SELECT published FROM flows WHERE tenant_id = ? AND flow_id = ?",
+            (self._tenant_id, flow_id),
+        )
+        if row is None:
+            raise self._unknown_flow(flow_id)
+        return row[0]  # type: ignore[no-any-return]
+
+    async def version(self, flow_id: str, version: int | None = None) -> Version:
+        if version is None:
+            version = await self.published(flow_id)
+            if version is None:
+                raise NotFound(
+                    f"Flow `{flow_id}` of tenant `{self._tenant_id}` has no published "
+                    f"version; publish one with `flowctl store publish {flow_id} VERSION`"
+                )
+        row = await self._r.one(
+            f"SELECT {_VERSION_COLUMNS}, document, findings FROM flow_versions "
+            "WHERE tenant_id = ? AND flow_id = ? AND version = ?",
+            (self._tenant_id, flow_id, version),
+        )
+        if row is None:
+            await self.published(flow_id)  # NotFound for the flow itself
+            raise NotFound(
+                f"Flow `{flow_id}` of tenant `{self._tenant_id}` has no version {version}"
+            )
+        info = _version_info(row)
+        return Version(
+            **msgspec.structs.asdict(info), document=row[7], findings=_findings.decode(row[8])
+        )
+
+    async def history(self, flow_id: str) -> list[Publication]:
+        await self.published(flow_id)
+        rows = await self._r.all(
+            f"SELECT {_PUBLICATION_COLUMNS} FROM publications "
+            "WHERE tenant_id = ? AND flow_id = ? ORDER BY seq",
+            (self._tenant_id, flow_id),
+        )
+        return [_publication(r) for r in rows]
+
+    # --- publishing -----------------------------------------------------------------------
+
+    async def publish(
+        self,
+        flow_id: str,
+        version: int,
+        *,
+        actor: str,
+        expected_current: int | EllipsisType | None = ...,
+    ) -> Publication:
+        check_actor(actor)
+        async with self._w.transaction() as tx:
+            current, seq = await self._pointer(tx, flow_id)
+            if expected_current is not ... and expected_current != current:
+                raise StoreConflict(
+                    f"Cannot publish `{flow_id}` v{version}: expected {_v(expected_current)} "
+                    f"to be published, but {_v(current)} is (someone changed it in between); "
+                    f"look again with `flowctl store show {flow_id}` and retry"
+                )
+            if current == version:  # already there: nothing moves, nothing is recorded
+                row = await tx.one(
+                    f"SELECT {_PUBLICATION_COLUMNS} FROM publications "
+                    "WHERE tenant_id = ? AND flow_id = ? AND seq = ?",
+                    (self._tenant_id, flow_id, seq),
+                )
+                assert row is not None
+                return _publication(row)
+            await self._check_publishable(tx, flow_id, version, "publish")
+            return await self._move(tx, flow_id, version, current, seq, "publish", actor)
+
+    async def rollback(
+        self,
+        flow_id: str,
+        *,
+        actor: str,
+        to: int | None = None,
+        expected_current: int | EllipsisType | None = ...,
+    ) -> Publication:
+        check_actor(actor)
+        async with self._w.transaction() as tx:
+            current, seq = await self._pointer(tx, flow_id)
+            if expected_current is not ... and expected_current != current:
+                raise StoreConflict(
+                    f"Cannot roll back `{flow_id}`: expected {_v(expected_current)} to be "
+                    f"published, but {_v(current)} is (someone changed it in between); "
+                    f"look again with `flowctl store show {flow_id}` and retry"
+                )
+            if current is None:
+                raise StoreError(f"`{flow_id}` has never been published; nothing to roll back")
+            if to is None:
+                row = await tx.one(
+                    "SELECT max(version) FROM publications "
+                    "WHERE tenant_id = ? AND flow_id = ? AND version < ?",
+                    (self._tenant_id, flow_id, current),
+                )
+                if row is None or row[0] is None:
+                    raise StoreError(
+                        f"`{flow_id}` v{current} is the earliest version ever published; "
+                        "nothing earlier to roll back to"
+                    )
+                to = int(row[0])
+            elif to >= current:
+                raise StoreError(
+                    f"v{to} is not earlier than the published v{current}; "
+                    f"use `flowctl store publish {flow_id} {to}`"
+                )
+            await self._check_publishable(tx, flow_id, to, "roll back to")
+            return await self._move(tx, flow_id, to, current, seq, "rollback", actor)
+
+    async def _pointer(self, tx: Tx, flow_id: str) -> tuple[int | None, int]:
+        """The published version and the number of publications, read under the lock."""
+        row = await tx.one(
+            "SELECT published, publications FROM flows WHERE tenant_id = ? AND flow_id = ?",
+            (self._tenant_id, flow_id),
+        )
+        if row is None:
+            raise self._unknown_flow(flow_id)
+        return row[0], row[1]
+
+    async def _check_publishable(self, tx: Tx, flow_id: str, version: int, verb: str) -> None:
+        row = await tx.one(
+            "SELECT errors, findings FROM flow_versions "
+            "WHERE tenant_id = ? AND flow_id = ? AND version = ?",
+            (self._tenant_id, flow_id, version),
+        )
+        if row is None:
+            raise NotFound(
+                f"Flow `{flow_id}` of tenant `{self._tenant_id}` has no version {version}"
+            )
+        if row[0]:
+            errors = [f for f in _findings.decode(row[1]) if f.severity == "error"]
+            shown = "; ".join(f"{f.row}:{f.column}: {f.code} {f.message}" for f in errors[:3])
+            more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+            noun = "error" if len(errors) == 1 else "errors"
+            raise NotPublishable(
+                f"Cannot {verb} `{flow_id}` v{version}: it has {len(errors)} lint {noun}: "
+                f"{shown}{more}. Fix them and push a new version",
+                errors,
+            )
+
+    async def _move(
+        self,
+        tx: Tx,
+        flow_id: str,
+        version: int,
+        current: int | None,
+        seq: int,
+        action: str,
+        actor: str,
+    ) -> Publication:
+        now = self._clock()
+        seq += 1
+        await tx.run(
+            f"INSERT INTO publications (tenant_id, {_PUBLICATION_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._tenant_id, flow_id, seq, version, current, action, actor, now),
+        )
+        await tx.run(
+            "UPDATE flows SET published = ?, published_at = ?, publications = ? "
+            "WHERE tenant_id = ? AND flow_id = ?",
+            (version, now, seq, self._tenant_id, flow_id),
+        )
+        detail = {"version": version, "previous": current}
+        await audit(tx, self._tenant_id, actor, f"flow.{action}", flow_id, detail, now)
+        await bump_changes(tx)
+        return Publication(
+            flow_id=flow_id,
+            seq=seq,
+            version=version,
+            previous=current,
+            action=action,  # type: ignore[arg-type]
+            actor=actor,
+            at=now,
+        )

@@ -1,0 +1,131 @@
+"""The SQLite store's schema and its migrations, applied in order on open.
+
+``PRAGMA user_version`` holds the number of migrations applied; ``PRAGMA
+application_id`` marks the file as a flowctl store, so opening some other SQLite
+database is refused instead of quietly adding tables to it. A migration is a list of
+statements run in one ``BEGIN IMMEDIATE`` transaction with the version bump, so a
+crash leaves the file at the old version or the new one, never between. Migrations
+are only ever appended: a released one is never edited.
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPLICATION_ID", "LATEST", "MIGRATIONS"]
+
+# "flow" in ASCII: `sqlite3 flowctl.db 'PRAGMA application_id'` prints 1718382455.
+APPLICATION_ID = 0x666C6F77
+
+_V1 = [
+    # Tenants, with their routing document (the router's format, kept as JSON) and limits.
+    """CREATE TABLE tenants (
+        tenant_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        routing TEXT,
+        max_concurrent_sessions INTEGER CHECK (max_concurrent_sessions > 0),
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    # A flow: its latest version number, the published pointer and how often it moved.
+    """CREATE TABLE flows (
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        flow_id TEXT NOT NULL,
+        latest INTEGER NOT NULL DEFAULT 0,
+        published INTEGER,
+        published_at REAL,
+        publications INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (tenant_id, flow_id)
+    ) WITHOUT ROWID""",
+    # Versions are immutable: the triggers below refuse any UPDATE or DELETE.
+    """CREATE TABLE flow_versions (
+        tenant_id TEXT NOT NULL,
+        flow_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        hash TEXT NOT NULL,
+        document TEXT NOT NULL,
+        author TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        findings TEXT NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, flow_id, version),
+        UNIQUE (tenant_id, flow_id, hash),
+        FOREIGN KEY (tenant_id, flow_id) REFERENCES flows (tenant_id, flow_id)
+    )""",
+    """CREATE TRIGGER flow_versions_never_change BEFORE UPDATE ON flow_versions
+    BEGIN SELECT RAISE(ABORT, 'flow versions are immutable'); END""",
+    """CREATE TRIGGER flow_versions_never_go BEFORE DELETE ON flow_versions
+    BEGIN SELECT RAISE(ABORT, 'flow versions are immutable'); END""",
+    # Every move of the published pointer, numbered per flow: the pointer's history.
+    """CREATE TABLE publications (
+        tenant_id TEXT NOT NULL,
+        flow_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        previous INTEGER,
+        action TEXT NOT NULL CHECK (action IN ('publish', 'rollback')),
+        actor TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (tenant_id, flow_id, seq),
+        FOREIGN KEY (tenant_id, flow_id, version)
+            REFERENCES flow_versions (tenant_id, flow_id, version)
+    ) WITHOUT ROWID""",
+    # Sessions and everything under them are keyed by tenant first: a session id is
+    # unique within its tenant, and no lookup can cross into another tenant's rows.
+    """CREATE TABLE sessions (
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        session_id TEXT NOT NULL,
+        flow_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        routing TEXT,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        end_reason TEXT,
+        events INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant_id, session_id),
+        FOREIGN KEY (tenant_id, flow_id, version)
+            REFERENCES flow_versions (tenant_id, flow_id, version)
+    )""",
+    "CREATE INDEX sessions_by_start ON sessions (tenant_id, started_at)",
+    "CREATE INDEX sessions_running ON sessions (tenant_id) WHERE ended_at IS NULL",
+    # The engine's history and the transcript: kind, time and the msgspec JSON body.
+    """CREATE TABLE session_events (
+        tenant_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, session_id, seq),
+        FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, session_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE callbacks (
+        callback_id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        due TEXT,
+        reason TEXT,
+        busy INTEGER NOT NULL DEFAULT 0,
+        requested_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'done', 'cancelled')),
+        FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, session_id)
+    )""",
+    "CREATE INDEX callbacks_by_tenant ON callbacks (tenant_id, status, requested_at)",
+    """CREATE TABLE audit (
+        entry_id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT,
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX audit_by_tenant ON audit (tenant_id, entry_id)",
+    # Bumped with every publish, rollback and tenant change; workers poll it.
+    "CREATE TABLE changes (id INTEGER PRIMARY KEY CHECK (id = 1), counter INTEGER NOT NULL)",
+    "INSERT INTO changes VALUES (1, 0)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1]
+LATEST = len(MIGRATIONS)

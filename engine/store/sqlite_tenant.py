@@ -1,0 +1,153 @@
+"""One tenant's handle on the SQLite store: :class:`SQLiteTenantStore`, the tenant's own
+settings (routing, limits) and audit log here, its flows in ``sqlite_flows`` and its
+sessions in ``sqlite_sessions``. Every statement names the handle's tenant, so no
+method can reach another tenant's rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from engine.store.documents import check_actor, check_limit
+from engine.store.errors import NotFound, StoreError
+from engine.store.records import AuditEntry, Tenant
+from engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
+from engine.store.sqlite_events import EventWriter
+from engine.store.sqlite_flows import FlowsMixin
+from engine.store.sqlite_sessions import SessionsMixin
+
+__all__ = ["SQLiteTenantStore", "check_routing", "tenant_record"]
+
+
+def check_routing(
+    tenant_id: str, routing: Any, validate: Callable[[Any], None] | None
+) -> str | None:
+    """The routing document as stored (JSON text), or None. Accepts the decoded value
+    or its JSON text; it must be an object, and pass ``validate`` when one is set."""
+    if routing is None:
+        return None
+    if isinstance(routing, bytes | str):
+        try:
+            routing = json.loads(routing)
+        except ValueError as exc:
+            raise StoreError(f"Routing for tenant `{tenant_id}` is not valid JSON: {exc}") from None
+    if not isinstance(routing, dict):
+        raise StoreError(f"Routing for tenant `{tenant_id}` must be a JSON object")
+    if validate is not None:
+        try:
+            validate(routing)
+        except ValueError as exc:
+            raise StoreError(f"Invalid routing for tenant `{tenant_id}`: {exc}") from None
+    return msgspec.json.encode(routing).decode()
+
+
+def tenant_record(row: Row) -> Tenant:
+    return Tenant(
+        tenant_id=row[0],
+        name=row[1],
+        routing=None if row[2] is None else json.loads(row[2]),
+        max_concurrent_sessions=row[3],
+        created_at=row[4],
+        updated_at=row[5],
+    )
+
+
+class SQLiteTenantStore(FlowsMixin, SessionsMixin):
+    """The :class:`engine.store.TenantStore` of one tenant on an SQLite store."""
+
+    def __init__(
+        self,
+        tenant_id: str,
+        writer: Db,
+        reader: Db,
+        events: EventWriter,
+        *,
+        clock: Callable[[], float],
+        validate_routing: Callable[[Any], None] | None,
+    ) -> None:
+        self._tenant_id = tenant_id
+        self._w = writer
+        self._r = reader
+        self._events = events
+        self._clock = clock
+        self._validate_routing = validate_routing
+        self._known = False  # tenants are never deleted: once seen, no need to look again
+
+    @property
+    def tenant_id(self) -> str:
+        return self._tenant_id
+
+    def __repr__(self) -> str:
+        return f"<TenantStore {self._tenant_id!r}>"
+
+    # --- the tenant -----------------------------------------------------------------------
+
+    async def _require_tenant(self, db: Db | Tx) -> None:
+        if self._known:
+            return
+        if await db.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (self._tenant_id,)) is None:
+            raise NotFound(
+                f"Unknown tenant `{self._tenant_id}`; create it with "
+                f"`flowctl tenants create {self._tenant_id}`"
+            )
+        self._known = True
+
+    async def info(self) -> Tenant:
+        row = await self._r.one(
+            "SELECT tenant_id, name, routing, max_concurrent_sessions, created_at, updated_at "
+            "FROM tenants WHERE tenant_id = ?",
+            (self._tenant_id,),
+        )
+        if row is None:
+            await self._require_tenant(self._r)
+        assert row is not None
+        return tenant_record(row)
+
+    async def set_routing(self, routing: Any, *, actor: str) -> Tenant:
+        text = check_routing(self._tenant_id, routing, self._validate_routing)
+        detail = None if text is None else json.loads(text)
+        await self._update_tenant("routing", text, "tenant.routing", detail, actor)
+        return await self.info()
+
+    async def set_limits(self, *, max_concurrent_sessions: int | None, actor: str) -> Tenant:
+        value = check_limit(max_concurrent_sessions)
+        detail = {"max_concurrent_sessions": value}
+        await self._update_tenant("max_concurrent_sessions", value, "tenant.limits", detail, actor)
+        return await self.info()
+
+    async def _update_tenant(
+        self, column: str, value: Any, action: str, detail: Any, actor: str
+    ) -> None:
+        check_actor(actor)
+        now = self._clock()
+        async with self._w.transaction() as tx:
+            await self._require_tenant(tx)
+            await tx.run(
+                f"UPDATE tenants SET {column} = ?, updated_at = ? WHERE tenant_id = ?",
+                (value, now, self._tenant_id),
+            )
+            await audit(tx, self._tenant_id, actor, action, self._tenant_id, detail, now)
+            await bump_changes(tx)
+
+    async def audit(self, *, limit: int = 100) -> list[AuditEntry]:
+        await self._require_tenant(self._r)
+        rows = await self._r.all(
+            "SELECT entry_id, actor, action, subject, detail, at FROM audit "
+            "WHERE tenant_id = ? ORDER BY entry_id DESC LIMIT ?",
+            (self._tenant_id, limit),
+        )
+        return [
+            AuditEntry(
+                entry_id=r[0],
+                actor=r[1],
+                action=r[2],
+                subject=r[3],
+                detail=None if r[4] is None else json.loads(r[4]),
+                at=r[5],
+            )
+            for r in rows
+        ]

@@ -1,0 +1,48 @@
+"""Helpers for the store tests: a fake clock, flow documents, an opened store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conftest import minimal
+
+from engine.store import Store, open_store
+
+T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+class Clock:
+    """Each reading is one second after the last, starting at T0 + 1."""
+
+    def __init__(self, start: float = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1
+        return self.now
+
+
+def flow_doc(flow_id: str = "clinic", note: str = "", **main: Any) -> bytes:
+    """A lint-clean two-state flow, pretty-printed; ``note`` makes another version."""
+    doc = minimal(**main)
+    doc = {"flow_id": flow_id, **doc}
+    if note:
+        doc["agents"][0]["instructions"] += f" {note}"
+    return json.dumps(doc, indent=2).encode()
+
+
+def broken_doc(flow_id: str = "clinic") -> bytes:
+    """A flow with one lint error: FL104 at 15:9."""
+    return flow_doc(flow_id, tools=["nosuch"])
+
+
+def warned_doc(flow_id: str = "clinic") -> bytes:
+    """A flow with one lint warning: FL404 at 10:26."""
+    doc = json.loads(flow_doc(flow_id))
+    doc["agents"][0]["edges"][0]["description"] = "bye"
+    return json.dumps(doc, indent=2).encode()
+
+
+async def opened(path: Any, clock: Clock | None = None, **kwargs: Any) -> Store:
+    return await open_store(f"sqlite:///{path}", create=True, clock=clock or Clock(), **kwargs)

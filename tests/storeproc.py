@@ -1,0 +1,84 @@
+"""A process that writes to a store, for the reliability tests (run as a script).
+
+python tests/storeproc.py many URL WORKER COUNT   push and publish COUNT versions,
+                                                   retrying on conflicts; waits for
+                                                   a line on stdin after "ready"
+python tests/storeproc.py forever URL ROUND       push and publish until killed,
+                                                   printing each committed version
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from engine.store import StoreConflict, TenantStore, open_store
+
+FLOW = "shared"
+
+
+def document(note: str) -> bytes:
+    return json.dumps(
+        {
+            "flow_id": FLOW,
+            "agents": [
+                {
+                    "name": "Main",
+                    "instructions": f"Help the caller with their question. ({note})",
+                    "edges": [
+                        {
+                            "name": "finish",
+                            "description": "The caller has no more questions and says goodbye",
+                            "target_agent": "Goodbye",
+                        }
+                    ],
+                },
+                {"name": "Goodbye", "instructions": "Say goodbye.", "end": True},
+            ],
+        }
+    ).encode()
+
+
+async def publish(t: TenantStore, version: int, actor: str) -> int:
+    """Publish with the optimistic check, re-reading the pointer on each conflict."""
+    conflicts = 0
+    while True:
+        current = await t.published(FLOW)
+        try:
+            await t.publish(FLOW, version, actor=actor, expected_current=current)
+            return conflicts
+        except StoreConflict:
+            conflicts += 1
+
+
+async def many(url: str, worker: str, count: int) -> None:
+    async with await open_store(url, timeout=60) as store:
+        t = store.tenant("acme")
+        print("ready", flush=True)
+        sys.stdin.readline()
+        conflicts = 0
+        for i in range(count):
+            pushed = await t.push(document(f"worker {worker}, number {i}"), actor=worker)
+            assert pushed.created
+            conflicts += await publish(t, pushed.version.version, worker)
+        print(json.dumps({"worker": worker, "conflicts": conflicts}), flush=True)
+
+
+async def forever(url: str, round_: str) -> None:
+    async with await open_store(url, timeout=60) as store:
+        t = store.tenant("acme")
+        i = 0
+        while True:
+            pushed = await t.push(document(f"round {round_}, number {i}"), actor="killed")
+            await publish(t, pushed.version.version, "killed")
+            print(pushed.version.version, flush=True)
+            i += 1
+
+
+if __name__ == "__main__":
+    mode, url, name, *rest = sys.argv[1:]
+    if mode == "many":
+        asyncio.run(many(url, name, int(rest[0])))
+    else:
+        asyncio.run(forever(url, name))

@@ -1,0 +1,148 @@
+"""Tenant isolation: every public method of a tenant's handle, aimed at another tenant's
+flows, sessions and callbacks, is refused exactly as if they did not exist; and the
+SQLite classes implement the store's protocols to the letter."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from storekit import T0, flow_doc, opened
+
+from engine.runtime import Entered
+from engine.store import NotFound, Store, TenantStore
+from engine.store.sqlite import SQLiteStore
+from engine.store.sqlite_tenant import SQLiteTenantStore
+
+NO_FLOW = "Unknown flow `{flow}` for tenant `acme`"
+NO_SESSION = "Unknown session `{session}` for tenant `acme`"
+NO_CALLBACK = "Unknown callback {callback} for tenant `acme`"
+
+Call = Callable[[TenantStore, str, str, int], Awaitable[Any]]
+
+# Every method of TenantStore that takes a flow, session or callback id, aimed through
+# acme's handle at globex's rows, and the refusal it must get.
+ACROSS: dict[str, tuple[Call, str]] = {
+    "versions": (lambda t, f, s, c: t.versions(f), NO_FLOW),
+    "version": (lambda t, f, s, c: t.version(f, 1), NO_FLOW),
+    "published": (lambda t, f, s, c: t.published(f), NO_FLOW),
+    "publish": (lambda t, f, s, c: t.publish(f, 1, actor="mallory"), NO_FLOW),
+    "rollback": (lambda t, f, s, c: t.rollback(f, actor="mallory"), NO_FLOW),
+    "history": (lambda t, f, s, c: t.history(f), NO_FLOW),
+    "start_session": (lambda t, f, s, c: t.start_session(f, 1), NO_FLOW),
+    "append_events": (
+        lambda t, f, s, c: t.append_events(s, [Entered(at=T0, state="Main")]),
+        NO_SESSION,
+    ),
+    "end_session": (lambda t, f, s, c: t.end_session(s, reason="hangup"), NO_SESSION),
+    "session": (lambda t, f, s, c: t.session(s), NO_SESSION),
+    "events": (lambda t, f, s, c: t.events(s), NO_SESSION),
+    "schedule_callback": (lambda t, f, s, c: t.schedule_callback(s, when="now"), NO_SESSION),
+    "set_callback_status": (
+        lambda t, f, s, c: t.set_callback_status(c, "done", actor="m"),
+        NO_CALLBACK,
+    ),
+}
+# Methods that take no other tenant's ids: they can only read or change the handle's own.
+OWN_ONLY = {
+    "info",
+    "set_routing",
+    "set_limits",
+    "push",
+    "flows",
+    "sessions",
+    "callbacks",
+    "audit",
+}
+
+
+def _methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(fn)
+        for name, fn in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+
+def test_every_tenant_method_is_covered_here() -> None:
+    assert set(_methods(TenantStore)) == set(ACROSS) | OWN_ONLY
+
+
+@pytest.mark.parametrize(
+    ("protocol", "implementation"),
+    [(TenantStore, SQLiteTenantStore), (Store, SQLiteStore)],
+    ids=["TenantStore", "Store"],
+)
+def test_sqlite_classes_implement_the_protocols_exactly(
+    protocol: type, implementation: type
+) -> None:
+    wanted, found = _methods(protocol), _methods(implementation)
+    for name, signature in wanted.items():
+        assert str(found[name]) == str(signature), name
+    assert sorted(set(found) - set(wanted)) == []  # nothing public beyond the protocol
+
+
+@pytest.fixture
+async def two(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await opened(tmp_path / "flowctl.db")
+    for tenant, flow in (("globex", "support"), ("acme", "clinic")):
+        await s.create_tenant(tenant, actor="admin", routing={"default": flow})
+        t = s.tenant(tenant)
+        await t.push(flow_doc(flow), actor="admin")
+        await t.publish(flow, 1, actor="admin")
+        sid = "g1" if tenant == "globex" else "a1"
+        await t.start_session(flow, session_id=sid)
+        await t.append_events(sid, [Entered(at=T0, state="Main")])
+        await t.schedule_callback(sid, when="tomorrow")
+    yield s
+    await s.close()
+
+
+@pytest.mark.parametrize("method", sorted(ACROSS))
+async def test_other_tenants_rows_are_not_found(two: Store, method: str) -> None:
+    call, message = ACROSS[method]
+    acme = two.tenant("acme")
+    with pytest.raises(NotFound) as across:
+        await call(acme, "support", "g1", 1)  # globex's flow, session and callback
+    assert str(across.value) == message.format(flow="support", session="g1", callback=1)
+    with pytest.raises(NotFound) as missing:
+        await call(acme, "nosuch", "nosuch", 99)
+    # worded exactly as for rows that do not exist at all
+    assert str(missing.value) == message.format(flow="nosuch", session="nosuch", callback=99)
+    globex = two.tenant("globex")
+    assert await globex.published("support") == 1
+    assert (await globex.session("g1")).ended_at is None
+    assert [c.status for c in await globex.callbacks(status=None)] == ["pending"]
+
+
+async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
+    acme, globex = two.tenant("acme"), two.tenant("globex")
+    assert [f.flow_id for f in await acme.flows()] == ["clinic"]
+    assert [s.session_id for s in await acme.sessions()] == ["a1"]
+    assert [c.session_id for c in await acme.callbacks()] == ["a1"]
+    assert {e.subject for e in await acme.audit()} == {"acme", "clinic"}
+    assert (await acme.info()).routing == {"default": "clinic"}
+    # globex's document pushed to acme is acme's own first version, not globex's
+    pushed = await acme.push(flow_doc("support"), actor="admin")
+    assert (pushed.created, pushed.version.version) == (True, 1)
+    await acme.set_routing({"default": "support"}, actor="admin")
+    await acme.set_limits(max_concurrent_sessions=1, actor="admin")
+    info = await globex.info()
+    assert (info.routing, info.max_concurrent_sessions) == ({"default": "support"}, None)
+    assert [v.version for v in await globex.versions("support")] == [1]
+    assert {e.subject for e in await globex.audit()} == {"globex", "support"}
+
+
+async def test_session_ids_are_per_tenant(two: Store) -> None:
+    acme = two.tenant("acme")
+    started = await acme.start_session("clinic", session_id="g1")
+    assert started.session_id == "g1"
+    assert await acme.events("g1") == []
+    assert len(await two.tenant("globex").events("g1")) == 1
+
+
+async def test_the_admin_listing_is_the_one_read_across_tenants(two: Store) -> None:
+    assert [t.tenant_id for t in await two.list_tenants()] == ["acme", "globex"]
