@@ -326,7 +326,8 @@ class CompiledFlow:
         """The function calls a session must allow in one turn so that no state's
         chain of calls is cut short (LiveKit's ``max_tool_steps`` defaults to 3 and then
         forces a spoken reply). At least 3, at most ``MAX_TOOL_STEPS``."""
-        needed = max((s.tool_steps for s in self.states), default=0)
+        # LiveKit runs max_tool_steps + 1 rounds of calls before it forces words.
+        needed = max((s.tool_steps for s in self.states), default=0) - 1
         return min(max(needed, 3), MAX_TOOL_STEPS)
 
     def __repr__(self) -> str:

@@ -239,10 +239,12 @@ class Conversation:
 
     def recap(self) -> str:
         """What the call has established, for a state whose ``context`` is ``summary``:
-        the states passed through and the variables set so far (values as JSON data).
+        the states passed through and the variables set so far, other than the flow's
+        defaults (values as JSON data).
         Deterministic and immediate: no model call on the handoff."""
         path = [e.state for e in self.history if isinstance(e, Entered)]
-        known = {k: v for k, v in self.variables.items() if v is not None}
+        defaults = self.compiled.defaults
+        known = {k: v for k, v in self.variables.items() if v is not None and defaults.get(k) != v}
         text = "Summary of the call so far: it went " + " -> ".join(path) + "."
         if known:
             text += " Known: " + msgspec.json.encode(known).decode() + "."

@@ -66,10 +66,16 @@ class SpokenField:
         while i < n:
             c = buf[i]
             if c == '"':
+                if self._high is not None:
+                    out.append("\ufffd")
+                    self._high = None
                 self._state = "done"
                 i += 1
                 break
             if c != "\\":
+                if self._high is not None:
+                    out.append("\ufffd")
+                    self._high = None
                 j = i
                 while j < n and buf[j] not in '"\\':
                     j += 1
@@ -95,6 +101,9 @@ class SpokenField:
                 i += 2
                 continue
             i += 6
+            if self._high is not None and not 0xDC00 <= code < 0xE000:
+                out.append("\ufffd")  # a high half with no low half after it
+                self._high = None
             if 0xD800 <= code < 0xDC00:
                 self._high = chr(code)
                 continue

@@ -106,6 +106,7 @@ class _StandIn(llm.LLM):
         super().__init__()
         self._ids = itertools.count(1)
         self.requests: list[list[str]] = []  # the function names offered at each call
+        self.contexts: list[llm.ChatContext] = []  # the history the model saw at each call
 
     @property
     def provider(self) -> str:
@@ -124,6 +125,7 @@ class _StandIn(llm.LLM):
         **_: Any,
     ) -> llm.LLMStream:
         self.requests.append([getattr(t, "id", "") for t in tools or []])
+        self.contexts.append(chat_ctx)
         step = self._next(chat_ctx, tool_choice != "none" and bool(tools))
         return _StepStream(
             self,

@@ -19,6 +19,7 @@ import msgspec
 from livekit.agents import AgentSession, llm
 
 from engine.compile import CompiledFlow
+from engine.findings import did_you_mean
 from engine.runtime import (
     Conversation,
     Fired,
@@ -110,8 +111,8 @@ def _unknown_mocks(compiled: CompiledFlow, scenario: Scenario) -> str | None:
     unknown = sorted(name for name in scenario.mocks if name not in compiled.tools)
     if not unknown:
         return None
-    known = ", ".join(f"`{n}`" for n in sorted(compiled.tools))
-    return f"`mocks` names no tool of the flow: `{unknown[0]}` (tools: {known})"
+    hint = did_you_mean(unknown[0], compiled.tools) or "; the flow has no tool of that name"
+    return f"`mocks` names no tool of the flow: `{unknown[0]}`{hint}"
 
 
 async def run_scenario(
@@ -194,6 +195,7 @@ async def run_scenario(
     finally:
         conv.close()
         await tools.close()
+        await answering.aclose()  # a real model's HTTP client
     fired = [f"{e.source}.{e.edge}" for e in conv.history if isinstance(e, Fired)]
     passed = error is None and all(not r.problems for r in reports)
     return ScenarioResult(
