@@ -212,6 +212,19 @@ def graph(flow: Path, fmt: str) -> None:
     help="A starting variable (without a scenario file); VALUE is JSON or plain text.",
 )
 @click.option(
+    "--replay",
+    metavar="SESSION_ID",
+    help="Re-run a recorded session (needs --tenant; --store as for `flowctl store`).",
+)
+@click.option(
+    "--against",
+    metavar="VERSION|FILE",
+    help="With --replay: a version number of the session's flow, or a flow file "
+    "[default: the published version].",
+)
+@click.option("--store", "store_url", envvar="FLOWCTL_STORE", default="sqlite:///flowctl.db")
+@click.option("--tenant", "-t", envvar="FLOWCTL_TENANT", help="Tenant of the --replay session.")
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def simulate(
@@ -224,6 +237,10 @@ def simulate(
     allow_network: bool,
     timeout: float | None,
     variables: tuple[str, ...],
+    replay: str | None,
+    against: str | None,
+    store_url: str,
+    tenant: str | None,
     fmt: str,
 ) -> None:
     """Dry-run FLOW through the real LiveKit agent, text only and offline.
@@ -232,6 +249,10 @@ def simulate(
     unmet expectation is shown with its turn; exit 0 when all pass, 1 when one fails, 2
     for bad input. The scripted model plays each turn's `model` steps; with --llm
     offline or openai:MODEL the steps are ignored and only `expect` is checked.
+
+    With --replay SESSION_ID, a session recorded in the store is re-run (its user turns
+    and the model's recorded calls) against --against, and the first turn whose path
+    differs (state, edges, refusals) is reported.
 
     Without a scenario, talk to the flow: one user line per line (typed, or piped in),
     /go EDGE {json} to fire an edge, /state, /vars, /edges, /history, /quit.
@@ -242,6 +263,13 @@ def simulate(
     from engine.scenario import load_scenarios
 
     runs = []
+    if replay is not None:
+        if tenant is None:
+            _fail("--replay needs --tenant (or FLOWCTL_TENANT)")
+        if scenario_file is not None or explore or flow is not None:
+            _fail("--replay runs a recorded session: give no FLOW, --scenario or --explore")
+        _replay(replay, against, store_url, tenant, fmt)  # type: ignore[arg-type]
+        return
     if scenario_file is not None:
         try:
             loaded, named = load_scenarios(scenario_file)
@@ -322,6 +350,62 @@ def simulate(
         err=True,
     )
     sys.exit(EXIT_FINDINGS if failed else 0)
+
+
+def _replay(session_id: str, against: str | None, url: str, tenant: str, fmt: str) -> None:
+    """``simulate --replay``: the recorded session as a scenario, run against a version."""
+    import asyncio
+
+    from engine.compile import compile_flow
+    from engine.errors import FlowError
+    from engine.load import load_bytes
+    from engine.replay import scenario_from_events
+    from engine.store import open_store
+
+    async def fetch() -> tuple[Any, Any, str]:
+        async with await open_store(url) as store:
+            ts = store.tenant(tenant)
+            info = await ts.session(session_id)
+            events = await ts.events(session_id)
+            scenario = scenario_from_events(f"replay of {session_id}", events)
+            if against is not None and not against.isdigit():
+                return scenario, _compiled(Path(against), "replay against it"), against
+            number = int(against) if against is not None else await ts.published(info.flow_id)
+            if number is None:
+                _fail(f"flow `{info.flow_id}` has no published version; give --against")
+            version = await ts.version(info.flow_id, number)
+            loaded = load_bytes(
+                version.document.encode(), f"{info.flow_id} v{number}", stem=info.flow_id
+            )
+            if loaded.flow is None:
+                _fail(f"{info.flow_id} v{number} cannot be loaded")
+            label = f"{info.flow_id} v{number} (recorded on v{info.version})"
+            return scenario, compile_flow(loaded.flow), label
+
+    try:
+        scenario, compiled, label = asyncio.run(fetch())
+    except FlowError as exc:
+        _fail(str(exc), exc.exit_code)
+    from worker.simulate import run_scenario
+
+    result = asyncio.run(run_scenario(compiled, scenario))
+    if fmt == "json":
+        import json
+
+        import msgspec
+
+        click.echo(json.dumps(msgspec.to_builtins(result), indent=2))
+    elif result.passed:
+        click.echo(f"same path: {len(result.turns)} turns of {session_id} replayed on {label}")
+    else:
+        first = next((t for t in result.turns if t.problems), None)
+        where = (
+            f"turn {first.number} ({first.user!r}): " + "; ".join(first.problems)
+            if first is not None
+            else result.error
+        )
+        click.echo(f"diverges on {label}: {where}")
+    sys.exit(0 if result.passed else EXIT_FINDINGS)
 
 
 def _color() -> bool:

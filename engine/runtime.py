@@ -36,6 +36,7 @@ from engine.tools import ToolRegistry, ToolResult
 
 __all__ = [
     "Action",
+    "Called",
     "Conversation",
     "Ended",
     "Entered",
@@ -66,6 +67,7 @@ class _Event(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
 class Entered(_Event, tag="entered"):
     state: str
     via: str | None = None  # the edge that led here; None for the start
+    variables: dict[str, Any] = {}  # at the start: the session's input, for replays
 
 
 class Fired(_Event, tag="fired"):
@@ -76,9 +78,17 @@ class Fired(_Event, tag="fired"):
     automatic: bool = False
 
 
+class Called(_Event, tag="called"):
+    """The model called function ``name`` (what it asked for, before any check)."""
+
+    name: str
+    args: dict[str, Any] = {}
+
+
 class RefusedEvent(_Event, tag="refused"):
     name: str
     reason: str
+    args: dict[str, Any] = {}  # as the model gave them, for replays
 
 
 class ToolCalled(_Event, tag="tool_called"):
@@ -114,6 +124,7 @@ class Ended(_Event, tag="ended"):
 
 Event = (
     Entered
+    | Called
     | Fired
     | RefusedEvent
     | ToolCalled
@@ -204,7 +215,8 @@ class Conversation:
         self._current: CompiledState = compiled.states[compiled.start]
         assert compiled.machine is not None
         compiled.machine.add_model(self)  # sets the machine's state attribute
-        self._log(Entered(at=self.clock(), state=self.state))
+        start = Entered(at=self.clock(), state=self.state, variables=dict(variables or {}))
+        self._log(start)
         if self._current.end:
             self._end("end_state")
 
@@ -275,13 +287,14 @@ class Conversation:
     async def fire(self, name: str, args: Mapping[str, Any] | None = None) -> Outcome:
         """The model called function ``name`` with ``args``."""
         args = args or {}
+        self._log(Called(at=self.clock(), name=name, args=dict(args)))
         if self.ended is not None:
-            return self._refuse(name, "The call has ended; no function can run now.")
+            return self._refuse(name, "The call has ended; no function can run now.", args)
         target = self._current.by_function.get(name)
         if target is None:
             offered = ", ".join(f"`{f.name}`" for f in self._current.functions) or "none"
             return self._refuse(
-                name, f"`{name}` is not available in this step. Available: {offered}."
+                name, f"`{name}` is not available in this step. Available: {offered}.", args
             )
         if isinstance(target, CompiledEdge):
             return await self._fire_edge(target, args)
@@ -326,8 +339,8 @@ class Conversation:
     def _log(self, event: Event) -> None:
         self.history.append(event)
 
-    def _refuse(self, name: str, reason: str) -> Refused:
-        self._log(RefusedEvent(at=self.clock(), name=name, reason=reason))
+    def _refuse(self, name: str, reason: str, args: Mapping[str, Any]) -> Refused:
+        self._log(RefusedEvent(at=self.clock(), name=name, reason=reason, args=dict(args)))
         return Refused(name=name, reason=reason)
 
     def _validate(self, fn: FunctionSpec, args: Mapping[str, Any]) -> dict[str, Any] | str:
@@ -386,17 +399,17 @@ class Conversation:
         assert ce.function is not None
         args = self._validate(ce.function, raw)
         if isinstance(args, str):
-            return self._refuse(ce.name, args)
+            return self._refuse(ce.name, args, raw)
         # Everything is checked before anything changes: the parameters' values against
         # their variables' types, then `requires` and `when` on the variables with the
         # arguments over them (an edge's own arguments count as set).
         params = self._typed({k: v for k, v in args.items() if k in ce.edge.parameters})
         if isinstance(params, str):
-            return self._refuse(ce.name, params)
+            return self._refuse(ce.name, params, raw)
         checked = {**self.variables, **args}
         reason = self._guard(ce, checked)
         if reason is not None:
-            return self._refuse(ce.name, reason)
+            return self._refuse(ce.name, reason, raw)
         source = self.state
         self._store(params)
         result: ToolResult | None = None
@@ -506,7 +519,7 @@ class Conversation:
         fn = next(f for f in self._current.functions if f.name == name)
         args = self._validate(fn, raw)
         if isinstance(args, str):
-            return self._refuse(name, args)
+            return self._refuse(name, args, raw)
         source = self.state
         result = await self._run_tool(tool, args)
         automatic = () if self.ended is not None or not result.ok else await self._run_automatic()

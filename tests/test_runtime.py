@@ -11,6 +11,7 @@ from engine.compile import compile_flow
 from engine.errors import FlowInvalidError
 from engine.runtime import (
     Action,
+    Called,
     Conversation,
     Ended,
     Entered,
@@ -189,10 +190,11 @@ async def test_handoff_moves_stores_parameters_and_says(compiled) -> None:  # ty
     assert conv.state == "Booking"
     assert conv.variables["party_size"] == 4
     assert conv.history[1:] == [
+        Called(at=1002.0, name="take_booking", args={"party_size": 4}),
         Fired(
-            at=1002.0, edge="take_booking", source="Host", target="Booking", args={"party_size": 4}
+            at=1003.0, edge="take_booking", source="Host", target="Booking", args={"party_size": 4}
         ),
-        Entered(at=1003.0, state="Booking", via="take_booking"),
+        Entered(at=1004.0, state="Booking", via="take_booking"),
     ]
 
 
@@ -251,7 +253,10 @@ async def test_refusals_change_nothing(compiled, name, args, variables, reason) 
     assert await conv.fire(name, args) == Refused(name=name, reason=reason)
     assert conv.state == "Host"
     assert conv.variables == before
-    assert conv.history[-1] == RefusedEvent(at=1002.0, name=name, reason=reason)
+    assert conv.history[-2:] == [
+        Called(at=1002.0, name=name, args=args),
+        RefusedEvent(at=1003.0, name=name, reason=reason, args=args),
+    ]
 
 
 async def test_a_condition_that_holds_lets_the_edge_fire(compiled) -> None:  # type: ignore[no-untyped-def]
@@ -271,8 +276,8 @@ async def test_an_automatic_edge_fires_on_arrival_when_it_holds(compiled) -> Non
         automatic=("large_party",),
     )
     assert conv.history[-2:] == [
-        Fired(at=1004.0, edge="large_party", source="Booking", target="Events", automatic=True),
-        Entered(at=1005.0, state="Events", via="large_party"),
+        Fired(at=1005.0, edge="large_party", source="Booking", target="Events", automatic=True),
+        Entered(at=1006.0, state="Events", via="large_party"),
     ]
 
 
@@ -286,11 +291,12 @@ async def test_action_edge_runs_the_tool_stores_results_and_stays(compiled) -> N
     assert conv.state == "Host"
     assert conv.variables["slot"] == "Tue 19:00"
     assert conv.history[1:] == [
-        ToolCalled(at=1002.0, tool="check_table", args={"day": "Tue"}),
+        Called(at=1002.0, name="check", args={"day": "Tue"}),
+        ToolCalled(at=1003.0, tool="check_table", args={"day": "Tue"}),
         ToolReturned(
-            at=1003.0, tool="check_table", ok=True, value={"free": True, "slot": "Tue 19:00"}
+            at=1004.0, tool="check_table", ok=True, value={"free": True, "slot": "Tue 19:00"}
         ),
-        Fired(at=1004.0, edge="check", source="Host", target=None, args={"day": "Tue"}),
+        Fired(at=1005.0, edge="check", source="Host", target=None, args={"day": "Tue"}),
     ]
 
 
@@ -299,7 +305,7 @@ async def test_a_terminal_state_ends_the_conversation(compiled) -> None:  # type
     await conv.fire("take_booking", {"party_size": 2})
     outcome = await conv.fire("confirm")
     assert outcome == Handoff(name="confirm", source="Booking", target="Done", ended=True)
-    assert conv.ended == Ended(at=1006.0, reason="end_state", state="Done")
+    assert conv.ended == Ended(at=1008.0, reason="end_state", state="Done")
     assert conv.offered() == []
     assert await conv.fire("confirm") == Refused(
         name="confirm", reason="The call has ended; no function can run now."
@@ -310,7 +316,7 @@ async def test_builtin_end_call_through_a_global_edge(compiled) -> None:  # type
     conv = conversation(compiled)
     outcome = await conv.fire("end_call")
     assert isinstance(outcome, Action) and outcome.ended
-    assert conv.ended == Ended(at=1003.0, reason="end_call", state="Host")
+    assert conv.ended == Ended(at=1004.0, reason="end_call", state="Host")
 
 
 async def test_builtin_save_data_checks_types(compiled) -> None:  # type: ignore[no-untyped-def]
@@ -456,7 +462,7 @@ async def test_builtin_transfer_call_ends_with_the_destination(builtins) -> None
         source="Desk",
         ended=True,
     )
-    assert conv.ended == Ended(at=1003.0, reason="transfer", state="Desk", detail="+15550100")
+    assert conv.ended == Ended(at=1004.0, reason="transfer", state="Desk", detail="+15550100")
 
 
 async def test_builtin_set_variables_stores_listed_variables_typed(builtins) -> None:  # type: ignore[no-untyped-def]
@@ -473,7 +479,7 @@ async def test_builtin_schedule_callback_records_the_request_and_stays(builtins)
     outcome = await conv.fire("schedule_callback", {"when": "tomorrow 9am", "reason": "prices"})
     assert isinstance(outcome, Action) and not outcome.ended
     assert outcome.result == ToolResult(ok=True, value={"scheduled": True, "when": "tomorrow 9am"})
-    assert conv.callbacks == [{"when": "tomorrow 9am", "reason": "prices", "at": 1003.0}]
+    assert conv.callbacks == [{"when": "tomorrow 9am", "reason": "prices", "at": 1004.0}]
     assert conv.ended is None
 
 
@@ -481,8 +487,8 @@ async def test_builtin_handle_is_busy_schedules_and_ends(builtins) -> None:  # t
     conv = conversation(builtins)
     outcome = await conv.fire("handle_is_busy", {"when": "after 5pm"})
     assert isinstance(outcome, Action) and outcome.ended
-    assert conv.callbacks == [{"when": "after 5pm", "reason": None, "at": 1003.0}]
-    assert conv.ended == Ended(at=1004.0, reason="busy", state="Desk", detail="after 5pm")
+    assert conv.callbacks == [{"when": "after 5pm", "reason": None, "at": 1004.0}]
+    assert conv.ended == Ended(at=1005.0, reason="busy", state="Desk", detail="after 5pm")
 
 
 async def test_a_failing_tool_is_an_error_result_and_a_history_event(compiled) -> None:  # type: ignore[no-untyped-def]
@@ -497,6 +503,6 @@ async def test_a_failing_tool_is_an_error_result_and_a_history_event(compiled) -
         source="Host",
     )
     assert conv.history[-2] == ToolReturned(
-        at=1003.0, tool="check_table", ok=False, value={"free": True}, error=error
+        at=1004.0, tool="check_table", ok=False, value={"free": True}, error=error
     )
     assert "slot" not in conv.variables

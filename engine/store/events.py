@@ -12,10 +12,12 @@ from typing import Literal
 import msgspec
 
 from engine.runtime import (
+    Called,
     Ended,
     Entered,
     Event,
     Fired,
+    OutputInvalid,
     OutputRecorded,
     RefusedEvent,
     ToolCalled,
@@ -34,7 +36,16 @@ class Turn(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True, tag="tur
 
 
 SessionEvent = (
-    Entered | Fired | RefusedEvent | ToolCalled | ToolReturned | OutputRecorded | Ended | Turn
+    Entered
+    | Called
+    | Fired
+    | RefusedEvent
+    | ToolCalled
+    | ToolReturned
+    | OutputRecorded
+    | OutputInvalid
+    | Ended
+    | Turn
 )
 
 _encoder = msgspec.json.Encoder()

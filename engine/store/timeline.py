@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.runtime import (
+    Called,
     Ended,
     Entered,
     Event,
     Fired,
+    OutputInvalid,
     OutputRecorded,
     RefusedEvent,
     ToolCalled,
@@ -38,8 +40,12 @@ def _describe(event: Event | Turn) -> tuple[str, str]:
     match event:
         case Turn(role=role, text=text):
             return role, text
+        case Entered(state=state, via=None, variables=variables):
+            return "entered", state + (f" {_json(variables)}" if variables else "")
         case Entered(state=state, via=via):
-            return "entered", state if via is None else f"{state} via {via}"
+            return "entered", f"{state} via {via}"
+        case Called(name=name, args=args):
+            return "called", name + (f" {_json(args)}" if args else "")
         case Fired(edge=edge, source=source, target=target, args=args, automatic=automatic):
             where = f"{source} -> {target}" if target is not None else f"stayed in {source}"
             auto = " (automatic)" if automatic else ""
@@ -54,6 +60,8 @@ def _describe(event: Event | Turn) -> tuple[str, str]:
             return "result", f"{tool} failed: {error}"
         case OutputRecorded(state=state, fields=fields):
             return "output", f"{state} {_json(fields)}"
+        case OutputInvalid(state=state, error=error):
+            return "invalid", f"{state}: {error}"
         case Ended(reason=reason, state=state, detail=detail):
             return "ended", f"{reason} in {state}" + (f" ({detail})" if detail else "")
     return type(event).__name__, ""  # pragma: no cover - every kind is matched above

@@ -1,0 +1,62 @@
+"""Replays: a recorded session as a scenario, so production conversations become
+regression tests (``flowctl simulate --replay SESSION_ID``).
+
+Each caller turn of the recording becomes a scenario turn: the user's words, the
+functions the model called in that turn (``called`` events, with their arguments) as
+the scripted model's steps, and what the recording shows the turn did — the state after
+it, the edges fired, the calls refused — as its expectations. Tools answer with what
+they answered in the recording. Run against another version of the flow, the first
+unmet expectation is the first turn where the path diverges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from engine.runtime import Called, Entered, Event, Fired, RefusedEvent, ToolReturned
+from engine.scenario import Expect, ModelStep, Scenario, Turn
+
+__all__ = ["scenario_from_events"]
+
+
+def scenario_from_events(name: str, events: Sequence[Any]) -> Scenario:
+    """The scenario replaying ``events`` (a recorded session: the engine's history and
+    the transcript's ``turn`` events, in order)."""
+    variables: dict[str, Any] = {}
+    mocks: dict[str, Any] = {}
+    state = ""
+    turns: list[Turn] = []
+    current: dict[str, Any] | None = None
+
+    def close() -> None:
+        if current is not None:
+            expect = Expect(state=state, edges=current["edges"], refused=current["refused"])
+            turns.append(Turn(user=current["user"], model=current["steps"], expect=expect))
+
+    for event in events:
+        kind = getattr(event, "role", None)
+        if kind == "user":  # a transcript turn of the caller's
+            close()
+            current = {"user": event.text, "steps": [], "edges": [], "refused": []}
+            continue
+        if isinstance(event, Entered):
+            if event.via is None and not turns and current is None:
+                variables = dict(event.variables)
+            state = event.state
+        if current is None:
+            continue
+        _add(current, event, mocks)
+    close()
+    return Scenario(name=name, variables=variables, mocks=mocks, turns=turns)
+
+
+def _add(turn: dict[str, Any], event: Event, mocks: dict[str, Any]) -> None:
+    if isinstance(event, Called):
+        turn["steps"].append(ModelStep(call=event.name, args=dict(event.args)))
+    elif isinstance(event, Fired):
+        turn["edges"].append(event.edge)
+    elif isinstance(event, RefusedEvent):
+        turn["refused"].append(event.name)
+    elif isinstance(event, ToolReturned) and event.ok:
+        mocks.setdefault(event.tool, event.value)  # the first answer stands for all
