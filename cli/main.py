@@ -408,6 +408,19 @@ def _replay(session_id: str, against: str | None, url: str, tenant: str, fmt: st
     sys.exit(0 if result.passed else EXIT_FINDINGS)
 
 
+def _store_catalog(url: str) -> Any:
+    import asyncio
+
+    from engine.store import open_store
+    from engine.store.catalog import load_store_catalog
+
+    async def snapshot() -> Any:
+        async with await open_store(url) as store:
+            return await load_store_catalog(store)
+
+    return asyncio.run(snapshot())
+
+
 def _color() -> bool:
     """Colour on a terminal, unless NO_COLOR is set (https://no-color.org)."""
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -523,6 +536,12 @@ def _talk(
     help="Folder of flows; its tenants/ folder holds the tenant files.",
 )
 @click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="Route from the store's tenants and published versions instead of --flows.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def route(
@@ -530,6 +549,7 @@ def route(
     room_metadata: str | None,
     attributes: str | None,
     flows_dir: Path,
+    store_url: str | None,
     fmt: str,
 ) -> None:
     """Which tenant, flow and version a job with this metadata would get, and the rule
@@ -558,9 +578,9 @@ def route(
         if not isinstance(attrs, dict):
             _fail("--attributes must be a JSON object")
     try:
-        catalog = load_catalog(flows_dir)
+        catalog = load_catalog(flows_dir) if store_url is None else _store_catalog(store_url)
     except FlowError as exc:
-        _fail(str(exc).replace("\n", "\nflowctl: error: "))
+        _fail(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code)
     # The decision is printed below; the router's own log line would repeat it.
     logging.getLogger("engine.routing").addHandler(logging.NullHandler())
     result = decide_route(catalog, job_metadata, room_metadata, attrs)

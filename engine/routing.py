@@ -73,7 +73,10 @@ class Catalog(Protocol):
 
     def tenant(self, tenant_id: str, /) -> Tenant | None: ...
 
-    def flow(self, flow_id: str, /) -> FlowEntry | None: ...
+    def flow(self, flow_id: str, tenant_id: str | None = None, /) -> FlowEntry | None:
+        """The flow ``flow_id`` as tenant ``tenant_id`` would get it. A catalog whose
+        flow ids are global (files) may ignore the tenant: routing checks the owner."""
+        ...
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True):
@@ -319,7 +322,7 @@ class _Decision:
 
     def explicit(self, flow_id: str) -> Routed | Rejected:
         tenant_id = self.tenant.tenant_id
-        entry = self.catalog.flow(flow_id)
+        entry = self.catalog.flow(flow_id, tenant_id)
         if entry is None:
             return self.reject(f"Unknown flow {_q(flow_id)} (tenant {_q(tenant_id)})")
         if entry.tenant_id != tenant_id:
@@ -351,8 +354,8 @@ class _Decision:
         return self._routed(entry, variant.version, "split", reason, index)
 
     def _own(self, flow_id: str, rule: str) -> FlowEntry | Rejected:
-        entry = self.catalog.flow(flow_id)
         tenant_id = self.tenant.tenant_id
+        entry = self.catalog.flow(flow_id, tenant_id)
         if entry is None or entry.tenant_id != tenant_id:
             return self.reject(
                 f"Tenant {_q(tenant_id)} routes to flow {_q(flow_id)} by {rule}, "

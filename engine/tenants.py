@@ -142,8 +142,8 @@ class FileCatalog:
     def tenant(self, tenant_id: str, /) -> Tenant | None:
         return self.tenants.get(tenant_id)
 
-    def flow(self, flow_id: str, /) -> FlowEntry | None:
-        return self.flows.get(flow_id)
+    def flow(self, flow_id: str, tenant_id: str | None = None, /) -> FlowEntry | None:
+        return self.flows.get(flow_id)  # file flow ids are global; routing checks owners
 
     def __repr__(self) -> str:
         return f"FileCatalog(<{len(self.tenants)} tenants, {len(self.flows)} flows>)"

@@ -351,7 +351,7 @@ class InconsistentCatalog:
     def tenant(self, tenant_id: str, /) -> Tenant | None:
         return self.t if tenant_id == "t" else None
 
-    def flow(self, flow_id: str, /) -> FlowEntry | None:
+    def flow(self, flow_id: str, tenant_id: str | None = None, /) -> FlowEntry | None:
         return FlowEntry(flow_id=flow_id, tenant_id="other")
 
 

@@ -232,7 +232,9 @@ async def open_store(
     """Open (``create``: or create) the store at ``url`` and bring its schema up to
     date. ``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite:///:memory:``;
     query options ``timeout=SECONDS`` (how long to wait for another writer, default 5)
-    and ``mode=ro`` (read only). ``timeout`` given here wins over the URL's."""
+    and ``mode=ro`` (read only). ``timeout`` given here wins over the URL's. Tenants'
+    routing documents are checked by ``validate_routing`` (default: the router's own
+    check, ``engine.store.catalog.validate_routing``)."""
     scheme, sep, _ = url.partition("://")
     if not sep:
         hint = f"; did you mean `sqlite:///{url}`?" if url.strip() else ""
@@ -269,6 +271,9 @@ async def open_store(
             raise StoreError(f"Store URL `{url}`: `timeout` is a number of seconds") from None
 
     from engine.store.sqlite import SQLiteStore
+
+    if validate_routing is None:
+        from engine.store.catalog import validate_routing
 
     return await SQLiteStore.open(
         url,

@@ -1,0 +1,88 @@
+"""Routing from the store: tenants' routing documents and published flows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FLOWS
+
+from engine.routing import Rejected, Routed, route
+from engine.store import StoreError, open_store
+from engine.store.catalog import load_store_catalog, validate_routing
+
+CLINIC = (FLOWS / "clinic.json").read_text()
+SUPPORT = (FLOWS / "support.json").read_text()
+
+
+async def test_jobs_route_to_published_versions_of_the_tenants_own_flows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    async with await open_store(url, create=True, validate_routing=validate_routing) as store:
+        await store.create_tenant(
+            "acme", actor="t", routing={"purposes": {"care": "clinic"}, "default": "clinic"}
+        )
+        await store.create_tenant("other", actor="t", max_concurrent_sessions=3)
+        acme, other = store.tenant("acme"), store.tenant("other")
+        await acme.push(CLINIC, actor="t", flow_id="clinic")
+        await acme.push(SUPPORT, actor="t", flow_id="support")  # never published
+        await acme.publish("clinic", 1, actor="t")
+        await other.push(SUPPORT, actor="t", flow_id="support")
+        await other.publish("support", 1, actor="t")
+        catalog = await load_store_catalog(store)
+
+    by_purpose = route(catalog, '{"tenant_id": "acme", "purpose": "care"}')
+    assert isinstance(by_purpose, Routed)
+    assert (by_purpose.flow_id, by_purpose.version, by_purpose.rule) == ("clinic", "1", "purpose")
+    explicit = route(catalog, '{"tenant_id": "other", "flow_id": "support"}')
+    assert isinstance(explicit, Routed) and explicit.version == "1"
+    assert catalog.tenant("other").limits.max_concurrent_sessions == 3  # type: ignore[union-attr]
+    cross = route(catalog, '{"tenant_id": "acme", "flow_id": "support"}')
+    assert isinstance(cross, Rejected)
+    assert cross.reason == "Unknown flow `support` (tenant `acme`)"
+    unpublished = route(catalog, '{"tenant_id": "other", "purpose": "x"}')
+    assert isinstance(unpublished, Rejected)
+
+
+async def test_a_routing_document_that_does_not_fit_is_refused_on_save(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    async with await open_store(url, create=True, validate_routing=validate_routing) as store:
+        with pytest.raises(StoreError) as exc:
+            await store.create_tenant("acme", actor="t", routing={"defualt": "clinic"})
+        assert str(exc.value) == (
+            "Invalid routing for tenant `acme`: Object contains unknown field `defualt`"
+        )
+        with pytest.raises(StoreError) as exc:
+            await store.create_tenant("acme", actor="t", routing={"flows": ["x"]})
+        assert str(exc.value) == (
+            "Invalid routing for tenant `acme`: `flows` comes from the store; leave it out "
+            "of the routing"
+        )
+
+
+def test_flowctl_route_from_the_store(tmp_path: Path) -> None:
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    async def setup() -> None:
+        async with await open_store(url, create=True) as store:
+            await store.create_tenant("acme", actor="t", routing={"default": "clinic"})
+            await store.tenant("acme").push(CLINIC, actor="t", flow_id="clinic")
+            await store.tenant("acme").publish("clinic", 1, actor="t")
+
+    asyncio.run(setup())
+    result = CliRunner().invoke(
+        cli, ["route", "--store", url, "--metadata", '{"tenant_id": "acme", "user_id": "u1"}']
+    )
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[:5] == [
+        "tenant    acme",
+        "flow      clinic",
+        "version   1",
+        "rule      default",
+        "reason    nothing else matched: the tenant's default",
+    ]
