@@ -1,0 +1,154 @@
+"""The store at run time: what a worker serving from the store needs.
+
+- :class:`StoreFlows` keeps a routing snapshot (``engine.store.catalog``) fresh by
+  polling the store's change counter (a publish reaches new sessions within one poll
+  interval, without a restart) and hands out compiled flows by (tenant, flow, version)
+  from a cache. A session compiles the version it was routed to, so it stays pinned to
+  it whatever is published later.
+- :class:`SessionRecorder` writes a session and its events as they happen: the
+  engine's history and the transcript, in order, in batches off the audio path. Every
+  completed turn is flushed, so a worker that dies loses at most the turn in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from engine.cache import FlowCache
+from engine.compile import CompiledFlow
+from engine.runtime import Conversation
+from engine.store.catalog import StoreCatalog, load_store_catalog
+from engine.store.events import Turn
+
+__all__ = ["SessionRecorder", "StoreFlows"]
+
+logger = logging.getLogger(__name__)
+
+# How often a worker asks the store whether anything was published: the issue's
+# "within 2 s" with room to spare; the question is one indexed read.
+POLL_SECONDS = 1.0
+
+
+class StoreFlows:
+    """Routing snapshot and compiled flows of a store, kept fresh."""
+
+    def __init__(self, store: Any, *, poll: float = POLL_SECONDS, cache_size: int = 256) -> None:
+        self.store = store
+        self.poll = poll
+        self.cache = FlowCache(cache_size)
+        self.catalog: StoreCatalog = StoreCatalog({}, {}, -1)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.catalog = await load_store_catalog(self.store)
+        self._task = asyncio.create_task(self._watch(), name="flowctl.store.watch")
+
+    async def refresh(self) -> bool:
+        """Take a new snapshot if the store changed; whether it did."""
+        change = await self.store.changes()
+        if change == self.catalog.change:
+            return False
+        self.catalog = await load_store_catalog(self.store)
+        logger.info("store change %d: routing snapshot refreshed", self.catalog.change)
+        return True
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            try:
+                await self.refresh()
+            except Exception:  # a busy or briefly locked store: keep the last snapshot
+                logger.exception("store refresh failed; serving the last snapshot")
+
+    async def compiled(self, tenant_id: str, flow_id: str, version: str | int) -> CompiledFlow:
+        return await self.cache.compiled(self.store.tenant(tenant_id), flow_id, int(version))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class SessionRecorder:
+    """Records one session of ``conversation`` in the tenant's store."""
+
+    def __init__(
+        self, tenant_store: Any, session_id: str, conversation: Conversation, *, interval: float
+    ) -> None:
+        self.tenant_store = tenant_store
+        self.session_id = session_id
+        self.conversation = conversation
+        self.interval = interval
+        self._mark = 0  # how much of the conversation's history is taken
+        self._pending: list[Any] = []
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    @classmethod
+    async def start(
+        cls,
+        tenant_store: Any,
+        conversation: Conversation,
+        *,
+        flow_id: str,
+        version: int,
+        session_id: str | None = None,
+        routing: Any = None,
+        interval: float = 0.5,
+    ) -> SessionRecorder:
+        """Record a new session (the tenant's session limit applies here)."""
+        info = await tenant_store.start_session(
+            flow_id, version, session_id=session_id, routing=routing
+        )
+        recorder = cls(tenant_store, info.session_id, conversation, interval=interval)
+        recorder._task = asyncio.create_task(recorder._run(), name="flowctl.store.record")
+        return recorder
+
+    def _take(self) -> None:
+        history = self.conversation.history
+        if len(history) > self._mark:
+            self._pending.extend(history[self._mark :])
+            self._mark = len(history)
+
+    def said(self, role: str, text: str) -> None:
+        """A transcript line (``user`` or ``agent``), after what the engine logged."""
+        self._take()
+        self._pending.append(Turn(at=self.conversation.clock(), role=role, text=text))  # type: ignore[arg-type]
+
+    async def flush(self) -> None:
+        """Write what is pending now (called at the end of every turn)."""
+        async with self._lock:
+            self._take()
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                await self.tenant_store.append_events(self.session_id, batch)
+            except BaseException:
+                self._pending[:0] = batch  # nothing lost: the next flush tries again
+                raise
+            self.written += len(batch)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except Exception:
+                logger.exception("session %s: events not written; retrying", self.session_id)
+
+    async def close(self, reason: str) -> None:
+        """Write the rest and mark the session ended."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+        await self.tenant_store.end_session(self.session_id, reason=reason)

@@ -1,0 +1,76 @@
+"""The store at run time: publishes reach new sessions without a restart, running
+sessions stay pinned, and sessions are recorded as they happen."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import FLOWS
+
+from engine.routing import Routed, route
+from engine.runtime import Called, Entered, Fired
+from engine.store import open_store
+from engine.store.events import Turn
+from engine.store.live import SessionRecorder, StoreFlows
+
+CLINIC = (FLOWS / "clinic.json").read_text()
+SPECIALIST = {"caller_name": "Ana", "specialist_question": "Can I take ibuprofen?"}
+
+
+async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    async with await open_store(url, create=True) as store:
+        await store.create_tenant("acme", actor="t", routing={"default": "clinic"})
+        acme = store.tenant("acme")
+        await acme.push(CLINIC, actor="t", flow_id="clinic")
+        await acme.publish("clinic", 1, actor="t")
+        flows = StoreFlows(store, poll=0.01)
+        await flows.start()
+        first = route(flows.catalog, '{"tenant_id": "acme"}')
+        assert isinstance(first, Routed) and first.version == "1"
+        pinned = await flows.compiled("acme", "clinic", first.version)
+
+        doc = json.loads(CLINIC)
+        doc["agents"][0]["on_enter_prompt"] = "Hello from version two."
+        await acme.push(json.dumps(doc), actor="t", flow_id="clinic")
+        await acme.publish("clinic", 2, actor="t", expected_current=1)
+        assert await flows.refresh() is True
+        assert await flows.refresh() is False  # nothing new since
+        second = route(flows.catalog, '{"tenant_id": "acme"}')
+        assert isinstance(second, Routed) and second.version == "2"
+        newer = await flows.compiled("acme", "clinic", second.version)
+        assert newer.flow.agents[0].on_enter_prompt == "Hello from version two."
+        assert pinned.flow.agents[0].on_enter_prompt != "Hello from version two."
+        assert await flows.compiled("acme", "clinic", "1") is pinned  # from the cache
+        await flows.close()
+
+
+async def test_a_session_is_recorded_turn_by_turn(tmp_path: Path) -> None:
+    from engine.runtime import Conversation
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    async with await open_store(url, create=True) as store:
+        await store.create_tenant("acme", actor="t")
+        acme = store.tenant("acme")
+        await acme.push(CLINIC, actor="t", flow_id="clinic")
+        await acme.publish("clinic", 1, actor="t")
+        compiled = await StoreFlows(store).compiled("acme", "clinic", 1)
+        conv = Conversation(compiled, clock=iter(range(100, 200)).__next__)
+        recorder = await SessionRecorder.start(
+            acme, conv, flow_id="clinic", version=1, session_id="call-7", interval=60
+        )
+        recorder.said("user", "Can I take ibuprofen? I'm Ana.")
+        await conv.fire("transfer_to_specialist", SPECIALIST)
+        recorder.said("agent", "Connecting you.")
+        await recorder.flush()  # the end of a turn
+        kinds = [type(e).__name__ for e in await acme.events("call-7")]
+        assert kinds == ["Entered", "Turn", "Called", "Fired", "Entered", "Turn"]
+        await recorder.close("hangup")
+        info = await acme.session("call-7")
+        assert (info.end_reason, info.events) == ("hangup", 6)
+        events = await acme.events("call-7")
+        assert events[1] == Turn(at=101.0, role="user", text="Can I take ibuprofen? I'm Ana.")
+        assert isinstance(events[2], Called) and events[2].args == SPECIALIST
+        assert isinstance(events[3], Fired) and isinstance(events[4], Entered)
+        conv.close()
