@@ -32,6 +32,7 @@ __all__ = [
     "ScenarioFile",
     "Turn",
     "TurnResult",
+    "check_against",
     "check_turn",
     "from_paths",
     "load_scenarios",
@@ -139,6 +140,41 @@ def load_scenarios(path: FsPath) -> tuple[ScenarioFile, FsPath]:
             )
         )
     return scenarios, path.parent / scenarios.flow
+
+
+def check_against(scenario: Scenario, compiled: Any) -> list[str]:
+    """What in ``scenario`` names something ``compiled`` does not have: a model step's
+    function, an expected state or edge, a mock's tool. Each with its turn and a
+    did-you-mean."""
+    from engine.findings import did_you_mean
+
+    functions = {fn.name for s in compiled.states for fn in s.functions}
+    edges = {ce.name for s in compiled.states for ce in s.edges}
+    states = set(compiled.state_index)
+    problems = [
+        f"`mocks` names no tool of the flow: `{name}`"
+        + (did_you_mean(name, compiled.tools) or "; the flow has no tool of that name")
+        for name in scenario.mocks
+        if name not in compiled.tools
+    ]
+
+    def unknown(what: str, name: str, known: set[str], number: int) -> None:
+        hint = did_you_mean(name, known) or f"; no {what} of the flow has that name"
+        problems.append(f"turn {number}: unknown {what} `{name}`{hint}")
+
+    for number, turn in enumerate(scenario.turns, start=1):
+        for step in turn.model or []:
+            if step.call is not None and step.call not in functions:
+                unknown("function", step.call, functions, number)
+        expect = turn.expect
+        if expect is None:
+            continue
+        if expect.state is not None and expect.state not in states:
+            unknown("state", expect.state, states, number)
+        for edge in (expect.edges or []) + (expect.refused or []):
+            if edge not in edges and edge not in functions:
+                unknown("edge", edge, edges | functions, number)
+    return problems
 
 
 def _step_problem(step: ModelStep, number: int) -> str | None:

@@ -214,3 +214,23 @@ def test_transcript_lines_are_coloured_by_kind() -> None:
     assert _styled("  refused x: no", True) == "\x1b[33m  refused x: no\x1b[0m"
     assert _styled("  a: B -> C", True) == "\x1b[32m  a: B -> C\x1b[0m"
     assert _styled("agent: hi", False) == "agent: hi"
+
+
+def test_names_the_flow_does_not_have_are_reported_before_running(tmp_path: Path) -> None:
+    scenarios = [
+        {
+            "name": "typos",
+            "turns": [
+                {"user": "hi", "model": [{"call": "trasfer_to_specialist"}]},
+                {"user": "and", "expect": {"state": "Specialist", "edges": ["wrap_up"]}},
+            ],
+        }
+    ]
+    code, out, _ = run("simulate", "--scenario", str(scenario_file(tmp_path, scenarios)))
+    assert code == 1
+    assert out.splitlines()[:2] == [
+        "FAIL  typos",
+        "    ✗ turn 1: unknown function `trasfer_to_specialist`; did you mean "
+        "`transfer_to_specialist`?; turn 2: unknown state `Specialist`; did you mean "
+        "`SpecialistAgent`?; turn 2: unknown edge `wrap_up`; did you mean `wrap_up_call`?",
+    ]

@@ -19,7 +19,6 @@ import msgspec
 from livekit.agents import AgentSession, llm
 
 from engine.compile import CompiledFlow
-from engine.findings import did_you_mean
 from engine.runtime import (
     Conversation,
     Fired,
@@ -29,7 +28,7 @@ from engine.runtime import (
     ToolCalled,
     ToolReturned,
 )
-from engine.scenario import Scenario, TurnResult, check_turn
+from engine.scenario import Scenario, TurnResult, check_against, check_turn
 from engine.tools import ToolRegistry
 from worker.agent import FlowAgent
 from worker.llm import ScriptedLLM, Step
@@ -107,14 +106,6 @@ def describe_events(events: Sequence[Any], spoken: str | None) -> list[str]:
     return lines
 
 
-def _unknown_mocks(compiled: CompiledFlow, scenario: Scenario) -> str | None:
-    unknown = sorted(name for name in scenario.mocks if name not in compiled.tools)
-    if not unknown:
-        return None
-    hint = did_you_mean(unknown[0], compiled.tools) or "; the flow has no tool of that name"
-    return f"`mocks` names no tool of the flow: `{unknown[0]}`{hint}"
-
-
 async def run_scenario(
     compiled: CompiledFlow,
     scenario: Scenario,
@@ -127,9 +118,11 @@ async def run_scenario(
     """Run ``scenario`` in a fresh session. ``model`` makes the session's model for its
     conversation; None: the scripted model plays the turns' steps. Each turn (and the
     start) must finish within ``timeout`` seconds."""
-    problem = _unknown_mocks(compiled, scenario)
-    if problem is not None:
-        return ScenarioResult(name=scenario.name, passed=False, turns=[], error=problem)
+    problems = check_against(scenario, compiled)
+    if model is not None:  # a real model's calls are its own: only expectations count
+        problems = [p for p in problems if "unknown function" not in p]
+    if problems:
+        return ScenarioResult(name=scenario.name, passed=False, turns=[], error="; ".join(problems))
     tools = ToolRegistry(compiled.tools, mocks=scenario.mocks, allow_network=allow_network)
     try:
         conv = Conversation(compiled, variables=scenario.variables, tools=tools)
