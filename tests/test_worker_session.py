@@ -172,3 +172,16 @@ async def test_only_voices_that_take_instructions_are_steered() -> None:
     oai, dg = plugins.tts(TTSConfig(provider="openai")), plugins.tts(TTSConfig(provider="deepgram"))
     assert (steers_voice(oai), steers_voice(dg)) == (True, False)
     await _close(oai, dg)
+
+
+async def test_openai_objects_share_one_client_per_key_and_endpoint() -> None:
+    # Making an OpenAI client loads the system's certificates (~20 ms); a session start
+    # must not pay that for each of its models.
+    plugins = Plugins(env=KEYS)
+    model, voice = plugins.llm(LLMConfig(model="gpt-4o-mini")), plugins.tts(TTSConfig())
+    local = plugins.llm(LLMConfig(model="llama3", base_url="http://localhost:8000/v1"))
+    assert model._client is voice._client
+    assert local._client is not model._client
+    assert str(local._client.base_url) == "http://localhost:8000/v1/"
+    await _close(model, voice, local)
+    assert not model._client.is_closed()  # the process's client outlives one session

@@ -18,9 +18,11 @@ LiveKit plugin objects.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +143,40 @@ class Plugins:
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = os.environ if env is None else env
+        # OpenAI clients by event loop, key and endpoint. Making one loads the system's
+        # certificates (~20 ms); sharing it across a process's sessions also keeps its
+        # connections to the API warm.
+        self._clients: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _openai(self, key: str, base_url: str | None) -> dict[str, Any]:
+        """The ``client`` (or, outside an event loop, ``api_key``/``base_url``) options
+        of an OpenAI plugin object."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return {"api_key": key, **({"base_url": base_url} if base_url else {})}
+        clients = self._clients.setdefault(loop, {})
+        client = clients.get((key, base_url))
+        if client is None:
+            import httpx2 as httpx
+            import openai as sdk
+
+            # The plugins' own settings: no retries (LiveKit retries), short timeouts.
+            client = clients[key, base_url] = sdk.AsyncClient(
+                api_key=key,
+                base_url=base_url,
+                max_retries=0,
+                http_client=httpx.AsyncClient(
+                    timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
+                    follow_redirects=True,
+                    limits=httpx.Limits(
+                        max_connections=50, max_keepalive_connections=50, keepalive_expiry=120
+                    ),
+                ),
+            )
+        return {"client": client}
 
     def _key(self, kind: str, config: Config) -> str:
         var = _key_var(kind, config)
@@ -165,7 +201,7 @@ class Plugins:
         if config.provider == "openai":
             from livekit.plugins import openai
 
-            options = {"api_key": key}
+            options = self._openai(key, None)
             if config.model:
                 options["model"] = config.model
             if config.language:
@@ -178,11 +214,9 @@ class Plugins:
             raise ValueError(f"unsupported llm provider `{config.provider}`")
         from livekit.plugins import openai
 
-        options: dict[str, Any] = {"api_key": self._key("llm", config)}
+        options = self._openai(self._key("llm", config), config.base_url)
         if config.model:
             options["model"] = config.model
-        if config.base_url:
-            options["base_url"] = config.base_url
         if config.temperature is not None:
             options["temperature"] = config.temperature
         if config.max_tokens is not None:
@@ -194,7 +228,7 @@ class Plugins:
         if config.provider == "openai":
             from livekit.plugins import openai
 
-            options: dict[str, Any] = {"api_key": key}
+            options = self._openai(key, None)
             if config.model:
                 options["model"] = config.model
             if config.voice:
@@ -207,7 +241,7 @@ class Plugins:
 
             # A Deepgram voice is a model ("aura-2-thalia-en"): `voice` names it when
             # `model` does not.
-            options = {"api_key": key}
+            options: dict[str, Any] = {"api_key": key}
             if config.model or config.voice:
                 options["model"] = config.model or config.voice
             if config.speed is not None:
