@@ -27,7 +27,7 @@ from engine.library import FileLibrary
 from worker.call import NOT_TRANSFERRED, Call
 from worker.fakes import FakePlugins, FakeRoom
 from worker.llm import Step
-from worker.publish import STATE_TOPIC
+from worker.publish import STATE_TOPIC, RoomPublisher
 from worker.room import LiveKitRoom, transfer_request
 from worker.server import (
     SERVICES,
@@ -490,3 +490,17 @@ def test_public_surfaces_of_the_worker_modules() -> None:
         assert module.__all__ == names, module.__name__
         for name in names:
             assert hasattr(module, name), (module.__name__, name)
+
+
+async def test_the_room_publisher_sends_through_the_connected_rooms_participant() -> None:
+    sent: list[tuple[str, str]] = []
+
+    class Participant:
+        async def send_text(self, text: str, *, topic: str) -> None:
+            sent.append((topic, text))
+
+    class Room:  # an rtc.Room has a local participant once connected
+        local_participant = Participant()
+
+    await RoomPublisher(Room()).send_text('{"seq": 1}', topic=STATE_TOPIC)
+    assert sent == [("flowctl.state", '{"seq": 1}')]

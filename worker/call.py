@@ -158,8 +158,8 @@ class Call:
         session.on("agent_state_changed", lambda _: self._report())
         session.on("close", self._on_close)
         self.agent = await FlowAgent.open(conv, voice=self.models.voice, on_output=self._on_output)
+        await self.room.start(session, self.agent)  # connects to the room
         self._report()  # the start state, and automatic edges taken from it
-        await self.room.start(session, self.agent)
 
     def _report(self) -> None:
         """Send the history's new state changes (and the end) to the frontend."""

@@ -42,13 +42,14 @@ class Publisher(Protocol):
 
 
 class RoomPublisher:
-    """Sends to everyone in the room through the agent's participant."""
+    """Sends to everyone in the room through the agent's participant (the room must be
+    connected by then: its local participant exists only once it is)."""
 
-    def __init__(self, participant: Any) -> None:
-        self._participant = participant  # an rtc.LocalParticipant
+    def __init__(self, room: Any) -> None:
+        self._room = room  # an rtc.Room
 
     async def send_text(self, text: str, *, topic: str) -> None:
-        await self._participant.send_text(text, topic=topic)
+        await self._room.local_participant.send_text(text, topic=topic)
 
 
 class MemoryPublisher:

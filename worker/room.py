@@ -71,7 +71,7 @@ class LiveKitRoom:
     @property
     def publisher(self) -> Publisher:
         if self._publisher is None:
-            self._publisher = RoomPublisher(self._ctx.room.local_participant)
+            self._publisher = RoomPublisher(self._ctx.room)
         return self._publisher
 
     async def attributes(self) -> Mapping[str, str] | None:
