@@ -15,6 +15,7 @@ import click
 
 from cli.store import store
 from cli.tenants import sessions, tenants
+from cli.worker import token, worker
 from engine import __version__
 
 # Exit codes (design.md): 0 clean, 1 findings or failed expectations, 2 usage/I-O/internal.
@@ -616,6 +617,8 @@ def schema() -> None:
 
 for group in (store, tenants, sessions):  # cli/store.py, cli/tenants.py: the store
     cli.add_command(group)
+for command in (worker, token):  # cli/worker.py: the voice worker
+    cli.add_command(command)
 
 
 # Set by commands that hold no resources (no threads, no child processes, no open

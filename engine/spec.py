@@ -331,12 +331,24 @@ class TTSConfig(_Spec):
 
 
 class VADConfig(_Spec):
-    """Voice activity detection."""
+    """Voice activity detection, and what ends the caller's turn."""
 
     provider: Literal["silero"] = "silero"
     activation_threshold: Annotated[float, Meta(gt=0, lt=1)] | None = None
     min_speech_duration: Annotated[float, Meta(ge=0)] | None = None
     min_silence_duration: Annotated[float, Meta(ge=0)] | None = None
+    turn_detection: Annotated[
+        Literal["vad", "stt"],
+        _doc("What ends the caller's turn: `vad` (silence) or `stt` (the STT's end of speech)."),
+    ] = "vad"
+    min_endpointing_delay: Annotated[
+        Annotated[float, Meta(ge=0, le=10)] | None,
+        _doc("Seconds to wait after the caller stops before answering (LiveKit: 0.5)."),
+    ] = None
+    max_endpointing_delay: Annotated[
+        Annotated[float, Meta(ge=0, le=30)] | None,
+        _doc("Most seconds to wait for the caller to go on (LiveKit: 3.0)."),
+    ] = None
 
 
 class TracingConfig(_Spec):

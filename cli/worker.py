@@ -1,0 +1,171 @@
+"""``flowctl worker dev|start``: the LiveKit voice worker; ``flowctl token``: a
+participant token whose room dispatches it.
+
+Neither imports LiveKit until it runs (``flowctl --help`` and the other commands stay
+fast).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.store_common import fail
+
+__all__ = ["token", "worker"]
+
+_LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--log-level",
+        type=click.Choice(_LOG_LEVELS, case_sensitive=False),
+        default="INFO",
+        show_default=True,
+        help="Log level of the worker and its jobs.",
+    )(command)
+    command = click.option(
+        "--agent-name",
+        default="",
+        metavar="NAME",
+        help="Explicit dispatch: take only jobs dispatched to NAME (a token made with "
+        "`flowctl token --agent-name NAME`). Without it, the worker joins every new room.",
+    )(command)
+    return click.option(
+        "--flows",
+        "flows_dir",
+        type=click.Path(path_type=Path),
+        default=Path("flows"),
+        show_default=True,
+        help="Folder of flows; its tenants/ folder says who owns which and how jobs route.",
+    )(command)
+
+
+@click.group()
+def worker() -> None:
+    """The LiveKit voice worker: runs the flows of a folder as voice agents.
+
+    Each job is routed by its metadata (docs/routing.md) to one tenant's flow. Before
+    connecting, every flow a tenant owns is linted and compiled, and every provider's
+    key is checked; the worker refuses to start on an error (exit 1 for a flow's
+    findings, 2 for anything else). It connects with LIVEKIT_URL, LIVEKIT_API_KEY and
+    LIVEKIT_API_SECRET.
+    """
+
+
+@worker.command()
+@_worker_options
+def dev(flows_dir: Path, agent_name: str, log_level: str) -> None:
+    """Run the worker in development mode (readable logs, processes started on demand)."""
+    _serve(flows_dir, agent_name, log_level, dev=True)
+
+
+@worker.command()
+@_worker_options
+def start(flows_dir: Path, agent_name: str, log_level: str) -> None:
+    """Run the worker in production mode (JSON logs, prewarmed job processes)."""
+    _serve(flows_dir, agent_name, log_level, dev=False)
+
+
+def _serve(flows_dir: Path, agent_name: str, log_level: str, *, dev: bool) -> None:
+    from engine.errors import FlowError
+    from worker.server import FlowServer, WorkerConfig, missing_livekit_env, preflight, run
+
+    config = WorkerConfig(flows_dir=str(flows_dir), agent_name=agent_name)
+    try:
+        library = preflight(config)
+    except FlowError as exc:
+        fail(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code)
+    missing = missing_livekit_env(os.environ)
+    if missing:
+        fail(
+            f"set {', '.join(missing)} to connect to LiveKit "
+            "(the server's URL, and an API key and secret of its project)"
+        )
+    served = library.served()
+    tenants = sorted({s.tenant_id for s in served})
+    dispatch = f"jobs dispatched to `{agent_name}`" if agent_name else "every new room"
+    click.echo(
+        f"flowctl worker: {len(served)} flows of {len(tenants)} tenants from {flows_dir}, "
+        f"for {dispatch}",
+        err=True,
+    )
+    run(FlowServer(config, library).build(), dev=dev, log_level=log_level.upper())
+
+
+@click.command()
+@click.option("--room", required=True, help="The room the token joins.")
+@click.option("--identity", required=True, help="The participant's identity.")
+@click.option("--name", default=None, help="The participant's display name.")
+@click.option(
+    "--metadata",
+    metavar="JSON",
+    help="The routing request (docs/routing.md): the job's metadata with --agent-name, "
+    "else the metadata of the room the token creates.",
+)
+@click.option(
+    "--agent-name",
+    default="",
+    metavar="NAME",
+    help="Dispatch the worker started with `--agent-name NAME` to the room.",
+)
+@click.option(
+    "--ttl",
+    type=click.IntRange(min=60),
+    default=3600,
+    show_default=True,
+    help="Seconds the token stays valid.",
+)
+def token(
+    room: str,
+    identity: str,
+    name: str | None,
+    metadata: str | None,
+    agent_name: str,
+    ttl: int,
+) -> None:
+    """Print a participant token (a JWT) for ROOM, signed with LIVEKIT_API_KEY and
+    LIVEKIT_API_SECRET. With --agent-name it dispatches that agent, passing --metadata
+    as the job's metadata; without, --metadata becomes the room's metadata (when the
+    token's participant creates the room), which a worker without an agent name
+    routes by.
+
+    Exit 2 when a key is missing or --metadata would be refused by the router.
+    """
+    key = os.environ.get("LIVEKIT_API_KEY")
+    secret = os.environ.get("LIVEKIT_API_SECRET")
+    missing = [n for n, v in (("LIVEKIT_API_KEY", key), ("LIVEKIT_API_SECRET", secret)) if not v]
+    if missing:
+        fail(f"set {' and '.join(missing)} to sign tokens")
+    if metadata is not None:
+        from engine.routing import Rejected, read_request
+
+        read = read_request(metadata)
+        if isinstance(read, Rejected):
+            fail(f"--metadata would be refused: {read.reason}")
+    import datetime
+
+    from livekit import api
+
+    grants = api.VideoGrants(
+        room_join=True, room=room, can_publish=True, can_subscribe=True, can_publish_data=True
+    )
+    access = (
+        api.AccessToken(key, secret)
+        .with_identity(identity)
+        .with_grants(grants)
+        .with_ttl(datetime.timedelta(seconds=ttl))
+    )
+    if name:
+        access.with_name(name)
+    if agent_name:
+        dispatch = api.RoomAgentDispatch(agent_name=agent_name, metadata=metadata or "")
+        access.with_room_config(api.RoomConfiguration(agents=[dispatch]))
+    elif metadata:
+        access.with_room_config(api.RoomConfiguration(metadata=metadata))
+    click.echo(access.to_jwt())

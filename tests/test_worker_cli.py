@@ -1,0 +1,216 @@
+"""``flowctl worker dev|start`` refuses to start on a flow's error, a missing key or
+missing LiveKit settings, and otherwise runs the server; ``flowctl token`` mints a
+participant token whose claims dispatch the agent."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from click.testing import CliRunner
+from conftest import FLOWS, ROOT, minimal
+
+from cli.main import cli
+
+KEYS = {"OPENAI_API_KEY": "sk-test", "DEEPGRAM_API_KEY": "dg-test"}
+LIVEKIT = {
+    "LIVEKIT_URL": "wss://example.livekit.cloud",
+    "LIVEKIT_API_KEY": "APIkey",
+    "LIVEKIT_API_SECRET": "a-secret-long-enough-for-hmac-sha256-keys",
+}
+NONE = {name: None for name in (*KEYS, *LIVEKIT)}
+
+
+def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), env={**NONE, **(env or {})})
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What `worker.server.run` was called with (nothing connects)."""
+    calls: list[Any] = []
+    monkeypatch.setattr(
+        "worker.server.run", lambda server, **options: calls.append((server, options))
+    )
+    return calls
+
+
+def test_worker_refuses_to_start_with_a_flow_that_has_errors(tmp_path: Path, ran: list) -> None:  # type: ignore[type-arg]
+    broken = copy.deepcopy(minimal())
+    broken["agents"][0]["edges"][0]["target_agent"] = "Nowhere"
+    (tmp_path / "desk.json").write_text(json.dumps(broken, indent=2))
+    (tmp_path / "tenants").mkdir()
+    tenant = {"tenant_id": "acme", "flows": ["desk"], "default": "desk"}
+    (tmp_path / "tenants" / "acme.json").write_text(json.dumps(tenant))
+    code, out, err = run("worker", "start", "--flows", str(tmp_path), env={**KEYS, **LIVEKIT})
+    assert code == 1
+    assert out == ""
+    assert err == (
+        "flowctl: error: 1 error in the flows to serve; fix them first:\n"
+        f"flowctl: error: {tmp_path}/desk.json:10:27: FL102 Unknown agent `Nowhere` - "
+        "at `$.agents[0].edges[0].target_agent`\n"
+    )
+    assert ran == []
+
+
+def test_worker_refuses_to_start_without_a_providers_key(ran: list) -> None:  # type: ignore[type-arg]
+    env = {**LIVEKIT, "OPENAI_API_KEY": "sk-test"}
+    code, _, err = run("worker", "dev", "--flows", str(FLOWS), env=env)
+    assert code == 2
+    assert err == "".join(
+        f"flowctl: error: {FLOWS}/{name}.json: `stt` (deepgram) needs DEEPGRAM_API_KEY "
+        "in the environment\n"
+        for name in ("clinic", "interview", "onboarding", "sales", "support")
+    )
+    assert ran == []
+
+
+def test_worker_refuses_to_start_without_livekit_settings(ran: list) -> None:  # type: ignore[type-arg]
+    code, _, err = run("worker", "start", "--flows", str(FLOWS), env=KEYS)
+    assert code == 2
+    assert err == (
+        "flowctl: error: set LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET to connect to "
+        "LiveKit (the server's URL, and an API key and secret of its project)\n"
+    )
+    assert ran == []
+
+
+@pytest.mark.parametrize(("command", "dev"), [("dev", True), ("start", False)])
+def test_worker_runs_the_server_with_the_agent_name(ran: list, command: str, dev: bool) -> None:  # type: ignore[type-arg]
+    code, out, err = run(
+        "worker",
+        command,
+        "--flows",
+        str(FLOWS),
+        "--agent-name",
+        "support-agent",
+        "--log-level",
+        "debug",
+        env={**KEYS, **LIVEKIT},
+    )
+    assert code == 0, err
+    assert out == ""
+    assert err == (
+        f"flowctl worker: 5 flows of 2 tenants from {FLOWS}, "
+        "for jobs dispatched to `support-agent`\n"
+    )
+    [(server, options)] = ran
+    assert options == {"dev": dev, "log_level": "DEBUG"}
+    assert server._agent_name == "support-agent"
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+def _claims(token: str) -> dict[str, Any]:
+    return jwt.decode(token, LIVEKIT["LIVEKIT_API_SECRET"], algorithms=["HS256"])
+
+
+def test_token_dispatches_the_named_agent_with_the_jobs_metadata() -> None:
+    metadata = '{"tenant_id": "dynamic-co", "purpose": "sales", "user_id": "u-1"}'
+    code, out, err = run(
+        "token",
+        "--room",
+        "sales-42",
+        "--identity",
+        "caller-1",
+        "--name",
+        "Ana",
+        "--metadata",
+        metadata,
+        "--agent-name",
+        "sales-agent",
+        env=LIVEKIT,
+    )
+    assert code == 0, err
+    claims = _claims(out.strip())
+    assert claims["exp"] - claims["nbf"] == 3600
+    del claims["exp"], claims["nbf"]
+    assert claims == {
+        "iss": "APIkey",
+        "sub": "caller-1",
+        "name": "Ana",
+        "video": {
+            "roomJoin": True,
+            "room": "sales-42",
+            "canPublish": True,
+            "canSubscribe": True,
+            "canPublishData": True,
+        },
+        "roomConfig": {"agents": [{"agentName": "sales-agent", "metadata": metadata}]},
+    }
+
+
+def test_token_without_an_agent_name_puts_the_metadata_on_the_room() -> None:
+    metadata = '{"tenant_id": "healthcare_clinic"}'
+    code, out, _ = run(
+        "token",
+        "--room",
+        "r",
+        "--identity",
+        "i",
+        "--metadata",
+        metadata,
+        "--ttl",
+        "600",
+        env=LIVEKIT,
+    )
+    assert code == 0
+    claims = _claims(out.strip())
+    assert claims["roomConfig"] == {"metadata": metadata}
+    assert claims["exp"] - claims["nbf"] == 600
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        (
+            {"LIVEKIT_API_KEY": "k"},
+            [],
+            "set LIVEKIT_API_SECRET to sign tokens",
+        ),
+        ({}, [], "set LIVEKIT_API_KEY and LIVEKIT_API_SECRET to sign tokens"),
+        (
+            LIVEKIT,
+            ["--metadata", '{"purpose": "sales"}'],
+            "--metadata would be refused: Job metadata is malformed: "
+            "Object missing required field `tenant_id`",
+        ),
+        (
+            LIVEKIT,
+            ["--metadata", "purpose=sales"],
+            "--metadata would be refused: Job metadata is not valid JSON: "
+            "invalid character (byte 0)",
+        ),
+    ],
+    ids=["no-secret", "no-keys", "no-tenant", "not-json"],
+)
+def test_token_refuses_without_keys_or_with_metadata_the_router_refuses(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    code, out, err = run("token", "--room", "r", "--identity", "i", *args, env=env)
+    assert code == 2
+    assert out == ""
+    assert err == f"flowctl: error: {message}\n"
+
+
+def test_worker_and_token_help_import_no_livekit() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from cli.main import cli\n"
+        "for args in (['worker', '--help'], ['worker', 'start', '--help'], ['token', '--help']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert proc.stdout.strip() == "[]"

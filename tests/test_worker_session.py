@@ -1,0 +1,187 @@
+"""The session factory: every provider block of the example flows becomes a LiveKit
+plugin object with dummy keys (no network), missing keys and unknown providers stop the
+worker before it starts, and each session's states get their own voice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("livekit.agents")
+
+from conftest import FIXTURES, FLOWS
+from livekit.plugins import deepgram, openai, silero
+
+from engine.library import FileLibrary, ServedFlow
+from engine.runtime import Conversation
+from engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
+from worker.fakes import FakePlugins
+from worker.session import (
+    Plugins,
+    SessionFactory,
+    check_providers,
+    load_vads,
+    steers_voice,
+)
+
+KEYS = {"OPENAI_API_KEY": "sk-test", "DEEPGRAM_API_KEY": "dg-test", "CRM_KEY": "x"}
+
+
+@pytest.fixture(scope="module")
+def examples() -> FileLibrary:
+    return FileLibrary.load(FLOWS)
+
+
+@pytest.fixture(scope="module")
+def desk() -> FileLibrary:
+    return FileLibrary.load(FIXTURES / "voice")
+
+
+async def _close(*made: Any) -> None:
+    for m in made:
+        await m.aclose()
+
+
+async def test_every_provider_of_the_example_flows_builds_without_a_network(
+    examples: FileLibrary,
+) -> None:
+    plugins = Plugins(env=KEYS)
+    made: list[Any] = []
+    seen = set()
+    for served in examples.served():
+        flow = served.compiled.flow
+        assert flow.stt is not None and flow.llm is not None and flow.tts is not None
+        stt_, llm_, tts_ = plugins.stt(flow.stt), plugins.llm(flow.llm), plugins.tts(flow.tts)
+        made += [stt_, llm_, tts_]
+        assert isinstance(stt_, deepgram.STT)
+        assert isinstance(llm_, openai.LLM) and llm_.model == flow.llm.model
+        assert isinstance(tts_, openai.TTS) and tts_._opts.voice == flow.tts.voice
+        for state in flow.agents:
+            if state.tts is not None:
+                voice = plugins.tts(state.tts)
+                made.append(voice)
+                assert voice._opts.voice == state.tts.voice
+                seen.add((served.flow_id, state.name, state.tts.voice))
+    assert seen == {("clinic", "SpecialistAgent", "sage")}
+    await _close(*made)
+
+
+async def test_the_other_providers_build_too() -> None:
+    plugins = Plugins(env=KEYS)
+    whisper = plugins.stt(STTConfig(provider="openai", model="gpt-4o-mini-transcribe"))
+    aura = plugins.tts(TTSConfig(provider="deepgram", voice="aura-2-thalia-en"))
+    local = Plugins(env={}).llm(LLMConfig(model="llama3", base_url="http://localhost:11434/v1"))
+    assert isinstance(whisper, openai.STT)
+    assert isinstance(aura, deepgram.TTS) and aura.model == "aura-2-thalia-en"
+    assert isinstance(local, openai.LLM) and local.model == "llama3"
+    await _close(whisper, aura, local)
+
+
+def test_missing_keys_are_named_before_the_worker_starts(examples: FileLibrary) -> None:
+    problems = check_providers(examples.served(), {})
+    blocks = [
+        ("stt", "deepgram", "DEEPGRAM_API_KEY"),
+        ("llm", "openai", "OPENAI_API_KEY"),
+        ("tts", "openai", "OPENAI_API_KEY"),
+    ]
+    expected = [
+        f"{FLOWS}/{name}.json: `{block}` ({provider}) needs {var} in the environment"
+        for name in ("clinic", "interview", "onboarding", "sales", "support")
+        for block, provider, var in blocks
+        + ([("agents[1].tts", "openai", "OPENAI_API_KEY")] if name == "clinic" else [])
+    ]
+    assert problems == expected
+    assert check_providers(examples.served(), KEYS) == []
+
+
+def _served(flow: dict[str, Any], tmp_path: Any) -> list[ServedFlow]:
+    import json
+
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "f.json").write_text(json.dumps(flow))
+    (tmp_path / "tenants" / "t.json").write_text(json.dumps({"tenant_id": "t", "flows": ["f"]}))
+    return list(FileLibrary.load(tmp_path).served())
+
+
+def test_unknown_providers_and_named_key_variables_are_reported(tmp_path: Any) -> None:
+    flow = {
+        "agents": [
+            {
+                "name": "Main",
+                "instructions": "Help the caller.",
+                "end": True,
+                "llm": {"provider": "anthropic", "model": "claude"},
+            }
+        ],
+        "stt": {"provider": "whisper-local"},
+        "llm": {"provider": "openai", "api_key_env": "ACME_OPENAI_KEY"},
+        "tts": {"provider": "elevenlabs"},
+    }
+    where = f"{tmp_path}/f.json"
+    assert check_providers(_served(flow, tmp_path), {"OPENAI_API_KEY": "sk"}) == [
+        f"{where}: `stt` names provider `whisper-local`; the worker runs deepgram, openai",
+        f"{where}: `llm` (openai) needs ACME_OPENAI_KEY in the environment",
+        f"{where}: `tts` names provider `elevenlabs`; the worker runs openai, deepgram",
+        f"{where}: `agents[0].llm` names provider `anthropic`; the worker runs openai",
+    ]
+
+
+def test_a_plugin_without_its_key_fails_with_the_variable_name() -> None:
+    with pytest.raises(ValueError) as info:
+        Plugins(env={}).tts(TTSConfig(provider="deepgram"))
+    assert str(info.value) == "`tts` (deepgram) needs DEEPGRAM_API_KEY in the environment"
+
+
+def test_vads_load_once_per_distinct_setting() -> None:
+    vads = load_vads(
+        [VADConfig(), VADConfig(turn_detection="stt"), VADConfig(min_silence_duration=0.3)]
+    )
+    assert list(vads) == [(None, None, None), (None, None, 0.3)]
+    assert all(isinstance(v, silero.VAD) for v in vads.values())
+
+
+async def test_each_state_speaks_with_its_own_voice_and_equal_configs_share_one(
+    desk: FileLibrary,
+) -> None:
+    plugins = FakePlugins()
+    served = await desk.compiled("acme", "desk", None)
+    vads = load_vads([served.compiled.flow.vad or VADConfig()])
+    conv = Conversation(served.compiled)
+    models = SessionFactory(plugins, vads, options={"user_away_timeout": None}).models(conv)
+    options = models.session_options()
+    assert options["turn_handling"] == {
+        "turn_detection": "vad",
+        "endpointing": {"min_delay": 0.05, "max_delay": 0.5},
+    }
+    assert options["max_tool_steps"] == served.compiled.max_tool_steps
+    assert options["user_away_timeout"] is None
+    assert options["vad"] is vads[(None, None, 0.3)]
+    front = models.voice(conv)
+    assert front["tts"] is options["tts"] and front["llm"] is options["llm"]
+    await conv.fire("to_pharmacist")
+    pharmacist = models.voice(conv)
+    assert [v.voice for v in plugins.voices] == ["alloy", "sage"]
+    assert pharmacist["tts"] is plugins.voices[1]
+    assert models.voice(conv)["tts"] is pharmacist["tts"]  # made once per session
+    await models.aclose()
+
+
+async def test_only_voices_that_take_instructions_are_steered() -> None:
+    plugins = Plugins(env=KEYS)
+    oai, dg = plugins.tts(TTSConfig(provider="openai")), plugins.tts(TTSConfig(provider="deepgram"))
+    assert (steers_voice(oai), steers_voice(dg)) == (True, False)
+    await _close(oai, dg)
+
+
+async def test_openai_objects_share_one_client_per_key_and_endpoint() -> None:
+    # Making an OpenAI client loads the system's certificates (~20 ms); a session start
+    # must not pay that for each of its models.
+    plugins = Plugins(env=KEYS)
+    model, voice = plugins.llm(LLMConfig(model="gpt-4o-mini")), plugins.tts(TTSConfig())
+    local = plugins.llm(LLMConfig(model="llama3", base_url="http://localhost:8000/v1"))
+    assert model._client is voice._client
+    assert local._client is not model._client
+    assert str(local._client.base_url) == "http://localhost:8000/v1/"
+    await _close(model, voice, local)
+    assert not model._client.is_closed()  # the process's client outlives one session

@@ -1,0 +1,68 @@
+"""Helpers for worker tests: services with stand-in providers, and waiting for a
+session to reach a condition without sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.library import FlowLibrary
+from worker.fakes import FakePlugins, FakeRoom
+from worker.server import Services
+from worker.session import SessionFactory
+
+# A closing session waits this long for the caller's last words (LiveKit: 2 s); no
+# test has any to wait for.
+NO_WAIT = {"session_close_transcript_timeout": 0.0}
+
+# Events after which a condition on the session may have changed.
+_EVENTS = (
+    "agent_state_changed",
+    "user_state_changed",
+    "conversation_item_added",
+    "function_tools_executed",
+    "speech_created",
+    "close",
+)
+
+
+class Tracers:
+    """Stands in for OpenTelemetry: records the sessions it was asked to trace."""
+
+    def __init__(self) -> None:
+        self.traced: list[dict[str, str]] = []
+
+    def __call__(self, attributes: Mapping[str, str]) -> None:
+        self.traced.append(dict(attributes))
+
+
+def services(
+    library: FlowLibrary,
+    vads: Any,
+    room: FakeRoom,
+    plugins: FakePlugins | None = None,
+    tracer: Tracers | None = None,
+) -> Services:
+    factory = SessionFactory(plugins or FakePlugins(), vads, options=NO_WAIT)
+    return Services(library, factory, room=lambda ctx: room, tracer=tracer or Tracers())
+
+
+async def until(session: Any, holds: Callable[[], bool], *, limit: float = 10.0) -> None:
+    """Return once ``holds()`` is true, checking after each session event. ``limit``
+    only stops a broken test from hanging; nothing is timed."""
+    if holds():
+        return
+    done = asyncio.get_running_loop().create_future()
+
+    def check(*_: Any) -> None:
+        if not done.done() and holds():
+            done.set_result(None)
+
+    for name in _EVENTS:
+        session.on(name, check)
+    try:
+        await asyncio.wait_for(done, limit)
+    finally:
+        for name in _EVENTS:
+            session.off(name, check)

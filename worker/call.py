@@ -1,0 +1,249 @@
+"""One call: a routed job's conversation, running in an ``AgentSession`` in its room.
+
+:meth:`Call.open` makes the session's parts from the routing decision: the compiled
+flow (from the library), a ``Conversation`` with the ``input`` variables the job's
+``user_details`` supply, the plugin objects (``worker/session.py``), tracing when the
+flow samples this session in. :meth:`Call.start` starts a ``FlowAgent`` in the room and
+then reports, on the text-stream topics (``worker/publish.py``), every state the
+conversation enters, its end, and every structured answer. A structured answer's
+``voice_instructions`` (the tts ``instruction_field``) steer the voice from then on
+where the TTS takes instructions (OpenAI's does).
+
+When the conversation ends, FlowAgent says the last words and closes the session; the
+call then does what the end asks of the room: ``end_call``, an end state or
+``handle_is_busy`` hang up (the room is deleted, which ends a phone call too);
+``transfer_call`` transfers a caller on a phone line (SIP) to the number or SIP URI,
+and tells any other caller it cannot. Then the job ends.
+
+Every log line of the call carries its tenant, flow, version and session id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from livekit.agents import AgentSession, tts
+from livekit.agents.voice.events import CloseEvent
+
+from engine.library import FlowLibrary, ServedFlow, session_variables
+from engine.routing import Routed
+from engine.runtime import Conversation, Ended
+from engine.tracing import traced
+from worker.agent import FlowAgent
+from worker.publish import OUTPUT_TOPIC, STATE_TOPIC, MessageQueue, state_message
+from worker.room import CallRoom
+from worker.session import SessionFactory, SessionModels
+from worker.tracing import SessionTracing
+
+__all__ = ["NOT_TRANSFERRED", "Call", "CallSession", "Tracer"]
+
+logger = logging.getLogger(__name__)
+
+# Starts exporting a traced session's spans (None: it cannot).
+Tracer = Callable[[Mapping[str, str]], SessionTracing | None]
+
+# Said when the flow transfers a caller who is not on a phone line: only a SIP
+# participant can be transferred.
+NOT_TRANSFERRED = "I'm sorry, I can't transfer this call from here."
+
+
+class CallSession(AgentSession):
+    """An ``AgentSession`` that lets the call add its last words when FlowAgent shuts
+    it down (a transfer the room cannot make)."""
+
+    def __init__(self, *, before_shutdown: Callable[[], None], **options: Any) -> None:
+        super().__init__(**options)
+        self._before_shutdown: Callable[[], None] | None = before_shutdown
+
+    def shutdown(self, *, drain: bool = True) -> None:
+        hook, self._before_shutdown = self._before_shutdown, None
+        if hook is not None:
+            hook()
+        super().shutdown(drain=drain)
+
+
+class Call:
+    """One job's call. Not thread-safe: the job's event loop drives it."""
+
+    def __init__(
+        self,
+        *,
+        routed: Routed,
+        served: ServedFlow,
+        conversation: Conversation,
+        models: SessionModels,
+        room: CallRoom,
+        tracer: Tracer = SessionTracing.start,
+    ) -> None:
+        self.routed = routed
+        self.served = served
+        self.conversation = conversation
+        self.models = models
+        self.room = room
+        self.session: CallSession | None = None
+        self.agent: FlowAgent | None = None
+        self.log_fields = {
+            "tenant_id": served.tenant_id,
+            "flow_id": served.flow_id,
+            "flow_version": conversation.compiled.version,
+            "session_id": conversation.session_id or "",
+        }
+        self.log = logging.LoggerAdapter(logger, self.log_fields)
+        header = {
+            "session_id": conversation.session_id,
+            "tenant_id": served.tenant_id,
+            "flow_id": served.flow_id,
+            "version": conversation.compiled.version,
+        }
+        self.messages = MessageQueue(room.publisher, header)
+        self._tracer = tracer
+        self.tracing: SessionTracing | None = None
+        self.outcome: str | None = None  # how the call ended, once it has
+        self.finished = asyncio.Event()
+        self._seen = 0  # history events already reported
+        self._finishing: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        routed: Routed,
+        *,
+        library: FlowLibrary,
+        factory: SessionFactory,
+        room: CallRoom,
+        session_id: str,
+        tracer: Tracer = SessionTracing.start,
+    ) -> Call:
+        """The call for a routing decision. Raises ``engine.library.NotServed`` when
+        the library does not hold the flow routing chose."""
+        served = await library.compiled(routed.tenant_id, routed.flow_id, routed.version)
+        variables, problems = session_variables(served.compiled, routed.user_details)
+        conversation = Conversation(served.compiled, variables=variables, session_id=session_id)
+        call = cls(
+            routed=routed,
+            served=served,
+            conversation=conversation,
+            models=factory.models(conversation),
+            room=room,
+            tracer=tracer,
+        )
+        for problem in problems:
+            call.log.warning("input variable left unset: %s", problem)
+        return call
+
+    # --- running ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the session in the room, in the flow's start state."""
+        conv = self.conversation
+        self.log.info(
+            "call starts: tenant %s, flow %s %s (%s: %s)",
+            self.served.tenant_id,
+            self.served.flow_id,
+            conv.compiled.version,
+            self.routed.rule,
+            self.routed.reason,
+        )
+        if traced(conv.setting("tracing"), conv.session_id or ""):
+            self.tracing = self._tracer(self.log_fields)
+        else:
+            SessionTracing.off()
+        options = self.models.session_options()
+        session = CallSession(before_shutdown=self._before_shutdown, **options)
+        self.session = session
+        session.on("function_tools_executed", lambda _: self._report())
+        session.on("agent_state_changed", lambda _: self._report())
+        session.on("close", self._on_close)
+        self.agent = await FlowAgent.open(conv, voice=self.models.voice, on_output=self._on_output)
+        await self.room.start(session, self.agent)  # connects to the room
+        self._report()  # the start state, and automatic edges taken from it
+
+    def _report(self) -> None:
+        """Send the history's new state changes (and the end) to the frontend."""
+        history = self.conversation.history
+        while self._seen < len(history):
+            event = history[self._seen]
+            self._seen += 1
+            body = state_message(event)
+            if body is None:
+                continue
+            if isinstance(event, Ended):
+                if event.reason == "transfer":
+                    body["transferred"] = self._can_transfer(event)
+                self.log.info("the conversation ended in %s (%s)", event.state, event.reason)
+            else:
+                self.log.info("state %s (via %s)", body["state"], body["via"] or "start")
+            self.messages.put(STATE_TOPIC, body)
+
+    def _on_output(self, fields: dict[str, Any]) -> None:
+        """A structured answer: to the frontend, and its voice instructions to the TTS."""
+        self._report()
+        self.messages.put(OUTPUT_TOPIC, {"state": self.conversation.state, "fields": fields})
+        agent = self.session.current_agent if self.session is not None else None
+        if not isinstance(agent, FlowAgent) or not agent.voice_instructions:
+            return
+        engine = agent.tts if isinstance(agent.tts, tts.TTS) else None
+        if engine is None and self.session is not None:
+            engine = self.session.tts
+        if engine is not None and not self.models.steer(engine, agent.voice_instructions):
+            self.log.debug("the voice of %s takes no instructions", self.conversation.state)
+
+    def _can_transfer(self, ended: Ended) -> bool:
+        return bool(ended.detail) and self.room.caller_is_sip()
+
+    def _before_shutdown(self) -> None:
+        ended = self.conversation.ended
+        if ended is None or ended.reason != "transfer" or self._can_transfer(ended):
+            return
+        why = "the caller is not on a phone line" if ended.detail else "no number to transfer to"
+        self.log.warning("cannot transfer the call to %s: %s", ended.detail or "-", why)
+        assert self.session is not None
+        self.session.say(NOT_TRANSFERRED)
+
+    # --- ending ---------------------------------------------------------------------------
+
+    def _on_close(self, event: CloseEvent) -> None:
+        if self._finishing is None:
+            self._finishing = asyncio.create_task(self._finish(event), name="flowctl.call.finish")
+
+    async def _finish(self, event: CloseEvent) -> None:
+        self._report()
+        ended = self.conversation.ended
+        await self.messages.drain()  # before the room goes away
+        try:
+            if ended is None:
+                self.outcome = f"closed ({event.reason.value})"
+            elif ended.reason == "transfer":
+                if self._can_transfer(ended):
+                    assert ended.detail is not None
+                    await self.room.transfer(ended.detail)
+                    self.outcome = f"transferred to {ended.detail}"
+                else:
+                    self.outcome = "not transferred"
+            else:
+                await self.room.hang_up()
+                self.outcome = "hung up"
+        except Exception:
+            self.log.exception("ending the call failed")
+            self.outcome = "failed to end"
+        finally:
+            self.log.info("call over: %s", self.outcome)
+            await self._release()
+            self.room.shutdown(f"flowctl: {self.outcome}")
+            self.finished.set()
+
+    async def _release(self) -> None:
+        self.conversation.close()
+        await self.models.aclose()
+        if self.tracing is not None:
+            await self.tracing.stop()
+
+    async def aclose(self) -> None:
+        """Close the session (if it still runs) and wait for the call to end."""
+        if self.session is not None and self._finishing is None:
+            await self.session.aclose()
+        if self._finishing is not None:
+            await self._finishing

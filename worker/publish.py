@@ -1,0 +1,114 @@
+"""What the frontend hears besides the voice: LiveKit text streams on two topics.
+
+- ``flowctl.state``: every state change, from the start state on, and the end of the
+  call;
+- ``flowctl.output``: each structured answer's fields that are not ``hidden``.
+
+Each message is one JSON object (``docs/worker.md`` documents them). They go out in
+the order they happened, one at a time, through a :class:`Publisher`: the room's local
+participant in a real call, a list in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from engine.runtime import Ended, Entered, Event
+
+__all__ = [
+    "OUTPUT_TOPIC",
+    "STATE_TOPIC",
+    "MemoryPublisher",
+    "MessageQueue",
+    "Publisher",
+    "RoomPublisher",
+    "state_message",
+]
+
+logger = logging.getLogger(__name__)
+
+STATE_TOPIC = "flowctl.state"
+OUTPUT_TOPIC = "flowctl.output"
+
+
+class Publisher(Protocol):
+    """Sends one text-stream message."""
+
+    async def send_text(self, text: str, *, topic: str) -> None: ...
+
+
+class RoomPublisher:
+    """Sends to everyone in the room through the agent's participant (the room must be
+    connected by then: its local participant exists only once it is)."""
+
+    def __init__(self, room: Any) -> None:
+        self._room = room  # an rtc.Room
+
+    async def send_text(self, text: str, *, topic: str) -> None:
+        await self._room.local_participant.send_text(text, topic=topic)
+
+
+class MemoryPublisher:
+    """Keeps every message: ``(topic, decoded body)`` in the order sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+
+    async def send_text(self, text: str, *, topic: str) -> None:
+        self.messages.append((topic, json.loads(text)))
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        return [body for t, body in self.messages if t == topic]
+
+
+def state_message(event: Event) -> dict[str, Any] | None:
+    """The ``flowctl.state`` body of a history event (None: not a state event)."""
+    if isinstance(event, Entered):
+        return {"event": "entered", "state": event.state, "via": event.via}
+    if isinstance(event, Ended):
+        return {
+            "event": "ended",
+            "state": event.state,
+            "reason": event.reason,
+            "detail": event.detail,
+        }
+    return None
+
+
+class MessageQueue:
+    """Messages of one session, sent in order by one task. Each body gets the
+    session's ``header`` (session, tenant, flow, version) and a sequence number."""
+
+    def __init__(self, publisher: Publisher, header: Mapping[str, Any]) -> None:
+        self._publisher = publisher
+        self._header = dict(header)
+        self._queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+        self._seq = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, topic: str, body: Mapping[str, Any]) -> None:
+        self._seq += 1
+        message = {**self._header, "seq": self._seq, **body}
+        self._queue.put_nowait((topic, json.dumps(message, ensure_ascii=False)))
+        if self._task is None:
+            self._task = asyncio.create_task(self._send(), name="flowctl.publish")
+
+    async def _send(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            topic, text = item
+            try:
+                await self._publisher.send_text(text, topic=topic)
+            except Exception:  # a frontend that left must not end the call
+                logger.warning("could not send a `%s` message", topic, exc_info=True)
+
+    async def drain(self) -> None:
+        """Send what is queued, then stop."""
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        await self._task
+        self._task = None

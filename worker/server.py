@@ -1,0 +1,277 @@
+"""The LiveKit worker: an ``AgentServer`` whose one session entrypoint serves flows.
+
+In the worker's own process, :meth:`FlowServer.on_request` answers each job offer:
+a job whose metadata (or room metadata) the router rejects is rejected for every
+worker; a tenant at its ``limits.max_concurrent_sessions`` in this process is
+declined here (another worker may take it); anything else is accepted. A job with no
+metadata at all is accepted and routed in the job, by its first participant's
+attributes.
+
+Each job runs in a process LiveKit starts ahead of time; :func:`prewarm` loads the
+flows there (read, linted and compiled once) and the Silero VAD models, so a job only
+routes, looks its flow up and starts. :func:`entrypoint` routes the job again (the
+job's metadata, else the room's, else the first participant's attributes) and either
+refuses it, with the reason in the log, or starts the call (``worker/call.py``).
+
+:func:`preflight` runs before the worker connects: it loads the library (a flow with
+an error-level finding stops the worker, named with the finding), checks every served
+flow's providers and keys, and warns when a flow wants tracing but the exporter is not
+installed. :func:`run` starts the worker the way ``python -m livekit.agents start``
+does.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from engine.errors import FlowError
+from engine.library import FileLibrary, FlowLibrary, NotServed
+from engine.limits import SessionSlots
+from engine.routing import Rejected, Routed, read_request, route
+from engine.spec import VADConfig
+from worker.call import Call, Tracer
+from worker.room import CallRoom, LiveKitRoom
+from worker.session import Plugins, SessionFactory, check_providers, load_vads
+from worker.tracing import SessionTracing, exporter_problem
+
+if TYPE_CHECKING:
+    from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
+
+__all__ = [
+    "LIVEKIT_ENV",
+    "SERVICES",
+    "FlowServer",
+    "Services",
+    "WorkerConfig",
+    "WorkerSetupError",
+    "entrypoint",
+    "missing_livekit_env",
+    "preflight",
+    "prewarm",
+    "route_job",
+    "run",
+    "serve",
+]
+
+logger = logging.getLogger(__name__)
+
+# Where a job process keeps its Services (``JobProcess.userdata``).
+SERVICES = "flowctl.services"
+LIVEKIT_ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+
+
+class WorkerSetupError(FlowError):
+    """The worker cannot start: providers it cannot run, keys or LiveKit settings
+    missing. ``problems`` lists each."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """What a job process needs to set itself up (it is pickled to it)."""
+
+    flows_dir: str
+    agent_name: str = ""
+
+
+class Services:
+    """What one process's jobs share: the flows, the session factory (plugins and VAD
+    models), how a job reaches its room and how a traced session exports its spans."""
+
+    def __init__(
+        self,
+        library: FlowLibrary,
+        factory: SessionFactory,
+        room: Callable[[JobContext], CallRoom] = LiveKitRoom,
+        tracer: Tracer = SessionTracing.start,
+    ) -> None:
+        self.library = library
+        self.factory = factory
+        self.room = room
+        self.tracer = tracer
+
+    @classmethod
+    def load(
+        cls,
+        library: FlowLibrary,
+        plugins: Plugins | None = None,
+        room: Callable[[JobContext], CallRoom] = LiveKitRoom,
+    ) -> Services:
+        """Services for ``library``'s flows, with a Silero model loaded for each VAD
+        setting they use."""
+        vads = load_vads(s.compiled.flow.vad or VADConfig() for s in library.served())
+        return cls(library, SessionFactory(plugins or Plugins(), vads), room)
+
+
+# --- before connecting ---------------------------------------------------------------------
+
+
+def preflight(config: WorkerConfig, env: Mapping[str, str] | None = None) -> FileLibrary:
+    """The library the worker will serve, every flow linted and compiled; raises
+    ``FlowInvalidError`` (a flow has errors), ``TenantError`` (tenant files that
+    cannot be used) or :class:`WorkerSetupError` (providers or keys)."""
+    env = os.environ if env is None else env
+    library = FileLibrary.load(Path(config.flows_dir))
+    problems = check_providers(library.served(), env)
+    if problems:
+        raise WorkerSetupError(problems)
+    wanted = [s.location for s in library.served() if _wants_tracing(s)]
+    if wanted:
+        problem = exporter_problem()
+        if problem is not None:
+            logger.warning("%s enable tracing, but %s", ", ".join(wanted), problem)
+    return library
+
+
+def _wants_tracing(served: Any) -> bool:
+    tracing = served.compiled.flow.tracing
+    return tracing is not None and tracing.enabled and tracing.sample_rate > 0
+
+
+def missing_livekit_env(env: Mapping[str, str]) -> list[str]:
+    """LiveKit's variables the worker needs to connect and are not set."""
+    return [name for name in LIVEKIT_ENV if not env.get(name)]
+
+
+# --- in a job process ----------------------------------------------------------------------
+
+
+def prewarm(config: WorkerConfig, proc: JobProcess) -> None:
+    """Set a job process up before any job arrives: flows and VAD models."""
+    proc.userdata[SERVICES] = Services.load(FileLibrary.load(Path(config.flows_dir)))
+
+
+async def route_job(ctx: JobContext, library: FlowLibrary, room: CallRoom) -> Routed | Rejected:
+    """The routing decision for a job: its metadata, else its room's, else (waiting
+    for them) the first participant's attributes."""
+    job_metadata = ctx.job.metadata or None
+    room_metadata = ctx.job.room.metadata or None
+    attributes = None
+    if not (job_metadata or "").strip() and not (room_metadata or "").strip():
+        attributes = await room.attributes()
+    return route(library, job_metadata, room_metadata, attributes)
+
+
+async def serve(ctx: JobContext, services: Services) -> Call | None:
+    """Route the job and start its call; None when the job is refused."""
+    room = services.room(ctx)
+    decision = await route_job(ctx, services.library, room)
+    if isinstance(decision, Routed):
+        try:
+            call = await Call.open(
+                decision,
+                library=services.library,
+                factory=services.factory,
+                room=room,
+                session_id=ctx.job.id,
+                tracer=services.tracer,
+            )
+        except NotServed as exc:
+            tenant_id = decision.tenant_id
+            decision = Rejected(reason=str(exc), origin=decision.origin, tenant_id=tenant_id)
+    if isinstance(decision, Rejected):
+        logger.warning(
+            "job %s refused: %s",
+            ctx.job.id,
+            decision.reason,
+            extra={"job_id": ctx.job.id, "tenant_id": decision.tenant_id or ""},
+        )
+        room.shutdown(f"flowctl: refused: {decision.reason}")
+        return None
+    ctx.log_context_fields = {**ctx.log_context_fields, **call.log_fields}
+    await call.start()
+    return call
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """The worker's rtc session entrypoint."""
+    await serve(ctx, ctx.proc.userdata[SERVICES])
+
+
+# --- in the worker's process ---------------------------------------------------------------
+
+
+class FlowServer:
+    """The worker: job offers answered here, jobs run in prewarmed processes."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        library: FlowLibrary,
+        *,
+        running: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
+        self.config = config
+        self.library = library
+        self.slots = SessionSlots()
+        self.server: AgentServer | None = None
+        self._running = running  # ids of the jobs running now; default: the server's
+
+    def running(self) -> Iterable[str]:
+        if self._running is not None:
+            return self._running()
+        if self.server is None:
+            return ()
+        return [job.job.id for job in self.server.active_jobs]
+
+    async def on_request(self, req: JobRequest) -> None:
+        """Accept, decline or reject one job offer."""
+        job_metadata = req.job.metadata or None
+        room_metadata = req.room.metadata or None
+        read = read_request(job_metadata, room_metadata, None)
+        if isinstance(read, Rejected) and read.origin is None:
+            # Nothing to route by yet: the job routes by its participant's attributes.
+            await req.accept()
+            return
+        decision = route(self.library, job_metadata, room_metadata, None)
+        if isinstance(decision, Rejected):
+            logger.warning("job %s rejected: %s", req.id, decision.reason)
+            await req.reject(terminate=True)  # no worker may serve it
+            return
+        tenant = self.library.tenant(decision.tenant_id)
+        assert tenant is not None  # routing found it a moment ago
+        self.slots.sync(self.running())
+        refused = self.slots.admit(tenant, req.id)
+        if refused is not None:
+            logger.warning("job %s declined: %s", req.id, refused.reason)
+            await req.reject(terminate=False)  # another worker may have room
+            return
+        try:
+            await req.accept()
+        except BaseException:
+            self.slots.release(req.id)
+            raise
+        self.slots.started(req.id)
+
+    def build(self) -> AgentServer:
+        from livekit.agents import AgentServer
+
+        server = AgentServer(setup_fnc=functools.partial(prewarm, self.config))
+        server.rtc_session(
+            entrypoint, agent_name=self.config.agent_name, on_request=self.on_request
+        )
+        self.server = server
+        return server
+
+
+def run(server: AgentServer, *, dev: bool, log_level: str = "INFO") -> None:
+    """Run ``server`` until interrupted, connecting with LiveKit's environment
+    (``LIVEKIT_URL``, ``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET``). ``dev``: LiveKit's
+    development mode (one process per job started on demand, readable logs)."""
+    # LiveKit's own entry points (`python -m livekit.agents start`, the deprecated
+    # run_app) parse sys.argv themselves; this is the function both end up calling.
+    from livekit.agents.cli import proto
+    from livekit.agents.cli.cli import _run_worker
+
+    _run_worker(server, proto.CliArgs(log_level=log_level, dev=dev))

@@ -1,0 +1,350 @@
+"""The session factory: a flow's ``stt``, ``llm``, ``tts``, ``vad`` and turn settings as
+LiveKit plugin objects.
+
+- :class:`Plugins` makes one plugin object from one config block: Deepgram or OpenAI
+  speech to text, an OpenAI (or any OpenAI-compatible ``base_url``) language model,
+  OpenAI or Deepgram text to speech, Silero voice activity detection. Keys come from
+  the environment: the block's ``api_key_env``, else the provider's usual variable.
+- :func:`check_providers` finds, before a worker takes any job, every block of every
+  served flow (and of its states) that names a provider the worker cannot run or
+  whose key is missing, so a missing key fails at startup, naming the variable, and
+  never in the middle of a call.
+- :class:`SessionFactory` holds what a process shares (the plugin maker, the Silero
+  models loaded once); :meth:`SessionFactory.models` gives one session its
+  :class:`SessionModels`: the ``AgentSession`` options, and FlowAgent's ``voice`` hook,
+  which hands a state with its own ``llm`` or ``tts`` (another voice) its own objects.
+  Equal configs share one object within a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from engine.runtime import Conversation
+from engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
+
+if TYPE_CHECKING:
+    from livekit.agents import llm, stt, tts, vad
+
+    from engine.library import ServedFlow
+
+__all__ = [
+    "DEFAULT_KEYS",
+    "PROVIDERS",
+    "Plugins",
+    "SessionFactory",
+    "SessionModels",
+    "check_providers",
+    "load_vads",
+    "steers_voice",
+    "vad_key",
+]
+
+logger = logging.getLogger(__name__)
+
+# What the worker can run, per block.
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "stt": ("deepgram", "openai"),
+    "llm": ("openai",),
+    "tts": ("openai", "deepgram"),
+    "vad": ("silero",),
+}
+# The variable a provider's key is read from when the block names none.
+DEFAULT_KEYS = {"openai": "OPENAI_API_KEY", "deepgram": "DEEPGRAM_API_KEY"}
+# An OpenAI-compatible server on your own machine (a `base_url`) may take no key; the
+# openai client insists on one all the same.
+NO_KEY = "flowctl-no-key"
+
+Config = LLMConfig | STTConfig | TTSConfig
+
+
+def _key_var(kind: str, config: Config) -> str | None:
+    """The variable holding ``config``'s key, or None when it needs none: an LLM with
+    its own ``base_url`` and no ``api_key_env`` (a local server)."""
+    if config.api_key_env:
+        return config.api_key_env
+    if isinstance(config, LLMConfig) and config.base_url:
+        return None
+    return DEFAULT_KEYS.get(config.provider)
+
+
+def _blocks(served: ServedFlow) -> Iterable[tuple[str, str, Config | VADConfig]]:
+    """Every provider block of a flow: (kind, path, config), the flow's then each
+    state's; a flow without a block gets the default one."""
+    flow = served.compiled.flow
+    yield "stt", "stt", flow.stt or STTConfig()
+    yield "llm", "llm", flow.llm or LLMConfig()
+    yield "tts", "tts", flow.tts or TTSConfig()
+    yield "vad", "vad", flow.vad or VADConfig()
+    for i, state in enumerate(flow.agents):
+        if state.llm is not None:
+            yield "llm", f"agents[{i}].llm", state.llm
+        if state.tts is not None:
+            yield "tts", f"agents[{i}].tts", state.tts
+
+
+def check_providers(served: Iterable[ServedFlow], env: Mapping[str, str]) -> list[str]:
+    """What keeps the worker from running these flows' providers, one line each, e.g.
+    ``flows/clinic.json: `tts` (openai) needs OPENAI_API_KEY in the environment``."""
+    problems: list[str] = []
+    for flow in served:
+        for kind, path, config in _blocks(flow):
+            where = f"{flow.location}: `{path}`"
+            if config.provider not in PROVIDERS[kind]:
+                known = ", ".join(PROVIDERS[kind])
+                problems.append(
+                    f"{where} names provider `{config.provider}`; the worker runs {known}"
+                )
+                continue
+            if isinstance(config, VADConfig):
+                continue
+            var = _key_var(kind, config)
+            if var is not None and not env.get(var):
+                problems.append(f"{where} ({config.provider}) needs {var} in the environment")
+    return list(dict.fromkeys(problems))
+
+
+def vad_key(config: VADConfig) -> tuple[float | None, float | None, float | None]:
+    """What makes two VADs differ (the turn settings do not: the session takes them)."""
+    return (config.activation_threshold, config.min_speech_duration, config.min_silence_duration)
+
+
+def load_vads(configs: Iterable[VADConfig]) -> dict[Any, vad.VAD]:
+    """A Silero model per distinct VAD setting: loading one takes tens of
+    milliseconds and it is shared by every session of the process."""
+    from livekit.plugins import silero
+
+    vads: dict[Any, vad.VAD] = {}
+    for config in configs:
+        key = vad_key(config)
+        if key not in vads:
+            options = {
+                name: value
+                for name, value in zip(
+                    ("activation_threshold", "min_speech_duration", "min_silence_duration"),
+                    key,
+                    strict=True,
+                )
+                if value is not None
+            }
+            vads[key] = silero.VAD.load(**options)
+    return vads
+
+
+class Plugins:
+    """Makes plugin objects from config blocks. Subclass it to stand in for providers
+    (``worker.fakes.FakePlugins``)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = os.environ if env is None else env
+        # OpenAI clients by event loop, key and endpoint. Making one loads the system's
+        # certificates (~20 ms); sharing it across a process's sessions also keeps its
+        # connections to the API warm.
+        self._clients: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _openai(self, key: str, base_url: str | None) -> dict[str, Any]:
+        """The ``client`` (or, outside an event loop, ``api_key``/``base_url``) options
+        of an OpenAI plugin object."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return {"api_key": key, **({"base_url": base_url} if base_url else {})}
+        clients = self._clients.setdefault(loop, {})
+        client = clients.get((key, base_url))
+        if client is None:
+            import httpx2 as httpx
+            import openai as sdk
+
+            # The plugins' own settings: no retries (LiveKit retries), short timeouts.
+            client = clients[key, base_url] = sdk.AsyncClient(
+                api_key=key,
+                base_url=base_url,
+                max_retries=0,
+                http_client=httpx.AsyncClient(
+                    timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
+                    follow_redirects=True,
+                    limits=httpx.Limits(
+                        max_connections=50, max_keepalive_connections=50, keepalive_expiry=120
+                    ),
+                ),
+            )
+        return {"client": client}
+
+    def _key(self, kind: str, config: Config) -> str:
+        var = _key_var(kind, config)
+        if var is None:
+            return self.env.get("OPENAI_API_KEY") or NO_KEY
+        key = self.env.get(var)
+        if not key:  # check_providers runs first; this is the last line of defence
+            raise ValueError(f"`{kind}` ({config.provider}) needs {var} in the environment")
+        return key
+
+    def stt(self, config: STTConfig) -> stt.STT:
+        key = self._key("stt", config)
+        if config.provider == "deepgram":
+            from livekit.plugins import deepgram
+
+            options: dict[str, Any] = {"api_key": key}
+            if config.model:
+                options["model"] = config.model
+            if config.language:
+                options["language"] = config.language
+            return deepgram.STT(**options)
+        if config.provider == "openai":
+            from livekit.plugins import openai
+
+            options = self._openai(key, None)
+            if config.model:
+                options["model"] = config.model
+            if config.language:
+                options["language"] = config.language
+            return openai.STT(**options)
+        raise ValueError(f"unsupported stt provider `{config.provider}`")
+
+    def llm(self, config: LLMConfig) -> llm.LLM:
+        if config.provider != "openai":
+            raise ValueError(f"unsupported llm provider `{config.provider}`")
+        from livekit.plugins import openai
+
+        options = self._openai(self._key("llm", config), config.base_url)
+        if config.model:
+            options["model"] = config.model
+        if config.temperature is not None:
+            options["temperature"] = config.temperature
+        if config.max_tokens is not None:
+            options["max_completion_tokens"] = config.max_tokens
+        return openai.LLM(**options)
+
+    def tts(self, config: TTSConfig) -> tts.TTS:
+        key = self._key("tts", config)
+        if config.provider == "openai":
+            from livekit.plugins import openai
+
+            options = self._openai(key, None)
+            if config.model:
+                options["model"] = config.model
+            if config.voice:
+                options["voice"] = config.voice
+            if config.speed is not None:
+                options["speed"] = config.speed
+            return openai.TTS(**options)
+        if config.provider == "deepgram":
+            from livekit.plugins import deepgram
+
+            # A Deepgram voice is a model ("aura-2-thalia-en"): `voice` names it when
+            # `model` does not.
+            options: dict[str, Any] = {"api_key": key}
+            if config.model or config.voice:
+                options["model"] = config.model or config.voice
+            if config.speed is not None:
+                options["speed"] = config.speed
+            return deepgram.TTS(**options)
+        raise ValueError(f"unsupported tts provider `{config.provider}`")
+
+
+def steers_voice(engine: Any) -> bool:
+    """Whether a TTS takes spoken instructions (OpenAI's ``gpt-4o-mini-tts`` does)."""
+    update = getattr(engine, "update_options", None)
+    if update is None:
+        return False
+    try:
+        return "instructions" in inspect.signature(update).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class SessionFactory:
+    """What every session of a process shares: the plugin maker and the VADs."""
+
+    def __init__(
+        self,
+        plugins: Plugins,
+        vads: Mapping[Any, vad.VAD],
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.plugins = plugins
+        self.vads = vads
+        # Further AgentSession options for every session, the flows' aside (e.g.
+        # `session_close_transcript_timeout`: how long a closing session waits for the
+        # caller's last words; LiveKit waits 2 s).
+        self.options = dict(options or {})
+
+    def models(self, conversation: Conversation) -> SessionModels:
+        return SessionModels(self, conversation)
+
+
+class SessionModels:
+    """One session's plugin objects, made as its states need them."""
+
+    def __init__(self, factory: SessionFactory, conversation: Conversation) -> None:
+        self._factory = factory
+        self._conversation = conversation
+        self._made: dict[Any, Any] = {}
+
+    def _one(self, config: Any, make: Any) -> Any:
+        key = (type(config), config)
+        found = self._made.get(key)
+        if found is None:
+            found = self._made[key] = make(config)
+        return found
+
+    def llm(self) -> llm.LLM:
+        return self._one(self._conversation.setting("llm"), self._factory.plugins.llm)
+
+    def tts(self) -> tts.TTS:
+        return self._one(self._conversation.setting("tts"), self._factory.plugins.tts)
+
+    def session_options(self) -> dict[str, Any]:
+        """``AgentSession`` keyword arguments for the conversation as it starts."""
+        conv = self._conversation
+        vad_config: VADConfig = conv.setting("vad")
+        vad_model = self._factory.vads.get(vad_key(vad_config))
+        if vad_model is None:  # a flow the process did not prewarm (a newer version)
+            vad_model = load_vads([vad_config])[vad_key(vad_config)]
+        endpointing: dict[str, float] = {}
+        if vad_config.min_endpointing_delay is not None:
+            endpointing["min_delay"] = vad_config.min_endpointing_delay
+        if vad_config.max_endpointing_delay is not None:
+            endpointing["max_delay"] = vad_config.max_endpointing_delay
+        turn: dict[str, Any] = {"turn_detection": vad_config.turn_detection}
+        if endpointing:
+            turn["endpointing"] = endpointing
+        return {
+            **self._factory.options,
+            "stt": self._one(conv.setting("stt"), self._factory.plugins.stt),
+            "llm": self.llm(),
+            "tts": self.tts(),
+            "vad": vad_model,
+            "turn_handling": turn,
+            "max_tool_steps": conv.compiled.max_tool_steps,
+        }
+
+    def voice(self, conversation: Conversation) -> Mapping[str, Any]:
+        """FlowAgent's ``voice`` hook: the current state's language model and voice."""
+        return {"llm": self.llm(), "tts": self.tts()}
+
+    def steer(self, engine: Any, instructions: str) -> bool:
+        """Tell ``engine`` (a TTS) how to sound from now on, when it takes
+        instructions; False when it does not."""
+        if not steers_voice(engine):
+            return False
+        engine.update_options(instructions=instructions)
+        return True
+
+    async def aclose(self) -> None:
+        for made in self._made.values():
+            close = getattr(made, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # closing must not hide why the session ended
+                    logger.debug("closing %r failed", made, exc_info=True)
