@@ -36,6 +36,14 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Explicit dispatch: take only jobs dispatched to NAME (a token made with "
         "`flowctl token --agent-name NAME`). Without it, the worker joins every new room.",
     )(command)
+    command = click.option(
+        "--store",
+        "store_url",
+        default=None,
+        metavar="URL",
+        help="Serve the published versions of a store (sqlite:///flowctl.db) instead of "
+        "--flows; sessions are recorded in it.",
+    )(command)
     return click.option(
         "--flows",
         "flows_dir",
@@ -60,23 +68,27 @@ def worker() -> None:
 
 @worker.command()
 @_worker_options
-def dev(flows_dir: Path, agent_name: str, log_level: str) -> None:
+def dev(flows_dir: Path, store_url: str | None, agent_name: str, log_level: str) -> None:
     """Run the worker in development mode (readable logs, processes started on demand)."""
-    _serve(flows_dir, agent_name, log_level, dev=True)
+    _serve(flows_dir, store_url, agent_name, log_level, dev=True)
 
 
 @worker.command()
 @_worker_options
-def start(flows_dir: Path, agent_name: str, log_level: str) -> None:
+def start(flows_dir: Path, store_url: str | None, agent_name: str, log_level: str) -> None:
     """Run the worker in production mode (JSON logs, prewarmed job processes)."""
-    _serve(flows_dir, agent_name, log_level, dev=False)
+    _serve(flows_dir, store_url, agent_name, log_level, dev=False)
 
 
-def _serve(flows_dir: Path, agent_name: str, log_level: str, *, dev: bool) -> None:
+def _serve(
+    flows_dir: Path, store_url: str | None, agent_name: str, log_level: str, *, dev: bool
+) -> None:
     from engine.errors import FlowError
     from worker.server import FlowServer, WorkerConfig, missing_livekit_env, preflight, run
 
-    config = WorkerConfig(flows_dir=str(flows_dir), agent_name=agent_name)
+    config = WorkerConfig(
+        flows_dir=str(flows_dir), agent_name=agent_name, store_url=store_url or ""
+    )
     try:
         library = preflight(config)
     except FlowError as exc:
@@ -91,7 +103,8 @@ def _serve(flows_dir: Path, agent_name: str, log_level: str, *, dev: bool) -> No
     tenants = sorted({s.tenant_id for s in served})
     dispatch = f"jobs dispatched to `{agent_name}`" if agent_name else "every new room"
     click.echo(
-        f"flowctl worker: {len(served)} flows of {len(tenants)} tenants from {flows_dir}, "
+        f"flowctl worker: {len(served)} flows of {len(tenants)} tenants from "
+        f"{store_url or flows_dir}, "
         f"for {dispatch}",
         err=True,
     )

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 from livekit.agents import AgentSession, tts
 from livekit.agents.voice.events import CloseEvent
 
@@ -105,6 +106,7 @@ class Call:
         self.finished = asyncio.Event()
         self._seen = 0  # history events already reported
         self._finishing: asyncio.Task[None] | None = None
+        self.recorder: Any = None  # the store's SessionRecorder, when serving a store
 
     @classmethod
     async def open(
@@ -132,6 +134,13 @@ class Call:
         )
         for problem in problems:
             call.log.warning("input variable left unset: %s", problem)
+        record = getattr(library, "record", None)
+        if record is not None:  # a store: the session is recorded (and counted) there
+            try:
+                call.recorder = await record(served, conversation, msgspec.to_builtins(routed))
+            except BaseException:
+                conversation.close()
+                raise
         return call
 
     # --- running ------------------------------------------------------------------------
@@ -157,6 +166,9 @@ class Call:
         session.on("function_tools_executed", lambda _: self._report())
         session.on("agent_state_changed", lambda _: self._report())
         session.on("close", self._on_close)
+        if self.recorder is not None:
+            session.on("conversation_item_added", self._said)
+            session.on("agent_state_changed", self._turn_over)
         self.agent = await FlowAgent.open(conv, voice=self.models.voice, on_output=self._on_output)
         await self.room.start(session, self.agent)  # connects to the room
         self._report()  # the start state, and automatic edges taken from it
@@ -190,6 +202,17 @@ class Call:
             engine = self.session.tts
         if engine is not None and not self.models.steer(engine, agent.voice_instructions):
             self.log.debug("the voice of %s takes no instructions", self.conversation.state)
+
+    def _said(self, event: Any) -> None:
+        item = event.item
+        if getattr(item, "type", None) == "message" and item.role in ("user", "assistant"):
+            text = item.text_content or ""
+            self.recorder.said("user" if item.role == "user" else "agent", text)
+
+    def _turn_over(self, event: Any) -> None:
+        if event.new_state == "listening":  # the turn is done: write it, off the audio path
+            task = asyncio.create_task(self.recorder.flush(), name="flowctl.call.record")
+            task.add_done_callback(_log_failure)
 
     def _can_transfer(self, ended: Ended) -> bool:
         return bool(ended.detail) and self.room.caller_is_sip()
@@ -236,6 +259,12 @@ class Call:
             self.finished.set()
 
     async def _release(self) -> None:
+        if self.recorder is not None:
+            ended = self.conversation.ended
+            try:
+                await self.recorder.close(ended.reason if ended is not None else "hangup")
+            except Exception:
+                self.log.exception("recording the end of the session failed")
         self.conversation.close()
         await self.models.aclose()
         if self.tracing is not None:
@@ -247,3 +276,8 @@ class Call:
             await self.session.aclose()
         if self._finishing is not None:
             await self._finishing
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("writing a turn to the store failed", exc_info=task.exception())

@@ -83,6 +83,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     flows_dir: str
     agent_name: str = ""
+    store_url: str = ""  # serve a store's published versions instead of flows_dir
 
 
 class Services:
@@ -122,7 +123,7 @@ def preflight(config: WorkerConfig, env: Mapping[str, str] | None = None) -> Fil
     ``FlowInvalidError`` (a flow has errors), ``TenantError`` (tenant files that
     cannot be used) or :class:`WorkerSetupError` (providers or keys)."""
     env = os.environ if env is None else env
-    library = FileLibrary.load(Path(config.flows_dir))
+    library = _library(config)
     problems = check_providers(library.served(), env)
     if problems:
         raise WorkerSetupError(problems)
@@ -147,9 +148,21 @@ def missing_livekit_env(env: Mapping[str, str]) -> list[str]:
 # --- in a job process ----------------------------------------------------------------------
 
 
+def _library(config: WorkerConfig) -> FlowLibrary:
+    """The flows to serve: a folder's, linted and compiled; or a store's published
+    versions (lint-clean by construction), compiled."""
+    if not config.store_url:
+        return FileLibrary.load(Path(config.flows_dir))
+    import asyncio
+
+    from engine.store.live import StoreLibrary
+
+    return asyncio.run(StoreLibrary(config.store_url).preload())
+
+
 def prewarm(config: WorkerConfig, proc: JobProcess) -> None:
     """Set a job process up before any job arrives: flows and VAD models."""
-    proc.userdata[SERVICES] = Services.load(FileLibrary.load(Path(config.flows_dir)))
+    proc.userdata[SERVICES] = Services.load(_library(config))
 
 
 async def route_job(ctx: JobContext, library: FlowLibrary, room: CallRoom) -> Routed | Rejected:
@@ -165,6 +178,9 @@ async def route_job(ctx: JobContext, library: FlowLibrary, room: CallRoom) -> Ro
 
 async def serve(ctx: JobContext, services: Services) -> Call | None:
     """Route the job and start its call; None when the job is refused."""
+    start = getattr(services.library, "start", None)
+    if start is not None:  # a store: opened in the loop that runs the job, and watched
+        await start()
     room = services.room(ctx)
     decision = await route_job(ctx, services.library, room)
     if isinstance(decision, Routed):
@@ -227,6 +243,11 @@ class FlowServer:
 
     async def on_request(self, req: JobRequest) -> None:
         """Accept, decline or reject one job offer."""
+        if self.config.store_url:
+            # The job process routes it from a fresh snapshot, and the store counts
+            # sessions across every worker when the session starts.
+            await req.accept()
+            return
         job_metadata = req.job.metadata or None
         room_metadata = req.room.metadata or None
         read = read_request(job_metadata, room_metadata, None)

@@ -23,7 +23,7 @@ from engine.runtime import Conversation
 from engine.store.catalog import StoreCatalog, load_store_catalog
 from engine.store.events import Turn
 
-__all__ = ["SessionRecorder", "StoreFlows"]
+__all__ = ["SessionRecorder", "StoreFlows", "StoreLibrary"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +152,110 @@ class SessionRecorder:
             self._task = None
         await self.flush()
         await self.tenant_store.end_session(self.session_id, reason=reason)
+
+
+class StoreLibrary:
+    """The worker's flows from a store (``flowctl worker --store URL``): routing from
+    the tenants' routing documents, published versions compiled once and cached, new
+    publishes picked up by polling, and every session recorded.
+
+    :meth:`preload` (any event loop, e.g. a job process's prewarm) takes the snapshot
+    and compiles what is published; :meth:`start` (in the loop that runs jobs) opens the
+    store for good and starts watching it."""
+
+    def __init__(self, url: str, *, poll: float = POLL_SECONDS) -> None:
+        self.url = url
+        self.poll = poll
+        self.cache = FlowCache()
+        self.catalog: StoreCatalog = StoreCatalog({}, {}, -1)
+        self.store: Any = None
+        self._flows: StoreFlows | None = None
+        self._served: dict[tuple[str, str, str], Any] = {}
+
+    async def preload(self) -> StoreLibrary:
+        from engine.store import open_store
+
+        async with await open_store(self.url) as store:
+            self.catalog = await load_store_catalog(store)
+            for (tid, fid), entry in self.catalog.flows.items():
+                await self._compile(store, tid, fid, entry.version or "")
+        return self
+
+    async def start(self) -> None:
+        if self._flows is not None:
+            return
+        from engine.store import open_store
+
+        self.store = await open_store(self.url)
+        flows = StoreFlows(self.store, poll=self.poll)
+        flows.cache = self.cache  # what preload compiled stays compiled
+        await flows.start()
+        self._flows = flows
+
+    def _snapshot(self) -> StoreCatalog:
+        return self._flows.catalog if self._flows is not None else self.catalog
+
+    def tenant(self, tenant_id: str, /) -> Any:
+        return self._snapshot().tenant(tenant_id)
+
+    def flow(self, flow_id: str, tenant_id: str | None = None, /) -> Any:
+        return self._snapshot().flow(flow_id, tenant_id)
+
+    def served(self) -> list[Any]:
+        return list(self._served.values())
+
+    async def _compile(self, store: Any, tid: str, fid: str, version: str) -> Any:
+        from engine.library import ServedFlow
+
+        key = (tid, fid, version)
+        served = self._served.get(key)
+        if served is None:
+            compiled = await self.cache.compiled(store.tenant(tid), fid, int(version))
+            served = ServedFlow(
+                tenant_id=tid,
+                flow_id=fid,
+                version=version,
+                location=f"{tid}/{fid}@v{version}",
+                compiled=compiled,
+            )
+            self._served[key] = served
+        return served
+
+    async def compiled(self, tenant_id: str, flow_id: str, version: str | None) -> Any:
+        from engine.library import NotServed
+        from engine.store.errors import NotFound
+
+        await self.start()
+        if version is None or not version.isdigit():
+            raise NotServed(f"Flow `{flow_id}` of tenant `{tenant_id}` has no stored version")
+        try:
+            return await self._compile(self.store, tenant_id, flow_id, version)
+        except NotFound as exc:
+            raise NotServed(str(exc)) from None
+
+    async def record(self, served: Any, conversation: Conversation, routing: Any) -> Any:
+        """Start recording the session; the tenant's session limit (across every
+        worker sharing the store) refuses it with ``NotServed``."""
+        from engine.library import NotServed
+        from engine.store.errors import SessionLimitReached
+
+        await self.start()
+        try:
+            return await SessionRecorder.start(
+                self.store.tenant(served.tenant_id),
+                conversation,
+                flow_id=served.flow_id,
+                version=int(served.version),
+                session_id=conversation.session_id,
+                routing=routing,
+            )
+        except SessionLimitReached as exc:
+            raise NotServed(str(exc)) from None
+
+    async def aclose(self) -> None:
+        if self._flows is not None:
+            await self._flows.close()
+            self._flows = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None

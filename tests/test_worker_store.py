@@ -1,0 +1,104 @@
+"""The worker serving a store (``flowctl worker --store``): jobs routed from the store's
+tenants to published versions, sessions recorded as they happen, the tenant's session
+limit counted in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("livekit.agents")
+
+from conftest import FLOWS
+from livekit.agents.testing import fake_job_context
+from workerkit import services
+
+from engine.store import open_store
+from engine.store.live import StoreLibrary
+from worker.fakes import FakeRoom
+from worker.server import SERVICES, serve
+from worker.session import load_vads
+
+CLINIC = (FLOWS / "clinic.json").read_text()
+
+
+async def _store(tmp_path: Path, limit: int | None = None) -> str:
+    url = f"sqlite:///{tmp_path / 'flowctl.db'}"
+    async with await open_store(url, create=True) as store:
+        await store.create_tenant(
+            "acme", actor="t", routing={"default": "clinic"}, max_concurrent_sessions=limit
+        )
+        await store.tenant("acme").push(CLINIC, actor="t", flow_id="clinic")
+        await store.tenant("acme").publish("clinic", 1, actor="t")
+    return url
+
+
+async def _job(library: StoreLibrary, job_id: str) -> tuple[Any, FakeRoom]:
+    room = FakeRoom()
+    svc = services(library, load_vads(s.compiled.flow.vad for s in library.served()), room)
+    with fake_job_context(job_id=job_id, job_metadata='{"tenant_id": "acme"}') as ctx:
+        ctx.proc.userdata[SERVICES] = svc
+        call = await serve(ctx, svc)
+    return call, room
+
+
+async def test_a_job_is_served_the_published_version_and_recorded(tmp_path: Path) -> None:
+    url = await _store(tmp_path)
+    library = await StoreLibrary(url).preload()
+    assert [s.location for s in library.served()] == ["acme/clinic@v1"]
+    call, room = await _job(library, "job-1")
+    assert call is not None and call.served.version == "1"
+    await room.session.aclose()
+    await asyncio.wait_for(room.closed.wait(), 10)
+    await call.aclose()
+    ts = library.store.tenant("acme")
+    info = await ts.session("job-1")
+    assert (info.flow_id, info.version, info.end_reason) == ("clinic", 1, "hangup")
+    assert info.routing["rule"] == "default"
+    events = await ts.events("job-1")
+    # closed before the greeting played out: the start is what there is to record
+    assert [type(e).__name__ for e in events] == ["Entered"]
+    assert events[0].state == "IntakeAgent"
+    await library.aclose()
+
+
+async def test_the_tenants_limit_is_counted_in_the_store(tmp_path: Path) -> None:
+    url = await _store(tmp_path, limit=1)
+    library = await StoreLibrary(url).preload()
+    first, room = await _job(library, "job-1")
+    assert first is not None
+    second, room2 = await _job(library, "job-2")
+    assert second is None
+    assert room2.shutdowns[0].startswith("flowctl: refused: ")
+    assert "acme" in room2.shutdowns[0]
+    await room.session.aclose()
+    await asyncio.wait_for(room.closed.wait(), 10)
+    await first.aclose()
+    await library.aclose()
+
+
+async def test_a_new_publish_reaches_the_next_job_without_a_restart(tmp_path: Path) -> None:
+    url = await _store(tmp_path)
+    library = StoreLibrary(url, poll=0.02)
+    await library.preload()
+    await library.start()
+    doc = json.loads(CLINIC)
+    doc["agents"][0]["on_enter_prompt"] = "Version two speaking."
+    async with await open_store(url) as store:
+        await store.tenant("acme").push(json.dumps(doc), actor="t", flow_id="clinic")
+        await store.tenant("acme").publish("clinic", 2, actor="t")
+    for _ in range(200):  # the watcher polls every 20 ms
+        if library.flow("clinic", "acme").version == "2":
+            break
+        await asyncio.sleep(0.01)
+    call, room = await _job(library, "job-3")
+    assert call is not None and call.served.version == "2"
+    assert call.conversation.greeting() == "Version two speaking."
+    await room.session.aclose()
+    await asyncio.wait_for(room.closed.wait(), 10)
+    await call.aclose()
+    await library.aclose()
