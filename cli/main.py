@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from cli.keys import keys
 from cli.store import store
 from cli.tenants import sessions, tenants
 from engine import __version__
@@ -510,7 +511,7 @@ def schema() -> None:
     click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
 
 
-for group in (store, tenants, sessions):  # cli/store.py, cli/tenants.py: the store
+for group in (store, tenants, sessions, keys):  # cli/store.py, tenants.py, keys.py: the store
     cli.add_command(group)
 
 

@@ -268,9 +268,8 @@ async def show(
         click.echo("history" if history else "history  never published")
         for p in history:
             was = f" (was {version_name(p.previous)})" if p.previous is not None else ""
-            click.echo(
-                f"  #{p.seq}  {format_time(p.at)}  {p.action:<8}  v{p.version}{was} by {p.actor}"
-            )
+            to = "-" if p.version is None else f"v{p.version}"  # unpublish: no version
+            click.echo(f"  #{p.seq}  {format_time(p.at)}  {p.action:<9} {to}{was} by {p.actor}")
 
     await with_tenant(url, tenant, body)
 

@@ -70,6 +70,8 @@ def test_flowctl_store_tenants_sessions_never_import_livekit(tmp_path: Path) -> 
 def test_public_surface_of_engine_store() -> None:
     assert engine.store.__all__ == [
         "DEFAULT_URL",
+        "AlreadyExists",
+        "ApiKey",
         "AuditEntry",
         "Callback",
         "FlowInfo",
