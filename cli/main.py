@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from cli.keys import keys
+from cli.serve import serve
 from cli.store import store
 from cli.tenants import sessions, tenants
 from engine import __version__
@@ -513,6 +514,7 @@ def schema() -> None:
 
 for group in (store, tenants, sessions, keys):  # cli/store.py, tenants.py, keys.py: the store
     cli.add_command(group)
+cli.add_command(serve)  # cli/serve.py: the admin HTTP API
 
 
 # Set by commands that hold no resources (no threads, no child processes, no open
