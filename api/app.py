@@ -32,7 +32,7 @@ from api.admin import KeysController, MiscController, TenantsController
 from api.auth import Caller, authenticate
 from api.body import MAX_BODY_BYTES, check_body
 from api.errors import ApiError, handle_exception, responses
-from api.flows import FlowsController
+from api.flows import FlowsController, VersionCache
 from api.models import Health
 from api.routing import RoutingController, TokensController
 from api.sessions import SessionsController
@@ -179,7 +179,7 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers={Exception: handle_exception},
         openapi_config=openapi,
         request_max_body_size=MAX_BODY_BYTES,
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "versions": VersionCache()}),
         debug=False,
         logging_config=None,
     )

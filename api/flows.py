@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from msgspec import UNSET
 
 from api.auth import Caller
@@ -28,32 +29,41 @@ from engine.spec import OutputField
 from engine.store import (
     FlowInfo,
     NotFound,
+    NotPublishable,
     Publication,
     StoreConflict,
     StoreError,
+    TenantStore,
+    Version,
     VersionInfo,
 )
 from engine.store.documents import prepare, unified_diff
 
-__all__ = ["FlowsController"]
+__all__ = ["FlowsController", "VersionCache"]
 
+# Version numbers are SQLite integers; a bound keeps a number SQLite cannot hold (a
+# property-based run sent 47956742967991656775680) a 400, not a 500.
+MAX_VERSION = 2**31
 READ = {"need": "viewer"}
 WRITE = {"need": "developer"}
 FlowId = Annotated[str, Parameter(description="The flow's id.", max_length=256)]
 VersionQuery = Annotated[
-    int | None, Parameter(description="A version number (default: the published one).", ge=1)
+    int | None,
+    Parameter(description="A version number (default: the published one).", ge=1, le=MAX_VERSION),
 ]
 StateQuery = Annotated[
     str | None,
-    Parameter(
-        query="state",
+    QueryParameter(
+        name="state",
         description="A state (agent) to edit instead of the whole flow.",
         max_length=256,
     ),
 ]
 BaseQuery = Annotated[
     int | None,
-    Parameter(description="The version the edit starts from (default: the latest).", ge=1),
+    Parameter(
+        description="The version the edit starts from (default: the latest).", ge=1, le=MAX_VERSION
+    ),
 ]
 
 
@@ -118,11 +128,12 @@ async def _edit(caller: Caller, flow_id: str, base: int | None, change: Any) -> 
 
 
 async def _conflict(caller: Caller, flow_id: str, verb: str, expected: int | None) -> ApiError:
+    """409 for a stale ``expected_current``; ``verb`` says what was refused."""
     current = await caller.tenant.published(flow_id)
     return ApiError(
         409,
         "conflict",
-        f"Cannot {verb} `{flow_id}`: expected {_v(expected)} to be published, but "
+        f"Cannot {verb}: expected {_v(expected)} to be published, but "
         f"{_v(current)} is (someone changed it in between); read the flow again and retry",
         {"expected_current": expected, "published": current},
     )
@@ -136,6 +147,32 @@ def _refused(exc: StoreError) -> ApiError:
     """A pointer move the flow's state does not allow (nothing earlier to roll back to,
     not published): a conflict with the current state."""
     return ApiError(409, "conflict", str(exc))
+
+
+class VersionCache:
+    """Stored versions with their decoded documents, by (tenant, flow, version). A
+    version never changes, so an entry is never stale: reading the published flow
+    costs one indexed read (which version is published) and no decoding."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[str, str, int], tuple[Version, dict[str, Any]]] = (
+            OrderedDict()
+        )
+
+    async def get(
+        self, tenant: TenantStore, flow_id: str, version: int
+    ) -> tuple[Version, dict[str, Any]]:
+        key = (tenant.tenant_id, flow_id, version)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found
+        stored = await tenant.version(flow_id, version)
+        found = self._entries[key] = (stored, json.loads(stored.document))
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return found
 
 
 class FlowsController(Controller):
@@ -166,7 +203,7 @@ class FlowsController(Controller):
 
     @get("/{flow_id:str}", opt=READ, responses=responses(400, 401, 403, 404))
     async def get_flow(
-        self, caller: Caller, flow_id: FlowId, version: VersionQuery = None
+        self, caller: Caller, request: Request, flow_id: FlowId, version: VersionQuery = None
     ) -> FlowVersionView:
         """A version of the flow with its document and findings: the published one, or
         `?version=N`."""
@@ -178,7 +215,10 @@ class FlowsController(Controller):
                 f"Flow `{flow_id}` has no published version; ask for one with ?version=N, "
                 f"or publish one with POST /api/v1/flows/{flow_id}/publish",
             )
-        v = await caller.tenant.version(flow_id, version if version is not None else published)
+        cache: VersionCache = request.app.state.versions
+        number = version if version is not None else published
+        assert number is not None
+        v, document = await cache.get(caller.tenant, flow_id, number)
         return FlowVersionView(
             flow_id=v.flow_id,
             version=v.version,
@@ -189,7 +229,7 @@ class FlowsController(Controller):
             errors=v.errors,
             warnings=v.warnings,
             findings=v.findings,
-            document=json.loads(v.document),
+            document=document,
         )
 
     @put("/{flow_id:str}", opt=WRITE, responses=responses(400, 401, 403, 404, 413, 422))
@@ -211,7 +251,9 @@ class FlowsController(Controller):
         flow_id: FlowId,
         expected_current: Annotated[
             int | None,
-            Parameter(description="Refuse (409) unless this version is published.", ge=1),
+            Parameter(
+                description="Refuse (409) unless this version is published.", ge=1, le=MAX_VERSION
+            ),
         ] = None,
     ) -> Publication:
         """Take the flow out of service: new sessions get no version of it; running ones
@@ -222,10 +264,12 @@ class FlowsController(Controller):
                 flow_id, actor=caller.actor, expected_current=expected
             )
         except StoreConflict:
-            raise await _conflict(caller, flow_id, "unpublish", expected_current) from None
+            raise await _conflict(
+                caller, flow_id, f"unpublish `{flow_id}`", expected_current
+            ) from None
+        except NotFound:
+            raise
         except StoreError as exc:
-            if isinstance(exc, NotFound):
-                raise
             raise _refused(exc) from None
 
     @get("/{flow_id:str}/versions", opt=READ, responses=responses(401, 403, 404))
@@ -243,8 +287,10 @@ class FlowsController(Controller):
         self,
         caller: Caller,
         flow_id: FlowId,
-        old: Annotated[int, Parameter(description="The older version.", ge=1)],
-        new: Annotated[int | None, Parameter(description="Default: the latest.", ge=1)] = None,
+        old: Annotated[int, Parameter(description="The older version.", ge=1, le=MAX_VERSION)],
+        new: Annotated[
+            int | None, Parameter(description="Default: the latest.", ge=1, le=MAX_VERSION)
+        ] = None,
     ) -> DiffView:
         """A unified diff of two versions, each as 2-space JSON."""
         if new is None:
@@ -272,7 +318,7 @@ class FlowsController(Controller):
             raise await _conflict(
                 caller,
                 flow_id,
-                f"publish v{data.version}",
+                f"publish `{flow_id}` v{data.version}",
                 data.expected_current,  # type: ignore[arg-type]
             ) from None
 
@@ -290,10 +336,15 @@ class FlowsController(Controller):
                 flow_id, actor=caller.actor, to=data.to, expected_current=expected
             )
         except StoreConflict:
-            raise await _conflict(caller, flow_id, "roll back", data.expected_current) from None  # type: ignore[arg-type]
+            raise await _conflict(
+                caller,
+                flow_id,
+                f"roll back `{flow_id}`",
+                data.expected_current,  # type: ignore[arg-type]
+            ) from None
+        except (NotFound, NotPublishable):
+            raise
         except StoreError as exc:
-            if isinstance(exc, NotFound) or type(exc).__name__ == "NotPublishable":
-                raise
             raise _refused(exc) from None
 
     # --- seed 001's conveniences: each makes a new version ------------------------------

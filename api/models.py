@@ -43,7 +43,7 @@ class _View(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Version = Annotated[int, Meta(ge=1, le=2**31)]
-Expected = Annotated[int, Meta(ge=1, le=2**31)] | None | UnsetType
+Expected = Version | None | UnsetType
 Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 
 
