@@ -37,7 +37,7 @@ from engine.store import (
     Version,
     VersionInfo,
 )
-from engine.store.documents import prepare, unified_diff
+from engine.store.documents import Prepared, prepare, unified_diff
 
 __all__ = ["FlowsController", "VersionCache"]
 
@@ -71,12 +71,23 @@ def _v(version: int | None) -> str:
     return "no version" if version is None else f"v{version}"
 
 
+async def _prepared(document: bytes | str, flow_id: str | None = None) -> Prepared:
+    """The document linted, its flow id and hash worked out; in a thread, as lint of a
+    large flow takes milliseconds the event loop owes other requests."""
+    return await asyncio.to_thread(prepare, document, None, flow_id=flow_id)
+
+
 async def _pushed(
-    caller: Caller, document: bytes | str, flow_id: str | None, base: int | None = None
+    caller: Caller,
+    document: bytes | str,
+    flow_id: str | None,
+    base: int | None = None,
+    prepared: Prepared | None = None,
 ) -> Pushed:
     """Lint ``document`` and store it as the flow's next version; 422 with the findings
     (and nothing stored) when it has errors."""
-    prepared = await asyncio.to_thread(prepare, document, None, flow_id=flow_id)
+    if prepared is None:
+        prepared = await _prepared(document, flow_id)
     if prepared.errors:
         errors = [f for f in prepared.findings if f.severity == "error"]
         shown = "; ".join(f"{f.row}:{f.column}: {f.code} {f.message}" for f in errors[:3])
@@ -190,15 +201,16 @@ class FlowsController(Controller):
         `agent_id` for a seed-001 config) as version 1. 409 if the flow exists (PUT a
         new version instead); 422 with the findings if it has lint errors."""
         raw = await request.body()
-        prepared_id = await asyncio.to_thread(lambda: prepare(raw).flow_id)
+        prepared = await _prepared(raw)
+        flow_id = prepared.flow_id
         try:
-            await caller.tenant.published(prepared_id)
+            await caller.tenant.published(flow_id)
         except NotFound:
-            return await _pushed(caller, raw, prepared_id)
+            return await _pushed(caller, raw, flow_id, prepared=prepared)
         raise ApiError(
             409,
             "conflict",
-            f"Flow `{prepared_id}` exists; add a version with PUT /api/v1/flows/{prepared_id}",
+            f"Flow `{flow_id}` exists; add a version with PUT /api/v1/flows/{flow_id}",
         )
 
     @get("/{flow_id:str}", opt=READ, responses=responses(400, 401, 403, 404))
