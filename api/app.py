@@ -32,11 +32,13 @@ from api.admin import KeysController, MiscController, TenantsController
 from api.auth import Caller, authenticate
 from api.body import MAX_BODY_BYTES, check_body
 from api.errors import ApiError, handle_exception, responses
-from api.flows import FlowsController, VersionCache
+from api.flow_edits import FlowEditsController
+from api.flows import FlowsController
 from api.models import Health
 from api.routing import RoutingController, TokensController
 from api.sessions import SessionsController
 from api.tokens import LiveKitCredentials
+from api.versions import VersionCache
 from engine import __version__
 
 __all__ = ["Settings", "create_app", "livekit_from_env"]
@@ -143,6 +145,7 @@ def create_app(settings: Settings) -> Litestar:
         path="/api/v1",
         route_handlers=[
             FlowsController,
+            FlowEditsController,
             SessionsController,
             RoutingController,
             TokensController,

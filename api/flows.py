@@ -1,31 +1,19 @@
-"""``/api/v1/flows``: a tenant's flows, their versions, publishing, and seed 001's
-version-making edits. Every change is a new immutable version or a move of the
-published pointer, audited under the caller's key."""
+"""``/api/v1/flows``: a tenant's flows and their versions, publishing, rollback and
+unpublishing (seed 001's edits are ``api.flow_edits``). Every change is a new immutable
+version or a move of the published pointer, audited under the caller's key."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections import OrderedDict
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.params import Parameter, QueryParameter
+from litestar import Controller, Request, delete, get, post, put
+from litestar.params import Parameter
 from msgspec import UNSET
 
 from api.auth import Caller
 from api.errors import ApiError, responses
-from api.models import (
-    DiffView,
-    FlowVersionView,
-    LLMChange,
-    Publish,
-    Pushed,
-    Rollback,
-    TracingChange,
-)
-from engine import edits
-from engine.spec import OutputField
+from api.models import DiffView, FlowVersionView, Publish, Pushed, Rollback
+from api.versions import MAX_VERSION, VersionCache, prepared_document, pushed, version_name
 from engine.store import (
     FlowInfo,
     NotFound,
@@ -33,17 +21,12 @@ from engine.store import (
     Publication,
     StoreConflict,
     StoreError,
-    TenantStore,
-    Version,
     VersionInfo,
 )
-from engine.store.documents import Prepared, prepare, unified_diff
+from engine.store.documents import unified_diff
 
-__all__ = ["FlowsController", "VersionCache"]
+__all__ = ["FlowsController"]
 
-# Version numbers are SQLite integers; a bound keeps a number SQLite cannot hold (a
-# property-based run sent 47956742967991656775680) a 400, not a 500.
-MAX_VERSION = 2**31
 READ = {"need": "viewer"}
 WRITE = {"need": "developer"}
 FlowId = Annotated[str, Parameter(description="The flow's id.", max_length=256)]
@@ -51,91 +34,6 @@ VersionQuery = Annotated[
     int | None,
     Parameter(description="A version number (default: the published one).", ge=1, le=MAX_VERSION),
 ]
-StateQuery = Annotated[
-    str | None,
-    QueryParameter(
-        name="state",
-        description="A state (agent) to edit instead of the whole flow.",
-        max_length=256,
-    ),
-]
-BaseQuery = Annotated[
-    int | None,
-    Parameter(
-        description="The version the edit starts from (default: the latest).", ge=1, le=MAX_VERSION
-    ),
-]
-
-
-def _v(version: int | None) -> str:
-    return "no version" if version is None else f"v{version}"
-
-
-async def _prepared(document: bytes | str, flow_id: str | None = None) -> Prepared:
-    """The document linted, its flow id and hash worked out; in a thread, as lint of a
-    large flow takes milliseconds the event loop owes other requests."""
-    return await asyncio.to_thread(prepare, document, None, flow_id=flow_id)
-
-
-async def _pushed(
-    caller: Caller,
-    document: bytes | str,
-    flow_id: str | None,
-    base: int | None = None,
-    prepared: Prepared | None = None,
-) -> Pushed:
-    """Lint ``document`` and store it as the flow's next version; 422 with the findings
-    (and nothing stored) when it has errors."""
-    if prepared is None:
-        prepared = await _prepared(document, flow_id)
-    if prepared.errors:
-        errors = [f for f in prepared.findings if f.severity == "error"]
-        shown = "; ".join(f"{f.row}:{f.column}: {f.code} {f.message}" for f in errors[:3])
-        more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
-        noun = "error" if len(errors) == 1 else "errors"
-        raise ApiError(
-            422,
-            "lint_errors",
-            f"`{prepared.flow_id}` has {len(errors)} lint {noun}: {shown}{more}. Nothing "
-            "was stored; fix the document and send it again",
-            {"findings": [_finding(f) for f in prepared.findings]},
-        )
-    result = await caller.tenant.push(document, actor=caller.actor, flow_id=prepared.flow_id)
-    info = result.version
-    return Pushed(
-        flow_id=info.flow_id,
-        version=info.version,
-        created=result.created,
-        hash=info.hash,
-        errors=info.errors,
-        warnings=info.warnings,
-        findings=prepared.findings,
-        base=base,
-    )
-
-
-def _finding(f: Any) -> dict[str, Any]:
-    return {
-        "code": f.code,
-        "severity": f.severity,
-        "message": f.message,
-        "row": f.row,
-        "column": f.column,
-    }
-
-
-async def _base(caller: Caller, flow_id: str, base: int | None) -> tuple[int, dict[str, Any]]:
-    """The version an edit starts from (``base``, else the latest) and its document."""
-    if base is None:
-        base = (await caller.tenant.versions(flow_id))[-1].version
-    stored = await caller.tenant.version(flow_id, base)
-    return base, json.loads(stored.document)
-
-
-async def _edit(caller: Caller, flow_id: str, base: int | None, change: Any) -> Pushed:
-    number, document = await _base(caller, flow_id, base)
-    edited = change(document)
-    return await _pushed(caller, edits.render(edited), flow_id, number)
 
 
 async def _conflict(caller: Caller, flow_id: str, verb: str, expected: int | None) -> ApiError:
@@ -144,8 +42,9 @@ async def _conflict(caller: Caller, flow_id: str, verb: str, expected: int | Non
     return ApiError(
         409,
         "conflict",
-        f"Cannot {verb}: expected {_v(expected)} to be published, but "
-        f"{_v(current)} is (someone changed it in between); read the flow again and retry",
+        f"Cannot {verb}: expected {version_name(expected)} to be published, but "
+        f"{version_name(current)} is (someone changed it in between); read the flow again "
+        "and retry",
         {"expected_current": expected, "published": current},
     )
 
@@ -158,32 +57,6 @@ def _refused(exc: StoreError) -> ApiError:
     """A pointer move the flow's state does not allow (nothing earlier to roll back to,
     not published): a conflict with the current state."""
     return ApiError(409, "conflict", str(exc))
-
-
-class VersionCache:
-    """Stored versions with their decoded documents, by (tenant, flow, version). A
-    version never changes, so an entry is never stale: reading the published flow
-    costs one indexed read (which version is published) and no decoding."""
-
-    def __init__(self, maxsize: int = 256) -> None:
-        self.maxsize = maxsize
-        self._entries: OrderedDict[tuple[str, str, int], tuple[Version, dict[str, Any]]] = (
-            OrderedDict()
-        )
-
-    async def get(
-        self, tenant: TenantStore, flow_id: str, version: int
-    ) -> tuple[Version, dict[str, Any]]:
-        key = (tenant.tenant_id, flow_id, version)
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
-            return found
-        stored = await tenant.version(flow_id, version)
-        found = self._entries[key] = (stored, json.loads(stored.document))
-        while len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
-        return found
 
 
 class FlowsController(Controller):
@@ -201,12 +74,12 @@ class FlowsController(Controller):
         `agent_id` for a seed-001 config) as version 1. 409 if the flow exists (PUT a
         new version instead); 422 with the findings if it has lint errors."""
         raw = await request.body()
-        prepared = await _prepared(raw)
+        prepared = await prepared_document(raw)
         flow_id = prepared.flow_id
         try:
             await caller.tenant.published(flow_id)
         except NotFound:
-            return await _pushed(caller, raw, flow_id, prepared=prepared)
+            return await pushed(caller, raw, flow_id, prepared=prepared)
         raise ApiError(
             409,
             "conflict",
@@ -252,7 +125,7 @@ class FlowsController(Controller):
         content is already a version). Concurrent updates each become a version; only
         publishing moves what new sessions get."""
         await caller.tenant.published(flow_id)  # 404 for a flow that does not exist
-        return await _pushed(caller, await request.body(), flow_id)
+        return await pushed(caller, await request.body(), flow_id)
 
     @delete(
         "/{flow_id:str}", opt=WRITE, status_code=200, responses=responses(400, 401, 403, 404, 409)
@@ -358,89 +231,3 @@ class FlowsController(Controller):
             raise
         except StoreError as exc:
             raise _refused(exc) from None
-
-    # --- seed 001's conveniences: each makes a new version ------------------------------
-
-    @post(
-        "/{flow_id:str}/output/fields",
-        opt=WRITE,
-        status_code=200,
-        responses=responses(400, 401, 403, 404, 409, 413, 422),
-    )
-    async def add_output_field(
-        self,
-        caller: Caller,
-        flow_id: FlowId,
-        data: OutputField,
-        in_state: StateQuery = None,
-        base: BaseQuery = None,
-    ) -> Pushed:
-        """Add a structured-output field (to the flow, or to `?state=`): a new version."""
-        import msgspec
-
-        field = msgspec.to_builtins(data)
-        return await _edit(
-            caller, flow_id, base, lambda d: edits.add_output_field(d, field, state=in_state)
-        )
-
-    @delete(
-        "/{flow_id:str}/output/fields/{field_name:str}",
-        opt=WRITE,
-        status_code=200,
-        responses=responses(400, 401, 403, 404, 422),
-    )
-    async def remove_output_field(
-        self,
-        caller: Caller,
-        flow_id: FlowId,
-        field_name: Annotated[str, Parameter(max_length=256)],
-        in_state: StateQuery = None,
-        base: BaseQuery = None,
-    ) -> Pushed:
-        """Remove a structured-output field: a new version."""
-        return await _edit(
-            caller,
-            flow_id,
-            base,
-            lambda d: edits.remove_output_field(d, field_name, state=in_state),
-        )
-
-    @put(
-        "/{flow_id:str}/tracing",
-        opt=WRITE,
-        responses=responses(400, 401, 403, 404, 413, 422),
-    )
-    async def set_tracing(
-        self, caller: Caller, flow_id: FlowId, data: TracingChange, base: BaseQuery = None
-    ) -> Pushed:
-        """Turn tracing on or off (seed 001's toggle): a new version."""
-        changes = {k: v for k, v in _given(data).items()}
-        return await _edit(caller, flow_id, base, lambda d: edits.set_tracing(d, changes))
-
-    @patch(
-        "/{flow_id:str}/llm",
-        opt=WRITE,
-        responses=responses(400, 401, 403, 404, 413, 422),
-    )
-    async def set_llm(
-        self,
-        caller: Caller,
-        flow_id: FlowId,
-        data: LLMChange,
-        in_state: StateQuery = None,
-        base: BaseQuery = None,
-    ) -> Pushed:
-        """Change LLM settings (of the flow, or `?state=`'s override): a new version."""
-        changes = _given(data)
-        return await _edit(
-            caller, flow_id, base, lambda d: edits.set_llm(d, changes, state=in_state)
-        )
-
-
-def _given(data: Any) -> dict[str, Any]:
-    """The fields a change body sets (null included: it removes the setting)."""
-    return {
-        name: getattr(data, name)
-        for name in data.__struct_fields__
-        if getattr(data, name) is not UNSET
-    }
