@@ -60,9 +60,15 @@ def serve(
     except FlowError as exc:
         fail(str(exc), exc.exit_code)
 
+    import logging
+
     import uvicorn
 
     from api import Settings, create_app, livekit_from_env
+
+    # uvicorn configures its own loggers; this is for flowctl's (an unexpected error's
+    # traceback, a stored routing document that no longer parses), on stderr.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(name)s: %(message)s")
 
     livekit = livekit_from_env()
     settings = Settings(

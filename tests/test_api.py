@@ -748,3 +748,14 @@ def test_api_platform_manages_tenants(api: Server) -> None:
         bad = c.post("/api/v1/tenants", json={"tenant_id": "-bad"})
         assert bad.status_code == 400
         assert bad.json()["error"]["code"] == "invalid_body"
+
+    async def audit() -> list[tuple[str, str]]:
+        async with await open_store(api.url) as s:
+            return [(e.actor, e.action) for e in await s.tenant("initech").audit()]
+
+    platform = f"key:{kid(api, 'platform-admin')}"
+    assert asyncio.run(audit()) == [
+        (platform, "tenant.limits"),
+        (platform, "tenant.routing"),
+        (platform, "tenant.create"),
+    ]
