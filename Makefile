@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# Byte-compile our packages even where PYTHONDONTWRITEBYTECODE is set, as an
 	# installed wheel would be: a cold `flowctl lint` should not recompile them.
-	$(BIN)/python -m compileall -q engine cli worker
+	$(BIN)/python -m compileall -q engine cli worker api
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,12 +25,13 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m compileall -q engine cli worker
+	$(BIN)/python -m compileall -q engine cli worker api
 	$(BIN)/python bench/lint_bench.py
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/route_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/worker_bench.py
+	$(BIN)/python bench/api_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

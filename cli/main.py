@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from cli.keys import keys
+from cli.serve import serve
 from cli.store import store
 from cli.tenants import sessions, tenants
 from cli.worker import token, worker
@@ -615,10 +617,11 @@ def schema() -> None:
     click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
 
 
-for group in (store, tenants, sessions):  # cli/store.py, cli/tenants.py: the store
+for group in (store, tenants, sessions, keys):  # cli/store.py, tenants.py, keys.py: the store
     cli.add_command(group)
 for command in (worker, token):  # cli/worker.py: the voice worker
     cli.add_command(command)
+cli.add_command(serve)  # cli/serve.py: the admin HTTP API
 
 
 # Set by commands that hold no resources (no threads, no child processes, no open

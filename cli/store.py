@@ -268,9 +268,8 @@ async def show(
         click.echo("history" if history else "history  never published")
         for p in history:
             was = f" (was {version_name(p.previous)})" if p.previous is not None else ""
-            click.echo(
-                f"  #{p.seq}  {format_time(p.at)}  {p.action:<8}  v{p.version}{was} by {p.actor}"
-            )
+            to = "-" if p.version is None else f"v{p.version}"  # unpublish: no version
+            click.echo(f"  #{p.seq}  {format_time(p.at)}  {p.action:<9} {to}{was} by {p.actor}")
 
     await with_tenant(url, tenant, body)
 
@@ -284,25 +283,14 @@ async def show(
 @run
 async def diff(flow_id: str, old: int, new: int | None, tenant: str, url: str) -> None:
     """A unified diff of two versions of FLOW (NEW: default the latest), as pretty JSON."""
-    import difflib
+    from engine.store.documents import unified_diff
 
     async def body(t: TenantStore) -> None:
         newest = new if new is not None else (await t.versions(flow_id))[-1].version
         a, b = await t.version(flow_id, old), await t.version(flow_id, newest)
-        lines = difflib.unified_diff(
-            _pretty(a.document),
-            _pretty(b.document),
-            fromfile=f"{flow_id}@v{a.version}",
-            tofile=f"{flow_id}@v{b.version}",
+        text = unified_diff(
+            a.document, b.document, f"{flow_id}@v{a.version}", f"{flow_id}@v{b.version}"
         )
-        click.echo("".join(lines), nl=False)
+        click.echo(text, nl=False)
 
     await with_tenant(url, tenant, body)
-
-
-def _pretty(document: str) -> list[str]:
-    """A document as 2-space-indented JSON in its own key order, one line per entry."""
-    import json
-
-    text = json.dumps(json.loads(document), indent=2, ensure_ascii=False)
-    return [line + "\n" for line in text.splitlines()]

@@ -99,8 +99,9 @@ def run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
 
 async def with_store(url: str, body: Callable[[Store], Awaitable[T]], *, create: bool = False) -> T:
     from engine.store import open_store
+    from engine.store.routing import validate_routing
 
-    async with await open_store(url, create=create) as opened:
+    async with await open_store(url, create=create, validate_routing=validate_routing) as opened:
         return await body(opened)
 
 

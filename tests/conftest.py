@@ -57,3 +57,13 @@ def minimal(**main: Any) -> dict[str, Any]:
 @pytest.fixture
 def clean_flow() -> dict[str, Any]:
     return minimal()
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One real `flowctl serve` for the API tests (tests/apikit.py)."""
+    from apikit import Server
+
+    server = Server(tmp_path_factory.mktemp("api"))
+    yield server
+    server.stop()

@@ -23,17 +23,23 @@ def _python(code: str) -> str:
     return proc.stdout.strip()
 
 
+# What neither the linter nor the store commands may load: LiveKit (~1.5 s), the worker,
+# and the admin API's web stack (flowctl serve loads it, and only it).
+WEB = "('livekit', 'worker', 'api', 'litestar', 'uvicorn')"
+
+
 def test_engine_imports_neither_livekit_nor_click() -> None:
     code = (
         "import importlib, pkgutil, sys, engine\n"
         "for m in pkgutil.walk_packages(engine.__path__, 'engine.'):\n"
         "    importlib.import_module(m.name)\n"
-        "print(sorted({n.split('.')[0] for n in sys.modules} & {'livekit', 'click', 'worker', 'cli'}))"
+        "print(sorted({n.split('.')[0] for n in sys.modules}\n"
+        "             & {'livekit', 'click', 'worker', 'cli', 'api', 'litestar', 'uvicorn'}))"
     )
     assert _python(code) == "[]"
 
 
-def test_flowctl_lint_and_route_never_import_livekit() -> None:
+def test_flowctl_lint_and_route_never_import_livekit_or_the_web_stack() -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
@@ -43,12 +49,13 @@ def test_flowctl_lint_and_route_never_import_livekit() -> None:
         "for args in (['rules'], ['rules', 'FL101'], ['schema'],\n"
         "             ['route', '--metadata', '{\"tenant_id\": \"dynamic-co\"}']):\n"
         "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
-        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
+        f"WEB = {WEB}\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in WEB))"
     )
     assert _python(code) == "[]"
 
 
-def test_flowctl_store_tenants_sessions_never_import_livekit(tmp_path: Path) -> None:
+def test_flowctl_store_keys_never_import_livekit_or_the_web_stack(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'flowctl.db'}"
     code = (
         "import sys\n"
@@ -59,10 +66,12 @@ def test_flowctl_store_tenants_sessions_never_import_livekit(tmp_path: Path) -> 
         "for args in (['store', 'init'], ['tenants', 'create', 'acme'],\n"
         "             ['store', 'push', 'flows/clinic.json', '--publish'], ['store', 'list'],\n"
         "             ['store', 'show', 'clinic'], ['store', 'diff', 'clinic', '1'],\n"
-        "             ['tenants', 'list'], ['sessions', 'list']):\n"
+        "             ['tenants', 'list'], ['sessions', 'list'],\n"
+        "             ['keys', 'create', '--role', 'viewer'], ['keys', 'list'], ['serve', '--help']):\n"
         "    result = CliRunner().invoke(cli, args, env=env)\n"
         "    assert result.exit_code == 0, (args, result.output)\n"
-        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"
+        f"WEB = {WEB}\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in WEB))"
     )
     assert _python(code) == "[]"
 
@@ -70,6 +79,8 @@ def test_flowctl_store_tenants_sessions_never_import_livekit(tmp_path: Path) -> 
 def test_public_surface_of_engine_store() -> None:
     assert engine.store.__all__ == [
         "DEFAULT_URL",
+        "AlreadyExists",
+        "ApiKey",
         "AuditEntry",
         "Callback",
         "FlowInfo",
@@ -191,3 +202,9 @@ def test_public_surface_of_engine_tenants() -> None:
     ]
     for name in engine.tenants.__all__:
         assert hasattr(engine.tenants, name), name
+
+
+def test_public_surface_of_api() -> None:
+    import api
+
+    assert api.__all__ == ["Settings", "create_app", "livekit_from_env"]

@@ -20,31 +20,34 @@ from engine.store.sqlite_tenant import SQLiteTenantStore
 NO_FLOW = "Unknown flow `{flow}` for tenant `acme`"
 NO_SESSION = "Unknown session `{session}` for tenant `acme`"
 NO_CALLBACK = "Unknown callback {callback} for tenant `acme`"
+NO_KEY = "Unknown key `{key}` for tenant `acme`"
 
-Call = Callable[[TenantStore, str, str, int], Awaitable[Any]]
+Call = Callable[[TenantStore, str, str, int, str], Awaitable[Any]]
 
-# Every method of TenantStore that takes a flow, session or callback id, aimed through
+# Every method of TenantStore that takes a flow, session, callback or key id, aimed through
 # acme's handle at globex's rows, and the refusal it must get.
 ACROSS: dict[str, tuple[Call, str]] = {
-    "versions": (lambda t, f, s, c: t.versions(f), NO_FLOW),
-    "version": (lambda t, f, s, c: t.version(f, 1), NO_FLOW),
-    "published": (lambda t, f, s, c: t.published(f), NO_FLOW),
-    "publish": (lambda t, f, s, c: t.publish(f, 1, actor="mallory"), NO_FLOW),
-    "rollback": (lambda t, f, s, c: t.rollback(f, actor="mallory"), NO_FLOW),
-    "history": (lambda t, f, s, c: t.history(f), NO_FLOW),
-    "start_session": (lambda t, f, s, c: t.start_session(f, 1), NO_FLOW),
+    "versions": (lambda t, f, s, c, k: t.versions(f), NO_FLOW),
+    "version": (lambda t, f, s, c, k: t.version(f, 1), NO_FLOW),
+    "published": (lambda t, f, s, c, k: t.published(f), NO_FLOW),
+    "publish": (lambda t, f, s, c, k: t.publish(f, 1, actor="mallory"), NO_FLOW),
+    "rollback": (lambda t, f, s, c, k: t.rollback(f, actor="mallory"), NO_FLOW),
+    "unpublish": (lambda t, f, s, c, k: t.unpublish(f, actor="mallory"), NO_FLOW),
+    "history": (lambda t, f, s, c, k: t.history(f), NO_FLOW),
+    "start_session": (lambda t, f, s, c, k: t.start_session(f, 1), NO_FLOW),
     "append_events": (
-        lambda t, f, s, c: t.append_events(s, [Entered(at=T0, state="Main")]),
+        lambda t, f, s, c, k: t.append_events(s, [Entered(at=T0, state="Main")]),
         NO_SESSION,
     ),
-    "end_session": (lambda t, f, s, c: t.end_session(s, reason="hangup"), NO_SESSION),
-    "session": (lambda t, f, s, c: t.session(s), NO_SESSION),
-    "events": (lambda t, f, s, c: t.events(s), NO_SESSION),
-    "schedule_callback": (lambda t, f, s, c: t.schedule_callback(s, when="now"), NO_SESSION),
+    "end_session": (lambda t, f, s, c, k: t.end_session(s, reason="hangup"), NO_SESSION),
+    "session": (lambda t, f, s, c, k: t.session(s), NO_SESSION),
+    "events": (lambda t, f, s, c, k: t.events(s), NO_SESSION),
+    "schedule_callback": (lambda t, f, s, c, k: t.schedule_callback(s, when="now"), NO_SESSION),
     "set_callback_status": (
-        lambda t, f, s, c: t.set_callback_status(c, "done", actor="m"),
+        lambda t, f, s, c, k: t.set_callback_status(c, "done", actor="m"),
         NO_CALLBACK,
     ),
+    "revoke_key": (lambda t, f, s, c, k: t.revoke_key(k, actor="mallory"), NO_KEY),
 }
 # Methods that take no other tenant's ids: they can only read or change the handle's own.
 OWN_ONLY = {
@@ -56,6 +59,9 @@ OWN_ONLY = {
     "sessions",
     "callbacks",
     "audit",
+    "active_sessions",
+    "create_key",
+    "keys",
 }
 
 
@@ -85,6 +91,9 @@ def test_sqlite_classes_implement_the_protocols_exactly(
     assert sorted(set(found) - set(wanted)) == []  # nothing public beyond the protocol
 
 
+KEYS: dict[str, str] = {}
+
+
 @pytest.fixture
 async def two(tmp_path: Path) -> AsyncIterator[Store]:
     s = await opened(tmp_path / "flowctl.db")
@@ -97,6 +106,8 @@ async def two(tmp_path: Path) -> AsyncIterator[Store]:
         await t.start_session(flow, session_id=sid)
         await t.append_events(sid, [Entered(at=T0, state="Main")])
         await t.schedule_callback(sid, when="tomorrow")
+        key, _ = await t.create_key("admin", actor="admin")
+        KEYS[tenant] = key.key_id
     yield s
     await s.close()
 
@@ -106,16 +117,21 @@ async def test_other_tenants_rows_are_not_found(two: Store, method: str) -> None
     call, message = ACROSS[method]
     acme = two.tenant("acme")
     with pytest.raises(NotFound) as across:
-        await call(acme, "support", "g1", 1)  # globex's flow, session and callback
-    assert str(across.value) == message.format(flow="support", session="g1", callback=1)
+        await call(acme, "support", "g1", 1, KEYS["globex"])  # globex's rows
+    assert str(across.value) == message.format(
+        flow="support", session="g1", callback=1, key=KEYS["globex"]
+    )
     with pytest.raises(NotFound) as missing:
-        await call(acme, "nosuch", "nosuch", 99)
+        await call(acme, "nosuch", "nosuch", 99, "fk_000000000000")
     # worded exactly as for rows that do not exist at all
-    assert str(missing.value) == message.format(flow="nosuch", session="nosuch", callback=99)
+    assert str(missing.value) == message.format(
+        flow="nosuch", session="nosuch", callback=99, key="fk_000000000000"
+    )
     globex = two.tenant("globex")
     assert await globex.published("support") == 1
     assert (await globex.session("g1")).ended_at is None
     assert [c.status for c in await globex.callbacks(status=None)] == ["pending"]
+    assert [k.revoked_at for k in await globex.keys()] == [None]
 
 
 async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
@@ -123,7 +139,9 @@ async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     assert [f.flow_id for f in await acme.flows()] == ["clinic"]
     assert [s.session_id for s in await acme.sessions()] == ["a1"]
     assert [c.session_id for c in await acme.callbacks()] == ["a1"]
-    assert {e.subject for e in await acme.audit()} == {"acme", "clinic"}
+    assert {e.subject for e in await acme.audit()} == {"acme", "clinic", KEYS["acme"]}
+    assert [k.key_id for k in await acme.keys()] == [KEYS["acme"]]
+    assert await acme.active_sessions() == 1
     assert (await acme.info()).routing == {"default": "clinic"}
     # globex's document pushed to acme is acme's own first version, not globex's
     pushed = await acme.push(flow_doc("support"), actor="admin")
@@ -133,7 +151,7 @@ async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     info = await globex.info()
     assert (info.routing, info.max_concurrent_sessions) == ({"default": "support"}, None)
     assert [v.version for v in await globex.versions("support")] == [1]
-    assert {e.subject for e in await globex.audit()} == {"globex", "support"}
+    assert {e.subject for e in await globex.audit()} == {"globex", "support", KEYS["globex"]}
 
 
 async def test_session_ids_are_per_tenant(two: Store) -> None:

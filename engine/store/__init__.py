@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from engine.store.errors import (
+    AlreadyExists,
     NotFound,
     NotPublishable,
     SessionLimitReached,
@@ -36,6 +37,7 @@ from engine.store.errors import (
 )
 from engine.store.events import SessionEvent, Turn
 from engine.store.records import (
+    ApiKey,
     AuditEntry,
     Callback,
     FlowInfo,
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_URL",
+    "AlreadyExists",
+    "ApiKey",
     "AuditEntry",
     "Callback",
     "FlowInfo",
@@ -148,6 +152,17 @@ class TenantStore(Protocol):
         below the current one that was published before."""
         ...
 
+    async def unpublish(
+        self,
+        flow_id: str,
+        *,
+        actor: str,
+        expected_current: int | EllipsisType | None = ...,
+    ) -> Publication:
+        """Take the flow out of service: no version for new sessions (running ones keep
+        theirs); versions and history stay, and publishing brings it back."""
+        ...
+
     async def history(self, flow_id: str) -> list[Publication]: ...
 
     # --- sessions -----------------------------------------------------------------------
@@ -173,6 +188,10 @@ class TenantStore(Protocol):
     async def sessions(
         self, *, flow_id: str | None = None, running: bool | None = None, limit: int = 50
     ) -> list[SessionInfo]: ...
+    async def active_sessions(self) -> int:
+        """Sessions started and not ended: what ``max_concurrent_sessions`` counts."""
+        ...
+
     async def events(self, session_id: str) -> list[Event | Turn]: ...
 
     # --- callbacks and audit ------------------------------------------------------------
@@ -184,6 +203,18 @@ class TenantStore(Protocol):
         self, callback_id: int, status: str, *, actor: str
     ) -> Callback: ...
     async def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
+
+    # --- API keys (engine.store.keys) ---------------------------------------------------
+    async def create_key(self, role: str, *, actor: str, name: str = "") -> tuple[ApiKey, str]:
+        """A new key with ``role`` (admin, developer or viewer): its record and the key
+        itself, which the store does not keep (show it once)."""
+        ...
+
+    async def keys(self) -> list[ApiKey]:
+        """Every key of the tenant, revoked ones included, oldest first."""
+        ...
+
+    async def revoke_key(self, key_id: str, *, actor: str) -> ApiKey: ...
 
 
 class Store(Protocol):
@@ -204,6 +235,12 @@ class Store(Protocol):
     ) -> Tenant: ...
     async def list_tenants(self) -> list[Tenant]:
         """The admin listing: the only read across tenants."""
+        ...
+
+    async def authenticate(self, key: str) -> ApiKey | None:
+        """The record of the key presented (revoked ones too: check ``revoked_at``), or
+        None when the store never issued it. The one lookup not scoped to a tenant: it
+        is how a request learns its tenant."""
         ...
 
     async def changes(self) -> int:
@@ -234,7 +271,7 @@ async def open_store(
     query options ``timeout=SECONDS`` (how long to wait for another writer, default 5)
     and ``mode=ro`` (read only). ``timeout`` given here wins over the URL's. Tenants'
     routing documents are checked by ``validate_routing`` (default: the router's own
-    check, ``engine.store.catalog.validate_routing``)."""
+    check, ``engine.store.routing.validate_routing``)."""
     scheme, sep, _ = url.partition("://")
     if not sep:
         hint = f"; did you mean `sqlite:///{url}`?" if url.strip() else ""
@@ -273,7 +310,7 @@ async def open_store(
     from engine.store.sqlite import SQLiteStore
 
     if validate_routing is None:
-        from engine.store.catalog import validate_routing
+        from engine.store.routing import validate_routing
 
     return await SQLiteStore.open(
         url,

@@ -33,6 +33,7 @@ __all__ = [
     "check_limit",
     "content_hash",
     "prepare",
+    "unified_diff",
 ]
 
 # Tenant and flow ids appear in URLs, file names and metrics labels: keep them plain.
@@ -149,3 +150,19 @@ def prepare(
         for x in located
     ]
     return Prepared(flow_id=chosen, document=text, hash=content_hash(value), findings=findings)
+
+
+def unified_diff(old: str, new: str, fromfile: str, tofile: str) -> str:
+    """A unified diff of two stored documents, each shown as 2-space-indented JSON in
+    its own key order (one line per entry), so a change in one value is one line
+    whatever the authors' formatting (``flowctl store diff``, the API's diff)."""
+    import difflib
+
+    return "".join(
+        difflib.unified_diff(_pretty(old), _pretty(new), fromfile=fromfile, tofile=tofile)
+    )
+
+
+def _pretty(document: str) -> list[str]:
+    text = json.dumps(json.loads(document), indent=2, ensure_ascii=False)
+    return [line + "\n" for line in text.splitlines()]

@@ -10,7 +10,8 @@ code the CLI uses and a message that names the store and says what to do.
         │   ├── StoreReadOnly    exit 2   the file (or the URL's mode=ro) forbids writing
         │   ├── StoreCorrupt     exit 2   not an SQLite database, or a damaged one
         │   └── StoreSchemaTooNew exit 2  written by a newer flowctl
-        ├── NotFound             exit 2   no such tenant, flow, version or session here
+        ├── NotFound             exit 2   no such tenant, flow, version, session or key here
+        ├── AlreadyExists        exit 2   a tenant or session with that id exists already
         ├── StoreConflict        exit 1   an optimistic check failed: someone changed it first
         ├── NotPublishable       exit 1   the version has error-level lint findings
         └── SessionLimitReached  exit 1   the tenant's concurrent-session limit is reached
@@ -24,6 +25,7 @@ from __future__ import annotations
 from engine.errors import FlowError
 
 __all__ = [
+    "AlreadyExists",
     "NotFound",
     "NotPublishable",
     "SessionLimitReached",
@@ -66,6 +68,10 @@ class StoreSchemaTooNew(StoreUnavailable):
 
 class NotFound(StoreError):
     """No such tenant, flow, version or session, as far as the caller may see."""
+
+
+class AlreadyExists(StoreError):
+    """A tenant or session with that id exists already."""
 
 
 class StoreConflict(StoreError):

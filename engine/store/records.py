@@ -12,6 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
+    "ApiKey",
     "AuditEntry",
     "Callback",
     "FlowInfo",
@@ -84,13 +85,14 @@ class FlowInfo(_Record, kw_only=True):
 
 class Publication(_Record, kw_only=True):
     """One move of a flow's published pointer; ``seq`` counts them per flow from 1, and
-    ``previous`` is the version it replaced (None for the first)."""
+    ``previous`` is the version it replaced (None when nothing was published). An
+    ``unpublish`` moves it to no version (``version`` is None)."""
 
     flow_id: str
     seq: int
-    version: int
+    version: int | None
     previous: int | None
-    action: Literal["publish", "rollback"]
+    action: Literal["publish", "rollback", "unpublish"]
     actor: str
     at: float
 
@@ -128,3 +130,21 @@ class AuditEntry(_Record, kw_only=True):
     subject: str
     detail: Any = None
     at: float
+
+
+Role = Literal["admin", "developer", "viewer"]
+
+
+class ApiKey(_Record, kw_only=True):
+    """An API key of one tenant, without its secret (only its SHA-256 is stored).
+    ``key_id`` is the key's public prefix (``fk_3f9a2c1b0d4e``): what listings and the
+    audit log name it by."""
+
+    key_id: str
+    tenant_id: str
+    role: Role
+    name: str = ""
+    created_at: float
+    created_by: str
+    revoked_at: float | None = None
+    revoked_by: str | None = None

@@ -21,15 +21,16 @@ import aiosqlite
 
 from engine.store.documents import check_actor, check_id, check_limit
 from engine.store.errors import (
+    AlreadyExists,
     StoreCorrupt,
-    StoreError,
     StoreReadOnly,
     StoreSchemaTooNew,
     StoreUnavailable,
 )
-from engine.store.records import Tenant
+from engine.store.records import ApiKey, Tenant
 from engine.store.sqlite_db import Db, Row, SQLiteFile, Tx, audit, bump_changes
 from engine.store.sqlite_events import EventWriter
+from engine.store.sqlite_keys import authenticate
 from engine.store.sqlite_schema import APPLICATION_ID, LATEST, MIGRATIONS
 from engine.store.sqlite_tenant import SQLiteTenantStore, check_routing, tenant_record
 
@@ -146,7 +147,7 @@ class SQLiteStore:
         now = self._clock()
         async with self._writer.transaction() as tx:
             if await tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)):
-                raise StoreError(f"Tenant `{tenant_id}` already exists")
+                raise AlreadyExists(f"Tenant `{tenant_id}` already exists")
             await tx.run(
                 f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (tenant_id, name, routing_text, max_concurrent_sessions, now, now),
@@ -164,6 +165,9 @@ class SQLiteStore:
         """The admin listing: every tenant, by id. The only read across tenants."""
         rows = await self._reader.all(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY tenant_id")
         return [tenant_record(row) for row in rows]
+
+    async def authenticate(self, key: str) -> ApiKey | None:
+        return await authenticate(self._reader, key)
 
     async def changes(self) -> int:
         row = await self._reader.one("SELECT counter FROM changes WHERE id = 1")

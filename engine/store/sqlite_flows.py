@@ -254,6 +254,10 @@ class FlowsMixin:
                     f"look again with `flowctl store show {flow_id}` and retry"
                 )
             if current is None:
+                if seq:
+                    raise StoreError(
+                        f"`{flow_id}` is unpublished; publish a version to serve it again"
+                    )
                 raise StoreError(f"`{flow_id}` has never been published; nothing to roll back")
             if to is None:
                 row = await tx.one(
@@ -274,6 +278,26 @@ class FlowsMixin:
                 )
             await self._check_publishable(tx, flow_id, to, "roll back to")
             return await self._move(tx, flow_id, to, current, seq, "rollback", actor)
+
+    async def unpublish(
+        self,
+        flow_id: str,
+        *,
+        actor: str,
+        expected_current: int | EllipsisType | None = ...,
+    ) -> Publication:
+        check_actor(actor)
+        async with self._w.transaction() as tx:
+            current, seq = await self._pointer(tx, flow_id)
+            if expected_current is not ... and expected_current != current:
+                raise StoreConflict(
+                    f"Cannot unpublish `{flow_id}`: expected {_v(expected_current)} to be "
+                    f"published, but {_v(current)} is (someone changed it in between); "
+                    f"look again with `flowctl store show {flow_id}` and retry"
+                )
+            if current is None:
+                raise StoreError(f"`{flow_id}` is not published; nothing to unpublish")
+            return await self._move(tx, flow_id, None, current, seq, "unpublish", actor)
 
     async def _pointer(self, tx: Tx, flow_id: str) -> tuple[int | None, int]:
         """The published version and the number of publications, read under the lock."""
@@ -310,7 +334,7 @@ class FlowsMixin:
         self,
         tx: Tx,
         flow_id: str,
-        version: int,
+        version: int | None,
         current: int | None,
         seq: int,
         action: str,
@@ -326,7 +350,7 @@ class FlowsMixin:
         await tx.run(
             "UPDATE flows SET published = ?, published_at = ?, publications = ? "
             "WHERE tenant_id = ? AND flow_id = ?",
-            (version, now, seq, self._tenant_id, flow_id),
+            (version, None if version is None else now, seq, self._tenant_id, flow_id),
         )
         detail = {"version": version, "previous": current}
         await audit(tx, self._tenant_id, actor, f"flow.{action}", flow_id, detail, now)

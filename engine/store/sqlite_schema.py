@@ -127,5 +127,44 @@ _V1 = [
     "INSERT INTO changes VALUES (1, 0)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+_V2 = [
+    # API keys (``flowctl keys``, ``flowctl serve``): each belongs to one tenant and has
+    # one role. Only the SHA-256 of the whole key is kept; ``key_id`` is its public
+    # prefix (``fk_`` and 12 hex digits), shown in listings and in the audit log.
+    """CREATE TABLE api_keys (
+        key_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        role TEXT NOT NULL CHECK (role IN ('admin', 'developer', 'viewer')),
+        name TEXT NOT NULL DEFAULT '',
+        hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at REAL,
+        revoked_by TEXT
+    )""",
+    "CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, created_at)",
+    # A flow can be unpublished (no version for new sessions, history kept): the
+    # pointer's history gains an `unpublish` move, the one with no version. SQLite
+    # cannot change a CHECK constraint in place, so the table is rebuilt; no other
+    # table refers to it.
+    """CREATE TABLE publications_v2 (
+        tenant_id TEXT NOT NULL,
+        flow_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        version INTEGER,
+        previous INTEGER,
+        action TEXT NOT NULL CHECK (action IN ('publish', 'rollback', 'unpublish')),
+        actor TEXT NOT NULL,
+        at REAL NOT NULL,
+        CHECK ((action = 'unpublish') = (version IS NULL)),
+        PRIMARY KEY (tenant_id, flow_id, seq),
+        FOREIGN KEY (tenant_id, flow_id, version)
+            REFERENCES flow_versions (tenant_id, flow_id, version)
+    ) WITHOUT ROWID""",
+    "INSERT INTO publications_v2 SELECT * FROM publications",
+    "DROP TABLE publications",
+    "ALTER TABLE publications_v2 RENAME TO publications",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 LATEST = len(MIGRATIONS)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine.store.documents import check_actor, check_id
-from engine.store.errors import NotFound, SessionLimitReached, StoreError
+from engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
 from engine.store.events import Turn, decode_event, encode_event
 from engine.store.records import Callback, SessionInfo
 from engine.store.sqlite_db import Db, Row, Tx, audit
@@ -127,7 +127,7 @@ class SessionsMixin:
                 "SELECT 1 FROM sessions WHERE tenant_id = ? AND session_id = ?",
                 (self._tenant_id, session_id),
             ):
-                raise StoreError(f"Session `{session_id}` already exists")
+                raise AlreadyExists(f"Session `{session_id}` already exists")
             await tx.run(
                 "INSERT INTO sessions (tenant_id, session_id, flow_id, version, routing, "
                 "started_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -194,6 +194,17 @@ class SessionsMixin:
             (*params, limit),
         )
         return [_session(r) for r in rows]
+
+    async def active_sessions(self) -> int:
+        """How many sessions are running (started, not ended): what
+        ``max_concurrent_sessions`` counts."""
+        await self._require_tenant(self._r)
+        row = await self._r.one(
+            "SELECT count(*) FROM sessions WHERE tenant_id = ? AND ended_at IS NULL",
+            (self._tenant_id,),
+        )
+        assert row is not None
+        return int(row[0])
 
     async def events(self, session_id: str) -> list[Event | Turn]:
         async with self._r.transaction("BEGIN") as tx:

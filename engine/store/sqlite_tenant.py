@@ -1,7 +1,7 @@
 """One tenant's handle on the SQLite store: :class:`SQLiteTenantStore`, the tenant's own
-settings (routing, limits) and audit log here, its flows in ``sqlite_flows`` and its
-sessions in ``sqlite_sessions``. Every statement names the handle's tenant, so no
-method can reach another tenant's rows.
+settings (routing, limits) and audit log here, its flows in ``sqlite_flows``, its
+sessions in ``sqlite_sessions`` and its API keys in ``sqlite_keys``. Every statement
+names the handle's tenant, so no method can reach another tenant's rows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from engine.store.records import AuditEntry, Tenant
 from engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
 from engine.store.sqlite_events import EventWriter
 from engine.store.sqlite_flows import FlowsMixin
+from engine.store.sqlite_keys import KeysMixin
 from engine.store.sqlite_sessions import SessionsMixin
 
 __all__ = ["SQLiteTenantStore", "check_routing", "tenant_record"]
@@ -56,7 +57,7 @@ def tenant_record(row: Row) -> Tenant:
     )
 
 
-class SQLiteTenantStore(FlowsMixin, SessionsMixin):
+class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin):
     """The :class:`engine.store.TenantStore` of one tenant on an SQLite store."""
 
     def __init__(

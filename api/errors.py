@@ -1,0 +1,194 @@
+"""One error shape for every failure, and what each failure becomes.
+
+Every response that is not a success has this body (``application/json``)::
+
+    {"error": {"code": "not_found", "message": "Unknown flow `billing` for tenant `acme`",
+               "details": null}}
+
+``code`` is stable and meant for programs (the table in docs/api.md), ``message`` is
+for people (the store's and lint's own wording, which names what was wrong and where),
+``details`` carries structure when there is some (lint findings, a JSON error's line
+and column, the role a call needs). Nothing else is ever sent for an error: no
+traceback, no framework page. An unexpected exception is logged with its traceback
+on the server and answered ``500 internal``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+
+from engine.edits import EditConflict, EditError, EditNotFound
+from engine.errors import FlowError, FlowInvalidError
+from engine.store import (
+    AlreadyExists,
+    NotFound,
+    NotPublishable,
+    SessionLimitReached,
+    StoreConflict,
+    StoreUnavailable,
+)
+
+__all__ = [
+    "ApiError",
+    "ErrorBody",
+    "ErrorDetail",
+    "error_response",
+    "handle_exception",
+    "responses",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """An error the API answers with ``status`` and the shape above."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+# What each status means here, for the OpenAPI document (docs/api.md has the codes).
+_DESCRIPTIONS = {
+    400: "Bad request: malformed JSON (with its line and column), a body or parameter "
+    "of the wrong shape, or a change the store refuses",
+    401: "Missing, unknown or revoked API key",
+    403: "The key's role may not do this",
+    404: "No such flow, version, session, key or tenant for this key's tenant",
+    409: "Conflict: the published pointer moved (stale `expected_current`), or the "
+    "thing exists already",
+    413: "Request body over the 1 MiB limit",
+    422: "The flow has error-level lint findings (in `details.findings`), or the "
+    "routing document or request cannot be used",
+    429: "The tenant's concurrent-session limit is reached",
+    503: "The store is unavailable, or LiveKit credentials are not configured",
+}
+
+
+def responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error statuses an operation may answer (400 always: a
+    parameter of the wrong shape; it replaces the framework's own 400 schema)."""
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody, description=_DESCRIPTIONS[status], generate_examples=False
+        )
+        for status in sorted({400, *statuses})
+    }
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response[ErrorBody]:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
+    return Response(body, status_code=status, headers=headers)
+
+
+def _findings(findings: list[Any]) -> list[Any]:
+    """Lint findings as JSON: stored findings as they are, located ones as the same
+    fields (code, severity, message, row, column)."""
+    out = []
+    for f in findings:
+        if hasattr(f, "finding"):  # a Located from lint
+            out.append(
+                {
+                    "code": f.finding.code,
+                    "severity": f.rule.severity.value,
+                    "message": f.finding.text,
+                    "row": f.span.row,
+                    "column": f.span.column,
+                }
+            )
+        else:
+            out.append(msgspec.to_builtins(f))
+    return out
+
+
+def _validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
+    """Litestar's parameter validation (a query or path value of the wrong type)."""
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    parts = []
+    for p in problems:
+        if isinstance(p, dict):
+            source = p.get("source", "")
+            source = getattr(source, "value", source)  # Litestar's ParamType enum
+            kind = f"{source} parameter" if source in ("query", "path", "header") else "value"
+            where = f"{kind} `{p.get('key', '?')}`"
+            parts.append(f"{where}: {p.get('message', 'invalid')}")
+    message = "Invalid " + "; ".join(parts) if parts else "Invalid request"
+    details = [
+        {k: getattr(v, "value", v) for k, v in p.items()} for p in problems if isinstance(p, dict)
+    ]
+    return error_response(400, "invalid_request", message, details or None)
+
+
+def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
+    """Litestar's exception handler for everything: the shape above, never a traceback."""
+    status: int
+    match exc:
+        case ApiError():
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+        case NotFound() | EditNotFound():
+            return error_response(404, "not_found", str(exc))
+        case StoreConflict() | EditConflict() | AlreadyExists():
+            return error_response(409, "conflict", str(exc))
+        case NotPublishable() | FlowInvalidError():
+            details = {"findings": _findings(exc.findings)}
+            return error_response(422, "lint_errors", str(exc), details)
+        case SessionLimitReached():
+            return error_response(429, "session_limit", str(exc))
+        case StoreUnavailable():
+            logger.error("store unavailable: %s", exc)
+            return error_response(503, "store_unavailable", str(exc))
+        case EditError() | FlowError():  # StoreError and the rest: the request was refused
+            return error_response(400, "bad_request", str(exc))
+        case ValidationException():
+            return _validation(request, exc)
+        case NotFoundException():
+            return error_response(
+                404, "not_found", f"No endpoint {request.method} {request.url.path}; see /docs"
+            )
+        case MethodNotAllowedException():
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}",
+            )
+        case HTTPException():
+            status = exc.status_code
+            if status == 413:
+                return error_response(
+                    413, "too_large", "Request body is over the 1 MiB limit (1,048,576 bytes)"
+                )
+            if status >= 500:
+                logger.error("%s %s: %s", request.method, request.url.path, exc.detail)
+                return error_response(status, "internal", "Internal error; see the server's log")
+            return error_response(status, "bad_request", exc.detail)
+    logger.exception("%s %s failed", request.method, request.url.path)
+    return error_response(500, "internal", "Internal error; see the server's log")

@@ -1,0 +1,233 @@
+"""``/api/v1/flows``: a tenant's flows and their versions, publishing, rollback and
+unpublishing (seed 001's edits are ``api.flow_edits``). Every change is a new immutable
+version or a move of the published pointer, audited under the caller's key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, post, put
+from litestar.params import Parameter
+from msgspec import UNSET
+
+from api.auth import Caller
+from api.errors import ApiError, responses
+from api.models import DiffView, FlowVersionView, Publish, Pushed, Rollback
+from api.versions import MAX_VERSION, VersionCache, prepared_document, pushed, version_name
+from engine.store import (
+    FlowInfo,
+    NotFound,
+    NotPublishable,
+    Publication,
+    StoreConflict,
+    StoreError,
+    VersionInfo,
+)
+from engine.store.documents import unified_diff
+
+__all__ = ["FlowsController"]
+
+READ = {"need": "viewer"}
+WRITE = {"need": "developer"}
+FlowId = Annotated[str, Parameter(description="The flow's id.", max_length=256)]
+VersionQuery = Annotated[
+    int | None,
+    Parameter(description="A version number (default: the published one).", ge=1, le=MAX_VERSION),
+]
+
+
+async def _conflict(caller: Caller, flow_id: str, verb: str, expected: int | None) -> ApiError:
+    """409 for a stale ``expected_current``; ``verb`` says what was refused."""
+    current = await caller.tenant.published(flow_id)
+    return ApiError(
+        409,
+        "conflict",
+        f"Cannot {verb}: expected {version_name(expected)} to be published, but "
+        f"{version_name(current)} is (someone changed it in between); read the flow again "
+        "and retry",
+        {"expected_current": expected, "published": current},
+    )
+
+
+def _expectation(value: Any) -> Any:
+    return ... if value is UNSET else value
+
+
+def _refused(exc: StoreError) -> ApiError:
+    """A pointer move the flow's state does not allow (nothing earlier to roll back to,
+    not published): a conflict with the current state."""
+    return ApiError(409, "conflict", str(exc))
+
+
+class FlowsController(Controller):
+    path = "/flows"
+    tags = ("flows",)
+
+    @get("/", opt=READ, responses=responses(401, 403))
+    async def list_flows(self, caller: Caller) -> list[FlowInfo]:
+        """The tenant's flows: latest version, published version and when."""
+        return await caller.tenant.flows()
+
+    @post("/", opt=WRITE, responses=responses(400, 401, 403, 409, 413, 422))
+    async def create_flow(self, caller: Caller, request: Request, data: dict[str, Any]) -> Pushed:
+        """Create a flow from its document (its id: the document's `flow_id`, or
+        `agent_id` for a seed-001 config) as version 1. 409 if the flow exists (PUT a
+        new version instead); 422 with the findings if it has lint errors."""
+        raw = await request.body()
+        prepared = await prepared_document(raw)
+        flow_id = prepared.flow_id
+        try:
+            await caller.tenant.published(flow_id)
+        except NotFound:
+            return await pushed(caller, raw, flow_id, prepared=prepared)
+        raise ApiError(
+            409,
+            "conflict",
+            f"Flow `{flow_id}` exists; add a version with PUT /api/v1/flows/{flow_id}",
+        )
+
+    @get("/{flow_id:str}", opt=READ, responses=responses(400, 401, 403, 404))
+    async def get_flow(
+        self, caller: Caller, request: Request, flow_id: FlowId, version: VersionQuery = None
+    ) -> FlowVersionView:
+        """A version of the flow with its document and findings: the published one, or
+        `?version=N`."""
+        published = await caller.tenant.published(flow_id)
+        if version is None and published is None:
+            raise ApiError(
+                404,
+                "not_found",
+                f"Flow `{flow_id}` has no published version; ask for one with ?version=N, "
+                f"or publish one with POST /api/v1/flows/{flow_id}/publish",
+            )
+        cache: VersionCache = request.app.state.versions
+        number = version if version is not None else published
+        assert number is not None
+        v, document = await cache.get(caller.tenant, flow_id, number)
+        return FlowVersionView(
+            flow_id=v.flow_id,
+            version=v.version,
+            published=published,
+            hash=v.hash,
+            author=v.author,
+            created_at=v.created_at,
+            errors=v.errors,
+            warnings=v.warnings,
+            findings=v.findings,
+            document=document,
+        )
+
+    @put("/{flow_id:str}", opt=WRITE, responses=responses(400, 401, 403, 404, 413, 422))
+    async def update_flow(
+        self, caller: Caller, request: Request, flow_id: FlowId, data: dict[str, Any]
+    ) -> Pushed:
+        """A new version of the flow from a whole document (`created: false` when the
+        content is already a version). Concurrent updates each become a version; only
+        publishing moves what new sessions get."""
+        await caller.tenant.published(flow_id)  # 404 for a flow that does not exist
+        return await pushed(caller, await request.body(), flow_id)
+
+    @delete(
+        "/{flow_id:str}", opt=WRITE, status_code=200, responses=responses(400, 401, 403, 404, 409)
+    )
+    async def unpublish_flow(
+        self,
+        caller: Caller,
+        flow_id: FlowId,
+        expected_current: Annotated[
+            int | None,
+            Parameter(
+                description="Refuse (409) unless this version is published.", ge=1, le=MAX_VERSION
+            ),
+        ] = None,
+    ) -> Publication:
+        """Take the flow out of service: new sessions get no version of it; running ones
+        keep theirs; versions and history stay (publish to bring it back)."""
+        expected = ... if expected_current is None else expected_current
+        try:
+            return await caller.tenant.unpublish(
+                flow_id, actor=caller.actor, expected_current=expected
+            )
+        except StoreConflict:
+            raise await _conflict(
+                caller, flow_id, f"unpublish `{flow_id}`", expected_current
+            ) from None
+        except NotFound:
+            raise
+        except StoreError as exc:
+            raise _refused(exc) from None
+
+    @get("/{flow_id:str}/versions", opt=READ, responses=responses(401, 403, 404))
+    async def list_versions(self, caller: Caller, flow_id: FlowId) -> list[VersionInfo]:
+        """Every version of the flow, oldest first, with its author and lint counts."""
+        return await caller.tenant.versions(flow_id)
+
+    @get("/{flow_id:str}/history", opt=READ, responses=responses(401, 403, 404))
+    async def history(self, caller: Caller, flow_id: FlowId) -> list[Publication]:
+        """Every move of the published pointer: publish, rollback, unpublish."""
+        return await caller.tenant.history(flow_id)
+
+    @get("/{flow_id:str}/diff", opt=READ, responses=responses(400, 401, 403, 404))
+    async def diff(
+        self,
+        caller: Caller,
+        flow_id: FlowId,
+        old: Annotated[int, Parameter(description="The older version.", ge=1, le=MAX_VERSION)],
+        new: Annotated[
+            int | None, Parameter(description="Default: the latest.", ge=1, le=MAX_VERSION)
+        ] = None,
+    ) -> DiffView:
+        """A unified diff of two versions, each as 2-space JSON."""
+        if new is None:
+            new = (await caller.tenant.versions(flow_id))[-1].version
+        a = await caller.tenant.version(flow_id, old)
+        b = await caller.tenant.version(flow_id, new)
+        text = unified_diff(a.document, b.document, f"{flow_id}@v{old}", f"{flow_id}@v{new}")
+        return DiffView(flow_id=flow_id, old=old, new=new, diff=text)
+
+    @post(
+        "/{flow_id:str}/publish",
+        opt=WRITE,
+        status_code=200,
+        responses=responses(400, 401, 403, 404, 409, 413, 422),
+    )
+    async def publish(self, caller: Caller, flow_id: FlowId, data: Publish) -> Publication:
+        """Make a lint-clean version the one new sessions get (422 with its findings if
+        it has errors; 409 if `expected_current` is stale)."""
+        expected = _expectation(data.expected_current)
+        try:
+            return await caller.tenant.publish(
+                flow_id, data.version, actor=caller.actor, expected_current=expected
+            )
+        except StoreConflict:
+            raise await _conflict(
+                caller,
+                flow_id,
+                f"publish `{flow_id}` v{data.version}",
+                data.expected_current,  # type: ignore[arg-type]
+            ) from None
+
+    @post(
+        "/{flow_id:str}/rollback",
+        opt=WRITE,
+        status_code=200,
+        responses=responses(400, 401, 403, 404, 409, 413, 422),
+    )
+    async def rollback(self, caller: Caller, flow_id: FlowId, data: Rollback) -> Publication:
+        """Republish an earlier version: `to`, or the newest earlier one published."""
+        expected = _expectation(data.expected_current)
+        try:
+            return await caller.tenant.rollback(
+                flow_id, actor=caller.actor, to=data.to, expected_current=expected
+            )
+        except StoreConflict:
+            raise await _conflict(
+                caller,
+                flow_id,
+                f"roll back `{flow_id}`",
+                data.expected_current,  # type: ignore[arg-type]
+            ) from None
+        except (NotFound, NotPublishable):
+            raise
+        except StoreError as exc:
+            raise _refused(exc) from None

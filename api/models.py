@@ -1,0 +1,220 @@
+"""What the API's requests and responses hold: msgspec structs, from which Litestar
+writes the OpenAPI document. The store's records (``engine.store``) and the flow
+format's types (``engine.spec.OutputField``) are used as they are, not copied."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from engine.store import ApiKey, SessionEvent, SessionInfo, StoredFinding
+
+__all__ = [
+    "ActiveSessions",
+    "DiffView",
+    "DryRun",
+    "FlowVersionView",
+    "Health",
+    "KeyCreate",
+    "LLMChange",
+    "NewKey",
+    "Publish",
+    "Pushed",
+    "Rollback",
+    "RoutingView",
+    "SessionView",
+    "TenantCreate",
+    "TenantUpdate",
+    "TokenRequest",
+    "TokenView",
+    "TracingChange",
+    "WhoAmI",
+]
+
+
+class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A request body: a misspelt field is an error, not silently ignored."""
+
+
+class _View(msgspec.Struct, frozen=True, kw_only=True):
+    """A response body."""
+
+
+Version = Annotated[int, Meta(ge=1, le=2**31)]
+Expected = Version | None | UnsetType
+Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+
+
+# --- flows --------------------------------------------------------------------------
+
+
+class FlowVersionView(_View):
+    """One version of a flow, with its document and lint findings; ``published`` is
+    the flow's published version (None: none)."""
+
+    flow_id: str
+    version: int
+    published: int | None
+    hash: str
+    author: str
+    created_at: float
+    errors: int
+    warnings: int
+    findings: list[StoredFinding]
+    document: dict[str, Any]
+
+
+class Pushed(_View):
+    """The version a document became. ``created`` is False when its content was already
+    a version (that version is returned); ``base`` is the version an edit started from;
+    ``findings`` are its (warning-level) lint findings."""
+
+    flow_id: str
+    version: int
+    created: bool
+    hash: str
+    errors: int
+    warnings: int
+    findings: list[StoredFinding]
+    base: int | None = None
+
+
+class Publish(_Body):
+    """Publish ``version``. With ``expected_current`` (a version, or null for "nothing
+    published yet") the publish is refused with 409 if the pointer has moved since."""
+
+    version: Version
+    expected_current: Expected = UNSET
+
+
+class Rollback(_Body):
+    """Republish ``to``, or by default the newest earlier version that was published."""
+
+    to: Version | None = None
+    expected_current: Expected = UNSET
+
+
+class DiffView(_View):
+    flow_id: str
+    old: int
+    new: int
+    diff: str  # unified diff of the two documents as 2-space JSON
+
+
+class TracingChange(_Body):
+    """Turn tracing on or off (the provider and sample rate stay unless given)."""
+
+    enabled: bool
+    provider: str | UnsetType | None = UNSET
+    sample_rate: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET
+
+
+class LLMChange(_Body):
+    """Settings to change; null removes a setting (back to the default). Lint judges
+    the result (a temperature out of range is a 422 with the finding)."""
+
+    provider: str | UnsetType | None = UNSET
+    model: str | UnsetType | None = UNSET
+    temperature: float | UnsetType | None = UNSET
+    max_tokens: int | UnsetType | None = UNSET
+    base_url: str | UnsetType | None = UNSET
+    api_key_env: str | UnsetType | None = UNSET
+    supports_structured_output: bool | UnsetType | None = UNSET
+
+
+# --- sessions -----------------------------------------------------------------------
+
+
+class SessionView(_View):
+    session: SessionInfo
+    events: list[SessionEvent]
+
+
+class ActiveSessions(_View):
+    tenant_id: str
+    active: int
+    max_concurrent_sessions: int | None
+
+
+# --- routing and tokens -------------------------------------------------------------
+
+Metadata = dict[str, Any] | Annotated[str, Meta(max_length=65536)] | None
+
+
+class DryRun(_Body):
+    """A job's metadata, as the worker would get it: the job's (``metadata``), the
+    room's, the first participant's attributes; JSON text or an object."""
+
+    metadata: Metadata = None
+    room_metadata: Metadata = None
+    attributes: dict[str, str] | None = None
+
+
+class RoutingView(_View):
+    tenant_id: str
+    routing: dict[str, Any] | None
+
+
+class TokenRequest(_Body):
+    """A participant joining ``room`` as ``identity``; ``metadata`` routes the agent
+    (its ``tenant_id`` is the key's tenant when left out)."""
+
+    room: Annotated[str, Meta(min_length=1, max_length=256)]
+    identity: Annotated[str, Meta(min_length=1, max_length=256)]
+    name: Annotated[str, Meta(max_length=256)] = ""
+    metadata: dict[str, Any] | None = None
+    ttl_seconds: Annotated[int, Meta(ge=60, le=86400)] = 3600
+
+
+class TokenView(_View):
+    token: str  # a LiveKit access token (JWT) that joins the room and dispatches the agent
+    url: str | None  # LIVEKIT_URL, when the server knows it
+    room: str
+    identity: str
+    agent_name: str
+    expires_at: float
+    routing: Any  # the routing decision the agent will get (`decision`: `routed`)
+
+
+# --- tenants, keys, the caller ------------------------------------------------------
+
+
+class TenantCreate(_Body):
+    tenant_id: Id
+    name: Annotated[str, Meta(max_length=256)] = ""
+    routing: dict[str, Any] | None = None
+    max_concurrent_sessions: Annotated[int, Meta(ge=1, le=2**31)] | None = None
+
+
+class TenantUpdate(_Body):
+    """Fields to change; null clears the routing or removes the limit."""
+
+    routing: dict[str, Any] | UnsetType | None = UNSET
+    max_concurrent_sessions: Annotated[int, Meta(ge=1, le=2**31)] | UnsetType | None = UNSET
+
+
+class KeyCreate(_Body):
+    role: Literal["admin", "developer", "viewer"]
+    name: Annotated[str, Meta(max_length=256)] = ""
+
+
+class NewKey(_View):
+    """A new key: ``secret`` is the key itself, shown this once (the store keeps only
+    its hash)."""
+
+    key: ApiKey
+    secret: str
+
+
+class WhoAmI(_View):
+    key_id: str
+    tenant_id: str
+    role: str
+    platform: bool
+
+
+class Health(_View):
+    status: str
+    version: str

@@ -1,0 +1,122 @@
+"""What the flow endpoints share: linting and storing a document as a version (422
+with the findings, nothing stored, when it has errors), the version an edit starts
+from, and a cache of immutable versions for the hot read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+
+from api.auth import Caller
+from api.errors import ApiError
+from api.models import Pushed
+from engine import edits
+from engine.store import TenantStore, Version
+from engine.store.documents import Prepared, prepare
+
+__all__ = [
+    "MAX_VERSION",
+    "VersionCache",
+    "base_document",
+    "edit",
+    "prepared_document",
+    "pushed",
+    "version_name",
+]
+
+# Version numbers are SQLite integers; a bound keeps a number SQLite cannot hold (a
+# property-based run sent 47956742967991656775680) a 400, not a 500.
+MAX_VERSION = 2**31
+
+
+def version_name(version: int | None) -> str:
+    return "no version" if version is None else f"v{version}"
+
+
+async def prepared_document(document: bytes | str, flow_id: str | None = None) -> Prepared:
+    """The document linted, its flow id and hash worked out; in a thread, as lint of a
+    large flow takes milliseconds the event loop owes other requests."""
+    return await asyncio.to_thread(prepare, document, None, flow_id=flow_id)
+
+
+async def pushed(
+    caller: Caller,
+    document: bytes | str,
+    flow_id: str | None,
+    base: int | None = None,
+    prepared: Prepared | None = None,
+) -> Pushed:
+    """Lint ``document`` and store it as the flow's next version; 422 with the findings
+    (and nothing stored) when it has errors."""
+    if prepared is None:
+        prepared = await prepared_document(document, flow_id)
+    if prepared.errors:
+        errors = [f for f in prepared.findings if f.severity == "error"]
+        shown = "; ".join(f"{f.row}:{f.column}: {f.code} {f.message}" for f in errors[:3])
+        more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+        noun = "error" if len(errors) == 1 else "errors"
+        raise ApiError(
+            422,
+            "lint_errors",
+            f"`{prepared.flow_id}` has {len(errors)} lint {noun}: {shown}{more}. Nothing "
+            "was stored; fix the document and send it again",
+            {"findings": msgspec.to_builtins(prepared.findings)},
+        )
+    result = await caller.tenant.push(document, actor=caller.actor, flow_id=prepared.flow_id)
+    info = result.version
+    return Pushed(
+        flow_id=info.flow_id,
+        version=info.version,
+        created=result.created,
+        hash=info.hash,
+        errors=info.errors,
+        warnings=info.warnings,
+        findings=prepared.findings,
+        base=base,
+    )
+
+
+async def base_document(
+    caller: Caller, flow_id: str, base: int | None
+) -> tuple[int, dict[str, Any]]:
+    """The version an edit starts from (``base``, else the latest) and its document."""
+    if base is None:
+        base = (await caller.tenant.versions(flow_id))[-1].version
+    stored = await caller.tenant.version(flow_id, base)
+    return base, json.loads(stored.document)
+
+
+async def edit(caller: Caller, flow_id: str, base: int | None, change: Any) -> Pushed:
+    number, document = await base_document(caller, flow_id, base)
+    edited = change(document)
+    return await pushed(caller, edits.render(edited), flow_id, number)
+
+
+class VersionCache:
+    """Stored versions with their decoded documents, by (tenant, flow, version). A
+    version never changes, so an entry is never stale: reading the published flow
+    costs one indexed read (which version is published) and no decoding."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[str, str, int], tuple[Version, dict[str, Any]]] = (
+            OrderedDict()
+        )
+
+    async def get(
+        self, tenant: TenantStore, flow_id: str, version: int
+    ) -> tuple[Version, dict[str, Any]]:
+        key = (tenant.tenant_id, flow_id, version)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found
+        stored = await tenant.version(flow_id, version)
+        found = self._entries[key] = (stored, json.loads(stored.document))
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return found

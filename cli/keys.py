@@ -1,0 +1,103 @@
+"""``flowctl keys``: the API keys of ``flowctl serve`` (docs/api.md), per tenant."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from cli.store_common import (
+    actor_option,
+    echo_json,
+    format_option,
+    run,
+    store_option,
+    table,
+    tenant_option,
+    with_tenant,
+)
+
+if TYPE_CHECKING:
+    from engine.store import TenantStore
+
+__all__ = ["keys"]
+
+
+@click.group()
+def keys() -> None:
+    """API keys for the admin HTTP API: create, list, revoke."""
+
+
+@keys.command()
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "developer", "viewer"]),
+    required=True,
+    help="viewer: read; developer: also change flows and mint tokens; admin: also routing "
+    "and keys.",
+)
+@click.option("--name", default="", help="What the key is for (shown in listings).")
+@tenant_option
+@actor_option
+@store_option
+@run
+async def create(role: str, name: str, tenant: str, actor: str, url: str) -> None:
+    """Create a key for the tenant and print it (once: the store keeps only its hash)."""
+
+    async def body(t: TenantStore) -> None:
+        record, key = await t.create_key(role, actor=actor, name=name)
+        click.echo(key)
+        label = f" ({name})" if name else ""
+        click.echo(
+            f"Created {role} key {record.key_id}{label} for tenant {tenant}. It is shown "
+            "once: keep it now; the store keeps only its hash",
+            err=True,
+        )
+
+    await with_tenant(url, tenant, body)
+
+
+@keys.command(name="list")
+@tenant_option
+@store_option
+@format_option
+@run
+async def list_keys(tenant: str, url: str, fmt: str) -> None:
+    """The tenant's keys (ids, roles, names; never the keys), oldest first."""
+    from engine.store.timeline import format_time
+
+    async def body(t: TenantStore) -> None:
+        found = await t.keys()
+        if fmt == "json":
+            echo_json(found)
+            return
+        if not found:
+            click.echo(f"No keys for tenant `{tenant}`; create one with `flowctl keys create`")
+            return
+        rows = [["KEY", "ROLE", "NAME", "CREATED", "BY", "REVOKED"]]
+        for k in found:
+            revoked = (
+                "-" if k.revoked_at is None else f"{format_time(k.revoked_at)} by {k.revoked_by}"
+            )
+            rows.append(
+                [k.key_id, k.role, k.name or "-", format_time(k.created_at), k.created_by, revoked]
+            )
+        table(rows)
+
+    await with_tenant(url, tenant, body)
+
+
+@keys.command()
+@click.argument("key_id", metavar="KEY_ID")
+@tenant_option
+@actor_option
+@store_option
+@run
+async def revoke(key_id: str, tenant: str, actor: str, url: str) -> None:
+    """Revoke a key by its id (fk_...): every request made with it is refused from now on."""
+
+    async def body(t: TenantStore) -> None:
+        await t.revoke_key(key_id, actor=actor)
+        click.echo(f"Revoked key {key_id}")
+
+    await with_tenant(url, tenant, body)

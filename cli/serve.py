@@ -1,0 +1,90 @@
+"""``flowctl serve``: the admin HTTP API (docs/api.md) on a store, served by uvicorn.
+
+Nothing here imports the web framework until the command runs, so ``flowctl lint`` and
+the store commands start as fast as before.
+"""
+
+from __future__ import annotations
+
+import click
+
+from cli.store_common import fail, store_option
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port."
+)
+@store_option
+@click.option(
+    "--platform-tenant",
+    envvar="FLOWCTL_PLATFORM_TENANT",
+    default="platform",
+    show_default=True,
+    help="The tenant whose admin keys may manage every tenant (or FLOWCTL_PLATFORM_TENANT).",
+)
+@click.option(
+    "--agent-name",
+    envvar="FLOWCTL_AGENT_NAME",
+    default="flowctl",
+    show_default=True,
+    help="The agent that minted tokens dispatch (the worker's --agent-name).",
+)
+@click.option("--access-log/--no-access-log", default=True, help="Log every request.")
+def serve(
+    host: str, port: int, url: str, platform_tenant: str, agent_name: str, access_log: bool
+) -> None:
+    """The admin HTTP API: flows, versions, sessions, routing and LiveKit tokens per
+    tenant, authenticated by keys from `flowctl keys create`. OpenAPI at /openapi.json,
+    interactive docs at /docs.
+
+    The store must exist (`flowctl store init`); opening it applies any migration it
+    lacks. Tokens need LIVEKIT_API_KEY and LIVEKIT_API_SECRET (LIVEKIT_URL is passed on
+    to clients); without them POST /api/v1/tokens answers 503. One process: SQLite has
+    one writer, and every request is a few indexed reads.
+    """
+    import asyncio
+
+    from engine.errors import FlowError
+    from engine.store import open_store
+
+    async def check() -> None:
+        async with await open_store(url):
+            pass
+
+    try:
+        asyncio.run(check())
+    except FlowError as exc:
+        fail(str(exc), exc.exit_code)
+
+    import logging
+
+    import uvicorn
+
+    from api import Settings, create_app, livekit_from_env
+
+    # uvicorn configures its own loggers; this is for flowctl's (an unexpected error's
+    # traceback, a stored routing document that no longer parses), on stderr.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(name)s: %(message)s")
+
+    livekit = livekit_from_env()
+    settings = Settings(
+        store_url=url, platform_tenant=platform_tenant, agent_name=agent_name, livekit=livekit
+    )
+    click.echo(
+        f"flowctl serve: store {url}; docs at http://{host}:{port}/docs"
+        + ("" if livekit else "; no LIVEKIT_API_KEY/SECRET: tokens answer 503"),
+        err=True,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        # Requests are short; on SIGTERM wait this long for those in flight.
+        timeout_graceful_shutdown=5,
+    )
