@@ -115,7 +115,41 @@ async def main(quick: bool) -> None:
     _report("1. route", times["route"])
     _report("2. lookup + conversation", times["lookup"], "p99 < 2 ms")
     _report("3. session factory + first agent", times["factory"])
-    _report("4. job start to agent ready", times["total"])
+    _report("4. job start to agent ready", times["total"], "median < 5 ms")
+    await _idle_memory(library, 100)
+
+
+async def _idle_memory(library: FileLibrary, count: int) -> None:
+    """Memory held by ``count`` idle text sessions running at once in one process: a
+    started session each (scripted model, the flow's start agent greeting done)."""
+    import gc
+    import tracemalloc
+
+    from livekit.agents import AgentSession
+
+    from worker.llm import ScriptedLLM
+
+    served = library.served()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    sessions = []
+    for i in range(count):
+        compiled = served[i % len(served)].compiled
+        conv = Conversation(compiled, session_id=f"idle-{i}")
+        session = AgentSession(llm=ScriptedLLM(), max_tool_steps=compiled.max_tool_steps)
+        await session.start(await FlowAgent.open(conv), capture_run=True)
+        sessions.append((session, conv))
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    print(
+        f"5. {count} idle text sessions at once: {held / 2**20:.1f} MiB "
+        f"({held / count / 1024:.0f} KiB a session, Python heap)"
+    )
+    for session, conv in sessions:
+        await session.aclose()
+        conv.close()
 
 
 if __name__ == "__main__":
