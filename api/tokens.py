@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 __all__ = ["LiveKitCredentials", "mint_token"]
 
@@ -34,16 +33,16 @@ def mint_token(
 ) -> tuple[str, float]:
     """A participant token for ``room`` that dispatches ``agent_name`` with ``metadata``
     (JSON text), and when it expires (Unix seconds)."""
-    from livekit.api import AccessToken, RoomAgentDispatch, RoomConfiguration, VideoGrants
+    from worker.tokens import participant_token
 
-    token = (
-        AccessToken(credentials.api_key, credentials.api_secret)
-        .with_identity(identity)
-        .with_name(name or identity)
-        .with_grants(VideoGrants(room_join=True, room=room))
-        .with_room_config(
-            RoomConfiguration(agents=[RoomAgentDispatch(agent_name=agent_name, metadata=metadata)])
-        )
-        .with_ttl(timedelta(seconds=ttl_seconds))
+    token = participant_token(
+        credentials.api_key,
+        credentials.api_secret,
+        room=room,
+        identity=identity,
+        ttl_seconds=ttl_seconds,
+        name=name or identity,
+        agent_name=agent_name,
+        metadata=metadata,
     )
-    return token.to_jwt(), time.time() + ttl_seconds
+    return token, time.time() + ttl_seconds

@@ -161,24 +161,17 @@ def token(
         read = read_request(metadata)
         if isinstance(read, Rejected):
             fail(f"--metadata would be refused: {read.reason}")
-    import datetime
+    from worker.tokens import participant_token
 
-    from livekit import api
-
-    grants = api.VideoGrants(
-        room_join=True, room=room, can_publish=True, can_subscribe=True, can_publish_data=True
+    click.echo(
+        participant_token(
+            key,  # type: ignore[arg-type]
+            secret,  # type: ignore[arg-type]
+            room=room,
+            identity=identity,
+            ttl_seconds=ttl,
+            name=name,
+            agent_name=agent_name,
+            metadata=metadata,
+        )
     )
-    access = (
-        api.AccessToken(key, secret)
-        .with_identity(identity)
-        .with_grants(grants)
-        .with_ttl(datetime.timedelta(seconds=ttl))
-    )
-    if name:
-        access.with_name(name)
-    if agent_name:
-        dispatch = api.RoomAgentDispatch(agent_name=agent_name, metadata=metadata or "")
-        access.with_room_config(api.RoomConfiguration(agents=[dispatch]))
-    elif metadata:
-        access.with_room_config(api.RoomConfiguration(metadata=metadata))
-    click.echo(access.to_jwt())
