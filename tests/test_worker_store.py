@@ -102,3 +102,22 @@ async def test_a_new_publish_reaches_the_next_job_without_a_restart(tmp_path: Pa
     await asyncio.wait_for(room.closed.wait(), 10)
     await call.aclose()
     await library.aclose()
+
+
+def test_worker_start_with_a_store_checks_its_published_flows(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    url = asyncio.run(_store(tmp_path))
+    env = {"OPENAI_API_KEY": "", "DEEPGRAM_API_KEY": "", "LIVEKIT_URL": ""}
+    result = CliRunner().invoke(cli, ["worker", "start", "--store", url], env=env)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "flowctl: error: acme/clinic@v1: `stt` (deepgram) needs DEEPGRAM_API_KEY in the environment"
+    )
+    result = CliRunner().invoke(
+        cli, ["worker", "start", "--store", f"sqlite:///{tmp_path / 'none.db'}"], env=env
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("flowctl: error: No store at ")
