@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 import msgspec
@@ -24,7 +24,7 @@ from engine.store.errors import (
     StoreUnavailable,
 )
 
-__all__ = ["Db", "SQLiteFile", "Tx", "audit", "bump_changes"]
+__all__ = ["Db", "SQLiteFile", "TenantPart", "Tx", "audit", "bump_changes"]
 
 Row = tuple[Any, ...]
 
@@ -202,3 +202,17 @@ async def audit(
 
 async def bump_changes(tx: Tx) -> None:
     await tx.run("UPDATE changes SET counter = counter + 1 WHERE id = 1")
+
+
+class TenantPart:
+    """What the parts of ``SQLiteTenantStore`` (flows, sessions, keys) share; its
+    ``__init__`` sets them."""
+
+    _tenant_id: str
+    _w: Db
+    _r: Db
+    _clock: Callable[[], float]
+
+    if TYPE_CHECKING:
+
+        async def _require_tenant(self, db: Db | Tx) -> None: ...

@@ -4,9 +4,7 @@ pointer (publish, rollback) under ``BEGIN IMMEDIATE`` with an optional optimisti
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import EllipsisType
-from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -20,7 +18,7 @@ from engine.store.records import (
     Version,
     VersionInfo,
 )
-from engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
+from engine.store.sqlite_db import Row, TenantPart, Tx, audit, bump_changes
 
 __all__ = ["FlowsMixin"]
 
@@ -57,17 +55,21 @@ def _v(version: int | None) -> str:
     return "no version" if version is None else f"v{version}"
 
 
-class FlowsMixin:
+def _expect(
+    doing: str, flow_id: str, expected: int | EllipsisType | None, current: int | None
+) -> None:
+    """The optimistic check of a pointer move: ``expected`` (``...``: no check) must be
+    what is published now."""
+    if expected is not ... and expected != current:
+        raise StoreConflict(
+            f"Cannot {doing}: expected {_v(expected)} to be published, but {_v(current)} "
+            f"is (someone changed it in between); look again with `flowctl store show "
+            f"{flow_id}` and retry"
+        )
+
+
+class FlowsMixin(TenantPart):
     """The flow half of :class:`SQLiteTenantStore`."""
-
-    _tenant_id: str
-    _w: Db
-    _r: Db
-    _clock: Callable[[], float]
-
-    if TYPE_CHECKING:
-
-        async def _require_tenant(self, db: Db | Tx) -> None: ...
 
     def _unknown_flow(self, flow_id: str) -> NotFound:
         return NotFound(f"Unknown flow `{flow_id}` for tenant `{self._tenant_id}`")
@@ -219,12 +221,7 @@ class FlowsMixin:
         check_actor(actor)
         async with self._w.transaction() as tx:
             current, seq = await self._pointer(tx, flow_id)
-            if expected_current is not ... and expected_current != current:
-                raise StoreConflict(
-                    f"Cannot publish `{flow_id}` v{version}: expected {_v(expected_current)} "
-                    f"to be published, but {_v(current)} is (someone changed it in between); "
-                    f"look again with `flowctl store show {flow_id}` and retry"
-                )
+            _expect(f"publish `{flow_id}` v{version}", flow_id, expected_current, current)
             if current == version:  # already there: nothing moves, nothing is recorded
                 row = await tx.one(
                     f"SELECT {_PUBLICATION_COLUMNS} FROM publications "
@@ -247,12 +244,7 @@ class FlowsMixin:
         check_actor(actor)
         async with self._w.transaction() as tx:
             current, seq = await self._pointer(tx, flow_id)
-            if expected_current is not ... and expected_current != current:
-                raise StoreConflict(
-                    f"Cannot roll back `{flow_id}`: expected {_v(expected_current)} to be "
-                    f"published, but {_v(current)} is (someone changed it in between); "
-                    f"look again with `flowctl store show {flow_id}` and retry"
-                )
+            _expect(f"roll back `{flow_id}`", flow_id, expected_current, current)
             if current is None:
                 if seq:
                     raise StoreError(
@@ -289,12 +281,7 @@ class FlowsMixin:
         check_actor(actor)
         async with self._w.transaction() as tx:
             current, seq = await self._pointer(tx, flow_id)
-            if expected_current is not ... and expected_current != current:
-                raise StoreConflict(
-                    f"Cannot unpublish `{flow_id}`: expected {_v(expected_current)} to be "
-                    f"published, but {_v(current)} is (someone changed it in between); "
-                    f"look again with `flowctl store show {flow_id}` and retry"
-                )
+            _expect(f"unpublish `{flow_id}`", flow_id, expected_current, current)
             if current is None:
                 raise StoreError(f"`{flow_id}` is not published; nothing to unpublish")
             return await self._move(tx, flow_id, None, current, seq, "unpublish", actor)

@@ -5,14 +5,11 @@ one read that starts from a key rather than a tenant. See ``engine.store.keys``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 from engine.store.documents import check_actor
 from engine.store.errors import NotFound, StoreError
 from engine.store.keys import ROLES, hash_key, key_id_of, matches, new_key
 from engine.store.records import ApiKey
-from engine.store.sqlite_db import Db, Row, Tx, audit
+from engine.store.sqlite_db import Db, Row, TenantPart, audit
 
 __all__ = ["KEY_COLUMNS", "KeysMixin", "authenticate", "key_record"]
 
@@ -47,17 +44,8 @@ async def authenticate(db: Db, key: str) -> ApiKey | None:
     return key_record(row)
 
 
-class KeysMixin:
+class KeysMixin(TenantPart):
     """The key half of :class:`SQLiteTenantStore`."""
-
-    _tenant_id: str
-    _w: Db
-    _r: Db
-    _clock: Callable[[], float]
-
-    if TYPE_CHECKING:
-
-        async def _require_tenant(self, db: Db | Tx) -> None: ...
 
     async def create_key(self, role: str, *, actor: str, name: str = "") -> tuple[ApiKey, str]:
         if role not in ROLES:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -16,7 +16,7 @@ from engine.store.documents import check_actor, check_id
 from engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
 from engine.store.events import Turn, decode_event, encode_event
 from engine.store.records import Callback, SessionInfo
-from engine.store.sqlite_db import Db, Row, Tx, audit
+from engine.store.sqlite_db import Row, TenantPart, audit
 from engine.store.sqlite_events import EventWriter
 
 if TYPE_CHECKING:
@@ -54,18 +54,13 @@ def _callback(row: Row) -> Callback:
     )
 
 
-class SessionsMixin:
+class SessionsMixin(TenantPart):
     """The session half of :class:`SQLiteTenantStore`."""
 
-    _tenant_id: str
-    _w: Db
-    _r: Db
-    _clock: Callable[[], float]
     _events: EventWriter
 
     if TYPE_CHECKING:
 
-        async def _require_tenant(self, db: Db | Tx) -> None: ...
         def _unknown_flow(self, flow_id: str) -> NotFound: ...
 
     def _unknown_session(self, session_id: str) -> NotFound:
