@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from engine.errors import FlowReadError
+from engine.findings import did_you_mean
 from engine.load import check_shape
 from engine.source import Source
 
@@ -142,12 +143,10 @@ def load_scenarios(path: FsPath) -> tuple[ScenarioFile, FsPath]:
     return scenarios, path.parent / scenarios.flow
 
 
-def check_against(scenario: Scenario, compiled: Any) -> list[str]:
+def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -> list[str]:
     """What in ``scenario`` names something ``compiled`` does not have: a model step's
-    function, an expected state or edge, a mock's tool. Each with its turn and a
-    did-you-mean."""
-    from engine.findings import did_you_mean
-
+    function (when the steps are ``scripted``, i.e. played), an expected state or edge,
+    a mock's tool. Each with its turn and a did-you-mean."""
     functions = {fn.name for s in compiled.states for fn in s.functions}
     edges = {ce.name for s in compiled.states for ce in s.edges}
     states = set(compiled.state_index)
@@ -163,7 +162,8 @@ def check_against(scenario: Scenario, compiled: Any) -> list[str]:
         problems.append(f"turn {number}: unknown {what} `{name}`{hint}")
 
     for number, turn in enumerate(scenario.turns, start=1):
-        for step in turn.model or []:
+        steps = (turn.model or []) if scripted else []
+        for step in steps:
             if step.call is not None and step.call not in functions:
                 unknown("function", step.call, functions, number)
         expect = turn.expect

@@ -24,25 +24,13 @@ from livekit.agents import AgentSession, llm
 
 from engine.compile import CompiledFlow
 from engine.matching import best_edge
-from engine.runtime import Action, Conversation, Handoff, Outcome, Refused
+from engine.runtime import Action, Conversation, Handoff
 from engine.tools import ToolRegistry
 from worker.agent import FlowAgent
 from worker.llm import OFFLINE_REPLY, OfflineLLM, Step
-from worker.simulate import describe_events
+from worker.simulate import describe_events, said_in
 
 __all__ = ["OFFLINE_REPLY", "run_lines"]
-
-
-def _outcome_lines(outcome: Outcome) -> list[str]:
-    if isinstance(outcome, Refused):
-        return [f"  refused {outcome.name}: {outcome.reason}"]
-    lines = []
-    if isinstance(outcome, Action):
-        status = "ok" if outcome.result.ok else f"error: {outcome.result.error}"
-        lines.append(f"  tool {outcome.tool} -> {status}")
-    if isinstance(outcome, Handoff | Action) and outcome.target is not None:
-        lines.append(f"  {outcome.name}: {outcome.source} -> {outcome.target}")
-    return lines
 
 
 def offline_model(conv: Conversation) -> OfflineLLM:
@@ -74,7 +62,8 @@ async def run_lines(
             llm=(model or offline_model)(conv), max_tool_steps=compiled.max_tool_steps
         ) as session:
             start = await session.start(await FlowAgent.open(conv), capture_run=True)
-            _said(start, out)
+            for text in said_in(start):
+                out(f"agent: {text}")
             for raw in lines:
                 line = raw.strip()
                 if not line:
@@ -102,21 +91,14 @@ async def run_lines(
                 spoken = conv.current.output.spoken if conv.current.output else None
                 for text in describe_events(conv.history[mark:], spoken):
                     out(text)
-                _said(run, out)
+                for text in said_in(run):
+                    out(f"agent: {text}")
                 if conv.ended is not None:
                     out(f"  call ended ({conv.ended.reason})")
     finally:
         conv.close()
         await tools.close()
     return conv
-
-
-def _said(run: Any, out: Callable[[str], None]) -> None:
-    for event in run.events if run is not None else []:
-        if type(event).__name__ == "ChatMessageEvent":
-            for text in getattr(event.item, "content", []):
-                if isinstance(text, str) and text:
-                    out(f"agent: {text}")
 
 
 async def _go(
@@ -135,8 +117,9 @@ async def _go(
         out("  arguments must be a JSON object")
         return
     out(f"/go {parts[1]} {json.dumps(args)}")
+    mark = len(conv.history)
     outcome = await conv.fire(parts[1], args)
-    for text in _outcome_lines(outcome):
+    for text in describe_events(conv.history[mark:], None):
         out(text)
     if isinstance(outcome, Handoff) or (isinstance(outcome, Action) and outcome.target):
         words_said = " ".join(w for w in (outcome.say, conv.greeting()) if w)

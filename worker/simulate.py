@@ -33,7 +33,14 @@ from engine.tools import ToolRegistry
 from worker.agent import FlowAgent
 from worker.llm import ScriptedLLM, Step
 
-__all__ = ["ScenarioResult", "TurnReport", "describe_events", "run_scenario", "run_scenarios"]
+__all__ = [
+    "ScenarioResult",
+    "TurnReport",
+    "describe_events",
+    "run_scenario",
+    "run_scenarios",
+    "said_in",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +83,8 @@ def _steps(turn_model: Sequence[Any] | None) -> list[Step]:
     return steps
 
 
-def _said(run: Any) -> list[str]:
+def said_in(run: Any) -> list[str]:
+    """What the agent said in a run (``RunResult``), line by line."""
     return [
         text
         for event in (run.events if run is not None else [])
@@ -118,9 +126,8 @@ async def run_scenario(
     """Run ``scenario`` in a fresh session. ``model`` makes the session's model for its
     conversation; None: the scripted model plays the turns' steps. Each turn (and the
     start) must finish within ``timeout`` seconds."""
-    problems = check_against(scenario, compiled)
-    if model is not None:  # a real model's calls are its own: only expectations count
-        problems = [p for p in problems if "unknown function" not in p]
+    # A real model's calls are its own: only the script's are checked.
+    problems = check_against(scenario, compiled, scripted=model is None)
     if problems:
         return ScenarioResult(name=scenario.name, passed=False, turns=[], error="; ".join(problems))
     tools = ToolRegistry(compiled.tools, mocks=scenario.mocks, allow_network=allow_network)
@@ -144,7 +151,7 @@ async def run_scenario(
             except TimeoutError:
                 error = f"the session did not start within {timeout:g} s"
                 start = None
-            opening = [f"agent: {text}" for text in _said(start)]
+            opening = [f"agent: {text}" for text in said_in(start)]
             for number, turn in enumerate(scenario.turns, start=1):
                 if error is not None:
                     break
@@ -159,7 +166,7 @@ async def run_scenario(
                 except TimeoutError:
                     error = f"turn {number}: no answer within {timeout:g} s"
                     break
-                said = _said(run)
+                said = said_in(run)
                 events = conv.history[mark:]
                 outputs = [e for e in events if isinstance(e, OutputRecorded)]
                 spoken = conv.current.output.spoken if conv.current.output else None
