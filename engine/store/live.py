@@ -43,7 +43,11 @@ class StoreFlows:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.catalog = await load_store_catalog(self.store)
+        """Take a snapshot (or, given one already, just check it is current) and watch."""
+        if self.catalog.change < 0:
+            self.catalog = await load_store_catalog(self.store)
+        else:
+            await self.refresh()
         self._task = asyncio.create_task(self._watch(), name="flowctl.store.watch")
 
     async def refresh(self) -> bool:
@@ -189,6 +193,7 @@ class StoreLibrary:
         self.store = await open_store(self.url)
         flows = StoreFlows(self.store, poll=self.poll)
         flows.cache = self.cache  # what preload compiled stays compiled
+        flows.catalog = self.catalog  # and what it read is reread only if it changed
         await flows.start()
         self._flows = flows
 
