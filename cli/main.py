@@ -359,31 +359,20 @@ def _replay(session_id: str, against: str | None, url: str, tenant: str, fmt: st
     """``simulate --replay``: the recorded session as a scenario, run against a version."""
     import asyncio
 
-    from engine.compile import compile_flow
     from engine.errors import FlowError
-    from engine.load import load_bytes
-    from engine.replay import scenario_from_events
+    from engine.replay import recorded, stored_version
     from engine.store import open_store
 
     async def fetch() -> tuple[Any, Any, str]:
         async with await open_store(url) as store:
             ts = store.tenant(tenant)
-            info = await ts.session(session_id)
-            events = await ts.events(session_id)
-            scenario = scenario_from_events(f"replay of {session_id}", events)
+            scenario, info = await recorded(ts, session_id)
             if against is not None and not against.isdigit():
                 return scenario, _compiled(Path(against), "replay against it"), against
-            number = int(against) if against is not None else await ts.published(info.flow_id)
-            if number is None:
-                _fail(f"flow `{info.flow_id}` has no published version; give --against")
-            version = await ts.version(info.flow_id, number)
-            loaded = load_bytes(
-                version.document.encode(), f"{info.flow_id} v{number}", stem=info.flow_id
-            )
-            if loaded.flow is None:
-                _fail(f"{info.flow_id} v{number} cannot be loaded")
+            number = int(against) if against is not None else None
+            number, compiled = await stored_version(ts, info.flow_id, number)
             label = f"{info.flow_id} v{number} (recorded on v{info.version})"
-            return scenario, compile_flow(loaded.flow), label
+            return scenario, compiled, label
 
     try:
         scenario, compiled, label = asyncio.run(fetch())

@@ -17,7 +17,7 @@ from typing import Any
 from engine.runtime import Called, Entered, Event, Fired, RefusedEvent, ToolReturned
 from engine.scenario import Expect, ModelStep, Scenario, Turn
 
-__all__ = ["scenario_from_events"]
+__all__ = ["recorded", "scenario_from_events", "stored_version"]
 
 
 def scenario_from_events(name: str, events: Sequence[Any]) -> Scenario:
@@ -60,3 +60,24 @@ def _add(turn: dict[str, Any], event: Event, mocks: dict[str, Any]) -> None:
         turn["refused"].append(event.name)
     elif isinstance(event, ToolReturned) and event.ok:
         mocks.setdefault(event.tool, event.value)  # the first answer stands for all
+
+
+async def recorded(tenant_store: Any, session_id: str) -> tuple[Scenario, Any]:
+    """The scenario replaying a session recorded in ``tenant_store``, and the session's
+    record (its flow and the version it ran on)."""
+    info = await tenant_store.session(session_id)
+    events = await tenant_store.events(session_id)
+    return scenario_from_events(f"replay of {session_id}", events), info
+
+
+async def stored_version(tenant_store: Any, flow_id: str, version: int | None) -> tuple[int, Any]:
+    """The number and compiled flow of ``version`` of a stored flow (None: the
+    published one); raises ``StoreError`` when there is none to replay against."""
+    from engine.cache import compile_version
+    from engine.store.errors import StoreError
+
+    number = version if version is not None else await tenant_store.published(flow_id)
+    if number is None:
+        raise StoreError(f"flow `{flow_id}` has no published version; give --against")
+    stored = await tenant_store.version(flow_id, number)
+    return number, compile_version(tenant_store.tenant_id, stored)
