@@ -185,9 +185,13 @@ def _too_big(origin: str) -> Rejected:
 
 
 def _decode(text: str | bytes, origin: str) -> tuple[Request, str] | Rejected:
+    # UTF-8 is checked here, not left to the JSON decoder, so the message is ours
+    # whatever words the decoder's version uses.
     try:
         data = text.encode() if isinstance(text, str) else text
-    except UnicodeEncodeError:
+        if isinstance(text, bytes):
+            text.decode()
+    except UnicodeError:
         return Rejected(reason=f"{_cap(origin)} is not valid UTF-8 text", origin=origin)
     if len(data) > MAX_METADATA_BYTES:
         return _too_big(origin)
@@ -199,8 +203,6 @@ def _decode(text: str | bytes, origin: str) -> tuple[Request, str] | Rejected:
         why = str(exc).removeprefix("JSON is malformed: ")
         why = why[:1].lower() + why[1:]
         return Rejected(reason=f"{_cap(origin)} is not valid JSON: {why}", origin=origin)
-    except UnicodeDecodeError:
-        return Rejected(reason=f"{_cap(origin)} is not valid UTF-8 text", origin=origin)
     except RecursionError:
         return Rejected(reason=f"{_cap(origin)} is nested too deeply", origin=origin)
 

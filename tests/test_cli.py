@@ -261,6 +261,13 @@ def test_schema_describes_fields_for_editors() -> None:
     assert state["additionalProperties"] is False
 
 
+def test_schema_descriptions_carry_no_docstring_indentation() -> None:
+    edge = flow_json_schema()["$defs"]["Edge"]["description"]
+    assert edge.splitlines()[2] == (
+        "``handoff`` moves to ``target_agent``; ``action`` runs ``tool`` (default: the edge's"
+    )
+
+
 def test_version() -> None:
     code, out, _ = run("--version")
     assert (code, out) == (0, "flowctl, version 0.1.0\n")
