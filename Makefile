@@ -1,15 +1,35 @@
-# Two commands: `make demo` and `make test`. Both bootstrap .venv on first use.
+# Two commands: `make demo` and `make test`. Both bootstrap .venv on first use, with
+# exactly the dependency tree in uv.lock (hashes checked); `make lock` is the one way
+# to move it.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv itself lives beside the project's venv, pinned by hash in requirements-uv.txt,
+# so syncing .venv to the lock never removes the tool doing the syncing.
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 
-.PHONY: demo test lint bench clean
+# uv uses the interpreter make found (never downloads one) and the project's .venv.
+# The real executable, not a shim (pyenv's): uv compares paths and would otherwise
+# rebuild .venv on every sync.
+export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Quiet unless something goes wrong; unset to watch it.
+UVFLAGS ?= --quiet
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+.PHONY: demo test lint lock lock-upgrade test-latest bench clean
+
+$(UV): requirements-uv.txt
+	$(PYTHON) -m venv --clear $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements-uv.txt
+	touch $(UV)
+
+# --locked: fail when uv.lock no longer matches pyproject.toml (run `make lock`);
+# sync is exact, so a package installed by hand into .venv is removed again.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync $(UVFLAGS) --locked --extra dev
 	# Byte-compile our packages even where PYTHONDONTWRITEBYTECODE is set, as an
 	# installed wheel would be: a cold `flowctl lint` should not recompile them.
 	$(BIN)/python -m compileall -q engine cli worker api
@@ -19,10 +39,38 @@ demo: $(STAMP)
 	$(BIN)/flowctl lint flows/
 	$(BIN)/flowctl simulate flows/clinic.json --scenario flows/clinic.scenarios.json
 
+# What `make test` and `make test-latest` check, with the tools of the venv given.
+define checks
+	$(1)/ruff check .
+	$(1)/ruff format --check .
+	$(1)/deptry .
+	$(1)/pytest
+endef
+
+# `uv sync --check` fails if .venv differs from the lock in any way.
 test: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(UV) sync $(UVFLAGS) --locked --extra dev --check
+	$(call checks,$(BIN))
+
+# After editing dependencies in pyproject.toml: resolve them into uv.lock, keeping
+# every other pin where it is.
+lock: $(UV)
+	$(UV) lock
+
+# Every dependency to the newest release pyproject's ranges allow (and uv itself).
+lock-upgrade: $(UV)
+	$(UV) lock --upgrade
+	echo uv | $(UV) pip compile - --upgrade --generate-hashes --quiet \
+		--custom-compile-command "make lock-upgrade" --output-file requirements-uv.txt
+
+# The suite against the newest versions the ranges allow, in a throwaway venv: finds
+# a dependency's breaking release on purpose, before `make lock-upgrade`. Not in CI.
+test-latest: $(UV)
+	rm -rf .venv-latest
+	$(UV) venv $(UVFLAGS) .venv-latest
+	VIRTUAL_ENV=.venv-latest $(UV) pip install $(UVFLAGS) --refresh -e '.[dev]'
+	$(call checks,.venv-latest/bin)
+	rm -rf .venv-latest
 
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q engine cli worker api
@@ -34,4 +82,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/api_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .venv-latest build *.egg-info .pytest_cache .ruff_cache
