@@ -19,7 +19,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Quiet unless something goes wrong; unset to watch it.
 UVFLAGS ?= --quiet
 
-.PHONY: demo test lint lock lock-upgrade test-latest bench clean
+.PHONY: demo test sync lock lock-upgrade test-latest bench clean
 
 # Into a plain folder, not a venv: making a venv runs ensurepip, 7 s of a 14 s set-up.
 $(UV): requirements-uv.txt
@@ -41,6 +41,11 @@ demo: $(STAMP)
 	$(BIN)/flowctl lint flows/
 	$(BIN)/flowctl simulate flows/clinic.json --scenario flows/clinic.scenarios.json
 
+# .venv back to exactly the lock, whatever was installed into it by hand.
+sync: $(UV)
+	rm -f $(STAMP)
+	$(MAKE) $(STAMP)
+
 # What `make test` and `make test-latest` check, with the tools of the venv given.
 define checks
 	$(1)/ruff check .
@@ -49,7 +54,7 @@ define checks
 	$(1)/pytest
 endef
 
-# `uv sync --check` fails if .venv differs from the lock in any way.
+# `uv sync --check` fails if .venv differs from the lock in any way (`make sync`).
 test: $(STAMP)
 	$(UV) sync $(UVFLAGS) --locked --extra dev --check
 	$(call checks,$(BIN))
