@@ -21,6 +21,7 @@ import msgspec
 from msgspec import Meta
 from transitions import Machine
 
+from engine.boundary import OPERATOR, Boundary
 from engine.conditions import Condition, parse_condition
 from engine.errors import FlowInvalidError
 from engine.findings import Finding, Severity
@@ -61,7 +62,8 @@ def value_type(kind: str, enum: list[str] | None = None) -> Any:
 def tool_parameters(tool: Tool, flow: Flow) -> dict[str, Parameter]:
     """A tool's parameters; a builtin that declares none gets the ones it needs: the
     variables a `set_variables` tool stores (typed as declared), `to` for a
-    `transfer_call` without `transfer_to`, `when`/`reason` for callbacks."""
+    `transfer_call` with several destinations (one of them: the model never names its
+    own), `when`/`reason` for callbacks."""
     if tool.parameters or not isinstance(tool, BuiltinTool):
         return dict(tool.parameters)
     kind = tool.builtin or tool.name
@@ -76,8 +78,12 @@ def tool_parameters(tool: Tool, flow: Flow) -> dict[str, Parameter]:
                 required=False,
             )
         return params
-    if kind == "transfer_call" and tool.transfer_to is None:
-        return {"to": Parameter(description="Phone number or SIP URI to transfer to")}
+    if kind == "transfer_call" and isinstance(tool.transfer_to, list) and len(tool.transfer_to) > 1:
+        return {
+            "to": Parameter(
+                type="enum", enum=tool.transfer_to, description="Where to transfer the call"
+            )
+        }
     if kind in ("schedule_callback", "handle_is_busy"):
         return {
             "when": Parameter(description="When to call the caller back, in their words"),
@@ -336,25 +342,30 @@ class CompiledFlow:
         )
 
 
-def compile_flow(flow: Flow, *, check: bool = True) -> CompiledFlow:
+def compile_flow(flow: Flow, *, check: bool = True, boundary: Boundary = OPERATOR) -> CompiledFlow:
     """Compile ``flow``. With ``check`` (the default), lint's error-level rules run
-    first and any finding raises :class:`FlowInvalidError` listing them all."""
+    first and any finding raises :class:`FlowInvalidError` listing them all.
+    ``boundary``: whose flow it is; its catalog tools become the python tools they
+    stand for, and a tenant's flow is held to its policy."""
     # Compiling allocates thousands of small objects in a burst; a cyclic collection
     # in the middle of it would walk every live object for nothing. Collection
     # resumes afterwards.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _compile(flow, check)
+        return _compile(flow, check, boundary)
     finally:
         if enabled:
             gc.enable()
 
 
-def _compile(flow: Flow, check: bool) -> CompiledFlow:
+def _compile(flow: Flow, check: bool, boundary: Boundary) -> CompiledFlow:
     encoded = msgspec.json.encode(flow)
     if check:
-        _refuse_errors(flow, encoded)
+        _refuse_errors(flow, encoded, boundary)
+    resolved = boundary.resolve(flow)
+    if resolved is not flow:
+        flow, encoded = resolved, msgspec.json.encode(resolved)
     digest = hashlib.sha256(encoded).hexdigest()
     compiled = CompiledFlow(flow, digest)
     index = compiled.state_index
@@ -507,20 +518,24 @@ STRUCTURAL = frozenset(
 )
 
 
-def _refuse_errors(flow: Flow, encoded: bytes) -> None:
+def _refuse_errors(flow: Flow, encoded: bytes, boundary: Boundary) -> None:
     from engine.lint import RULES, FlowContext, Selection
+    from engine.lint.runner import flow_ignore
     from engine.source import Source
 
     findings: list[Finding] = []
-    ctx = FlowContext(flow, Source(flow.flow_id or "<flow>", encoded.decode()))
+    ctx = FlowContext(flow, Source(flow.flow_id or "<flow>", encoded.decode()), boundary)
     everything = Selection()
     for r in RULES.values():
         # The flow's own `lint.ignore` holds here too (what lint passes, compile takes),
-        # except for what compiling cannot do without.
+        # except for what compiling cannot do without, and a tenant's security rules.
         if (
             r.check is not None
             and r.severity is Severity.ERROR
-            and (r.code in STRUCTURAL or everything.wants(r.code, ctx.config.ignore))
+            and (
+                r.code in STRUCTURAL
+                or everything.wants(r.code, flow_ignore(ctx.config.ignore, r.code, boundary))
+            )
         ):
             findings.extend(r.check(ctx))
     if findings:

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec import inspect as mi
@@ -31,7 +31,9 @@ __all__ = [
     "is_flow_file",
     "load_bytes",
     "load_path",
+    "located",
     "parse_json",
+    "read_config",
 ]
 
 # Real flows are tens of kilobytes; a generated 5,000-state flow is about 3 MB. Past
@@ -184,6 +186,57 @@ def parse_json(
     if duplicates:
         findings.extend(_duplicate_keys(source))
     return source, raw, findings
+
+
+T = TypeVar("T")
+
+
+def read_config(
+    path: FsPath, type_: type[T], kind: str, max_bytes: int, problems: list[str]
+) -> tuple[Source, T] | None:
+    """A small JSON file of the operator's (a tenant, the tool catalog) decoded into
+    ``type_``, or None with every problem added to ``problems`` as
+    ``file:row:col: message``."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            name = kind.split(" ", 1)[-1]
+            problems.append(
+                f"{path}: File is {size:,} bytes; {name} files are limited to "
+                f"{max_bytes // 1024} KiB"
+            )
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(f"Cannot read `{path}`: {exc.strerror or exc}")
+        return None
+    source, raw, findings = parse_json(data, str(path), kind=kind)
+    if raw is not NOT_JSON and not isinstance(raw, dict):
+        findings.append(Finding("FL002", f"Expected `object`, got `{_json_type(raw)}`"))
+    elif raw is not NOT_JSON:
+        try:
+            value = msgspec.convert(raw, type_)
+        except msgspec.ValidationError as exc:
+            findings.extend(check_shape(raw, type_) or [Finding("FL002", str(exc))])
+        else:
+            if not findings:
+                return source, value
+    problems.extend(located(source, findings))
+    return None
+
+
+def located(source: Source, findings: list[Finding]) -> list[str]:
+    """``file:row:col: message`` for each finding, in source order."""
+    spans = source.locate((f.path, f.at_key) for f in findings if f.position is None)
+    lines = []
+    for f in findings:
+        if f.position is not None:
+            row, column = f.position
+        else:
+            span = spans[f.path, f.at_key]
+            row, column = span.row, span.column
+        lines.append((row, column, f"{source.filename}:{row}:{column}: {f.text}"))
+    return [line for _, _, line in sorted(lines, key=lambda x: (x[0], x[1]))]
 
 
 def is_flow_file(path: FsPath) -> bool:

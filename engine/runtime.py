@@ -562,9 +562,7 @@ class Conversation:
             self._end("end_call")
             return ToolResult(ok=True, value={"ended": True})
         if kind == "transfer_call":
-            to = args.get("to") or tool.transfer_to
-            self._end("transfer", detail=to)
-            return ToolResult(ok=True, value={"transferred": True, "to": to})
+            return self._transfer(tool, args)
         if kind in ("set_variables", "save_data"):
             typed = self._typed({k: v for k, v in args.items() if k in tool.variables})
             if isinstance(typed, str):
@@ -578,6 +576,26 @@ class Conversation:
                 self._end("busy", detail=args.get("when"))
             return ToolResult(ok=True, value={"scheduled": True, "when": args.get("when")})
         return ToolResult(ok=False, error=f"Unknown builtin `{kind}`")
+
+    def _transfer(self, tool: BuiltinTool, args: dict[str, Any]) -> ToolResult:
+        """Transfer to the destination the flow declares (of several, the one the model
+        chose among them): never one the model or the caller names."""
+        declared = tool.transfer_to
+        destinations = [declared] if isinstance(declared, str) else list(declared or [])
+        if not destinations:
+            return ToolResult(
+                ok=False,
+                error=f"Tool `{tool.name}` has no destination (`transfer_to`); the call "
+                "cannot be transferred",
+            )
+        to = args.get("to") if len(destinations) > 1 else destinations[0]
+        if to not in destinations:
+            listed = ", ".join(f"`{d}`" for d in destinations)
+            return ToolResult(
+                ok=False, error=f"Tool `{tool.name}` transfers only to one of {listed}"
+            )
+        self._end("transfer", detail=to)
+        return ToolResult(ok=True, value={"transferred": True, "to": to})
 
     def _end(self, reason: Any, detail: str | None = None) -> None:
         if self.ended is None:

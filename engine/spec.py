@@ -29,6 +29,7 @@ __all__ = [
     "FIELD_TYPES",
     "VARIABLE_TYPES",
     "BuiltinTool",
+    "CatalogTool",
     "Constraints",
     "Edge",
     "FieldMetadata",
@@ -212,7 +213,11 @@ class BuiltinTool(_ToolBase, tag_field="kind", tag="builtin", kw_only=True):
         list[str], _doc("For `set_variables`/`save_data`: the variables it may set.")
     ] = []
     transfer_to: Annotated[
-        str | None, _doc("For `transfer_call`: the phone number or SIP URI to transfer to.")
+        str | Annotated[list[str], Meta(min_length=1)] | None,
+        _doc(
+            "For `transfer_call`: the phone number or SIP URI to transfer to, or a list "
+            "the model chooses from. The model never names a destination of its own."
+        ),
     ] = None
 
 
@@ -224,6 +229,13 @@ class PythonTool(_ToolBase, tag_field="kind", tag="python", kw_only=True):
         _doc("Import path `package.module:function`."),
     ]
     timeout: Annotated[Seconds, _doc("Seconds before the call is abandoned.")] = 10.0
+
+
+class CatalogTool(_ToolBase, tag_field="kind", tag="catalog", kw_only=True):
+    """A Python function from the operator's tool catalog, used by name: the only
+    Python a tenant's flow may run, and only when the operator granted it."""
+
+    catalog: Annotated[Name | None, _doc("The catalog entry. Default: the tool's `name`.")] = None
 
 
 class HttpTool(_ToolBase, tag_field="kind", tag="http", kw_only=True):
@@ -244,7 +256,7 @@ class MockTool(_ToolBase, tag_field="kind", tag="mock", kw_only=True):
     result: Annotated[Any, _doc("Returned to the model as the tool's result.")] = None
 
 
-Tool = BuiltinTool | PythonTool | HttpTool | MockTool
+Tool = BuiltinTool | PythonTool | CatalogTool | HttpTool | MockTool
 
 # --- structured output (seed 001 schema_config.fields) --------------------------------
 

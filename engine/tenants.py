@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path as FsPath
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta
@@ -40,7 +40,7 @@ from msgspec import Meta
 from engine.conditions import ConditionError, parse_condition
 from engine.errors import FlowReadError
 from engine.findings import Finding, did_you_mean
-from engine.load import NOT_JSON, check_shape, is_flow_file, load_path, parse_json
+from engine.load import is_flow_file, load_path, located, read_config
 from engine.source import Path, Source
 
 __all__ = [
@@ -167,7 +167,7 @@ def load_catalog(flows_dir: FsPath, tenants_dir: FsPath | None = None) -> FileCa
         found = _cross_check(tenant, flows, owners, defined_in)
         defined_in.setdefault(tenant.tenant_id, source.filename)
         if found:
-            problems.extend(_located(source, found))
+            problems.extend(located(source, found))
             continue
         tenants[tenant.tenant_id] = tenant
         owners.update(dict.fromkeys(tenant.flows, tenant.tenant_id))
@@ -211,49 +211,20 @@ def _read_flows(flows_dir: FsPath, problems: list[str]) -> dict[str, _FlowFile]:
             problems.append(str(exc))
             continue
         if loaded.flow is None:
-            problems.extend(_located(loaded.source, loaded.findings))
+            problems.extend(located(loaded.source, loaded.findings))
             continue
         flow_id = loaded.flow.flow_id or path.stem
         if flow_id in flows:
             other = flows[flow_id].location
             found = Finding("", f"Flow id `{flow_id}` is also the id of `{other}`", ("flow_id",))
-            problems.extend(_located(loaded.source, [found]))
+            problems.extend(located(loaded.source, [found]))
             continue
         flows[flow_id] = _FlowFile(str(path), loaded.flow.version, loaded.flow.customer_id)
     return flows
 
 
 def _read_tenant(path: FsPath, problems: list[str]) -> tuple[Source, Tenant] | None:
-    try:
-        size = path.stat().st_size
-        if size > MAX_TENANT_BYTES:
-            limit = MAX_TENANT_BYTES // 1024
-            problems.append(
-                f"{path}: File is {size:,} bytes; tenant files are limited to {limit} KiB"
-            )
-            return None
-        data = path.read_bytes()
-    except OSError as exc:
-        problems.append(f"Cannot read `{path}`: {exc.strerror or exc}")
-        return None
-    source, raw, findings = parse_json(data, str(path), kind="a tenant")
-    if raw is not NOT_JSON and not isinstance(raw, dict):
-        findings.append(Finding("FL002", f"Expected `object`, got `{_json_type(raw)}`"))
-    elif raw is not NOT_JSON:
-        try:
-            tenant = msgspec.convert(raw, Tenant)
-        except msgspec.ValidationError as exc:
-            findings.extend(check_shape(raw, Tenant) or [Finding("FL002", str(exc))])
-        else:
-            if not findings:
-                return source, tenant
-    problems.extend(_located(source, findings))
-    return None
-
-
-def _json_type(value: Any) -> str:
-    names = {list: "array", str: "str", int: "int", float: "float", bool: "bool"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
+    return read_config(path, Tenant, "a tenant", MAX_TENANT_BYTES, problems)
 
 
 def _cross_check(
@@ -341,17 +312,3 @@ def _target(path: Path, target: str | list[Variant]) -> Iterator[tuple[Path, str
         return
     for j, variant in enumerate(target):
         yield (*path, j, "flow"), variant.flow, variant.version
-
-
-def _located(source: Source, findings: list[Finding]) -> list[str]:
-    """``file:row:col: message`` for each finding, in source order."""
-    spans = source.locate((f.path, f.at_key) for f in findings if f.position is None)
-    lines = []
-    for f in findings:
-        if f.position is not None:
-            row, column = f.position
-        else:
-            span = spans[f.path, f.at_key]
-            row, column = span.row, span.column
-        lines.append((row, column, f"{source.filename}:{row}:{column}: {f.text}"))
-    return [line for _, _, line in sorted(lines, key=lambda x: (x[0], x[1]))]

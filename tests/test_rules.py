@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from conftest import FIXTURES, lint_doc, minimal
 
+from engine.boundary import OPERATOR, Boundary
 from engine.lint import RULES, format_text, lint_paths
 from engine.lint import registry as registry_module
 from engine.lint import runner as runner_module
@@ -20,11 +22,24 @@ RULE_FIXTURES = FIXTURES / "rules"
 FIXTURE_CODES = sorted(p.stem.upper() for p in RULE_FIXTURES.glob("*.json"))
 
 
+FIXTURE_CODES = [c for c in FIXTURE_CODES if not c.endswith(".BOUNDARY")]
+
+
+def fixture_boundary(path: Path) -> Boundary:
+    """The boundary a fixture is linted under: ``flNNN.boundary.json`` beside it (a
+    tenant's id, policy, secret names, and the operator's catalog), else the operator's."""
+    sidecar = path.with_suffix(".boundary.json")
+    if not sidecar.exists():
+        return OPERATOR
+    return msgspec.json.decode(sidecar.read_bytes(), type=Boundary)
+
+
 @pytest.mark.parametrize("code", FIXTURE_CODES)
 def test_rule_fixture_reports_exact_findings(code: str) -> None:
     path = RULE_FIXTURES / f"{code.lower()}.json"
     expected = path.with_suffix(".expected").read_text()
-    output = format_text(lint_paths([path])).replace(str(path), path.name)
+    result = lint_paths([path], boundary=fixture_boundary(path))
+    output = format_text(result).replace(str(path), path.name)
     assert output == expected
     assert f": {code} " in expected
 

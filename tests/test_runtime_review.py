@@ -158,7 +158,13 @@ async def test_builtins_take_the_arguments_they_need() -> None:
                     "builtin": "save_data",
                     "description": "Save the caller's name",
                     "variables": ["name"],
-                }
+                },
+                {
+                    "kind": "builtin",
+                    "name": "transfer_call",
+                    "description": "Transfer to the front desk or billing",
+                    "transfer_to": ["+15550100", "sip:billing@pbx.example"],
+                },
             ],
             "agents": [
                 {
@@ -173,11 +179,59 @@ async def test_builtins_take_the_arguments_they_need() -> None:
     functions = {f["name"]: f["parameters"] for f in conv.offered()}
     assert functions["save"]["properties"] == {"name": {"type": "string", "description": "Name"}}
     assert functions["transfer_call"]["required"] == ["to"]
+    assert functions["transfer_call"]["properties"]["to"]["enum"] == [
+        "+15550100",
+        "sip:billing@pbx.example",
+    ]
     assert functions["schedule_callback"]["required"] == ["when"]
     outcome = await conv.fire("save", {"name": "Ana"})
     assert isinstance(outcome, Action) and outcome.result.ok and conv.variables["name"] == "Ana"
     outcome = await conv.fire("transfer_call", {"to": "+15550100"})
     assert conv.ended is not None and conv.ended.detail == "+15550100"
+
+
+async def test_transfer_goes_only_where_the_flow_declares() -> None:
+    def flow_with(transfer: dict[str, Any], check: bool = True) -> Any:
+        doc = {
+            "tools": [
+                {
+                    "kind": "builtin",
+                    "name": "transfer_call",
+                    "description": "Transfer the call to the desk",
+                    **transfer,
+                }
+            ],
+            "agents": [{"name": "A", "instructions": "Hi", "tools": ["transfer_call"]}],
+        }
+        return compile_flow(msgspec.convert(doc, Flow), check=check)
+
+    one = Conversation(flow_with({"transfer_to": "+15550100"}))
+    assert one.offered()[0]["parameters"]["properties"] == {}
+    outcome = await one.fire("transfer_call", {"to": "+19005550199"})
+    assert outcome == Refused(
+        reason="Invalid arguments for `transfer_call`: Object contains unknown field `to`",
+        name="transfer_call",
+    )
+    assert one.ended is None
+    await one.fire("transfer_call", {})
+    assert one.ended is not None and one.ended.detail == "+15550100"
+
+    two = Conversation(flow_with({"transfer_to": ["+15550100", "+15550101"]}))
+    outcome = await two.fire("transfer_call", {"to": "+19005550199"})
+    assert outcome == Refused(
+        reason="Invalid arguments for `transfer_call`: Invalid enum value '+19005550199' - "
+        "at `$.to`",
+        name="transfer_call",
+    )
+    assert two.ended is None
+
+    # Lint refuses a transfer with nowhere to go (FL512); compiled anyway, it stays put.
+    nowhere = Conversation(flow_with({}, check=False))
+    outcome = await nowhere.fire("transfer_call", {})
+    assert isinstance(outcome, Action) and nowhere.ended is None
+    assert outcome.result.error == (
+        "Tool `transfer_call` has no destination (`transfer_to`); the call cannot be transferred"
+    )
 
 
 async def test_a_python_tool_gets_only_its_own_parameters() -> None:

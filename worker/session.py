@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from engine.boundary import PROVIDER_KEYS
 from engine.runtime import Conversation
 from engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
 
@@ -56,7 +57,7 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "vad": ("silero",),
 }
 # The variable a provider's key is read from when the block names none.
-DEFAULT_KEYS = {"openai": "OPENAI_API_KEY", "deepgram": "DEEPGRAM_API_KEY"}
+DEFAULT_KEYS = PROVIDER_KEYS
 # An OpenAI-compatible server on your own machine (a `base_url`) may take no key; the
 # openai client insists on one all the same.
 NO_KEY = "flowctl-no-key"

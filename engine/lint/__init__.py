@@ -3,7 +3,7 @@
 Importing this package registers every rule; ``RULES`` maps codes to them in order.
 """
 
-from engine.lint import document, graph, llm, output, references, security, variables
+from engine.lint import boundary, document, graph, llm, output, references, security, variables
 from engine.lint.context import FlowContext
 from engine.lint.registry import RULES, Rule
 from engine.lint.report import format_github, format_json, format_text, summary
@@ -18,7 +18,7 @@ from engine.lint.runner import (
     lint_paths,
 )
 
-del document, graph, llm, output, references, security, variables
+del boundary, document, graph, llm, output, references, security, variables
 
 # Registration follows import order; the catalogue reads best by code.
 _by_code = dict(sorted(RULES.items()))

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from engine.boundary import OPERATOR, Boundary
 from engine.source import Path, Source
 from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
 from engine.templates import Placeholder, scan_template
@@ -47,8 +48,16 @@ class TemplateUse(msgspec.Struct, frozen=True):
 
 
 class FlowContext:
-    def __init__(self, flow: Flow, source: Source | None = None) -> None:
-        self.flow = flow
+    """``flow`` is the flow the rules check, its catalog tools resolved to the python
+    tools they stand for (``engine.boundary``); ``written`` is the flow as written, for
+    the rules about what a tenant's flow may use."""
+
+    def __init__(
+        self, flow: Flow, source: Source | None = None, boundary: Boundary = OPERATOR
+    ) -> None:
+        self.written = flow
+        self.boundary = boundary
+        self.flow = boundary.resolve(flow)
         self.config = flow.lint or LintConfig()
         self._source = source
         self._cache: dict[Callable[[FlowContext], Any], Any] = {}
@@ -63,7 +72,7 @@ class FlowContext:
     def source(self) -> Source:
         """The document's text (for a flow built in memory, its JSON encoding)."""
         if self._source is None:
-            self._source = Source("<flow>", msgspec.json.encode(self.flow).decode())
+            self._source = Source("<flow>", msgspec.json.encode(self.written).decode())
         return self._source
 
     # --- names ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path as FsPath
 
 import msgspec
 
+from engine.boundary import OPERATOR, Boundary
 from engine.errors import FlowReadError
 from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext
@@ -119,20 +120,37 @@ def _selected(selection: Selection) -> tuple[Rule, ...]:
     return tuple(r for r in RULES.values() if r.check is not None and selection.wants(r.code))
 
 
-def check(loaded: Loaded, selection: Selection = ALL_RULES) -> list[Located]:
-    """All selected findings for one decoded file, located and in source order."""
+# Security rules a tenant's flow cannot silence with its own `lint.ignore`: the
+# operator's boundary is not the tenant's to switch off (engine/boundary.py).
+PROTECTED_PREFIX = "FL5"
+
+
+def check(
+    loaded: Loaded, selection: Selection = ALL_RULES, boundary: Boundary = OPERATOR
+) -> list[Located]:
+    """All selected findings for one decoded file, located and in source order.
+    ``boundary``: whose flow it is (a tenant's flow is held to its policy)."""
     with _gc_paused():
-        return _check(loaded, selection)
+        return _check(loaded, selection, boundary)
 
 
-def _check(loaded: Loaded, selection: Selection) -> list[Located]:
+def flow_ignore(ignore: Sequence[str], code: str, boundary: Boundary) -> Sequence[str]:
+    """The flow's own ignores that apply to ``code``: none of them for a tenant flow's
+    security rules."""
+    if boundary.untrusted and code.startswith(PROTECTED_PREFIX):
+        return ()
+    return ignore
+
+
+def _check(loaded: Loaded, selection: Selection, boundary: Boundary = OPERATOR) -> list[Located]:
     findings = list(loaded.findings)
     extra_ignore: Sequence[str] = ()
     if loaded.flow is not None:
-        ctx = FlowContext(loaded.flow, loaded.source)
+        ctx = FlowContext(loaded.flow, loaded.source, boundary)
         extra_ignore = ctx.config.ignore
         for r in _selected(selection):
-            if extra_ignore and not selection.wants(r.code, extra_ignore):
+            own = flow_ignore(extra_ignore, r.code, boundary)
+            if own and not selection.wants(r.code, own):
                 continue
             try:
                 produced = list(r.check(ctx))
@@ -157,7 +175,11 @@ def _check(loaded: Loaded, selection: Selection) -> list[Located]:
                     for f in produced
                 ]
             findings.extend(produced)
-    findings = [f for f in findings if f.code == "FL000" or selection.wants(f.code, extra_ignore)]
+    findings = [
+        f
+        for f in findings
+        if f.code == "FL000" or selection.wants(f.code, flow_ignore(extra_ignore, f.code, boundary))
+    ]
     if not findings:
         return []
     spans = loaded.spans([f for f in findings if f.position is None])
@@ -201,12 +223,17 @@ PARALLEL_MIN_FILES = 64
 
 
 def lint_paths(
-    paths: Iterable[FsPath], selection: Selection = ALL_RULES, *, jobs: int | None = None
+    paths: Iterable[FsPath],
+    selection: Selection = ALL_RULES,
+    *,
+    jobs: int | None = None,
+    boundary: Boundary = OPERATOR,
 ) -> LintResult:
     """Lint files and folders. Never raises for what is in or missing from them.
 
     ``jobs``: processes to lint with; by default one per available core when there are
-    at least ``PARALLEL_MIN_FILES`` files, else this process alone.
+    at least ``PARALLEL_MIN_FILES`` files, else this process alone. ``boundary``: whose
+    flows they are (default: the operator's own).
     """
     files, errors = discover(paths)
     result = LintResult(errors=errors)
@@ -215,9 +242,9 @@ def lint_paths(
     jobs = max(1, min(jobs, len(files)))
     if jobs == 1:
         with _gc_paused():  # each file's objects are freed by reference counting
-            outcomes = [_lint_file(path, selection) for path in files]
+            outcomes = [_lint_file(path, selection, boundary) for path in files]
     else:
-        outcomes = _lint_in_processes(files, selection, jobs)
+        outcomes = _lint_in_processes(files, selection, jobs, boundary)
     for path, outcome in zip(files, outcomes, strict=True):
         if isinstance(outcome, str):
             result.errors.append(outcome)
@@ -226,18 +253,22 @@ def lint_paths(
     return result
 
 
-def _lint_file(path: FsPath, selection: Selection) -> list[Located] | str:
+def _lint_file(
+    path: FsPath, selection: Selection, boundary: Boundary = OPERATOR
+) -> list[Located] | str:
     """One file's findings, or the message saying why it could not be read."""
     try:
         loaded = load_path(path)
     except FlowReadError as exc:
         return str(exc)
-    return _check(loaded, selection)
+    return _check(loaded, selection, boundary)
 
 
-def _lint_chunk(files: list[FsPath], selection: Selection) -> list[list[Located] | str]:
+def _lint_chunk(
+    files: list[FsPath], selection: Selection, boundary: Boundary
+) -> list[list[Located] | str]:
     with _gc_paused():
-        return [_lint_file(path, selection) for path in files]
+        return [_lint_file(path, selection, boundary) for path in files]
 
 
 def _cores() -> int:
@@ -250,7 +281,7 @@ def _cores() -> int:
 
 
 def _lint_in_processes(
-    files: list[FsPath], selection: Selection, jobs: int
+    files: list[FsPath], selection: Selection, jobs: int, boundary: Boundary
 ) -> list[list[Located] | str]:
     """Lint in ``jobs`` forked processes (they inherit the imported rules, so start in
     milliseconds), in contiguous chunks so results keep the order of ``files``. Where
@@ -258,9 +289,9 @@ def _lint_in_processes(
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        return _lint_chunk(files, selection)
+        return _lint_chunk(files, selection, boundary)
     size = -(-len(files) // (jobs * 4))
     chunks = [files[i : i + size] for i in range(0, len(files), size)]
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        parts = pool.starmap(_lint_chunk, [(chunk, selection) for chunk in chunks])
+        parts = pool.starmap(_lint_chunk, [(chunk, selection, boundary) for chunk in chunks])
     return [outcome for part in parts for outcome in part]

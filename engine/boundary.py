@@ -1,0 +1,295 @@
+"""The trust boundary: whose flow it is, and what the operator lets it reach.
+
+**Operator flows** (files given to ``lint``, ``graph`` and ``simulate``, or served with
+``worker --flows``) are the operator's own code: python tools, ``${NAME}`` from the
+process environment, http tools to any host.
+
+**Tenant flows** (everything kept in the store, pushed through the API or ``flowctl
+store push``) are a customer's data, and the customer may be hostile. They reach only
+what the operator granted that tenant in its :class:`TenantPolicy`:
+
+- Python only from the operator's :class:`ToolCatalog`, by name (``"kind": "catalog"``
+  tools), and only the entries granted; a ``python`` tool naming a function is refused;
+- ``${NAME}`` in http headers and ``api_key_env`` name the tenant's own secrets (kept in
+  the store, write-only), never the process environment; a custom LLM ``base_url``
+  only with such a key, so the operator's keys never go to a tenant's endpoint;
+- http tools only to the tenant's egress hosts, over https (and again at run time, after
+  DNS: ``engine.egress``);
+- ``transfer_call`` only to destinations the policy lists.
+
+A :class:`Boundary` carries this to lint (the FL5xx boundary rules, which a tenant
+flow's own ``lint.ignore`` cannot silence) and to compile; :data:`OPERATOR` is the
+operator's. :meth:`Boundary.resolve` turns catalog tools into the python tools they
+stand for, so everything after it (compile, the runtime, paths) knows one kind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path as FsPath
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from engine.errors import FlowError
+from engine.spec import CatalogTool, Flow, Parameter, PythonTool
+
+__all__ = [
+    "OPERATOR",
+    "PROVIDER_KEYS",
+    "Boundary",
+    "CatalogEntry",
+    "CatalogError",
+    "TenantPolicy",
+    "ToolCatalog",
+    "host_allowed",
+    "room_in_namespace",
+    "tenant_room",
+]
+
+# The variable a provider's key is read from when a block names none. In a tenant's flow
+# naming it (with no `base_url`) means the operator's key on the operator's endpoint,
+# unless the tenant has a secret of that name.
+PROVIDER_KEYS = {"openai": "OPENAI_API_KEY", "deepgram": "DEEPGRAM_API_KEY"}
+
+# A catalog file lists a few dozen tools; a megabyte is a mistake or an attack.
+MAX_CATALOG_BYTES = 1024 * 1024
+
+
+class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The flow format's policy (``engine/spec.py``): values, named fields, and a typo
+    is an error rather than a silently ignored grant."""
+
+
+ToolName = Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+# A host name, or `*.` and a domain for its subdomains; lowercase, no scheme or port.
+# The last label starts with a letter, so an IP address is never a grant.
+HostPattern = Annotated[
+    str,
+    Meta(
+        pattern=r"^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z]([a-z0-9-]*[a-z0-9])?$",
+        max_length=253,
+    ),
+]
+# An E.164 number (`+15550100`, `tel:+15550100`) or a SIP URI (`sip:desk@pbx.example`).
+Destination = Annotated[
+    str, Meta(pattern=r"^(?:(?:tel:)?\+[1-9][0-9]{6,14}|sips?:[^\s@]+@[^\s@]+)$", max_length=256)
+]
+
+
+class TenantPolicy(_Spec):
+    """What the operator grants one tenant's flows (``flowctl tenants policy``, ``PATCH
+    /api/v1/tenants/{id}``; platform admins only): the catalog tools they may use, the
+    hosts their http tools may reach, the destinations calls may be transferred to, and
+    how much they may keep in the store."""
+
+    tools: list[ToolName] = []
+    egress_hosts: list[HostPattern] = []
+    transfer_to: list[Destination] = []
+    # Quotas on what pushes may store: a tenant cannot fill the operator's disk.
+    max_versions: Annotated[int, Meta(ge=1)] = 1000
+    max_stored_bytes: Annotated[int, Meta(ge=1)] = 64 * 1024 * 1024
+
+
+class CatalogEntry(_Spec):
+    """A Python function the operator offers flows by name."""
+
+    function: Annotated[str, Meta(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+    description: Annotated[str, Meta(max_length=100_000)] = ""
+    parameters: dict[str, Parameter] = {}
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 10.0
+
+
+class CatalogError(FlowError):
+    """A tool catalog that cannot be used; ``problems`` lists each (``file:row:col:
+    message``, or a function that does not import or fit its entry)."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class ToolCatalog(_Spec):
+    """The operator's python tools by name: a JSON file (``--tools tools.json``)::
+
+    {"tools": {"lookup_order": {
+        "function": "acme_tools.crm:lookup_order",
+        "description": "Find an order by its number.",
+        "parameters": {"order_id": {"type": "str", "description": "The number"}},
+        "timeout": 5}}}
+    """
+
+    tools: dict[ToolName, CatalogEntry] = {}
+
+    @classmethod
+    def load(cls, path: FsPath, *, check_functions: bool = True) -> ToolCatalog:
+        """Read a catalog file; with ``check_functions`` (what a worker needs), import
+        every function and check it accepts its entry's parameters. Raises
+        :class:`CatalogError` listing every problem."""
+        from engine.load import read_config
+
+        problems: list[str] = []
+        read = read_config(path, cls, "a tool catalog", MAX_CATALOG_BYTES, problems)
+        if read is None:
+            raise CatalogError(problems)
+        catalog = read[1]
+        if check_functions:
+            problems = [f"{path}: {p}" for p in catalog.function_problems()]
+            if problems:
+                raise CatalogError(problems)
+        return catalog
+
+    def function_problems(self) -> list[str]:
+        """What keeps an entry from running: its function does not import, or does not
+        take its parameters as declared."""
+        problems = []
+        for name, entry in self.tools.items():
+            try:
+                fn = import_function(entry.function)
+            except (ImportError, AttributeError) as exc:
+                problems.append(f"Tool `{name}`: cannot import `{entry.function}`: {exc}")
+                continue
+            problems.extend(f"Tool `{name}`: {p}" for p in _signature_problems(fn, entry))
+        return problems
+
+
+def import_function(path: str) -> object:
+    """The object ``package.module:attribute`` names."""
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _signature_problems(fn: object, entry: CatalogEntry) -> list[str]:
+    if not callable(fn):
+        return [f"`{entry.function}` is not callable"]
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []  # a builtin without a signature: checked when called
+    params = signature.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    problems = []
+    for name, declared in entry.parameters.items():
+        param = params.get(name)
+        if param is None or param.kind in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.VAR_POSITIONAL,
+        ):
+            if not takes_any:
+                problems.append(f"`{entry.function}` takes no keyword argument `{name}`")
+        elif not declared.required and param.default is inspect.Parameter.empty:
+            problems.append(
+                f"parameter `{name}` is optional in the catalog, but `{entry.function}` "
+                "has no default for it"
+            )
+    for name, param in params.items():
+        if (
+            param.default is inspect.Parameter.empty
+            and param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+            and not (name in entry.parameters and entry.parameters[name].required)
+        ):
+            problems.append(
+                f"`{entry.function}` needs `{name}`, which the catalog does not declare "
+                "as a required parameter"
+            )
+    return problems
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    """Whether ``host`` is on ``allowed``: exact names, or ``*.example.com`` for every
+    subdomain of ``example.com`` (not ``example.com`` itself)."""
+    host = host.lower().rstrip(".")
+    for pattern in allowed:
+        pattern = pattern.lower()
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+# A tenant's LiveKit rooms are named `<tenant_id>:<name>`: tenant ids cannot hold a
+# colon, so no tenant's namespace is a prefix of another's.
+ROOM_SEPARATOR = ":"
+
+
+def tenant_room(tenant_id: str, room: str) -> str:
+    """``room`` in ``tenant_id``'s namespace: as given when it already is, else with the
+    namespace put in front. Raises ValueError for a room in another namespace."""
+    namespace, sep, _ = room.partition(ROOM_SEPARATOR)
+    if not sep:
+        return f"{tenant_id}{ROOM_SEPARATOR}{room}"
+    if namespace != tenant_id:
+        raise ValueError(
+            f"Room `{room}` is outside tenant `{tenant_id}`'s rooms; its rooms are named "
+            f"`{tenant_id}{ROOM_SEPARATOR}<name>`"
+        )
+    return room
+
+
+def room_in_namespace(tenant_id: str, room: str) -> bool:
+    """Whether ``room`` is one of ``tenant_id``'s rooms."""
+    return room.startswith(f"{tenant_id}{ROOM_SEPARATOR}")
+
+
+class Boundary(msgspec.Struct, frozen=True, kw_only=True):
+    """Whose flow is being linted or compiled, and what it may use.
+
+    ``tenant_id`` None: an operator flow (anything goes; catalog tools resolve if a
+    catalog is given). Otherwise a tenant flow, held to ``policy``. ``secrets``: the
+    names of the tenant's secrets, when known (lint then says which ``${NAME}`` is
+    missing); never their values."""
+
+    tenant_id: str | None = None
+    policy: TenantPolicy = TenantPolicy()
+    catalog: ToolCatalog | None = None
+    secrets: frozenset[str] | None = None
+
+    @property
+    def untrusted(self) -> bool:
+        return self.tenant_id is not None
+
+    def with_catalog(self, catalog: ToolCatalog | None) -> Boundary:
+        return msgspec.structs.replace(self, catalog=catalog)
+
+    def entry(self, tool: CatalogTool) -> CatalogEntry | None:
+        """The catalog entry a catalog tool names (None: no such entry, or no catalog)."""
+        if self.catalog is None:
+            return None
+        return self.catalog.tools.get(tool.catalog or tool.name)
+
+    def granted(self, tool: CatalogTool) -> bool:
+        return not self.untrusted or (tool.catalog or tool.name) in self.policy.tools
+
+    def resolve(self, flow: Flow) -> Flow:
+        """``flow`` with each catalog tool it may use replaced by the python tool it
+        stands for (its name, ``sets`` and description, else the entry's). A tool
+        naming no entry, or one a tenant was not granted, stays as written: lint
+        reports it, and the runtime cannot run it."""
+        if not any(isinstance(t, CatalogTool) for t in flow.tools):
+            return flow
+        tools = []
+        for tool in flow.tools:
+            entry = self.entry(tool) if isinstance(tool, CatalogTool) else None
+            if isinstance(tool, CatalogTool) and entry is not None and self.granted(tool):
+                tools.append(
+                    PythonTool(
+                        name=tool.name,
+                        description=tool.description or entry.description,
+                        parameters=entry.parameters,
+                        sets=tool.sets,
+                        function=entry.function,
+                        timeout=entry.timeout,
+                    )
+                )
+            else:
+                tools.append(tool)
+        return msgspec.structs.replace(flow, tools=tools)
+
+
+OPERATOR = Boundary()
