@@ -7,6 +7,7 @@ from typing import Any
 
 from conftest import minimal
 
+from engine.boundary import TenantPolicy
 from engine.store import Store, open_store
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -21,6 +22,18 @@ class Clock:
     def __call__(self) -> float:
         self.now += 1
         return self.now
+
+
+# What a tenant needs granted to publish the example flows (flows/*.json): the numbers
+# and SIP URIs their transfer_call tools go to. Tenants' flows get nothing ungranted.
+EXAMPLE_POLICY = TenantPolicy(
+    transfer_to=[
+        "tel:+15555550100",
+        "tel:+15555550142",
+        "tel:+15555550177",
+        "sip:support@shiftwise.example",
+    ]
+)
 
 
 def flow_doc(flow_id: str = "clinic", note: str = "", **main: Any) -> bytes:

@@ -64,6 +64,7 @@ def test_flowctl_store_keys_never_import_livekit_or_the_web_stack(tmp_path: Path
         f"url = {url!r}\n"
         "env = {'FLOWCTL_STORE': url, 'FLOWCTL_TENANT': 'acme', 'FLOWCTL_USER': 'ci'}\n"
         "for args in (['store', 'init'], ['tenants', 'create', 'acme'],\n"
+        "             ['tenants', 'policy', 'acme', '--allow-transfer', 'tel:+15555550100'],\n"
         "             ['store', 'push', 'flows/clinic.json', '--publish'], ['store', 'list'],\n"
         "             ['store', 'show', 'clinic'], ['store', 'diff', 'clinic', '1'],\n"
         "             ['tenants', 'list'], ['sessions', 'list'],\n"
@@ -88,7 +89,9 @@ def test_public_surface_of_engine_store() -> None:
         "NotPublishable",
         "Publication",
         "PushResult",
+        "QuotaExceeded",
         "RoutingValidator",
+        "SecretInfo",
         "SessionEvent",
         "SessionInfo",
         "SessionLimitReached",
@@ -138,6 +141,7 @@ def test_public_surface_of_engine_spec() -> None:
         "FIELD_TYPES",
         "VARIABLE_TYPES",
         "BuiltinTool",
+        "CatalogTool",
         "Constraints",
         "Edge",
         "FieldMetadata",

@@ -14,6 +14,7 @@ pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
 from conftest import FLOWS
+from storekit import EXAMPLE_POLICY
 
 from cli.main import cli
 from engine.compile import compile_flow
@@ -74,7 +75,7 @@ def store_with_a_call(tmp_path: Path) -> str:
 
     async def setup() -> None:
         async with await open_store(url, create=True) as store:
-            await store.create_tenant("clinic-co", actor="test")
+            await store.create_tenant("clinic-co", actor="test", policy=EXAMPLE_POLICY)
             ts = store.tenant("clinic-co")
             await ts.push(CLINIC, actor="test", flow_id="clinic")
             await ts.publish("clinic", 1, actor="test")
@@ -138,7 +139,7 @@ def test_replay_against_a_file_and_bad_requests(store_with_a_call: str, tmp_path
 def test_another_tenants_session_is_not_found(store_with_a_call: str) -> None:
     async def other() -> None:
         async with await open_store(store_with_a_call) as store:
-            await store.create_tenant("other-co", actor="test")
+            await store.create_tenant("other-co", actor="test", policy=EXAMPLE_POLICY)
 
     asyncio.run(other())
     result = CliRunner().invoke(

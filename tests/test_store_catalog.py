@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FLOWS
+from storekit import EXAMPLE_POLICY
 
 from engine.routing import Rejected, Routed, route
 from engine.store import StoreError, open_store
@@ -19,9 +20,14 @@ async def test_jobs_route_to_published_versions_of_the_tenants_own_flows(tmp_pat
     url = f"sqlite:///{tmp_path / 's.db'}"
     async with await open_store(url, create=True) as store:
         await store.create_tenant(
-            "acme", actor="t", routing={"purposes": {"care": "clinic"}, "default": "clinic"}
+            "acme",
+            actor="t",
+            routing={"purposes": {"care": "clinic"}, "default": "clinic"},
+            policy=EXAMPLE_POLICY,
         )
-        await store.create_tenant("other", actor="t", max_concurrent_sessions=3)
+        await store.create_tenant(
+            "other", actor="t", max_concurrent_sessions=3, policy=EXAMPLE_POLICY
+        )
         acme, other = store.tenant("acme"), store.tenant("other")
         await acme.push(CLINIC, actor="t", flow_id="clinic")
         await acme.push(SUPPORT, actor="t", flow_id="support")  # never published
@@ -70,7 +76,9 @@ def test_flowctl_route_from_the_store(tmp_path: Path) -> None:
 
     async def setup() -> None:
         async with await open_store(url, create=True) as store:
-            await store.create_tenant("acme", actor="t", routing={"default": "clinic"})
+            await store.create_tenant(
+                "acme", actor="t", routing={"default": "clinic"}, policy=EXAMPLE_POLICY
+            )
             await store.tenant("acme").push(CLINIC, actor="t", flow_id="clinic")
             await store.tenant("acme").publish("clinic", 1, actor="t")
 

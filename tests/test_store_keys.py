@@ -14,11 +14,13 @@ from click.testing import CliRunner
 from storekit import T0, Clock, flow_doc, opened
 
 from cli.main import cli
+from engine.boundary import TenantPolicy
 from engine.store import (
     AlreadyExists,
     ApiKey,
     NotFound,
     Publication,
+    QuotaExceeded,
     Store,
     StoreConflict,
     StoreError,
@@ -252,7 +254,9 @@ async def test_active_sessions_counts_those_not_ended(store: Store, acme: Tenant
 # --- migrating a schema-1 file --------------------------------------------------------
 
 
-async def test_a_schema_1_store_migrates_to_2_keeping_its_history(tmp_path: Path) -> None:
+async def test_a_schema_1_store_migrates_to_the_latest_keeping_its_history(
+    tmp_path: Path,
+) -> None:
     path2 = tmp_path / "old.db"  # as a schema-1 flowctl left it: a flow, published once
     conn = sqlite3.connect(path2)
     for sql in MIGRATIONS[0]:
@@ -271,8 +275,14 @@ async def test_a_schema_1_store_migrates_to_2_keeping_its_history(tmp_path: Path
     conn.commit()
     conn.close()
     async with await open_store(f"sqlite:///{path2}", clock=Clock()) as s:
-        assert s.migrated == (1, 2)
+        assert s.migrated == (1, 3)
         acme = s.tenant("acme")
         assert [(p.seq, p.version) for p in await acme.history("clinic")] == [(1, 1)]
         assert (await acme.unpublish("clinic", actor="bo")).seq == 2
         assert await acme.keys() == []
+        # schema 3: no grants, no secrets, and the version already stored counts
+        assert (await acme.info()).policy == TenantPolicy()
+        assert await acme.secrets() == []
+        await acme.set_policy(TenantPolicy(max_versions=1), actor="bo")
+        with pytest.raises(QuotaExceeded):
+            await acme.push(flow_doc(note="Another version."), actor="bo")

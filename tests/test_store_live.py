@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import FLOWS
+from storekit import EXAMPLE_POLICY
 
 from engine.routing import Routed, route
 from engine.runtime import Called, Entered, Fired
@@ -21,7 +22,9 @@ SPECIALIST = {"caller_name": "Ana", "specialist_question": "Can I take ibuprofen
 async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     async with await open_store(url, create=True) as store:
-        await store.create_tenant("acme", actor="t", routing={"default": "clinic"})
+        await store.create_tenant(
+            "acme", actor="t", routing={"default": "clinic"}, policy=EXAMPLE_POLICY
+        )
         acme = store.tenant("acme")
         await acme.push(CLINIC, actor="t", flow_id="clinic")
         await acme.publish("clinic", 1, actor="t")
@@ -51,7 +54,7 @@ async def test_a_session_is_recorded_turn_by_turn(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     async with await open_store(url, create=True) as store:
-        await store.create_tenant("acme", actor="t")
+        await store.create_tenant("acme", actor="t", policy=EXAMPLE_POLICY)
         acme = store.tenant("acme")
         await acme.push(CLINIC, actor="t", flow_id="clinic")
         await acme.publish("clinic", 1, actor="t")

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 from conftest import FLOWS
-from storekit import flow_doc, opened
+from storekit import EXAMPLE_POLICY, flow_doc, opened
 
 from engine.routing import Rejected, Routed, route
 from engine.store import Store, StoreError
@@ -31,13 +31,13 @@ ROUTING = {k: v for k, v in DYNAMIC.items() if k in ("purposes", "rules", "defau
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     s = await opened(tmp_path / "flowctl.db", validate_routing=validate_routing)
-    await s.create_tenant("dynamic-co", actor="ana", routing=ROUTING)
+    await s.create_tenant("dynamic-co", actor="ana", routing=ROUTING, policy=EXAMPLE_POLICY)
     t = s.tenant("dynamic-co")
     for flow in DYNAMIC["flows"]:
         path = FLOWS / f"{flow}.json"
         await t.push(path.read_bytes(), actor="ana", filename=str(path))
         await t.publish(flow, 1, actor="ana")
-    await s.create_tenant("globex", actor="ana")
+    await s.create_tenant("globex", actor="ana", policy=EXAMPLE_POLICY)
     yield s
     await s.close()
 

@@ -21,6 +21,7 @@ NO_FLOW = "Unknown flow `{flow}` for tenant `acme`"
 NO_SESSION = "Unknown session `{session}` for tenant `acme`"
 NO_CALLBACK = "Unknown callback {callback} for tenant `acme`"
 NO_KEY = "Unknown key `{key}` for tenant `acme`"
+NO_SECRET = "Unknown secret `{flow}` for tenant `acme`"
 
 Call = Callable[[TenantStore, str, str, int, str], Awaitable[Any]]
 
@@ -48,6 +49,8 @@ ACROSS: dict[str, tuple[Call, str]] = {
         NO_CALLBACK,
     ),
     "revoke_key": (lambda t, f, s, c, k: t.revoke_key(k, actor="mallory"), NO_KEY),
+    # each tenant has a secret named after its flow
+    "delete_secret": (lambda t, f, s, c, k: t.delete_secret(f, actor="mallory"), NO_SECRET),
 }
 # Methods that take no other tenant's ids: they can only read or change the handle's own.
 OWN_ONLY = {
@@ -62,6 +65,11 @@ OWN_ONLY = {
     "active_sessions",
     "create_key",
     "keys",
+    "set_policy",
+    "boundary",
+    "secrets",
+    "set_secret",
+    "secret_values",
 }
 
 
@@ -108,6 +116,7 @@ async def two(tmp_path: Path) -> AsyncIterator[Store]:
         await t.schedule_callback(sid, when="tomorrow")
         key, _ = await t.create_key("admin", actor="admin")
         KEYS[tenant] = key.key_id
+        await t.set_secret(flow, f"{tenant}-value", actor="admin")
     yield s
     await s.close()
 
@@ -132,12 +141,16 @@ async def test_other_tenants_rows_are_not_found(two: Store, method: str) -> None
     assert (await globex.session("g1")).ended_at is None
     assert [c.status for c in await globex.callbacks(status=None)] == ["pending"]
     assert [k.revoked_at for k in await globex.keys()] == [None]
+    assert await globex.secret_values() == {"support": "globex-value"}
 
 
 async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     acme, globex = two.tenant("acme"), two.tenant("globex")
     assert [f.flow_id for f in await acme.flows()] == ["clinic"]
     assert [s.session_id for s in await acme.sessions()] == ["a1"]
+    assert [s.name for s in await acme.secrets()] == ["clinic"]
+    assert await acme.secret_values() == {"clinic": "acme-value"}
+    assert (await acme.boundary()).secrets == frozenset({"clinic"})
     assert [c.session_id for c in await acme.callbacks()] == ["a1"]
     assert {e.subject for e in await acme.audit()} == {"acme", "clinic", KEYS["acme"]}
     assert [k.key_id for k in await acme.keys()] == [KEYS["acme"]]

@@ -15,6 +15,7 @@ pytest.importorskip("livekit.agents")
 
 from conftest import FLOWS
 from livekit.agents.testing import fake_job_context
+from storekit import EXAMPLE_POLICY
 from workerkit import services
 
 from engine.store import open_store
@@ -30,7 +31,11 @@ async def _store(tmp_path: Path, limit: int | None = None) -> str:
     url = f"sqlite:///{tmp_path / 'flowctl.db'}"
     async with await open_store(url, create=True) as store:
         await store.create_tenant(
-            "acme", actor="t", routing={"default": "clinic"}, max_concurrent_sessions=limit
+            "acme",
+            actor="t",
+            routing={"default": "clinic"},
+            max_concurrent_sessions=limit,
+            policy=EXAMPLE_POLICY,
         )
         await store.tenant("acme").push(CLINIC, actor="t", flow_id="clinic")
         await store.tenant("acme").publish("clinic", 1, actor="t")

@@ -26,6 +26,7 @@ from engine.store.errors import (
     AlreadyExists,
     NotFound,
     NotPublishable,
+    QuotaExceeded,
     SessionLimitReached,
     StoreConflict,
     StoreCorrupt,
@@ -43,6 +44,7 @@ from engine.store.records import (
     FlowInfo,
     Publication,
     PushResult,
+    SecretInfo,
     SessionInfo,
     StoredFinding,
     Tenant,
@@ -51,6 +53,7 @@ from engine.store.records import (
 )
 
 if TYPE_CHECKING:
+    from engine.boundary import Boundary, TenantPolicy, ToolCatalog
     from engine.runtime import Event
 
 __all__ = [
@@ -64,7 +67,9 @@ __all__ = [
     "NotPublishable",
     "Publication",
     "PushResult",
+    "QuotaExceeded",
     "RoutingValidator",
+    "SecretInfo",
     "SessionEvent",
     "SessionInfo",
     "SessionLimitReached",
@@ -103,6 +108,20 @@ class TenantStore(Protocol):
     async def info(self) -> Tenant: ...
     async def set_routing(self, routing: Any, *, actor: str) -> Tenant: ...
     async def set_limits(self, *, max_concurrent_sessions: int | None, actor: str) -> Tenant: ...
+    async def set_policy(self, policy: TenantPolicy | None, *, actor: str) -> Tenant:
+        """Replace what the operator grants the tenant's flows (None: nothing)."""
+        ...
+
+    async def boundary(self) -> Boundary:
+        """What the tenant's flows are held to: its policy, the names of its secrets and
+        the store's tool catalog (``engine.boundary``)."""
+        ...
+
+    # --- secrets (write-only: names are listed, values only reach the worker) ---------
+    async def secrets(self) -> list[SecretInfo]: ...
+    async def set_secret(self, name: str, value: str, *, actor: str) -> SecretInfo: ...
+    async def delete_secret(self, name: str, *, actor: str) -> None: ...
+    async def secret_values(self) -> dict[str, str]: ...
 
     # --- flows, versions, publishing ----------------------------------------------------
     async def push(
@@ -114,7 +133,9 @@ class TenantStore(Protocol):
         filename: str | None = None,
     ) -> PushResult:
         """Store ``document`` as the flow's next version, unless a version with the same
-        content hash exists: then that version is returned (``created=False``)."""
+        content hash exists: then that version is returned (``created=False``). It is
+        linted as the tenant's flow (``boundary()``); past the policy's quotas it is
+        refused with :class:`QuotaExceeded`."""
         ...
 
     async def flows(self) -> list[FlowInfo]: ...
@@ -232,6 +253,7 @@ class Store(Protocol):
         name: str = "",
         routing: Any = None,
         max_concurrent_sessions: int | None = None,
+        policy: TenantPolicy | None = None,
     ) -> Tenant: ...
     async def list_tenants(self) -> list[Tenant]:
         """The admin listing: the only read across tenants."""
@@ -265,13 +287,15 @@ async def open_store(
     timeout: float | None = None,
     clock: Callable[[], float] = time.time,
     validate_routing: RoutingValidator | None = None,
+    catalog: ToolCatalog | None = None,
 ) -> Store:
     """Open (``create``: or create) the store at ``url`` and bring its schema up to
     date. ``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite:///:memory:``;
     query options ``timeout=SECONDS`` (how long to wait for another writer, default 5)
     and ``mode=ro`` (read only). ``timeout`` given here wins over the URL's. Tenants'
     routing documents are checked by ``validate_routing`` (default: the router's own
-    check, ``engine.store.routing.validate_routing``)."""
+    check, ``engine.store.routing.validate_routing``). ``catalog``: the operator's tool
+    catalog, which tenants' flows are linted against (``engine.boundary``)."""
     scheme, sep, _ = url.partition("://")
     if not sep:
         hint = f"; did you mean `sqlite:///{url}`?" if url.strip() else ""
@@ -312,7 +336,7 @@ async def open_store(
     if validate_routing is None:
         from engine.store.routing import validate_routing
 
-    return await SQLiteStore.open(
+    store = await SQLiteStore.open(
         url,
         path,
         create=create,
@@ -321,3 +345,5 @@ async def open_store(
         clock=clock,
         validate_routing=validate_routing,
     )
+    store.catalog = catalog
+    return store

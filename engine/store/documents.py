@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from engine.boundary import OPERATOR, Boundary
 from engine.errors import FlowInvalidError
 from engine.findings import Severity
 from engine.store.errors import StoreError
@@ -92,7 +93,11 @@ class Prepared(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def prepare(
-    data: bytes | str, filename: str | None = None, *, flow_id: str | None = None
+    data: bytes | str,
+    filename: str | None = None,
+    *,
+    flow_id: str | None = None,
+    boundary: Boundary = OPERATOR,
 ) -> Prepared:
     """Lint ``data`` and work out its flow id and hash.
 
@@ -102,7 +107,8 @@ def prepare(
 
     A document that is not a JSON object has no canonical form and is refused with its
     findings (:class:`FlowInvalidError`, exit 1); every other finding is kept with the
-    version, and only error-level ones stop it being published.
+    version, and only error-level ones stop it being published. ``boundary``: the
+    tenant's (``TenantStore.boundary()``): a tenant's flow is held to its policy.
     """
     from engine.lint import check  # lint's rules load on first use, not with the store
     from engine.load import load_bytes
@@ -111,7 +117,7 @@ def prepare(
     stem = PurePath(filename).name.removesuffix(".json") if filename else None
     filename = filename or f"{flow_id or 'document'}.json"
     loaded = load_bytes(raw, filename, stem=stem)
-    located = check(loaded)
+    located = check(loaded, boundary=boundary)
     fatal = [
         x
         for x in located

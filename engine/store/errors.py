@@ -14,6 +14,7 @@ code the CLI uses and a message that names the store and says what to do.
         ├── AlreadyExists        exit 2   a tenant or session with that id exists already
         ├── StoreConflict        exit 1   an optimistic check failed: someone changed it first
         ├── NotPublishable       exit 1   the version has error-level lint findings
+        ├── QuotaExceeded        exit 1   the tenant's policy allows it no more versions or bytes
         └── SessionLimitReached  exit 1   the tenant's concurrent-session limit is reached
 
 ``NotFound`` is also what a tenant gets for another tenant's rows: the message is the
@@ -28,6 +29,7 @@ __all__ = [
     "AlreadyExists",
     "NotFound",
     "NotPublishable",
+    "QuotaExceeded",
     "SessionLimitReached",
     "StoreConflict",
     "StoreCorrupt",
@@ -93,5 +95,12 @@ class NotPublishable(StoreError):
 
 class SessionLimitReached(StoreError):
     """The tenant already runs as many sessions as its ``max_concurrent_sessions``."""
+
+    exit_code = 1
+
+
+class QuotaExceeded(StoreError):
+    """A push would take the tenant past its policy's ``max_versions`` or
+    ``max_stored_bytes``."""
 
     exit_code = 1

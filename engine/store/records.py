@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from engine.boundary import TenantPolicy
+
 __all__ = [
     "ApiKey",
     "AuditEntry",
@@ -18,6 +20,7 @@ __all__ = [
     "FlowInfo",
     "Publication",
     "PushResult",
+    "SecretInfo",
     "SessionInfo",
     "StoredFinding",
     "Tenant",
@@ -37,8 +40,20 @@ class Tenant(_Record, kw_only=True):
     # The tenant's routing document (its format belongs to the router), or None.
     routing: Any = None
     max_concurrent_sessions: int | None = None
+    # What the operator grants the tenant's flows (engine/boundary.py).
+    policy: TenantPolicy = msgspec.field(default_factory=TenantPolicy)
     created_at: float
     updated_at: float
+
+
+class SecretInfo(_Record, kw_only=True):
+    """A tenant's secret as the store shows it: its name and when it changed, never
+    its value."""
+
+    name: str
+    created_at: float
+    updated_at: float
+    updated_by: str
 
 
 class StoredFinding(_Record, kw_only=True):

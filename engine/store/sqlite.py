@@ -9,6 +9,7 @@ commit survives a crash of the process; only a power cut may lose the last ones.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import aiosqlite
 
+from engine.boundary import TenantPolicy, ToolCatalog
 from engine.store.documents import check_actor, check_id, check_limit
 from engine.store.errors import (
     AlreadyExists,
@@ -32,7 +34,13 @@ from engine.store.sqlite_db import Db, Row, SQLiteFile, Tx, audit, bump_changes
 from engine.store.sqlite_events import EventWriter
 from engine.store.sqlite_keys import authenticate
 from engine.store.sqlite_schema import APPLICATION_ID, LATEST, MIGRATIONS
-from engine.store.sqlite_tenant import SQLiteTenantStore, check_routing, tenant_record
+from engine.store.sqlite_tenant import (
+    TENANT_COLUMNS,
+    SQLiteTenantStore,
+    check_policy,
+    check_routing,
+    tenant_record,
+)
 
 if TYPE_CHECKING:
     from engine.store import TenantStore
@@ -40,8 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["SQLiteStore"]
 
 logger = logging.getLogger(__name__)
-
-_TENANT_COLUMNS = "tenant_id, name, routing, max_concurrent_sessions, created_at, updated_at"
 
 
 class SQLiteStore:
@@ -65,6 +71,8 @@ class SQLiteStore:
         self._clock = clock
         self._validate_routing = validate_routing
         self._tenants: dict[str, SQLiteTenantStore] = {}
+        # The operator's tool catalog, for linting tenants' flows (open_store's).
+        self.catalog: ToolCatalog | None = None
 
     # --- opening ------------------------------------------------------------------------
 
@@ -127,6 +135,7 @@ class SQLiteStore:
                 self._events,
                 clock=self._clock,
                 validate_routing=self._validate_routing,
+                catalog=self.catalog,
             )
             self._tenants[tenant_id] = handle
         return handle
@@ -139,9 +148,11 @@ class SQLiteStore:
         name: str = "",
         routing: Any = None,
         max_concurrent_sessions: int | None = None,
+        policy: TenantPolicy | None = None,
     ) -> Tenant:
         check_id("tenant", tenant_id)
         routing_text = check_routing(tenant_id, routing, self._validate_routing)
+        policy_text = check_policy(tenant_id, policy)
         check_limit(max_concurrent_sessions)
         check_actor(actor)
         now = self._clock()
@@ -149,21 +160,23 @@ class SQLiteStore:
             if await tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)):
                 raise AlreadyExists(f"Tenant `{tenant_id}` already exists")
             await tx.run(
-                f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                (tenant_id, name, routing_text, max_concurrent_sessions, now, now),
+                f"INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (tenant_id, name, routing_text, max_concurrent_sessions, now, now, policy_text),
             )
             detail = {
                 "name": name,
                 "routing": routing,
                 "max_concurrent_sessions": max_concurrent_sessions,
             }
+            if policy_text is not None:
+                detail["policy"] = json.loads(policy_text)
             await audit(tx, tenant_id, actor, "tenant.create", tenant_id, detail, now)
             await bump_changes(tx)
         return await self.tenant(tenant_id).info()
 
     async def list_tenants(self) -> list[Tenant]:
         """The admin listing: every tenant, by id. The only read across tenants."""
-        rows = await self._reader.all(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY tenant_id")
+        rows = await self._reader.all(f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id")
         return [tenant_record(row) for row in rows]
 
     async def authenticate(self, key: str) -> ApiKey | None:

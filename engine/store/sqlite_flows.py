@@ -8,8 +8,15 @@ from types import EllipsisType
 
 import msgspec
 
+from engine.boundary import TenantPolicy
 from engine.store.documents import check_actor, prepare
-from engine.store.errors import NotFound, NotPublishable, StoreConflict, StoreError
+from engine.store.errors import (
+    NotFound,
+    NotPublishable,
+    QuotaExceeded,
+    StoreConflict,
+    StoreError,
+)
 from engine.store.records import (
     FlowInfo,
     Publication,
@@ -74,6 +81,25 @@ class FlowsMixin(TenantPart):
     def _unknown_flow(self, flow_id: str) -> NotFound:
         return NotFound(f"Unknown flow `{flow_id}` for tenant `{self._tenant_id}`")
 
+    async def _check_quota(self, tx: Tx, policy: TenantPolicy, size: int) -> None:
+        row = await tx.one(
+            "SELECT stored_versions, stored_bytes FROM tenants WHERE tenant_id = ?",
+            (self._tenant_id,),
+        )
+        assert row is not None  # _require_tenant ran in this transaction
+        versions, stored = row
+        if versions + 1 > policy.max_versions:
+            raise QuotaExceeded(
+                f"Tenant `{self._tenant_id}` keeps {versions:,} versions, its quota "
+                f"(`max_versions` {policy.max_versions:,}); nothing was pushed"
+            )
+        if stored + size > policy.max_stored_bytes:
+            raise QuotaExceeded(
+                f"Tenant `{self._tenant_id}` keeps {stored:,} bytes of flows; this "
+                f"{size:,}-byte version would pass its quota (`max_stored_bytes` "
+                f"{policy.max_stored_bytes:,}); nothing was pushed"
+            )
+
     async def push(
         self,
         document: bytes | str,
@@ -83,8 +109,11 @@ class FlowsMixin(TenantPart):
         filename: str | None = None,
     ) -> PushResult:
         check_actor(actor)
-        prepared = prepare(document, filename, flow_id=flow_id)  # lint runs outside the lock
+        boundary = await self.boundary()
+        # lint runs outside the lock, holding the flow to the tenant's policy
+        prepared = prepare(document, filename, flow_id=flow_id, boundary=boundary)
         flow_id = prepared.flow_id
+        size = len(prepared.document.encode())
         key = (self._tenant_id, flow_id)
         findings = msgspec.json.encode(prepared.findings).decode()
         now = self._clock()
@@ -106,7 +135,13 @@ class FlowsMixin(TenantPart):
                 )
                 if same is not None:
                     return PushResult(version=_version_info(same), created=False)
+            await self._check_quota(tx, boundary.policy, size)
             version = latest + 1
+            await tx.run(
+                "UPDATE tenants SET stored_versions = stored_versions + 1, "
+                "stored_bytes = stored_bytes + ? WHERE tenant_id = ?",
+                (size, self._tenant_id),
+            )
             await tx.run(
                 "INSERT INTO flow_versions (tenant_id, flow_id, version, hash, document, "
                 "author, created_at, findings, errors, warnings) "

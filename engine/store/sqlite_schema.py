@@ -166,5 +166,32 @@ _V2 = [
     "ALTER TABLE publications_v2 RENAME TO publications",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+_V3 = [
+    # The operator's grants to the tenant's flows (engine.boundary.TenantPolicy, as JSON;
+    # NULL: the default policy, which grants nothing).
+    "ALTER TABLE tenants ADD COLUMN policy TEXT",
+    # What the tenant's versions take, kept by every push (versions are never deleted)
+    # so the policy's quotas are checked without reading every document.
+    "ALTER TABLE tenants ADD COLUMN stored_versions INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE tenants ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0",
+    """UPDATE tenants SET
+        stored_versions = (SELECT count(*) FROM flow_versions v
+                           WHERE v.tenant_id = tenants.tenant_id),
+        stored_bytes = (SELECT coalesce(sum(length(CAST(document AS BLOB))), 0)
+                        FROM flow_versions v WHERE v.tenant_id = tenants.tenant_id)""",
+    # The tenant's secrets: what `${NAME}` and `api_key_env` mean in its flows. Written
+    # and rotated through the API and CLI, never returned by them; only the worker
+    # reads values, to run the tenant's calls.
+    """CREATE TABLE secrets (
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+    ) WITHOUT ROWID""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 LATEST = len(MIGRATIONS)

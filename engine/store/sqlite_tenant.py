@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from engine.boundary import Boundary, TenantPolicy, ToolCatalog
 from engine.store.documents import check_actor, check_limit
 from engine.store.errors import NotFound, StoreError
 from engine.store.records import AuditEntry, Tenant
@@ -19,9 +20,16 @@ from engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
 from engine.store.sqlite_events import EventWriter
 from engine.store.sqlite_flows import FlowsMixin
 from engine.store.sqlite_keys import KeysMixin
+from engine.store.sqlite_secrets import SecretsMixin
 from engine.store.sqlite_sessions import SessionsMixin
 
-__all__ = ["SQLiteTenantStore", "check_routing", "tenant_record"]
+__all__ = [
+    "TENANT_COLUMNS",
+    "SQLiteTenantStore",
+    "check_policy",
+    "check_routing",
+    "tenant_record",
+]
 
 
 def check_routing(
@@ -46,6 +54,10 @@ def check_routing(
     return msgspec.json.encode(routing).decode()
 
 
+TENANT_COLUMNS = "tenant_id, name, routing, max_concurrent_sessions, created_at, updated_at, policy"
+_policy = msgspec.json.Decoder(TenantPolicy)
+
+
 def tenant_record(row: Row) -> Tenant:
     return Tenant(
         tenant_id=row[0],
@@ -54,10 +66,27 @@ def tenant_record(row: Row) -> Tenant:
         max_concurrent_sessions=row[3],
         created_at=row[4],
         updated_at=row[5],
+        policy=TenantPolicy() if row[6] is None else _policy.decode(row[6]),
     )
 
 
-class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin):
+def check_policy(tenant_id: str, policy: Any) -> str | None:
+    """The policy as stored (JSON text; None for the default, which grants nothing).
+    Accepts a :class:`TenantPolicy` or its decoded JSON; raises :class:`StoreError`
+    naming what is wrong."""
+    if policy is None:
+        return None
+    try:
+        checked = msgspec.convert(
+            msgspec.to_builtins(policy) if isinstance(policy, TenantPolicy) else policy,
+            TenantPolicy,
+        )
+    except msgspec.ValidationError as exc:
+        raise StoreError(f"Invalid policy for tenant `{tenant_id}`: {exc}") from None
+    return msgspec.json.encode(checked).decode()
+
+
+class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin, SecretsMixin):
     """The :class:`engine.store.TenantStore` of one tenant on an SQLite store."""
 
     def __init__(
@@ -69,8 +98,10 @@ class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin):
         *,
         clock: Callable[[], float],
         validate_routing: Callable[[Any], None] | None,
+        catalog: ToolCatalog | None = None,
     ) -> None:
         self._tenant_id = tenant_id
+        self._catalog = catalog
         self._w = writer
         self._r = reader
         self._events = events
@@ -99,9 +130,7 @@ class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin):
 
     async def info(self) -> Tenant:
         row = await self._r.one(
-            "SELECT tenant_id, name, routing, max_concurrent_sessions, created_at, updated_at "
-            "FROM tenants WHERE tenant_id = ?",
-            (self._tenant_id,),
+            f"SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = ?", (self._tenant_id,)
         )
         if row is None:
             await self._require_tenant(self._r)
@@ -119,6 +148,21 @@ class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin):
         detail = {"max_concurrent_sessions": value}
         await self._update_tenant("max_concurrent_sessions", value, "tenant.limits", detail, actor)
         return await self.info()
+
+    async def set_policy(self, policy: TenantPolicy | None, *, actor: str) -> Tenant:
+        text = check_policy(self._tenant_id, policy)
+        detail = msgspec.to_builtins(TenantPolicy() if policy is None else policy)
+        await self._update_tenant("policy", text, "tenant.policy", detail, actor)
+        return await self.info()
+
+    async def boundary(self) -> Boundary:
+        info = await self.info()
+        return Boundary(
+            tenant_id=self._tenant_id,
+            policy=info.policy,
+            catalog=self._catalog,
+            secrets=frozenset(s.name for s in await self.secrets()),
+        )
 
     async def _update_tenant(
         self, column: str, value: Any, action: str, detail: Any, actor: str

@@ -1,0 +1,114 @@
+"""A tenant's secrets on the SQLite store: what ``${NAME}`` and ``api_key_env`` mean in
+its flows (``engine/boundary.py``). Set, rotated and deleted by name, each change
+audited with the name only; listed by name only. :meth:`SecretsMixin.secret_values`,
+the one read of values, is for the worker that runs the tenant's calls.
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.store.documents import check_actor
+from engine.store.errors import NotFound, StoreError
+from engine.store.records import SecretInfo
+from engine.store.sqlite_db import Row, TenantPart, audit, bump_changes
+
+__all__ = ["MAX_SECRETS", "MAX_SECRET_BYTES", "SecretsMixin", "check_secret_name"]
+
+# A key, a token, a PEM certificate: all fit in 16 KiB.
+MAX_SECRET_BYTES = 16 * 1024
+# Per tenant: a flow needs a handful; a thousand is a mistake or an attack.
+MAX_SECRETS = 1000
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_COLUMNS = "name, created_at, updated_at, updated_by"
+
+
+def check_secret_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise StoreError(
+            f"Invalid secret name `{name}`: use letters, digits and `_`, starting with a "
+            "letter or `_` (as `${NAME}` in a flow), at most 128 characters"
+        )
+    return name
+
+
+def _info(row: Row) -> SecretInfo:
+    return SecretInfo(name=row[0], created_at=row[1], updated_at=row[2], updated_by=row[3])
+
+
+class SecretsMixin(TenantPart):
+    """The secrets part of :class:`SQLiteTenantStore`."""
+
+    async def secrets(self) -> list[SecretInfo]:
+        await self._require_tenant(self._r)
+        rows = await self._r.all(
+            f"SELECT {_COLUMNS} FROM secrets WHERE tenant_id = ? ORDER BY name",
+            (self._tenant_id,),
+        )
+        return [_info(r) for r in rows]
+
+    async def set_secret(self, name: str, value: str, *, actor: str) -> SecretInfo:
+        """Set or rotate a secret. The audit log records its name, never its value."""
+        check_secret_name(name)
+        check_actor(actor)
+        if not isinstance(value, str) or not value:
+            raise StoreError(f"Secret `{name}` needs a value")
+        if len(value.encode()) > MAX_SECRET_BYTES:
+            raise StoreError(
+                f"Secret `{name}` is {len(value.encode()):,} bytes; secrets are limited to "
+                f"{MAX_SECRET_BYTES // 1024} KiB"
+            )
+        now = self._clock()
+        async with self._w.transaction() as tx:
+            await self._require_tenant(tx)
+            row = await tx.one(
+                "SELECT created_at FROM secrets WHERE tenant_id = ? AND name = ?",
+                (self._tenant_id, name),
+            )
+            if row is None:
+                count = await tx.one(
+                    "SELECT count(*) FROM secrets WHERE tenant_id = ?", (self._tenant_id,)
+                )
+                if count is not None and count[0] >= MAX_SECRETS:
+                    raise StoreError(
+                        f"Tenant `{self._tenant_id}` has {MAX_SECRETS} secrets, the most it "
+                        "may keep; delete one first"
+                    )
+            created = now if row is None else row[0]
+            await tx.run(
+                "INSERT INTO secrets (tenant_id, name, value, created_at, updated_at, "
+                "updated_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, name) DO UPDATE "
+                "SET value = excluded.value, updated_at = excluded.updated_at, "
+                "updated_by = excluded.updated_by",
+                (self._tenant_id, name, value, created, now, actor),
+            )
+            action = "secret.set" if row is None else "secret.rotate"
+            await audit(tx, self._tenant_id, actor, action, name, {"name": name}, now)
+            await bump_changes(tx)  # workers reread what the tenant's flows may use
+        return SecretInfo(name=name, created_at=created, updated_at=now, updated_by=actor)
+
+    async def delete_secret(self, name: str, *, actor: str) -> None:
+        check_secret_name(name)
+        check_actor(actor)
+        now = self._clock()
+        async with self._w.transaction() as tx:
+            await self._require_tenant(tx)
+            row = await tx.one(
+                "SELECT 1 FROM secrets WHERE tenant_id = ? AND name = ?", (self._tenant_id, name)
+            )
+            if row is None:
+                raise NotFound(f"Unknown secret `{name}` for tenant `{self._tenant_id}`")
+            await tx.run(
+                "DELETE FROM secrets WHERE tenant_id = ? AND name = ?", (self._tenant_id, name)
+            )
+            await audit(tx, self._tenant_id, actor, "secret.delete", name, {"name": name}, now)
+            await bump_changes(tx)
+
+    async def secret_values(self) -> dict[str, str]:
+        """Every secret's value by name: for the worker running the tenant's calls only
+        (no API or CLI command returns them)."""
+        await self._require_tenant(self._r)
+        rows = await self._r.all(
+            "SELECT name, value FROM secrets WHERE tenant_id = ?", (self._tenant_id,)
+        )
+        return {r[0]: r[1] for r in rows}
