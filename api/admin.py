@@ -93,6 +93,7 @@ class TenantsController(Controller):
             name=data.name,
             routing=_checked(data.routing),
             max_concurrent_sessions=data.max_concurrent_sessions,
+            policy=data.policy,
         )
 
     @get("/{tenant_id:str}", opt=PLATFORM, responses=responses(400, 401, 403, 404))
@@ -104,7 +105,9 @@ class TenantsController(Controller):
     async def update_tenant(
         self, caller: Caller, request: Request, tenant_id: TenantId, data: TenantUpdate
     ) -> Tenant:
-        """Change a tenant's routing or session limit (platform admins only)."""
+        """Change a tenant's routing, session limit or policy: the catalog tools, egress
+        hosts and transfer destinations its flows may use, and its quotas (platform
+        admins only)."""
         t = _store(request).tenant(tenant_id)
         info = await t.info()
         if data.routing is not UNSET:
@@ -114,6 +117,8 @@ class TenantsController(Controller):
                 max_concurrent_sessions=data.max_concurrent_sessions,  # type: ignore[arg-type]
                 actor=caller.actor,
             )
+        if data.policy is not UNSET:
+            info = await t.set_policy(data.policy, actor=caller.actor)  # type: ignore[arg-type]
         return info
 
     @post("/{tenant_id:str}/keys", opt=PLATFORM, responses=responses(400, 401, 403, 404, 413))

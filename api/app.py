@@ -36,11 +36,13 @@ from api.errors import ApiError, handle_exception, responses
 from api.flow_edits import FlowEditsController
 from api.flows import FlowsController
 from api.models import Health
+from api.policy import PolicyController, SecretsController
 from api.routing import RoutingController, TokensController
 from api.sessions import SessionsController
 from api.tokens import LiveKitCredentials
 from api.versions import VersionCache
 from engine import __version__
+from engine.boundary import ToolCatalog
 
 __all__ = ["Settings", "create_app", "livekit_from_env"]
 
@@ -55,6 +57,8 @@ class Settings:
     platform_tenant: str = "platform"
     agent_name: str = "flowctl"
     livekit: LiveKitCredentials | None = None
+    # The operator's tool catalog (`--tools`): what tenants' flows may name.
+    catalog: ToolCatalog | None = None
 
 
 def livekit_from_env(environ: Any = os.environ) -> LiveKitCredentials | None:
@@ -135,7 +139,9 @@ def create_app(settings: Settings) -> Litestar:
         from engine.store import open_store
         from engine.store.routing import validate_routing
 
-        store = await open_store(settings.store_url, validate_routing=validate_routing)
+        store = await open_store(
+            settings.store_url, validate_routing=validate_routing, catalog=settings.catalog
+        )
         app.state.store = store
         # Everything loaded so far (Litestar, the engine, lint's rules) lives as long as
         # the process: frozen, a full collection no longer walks it. In
@@ -158,6 +164,8 @@ def create_app(settings: Settings) -> Litestar:
             KeysController,
             TenantsController,
             MiscController,
+            PolicyController,
+            SecretsController,
         ],
         dependencies={"caller": Provide(_provide_caller)},
         security=[{"apiKey": []}],

@@ -34,6 +34,7 @@ from engine.store import (
     AlreadyExists,
     NotFound,
     NotPublishable,
+    QuotaExceeded,
     SessionLimitReached,
     StoreConflict,
     StoreUnavailable,
@@ -79,7 +80,8 @@ _DESCRIPTIONS = {
     400: "Bad request: malformed JSON (with its line and column), a body or parameter "
     "of the wrong shape, or a change the store refuses",
     401: "Missing, unknown or revoked API key",
-    403: "The key's role may not do this",
+    403: "The key's role may not do this, the tenant's policy does not allow it (a room "
+    "outside its namespace), or its quota is used up",
     404: "No such flow, version, session, key or tenant for this key's tenant",
     409: "Conflict: the published pointer moved (stale `expected_current`), or the "
     "thing exists already",
@@ -163,6 +165,8 @@ def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
             return error_response(422, "lint_errors", str(exc), details)
         case SessionLimitReached():
             return error_response(429, "session_limit", str(exc))
+        case QuotaExceeded():
+            return error_response(403, "quota_exceeded", str(exc))
         case StoreUnavailable():
             logger.error("store unavailable: %s", exc)
             return error_response(503, "store_unavailable", str(exc))

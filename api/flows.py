@@ -74,7 +74,7 @@ class FlowsController(Controller):
         `agent_id` for a seed-001 config) as version 1. 409 if the flow exists (PUT a
         new version instead); 422 with the findings if it has lint errors."""
         raw = await request.body()
-        prepared = await prepared_document(raw)
+        prepared = await prepared_document(caller, raw)
         flow_id = prepared.flow_id
         try:
             await caller.tenant.published(flow_id)

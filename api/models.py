@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from engine.boundary import CatalogEntry, TenantPolicy
+from engine.spec import Parameter
 from engine.store import ApiKey, SessionEvent, SessionInfo, StoredFinding
 
 __all__ = [
@@ -24,11 +26,13 @@ __all__ = [
     "Pushed",
     "Rollback",
     "RoutingView",
+    "SecretValue",
     "SessionView",
     "TenantCreate",
     "TenantUpdate",
     "TokenRequest",
     "TokenView",
+    "ToolView",
     "TracingChange",
     "WhoAmI",
 ]
@@ -186,13 +190,36 @@ class TenantCreate(_Body):
     name: Annotated[str, Meta(max_length=256)] = ""
     routing: dict[str, Any] | None = None
     max_concurrent_sessions: Annotated[int, Meta(ge=1, le=2**31)] | None = None
+    # What the operator grants the tenant's flows (default: nothing).
+    policy: TenantPolicy | None = None
 
 
 class TenantUpdate(_Body):
-    """Fields to change; null clears the routing or removes the limit."""
+    """Fields to change; null clears the routing, removes the limit, or resets the
+    policy to the default (which grants nothing)."""
 
     routing: dict[str, Any] | UnsetType | None = UNSET
     max_concurrent_sessions: Annotated[int, Meta(ge=1, le=2**31)] | UnsetType | None = UNSET
+    policy: TenantPolicy | UnsetType | None = UNSET
+
+
+class SecretValue(_Body):
+    """A secret's new value (never returned by any endpoint)."""
+
+    value: Annotated[str, Meta(min_length=1, max_length=16 * 1024)]
+
+
+class ToolView(_View):
+    """A catalog tool granted to the tenant: use it in a flow as
+    ``{"kind": "catalog", "name": NAME}``."""
+
+    name: str
+    description: str
+    parameters: dict[str, Parameter]
+
+    @classmethod
+    def of(cls, name: str, entry: CatalogEntry) -> ToolView:
+        return cls(name=name, description=entry.description, parameters=entry.parameters)
 
 
 class KeyCreate(_Body):

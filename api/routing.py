@@ -13,6 +13,7 @@ from api.auth import Caller
 from api.errors import ApiError, responses
 from api.models import DryRun, RoutingView, TokenRequest, TokenView
 from api.tokens import mint_token
+from engine.boundary import tenant_room
 from engine.routing import Rejected, Routed, decide, read_request
 from engine.store.routing import parse_routing, tenant_catalog
 
@@ -103,8 +104,10 @@ class TokensController(Controller):
     async def create_token(self, caller: Caller, request: Request, data: TokenRequest) -> TokenView:
         """Start a session: a LiveKit token for `identity` to join `room`, which
         dispatches the agent with `metadata` (its `tenant_id` defaults to the key's). The
-        job is routed first: a request the router would refuse is 422 with its reason,
-        and no token. 503 when the server has no LiveKit credentials."""
+        room is in the tenant's namespace (`acme:call-1`; a name without one gets the
+        tenant's put in front, a name in another tenant's is 403). The job is routed
+        first: a request the router would refuse is 422 with its reason, and no token.
+        503 when the server has no LiveKit credentials."""
         settings = request.app.state.settings
         credentials = settings.livekit
         if credentials is None:
@@ -117,12 +120,16 @@ class TokensController(Controller):
         metadata = dict(data.metadata or {})
         metadata.setdefault("tenant_id", caller.tenant_id)
         text = json.dumps(metadata, ensure_ascii=False)
+        try:
+            room = tenant_room(caller.tenant_id, data.room)
+        except ValueError as exc:
+            raise ApiError(403, "room_not_allowed", str(exc)) from None
         decision = await route_for(caller, text)
         if isinstance(decision, Rejected):
             raise ApiError(422, "routing_rejected", decision.reason)
         token, expires_at = mint_token(
             credentials,
-            room=data.room,
+            room=room,
             identity=data.identity,
             name=data.name,
             agent_name=settings.agent_name,
@@ -132,7 +139,7 @@ class TokensController(Controller):
         return TokenView(
             token=token,
             url=credentials.url,
-            room=data.room,
+            room=room,
             identity=data.identity,
             agent_name=settings.agent_name,
             expires_at=expires_at,

@@ -37,10 +37,14 @@ def version_name(version: int | None) -> str:
     return "no version" if version is None else f"v{version}"
 
 
-async def prepared_document(document: bytes | str, flow_id: str | None = None) -> Prepared:
-    """The document linted, its flow id and hash worked out; in a thread, as lint of a
-    large flow takes milliseconds the event loop owes other requests."""
-    return await asyncio.to_thread(prepare, document, None, flow_id=flow_id)
+async def prepared_document(
+    caller: Caller, document: bytes | str, flow_id: str | None = None
+) -> Prepared:
+    """The document linted as the caller's tenant's flow (held to its policy), its flow
+    id and hash worked out; in a thread, as lint of a large flow takes milliseconds the
+    event loop owes other requests."""
+    boundary = await caller.tenant.boundary()
+    return await asyncio.to_thread(prepare, document, None, flow_id=flow_id, boundary=boundary)
 
 
 async def pushed(
@@ -53,7 +57,7 @@ async def pushed(
     """Lint ``document`` and store it as the flow's next version; 422 with the findings
     (and nothing stored) when it has errors."""
     if prepared is None:
-        prepared = await prepared_document(document, flow_id)
+        prepared = await prepared_document(caller, document, flow_id)
     if prepared.errors:
         errors = [f for f in prepared.findings if f.severity == "error"]
         shown = "; ".join(f"{f.row}:{f.column}: {f.code} {f.message}" for f in errors[:3])

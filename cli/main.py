@@ -14,8 +14,10 @@ from typing import Any
 import click
 
 from cli.keys import keys
+from cli.policy import policy, secrets
 from cli.serve import serve
 from cli.store import store
+from cli.store_common import read_catalog, store_option, tools_option
 from cli.tenants import sessions, tenants
 from cli.worker import token, worker
 from engine import __version__
@@ -71,6 +73,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     default=None,
     help="Processes to lint with [default: one per core from 64 files].",
 )
+@tools_option
+@click.option(
+    "--tenant",
+    "tenant_id",
+    help="Lint as this tenant's flows, held to its policy in the store (--store).",
+)
+@store_option
 def lint(
     paths: tuple[Path, ...],
     fmt: str,
@@ -78,9 +87,16 @@ def lint(
     ignore: tuple[str, ...],
     exit_zero: bool,
     jobs: int | None,
+    tools_path: Path | None,
+    tenant_id: str | None,
+    url: str,
 ) -> None:
     """Check flow files and folders (folders: every *.json inside, except
     *.scenarios.json and *.schema.json).
+
+    Files are the operator's own flows unless --tenant names whose they are: then they
+    are held to what the operator granted that tenant (docs/security.md), as a push to
+    the store would be.
 
     Exit 0 when no finding is at error level, 1 when one is, 2 for usage or I/O errors.
     """
@@ -91,7 +107,9 @@ def lint(
         selection = Selection.parse(_codes(select), _codes(ignore))
     except ValueError as exc:
         _fail(str(exc))
-    result = lint_paths(paths, selection, jobs=jobs)
+    catalog = read_catalog(tools_path)
+    boundary = _boundary(tenant_id, url, catalog)
+    result = lint_paths(paths, selection, jobs=jobs, boundary=boundary)
     formatter = {"text": format_text, "json": format_json, "github": format_github}[fmt]
     click.echo(formatter(result), nl=False)
     for error in result.errors:
@@ -99,6 +117,27 @@ def lint(
     click.echo(summary(result), err=True)
     code = result.exit_code
     sys.exit(0 if exit_zero and code == EXIT_FINDINGS else code)
+
+
+def _boundary(tenant_id: str | None, url: str, catalog: Any) -> Any:
+    """The operator's boundary (with ``catalog``), or ``tenant_id``'s from the store."""
+    from engine.boundary import OPERATOR
+
+    if tenant_id is None:
+        return OPERATOR if catalog is None else OPERATOR.with_catalog(catalog)
+    import asyncio
+
+    from cli.store_common import with_tenant
+    from engine.errors import FlowError
+
+    async def read(t: Any) -> Any:
+        return await t.boundary()
+
+    try:
+        boundary = asyncio.run(with_tenant(url, tenant_id, read, catalog=catalog))
+    except FlowError as exc:
+        _fail(str(exc), exc.exit_code)
+    return boundary
 
 
 @cli.command()
@@ -606,7 +645,8 @@ def schema() -> None:
     click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
 
 
-for group in (store, tenants, sessions, keys):  # cli/store.py, tenants.py, keys.py: the store
+tenants.add_command(policy)  # cli/policy.py: what the operator grants a tenant
+for group in (store, tenants, sessions, keys, secrets):  # the store (cli/store.py ...)
     cli.add_command(group)
 for command in (worker, token):  # cli/worker.py: the voice worker
     cli.add_command(command)

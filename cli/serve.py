@@ -6,9 +6,11 @@ the store commands start as fast as before.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from cli.store_common import fail, store_option
+from cli.store_common import fail, read_catalog, store_option, tools_option
 
 __all__ = ["serve"]
 
@@ -33,9 +35,16 @@ __all__ = ["serve"]
     show_default=True,
     help="The agent that minted tokens dispatch (the worker's --agent-name).",
 )
+@tools_option
 @click.option("--access-log/--no-access-log", default=True, help="Log every request.")
 def serve(
-    host: str, port: int, url: str, platform_tenant: str, agent_name: str, access_log: bool
+    host: str,
+    port: int,
+    url: str,
+    platform_tenant: str,
+    agent_name: str,
+    tools_path: Path | None,
+    access_log: bool,
 ) -> None:
     """The admin HTTP API: flows, versions, sessions, routing and LiveKit tokens per
     tenant, authenticated by keys from `flowctl keys create`. OpenAPI at /openapi.json,
@@ -44,7 +53,9 @@ def serve(
     The store must exist (`flowctl store init`); opening it applies any migration it
     lacks. Tokens need LIVEKIT_API_KEY and LIVEKIT_API_SECRET (LIVEKIT_URL is passed on
     to clients); without them POST /api/v1/tokens answers 503. One process: SQLite has
-    one writer, and every request is a few indexed reads.
+    one writer, and every request is a few indexed reads. Pushed flows are linted as
+    their tenant's, against the tool catalog given with --tools (its functions need not
+    be importable here: the workers check them).
     """
     import asyncio
 
@@ -55,6 +66,7 @@ def serve(
         async with await open_store(url):
             pass
 
+    catalog = read_catalog(tools_path)
     try:
         asyncio.run(check())
     except FlowError as exc:
@@ -72,7 +84,11 @@ def serve(
 
     livekit = livekit_from_env()
     settings = Settings(
-        store_url=url, platform_tenant=platform_tenant, agent_name=agent_name, livekit=livekit
+        store_url=url,
+        platform_tenant=platform_tenant,
+        agent_name=agent_name,
+        livekit=livekit,
+        catalog=catalog,
     )
     click.echo(
         f"flowctl serve: store {url}; docs at http://{host}:{port}/docs"

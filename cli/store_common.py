@@ -17,11 +17,13 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 if TYPE_CHECKING:
+    from engine.boundary import ToolCatalog
     from engine.store import Store, TenantStore
 
 __all__ = [
@@ -31,10 +33,12 @@ __all__ = [
     "fail",
     "format_option",
     "lint_summary",
+    "read_catalog",
     "run",
     "store_option",
     "table",
     "tenant_option",
+    "tools_option",
     "version_name",
     "with_store",
     "with_tenant",
@@ -78,6 +82,27 @@ actor_option = click.option(
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+tools_option = click.option(
+    "--tools",
+    "tools_path",
+    envvar="FLOWCTL_TOOLS",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The operator's tool catalog (JSON; or FLOWCTL_TOOLS): the python tools tenants' "
+    "flows may name as `catalog` tools.",
+)
+
+
+def read_catalog(path: Path | None, *, check_functions: bool = False) -> ToolCatalog | None:
+    """The catalog at ``path`` (None: no catalog); a catalog that cannot be used is a
+    usage error naming every problem."""
+    if path is None:
+        return None
+    from engine.boundary import CatalogError, ToolCatalog
+
+    try:
+        return ToolCatalog.load(path, check_functions=check_functions)
+    except CatalogError as exc:
+        fail(f"Cannot use tool catalog `{path}`:\n" + "\n".join(exc.problems))
 
 
 def run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
@@ -97,16 +122,30 @@ def run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     return command
 
 
-async def with_store(url: str, body: Callable[[Store], Awaitable[T]], *, create: bool = False) -> T:
+async def with_store(
+    url: str,
+    body: Callable[[Store], Awaitable[T]],
+    *,
+    create: bool = False,
+    catalog: ToolCatalog | None = None,
+) -> T:
     from engine.store import open_store
     from engine.store.routing import validate_routing
 
-    async with await open_store(url, create=create, validate_routing=validate_routing) as opened:
+    async with await open_store(
+        url, create=create, validate_routing=validate_routing, catalog=catalog
+    ) as opened:
         return await body(opened)
 
 
-async def with_tenant(url: str, tenant: str, body: Callable[[TenantStore], Awaitable[T]]) -> T:
-    return await with_store(url, lambda s: body(s.tenant(tenant)))
+async def with_tenant(
+    url: str,
+    tenant: str,
+    body: Callable[[TenantStore], Awaitable[T]],
+    *,
+    catalog: ToolCatalog | None = None,
+) -> T:
+    return await with_store(url, lambda s: body(s.tenant(tenant)), catalog=catalog)
 
 
 def echo_json(value: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from conftest import ROOT
+from storekit import EXAMPLE_POLICY
 
 from engine.store import open_store
 
@@ -31,7 +32,7 @@ async def _keys(url: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     async with await open_store(url, create=True) as s:
         for tenant in ("acme", "globex", "platform"):
-            await s.create_tenant(tenant, actor="setup")
+            await s.create_tenant(tenant, actor="setup", policy=EXAMPLE_POLICY)
             t = s.tenant(tenant)
             for role in ("admin", "developer", "viewer"):
                 _, keys[f"{tenant}-{role}"] = await t.create_key(role, actor="setup", name=role)

@@ -13,7 +13,7 @@ import pytest
 from apikit import Server, error
 from click.testing import CliRunner
 from conftest import FLOWS
-from storekit import T0, broken_doc, flow_doc
+from storekit import EXAMPLE_POLICY, T0, broken_doc, flow_doc
 
 from cli.main import cli
 from engine.runtime import Entered, Fired
@@ -554,7 +554,11 @@ def test_api_routing_dry_run_answers_as_flowctl_route(api: Server) -> None:
     set through the API, routes every example as `flowctl route` does from the files."""
     tenant = json.loads((FLOWS / "tenants" / "dynamic-co.json").read_text())
     with api.client("platform-admin") as c:
-        made = c.post("/api/v1/tenants", json={"tenant_id": "dynamic-co", "name": tenant["name"]})
+        grants = {"transfer_to": EXAMPLE_POLICY.transfer_to}  # what its flows transfer to
+        made = c.post(
+            "/api/v1/tenants",
+            json={"tenant_id": "dynamic-co", "name": tenant["name"], "policy": grants},
+        )
         assert (made.status_code, made.json()["tenant_id"]) == (201, "dynamic-co")
         key = c.post("/api/v1/tenants/dynamic-co/keys", json={"role": "admin", "name": "owner"})
         assert key.status_code == 201
@@ -625,9 +629,10 @@ def test_api_token_dispatches_the_agent_with_the_routed_metadata(api: Server) ->
         )
         assert r.status_code == 201
         body = r.json()
+        # the room is put in the tenant's namespace
         assert (body["url"], body["room"], body["identity"], body["agent_name"]) == (
             "ws://127.0.0.1:7880",
-            "call-42",
+            "acme:call-42",
             "caller-7",
             "flowctl",
         )
@@ -637,7 +642,7 @@ def test_api_token_dispatches_the_agent_with_the_routed_metadata(api: Server) ->
         )
         assert (claims.identity, claims.video.room, claims.video.room_join) == (
             "caller-7",
-            "call-42",
+            "acme:call-42",
             True,
         )
         agents = claims.room_config.agents
