@@ -8,7 +8,8 @@ response that is not JSON, or arguments its function does not accept all become 
 :class:`ToolResult` with ``ok=False`` and an ``error`` written for the model.
 
 Webhooks obey the registry's :class:`~engine.egress.EgressPolicy` when it has one (tenant
-flows); without one (the operator's flows) they may call any host. Either way a
+flows); without one (the operator's flows) they may call any host. Either way a value
+in the URL is one path segment (it is quoted, and `.` or `..` is refused), and a
 redirect is followed only within the tool's own origin (scheme, host and port), at most
 ``MAX_REDIRECTS`` times, so the tool's headers never reach another host.
 """
@@ -226,7 +227,7 @@ class ToolRegistry:
                 ok=False,
                 error=f"Tool `{tool.name}` needs `{missing[0]}` for its URL; it is not set",
             )
-        url = render(tool.url, values, escape=lambda v: quote(v, safe=""))
+        url = _render_url(tool, values)
         if self.egress is not None:
             check_url(self.egress, url)  # before any connection
         import aiohttp  # only when a webhook runs: lint and compile never need it
@@ -307,6 +308,29 @@ class ToolRegistry:
                 kwargs = {k: v for k, v in kwargs.items() if k != "json"}
             kwargs = {k: v for k, v in kwargs.items() if k != "params"}  # in the new URL
         raise _Refused(f"Tool `{tool.name}` was redirected more than {MAX_REDIRECTS} times")
+
+
+def _render_url(tool: HttpTool, values: Mapping[str, Any]) -> str:
+    """``tool.url`` with its placeholders filled in, each value quoted as one path
+    segment. A value of `.` or `..` would still be a dot-segment (URL parsers resolve
+    it: ``/patients/..`` is ``/``), so a path segment that only a value made `.` or
+    `..` is refused; one the flow wrote itself is its own business."""
+    url = render(tool.url, values, escape=lambda v: quote(v, safe=""))
+    # The same template with every value replaced by `x`: values never contain `/`, so
+    # both have the same segments, and a segment that differs came from a value.
+    plain = render(tool.url, values, escape=lambda v: "x")
+    for segment, written in zip(_segments(url), _segments(plain), strict=False):
+        if segment in (".", "..") and written != segment:
+            raise _Refused(
+                f"Tool `{tool.name}` cannot use `{segment}` as a path segment of its URL: "
+                "a value may not be `.` or `..`"
+            )
+    return url
+
+
+def _segments(url: str) -> list[str]:
+    """The `/`-separated pieces of ``url`` before its query or fragment."""
+    return re.split(r"[?#]", url, maxsplit=1)[0].split("/")
 
 
 def _origin(url: str) -> str:

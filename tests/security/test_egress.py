@@ -451,3 +451,37 @@ async def test_without_a_policy_a_redirect_loop_ends(listener: Listener) -> None
         ok=False, error=f"Tool `crm` was redirected more than {MAX_REDIRECTS} times"
     )
     assert [r.target for r in listener.requests] == ["/loop"] * (MAX_REDIRECTS + 1)
+
+
+# --- URL templates: a value is one path segment, never `.` or `..` --------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "values", "segment"),
+    [
+        ("/patients/{{id}}/notes", {"id": ".."}, ".."),
+        ("/patients/{{id}}", {"id": "."}, "."),
+        ("/patients/{{a}}{{b}}/notes", {"a": ".", "b": "."}, ".."),
+        ("/patients/.{{id}}", {"id": "."}, ".."),
+    ],
+    ids=["dot-dot", "dot", "two-values", "value-and-text"],
+)
+async def test_a_value_that_makes_a_dot_segment_is_refused(
+    listener: Listener, url: str, values: dict[str, str], segment: str
+) -> None:
+    tool = http_tool(listener.url(url), method="GET")
+    assert await call(tool, variables=values) == ToolResult(
+        ok=False,
+        error=f"Tool `crm` cannot use `{segment}` as a path segment of its URL: "
+        "a value may not be `.` or `..`",
+    )
+    assert listener.connections == 0
+
+
+async def test_dots_inside_a_value_or_in_the_query_are_data(listener: Listener) -> None:
+    tool = http_tool(listener.url("/data?from={{a}}"), method="GET")
+    assert await call(tool, variables={"a": ".."}) == ToolResult(ok=True, value=DATA)
+    tool = http_tool(listener.url("/x/{{a}}"), method="GET")
+    result = await call(tool, variables={"a": "..."})
+    assert result == ToolResult(ok=False, error="Tool `crm` got HTTP 404: not found")
+    assert [r.target for r in listener.requests] == ["/data?from=..", "/x/..."]
