@@ -7,6 +7,7 @@ A tool never raises into the conversation: an exception, a timeout, an HTTP erro
 response that is not JSON, or arguments its function does not accept all become a
 :class:`ToolResult` with ``ok=False`` and an ``error`` written for the model.
 
+Plain python functions run in the registry's own bounded threads (``engine.threads``).
 Webhooks obey the registry's :class:`~engine.egress.EgressPolicy` when it has one (tenant
 flows); without one (the operator's flows) they may call any host. Either way a value
 in the URL is one path segment (it is quoted, and `.` or `..` is refused), and a
@@ -30,6 +31,7 @@ import msgspec
 from engine.egress import EgressPolicy, EgressRefused, check_url, client_session
 from engine.spec import HttpTool, MockTool, PythonTool, Tool
 from engine.templates import render, scan_template
+from engine.threads import MAX_STUCK_CALLS, ThreadsBusy, ToolThreads
 
 __all__ = ["MAX_REDIRECTS", "ToolRegistry", "ToolResult"]
 
@@ -99,7 +101,10 @@ class ToolRegistry:
     limit. A policy brings its own session, so it cannot be combined with
     ``http_session_factory``.
 
-    :meth:`close` releases the HTTP session; the conversation that uses
+    ``max_stuck_calls``: plain python functions still running after their timeout
+    before new plain-function calls are refused (``engine.threads``).
+
+    :meth:`close` releases the HTTP session and the threads; the conversation that uses
     the registry awaits it when it ends (``Conversation.aclose``).
     """
 
@@ -112,6 +117,7 @@ class ToolRegistry:
         allow_network: bool = True,
         http_session_factory: Callable[[], Any] | None = None,
         egress: EgressPolicy | None = None,
+        max_stuck_calls: int = MAX_STUCK_CALLS,
     ) -> None:
         if egress is not None and http_session_factory is not None:
             raise ValueError("an egress policy makes its own HTTP session; give no factory")
@@ -120,6 +126,7 @@ class ToolRegistry:
         self.env = env if env is not None else os.environ
         self.allow_network = allow_network
         self.egress = egress
+        self.threads = ToolThreads(max_stuck=max_stuck_calls)
         self._functions: dict[str, Callable[..., Any]] = {}
         self._session: Any = None
         self._session_factory = http_session_factory
@@ -149,7 +156,9 @@ class ToolRegistry:
         return ToolResult(ok=False, error=f"Tool `{tool.name}` cannot run here")
 
     async def close(self) -> None:
-        """Close the HTTP session. Safe to call more than once."""
+        """Close the HTTP session and stop the threads (without waiting for stuck ones).
+        Safe to call more than once."""
+        self.threads.close()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -180,12 +189,18 @@ class ToolRegistry:
                 ):
                     value = await fn(**args)
                 else:
-                    value = await asyncio.to_thread(fn, **args)
+                    value = await self.threads.run(fn, args, name=tool.name)
                 if inspect.isawaitable(value):  # a plain function that returned a coroutine
                     value = await value
         except TimeoutError:
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` timed out after {tool.timeout:g} s"
+            )
+        except ThreadsBusy as exc:
+            return ToolResult(
+                ok=False,
+                error=f"Tool `{tool.name}` was not run: {exc.stuck} earlier calls of python "
+                "tools timed out and are still running",
             )
         try:
             value = msgspec.to_builtins(value)
