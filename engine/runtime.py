@@ -329,10 +329,17 @@ class Conversation:
             return None
 
     def close(self) -> None:
-        """Release the session's place in the shared machine."""
+        """Release the session's place in the shared machine (see :meth:`aclose`)."""
         machine = self.compiled.machine
         if machine is not None and self in machine.models:
             machine.remove_model(self)
+
+    async def aclose(self) -> None:
+        """End the session: :meth:`close`, then close its tool registry (its HTTP session
+        and threads), whether the conversation made it or was given it: a registry
+        serves one conversation. Safe to call more than once."""
+        self.close()
+        await self.tools.close()
 
     # --- internals ----------------------------------------------------------------------
 
