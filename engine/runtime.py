@@ -263,7 +263,11 @@ class Conversation:
         return text
 
     def render(self, text: str, *, prompt: bool = False) -> str:
-        return render(text, self.variables, untrusted=self.untrusted, quote=prompt)
+        """``text`` with the variables filled in: for a prompt (``prompt``), outside
+        values as quoted data; otherwise for speech (greetings, ``say``), outside values
+        on one line and capped (see ``engine.templates.render``)."""
+        context: Literal["prompt", "speech"] = "prompt" if prompt else "speech"
+        return render(text, self.variables, untrusted=self.untrusted, context=context)
 
     def setting(self, kind: str) -> Any:
         """The effective ``llm``/``stt``/``tts``/``vad``/``tracing`` config: the flow's,
