@@ -87,6 +87,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/worker_bench.py
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/tools_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .venv-latest build *.egg-info .pytest_cache .ruff_cache

@@ -263,7 +263,11 @@ class Conversation:
         return text
 
     def render(self, text: str, *, prompt: bool = False) -> str:
-        return render(text, self.variables, untrusted=self.untrusted, quote=prompt)
+        """``text`` with the variables filled in: for a prompt (``prompt``), outside
+        values as quoted data; otherwise for speech (greetings, ``say``), outside values
+        on one line and capped (see ``engine.templates.render``)."""
+        context: Literal["prompt", "speech"] = "prompt" if prompt else "speech"
+        return render(text, self.variables, untrusted=self.untrusted, context=context)
 
     def setting(self, kind: str) -> Any:
         """The effective ``llm``/``stt``/``tts``/``vad``/``tracing`` config: the flow's,
@@ -329,10 +333,17 @@ class Conversation:
             return None
 
     def close(self) -> None:
-        """Release the session's place in the shared machine."""
+        """Release the session's place in the shared machine (see :meth:`aclose`)."""
         machine = self.compiled.machine
         if machine is not None and self in machine.models:
             machine.remove_model(self)
+
+    async def aclose(self) -> None:
+        """End the session: :meth:`close`, then close its tool registry (its HTTP session
+        and threads), whether the conversation made it or was given it: a registry
+        serves one conversation. Safe to call more than once."""
+        self.close()
+        await self.tools.close()
 
     # --- internals ----------------------------------------------------------------------
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Container, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 __all__ = [
     "MAX_DATA_CHARS",
+    "MAX_SPOKEN_CHARS",
     "Placeholder",
     "TemplateError",
     "parse_template",
@@ -93,23 +94,44 @@ def scan_template(text: str) -> tuple[list[Placeholder], str | None]:
 # an essay, and a long one is more likely an attack than a name.
 MAX_DATA_CHARS = 500
 
+# A value longer than this is cut when it goes into words the agent says: about twelve
+# seconds of speech, more than any name, date or address needs.
+MAX_SPOKEN_CHARS = 200
+
+# What an outside value may not carry into spoken text: control characters and line or
+# paragraph separators become spaces (no new line, no new "turn"); bidirectional
+# controls, which only reorder what a reader sees, are dropped.
+_UNSPOKEN = {
+    **{c: " " for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]},
+    **dict.fromkeys([0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]),
+}
+
 
 def render(
     text: str,
     values: Mapping[str, Any],
     *,
     untrusted: Container[str] = (),
-    quote: bool = False,
+    context: Literal["prompt", "speech"] | None = None,
     escape: Callable[[str], str] | None = None,
 ) -> str:
     """``text`` with its placeholders filled in, in one pass: an inserted value is
     never expanded again, so a caller named ``{{secret}}`` stays a name.
 
-    With ``quote`` (prompts), a value from outside the flow (``untrusted``: the caller,
-    the model, a tool) goes in as data: a JSON string literal, newlines escaped and
-    length capped, so "ignore all instructions" cannot start a new line of the prompt.
-    ``escape`` is applied to every inserted value (URL-quoting for webhooks). An unset
-    variable renders its fallback, or nothing. Malformed placeholders stay as written.
+    ``context`` says where the text goes; a value from outside the flow (``untrusted``:
+    the caller, the model, a tool) then goes in as data:
+
+    - ``"prompt"`` (instructions): a JSON string literal, newlines escaped, cut to
+      ``MAX_DATA_CHARS``, so "ignore all instructions" cannot start a line of its own;
+    - ``"speech"`` (greetings, an edge's ``say``: spoken, and kept in the model's
+      history as the agent's words): no quotes, which a voice would read out, but on
+      one line: control characters and line breaks become spaces, bidirectional
+      controls are dropped, runs of spaces become one, and the value is cut to
+      ``MAX_SPOKEN_CHARS`` (then stripped of spaces at its ends).
+
+    The flow's own values (its defaults) go in as written. ``escape`` is applied to
+    every inserted value (URL-quoting for webhooks). An unset variable renders its
+    fallback, or nothing. Malformed placeholders stay as written.
     """
     placeholders, _ = scan_template(text) if "{{" in text else ([], None)
     if not placeholders:
@@ -123,12 +145,18 @@ def render(
             out.append(p.fallback or "")
         else:
             piece = _show(value)
-            if quote and p.name in untrusted:
-                piece = json.dumps(piece[:MAX_DATA_CHARS], ensure_ascii=False)
+            if context is not None and p.name in untrusted:
+                piece = _as_data(piece, context)
             out.append(escape(piece) if escape is not None else piece)
         pos = p.end
     out.append(text[pos:])
     return "".join(out)
+
+
+def _as_data(piece: str, context: Literal["prompt", "speech"]) -> str:
+    if context == "prompt":
+        return json.dumps(piece[:MAX_DATA_CHARS], ensure_ascii=False)
+    return " ".join(piece.translate(_UNSPOKEN).split())[:MAX_SPOKEN_CHARS].strip()
 
 
 def _show(value: Any) -> str:

@@ -6,6 +6,13 @@ conversation itself and live in ``engine.runtime``.)
 A tool never raises into the conversation: an exception, a timeout, an HTTP error, a
 response that is not JSON, or arguments its function does not accept all become a
 :class:`ToolResult` with ``ok=False`` and an ``error`` written for the model.
+
+Plain python functions run in the registry's own bounded threads (``engine.threads``).
+Webhooks obey the registry's :class:`~engine.egress.EgressPolicy` when it has one (tenant
+flows); without one (the operator's flows) they may call any host. Either way a value
+in the URL is one path segment (it is quoted, and `.` or `..` is refused), and a
+redirect is followed only within the tool's own origin (scheme, host and port), at most
+``MAX_REDIRECTS`` times, so the tool's headers never reach another host.
 """
 
 from __future__ import annotations
@@ -17,17 +24,27 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import msgspec
 
+from engine.egress import EgressPolicy, EgressRefused, check_url, client_session
 from engine.spec import HttpTool, MockTool, PythonTool, Tool
 from engine.templates import render, scan_template
+from engine.threads import MAX_STUCK_CALLS, ThreadsBusy, ToolThreads
 
-__all__ = ["ToolRegistry", "ToolResult"]
+__all__ = ["MAX_REDIRECTS", "ToolRegistry", "ToolResult"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MAX_ERROR_BODY = 200
+# Redirects followed within a tool's origin before giving up (browsers allow 20; a
+# webhook that needs more than a few is misconfigured).
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class _Refused(Exception):
+    """A tool that may not run or whose answer is refused; the message is the error."""
 
 
 class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,9 +89,24 @@ def _with_sets(tool: Tool, value: Any) -> ToolResult:
 
 
 class ToolRegistry:
-    """Runs a flow's tools. ``mocks`` replace any tool's result by name (scenarios);
-    ``env`` resolves ``${VAR}`` in http headers; ``allow_network=False`` refuses http
-    tools that are not mocked (dry runs never reach the network by accident)."""
+    """Runs a flow's tools for one conversation.
+
+    ``mocks`` replace any tool's result by name (scenarios); ``env`` resolves ``${VAR}``
+    in http headers (default: the process environment); ``allow_network=False`` refuses
+    http tools that are not mocked (dry runs never reach the network by accident);
+    ``http_session_factory`` makes the aiohttp session (default: a plain one).
+
+    ``egress``: where http tools may connect (tenant flows get the tenant's allowlist:
+    ``EgressPolicy(hosts=...)``). None, for the operator's own flows: any host, no size
+    limit. A policy brings its own session, so it cannot be combined with
+    ``http_session_factory``.
+
+    ``max_stuck_calls``: plain python functions still running after their timeout
+    before new plain-function calls are refused (``engine.threads``).
+
+    :meth:`close` releases the HTTP session and the threads; the conversation that uses
+    the registry awaits it when it ends (``Conversation.aclose``).
+    """
 
     def __init__(
         self,
@@ -84,11 +116,17 @@ class ToolRegistry:
         env: Mapping[str, str] | None = None,
         allow_network: bool = True,
         http_session_factory: Callable[[], Any] | None = None,
+        egress: EgressPolicy | None = None,
+        max_stuck_calls: int = MAX_STUCK_CALLS,
     ) -> None:
+        if egress is not None and http_session_factory is not None:
+            raise ValueError("an egress policy makes its own HTTP session; give no factory")
         self.tools = tools
         self.mocks = dict(mocks or {})
         self.env = env if env is not None else os.environ
         self.allow_network = allow_network
+        self.egress = egress
+        self.threads = ToolThreads(max_stuck=max_stuck_calls)
         self._functions: dict[str, Callable[..., Any]] = {}
         self._session: Any = None
         self._session_factory = http_session_factory
@@ -105,6 +143,12 @@ class ToolRegistry:
                 return await self._python(tool, args)
             if isinstance(tool, HttpTool):
                 return await self._http(tool, args, variables)
+        except _Refused as exc:
+            return ToolResult(ok=False, error=str(exc))
+        except EgressRefused as exc:
+            return ToolResult(
+                ok=False, error=f"Tool `{tool.name}` may not call `{exc.host}`: {exc.reason}"
+            )
         except (Exception, SystemExit) as exc:  # a tool's bug must not end the call
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` failed: {type(exc).__name__}: {exc}"
@@ -112,9 +156,12 @@ class ToolRegistry:
         return ToolResult(ok=False, error=f"Tool `{tool.name}` cannot run here")
 
     async def close(self) -> None:
+        """Close the HTTP session and stop the threads (without waiting for stuck ones).
+        Safe to call more than once."""
+        self.threads.close()
         if self._session is not None:
-            await self._session.close()
-            self._session = None
+            session, self._session = self._session, None
+            await session.close()
 
     # --- python ------------------------------------------------------------------------
 
@@ -142,12 +189,18 @@ class ToolRegistry:
                 ):
                     value = await fn(**args)
                 else:
-                    value = await asyncio.to_thread(fn, **args)
+                    value = await self.threads.run(fn, args, name=tool.name)
                 if inspect.isawaitable(value):  # a plain function that returned a coroutine
                     value = await value
         except TimeoutError:
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` timed out after {tool.timeout:g} s"
+            )
+        except ThreadsBusy as exc:
+            return ToolResult(
+                ok=False,
+                error=f"Tool `{tool.name}` was not run: {exc.stuck} earlier calls of python "
+                "tools timed out and are still running",
             )
         try:
             value = msgspec.to_builtins(value)
@@ -189,11 +242,16 @@ class ToolRegistry:
                 ok=False,
                 error=f"Tool `{tool.name}` needs `{missing[0]}` for its URL; it is not set",
             )
-        url = render(tool.url, values, escape=lambda v: quote(v, safe=""))
+        url = _render_url(tool, values)
+        if self.egress is not None:
+            check_url(self.egress, url)  # before any connection
         import aiohttp  # only when a webhook runs: lint and compile never need it
 
         if self._session is None:
-            self._session = (self._session_factory or aiohttp.ClientSession)()
+            if self.egress is not None:
+                self._session = client_session(self.egress)
+            else:
+                self._session = (self._session_factory or aiohttp.ClientSession)()
         kwargs: dict[str, Any] = {"headers": headers}
         if tool.method == "GET":
             kwargs["params"] = [
@@ -205,9 +263,7 @@ class ToolRegistry:
             kwargs["json"] = args
         try:
             async with asyncio.timeout(tool.timeout):
-                async with self._session.request(tool.method, url, **kwargs) as response:
-                    body = await response.read()
-                    status = response.status
+                status, body = await self._send(tool, url, kwargs)
         except TimeoutError:
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` timed out after {tool.timeout:g} s"
@@ -226,3 +282,97 @@ class ToolRegistry:
                 ok=False, error=f"Tool `{tool.name}` returned a response that is not JSON"
             )
         return _with_sets(tool, value)
+
+    async def _send(self, tool: HttpTool, url: str, kwargs: dict[str, Any]) -> tuple[int, bytes]:
+        """The final status and body of ``tool``'s request, following redirects within the
+        tool's origin only (and only when the egress policy allows redirects)."""
+        method = tool.method
+        origin: str | None = None
+        limit = self.egress.max_response_bytes if self.egress is not None else None
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self._session.request(
+                method, url, allow_redirects=False, **kwargs
+            ) as response:
+                # Origins compare as aiohttp parsed the URLs (response.url is its yarl URL).
+                origin = origin or _origin(str(response.url))
+                status = response.status
+                location = response.headers.get("Location")
+                if status not in _REDIRECTS or location is None:
+                    body, cut = await _read(response, limit)
+                    if cut and status < 400:
+                        raise _Refused(
+                            f"Tool `{tool.name}` returned a response larger than {limit} bytes"
+                        )
+                    return status, body
+                url = str(response.url.join(type(response.url)(location)))
+            target = _origin(url)
+            if self.egress is not None and not self.egress.follow_redirects:
+                raise _Refused(
+                    f"Tool `{tool.name}` got HTTP {status}, a redirect to `{target}`; "
+                    "redirects are not followed"
+                )
+            if target != origin:
+                raise _Refused(
+                    f"Tool `{tool.name}` got HTTP {status}, a redirect to `{target}`; "
+                    f"only redirects within `{origin}` are followed"
+                )
+            if self.egress is not None:
+                check_url(self.egress, url)
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                method = "GET"  # as browsers do: the body is not sent again
+                kwargs = {k: v for k, v in kwargs.items() if k != "json"}
+            kwargs = {k: v for k, v in kwargs.items() if k != "params"}  # in the new URL
+        raise _Refused(f"Tool `{tool.name}` was redirected more than {MAX_REDIRECTS} times")
+
+
+def _render_url(tool: HttpTool, values: Mapping[str, Any]) -> str:
+    """``tool.url`` with its placeholders filled in, each value quoted as one path
+    segment. A value of `.` or `..` would still be a dot-segment (URL parsers resolve
+    it: ``/patients/..`` is ``/``), so a path segment that only a value made `.` or
+    `..` is refused; one the flow wrote itself is its own business."""
+    url = render(tool.url, values, escape=lambda v: quote(v, safe=""))
+    # The same template with every value replaced by `x`: values never contain `/`, so
+    # both have the same segments, and a segment that differs came from a value.
+    plain = render(tool.url, values, escape=lambda v: "x")
+    for segment, written in zip(_segments(url), _segments(plain), strict=False):
+        if segment in (".", "..") and written != segment:
+            raise _Refused(
+                f"Tool `{tool.name}` cannot use `{segment}` as a path segment of its URL: "
+                "a value may not be `.` or `..`"
+            )
+    return url
+
+
+def _segments(url: str) -> list[str]:
+    """The `/`-separated pieces of ``url`` before its query or fragment."""
+    return re.split(r"[?#]", url, maxsplit=1)[0].split("/")
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]``, the port only when it is not the scheme's default."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+
+
+async def _read(response: Any, limit: int | None) -> tuple[bytes, bool]:
+    """The body, and whether it was cut off at ``limit`` bytes (None: read it all).
+    Read as it arrives, so a huge or endless response never fills memory."""
+    if limit is None:
+        return await response.read(), False
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+
+# Holds `wait_for_gate` calls until a test sets it (at most GATE_LIMIT seconds, so a
+# broken test cannot hang the suite).
+GATE = threading.Event()
+GATE_LIMIT = 10.0
 
 
 def lookup_patient(phone: str) -> dict:
@@ -31,3 +37,7 @@ async def slow_async() -> dict:
 
 def not_data() -> object:
     return object()
+
+
+def wait_for_gate() -> dict:
+    return {"opened": GATE.wait(GATE_LIMIT)}

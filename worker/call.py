@@ -29,9 +29,11 @@ import msgspec
 from livekit.agents import AgentSession, tts
 from livekit.agents.voice.events import CloseEvent
 
+from engine.egress import EgressPolicy
 from engine.library import FlowLibrary, ServedFlow, session_variables
 from engine.routing import Routed
 from engine.runtime import Conversation, Ended
+from engine.tools import ToolRegistry
 from engine.tracing import traced
 from worker.agent import FlowAgent
 from worker.publish import OUTPUT_TOPIC, STATE_TOPIC, MessageQueue, state_message
@@ -118,12 +120,18 @@ class Call:
         room: CallRoom,
         session_id: str,
         tracer: Tracer = SessionTracing.start,
+        egress: EgressPolicy | None = None,
     ) -> Call:
         """The call for a routing decision. Raises ``engine.library.NotServed`` when
-        the library does not hold the flow routing chose."""
+        the library does not hold the flow routing chose. ``egress``: where the flow's
+        http tools may connect (a tenant's allowlist; None: anywhere, for the operator's
+        own flows)."""
         served = await library.compiled(routed.tenant_id, routed.flow_id, routed.version)
         variables, problems = session_variables(served.compiled, routed.user_details)
-        conversation = Conversation(served.compiled, variables=variables, session_id=session_id)
+        tools = ToolRegistry(served.compiled.tools, egress=egress)
+        conversation = Conversation(
+            served.compiled, variables=variables, tools=tools, session_id=session_id
+        )
         call = cls(
             routed=routed,
             served=served,
@@ -139,7 +147,7 @@ class Call:
             try:
                 call.recorder = await record(served, conversation, msgspec.to_builtins(routed))
             except BaseException:
-                conversation.close()
+                await conversation.aclose()
                 raise
         return call
 
@@ -265,7 +273,7 @@ class Call:
                 await self.recorder.close(ended.reason if ended is not None else "hangup")
             except Exception:
                 self.log.exception("recording the end of the session failed")
-        self.conversation.close()
+        await self.conversation.aclose()  # its tools' HTTP session and threads too
         await self.models.aclose()
         if self.tracing is not None:
             await self.tracing.stop()

@@ -23,6 +23,7 @@ import msgspec
 from livekit.agents import AgentSession, llm
 
 from engine.compile import CompiledFlow
+from engine.egress import EgressPolicy
 from engine.matching import best_edge
 from engine.runtime import Action, Conversation, Handoff
 from engine.tools import ToolRegistry
@@ -52,10 +53,12 @@ async def run_lines(
     model: Callable[[Conversation], llm.LLM] | None = None,
     allow_network: bool = False,
     timeout: float = 10.0,
+    egress: EgressPolicy | None = None,
 ) -> Conversation:
     """Drive a text-only session from ``lines`` and print the transcript with ``out``;
-    ``model`` makes the session's model for the conversation (None: the offline one)."""
-    tools = ToolRegistry(compiled.tools, allow_network=allow_network)
+    ``model`` makes the session's model for the conversation (None: the offline one);
+    ``egress``: where http tools may connect (None: anywhere)."""
+    tools = ToolRegistry(compiled.tools, allow_network=allow_network, egress=egress)
     conv = Conversation(compiled, variables=variables, tools=tools)
     try:
         async with AgentSession(
@@ -96,8 +99,7 @@ async def run_lines(
                 if conv.ended is not None:
                     out(f"  call ended ({conv.ended.reason})")
     finally:
-        conv.close()
-        await tools.close()
+        await conv.aclose()  # and its tools
     return conv
 
 

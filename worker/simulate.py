@@ -19,6 +19,7 @@ import msgspec
 from livekit.agents import AgentSession, llm
 
 from engine.compile import CompiledFlow
+from engine.egress import EgressPolicy
 from engine.runtime import (
     Conversation,
     Fired,
@@ -122,15 +123,19 @@ async def run_scenario(
     allow_network: bool = False,
     timeout: float = TURN_TIMEOUT,
     session_options: dict[str, Any] | None = None,
+    egress: EgressPolicy | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` in a fresh session. ``model`` makes the session's model for its
     conversation; None: the scripted model plays the turns' steps. Each turn (and the
-    start) must finish within ``timeout`` seconds."""
+    start) must finish within ``timeout`` seconds. ``egress``: where http tools may
+    connect, when the network is allowed (None: anywhere)."""
     # A real model's calls are its own: only the script's are checked.
     problems = check_against(scenario, compiled, scripted=model is None)
     if problems:
         return ScenarioResult(name=scenario.name, passed=False, turns=[], error="; ".join(problems))
-    tools = ToolRegistry(compiled.tools, mocks=scenario.mocks, allow_network=allow_network)
+    tools = ToolRegistry(
+        compiled.tools, mocks=scenario.mocks, allow_network=allow_network, egress=egress
+    )
     try:
         conv = Conversation(compiled, variables=scenario.variables, tools=tools)
     except (ValueError, msgspec.ValidationError) as exc:
@@ -193,8 +198,7 @@ async def run_scenario(
                     )
                 )
     finally:
-        conv.close()
-        await tools.close()
+        await conv.aclose()  # and its tools
         await answering.aclose()  # a real model's HTTP client
     fired = [f"{e.source}.{e.edge}" for e in conv.history if isinstance(e, Fired)]
     passed = error is None and all(not r.problems for r in reports)
@@ -226,9 +230,12 @@ async def run_scenarios(
     model: ModelFactory | None = None,
     allow_network: bool = False,
     timeout: float = TURN_TIMEOUT,
+    egress: EgressPolicy | None = None,
 ) -> list[ScenarioResult]:
     """Each scenario in its own session, with a fresh model."""
     return [
-        await run_scenario(compiled, s, model=model, allow_network=allow_network, timeout=timeout)
+        await run_scenario(
+            compiled, s, model=model, allow_network=allow_network, timeout=timeout, egress=egress
+        )
         for s in scenarios
     ]
