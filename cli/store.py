@@ -14,10 +14,12 @@ from cli.store_common import (
     fail,
     format_option,
     lint_summary,
+    read_catalog,
     run,
     store_option,
     table,
     tenant_option,
+    tools_option,
     version_name,
     with_store,
     with_tenant,
@@ -80,13 +82,22 @@ async def init(url: str) -> None:
 @tenant_option
 @actor_option
 @store_option
+@tools_option
 @run
 async def push(
-    files: tuple[Path, ...], flow_id: str | None, publish: bool, tenant: str, actor: str, url: str
+    files: tuple[Path, ...],
+    flow_id: str | None,
+    publish: bool,
+    tenant: str,
+    actor: str,
+    url: str,
+    tools_path: Path | None,
 ) -> None:
     """Store each FILE as its flow's next version, unless its content is already a
-    version (the content hash ignores formatting and key order). Lint findings are kept
-    with the version; exit 1 when one has errors: it cannot be published."""
+    version (the content hash ignores formatting and key order). Each is linted as the
+    tenant's flow, held to its policy (`flowctl tenants policy`; its catalog tools
+    against --tools). Lint findings are kept with the version; exit 1 when one has
+    errors: it cannot be published."""
     if flow_id is not None and len(files) > 1:
         fail("`--flow` names one flow: push one file with it")
     documents = []
@@ -124,7 +135,7 @@ async def push(
                     )
         return failed
 
-    failed = await with_tenant(url, tenant, body)
+    failed = await with_tenant(url, tenant, body, catalog=read_catalog(tools_path))
     if failed:
         sys.exit(1)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from pathlib import Path as FsPath
 from typing import Annotated
 
@@ -66,17 +67,9 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 ToolName = Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 # A host name, or `*.` and a domain for its subdomains; lowercase, no scheme or port.
 # The last label starts with a letter, so an IP address is never a grant.
-HostPattern = Annotated[
-    str,
-    Meta(
-        pattern=r"^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z]([a-z0-9-]*[a-z0-9])?$",
-        max_length=253,
-    ),
-]
+_HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z]([a-z0-9-]*[a-z0-9])?$")
 # An E.164 number (`+15550100`, `tel:+15550100`) or a SIP URI (`sip:desk@pbx.example`).
-Destination = Annotated[
-    str, Meta(pattern=r"^(?:(?:tel:)?\+[1-9][0-9]{6,14}|sips?:[^\s@]+@[^\s@]+)$", max_length=256)
-]
+_DESTINATION = re.compile(r"^(?:(?:tel:)?\+[1-9][0-9]{6,14}|sips?:[^\s@]+@[^\s@]+)$")
 
 
 class TenantPolicy(_Spec):
@@ -86,11 +79,26 @@ class TenantPolicy(_Spec):
     how much they may keep in the store."""
 
     tools: list[ToolName] = []
-    egress_hosts: list[HostPattern] = []
-    transfer_to: list[Destination] = []
+    egress_hosts: list[Annotated[str, Meta(max_length=253)]] = []
+    transfer_to: list[Annotated[str, Meta(max_length=256)]] = []
     # Quotas on what pushes may store: a tenant cannot fill the operator's disk.
     max_versions: Annotated[int, Meta(ge=1)] = 1000
     max_stored_bytes: Annotated[int, Meta(ge=1)] = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for host in self.egress_hosts:
+            if not _HOST.match(host):
+                raise ValueError(
+                    f"egress host `{host}` is not a host name: grant hosts by name, in "
+                    "lowercase, without scheme or port (`api.example.com`, or "
+                    "`*.example.com` for its subdomains); addresses are never granted"
+                )
+        for destination in self.transfer_to:
+            if not _DESTINATION.match(destination):
+                raise ValueError(
+                    f"transfer destination `{destination}` is not an E.164 number "
+                    "(`+15550100`) or a SIP URI (`sip:desk@pbx.example`)"
+                )
 
 
 class CatalogEntry(_Spec):
@@ -287,6 +295,10 @@ class Boundary(msgspec.Struct, frozen=True, kw_only=True):
                         timeout=entry.timeout,
                     )
                 )
+            elif isinstance(tool, CatalogTool) and entry is not None and not tool.description:
+                # not granted: it stays a catalog tool, which nothing can run, described
+                # as its entry is (lint then reports the grant, not a missing description)
+                tools.append(msgspec.structs.replace(tool, description=entry.description))
             else:
                 tools.append(tool)
         return msgspec.structs.replace(flow, tools=tools)

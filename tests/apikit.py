@@ -44,7 +44,7 @@ async def _keys(url: str) -> dict[str, str]:
 class Server:
     """``flowctl serve`` in a child process; ``client(key)`` talks to it."""
 
-    def __init__(self, folder: Path, *, livekit: bool = True) -> None:
+    def __init__(self, folder: Path, *, livekit: bool = True, args: tuple[str, ...] = ()) -> None:
         self.path = folder / "flowctl.db"
         self.url = f"sqlite:///{self.path}"
         self.keys = asyncio.run(_keys(self.url))
@@ -69,6 +69,7 @@ class Server:
                 "--port",
                 str(self.port),
                 "--no-access-log",
+                *args,
             ],
             cwd=ROOT,
             env=env,
