@@ -97,19 +97,37 @@ def _secrets(text: str) -> Iterator[tuple[int, str, str]]:
 
 
 # Matched against lower-cased text (faster than re.IGNORECASE on megabytes of prompts).
-_FILLER = (
-    r"(?:all|any|every|the|your|my|these|those|of|previous|prior|above|earlier|preceding"
-    r"|system|original|initial|former)"
+# "ignore [all of the] previous instructions": between the verb and the noun stand
+# filler words, at least one of them an anchor ("previous", "your"...).
+_ANCHORS = (
+    "previous",
+    "prior",
+    "above",
+    "earlier",
+    "preceding",
+    "system",
+    "original",
+    "initial",
+    "your",
+    "all",
 )
+_FILLERS = (*_ANCHORS, "any", "every", "the", "my", "these", "those", "of", "former")
+_FILLER = f"(?:{'|'.join(_FILLERS)})"
+_ANCHOR = f"(?:{'|'.join(_ANCHORS)})"
+_PLAIN_FILLER = f"(?:{'|'.join(w for w in _FILLERS if w not in _ANCHORS)})"
 _NOUN = r"(?:instructions?|rules?|directives?|directions?|guidelines?|prompts?|messages?|context)"
+# Linear in the text: the possessive `*+` and `++` take a run of filler words once and
+# never give any back. Written as "fillers, anchor, fillers" with backtracking, "ignore
+# " + "all " * n was tried once per way of splitting the run, n^2 steps (7 s at n =
+# 10,000); here the first run stops at the first anchor, which is the same language
+# (anchors are fillers, and no filler begins with a noun).
 INJECTION = re.compile(
     r"\b(?:"
     # ignore [all of the] previous instructions / ignore your rules
-    rf"(?:ignore|disregard|forget|override|bypass)\s+(?:{_FILLER}\s+)*"
-    rf"(?:previous|prior|above|earlier|preceding|system|original|initial|your|all)\s+"
-    rf"(?:{_FILLER}\s+)*{_NOUN}"
+    rf"(?:ignore|disregard|forget|override|bypass)\s++(?:{_PLAIN_FILLER}\s++)*+"
+    rf"{_ANCHOR}\s++(?:{_FILLER}\s++)*+{_NOUN}"
     # ignore the instructions above
-    rf"|(?:ignore|disregard|forget)\s+(?:{_FILLER}\s+)*{_NOUN}\s+(?:above|before|so\s+far)"
+    rf"|(?:ignore|disregard|forget)\s++(?:{_FILLER}\s++)*+{_NOUN}\s+(?:above|before|so\s+far)"
     # disregard the above
     r"|(?:ignore|disregard|forget)\s+(?:all\s+of\s+|everything\s+)?(?:the\s+)?above\b"
     r"|forget\s+(?:everything|all|anything)\s+(?:you\s+(?:were|have\s+been|'ve\s+been)\s+told"
