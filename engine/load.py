@@ -19,7 +19,7 @@ import msgspec
 from msgspec import inspect as mi
 
 from engine.errors import FlowReadError
-from engine.findings import Finding, did_you_mean
+from engine.findings import Finding, Suggester
 from engine.source import Path, Source, Span, _values, parse_path
 from engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
@@ -317,14 +317,23 @@ def _expected(t: mi.Type) -> str:
     )
 
 
+class _Problems(list[Finding]):
+    """What the shape walker found, and its budget of did-you-mean suggestions (a
+    document may hold thousands of unknown keys)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suggest = Suggester()
+
+
 def check_shape(value: Any, t: type | mi.Type) -> list[Finding]:
     """Every shape problem of a raw JSON value against a spec type, as FL002-FL005."""
-    out: list[Finding] = []
+    out = _Problems()
     _check(value, t if isinstance(t, mi.Type) else mi.type_info(t), (), out)
     return out
 
 
-def _check(value: Any, t: mi.Type, path: Path, out: list[Finding]) -> None:
+def _check(value: Any, t: mi.Type, path: Path, out: _Problems) -> None:
     if isinstance(t, mi.Metadata):
         t = t.type
     if isinstance(t, mi.AnyType):
@@ -342,7 +351,7 @@ def _check(value: Any, t: mi.Type, path: Path, out: list[Finding]) -> None:
     if isinstance(t, mi.LiteralType):
         if value not in t.values:
             allowed = ", ".join(f"`{v}`" for v in t.values)
-            hint = did_you_mean(str(value), [str(v) for v in t.values])
+            hint = out.suggest(str(value), [str(v) for v in t.values])
             out.append(
                 Finding("FL005", f"Invalid value `{value}`: expected one of {allowed}{hint}", path)
             )
@@ -388,14 +397,14 @@ def _matches(value: Any, t: mi.Type) -> bool:
     return True
 
 
-def _check_length(value: Any, t: Any, kind: str, path: Path, out: list[Finding]) -> None:
+def _check_length(value: Any, t: Any, kind: str, path: Path, out: _Problems) -> None:
     if t.min_length is not None and len(value) < t.min_length:
         out.append(Finding("FL005", f"Expected `{kind}` of length >= {t.min_length}", path))
     elif t.max_length is not None and len(value) > t.max_length:
         out.append(Finding("FL005", f"Expected `{kind}` of length <= {t.max_length}", path))
 
 
-def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) -> None:
+def _check_union(value: Any, t: mi.UnionType, path: Path, out: _Problems) -> None:
     types = [x.type if isinstance(x, mi.Metadata) else x for x in t.types]
     structs = [x for x in types if isinstance(x, mi.StructType)]
     if structs and isinstance(value, dict):
@@ -413,7 +422,7 @@ def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) ->
             )
         elif tag not in tags:
             allowed = ", ".join(f"`{k}`" for k in tags)
-            hint = did_you_mean(str(tag), list(tags))
+            hint = out.suggest(str(tag), list(tags))
             out.append(
                 Finding(
                     "FL005",
@@ -431,7 +440,7 @@ def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) ->
     out.append(Finding("FL002", f"Expected `{_expected(t)}`, got `{_json_type(value)}`", path))
 
 
-def _check_struct(value: Any, t: mi.StructType, path: Path, out: list[Finding]) -> None:
+def _check_struct(value: Any, t: mi.StructType, path: Path, out: _Problems) -> None:
     if not isinstance(value, dict):
         out.append(Finding("FL002", f"Expected `object`, got `{_json_type(value)}`", path))
         return
@@ -439,7 +448,7 @@ def _check_struct(value: Any, t: mi.StructType, path: Path, out: list[Finding]) 
     names = list(fields)
     for key in value:
         if key not in fields and key != t.tag_field:
-            hint = did_you_mean(key, names)
+            hint = out.suggest(key, names)
             out.append(
                 Finding(
                     "FL004",

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from engine.findings import Suggester
 from engine.source import Path, Source
 from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
 from engine.templates import Placeholder, scan_template
@@ -52,6 +53,8 @@ class FlowContext:
         self.config = flow.lint or LintConfig()
         self._source = source
         self._cache: dict[Callable[[FlowContext], Any], Any] = {}
+        # "; did you mean `x`?" for the rules' unknown names, on one budget per lint.
+        self.suggest = Suggester()
 
     def cached(self, compute: Callable[[FlowContext], T]) -> T:
         """``compute(self)``, computed once per context: analyses several rules share."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity, did_you_mean
+from engine.findings import Finding, Severity
 from engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
 from engine.lint.registry import rule
 from engine.source import Path
@@ -86,21 +86,21 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
         name = use.placeholder.name
         if name not in declared:
             yield Finding(
-                "FL301", f"Undeclared variable `{name}`{did_you_mean(name, declared)}", use.path
+                "FL301", f"Undeclared variable `{name}`{ctx.suggest(name, declared)}", use.path
             )
     for _, edge, path in ctx.edges():
         for name in sorted(_condition_names(edge)):
             if name not in declared:
                 yield Finding(
                     "FL301",
-                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
                     (*path, "when"),
                 )
         for k, name in enumerate(edge.requires):
             if name not in declared:
                 yield Finding(
                     "FL301",
-                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
                     (*path, "requires", k),
                 )
     for k, tool in enumerate(ctx.flow.tools):
@@ -108,7 +108,7 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
             if name not in declared:
                 yield Finding(
                     "FL301",
-                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
                     ("tools", k, "sets", name),
                     at_key=True,
                 )
@@ -117,7 +117,7 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
                 if name not in declared:
                     yield Finding(
                         "FL301",
-                        f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                        f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
                         ("tools", k, "variables", j),
                     )
 
