@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import keyword
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from engine.findings import Finding, Severity, did_you_mean
@@ -128,7 +129,8 @@ def empty_enum(ctx: FlowContext) -> Iterator[Finding]:
         if not f.enum:
             yield Finding("FL603", f"Enum field `{f.field_name}` has no values", path)
         elif len(set(f.enum)) != len(f.enum):
-            dup = next(v for v in f.enum if f.enum.count(v) > 1)
+            counts = Counter(f.enum)  # counting each value afresh cost len(enum)^2
+            dup = next(v for v in f.enum if counts[v] > 1)
             yield Finding(
                 "FL603", f"Enum field `{f.field_name}` lists `{dup}` twice", (*path, "enum")
             )

@@ -348,15 +348,37 @@ def insecure_url(ctx: FlowContext) -> Iterator[Finding]:
         )
 
 
-def _host_allowed(host: str, allowed: list[str]) -> bool:
-    for pattern in allowed:
-        pattern = pattern.lower()
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]):
-                return True
-        elif host == pattern:
+class _Allowlist:
+    """``lint.allowed_hosts`` made into lookups: a host is checked against a set of
+    exact names and walked label by label, from the right, down a tree of the
+    wildcards' domains (each ``*.example.com`` allows the hosts ending in
+    ``.example.com``). Comparing every tool with every entry cost their product."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        self.exact: set[str] = set()
+        self.domains: dict[str | None, Any] = {}  # label -> subtree; None: a domain ends
+        for pattern in allowed:
+            pattern = pattern.lower()
+            if not pattern.startswith("*."):
+                self.exact.add(pattern)
+                continue
+            node = self.domains
+            for label in reversed(pattern[2:].split(".")):
+                node = node.setdefault(label, {})
+            node[None] = True
+
+    def allows(self, host: str) -> bool:
+        if host in self.exact:
             return True
-    return False
+        node = self.domains
+        labels = host.split(".")
+        for label in reversed(labels[1:]):  # the first label is what `*` stands for
+            node = node.get(label)
+            if node is None:
+                return False
+            if None in node:
+                return True
+        return False
 
 
 @rule("FL504", "host-not-allowed", ERROR, "An http tool calls a host outside `lint.allowed_hosts`")
@@ -376,12 +398,12 @@ def host_not_allowed(ctx: FlowContext) -> Iterator[Finding]:
      "tools": [{"kind": "http", "name": "lookup", "url": "https://pastebin.example/x"}]}
     ```
     """
-    allowed = ctx.config.allowed_hosts
-    if not allowed:
+    if not ctx.config.allowed_hosts:
         return
+    allowed = _Allowlist(ctx.config.allowed_hosts)
     for k, tool in _http_tools(ctx):
         host = (urlsplit(tool.url).hostname or "").lower()
-        if host and "{{" not in host and not _host_allowed(host, allowed):
+        if host and "{{" not in host and not allowed.allows(host):
             yield Finding(
                 "FL504",
                 f"Host `{host}` of tool `{tool.name}` is not in `lint.allowed_hosts`",
