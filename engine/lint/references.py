@@ -228,10 +228,10 @@ def name_collision(ctx: FlowContext) -> Iterator[Finding]:
     """
     global_names = {e.name for e in ctx.flow.global_edges}
     for i, state in enumerate(ctx.flow.agents):
-        edge_names = {e.name for e in state.edges} | (set() if state.end else global_names)
+        edge_names = {e.name for e in state.edges}  # the global ones are not copied in
         listed: set[str] = set()
         for k, name in enumerate(state.tools):
-            if name in edge_names:
+            if name in edge_names or (name in global_names and not state.end):
                 message = f"Tool `{name}` has the name of an edge of state `{state.name}`"
             elif name in listed:
                 message = f"Tool `{name}` is listed twice in state `{state.name}`"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["estimate_tokens", "jaccard", "normalize", "words"]
+__all__ = ["estimate_tokens", "jaccard", "normalize", "tokens_in", "words"]
 
 # Everything but ASCII letters and digits becomes a space (str.translate runs in C).
 _SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
@@ -37,4 +37,9 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 def estimate_tokens(texts: Iterable[str]) -> int:
     """About four characters a token, the usual rule of thumb for English with BPE
     tokenizers; close enough for a budget, and it needs no tokenizer download."""
-    return -(-sum(len(t) for t in texts) // 4)
+    return tokens_in(sum(len(t) for t in texts))
+
+
+def tokens_in(chars: int) -> int:
+    """:func:`estimate_tokens` of texts ``chars`` characters long in all."""
+    return -(-chars // 4)
