@@ -339,6 +339,11 @@ class FlowContext:
             done.add(k)
             yield self._authored[k][0], joined[m.start() : m.end()]
 
+    def authored(self) -> list[tuple[Path, str]]:
+        """``(path, text)`` of each text written for the model or the caller (see
+        :meth:`_authored_iter`), in document order."""
+        return self._authored
+
     @cached_property
     def authored_lower(self) -> str:
         """All authored text, lower-cased, for quick substring tests."""

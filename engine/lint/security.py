@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
+from engine.lint.text import KeywordSearch
 from engine.source import Path
 from engine.spec import HttpTool
 
@@ -188,6 +189,12 @@ CONTROL_TOKENS = (
     "[INST]",
     "<<SYS>>",
 )
+# The keyword automaton has a state per character of the keywords: these bound its size
+# (and a flow's lint time) whatever a flow lists. Few keywords are first looked for one
+# by one, a pass in C each; most flows then have none to search for.
+MAX_KEYWORDS = 500
+MAX_KEYWORD_CHARS = 100
+_FEW_KEYWORDS = 32
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _ENV_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -424,25 +431,48 @@ def prohibited_keyword(ctx: FlowContext) -> Iterator[Finding]:
     those templates. Customers also have words their agent must never say (a
     competitor's name, "guarantee", "diagnosis"): list them and CI enforces it.
 
+    Up to 500 keywords of up to 100 characters each are checked; a longer list, or a
+    longer keyword (a sentence, not a keyword), is reported, and the rest is ignored.
+
     ## Example
     ```json
     {"lint": {"prohibited_keywords": ["guarantee"]},
      "agents": [{"name": "Sales", "instructions": "We guarantee a 50% saving."}]}
     ```
     """
-    lowered = ctx.authored_lower
-    words = [
-        w
-        for w in (*CONTROL_TOKENS, *ctx.config.prohibited_keywords)
-        if w.strip() and w.lower() in lowered
-    ]
-    if not words:
-        return
+    configured = ctx.config.prohibited_keywords
+    checked = []
+    for k, word in enumerate(configured[:MAX_KEYWORDS]):
+        if len(word) <= MAX_KEYWORD_CHARS:
+            checked.append(word)
+            continue
+        yield Finding(
+            "FL505",
+            f"Prohibited keyword of {len(word):,} characters: keywords are checked up to "
+            f"{MAX_KEYWORD_CHARS}",
+            ("lint", "prohibited_keywords", k),
+        )
+    if len(configured) > MAX_KEYWORDS:
+        yield Finding(
+            "FL505",
+            f"`lint.prohibited_keywords` lists {len(configured):,} keywords; the first "
+            f"{MAX_KEYWORDS} are checked",
+            ("lint", "prohibited_keywords"),
+        )
+    words = [w for w in (*CONTROL_TOKENS, *checked) if w.strip()]
+    if len(words) <= _FEW_KEYWORDS:  # a substring test each rules most flows out at once
+        lowered = ctx.authored_lower
+        words = [w for w in words if w.lower() in lowered]
+        if not words:
+            return
     by_lower = {w.lower(): w for w in words}
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(by_lower, key=len, reverse=True)))
-    for path, found in ctx.search_authored(pattern, lower=True):
-        word = by_lower[found.lower()]
-        yield Finding("FL505", f"Prohibited keyword `{word}` in authored text", path)
+    search = KeywordSearch(by_lower)
+    for path, text in ctx.authored():
+        lowered_text = text.lower()
+        found = search.first(lowered_text)
+        if found is not None:
+            word = by_lower[lowered_text[found[0] : found[1]]]
+            yield Finding("FL505", f"Prohibited keyword `{word}` in authored text", path)
 
 
 @rule(
