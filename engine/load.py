@@ -24,6 +24,7 @@ from engine.source import Path, Source, Span, _values, parse_path
 from engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "NOT_JSON",
     "Loaded",
@@ -37,6 +38,10 @@ __all__ = [
 # Real flows are tens of kilobytes; a generated 5,000-state flow is about 3 MB. Past
 # this a file is a mistake or an attack, and decoding it would only waste memory.
 MAX_FILE_BYTES = 10 * 1024 * 1024
+# Real flows nest a dozen levels at most (the deepest example here: 9). A deeper document
+# is refused: every path into it is as long as it is deep, and each finding inside it
+# would carry one (a 1 MiB document nested 900 deep made 1.3 GB of them).
+MAX_DEPTH = 64
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -171,6 +176,9 @@ def parse_json(
     except ValueError as exc:
         findings.append(_json_error(source, data, exc))
         return source, NOT_JSON, findings
+    if _deeper_than(raw, MAX_DEPTH):
+        findings.append(Finding("FL001", "Invalid JSON: nested too deeply"))
+        return source, NOT_JSON, findings
     if "\\u" in text and (lone := _LONE_SURROGATE.search(text)):
         # The standard library decodes these into strings no file or terminal can hold.
         findings.append(
@@ -210,6 +218,22 @@ def _object(duplicates: list[int]) -> Callable[[list[tuple[str, Any]]], dict[str
         return obj
 
     return build
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep; one
+    look at each value, a level at a time."""
+    level = [value]
+    for _ in range(limit):
+        if not level:
+            return False
+        level = [
+            item
+            for v in level
+            if isinstance(v, dict | list)
+            for item in (v.values() if isinstance(v, dict) else v)
+        ]
+    return any(isinstance(v, dict | list) for v in level)
 
 
 def _reject(constant: str) -> Any:
