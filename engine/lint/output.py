@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
+from engine.patterns import pattern_problem
 from engine.source import Path
 from engine.spec import FIELD_TYPES, Output, OutputField, fits
 
@@ -151,6 +152,8 @@ def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
         if c.pattern is not None:
             if t != "str":
                 yield f"Field `{name}` of type `{t}` cannot have `pattern`", "constraints"
+            elif slow := pattern_problem(c.pattern, c.max_length):
+                yield f"The `pattern` of field `{name}` {slow}", "constraints"
             else:
                 try:
                     re.compile(c.pattern)
@@ -198,6 +201,13 @@ def contradictory_constraints(ctx: FlowContext) -> Iterator[Finding]:
     type: a lower bound above the upper bound, `min_length` above `max_length`,
     numeric bounds on a non-number, `pattern` on a non-string or an invalid regex,
     `enum` values on a non-enum, a `default` outside the constraints or the enum.
+
+    A `pattern` is checked against every answer of the model, with a regex engine that
+    backtracks: it must not be able to take long. It is refused when it is over 100
+    characters, has a backreference, nests a repeat or an alternation inside a repeat
+    (`(a+)+`, `(a|ab)*`), or has so many repeats that a bad answer could take millions
+    of tries (`a*a*a*b`; anchoring with `^` helps). A field with a `pattern` holds at
+    most 200 characters.
 
     ## Example
     ```json
