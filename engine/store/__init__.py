@@ -52,6 +52,7 @@ from engine.store.records import (
 
 if TYPE_CHECKING:
     from engine.runtime import Event
+    from engine.store.documents import Prepared
 
 __all__ = [
     "DEFAULT_URL",
@@ -107,14 +108,20 @@ class TenantStore(Protocol):
     # --- flows, versions, publishing ----------------------------------------------------
     async def push(
         self,
-        document: bytes | str,
+        document: bytes | str | Prepared,
         *,
         actor: str,
         flow_id: str | None = None,
         filename: str | None = None,
     ) -> PushResult:
         """Store ``document`` as the flow's next version, unless a version with the same
-        content hash exists: then that version is returned (``created=False``)."""
+        content hash exists: then that version is returned (``created=False``).
+
+        A :class:`~engine.store.documents.Prepared` document (``prepare``: linted, its
+        flow id and hash worked out) is stored as it is, not linted again; ``flow_id``,
+        if given, must be its own. Raw bytes or text are prepared here (``flow_id`` and
+        ``filename`` as for ``prepare``), off the event loop: lint costs time in
+        proportion to the document, which the loop owes every other request."""
         ...
 
     async def flows(self) -> list[FlowInfo]: ...

@@ -4,11 +4,12 @@ pointer (publish, rollback) under ``BEGIN IMMEDIATE`` with an optional optimisti
 
 from __future__ import annotations
 
+import asyncio
 from types import EllipsisType
 
 import msgspec
 
-from engine.store.documents import check_actor, prepare
+from engine.store.documents import Prepared, check_actor, prepare
 from engine.store.errors import NotFound, NotPublishable, StoreConflict, StoreError
 from engine.store.records import (
     FlowInfo,
@@ -51,6 +52,22 @@ def _publication(row: Row) -> Publication:
     )
 
 
+def _prepared(
+    document: bytes | str | Prepared, filename: str | None, flow_id: str | None
+) -> tuple[Prepared, str]:
+    """The document prepared (linted), unless it already is, and its findings as the
+    JSON the version keeps."""
+    if isinstance(document, Prepared):
+        if flow_id is not None and flow_id != document.flow_id:
+            raise StoreError(
+                f"The document is a version of `{document.flow_id}`, not of `{flow_id}`"
+            )
+        prepared = document
+    else:
+        prepared = prepare(document, filename, flow_id=flow_id)
+    return prepared, msgspec.json.encode(prepared.findings).decode()
+
+
 def _v(version: int | None) -> str:
     return "no version" if version is None else f"v{version}"
 
@@ -76,17 +93,18 @@ class FlowsMixin(TenantPart):
 
     async def push(
         self,
-        document: bytes | str,
+        document: bytes | str | Prepared,
         *,
         actor: str,
         flow_id: str | None = None,
         filename: str | None = None,
     ) -> PushResult:
         check_actor(actor)
-        prepared = prepare(document, filename, flow_id=flow_id)  # lint runs outside the lock
+        # Lint, hashing and encoding cost time in proportion to the document: in a
+        # thread (the loop serves every other request meanwhile), outside the lock.
+        prepared, findings = await asyncio.to_thread(_prepared, document, filename, flow_id)
         flow_id = prepared.flow_id
         key = (self._tenant_id, flow_id)
-        findings = msgspec.json.encode(prepared.findings).decode()
         now = self._clock()
         async with self._w.transaction() as tx:
             await self._require_tenant(tx)
