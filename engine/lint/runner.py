@@ -157,7 +157,8 @@ def _check(loaded: Loaded, selection: Selection) -> list[Located]:
                     for f in produced
                 ]
             findings.extend(produced)
-    findings = [f for f in findings if f.code == "FL000" or selection.wants(f.code, extra_ignore)]
+    kept = {code: selection.wants(code, extra_ignore) for code in {f.code for f in findings}}
+    findings = [f for f in findings if f.code == "FL000" or kept[f.code]]  # once per code
     if not findings:
         return []
     spans = loaded.spans([f for f in findings if f.position is None])
