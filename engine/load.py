@@ -221,19 +221,15 @@ def _object(duplicates: list[int]) -> Callable[[list[tuple[str, Any]]], dict[str
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep; one
-    look at each value, a level at a time."""
-    level = [value]
+    """Whether ``value`` (decoded JSON) nests arrays and objects more than ``limit``
+    levels deep; one look at each value, a level of containers at a time."""
+    level = [value] if type(value) is dict or type(value) is list else []
     for _ in range(limit):
-        if not level:
-            return False
-        level = [
-            item
-            for v in level
-            if isinstance(v, dict | list)
-            for item in (v.values() if isinstance(v, dict) else v)
-        ]
-    return any(isinstance(v, dict | list) for v in level)
+        children: list[Any] = []
+        for container in level:
+            children.extend(container.values() if type(container) is dict else container)
+        level = [v for v in children if type(v) is dict or type(v) is list]
+    return bool(level)
 
 
 def _reject(constant: str) -> Any:
