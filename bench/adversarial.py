@@ -138,7 +138,7 @@ def _duplicate_keys(size: int) -> bytes:
 
 
 PATTERNS: dict[str, Callable[[int], dict[str, Any] | bytes]] = {
-    "ignore-all": lambda n: _texts("all ", n, prefix="Ignore ", suffix="instructions"),
+    "ignore-all": lambda n: _texts("all ", n, prefix="ignore "),
     "sk-run": lambda n: _texts("sk-", n, suffix="X"),
     "eyJ-run": lambda n: _texts("eyJ-", n),
     "begin-run": lambda n: _texts("-----BEGIN ", n, suffix="PRIVATE KEY-----"),
