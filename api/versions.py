@@ -42,7 +42,8 @@ async def prepared_document(
 ) -> Prepared:
     """The document linted as the caller's tenant's flow (held to its policy), its flow
     id and hash worked out; in a thread, as lint of a large flow takes milliseconds the
-    event loop owes other requests."""
+    event loop owes other requests. The store keeps it as prepared: each push is
+    linted once."""
     boundary = await caller.tenant.boundary()
     return await asyncio.to_thread(prepare, document, None, flow_id=flow_id, boundary=boundary)
 
@@ -70,7 +71,7 @@ async def pushed(
             "was stored; fix the document and send it again",
             {"findings": msgspec.to_builtins(prepared.findings)},
         )
-    result = await caller.tenant.push(document, actor=caller.actor, flow_id=prepared.flow_id)
+    result = await caller.tenant.push(prepared, actor=caller.actor)
     info = result.version
     return Pushed(
         flow_id=info.flow_id,
@@ -84,20 +85,20 @@ async def pushed(
     )
 
 
-async def base_document(
-    caller: Caller, flow_id: str, base: int | None
-) -> tuple[int, dict[str, Any]]:
+async def base_document(caller: Caller, flow_id: str, base: int | None) -> tuple[int, str]:
     """The version an edit starts from (``base``, else the latest) and its document."""
     if base is None:
         base = (await caller.tenant.versions(flow_id))[-1].version
     stored = await caller.tenant.version(flow_id, base)
-    return base, json.loads(stored.document)
+    return base, stored.document
 
 
 async def edit(caller: Caller, flow_id: str, base: int | None, change: Any) -> Pushed:
+    """``change`` applied to the base version's document, pushed as the next version.
+    Decoding, changing and encoding a document up to a megabyte run in a thread."""
     number, document = await base_document(caller, flow_id, base)
-    edited = change(document)
-    return await pushed(caller, edits.render(edited), flow_id, number)
+    text = await asyncio.to_thread(lambda: edits.render(change(json.loads(document))))
+    return await pushed(caller, text, flow_id, number)
 
 
 class VersionCache:
@@ -120,7 +121,8 @@ class VersionCache:
             self._entries.move_to_end(key)
             return found
         stored = await tenant.version(flow_id, version)
-        found = self._entries[key] = (stored, json.loads(stored.document))
+        decoded = await asyncio.to_thread(json.loads, stored.document)  # up to a megabyte
+        found = self._entries[key] = (stored, decoded)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
         return found

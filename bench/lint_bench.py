@@ -1,6 +1,6 @@
 """Lint performance against the targets of design.md (issue 2).
 
-    .venv/bin/python bench/lint_bench.py [--quick]
+    .venv/bin/python bench/lint_bench.py [--quick] [--hostile[=PATTERN,...]]
 
 Prints medians, never asserts: figures go in the closing note, not in timed tests.
 
@@ -10,6 +10,9 @@ Prints medians, never asserts: figures go in the closing note, not in timed test
 3. 1,000 generated 20-state flows in one folder (target: under 2 s).
 4. How time grows from 500 to 5,000 states (target: linear): per-state cost and the
    log-log slope (1.0 is linear, 2.0 quadratic).
+5. Hostile flows (issue 12), one per pattern that once made a rule quadratic or worse
+   (bench/adversarial.py): lint time of each at 1 MiB (target: under 1 s) and how it
+   grows from 256 KiB (target: linear, x4).
 """
 
 from __future__ import annotations
@@ -20,16 +23,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from adversarial import PATTERNS, adversarial  # noqa: E402
 from genflow import generate  # noqa: E402
 from timing import time_calls  # noqa: E402
 
-from engine.lint import Selection, lint_paths  # noqa: E402
+from engine.lint import Selection, check, lint_paths  # noqa: E402
+from engine.load import load_bytes  # noqa: E402
 
 FLOWCTL = Path(sys.executable).parent / "flowctl"
 
@@ -138,15 +145,56 @@ def _calls(path: Path) -> int:
     return pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
 
 
+def _cpu_ms(fn: Callable[[], object], repeat: int) -> float:
+    """Median CPU time of ``fn`` in ms: lint is one thread, and on a shared machine the
+    wall clock also counts the neighbours."""
+    samples = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        samples.append(time.process_time() - start)
+    return statistics.median(samples) * 1000
+
+
+def bench_hostile(repeat: int, only: list[str]) -> None:
+    small, large = 256 * 1024, 1024 * 1024
+    print(
+        f"5. hostile flows, in process, read + decode + every rule (CPU time, median of {repeat})"
+    )
+    print(f"   {'pattern':<22} {'1 MiB':>8} {'256 KiB':>8} {'growth':>7} findings")
+    worst = 0.0
+    for name in only or PATTERNS:
+        timings = {}
+        for size in (small, large):
+            data = adversarial(name, size)
+            found = len(check(load_bytes(data, "hostile.json")))  # warm, and count
+            ms = _cpu_ms(lambda d=data: check(load_bytes(d, "hostile.json")), repeat)
+            timings[size] = (len(data), ms)
+        (n_small, t_small), (n_large, t_large) = timings[small], timings[large]
+        growth = (t_large / t_small) / (n_large / n_small) * 4  # per 4x the bytes
+        worst = max(worst, t_large)
+        verdict = "OK" if t_large < 1000 and growth < 6 else "MISS"
+        print(
+            f"   {name:<22} {t_large:6.0f} ms {t_small:6.0f} ms {growth:6.1f}x {found:>8,}"
+            f"   {verdict}"
+        )
+    print(f"   slowest at 1 MiB: {worst:.0f} ms   target < 1000 ms, growth x4 (linear)")
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     repeat = 5 if quick else 21
+    hostile = [a.removeprefix("--hostile=") for a in sys.argv if a.startswith("--hostile=")]
+    if hostile or "--hostile" in sys.argv:  # only part 5, for some patterns or all
+        bench_hostile(5, [n for h in hostile for n in h.split(",") if n])
+        return
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         bench_cold(repeat)
         bench_big(tmp, 3 if quick else 7)
         bench_many(tmp, 3 if quick else 5, 200 if quick else 1000)
         bench_scaling(tmp, 3 if quick else 5)
+    bench_hostile(5, [])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import importlib
 import inspect
 import re
 from pathlib import Path as FsPath
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
@@ -40,12 +40,12 @@ from engine.spec import CatalogTool, Flow, Parameter, PythonTool
 __all__ = [
     "OPERATOR",
     "PROVIDER_KEYS",
+    "Allowlist",
     "Boundary",
     "CatalogEntry",
     "CatalogError",
     "TenantPolicy",
     "ToolCatalog",
-    "host_allowed",
     "room_in_namespace",
     "tenant_room",
 ]
@@ -207,18 +207,38 @@ def _signature_problems(fn: object, entry: CatalogEntry) -> list[str]:
     return problems
 
 
-def host_allowed(host: str, allowed: list[str]) -> bool:
-    """Whether ``host`` is on ``allowed``: exact names, or ``*.example.com`` for every
-    subdomain of ``example.com`` (not ``example.com`` itself)."""
-    host = host.lower().rstrip(".")
-    for pattern in allowed:
-        pattern = pattern.lower()
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
-                return True
-        elif host == pattern:
+class Allowlist:
+    """Host patterns (a tenant's ``egress_hosts``, ``lint.allowed_hosts``) made into
+    lookups: a host is checked against a set of
+    exact names and walked label by label, from the right, down a tree of the
+    wildcards' domains (each ``*.example.com`` allows the hosts ending in
+    ``.example.com``). Comparing every tool with every entry cost their product."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        self.exact: set[str] = set()
+        self.domains: dict[str | None, Any] = {}  # label -> subtree; None: a domain ends
+        for pattern in allowed:
+            pattern = pattern.lower()
+            if not pattern.startswith("*."):
+                self.exact.add(pattern)
+                continue
+            node = self.domains
+            for label in reversed(pattern[2:].split(".")):
+                node = node.setdefault(label, {})
+            node[None] = True
+
+    def allows(self, host: str) -> bool:
+        if host in self.exact:
             return True
-    return False
+        node = self.domains
+        labels = host.split(".")
+        for label in reversed(labels[1:]):  # the first label is what `*` stands for
+            node = node.get(label)
+            if node is None:
+                return False
+            if None in node:
+                return True
+        return False
 
 
 # A tenant's LiveKit rooms are named `<tenant_id>:<name>`: tenant ids cannot hold a

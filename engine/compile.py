@@ -25,6 +25,7 @@ from engine.boundary import OPERATOR, Boundary
 from engine.conditions import Condition, parse_condition
 from engine.errors import FlowInvalidError
 from engine.findings import Finding, Severity
+from engine.patterns import pattern_input_limit, pattern_problem
 from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, Output, Parameter, State, Tool
 
 __all__ = [
@@ -188,6 +189,17 @@ class OutputSpec(msgspec.Struct, frozen=True):
         return msgspec.structs.asdict(msgspec.convert(dict(data), self.type))
 
 
+def _check_pattern(state: str, field: str, pattern: str, max_length: int | None) -> None:
+    """Refuse a pattern that could take long on the model's answers, whether or not the
+    flow silences FL604, which reports it: the worker checks every answer with it."""
+    problem = pattern_problem(pattern, max_length)
+    if problem is not None:
+        finding = Finding("FL604", f"The `pattern` of field `{field}` {problem}")
+        raise FlowInvalidError(
+            f"The output of state `{state}` cannot be compiled: {finding.message}", [finding]
+        )
+
+
 def _output(name: str, output: Output, voice: str | None) -> OutputSpec:
     fields: list[tuple[Any, ...]] = []
     for f in output.fields:
@@ -202,6 +214,9 @@ def _output(name: str, output: Output, voice: str | None) -> OutputSpec:
             if f.field_type == "int":  # an int's bounds must be ints: round inwards
                 rounding = {"ge": math.ceil, "gt": math.floor, "le": math.floor, "lt": math.ceil}
                 meta.update({k: rounding[k](v) for k, v in meta.items() if k in rounding})
+            if c.pattern is not None:  # matched by a backtracking `re`: see engine.patterns
+                _check_pattern(name, f.field_name, c.pattern, c.max_length)
+                meta["max_length"] = pattern_input_limit(c.max_length)
             if meta:
                 t = Annotated[t, Meta(**meta)]
         if f.description:

@@ -71,10 +71,23 @@ class Condition:
         return f"Condition({self.source!r})"
 
 
-@lru_cache(maxsize=4096)
+# Real conditions are a line; a longer one (a tenant's flow may hold a megabyte of one)
+# is parsed each time rather than kept, with its tree, for the life of the process.
+_CACHED_CHARS = 1_000
+
+
 def parse_condition(source: str) -> Condition:
     """Parse ``source``; raises :class:`ConditionError`. Conditions are immutable, so a
     source parsed once (by lint, then by compile) is shared."""
+    return _parse_cached(source) if len(source) <= _CACHED_CHARS else _parse(source)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(source: str) -> Condition:
+    return _parse(source)
+
+
+def _parse(source: str) -> Condition:
     tokens = _tokenize(source)
     parser = _Parser(source, tokens)
     try:

@@ -9,7 +9,7 @@ import msgspec
 
 from engine.source import Path, format_path
 
-__all__ = ["Finding", "Severity", "did_you_mean"]
+__all__ = ["Finding", "Severity", "Suggester", "did_you_mean"]
 
 # Codes about the file as text (not a place in the document): shown without a path.
 _TEXT_LEVEL = frozenset({"FL001", "FL006", "FL007"})
@@ -21,6 +21,29 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
+
+
+class Suggester:
+    """:func:`did_you_mean` on a budget; one per document checked.
+
+    difflib compares the word with every option, up to ``len(word) * len(option)``
+    steps each: a flow naming thousands of unknown states among thousands of real ones
+    would cost their product (5 s for 200 KB). Each call is charged that bound; once
+    the budget is spent, names get no suggestion (the findings are otherwise the same).
+    A few hundred typos among a few hundred names fit in it.
+    """
+
+    BUDGET = 1_000_000
+
+    def __init__(self, budget: int = BUDGET) -> None:
+        self._left = budget
+
+    def __call__(self, word: str, options: Iterable[str]) -> str:
+        if self._left <= 0:
+            return ""
+        candidates = list(options)
+        self._left -= len(word) * sum(map(len, candidates))
+        return did_you_mean(word, candidates) if self._left >= 0 else ""
 
 
 class Severity(StrEnum):

@@ -19,11 +19,12 @@ import msgspec
 from msgspec import inspect as mi
 
 from engine.errors import FlowReadError
-from engine.findings import Finding, did_you_mean
+from engine.findings import Finding, Suggester
 from engine.source import Path, Source, Span, _values, parse_path
 from engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "NOT_JSON",
     "Loaded",
@@ -39,6 +40,10 @@ __all__ = [
 # Real flows are tens of kilobytes; a generated 5,000-state flow is about 3 MB. Past
 # this a file is a mistake or an attack, and decoding it would only waste memory.
 MAX_FILE_BYTES = 10 * 1024 * 1024
+# Real flows nest a dozen levels at most (the deepest example here: 9). A deeper document
+# is refused: every path into it is as long as it is deep, and each finding inside it
+# would carry one (a 1 MiB document nested 900 deep made 1.3 GB of them).
+MAX_DEPTH = 64
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -173,6 +178,9 @@ def parse_json(
     except ValueError as exc:
         findings.append(_json_error(source, data, exc))
         return source, NOT_JSON, findings
+    if _deeper_than(raw, MAX_DEPTH):
+        findings.append(Finding("FL001", "Invalid JSON: nested too deeply"))
+        return source, NOT_JSON, findings
     if "\\u" in text and (lone := _LONE_SURROGATE.search(text)):
         # The standard library decodes these into strings no file or terminal can hold.
         findings.append(
@@ -263,6 +271,18 @@ def _object(duplicates: list[int]) -> Callable[[list[tuple[str, Any]]], dict[str
         return obj
 
     return build
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` (decoded JSON) nests arrays and objects more than ``limit``
+    levels deep; one look at each value, a level of containers at a time."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    for _ in range(limit):
+        children: list[Any] = []
+        for container in level:
+            children.extend(container.values() if type(container) is dict else container)
+        level = [v for v in children if type(v) is dict or type(v) is list]
+    return bool(level)
 
 
 def _reject(constant: str) -> Any:
@@ -370,14 +390,23 @@ def _expected(t: mi.Type) -> str:
     )
 
 
+class _Problems(list[Finding]):
+    """What the shape walker found, and its budget of did-you-mean suggestions (a
+    document may hold thousands of unknown keys)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suggest = Suggester()
+
+
 def check_shape(value: Any, t: type | mi.Type) -> list[Finding]:
     """Every shape problem of a raw JSON value against a spec type, as FL002-FL005."""
-    out: list[Finding] = []
+    out = _Problems()
     _check(value, t if isinstance(t, mi.Type) else mi.type_info(t), (), out)
     return out
 
 
-def _check(value: Any, t: mi.Type, path: Path, out: list[Finding]) -> None:
+def _check(value: Any, t: mi.Type, path: Path, out: _Problems) -> None:
     if isinstance(t, mi.Metadata):
         t = t.type
     if isinstance(t, mi.AnyType):
@@ -395,7 +424,7 @@ def _check(value: Any, t: mi.Type, path: Path, out: list[Finding]) -> None:
     if isinstance(t, mi.LiteralType):
         if value not in t.values:
             allowed = ", ".join(f"`{v}`" for v in t.values)
-            hint = did_you_mean(str(value), [str(v) for v in t.values])
+            hint = out.suggest(str(value), [str(v) for v in t.values])
             out.append(
                 Finding("FL005", f"Invalid value `{value}`: expected one of {allowed}{hint}", path)
             )
@@ -441,14 +470,14 @@ def _matches(value: Any, t: mi.Type) -> bool:
     return True
 
 
-def _check_length(value: Any, t: Any, kind: str, path: Path, out: list[Finding]) -> None:
+def _check_length(value: Any, t: Any, kind: str, path: Path, out: _Problems) -> None:
     if t.min_length is not None and len(value) < t.min_length:
         out.append(Finding("FL005", f"Expected `{kind}` of length >= {t.min_length}", path))
     elif t.max_length is not None and len(value) > t.max_length:
         out.append(Finding("FL005", f"Expected `{kind}` of length <= {t.max_length}", path))
 
 
-def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) -> None:
+def _check_union(value: Any, t: mi.UnionType, path: Path, out: _Problems) -> None:
     types = [x.type if isinstance(x, mi.Metadata) else x for x in t.types]
     structs = [x for x in types if isinstance(x, mi.StructType)]
     if structs and isinstance(value, dict):
@@ -466,7 +495,7 @@ def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) ->
             )
         elif tag not in tags:
             allowed = ", ".join(f"`{k}`" for k in tags)
-            hint = did_you_mean(str(tag), list(tags))
+            hint = out.suggest(str(tag), list(tags))
             out.append(
                 Finding(
                     "FL005",
@@ -484,7 +513,7 @@ def _check_union(value: Any, t: mi.UnionType, path: Path, out: list[Finding]) ->
     out.append(Finding("FL002", f"Expected `{_expected(t)}`, got `{_json_type(value)}`", path))
 
 
-def _check_struct(value: Any, t: mi.StructType, path: Path, out: list[Finding]) -> None:
+def _check_struct(value: Any, t: mi.StructType, path: Path, out: _Problems) -> None:
     if not isinstance(value, dict):
         out.append(Finding("FL002", f"Expected `object`, got `{_json_type(value)}`", path))
         return
@@ -492,7 +521,7 @@ def _check_struct(value: Any, t: mi.StructType, path: Path, out: list[Finding]) 
     names = list(fields)
     for key in value:
         if key not in fields and key != t.tag_field:
-            hint = did_you_mean(key, names)
+            hint = out.suggest(key, names)
             out.append(
                 Finding(
                     "FL004",

@@ -66,15 +66,16 @@ def scan_template(text: str) -> tuple[list[Placeholder], str | None]:
     out: list[Placeholder] = []
     error: str | None = None
     pos = 0
+    find_open, find_close = _finder(text, "{{"), _finder(text, "}}")
     while True:
-        opener, closer = text.find("{{", pos), text.find("}}", pos)
+        opener, closer = find_open(pos), find_close(pos)
         if opener < 0 and closer < 0:
             break
         if closer >= 0 and (opener < 0 or closer < opener):
             error = error or "`}}` without an opening `{{`"
             pos = closer + 2
             continue
-        end, again = text.find("}}", opener + 2), text.find("{{", opener + 2)
+        end, again = find_close(opener + 2), find_open(opener + 2)
         if end < 0 or 0 <= again < end:
             error = error or "`{{` is never closed with `}}`"
             pos = opener + 2
@@ -88,6 +89,22 @@ def scan_template(text: str) -> tuple[list[Placeholder], str | None]:
             error = error or f"`{{{{{body}}}}}` does not name a variable"
         pos = end + 2
     return out, error
+
+
+def _finder(text: str, needle: str) -> Callable[[int], int]:
+    """``text.find(needle, pos)`` for positions that never decrease, reading each
+    character once: an answer still ahead of ``pos`` is the answer again. Searching
+    afresh from every position re-read the rest of the text each time (``"{{" * n``
+    cost n^2)."""
+    found = -2  # the last answer; -2: none yet
+
+    def find(pos: int) -> int:
+        nonlocal found
+        if found < pos and found != -1:
+            found = text.find(needle, pos)
+        return found
+
+    return find
 
 
 # A value longer than this is cut when quoted into a prompt: a caller's "name" is not

@@ -39,7 +39,7 @@ from engine.store import (
     Turn,
     open_store,
 )
-from engine.store.documents import canonical, content_hash
+from engine.store.documents import canonical, content_hash, prepare
 
 
 @pytest.fixture
@@ -268,6 +268,48 @@ async def test_push_same_content_is_the_same_version(acme: TenantStore) -> None:
     assert (again.created, again.version.version, again.version.author) == (False, 1, "ana")
     assert len(await acme.versions("clinic")) == 2
     assert [e.action for e in await acme.audit()].count("flow.push") == 2
+
+
+async def test_push_stores_a_prepared_document_without_linting_it_again(
+    acme: TenantStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared = prepare(warned_doc(), "flows/clinic.json")
+
+    def lint_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a prepared document was linted again")
+
+    monkeypatch.setattr("engine.store.sqlite_flows.prepare", lint_again)
+    pushed = await acme.push(prepared, actor="ana")
+    assert (pushed.created, pushed.version.flow_id, pushed.version.warnings) == (True, "clinic", 1)
+    stored = await acme.version("clinic", 1)
+    assert (stored.document, stored.findings) == (warned_doc().decode(), prepared.findings)
+    again = await acme.push(prepared, actor="bo", flow_id="clinic")
+    assert (again.created, again.version.version) == (False, 1)
+
+
+async def test_push_refuses_a_prepared_document_of_another_flow(acme: TenantStore) -> None:
+    with pytest.raises(StoreError) as caught:
+        await acme.push(prepare(flow_doc("clinic")), actor="ana", flow_id="sales")
+    assert str(caught.value) == "The document is a version of `clinic`, not of `sales`"
+    assert await acme.flows() == []
+
+
+async def test_push_lints_a_raw_document_off_the_event_loop(
+    acme: TenantStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import engine.store.sqlite_flows as sqlite_flows
+
+    threads = []
+
+    def recording(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread())
+        return prepare(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_flows, "prepare", recording)
+    await acme.push(flow_doc(), actor="ana")
+    assert threads and threads[0] is not threading.main_thread()
 
 
 def test_canonical_form_sorts_keys_and_drops_whitespace() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.boundary import PROVIDER_KEYS, host_allowed
+from engine.boundary import PROVIDER_KEYS, Allowlist
 from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
@@ -275,7 +275,7 @@ def egress_not_granted(ctx: FlowContext) -> Iterator[Finding]:
     """
     if not ctx.boundary.untrusted:
         return
-    allowed = ctx.boundary.policy.egress_hosts
+    allowed = Allowlist(ctx.boundary.policy.egress_hosts)
     for k, tool in enumerate(ctx.written.tools):
         if not isinstance(tool, HttpTool):
             continue
@@ -287,7 +287,7 @@ def egress_not_granted(ctx: FlowContext) -> Iterator[Finding]:
                 f"Tool `{tool.name}` calls `{tool.url}`; a tenant's tools call `https://` URLs",
                 ("tools", k, "url"),
             )
-        elif "{{" not in host and not host_allowed(host, allowed):
+        elif "{{" not in host and not allowed.allows(host):
             hint = (
                 "tenants call hosts by name, never by address"
                 if _is_address(host)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from engine.boundary import OPERATOR, Boundary
+from engine.findings import Suggester
 from engine.source import Path, Source
 from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
 from engine.templates import Placeholder, scan_template
@@ -61,6 +62,11 @@ class FlowContext:
         self.config = flow.lint or LintConfig()
         self._source = source
         self._cache: dict[Callable[[FlowContext], Any], Any] = {}
+        # By id: edges and tools live as long as the flow does.
+        self._own_sets: dict[int, frozenset[str]] = {}
+        self._tool_sets: dict[int, frozenset[str]] = {}
+        # "; did you mean `x`?" for the rules' unknown names, on one budget per lint.
+        self.suggest = Suggester()
 
     def cached(self, compute: Callable[[FlowContext], T]) -> T:
         """``compute(self)``, computed once per context: analyses several rules share."""
@@ -130,9 +136,26 @@ class FlowContext:
         out += [(None, edge, ("global_edges", j)) for j, edge in enumerate(self.flow.global_edges)]
         return out
 
+    # Global edges are offered in every non-terminal state, but stored and analysed once:
+    # a copy per state would cost states x global edges (100,000 list entries for a
+    # flow of 5,000 states and 20 global edges, the square of its size at worst).
+
     def functions(self, i: int) -> list[Function]:
-        """The functions the model sees in state ``i``, in the order offered."""
-        return self._functions[i]
+        """The functions the model sees in state ``i``, in the order offered (built on
+        each call: global edges included, it is as long as the state's prompt)."""
+        own = self._own_functions[i]
+        edges = len(self.flow.agents[i].edges)
+        shared = [] if self.flow.agents[i].end else self._global_functions
+        return own[:edges] + shared + own[edges:]
+
+    def own_functions(self, i: int) -> list[Function]:
+        """State ``i``'s own edges, then its tools: its functions but the global edges."""
+        return self._own_functions[i]
+
+    def function_count(self, i: int) -> int:
+        """How many functions the model sees in state ``i``."""
+        shared = 0 if self.flow.agents[i].end else len(self._global_functions)
+        return len(self._own_functions[i]) + shared
 
     def functions_global(self) -> list[Function]:
         """The global edges as functions (offered in every non-terminal state)."""
@@ -146,7 +169,7 @@ class FlowContext:
         ]
 
     @cached_property
-    def _functions(self) -> list[list[Function]]:
+    def _own_functions(self) -> list[list[Function]]:
         return [self._state_functions(i) for i in range(len(self.flow.agents))]
 
     def _state_functions(self, i: int) -> list[Function]:
@@ -155,8 +178,6 @@ class FlowContext:
             Function(e.name, "edge", ("agents", i, "edges", j), e.description, tuple(e.examples))
             for j, e in enumerate(state.edges)
         ]
-        if not state.end:
-            out += self._global_functions
         for k, name in enumerate(state.tools):
             tool = self.tool_index.get(name)
             out.append(
@@ -173,11 +194,22 @@ class FlowContext:
             if e.target_agent is not None and e.target_agent in self.state_index
         ]
 
+    @property
+    def hub(self) -> int:
+        """The node of :attr:`successors` that stands for the global edges: one past the
+        last state."""
+        return len(self.flow.agents)
+
     @cached_property
     def successors(self) -> list[list[int]]:
-        """Successor state indices of each state (own and global edges)."""
+        """Successor node indices of each state, then of the :attr:`hub`: a
+        non-terminal state leads to its own edges' targets and to the hub, the hub to
+        the global edges' targets. Paths between states are those of the flow, and the
+        graph is as big as the flow."""
         global_targets = self._targets(self.flow.global_edges)
-        return [[] if s.end else self._targets(s.edges) + global_targets for s in self.flow.agents]
+        to_hub = [self.hub] if global_targets else []
+        succ = [[] if s.end else self._targets(s.edges) + to_hub for s in self.flow.agents]
+        return [*succ, global_targets]
 
     def ends_session(self, i: int) -> bool:
         """Whether the session can end in state ``i``: it is terminal, or it can call a
@@ -186,24 +218,27 @@ class FlowContext:
         if state.end or self._global_edges_end:
             return True
         ending = self._ending_tools
-        return any(self.edge_tool(e) in ending for e in state.edges) or any(
-            self.tool_index.get(n) in ending for n in state.tools
+        return any(id(self.edge_tool(e)) in ending for e in state.edges) or any(
+            id(self.tool_index.get(n)) in ending for n in state.tools
         )
 
     @cached_property
-    def _ending_tools(self) -> list[Tool]:
-        """The tools (by identity) that end the session when called."""
-        return [t for t in self.tool_index.values() if self.builtin_of(t) in TERMINATING_BUILTINS]
+    def _ending_tools(self) -> set[int]:
+        """The tools (their ids: a tool is itself) that end the session when called."""
+        return {
+            id(t) for t in self.tool_index.values() if self.builtin_of(t) in TERMINATING_BUILTINS
+        }
 
     @cached_property
     def _global_edges_end(self) -> bool:
-        return any(self.edge_tool(e) in self._ending_tools for e in self.flow.global_edges)
+        return any(id(self.edge_tool(e)) in self._ending_tools for e in self.flow.global_edges)
 
     @cached_property
     def reachable(self) -> list[bool]:
-        seen = [False] * len(self.flow.agents)
+        """Of each state (the hub left out), whether a path from the start reaches it."""
+        seen = [False] * len(self.successors)
         if self.start is None:
-            return seen
+            return seen[:-1]
         stack = [self.start]
         seen[self.start] = True
         succ = self.successors
@@ -212,21 +247,42 @@ class FlowContext:
                 if not seen[t]:
                     seen[t] = True
                     stack.append(t)
-        return seen
+        return seen[:-1]
 
     # --- variables -------------------------------------------------------------------
 
-    def edge_sets(self, edge: Edge) -> set[str]:
-        """Variables definitely set once ``edge`` has fired: its required parameters, the
-        tool's ``sets`` and set-variable builtins, and its ``requires`` (checked before
-        firing)."""
-        names = {n for n, p in edge.parameters.items() if p.required} | set(edge.requires)
-        tool = self.edge_tool(edge)
-        if tool is not None:
-            names |= set(tool.sets)
-            if isinstance(tool, BuiltinTool) and self.builtin_of(tool) in SET_VARIABLE_BUILTINS:
-                names |= set(tool.variables)
-        return names
+    def edge_sets(self, edge: Edge) -> frozenset[str]:
+        """Variables definitely set once ``edge`` has fired: its own (:meth:`own_sets`)
+        and its tool's (:meth:`tool_sets`). A new set on each call, as big as the tool's:
+        where many edges call one tool, ask :meth:`sets_variable` instead."""
+        return self.own_sets(edge) | self.tool_sets(self.edge_tool(edge))
+
+    def sets_variable(self, edge: Edge, name: str) -> bool:
+        """Whether ``name`` is in :meth:`edge_sets` of ``edge``."""
+        return name in self.own_sets(edge) or name in self.tool_sets(self.edge_tool(edge))
+
+    def own_sets(self, edge: Edge) -> frozenset[str]:
+        """What ``edge`` itself sets: its required parameters, and its ``requires``
+        (checked before firing)."""
+        found = self._own_sets.get(id(edge))
+        if found is None:
+            found = self._own_sets[id(edge)] = frozenset(
+                [n for n, p in edge.parameters.items() if p.required] + edge.requires
+            )
+        return found
+
+    def tool_sets(self, tool: Tool | None) -> frozenset[str]:
+        """What calling ``tool`` sets: its ``sets``, and a set-variable builtin's
+        ``variables``. Worked out once per tool, however many edges call it."""
+        found = self._tool_sets.get(id(tool))
+        if found is None:
+            names: list[str] = []
+            if tool is not None:
+                names += tool.sets
+                if isinstance(tool, BuiltinTool) and self.builtin_of(tool) in SET_VARIABLE_BUILTINS:
+                    names += tool.variables
+            found = self._tool_sets[id(tool)] = frozenset(names)
+        return found
 
     @cached_property
     def templates(self) -> list[TemplateUse]:
@@ -291,6 +347,11 @@ class FlowContext:
                 continue
             done.add(k)
             yield self._authored[k][0], joined[m.start() : m.end()]
+
+    def authored(self) -> list[tuple[Path, str]]:
+        """``(path, text)`` of each text written for the model or the caller (see
+        :meth:`_authored_iter`), in document order."""
+        return self._authored
 
     @cached_property
     def authored_lower(self) -> str:

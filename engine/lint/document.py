@@ -39,7 +39,7 @@ declare(
     ## What it does
     Reports a file that cannot be decoded: malformed JSON (with the line and column
     of the first error), an empty file, bytes that are not UTF-8, or nesting deeper
-    than about 1,000 levels (no flow nests past a dozen).
+    than 64 levels (no flow nests past a dozen).
 
     ## Why it matters
     Nothing else can be checked until the document parses.

@@ -47,13 +47,14 @@ def unreachable_state(ctx: FlowContext) -> Iterator[Finding]:
 
 
 def _can_end(ctx: FlowContext) -> list[bool]:
-    """Which states have a path to a state where the session can end."""
-    n = len(ctx.flow.agents)
+    """Which nodes of ``ctx.successors`` (states, then the hub of the global edges)
+    have a path to a state where the session can end."""
+    n = len(ctx.successors)
     preds: list[list[int]] = [[] for _ in range(n)]
     for s, targets in enumerate(ctx.successors):
         for t in targets:
             preds[t].append(s)
-    ok = [ctx.ends_session(i) for i in range(n)]
+    ok = [ctx.ends_session(i) for i in range(ctx.hub)] + [False]
     stack = [i for i in range(n) if ok[i]]
     while stack:
         for p in preds[stack.pop()]:
@@ -65,7 +66,8 @@ def _can_end(ctx: FlowContext) -> list[bool]:
 
 def _traps(ctx: FlowContext, can_end: list[bool]) -> list[list[int]]:
     """Cycles no edge leaves and no end is in: strongly connected components (Tarjan,
-    iterative) of reachable states that contain a cycle and cannot end."""
+    iterative) of reachable states that contain a cycle and cannot end. The hub of the
+    global edges joins a component as any state would, and is left out of it after."""
     succ = ctx.successors
     n = len(succ)
     index = [-1] * n
@@ -74,7 +76,7 @@ def _traps(ctx: FlowContext, can_end: list[bool]) -> list[list[int]]:
     stack: list[int] = []
     comps: list[list[int]] = []
     counter = 0
-    for root in range(n):
+    for root in range(ctx.hub):
         if index[root] != -1 or not ctx.reachable[root]:
             continue
         work = [(root, 0)]
@@ -115,13 +117,14 @@ def _traps(ctx: FlowContext, can_end: list[bool]) -> list[list[int]]:
         cyclic = len(comp) > 1 or comp[0] in succ[comp[0]]
         closed = all(t in members for v in comp for t in succ[v])
         if cyclic and closed and not any(can_end[v] for v in comp):
-            traps.append(sorted(comp))
+            traps.append(sorted(v for v in comp if v != ctx.hub))
     return traps
 
 
 def _compute(ctx: FlowContext) -> tuple[list[bool], list[list[int]]]:
+    """Of each state, whether it can reach an end; and the traps."""
     can_end = _can_end(ctx)
-    return can_end, _traps(ctx, can_end)
+    return can_end[: ctx.hub], _traps(ctx, can_end)
 
 
 def _analysis(ctx: FlowContext) -> tuple[list[bool], list[list[int]]]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext, Function
 from engine.lint.registry import rule
-from engine.lint.text import estimate_tokens, jaccard, normalize, words
+from engine.lint.text import jaccard, normalize, tokens_in, words
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -68,7 +68,7 @@ def too_many_functions(ctx: FlowContext) -> Iterator[Finding]:
     Split the state into states with fewer, more specific edges.
     """
     for i, state in enumerate(ctx.flow.agents):
-        count = len(ctx.functions(i))
+        count = ctx.function_count(i)
         if count > MAX_FUNCTIONS:
             yield Finding(
                 "FL402",
@@ -177,20 +177,38 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
             (repeated if k in seen else seen).add(k)
     repeated.discard("")
 
+    def first_listing(functions: list[Function]) -> dict[str, int]:
+        """The index of the first of ``functions`` listing each example phrase seen more
+        than once in the flow."""
+        first: dict[str, int] = {}
+        for j, f in enumerate(functions):
+            for example in f.examples:
+                if key(example) in repeated:
+                    first.setdefault(key(example), j)
+        return first
+
+    globals_ = ctx.functions_global()
+    globals_first = first_listing(globals_) if repeated else {}
+
     def compare(functions: list[Function], where: str, fresh: int) -> Iterator[Finding]:
         """Findings for pairs of ``functions`` whose later member is at or after index
-        ``fresh`` (earlier pairs were compared elsewhere), each function reported once,
-        against the first earlier one it resembles."""
+        ``fresh`` (the first ``fresh`` are the global edges, compared among themselves
+        once), each function reported once, against the first earlier one it
+        resembles."""
         sets = [word_set(f.description) for f in functions]
-        # The first function listing each (normalised) example phrase, for the few
-        # groups that hold a phrase seen more than once in the flow.
+        # The first function listing each example phrase that is in the flow more than
+        # once: a global edge's, else one of this group's own.
         shared_with: dict[int, tuple[int, str]] = {}
-        if repeated and any(key(x) in repeated for f in functions for x in f.examples):
-            first_with: dict[str, int] = {}
-            for j, f in enumerate(functions):
+        if repeated:
+            own_first = first_listing(functions[fresh:])
+            shared_first = globals_first if fresh else {}
+            for j in range(fresh, len(functions)):
+                f = functions[j]
                 for example in f.examples:
-                    k = first_with.setdefault(key(example), j)
-                    if key(example) and k != j and functions[k].name != f.name:
+                    k = shared_first.get(key(example))
+                    if k is None:
+                        k = fresh + own_first.get(key(example), j - fresh)
+                    if k != j and functions[k].name != f.name:
                         shared_with.setdefault(j, (k, example))
         for j in range(max(fresh, 1), len(functions)):
             b = functions[j]
@@ -217,15 +235,17 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
 
     # The global edges among themselves once; then each state's own functions against
     # the global edges and each other. A state over the function limit is FL402's: its
-    # pairs would only repeat that.
-    globals_ = ctx.functions_global()
-    yield from compare(globals_, "in `global_edges`", 0)
+    # pairs would only repeat that (and more global edges than the limit are over it in
+    # every state that offers them). So no group is longer than the limit, and the
+    # pairs cost at most the limit times the size of the flow.
+    if len(globals_) <= MAX_FUNCTIONS:
+        yield from compare(globals_, "in `global_edges`", 0)
     for i, state in enumerate(ctx.flow.agents):
-        own = [f for f in ctx.functions(i) if f.kind != "global_edge"]
-        offered = ([] if state.end else globals_) + own
-        if len(offered) < 2 or not own or len(offered) > MAX_FUNCTIONS:
+        own = ctx.own_functions(i)
+        shared = [] if state.end else globals_
+        if len(shared) + len(own) < 2 or not own or len(shared) + len(own) > MAX_FUNCTIONS:
             continue
-        yield from compare(offered, f"in state `{state.name}`", len(offered) - len(own))
+        yield from compare(shared + own, f"in state `{state.name}`", len(shared))
 
 
 @rule("FL406", "prompt-too-long", WARNING, "A state's prompt is over the token budget")
@@ -244,10 +264,15 @@ def prompt_too_long(ctx: FlowContext) -> Iterator[Finding]:
     Move reference material behind a tool, or split the state.
     """
     budget = ctx.config.max_prompt_tokens or DEFAULT_PROMPT_TOKENS
+
+    def chars(functions: list[Function]) -> int:
+        return sum(len(f.name) + 1 + len(f.description) for f in functions)  # "name description"
+
+    shared = chars(ctx.functions_global())  # counted once, not copied into every state
     for i, state in enumerate(ctx.flow.agents):
-        text = [state.instructions, state.on_enter_prompt or ""]
-        text += [f.name + " " + f.description for f in ctx.functions(i)]
-        tokens = estimate_tokens(text)
+        size = len(state.instructions) + len(state.on_enter_prompt or "")
+        size += chars(ctx.own_functions(i)) + (0 if state.end else shared)
+        tokens = tokens_in(size)
         if tokens > budget:
             yield Finding(
                 "FL406",

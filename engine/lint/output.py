@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import keyword
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from engine.findings import Finding, Severity, did_you_mean
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
+from engine.patterns import pattern_problem
 from engine.source import Path
 from engine.spec import FIELD_TYPES, Output, OutputField, fits
 
@@ -128,7 +130,8 @@ def empty_enum(ctx: FlowContext) -> Iterator[Finding]:
         if not f.enum:
             yield Finding("FL603", f"Enum field `{f.field_name}` has no values", path)
         elif len(set(f.enum)) != len(f.enum):
-            dup = next(v for v in f.enum if f.enum.count(v) > 1)
+            counts = Counter(f.enum)  # counting each value afresh cost len(enum)^2
+            dup = next(v for v in f.enum if counts[v] > 1)
             yield Finding(
                 "FL603", f"Enum field `{f.field_name}` lists `{dup}` twice", (*path, "enum")
             )
@@ -149,6 +152,8 @@ def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
         if c.pattern is not None:
             if t != "str":
                 yield f"Field `{name}` of type `{t}` cannot have `pattern`", "constraints"
+            elif slow := pattern_problem(c.pattern, c.max_length):
+                yield f"The `pattern` of field `{name}` {slow}", "constraints"
             else:
                 try:
                     re.compile(c.pattern)
@@ -196,6 +201,13 @@ def contradictory_constraints(ctx: FlowContext) -> Iterator[Finding]:
     type: a lower bound above the upper bound, `min_length` above `max_length`,
     numeric bounds on a non-number, `pattern` on a non-string or an invalid regex,
     `enum` values on a non-enum, a `default` outside the constraints or the enum.
+
+    A `pattern` is checked against every answer of the model, with a regex engine that
+    backtracks: it must not be able to take long. It is refused when it is over 100
+    characters, has a backreference, nests a repeat or an alternation inside a repeat
+    (`(a+)+`, `(a|ab)*`), or has so many repeats that a bad answer could take millions
+    of tries (`a*a*a*b`; anchoring with `^` helps). A field with a `pattern` holds at
+    most 200 characters.
 
     ## Example
     ```json

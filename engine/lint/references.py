@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity, did_you_mean
+from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
 from engine.spec import BUILTIN_TOOLS, BuiltinTool
@@ -68,7 +68,7 @@ def unknown_target(ctx: FlowContext) -> Iterator[Finding]:
         if target is not None and target not in ctx.state_index:
             yield Finding(
                 "FL102",
-                f"Unknown agent `{target}`{did_you_mean(target, ctx.state_index)}",
+                f"Unknown agent `{target}`{ctx.suggest(target, ctx.state_index)}",
                 (*path, "target_agent"),
             )
 
@@ -148,7 +148,7 @@ def unknown_tool(ctx: FlowContext) -> Iterator[Finding]:
             if name not in known:
                 yield Finding(
                     "FL104",
-                    f"Unknown tool `{name}`{did_you_mean(name, known)}",
+                    f"Unknown tool `{name}`{ctx.suggest(name, known)}",
                     ("agents", i, "tools", k),
                 )
     for _, edge, path in ctx.edges():
@@ -157,7 +157,7 @@ def unknown_tool(ctx: FlowContext) -> Iterator[Finding]:
         name = edge.tool or edge.name
         if name not in known:
             where = (*path, "tool") if edge.tool else (*path, "name")
-            yield Finding("FL104", f"Unknown tool `{name}`{did_you_mean(name, known)}", where)
+            yield Finding("FL104", f"Unknown tool `{name}`{ctx.suggest(name, known)}", where)
 
 
 @rule("FL105", "unknown-start", ERROR, "`start` names no state")
@@ -181,7 +181,7 @@ def unknown_start(ctx: FlowContext) -> Iterator[Finding]:
     if start is not None and start not in ctx.state_index:
         yield Finding(
             "FL105",
-            f"Unknown start state `{start}`{did_you_mean(start, ctx.state_index)}",
+            f"Unknown start state `{start}`{ctx.suggest(start, ctx.state_index)}",
             ("start",),
         )
 
@@ -228,10 +228,10 @@ def name_collision(ctx: FlowContext) -> Iterator[Finding]:
     """
     global_names = {e.name for e in ctx.flow.global_edges}
     for i, state in enumerate(ctx.flow.agents):
-        edge_names = {e.name for e in state.edges} | (set() if state.end else global_names)
+        edge_names = {e.name for e in state.edges}  # the global ones are not copied in
         listed: set[str] = set()
         for k, name in enumerate(state.tools):
-            if name in edge_names:
+            if name in edge_names or (name in global_names and not state.end):
                 message = f"Tool `{name}` has the name of an edge of state `{state.name}`"
             elif name in listed:
                 message = f"Tool `{name}` is listed twice in state `{state.name}`"

@@ -175,11 +175,11 @@ def _check(loaded: Loaded, selection: Selection, boundary: Boundary = OPERATOR) 
                     for f in produced
                 ]
             findings.extend(produced)
-    findings = [
-        f
-        for f in findings
-        if f.code == "FL000" or selection.wants(f.code, flow_ignore(extra_ignore, f.code, boundary))
-    ]
+    kept = {
+        code: selection.wants(code, flow_ignore(extra_ignore, code, boundary))
+        for code in {f.code for f in findings}
+    }
+    findings = [f for f in findings if f.code == "FL000" or kept[f.code]]  # once per code
     if not findings:
         return []
     spans = loaded.spans([f for f in findings if f.position is None])

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from engine.boundary import Allowlist
 from engine.findings import Finding, Severity
 from engine.lint.context import FlowContext
 from engine.lint.registry import rule
+from engine.lint.text import KeywordSearch
 from engine.source import Path
 from engine.spec import HttpTool
 
@@ -29,29 +31,47 @@ _DIGIT = re.compile(r"[0-9]")
 # Every format is bounded by non-alphanumerics on both sides, so "risk-assessment" is
 # not an OpenAI key and "key=AKIA...EXAMPLE." still is an AWS key id.
 _L, _R = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
+
+# A run of words joined by "-" or "_", such as "sk-" * n, holds n places where a format
+# may start, and a scan from each to the end of the run would cost n^2 steps (11 s for
+# n = 16,000). The two scans that cross words stop at the next such start instead, so
+# each covers its own stretch once. An OpenAI key's look for a digit stops there as if
+# it had found one: the key is the whole run, as before, reported from its first start
+# (only a digit-less run of several "sk-" words now also counts). A JWT's header stops
+# there and fails, leaving the token to the next start: a header, base64 of JSON, never
+# holds "-eyJ".
+_UNTIL_SK, _UNTIL_EYJ = r"(?![_-]sk-)", r"(?![_-]eyJ)"
+
+_FORMATS: tuple[tuple[str, str], ...] = (
+    ("an Anthropic API key", r"sk-ant-[A-Za-z0-9_-]{20,}"),
+    # A key's random part always has digits; prose with hyphens never does here.
+    (
+        "an OpenAI API key",
+        rf"sk-(?:proj-|svcacct-|admin-)?(?=(?:{_UNTIL_SK}[A-Za-z_-])*+(?:[0-9]|[_-]sk-))"
+        r"[A-Za-z0-9_-]{20,}",
+    ),
+    ("an AWS access key id", r"(?:AKIA|ASIA)[0-9A-Z]{16}"),
+    ("a LiveKit API key", r"API(?=[A-Za-z]*[0-9])[A-Za-z0-9]{12}"),
+    (
+        "a JSON Web Token",
+        rf"eyJ(?:{_UNTIL_EYJ}[A-Za-z0-9_-]){{8,}}+\.eyJ[A-Za-z0-9_-]{{8,}}+\."
+        r"[A-Za-z0-9_-]{8,}",
+    ),
+    ("a GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,}"),
+    ("a Slack token", r"xox[abpors]-[A-Za-z0-9-]{10,}"),
+    ("a Stripe secret key", r"[rs]k_live_[A-Za-z0-9]{16,}"),
+    ("a Google API key", r"AIza[0-9A-Za-z_-]{35}"),
+    ("a Deepgram API key", r"[0-9a-f]{40}"),
+)
 TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (what, re.compile(_L + pattern + _R))
-    for what, pattern in (
-        ("an Anthropic API key", r"sk-ant-[A-Za-z0-9_-]{20,}"),
-        # A key's random part always has digits; prose with hyphens never does here.
-        (
-            "an OpenAI API key",
-            r"sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}",
-        ),
-        ("an AWS access key id", r"(?:AKIA|ASIA)[0-9A-Z]{16}"),
-        ("a LiveKit API key", r"API(?=[A-Za-z]*[0-9])[A-Za-z0-9]{12}"),
-        ("a JSON Web Token", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-        ("a GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,}"),
-        ("a Slack token", r"xox[abpors]-[A-Za-z0-9-]{10,}"),
-        ("a Stripe secret key", r"[rs]k_live_[A-Za-z0-9]{16,}"),
-        ("a Google API key", r"AIza[0-9A-Za-z_-]{35}"),
-        ("a Deepgram API key", r"[0-9a-f]{40}"),
-    )
+    (what, re.compile(_L + pattern + _R)) for what, pattern in _FORMATS
 )
 # All of them in one regex (one search per candidate token); at a given position the
-# alternation tries them in order, most specific first.
+# alternation tries them in order, most specific first. The bounds stand once, outside
+# the alternation: a position inside a word then fails one test instead of ten (five
+# to fifteen times faster on long tokens).
 _ANY_TOKEN = re.compile(
-    "|".join(f"(?P<p{i}>{p.pattern})" for i, (_, p) in enumerate(TOKEN_PATTERNS))
+    _L + "(?:" + "|".join(f"(?P<p{i}>{p})" for i, (_, p) in enumerate(_FORMATS)) + ")" + _R
 )
 
 # Formats that span several tokens, checked only when their marker is in the text.
@@ -75,8 +95,9 @@ CONTEXT_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ),
 )
 # A JSON string with an escape in it: decoded before scanning, so `\u0073k-...` and
-# `\/` hide nothing.
-_ESCAPED_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*\\(?:[^"\\\n]|\\.)*"')
+# `\/` hide nothing. Taken whole, escapes in pairs, and never given back (possessive):
+# scanning a string of n backslashes once per backslash cost n^2 steps.
+_ESCAPED_STRING = re.compile(r'"[^"\\\n]*+(?:\\.[^"\\\n]*+)++"')
 
 
 def _secrets(text: str) -> Iterator[tuple[int, str, str]]:
@@ -97,19 +118,37 @@ def _secrets(text: str) -> Iterator[tuple[int, str, str]]:
 
 
 # Matched against lower-cased text (faster than re.IGNORECASE on megabytes of prompts).
-_FILLER = (
-    r"(?:all|any|every|the|your|my|these|those|of|previous|prior|above|earlier|preceding"
-    r"|system|original|initial|former)"
+# "ignore [all of the] previous instructions": between the verb and the noun stand
+# filler words, at least one of them an anchor ("previous", "your"...).
+_ANCHORS = (
+    "previous",
+    "prior",
+    "above",
+    "earlier",
+    "preceding",
+    "system",
+    "original",
+    "initial",
+    "your",
+    "all",
 )
+_FILLERS = (*_ANCHORS, "any", "every", "the", "my", "these", "those", "of", "former")
+_FILLER = f"(?:{'|'.join(_FILLERS)})"
+_ANCHOR = f"(?:{'|'.join(_ANCHORS)})"
+_PLAIN_FILLER = f"(?:{'|'.join(w for w in _FILLERS if w not in _ANCHORS)})"
 _NOUN = r"(?:instructions?|rules?|directives?|directions?|guidelines?|prompts?|messages?|context)"
+# Linear in the text: the possessive `*+` and `++` take a run of filler words once and
+# never give any back. Written as "fillers, anchor, fillers" with backtracking, "ignore
+# " + "all " * n was tried once per way of splitting the run, n^2 steps (7 s at n =
+# 10,000); here the first run stops at the first anchor, which is the same language
+# (anchors are fillers, and no filler begins with a noun).
 INJECTION = re.compile(
     r"\b(?:"
     # ignore [all of the] previous instructions / ignore your rules
-    rf"(?:ignore|disregard|forget|override|bypass)\s+(?:{_FILLER}\s+)*"
-    rf"(?:previous|prior|above|earlier|preceding|system|original|initial|your|all)\s+"
-    rf"(?:{_FILLER}\s+)*{_NOUN}"
+    rf"(?:ignore|disregard|forget|override|bypass)\s++(?:{_PLAIN_FILLER}\s++)*+"
+    rf"{_ANCHOR}\s++(?:{_FILLER}\s++)*+{_NOUN}"
     # ignore the instructions above
-    rf"|(?:ignore|disregard|forget)\s+(?:{_FILLER}\s+)*{_NOUN}\s+(?:above|before|so\s+far)"
+    rf"|(?:ignore|disregard|forget)\s++(?:{_FILLER}\s++)*+{_NOUN}\s+(?:above|before|so\s+far)"
     # disregard the above
     r"|(?:ignore|disregard|forget)\s+(?:all\s+of\s+|everything\s+)?(?:the\s+)?above\b"
     r"|forget\s+(?:everything|all|anything)\s+(?:you\s+(?:were|have\s+been|'ve\s+been)\s+told"
@@ -151,6 +190,12 @@ CONTROL_TOKENS = (
     "[INST]",
     "<<SYS>>",
 )
+# The keyword automaton has a state per character of the keywords: these bound its size
+# (and a flow's lint time) whatever a flow lists. Few keywords are first looked for one
+# by one, a pass in C each; most flows then have none to search for.
+MAX_KEYWORDS = 500
+MAX_KEYWORD_CHARS = 100
+_FEW_KEYWORDS = 32
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _ENV_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -311,17 +356,6 @@ def insecure_url(ctx: FlowContext) -> Iterator[Finding]:
         )
 
 
-def _host_allowed(host: str, allowed: list[str]) -> bool:
-    for pattern in allowed:
-        pattern = pattern.lower()
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]):
-                return True
-        elif host == pattern:
-            return True
-    return False
-
-
 @rule("FL504", "host-not-allowed", ERROR, "An http tool calls a host outside `lint.allowed_hosts`")
 def host_not_allowed(ctx: FlowContext) -> Iterator[Finding]:
     """
@@ -339,12 +373,12 @@ def host_not_allowed(ctx: FlowContext) -> Iterator[Finding]:
      "tools": [{"kind": "http", "name": "lookup", "url": "https://pastebin.example/x"}]}
     ```
     """
-    allowed = ctx.config.allowed_hosts
-    if not allowed:
+    if not ctx.config.allowed_hosts:
         return
+    allowed = Allowlist(ctx.config.allowed_hosts)
     for k, tool in _http_tools(ctx):
         host = (urlsplit(tool.url).hostname or "").lower()
-        if host and "{{" not in host and not _host_allowed(host, allowed):
+        if host and "{{" not in host and not allowed.allows(host):
             yield Finding(
                 "FL504",
                 f"Host `{host}` of tool `{tool.name}` is not in `lint.allowed_hosts`",
@@ -365,25 +399,48 @@ def prohibited_keyword(ctx: FlowContext) -> Iterator[Finding]:
     those templates. Customers also have words their agent must never say (a
     competitor's name, "guarantee", "diagnosis"): list them and CI enforces it.
 
+    Up to 500 keywords of up to 100 characters each are checked; a longer list, or a
+    longer keyword (a sentence, not a keyword), is reported, and the rest is ignored.
+
     ## Example
     ```json
     {"lint": {"prohibited_keywords": ["guarantee"]},
      "agents": [{"name": "Sales", "instructions": "We guarantee a 50% saving."}]}
     ```
     """
-    lowered = ctx.authored_lower
-    words = [
-        w
-        for w in (*CONTROL_TOKENS, *ctx.config.prohibited_keywords)
-        if w.strip() and w.lower() in lowered
-    ]
-    if not words:
-        return
+    configured = ctx.config.prohibited_keywords
+    checked = []
+    for k, word in enumerate(configured[:MAX_KEYWORDS]):
+        if len(word) <= MAX_KEYWORD_CHARS:
+            checked.append(word)
+            continue
+        yield Finding(
+            "FL505",
+            f"Prohibited keyword of {len(word):,} characters: keywords are checked up to "
+            f"{MAX_KEYWORD_CHARS}",
+            ("lint", "prohibited_keywords", k),
+        )
+    if len(configured) > MAX_KEYWORDS:
+        yield Finding(
+            "FL505",
+            f"`lint.prohibited_keywords` lists {len(configured):,} keywords; the first "
+            f"{MAX_KEYWORDS} are checked",
+            ("lint", "prohibited_keywords"),
+        )
+    words = [w for w in (*CONTROL_TOKENS, *checked) if w.strip()]
+    if len(words) <= _FEW_KEYWORDS:  # a substring test each rules most flows out at once
+        lowered = ctx.authored_lower
+        words = [w for w in words if w.lower() in lowered]
+        if not words:
+            return
     by_lower = {w.lower(): w for w in words}
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(by_lower, key=len, reverse=True)))
-    for path, found in ctx.search_authored(pattern, lower=True):
-        word = by_lower[found.lower()]
-        yield Finding("FL505", f"Prohibited keyword `{word}` in authored text", path)
+    search = KeywordSearch(by_lower)
+    for path, text in ctx.authored():
+        lowered_text = text.lower()
+        found = search.first(lowered_text)
+        if found is not None:
+            word = by_lower[lowered_text[found[0] : found[1]]]
+            yield Finding("FL505", f"Prohibited keyword `{word}` in authored text", path)
 
 
 @rule(

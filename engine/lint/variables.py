@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity, did_you_mean
+from engine.findings import Finding, Severity
 from engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
 from engine.lint.registry import rule
 from engine.source import Path
@@ -86,21 +86,21 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
         name = use.placeholder.name
         if name not in declared:
             yield Finding(
-                "FL301", f"Undeclared variable `{name}`{did_you_mean(name, declared)}", use.path
+                "FL301", f"Undeclared variable `{name}`{ctx.suggest(name, declared)}", use.path
             )
     for _, edge, path in ctx.edges():
         for name in sorted(_condition_names(edge)):
             if name not in declared:
                 yield Finding(
                     "FL301",
-                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
                     (*path, "when"),
                 )
         for k, name in enumerate(edge.requires):
             if name not in declared:
                 yield Finding(
                     "FL301",
-                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
                     (*path, "requires", k),
                 )
     for k, tool in enumerate(ctx.flow.tools):
@@ -108,7 +108,7 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
             if name not in declared:
                 yield Finding(
                     "FL301",
-                    f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
                     ("tools", k, "sets", name),
                     at_key=True,
                 )
@@ -117,22 +117,26 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
                 if name not in declared:
                     yield Finding(
                         "FL301",
-                        f"Undeclared variable `{name}`{did_you_mean(name, declared)}",
+                        f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
                         ("tools", k, "variables", j),
                     )
 
 
-def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge]]]:
+def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge | None]]]:
+    """``(target, edge)`` out of each state, then out of the hub of the global edges
+    (as in ``ctx.successors``: each non-terminal state leads to the hub, by no edge)."""
     index = ctx.state_index
-    globals_ = [
+    globals_: list[tuple[int, Edge | None]] = [
         (index[e.target_agent], e) for e in ctx.flow.global_edges if e.target_agent in index
     ]
-    return [
+    to_hub: list[tuple[int, Edge | None]] = [(ctx.hub, None)] if globals_ else []
+    own: list[list[tuple[int, Edge | None]]] = [
         []
         if state.end
-        else [(index[e.target_agent], e) for e in state.edges if e.target_agent in index] + globals_
+        else [(index[e.target_agent], e) for e in state.edges if e.target_agent in index] + to_hub
         for state in ctx.flow.agents
     ]
+    return [*own, globals_]
 
 
 def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
@@ -142,20 +146,29 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
     A must-analysis solved to its greatest fixed point with a worklist: a state's set
     only ever shrinks, so each state is revisited only when a predecessor's set shrank.
     Python integers are the bitsets, so a step costs one AND and one OR whatever the
-    number of variables: linear in states + edges in practice.
+    number of variables: linear in states + edges in practice. The global edges leave
+    from one hub (whose set is what every state leading to it has in common), not from
+    every state.
     """
     bit = {name: 1 << k for k, name in enumerate(names)}
     edge_bits: dict[int, int] = {}
+    tool_bits: dict[int, int] = {}  # a tool called by many edges: once
 
-    def bits(edge: Edge) -> int:
+    def bits(edge: Edge | None) -> int:
+        if edge is None:
+            return 0
         key = id(edge)
         if key not in edge_bits:
-            edge_bits[key] = sum(bit[v] for v in ctx.edge_sets(edge) if v in bit)
+            tool = ctx.edge_tool(edge)
+            if id(tool) not in tool_bits:
+                tool_bits[id(tool)] = sum(bit[v] for v in ctx.tool_sets(tool) if v in bit)
+            own = sum(bit[v] for v in ctx.own_sets(edge) if v in bit)
+            edge_bits[key] = own | tool_bits[id(tool)]
         return edge_bits[key]
 
-    entry: list[int | None] = [None] * len(ctx.flow.agents)
+    entry: list[int | None] = [None] * (ctx.hub + 1)
     if ctx.start is None:
-        return entry
+        return entry[:-1]
     always = _always_set(ctx)
     entry[ctx.start] = sum(bit[v] for v in names if v in always)
     adjacency = _adjacency(ctx)
@@ -175,7 +188,7 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
                 if t not in queued:
                     queued.add(t)
                     work.append(t)
-    return entry
+    return entry[:-1]
 
 
 @rule("FL302", "variable-maybe-unset", WARNING, "A variable may be read before it is set")
@@ -212,14 +225,18 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Finding]:
         if u.placeholder.fallback is None
         and u.placeholder.name in declared
         and u.placeholder.name not in never
-        and not (u.edge is not None and u.placeholder.name in ctx.edge_sets(u.edge))
+        and not (u.edge is not None and ctx.sets_variable(u.edge, u.placeholder.name))
     ]
     if not uses:
         return
     names = sorted({u.placeholder.name for u in uses})
     bit = {name: 1 << k for k, name in enumerate(names)}
     entry = _set_on_entry(ctx, names)
-    reached = [i for i, e in enumerate(entry) if e is not None and not ctx.flow.agents[i].end]
+    # What is set in every reachable, non-terminal state: where a global edge may fire.
+    everywhere: int | None = None
+    for i, e in enumerate(entry):
+        if e is not None and not ctx.flow.agents[i].end:
+            everywhere = e if everywhere is None else everywhere & e
     reported: set[tuple[Path, str]] = set()
     for use in uses:
         var = use.placeholder.name
@@ -229,7 +246,7 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Finding]:
             state_entry = entry[use.state]
             hit = state_entry is not None and not state_entry & bit[var]
         else:  # a global edge's say: offered in every reachable, non-terminal state
-            hit = use.edge is not None and any(not entry[i] & bit[var] for i in reached)  # type: ignore[operator]
+            hit = use.edge is not None and everywhere is not None and not everywhere & bit[var]
         if not hit:
             continue
         reported.add((use.path, var))
@@ -420,14 +437,22 @@ def invalid_template(ctx: FlowContext) -> Iterator[Finding]:
         yield Finding("FL307", f"Invalid template: {message}", path)
 
 
-def _var_types(ctx: FlowContext) -> dict[str, tuple[str, list[str] | None]]:
+# A variable's declared type and enum values (a set: a condition may compare it with
+# thousands of literals, each looked up).
+_Types = dict[str, tuple[str, frozenset[str] | None]]
+
+
+def _enum(values: list[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
+def _var_types(ctx: FlowContext) -> _Types:
     """Declared type (and enum values) of every variable, parameters included."""
-    types: dict[str, tuple[str, list[str] | None]] = {
-        name: (var.type, var.enum) for name, var in ctx.flow.variables.items()
-    }
+    types: _Types = {name: (var.type, _enum(var.enum)) for name, var in ctx.flow.variables.items()}
     for _, edge, _ in ctx.edges():
         for name, p in edge.parameters.items():
-            types.setdefault(name, (p.type, p.enum))
+            if name not in types:
+                types[name] = (p.type, _enum(p.enum))
     return types
 
 
@@ -435,7 +460,7 @@ _NUMERIC = {"int", "float"}
 _LITERAL_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
-def _kind(node: tuple, types: dict[str, tuple[str, list[str] | None]]) -> str | None:
+def _kind(node: tuple, types: _Types) -> str | None:
     """The type of an operand: a declared type, `list[...]`, a literal's, or None."""
     if node[0] == "var":
         declared = types.get(node[1])
@@ -466,7 +491,7 @@ def _show(node: tuple) -> str:
     return "a condition"
 
 
-def _type_errors(node: tuple, types: dict[str, tuple[str, list[str] | None]]) -> Iterator[str]:
+def _type_errors(node: tuple, types: _Types) -> Iterator[str]:
     tag = node[0]
     if tag in ("and", "or"):
         for child in node[1]:

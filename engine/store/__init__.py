@@ -55,6 +55,7 @@ from engine.store.records import (
 if TYPE_CHECKING:
     from engine.boundary import Boundary, TenantPolicy, ToolCatalog
     from engine.runtime import Event
+    from engine.store.documents import Prepared
 
 __all__ = [
     "DEFAULT_URL",
@@ -126,16 +127,22 @@ class TenantStore(Protocol):
     # --- flows, versions, publishing ----------------------------------------------------
     async def push(
         self,
-        document: bytes | str,
+        document: bytes | str | Prepared,
         *,
         actor: str,
         flow_id: str | None = None,
         filename: str | None = None,
     ) -> PushResult:
         """Store ``document`` as the flow's next version, unless a version with the same
-        content hash exists: then that version is returned (``created=False``). It is
-        linted as the tenant's flow (``boundary()``); past the policy's quotas it is
-        refused with :class:`QuotaExceeded`."""
+        content hash exists: then that version is returned (``created=False``).
+
+        A :class:`~engine.store.documents.Prepared` document (``prepare``: linted, its
+        flow id and hash worked out) is stored as it is, not linted again; ``flow_id``,
+        if given, must be its own. Raw bytes or text are prepared here (``flow_id`` and
+        ``filename`` as for ``prepare``), off the event loop: lint costs time in
+        proportion to the document, which the loop owes every other request. Either way
+        it must have been linted as the tenant's flow (``boundary()``); past the
+        policy's quotas it is refused with :class:`QuotaExceeded`."""
         ...
 
     async def flows(self) -> list[FlowInfo]: ...

@@ -6,6 +6,7 @@ names the handle's tenant, so no method can reach another tenant's rows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,14 @@ def check_routing(
         except ValueError as exc:
             raise StoreError(f"Invalid routing for tenant `{tenant_id}`: {exc}") from None
     return msgspec.json.encode(routing).decode()
+
+
+def _checked_routing(
+    tenant_id: str, routing: Any, validate: Callable[[Any], None] | None
+) -> tuple[str | None, Any]:
+    """:func:`check_routing`'s text, and its value for the audit log."""
+    text = check_routing(tenant_id, routing, validate)
+    return text, None if text is None else json.loads(text)
 
 
 TENANT_COLUMNS = "tenant_id, name, routing, max_concurrent_sessions, created_at, updated_at, policy"
@@ -138,8 +147,10 @@ class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin, SecretsMixin):
         return tenant_record(row)
 
     async def set_routing(self, routing: Any, *, actor: str) -> Tenant:
-        text = check_routing(self._tenant_id, routing, self._validate_routing)
-        detail = None if text is None else json.loads(text)
+        # Decoding, checking and encoding a document up to a megabyte: off the loop.
+        text, detail = await asyncio.to_thread(
+            _checked_routing, self._tenant_id, routing, self._validate_routing
+        )
         await self._update_tenant("routing", text, "tenant.routing", detail, actor)
         return await self.info()
 
