@@ -152,6 +152,7 @@ def test_public_surfaces() -> None:
         "FlowLibrary",
         "NotServed",
         "ServedFlow",
+        "UnservableFlow",
         "session_variables",
     ]
     assert engine.limits.__all__ == ["SessionSlots"]
