@@ -266,6 +266,9 @@ class StoreLibrary:
         """A new snapshot: routing, every tenant's grants, every published version
         compiled and checked under them. Replaces the last one only when complete."""
         catalog = await load_store_catalog(store)
+        # Room for every published version and as many pinned ones, so a snapshot reuses
+        # what the last one compiled instead of evicting it.
+        self.cache.maxsize = max(self.cache.maxsize, 2 * len(catalog.flows))
         tenants = {tid: await _grants(store.tenant(tid), self._egress) for tid in catalog.tenants}
         served: dict[tuple[str, str, str], ServedFlow] = {}
         unservable: dict[tuple[str, str, str], UnservableFlow] = {}
