@@ -114,7 +114,7 @@ def _serve(
         flows_dir=str(flows_dir),
         agent_name=agent_name,
         store_url=store_url or "",
-        tools_path=str(tools_path) if tools_path is not None else "",
+        tools_path=str(tools_path.resolve()) if tools_path is not None else "",
     )
     try:
         library = preflight(config)
