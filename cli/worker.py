@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cli.store_common import fail
+from cli.store_common import fail, read_catalog, tools_option
 
 __all__ = ["token", "worker"]
 
@@ -22,6 +22,7 @@ _LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = tools_option(command)
     command = click.option(
         "--log-level",
         type=click.Choice(_LOG_LEVELS, case_sensitive=False),
@@ -56,43 +57,73 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group()
 def worker() -> None:
-    """The LiveKit voice worker: runs the flows of a folder as voice agents.
+    """The LiveKit voice worker: runs the flows of a folder, or a store's published
+    versions, as voice agents.
 
     Each job is routed by its metadata (docs/routing.md) to one tenant's flow. Before
     connecting, every flow a tenant owns is linted and compiled, and every provider's
-    key is checked; the worker refuses to start on an error (exit 1 for a flow's
-    findings, 2 for anything else). It connects with LIVEKIT_URL, LIVEKIT_API_KEY and
-    LIVEKIT_API_SECRET.
+    key is checked. With --flows the worker refuses to start on an error (exit 1 for a
+    flow's findings, 2 for anything else). With --store each published version is
+    compiled as its tenant's flow; one that cannot be served is listed (as an error)
+    and refused to its calls, and the worker serves every other. A tool catalog
+    (--tools) whose functions do not import stops it (exit 2). It connects with
+    LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET.
     """
 
 
 @worker.command()
 @_worker_options
-def dev(flows_dir: Path, store_url: str | None, agent_name: str, log_level: str) -> None:
+def dev(
+    flows_dir: Path,
+    store_url: str | None,
+    agent_name: str,
+    log_level: str,
+    tools_path: Path | None,
+) -> None:
     """Run the worker in development mode (readable logs, processes started on demand)."""
-    _serve(flows_dir, store_url, agent_name, log_level, dev=True)
+    _serve(flows_dir, store_url, agent_name, log_level, tools_path, dev=True)
 
 
 @worker.command()
 @_worker_options
-def start(flows_dir: Path, store_url: str | None, agent_name: str, log_level: str) -> None:
+def start(
+    flows_dir: Path,
+    store_url: str | None,
+    agent_name: str,
+    log_level: str,
+    tools_path: Path | None,
+) -> None:
     """Run the worker in production mode (JSON logs, prewarmed job processes)."""
-    _serve(flows_dir, store_url, agent_name, log_level, dev=False)
+    _serve(flows_dir, store_url, agent_name, log_level, tools_path, dev=False)
 
 
 def _serve(
-    flows_dir: Path, store_url: str | None, agent_name: str, log_level: str, *, dev: bool
+    flows_dir: Path,
+    store_url: str | None,
+    agent_name: str,
+    log_level: str,
+    tools_path: Path | None,
+    *,
+    dev: bool,
 ) -> None:
     from engine.errors import FlowError
     from worker.server import FlowServer, WorkerConfig, missing_livekit_env, preflight, run
 
+    read_catalog(tools_path, check_functions=True)  # every function imports, or exit 2
     config = WorkerConfig(
-        flows_dir=str(flows_dir), agent_name=agent_name, store_url=store_url or ""
+        flows_dir=str(flows_dir),
+        agent_name=agent_name,
+        store_url=store_url or "",
+        tools_path=str(tools_path.resolve()) if tools_path is not None else "",
     )
     try:
         library = preflight(config)
     except FlowError as exc:
         fail(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code)
+    unservable = library.unservable()
+    for flow in unservable:  # a store's: refused to their calls, the rest is served
+        for problem in flow.problems:
+            click.echo(f"flowctl: error: {flow.location}: {problem}", err=True)
     missing = missing_livekit_env(os.environ)
     if missing:
         fail(
@@ -102,10 +133,10 @@ def _serve(
     served = library.served()
     tenants = sorted({s.tenant_id for s in served})
     dispatch = f"jobs dispatched to `{agent_name}`" if agent_name else "every new room"
+    not_served = f"{len(unservable)} not served, " if unservable else ""
     click.echo(
         f"flowctl worker: {len(served)} flows of {len(tenants)} tenants from "
-        f"{store_url or flows_dir}, "
-        f"for {dispatch}",
+        f"{store_url or flows_dir}, {not_served}for {dispatch}",
         err=True,
     )
     run(FlowServer(config, library).build(), dev=dev, log_level=log_level.upper())

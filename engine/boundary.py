@@ -21,6 +21,11 @@ A :class:`Boundary` carries this to lint (the FL5xx boundary rules, which a tena
 flow's own ``lint.ignore`` cannot silence) and to compile; :data:`OPERATOR` is the
 operator's. :meth:`Boundary.resolve` turns catalog tools into the python tools they
 stand for, so everything after it (compile, the runtime, paths) knows one kind.
+
+At run time the same boundary says where a call's keys come from
+(:meth:`Boundary.provider_key`) and where its http tools may connect
+(:meth:`Boundary.egress`); a tenant's secret values travel as :class:`Secrets`, whose
+repr shows no value.
 """
 
 from __future__ import annotations
@@ -28,14 +33,16 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
+from engine.egress import EgressPolicy
 from engine.errors import FlowError
-from engine.spec import CatalogTool, Flow, Parameter, PythonTool
+from engine.spec import CatalogTool, Flow, LLMConfig, Parameter, PythonTool, STTConfig, TTSConfig
 
 __all__ = [
     "OPERATOR",
@@ -44,8 +51,12 @@ __all__ = [
     "Boundary",
     "CatalogEntry",
     "CatalogError",
+    "KeyRefused",
+    "ProviderKey",
+    "Secrets",
     "TenantPolicy",
     "ToolCatalog",
+    "import_function",
     "room_in_namespace",
     "tenant_room",
 ]
@@ -265,6 +276,52 @@ def room_in_namespace(tenant_id: str, room: str) -> bool:
     return room.startswith(f"{tenant_id}{ROOM_SEPARATOR}")
 
 
+class Secrets(Mapping[str, str]):
+    """A tenant's secret values by name: what ``${NAME}`` in its http headers and
+    ``api_key_env`` in its provider blocks read at run time. Its repr names the tenant
+    and counts the secrets, and shows no value, so a log line or a traceback that shows
+    it leaks nothing."""
+
+    __slots__ = ("_values", "tenant_id")
+
+    def __init__(self, tenant_id: str, values: Mapping[str, str]) -> None:
+        self.tenant_id = tenant_id
+        self._values = dict(values)
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Secrets(<{len(self._values)} of tenant {self.tenant_id!r}>)"
+
+    def missing(self, name: str) -> str:
+        """Why ``name`` has no value here, for a tool's error."""
+        return f"the secret `{name}`, which tenant `{self.tenant_id}` has not set"
+
+
+class ProviderKey(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one provider block's key comes from: the tenant's secret ``name``
+    (``secret``), else the process environment's variable ``name``; ``name`` None: no
+    key at all (an operator's own OpenAI-compatible server, which may take none)."""
+
+    name: str | None
+    secret: bool = False
+
+
+class KeyRefused(FlowError):
+    """A tenant's provider block that no key may be given to: its own endpoint without
+    its own key, or a key it names and has not set. The message follows the block's
+    name, as in "`llm` (openai) needs the secret `LLM_KEY`, which ..."."""
+
+    exit_code = 2
+
+
 class Boundary(msgspec.Struct, frozen=True, kw_only=True):
     """Whose flow is being linted or compiled, and what it may use.
 
@@ -322,6 +379,44 @@ class Boundary(msgspec.Struct, frozen=True, kw_only=True):
             else:
                 tools.append(tool)
         return msgspec.structs.replace(flow, tools=tools)
+
+    def egress(self) -> EgressPolicy | None:
+        """Where the flow's http tools may connect: for a tenant, its policy's hosts,
+        over https, public addresses only, no redirects; None for the operator's own
+        flows (anywhere)."""
+        if not self.untrusted:
+            return None
+        return EgressPolicy(hosts=tuple(self.policy.egress_hosts))
+
+    def provider_key(self, config: LLMConfig | STTConfig | TTSConfig) -> ProviderKey:
+        """Where ``config``'s key comes from. The operator's flows read the environment:
+        ``api_key_env``, else the provider's usual variable (``PROVIDER_KEYS``), else
+        nothing for an LLM with its own ``base_url``. A tenant's flow (``secrets``: the
+        names it has) gets the secret ``api_key_env`` names, on any endpoint; or, naming
+        none or only the provider's usual variable, the operator's key on the
+        operator's endpoint. Raises :class:`KeyRefused` for a tenant's block that sends
+        requests to its own ``base_url`` without its own key (the operator's key never
+        goes there), or names a secret it has not set."""
+        named = config.api_key_env
+        base_url = config.base_url if isinstance(config, LLMConfig) else None
+        usual = PROVIDER_KEYS.get(config.provider)
+        if not self.untrusted:
+            if named:
+                return ProviderKey(name=named)
+            return ProviderKey(name=None if base_url else usual)
+        if named and named in (self.secrets or ()):
+            return ProviderKey(name=named, secret=True)
+        if named and (base_url or named != usual):
+            raise KeyRefused(
+                f"needs the secret `{named}`, which tenant `{self.tenant_id}` has not set"
+            )
+        if base_url:
+            raise KeyRefused(
+                f"sends its requests to `{base_url}` with no key of tenant `{self.tenant_id}` "
+                "(`api_key_env` naming one of its secrets); the operator's key only goes to "
+                "the operator's endpoint"
+            )
+        return ProviderKey(name=usual)
 
 
 OPERATOR = Boundary()

@@ -2,10 +2,12 @@
 
 A :class:`FlowLibrary` answers routing's two lookups (it is an
 ``engine.routing.Catalog``), lists the flows it serves (so a worker can check their
-providers' keys and load their VADs before it takes a job) and hands out the compiled
-flow a routing decision names. :class:`FileLibrary` serves a folder (``flows/`` and its
-``tenants/``); a store-backed library implements the same protocol over the store's
-published versions and ``engine.cache.FlowCache``.
+providers' keys and load their VADs before it takes a job) and those it cannot serve,
+and hands out the compiled flow a routing decision names. :class:`FileLibrary` serves a
+folder (``flows/`` and its ``tenants/``): the operator's own flows. The store's library
+(``engine.store.live.StoreLibrary``) serves tenants' flows: each :class:`ServedFlow`
+then carries its tenant's :class:`~engine.boundary.Boundary`, secrets and egress
+policy, and runs only in its tenant's rooms (:meth:`ServedFlow.check_room`).
 
 Loading a folder lints every flow some tenant owns and compiles it; a flow with an
 error-level finding refuses the whole library (:class:`FlowInvalidError`, each finding
@@ -25,10 +27,12 @@ from typing import Any, Protocol
 
 import msgspec
 
+from engine.boundary import OPERATOR, Boundary, Secrets, ToolCatalog, room_in_namespace
 from engine.compile import CompiledFlow, compile_flow
+from engine.egress import EgressPolicy
 from engine.errors import FlowError, FlowInvalidError
 from engine.findings import Severity
-from engine.routing import Catalog
+from engine.routing import Catalog, _q
 from engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "FlowLibrary",
     "NotServed",
     "ServedFlow",
+    "UnservableFlow",
     "session_variables",
 ]
 
@@ -48,19 +53,72 @@ class NotServed(FlowError):
 
 class ServedFlow(msgspec.Struct, frozen=True, kw_only=True):
     """A flow a worker serves: who owns it, where it came from (a file, or
-    ``tenant/flow@vN`` for a stored version, for messages), and its compiled form."""
+    ``tenant/flow@vN`` for a stored version, for messages), and its compiled form.
+
+    A tenant's flow (``boundary.untrusted``) also carries what its calls may reach:
+    ``secrets``, the tenant's values (what its http headers and provider keys read; never
+    the process environment), and ``egress``, where its http tools may connect. An
+    operator's flow has neither: the environment, and anywhere."""
 
     tenant_id: str
     flow_id: str
     version: str | None
     location: str
     compiled: CompiledFlow
+    boundary: Boundary = OPERATOR
+    secrets: Secrets | None = None
+    egress: EgressPolicy | None = None
+
+    @property
+    def tool_env(self) -> Secrets | None:
+        """What ``${NAME}`` in the flow's http headers reads: a tenant's secrets (none
+        at all when unknown), None for an operator's flow (the process environment)."""
+        if not self.boundary.untrusted:
+            return None
+        return self.secrets if self.secrets is not None else Secrets(self.tenant_id, {})
+
+    def check_room(self, room: str | None) -> None:
+        """Raise :class:`NotServed` when a tenant's flow would run in ``room`` (None:
+        unknown) outside the tenant's namespace (``<tenant_id>:<name>``); an operator's
+        flow runs in any room."""
+        if not self.boundary.untrusted or (room and room_in_namespace(self.tenant_id, room)):
+            return
+        where = f"Room {_q(room)}" if room else "A job with no room"
+        raise NotServed(
+            f"{where} is outside tenant `{self.tenant_id}`'s rooms (`{self.tenant_id}:<name>`); "
+            f"not serving flow `{self.flow_id}` there"
+        )
+
+
+class UnservableFlow(msgspec.Struct, frozen=True, kw_only=True):
+    """A published flow a worker cannot serve, and why (``problems``, one line each:
+    lint's findings under the tenant's policy, a provider the worker does not run, a
+    key it cannot have, a tool whose function does not import). Calls routed to it are
+    refused with :attr:`reason`; every other flow is served."""
+
+    tenant_id: str
+    flow_id: str
+    version: str
+    location: str
+    problems: list[str]
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"Flow `{self.flow_id}` v{self.version} of tenant `{self.tenant_id}` cannot be "
+            f"served: {'; '.join(self.problems)}"
+        )
 
 
 class FlowLibrary(Catalog, Protocol):
-    """Routing's catalog, the flows served, and the compiled flow of a decision."""
+    """Routing's catalog, the flows served (and those that cannot be), and the compiled
+    flow of a decision."""
 
     def served(self) -> Sequence[ServedFlow]: ...
+
+    def unservable(self) -> Sequence[UnservableFlow]:
+        """Published flows the library holds but cannot serve, as of its last read."""
+        ...
 
     async def compiled(self, tenant_id: str, flow_id: str, version: str | None) -> ServedFlow:
         """The flow routing chose; raises :class:`NotServed` when it is not here."""
@@ -77,13 +135,22 @@ class FileLibrary:
         self._flows = dict(flows)
 
     @classmethod
-    def load(cls, flows_dir: FsPath, tenants_dir: FsPath | None = None) -> FileLibrary:
+    def load(
+        cls,
+        flows_dir: FsPath,
+        tenants_dir: FsPath | None = None,
+        *,
+        tools: ToolCatalog | None = None,
+    ) -> FileLibrary:
         """Read the folder (see ``engine.tenants.load_catalog``), then lint and compile
-        every flow a tenant owns. Raises ``TenantError`` for tenant files that cannot be
-        used, :class:`FlowInvalidError` listing every error-level finding of every flow."""
+        every flow a tenant owns, as the operator's own flows (``tools``: the operator's
+        catalog, which their catalog tools name). Raises ``TenantError`` for tenant files
+        that cannot be used, :class:`FlowInvalidError` listing every error-level finding
+        of every flow."""
         from engine.lint import check
         from engine.load import load_path
 
+        boundary = OPERATOR.with_catalog(tools)
         catalog = load_catalog(flows_dir, tenants_dir)
         flows: dict[str, ServedFlow] = {}
         problems: list[str] = []
@@ -91,7 +158,9 @@ class FileLibrary:
             if entry.tenant_id is None or entry.location is None:
                 continue
             loaded = load_path(FsPath(entry.location))  # read by load_catalog a moment ago
-            errors = [x for x in check(loaded) if x.rule.severity is Severity.ERROR]
+            errors = [
+                x for x in check(loaded, boundary=boundary) if x.rule.severity is Severity.ERROR
+            ]
             if errors or loaded.flow is None:
                 problems.extend(
                     f"{loaded.filename}:{x.span.row}:{x.span.column}: "
@@ -104,7 +173,7 @@ class FileLibrary:
                 flow_id=entry.flow_id,
                 version=entry.version,
                 location=entry.location,
-                compiled=compile_flow(loaded.flow, check=False),  # lint just ran
+                compiled=compile_flow(loaded.flow, check=False, boundary=boundary),  # linted
             )
         if problems:
             count = f"{len(problems)} error{'s' if len(problems) != 1 else ''}"
@@ -121,6 +190,9 @@ class FileLibrary:
 
     def served(self) -> Sequence[ServedFlow]:
         return list(self._flows.values())
+
+    def unservable(self) -> Sequence[UnservableFlow]:
+        return ()  # a folder with a flow it cannot serve does not load
 
     async def compiled(self, tenant_id: str, flow_id: str, version: str | None) -> ServedFlow:
         served = self._flows.get(flow_id)

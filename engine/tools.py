@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import msgspec
 
+from engine.boundary import Secrets
 from engine.egress import EgressPolicy, EgressRefused, check_url, client_session
 from engine.spec import HttpTool, MockTool, PythonTool, Tool
 from engine.templates import render, scan_template
@@ -92,7 +93,8 @@ class ToolRegistry:
     """Runs a flow's tools for one conversation.
 
     ``mocks`` replace any tool's result by name (scenarios); ``env`` resolves ``${VAR}``
-    in http headers (default: the process environment); ``allow_network=False`` refuses
+    in http headers (default: the process environment; a tenant's flow gets its
+    ``engine.boundary.Secrets``); ``allow_network=False`` refuses
     http tools that are not mocked (dry runs never reach the network by accident);
     ``http_session_factory`` makes the aiohttp session (default: a plain one).
 
@@ -217,6 +219,8 @@ class ToolRegistry:
         for name, value in tool.headers.items():
             missing = [v for v in _ENV_REF.findall(value) if v not in self.env]
             if missing:
+                if isinstance(self.env, Secrets):  # a tenant's flow: never the environment
+                    return f"Tool `{tool.name}` needs {self.env.missing(missing[0])}"
                 return f"Tool `{tool.name}` needs the environment variable `{missing[0]}`"
             headers[name] = _ENV_REF.sub(lambda m: self.env[m.group(1)], value)
         return headers

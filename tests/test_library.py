@@ -31,6 +31,24 @@ def _folder(tmp_path: Path, flows: dict[str, dict], owned: list[str]) -> Path:  
 # --- the library ---------------------------------------------------------------------------
 
 
+def test_a_folders_catalog_tools_run_the_operators_functions(tmp_path: Path) -> None:
+    from engine.boundary import CatalogEntry, ToolCatalog
+    from engine.spec import PythonTool
+
+    doc = minimal(tools=["lookup"])
+    doc["tools"] = [{"kind": "catalog", "name": "lookup"}]
+    folder = _folder(tmp_path, {"desk": doc}, ["desk"])
+    with pytest.raises(FlowInvalidError):  # FL110: no catalog loaded
+        FileLibrary.load(folder)
+    catalog = ToolCatalog(
+        tools={"lookup": CatalogEntry(function="json:dumps", description="Look it up.")}
+    )
+    [served] = FileLibrary.load(folder, tools=catalog).served()
+    tool = served.compiled.tools["lookup"]
+    assert isinstance(tool, PythonTool) and tool.function == "json:dumps"
+    assert not served.boundary.untrusted and served.secrets is None  # the operator's
+
+
 async def test_the_examples_are_served_compiled_with_their_owners() -> None:
     library = FileLibrary.load(FLOWS)
     assert [(s.flow_id, s.tenant_id, s.version) for s in library.served()] == [
@@ -152,6 +170,7 @@ def test_public_surfaces() -> None:
         "FlowLibrary",
         "NotServed",
         "ServedFlow",
+        "UnservableFlow",
         "session_variables",
     ]
     assert engine.limits.__all__ == ["SessionSlots"]

@@ -476,11 +476,13 @@ def test_public_surfaces_of_the_worker_modules() -> None:
         worker.session: [
             "DEFAULT_KEYS",
             "PROVIDERS",
+            "Keys",
             "Plugins",
             "SessionFactory",
             "SessionModels",
             "check_providers",
             "load_vads",
+            "provider_problems",
             "steers_voice",
             "vad_key",
         ],

@@ -46,6 +46,7 @@ async def _job(library: StoreLibrary, job_id: str) -> tuple[Any, FakeRoom]:
     room = FakeRoom()
     svc = services(library, load_vads(s.compiled.flow.vad for s in library.served()), room)
     with fake_job_context(job_id=job_id, job_metadata='{"tenant_id": "acme"}') as ctx:
+        ctx.job.room.name = f"acme:{job_id}"  # a tenant's flows run in its rooms only
         ctx.proc.userdata[SERVICES] = svc
         call = await serve(ctx, svc)
     return call, room

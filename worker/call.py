@@ -121,14 +121,23 @@ class Call:
         session_id: str,
         tracer: Tracer = SessionTracing.start,
         egress: EgressPolicy | None = None,
+        room_name: str | None = None,
     ) -> Call:
         """The call for a routing decision. Raises ``engine.library.NotServed`` when
-        the library does not hold the flow routing chose. ``egress``: where the flow's
-        http tools may connect (a tenant's allowlist; None: anywhere, for the operator's
-        own flows)."""
+        the library does not hold the flow routing chose, or will not run it in
+        ``room_name`` (a tenant's flow runs only in the tenant's rooms), before anything
+        starts. The flow's http tools read what the served flow allows (a tenant's
+        secrets, never the environment) and connect where ``egress`` says, by default
+        the served flow's (a tenant's allowlist; None: anywhere, for the operator's own
+        flows); its providers' keys come from the same place (``worker.session.Keys``)."""
         served = await library.compiled(routed.tenant_id, routed.flow_id, routed.version)
+        served.check_room(room_name)
         variables, problems = session_variables(served.compiled, routed.user_details)
-        tools = ToolRegistry(served.compiled.tools, egress=egress)
+        tools = ToolRegistry(
+            served.compiled.tools,
+            env=served.tool_env,
+            egress=egress if egress is not None else served.egress,
+        )
         conversation = Conversation(
             served.compiled, variables=variables, tools=tools, session_id=session_id
         )
@@ -136,7 +145,7 @@ class Call:
             routed=routed,
             served=served,
             conversation=conversation,
-            models=factory.models(conversation),
+            models=factory.models(conversation, served),
             room=room,
             tracer=tracer,
         )

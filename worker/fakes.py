@@ -36,7 +36,7 @@ from livekit.agents.voice import io
 from engine.spec import LLMConfig, STTConfig, TTSConfig
 from worker.llm import ScriptedLLM
 from worker.publish import MemoryPublisher
-from worker.session import Plugins
+from worker.session import Keys, Plugins
 
 __all__ = [
     "CapturingAudioOutput",
@@ -276,13 +276,13 @@ class FakePlugins(Plugins):
         self.spoken: list[Synthesis] = []
         self.voices: list[SilentTTS] = []
 
-    def stt(self, config: STTConfig) -> stt.STT:
+    def stt(self, config: STTConfig, keys: Keys | None = None) -> stt.STT:
         return self.ears
 
-    def llm(self, config: LLMConfig) -> ScriptedLLM:
+    def llm(self, config: LLMConfig, keys: Keys | None = None) -> ScriptedLLM:
         return self.model
 
-    def tts(self, config: TTSConfig) -> tts.TTS:
+    def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS:
         made = SilentTTS(voice=config.voice, log=self.spoken)
         self.voices.append(made)
         return made

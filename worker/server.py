@@ -11,13 +11,17 @@ Each job runs in a process LiveKit starts ahead of time; :func:`prewarm` loads t
 flows there (read, linted and compiled once) and the Silero VAD models, so a job only
 routes, looks its flow up and starts. :func:`entrypoint` routes the job again (the
 job's metadata, else the room's, else the first participant's attributes) and either
-refuses it, with the reason in the log, or starts the call (``worker/call.py``).
+refuses it, with the reason in the log, or starts the call (``worker/call.py``). A
+store's flows are tenants' flows: a job for one runs only in that tenant's rooms, and a
+call refused after routing is recorded in the store.
 
-:func:`preflight` runs before the worker connects: it loads the library (a flow with
-an error-level finding stops the worker, named with the finding), checks every served
-flow's providers and keys, and warns when a flow wants tracing but the exporter is not
-installed. :func:`run` starts the worker the way ``python -m livekit.agents start``
-does.
+:func:`preflight` runs before the worker connects: it loads the library, checks every
+served flow's providers and keys, and warns when a flow wants tracing but the exporter
+is not installed. A folder's flow with an error-level finding, or a provider it cannot
+run, stops the worker, named with the problem. A store's flow with a problem stops
+nothing: it is listed by the library's ``unservable()``, its calls are refused, and
+every other tenant is served. :func:`run` starts the worker the way ``python -m
+livekit.agents start`` does.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from engine.boundary import ToolCatalog
 from engine.errors import FlowError
 from engine.library import FileLibrary, FlowLibrary, NotServed
 from engine.limits import SessionSlots
@@ -38,7 +43,13 @@ from engine.routing import Rejected, Routed, read_request, route
 from engine.spec import VADConfig
 from worker.call import Call, Tracer
 from worker.room import CallRoom, LiveKitRoom
-from worker.session import Plugins, SessionFactory, check_providers, load_vads
+from worker.session import (
+    Plugins,
+    SessionFactory,
+    check_providers,
+    load_vads,
+    provider_problems,
+)
 from worker.tracing import SessionTracing, exporter_problem
 
 if TYPE_CHECKING:
@@ -84,6 +95,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     flows_dir: str
     agent_name: str = ""
     store_url: str = ""  # serve a store's published versions instead of flows_dir
+    tools_path: str = ""  # the operator's tool catalog (a file each process loads)
 
 
 class Services:
@@ -118,12 +130,15 @@ class Services:
 # --- before connecting ---------------------------------------------------------------------
 
 
-def preflight(config: WorkerConfig, env: Mapping[str, str] | None = None) -> FileLibrary:
+def preflight(config: WorkerConfig, env: Mapping[str, str] | None = None) -> FlowLibrary:
     """The library the worker will serve, every flow linted and compiled; raises
-    ``FlowInvalidError`` (a flow has errors), ``TenantError`` (tenant files that
-    cannot be used) or :class:`WorkerSetupError` (providers or keys)."""
+    ``CatalogError`` (a tool catalog that cannot be used), ``StoreError`` (a store that
+    cannot be opened), and for a folder ``FlowInvalidError`` (a flow has errors),
+    ``TenantError`` (tenant files that cannot be used) or :class:`WorkerSetupError`
+    (providers or keys). A store's flows that cannot be served do not raise: the
+    library's ``unservable()`` lists them, for the caller to report."""
     env = os.environ if env is None else env
-    library = _library(config)
+    library = _library(config, env, report=False)
     problems = check_providers(library.served(), env)
     if problems:
         raise WorkerSetupError(problems)
@@ -148,21 +163,29 @@ def missing_livekit_env(env: Mapping[str, str]) -> list[str]:
 # --- in a job process ----------------------------------------------------------------------
 
 
-def _library(config: WorkerConfig) -> FlowLibrary:
-    """The flows to serve: a folder's, linted and compiled; or a store's published
-    versions (lint-clean by construction), compiled."""
+def _library(config: WorkerConfig, env: Mapping[str, str], *, report: bool = True) -> FlowLibrary:
+    """The flows to serve: a folder's, linted and compiled as the operator's; or a
+    store's published versions, each compiled as its tenant's flow and checked against
+    the providers and keys of ``env`` (``report``: log each one that cannot be served)."""
+    tools = ToolCatalog.load(Path(config.tools_path)) if config.tools_path else None
     if not config.store_url:
-        return FileLibrary.load(Path(config.flows_dir))
+        return FileLibrary.load(Path(config.flows_dir), tools=tools)
     import asyncio
 
     from engine.store.live import StoreLibrary
 
-    return asyncio.run(StoreLibrary(config.store_url).preload())
+    library = StoreLibrary(
+        config.store_url,
+        tools=tools,
+        check=functools.partial(provider_problems, env=env),
+        report=report,
+    )
+    return asyncio.run(library.preload())
 
 
 def prewarm(config: WorkerConfig, proc: JobProcess) -> None:
     """Set a job process up before any job arrives: flows and VAD models."""
-    proc.userdata[SERVICES] = Services.load(_library(config))
+    proc.userdata[SERVICES] = Services.load(_library(config, os.environ))
 
 
 async def route_job(ctx: JobContext, library: FlowLibrary, room: CallRoom) -> Routed | Rejected:
@@ -183,19 +206,21 @@ async def serve(ctx: JobContext, services: Services) -> Call | None:
         await start()
     room = services.room(ctx)
     decision = await route_job(ctx, services.library, room)
-    if isinstance(decision, Routed):
+    routed = decision if isinstance(decision, Routed) else None
+    if routed is not None:
         try:
             call = await Call.open(
-                decision,
+                routed,
                 library=services.library,
                 factory=services.factory,
                 room=room,
                 session_id=ctx.job.id,
                 tracer=services.tracer,
+                room_name=ctx.job.room.name,
             )
         except NotServed as exc:
-            tenant_id = decision.tenant_id
-            decision = Rejected(reason=str(exc), origin=decision.origin, tenant_id=tenant_id)
+            tenant_id = routed.tenant_id
+            decision = Rejected(reason=str(exc), origin=routed.origin, tenant_id=tenant_id)
     if isinstance(decision, Rejected):
         logger.warning(
             "job %s refused: %s",
@@ -203,6 +228,12 @@ async def serve(ctx: JobContext, services: Services) -> Call | None:
             decision.reason,
             extra={"job_id": ctx.job.id, "tenant_id": decision.tenant_id or ""},
         )
+        refused = getattr(services.library, "refused", None)
+        if routed is not None and refused is not None:  # a store: the refusal is recorded
+            try:
+                await refused(routed, decision.reason, ctx.job.id)
+            except Exception:
+                logger.exception("job %s: recording the refusal failed", ctx.job.id)
         room.shutdown(f"flowctl: refused: {decision.reason}")
         return None
     ctx.log_context_fields = {**ctx.log_context_fields, **call.log_fields}

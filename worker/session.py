@@ -3,12 +3,16 @@ LiveKit plugin objects.
 
 - :class:`Plugins` makes one plugin object from one config block: Deepgram or OpenAI
   speech to text, an OpenAI (or any OpenAI-compatible ``base_url``) language model,
-  OpenAI or Deepgram text to speech, Silero voice activity detection. Keys come from
-  the environment: the block's ``api_key_env``, else the provider's usual variable.
+  OpenAI or Deepgram text to speech, Silero voice activity detection, with the key
+  :class:`Keys` gives it. An operator's flow reads the environment: the block's
+  ``api_key_env``, else the provider's usual variable. A tenant's flow reads its own
+  secrets, or gets the operator's key on the operator's endpoint; never the
+  operator's key on its own endpoint (``engine.boundary.Boundary.provider_key``).
 - :func:`check_providers` finds, before a worker takes any job, every block of every
   served flow (and of its states) that names a provider the worker cannot run or
   whose key is missing, so a missing key fails at startup, naming the variable, and
-  never in the middle of a call.
+  never in the middle of a call; :func:`provider_problems` is the same for one flow
+  (a store's flow with a problem is not served, and the others are).
 - :class:`SessionFactory` holds what a process shares (the plugin maker, the Silero
   models loaded once); :meth:`SessionFactory.models` gives one session its
   :class:`SessionModels`: the ``AgentSession`` options, and FlowAgent's ``voice`` hook,
@@ -26,7 +30,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.boundary import PROVIDER_KEYS
+from engine.boundary import OPERATOR, PROVIDER_KEYS, Boundary, KeyRefused
 from engine.runtime import Conversation
 from engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
 
@@ -38,11 +42,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_KEYS",
     "PROVIDERS",
+    "Keys",
     "Plugins",
     "SessionFactory",
     "SessionModels",
     "check_providers",
     "load_vads",
+    "provider_problems",
     "steers_voice",
     "vad_key",
 ]
@@ -65,16 +71,6 @@ NO_KEY = "flowctl-no-key"
 Config = LLMConfig | STTConfig | TTSConfig
 
 
-def _key_var(kind: str, config: Config) -> str | None:
-    """The variable holding ``config``'s key, or None when it needs none: an LLM with
-    its own ``base_url`` and no ``api_key_env`` (a local server)."""
-    if config.api_key_env:
-        return config.api_key_env
-    if isinstance(config, LLMConfig) and config.base_url:
-        return None
-    return DEFAULT_KEYS.get(config.provider)
-
-
 def _blocks(served: ServedFlow) -> Iterable[tuple[str, str, Config | VADConfig]]:
     """Every provider block of a flow: (kind, path, config), the flow's then each
     state's; a flow without a block gets the default one."""
@@ -90,24 +86,31 @@ def _blocks(served: ServedFlow) -> Iterable[tuple[str, str, Config | VADConfig]]
             yield "tts", f"agents[{i}].tts", state.tts
 
 
+def provider_problems(served: ServedFlow, env: Mapping[str, str]) -> list[str]:
+    """What keeps the worker from running one flow's providers, one line per block, e.g.
+    "`tts` (openai) needs OPENAI_API_KEY in the environment"."""
+    problems: list[str] = []
+    for kind, path, config in _blocks(served):
+        if config.provider not in PROVIDERS[kind]:
+            known = ", ".join(PROVIDERS[kind])
+            problems.append(f"`{path}` names provider `{config.provider}`; the worker runs {known}")
+            continue
+        if isinstance(config, VADConfig):
+            continue
+        try:
+            key = served.boundary.provider_key(config)
+        except KeyRefused as exc:
+            problems.append(f"`{path}` ({config.provider}) {exc}")
+            continue
+        if not key.secret and key.name is not None and not env.get(key.name):
+            problems.append(f"`{path}` ({config.provider}) needs {key.name} in the environment")
+    return list(dict.fromkeys(problems))
+
+
 def check_providers(served: Iterable[ServedFlow], env: Mapping[str, str]) -> list[str]:
     """What keeps the worker from running these flows' providers, one line each, e.g.
     ``flows/clinic.json: `tts` (openai) needs OPENAI_API_KEY in the environment``."""
-    problems: list[str] = []
-    for flow in served:
-        for kind, path, config in _blocks(flow):
-            where = f"{flow.location}: `{path}`"
-            if config.provider not in PROVIDERS[kind]:
-                known = ", ".join(PROVIDERS[kind])
-                problems.append(
-                    f"{where} names provider `{config.provider}`; the worker runs {known}"
-                )
-                continue
-            if isinstance(config, VADConfig):
-                continue
-            var = _key_var(kind, config)
-            if var is not None and not env.get(var):
-                problems.append(f"{where} ({config.provider}) needs {var} in the environment")
+    problems = [f"{flow.location}: {p}" for flow in served for p in provider_problems(flow, env)]
     return list(dict.fromkeys(problems))
 
 
@@ -136,6 +139,45 @@ def load_vads(configs: Iterable[VADConfig]) -> dict[Any, vad.VAD]:
             }
             vads[key] = silero.VAD.load(**options)
     return vads
+
+
+class Keys:
+    """Where one session's provider keys come from: ``boundary.provider_key`` decides,
+    then the key is the tenant's secret (from ``secrets``) or the operator's variable
+    (from ``env``). An operator's flow (the default boundary) reads only ``env``."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        boundary: Boundary = OPERATOR,
+        secrets: Mapping[str, str] | None = None,
+    ) -> None:
+        self.env = env
+        self.boundary = boundary
+        self.secrets = secrets or {}
+
+    def __repr__(self) -> str:  # never the values
+        return f"Keys(tenant={self.boundary.tenant_id!r})"
+
+    def key(self, kind: str, config: Config) -> str:
+        """``config``'s key; ValueError when there is none (``check_providers`` runs
+        first; this is the last line of defence)."""
+        try:
+            source = self.boundary.provider_key(config)
+        except KeyRefused as exc:
+            raise ValueError(f"`{kind}` ({config.provider}) {exc}") from None
+        if source.secret:
+            assert source.name is not None
+            key = self.secrets.get(source.name)
+            if not key:
+                raise ValueError(f"`{kind}` ({config.provider}) needs the secret {source.name}")
+            return key
+        if source.name is None:  # the operator's own server, which may take no key
+            return self.env.get("OPENAI_API_KEY") or NO_KEY
+        key = self.env.get(source.name)
+        if not key:
+            raise ValueError(f"`{kind}` ({config.provider}) needs {source.name} in the environment")
+        return key
 
 
 class Plugins:
@@ -179,17 +221,13 @@ class Plugins:
             )
         return {"client": client}
 
-    def _key(self, kind: str, config: Config) -> str:
-        var = _key_var(kind, config)
-        if var is None:
-            return self.env.get("OPENAI_API_KEY") or NO_KEY
-        key = self.env.get(var)
-        if not key:  # check_providers runs first; this is the last line of defence
-            raise ValueError(f"`{kind}` ({config.provider}) needs {var} in the environment")
-        return key
+    def _key(self, kind: str, config: Config, keys: Keys | None) -> str:
+        return (keys or Keys(self.env)).key(kind, config)
 
-    def stt(self, config: STTConfig) -> stt.STT:
-        key = self._key("stt", config)
+    def stt(self, config: STTConfig, keys: Keys | None = None) -> stt.STT:
+        """``keys``: where the session's keys come from (None: this process's
+        environment, for the operator's flows); the same for :meth:`llm` and :meth:`tts`."""
+        key = self._key("stt", config, keys)
         if config.provider == "deepgram":
             from livekit.plugins import deepgram
 
@@ -210,12 +248,12 @@ class Plugins:
             return openai.STT(**options)
         raise ValueError(f"unsupported stt provider `{config.provider}`")
 
-    def llm(self, config: LLMConfig) -> llm.LLM:
+    def llm(self, config: LLMConfig, keys: Keys | None = None) -> llm.LLM:
         if config.provider != "openai":
             raise ValueError(f"unsupported llm provider `{config.provider}`")
         from livekit.plugins import openai
 
-        options = self._openai(self._key("llm", config), config.base_url)
+        options = self._openai(self._key("llm", config, keys), config.base_url)
         if config.model:
             options["model"] = config.model
         if config.temperature is not None:
@@ -224,8 +262,8 @@ class Plugins:
             options["max_completion_tokens"] = config.max_tokens
         return openai.LLM(**options)
 
-    def tts(self, config: TTSConfig) -> tts.TTS:
-        key = self._key("tts", config)
+    def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS:
+        key = self._key("tts", config, keys)
         if config.provider == "openai":
             from livekit.plugins import openai
 
@@ -279,23 +317,30 @@ class SessionFactory:
         # caller's last words; LiveKit waits 2 s).
         self.options = dict(options or {})
 
-    def models(self, conversation: Conversation) -> SessionModels:
-        return SessionModels(self, conversation)
+    def models(self, conversation: Conversation, served: ServedFlow | None = None) -> SessionModels:
+        """The models of one session of ``served`` (None: an operator's flow), with the
+        keys its boundary allows."""
+        env = self.plugins.env
+        keys = Keys(env) if served is None else Keys(env, served.boundary, served.secrets)
+        return SessionModels(self, conversation, keys)
 
 
 class SessionModels:
     """One session's plugin objects, made as its states need them."""
 
-    def __init__(self, factory: SessionFactory, conversation: Conversation) -> None:
+    def __init__(
+        self, factory: SessionFactory, conversation: Conversation, keys: Keys | None = None
+    ) -> None:
         self._factory = factory
         self._conversation = conversation
+        self._keys = keys or Keys(factory.plugins.env)
         self._made: dict[Any, Any] = {}
 
     def _one(self, config: Any, make: Any) -> Any:
         key = (type(config), config)
         found = self._made.get(key)
         if found is None:
-            found = self._made[key] = make(config)
+            found = self._made[key] = make(config, self._keys)
         return found
 
     def llm(self) -> llm.LLM:

@@ -3,8 +3,11 @@
 - :class:`StoreFlows` keeps a routing snapshot (``engine.store.catalog``) fresh by
   polling the store's change counter (a publish reaches new sessions within one poll
   interval, without a restart) and hands out compiled flows by (tenant, flow, version)
-  from a cache. A session compiles the version it was routed to, so it stays pinned to
-  it whatever is published later.
+  from a cache, each compiled as its tenant's flow. A session compiles the version it
+  was routed to, so it stays pinned to it whatever is published later.
+- :class:`StoreLibrary` is the worker's ``engine.library.FlowLibrary`` over it: tenants'
+  flows under their boundaries, with their secrets and egress policy; a flow that
+  cannot be served is reported and refused alone.
 - :class:`SessionRecorder` writes a session and its events as they happen: the
   engine's history and the transcript, in order, in batches off the audio path. Every
   completed turn is flushed, so a worker that dies loses at most the turn in progress.
@@ -15,12 +18,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import msgspec
+
+from engine.boundary import Boundary, Secrets, ToolCatalog, import_function
 from engine.cache import FlowCache
 from engine.compile import CompiledFlow
+from engine.egress import EgressPolicy
+from engine.errors import FlowInvalidError
+from engine.library import NotServed, ServedFlow, UnservableFlow
+from engine.routing import Routed
 from engine.runtime import Conversation
+from engine.spec import PythonTool
 from engine.store.catalog import StoreCatalog, load_store_catalog
+from engine.store.errors import NotFound, StoreError
 from engine.store.events import Turn
 
 __all__ = ["SessionRecorder", "StoreFlows", "StoreLibrary"]
@@ -33,19 +46,30 @@ POLL_SECONDS = 1.0
 
 
 class StoreFlows:
-    """Routing snapshot and compiled flows of a store, kept fresh."""
+    """Routing snapshot and compiled flows of a store, kept fresh.
 
-    def __init__(self, store: Any, *, poll: float = POLL_SECONDS, cache_size: int = 256) -> None:
+    ``reload`` takes a snapshot (default: routing only, ``load_store_catalog``); the
+    worker's library passes one that also compiles and checks what is published."""
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        poll: float = POLL_SECONDS,
+        cache_size: int = 256,
+        reload: Callable[[Any], Awaitable[StoreCatalog]] = load_store_catalog,
+    ) -> None:
         self.store = store
         self.poll = poll
         self.cache = FlowCache(cache_size)
         self.catalog: StoreCatalog = StoreCatalog({}, {}, -1)
+        self._reload = reload
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Take a snapshot (or, given one already, just check it is current) and watch."""
         if self.catalog.change < 0:
-            self.catalog = await load_store_catalog(self.store)
+            self.catalog = await self._reload(self.store)
         else:
             await self.refresh()
         self._task = asyncio.create_task(self._watch(), name="flowctl.store.watch")
@@ -55,7 +79,7 @@ class StoreFlows:
         change = await self.store.changes()
         if change == self.catalog.change:
             return False
-        self.catalog = await load_store_catalog(self.store)
+        self.catalog = await self._reload(self.store)
         logger.info("store change %d: routing snapshot refreshed", self.catalog.change)
         return True
 
@@ -68,6 +92,7 @@ class StoreFlows:
                 logger.exception("store refresh failed; serving the last snapshot")
 
     async def compiled(self, tenant_id: str, flow_id: str, version: str | int) -> CompiledFlow:
+        """The version compiled as its tenant's flow (its boundary read from the store)."""
         return await self.cache.compiled(self.store.tenant(tenant_id), flow_id, int(version))
 
     async def close(self) -> None:
@@ -158,31 +183,71 @@ class SessionRecorder:
         await self.tenant_store.end_session(self.session_id, reason=reason)
 
 
+class _Grants:
+    """What one tenant's flows are held to and may use, as of one snapshot."""
+
+    __slots__ = ("boundary", "egress", "secrets")
+
+    def __init__(self, boundary: Boundary, secrets: Secrets, egress: EgressPolicy | None) -> None:
+        self.boundary = boundary
+        self.secrets = secrets
+        self.egress = egress
+
+
 class StoreLibrary:
-    """The worker's flows from a store (``flowctl worker --store URL``): routing from
-    the tenants' routing documents, published versions compiled once and cached, new
-    publishes picked up by polling, and every session recorded.
+    """The worker's flows from a store (``flowctl worker --store URL``): every tenant's
+    published versions, each compiled as that tenant's flow, new publishes picked up by
+    polling, and every session recorded.
 
-    :meth:`preload` (any event loop, e.g. a job process's prewarm) takes the snapshot
-    and compiles what is published; :meth:`start` (in the loop that runs jobs) opens the
-    store for good and starts watching it."""
+    A snapshot (:meth:`preload`, then again whenever the store's change counter moves:
+    a publish, a policy or routing edit, a secret set) reads the tenants' routing, each
+    tenant's boundary (its policy, the operator's ``tools`` catalog) and secret values,
+    and compiles every published version under its tenant's boundary. A version that
+    cannot be served (lint refuses it under the policy, a catalog function does not
+    import, or ``check`` finds a problem: the worker's providers and keys) is an
+    :class:`~engine.library.UnservableFlow`, logged at every snapshot, one line each;
+    calls routed to it are refused with its reason, and every other flow is served.
+    (``report`` False: not logged, for a caller that reports :meth:`unservable` itself,
+    as ``flowctl worker`` does before it connects.) Served flows carry their tenant's
+    secrets and egress policy; a rotated secret reaches the first call after the
+    snapshot that read it.
 
-    def __init__(self, url: str, *, poll: float = POLL_SECONDS) -> None:
+    ``egress`` is for tests only: where a tenant's http tools may connect instead of
+    its policy's hosts (``Boundary.egress``: https, public addresses), e.g. a listener
+    on loopback. The worker never passes it.
+
+    :meth:`preload` (any event loop, e.g. a job process's prewarm) takes the snapshot;
+    :meth:`start` (in the loop that runs jobs) opens the store for good and watches it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        poll: float = POLL_SECONDS,
+        tools: ToolCatalog | None = None,
+        check: Callable[[ServedFlow], Sequence[str]] | None = None,
+        egress: Callable[[Boundary], EgressPolicy | None] | None = None,
+        report: bool = True,
+    ) -> None:
         self.url = url
         self.poll = poll
+        self.tools = tools
+        self.check = check
+        self.report = report
+        self._egress = egress if egress is not None else Boundary.egress
         self.cache = FlowCache()
         self.catalog: StoreCatalog = StoreCatalog({}, {}, -1)
         self.store: Any = None
         self._flows: StoreFlows | None = None
-        self._served: dict[tuple[str, str, str], Any] = {}
+        self._tenants: dict[str, _Grants] = {}
+        self._served: dict[tuple[str, str, str], ServedFlow] = {}
+        self._unservable: dict[tuple[str, str, str], UnservableFlow] = {}
 
     async def preload(self) -> StoreLibrary:
         from engine.store import open_store
 
-        async with await open_store(self.url) as store:
-            self.catalog = await load_store_catalog(store)
-            for (tid, fid), entry in self.catalog.flows.items():
-                await self._compile(store, tid, fid, entry.version or "")
+        async with await open_store(self.url, catalog=self.tools) as store:
+            await self._reload(store)
         return self
 
     async def start(self) -> None:
@@ -190,58 +255,125 @@ class StoreLibrary:
             return
         from engine.store import open_store
 
-        self.store = await open_store(self.url)
-        flows = StoreFlows(self.store, poll=self.poll)
+        self.store = await open_store(self.url, catalog=self.tools)
+        flows = StoreFlows(self.store, poll=self.poll, reload=self._reload)
         flows.cache = self.cache  # what preload compiled stays compiled
         flows.catalog = self.catalog  # and what it read is reread only if it changed
         await flows.start()
         self._flows = flows
 
-    def _snapshot(self) -> StoreCatalog:
-        return self._flows.catalog if self._flows is not None else self.catalog
+    async def _reload(self, store: Any) -> StoreCatalog:
+        """A new snapshot: routing, every tenant's grants, every published version
+        compiled and checked under them. Replaces the last one only when complete."""
+        catalog = await load_store_catalog(store)
+        # Room for every published version and as many pinned ones, so a snapshot reuses
+        # what the last one compiled instead of evicting it.
+        self.cache.maxsize = max(self.cache.maxsize, 2 * len(catalog.flows))
+        tenants = {tid: await _grants(store.tenant(tid), self._egress) for tid in catalog.tenants}
+        served: dict[tuple[str, str, str], ServedFlow] = {}
+        unservable: dict[tuple[str, str, str], UnservableFlow] = {}
+        for (tid, fid), entry in catalog.flows.items():
+            key = (tid, fid, entry.version or "")
+            outcome = await self._serve(store, tenants[tid], fid, key[2])
+            if isinstance(outcome, UnservableFlow):
+                unservable[key] = outcome
+            else:
+                served[key] = outcome
+        self.catalog, self._tenants = catalog, tenants
+        self._served, self._unservable = served, unservable
+        if self.report:
+            for flow in unservable.values():
+                _report(flow)
+        return catalog
+
+    async def _serve(
+        self, store: Any, grants: _Grants, flow_id: str, version: str
+    ) -> ServedFlow | UnservableFlow:
+        """``version`` of the flow as its tenant's, or why it cannot be served. Raises
+        the store's errors (a missing version, a locked store): nothing to judge yet."""
+        tenant_id = grants.boundary.tenant_id
+        assert tenant_id is not None
+        location = f"{tenant_id}/{flow_id}@v{version}"
+
+        def refused(problems: list[str]) -> UnservableFlow:
+            return UnservableFlow(
+                tenant_id=tenant_id,
+                flow_id=flow_id,
+                version=version,
+                location=location,
+                problems=problems,
+            )
+
+        try:
+            compiled = await self.cache.compiled(
+                store.tenant(tenant_id), flow_id, int(version), boundary=grants.boundary
+            )
+        except FlowInvalidError as exc:
+            return refused([f"{f.code} {f.text}" for f in exc.findings] or [str(exc)])
+        except StoreError:
+            raise
+        except Exception as exc:  # a bug in compiling one tenant's flow stops no other
+            logger.exception("compiling %s failed", location)
+            return refused([f"compiling it failed: {type(exc).__name__}: {exc}"])
+        problems = _function_problems(compiled)
+        served = ServedFlow(
+            tenant_id=tenant_id,
+            flow_id=flow_id,
+            version=version,
+            location=location,
+            compiled=compiled,
+            boundary=grants.boundary,
+            secrets=grants.secrets,
+            egress=grants.egress,
+        )
+        if self.check is not None:
+            problems.extend(self.check(served))
+        return refused(problems) if problems else served
 
     def tenant(self, tenant_id: str, /) -> Any:
-        return self._snapshot().tenant(tenant_id)
+        return self.catalog.tenant(tenant_id)
 
     def flow(self, flow_id: str, tenant_id: str | None = None, /) -> Any:
-        return self._snapshot().flow(flow_id, tenant_id)
+        return self.catalog.flow(flow_id, tenant_id)
 
-    def served(self) -> list[Any]:
+    def served(self) -> list[ServedFlow]:
         return list(self._served.values())
 
-    async def _compile(self, store: Any, tid: str, fid: str, version: str) -> Any:
-        from engine.library import ServedFlow
+    def unservable(self) -> list[UnservableFlow]:
+        return list(self._unservable.values())
 
-        key = (tid, fid, version)
-        served = self._served.get(key)
-        if served is None:
-            compiled = await self.cache.compiled(store.tenant(tid), fid, int(version))
-            served = ServedFlow(
-                tenant_id=tid,
-                flow_id=fid,
-                version=version,
-                location=f"{tid}/{fid}@v{version}",
-                compiled=compiled,
-            )
-            self._served[key] = served
-        return served
-
-    async def compiled(self, tenant_id: str, flow_id: str, version: str | None) -> Any:
-        from engine.library import NotServed
-        from engine.store.errors import NotFound
-
+    async def compiled(self, tenant_id: str, flow_id: str, version: str | None) -> ServedFlow:
+        """The served flow routing chose; ``NotServed`` with the reason when it cannot
+        be served. A version the snapshot does not hold (a session pinned to the one
+        published before) is compiled and checked now, under the tenant's grants."""
         await self.start()
         if version is None or not version.isdigit():
             raise NotServed(f"Flow `{flow_id}` of tenant `{tenant_id}` has no stored version")
+        key = (tenant_id, flow_id, version)
+        served = self._served.get(key)
+        if served is not None:
+            return served
+        known = self._unservable.get(key)
+        if known is not None:
+            raise NotServed(known.reason)
         try:
-            return await self._compile(self.store, tenant_id, flow_id, version)
+            grants = self._tenants.get(tenant_id)
+            if grants is None:  # a tenant newer than the snapshot
+                grants = await _grants(self.store.tenant(tenant_id), self._egress)
+            outcome = await self._serve(self.store, grants, flow_id, version)
         except NotFound as exc:
             raise NotServed(str(exc)) from None
+        if isinstance(outcome, UnservableFlow):
+            self._unservable[key] = outcome
+            if self.report:
+                _report(outcome)
+            raise NotServed(outcome.reason)
+        self._served[key] = outcome
+        return outcome
 
     async def record(self, served: Any, conversation: Conversation, routing: Any) -> Any:
         """Start recording the session; the tenant's session limit (across every
         worker sharing the store) refuses it with ``NotServed``."""
-        from engine.library import NotServed
         from engine.store.errors import SessionLimitReached
 
         await self.start()
@@ -257,6 +389,35 @@ class StoreLibrary:
         except SessionLimitReached as exc:
             raise NotServed(str(exc)) from None
 
+    async def refused(self, routed: Routed, reason: str, session_id: str) -> None:
+        """Record a call refused after routing chose one of this store's flows (a flow
+        that cannot be served, a room outside the tenant's namespace): a session of
+        that flow and version, started and ended at once, its ``end_reason``
+        ``refused: `` and the reason.
+
+        A session rather than an audit entry: the audit log records changes someone
+        made to the tenant (who, what, when), while a refused call is a call. Kept with
+        the tenant's other calls, under the job's id and with the routing decision
+        that led to it, it is found where a tenant looks for calls (``flowctl
+        sessions``, the API's sessions) and counts against nothing, having ended.
+        Nothing is recorded when the store refuses the session itself (the tenant's
+        session limit, a version that does not exist); the log has it."""
+        if routed.version is None or not routed.version.isdigit():
+            return
+        await self.start()
+        tenant_store = self.store.tenant(routed.tenant_id)
+        try:
+            await tenant_store.start_session(
+                routed.flow_id,
+                int(routed.version),
+                session_id=session_id,
+                routing=msgspec.to_builtins(routed),
+            )
+        except StoreError as exc:
+            logger.info("job %s: the refusal is not recorded: %s", session_id, exc)
+            return
+        await tenant_store.end_session(session_id, reason=f"refused: {reason}")
+
     async def aclose(self) -> None:
         if self._flows is not None:
             await self._flows.close()
@@ -264,3 +425,32 @@ class StoreLibrary:
         if self.store is not None:
             await self.store.close()
             self.store = None
+
+
+async def _grants(tenant_store: Any, egress: Callable[[Boundary], EgressPolicy | None]) -> _Grants:
+    """The tenant's boundary, with the names of the secrets whose values were read."""
+    boundary = await tenant_store.boundary()
+    secrets = Secrets(tenant_store.tenant_id, await tenant_store.secret_values())
+    boundary = msgspec.structs.replace(boundary, secrets=frozenset(secrets))
+    return _Grants(boundary, secrets, egress(boundary))
+
+
+def _function_problems(compiled: CompiledFlow) -> list[str]:
+    """The python tools (a tenant's come from the operator's catalog) whose function
+    does not import now."""
+    problems = []
+    for tool in compiled.tools.values():
+        if isinstance(tool, PythonTool):
+            try:
+                import_function(tool.function)
+            except Exception as exc:  # whatever importing the operator's module raised
+                problems.append(f"Tool `{tool.name}` cannot import `{tool.function}`: {exc}")
+    return problems
+
+
+def _report(flow: UnservableFlow) -> None:
+    logger.warning(
+        "%s",
+        flow.reason,
+        extra={"tenant_id": flow.tenant_id, "flow_id": flow.flow_id, "flow_version": flow.version},
+    )

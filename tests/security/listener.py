@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl as _ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -43,17 +44,22 @@ async def endless(writer: asyncio.StreamWriter) -> None:
 
 class Listener:
     """Serves ``routes`` (path to answer) on 127.0.0.1 and, when the machine has IPv6, on
-    ::1 at the same port. Any other path is a 404."""
+    ::1 at the same port. Any other path is a 404. With ``ssl``, over TLS: every TCP
+    connection is counted before the handshake, so one that fails it is counted too."""
 
-    def __init__(self, routes: dict[str, Answer | Writer]) -> None:
+    def __init__(
+        self, routes: dict[str, Answer | Writer], *, ssl: _ssl.SSLContext | None = None
+    ) -> None:
         self.routes = routes
+        self.ssl = ssl
         self.connections = 0
         self.requests: list[Request] = []
         self.port = 0
         self._servers: list[asyncio.Server] = []
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     async def __aenter__(self) -> Listener:
         server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -73,6 +79,8 @@ class Listener:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
+            if self.ssl is not None:
+                await writer.start_tls(self.ssl)
             head = await reader.readuntil(b"\r\n\r\n")
             line, *fields = head.decode("latin-1").split("\r\n")
             method, target, _ = line.split(" ", 2)
@@ -90,7 +98,7 @@ class Listener:
             lines += [f"{k}: {v}" for k, v in extra.items()]
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + content)
             await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, _ssl.SSLError):
             pass
         finally:
             writer.close()
