@@ -269,6 +269,7 @@ def graph(flow: Path, fmt: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@tools_option
 def simulate(
     flow: Path | None,
     scenario_file: Path | None,
@@ -284,6 +285,7 @@ def simulate(
     store_url: str,
     tenant: str | None,
     fmt: str,
+    tools_path: Path | None,
 ) -> None:
     """Dry-run FLOW through the real LiveKit agent, text only and offline.
 
@@ -310,7 +312,7 @@ def simulate(
             _fail("--replay needs --tenant (or FLOWCTL_TENANT)")
         if scenario_file is not None or explore or flow is not None:
             _fail("--replay runs a recorded session: give no FLOW, --scenario or --explore")
-        _replay(replay, against, store_url, tenant, fmt)  # type: ignore[arg-type]
+        _replay(replay, against, store_url, tenant, fmt, read_catalog(tools_path))  # type: ignore[arg-type]
         return
     if scenario_file is not None:
         try:
@@ -335,7 +337,7 @@ def simulate(
     except FlowError as exc:
         _fail(str(exc))
     turn_timeout = timeout or (60.0 if (model or "").startswith("openai:") else 10.0)
-    compiled = _compiled(flow, "simulate it")
+    compiled = _compiled(flow, "simulate it", read_catalog(tools_path))
     if scenario_file is None and not explore:
         _talk(compiled, variables, factory, allow_network, turn_timeout)
         return
@@ -394,8 +396,11 @@ def simulate(
     sys.exit(EXIT_FINDINGS if failed else 0)
 
 
-def _replay(session_id: str, against: str | None, url: str, tenant: str, fmt: str) -> None:
-    """``simulate --replay``: the recorded session as a scenario, run against a version."""
+def _replay(
+    session_id: str, against: str | None, url: str, tenant: str, fmt: str, catalog: Any
+) -> None:
+    """``simulate --replay``: the recorded session as a scenario, run against a version
+    (a stored one as its tenant's flow, held to its policy; a file as the operator's)."""
     import asyncio
 
     from engine.errors import FlowError
@@ -403,11 +408,11 @@ def _replay(session_id: str, against: str | None, url: str, tenant: str, fmt: st
     from engine.store import open_store
 
     async def fetch() -> tuple[Any, Any, str]:
-        async with await open_store(url) as store:
+        async with await open_store(url, catalog=catalog) as store:
             ts = store.tenant(tenant)
             scenario, info = await recorded(ts, session_id)
             if against is not None and not against.isdigit():
-                return scenario, _compiled(Path(against), "replay against it"), against
+                return scenario, _compiled(Path(against), "replay against it", catalog), against
             number = int(against) if against is not None else None
             number, compiled = await stored_version(ts, info.flow_id, number)
             label = f"{info.flow_id} v{number} (recorded on v{info.version})"
@@ -482,20 +487,22 @@ def _styled(line: str, color: bool) -> str:
     return line
 
 
-def _compiled(flow: Path, purpose: str) -> Any:
-    """``flow`` linted and compiled; its findings and exit 1 when it has errors, exit 2
-    when it cannot be read."""
+def _compiled(flow: Path, purpose: str, catalog: Any = None) -> Any:
+    """``flow`` (the operator's, with its tool ``catalog``) linted and compiled; its
+    findings and exit 1 when it has errors, exit 2 when it cannot be read."""
+    from engine.boundary import OPERATOR
     from engine.compile import compile_flow
     from engine.lint import Selection, format_text, lint_paths
     from engine.load import load_path
 
-    result = lint_paths([flow], Selection.parse(), jobs=1)
+    boundary = OPERATOR.with_catalog(catalog)
+    result = lint_paths([flow], Selection.parse(), jobs=1, boundary=boundary)
     if result.errors:
         _fail(result.errors[0])
     if result.exit_code:
         click.echo(format_text(result), nl=False, err=True)
         _fail(f"`{flow}` has errors; fix them to {purpose}", EXIT_FINDINGS)
-    return compile_flow(load_path(flow).flow, check=False)  # type: ignore[arg-type]
+    return compile_flow(load_path(flow).flow, check=False, boundary=boundary)  # type: ignore[arg-type]
 
 
 def _talk(

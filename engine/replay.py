@@ -73,7 +73,6 @@ async def recorded(tenant_store: Any, session_id: str) -> tuple[Scenario, Any]:
 async def stored_version(tenant_store: Any, flow_id: str, version: int | None) -> tuple[int, Any]:
     """The number and compiled flow of ``version`` of a stored flow (None: the
     published one); raises ``StoreError`` when there is none to replay against."""
-    from engine.boundary import OPERATOR
     from engine.cache import compile_version
     from engine.store.errors import StoreError
 
@@ -81,6 +80,9 @@ async def stored_version(tenant_store: Any, flow_id: str, version: int | None) -
     if number is None:
         raise StoreError(f"flow `{flow_id}` has no published version; give --against")
     stored = await tenant_store.version(flow_id, number)
-    # A replay runs on recorded answers, as the operator's own dry run (what flowctl
-    # simulate does with a file); the worker compiles it as the tenant's flow.
-    return number, compile_version(tenant_store.tenant_id, stored, boundary=OPERATOR)
+    # A stored version is a tenant's flow wherever it runs: a replay compiles it under the
+    # tenant's boundary as the worker does, so a version that slipped past an older lint
+    # (a python tool naming `os:system`) is refused here too, not run on the operator's
+    # machine for a tool call the recording holds no answer for.
+    boundary = await tenant_store.boundary()
+    return number, compile_version(tenant_store.tenant_id, stored, boundary=boundary)
