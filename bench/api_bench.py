@@ -35,6 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.boundary import TenantPolicy  # noqa: E402
 from engine.store import open_store  # noqa: E402
 
 WARMUP = 1.0  # seconds of requests sent first and not counted (imports, first compiles)
@@ -50,7 +51,9 @@ async def _prepare(url: str) -> tuple[str, str]:
     """A viewer key of tenant acme (its clinic flow published), a developer key of
     tenant mallory (who pushes the hostile flows)."""
     async with await open_store(url, create=True) as s:
-        await s.create_tenant("acme", actor="bench")
+        # the clinic flow transfers callers to the front desk: the operator grants it
+        grants = TenantPolicy(transfer_to=["tel:+15555550100"])
+        await s.create_tenant("acme", actor="bench", policy=grants)
         t = s.tenant("acme")
         await t.push((ROOT / "flows" / "clinic.json").read_bytes(), actor="bench")
         await t.publish("clinic", 1, actor="bench")
