@@ -1,5 +1,5 @@
 """The caller, its tenant's keys and audit log (tenant admins), and every tenant (admins
-of the platform tenant, see ``api.auth``)."""
+of the platform tenant, see ``flowctl.api.auth``)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 from msgspec import UNSET
 
-from api.auth import Caller
-from api.errors import responses
-from api.models import KeyCreate, NewKey, TenantCreate, TenantUpdate, WhoAmI
-from api.routing import _checked
-from engine.store import ApiKey, AuditEntry, Store, Tenant
+from flowctl.api.auth import Caller
+from flowctl.api.errors import responses
+from flowctl.api.models import KeyCreate, NewKey, TenantCreate, TenantUpdate, WhoAmI
+from flowctl.api.routing import _checked
+from flowctl.engine.store import ApiKey, AuditEntry, Store, Tenant
 
 __all__ = ["KeysController", "MiscController", "TenantsController"]
 

@@ -9,7 +9,7 @@ in step (docs/api.md says more).
 Every request goes through :func:`_before_request` before its handler: the key is
 checked (401), then the role (403), then the body (413, 400), in that order, so a
 caller without a key learns nothing from the shape of its body. Errors of any kind
-leave as one JSON shape (``api.errors``).
+leave as one JSON shape (``flowctl.api.errors``).
 """
 
 from __future__ import annotations
@@ -29,20 +29,20 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.admin import KeysController, MiscController, TenantsController
-from api.auth import Caller, authenticate
-from api.body import MAX_BODY_BYTES, check_body
-from api.errors import ApiError, handle_exception, responses
-from api.flow_edits import FlowEditsController
-from api.flows import FlowsController
-from api.models import Health
-from api.policy import PolicyController, SecretsController
-from api.routing import RoutingController, TokensController
-from api.sessions import SessionsController
-from api.tokens import LiveKitCredentials
-from api.versions import VersionCache
-from engine import __version__
-from engine.boundary import ToolCatalog
+from flowctl.api.admin import KeysController, MiscController, TenantsController
+from flowctl.api.auth import Caller, authenticate
+from flowctl.api.body import MAX_BODY_BYTES, check_body
+from flowctl.api.errors import ApiError, handle_exception, responses
+from flowctl.api.flow_edits import FlowEditsController
+from flowctl.api.flows import FlowsController
+from flowctl.api.models import Health
+from flowctl.api.policy import PolicyController, SecretsController
+from flowctl.api.routing import RoutingController, TokensController
+from flowctl.api.sessions import SessionsController
+from flowctl.api.tokens import LiveKitCredentials
+from flowctl.api.versions import VersionCache
+from flowctl.engine import __version__
+from flowctl.engine.boundary import ToolCatalog
 
 __all__ = ["Settings", "create_app", "livekit_from_env"]
 
@@ -97,7 +97,7 @@ async def health() -> Health:
 @get("/ready", tags=["health"], responses=responses(503), opt={"public": True})
 async def ready(request: Request) -> Health:
     """Readiness: the store answers a read (503 when it does not)."""
-    from engine.store import StoreError
+    from flowctl.engine.store import StoreError
 
     try:
         await request.app.state.store.changes()
@@ -136,8 +136,8 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from engine.store import open_store
-        from engine.store.routing import validate_routing
+        from flowctl.engine.store import open_store
+        from flowctl.engine.store.routing import validate_routing
 
         store = await open_store(
             settings.store_url, validate_routing=validate_routing, catalog=settings.catalog

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from api.errors import ApiError
+from flowctl.api.errors import ApiError
 
 if TYPE_CHECKING:
     from litestar import Request
 
-    from engine.store import Store, TenantStore
+    from flowctl.engine.store import Store, TenantStore
 
 __all__ = ["LEVELS", "Caller", "Need", "authenticate"]
 

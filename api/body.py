@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from api.errors import ApiError
+from flowctl.api.errors import ApiError
 
 __all__ = ["MAX_BODY_BYTES", "check_body"]
 
@@ -23,7 +23,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def _where_malformed(raw: bytes) -> ApiError:
-    from engine.load import parse_json
+    from flowctl.engine.load import parse_json
 
     _, _, findings = parse_json(raw, "request body", kind="the request body")
     fatal = next((f for f in findings if f.code == "FL001"), None)

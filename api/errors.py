@@ -28,9 +28,9 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 
-from engine.edits import EditConflict, EditError, EditNotFound
-from engine.errors import FlowError, FlowInvalidError
-from engine.store import (
+from flowctl.engine.edits import EditConflict, EditError, EditNotFound
+from flowctl.engine.errors import FlowError, FlowInvalidError
+from flowctl.engine.store import (
     AlreadyExists,
     NotFound,
     NotPublishable,

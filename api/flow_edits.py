@@ -12,12 +12,12 @@ from litestar import Controller, Request, delete, patch, post, put
 from litestar.params import Parameter, QueryParameter
 from msgspec import UNSET
 
-from api.auth import Caller
-from api.errors import responses
-from api.models import LLMChange, Pushed, TracingChange
-from api.versions import MAX_VERSION, edit
-from engine import edits
-from engine.spec import OutputField
+from flowctl.api.auth import Caller
+from flowctl.api.errors import responses
+from flowctl.api.models import LLMChange, Pushed, TracingChange
+from flowctl.api.versions import MAX_VERSION, edit
+from flowctl.engine import edits
+from flowctl.engine.spec import OutputField
 
 __all__ = ["FlowEditsController"]
 

@@ -1,5 +1,5 @@
 """``/api/v1/flows``: a tenant's flows and their versions, publishing, rollback and
-unpublishing (seed 001's edits are ``api.flow_edits``). Every change is a new immutable
+unpublishing (seed 001's edits are ``flowctl.api.flow_edits``). Every change is a new immutable
 version or a move of the published pointer, audited under the caller's key."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
 from msgspec import UNSET
 
-from api.auth import Caller
-from api.errors import ApiError, responses
-from api.models import DiffView, FlowVersionView, Publish, Pushed, Rollback
-from api.versions import MAX_VERSION, VersionCache, prepared_document, pushed, version_name
-from engine.store import (
+from flowctl.api.auth import Caller
+from flowctl.api.errors import ApiError, responses
+from flowctl.api.models import DiffView, FlowVersionView, Publish, Pushed, Rollback
+from flowctl.api.versions import MAX_VERSION, VersionCache, prepared_document, pushed, version_name
+from flowctl.engine.store import (
     FlowInfo,
     NotFound,
     NotPublishable,
@@ -24,7 +24,7 @@ from engine.store import (
     StoreError,
     VersionInfo,
 )
-from engine.store.documents import unified_diff
+from flowctl.engine.store.documents import unified_diff
 
 __all__ = ["FlowsController"]
 

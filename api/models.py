@@ -1,6 +1,6 @@
 """What the API's requests and responses hold: msgspec structs, from which Litestar
-writes the OpenAPI document. The store's records (``engine.store``) and the flow
-format's types (``engine.spec.OutputField``) are used as they are, not copied."""
+writes the OpenAPI document. The store's records (``flowctl.engine.store``) and the flow
+format's types (``flowctl.engine.spec.OutputField``) are used as they are, not copied."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from engine.boundary import CatalogEntry, TenantPolicy
-from engine.spec import Parameter
-from engine.store import ApiKey, SessionEvent, SessionInfo, StoredFinding
+from flowctl.engine.boundary import CatalogEntry, TenantPolicy
+from flowctl.engine.spec import Parameter
+from flowctl.engine.store import ApiKey, SessionEvent, SessionInfo, StoredFinding
 
 __all__ = [
     "ActiveSessions",

@@ -10,11 +10,11 @@ from typing import Annotated
 from litestar import Controller, Request, delete, get, put
 from litestar.params import Parameter
 
-from api.auth import Caller
-from api.errors import responses
-from api.models import SecretValue, ToolView
-from engine.boundary import TenantPolicy
-from engine.store import SecretInfo
+from flowctl.api.auth import Caller
+from flowctl.api.errors import responses
+from flowctl.api.models import SecretValue, ToolView
+from flowctl.engine.boundary import TenantPolicy
+from flowctl.engine.store import SecretInfo
 
 __all__ = ["PolicyController", "SecretsController"]
 

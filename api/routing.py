@@ -9,13 +9,13 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
 
-from api.auth import Caller
-from api.errors import ApiError, responses
-from api.models import DryRun, RoutingView, TokenRequest, TokenView
-from api.tokens import mint_token
-from engine.boundary import tenant_room
-from engine.routing import Rejected, Routed, decide, read_request
-from engine.store.routing import parse_routing, tenant_catalog
+from flowctl.api.auth import Caller
+from flowctl.api.errors import ApiError, responses
+from flowctl.api.models import DryRun, RoutingView, TokenRequest, TokenView
+from flowctl.api.tokens import mint_token
+from flowctl.engine.boundary import tenant_room
+from flowctl.engine.routing import Rejected, Routed, decide, read_request
+from flowctl.engine.store.routing import parse_routing, tenant_catalog
 
 __all__ = ["RoutingController", "TokensController", "route_for"]
 

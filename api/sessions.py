@@ -8,10 +8,10 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from api.auth import Caller
-from api.errors import responses
-from api.models import ActiveSessions, SessionView
-from engine.store import SessionInfo
+from flowctl.api.auth import Caller
+from flowctl.api.errors import responses
+from flowctl.api.models import ActiveSessions, SessionView
+from flowctl.engine.store import SessionInfo
 
 __all__ = ["SessionsController"]
 

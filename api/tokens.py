@@ -33,7 +33,7 @@ def mint_token(
 ) -> tuple[str, float]:
     """A participant token for ``room`` that dispatches ``agent_name`` with ``metadata``
     (JSON text), and when it expires (Unix seconds)."""
-    from worker.tokens import participant_token
+    from flowctl.worker.tokens import participant_token
 
     token = participant_token(
         credentials.api_key,

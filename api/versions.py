@@ -11,12 +11,12 @@ from typing import Any
 
 import msgspec
 
-from api.auth import Caller
-from api.errors import ApiError
-from api.models import Pushed
-from engine import edits
-from engine.store import TenantStore, Version
-from engine.store.documents import Prepared, prepare
+from flowctl.api.auth import Caller
+from flowctl.api.errors import ApiError
+from flowctl.api.models import Pushed
+from flowctl.engine import edits
+from flowctl.engine.store import TenantStore, Version
+from flowctl.engine.store.documents import Prepared, prepare
 
 __all__ = [
     "MAX_VERSION",

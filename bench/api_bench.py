@@ -35,8 +35,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.boundary import TenantPolicy  # noqa: E402
-from engine.store import open_store  # noqa: E402
+from flowctl.engine.boundary import TenantPolicy  # noqa: E402
+from flowctl.engine.store import open_store  # noqa: E402
 
 WARMUP = 1.0  # seconds of requests sent first and not counted (imports, first compiles)
 
@@ -68,7 +68,7 @@ def _serve(url: str, port: int, access_log: bool) -> subprocess.Popen[bytes]:
     if not access_log:
         args.append("--no-access-log")
     return subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", *args],
+        [sys.executable, "-c", "from flowctl.cli.main import main; main()", *args],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -240,7 +240,7 @@ async def _run_hostile(port: int, key: str, seconds: float) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from adversarial import PATTERNS, adversarial
 
-    from api.body import MAX_BODY_BYTES
+    from flowctl.api.body import MAX_BODY_BYTES
 
     bodies = [adversarial(name, MAX_BODY_BYTES) for name in PATTERNS]
     rate = 50.0

@@ -29,10 +29,10 @@ from genflow import generate  # noqa: E402
 from timing import time_calls  # noqa: E402
 from transitions import Machine  # noqa: E402
 
-from engine.compile import compile_flow  # noqa: E402
-from engine.paths import cover  # noqa: E402
-from engine.runtime import Conversation, Handoff  # noqa: E402
-from engine.spec import Flow  # noqa: E402
+from flowctl.engine.compile import compile_flow  # noqa: E402
+from flowctl.engine.paths import cover  # noqa: E402
+from flowctl.engine.runtime import Conversation, Handoff  # noqa: E402
+from flowctl.engine.spec import Flow  # noqa: E402
 
 
 def _ms(samples: list[float]) -> str:

@@ -35,8 +35,8 @@ from adversarial import PATTERNS, adversarial  # noqa: E402
 from genflow import generate  # noqa: E402
 from timing import time_calls  # noqa: E402
 
-from engine.lint import Selection, check, lint_paths  # noqa: E402
-from engine.load import load_bytes  # noqa: E402
+from flowctl.engine.lint import Selection, check, lint_paths  # noqa: E402
+from flowctl.engine.load import load_bytes  # noqa: E402
 
 FLOWCTL = Path(sys.executable).parent / "flowctl"
 

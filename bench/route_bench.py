@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from timing import time_calls  # noqa: E402
 
-from engine.routing import Rejected, Routed, route  # noqa: E402
-from engine.tenants import load_catalog  # noqa: E402
+from flowctl.engine.routing import Rejected, Routed, route  # noqa: E402
+from flowctl.engine.tenants import load_catalog  # noqa: E402
 
 TENANT = "dynamic-co"
 DETAILS = {"name": "John Doe", "email": "john@example.com", "tier": "premium"}
@@ -79,7 +79,7 @@ def _us(value: float) -> str:
 def main(quick: bool) -> None:
     # A worker logs rejections through its handlers; here they go nowhere, at the cost
     # of a real handler call, instead of to stderr.
-    log = logging.getLogger("engine.routing")
+    log = logging.getLogger("flowctl.engine.routing")
     log.addHandler(logging.NullHandler())
     log.propagate = False
 

@@ -27,11 +27,11 @@ import msgspec  # noqa: E402
 from genflow import generate  # noqa: E402
 from livekit.agents import Agent, AgentSession, function_tool  # noqa: E402
 
-from engine.compile import compile_flow  # noqa: E402
-from engine.runtime import Conversation  # noqa: E402
-from engine.spec import Flow  # noqa: E402
-from worker.agent import FlowAgent  # noqa: E402
-from worker.llm import ScriptedLLM, Step  # noqa: E402
+from flowctl.engine.compile import compile_flow  # noqa: E402
+from flowctl.engine.runtime import Conversation  # noqa: E402
+from flowctl.engine.spec import Flow  # noqa: E402
+from flowctl.worker.agent import FlowAgent  # noqa: E402
+from flowctl.worker.llm import ScriptedLLM, Step  # noqa: E402
 
 logging.getLogger("livekit").setLevel(logging.ERROR)
 

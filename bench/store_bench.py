@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from genflow import generate  # noqa: E402
 
-from engine.cache import FlowCache  # noqa: E402
-from engine.compile import CompiledFlow  # noqa: E402
-from engine.runtime import Conversation  # noqa: E402
-from engine.store import TenantStore, Turn, open_store  # noqa: E402
+from flowctl.engine.cache import FlowCache  # noqa: E402
+from flowctl.engine.compile import CompiledFlow  # noqa: E402
+from flowctl.engine.runtime import Conversation  # noqa: E402
+from flowctl.engine.store import TenantStore, Turn, open_store  # noqa: E402
 
 FLOW = "bench"
 SESSIONS = 50

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import msgspec  # noqa: E402
 
-from engine.spec import Tool  # noqa: E402
-from engine.threads import ToolThreads  # noqa: E402
-from engine.tools import ToolRegistry  # noqa: E402
+from flowctl.engine.spec import Tool  # noqa: E402
+from flowctl.engine.threads import ToolThreads  # noqa: E402
+from flowctl.engine.tools import ToolRegistry  # noqa: E402
 
 
 def lookup(phone: str) -> dict[str, Any]:

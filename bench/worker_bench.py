@@ -7,7 +7,7 @@ example flows loaded, linted and compiled, the Silero model loaded), then, for j
 spread over the five example flows, the steps from a job's start to its first state's
 agent being ready (no room: connecting is LiveKit's and the network's):
 
-1. route: the job's metadata to a tenant's flow (``engine.routing.route``);
+1. route: the job's metadata to a tenant's flow (``flowctl.engine.routing.route``);
 2. lookup + conversation: the compiled flow from the library, the input variables,
    a new ``Conversation`` (target: p99 under 2 ms);
 3. session factory: the plugin objects for the start state (Deepgram STT, OpenAI LLM
@@ -27,13 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.library import FileLibrary, session_variables  # noqa: E402
-from engine.routing import Rejected, Routed, route  # noqa: E402
-from engine.runtime import Conversation  # noqa: E402
-from engine.spec import VADConfig  # noqa: E402
-from worker.agent import FlowAgent  # noqa: E402
-from worker.call import CallSession  # noqa: E402
-from worker.session import Plugins, SessionFactory, load_vads  # noqa: E402
+from flowctl.engine.library import FileLibrary, session_variables  # noqa: E402
+from flowctl.engine.routing import Rejected, Routed, route  # noqa: E402
+from flowctl.engine.runtime import Conversation  # noqa: E402
+from flowctl.engine.spec import VADConfig  # noqa: E402
+from flowctl.worker.agent import FlowAgent  # noqa: E402
+from flowctl.worker.call import CallSession  # noqa: E402
+from flowctl.worker.session import Plugins, SessionFactory, load_vads  # noqa: E402
 
 JOBS = [
     '{"tenant_id": "dynamic-co", "purpose": "sales", "user_id": "u-1", '
@@ -127,7 +127,7 @@ async def _idle_memory(library: FileLibrary, count: int) -> None:
 
     from livekit.agents import AgentSession
 
-    from worker.llm import ScriptedLLM
+    from flowctl.worker.llm import ScriptedLLM
 
     served = library.served()
     gc.collect()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.store_common import (
+from flowctl.cli.store_common import (
     actor_option,
     echo_json,
     format_option,
@@ -18,7 +18,7 @@ from cli.store_common import (
 )
 
 if TYPE_CHECKING:
-    from engine.store import TenantStore
+    from flowctl.engine.store import TenantStore
 
 __all__ = ["keys"]
 
@@ -64,7 +64,7 @@ async def create(role: str, name: str, tenant: str, actor: str, url: str) -> Non
 @run
 async def list_keys(tenant: str, url: str, fmt: str) -> None:
     """The tenant's keys (ids, roles, names; never the keys), oldest first."""
-    from engine.store.timeline import format_time
+    from flowctl.engine.store.timeline import format_time
 
     async def body(t: TenantStore) -> None:
         found = await t.keys()

@@ -13,14 +13,14 @@ from typing import Any
 
 import click
 
-from cli.keys import keys
-from cli.policy import policy, secrets
-from cli.serve import serve
-from cli.store import store
-from cli.store_common import read_catalog, store_option, tools_option
-from cli.tenants import sessions, tenants
-from cli.worker import token, worker
-from engine import __version__
+from flowctl.cli.keys import keys
+from flowctl.cli.policy import policy, secrets
+from flowctl.cli.serve import serve
+from flowctl.cli.store import store
+from flowctl.cli.store_common import read_catalog, store_option, tools_option
+from flowctl.cli.tenants import sessions, tenants
+from flowctl.cli.worker import token, worker
+from flowctl.engine import __version__
 
 # Exit codes (design.md): 0 clean, 1 findings or failed expectations, 2 usage/I-O/internal.
 EXIT_FINDINGS = 1
@@ -100,7 +100,14 @@ def lint(
 
     Exit 0 when no finding is at error level, 1 when one is, 2 for usage or I/O errors.
     """
-    from engine.lint import Selection, format_github, format_json, format_text, lint_paths, summary
+    from flowctl.engine.lint import (
+        Selection,
+        format_github,
+        format_json,
+        format_text,
+        lint_paths,
+        summary,
+    )
 
     _skip_finalization()
     try:
@@ -121,14 +128,14 @@ def lint(
 
 def _boundary(tenant_id: str | None, url: str, catalog: Any) -> Any:
     """The operator's boundary (with ``catalog``), or ``tenant_id``'s from the store."""
-    from engine.boundary import OPERATOR
+    from flowctl.engine.boundary import OPERATOR
 
     if tenant_id is None:
         return OPERATOR if catalog is None else OPERATOR.with_catalog(catalog)
     import asyncio
 
-    from cli.store_common import with_tenant
-    from engine.errors import FlowError
+    from flowctl.cli.store_common import with_tenant
+    from flowctl.engine.errors import FlowError
 
     async def read(t: Any) -> Any:
         return await t.boundary()
@@ -154,11 +161,11 @@ def rules(code: str | None, fmt: str) -> None:
     """The rule catalogue, or one rule's documentation (by code or name)."""
     import json
 
-    from engine.lint import RULES
+    from flowctl.engine.lint import RULES
 
     _skip_finalization()
     if fmt == "markdown":
-        from engine.lint.docs import rules_markdown
+        from flowctl.engine.lint.docs import rules_markdown
 
         click.echo(rules_markdown(), nl=False)
         return
@@ -210,7 +217,7 @@ def graph(flow: Path, fmt: str) -> None:
     """
     import json
 
-    from engine.graph import to_json, to_mermaid
+    from flowctl.engine.graph import to_json, to_mermaid
 
     _skip_finalization()
     compiled = _compiled(flow, "draw its graph")
@@ -303,8 +310,8 @@ def simulate(
     """
     import asyncio
 
-    from engine.errors import FlowError
-    from engine.scenario import load_scenarios
+    from flowctl.engine.errors import FlowError
+    from flowctl.engine.scenario import load_scenarios
 
     runs = []
     if replay is not None:
@@ -330,7 +337,7 @@ def simulate(
         _fail("give a FLOW file, or --scenario FILE naming one")
     assert flow is not None
     try:
-        from worker.models import model_factory
+        from flowctl.worker.models import model_factory
 
         default = "scripted" if scenario_file is not None or explore else "offline"
         factory = model_factory(model or default, base_url=base_url)
@@ -342,12 +349,12 @@ def simulate(
         _talk(compiled, variables, factory, allow_network, turn_timeout)
         return
     if explore:
-        from engine.paths import cover
-        from engine.scenario import from_paths
+        from flowctl.engine.paths import cover
+        from flowctl.engine.scenario import from_paths
 
         runs += from_paths(cover(compiled))
 
-    from worker.simulate import run_scenarios
+    from flowctl.worker.simulate import run_scenarios
 
     results = asyncio.run(
         run_scenarios(
@@ -377,7 +384,7 @@ def simulate(
             if r.error:
                 click.echo("    " + _styled(f"✗ {r.error}", color), color=color)
     if coverage:
-        from engine.paths import ran
+        from flowctl.engine.paths import ran
 
         report = ran(compiled, [e for r in results for e in r.edges])
         click.echo(
@@ -403,9 +410,9 @@ def _replay(
     (a stored one as its tenant's flow, held to its policy; a file as the operator's)."""
     import asyncio
 
-    from engine.errors import FlowError
-    from engine.replay import recorded, stored_version
-    from engine.store import open_store
+    from flowctl.engine.errors import FlowError
+    from flowctl.engine.replay import recorded, stored_version
+    from flowctl.engine.store import open_store
 
     async def fetch() -> tuple[Any, Any, str]:
         async with await open_store(url, catalog=catalog) as store:
@@ -422,7 +429,7 @@ def _replay(
         scenario, compiled, label = asyncio.run(fetch())
     except FlowError as exc:
         _fail(str(exc), exc.exit_code)
-    from worker.simulate import run_scenario
+    from flowctl.worker.simulate import run_scenario
 
     result = asyncio.run(run_scenario(compiled, scenario))
     if fmt == "json":
@@ -447,8 +454,8 @@ def _replay(
 def _store_catalog(url: str) -> Any:
     import asyncio
 
-    from engine.store import open_store
-    from engine.store.catalog import load_store_catalog
+    from flowctl.engine.store import open_store
+    from flowctl.engine.store.catalog import load_store_catalog
 
     async def snapshot() -> Any:
         async with await open_store(url) as store:
@@ -490,10 +497,10 @@ def _styled(line: str, color: bool) -> str:
 def _compiled(flow: Path, purpose: str, catalog: Any = None) -> Any:
     """``flow`` (the operator's, with its tool ``catalog``) linted and compiled; its
     findings and exit 1 when it has errors, exit 2 when it cannot be read."""
-    from engine.boundary import OPERATOR
-    from engine.compile import compile_flow
-    from engine.lint import Selection, format_text, lint_paths
-    from engine.load import load_path
+    from flowctl.engine.boundary import OPERATOR
+    from flowctl.engine.compile import compile_flow
+    from flowctl.engine.lint import Selection, format_text, lint_paths
+    from flowctl.engine.load import load_path
 
     boundary = OPERATOR.with_catalog(catalog)
     result = lint_paths([flow], Selection.parse(), jobs=1, boundary=boundary)
@@ -512,7 +519,7 @@ def _talk(
     import asyncio
     import json
 
-    from worker.repl import run_lines
+    from flowctl.worker.repl import run_lines
 
     variables: dict[str, Any] = {}
     for pair in pairs:
@@ -599,10 +606,10 @@ def route(
     import json
     import logging
 
-    from engine.errors import FlowError
-    from engine.routing import Rejected
-    from engine.routing import route as decide_route
-    from engine.tenants import load_catalog
+    from flowctl.engine.errors import FlowError
+    from flowctl.engine.routing import Rejected
+    from flowctl.engine.routing import route as decide_route
+    from flowctl.engine.tenants import load_catalog
 
     _skip_finalization()
     if job_metadata is None and room_metadata is None and attributes is None:
@@ -620,7 +627,7 @@ def route(
     except FlowError as exc:
         _fail(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code)
     # The decision is printed below; the router's own log line would repeat it.
-    logging.getLogger("engine.routing").addHandler(logging.NullHandler())
+    logging.getLogger("flowctl.engine.routing").addHandler(logging.NullHandler())
     result = decide_route(catalog, job_metadata, room_metadata, attrs)
     if fmt == "json":
         import msgspec
@@ -646,7 +653,7 @@ def schema() -> None:
     unknown field)."""
     import json
 
-    from engine.schema import flow_json_schema
+    from flowctl.engine.schema import flow_json_schema
 
     _skip_finalization()
     click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
@@ -673,7 +680,7 @@ def _skip_finalization() -> None:
 def main() -> None:
     """Console entry point: no traceback for anything but a bug, and then only with
     ``--debug``."""
-    from engine.errors import FlowError
+    from flowctl.engine.errors import FlowError
 
     debug = "--debug" in sys.argv[1:]
     code: int | str | None = 0

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.store_common import (
+from flowctl.cli.store_common import (
     actor_option,
     echo_json,
     fail,
@@ -22,7 +22,7 @@ from cli.store_common import (
 )
 
 if TYPE_CHECKING:
-    from engine.store import TenantStore
+    from flowctl.engine.store import TenantStore
 
 __all__ = ["policy", "secrets"]
 
@@ -81,7 +81,7 @@ async def policy(
     show it."""
     import msgspec
 
-    from engine.boundary import TenantPolicy
+    from flowctl.engine.boundary import TenantPolicy
 
     changes = (grant_tool, revoke_tool, allow_host, deny_host, allow_transfer, deny_transfer)
     changing = reset or any(changes) or max_versions is not None or max_stored_bytes is not None
@@ -123,7 +123,7 @@ def secrets() -> None:
 @run
 async def list_secrets(tenant: str, url: str, fmt: str) -> None:
     """The tenant's secrets by name, and when each changed."""
-    from engine.store.timeline import format_time
+    from flowctl.engine.store.timeline import format_time
 
     async def body(t: TenantStore) -> None:
         found = await t.secrets()

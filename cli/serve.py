@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from cli.store_common import fail, read_catalog, store_option, tools_option
+from flowctl.cli.store_common import fail, read_catalog, store_option, tools_option
 
 __all__ = ["serve"]
 
@@ -59,8 +59,8 @@ def serve(
     """
     import asyncio
 
-    from engine.errors import FlowError
-    from engine.store import open_store
+    from flowctl.engine.errors import FlowError
+    from flowctl.engine.store import open_store
 
     async def check() -> None:
         async with await open_store(url):
@@ -77,7 +77,7 @@ def serve(
 
     import uvicorn
 
-    from api import Settings, create_app, livekit_from_env
+    from flowctl.api import Settings, create_app, livekit_from_env
 
     # uvicorn configures its own loggers; this is for flowctl's (an unexpected error's
     # traceback, a stored routing document that no longer parses), on stderr.

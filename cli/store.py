@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.store_common import (
+from flowctl.cli.store_common import (
     actor_option,
     echo_json,
     fail,
@@ -26,7 +26,7 @@ from cli.store_common import (
 )
 
 if TYPE_CHECKING:
-    from engine.store import Store, TenantStore, Version
+    from flowctl.engine.store import Store, TenantStore, Version
 
 __all__ = ["store"]
 
@@ -61,7 +61,7 @@ async def init(url: str) -> None:
     """Create the store (or bring its schema up to date)."""
 
     async def body(s: Store) -> None:
-        from engine.store.sqlite_schema import LATEST
+        from flowctl.engine.store.sqlite_schema import LATEST
 
         if s.migrated is None:
             click.echo(f"Store {url} is up to date (schema {LATEST})")
@@ -196,7 +196,7 @@ async def rollback(
 @run
 async def list_(flow_id: str | None, tenant: str, url: str, fmt: str) -> None:
     """The tenant's flows, or the versions of FLOW (`*` marks the published one)."""
-    from engine.store.timeline import format_time
+    from flowctl.engine.store.timeline import format_time
 
     async def body(t: TenantStore) -> None:
         if flow_id is None:
@@ -256,7 +256,7 @@ async def show(
 ) -> None:
     """One version of FLOW (default: the published one): its hash, author, lint result
     and the flow's publication history; --document prints the document alone."""
-    from engine.store.timeline import format_time
+    from flowctl.engine.store.timeline import format_time
 
     async def body(t: TenantStore) -> None:
         v = await t.version(flow_id, version)
@@ -294,7 +294,7 @@ async def show(
 @run
 async def diff(flow_id: str, old: int, new: int | None, tenant: str, url: str) -> None:
     """A unified diff of two versions of FLOW (NEW: default the latest), as pretty JSON."""
-    from engine.store.documents import unified_diff
+    from flowctl.engine.store.documents import unified_diff
 
     async def body(t: TenantStore) -> None:
         newest = new if new is not None else (await t.versions(flow_id))[-1].version

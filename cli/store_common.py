@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from engine.boundary import ToolCatalog
-    from engine.store import Store, TenantStore
+    from flowctl.engine.boundary import ToolCatalog
+    from flowctl.engine.store import Store, TenantStore
 
 __all__ = [
     "DEFAULT_URL",
@@ -44,7 +44,7 @@ __all__ = [
     "with_tenant",
 ]
 
-DEFAULT_URL = "sqlite:///flowctl.db"  # engine.store.DEFAULT_URL, without importing it
+DEFAULT_URL = "sqlite:///flowctl.db"  # flowctl.engine.store.DEFAULT_URL, without importing it
 T = TypeVar("T")
 
 
@@ -97,7 +97,7 @@ def read_catalog(path: Path | None, *, check_functions: bool = False) -> ToolCat
     usage error naming every problem."""
     if path is None:
         return None
-    from engine.boundary import CatalogError, ToolCatalog
+    from flowctl.engine.boundary import CatalogError, ToolCatalog
 
     try:
         return ToolCatalog.load(path, check_functions=check_functions)
@@ -112,7 +112,7 @@ def run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     def command(*args: Any, **kwargs: Any) -> T:
         import asyncio
 
-        from engine.errors import FlowError
+        from flowctl.engine.errors import FlowError
 
         try:
             return asyncio.run(work(*args, **kwargs))
@@ -129,8 +129,8 @@ async def with_store(
     create: bool = False,
     catalog: ToolCatalog | None = None,
 ) -> T:
-    from engine.store import open_store
-    from engine.store.routing import validate_routing
+    from flowctl.engine.store import open_store
+    from flowctl.engine.store.routing import validate_routing
 
     async with await open_store(
         url, create=create, validate_routing=validate_routing, catalog=catalog

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.store_common import (
+from flowctl.cli.store_common import (
     actor_option,
     echo_json,
     fail,
@@ -23,7 +23,7 @@ from cli.store_common import (
 )
 
 if TYPE_CHECKING:
-    from engine.store import Store, TenantStore
+    from flowctl.engine.store import Store, TenantStore
 
 __all__ = ["sessions", "tenants"]
 
@@ -53,7 +53,7 @@ def _max_sessions(value: str | None) -> int | None:
 def _show_tenant(t: Any) -> None:
     import json
 
-    from engine.store.timeline import format_time
+    from flowctl.engine.store.timeline import format_time
 
     click.echo(f"tenant        {t.tenant_id}")
     if t.name:
@@ -129,7 +129,7 @@ async def show_tenant(tenant_id: str, audit: bool, url: str, fmt: str) -> None:
     """A tenant's settings (and with --audit, who changed what, newest first)."""
     import json
 
-    from engine.store.timeline import format_time
+    from flowctl.engine.store.timeline import format_time
 
     async def body(t: TenantStore) -> None:
         info = await t.info()
@@ -208,7 +208,7 @@ async def list_sessions(
     flow_id: str | None, running: bool | None, limit: int, tenant: str, url: str, fmt: str
 ) -> None:
     """The tenant's sessions, newest first."""
-    from engine.store.timeline import format_time
+    from flowctl.engine.store.timeline import format_time
 
     async def body(t: TenantStore) -> None:
         found = await t.sessions(flow_id=flow_id, running=running, limit=limit)
@@ -245,7 +245,7 @@ async def list_sessions(
 async def show_session(session_id: str, tenant: str, url: str, fmt: str) -> None:
     """A recorded session as a timeline: states entered, edges fired, refusals, tool
     calls and results, what was said, structured outputs, the end."""
-    from engine.store.timeline import timeline
+    from flowctl.engine.store.timeline import timeline
 
     async def body(t: TenantStore) -> None:
         info = await t.session(session_id)

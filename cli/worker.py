@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cli.store_common import fail, read_catalog, tools_option
+from flowctl.cli.store_common import fail, read_catalog, tools_option
 
 __all__ = ["token", "worker"]
 
@@ -106,8 +106,8 @@ def _serve(
     *,
     dev: bool,
 ) -> None:
-    from engine.errors import FlowError
-    from worker.server import FlowServer, WorkerConfig, missing_livekit_env, preflight, run
+    from flowctl.engine.errors import FlowError
+    from flowctl.worker.server import FlowServer, WorkerConfig, missing_livekit_env, preflight, run
 
     read_catalog(tools_path, check_functions=True)  # every function imports, or exit 2
     config = WorkerConfig(
@@ -187,12 +187,12 @@ def token(
     if missing:
         fail(f"set {' and '.join(missing)} to sign tokens")
     if metadata is not None:
-        from engine.routing import Rejected, read_request
+        from flowctl.engine.routing import Rejected, read_request
 
         read = read_request(metadata)
         if isinstance(read, Rejected):
             fail(f"--metadata would be refused: {read.reason}")
-    from worker.tokens import participant_token
+    from flowctl.worker.tokens import participant_token
 
     click.echo(
         participant_token(

@@ -14,7 +14,7 @@ what the operator granted that tenant in its :class:`TenantPolicy`:
   the store, write-only), never the process environment; a custom LLM ``base_url``
   only with such a key, so the operator's keys never go to a tenant's endpoint;
 - http tools only to the tenant's egress hosts, over https (and again at run time, after
-  DNS: ``engine.egress``);
+  DNS: ``flowctl.engine.egress``);
 - ``transfer_call`` only to destinations the policy lists.
 
 A :class:`Boundary` carries this to lint (the FL5xx boundary rules, which a tenant
@@ -40,9 +40,17 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from engine.egress import EgressPolicy
-from engine.errors import FlowError
-from engine.spec import CatalogTool, Flow, LLMConfig, Parameter, PythonTool, STTConfig, TTSConfig
+from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.errors import FlowError
+from flowctl.engine.spec import (
+    CatalogTool,
+    Flow,
+    LLMConfig,
+    Parameter,
+    PythonTool,
+    STTConfig,
+    TTSConfig,
+)
 
 __all__ = [
     "OPERATOR",
@@ -149,7 +157,7 @@ class ToolCatalog(_Spec):
         """Read a catalog file; with ``check_functions`` (what a worker needs), import
         every function and check it accepts its entry's parameters. Raises
         :class:`CatalogError` listing every problem."""
-        from engine.load import read_config
+        from flowctl.engine.load import read_config
 
         problems: list[str] = []
         read = read_config(path, cls, "a tool catalog", MAX_CATALOG_BYTES, problems)

@@ -1,7 +1,7 @@
 """``FlowCache``: compiled flows by (tenant, flow, version), shared by a worker's sessions.
 
 Everything in the store is a tenant's flow, so a version compiles under its tenant's
-:class:`~engine.boundary.Boundary` (the policy it is held to, the operator's catalog its
+:class:`~flowctl.engine.boundary.Boundary` (the policy it is held to, the operator's catalog its
 catalog tools resolve in). A stored version never changes, but its tenant's policy may:
 an entry remembers the policy and catalog it was compiled under, and a lookup under
 others compiles again. A publish only changes which version the store's pointer names,
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from engine.boundary import Boundary
-from engine.compile import CompiledFlow, compile_flow
-from engine.errors import FlowInvalidError
+from flowctl.engine.boundary import Boundary
+from flowctl.engine.compile import CompiledFlow, compile_flow
+from flowctl.engine.errors import FlowInvalidError
 
 if TYPE_CHECKING:
-    from engine.store import TenantStore, Version
+    from flowctl.engine.store import TenantStore, Version
 
 __all__ = ["FlowCache", "compile_version"]
 
@@ -35,7 +35,7 @@ def compile_version(tenant_id: str, version: Version, *, boundary: Boundary) -> 
     """Compile a stored version as ``boundary``'s flow (lint's error rules run again: a
     flowctl upgrade may have added one since the version was published, and the
     tenant's policy may have changed). Raises ``FlowInvalidError`` listing the findings."""
-    from engine.load import load_bytes
+    from flowctl.engine.load import load_bytes
 
     name = f"{tenant_id}/{version.flow_id}@v{version.version}"
     loaded = load_bytes(version.document.encode(), name, stem=version.flow_id)
@@ -111,7 +111,7 @@ class FlowCache:
         if version is None:
             version = await store.published(flow_id)
             if version is None:
-                from engine.store import NotFound
+                from flowctl.engine.store import NotFound
 
                 raise NotFound(
                     f"Flow `{flow_id}` of tenant `{store.tenant_id}` has no published version"

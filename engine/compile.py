@@ -21,12 +21,21 @@ import msgspec
 from msgspec import Meta
 from transitions import Machine
 
-from engine.boundary import OPERATOR, Boundary
-from engine.conditions import Condition, parse_condition
-from engine.errors import FlowInvalidError
-from engine.findings import Finding, Severity
-from engine.patterns import pattern_input_limit, pattern_problem
-from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, Output, Parameter, State, Tool
+from flowctl.engine.boundary import OPERATOR, Boundary
+from flowctl.engine.conditions import Condition, parse_condition
+from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.patterns import pattern_input_limit, pattern_problem
+from flowctl.engine.spec import (
+    BUILTIN_TOOLS,
+    BuiltinTool,
+    Edge,
+    Flow,
+    Output,
+    Parameter,
+    State,
+    Tool,
+)
 
 __all__ = [
     "MAX_TOOL_STEPS",
@@ -534,9 +543,9 @@ STRUCTURAL = frozenset(
 
 
 def _refuse_errors(flow: Flow, encoded: bytes, boundary: Boundary) -> None:
-    from engine.lint import RULES, FlowContext, Selection
-    from engine.lint.runner import flow_ignore
-    from engine.source import Source
+    from flowctl.engine.lint import RULES, FlowContext, Selection
+    from flowctl.engine.lint.runner import flow_ignore
+    from flowctl.engine.source import Source
 
     findings: list[Finding] = []
     ctx = FlowContext(flow, Source(flow.flow_id or "<flow>", encoded.decode()), boundary)

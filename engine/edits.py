@@ -23,7 +23,7 @@ import copy
 import json
 from typing import Any
 
-from engine.errors import FlowError
+from flowctl.engine.errors import FlowError
 
 __all__ = [
     "EditConflict",

@@ -251,7 +251,7 @@ class CheckedResolver:
     when the policy allows the host, the port and every address in it.
 
     aiohttp only calls ``resolve`` and ``close``; not subclassing its AbstractResolver
-    keeps aiohttp out of ``import engine.egress`` (lint never needs it). aiohttp looks up
+    keeps aiohttp out of ``import flowctl.engine.egress`` (lint never needs it). aiohttp looks up
     no IP-literal host: :func:`check_url` judged those before the request."""
 
     def __init__(self, policy: EgressPolicy, inner: Any) -> None:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 import msgspec
 
-from engine.source import Path, format_path
+from flowctl.engine.source import Path, format_path
 
 __all__ = ["Finding", "Severity", "Suggester", "did_you_mean"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.compile import CompiledFlow
+from flowctl.engine.compile import CompiledFlow
 
 __all__ = ["to_json", "to_mermaid"]
 

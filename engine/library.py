@@ -1,12 +1,12 @@
 """What a worker serves: routing's catalog, and the compiled flow for each decision.
 
 A :class:`FlowLibrary` answers routing's two lookups (it is an
-``engine.routing.Catalog``), lists the flows it serves (so a worker can check their
+``flowctl.engine.routing.Catalog``), lists the flows it serves (so a worker can check their
 providers' keys and load their VADs before it takes a job) and those it cannot serve,
 and hands out the compiled flow a routing decision names. :class:`FileLibrary` serves a
 folder (``flows/`` and its ``tenants/``): the operator's own flows. The store's library
-(``engine.store.live.StoreLibrary``) serves tenants' flows: each :class:`ServedFlow`
-then carries its tenant's :class:`~engine.boundary.Boundary`, secrets and egress
+(``flowctl.engine.store.live.StoreLibrary``) serves tenants' flows: each :class:`ServedFlow`
+then carries its tenant's :class:`~flowctl.engine.boundary.Boundary`, secrets and egress
 policy, and runs only in its tenant's rooms (:meth:`ServedFlow.check_room`).
 
 Loading a folder lints every flow some tenant owns and compiles it; a flow with an
@@ -27,13 +27,13 @@ from typing import Any, Protocol
 
 import msgspec
 
-from engine.boundary import OPERATOR, Boundary, Secrets, ToolCatalog, room_in_namespace
-from engine.compile import CompiledFlow, compile_flow
-from engine.egress import EgressPolicy
-from engine.errors import FlowError, FlowInvalidError
-from engine.findings import Severity
-from engine.routing import Catalog, _q
-from engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
+from flowctl.engine.boundary import OPERATOR, Boundary, Secrets, ToolCatalog, room_in_namespace
+from flowctl.engine.compile import CompiledFlow, compile_flow
+from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.errors import FlowError, FlowInvalidError
+from flowctl.engine.findings import Severity
+from flowctl.engine.routing import Catalog, _q
+from flowctl.engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
 
 __all__ = [
     "FileLibrary",
@@ -142,13 +142,13 @@ class FileLibrary:
         *,
         tools: ToolCatalog | None = None,
     ) -> FileLibrary:
-        """Read the folder (see ``engine.tenants.load_catalog``), then lint and compile
+        """Read the folder (see ``flowctl.engine.tenants.load_catalog``), then lint and compile
         every flow a tenant owns, as the operator's own flows (``tools``: the operator's
         catalog, which their catalog tools name). Raises ``TenantError`` for tenant files
         that cannot be used, :class:`FlowInvalidError` listing every error-level finding
         of every flow."""
-        from engine.lint import check
-        from engine.load import load_path
+        from flowctl.engine.lint import check
+        from flowctl.engine.load import load_path
 
         boundary = OPERATOR.with_catalog(tools)
         catalog = load_catalog(flows_dir, tenants_dir)

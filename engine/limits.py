@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.routing import Rejected
-from engine.tenants import Tenant
+from flowctl.engine.routing import Rejected
+from flowctl.engine.tenants import Tenant
 
 __all__ = ["SessionSlots"]
 

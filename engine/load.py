@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import inspect as mi
 
-from engine.errors import FlowReadError
-from engine.findings import Finding, Suggester
-from engine.source import Path, Source, Span, _values, parse_path
-from engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
+from flowctl.engine.errors import FlowReadError
+from flowctl.engine.findings import Finding, Suggester
+from flowctl.engine.source import Path, Source, Span, _values, parse_path
+from flowctl.engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
 __all__ = [
     "MAX_DEPTH",

@@ -8,9 +8,9 @@ them up). Lint uses the same measure to flag edges whose examples overlap.
 
 from __future__ import annotations
 
-from engine.compile import CompiledEdge
-from engine.lint.text import jaccard, words
-from engine.runtime import Conversation
+from flowctl.engine.compile import CompiledEdge
+from flowctl.engine.lint.text import jaccard, words
+from flowctl.engine.runtime import Conversation
 
 __all__ = ["MATCH", "best_edge"]
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from engine.compile import CompiledEdge, CompiledFlow
-from engine.spec import BuiltinTool, Edge, MockTool, Parameter
+from flowctl.engine.compile import CompiledEdge, CompiledFlow
+from flowctl.engine.spec import BuiltinTool, Edge, MockTool, Parameter
 
 __all__ = ["Coverage", "RunCoverage", "Step", "TestPath", "cover", "ran"]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.runtime import Called, Entered, Event, Fired, RefusedEvent, ToolReturned
-from engine.scenario import Expect, ModelStep, Scenario, Turn
+from flowctl.engine.runtime import Called, Entered, Event, Fired, RefusedEvent, ToolReturned
+from flowctl.engine.scenario import Expect, ModelStep, Scenario, Turn
 
 __all__ = ["recorded", "scenario_from_events", "stored_version"]
 
@@ -73,8 +73,8 @@ async def recorded(tenant_store: Any, session_id: str) -> tuple[Scenario, Any]:
 async def stored_version(tenant_store: Any, flow_id: str, version: int | None) -> tuple[int, Any]:
     """The number and compiled flow of ``version`` of a stored flow (None: the
     published one); raises ``StoreError`` when there is none to replay against."""
-    from engine.cache import compile_version
-    from engine.store.errors import StoreError
+    from flowctl.engine.cache import compile_version
+    from flowctl.engine.store.errors import StoreError
 
     number = version if version is not None else await tenant_store.published(flow_id)
     if number is None:

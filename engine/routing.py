@@ -32,8 +32,8 @@ from typing import Annotated, Any, Protocol
 import msgspec
 from msgspec import Meta
 
-from engine.conditions import ConditionError, parse_condition
-from engine.tenants import FlowEntry, Tenant, Variant
+from flowctl.engine.conditions import ConditionError, parse_condition
+from flowctl.engine.tenants import FlowEntry, Tenant, Variant
 
 __all__ = [
     "ATTRIBUTES",
@@ -68,7 +68,7 @@ _Id = Annotated[str, Meta(min_length=1, max_length=256)]
 
 class Catalog(Protocol):
     """Where tenants and flows come from. :func:`route` asks on every job, so answers
-    must come from memory: ``engine.tenants.FileCatalog`` holds what it read from the
+    must come from memory: ``flowctl.engine.tenants.FileCatalog`` holds what it read from the
     files; a store keeps a cache it refreshes when a version is published."""
 
     def tenant(self, tenant_id: str, /) -> Tenant | None: ...

@@ -23,16 +23,24 @@ from typing import Any, Literal
 
 import msgspec
 
-from engine.compile import (
+from flowctl.engine.compile import (
     STATE_ATTRIBUTE,
     CompiledEdge,
     CompiledFlow,
     CompiledState,
     FunctionSpec,
 )
-from engine.spec import BuiltinTool, LLMConfig, STTConfig, Tool, TracingConfig, TTSConfig, VADConfig
-from engine.templates import render
-from engine.tools import ToolRegistry, ToolResult
+from flowctl.engine.spec import (
+    BuiltinTool,
+    LLMConfig,
+    STTConfig,
+    Tool,
+    TracingConfig,
+    TTSConfig,
+    VADConfig,
+)
+from flowctl.engine.templates import render
+from flowctl.engine.tools import ToolRegistry, ToolResult
 
 __all__ = [
     "Action",
@@ -265,7 +273,7 @@ class Conversation:
     def render(self, text: str, *, prompt: bool = False) -> str:
         """``text`` with the variables filled in: for a prompt (``prompt``), outside
         values as quoted data; otherwise for speech (greetings, ``say``), outside values
-        on one line and capped (see ``engine.templates.render``)."""
+        on one line and capped (see ``flowctl.engine.templates.render``)."""
         context: Literal["prompt", "speech"] = "prompt" if prompt else "speech"
         return render(text, self.variables, untrusted=self.untrusted, context=context)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import msgspec
 
-from engine.errors import FlowReadError
-from engine.findings import did_you_mean
-from engine.load import check_shape
-from engine.source import Source
+from flowctl.engine.errors import FlowReadError
+from flowctl.engine.findings import did_you_mean
+from flowctl.engine.load import check_shape
+from flowctl.engine.source import Source
 
 __all__ = [
     "Expect",
@@ -190,7 +190,7 @@ def _step_problem(step: ModelStep, number: int) -> str | None:
 
 
 def from_paths(coverage: Any) -> list[Scenario]:
-    """The covering paths of ``engine.paths.cover`` as scenarios: one turn per step,
+    """The covering paths of ``flowctl.engine.paths.cover`` as scenarios: one turn per step,
     the model calling the step's function, each turn expecting the step's state."""
     scenarios = []
     for k, path in enumerate(coverage.paths, start=1):

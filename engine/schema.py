@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from engine.spec import Flow, SingleAgentConfig
+from flowctl.engine.spec import Flow, SingleAgentConfig
 
 __all__ = ["flow_json_schema"]
 

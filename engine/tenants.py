@@ -37,11 +37,11 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from engine.conditions import ConditionError, parse_condition
-from engine.errors import FlowReadError
-from engine.findings import Finding, did_you_mean
-from engine.load import is_flow_file, load_path, located, read_config
-from engine.source import Path, Source
+from flowctl.engine.conditions import ConditionError, parse_condition
+from flowctl.engine.errors import FlowReadError
+from flowctl.engine.findings import Finding, did_you_mean
+from flowctl.engine.load import is_flow_file, load_path, located, read_config
+from flowctl.engine.source import Path, Source
 
 __all__ = [
     "MAX_TENANT_BYTES",

@@ -4,7 +4,7 @@ A plain (sync) function runs in a thread so it cannot block the event loop, and 
 thread cannot be stopped: when the call times out the conversation moves on, but the
 thread runs until the function returns. In asyncio's default executor such stragglers
 piled up until no later tool (and no DNS lookup, which uses it too) could run. So each
-:class:`~engine.tools.ToolRegistry` runs its plain functions in a :class:`ToolThreads`:
+:class:`~flowctl.engine.tools.ToolRegistry` runs its plain functions in a :class:`ToolThreads`:
 
 - its own ``ThreadPoolExecutor`` of at most ``workers`` threads, started on demand;
 - a call abandoned while its function runs (its timeout passed, or the call was

@@ -1,14 +1,14 @@
 """Running tools: ``python`` functions, ``http`` webhooks and ``mock`` results.
 
 (The builtins — end or transfer the call, save variables, callbacks — act on the
-conversation itself and live in ``engine.runtime``.)
+conversation itself and live in ``flowctl.engine.runtime``.)
 
 A tool never raises into the conversation: an exception, a timeout, an HTTP error, a
 response that is not JSON, or arguments its function does not accept all become a
 :class:`ToolResult` with ``ok=False`` and an ``error`` written for the model.
 
-Plain python functions run in the registry's own bounded threads (``engine.threads``).
-Webhooks obey the registry's :class:`~engine.egress.EgressPolicy` when it has one (tenant
+Plain python functions run in the registry's own bounded threads (``flowctl.engine.threads``).
+Webhooks obey the registry's :class:`~flowctl.engine.egress.EgressPolicy` when it has one (tenant
 flows); without one (the operator's flows) they may call any host. Either way a value
 in the URL is one path segment (it is quoted, and `.` or `..` is refused), and a
 redirect is followed only within the tool's own origin (scheme, host and port), at most
@@ -28,11 +28,11 @@ from urllib.parse import quote, urlsplit
 
 import msgspec
 
-from engine.boundary import Secrets
-from engine.egress import EgressPolicy, EgressRefused, check_url, client_session
-from engine.spec import HttpTool, MockTool, PythonTool, Tool
-from engine.templates import render, scan_template
-from engine.threads import MAX_STUCK_CALLS, ThreadsBusy, ToolThreads
+from flowctl.engine.boundary import Secrets
+from flowctl.engine.egress import EgressPolicy, EgressRefused, check_url, client_session
+from flowctl.engine.spec import HttpTool, MockTool, PythonTool, Tool
+from flowctl.engine.templates import render, scan_template
+from flowctl.engine.threads import MAX_STUCK_CALLS, ThreadsBusy, ToolThreads
 
 __all__ = ["MAX_REDIRECTS", "ToolRegistry", "ToolResult"]
 
@@ -94,7 +94,7 @@ class ToolRegistry:
 
     ``mocks`` replace any tool's result by name (scenarios); ``env`` resolves ``${VAR}``
     in http headers (default: the process environment; a tenant's flow gets its
-    ``engine.boundary.Secrets``); ``allow_network=False`` refuses
+    ``flowctl.engine.boundary.Secrets``); ``allow_network=False`` refuses
     http tools that are not mocked (dry runs never reach the network by accident);
     ``http_session_factory`` makes the aiohttp session (default: a plain one).
 
@@ -104,7 +104,7 @@ class ToolRegistry:
     ``http_session_factory``.
 
     ``max_stuck_calls``: plain python functions still running after their timeout
-    before new plain-function calls are refused (``engine.threads``).
+    before new plain-function calls are refused (``flowctl.engine.threads``).
 
     :meth:`close` releases the HTTP session and the threads; the conversation that uses
     the registry awaits it when it ends (``Conversation.aclose``).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from engine.spec import TracingConfig
+from flowctl.engine.spec import TracingConfig
 
 __all__ = ["traced"]
 

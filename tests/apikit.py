@@ -16,9 +16,9 @@ import httpx
 from conftest import ROOT
 from storekit import EXAMPLE_POLICY
 
-from engine.store import open_store
+from flowctl.engine.store import open_store
 
-SERVE = "from cli.main import main; main()"
+SERVE = "from flowctl.cli.main import main; main()"
 
 
 def free_port() -> int:

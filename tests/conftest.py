@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.lint import check
-from engine.load import load_bytes
+from flowctl.engine.lint import check
+from flowctl.engine.load import load_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

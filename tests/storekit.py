@@ -7,8 +7,8 @@ from typing import Any
 
 from conftest import minimal
 
-from engine.boundary import TenantPolicy
-from engine.store import Store, open_store
+from flowctl.engine.boundary import TenantPolicy
+from flowctl.engine.store import Store, open_store
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 

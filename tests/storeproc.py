@@ -13,7 +13,7 @@ import asyncio
 import json
 import sys
 
-from engine.store import StoreConflict, TenantStore, open_store
+from flowctl.engine.store import StoreConflict, TenantStore, open_store
 
 FLOW = "shared"
 

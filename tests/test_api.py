@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from conftest import FLOWS
 from storekit import EXAMPLE_POLICY, T0, broken_doc, flow_doc
 
-from cli.main import cli
-from engine.runtime import Entered, Fired
-from engine.store import Turn, open_store
-from engine.store.keys import key_id_of
+from flowctl.cli.main import cli
+from flowctl.engine.runtime import Entered, Fired
+from flowctl.engine.store import Turn, open_store
+from flowctl.engine.store.keys import key_id_of
 
 
 def kid(api: Server, name: str) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from storekit import flow_doc, opened
 
-from engine.cache import FlowCache
-from engine.runtime import Conversation
-from engine.store import NotFound, Store, TenantStore
+from flowctl.engine.cache import FlowCache
+from flowctl.engine.runtime import Conversation
+from flowctl.engine.store import NotFound, Store, TenantStore
 
 
 @pytest.fixture

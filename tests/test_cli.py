@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, FLOWS, ROOT, minimal
 
-from cli.main import cli
-from engine.schema import flow_json_schema
+from flowctl.cli.main import cli
+from flowctl.engine.schema import flow_json_schema
 
 SEED = FIXTURES / "seed000.json"
 RULES_DIR = FIXTURES / "rules"

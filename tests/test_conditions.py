@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from conftest import FINISH, lint_doc, minimal
 
-from engine.conditions import ConditionError, parse_condition
+from flowctl.engine.conditions import ConditionError, parse_condition
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import lint_doc, minimal
 
-from engine.edits import (
+from flowctl.engine.edits import (
     EditConflict,
     EditError,
     EditNotFound,
@@ -19,7 +19,7 @@ from engine.edits import (
     set_llm,
     set_tracing,
 )
-from engine.store.documents import unified_diff
+from flowctl.engine.store.documents import unified_diff
 
 SEED001: dict[str, Any] = {
     "agent_id": "interview",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import FLOWS
 
-from engine.lint import check, is_flow_file
-from engine.load import load_path
+from flowctl.engine.lint import check, is_flow_file
+from flowctl.engine.load import load_path
 
 EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from conftest import ROOT
 
-import engine.lint
-import engine.routing
-import engine.spec
-import engine.store
-import engine.tenants
+import flowctl.engine.lint
+import flowctl.engine.routing
+import flowctl.engine.spec
+import flowctl.engine.store
+import flowctl.engine.tenants
 
 
 def _python(code: str) -> str:
@@ -25,16 +25,20 @@ def _python(code: str) -> str:
 
 # What neither the linter nor the store commands may load: LiveKit (~1.5 s), the worker,
 # and the admin API's web stack (flowctl serve loads it, and only it).
-WEB = "('livekit', 'worker', 'api', 'litestar', 'uvicorn')"
+WEB = "('livekit', 'flowctl.worker', 'flowctl.api', 'litestar', 'uvicorn')"
+# A loaded module's package as the lists above name it: `flowctl.api` for our own,
+# the distribution's top-level name for everyone else's.
+TOP = "top = lambda n: '.'.join(n.split('.')[:2]) if n.startswith('flowctl.') else n.split('.')[0]\n"
 
 
 def test_engine_imports_neither_livekit_nor_click() -> None:
     code = (
-        "import importlib, pkgutil, sys, engine\n"
-        "for m in pkgutil.walk_packages(engine.__path__, 'engine.'):\n"
+        "import importlib, pkgutil, sys, flowctl.engine\n"
+        "for m in pkgutil.walk_packages(flowctl.engine.__path__, 'flowctl.engine.'):\n"
         "    importlib.import_module(m.name)\n"
-        "print(sorted({n.split('.')[0] for n in sys.modules}\n"
-        "             & {'livekit', 'click', 'worker', 'cli', 'api', 'litestar', 'uvicorn'}))"
+        + TOP
+        + "print(sorted({top(n) for n in sys.modules} & {'livekit', 'click', 'flowctl.worker',\n"
+        "             'flowctl.cli', 'flowctl.api', 'litestar', 'uvicorn'}))"
     )
     assert _python(code) == "[]"
 
@@ -43,14 +47,13 @@ def test_flowctl_lint_and_route_never_import_livekit_or_the_web_stack() -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from cli.main import cli\n"
+        "from flowctl.cli.main import cli\n"
         "result = CliRunner().invoke(cli, ['lint', 'flows', 'tests/fixtures/seed000.json'])\n"
         "assert result.exit_code == 1, result.output\n"
         "for args in (['rules'], ['rules', 'FL101'], ['schema'],\n"
         "             ['route', '--metadata', '{\"tenant_id\": \"dynamic-co\"}']):\n"
         "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
-        f"WEB = {WEB}\n"
-        "print(sorted(n for n in sys.modules if n.split('.')[0] in WEB))"
+        f"WEB = {WEB}\n" + TOP + "print(sorted(n for n in sys.modules if top(n) in WEB))"
     )
     assert _python(code) == "[]"
 
@@ -60,7 +63,7 @@ def test_flowctl_store_keys_never_import_livekit_or_the_web_stack(tmp_path: Path
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from cli.main import cli\n"
+        "from flowctl.cli.main import cli\n"
         f"url = {url!r}\n"
         "env = {'FLOWCTL_STORE': url, 'FLOWCTL_TENANT': 'acme', 'FLOWCTL_USER': 'ci'}\n"
         "for args in (['store', 'init'], ['tenants', 'create', 'acme'],\n"
@@ -71,14 +74,13 @@ def test_flowctl_store_keys_never_import_livekit_or_the_web_stack(tmp_path: Path
         "             ['keys', 'create', '--role', 'viewer'], ['keys', 'list'], ['serve', '--help']):\n"
         "    result = CliRunner().invoke(cli, args, env=env)\n"
         "    assert result.exit_code == 0, (args, result.output)\n"
-        f"WEB = {WEB}\n"
-        "print(sorted(n for n in sys.modules if n.split('.')[0] in WEB))"
+        f"WEB = {WEB}\n" + TOP + "print(sorted(n for n in sys.modules if top(n) in WEB))"
     )
     assert _python(code) == "[]"
 
 
 def test_public_surface_of_engine_store() -> None:
-    assert engine.store.__all__ == [
+    assert flowctl.engine.store.__all__ == [
         "DEFAULT_URL",
         "AlreadyExists",
         "ApiKey",
@@ -111,12 +113,12 @@ def test_public_surface_of_engine_store() -> None:
         "VersionInfo",
         "open_store",
     ]
-    for name in engine.store.__all__:
-        assert hasattr(engine.store, name), name
+    for name in flowctl.engine.store.__all__:
+        assert hasattr(flowctl.engine.store, name), name
 
 
 def test_public_surface_of_engine_lint() -> None:
-    assert engine.lint.__all__ == [
+    assert flowctl.engine.lint.__all__ == [
         "RULES",
         "FileResult",
         "FlowContext",
@@ -136,7 +138,7 @@ def test_public_surface_of_engine_lint() -> None:
 
 
 def test_public_surface_of_engine_spec() -> None:
-    assert engine.spec.__all__ == [
+    assert flowctl.engine.spec.__all__ == [
         "BUILTIN_TOOLS",
         "FIELD_TYPES",
         "VARIABLE_TYPES",
@@ -167,12 +169,12 @@ def test_public_surface_of_engine_spec() -> None:
         "Variable",
         "fits",
     ]
-    for name in engine.spec.__all__:
-        assert hasattr(engine.spec, name), name
+    for name in flowctl.engine.spec.__all__:
+        assert hasattr(flowctl.engine.spec, name), name
 
 
 def test_public_surface_of_engine_routing() -> None:
-    assert engine.routing.__all__ == [
+    assert flowctl.engine.routing.__all__ == [
         "ATTRIBUTES",
         "JOB_METADATA",
         "MAX_METADATA_BYTES",
@@ -187,12 +189,12 @@ def test_public_surface_of_engine_routing() -> None:
         "route",
         "user_bucket",
     ]
-    for name in engine.routing.__all__:
-        assert hasattr(engine.routing, name), name
+    for name in flowctl.engine.routing.__all__:
+        assert hasattr(flowctl.engine.routing, name), name
 
 
 def test_public_surface_of_engine_tenants() -> None:
-    assert engine.tenants.__all__ == [
+    assert flowctl.engine.tenants.__all__ == [
         "MAX_TENANT_BYTES",
         "FileCatalog",
         "FlowEntry",
@@ -204,11 +206,11 @@ def test_public_surface_of_engine_tenants() -> None:
         "Variant",
         "load_catalog",
     ]
-    for name in engine.tenants.__all__:
-        assert hasattr(engine.tenants, name), name
+    for name in flowctl.engine.tenants.__all__:
+        assert hasattr(flowctl.engine.tenants, name), name
 
 
 def test_public_surface_of_api() -> None:
-    import api
+    import flowctl.api
 
-    assert api.__all__ == ["Settings", "create_app", "livekit_from_env"]
+    assert flowctl.api.__all__ == ["Settings", "create_app", "livekit_from_env"]

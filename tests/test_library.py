@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from conftest import FLOWS, minimal
 
-from engine.errors import FlowInvalidError
-from engine.library import FileLibrary, NotServed, session_variables
-from engine.limits import SessionSlots
-from engine.routing import Rejected, route
-from engine.spec import TracingConfig
-from engine.tenants import Limits, Tenant
-from engine.tracing import traced
+from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.library import FileLibrary, NotServed, session_variables
+from flowctl.engine.limits import SessionSlots
+from flowctl.engine.routing import Rejected, route
+from flowctl.engine.spec import TracingConfig
+from flowctl.engine.tenants import Limits, Tenant
+from flowctl.engine.tracing import traced
 
 
 def _folder(tmp_path: Path, flows: dict[str, dict], owned: list[str]) -> Path:  # type: ignore[type-arg]
@@ -32,8 +32,8 @@ def _folder(tmp_path: Path, flows: dict[str, dict], owned: list[str]) -> Path:  
 
 
 def test_a_folders_catalog_tools_run_the_operators_functions(tmp_path: Path) -> None:
-    from engine.boundary import CatalogEntry, ToolCatalog
-    from engine.spec import PythonTool
+    from flowctl.engine.boundary import CatalogEntry, ToolCatalog
+    from flowctl.engine.spec import PythonTool
 
     doc = minimal(tools=["lookup"])
     doc["tools"] = [{"kind": "catalog", "name": "lookup"}]
@@ -161,11 +161,11 @@ def test_tracing_is_off_unless_enabled_and_samples_by_session() -> None:
 
 
 def test_public_surfaces() -> None:
-    import engine.library
-    import engine.limits
-    import engine.tracing
+    import flowctl.engine.library
+    import flowctl.engine.limits
+    import flowctl.engine.tracing
 
-    assert engine.library.__all__ == [
+    assert flowctl.engine.library.__all__ == [
         "FileLibrary",
         "FlowLibrary",
         "NotServed",
@@ -173,5 +173,5 @@ def test_public_surfaces() -> None:
         "UnservableFlow",
         "session_variables",
     ]
-    assert engine.limits.__all__ == ["SessionSlots"]
-    assert engine.tracing.__all__ == ["traced"]
+    assert flowctl.engine.limits.__all__ == ["SessionSlots"]
+    assert flowctl.engine.tracing.__all__ == ["traced"]

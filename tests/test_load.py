@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, lint_doc, minimal
 
-from engine.errors import FlowReadError
-from engine.load import MAX_FILE_BYTES, load_bytes, load_path
-from engine.spec import Flow, MockTool, SingleAgentConfig
+from flowctl.engine.errors import FlowReadError
+from flowctl.engine.load import MAX_FILE_BYTES, load_bytes, load_path
+from flowctl.engine.spec import Flow, MockTool, SingleAgentConfig
 
 
 def test_seed_000_example_decodes_unchanged() -> None:

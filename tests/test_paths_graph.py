@@ -10,15 +10,15 @@ import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, FLOWS
 
-from cli.main import cli
-from engine.compile import compile_flow
-from engine.graph import to_json, to_mermaid
-from engine.lint import is_flow_file
-from engine.load import load_path
-from engine.paths import Step, cover
-from engine.runtime import Conversation, Refused
-from engine.spec import Flow
-from engine.tools import ToolRegistry
+from flowctl.cli.main import cli
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.graph import to_json, to_mermaid
+from flowctl.engine.lint import is_flow_file
+from flowctl.engine.load import load_path
+from flowctl.engine.paths import Step, cover
+from flowctl.engine.runtime import Conversation, Refused
+from flowctl.engine.spec import Flow
+from flowctl.engine.tools import ToolRegistry
 
 EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
 

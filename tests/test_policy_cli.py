@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import minimal
 
-from cli.main import cli
+from flowctl.cli.main import cli
 
 
 def run(url: str, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -186,7 +186,7 @@ def test_lint_as_a_tenant_holds_a_file_to_its_policy(url: str, tmp_path: Path) -
 
 
 def test_a_catalog_that_does_not_fit_its_functions_is_named(tmp_path: Path) -> None:
-    from engine.boundary import CatalogError, ToolCatalog
+    from flowctl.engine.boundary import CatalogError, ToolCatalog
 
     catalog = tmp_path / "tools.json"
     catalog.write_text(

@@ -11,7 +11,7 @@ from conftest import FIXTURES, FLOWS, lint_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.lint import is_flow_file
+from flowctl.engine.lint import is_flow_file
 
 SOURCES = [json.loads(p.read_text()) for p in sorted(FLOWS.glob("*.json")) if is_flow_file(p)]
 SOURCES.append(json.loads((FIXTURES / "seed000.json").read_text()))

@@ -16,14 +16,14 @@ from click.testing import CliRunner
 from conftest import FLOWS
 from storekit import EXAMPLE_POLICY
 
-from cli.main import cli
-from engine.compile import compile_flow
-from engine.load import load_bytes
-from engine.replay import scenario_from_events
-from engine.runtime import Conversation
-from engine.scenario import Expect, ModelStep
-from engine.store import open_store
-from engine.store.events import Turn
+from flowctl.cli.main import cli
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.load import load_bytes
+from flowctl.engine.replay import scenario_from_events
+from flowctl.engine.runtime import Conversation
+from flowctl.engine.scenario import Expect, ModelStep
+from flowctl.engine.store import open_store
+from flowctl.engine.store.events import Turn
 
 CLINIC = (FLOWS / "clinic.json").read_text()
 SPECIALIST = {"caller_name": "Ana", "specialist_question": "Can I take ibuprofen?"}

@@ -16,7 +16,7 @@ from conftest import FLOWS, ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.routing import (
+from flowctl.engine.routing import (
     MAX_METADATA_BYTES,
     Rejected,
     Request,
@@ -27,7 +27,7 @@ from engine.routing import (
     route,
     user_bucket,
 )
-from engine.tenants import FileCatalog, FlowEntry, Tenant, Variant, load_catalog
+from flowctl.engine.tenants import FileCatalog, FlowEntry, Tenant, Variant, load_catalog
 
 EXAMPLES = load_catalog(FLOWS)
 
@@ -377,7 +377,7 @@ def test_route_never_serves_a_flow_the_catalog_says_is_someone_elses(
 
 
 def test_route_logs_each_refusal(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="engine.routing"):
+    with caplog.at_level(logging.INFO, logger="flowctl.engine.routing"):
         route(EXAMPLES, meta(tenant_id="nobody"))
         route(EXAMPLES, meta(tenant_id="dynamic-co"))
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
@@ -386,7 +386,7 @@ def test_route_logs_each_refusal(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_route_logs_decisions_at_debug(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="engine.routing"):
+    with caplog.at_level(logging.DEBUG, logger="flowctl.engine.routing"):
         route(EXAMPLES, meta(tenant_id="dynamic-co"))
     assert [r.getMessage() for r in caplog.records] == [
         "job routed (job metadata): tenant dynamic-co, flow support 1.0.0 by default: "
@@ -601,7 +601,7 @@ def test_user_bucket_is_pinned() -> None:
 
 def test_user_bucket_is_the_same_in_another_process() -> None:
     code = (
-        "from engine.routing import user_bucket\n"
+        "from flowctl.engine.routing import user_bucket\n"
         "print(user_bucket('dynamic-co', 'purpose:trial', 'user-123'))"
     )
     for seed in ("0", "1"):

@@ -9,11 +9,11 @@ import msgspec
 import pytest
 from conftest import FIXTURES, lint_doc, minimal
 
-from engine.boundary import OPERATOR, Boundary
-from engine.lint import RULES, format_text, lint_paths
-from engine.lint import registry as registry_module
-from engine.lint import runner as runner_module
-from engine.lint.registry import Rule
+from flowctl.engine.boundary import OPERATOR, Boundary
+from flowctl.engine.lint import RULES, format_text, lint_paths
+from flowctl.engine.lint import registry as registry_module
+from flowctl.engine.lint import runner as runner_module
+from flowctl.engine.lint.registry import Rule
 
 RULE_FIXTURES = FIXTURES / "rules"
 

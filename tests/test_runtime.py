@@ -7,9 +7,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from engine.compile import compile_flow
-from engine.errors import FlowInvalidError
-from engine.runtime import (
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.runtime import (
     Action,
     Called,
     Conversation,
@@ -22,8 +22,8 @@ from engine.runtime import (
     ToolCalled,
     ToolReturned,
 )
-from engine.spec import Flow
-from engine.tools import ToolRegistry, ToolResult
+from flowctl.engine.spec import Flow
+from flowctl.engine.tools import ToolRegistry, ToolResult
 
 FLOW: dict[str, Any] = {
     "flow_id": "bistro",

@@ -7,11 +7,11 @@ import msgspec
 import pytest
 from conftest import FLOWS
 
-from engine.compile import MAX_TOOL_STEPS, compile_flow
-from engine.load import load_path
-from engine.paths import RunCoverage, ran
-from engine.runtime import Conversation, OutputInvalid, OutputRecorded
-from engine.spec import Flow
+from flowctl.engine.compile import MAX_TOOL_STEPS, compile_flow
+from flowctl.engine.load import load_path
+from flowctl.engine.paths import RunCoverage, ran
+from flowctl.engine.runtime import Conversation, OutputInvalid, OutputRecorded
+from flowctl.engine.spec import Flow
 
 
 def _flow(**state: object) -> Flow:

@@ -8,12 +8,12 @@ import msgspec
 import pytest
 from conftest import lint_doc
 
-from engine.compile import compile_flow
-from engine.conditions import ConditionError, parse_condition
-from engine.errors import FlowInvalidError
-from engine.runtime import Action, Conversation, Handoff, Refused, ToolCalled
-from engine.spec import Flow
-from engine.tools import ToolRegistry, ToolResult
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.conditions import ConditionError, parse_condition
+from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.runtime import Action, Conversation, Handoff, Refused, ToolCalled
+from flowctl.engine.spec import Flow
+from flowctl.engine.tools import ToolRegistry, ToolResult
 
 
 def build(doc: dict[str, Any]):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.scenario import (
+from flowctl.engine.scenario import (
     Expect,
     ScenarioError,
     TurnResult,

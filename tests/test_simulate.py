@@ -12,7 +12,7 @@ pytest.importorskip("livekit.agents")
 from click.testing import CliRunner
 from conftest import FLOWS
 
-from cli.main import cli
+from flowctl.cli.main import cli
 
 SCENARIOS = FLOWS / "clinic.scenarios.json"
 

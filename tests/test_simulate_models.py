@@ -17,11 +17,11 @@ from conftest import FLOWS
 from livekit.agents import llm
 from openai_fake import FakeOpenAI
 
-from cli.main import _styled, cli
-from engine.compile import compile_flow
-from engine.load import load_path
-from engine.scenario import Scenario, Turn
-from worker.simulate import run_scenario
+from flowctl.cli.main import _styled, cli
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.load import load_path
+from flowctl.engine.scenario import Scenario, Turn
+from flowctl.worker.simulate import run_scenario
 
 CLINIC = FLOWS / "clinic.json"
 SPECIALIST = {"caller_name": "Ana", "specialist_question": "Can I take ibuprofen?"}

@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.spoken import SpokenField
+from flowctl.engine.spoken import SpokenField
 
 
 def feed_all(field: str, chunks: list[str]) -> tuple[list[str], SpokenField]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc
 
-from engine.errors import FlowInvalidError
-from engine.runtime import (
+from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.runtime import (
     Ended,
     Entered,
     Fired,
@@ -21,7 +21,7 @@ from engine.runtime import (
     ToolCalled,
     ToolReturned,
 )
-from engine.store import (
+from flowctl.engine.store import (
     AuditEntry,
     Callback,
     FlowInfo,
@@ -39,7 +39,7 @@ from engine.store import (
     Turn,
     open_store,
 )
-from engine.store.documents import canonical, content_hash, prepare
+from flowctl.engine.store.documents import canonical, content_hash, prepare
 
 
 @pytest.fixture
@@ -278,7 +278,7 @@ async def test_push_stores_a_prepared_document_without_linting_it_again(
     def lint_again(*args: object, **kwargs: object) -> None:
         raise AssertionError("a prepared document was linted again")
 
-    monkeypatch.setattr("engine.store.sqlite_flows.prepare", lint_again)
+    monkeypatch.setattr("flowctl.engine.store.sqlite_flows.prepare", lint_again)
     pushed = await acme.push(prepared, actor="ana")
     assert (pushed.created, pushed.version.flow_id, pushed.version.warnings) == (True, "clinic", 1)
     stored = await acme.version("clinic", 1)
@@ -299,7 +299,7 @@ async def test_push_lints_a_raw_document_off_the_event_loop(
 ) -> None:
     import threading
 
-    import engine.store.sqlite_flows as sqlite_flows
+    import flowctl.engine.store.sqlite_flows as sqlite_flows
 
     threads = []
 

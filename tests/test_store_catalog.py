@@ -8,9 +8,9 @@ import pytest
 from conftest import FLOWS
 from storekit import EXAMPLE_POLICY
 
-from engine.routing import Rejected, Routed, route
-from engine.store import StoreError, open_store
-from engine.store.catalog import load_store_catalog
+from flowctl.engine.routing import Rejected, Routed, route
+from flowctl.engine.store import StoreError, open_store
+from flowctl.engine.store.catalog import load_store_catalog
 
 CLINIC = (FLOWS / "clinic.json").read_text()
 SUPPORT = (FLOWS / "support.json").read_text()
@@ -70,7 +70,7 @@ def test_flowctl_route_from_the_store(tmp_path: Path) -> None:
 
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from flowctl.cli.main import cli
 
     url = f"sqlite:///{tmp_path / 's.db'}"
 

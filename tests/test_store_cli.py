@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc
 
-from cli.main import cli
-from engine.runtime import Ended, Entered, Fired, RefusedEvent, ToolCalled, ToolReturned
-from engine.store import Turn
+from flowctl.cli.main import cli
+from flowctl.engine.runtime import Ended, Entered, Fired, RefusedEvent, ToolCalled, ToolReturned
+from flowctl.engine.store import Turn
 
 
 @pytest.fixture
@@ -43,10 +43,14 @@ def acme(url: str) -> str:
 
 
 def test_default_url_is_the_engines() -> None:
-    import cli.store_common
-    import engine.store
+    import flowctl.cli.store_common
+    import flowctl.engine.store
 
-    assert cli.store_common.DEFAULT_URL == engine.store.DEFAULT_URL == "sqlite:///flowctl.db"
+    assert (
+        flowctl.cli.store_common.DEFAULT_URL
+        == flowctl.engine.store.DEFAULT_URL
+        == "sqlite:///flowctl.db"
+    )
 
 
 def test_init_creates_then_finds_it_up_to_date(url: str) -> None:

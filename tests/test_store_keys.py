@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from storekit import T0, Clock, flow_doc, opened
 
-from cli.main import cli
-from engine.boundary import TenantPolicy
-from engine.store import (
+from flowctl.cli.main import cli
+from flowctl.engine.boundary import TenantPolicy
+from flowctl.engine.store import (
     AlreadyExists,
     ApiKey,
     NotFound,
@@ -27,8 +27,8 @@ from engine.store import (
     TenantStore,
     open_store,
 )
-from engine.store.keys import KEY_PATTERN, hash_key, key_id_of
-from engine.store.sqlite_schema import APPLICATION_ID, MIGRATIONS
+from flowctl.engine.store.keys import KEY_PATTERN, hash_key, key_id_of
+from flowctl.engine.store.sqlite_schema import APPLICATION_ID, MIGRATIONS
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 from conftest import FLOWS
 from storekit import EXAMPLE_POLICY
 
-from engine.routing import Routed, route
-from engine.runtime import Called, Entered, Fired
-from engine.store import open_store
-from engine.store.events import Turn
-from engine.store.live import SessionRecorder, StoreFlows
+from flowctl.engine.routing import Routed, route
+from flowctl.engine.runtime import Called, Entered, Fired
+from flowctl.engine.store import open_store
+from flowctl.engine.store.events import Turn
+from flowctl.engine.store.live import SessionRecorder, StoreFlows
 
 CLINIC = (FLOWS / "clinic.json").read_text()
 SPECIALIST = {"caller_name": "Ana", "specialist_question": "Can I take ibuprofen?"}
@@ -50,7 +50,7 @@ async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(tmp_p
 
 
 async def test_a_session_is_recorded_turn_by_turn(tmp_path: Path) -> None:
-    from engine.runtime import Conversation
+    from flowctl.engine.runtime import Conversation
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     async with await open_store(url, create=True) as store:

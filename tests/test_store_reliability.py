@@ -23,7 +23,7 @@ import pytest
 from conftest import ROOT
 from storekit import flow_doc, opened
 
-from engine.store import (
+from flowctl.engine.store import (
     StoreCorrupt,
     StoreError,
     StoreLocked,
@@ -31,7 +31,7 @@ from engine.store import (
     StoreSchemaTooNew,
     open_store,
 )
-from engine.store.documents import content_hash
+from flowctl.engine.store.documents import content_hash
 
 PROC = str(ROOT / "tests" / "storeproc.py")
 
@@ -333,7 +333,7 @@ async def test_newer_schema_asks_for_a_newer_flowctl(tmp_path: Path) -> None:
         await open_store(f"sqlite:///{path}")
     assert str(caught.value) == (
         f"Store `{path}` has schema version 99, newer than this flowctl knows (3); upgrade "
-        "flowctl (`pip install -U flowctl`) to use it"
+        "flowctl (`pip install -U flowctl-voice`) to use it"
     )
     assert caught.value.exit_code == 2
 

@@ -13,16 +13,16 @@ import pytest
 from conftest import FLOWS
 from storekit import EXAMPLE_POLICY, flow_doc, opened
 
-from engine.routing import Rejected, Routed, route
-from engine.store import Store, StoreError
-from engine.store.routing import (
+from flowctl.engine.routing import Rejected, Routed, route
+from flowctl.engine.store import Store, StoreError
+from flowctl.engine.store.routing import (
     StoreRouting,
     parse_routing,
     route_in_store,
     tenant_catalog,
     validate_routing,
 )
-from engine.tenants import load_catalog
+from flowctl.engine.tenants import load_catalog
 
 DYNAMIC = json.loads((FLOWS / "tenants" / "dynamic-co.json").read_text())
 ROUTING = {k: v for k, v in DYNAMIC.items() if k in ("purposes", "rules", "default")}

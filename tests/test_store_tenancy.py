@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from storekit import T0, flow_doc, opened
 
-from engine.runtime import Entered
-from engine.store import NotFound, Store, TenantStore
-from engine.store.sqlite import SQLiteStore
-from engine.store.sqlite_tenant import SQLiteTenantStore
+from flowctl.engine.runtime import Entered
+from flowctl.engine.store import NotFound, Store, TenantStore
+from flowctl.engine.store.sqlite import SQLiteStore
+from flowctl.engine.store.sqlite_tenant import SQLiteTenantStore
 
 NO_FLOW = "Unknown flow `{flow}` for tenant `acme`"
 NO_SESSION = "Unknown session `{session}` for tenant `acme`"

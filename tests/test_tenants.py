@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import FLOWS, minimal
 
-from engine.errors import FlowReadError
-from engine.tenants import (
+from flowctl.engine.errors import FlowReadError
+from flowctl.engine.tenants import (
     MAX_TENANT_BYTES,
     FileCatalog,
     FlowEntry,

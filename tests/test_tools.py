@@ -11,8 +11,8 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from engine.spec import HttpTool, MockTool, PythonTool, Tool
-from engine.tools import ToolRegistry, ToolResult
+from flowctl.engine.spec import HttpTool, MockTool, PythonTool, Tool
+from flowctl.engine.tools import ToolRegistry, ToolResult
 
 
 def tool(**fields: Any) -> Tool:

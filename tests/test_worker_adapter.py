@@ -13,11 +13,11 @@ pytest.importorskip("livekit.agents")
 
 from livekit.agents import AgentSession
 
-from engine.compile import compile_flow
-from engine.runtime import Conversation, OutputInvalid, OutputRecorded, RefusedEvent
-from engine.spec import Flow
-from worker.agent import FlowAgent
-from worker.llm import ScriptedLLM, Step
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.runtime import Conversation, OutputInvalid, OutputRecorded, RefusedEvent
+from flowctl.engine.spec import Flow
+from flowctl.worker.agent import FlowAgent
+from flowctl.worker.llm import ScriptedLLM, Step
 
 
 def _to(name: str, target: str) -> dict[str, Any]:

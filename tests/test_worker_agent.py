@@ -10,11 +10,11 @@ pytest.importorskip("livekit.agents")
 from conftest import FLOWS
 from livekit.agents import AgentSession
 
-from engine.compile import compile_flow
-from engine.load import load_path
-from engine.runtime import Conversation, Entered, Fired, RefusedEvent
-from worker.agent import FlowAgent
-from worker.llm import ScriptedLLM, Step
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.load import load_path
+from flowctl.engine.runtime import Conversation, Entered, Fired, RefusedEvent
+from flowctl.worker.agent import FlowAgent
+from flowctl.worker.llm import ScriptedLLM, Step
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import FLOWS, ROOT, minimal
 
-from cli.main import cli
+from flowctl.cli.main import cli
 
 KEYS = {"OPENAI_API_KEY": "sk-test", "DEEPGRAM_API_KEY": "dg-test"}
 LIVEKIT = {
@@ -34,10 +34,10 @@ def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str,
 
 @pytest.fixture
 def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What `worker.server.run` was called with (nothing connects)."""
+    """What `flowctl.worker.server.run` was called with (nothing connects)."""
     calls: list[Any] = []
     monkeypatch.setattr(
-        "worker.server.run", lambda server, **options: calls.append((server, options))
+        "flowctl.worker.server.run", lambda server, **options: calls.append((server, options))
     )
     return calls
 
@@ -205,7 +205,7 @@ def test_worker_and_token_help_import_no_livekit() -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from cli.main import cli\n"
+        "from flowctl.cli.main import cli\n"
         "for args in (['worker', '--help'], ['worker', 'start', '--help'], ['token', '--help']):\n"
         "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('livekit', 'worker')))"

@@ -9,7 +9,7 @@ livekit = pytest.importorskip("livekit.agents")
 from livekit.agents import Agent, AgentSession  # noqa: E402
 from livekit.agents.llm import function_tool  # noqa: E402
 
-from worker.llm import ScriptedLLM, Step  # noqa: E402
+from flowctl.worker.llm import ScriptedLLM, Step  # noqa: E402
 
 SCHEMA = {
     "name": "take_booking",

@@ -23,13 +23,13 @@ from livekit.api import TransferSIPParticipantRequest
 from livekit.protocol import agent, models
 from workerkit import Tracers, services, until
 
-from engine.library import FileLibrary
-from worker.call import NOT_TRANSFERRED, Call
-from worker.fakes import FakePlugins, FakeRoom
-from worker.llm import Step
-from worker.publish import STATE_TOPIC, RoomPublisher
-from worker.room import LiveKitRoom, transfer_request
-from worker.server import (
+from flowctl.engine.library import FileLibrary
+from flowctl.worker.call import NOT_TRANSFERRED, Call
+from flowctl.worker.fakes import FakePlugins, FakeRoom
+from flowctl.worker.llm import Step
+from flowctl.worker.publish import STATE_TOPIC, RoomPublisher
+from flowctl.worker.room import LiveKitRoom, transfer_request
+from flowctl.worker.server import (
     SERVICES,
     FlowServer,
     Services,
@@ -39,8 +39,8 @@ from worker.server import (
     prewarm,
     serve,
 )
-from worker.session import load_vads
-from worker.tracing import EXPORTER_HINT, SessionTracing, exporter_problem
+from flowctl.worker.session import load_vads
+from flowctl.worker.tracing import EXPORTER_HINT, SessionTracing, exporter_problem
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +148,12 @@ async def test_entrypoint_refuses_what_it_must_not_serve(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     room = FakeRoom()
-    with caplog.at_level(logging.WARNING, logger="worker.server"):
+    with caplog.at_level(logging.WARNING, logger="flowctl.worker.server"):
         call, _ = await _job(services(examples, vads, room), metadata, job_id="job-bad")
     assert call is None
     assert room.session is None  # no session was started
     assert room.shutdowns == [f"flowctl: refused: {reason}"]
-    assert [r.getMessage() for r in caplog.records if r.name == "worker.server"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "flowctl.worker.server"] == [
         f"job job-bad refused: {reason}"
     ]
 
@@ -189,14 +189,14 @@ async def test_input_variables_come_from_user_details(
         "purpose": "sales",
         "user_details": {"lead_first_name": "Priya", "lead_company": 7, "tier": "gold"},
     }
-    with caplog.at_level(logging.WARNING, logger="worker.call"):
+    with caplog.at_level(logging.WARNING, logger="flowctl.worker.call"):
         call, _ = await _job(services(examples, vads, room), json.dumps(metadata))
     assert call is not None
     # `tier` is the frontend's own data; a number where text is declared is left out
     variables = call.conversation.variables
     assert (variables.get("lead_first_name"), "lead_company" in variables) == ("Priya", False)
     assert "tier" not in variables
-    assert [r.getMessage() for r in caplog.records if r.name == "worker.call"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "flowctl.worker.call"] == [
         "input variable left unset: `user_details.lead_company` does not fit variable "
         "`lead_company`: Expected `str`, got `int`"
     ]
@@ -207,13 +207,13 @@ async def test_the_calls_log_lines_carry_tenant_flow_version_and_session(
     examples: FileLibrary, vads: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     room = FakeRoom()
-    with caplog.at_level(logging.INFO, logger="worker.call"):
+    with caplog.at_level(logging.INFO, logger="flowctl.worker.call"):
         call, _ = await _job(
             services(examples, vads, room), '{"tenant_id": "healthcare_clinic"}', job_id="job-log"
         )
         assert call is not None
         await call.aclose()
-    records = [r for r in caplog.records if r.name == "worker.call"]
+    records = [r for r in caplog.records if r.name == "flowctl.worker.call"]
     assert [r.getMessage() for r in records] == [
         "call starts: tenant healthcare_clinic, flow clinic 1.0.0 "
         "(default: nothing else matched: the tenant's default)",
@@ -326,7 +326,7 @@ async def test_offers_past_a_tenants_session_limit_are_declined_here(
     acme = '{"tenant_id": "acme"}'  # tests/fixtures/voice/tenants/acme.json: a limit of 1
     assert await _offer(server, "a1", acme) == ("accept", False)
     running.append("a1")
-    with caplog.at_level(logging.WARNING, logger="worker.server"):
+    with caplog.at_level(logging.WARNING, logger="flowctl.worker.server"):
         # declined, not rejected: another worker may have room
         assert await _offer(server, "a2", acme) == ("reject", False)
     assert [r.getMessage() for r in caplog.records] == [
@@ -427,17 +427,17 @@ def test_a_sip_transfer_request_names_room_caller_and_destination() -> None:
 
 
 def test_public_surfaces_of_the_worker_modules() -> None:
-    import worker.call
-    import worker.fakes
-    import worker.publish
-    import worker.room
-    import worker.server
-    import worker.session
-    import worker.tracing
+    import flowctl.worker.call
+    import flowctl.worker.fakes
+    import flowctl.worker.publish
+    import flowctl.worker.room
+    import flowctl.worker.server
+    import flowctl.worker.session
+    import flowctl.worker.tracing
 
     surfaces = {
-        worker.call: ["NOT_TRANSFERRED", "Call", "CallSession", "Tracer"],
-        worker.fakes: [
+        flowctl.worker.call: ["NOT_TRANSFERRED", "Call", "CallSession", "Tracer"],
+        flowctl.worker.fakes: [
             "CapturingAudioOutput",
             "FakePlugins",
             "FakeRoom",
@@ -448,7 +448,7 @@ def test_public_surfaces_of_the_worker_modules() -> None:
             "read_wav",
             "silence",
         ],
-        worker.publish: [
+        flowctl.worker.publish: [
             "OUTPUT_TOPIC",
             "STATE_TOPIC",
             "MemoryPublisher",
@@ -457,8 +457,8 @@ def test_public_surfaces_of_the_worker_modules() -> None:
             "RoomPublisher",
             "state_message",
         ],
-        worker.room: ["CallRoom", "LiveKitRoom", "transfer_request"],
-        worker.server: [
+        flowctl.worker.room: ["CallRoom", "LiveKitRoom", "transfer_request"],
+        flowctl.worker.server: [
             "LIVEKIT_ENV",
             "SERVICES",
             "FlowServer",
@@ -473,7 +473,7 @@ def test_public_surfaces_of_the_worker_modules() -> None:
             "run",
             "serve",
         ],
-        worker.session: [
+        flowctl.worker.session: [
             "DEFAULT_KEYS",
             "PROVIDERS",
             "Keys",
@@ -486,7 +486,7 @@ def test_public_surfaces_of_the_worker_modules() -> None:
             "steers_voice",
             "vad_key",
         ],
-        worker.tracing: ["EXPORTER_HINT", "SessionTracing", "exporter_problem"],
+        flowctl.worker.tracing: ["EXPORTER_HINT", "SessionTracing", "exporter_problem"],
     }
     for module, names in surfaces.items():
         assert module.__all__ == names, module.__name__

@@ -13,11 +13,11 @@ pytest.importorskip("livekit.agents")
 from conftest import FIXTURES, FLOWS
 from livekit.plugins import deepgram, openai, silero
 
-from engine.library import FileLibrary, ServedFlow
-from engine.runtime import Conversation
-from engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
-from worker.fakes import FakePlugins
-from worker.session import (
+from flowctl.engine.library import FileLibrary, ServedFlow
+from flowctl.engine.runtime import Conversation
+from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
+from flowctl.worker.fakes import FakePlugins
+from flowctl.worker.session import (
     Plugins,
     SessionFactory,
     check_providers,

@@ -18,11 +18,11 @@ from livekit.agents.testing import fake_job_context
 from storekit import EXAMPLE_POLICY
 from workerkit import services
 
-from engine.store import open_store
-from engine.store.live import StoreLibrary
-from worker.fakes import FakeRoom
-from worker.server import SERVICES, serve
-from worker.session import load_vads
+from flowctl.engine.store import open_store
+from flowctl.engine.store.live import StoreLibrary
+from flowctl.worker.fakes import FakeRoom
+from flowctl.worker.server import SERVICES, serve
+from flowctl.worker.session import load_vads
 
 CLINIC = (FLOWS / "clinic.json").read_text()
 
@@ -113,7 +113,7 @@ async def test_a_new_publish_reaches_the_next_job_without_a_restart(tmp_path: Pa
 def test_worker_start_with_a_store_checks_its_published_flows(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from flowctl.cli.main import cli
 
     url = asyncio.run(_store(tmp_path))
     env = {"OPENAI_API_KEY": "", "DEEPGRAM_API_KEY": "", "LIVEKIT_URL": ""}

@@ -18,14 +18,14 @@ from conftest import FIXTURES, ROOT
 from livekit.agents.testing import fake_job_context
 from workerkit import services, until
 
-from engine.library import FileLibrary
-from engine.runtime import Entered, Fired
-from worker.call import Call
-from worker.fakes import FakePlugins, FakeRoom, ScriptedSTT, Synthesis, read_wav, silence
-from worker.llm import Step
-from worker.publish import OUTPUT_TOPIC, STATE_TOPIC
-from worker.server import serve
-from worker.session import load_vads
+from flowctl.engine.library import FileLibrary
+from flowctl.engine.runtime import Entered, Fired
+from flowctl.worker.call import Call
+from flowctl.worker.fakes import FakePlugins, FakeRoom, ScriptedSTT, Synthesis, read_wav, silence
+from flowctl.worker.llm import Step
+from flowctl.worker.publish import OUTPUT_TOPIC, STATE_TOPIC
+from flowctl.worker.server import serve
+from flowctl.worker.session import load_vads
 
 SPEECH = ROOT / "tests" / "data"
 

@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.library import FlowLibrary
-from worker.fakes import FakePlugins, FakeRoom
-from worker.server import Services
-from worker.session import SessionFactory
+from flowctl.engine.library import FlowLibrary
+from flowctl.worker.fakes import FakePlugins, FakeRoom
+from flowctl.worker.server import Services
+from flowctl.worker.session import SessionFactory
 
 # A closing session waits this long for the caller's last words (LiveKit: 2 s); no
 # test has any to wait for.

@@ -18,7 +18,7 @@ outcome — all flow logic stays in the engine:
 - the call ended: the last words are said and the session shuts down.
 
 A state with structured output gets its answers in the state's JSON schema; the spoken
-field streams to TTS and the transcript as it arrives (``engine.spoken``), and the whole
+field streams to TTS and the transcript as it arrives (``flowctl.engine.spoken``), and the whole
 answer is validated and recorded by the engine (``output`` or ``output_invalid``).
 """
 
@@ -32,9 +32,9 @@ import msgspec
 from livekit.agents import Agent, ModelSettings, llm
 from livekit.agents.llm import ToolError, function_tool
 
-from engine.compile import CompiledState
-from engine.runtime import Action, Conversation, Handoff, Outcome, Refused
-from engine.spoken import SpokenField
+from flowctl.engine.compile import CompiledState
+from flowctl.engine.runtime import Action, Conversation, Handoff, Outcome, Refused
+from flowctl.engine.spoken import SpokenField
 
 __all__ = ["FlowAgent", "VoiceStack"]
 

@@ -29,17 +29,17 @@ import msgspec
 from livekit.agents import AgentSession, tts
 from livekit.agents.voice.events import CloseEvent
 
-from engine.egress import EgressPolicy
-from engine.library import FlowLibrary, ServedFlow, session_variables
-from engine.routing import Routed
-from engine.runtime import Conversation, Ended
-from engine.tools import ToolRegistry
-from engine.tracing import traced
-from worker.agent import FlowAgent
-from worker.publish import OUTPUT_TOPIC, STATE_TOPIC, MessageQueue, state_message
-from worker.room import CallRoom
-from worker.session import SessionFactory, SessionModels
-from worker.tracing import SessionTracing
+from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.library import FlowLibrary, ServedFlow, session_variables
+from flowctl.engine.routing import Routed
+from flowctl.engine.runtime import Conversation, Ended
+from flowctl.engine.tools import ToolRegistry
+from flowctl.engine.tracing import traced
+from flowctl.worker.agent import FlowAgent
+from flowctl.worker.publish import OUTPUT_TOPIC, STATE_TOPIC, MessageQueue, state_message
+from flowctl.worker.room import CallRoom
+from flowctl.worker.session import SessionFactory, SessionModels
+from flowctl.worker.tracing import SessionTracing
 
 __all__ = ["NOT_TRANSFERRED", "Call", "CallSession", "Tracer"]
 
@@ -123,13 +123,13 @@ class Call:
         egress: EgressPolicy | None = None,
         room_name: str | None = None,
     ) -> Call:
-        """The call for a routing decision. Raises ``engine.library.NotServed`` when
+        """The call for a routing decision. Raises ``flowctl.engine.library.NotServed`` when
         the library does not hold the flow routing chose, or will not run it in
         ``room_name`` (a tenant's flow runs only in the tenant's rooms), before anything
         starts. The flow's http tools read what the served flow allows (a tenant's
         secrets, never the environment) and connect where ``egress`` says, by default
         the served flow's (a tenant's allowlist; None: anywhere, for the operator's own
-        flows); its providers' keys come from the same place (``worker.session.Keys``)."""
+        flows); its providers' keys come from the same place (``flowctl.worker.session.Keys``)."""
         served = await library.compiled(routed.tenant_id, routed.flow_id, routed.version)
         served.check_room(room_name)
         variables, problems = session_variables(served.compiled, routed.user_details)

@@ -33,10 +33,10 @@ from livekit.agents import stt, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 from livekit.agents.voice import io
 
-from engine.spec import LLMConfig, STTConfig, TTSConfig
-from worker.llm import ScriptedLLM
-from worker.publish import MemoryPublisher
-from worker.session import Keys, Plugins
+from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig
+from flowctl.worker.llm import ScriptedLLM
+from flowctl.worker.publish import MemoryPublisher
+from flowctl.worker.session import Keys, Plugins
 
 __all__ = [
     "CapturingAudioOutput",

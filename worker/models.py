@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 
 from livekit.agents import llm
 
-from engine.errors import FlowError
-from engine.runtime import Conversation
+from flowctl.engine.errors import FlowError
+from flowctl.engine.runtime import Conversation
 
 __all__ = ["ModelChoiceError", "model_factory"]
 
@@ -38,7 +38,7 @@ def model_factory(
     if kind == "scripted" and not name:
         return None
     if kind == "offline" and not name:
-        from worker.repl import offline_model
+        from flowctl.worker.repl import offline_model
 
         return offline_model
     if kind != "openai" or not name:

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from engine.runtime import Ended, Entered, Event
+from flowctl.engine.runtime import Ended, Entered, Event
 
 __all__ = [
     "OUTPUT_TOPIC",

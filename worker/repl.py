@@ -22,14 +22,14 @@ from typing import Any
 import msgspec
 from livekit.agents import AgentSession, llm
 
-from engine.compile import CompiledFlow
-from engine.egress import EgressPolicy
-from engine.matching import best_edge
-from engine.runtime import Action, Conversation, Handoff
-from engine.tools import ToolRegistry
-from worker.agent import FlowAgent
-from worker.llm import OFFLINE_REPLY, OfflineLLM, Step
-from worker.simulate import describe_events, said_in
+from flowctl.engine.compile import CompiledFlow
+from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.matching import best_edge
+from flowctl.engine.runtime import Action, Conversation, Handoff
+from flowctl.engine.tools import ToolRegistry
+from flowctl.worker.agent import FlowAgent
+from flowctl.worker.llm import OFFLINE_REPLY, OfflineLLM, Step
+from flowctl.worker.simulate import describe_events, said_in
 
 __all__ = ["OFFLINE_REPLY", "run_lines"]
 

@@ -1,7 +1,7 @@
 """The room side of a call: everything a session needs from LiveKit beyond the session.
 
 :class:`CallRoom` is what ``worker/call.py`` uses; :class:`LiveKitRoom` implements it on
-a job's ``JobContext`` (``worker.fakes.FakeRoom`` on queues and lists, for tests):
+a job's ``JobContext`` (``flowctl.worker.fakes.FakeRoom`` on queues and lists, for tests):
 
 - the first participant's attributes, when routing needs them;
 - starting the session in the room (audio in and out, transcriptions);
@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from worker.publish import Publisher, RoomPublisher
+from flowctl.worker.publish import Publisher, RoomPublisher
 
 if TYPE_CHECKING:
     from livekit import api, rtc

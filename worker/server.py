@@ -35,22 +35,22 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from engine.boundary import ToolCatalog
-from engine.errors import FlowError
-from engine.library import FileLibrary, FlowLibrary, NotServed
-from engine.limits import SessionSlots
-from engine.routing import Rejected, Routed, read_request, route
-from engine.spec import VADConfig
-from worker.call import Call, Tracer
-from worker.room import CallRoom, LiveKitRoom
-from worker.session import (
+from flowctl.engine.boundary import ToolCatalog
+from flowctl.engine.errors import FlowError
+from flowctl.engine.library import FileLibrary, FlowLibrary, NotServed
+from flowctl.engine.limits import SessionSlots
+from flowctl.engine.routing import Rejected, Routed, read_request, route
+from flowctl.engine.spec import VADConfig
+from flowctl.worker.call import Call, Tracer
+from flowctl.worker.room import CallRoom, LiveKitRoom
+from flowctl.worker.session import (
     Plugins,
     SessionFactory,
     check_providers,
     load_vads,
     provider_problems,
 )
-from worker.tracing import SessionTracing, exporter_problem
+from flowctl.worker.tracing import SessionTracing, exporter_problem
 
 if TYPE_CHECKING:
     from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
@@ -172,7 +172,7 @@ def _library(config: WorkerConfig, env: Mapping[str, str], *, report: bool = Tru
         return FileLibrary.load(Path(config.flows_dir), tools=tools)
     import asyncio
 
-    from engine.store.live import StoreLibrary
+    from flowctl.engine.store.live import StoreLibrary
 
     library = StoreLibrary(
         config.store_url,

@@ -7,7 +7,7 @@ LiveKit plugin objects.
   :class:`Keys` gives it. An operator's flow reads the environment: the block's
   ``api_key_env``, else the provider's usual variable. A tenant's flow reads its own
   secrets, or gets the operator's key on the operator's endpoint; never the
-  operator's key on its own endpoint (``engine.boundary.Boundary.provider_key``).
+  operator's key on its own endpoint (``flowctl.engine.boundary.Boundary.provider_key``).
 - :func:`check_providers` finds, before a worker takes any job, every block of every
   served flow (and of its states) that names a provider the worker cannot run or
   whose key is missing, so a missing key fails at startup, naming the variable, and
@@ -30,14 +30,14 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.boundary import OPERATOR, PROVIDER_KEYS, Boundary, KeyRefused
-from engine.runtime import Conversation
-from engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
+from flowctl.engine.boundary import OPERATOR, PROVIDER_KEYS, Boundary, KeyRefused
+from flowctl.engine.runtime import Conversation
+from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
 
 if TYPE_CHECKING:
     from livekit.agents import llm, stt, tts, vad
 
-    from engine.library import ServedFlow
+    from flowctl.engine.library import ServedFlow
 
 __all__ = [
     "DEFAULT_KEYS",
@@ -182,7 +182,7 @@ class Keys:
 
 class Plugins:
     """Makes plugin objects from config blocks. Subclass it to stand in for providers
-    (``worker.fakes.FakePlugins``)."""
+    (``flowctl.worker.fakes.FakePlugins``)."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = os.environ if env is None else env

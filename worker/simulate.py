@@ -18,9 +18,9 @@ from typing import Any
 import msgspec
 from livekit.agents import AgentSession, llm
 
-from engine.compile import CompiledFlow
-from engine.egress import EgressPolicy
-from engine.runtime import (
+from flowctl.engine.compile import CompiledFlow
+from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.runtime import (
     Conversation,
     Fired,
     OutputInvalid,
@@ -29,10 +29,10 @@ from engine.runtime import (
     ToolCalled,
     ToolReturned,
 )
-from engine.scenario import Scenario, TurnResult, check_against, check_turn
-from engine.tools import ToolRegistry
-from worker.agent import FlowAgent
-from worker.llm import ScriptedLLM, Step
+from flowctl.engine.scenario import Scenario, TurnResult, check_against, check_turn
+from flowctl.engine.tools import ToolRegistry
+from flowctl.worker.agent import FlowAgent
+from flowctl.worker.llm import ScriptedLLM, Step
 
 __all__ = [
     "ScenarioResult",

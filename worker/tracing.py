@@ -1,6 +1,6 @@
 """LiveKit's OpenTelemetry spans, on or off per session (the flow's ``tracing`` block).
 
-Whether a session is traced is the engine's call (``engine.tracing.traced``: enabled,
+Whether a session is traced is the engine's call (``flowctl.engine.tracing.traced``: enabled,
 and sampled by a stable hash of the session id). A traced session installs a tracer
 provider that exports LiveKit's spans (turns, LLM, STT and TTS requests, tool calls)
 over OTLP to wherever the standard OpenTelemetry variables point

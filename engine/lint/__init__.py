@@ -3,11 +3,20 @@
 Importing this package registers every rule; ``RULES`` maps codes to them in order.
 """
 
-from engine.lint import boundary, document, graph, llm, output, references, security, variables
-from engine.lint.context import FlowContext
-from engine.lint.registry import RULES, Rule
-from engine.lint.report import format_github, format_json, format_text, summary
-from engine.lint.runner import (
+from flowctl.engine.lint import (
+    boundary,
+    document,
+    graph,
+    llm,
+    output,
+    references,
+    security,
+    variables,
+)
+from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.registry import RULES, Rule
+from flowctl.engine.lint.report import format_github, format_json, format_text, summary
+from flowctl.engine.lint.runner import (
     FileResult,
     LintResult,
     Located,

@@ -3,7 +3,7 @@ transfer destinations for every flow, and what a tenant's flow may reach.
 
 The tenant rules (FL507-FL511, FL513) check the flow as written (``ctx.written``), with
 the tenant's policy from ``ctx.boundary``; they say nothing about an operator's flow.
-A tenant flow's own ``lint.ignore`` cannot silence them (``engine.lint.runner``).
+A tenant flow's own ``lint.ignore`` cannot silence them (``flowctl.engine.lint.runner``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.boundary import PROVIDER_KEYS, Allowlist
-from engine.findings import Finding, Severity, did_you_mean
-from engine.lint.context import FlowContext
-from engine.lint.registry import rule
-from engine.source import Path
-from engine.spec import BuiltinTool, CatalogTool, HttpTool, PythonTool
+from flowctl.engine.boundary import PROVIDER_KEYS, Allowlist
+from flowctl.engine.findings import Finding, Severity, did_you_mean
+from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.registry import rule
+from flowctl.engine.source import Path
+from flowctl.engine.spec import BuiltinTool, CatalogTool, HttpTool, PythonTool
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from engine.boundary import OPERATOR, Boundary
-from engine.findings import Suggester
-from engine.source import Path, Source
-from engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
-from engine.templates import Placeholder, scan_template
+from flowctl.engine.boundary import OPERATOR, Boundary
+from flowctl.engine.findings import Suggester
+from flowctl.engine.source import Path, Source
+from flowctl.engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
+from flowctl.engine.templates import Placeholder, scan_template
 
 __all__ = ["FlowContext", "Function", "TemplateUse"]
 
@@ -50,7 +50,7 @@ class TemplateUse(msgspec.Struct, frozen=True):
 
 class FlowContext:
     """``flow`` is the flow the rules check, its catalog tools resolved to the python
-    tools they stand for (``engine.boundary``); ``written`` is the flow as written, for
+    tools they stand for (``flowctl.engine.boundary``); ``written`` is the flow as written, for
     the rules about what a tenant's flow may use."""
 
     def __init__(

@@ -3,7 +3,7 @@ markdown``) so the catalogue and its documentation cannot drift apart."""
 
 from __future__ import annotations
 
-from engine.lint.registry import RULES
+from flowctl.engine.lint.registry import RULES
 
 __all__ = ["rules_markdown"]
 

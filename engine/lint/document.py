@@ -1,13 +1,13 @@
-"""FL0xx: the document itself. Most are reported by the loader (``engine.load``) and
+"""FL0xx: the document itself. Most are reported by the loader (``flowctl.engine.load``) and
 declared here so each has a code, a name and a doc like every other rule."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity
-from engine.lint.context import FlowContext
-from engine.lint.registry import declare, rule
+from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.registry import declare, rule
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -239,7 +239,7 @@ def invalid_lint_setting(ctx: FlowContext) -> Iterator[Finding]:
     {"lint": {"ignore": ["FL405"]}}
     ```
     """
-    from engine.lint.registry import RULES
+    from flowctl.engine.lint.registry import RULES
 
     for k, selector in enumerate(ctx.config.ignore):
         code = selector.strip().upper()

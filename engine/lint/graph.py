@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity
-from engine.lint.context import FlowContext
-from engine.lint.registry import rule
+from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.registry import rule
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 

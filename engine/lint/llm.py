@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity
-from engine.lint.context import FlowContext, Function
-from engine.lint.registry import rule
-from engine.lint.text import jaccard, normalize, tokens_in, words
+from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.lint.context import FlowContext, Function
+from flowctl.engine.lint.registry import rule
+from flowctl.engine.lint.text import jaccard, normalize, tokens_in, words
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 

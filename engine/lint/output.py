@@ -8,12 +8,12 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity, did_you_mean
-from engine.lint.context import FlowContext
-from engine.lint.registry import rule
-from engine.patterns import pattern_problem
-from engine.source import Path
-from engine.spec import FIELD_TYPES, Output, OutputField, fits
+from flowctl.engine.findings import Finding, Severity, did_you_mean
+from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.registry import rule
+from flowctl.engine.patterns import pattern_problem
+from flowctl.engine.source import Path
+from flowctl.engine.spec import FIELD_TYPES, Output, OutputField, fits
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 

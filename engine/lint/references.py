@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity
-from engine.lint.context import FlowContext
-from engine.lint.registry import rule
-from engine.spec import BUILTIN_TOOLS, BuiltinTool
+from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.registry import rule
+from flowctl.engine.spec import BUILTIN_TOOLS, BuiltinTool
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from engine.findings import Finding, Severity
+from flowctl.engine.findings import Finding, Severity
 
 if TYPE_CHECKING:
-    from engine.lint.context import FlowContext
+    from flowctl.engine.lint.context import FlowContext
 
 __all__ = ["RULES", "Check", "Rule", "declare", "rule"]
 

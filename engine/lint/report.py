@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from engine.findings import Severity
-from engine.lint.runner import LintResult, Located
+from flowctl.engine.findings import Severity
+from flowctl.engine.lint.runner import LintResult, Located
 
 __all__ = ["format_github", "format_json", "format_text", "summary"]
 

@@ -10,13 +10,13 @@ from pathlib import Path as FsPath
 
 import msgspec
 
-from engine.boundary import OPERATOR, Boundary
-from engine.errors import FlowReadError
-from engine.findings import Finding, Severity
-from engine.lint.context import FlowContext
-from engine.lint.registry import RULES, Rule
-from engine.load import Loaded, is_flow_file, load_path
-from engine.source import Span
+from flowctl.engine.boundary import OPERATOR, Boundary
+from flowctl.engine.errors import FlowReadError
+from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.registry import RULES, Rule
+from flowctl.engine.load import Loaded, is_flow_file, load_path
+from flowctl.engine.source import Span
 
 __all__ = [
     "FileResult",

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.boundary import Allowlist
-from engine.findings import Finding, Severity
-from engine.lint.context import FlowContext
-from engine.lint.registry import rule
-from engine.lint.text import KeywordSearch
-from engine.source import Path
-from engine.spec import HttpTool
+from flowctl.engine.boundary import Allowlist
+from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.registry import rule
+from flowctl.engine.lint.text import KeywordSearch
+from flowctl.engine.source import Path
+from flowctl.engine.spec import HttpTool
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from engine.findings import Finding, Severity
-from engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
-from engine.lint.registry import rule
-from engine.source import Path
-from engine.spec import BuiltinTool, Edge, Parameter, Variable, fits
+from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
+from flowctl.engine.lint.registry import rule
+from flowctl.engine.source import Path
+from flowctl.engine.spec import BuiltinTool, Edge, Parameter, Variable, fits
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -24,7 +24,7 @@ def _condition_names(edge: Edge) -> set[str]:
     """Variables a `when` reads (none when it does not parse: FL308 reports that)."""
     if edge.when is None:
         return set()
-    from engine.conditions import ConditionError, parse_condition
+    from flowctl.engine.conditions import ConditionError, parse_condition
 
     try:
         return set(parse_condition(edge.when).names)
@@ -550,7 +550,7 @@ def invalid_condition(ctx: FlowContext) -> Iterator[Finding]:
     `== != < <= > >=`, `in`, `not in`, `is set`, `is not set`, `and`, `or`, `not`,
     parentheses.
     """
-    from engine.conditions import ConditionError, parse_condition
+    from flowctl.engine.conditions import ConditionError, parse_condition
 
     types = _var_types(ctx)
     for _, edge, path in ctx.edges():

@@ -8,10 +8,10 @@ tenant's flow or session is :class:`NotFound`, worded exactly as one that does n
 exist. The one read across tenants is the admin listing, :meth:`Store.list_tenants`.
 
 ``open_store(url)`` picks the implementation from the URL's scheme. SQLite (a file in
-WAL mode, ``engine.store.sqlite``) is the only one today; a server database for many
+WAL mode, ``flowctl.engine.store.sqlite``) is the only one today; a server database for many
 machines is a new module implementing these two protocols (docs/deployment.md). What
 does not depend on the database (hashing, lint, event encoding, the records returned)
-lives beside them in ``engine.store.documents``, ``events`` and ``records``.
+lives beside them in ``flowctl.engine.store.documents``, ``events`` and ``records``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from types import EllipsisType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from engine.store.errors import (
+from flowctl.engine.store.errors import (
     AlreadyExists,
     NotFound,
     NotPublishable,
@@ -36,8 +36,8 @@ from engine.store.errors import (
     StoreSchemaTooNew,
     StoreUnavailable,
 )
-from engine.store.events import SessionEvent, Turn
-from engine.store.records import (
+from flowctl.engine.store.events import SessionEvent, Turn
+from flowctl.engine.store.records import (
     ApiKey,
     AuditEntry,
     Callback,
@@ -53,9 +53,9 @@ from engine.store.records import (
 )
 
 if TYPE_CHECKING:
-    from engine.boundary import Boundary, TenantPolicy, ToolCatalog
-    from engine.runtime import Event
-    from engine.store.documents import Prepared
+    from flowctl.engine.boundary import Boundary, TenantPolicy, ToolCatalog
+    from flowctl.engine.runtime import Event
+    from flowctl.engine.store.documents import Prepared
 
 __all__ = [
     "DEFAULT_URL",
@@ -115,7 +115,7 @@ class TenantStore(Protocol):
 
     async def boundary(self) -> Boundary:
         """What the tenant's flows are held to: its policy, the names of its secrets and
-        the store's tool catalog (``engine.boundary``)."""
+        the store's tool catalog (``flowctl.engine.boundary``)."""
         ...
 
     # --- secrets (write-only: names are listed, values only reach the worker) ---------
@@ -136,7 +136,7 @@ class TenantStore(Protocol):
         """Store ``document`` as the flow's next version, unless a version with the same
         content hash exists: then that version is returned (``created=False``).
 
-        A :class:`~engine.store.documents.Prepared` document (``prepare``: linted, its
+        A :class:`~flowctl.engine.store.documents.Prepared` document (``prepare``: linted, its
         flow id and hash worked out) is stored as it is, not linted again; ``flow_id``,
         if given, must be its own. Raw bytes or text are prepared here (``flow_id`` and
         ``filename`` as for ``prepare``), off the event loop: lint costs time in
@@ -232,7 +232,7 @@ class TenantStore(Protocol):
     ) -> Callback: ...
     async def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
 
-    # --- API keys (engine.store.keys) ---------------------------------------------------
+    # --- API keys (flowctl.engine.store.keys) ---------------------------------------------------
     async def create_key(self, role: str, *, actor: str, name: str = "") -> tuple[ApiKey, str]:
         """A new key with ``role`` (admin, developer or viewer): its record and the key
         itself, which the store does not keep (show it once)."""
@@ -301,8 +301,8 @@ async def open_store(
     query options ``timeout=SECONDS`` (how long to wait for another writer, default 5)
     and ``mode=ro`` (read only). ``timeout`` given here wins over the URL's. Tenants'
     routing documents are checked by ``validate_routing`` (default: the router's own
-    check, ``engine.store.routing.validate_routing``). ``catalog``: the operator's tool
-    catalog, which tenants' flows are linted against (``engine.boundary``)."""
+    check, ``flowctl.engine.store.routing.validate_routing``). ``catalog``: the operator's tool
+    catalog, which tenants' flows are linted against (``flowctl.engine.boundary``)."""
     scheme, sep, _ = url.partition("://")
     if not sep:
         hint = f"; did you mean `sqlite:///{url}`?" if url.strip() else ""
@@ -338,10 +338,10 @@ async def open_store(
         except ValueError:
             raise StoreError(f"Store URL `{url}`: `timeout` is a number of seconds") from None
 
-    from engine.store.sqlite import SQLiteStore
+    from flowctl.engine.store.sqlite import SQLiteStore
 
     if validate_routing is None:
-        from engine.store.routing import validate_routing
+        from flowctl.engine.store.routing import validate_routing
 
     store = await SQLiteStore.open(
         url,

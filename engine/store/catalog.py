@@ -1,7 +1,7 @@
 """Routing from the store: a snapshot of every tenant's routing document and published
-flows, answering ``engine.routing.Catalog`` from memory.
+flows, answering ``flowctl.engine.routing.Catalog`` from memory.
 
-Each tenant is read as ``engine.store.routing`` reads one (its routing document, its
+Each tenant is read as ``flowctl.engine.store.routing`` reads one (its routing document, its
 published flows; a tenant without routing is served only jobs that name a flow), for
 every tenant at once. Workers hold one
 snapshot and take a new one when :meth:`Store.changes` moves (a publish, a rollback, a
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from engine.tenants import FlowEntry, Tenant
+from flowctl.engine.tenants import FlowEntry, Tenant
 
 __all__ = ["StoreCatalog", "load_store_catalog"]
 
@@ -47,10 +47,10 @@ class StoreCatalog:
 
 
 async def load_store_catalog(store: Any) -> StoreCatalog:
-    """A snapshot of ``store``: every tenant as ``engine.store.routing.tenant_catalog``
+    """A snapshot of ``store``: every tenant as ``flowctl.engine.store.routing.tenant_catalog``
     reads it (a routing document that no longer fits is ignored and logged there; the
     tenant's flows can still be asked for by id), with its published flows."""
-    from engine.store.routing import tenant_catalog
+    from flowctl.engine.store.routing import tenant_catalog
 
     change = await store.changes()
     tenants: dict[str, Tenant] = {}

@@ -19,11 +19,11 @@ from typing import Any
 
 import msgspec
 
-from engine.boundary import OPERATOR, Boundary
-from engine.errors import FlowInvalidError
-from engine.findings import Severity
-from engine.store.errors import StoreError
-from engine.store.records import StoredFinding
+from flowctl.engine.boundary import OPERATOR, Boundary
+from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.findings import Severity
+from flowctl.engine.store.errors import StoreError
+from flowctl.engine.store.records import StoredFinding
 
 __all__ = [
     "ID_PATTERN",
@@ -110,8 +110,8 @@ def prepare(
     version, and only error-level ones stop it being published. ``boundary``: the
     tenant's (``TenantStore.boundary()``): a tenant's flow is held to its policy.
     """
-    from engine.lint import check  # lint's rules load on first use, not with the store
-    from engine.load import load_bytes
+    from flowctl.engine.lint import check  # lint's rules load on first use, not with the store
+    from flowctl.engine.load import load_bytes
 
     raw = data.encode() if isinstance(data, str) else data
     stem = PurePath(filename).name.removesuffix(".json") if filename else None

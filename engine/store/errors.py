@@ -23,7 +23,7 @@ same as for rows that do not exist, so it never tells one tenant about another.
 
 from __future__ import annotations
 
-from engine.errors import FlowError
+from flowctl.engine.errors import FlowError
 
 __all__ = [
     "AlreadyExists",

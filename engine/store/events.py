@@ -1,4 +1,4 @@
-"""A session's recorded events: the engine's history (``engine.runtime`` events) plus
+"""A session's recorded events: the engine's history (``flowctl.engine.runtime`` events) plus
 the transcript turns the worker hears and says, all tagged msgspec structs.
 
 The store keeps each event as its ``kind``, its time and its msgspec JSON body, so a
@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from engine.runtime import (
+from flowctl.engine.runtime import (
     Called,
     Ended,
     Entered,

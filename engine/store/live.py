@@ -1,11 +1,11 @@
 """The store at run time: what a worker serving from the store needs.
 
-- :class:`StoreFlows` keeps a routing snapshot (``engine.store.catalog``) fresh by
+- :class:`StoreFlows` keeps a routing snapshot (``flowctl.engine.store.catalog``) fresh by
   polling the store's change counter (a publish reaches new sessions within one poll
   interval, without a restart) and hands out compiled flows by (tenant, flow, version)
   from a cache, each compiled as its tenant's flow. A session compiles the version it
   was routed to, so it stays pinned to it whatever is published later.
-- :class:`StoreLibrary` is the worker's ``engine.library.FlowLibrary`` over it: tenants'
+- :class:`StoreLibrary` is the worker's ``flowctl.engine.library.FlowLibrary`` over it: tenants'
   flows under their boundaries, with their secrets and egress policy; a flow that
   cannot be served is reported and refused alone.
 - :class:`SessionRecorder` writes a session and its events as they happen: the
@@ -23,18 +23,18 @@ from typing import Any
 
 import msgspec
 
-from engine.boundary import Boundary, Secrets, ToolCatalog, import_function
-from engine.cache import FlowCache
-from engine.compile import CompiledFlow
-from engine.egress import EgressPolicy
-from engine.errors import FlowInvalidError
-from engine.library import NotServed, ServedFlow, UnservableFlow
-from engine.routing import Routed
-from engine.runtime import Conversation
-from engine.spec import PythonTool
-from engine.store.catalog import StoreCatalog, load_store_catalog
-from engine.store.errors import NotFound, StoreError
-from engine.store.events import Turn
+from flowctl.engine.boundary import Boundary, Secrets, ToolCatalog, import_function
+from flowctl.engine.cache import FlowCache
+from flowctl.engine.compile import CompiledFlow
+from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.library import NotServed, ServedFlow, UnservableFlow
+from flowctl.engine.routing import Routed
+from flowctl.engine.runtime import Conversation
+from flowctl.engine.spec import PythonTool
+from flowctl.engine.store.catalog import StoreCatalog, load_store_catalog
+from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.events import Turn
 
 __all__ = ["SessionRecorder", "StoreFlows", "StoreLibrary"]
 
@@ -205,7 +205,7 @@ class StoreLibrary:
     and compiles every published version under its tenant's boundary. A version that
     cannot be served (lint refuses it under the policy, a catalog function does not
     import, or ``check`` finds a problem: the worker's providers and keys) is an
-    :class:`~engine.library.UnservableFlow`, logged at every snapshot, one line each;
+    :class:`~flowctl.engine.library.UnservableFlow`, logged at every snapshot, one line each;
     calls routed to it are refused with its reason, and every other flow is served.
     (``report`` False: not logged, for a caller that reports :meth:`unservable` itself,
     as ``flowctl worker`` does before it connects.) Served flows carry their tenant's
@@ -244,7 +244,7 @@ class StoreLibrary:
         self._unservable: dict[tuple[str, str, str], UnservableFlow] = {}
 
     async def preload(self) -> StoreLibrary:
-        from engine.store import open_store
+        from flowctl.engine.store import open_store
 
         async with await open_store(self.url, catalog=self.tools) as store:
             await self._reload(store)
@@ -253,7 +253,7 @@ class StoreLibrary:
     async def start(self) -> None:
         if self._flows is not None:
             return
-        from engine.store import open_store
+        from flowctl.engine.store import open_store
 
         self.store = await open_store(self.url, catalog=self.tools)
         flows = StoreFlows(self.store, poll=self.poll, reload=self._reload)
@@ -374,7 +374,7 @@ class StoreLibrary:
     async def record(self, served: Any, conversation: Conversation, routing: Any) -> Any:
         """Start recording the session; the tenant's session limit (across every
         worker sharing the store) refuses it with ``NotServed``."""
-        from engine.store.errors import SessionLimitReached
+        from flowctl.engine.store.errors import SessionLimitReached
 
         await self.start()
         try:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from engine.boundary import TenantPolicy
+from flowctl.engine.boundary import TenantPolicy
 
 __all__ = [
     "ApiKey",

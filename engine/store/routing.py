@@ -1,5 +1,5 @@
 """Routing from the store: a tenant's routing document, as the store keeps it, and its
-published flows, seen through the router's :class:`engine.routing.Catalog`.
+published flows, seen through the router's :class:`flowctl.engine.routing.Catalog`.
 
 A stored routing document is the decision part of a tenant file
 (``docs/routing.md``)::
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from engine.conditions import ConditionError, parse_condition
-from engine.routing import Rejected, Routed, decide, read_request
-from engine.tenants import FlowEntry, Limits, Rule, Target, Tenant, Variant
+from flowctl.engine.conditions import ConditionError, parse_condition
+from flowctl.engine.routing import Rejected, Routed, decide, read_request
+from flowctl.engine.tenants import FlowEntry, Limits, Rule, Target, Tenant, Variant
 
 if TYPE_CHECKING:
-    from engine.store import Store, TenantStore
+    from flowctl.engine.store import Store, TenantStore
 
 __all__ = [
     "StoreRouting",
@@ -115,7 +115,7 @@ def _is_number(text: str) -> bool:
 
 class TenantCatalog:
     """One tenant and its published flows, read from the store once: the router's
-    :class:`engine.routing.Catalog`. Flow ids are per tenant in a store, so a catalog
+    :class:`flowctl.engine.routing.Catalog`. Flow ids are per tenant in a store, so a catalog
     holds one tenant: every other tenant is unknown to it."""
 
     __slots__ = ("flows", "routing_problem", "tenant_record")
@@ -176,10 +176,10 @@ async def route_in_store(
     room_metadata: str | bytes | None = None,
     attributes: Mapping[str, str] | None = None,
 ) -> Routed | Rejected:
-    """:func:`engine.routing.route` with the tenant and its flows read from ``store``:
+    """:func:`flowctl.engine.routing.route` with the tenant and its flows read from ``store``:
     the request names the tenant, whose catalog is then read (two indexed reads)."""
-    from engine.store import NotFound
-    from engine.store.documents import ID_PATTERN
+    from flowctl.engine.store import NotFound
+    from flowctl.engine.store.documents import ID_PATTERN
 
     read = read_request(job_metadata, room_metadata, attributes)
     if isinstance(read, Rejected):

@@ -20,21 +20,21 @@ from typing import TYPE_CHECKING, Any, Self
 
 import aiosqlite
 
-from engine.boundary import TenantPolicy, ToolCatalog
-from engine.store.documents import check_actor, check_id, check_limit
-from engine.store.errors import (
+from flowctl.engine.boundary import TenantPolicy, ToolCatalog
+from flowctl.engine.store.documents import check_actor, check_id, check_limit
+from flowctl.engine.store.errors import (
     AlreadyExists,
     StoreCorrupt,
     StoreReadOnly,
     StoreSchemaTooNew,
     StoreUnavailable,
 )
-from engine.store.records import ApiKey, Tenant
-from engine.store.sqlite_db import Db, Row, SQLiteFile, Tx, audit, bump_changes
-from engine.store.sqlite_events import EventWriter
-from engine.store.sqlite_keys import authenticate
-from engine.store.sqlite_schema import APPLICATION_ID, LATEST, MIGRATIONS
-from engine.store.sqlite_tenant import (
+from flowctl.engine.store.records import ApiKey, Tenant
+from flowctl.engine.store.sqlite_db import Db, Row, SQLiteFile, Tx, audit, bump_changes
+from flowctl.engine.store.sqlite_events import EventWriter
+from flowctl.engine.store.sqlite_keys import authenticate
+from flowctl.engine.store.sqlite_schema import APPLICATION_ID, LATEST, MIGRATIONS
+from flowctl.engine.store.sqlite_tenant import (
     TENANT_COLUMNS,
     SQLiteTenantStore,
     check_policy,
@@ -43,7 +43,7 @@ from engine.store.sqlite_tenant import (
 )
 
 if TYPE_CHECKING:
-    from engine.store import TenantStore
+    from flowctl.engine.store import TenantStore
 
 __all__ = ["SQLiteStore"]
 
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 
 class SQLiteStore:
-    """The :class:`engine.store.Store` on an SQLite file. Open it with
+    """The :class:`flowctl.engine.store.Store` on an SQLite file. Open it with
     ``await open_store("sqlite:///flowctl.db")``; close it (or ``async with``)."""
 
     def __init__(
@@ -294,5 +294,5 @@ def _check_header(file: SQLiteFile, app_id: int, version: int, tables: int) -> N
     if version > LATEST:
         raise StoreSchemaTooNew(
             f"Store `{file.path}` has schema version {version}, newer than this flowctl "
-            f"knows ({LATEST}); upgrade flowctl (`pip install -U flowctl`) to use it"
+            f"knows ({LATEST}); upgrade flowctl (`pip install -U flowctl-voice`) to use it"
         )

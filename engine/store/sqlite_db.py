@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 import msgspec
 
-from engine.store.errors import (
+from flowctl.engine.store.errors import (
     StoreCorrupt,
     StoreError,
     StoreLocked,

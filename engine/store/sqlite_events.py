@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from engine.store.errors import NotFound, StoreError
-from engine.store.sqlite_db import Db, Tx
+from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.sqlite_db import Db, Tx
 
 __all__ = ["EventWriter"]
 

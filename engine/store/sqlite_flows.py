@@ -9,16 +9,16 @@ from types import EllipsisType
 
 import msgspec
 
-from engine.boundary import Boundary, TenantPolicy
-from engine.store.documents import Prepared, check_actor, prepare
-from engine.store.errors import (
+from flowctl.engine.boundary import Boundary, TenantPolicy
+from flowctl.engine.store.documents import Prepared, check_actor, prepare
+from flowctl.engine.store.errors import (
     NotFound,
     NotPublishable,
     QuotaExceeded,
     StoreConflict,
     StoreError,
 )
-from engine.store.records import (
+from flowctl.engine.store.records import (
     FlowInfo,
     Publication,
     PushResult,
@@ -26,7 +26,7 @@ from engine.store.records import (
     Version,
     VersionInfo,
 )
-from engine.store.sqlite_db import Row, TenantPart, Tx, audit, bump_changes
+from flowctl.engine.store.sqlite_db import Row, TenantPart, Tx, audit, bump_changes
 
 __all__ = ["FlowsMixin"]
 

@@ -1,15 +1,15 @@
 """API keys on the SQLite store: a tenant's handle creates, lists and revokes its own
 keys (each change audited); the store checks a presented key (``authenticate``), the
-one read that starts from a key rather than a tenant. See ``engine.store.keys``.
+one read that starts from a key rather than a tenant. See ``flowctl.engine.store.keys``.
 """
 
 from __future__ import annotations
 
-from engine.store.documents import check_actor
-from engine.store.errors import NotFound, StoreError
-from engine.store.keys import ROLES, hash_key, key_id_of, matches, new_key
-from engine.store.records import ApiKey
-from engine.store.sqlite_db import Db, Row, TenantPart, audit
+from flowctl.engine.store.documents import check_actor
+from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.keys import ROLES, hash_key, key_id_of, matches, new_key
+from flowctl.engine.store.records import ApiKey
+from flowctl.engine.store.sqlite_db import Db, Row, TenantPart, audit
 
 __all__ = ["KEY_COLUMNS", "KeysMixin", "authenticate", "key_record"]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from engine.store.documents import check_actor
-from engine.store.errors import NotFound, StoreError
-from engine.store.records import SecretInfo
-from engine.store.sqlite_db import Row, TenantPart, audit, bump_changes
+from flowctl.engine.store.documents import check_actor
+from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.records import SecretInfo
+from flowctl.engine.store.sqlite_db import Row, TenantPart, audit, bump_changes
 
 __all__ = ["MAX_SECRETS", "MAX_SECRET_BYTES", "SecretsMixin", "check_secret_name"]
 

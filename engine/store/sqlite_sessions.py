@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from engine.store.documents import check_actor, check_id
-from engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
-from engine.store.events import Turn, decode_event, encode_event
-from engine.store.records import Callback, SessionInfo
-from engine.store.sqlite_db import Row, TenantPart, audit
-from engine.store.sqlite_events import EventWriter
+from flowctl.engine.store.documents import check_actor, check_id
+from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
+from flowctl.engine.store.events import Turn, decode_event, encode_event
+from flowctl.engine.store.records import Callback, SessionInfo
+from flowctl.engine.store.sqlite_db import Row, TenantPart, audit
+from flowctl.engine.store.sqlite_events import EventWriter
 
 if TYPE_CHECKING:
-    from engine.runtime import Event
+    from flowctl.engine.runtime import Event
 
 __all__ = ["CALLBACK_STATUSES", "SessionsMixin"]
 

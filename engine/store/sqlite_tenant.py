@@ -13,16 +13,16 @@ from typing import Any
 
 import msgspec
 
-from engine.boundary import Boundary, TenantPolicy, ToolCatalog
-from engine.store.documents import check_actor, check_limit
-from engine.store.errors import NotFound, StoreError
-from engine.store.records import AuditEntry, Tenant
-from engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
-from engine.store.sqlite_events import EventWriter
-from engine.store.sqlite_flows import FlowsMixin
-from engine.store.sqlite_keys import KeysMixin
-from engine.store.sqlite_secrets import SecretsMixin
-from engine.store.sqlite_sessions import SessionsMixin
+from flowctl.engine.boundary import Boundary, TenantPolicy, ToolCatalog
+from flowctl.engine.store.documents import check_actor, check_limit
+from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.records import AuditEntry, Tenant
+from flowctl.engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
+from flowctl.engine.store.sqlite_events import EventWriter
+from flowctl.engine.store.sqlite_flows import FlowsMixin
+from flowctl.engine.store.sqlite_keys import KeysMixin
+from flowctl.engine.store.sqlite_secrets import SecretsMixin
+from flowctl.engine.store.sqlite_sessions import SessionsMixin
 
 __all__ = [
     "TENANT_COLUMNS",
@@ -96,7 +96,7 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
 
 
 class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin, SecretsMixin):
-    """The :class:`engine.store.TenantStore` of one tenant on an SQLite store."""
+    """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQLite store."""
 
     def __init__(
         self,

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.runtime import (
+from flowctl.engine.runtime import (
     Called,
     Ended,
     Entered,
@@ -18,8 +18,8 @@ from engine.runtime import (
     ToolCalled,
     ToolReturned,
 )
-from engine.store.events import Turn
-from engine.store.records import SessionInfo
+from flowctl.engine.store.events import Turn
+from flowctl.engine.store.records import SessionInfo
 
 __all__ = ["format_time", "timeline"]
 

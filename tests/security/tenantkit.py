@@ -22,13 +22,13 @@ from conftest import FINISH, GOODBYE
 from livekit.agents.testing import fake_job_context
 from workerkit import services
 
-from engine.boundary import Boundary
-from engine.egress import EgressPolicy
-from engine.spec import VADConfig
-from engine.store.live import StoreLibrary
-from worker.fakes import FakePlugins, FakeRoom
-from worker.server import SERVICES, entrypoint
-from worker.session import Plugins, load_vads
+from flowctl.engine.boundary import Boundary
+from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.spec import VADConfig
+from flowctl.engine.store.live import StoreLibrary
+from flowctl.worker.fakes import FakePlugins, FakeRoom
+from flowctl.worker.server import SERVICES, entrypoint
+from flowctl.worker.session import Plugins, load_vads
 
 # The worker's own secrets, set in the process environment of every test here: a
 # tenant's flow must never read them.

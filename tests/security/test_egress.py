@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from listener import Listener, endless, json_answer, redirect
 
-from engine.egress import (
+from flowctl.engine.egress import (
     CheckedResolver,
     EgressPolicy,
     EgressRefused,
@@ -21,8 +21,8 @@ from engine.egress import (
     check_url,
     client_session,
 )
-from engine.spec import HttpTool, Tool
-from engine.tools import MAX_REDIRECTS, ToolRegistry, ToolResult
+from flowctl.engine.spec import HttpTool, Tool
+from flowctl.engine.tools import MAX_REDIRECTS, ToolRegistry, ToolResult
 
 DATA = {"slot": "Tue 10:00"}
 

@@ -20,8 +20,8 @@ from conftest import FINISH, GOODBYE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.lint import check
-from engine.load import load_bytes
+from flowctl.engine.lint import check
+from flowctl.engine.load import load_bytes
 
 Doc = dict[str, Any]
 TEXT_MAX = 100_000  # the longest instructions or description a flow may hold

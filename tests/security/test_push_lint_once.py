@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from storekit import flow_doc, opened
 
-import engine.lint
-from api.auth import Caller
-from api.versions import pushed
-from engine.store import Store
+import flowctl.engine.lint
+from flowctl.api.auth import Caller
+from flowctl.api.versions import pushed
+from flowctl.engine.store import Store
 
 
 @pytest.fixture
@@ -30,13 +30,13 @@ async def test_api_push_lints_once_off_the_event_loop(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     linted_in: list[threading.Thread] = []
-    lint = engine.lint.check
+    lint = flowctl.engine.lint.check
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         linted_in.append(threading.current_thread())
         return lint(*args, **kwargs)
 
-    monkeypatch.setattr(engine.lint, "check", counting)
+    monkeypatch.setattr(flowctl.engine.lint, "check", counting)
     caller = Caller(
         key_id="k1", tenant_id="acme", role="developer", platform=False, tenant=store.tenant("acme")
     )

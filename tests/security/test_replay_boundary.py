@@ -10,9 +10,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from tenantkit import insert_raw, plain_flow, url_of
 
-from cli.main import cli
-from engine.runtime import Entered
-from engine.store import Turn, open_store
+from flowctl.cli.main import cli
+from flowctl.engine.runtime import Entered
+from flowctl.engine.store import Turn, open_store
 
 SHELL = plain_flow(
     "shell",

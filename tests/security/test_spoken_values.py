@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from engine.compile import compile_flow
-from engine.runtime import Conversation, Handoff
-from engine.spec import Flow
-from engine.templates import MAX_SPOKEN_CHARS, render
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.runtime import Conversation, Handoff
+from flowctl.engine.spec import Flow
+from flowctl.engine.templates import MAX_SPOKEN_CHARS, render
 
 FLOW: dict[str, Any] = {
     "flow_id": "bistro",

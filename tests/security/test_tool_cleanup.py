@@ -15,16 +15,16 @@ from listener import Listener, json_answer
 from livekit.agents.testing import fake_job_context
 from workerkit import NO_WAIT
 
-from engine.compile import compile_flow
-from engine.egress import EgressPolicy
-from engine.library import FileLibrary
-from engine.routing import Routed, route
-from engine.runtime import Action, Conversation
-from engine.spec import Flow, Tool
-from engine.tools import ToolRegistry, ToolResult
-from worker.call import Call
-from worker.fakes import FakePlugins, FakeRoom
-from worker.session import SessionFactory, load_vads
+from flowctl.engine.compile import compile_flow
+from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.library import FileLibrary
+from flowctl.engine.routing import Routed, route
+from flowctl.engine.runtime import Action, Conversation
+from flowctl.engine.spec import Flow, Tool
+from flowctl.engine.tools import ToolRegistry, ToolResult
+from flowctl.worker.call import Call
+from flowctl.worker.fakes import FakePlugins, FakeRoom
+from flowctl.worker.session import SessionFactory, load_vads
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import msgspec
 import pytest
 import toolbox
 
-from engine.spec import Tool
-from engine.threads import MAX_STUCK_CALLS, ToolThreads
-from engine.tools import ToolRegistry, ToolResult
+from flowctl.engine.spec import Tool
+from flowctl.engine.threads import MAX_STUCK_CALLS, ToolThreads
+from flowctl.engine.tools import ToolRegistry, ToolResult
 
 
 def tool(**fields: Any) -> Tool:
@@ -93,7 +93,7 @@ async def test_at_the_stuck_cap_plain_functions_are_refused_and_logged(
     try:
         for _ in range(MAX_STUCK_CALLS):
             assert await registry.call(STUCK, {}, {}) == TIMED_OUT
-        with caplog.at_level(logging.WARNING, logger="engine.threads"):
+        with caplog.at_level(logging.WARNING, logger="flowctl.engine.threads"):
             result = await registry.call(LOOKUP, {"phone": "555"}, {})
         assert result == ToolResult(
             ok=False,

@@ -32,12 +32,12 @@ from tenantkit import (
     url_of,
 )
 
-from engine.boundary import Boundary, Secrets, TenantPolicy
-from engine.runtime import ToolReturned
-from engine.spec import LLMConfig, TTSConfig
-from engine.store import open_store
-from engine.store.live import StoreLibrary
-from worker.session import Keys, Plugins, provider_problems
+from flowctl.engine.boundary import Boundary, Secrets, TenantPolicy
+from flowctl.engine.runtime import ToolReturned
+from flowctl.engine.spec import LLMConfig, TTSConfig
+from flowctl.engine.store import open_store
+from flowctl.engine.store.live import StoreLibrary
+from flowctl.worker.session import Keys, Plugins, provider_problems
 
 CRM_TOKEN = "acme-crm-token-1"
 STEALING = {
@@ -211,7 +211,7 @@ async def test_a_tenant_endpoint_without_the_tenants_key_is_not_served(
     )
 
     library = _library(url)
-    with caplog.at_level(logging.WARNING, logger="engine.store.live"):
+    with caplog.at_level(logging.WARNING, logger="flowctl.engine.store.live"):
         await library.preload()
     reasons = {
         "named": "Flow `named` v1 of tenant `acme` cannot be served: `llm` (openai) needs the "

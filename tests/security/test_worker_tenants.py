@@ -24,11 +24,11 @@ from click.testing import CliRunner
 from storekit import EXAMPLE_POLICY
 from tenantkit import OPERATOR_ENV, insert_raw, plain_flow, run_job, until, url_of
 
-from cli.main import cli
-from engine.boundary import CatalogEntry, TenantPolicy, ToolCatalog
-from engine.store import open_store
-from engine.store.live import StoreLibrary
-from worker.session import provider_problems
+from flowctl.cli.main import cli
+from flowctl.engine.boundary import CatalogEntry, TenantPolicy, ToolCatalog
+from flowctl.engine.store import open_store
+from flowctl.engine.store.live import StoreLibrary
+from flowctl.worker.session import provider_problems
 
 LIVEKIT = {
     "LIVEKIT_URL": "wss://example.livekit.cloud",
@@ -92,7 +92,7 @@ def _library(url: str, **options: Any) -> StoreLibrary:
 
 
 def _refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "worker.server"]
+    return [r.getMessage() for r in caplog.records if r.name == "flowctl.worker.server"]
 
 
 async def _end_reason(url: str, tenant_id: str, session_id: str) -> str | None:
@@ -146,7 +146,7 @@ async def test_a_publish_while_the_worker_runs_is_checked_too(
         "Flow `keyed` v1 of tenant `globex` cannot be served: `llm` (openai) needs the "
         "secret `LLM_KEY`, which tenant `globex` has not set"
     )
-    with caplog.at_level(logging.WARNING, logger="engine.store.live"):
+    with caplog.at_level(logging.WARNING, logger="flowctl.engine.store.live"):
         async with await open_store(url) as store:
             await _publish(store, "globex", keyed)
         await until(lambda: bool(library.unservable()))
@@ -238,7 +238,7 @@ async def test_a_job_outside_the_tenants_rooms_is_refused(
     reason = (
         f"{shown} is outside tenant `acme`'s rooms (`acme:<name>`); not serving flow `desk` there"
     )
-    with caplog.at_level(logging.WARNING, logger="worker.server"):
+    with caplog.at_level(logging.WARNING, logger="flowctl.worker.server"):
         job = await run_job(library, "acme", "job-1", room_name=room)
     assert job.room.session is None and job.room.agent is None  # nothing started
     assert job.room.shutdowns == [f"flowctl: refused: {reason}"]
@@ -263,10 +263,10 @@ async def test_a_room_name_is_shown_escaped(tmp_path: Path) -> None:
 
 @pytest.fixture
 def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What `worker.server.run` was called with (nothing connects)."""
+    """What `flowctl.worker.server.run` was called with (nothing connects)."""
     calls: list[Any] = []
     monkeypatch.setattr(
-        "worker.server.run", lambda server, **options: calls.append((server, options))
+        "flowctl.worker.server.run", lambda server, **options: calls.append((server, options))
     )
     return calls
 
