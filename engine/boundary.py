@@ -49,6 +49,7 @@ from flowctl.engine.spec import (
     Parameter,
     PythonTool,
     STTConfig,
+    Tool,
     TTSConfig,
 )
 
@@ -91,7 +92,7 @@ _HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z]([a-z0-9-]*[
 _DESTINATION = re.compile(r"^(?:(?:tel:)?\+[1-9][0-9]{6,14}|sips?:[^\s@]+@[^\s@]+)$")
 
 
-class TenantPolicy(_Spec):
+class TenantPolicy(_Spec, frozen=True):
     """What the operator grants one tenant's flows (``flowctl tenants policy``, ``PATCH
     /api/v1/tenants/{id}``; platform admins only): the catalog tools they may use, the
     hosts their http tools may reach, the destinations calls may be transferred to, and
@@ -120,7 +121,7 @@ class TenantPolicy(_Spec):
                 )
 
 
-class CatalogEntry(_Spec):
+class CatalogEntry(_Spec, frozen=True):
     """A Python function the operator offers flows by name."""
 
     function: Annotated[str, Meta(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
@@ -140,7 +141,7 @@ class CatalogError(FlowError):
         self.problems = problems
 
 
-class ToolCatalog(_Spec):
+class ToolCatalog(_Spec, frozen=True):
     """The operator's python tools by name: a JSON file (``--tools tools.json``)::
 
     {"tools": {"lookup_order": {
@@ -249,12 +250,12 @@ class Allowlist:
     def allows(self, host: str) -> bool:
         if host in self.exact:
             return True
-        node = self.domains
+        node: dict[str | None, Any] = self.domains
         labels = host.split(".")
         for label in reversed(labels[1:]):  # the first label is what `*` stands for
-            node = node.get(label)
-            if node is None:
+            if (child := node.get(label)) is None:
                 return False
+            node = child
             if None in node:
                 return True
         return False
@@ -366,7 +367,7 @@ class Boundary(msgspec.Struct, frozen=True, kw_only=True):
         reports it, and the runtime cannot run it."""
         if not any(isinstance(t, CatalogTool) for t in flow.tools):
             return flow
-        tools = []
+        tools: list[Tool] = []
         for tool in flow.tools:
             entry = self.entry(tool) if isinstance(tool, CatalogTool) else None
             if isinstance(tool, CatalogTool) and entry is not None and self.granted(tool):

@@ -14,6 +14,11 @@ prints its message.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flowctl.engine.findings import Finding
+
 __all__ = ["FlowError", "FlowInvalidError", "FlowReadError"]
 
 
@@ -34,6 +39,6 @@ class FlowInvalidError(FlowError):
 
     exit_code = 1
 
-    def __init__(self, message: str, findings: list | None = None) -> None:
+    def __init__(self, message: str, findings: list[Finding] | None = None) -> None:
         super().__init__(message)
         self.findings = findings or []

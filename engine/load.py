@@ -108,9 +108,9 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
         findings.append(Finding("FL002", f"Expected `object`, got `{_json_type(raw)}`"))
         return loaded
     loaded.seed001 = "agents" not in raw and ("agent_id" in raw or "prompt_config" in raw)
-    target: type = SingleAgentConfig if loaded.seed001 else Flow
+    target: type[Flow] | type[SingleAgentConfig] = SingleAgentConfig if loaded.seed001 else Flow
     try:
-        decoded = msgspec.convert(raw, target)
+        decoded: Flow | SingleAgentConfig = msgspec.convert(raw, target)
     except msgspec.ValidationError as exc:
         problems = check_shape(raw, target)
         if not problems:  # the walker missed something msgspec caught: report msgspec's
@@ -441,12 +441,13 @@ def _check(value: Any, t: mi.Type, path: Path, out: _Problems) -> None:
             out.append(Finding("FL005", f"Expected `str` matching regex {t.pattern!r}", path))
     elif isinstance(t, mi.IntType | mi.FloatType):
         kind = "int" if isinstance(t, mi.IntType) else "float"
-        for bound, op, failed in (
+        bounds: tuple[tuple[float | None, str, Callable[[float], bool]], ...] = (
             (t.ge, ">=", lambda b: value < b),
             (t.gt, ">", lambda b: value <= b),
             (t.le, "<=", lambda b: value > b),
             (t.lt, "<", lambda b: value >= b),
-        ):
+        )
+        for bound, op, failed in bounds:
             if bound is not None and failed(bound):
                 out.append(Finding("FL005", f"Expected `{kind}` {op} {bound}", path))
                 break
@@ -484,8 +485,9 @@ def _check_union(value: Any, t: mi.UnionType, path: Path, out: _Problems) -> Non
         if len(structs) == 1:
             _check_struct(value, structs[0], path, out)
             return
-        tag_field = structs[0].tag_field
-        tags = {s.tag: s for s in structs}
+        # msgspec gives a union of several structs a tag field and every member a tag
+        tag_field = str(structs[0].tag_field)
+        tags = {str(s.tag): s for s in structs}
         tag = value.get(tag_field)
         if tag is None:
             out.append(Finding("FL003", f"Object missing required field `{tag_field}`", path))

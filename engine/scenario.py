@@ -23,7 +23,7 @@ import msgspec
 from flowctl.engine.errors import FlowReadError
 from flowctl.engine.findings import did_you_mean
 from flowctl.engine.load import check_shape
-from flowctl.engine.source import Source
+from flowctl.engine.source import Path, Source
 
 __all__ = [
     "Expect",
@@ -44,7 +44,7 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Same policy as the flow format: a typo in a scenario is an error, not ignored."""
 
 
-class ModelStep(_Spec):
+class ModelStep(_Spec, frozen=True):
     """What the scripted model does: ``call`` a function (with ``args``), ``say``
     something, or answer with a structured ``output`` (a state with output fields)."""
 
@@ -54,7 +54,7 @@ class ModelStep(_Spec):
     output: dict[str, Any] | None = None
 
 
-class Expect(_Spec):
+class Expect(_Spec, frozen=True):
     """What must hold after the turn; every key is optional."""
 
     state: str | None = None
@@ -67,20 +67,20 @@ class Expect(_Spec):
     refused: list[str] | None = None  # calls the engine refused in this turn
 
 
-class Turn(_Spec):
+class Turn(_Spec, frozen=True):
     user: str
     model: list[ModelStep] | None = None
     expect: Expect | None = None
 
 
-class Scenario(_Spec, kw_only=True):
+class Scenario(_Spec, kw_only=True, frozen=True):
     name: str
     variables: dict[str, Any] = {}
     mocks: dict[str, Any] = {}
     turns: list[Turn]
 
 
-class ScenarioFile(_Spec):
+class ScenarioFile(_Spec, frozen=True):
     flow: str
     scenarios: list[Scenario]
 
@@ -124,20 +124,20 @@ def load_scenarios(path: FsPath) -> tuple[ScenarioFile, FsPath]:
             for p in problems
         ]
         raise ScenarioError("\n".join(lines) or f"{path}: not a scenario file") from None
-    problems = [
+    steps: list[tuple[Path, str]] = [
         (("scenarios", i, "turns", t, "model", k), f"scenario `{sc.name}`, turn {t + 1}: {p}")
         for i, sc in enumerate(scenarios.scenarios)
         for t, turn in enumerate(sc.turns)
         for k, step in enumerate(turn.model or [])
         if (p := _step_problem(step, k + 1)) is not None
     ]
-    if problems:
+    if steps:
         source = Source(str(path), data.decode("utf-8", errors="replace"))
-        spans = source.locate((where, False) for where, _ in problems)
+        spans = source.locate((where, False) for where, _ in steps)
         raise ScenarioError(
             "\n".join(
                 f"{path}:{spans[where, False].row}:{spans[where, False].column}: {text}"
-                for where, text in problems
+                for where, text in steps
             )
         )
     return scenarios, path.parent / scenarios.flow

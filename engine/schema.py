@@ -15,7 +15,7 @@ __all__ = ["flow_json_schema"]
 def flow_json_schema() -> dict[str, Any]:
     """A JSON Schema (draft 2020-12) accepting a flow or a seed-001 single-agent config."""
     (flow, single), defs = msgspec.json.schema_components([Flow, SingleAgentConfig])
-    return _clean_descriptions(
+    schema: dict[str, Any] = _clean_descriptions(
         {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "flowctl flow",
@@ -24,6 +24,7 @@ def flow_json_schema() -> dict[str, Any]:
             "$defs": defs,
         }
     )
+    return schema
 
 
 def _clean_descriptions(node: Any) -> Any:

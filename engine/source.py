@@ -204,9 +204,9 @@ def _values(text: str, max_depth: int | None = None) -> Iterator[tuple[Path, int
             if not stack:
                 return
             expect_key = False
-            path, _, _, _, ks, ke, start = stack.pop()
-            if path is not None:
-                yield path, start, m.end(), ks, ke
+            closed, _, _, _, ks, ke, start = stack.pop()
+            if closed is not None:
+                yield closed, start, m.end(), ks, ke
             if not stack:
                 return
             continue

@@ -70,7 +70,7 @@ TenantId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 FlowId = Annotated[str, Meta(min_length=1, max_length=256)]
 
 
-class Variant(_Spec):
+class Variant(_Spec, frozen=True):
     """One arm of an A/B split: ``weight`` parts of the users get this flow (at
     ``version``, else the flow's current version)."""
 
@@ -83,7 +83,7 @@ class Variant(_Spec):
 Target = FlowId | Annotated[list[Variant], Meta(min_length=1)]
 
 
-class Rule(_Spec):
+class Rule(_Spec, frozen=True):
     """When ``when`` (the engine's condition language, over the job's ``user_details``)
     holds, the job gets ``flow``."""
 
@@ -91,13 +91,13 @@ class Rule(_Spec):
     flow: FlowId
 
 
-class Limits(_Spec):
+class Limits(_Spec, frozen=True):
     """What a tenant may use; enforced by the worker, not by routing."""
 
     max_concurrent_sessions: Annotated[int, Meta(ge=1)] | None = None
 
 
-class Tenant(_Spec, kw_only=True):
+class Tenant(_Spec, kw_only=True, frozen=True):
     """A customer: the flows it owns and how its jobs choose among them."""
 
     tenant_id: TenantId
@@ -241,6 +241,7 @@ def _cross_check(
         ]
     found: list[Finding] = []
     seen: set[str] = set()
+    path: Path
     for i, flow_id in enumerate(tenant.flows):
         path = ("flows", i)
         flow = flows.get(flow_id)

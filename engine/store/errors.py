@@ -23,7 +23,12 @@ same as for rows that do not exist, so it never tells one tenant about another.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flowctl.engine.errors import FlowError
+
+if TYPE_CHECKING:
+    from flowctl.engine.findings import Finding
 
 __all__ = [
     "AlreadyExists",
@@ -88,7 +93,7 @@ class NotPublishable(StoreError):
 
     exit_code = 1
 
-    def __init__(self, message: str, findings: list | None = None) -> None:
+    def __init__(self, message: str, findings: list[Finding] | None = None) -> None:
         super().__init__(message)
         self.findings = findings or []
 
