@@ -35,6 +35,17 @@ def codes(doc: dict[str, Any] | str | bytes) -> list[str]:
     return [line.split()[1] for line in lint_doc(doc)]
 
 
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What `flowctl.worker.server.run` was called with: (server, options) for each run,
+    and nothing connects to LiveKit."""
+    calls: list[Any] = []
+    monkeypatch.setattr(
+        "flowctl.worker.server.run", lambda server, **options: calls.append((server, options))
+    )
+    return calls
+
+
 GOODBYE = {"name": "Goodbye", "instructions": "Thank the caller and say goodbye.", "end": True}
 FINISH = {
     "name": "finish",

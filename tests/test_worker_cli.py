@@ -15,6 +15,7 @@ import jwt
 import pytest
 from click.testing import CliRunner
 from conftest import FLOWS, ROOT, minimal
+from workerkit import record_sessions
 
 from flowctl.cli.main import cli
 
@@ -30,16 +31,6 @@ NONE = {name: None for name in (*KEYS, *LIVEKIT)}
 def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args), env={**NONE, **(env or {})})
     return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What `flowctl.worker.server.run` was called with (nothing connects)."""
-    calls: list[Any] = []
-    monkeypatch.setattr(
-        "flowctl.worker.server.run", lambda server, **options: calls.append((server, options))
-    )
-    return calls
 
 
 def test_worker_refuses_to_start_with_a_flow_that_has_errors(tmp_path: Path, ran: list) -> None:  # type: ignore[type-arg]
@@ -83,7 +74,13 @@ def test_worker_refuses_to_start_without_livekit_settings(ran: list) -> None:  #
 
 
 @pytest.mark.parametrize(("command", "dev"), [("dev", True), ("start", False)])
-def test_worker_runs_the_server_with_the_agent_name(ran: list, command: str, dev: bool) -> None:  # type: ignore[type-arg]
+def test_worker_runs_the_server_with_the_agent_name(
+    ran: list,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    dev: bool,
+) -> None:
+    registered = record_sessions(monkeypatch)
     code, out, err = run(
         "worker",
         command,
@@ -103,7 +100,8 @@ def test_worker_runs_the_server_with_the_agent_name(ran: list, command: str, dev
     )
     [(server, options)] = ran
     assert options == {"dev": dev, "log_level": "DEBUG"}
-    assert server._agent_name == "support-agent"
+    [session] = registered
+    assert session["server"] is server and session["agent_name"] == "support-agent"
 
 
 # --- tokens --------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ async def test_the_conversations_own_registry_is_closed_too(listener: Listener) 
     compiled = _flow(listener.url("/slots"))
     conv = Conversation(compiled)
     assert (await conv.fire("check")).result.ok  # type: ignore[union-attr]
-    session = conv.tools._session
+    session = conv.tools.http_session
     assert session is not None and not session.closed
     await conv.aclose()
     assert session.closed
@@ -122,7 +122,7 @@ async def test_a_workers_call_closes_its_tools_when_it_ends(listener: Listener) 
             Tool,
         )
         assert await tools.call(tool, {}, {}) == ToolResult(ok=True, value={"slot": "Tue 10:00"})
-        session = tools._session
+        session = tools.http_session
         assert session is not None and not session.closed
         await call.aclose()
     assert session.closed

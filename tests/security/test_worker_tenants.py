@@ -261,16 +261,6 @@ async def test_a_room_name_is_shown_escaped(tmp_path: Path) -> None:
 # --- flowctl worker start --store ----------------------------------------------------------
 
 
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What `flowctl.worker.server.run` was called with (nothing connects)."""
-    calls: list[Any] = []
-    monkeypatch.setattr(
-        "flowctl.worker.server.run", lambda server, **options: calls.append((server, options))
-    )
-    return calls
-
-
 def test_worker_start_with_a_store_serves_every_flow_it_can(tmp_path: Path, ran: list) -> None:  # type: ignore[type-arg]
     async def populate() -> str:
         url = await _store(tmp_path)
