@@ -6,8 +6,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from flowkit import compile_doc
 
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.runtime import (
     Action,
@@ -22,7 +22,6 @@ from flowctl.engine.runtime import (
     ToolCalled,
     ToolReturned,
 )
-from flowctl.engine.spec import Flow
 from flowctl.engine.tools import ToolRegistry, ToolResult
 
 FLOW: dict[str, Any] = {
@@ -146,7 +145,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def compiled():  # type: ignore[no-untyped-def]
-    return compile_flow(msgspec.convert(FLOW, Flow))
+    return compile_doc(FLOW)
 
 
 def conversation(compiled, **kwargs: Any) -> Conversation:  # type: ignore[no-untyped-def]
@@ -331,7 +330,7 @@ async def test_builtin_save_data_checks_types(compiled) -> None:  # type: ignore
 def test_compile_refuses_a_flow_with_errors() -> None:
     bad = {"agents": [{"name": "A", "instructions": "x", "tools": ["nope"], "end": True}]}
     with pytest.raises(FlowInvalidError) as exc:
-        compile_flow(msgspec.convert(bad, Flow))
+        compile_doc(bad)
     assert str(exc.value) == (
         "Flow `?` has 1 error(s):\n  FL104 Unknown tool `nope` - at `$.agents[0].tools[0]`"
     )
@@ -449,7 +448,7 @@ BUILTINS: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def builtins():  # type: ignore[no-untyped-def]
-    return compile_flow(msgspec.convert(BUILTINS, Flow))
+    return compile_doc(BUILTINS)
 
 
 async def test_builtin_transfer_call_ends_with_the_destination(builtins) -> None:  # type: ignore[no-untyped-def]

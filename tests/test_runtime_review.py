@@ -7,17 +7,16 @@ from typing import Any
 import msgspec
 import pytest
 from conftest import lint_doc
+from flowkit import compile_doc
 
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.conditions import ConditionError, parse_condition
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.runtime import Action, Conversation, Handoff, Refused, ToolCalled
-from flowctl.engine.spec import Flow
 from flowctl.engine.tools import ToolRegistry, ToolResult
 
 
 def build(doc: dict[str, Any]):  # type: ignore[no-untyped-def]
-    return compile_flow(msgspec.convert(doc, Flow))
+    return compile_doc(doc)
 
 
 def end() -> dict[str, Any]:
@@ -203,7 +202,7 @@ async def test_transfer_goes_only_where_the_flow_declares() -> None:
             ],
             "agents": [{"name": "A", "instructions": "Hi", "tools": ["transfer_call"]}],
         }
-        return compile_flow(msgspec.convert(doc, Flow), check=check)
+        return compile_doc(doc, check=check)
 
     one = Conversation(flow_with({"transfer_to": "+15550100"}))
     assert one.offered()[0]["parameters"]["properties"] == {}

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import pytest
+from flowkit import compile_doc
 
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.runtime import Conversation, Handoff
-from flowctl.engine.spec import Flow
 from flowctl.engine.templates import MAX_SPOKEN_CHARS, render
 
 FLOW: dict[str, Any] = {
@@ -46,7 +44,7 @@ LONG = "Ana " + "la " * 300
 
 @pytest.fixture(scope="module")
 def compiled():  # type: ignore[no-untyped-def]
-    return compile_flow(msgspec.convert(FLOW, Flow))
+    return compile_doc(FLOW)
 
 
 @pytest.mark.parametrize(

@@ -11,16 +11,16 @@ import aiohttp
 import msgspec
 import pytest
 from conftest import FLOWS
+from flowkit import compile_doc
 from listener import Listener, json_answer
 from livekit.agents.testing import fake_job_context
 from workerkit import NO_WAIT
 
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.library import FileLibrary
 from flowctl.engine.routing import Routed, route
 from flowctl.engine.runtime import Action, Conversation
-from flowctl.engine.spec import Flow, Tool
+from flowctl.engine.spec import Tool
 from flowctl.engine.tools import ToolRegistry, ToolResult
 from flowctl.worker.call import Call
 from flowctl.worker.fakes import FakePlugins, FakeRoom
@@ -34,36 +34,31 @@ async def listener() -> AsyncIterator[Listener]:
 
 
 def _flow(url: str) -> Any:
-    return compile_flow(
-        msgspec.convert(
-            {
-                "flow_id": "desk",
-                "tools": [
-                    {"kind": "http", "name": "slots", "description": "Free slots", "url": url}
-                ],
-                "agents": [
-                    {
-                        "name": "Desk",
-                        "instructions": "Help the caller.",
-                        "edges": [
-                            {
-                                "name": "check",
-                                "action": "action",
-                                "tool": "slots",
-                                "description": "The caller asks which slots are free",
-                            },
-                            {
-                                "name": "done",
-                                "description": "The caller has what they need",
-                                "target_agent": "Bye",
-                            },
-                        ],
-                    },
-                    {"name": "Bye", "instructions": "Say goodbye.", "end": True},
-                ],
-            },
-            Flow,
-        )
+    return compile_doc(
+        {
+            "flow_id": "desk",
+            "tools": [{"kind": "http", "name": "slots", "description": "Free slots", "url": url}],
+            "agents": [
+                {
+                    "name": "Desk",
+                    "instructions": "Help the caller.",
+                    "edges": [
+                        {
+                            "name": "check",
+                            "action": "action",
+                            "tool": "slots",
+                            "description": "The caller asks which slots are free",
+                        },
+                        {
+                            "name": "done",
+                            "description": "The caller has what they need",
+                            "target_agent": "Bye",
+                        },
+                    ],
+                },
+                {"name": "Bye", "instructions": "Say goodbye.", "end": True},
+            ],
+        }
     )
 
 

@@ -1,0 +1,33 @@
+"""Compiled flows for tests: a document written in the test (a dict, as a flow file
+holds it) or a flow file, decoded and compiled the one way every test does it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from conftest import FLOWS
+
+from flowctl.engine.compile import CompiledFlow, compile_flow
+from flowctl.engine.load import load_path
+from flowctl.engine.spec import Flow
+
+
+def compile_doc(doc: Mapping[str, Any], *, check: bool = True) -> CompiledFlow:
+    """``doc`` decoded as a :class:`Flow` and compiled. ``check=False`` skips lint's
+    error rules, for a flow that breaks one on purpose to show what the engine does."""
+    return compile_flow(msgspec.convert(doc, Flow), check=check)
+
+
+def compile_file(path: Path) -> CompiledFlow:
+    """The flow file at ``path``, loaded and compiled."""
+    loaded = load_path(path)
+    assert loaded.flow is not None, f"{path} does not load"
+    return compile_flow(loaded.flow)
+
+
+def compile_example(name: str) -> CompiledFlow:
+    """The example flow ``flows/<name>.json``, compiled."""
+    return compile_file(FLOWS / f"{name}.json")
