@@ -14,6 +14,9 @@ from flowctl.engine.compile import CompiledFlow, compile_flow
 from flowctl.engine.load import load_path
 from flowctl.engine.spec import Flow
 
+# A terminal state for a test's flow to end in.
+END: dict[str, Any] = {"name": "End", "instructions": "Bye.", "end": True}
+
 
 def compile_doc(doc: Mapping[str, Any], *, check: bool = True) -> CompiledFlow:
     """``doc`` decoded as a :class:`Flow` and compiled. ``check=False`` skips lint's

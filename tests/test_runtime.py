@@ -389,6 +389,28 @@ def test_input_variables_are_checked_against_their_types(compiled) -> None:  # t
     assert conv.variables["party_size"] == 6
 
 
+def test_session_input_must_be_declared_and_typed() -> None:
+    flow = compile_doc(
+        {
+            "variables": {"age": {"type": "int", "input": True}},
+            "agents": [{"name": "A", "instructions": "{{age}}", "end": True}],
+        }
+    )
+    with pytest.raises(ValueError, match="Unknown variable `agee` in the session's input"):
+        Conversation(flow, variables={"agee": 5})
+    with pytest.raises(ValueError, match="Value for variable `age` is invalid"):
+        Conversation(flow, variables={"age": "abc"})
+
+
+def test_a_terminal_start_state_ends_at_once_and_offered_is_a_copy() -> None:
+    flow = compile_doc({"agents": [{"name": "A", "instructions": "x", "end": True}]})
+    assert Conversation(flow).ended is not None
+    flow = compile_doc({"agents": [{"name": "A", "instructions": "x", "tools": ["end_call"]}]})
+    a, b = Conversation(flow), Conversation(flow)
+    a.offered()[0]["parameters"]["properties"]["x"] = {}
+    assert b.offered()[0]["parameters"]["properties"] == {}
+
+
 async def test_tool_registry_mocks_override_any_tool(compiled) -> None:  # type: ignore[no-untyped-def]
     registry = ToolRegistry(compiled.tools, mocks={"check_table": {"free": False, "slot": "none"}})
     conv = conversation(compiled, tools=registry)
