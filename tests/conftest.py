@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from flowctl.engine.library import FileLibrary
 from flowctl.engine.lint import check
 from flowctl.engine.load import load_bytes
 
@@ -33,6 +34,18 @@ def lint_doc(doc: dict[str, Any] | str | bytes, name: str = "flow.json") -> list
 
 def codes(doc: dict[str, Any] | str | bytes) -> list[str]:
     return [line.split()[1] for line in lint_doc(doc)]
+
+
+@pytest.fixture(scope="module")
+def examples() -> FileLibrary:
+    """The example flows (flows/), served as the worker serves a folder."""
+    return FileLibrary.load(FLOWS)
+
+
+@pytest.fixture(scope="module")
+def desk() -> FileLibrary:
+    """The pharmacy desk the voice tests call (tests/fixtures/voice)."""
+    return FileLibrary.load(FIXTURES / "voice")
 
 
 @pytest.fixture

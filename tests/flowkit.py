@@ -3,7 +3,7 @@ holds it) or a flow file, decoded and compiled the one way every test does it.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,22 @@ from conftest import FLOWS
 from flowctl.engine.compile import CompiledFlow, compile_flow
 from flowctl.engine.load import load_path
 from flowctl.engine.spec import Flow
+
+# The variables of the bistro the runtime tests' flows serve, declared once.
+BISTRO: dict[str, dict[str, Any]] = {
+    "caller_name": {"type": "str", "description": "Name"},
+    "party_size": {"type": "int", "description": "Guests"},
+    "is_member": {"type": "bool", "default": False},
+    "restaurant": {"type": "str", "default": "Chez Nous"},
+    "slot": {"type": "str", "description": "Booked slot"},
+}
+
+
+def bistro(*names: str, inputs: Collection[str] = ()) -> dict[str, dict[str, Any]]:
+    """The bistro's declarations of ``names``, in that order (as a flow's variables or an
+    edge's parameters); ``inputs`` come from the session."""
+    return {name: {**BISTRO[name], **({"input": True} if name in inputs else {})} for name in names}
+
 
 # A terminal state for a test's flow to end in.
 END: dict[str, Any] = {"name": "End", "instructions": "Bye.", "end": True}

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from flowkit import compile_doc
+from flowkit import bistro, compile_doc
 
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.runtime import (
@@ -26,13 +26,9 @@ from flowctl.engine.tools import ToolRegistry, ToolResult
 
 FLOW: dict[str, Any] = {
     "flow_id": "bistro",
-    "variables": {
-        "caller_name": {"type": "str", "description": "Name", "input": True},
-        "party_size": {"type": "int", "description": "Guests"},
-        "is_member": {"type": "bool", "default": False},
-        "restaurant": {"type": "str", "default": "Chez Nous"},
-        "slot": {"type": "str", "description": "Booked slot"},
-    },
+    "variables": bistro(
+        "caller_name", "party_size", "is_member", "restaurant", "slot", inputs={"caller_name"}
+    ),
     "tools": [
         {
             "kind": "mock",
@@ -420,10 +416,7 @@ async def test_tool_registry_mocks_override_any_tool(compiled) -> None:  # type:
 
 
 BUILTINS: dict[str, Any] = {
-    "variables": {
-        "caller_name": {"type": "str", "description": "Name"},
-        "party_size": {"type": "int", "description": "Guests"},
-    },
+    "variables": bistro("caller_name", "party_size"),
     "tools": [
         {
             "kind": "builtin",
@@ -437,10 +430,7 @@ BUILTINS: dict[str, Any] = {
             "builtin": "set_variables",
             "description": "Remember what the caller said",
             "variables": ["caller_name", "party_size"],
-            "parameters": {
-                "caller_name": {"type": "str", "description": "Name"},
-                "party_size": {"type": "int", "description": "Guests"},
-            },
+            "parameters": bistro("caller_name", "party_size"),
         },
         {
             "kind": "builtin",

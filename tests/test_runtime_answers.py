@@ -60,34 +60,18 @@ def test_recap_names_the_path_and_what_is_known() -> None:
     conv.close()
 
 
+def _with_tools(n: int) -> dict[str, object]:
+    """One state offering ``n`` mock tools and ``end_call``."""
+    tools = [{"kind": "mock", "name": f"t{i}", "description": "A tool"} for i in range(n)]
+    return {**_flow(tools=[t["name"] for t in tools] + ["end_call"]), "tools": tools}
+
+
 def test_max_tool_steps_fits_the_longest_chain_within_bounds() -> None:
     assert compile_doc(_flow()).max_tool_steps == 3  # never below LiveKit's default
-    tools = [{"kind": "mock", "name": f"t{i}", "description": "A tool"} for i in range(6)]
-    doc = {
-        "tools": tools,
-        "agents": [
-            {
-                "name": "Main",
-                "instructions": "Help.",
-                "tools": [t["name"] for t in tools] + ["end_call"],
-            }
-        ],
-    }
-    compiled = compile_doc(doc)
+    compiled = compile_doc(_with_tools(6))
     assert compiled.states[0].tool_steps == 9  # 7 staying functions, a refusal, a move
     assert compiled.max_tool_steps == 8  # LiveKit runs max_tool_steps + 1 rounds
-    many = [{"kind": "mock", "name": f"t{i}", "description": "A tool"} for i in range(40)]
-    doc = {
-        "tools": many,
-        "agents": [
-            {
-                "name": "Main",
-                "instructions": "Help.",
-                "tools": [t["name"] for t in many] + ["end_call"],
-            }
-        ],
-    }
-    assert compile_doc(doc).max_tool_steps == MAX_TOOL_STEPS
+    assert compile_doc(_with_tools(40)).max_tool_steps == MAX_TOOL_STEPS
 
 
 def test_ran_reports_states_and_edges_that_never_ran() -> None:

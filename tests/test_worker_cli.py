@@ -107,28 +107,26 @@ def test_worker_runs_the_server_with_the_agent_name(
 # --- tokens --------------------------------------------------------------------------------
 
 
-def _claims(token: str) -> dict[str, Any]:
-    return jwt.decode(token, LIVEKIT["LIVEKIT_API_SECRET"], algorithms=["HS256"])
+def _minted(**options: str) -> dict[str, Any]:
+    """The claims of the token ``flowctl token`` mints with ``options`` (``agent_name``
+    is ``--agent-name``)."""
+    args = [
+        arg for name, value in options.items() for arg in (f"--{name.replace('_', '-')}", value)
+    ]
+    code, out, err = run("token", *args, env=LIVEKIT)
+    assert code == 0, err
+    return jwt.decode(out.strip(), LIVEKIT["LIVEKIT_API_SECRET"], algorithms=["HS256"])
 
 
 def test_token_dispatches_the_named_agent_with_the_jobs_metadata() -> None:
     metadata = '{"tenant_id": "dynamic-co", "purpose": "sales", "user_id": "u-1"}'
-    code, out, err = run(
-        "token",
-        "--room",
-        "sales-42",
-        "--identity",
-        "caller-1",
-        "--name",
-        "Ana",
-        "--metadata",
-        metadata,
-        "--agent-name",
-        "sales-agent",
-        env=LIVEKIT,
+    claims = _minted(
+        room="sales-42",
+        identity="caller-1",
+        name="Ana",
+        metadata=metadata,
+        agent_name="sales-agent",
     )
-    assert code == 0, err
-    claims = _claims(out.strip())
     assert claims["exp"] - claims["nbf"] == 3600
     del claims["exp"], claims["nbf"]
     assert claims == {
@@ -148,20 +146,7 @@ def test_token_dispatches_the_named_agent_with_the_jobs_metadata() -> None:
 
 def test_token_without_an_agent_name_puts_the_metadata_on_the_room() -> None:
     metadata = '{"tenant_id": "healthcare_clinic"}'
-    code, out, _ = run(
-        "token",
-        "--room",
-        "r",
-        "--identity",
-        "i",
-        "--metadata",
-        metadata,
-        "--ttl",
-        "600",
-        env=LIVEKIT,
-    )
-    assert code == 0
-    claims = _claims(out.strip())
+    claims = _minted(room="r", identity="i", metadata=metadata, ttl="600")
     assert claims["roomConfig"] == {"metadata": metadata}
     assert claims["exp"] - claims["nbf"] == 600
 

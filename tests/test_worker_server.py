@@ -44,16 +44,6 @@ from flowctl.worker.tracing import EXPORTER_HINT, SessionTracing, exporter_probl
 
 
 @pytest.fixture(scope="module")
-def examples() -> FileLibrary:
-    return FileLibrary.load(FLOWS)
-
-
-@pytest.fixture(scope="module")
-def desk() -> FileLibrary:
-    return FileLibrary.load(FIXTURES / "voice")
-
-
-@pytest.fixture(scope="module")
 def vads(examples: FileLibrary) -> Any:
     return load_vads(s.compiled.flow.vad for s in examples.served())  # type: ignore[misc]
 

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("livekit.agents")
 
-from conftest import FIXTURES, FLOWS
+from conftest import FLOWS
 from livekit.plugins import deepgram, openai, silero
 from workerkit import record_openai_options
 
@@ -27,16 +27,6 @@ from flowctl.worker.session import (
 )
 
 KEYS = {"OPENAI_API_KEY": "sk-test", "DEEPGRAM_API_KEY": "dg-test", "CRM_KEY": "x"}
-
-
-@pytest.fixture(scope="module")
-def examples() -> FileLibrary:
-    return FileLibrary.load(FLOWS)
-
-
-@pytest.fixture(scope="module")
-def desk() -> FileLibrary:
-    return FileLibrary.load(FIXTURES / "voice")
 
 
 async def _close(*made: Any) -> None:

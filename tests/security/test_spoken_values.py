@@ -8,18 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flowkit import compile_doc
+from flowkit import bistro, compile_doc
 
 from flowctl.engine.runtime import Conversation, Handoff
 from flowctl.engine.templates import MAX_SPOKEN_CHARS, render
 
 FLOW: dict[str, Any] = {
     "flow_id": "bistro",
-    "variables": {
-        "caller_name": {"type": "str", "description": "Name", "input": True},
-        "party_size": {"type": "int", "description": "Guests"},
-        "restaurant": {"type": "str", "default": "Chez Nous"},
-    },
+    "variables": bistro("caller_name", "party_size", "restaurant", inputs={"caller_name"}),
     "agents": [
         {
             "name": "Host",
