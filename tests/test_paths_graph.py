@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, FLOWS
-from flowkit import compile_doc, compile_example, compile_file
+from flowkit import bistro, compile_doc, compile_example, compile_file
 
 from flowctl.cli.main import cli
 from flowctl.engine.graph import to_json, to_mermaid
@@ -53,7 +53,7 @@ async def test_paths_cover_every_edge_of_every_example_and_replay_on_the_engine(
 
 
 GUARDED: dict[str, Any] = {
-    "variables": {"party_size": {"type": "int", "description": "Guests"}},
+    "variables": bistro("party_size"),
     "agents": [
         {
             "name": "Host",
@@ -62,7 +62,7 @@ GUARDED: dict[str, Any] = {
                 {
                     "name": "book",
                     "description": "The caller wants to book a table",
-                    "parameters": {"party_size": {"type": "int", "description": "Guests"}},
+                    "parameters": bistro("party_size"),
                     "target_agent": "Check",
                 }
             ],
@@ -185,11 +185,9 @@ def test_graph_command() -> None:
 
 
 def test_paths_try_the_literals_guards_compare_tool_results_and_lists_with() -> None:
+    tags = {"tags": {"type": "list[str]", "description": "Tags"}}
     doc = {
-        "variables": {
-            "status": {"type": "str", "description": "Review status"},
-            "tags": {"type": "list[str]", "description": "Tags"},
-        },
+        "variables": {"status": {"type": "str", "description": "Review status"}, **tags},
         "tools": [
             {
                 "kind": "python",
@@ -209,7 +207,7 @@ def test_paths_try_the_literals_guards_compare_tool_results_and_lists_with() -> 
                     {
                         "name": "tag",
                         "description": "The caller tells us their membership tags",
-                        "parameters": {"tags": {"type": "list[str]", "description": "Tags"}},
+                        "parameters": tags,
                         "target_agent": "B",
                     },
                 ],

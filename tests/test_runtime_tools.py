@@ -8,6 +8,7 @@ from typing import Any
 
 from flowkit import END, compile_doc
 
+from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.runtime import Action, Conversation, Refused
 from flowctl.engine.tools import ToolRegistry, ToolResult
 
@@ -99,36 +100,30 @@ async def test_transfer_goes_only_where_the_flow_declares() -> None:
     )
 
 
+def _with_tool(tool: dict[str, Any], *states: dict[str, Any], **doc: Any) -> CompiledFlow:
+    """A flow of ``states`` that defines one ``tool``."""
+    return compile_doc({"tools": [tool], "agents": list(states), **doc})
+
+
 async def test_a_python_tool_gets_only_its_own_parameters() -> None:
-    flow = compile_doc(
+    find = {
+        "name": "find",
+        "action": "action",
+        "tool": "lookup",
+        "description": "Look the caller up by phone",
+        "parameters": {"note": {"type": "str", "description": "Why"}},
+        "target_agent": "End",
+    }
+    flow = _with_tool(
         {
-            "tools": [
-                {
-                    "kind": "python",
-                    "name": "lookup",
-                    "function": "toolbox:lookup_patient",
-                    "description": "Find the patient by phone",
-                    "parameters": {"phone": {"type": "str", "description": "Phone"}},
-                }
-            ],
-            "agents": [
-                {
-                    "name": "A",
-                    "instructions": "x",
-                    "edges": [
-                        {
-                            "name": "find",
-                            "action": "action",
-                            "tool": "lookup",
-                            "description": "Look the caller up by phone",
-                            "parameters": {"note": {"type": "str", "description": "Why"}},
-                            "target_agent": "End",
-                        }
-                    ],
-                },
-                END,
-            ],
-        }
+            "kind": "python",
+            "name": "lookup",
+            "function": "toolbox:lookup_patient",
+            "description": "Find the patient by phone",
+            "parameters": {"phone": {"type": "str", "description": "Phone"}},
+        },
+        {"name": "A", "instructions": "x", "edges": [find]},
+        END,
     )
     conv = Conversation(flow)
     outcome = await conv.fire("find", {"phone": "555", "note": "new patient"})
@@ -137,21 +132,17 @@ async def test_a_python_tool_gets_only_its_own_parameters() -> None:
 
 
 async def test_http_url_needs_its_variables() -> None:
-    flow = compile_doc(
+    flow = _with_tool(
         {
-            "tools": [
-                {
-                    "kind": "http",
-                    "name": "items",
-                    "method": "GET",
-                    "url": "https://shop.example/orders/{{order_id}}/items",
-                    "description": "List the items of an order",
-                }
-            ],
-            "variables": {"order_id": {"type": "str", "description": "Order"}},
-            "agents": [{"name": "A", "instructions": "x", "tools": ["items", "end_call"]}],
-            "lint": {"ignore": ["FL302"]},
-        }
+            "kind": "http",
+            "name": "items",
+            "method": "GET",
+            "url": "https://shop.example/orders/{{order_id}}/items",
+            "description": "List the items of an order",
+        },
+        {"name": "A", "instructions": "x", "tools": ["items", "end_call"]},
+        variables={"order_id": {"type": "str", "description": "Order"}},
+        lint={"ignore": ["FL302"]},
     )
     conv = Conversation(flow, tools=ToolRegistry(flow.tools))
     outcome = await conv.fire("items")
