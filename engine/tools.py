@@ -157,6 +157,12 @@ class ToolRegistry:
             )
         return ToolResult(ok=False, error=f"Tool `{tool.name}` cannot run here")
 
+    @property
+    def http_session(self) -> Any:
+        """The HTTP session this registry's http tools share: None until the first call
+        that needs one, and again after :meth:`close` has closed it."""
+        return self._session
+
     async def close(self) -> None:
         """Close the HTTP session and stop the threads (without waiting for stuck ones).
         Safe to call more than once."""

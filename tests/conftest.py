@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from flowctl.engine.library import FileLibrary
 from flowctl.engine.lint import check
 from flowctl.engine.load import load_bytes
 
@@ -33,6 +34,29 @@ def lint_doc(doc: dict[str, Any] | str | bytes, name: str = "flow.json") -> list
 
 def codes(doc: dict[str, Any] | str | bytes) -> list[str]:
     return [line.split()[1] for line in lint_doc(doc)]
+
+
+@pytest.fixture(scope="module")
+def examples() -> FileLibrary:
+    """The example flows (flows/), served as the worker serves a folder."""
+    return FileLibrary.load(FLOWS)
+
+
+@pytest.fixture(scope="module")
+def desk() -> FileLibrary:
+    """The pharmacy desk the voice tests call (tests/fixtures/voice)."""
+    return FileLibrary.load(FIXTURES / "voice")
+
+
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What `flowctl.worker.server.run` was called with: (server, options) for each run,
+    and nothing connects to LiveKit."""
+    calls: list[Any] = []
+    monkeypatch.setattr(
+        "flowctl.worker.server.run", lambda server, **options: calls.append((server, options))
+    )
+    return calls
 
 
 GOODBYE = {"name": "Goodbye", "instructions": "Thank the caller and say goodbye.", "end": True}

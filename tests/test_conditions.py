@@ -59,6 +59,11 @@ def test_malformed_conditions(source: str, message: str) -> None:
     assert str(exc.value) == message
 
 
+def test_deeply_nested_conditions_are_errors_not_crashes() -> None:
+    with pytest.raises(ConditionError, match="nested too deeply"):
+        parse_condition("not " * 3000 + "x")
+
+
 VARS = {
     "variables": {
         "party_size": {"type": "int", "input": True},

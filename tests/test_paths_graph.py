@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import msgspec
 import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, FLOWS
+from flowkit import bistro, compile_doc, compile_example, compile_file
 
 from flowctl.cli.main import cli
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.graph import to_json, to_mermaid
 from flowctl.engine.lint import is_flow_file
-from flowctl.engine.load import load_path
 from flowctl.engine.paths import Step, cover
 from flowctl.engine.runtime import Conversation, Refused
-from flowctl.engine.spec import Flow
 from flowctl.engine.tools import ToolRegistry
 
 EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
@@ -25,7 +22,7 @@ EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 async def test_paths_cover_every_edge_of_every_example_and_replay_on_the_engine(path) -> None:  # type: ignore[no-untyped-def]
-    compiled = compile_flow(load_path(path).flow)  # type: ignore[arg-type]
+    compiled = compile_file(path)
     coverage = cover(compiled)
     assert coverage.uncovered == ()
     fired: set[str] = set()
@@ -56,7 +53,7 @@ async def test_paths_cover_every_edge_of_every_example_and_replay_on_the_engine(
 
 
 GUARDED: dict[str, Any] = {
-    "variables": {"party_size": {"type": "int", "description": "Guests"}},
+    "variables": bistro("party_size"),
     "agents": [
         {
             "name": "Host",
@@ -65,7 +62,7 @@ GUARDED: dict[str, Any] = {
                 {
                     "name": "book",
                     "description": "The caller wants to book a table",
-                    "parameters": {"party_size": {"type": "int", "description": "Guests"}},
+                    "parameters": bistro("party_size"),
                     "target_agent": "Check",
                 }
             ],
@@ -106,7 +103,7 @@ GUARDED: dict[str, Any] = {
 
 
 def test_paths_choose_arguments_on_both_sides_of_a_guard() -> None:
-    compiled = compile_flow(msgspec.convert(GUARDED, Flow), check=False)
+    compiled = compile_doc(GUARDED, check=False)
     coverage = cover(compiled)
     assert [[(s.edge, s.args, s.state, s.automatic) for s in p.steps] for p in coverage.paths] == [
         [("book", {"party_size": 8}, "Done", ("small",))],
@@ -117,7 +114,7 @@ def test_paths_choose_arguments_on_both_sides_of_a_guard() -> None:
 
 
 def test_mermaid_of_the_clinic() -> None:
-    compiled = compile_flow(load_path(FLOWS / "clinic.json").flow)  # type: ignore[arg-type]
+    compiled = compile_example("clinic")
     assert to_mermaid(compiled) == (
         "stateDiagram-v2\n"
         "    [*] --> IntakeAgent\n"
@@ -141,7 +138,7 @@ def test_mermaid_marks_guards_actions_and_automatic_edges() -> None:
         }
     )
     doc["agents"][0]["name"] = "Host desk"
-    compiled = compile_flow(msgspec.convert(doc, Flow), check=False)
+    compiled = compile_doc(doc, check=False)
     text = to_mermaid(compiled)
     assert '    state "Host desk" as state_0\n' in text
     assert "    state_0 --> state_0: note (action)\n" in text
@@ -149,7 +146,7 @@ def test_mermaid_marks_guards_actions_and_automatic_edges() -> None:
 
 
 def test_graph_json_lists_states_and_transitions() -> None:
-    compiled = compile_flow(msgspec.convert(GUARDED, Flow), check=False)
+    compiled = compile_doc(GUARDED, check=False)
     data = to_json(compiled)
     assert data["start"] == "Host"
     assert data["states"][1] == {
@@ -188,11 +185,9 @@ def test_graph_command() -> None:
 
 
 def test_paths_try_the_literals_guards_compare_tool_results_and_lists_with() -> None:
+    tags = {"tags": {"type": "list[str]", "description": "Tags"}}
     doc = {
-        "variables": {
-            "status": {"type": "str", "description": "Review status"},
-            "tags": {"type": "list[str]", "description": "Tags"},
-        },
+        "variables": {"status": {"type": "str", "description": "Review status"}, **tags},
         "tools": [
             {
                 "kind": "python",
@@ -212,7 +207,7 @@ def test_paths_try_the_literals_guards_compare_tool_results_and_lists_with() -> 
                     {
                         "name": "tag",
                         "description": "The caller tells us their membership tags",
-                        "parameters": {"tags": {"type": "list[str]", "description": "Tags"}},
+                        "parameters": tags,
                         "target_agent": "B",
                     },
                 ],
@@ -232,6 +227,6 @@ def test_paths_try_the_literals_guards_compare_tool_results_and_lists_with() -> 
             {"name": "Done", "instructions": "x", "end": True},
         ],
     }
-    coverage = cover(compile_flow(msgspec.convert(doc, Flow), check=False))
+    coverage = cover(compile_doc(doc, check=False))
     assert coverage.uncovered == ()
     assert {"A.approve", "B.vip"} <= coverage.covered

@@ -14,11 +14,10 @@ pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
 from conftest import FLOWS
+from flowkit import compile_example
 from storekit import EXAMPLE_POLICY
 
 from flowctl.cli.main import cli
-from flowctl.engine.compile import compile_flow
-from flowctl.engine.load import load_bytes
 from flowctl.engine.replay import scenario_from_events
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.scenario import Expect, ModelStep
@@ -53,7 +52,7 @@ CALL = [
 
 
 def test_a_recording_becomes_a_scenario() -> None:
-    compiled = compile_flow(load_bytes(CLINIC.encode(), "clinic.json").flow)  # type: ignore[arg-type]
+    compiled = compile_example("clinic")
     conv = Conversation(compiled, variables={"caller_name": "Ana"})
     events = asyncio.run(record(conv, CALL))
     scenario = scenario_from_events("replay", events)
@@ -88,7 +87,7 @@ def store_with_a_call(tmp_path: Path) -> str:
             doc["variables"].setdefault("date_of_birth", {"type": "str"})
             await ts.push(json.dumps(doc), actor="test", flow_id="clinic")
             info = await ts.start_session("clinic", session_id="call-1")
-            compiled = compile_flow(load_bytes(CLINIC.encode(), "clinic.json").flow)  # type: ignore[arg-type]
+            compiled = compile_example("clinic")
             conv = Conversation(compiled)
             await ts.append_events(info.session_id, await record(conv, CALL))
             await ts.end_session(info.session_id, reason="end_call")

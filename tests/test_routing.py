@@ -63,87 +63,73 @@ NEW = {"is_new_user": True}
 PREMIUM = {"tier": "premium"}
 
 
+# (what the job asks of tenant `dynamic-co`, the flow, rule and reason routing gives,
+# what the decision adds to the job's own fields)
+PRECEDENCE: list[tuple[dict[str, Any], str, str, str, dict[str, Any]]] = [
+    (
+        {"flow_id": "interview", "purpose": "sales", "user_details": NEW},
+        "interview",
+        "explicit",
+        "the job names flow `interview`",
+        {},
+    ),
+    ({"agent_id": "interview"}, "interview", "explicit", "the job names flow `interview`", {}),
+    (
+        {"flow_id": "sales", "agent_id": "sales"},
+        "sales",
+        "explicit",
+        "the job names flow `sales`",
+        {},
+    ),
+    (
+        {"purpose": "sales", "user_details": NEW},
+        "sales",
+        "purpose",
+        "the tenant maps purpose `sales` to it",
+        {},
+    ),
+    (
+        {"user_details": {**PREMIUM, **NEW}},
+        "onboarding",
+        "rule[0]",
+        "rule[0] `is_new_user` holds",
+        {},
+    ),
+    (
+        {"purpose": "billing", "user_details": PREMIUM},
+        "support",
+        "rule[1]",
+        'purpose `billing` is not mapped; rule[1] `tier == "premium"` holds',
+        {},
+    ),
+    (
+        {"purpose": "trial", "user_id": "user-1"},
+        "sales",
+        "split",
+        "the tenant maps purpose `trial` to it, split 2 ways by user id: "
+        "variant[1] (weight 50 of 100)",
+        {"variant": 1},
+    ),
+    (
+        {"user_details": {"is_new_user": False, "tier": "free"}},
+        "support",
+        "default",
+        "nothing else matched: the tenant's default",
+        {},
+    ),
+    (
+        {"purpose": "billing"},
+        "support",
+        "default",
+        "purpose `billing` is not mapped; nothing else matched: the tenant's default",
+        {},
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("metadata", "expected"),
-    [
-        (
-            meta(tenant_id="dynamic-co", flow_id="interview", purpose="sales", user_details=NEW),
-            routed(
-                "interview",
-                "explicit",
-                "the job names flow `interview`",
-                purpose="sales",
-                user_details=NEW,
-            ),
-        ),
-        (
-            meta(tenant_id="dynamic-co", agent_id="interview"),
-            routed("interview", "explicit", "the job names flow `interview`"),
-        ),
-        (
-            meta(tenant_id="dynamic-co", flow_id="sales", agent_id="sales"),
-            routed("sales", "explicit", "the job names flow `sales`"),
-        ),
-        (
-            meta(tenant_id="dynamic-co", purpose="sales", user_details=NEW),
-            routed(
-                "sales",
-                "purpose",
-                "the tenant maps purpose `sales` to it",
-                purpose="sales",
-                user_details=NEW,
-            ),
-        ),
-        (
-            meta(tenant_id="dynamic-co", user_details={**PREMIUM, **NEW}),
-            routed(
-                "onboarding",
-                "rule[0]",
-                "rule[0] `is_new_user` holds",
-                user_details={**PREMIUM, **NEW},
-            ),
-        ),
-        (
-            meta(tenant_id="dynamic-co", purpose="billing", user_details=PREMIUM),
-            routed(
-                "support",
-                "rule[1]",
-                'purpose `billing` is not mapped; rule[1] `tier == "premium"` holds',
-                purpose="billing",
-                user_details=PREMIUM,
-            ),
-        ),
-        (
-            meta(tenant_id="dynamic-co", purpose="trial", user_id="user-1"),
-            routed(
-                "sales",
-                "split",
-                "the tenant maps purpose `trial` to it, split 2 ways by user id: "
-                "variant[1] (weight 50 of 100)",
-                purpose="trial",
-                variant=1,
-                user_id="user-1",
-            ),
-        ),
-        (
-            meta(tenant_id="dynamic-co", user_details={"is_new_user": False, "tier": "free"}),
-            routed(
-                "support",
-                "default",
-                "nothing else matched: the tenant's default",
-                user_details={"is_new_user": False, "tier": "free"},
-            ),
-        ),
-        (
-            meta(tenant_id="dynamic-co", purpose="billing"),
-            routed(
-                "support",
-                "default",
-                "purpose `billing` is not mapped; nothing else matched: the tenant's default",
-                purpose="billing",
-            ),
-        ),
-    ],
+    ("job", "flow_id", "rule", "reason", "decided"),
+    PRECEDENCE,
     ids=[
         "explicit-beats-purpose-and-rules",
         "agent-id-is-flow-id",
@@ -156,8 +142,13 @@ PREMIUM = {"tier": "premium"}
         "unmapped-purpose-falls-to-default",
     ],
 )
-def test_route_precedence(metadata: str, expected: Routed) -> None:
-    assert route(EXAMPLES, metadata) == expected
+def test_route_precedence(
+    job: dict[str, Any], flow_id: str, rule: str, reason: str, decided: dict[str, Any]
+) -> None:
+    # The decision carries the job's own fields, but for the flow it names.
+    carried = {k: v for k, v in job.items() if k not in ("flow_id", "agent_id")}
+    expected = routed(flow_id, rule, reason, **carried, **decided)
+    assert route(EXAMPLES, meta(tenant_id="dynamic-co", **job)) == expected
 
 
 def test_route_clinic_tenant() -> None:

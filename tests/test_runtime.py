@@ -6,8 +6,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from flowkit import bistro, compile_doc
 
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.runtime import (
     Action,
@@ -22,18 +22,13 @@ from flowctl.engine.runtime import (
     ToolCalled,
     ToolReturned,
 )
-from flowctl.engine.spec import Flow
 from flowctl.engine.tools import ToolRegistry, ToolResult
 
 FLOW: dict[str, Any] = {
     "flow_id": "bistro",
-    "variables": {
-        "caller_name": {"type": "str", "description": "Name", "input": True},
-        "party_size": {"type": "int", "description": "Guests"},
-        "is_member": {"type": "bool", "default": False},
-        "restaurant": {"type": "str", "default": "Chez Nous"},
-        "slot": {"type": "str", "description": "Booked slot"},
-    },
+    "variables": bistro(
+        "caller_name", "party_size", "is_member", "restaurant", "slot", inputs={"caller_name"}
+    ),
     "tools": [
         {
             "kind": "mock",
@@ -146,7 +141,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def compiled():  # type: ignore[no-untyped-def]
-    return compile_flow(msgspec.convert(FLOW, Flow))
+    return compile_doc(FLOW)
 
 
 def conversation(compiled, **kwargs: Any) -> Conversation:  # type: ignore[no-untyped-def]
@@ -331,7 +326,7 @@ async def test_builtin_save_data_checks_types(compiled) -> None:  # type: ignore
 def test_compile_refuses_a_flow_with_errors() -> None:
     bad = {"agents": [{"name": "A", "instructions": "x", "tools": ["nope"], "end": True}]}
     with pytest.raises(FlowInvalidError) as exc:
-        compile_flow(msgspec.convert(bad, Flow))
+        compile_doc(bad)
     assert str(exc.value) == (
         "Flow `?` has 1 error(s):\n  FL104 Unknown tool `nope` - at `$.agents[0].tools[0]`"
     )
@@ -390,6 +385,28 @@ def test_input_variables_are_checked_against_their_types(compiled) -> None:  # t
     assert conv.variables["party_size"] == 6
 
 
+def test_session_input_must_be_declared_and_typed() -> None:
+    flow = compile_doc(
+        {
+            "variables": {"age": {"type": "int", "input": True}},
+            "agents": [{"name": "A", "instructions": "{{age}}", "end": True}],
+        }
+    )
+    with pytest.raises(ValueError, match="Unknown variable `agee` in the session's input"):
+        Conversation(flow, variables={"agee": 5})
+    with pytest.raises(ValueError, match="Value for variable `age` is invalid"):
+        Conversation(flow, variables={"age": "abc"})
+
+
+def test_a_terminal_start_state_ends_at_once_and_offered_is_a_copy() -> None:
+    flow = compile_doc({"agents": [{"name": "A", "instructions": "x", "end": True}]})
+    assert Conversation(flow).ended is not None
+    flow = compile_doc({"agents": [{"name": "A", "instructions": "x", "tools": ["end_call"]}]})
+    a, b = Conversation(flow), Conversation(flow)
+    a.offered()[0]["parameters"]["properties"]["x"] = {}
+    assert b.offered()[0]["parameters"]["properties"] == {}
+
+
 async def test_tool_registry_mocks_override_any_tool(compiled) -> None:  # type: ignore[no-untyped-def]
     registry = ToolRegistry(compiled.tools, mocks={"check_table": {"free": False, "slot": "none"}})
     conv = conversation(compiled, tools=registry)
@@ -399,10 +416,7 @@ async def test_tool_registry_mocks_override_any_tool(compiled) -> None:  # type:
 
 
 BUILTINS: dict[str, Any] = {
-    "variables": {
-        "caller_name": {"type": "str", "description": "Name"},
-        "party_size": {"type": "int", "description": "Guests"},
-    },
+    "variables": bistro("caller_name", "party_size"),
     "tools": [
         {
             "kind": "builtin",
@@ -416,10 +430,7 @@ BUILTINS: dict[str, Any] = {
             "builtin": "set_variables",
             "description": "Remember what the caller said",
             "variables": ["caller_name", "party_size"],
-            "parameters": {
-                "caller_name": {"type": "str", "description": "Name"},
-                "party_size": {"type": "int", "description": "Guests"},
-            },
+            "parameters": bistro("caller_name", "party_size"),
         },
         {
             "kind": "builtin",
@@ -449,7 +460,7 @@ BUILTINS: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def builtins():  # type: ignore[no-untyped-def]
-    return compile_flow(msgspec.convert(BUILTINS, Flow))
+    return compile_doc(BUILTINS)
 
 
 async def test_builtin_transfer_call_ends_with_the_destination(builtins) -> None:  # type: ignore[no-untyped-def]

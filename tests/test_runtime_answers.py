@@ -3,20 +3,17 @@ needs and the coverage of runs: engine parts the adapter and the simulator rely 
 
 from __future__ import annotations
 
-import msgspec
 import pytest
-from conftest import FLOWS
+from flowkit import compile_doc, compile_example
 
-from flowctl.engine.compile import MAX_TOOL_STEPS, compile_flow
-from flowctl.engine.load import load_path
+from flowctl.engine.compile import MAX_TOOL_STEPS
 from flowctl.engine.paths import RunCoverage, ran
 from flowctl.engine.runtime import Conversation, OutputInvalid, OutputRecorded
-from flowctl.engine.spec import Flow
 
 
-def _flow(**state: object) -> Flow:
+def _flow(**state: object) -> dict[str, object]:
     main = {"name": "Main", "instructions": "Help.", "tools": ["end_call"], **state}
-    return msgspec.convert({"agents": [main]}, Flow)
+    return {"agents": [main]}
 
 
 SURVEY = {
@@ -38,14 +35,14 @@ SURVEY = {
     ids=["words", "array", "missing", "wrong-type"],
 )
 def test_an_answer_that_does_not_fit_is_recorded_as_invalid(text: str, error: str) -> None:
-    conv = Conversation(compile_flow(_flow(output=SURVEY)), clock=lambda: 5.0)
+    conv = Conversation(compile_doc(_flow(output=SURVEY)), clock=lambda: 5.0)
     assert conv.record_answer(text) is None
     assert conv.history[-1] == OutputInvalid(at=5.0, state="Main", error=error, text=text)
     conv.close()
 
 
 def test_an_answer_that_fits_is_recorded_as_output() -> None:
-    conv = Conversation(compile_flow(_flow(output=SURVEY)), clock=lambda: 5.0)
+    conv = Conversation(compile_doc(_flow(output=SURVEY)), clock=lambda: 5.0)
     fields = conv.record_answer('{"score": 3, "system_response": "Three."}')
     assert fields == {"score": 3, "system_response": "Three."}
     assert conv.history[-1] == OutputRecorded(at=5.0, state="Main", fields=fields)
@@ -53,7 +50,7 @@ def test_an_answer_that_fits_is_recorded_as_output() -> None:
 
 
 def test_recap_names_the_path_and_what_is_known() -> None:
-    compiled = compile_flow(load_path(FLOWS / "clinic.json").flow)  # type: ignore[arg-type]
+    compiled = compile_example("clinic")
     conv = Conversation(compiled)
     assert conv.recap() == "Summary of the call so far: it went IntakeAgent."
     conv.variables["caller_name"] = 'Ana "the" Tester'
@@ -63,38 +60,22 @@ def test_recap_names_the_path_and_what_is_known() -> None:
     conv.close()
 
 
+def _with_tools(n: int) -> dict[str, object]:
+    """One state offering ``n`` mock tools and ``end_call``."""
+    tools = [{"kind": "mock", "name": f"t{i}", "description": "A tool"} for i in range(n)]
+    return {**_flow(tools=[t["name"] for t in tools] + ["end_call"]), "tools": tools}
+
+
 def test_max_tool_steps_fits_the_longest_chain_within_bounds() -> None:
-    assert compile_flow(_flow()).max_tool_steps == 3  # never below LiveKit's default
-    tools = [{"kind": "mock", "name": f"t{i}", "description": "A tool"} for i in range(6)]
-    doc = {
-        "tools": tools,
-        "agents": [
-            {
-                "name": "Main",
-                "instructions": "Help.",
-                "tools": [t["name"] for t in tools] + ["end_call"],
-            }
-        ],
-    }
-    compiled = compile_flow(msgspec.convert(doc, Flow))
+    assert compile_doc(_flow()).max_tool_steps == 3  # never below LiveKit's default
+    compiled = compile_doc(_with_tools(6))
     assert compiled.states[0].tool_steps == 9  # 7 staying functions, a refusal, a move
     assert compiled.max_tool_steps == 8  # LiveKit runs max_tool_steps + 1 rounds
-    many = [{"kind": "mock", "name": f"t{i}", "description": "A tool"} for i in range(40)]
-    doc = {
-        "tools": many,
-        "agents": [
-            {
-                "name": "Main",
-                "instructions": "Help.",
-                "tools": [t["name"] for t in many] + ["end_call"],
-            }
-        ],
-    }
-    assert compile_flow(msgspec.convert(doc, Flow)).max_tool_steps == MAX_TOOL_STEPS
+    assert compile_doc(_with_tools(40)).max_tool_steps == MAX_TOOL_STEPS
 
 
 def test_ran_reports_states_and_edges_that_never_ran() -> None:
-    compiled = compile_flow(load_path(FLOWS / "clinic.json").flow)  # type: ignore[arg-type]
+    compiled = compile_example("clinic")
     report = ran(compiled, ["IntakeAgent.transfer_to_specialist"])
     assert isinstance(report, RunCoverage)
     assert (report.states_entered, report.states_total) == (2, 3)

@@ -14,12 +14,11 @@ pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
 from conftest import FLOWS
+from flowkit import compile_file
 from livekit.agents import llm
 from openai_fake import FakeOpenAI
 
 from flowctl.cli.main import _styled, cli
-from flowctl.engine.compile import compile_flow
-from flowctl.engine.load import load_path
 from flowctl.engine.scenario import Scenario, Turn
 from flowctl.worker.simulate import run_scenario
 
@@ -201,7 +200,7 @@ class _Never(llm.LLMStream):
 
 
 async def test_a_turn_that_never_ends_times_out() -> None:
-    compiled = compile_flow(load_path(CLINIC).flow)  # type: ignore[arg-type]
+    compiled = compile_file(CLINIC)
     scenario = Scenario(name="stuck", turns=[Turn(user="hello"), Turn(user="again")])
     result = await run_scenario(compiled, scenario, model=lambda conv: _Silent(), timeout=0.3)
     assert result.passed is False

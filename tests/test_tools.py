@@ -162,7 +162,7 @@ async def server() -> AsyncIterator[str]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
@@ -197,6 +197,19 @@ async def test_http_get_sends_query_and_fills_the_url_template_escaped(server: s
     # A value is one path segment: a caller cannot walk the URL with "/../".
     assert result.value["echo"]["path"] == "/echo/patients/Ana%20Ruiz%2F..%2Fadmin"
     assert result.value["echo"]["query"] == {"q": "a b"}
+
+
+async def test_http_tools_share_one_session_until_the_registry_closes(server: str) -> None:
+    t = tool(kind="http", name="find", method="GET", url=server + "/echo/x")
+    reg = registry(t)
+    assert reg.http_session is None  # nothing opened before an http tool runs
+    assert (await reg.call(t, {}, {})).ok
+    session = reg.http_session
+    assert session is not None and not session.closed
+    assert (await reg.call(t, {}, {})).ok
+    assert reg.http_session is session
+    await reg.close()
+    assert session.closed and reg.http_session is None
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import pytest
 
 pytest.importorskip("livekit.agents")
 
+from flowkit import compile_doc
 from livekit.agents import AgentSession
 
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.runtime import Conversation, OutputInvalid, OutputRecorded, RefusedEvent
-from flowctl.engine.spec import Flow
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.llm import ScriptedLLM, Step
 
@@ -75,7 +73,7 @@ FLOW = {
 
 @pytest.fixture(scope="module")
 def compiled():  # type: ignore[no-untyped-def]
-    return compile_flow(msgspec.convert(FLOW, Flow))
+    return compile_doc(FLOW)
 
 
 async def _session(compiled, turns: list[tuple[str, list[Step]]]):  # type: ignore[no-untyped-def]

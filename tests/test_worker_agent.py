@@ -7,11 +7,9 @@ import pytest
 
 pytest.importorskip("livekit.agents")
 
-from conftest import FLOWS
+from flowkit import compile_example
 from livekit.agents import AgentSession
 
-from flowctl.engine.compile import compile_flow
-from flowctl.engine.load import load_path
 from flowctl.engine.runtime import Conversation, Entered, Fired, RefusedEvent
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.llm import ScriptedLLM, Step
@@ -19,7 +17,7 @@ from flowctl.worker.llm import ScriptedLLM, Step
 
 @pytest.fixture(scope="module")
 def clinic():  # type: ignore[no-untyped-def]
-    return compile_flow(load_path(FLOWS / "clinic.json").flow)  # type: ignore[arg-type]
+    return compile_example("clinic")
 
 
 async def test_a_handoff_moves_the_session_to_the_next_state(clinic) -> None:  # type: ignore[no-untyped-def]

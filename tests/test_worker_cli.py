@@ -15,6 +15,7 @@ import jwt
 import pytest
 from click.testing import CliRunner
 from conftest import FLOWS, ROOT, minimal
+from workerkit import record_sessions
 
 from flowctl.cli.main import cli
 
@@ -30,16 +31,6 @@ NONE = {name: None for name in (*KEYS, *LIVEKIT)}
 def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args), env={**NONE, **(env or {})})
     return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What `flowctl.worker.server.run` was called with (nothing connects)."""
-    calls: list[Any] = []
-    monkeypatch.setattr(
-        "flowctl.worker.server.run", lambda server, **options: calls.append((server, options))
-    )
-    return calls
 
 
 def test_worker_refuses_to_start_with_a_flow_that_has_errors(tmp_path: Path, ran: list) -> None:  # type: ignore[type-arg]
@@ -83,7 +74,13 @@ def test_worker_refuses_to_start_without_livekit_settings(ran: list) -> None:  #
 
 
 @pytest.mark.parametrize(("command", "dev"), [("dev", True), ("start", False)])
-def test_worker_runs_the_server_with_the_agent_name(ran: list, command: str, dev: bool) -> None:  # type: ignore[type-arg]
+def test_worker_runs_the_server_with_the_agent_name(
+    ran: list,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    dev: bool,
+) -> None:
+    registered = record_sessions(monkeypatch)
     code, out, err = run(
         "worker",
         command,
@@ -103,34 +100,33 @@ def test_worker_runs_the_server_with_the_agent_name(ran: list, command: str, dev
     )
     [(server, options)] = ran
     assert options == {"dev": dev, "log_level": "DEBUG"}
-    assert server._agent_name == "support-agent"
+    [session] = registered
+    assert session["server"] is server and session["agent_name"] == "support-agent"
 
 
 # --- tokens --------------------------------------------------------------------------------
 
 
-def _claims(token: str) -> dict[str, Any]:
-    return jwt.decode(token, LIVEKIT["LIVEKIT_API_SECRET"], algorithms=["HS256"])
+def _minted(**options: str) -> dict[str, Any]:
+    """The claims of the token ``flowctl token`` mints with ``options`` (``agent_name``
+    is ``--agent-name``)."""
+    args = [
+        arg for name, value in options.items() for arg in (f"--{name.replace('_', '-')}", value)
+    ]
+    code, out, err = run("token", *args, env=LIVEKIT)
+    assert code == 0, err
+    return jwt.decode(out.strip(), LIVEKIT["LIVEKIT_API_SECRET"], algorithms=["HS256"])
 
 
 def test_token_dispatches_the_named_agent_with_the_jobs_metadata() -> None:
     metadata = '{"tenant_id": "dynamic-co", "purpose": "sales", "user_id": "u-1"}'
-    code, out, err = run(
-        "token",
-        "--room",
-        "sales-42",
-        "--identity",
-        "caller-1",
-        "--name",
-        "Ana",
-        "--metadata",
-        metadata,
-        "--agent-name",
-        "sales-agent",
-        env=LIVEKIT,
+    claims = _minted(
+        room="sales-42",
+        identity="caller-1",
+        name="Ana",
+        metadata=metadata,
+        agent_name="sales-agent",
     )
-    assert code == 0, err
-    claims = _claims(out.strip())
     assert claims["exp"] - claims["nbf"] == 3600
     del claims["exp"], claims["nbf"]
     assert claims == {
@@ -150,20 +146,7 @@ def test_token_dispatches_the_named_agent_with_the_jobs_metadata() -> None:
 
 def test_token_without_an_agent_name_puts_the_metadata_on_the_room() -> None:
     metadata = '{"tenant_id": "healthcare_clinic"}'
-    code, out, _ = run(
-        "token",
-        "--room",
-        "r",
-        "--identity",
-        "i",
-        "--metadata",
-        metadata,
-        "--ttl",
-        "600",
-        env=LIVEKIT,
-    )
-    assert code == 0
-    claims = _claims(out.strip())
+    claims = _minted(room="r", identity="i", metadata=metadata, ttl="600")
     assert claims["roomConfig"] == {"metadata": metadata}
     assert claims["exp"] - claims["nbf"] == 600
 

@@ -21,7 +21,7 @@ from livekit.agents import JobExecutorType, JobProcess, JobRequest
 from livekit.agents.testing import fake_job_context
 from livekit.api import TransferSIPParticipantRequest
 from livekit.protocol import agent, models
-from workerkit import Tracers, services, until
+from workerkit import Tracers, record_sessions, services, until
 
 from flowctl.engine.library import FileLibrary
 from flowctl.worker.call import NOT_TRANSFERRED, Call
@@ -41,16 +41,6 @@ from flowctl.worker.server import (
 )
 from flowctl.worker.session import load_vads
 from flowctl.worker.tracing import EXPORTER_HINT, SessionTracing, exporter_problem
-
-
-@pytest.fixture(scope="module")
-def examples() -> FileLibrary:
-    return FileLibrary.load(FLOWS)
-
-
-@pytest.fixture(scope="module")
-def desk() -> FileLibrary:
-    return FileLibrary.load(FIXTURES / "voice")
 
 
 @pytest.fixture(scope="module")
@@ -353,11 +343,16 @@ async def test_a_failed_accept_gives_the_slot_back(desk: FileLibrary) -> None:
     assert server.slots.count("acme") == 0
 
 
-def test_the_server_registers_one_entrypoint_with_the_agent_name(examples: FileLibrary) -> None:
+def test_the_server_registers_one_entrypoint_with_the_agent_name(
+    examples: FileLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered = record_sessions(monkeypatch)
     config = WorkerConfig(flows_dir=str(FLOWS), agent_name="support-agent")
     server = FlowServer(config, examples).build()
-    assert server._agent_name == "support-agent"
-    assert server._entrypoint_fnc is entrypoint
+    [session] = registered
+    assert session["server"] is server
+    assert session["agent_name"] == "support-agent"
+    assert session["entrypoint"] is entrypoint
 
 
 # --- tracing -------------------------------------------------------------------------------

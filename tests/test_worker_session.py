@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("livekit.agents")
 
-from conftest import FIXTURES, FLOWS
+from conftest import FLOWS
 from livekit.plugins import deepgram, openai, silero
+from workerkit import record_openai_options
 
 from flowctl.engine.library import FileLibrary, ServedFlow
 from flowctl.engine.runtime import Conversation
@@ -28,24 +29,15 @@ from flowctl.worker.session import (
 KEYS = {"OPENAI_API_KEY": "sk-test", "DEEPGRAM_API_KEY": "dg-test", "CRM_KEY": "x"}
 
 
-@pytest.fixture(scope="module")
-def examples() -> FileLibrary:
-    return FileLibrary.load(FLOWS)
-
-
-@pytest.fixture(scope="module")
-def desk() -> FileLibrary:
-    return FileLibrary.load(FIXTURES / "voice")
-
-
 async def _close(*made: Any) -> None:
     for m in made:
         await m.aclose()
 
 
 async def test_every_provider_of_the_example_flows_builds_without_a_network(
-    examples: FileLibrary,
+    examples: FileLibrary, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    made_with = record_openai_options(monkeypatch)
     plugins = Plugins(env=KEYS)
     made: list[Any] = []
     seen = set()
@@ -56,12 +48,12 @@ async def test_every_provider_of_the_example_flows_builds_without_a_network(
         made += [stt_, llm_, tts_]
         assert isinstance(stt_, deepgram.STT)
         assert isinstance(llm_, openai.LLM) and llm_.model == flow.llm.model
-        assert isinstance(tts_, openai.TTS) and tts_._opts.voice == flow.tts.voice
+        assert isinstance(tts_, openai.TTS) and made_with(tts_)["voice"] == flow.tts.voice
         for state in flow.agents:
             if state.tts is not None:
                 voice = plugins.tts(state.tts)
                 made.append(voice)
-                assert voice._opts.voice == state.tts.voice
+                assert made_with(voice)["voice"] == state.tts.voice
                 seen.add((served.flow_id, state.name, state.tts.voice))
     assert seen == {("clinic", "SpecialistAgent", "sage")}
     await _close(*made)
@@ -174,14 +166,18 @@ async def test_only_voices_that_take_instructions_are_steered() -> None:
     await _close(oai, dg)
 
 
-async def test_openai_objects_share_one_client_per_key_and_endpoint() -> None:
+async def test_openai_objects_share_one_client_per_key_and_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Making an OpenAI client loads the system's certificates (~20 ms); a session start
     # must not pay that for each of its models.
+    made_with = record_openai_options(monkeypatch)
     plugins = Plugins(env=KEYS)
     model, voice = plugins.llm(LLMConfig(model="gpt-4o-mini")), plugins.tts(TTSConfig())
     local = plugins.llm(LLMConfig(model="llama3", base_url="http://localhost:8000/v1"))
-    assert model._client is voice._client
-    assert local._client is not model._client
-    assert str(local._client.base_url) == "http://localhost:8000/v1/"
+    client, voice_client, local_client = (made_with(m)["client"] for m in (model, voice, local))
+    assert client is voice_client
+    assert local_client is not client
+    assert str(local_client.base_url) == "http://localhost:8000/v1/"
     await _close(model, voice, local)
-    assert not model._client.is_closed()  # the process's client outlives one session
+    assert not client.is_closed()  # the process's client outlives one session

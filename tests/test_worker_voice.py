@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("livekit.agents")
 
-from conftest import FIXTURES, ROOT
+from conftest import ROOT
 from livekit.agents.testing import fake_job_context
 from workerkit import services, until
 
@@ -28,11 +28,6 @@ from flowctl.worker.server import serve
 from flowctl.worker.session import load_vads
 
 SPEECH = ROOT / "tests" / "data"
-
-
-@pytest.fixture(scope="module")
-def desk() -> FileLibrary:
-    return FileLibrary.load(FIXTURES / "voice")
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
-"""Helpers for worker tests: services with stand-in providers, and waiting for a
-session to reach a condition without sleeping."""
+"""Helpers for worker tests: services with stand-in providers, waiting for a session to
+reach a condition without sleeping, and what LiveKit's OpenAI objects were made with."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import pytest
 
 from flowctl.engine.library import FlowLibrary
 from flowctl.worker.fakes import FakePlugins, FakeRoom
@@ -66,3 +68,41 @@ async def until(session: Any, holds: Callable[[], bool], *, limit: float = 10.0)
     finally:
         for name in _EVENTS:
             session.off(name, check)
+
+
+def record_openai_options(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], dict[str, Any]]:
+    """Stand LiveKit's OpenAI plugin classes in for ones that keep the keyword arguments
+    each object was made with, and return how to read them: LiveKit keeps an object's
+    voice and client to itself, and what we gave its constructor is the fact a test
+    checks."""
+    from livekit.plugins import openai
+
+    def recording(base: type) -> type:
+        class Recording(base):  # type: ignore[valid-type,misc]
+            def __init__(self, **options: Any) -> None:
+                self.made_with = options
+                super().__init__(**options)
+
+        Recording.__name__ = Recording.__qualname__ = base.__name__
+        return Recording
+
+    for name in ("STT", "LLM", "TTS"):
+        monkeypatch.setattr(openai, name, recording(getattr(openai, name)))
+    return lambda made: made.made_with
+
+
+def record_sessions(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Each ``AgentServer.rtc_session`` registration, as the server it was made on, the
+    entrypoint and the keyword options (``agent_name``, ``on_request``): LiveKit keeps
+    them to itself once registered."""
+    from livekit.agents import AgentServer
+
+    registered: list[dict[str, Any]] = []
+    register = AgentServer.rtc_session
+
+    def rtc_session(server: AgentServer, func: Any = None, **options: Any) -> Any:
+        registered.append({"server": server, "entrypoint": func, **options})
+        return register(server, func, **options)
+
+    monkeypatch.setattr(AgentServer, "rtc_session", rtc_session)
+    return registered

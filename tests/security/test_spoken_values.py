@@ -7,21 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import pytest
+from flowkit import bistro, compile_doc
 
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.runtime import Conversation, Handoff
-from flowctl.engine.spec import Flow
 from flowctl.engine.templates import MAX_SPOKEN_CHARS, render
 
 FLOW: dict[str, Any] = {
     "flow_id": "bistro",
-    "variables": {
-        "caller_name": {"type": "str", "description": "Name", "input": True},
-        "party_size": {"type": "int", "description": "Guests"},
-        "restaurant": {"type": "str", "default": "Chez Nous"},
-    },
+    "variables": bistro("caller_name", "party_size", "restaurant", inputs={"caller_name"}),
     "agents": [
         {
             "name": "Host",
@@ -46,7 +40,7 @@ LONG = "Ana " + "la " * 300
 
 @pytest.fixture(scope="module")
 def compiled():  # type: ignore[no-untyped-def]
-    return compile_flow(msgspec.convert(FLOW, Flow))
+    return compile_doc(FLOW)
 
 
 @pytest.mark.parametrize(

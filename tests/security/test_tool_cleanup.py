@@ -11,16 +11,16 @@ import aiohttp
 import msgspec
 import pytest
 from conftest import FLOWS
+from flowkit import compile_doc
 from listener import Listener, json_answer
 from livekit.agents.testing import fake_job_context
 from workerkit import NO_WAIT
 
-from flowctl.engine.compile import compile_flow
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.library import FileLibrary
 from flowctl.engine.routing import Routed, route
 from flowctl.engine.runtime import Action, Conversation
-from flowctl.engine.spec import Flow, Tool
+from flowctl.engine.spec import Tool
 from flowctl.engine.tools import ToolRegistry, ToolResult
 from flowctl.worker.call import Call
 from flowctl.worker.fakes import FakePlugins, FakeRoom
@@ -34,36 +34,31 @@ async def listener() -> AsyncIterator[Listener]:
 
 
 def _flow(url: str) -> Any:
-    return compile_flow(
-        msgspec.convert(
-            {
-                "flow_id": "desk",
-                "tools": [
-                    {"kind": "http", "name": "slots", "description": "Free slots", "url": url}
-                ],
-                "agents": [
-                    {
-                        "name": "Desk",
-                        "instructions": "Help the caller.",
-                        "edges": [
-                            {
-                                "name": "check",
-                                "action": "action",
-                                "tool": "slots",
-                                "description": "The caller asks which slots are free",
-                            },
-                            {
-                                "name": "done",
-                                "description": "The caller has what they need",
-                                "target_agent": "Bye",
-                            },
-                        ],
-                    },
-                    {"name": "Bye", "instructions": "Say goodbye.", "end": True},
-                ],
-            },
-            Flow,
-        )
+    return compile_doc(
+        {
+            "flow_id": "desk",
+            "tools": [{"kind": "http", "name": "slots", "description": "Free slots", "url": url}],
+            "agents": [
+                {
+                    "name": "Desk",
+                    "instructions": "Help the caller.",
+                    "edges": [
+                        {
+                            "name": "check",
+                            "action": "action",
+                            "tool": "slots",
+                            "description": "The caller asks which slots are free",
+                        },
+                        {
+                            "name": "done",
+                            "description": "The caller has what they need",
+                            "target_agent": "Bye",
+                        },
+                    ],
+                },
+                {"name": "Bye", "instructions": "Say goodbye.", "end": True},
+            ],
+        }
     )
 
 
@@ -90,7 +85,7 @@ async def test_the_conversations_own_registry_is_closed_too(listener: Listener) 
     compiled = _flow(listener.url("/slots"))
     conv = Conversation(compiled)
     assert (await conv.fire("check")).result.ok  # type: ignore[union-attr]
-    session = conv.tools._session
+    session = conv.tools.http_session
     assert session is not None and not session.closed
     await conv.aclose()
     assert session.closed
@@ -122,7 +117,7 @@ async def test_a_workers_call_closes_its_tools_when_it_ends(listener: Listener) 
             Tool,
         )
         assert await tools.call(tool, {}, {}) == ToolResult(ok=True, value={"slot": "Tue 10:00"})
-        session = tools._session
+        session = tools.http_session
         assert session is not None and not session.closed
         await call.aclose()
     assert session.closed

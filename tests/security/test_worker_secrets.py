@@ -31,6 +31,7 @@ from tenantkit import (
     until,
     url_of,
 )
+from workerkit import record_openai_options
 
 from flowctl.engine.boundary import Boundary, Secrets, TenantPolicy
 from flowctl.engine.runtime import ToolReturned
@@ -253,10 +254,11 @@ SECRETS = Secrets("acme", {"LLM_KEY": "acme-llm-key"})
     ids=["own-key-own-endpoint", "own-key", "operators", "operators-by-name"],
 )
 async def test_a_tenant_model_gets_its_own_key_or_the_operators_on_the_operators_endpoint(
-    config: LLMConfig, key: str, endpoint: str
+    config: LLMConfig, key: str, endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model: Any = Plugins(env=OPERATOR_ENV).llm(config, Keys(OPERATOR_ENV, ACME, SECRETS))
-    client = model._client
+    made_with = record_openai_options(monkeypatch)
+    model = Plugins(env=OPERATOR_ENV).llm(config, Keys(OPERATOR_ENV, ACME, SECRETS))
+    client = made_with(model)["client"]
     assert (client.api_key, str(client.base_url)) == (key, endpoint)
     await client.close()
 

@@ -109,6 +109,14 @@ async def _served_desk(library: StoreLibrary, job_id: str) -> None:
     await job.hang_up()
 
 
+async def _refused_alone(library: StoreLibrary, flow_id: str, reason: str) -> None:
+    """Tenant `globex`'s job for ``flow_id`` is refused for ``reason``, and tenant `acme`'s
+    desk is served all the same."""
+    refused = await run_job(library, "globex", f"job-{flow_id}", flow_id=flow_id)
+    assert refused.room.shutdowns == [f"flowctl: refused: {reason}"]
+    await _served_desk(library, "job-desk")
+
+
 async def test_a_version_that_bypassed_lint_is_refused_alone(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -151,9 +159,7 @@ async def test_a_publish_while_the_worker_runs_is_checked_too(
             await _publish(store, "globex", keyed)
         await until(lambda: bool(library.unservable()))
     assert [r.getMessage() for r in caplog.records] == [reason]
-    refused = await run_job(library, "globex", "job-keyed", flow_id="keyed")
-    assert refused.room.shutdowns == [f"flowctl: refused: {reason}"]
-    await _served_desk(library, "job-desk")
+    await _refused_alone(library, "keyed", reason)
     await library.aclose()
     assert await _end_reason(url, "globex", "job-keyed") == f"refused: {reason}"
 
@@ -184,9 +190,7 @@ async def test_a_narrowed_policy_takes_a_published_flow_out_of_service(tmp_path:
         "`$.tools[0].url`"
     )
     assert [u.reason for u in library.unservable()] == [reason]
-    refused = await run_job(library, "globex", "job-hooked", flow_id="hooked")
-    assert refused.room.shutdowns == [f"flowctl: refused: {reason}"]
-    await _served_desk(library, "job-desk")
+    await _refused_alone(library, "hooked", reason)
     await library.aclose()
 
 
@@ -210,9 +214,7 @@ async def test_a_catalog_tool_whose_function_is_missing_is_not_served(tmp_path: 
         "import `flowctl_no_such_module:lookup`: No module named 'flowctl_no_such_module'"
     )
     assert [u.reason for u in library.unservable()] == [reason]
-    refused = await run_job(library, "globex", "job-orders", flow_id="orders")
-    assert refused.room.shutdowns == [f"flowctl: refused: {reason}"]
-    await _served_desk(library, "job-desk")
+    await _refused_alone(library, "orders", reason)
     await library.aclose()
 
 
@@ -259,16 +261,6 @@ async def test_a_room_name_is_shown_escaped(tmp_path: Path) -> None:
 
 
 # --- flowctl worker start --store ----------------------------------------------------------
-
-
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What `flowctl.worker.server.run` was called with (nothing connects)."""
-    calls: list[Any] = []
-    monkeypatch.setattr(
-        "flowctl.worker.server.run", lambda server, **options: calls.append((server, options))
-    )
-    return calls
 
 
 def test_worker_start_with_a_store_serves_every_flow_it_can(tmp_path: Path, ran: list) -> None:  # type: ignore[type-arg]
