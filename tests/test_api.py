@@ -18,6 +18,7 @@ from storekit import EXAMPLE_POLICY, T0, broken_doc, flow_doc
 from flowctl.cli.main import cli
 from flowctl.engine.runtime import Entered, Fired
 from flowctl.engine.store import Turn, open_store
+from flowctl.engine.store.documents import push_document
 from flowctl.engine.store.keys import key_id_of
 
 
@@ -449,7 +450,7 @@ def test_api_another_tenants_flow_session_and_routing_are_404(api: Server) -> No
     async def globex_data() -> None:
         async with await open_store(api.url) as s:
             g = s.tenant("globex")
-            await g.push(flow_doc("secret"), actor="setup")
+            await push_document(g, flow_doc("secret"), actor="setup")
             await g.publish("secret", 1, actor="setup")
             await g.start_session("secret", session_id="globex-call")
 
@@ -502,7 +503,7 @@ def test_api_sessions_list_get_with_events_and_active_count(api: Server) -> None
     async def record() -> None:
         async with await open_store(api.url) as s:
             t = s.tenant("acme")
-            await t.push(flow_doc("calls"), actor="setup")
+            await push_document(t, flow_doc("calls"), actor="setup")
             await t.publish("calls", 1, actor="setup")
             await t.start_session("calls", session_id="call-1", routing={"rule": "default"})
             await t.append_events(
