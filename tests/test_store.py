@@ -40,6 +40,7 @@ from flowctl.engine.store import (
     open_store,
 )
 from flowctl.engine.store.documents import canonical, content_hash, prepare, push_document
+from flowctl.engine.store.errors import PointerRefused
 
 
 @pytest.fixture
@@ -414,9 +415,38 @@ async def test_publish_with_a_stale_expectation_is_a_conflict(acme: TenantStore)
         "it in between); look again with `flowctl store show clinic` and retry"
     )
     assert caught.value.exit_code == 1
+    assert (caught.value.refused, caught.value.expected, caught.value.current) == (
+        "Cannot publish `clinic` v3: expected v1 to be published, but v2 is (someone changed "
+        "it in between)",
+        1,
+        2,
+    )
     with pytest.raises(StoreConflict, match="expected no version to be published, but v2 is"):
         await acme.publish("clinic", 3, actor="cy", expected_current=None)
     assert await acme.published("clinic") == 2
+
+
+async def test_pointer_moves_the_state_does_not_allow_are_pointer_refused(
+    acme: TenantStore,
+) -> None:
+    await push_document(acme, flow_doc(), actor="ana")
+    with pytest.raises(PointerRefused) as caught:
+        await acme.unpublish("clinic", actor="ana")
+    assert (str(caught.value), caught.value.exit_code) == (
+        "`clinic` is not published; nothing to unpublish",
+        2,
+    )
+    with pytest.raises(PointerRefused) as caught:
+        await acme.rollback("clinic", actor="ana")
+    assert str(caught.value) == "`clinic` has never been published; nothing to roll back"
+
+
+def test_rows_are_read_into_records_by_column_name() -> None:
+    from flowctl.engine.store.sqlite.rows import columns
+
+    assert columns(Callback, when="due") == (
+        'callback_id, session_id, due AS "when", reason, busy, requested_at, status'
+    )
 
 
 async def test_publish_refuses_lint_errors_and_names_them(acme: TenantStore) -> None:
