@@ -22,6 +22,12 @@ __all__ = ["FlowsController"]
 
 READ = {"need": "viewer"}
 WRITE = {"need": "developer"}
+# A move of the published pointer (publish, rollback): 200 with the history entry.
+MOVE: dict[str, Any] = {
+    "opt": WRITE,
+    "status_code": 200,
+    "responses": responses(400, 401, 403, 404, 409, 413, 422),
+}
 FlowId = Annotated[str, Parameter(description="The flow's id.", max_length=256)]
 VersionQuery = Annotated[
     int | None,
@@ -151,12 +157,7 @@ class FlowsController(Controller):
         )
         return DiffView(flow_id=flow_id, old=old, new=new, diff=text)
 
-    @post(
-        "/{flow_id:str}/publish",
-        opt=WRITE,
-        status_code=200,
-        responses=responses(400, 401, 403, 404, 409, 413, 422),
-    )
+    @post("/{flow_id:str}/publish", **MOVE)
     async def publish(self, caller: Caller, flow_id: FlowId, data: Publish) -> Publication:
         """Make a lint-clean version the one new sessions get (422 with its findings if
         it has errors; 409 if `expected_current` is stale)."""
@@ -165,12 +166,7 @@ class FlowsController(Controller):
             flow_id, data.version, actor=caller.actor, expected_current=expected
         )
 
-    @post(
-        "/{flow_id:str}/rollback",
-        opt=WRITE,
-        status_code=200,
-        responses=responses(400, 401, 403, 404, 409, 413, 422),
-    )
+    @post("/{flow_id:str}/rollback", **MOVE)
     async def rollback(self, caller: Caller, flow_id: FlowId, data: Rollback) -> Publication:
         """Republish an earlier version: `to`, or the newest earlier one published."""
         expected = _expectation(data.expected_current)

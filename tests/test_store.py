@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc
+from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc, with_tenants
 
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.runtime import (
@@ -45,10 +45,8 @@ from flowctl.engine.store.errors import PointerRefused
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await opened(tmp_path / "flowctl.db")
-    await s.create_tenant("acme", actor="ana", name="Acme")
-    yield s
-    await s.close()
+    async with with_tenants(tmp_path / "flowctl.db", acme="Acme") as s:
+        yield s
 
 
 @pytest.fixture

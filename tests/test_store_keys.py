@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from storekit import T0, Clock, flow_doc, opened
+from storekit import T0, Clock, flow_doc, opened, with_tenants
 
 from flowctl.cli.main import cli
 from flowctl.engine.boundary import TenantPolicy
@@ -34,11 +34,8 @@ from flowctl.engine.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await opened(tmp_path / "flowctl.db")
-    await s.create_tenant("acme", actor="ana")
-    await s.create_tenant("globex", actor="ana")
-    yield s
-    await s.close()
+    async with with_tenants(tmp_path / "flowctl.db", acme="", globex="") as s:
+        yield s
 
 
 @pytest.fixture
