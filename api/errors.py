@@ -30,15 +30,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from flowctl.engine.edits import EditConflict, EditError, EditNotFound
 from flowctl.engine.errors import FlowError, FlowInvalidError
-from flowctl.engine.store import (
-    AlreadyExists,
-    NotFound,
-    NotPublishable,
-    QuotaExceeded,
-    SessionLimitReached,
-    StoreConflict,
-    StoreUnavailable,
-)
+from flowctl.engine.store import errors as store
 
 __all__ = [
     "ApiError",
@@ -156,18 +148,24 @@ def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
         case ApiError():
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             return error_response(exc.status, exc.code, exc.message, exc.details, headers)
-        case NotFound() | EditNotFound():
+        case store.NotFound() | EditNotFound():
             return error_response(404, "not_found", str(exc))
-        case StoreConflict() | EditConflict() | AlreadyExists():
+        case store.StoreConflict():
+            # The store's words for what was refused, with the API's advice (the
+            # store's names a CLI command) and the two versions for programs.
+            message = f"{exc.refused}; read the flow again and retry"
+            details = {"expected_current": exc.expected, "published": exc.current}
+            return error_response(409, "conflict", message, details)
+        case store.PointerRefused() | store.AlreadyExists() | EditConflict():
             return error_response(409, "conflict", str(exc))
-        case NotPublishable() | FlowInvalidError():
+        case store.NotPublishable() | FlowInvalidError():
             details = {"findings": _findings(exc.findings)}
             return error_response(422, "lint_errors", str(exc), details)
-        case SessionLimitReached():
+        case store.SessionLimitReached():
             return error_response(429, "session_limit", str(exc))
-        case QuotaExceeded():
+        case store.QuotaExceeded():
             return error_response(403, "quota_exceeded", str(exc))
-        case StoreUnavailable():
+        case store.StoreUnavailable():
             logger.error("store unavailable: %s", exc)
             return error_response(503, "store_unavailable", str(exc))
         case EditError() | FlowError():  # StoreError and the rest: the request was refused

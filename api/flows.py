@@ -14,22 +14,20 @@ from msgspec import UNSET
 from flowctl.api.auth import Caller
 from flowctl.api.errors import ApiError, responses
 from flowctl.api.models import DiffView, FlowVersionView, Publish, Pushed, Rollback
-from flowctl.api.versions import MAX_VERSION, VersionCache, prepared_document, pushed, version_name
-from flowctl.engine.store import (
-    FlowInfo,
-    NotFound,
-    NotPublishable,
-    Publication,
-    StoreConflict,
-    StoreError,
-    VersionInfo,
-)
+from flowctl.api.versions import MAX_VERSION, VersionCache, prepared_document, pushed
+from flowctl.engine.store import FlowInfo, NotFound, Publication, VersionInfo
 from flowctl.engine.store.documents import unified_diff
 
 __all__ = ["FlowsController"]
 
 READ = {"need": "viewer"}
 WRITE = {"need": "developer"}
+# A move of the published pointer (publish, rollback): 200 with the history entry.
+MOVE: dict[str, Any] = {
+    "opt": WRITE,
+    "status_code": 200,
+    "responses": responses(400, 401, 403, 404, 409, 413, 422),
+}
 FlowId = Annotated[str, Parameter(description="The flow's id.", max_length=256)]
 VersionQuery = Annotated[
     int | None,
@@ -37,27 +35,8 @@ VersionQuery = Annotated[
 ]
 
 
-async def _conflict(caller: Caller, flow_id: str, verb: str, expected: int | None) -> ApiError:
-    """409 for a stale ``expected_current``; ``verb`` says what was refused."""
-    current = await caller.tenant.published(flow_id)
-    return ApiError(
-        409,
-        "conflict",
-        f"Cannot {verb}: expected {version_name(expected)} to be published, but "
-        f"{version_name(current)} is (someone changed it in between); read the flow again "
-        "and retry",
-        {"expected_current": expected, "published": current},
-    )
-
-
 def _expectation(value: Any) -> Any:
     return ... if value is UNSET else value
-
-
-def _refused(exc: StoreError) -> ApiError:
-    """A pointer move the flow's state does not allow (nothing earlier to roll back to,
-    not published): a conflict with the current state."""
-    return ApiError(409, "conflict", str(exc))
 
 
 class FlowsController(Controller):
@@ -145,18 +124,7 @@ class FlowsController(Controller):
         """Take the flow out of service: new sessions get no version of it; running ones
         keep theirs; versions and history stay (publish to bring it back)."""
         expected = ... if expected_current is None else expected_current
-        try:
-            return await caller.tenant.unpublish(
-                flow_id, actor=caller.actor, expected_current=expected
-            )
-        except StoreConflict:
-            raise await _conflict(
-                caller, flow_id, f"unpublish `{flow_id}`", expected_current
-            ) from None
-        except NotFound:
-            raise
-        except StoreError as exc:
-            raise _refused(exc) from None
+        return await caller.tenant.unpublish(flow_id, actor=caller.actor, expected_current=expected)
 
     @get("/{flow_id:str}/versions", opt=READ, responses=responses(401, 403, 404))
     async def list_versions(self, caller: Caller, flow_id: FlowId) -> list[VersionInfo]:
@@ -189,49 +157,19 @@ class FlowsController(Controller):
         )
         return DiffView(flow_id=flow_id, old=old, new=new, diff=text)
 
-    @post(
-        "/{flow_id:str}/publish",
-        opt=WRITE,
-        status_code=200,
-        responses=responses(400, 401, 403, 404, 409, 413, 422),
-    )
+    @post("/{flow_id:str}/publish", **MOVE)
     async def publish(self, caller: Caller, flow_id: FlowId, data: Publish) -> Publication:
         """Make a lint-clean version the one new sessions get (422 with its findings if
         it has errors; 409 if `expected_current` is stale)."""
         expected = _expectation(data.expected_current)
-        try:
-            return await caller.tenant.publish(
-                flow_id, data.version, actor=caller.actor, expected_current=expected
-            )
-        except StoreConflict:
-            raise await _conflict(
-                caller,
-                flow_id,
-                f"publish `{flow_id}` v{data.version}",
-                data.expected_current,  # type: ignore[arg-type]
-            ) from None
+        return await caller.tenant.publish(
+            flow_id, data.version, actor=caller.actor, expected_current=expected
+        )
 
-    @post(
-        "/{flow_id:str}/rollback",
-        opt=WRITE,
-        status_code=200,
-        responses=responses(400, 401, 403, 404, 409, 413, 422),
-    )
+    @post("/{flow_id:str}/rollback", **MOVE)
     async def rollback(self, caller: Caller, flow_id: FlowId, data: Rollback) -> Publication:
         """Republish an earlier version: `to`, or the newest earlier one published."""
         expected = _expectation(data.expected_current)
-        try:
-            return await caller.tenant.rollback(
-                flow_id, actor=caller.actor, to=data.to, expected_current=expected
-            )
-        except StoreConflict:
-            raise await _conflict(
-                caller,
-                flow_id,
-                f"roll back `{flow_id}`",
-                data.expected_current,  # type: ignore[arg-type]
-            ) from None
-        except (NotFound, NotPublishable):
-            raise
-        except StoreError as exc:
-            raise _refused(exc) from None
+        return await caller.tenant.rollback(
+            flow_id, actor=caller.actor, to=data.to, expected_current=expected
+        )

@@ -16,25 +16,13 @@ from flowctl.api.errors import ApiError
 from flowctl.api.models import Pushed
 from flowctl.engine import edits
 from flowctl.engine.store import TenantStore, Version
-from flowctl.engine.store.documents import Prepared, prepare
+from flowctl.engine.store.documents import Prepared, lint_errors, prepare_for
 
-__all__ = [
-    "MAX_VERSION",
-    "VersionCache",
-    "base_document",
-    "edit",
-    "prepared_document",
-    "pushed",
-    "version_name",
-]
+__all__ = ["MAX_VERSION", "VersionCache", "base_document", "edit", "prepared_document", "pushed"]
 
 # Version numbers are SQLite integers; a bound keeps a number SQLite cannot hold (a
 # property-based run sent 47956742967991656775680) a 400, not a 500.
 MAX_VERSION = 2**31
-
-
-def version_name(version: int | None) -> str:
-    return "no version" if version is None else f"v{version}"
 
 
 async def prepared_document(
@@ -44,8 +32,7 @@ async def prepared_document(
     id and hash worked out; in a thread, as lint of a large flow takes milliseconds the
     event loop owes other requests. The store keeps it as prepared: each push is
     linted once."""
-    boundary = await caller.tenant.boundary()
-    return await asyncio.to_thread(prepare, document, None, flow_id=flow_id, boundary=boundary)
+    return await prepare_for(caller.tenant, document, flow_id=flow_id)
 
 
 async def pushed(
@@ -61,14 +48,11 @@ async def pushed(
         prepared = await prepared_document(caller, document, flow_id)
     if prepared.errors:
         errors = [f for f in prepared.findings if f.severity == "error"]
-        shown = "; ".join(f"{f.row}:{f.column}: {f.code} {f.message}" for f in errors[:3])
-        more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
-        noun = "error" if len(errors) == 1 else "errors"
         raise ApiError(
             422,
             "lint_errors",
-            f"`{prepared.flow_id}` has {len(errors)} lint {noun}: {shown}{more}. Nothing "
-            "was stored; fix the document and send it again",
+            f"`{prepared.flow_id}` has {lint_errors(errors)}. Nothing was stored; fix the "
+            "document and send it again",
             {"findings": msgspec.to_builtins(prepared.findings)},
         )
     result = await caller.tenant.push(prepared, actor=caller.actor)

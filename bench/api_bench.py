@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from flowctl.engine.boundary import TenantPolicy  # noqa: E402
 from flowctl.engine.store import open_store  # noqa: E402
+from flowctl.engine.store.documents import push_document  # noqa: E402
 
 WARMUP = 1.0  # seconds of requests sent first and not counted (imports, first compiles)
 
@@ -55,7 +56,7 @@ async def _prepare(url: str) -> tuple[str, str]:
         grants = TenantPolicy(transfer_to=["tel:+15555550100"])
         await s.create_tenant("acme", actor="bench", policy=grants)
         t = s.tenant("acme")
-        await t.push((ROOT / "flows" / "clinic.json").read_bytes(), actor="bench")
+        await push_document(t, (ROOT / "flows" / "clinic.json").read_bytes(), actor="bench")
         await t.publish("clinic", 1, actor="bench")
         _, key = await t.create_key("viewer", actor="bench")
         await s.create_tenant("mallory", actor="bench")

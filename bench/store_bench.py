@@ -37,6 +37,7 @@ from flowctl.engine.cache import FlowCache  # noqa: E402
 from flowctl.engine.compile import CompiledFlow  # noqa: E402
 from flowctl.engine.runtime import Conversation  # noqa: E402
 from flowctl.engine.store import TenantStore, Turn, open_store  # noqa: E402
+from flowctl.engine.store.documents import push_document  # noqa: E402
 
 FLOW = "bench"
 SESSIONS = 50
@@ -146,7 +147,7 @@ async def main(quick: bool) -> None:
         async with await open_store(url, create=True) as store:
             await store.create_tenant("acme", actor="bench")
             t = store.tenant("acme")
-            await t.push(json.dumps({**generate(20), "flow_id": FLOW}), actor="bench")
+            await push_document(t, json.dumps({**generate(20), "flow_id": FLOW}), actor="bench")
             await t.publish(FLOW, 1, actor="bench")
             cache = FlowCache()
             compiled = await cache.compiled(t, FLOW)  # the one compile: from here on, warm

@@ -61,7 +61,7 @@ async def init(url: str) -> None:
     """Create the store (or bring its schema up to date)."""
 
     async def body(s: Store) -> None:
-        from flowctl.engine.store.sqlite_schema import LATEST
+        from flowctl.engine.store.sqlite.schema import LATEST
 
         if s.migrated is None:
             click.echo(f"Store {url} is up to date (schema {LATEST})")
@@ -108,9 +108,11 @@ async def push(
             fail(f"Cannot read `{path}`: {exc.strerror or exc}")
 
     async def body(t: TenantStore) -> int:
+        from flowctl.engine.store.documents import push_document
+
         failed = 0
         for path, data in documents:
-            result = await t.push(data, actor=actor, flow_id=flow_id, filename=str(path))
+            result = await push_document(t, data, actor=actor, flow_id=flow_id, filename=str(path))
             info = result.version
             lint = lint_summary(info.errors, info.warnings)
             if result.created:

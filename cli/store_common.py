@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from flowctl.engine.defaults import STORE_URL
+
 if TYPE_CHECKING:
     from flowctl.engine.boundary import ToolCatalog
     from flowctl.engine.store import Store, TenantStore
@@ -44,7 +46,7 @@ __all__ = [
     "with_tenant",
 ]
 
-DEFAULT_URL = "sqlite:///flowctl.db"  # flowctl.engine.store.DEFAULT_URL, without importing it
+DEFAULT_URL = STORE_URL  # flowctl.engine.store.DEFAULT_URL, without importing the store
 T = TypeVar("T")
 
 

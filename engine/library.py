@@ -5,7 +5,7 @@ A :class:`FlowLibrary` answers routing's two lookups (it is an
 providers' keys and load their VADs before it takes a job) and those it cannot serve,
 and hands out the compiled flow a routing decision names. :class:`FileLibrary` serves a
 folder (``flows/`` and its ``tenants/``): the operator's own flows. The store's library
-(``flowctl.engine.store.live.StoreLibrary``) serves tenants' flows: each :class:`ServedFlow`
+(``flowctl.worker.store_flows.StoreLibrary``) serves tenants' flows: each :class:`ServedFlow`
 then carries its tenant's :class:`~flowctl.engine.boundary.Boundary`, secrets and egress
 policy, and runs only in its tenant's rooms (:meth:`ServedFlow.check_room`).
 

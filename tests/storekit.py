@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from conftest import minimal
@@ -59,3 +61,13 @@ def warned_doc(flow_id: str = "clinic") -> bytes:
 
 async def opened(path: Any, clock: Clock | None = None, **kwargs: Any) -> Store:
     return await open_store(f"sqlite:///{path}", create=True, clock=clock or Clock(), **kwargs)
+
+
+@asynccontextmanager
+async def with_tenants(path: Any, **names: str) -> AsyncIterator[Store]:
+    """A new store at ``path`` with a tenant per keyword (its id = its name), closed after."""
+    store = await opened(path)
+    for tenant_id, name in names.items():
+        await store.create_tenant(tenant_id, actor="ana", name=name)
+    yield store
+    await store.close()

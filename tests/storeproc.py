@@ -14,6 +14,7 @@ import json
 import sys
 
 from flowctl.engine.store import StoreConflict, TenantStore, open_store
+from flowctl.engine.store.documents import push_document
 
 FLOW = "shared"
 
@@ -59,7 +60,7 @@ async def many(url: str, worker: str, count: int) -> None:
         sys.stdin.readline()
         conflicts = 0
         for i in range(count):
-            pushed = await t.push(document(f"worker {worker}, number {i}"), actor=worker)
+            pushed = await push_document(t, document(f"worker {worker}, number {i}"), actor=worker)
             assert pushed.created
             conflicts += await publish(t, pushed.version.version, worker)
         print(json.dumps({"worker": worker, "conflicts": conflicts}), flush=True)
@@ -70,7 +71,7 @@ async def forever(url: str, round_: str) -> None:
         t = store.tenant("acme")
         i = 0
         while True:
-            pushed = await t.push(document(f"round {round_}, number {i}"), actor="killed")
+            pushed = await push_document(t, document(f"round {round_}, number {i}"), actor="killed")
             await publish(t, pushed.version.version, "killed")
             print(pushed.version.version, flush=True)
             i += 1

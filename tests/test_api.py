@@ -1,16 +1,18 @@
-"""The admin HTTP API against a real `flowctl serve` on loopback: keys and roles, tenant
-isolation, every kind of bad input, the flow lifecycle, sessions, routing and tokens.
-Each test asserts the exact status and error message."""
+"""The admin HTTP API, in this process with a store of its own per test (Litestar's
+test client, tests/apikit.py): keys and roles, tenant isolation, every kind of bad
+input, the flow lifecycle, sessions, routing and tokens. Each test asserts the exact
+status and error message."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apikit import Server, error
+from apikit import App, error
 from click.testing import CliRunner
 from conftest import FLOWS
 from storekit import EXAMPLE_POLICY, T0, broken_doc, flow_doc
@@ -18,10 +20,19 @@ from storekit import EXAMPLE_POLICY, T0, broken_doc, flow_doc
 from flowctl.cli.main import cli
 from flowctl.engine.runtime import Entered, Fired
 from flowctl.engine.store import Turn, open_store
+from flowctl.engine.store.documents import push_document
 from flowctl.engine.store.keys import key_id_of
 
 
-def kid(api: Server, name: str) -> str:
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[App]:
+    """The API with a store of its own (tests/apikit.py)."""
+    app = App(tmp_path)
+    yield app
+    app.close()
+
+
+def kid(api: App, name: str) -> str:
     key_id = key_id_of(api.keys[name])
     assert key_id is not None
     return key_id
@@ -30,7 +41,7 @@ def kid(api: Server, name: str) -> str:
 # --- public endpoints -----------------------------------------------------------------
 
 
-def test_api_health_readiness_and_docs_need_no_key(api: Server) -> None:
+def test_api_health_readiness_and_docs_need_no_key(api: App) -> None:
     with api.client() as c:
         health = c.get("/health")
         assert (health.status_code, health.json()) == (200, {"status": "ok", "version": "0.1.0"})
@@ -44,7 +55,7 @@ def test_api_health_readiness_and_docs_need_no_key(api: Server) -> None:
         assert "SwaggerUIBundle" in page.text
 
 
-def test_api_unknown_endpoints_and_methods(api: Server) -> None:
+def test_api_unknown_endpoints_and_methods(api: App) -> None:
     with api.client("acme-viewer") as c:
         missing = c.get("/api/v2/flows")
         assert (missing.status_code, missing.json()) == (
@@ -75,7 +86,7 @@ def test_api_unknown_endpoints_and_methods(api: Server) -> None:
     ids=["missing", "basic", "unknown", "malformed"],
 )
 def test_api_refuses_requests_without_a_valid_key(
-    api: Server, headers: dict[str, str], message: str
+    api: App, headers: dict[str, str], message: str
 ) -> None:
     with api.client(headers=headers) as c:
         r = c.get("/api/v1/flows")
@@ -83,7 +94,7 @@ def test_api_refuses_requests_without_a_valid_key(
     assert r.headers["www-authenticate"] == "Bearer"
 
 
-def test_api_refuses_a_revoked_key_and_a_wrong_secret(api: Server) -> None:
+def test_api_refuses_a_revoked_key_and_a_wrong_secret(api: App) -> None:
     with api.client("acme-revoked") as c:
         r = c.get("/api/v1/flows")
     assert (r.status_code, r.json()) == (
@@ -95,7 +106,7 @@ def test_api_refuses_a_revoked_key_and_a_wrong_secret(api: Server) -> None:
         assert c.get("/api/v1/flows").json() == error("unauthorized", "Invalid API key")
 
 
-def test_api_viewer_may_read_but_not_write(api: Server) -> None:
+def test_api_viewer_may_read_but_not_write(api: App) -> None:
     with api.client("acme-viewer") as c:
         assert c.get("/api/v1/flows").status_code == 200
         r = c.post("/api/v1/flows", content=flow_doc("viewer-flow"))
@@ -110,7 +121,7 @@ def test_api_viewer_may_read_but_not_write(api: Server) -> None:
         assert c.get("/api/v1/flows/viewer-flow/versions").status_code == 404  # nothing made
 
 
-def test_api_developer_may_not_change_routing_or_keys(api: Server) -> None:
+def test_api_developer_may_not_change_routing_or_keys(api: App) -> None:
     with api.client("acme-developer") as c:
         for r in (c.put("/api/v1/routing", json={"default": "x"}), c.get("/api/v1/keys")):
             assert r.status_code == 403
@@ -119,7 +130,7 @@ def test_api_developer_may_not_change_routing_or_keys(api: Server) -> None:
             )
 
 
-def test_api_only_platform_admins_manage_tenants(api: Server) -> None:
+def test_api_only_platform_admins_manage_tenants(api: App) -> None:
     for name in ("acme-admin", "platform-developer"):
         tenant, role = name.split("-")
         with api.client(name) as c:
@@ -135,7 +146,7 @@ def test_api_only_platform_admins_manage_tenants(api: Server) -> None:
         )
 
 
-def test_api_whoami(api: Server) -> None:
+def test_api_whoami(api: App) -> None:
     with api.client("platform-admin") as c:
         assert c.get("/api/v1/whoami").json() == {
             "key_id": kid(api, "platform-admin"),
@@ -148,7 +159,7 @@ def test_api_whoami(api: Server) -> None:
 # --- bad input ------------------------------------------------------------------------
 
 
-def test_api_malformed_json_is_400_with_its_line_and_column(api: Server) -> None:
+def test_api_malformed_json_is_400_with_its_line_and_column(api: App) -> None:
     with api.client("acme-developer") as c:
         r = c.post("/api/v1/flows", content=b'{\n  "flow_id": "x",\n  "agents": [1,]\n}')
         assert (r.status_code, r.json()) == (
@@ -177,9 +188,7 @@ def test_api_malformed_json_is_400_with_its_line_and_column(api: Server) -> None
     ],
     ids=["type", "unknown", "missing", "range", "array"],
 )
-def test_api_body_of_the_wrong_shape_is_400(
-    api: Server, body: Any, message: str, path: str
-) -> None:
+def test_api_body_of_the_wrong_shape_is_400(api: App, body: Any, message: str, path: str) -> None:
     with api.client("acme-developer") as c:
         r = c.post("/api/v1/flows/clinic/publish", json=body)
     assert (r.status_code, r.json()) == (
@@ -188,7 +197,7 @@ def test_api_body_of_the_wrong_shape_is_400(
     )
 
 
-def test_api_query_parameter_of_the_wrong_type_is_400(api: Server) -> None:
+def test_api_query_parameter_of_the_wrong_type_is_400(api: App) -> None:
     with api.client("acme-viewer") as c:
         r = c.get("/api/v1/sessions", params={"limit": "lots"})
     assert (r.status_code, r.json()) == (
@@ -201,7 +210,7 @@ def test_api_query_parameter_of_the_wrong_type_is_400(api: Server) -> None:
     )
 
 
-def test_api_oversized_bodies_are_413(api: Server) -> None:
+def test_api_oversized_bodies_are_413(api: App) -> None:
     too_big = b'{"flow_id": "big", "pad": "' + b"x" * (1024 * 1024) + b'"}'
     expected = error("too_large", "Request body is over the 1 MiB limit (1,048,576 bytes)")
     with api.client("acme-developer") as c:
@@ -219,7 +228,7 @@ def test_api_oversized_bodies_are_413(api: Server) -> None:
         assert c.post("/api/v1/flows", content=too_big).status_code == 401
 
 
-def test_api_a_flow_with_lint_errors_is_422_with_its_findings(api: Server) -> None:
+def test_api_a_flow_with_lint_errors_is_422_with_its_findings(api: App) -> None:
     with api.client("acme-developer") as c:
         r = c.post("/api/v1/flows", content=broken_doc("broken"))
         assert (r.status_code, r.json()) == (
@@ -251,7 +260,7 @@ def test_api_a_flow_with_lint_errors_is_422_with_its_findings(api: Server) -> No
 # --- the flow lifecycle ---------------------------------------------------------------
 
 
-def test_api_flow_lifecycle(api: Server) -> None:
+def test_api_flow_lifecycle(api: App) -> None:
     dev = kid(api, "acme-developer")
     with api.client("acme-developer") as c:
         created = c.post("/api/v1/flows", content=flow_doc("lifecycle"))
@@ -360,7 +369,7 @@ def test_api_flow_lifecycle(api: Server) -> None:
     assert (f"key:{dev}", "flow.push") in audit
 
 
-def test_api_publish_refuses_a_version_with_errors_and_stale_bases(api: Server) -> None:
+def test_api_publish_refuses_a_version_with_errors_and_stale_bases(api: App) -> None:
     with api.client("acme-developer") as c:
         c.post("/api/v1/flows", content=flow_doc("stale"))
         c.put("/api/v1/flows/stale", content=flow_doc("stale", note="v2"))
@@ -382,7 +391,7 @@ def test_api_publish_refuses_a_version_with_errors_and_stale_bases(api: Server) 
         )
 
 
-def test_api_seed001_edits_each_make_a_version(api: Server) -> None:
+def test_api_seed001_edits_each_make_a_version(api: App) -> None:
     seed = {
         "agent_id": "interview",
         "prompt_config": {"instructions": "Interview the candidate, one question at a time."},
@@ -445,11 +454,11 @@ def test_api_seed001_edits_each_make_a_version(api: Server) -> None:
 # --- tenant isolation -----------------------------------------------------------------
 
 
-def test_api_another_tenants_flow_session_and_routing_are_404(api: Server) -> None:
+def test_api_another_tenants_flow_session_and_routing_are_404(api: App) -> None:
     async def globex_data() -> None:
         async with await open_store(api.url) as s:
             g = s.tenant("globex")
-            await g.push(flow_doc("secret"), actor="setup")
+            await push_document(g, flow_doc("secret"), actor="setup")
             await g.publish("secret", 1, actor="setup")
             await g.start_session("secret", session_id="globex-call")
 
@@ -498,11 +507,11 @@ def test_api_another_tenants_flow_session_and_routing_are_404(api: Server) -> No
 # --- sessions ---------------------------------------------------------------------------
 
 
-def test_api_sessions_list_get_with_events_and_active_count(api: Server) -> None:
+def test_api_sessions_list_get_with_events_and_active_count(api: App) -> None:
     async def record() -> None:
         async with await open_store(api.url) as s:
             t = s.tenant("acme")
-            await t.push(flow_doc("calls"), actor="setup")
+            await push_document(t, flow_doc("calls"), actor="setup")
             await t.publish("calls", 1, actor="setup")
             await t.start_session("calls", session_id="call-1", routing={"rule": "default"})
             await t.append_events(
@@ -549,7 +558,7 @@ def test_api_sessions_list_get_with_events_and_active_count(api: Server) -> None
 # --- routing --------------------------------------------------------------------------
 
 
-def test_api_routing_dry_run_answers_as_flowctl_route(api: Server) -> None:
+def test_api_routing_dry_run_answers_as_flowctl_route(api: App) -> None:
     """A tenant made through the platform endpoints, its flows pushed and its routing
     set through the API, routes every example as `flowctl route` does from the files."""
     tenant = json.loads((FLOWS / "tenants" / "dynamic-co.json").read_text())
@@ -613,7 +622,7 @@ def test_api_routing_dry_run_answers_as_flowctl_route(api: Server) -> None:
 # --- tokens ---------------------------------------------------------------------------
 
 
-def test_api_token_dispatches_the_agent_with_the_routed_metadata(api: Server) -> None:
+def test_api_token_dispatches_the_agent_with_the_routed_metadata(api: App) -> None:
     from livekit.api import TokenVerifier
 
     with api.client("acme-developer") as c:
@@ -670,7 +679,7 @@ def test_api_token_dispatches_the_agent_with_the_routed_metadata(api: Server) ->
 
 
 def test_api_token_without_livekit_credentials_is_503(tmp_path: Path) -> None:
-    server = Server(tmp_path, livekit=False)
+    server = App(tmp_path, livekit=False)
     try:
         with server.client("acme-developer") as c:
             r = c.post("/api/v1/tokens", json={"room": "r", "identity": "i"})
@@ -683,13 +692,13 @@ def test_api_token_without_livekit_credentials_is_503(tmp_path: Path) -> None:
             ),
         )
     finally:
-        server.stop()
+        server.close()
 
 
 # --- keys and tenants over HTTP ---------------------------------------------------------
 
 
-def test_api_keys_made_used_and_revoked_over_http(api: Server) -> None:
+def test_api_keys_made_used_and_revoked_over_http(api: App) -> None:
     with api.client("globex-admin") as admin:
         made = admin.post("/api/v1/keys", json={"role": "viewer", "name": "dashboard"})
         assert made.status_code == 201
@@ -721,7 +730,7 @@ def test_api_keys_made_used_and_revoked_over_http(api: Server) -> None:
         )
 
 
-def test_api_platform_manages_tenants(api: Server) -> None:
+def test_api_platform_manages_tenants(api: App) -> None:
     with api.client("platform-admin") as c:
         made = c.post(
             "/api/v1/tenants", json={"tenant_id": "initech", "max_concurrent_sessions": 2}

@@ -12,6 +12,7 @@ from storekit import flow_doc, opened
 from flowctl.engine.cache import FlowCache
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.store import NotFound, Store, TenantStore
+from flowctl.engine.store.documents import push_document
 
 
 @pytest.fixture
@@ -19,8 +20,8 @@ async def acme(tmp_path: Path) -> AsyncIterator[TenantStore]:
     store: Store = await opened(tmp_path / "flowctl.db")
     await store.create_tenant("acme", actor="ana")
     t = store.tenant("acme")
-    await t.push(flow_doc(), actor="ana")
-    await t.push(flow_doc(note="Be brief."), actor="ana")
+    await push_document(t, flow_doc(), actor="ana")
+    await push_document(t, flow_doc(note="Be brief."), actor="ana")
     await t.publish("clinic", 1, actor="ana")
     yield t
     await store.close()
@@ -58,7 +59,7 @@ async def test_least_recently_used_goes_first(acme: TenantStore) -> None:
 
 
 async def test_no_published_version_is_not_found(acme: TenantStore) -> None:
-    await acme.push(flow_doc("sales"), actor="ana")
+    await push_document(acme, flow_doc("sales"), actor="ana")
     with pytest.raises(NotFound) as caught:
         await FlowCache().compiled(acme, "sales")
     assert str(caught.value) == "Flow `sales` of tenant `acme` has no published version"

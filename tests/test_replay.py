@@ -22,6 +22,7 @@ from flowctl.engine.replay import scenario_from_events
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.scenario import Expect, ModelStep
 from flowctl.engine.store import open_store
+from flowctl.engine.store.documents import push_document
 from flowctl.engine.store.events import Turn
 
 CLINIC = (FLOWS / "clinic.json").read_text()
@@ -76,7 +77,7 @@ def store_with_a_call(tmp_path: Path) -> str:
         async with await open_store(url, create=True) as store:
             await store.create_tenant("clinic-co", actor="test", policy=EXAMPLE_POLICY)
             ts = store.tenant("clinic-co")
-            await ts.push(CLINIC, actor="test", flow_id="clinic")
+            await push_document(ts, CLINIC, actor="test", flow_id="clinic")
             await ts.publish("clinic", 1, actor="test")
             # v2: the specialist now also needs the date of birth first
             doc = json.loads(CLINIC)
@@ -85,7 +86,7 @@ def store_with_a_call(tmp_path: Path) -> str:
             )
             edge["requires"] = ["date_of_birth"]
             doc["variables"].setdefault("date_of_birth", {"type": "str"})
-            await ts.push(json.dumps(doc), actor="test", flow_id="clinic")
+            await push_document(ts, json.dumps(doc), actor="test", flow_id="clinic")
             info = await ts.start_session("clinic", session_id="call-1")
             compiled = compile_example("clinic")
             conv = Conversation(compiled)

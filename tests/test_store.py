@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc
+from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc, with_tenants
 
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.runtime import (
@@ -39,15 +39,14 @@ from flowctl.engine.store import (
     Turn,
     open_store,
 )
-from flowctl.engine.store.documents import canonical, content_hash, prepare
+from flowctl.engine.store.documents import canonical, content_hash, prepare, push_document
+from flowctl.engine.store.errors import PointerRefused
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await opened(tmp_path / "flowctl.db")
-    await s.create_tenant("acme", actor="ana", name="Acme")
-    yield s
-    await s.close()
+    async with with_tenants(tmp_path / "flowctl.db", acme="Acme") as s:
+        yield s
 
 
 @pytest.fixture
@@ -115,7 +114,7 @@ async def test_open_store_refuses_bad_urls(url: str, message: str) -> None:
 async def test_open_store_in_memory() -> None:
     async with await open_store("sqlite:///:memory:", clock=Clock()) as s:
         await s.create_tenant("acme", actor="ana")
-        result = await s.tenant("acme").push(flow_doc(), actor="ana")
+        result = await push_document(s.tenant("acme"), flow_doc(), actor="ana")
         assert result.version.version == 1
 
 
@@ -199,7 +198,7 @@ async def test_tenants_are_created_listed_and_edited(store: Store, acme: TenantS
             "Unknown tenant `ghost`; create it with `flowctl tenants create ghost`",
         ),
         (
-            lambda s: s.tenant("ghost").push(flow_doc(), actor="x"),
+            lambda s: push_document(s.tenant("ghost"), flow_doc(), actor="x"),
             "Unknown tenant `ghost`; create it with `flowctl tenants create ghost`",
         ),
     ],
@@ -236,11 +235,11 @@ async def test_routing_validator_is_plugged_in(tmp_path: Path) -> None:
 
 
 async def test_push_numbers_versions_and_keeps_document_and_lint(acme: TenantStore) -> None:
-    first = await acme.push(flow_doc(), actor="ana", filename="flows/clinic.json")
+    first = await push_document(acme, flow_doc(), actor="ana", filename="flows/clinic.json")
     assert first.created
     assert first.version.version == 1
     assert first.version.hash == content_hash(json.loads(flow_doc()))
-    second = await acme.push(warned_doc(), actor="bo")
+    second = await push_document(acme, warned_doc(), actor="bo")
     assert (second.created, second.version.version, second.version.warnings) == (True, 2, 1)
     stored = await acme.version("clinic", 2)
     assert stored.document == warned_doc().decode()
@@ -258,13 +257,13 @@ async def test_push_numbers_versions_and_keeps_document_and_lint(acme: TenantSto
 
 
 async def test_push_same_content_is_the_same_version(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
-    await acme.push(flow_doc(note="v2"), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(note="v2"), actor="ana")
     # Reformatted, keys reordered, escapes changed: the same content.
     doc = json.loads(flow_doc())
     reordered = {k: doc[k] for k in reversed(list(doc))}
     text = json.dumps(reordered, indent=None, ensure_ascii=True).replace("Help", "\\u0048elp")
-    again = await acme.push(text, actor="bo")
+    again = await push_document(acme, text, actor="bo")
     assert (again.created, again.version.version, again.version.author) == (False, 1, "ana")
     assert len(await acme.versions("clinic")) == 2
     assert [e.action for e in await acme.audit()].count("flow.push") == 2
@@ -278,7 +277,7 @@ async def test_push_stores_a_prepared_document_without_linting_it_again(
     def lint_again(*args: object, **kwargs: object) -> None:
         raise AssertionError("a prepared document was linted again")
 
-    monkeypatch.setattr("flowctl.engine.store.sqlite_flows.prepare", lint_again)
+    monkeypatch.setattr("flowctl.engine.store.documents.prepare", lint_again)
     pushed = await acme.push(prepared, actor="ana")
     assert (pushed.created, pushed.version.flow_id, pushed.version.warnings) == (True, "clinic", 1)
     stored = await acme.version("clinic", 1)
@@ -299,7 +298,7 @@ async def test_push_lints_a_raw_document_off_the_event_loop(
 ) -> None:
     import threading
 
-    import flowctl.engine.store.sqlite_flows as sqlite_flows
+    import flowctl.engine.store.documents as documents
 
     threads = []
 
@@ -307,8 +306,8 @@ async def test_push_lints_a_raw_document_off_the_event_loop(
         threads.append(threading.current_thread())
         return prepare(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sqlite_flows, "prepare", recording)
-    await acme.push(flow_doc(), actor="ana")
+    monkeypatch.setattr(documents, "prepare", recording)
+    await push_document(acme, flow_doc(), actor="ana")
     assert threads and threads[0] is not threading.main_thread()
 
 
@@ -322,15 +321,15 @@ async def test_push_names_the_flow(acme: TenantStore) -> None:
     doc = json.loads(flow_doc())
     del doc["flow_id"]
     text = json.dumps(doc)
-    assert (await acme.push(text, actor="a", filename="dir/front-desk.json")).version.flow_id == (
-        "front-desk"
-    )
-    assert (await acme.push(text, actor="a", flow_id="other")).version.flow_id == "other"
+    assert (
+        await push_document(acme, text, actor="a", filename="dir/front-desk.json")
+    ).version.flow_id == ("front-desk")
+    assert (await push_document(acme, text, actor="a", flow_id="other")).version.flow_id == "other"
     with pytest.raises(StoreError) as caught:
-        await acme.push(text, actor="a")
+        await push_document(acme, text, actor="a")
     assert str(caught.value) == "The document has no `flow_id`; name the flow it is a version of"
     with pytest.raises(StoreError) as caught:
-        await acme.push(flow_doc("clinic"), actor="a", flow_id="sales", filename="c.json")
+        await push_document(acme, flow_doc("clinic"), actor="a", flow_id="sales", filename="c.json")
     assert str(caught.value) == (
         "`c.json` declares flow_id `clinic`; push it as `clinic` or change its flow_id to `sales`"
     )
@@ -358,7 +357,7 @@ async def test_push_refuses_what_is_not_a_json_object(
     acme: TenantStore, data: bytes, message: str
 ) -> None:
     with pytest.raises(FlowInvalidError) as caught:
-        await acme.push(data, actor="ana", filename="x.json")
+        await push_document(acme, data, actor="ana", filename="x.json")
     assert str(caught.value) == message
     assert caught.value.exit_code == 1
     assert await acme.flows() == []
@@ -369,7 +368,7 @@ async def test_versions_are_immutable_in_the_database(
 ) -> None:
     import sqlite3
 
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     conn = sqlite3.connect(tmp_path / "flowctl.db")
     for sql in ("UPDATE flow_versions SET document = '{}'", "DELETE FROM flow_versions"):
         with pytest.raises(sqlite3.IntegrityError, match="flow versions are immutable"):
@@ -381,8 +380,8 @@ async def test_versions_are_immutable_in_the_database(
 
 
 async def test_publish_moves_the_pointer_and_records_it(store: Store, acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
-    await acme.push(flow_doc(note="v2"), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(note="v2"), actor="ana")
     before = await store.changes()
     assert await acme.published("clinic") is None
     first = await acme.publish("clinic", 1, actor="ana", expected_current=None)
@@ -404,7 +403,7 @@ async def test_publish_moves_the_pointer_and_records_it(store: Store, acme: Tena
 
 async def test_publish_with_a_stale_expectation_is_a_conflict(acme: TenantStore) -> None:
     for note in ("", "v2", "v3"):
-        await acme.push(flow_doc(note=note), actor="ana")
+        await push_document(acme, flow_doc(note=note), actor="ana")
     await acme.publish("clinic", 1, actor="ana")
     await acme.publish("clinic", 2, actor="bo", expected_current=1)
     with pytest.raises(StoreConflict) as caught:
@@ -414,13 +413,42 @@ async def test_publish_with_a_stale_expectation_is_a_conflict(acme: TenantStore)
         "it in between); look again with `flowctl store show clinic` and retry"
     )
     assert caught.value.exit_code == 1
+    assert (caught.value.refused, caught.value.expected, caught.value.current) == (
+        "Cannot publish `clinic` v3: expected v1 to be published, but v2 is (someone changed "
+        "it in between)",
+        1,
+        2,
+    )
     with pytest.raises(StoreConflict, match="expected no version to be published, but v2 is"):
         await acme.publish("clinic", 3, actor="cy", expected_current=None)
     assert await acme.published("clinic") == 2
 
 
+async def test_pointer_moves_the_state_does_not_allow_are_pointer_refused(
+    acme: TenantStore,
+) -> None:
+    await push_document(acme, flow_doc(), actor="ana")
+    with pytest.raises(PointerRefused) as caught:
+        await acme.unpublish("clinic", actor="ana")
+    assert (str(caught.value), caught.value.exit_code) == (
+        "`clinic` is not published; nothing to unpublish",
+        2,
+    )
+    with pytest.raises(PointerRefused) as caught:
+        await acme.rollback("clinic", actor="ana")
+    assert str(caught.value) == "`clinic` has never been published; nothing to roll back"
+
+
+def test_rows_are_read_into_records_by_column_name() -> None:
+    from flowctl.engine.store.sqlite.rows import columns
+
+    assert columns(Callback, when="due") == (
+        'callback_id, session_id, due AS "when", reason, busy, requested_at, status'
+    )
+
+
 async def test_publish_refuses_lint_errors_and_names_them(acme: TenantStore) -> None:
-    await acme.push(broken_doc(), actor="ana")
+    await push_document(acme, broken_doc(), actor="ana")
     with pytest.raises(NotPublishable) as caught:
         await acme.publish("clinic", 1, actor="ana")
     assert str(caught.value) == (
@@ -430,7 +458,7 @@ async def test_publish_refuses_lint_errors_and_names_them(acme: TenantStore) -> 
     assert caught.value.exit_code == 1
     assert [f.code for f in caught.value.findings] == ["FL104"]
     assert await acme.published("clinic") is None
-    await acme.push(warned_doc(), actor="ana")  # warnings do not stop a publish
+    await push_document(acme, warned_doc(), actor="ana")  # warnings do not stop a publish
     await acme.publish("clinic", 2, actor="ana")
 
 
@@ -445,7 +473,7 @@ async def test_publish_refuses_lint_errors_and_names_them(acme: TenantStore) -> 
 async def test_publish_unknown_things(
     acme: TenantStore, flow: str, version: int, message: str
 ) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     with pytest.raises(NotFound) as caught:
         await acme.publish(flow, version, actor="ana")
     assert str(caught.value) == message
@@ -453,7 +481,7 @@ async def test_publish_unknown_things(
 
 async def test_rollback_goes_back_through_what_was_published(acme: TenantStore) -> None:
     for note in ("", "v2", "v3", "v4"):
-        await acme.push(flow_doc(note=note), actor="ana")
+        await push_document(acme, flow_doc(note=note), actor="ana")
     for v in (1, 2, 4):
         await acme.publish("clinic", v, actor="ana")
     back = await acme.rollback("clinic", actor="bo")
@@ -486,14 +514,14 @@ async def test_rollback_goes_back_through_what_was_published(acme: TenantStore) 
 
 
 async def test_rollback_of_an_unpublished_flow(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     with pytest.raises(StoreError) as caught:
         await acme.rollback("clinic", actor="ana")
     assert str(caught.value) == "`clinic` has never been published; nothing to roll back"
 
 
 async def test_version_of_a_flow_never_published(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     with pytest.raises(NotFound) as caught:
         await acme.version("clinic")
     assert str(caught.value) == (
@@ -519,7 +547,7 @@ EVENTS = [
 
 
 async def test_sessions_record_events_in_batches(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     await acme.publish("clinic", 1, actor="ana")
     started = await acme.start_session("clinic", session_id="s1", routing={"rule": "default"})
     assert started == SessionInfo(
@@ -540,7 +568,7 @@ async def test_sessions_record_events_in_batches(acme: TenantStore) -> None:
 async def test_concurrent_batches_share_a_transaction_and_fail_alone(
     store: Store, acme: TenantStore
 ) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     await store.create_tenant("globex", actor="bo")
     for sid in ("s1", "s2"):
         await acme.start_session("clinic", 1, session_id=sid)
@@ -574,7 +602,7 @@ async def test_close_waits_for_queued_events(tmp_path: Path) -> None:
     s = await opened(tmp_path / "x.db")
     await s.create_tenant("acme", actor="ana")
     acme = s.tenant("acme")
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     await acme.start_session("clinic", 1, session_id="s1")
     pending = [asyncio.ensure_future(acme.append_events("s1", [e])) for e in EVENTS]
     await asyncio.sleep(0)
@@ -585,8 +613,8 @@ async def test_close_waits_for_queued_events(tmp_path: Path) -> None:
 
 
 async def test_sessions_pin_a_version_and_list_newest_first(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
-    await acme.push(flow_doc(note="v2"), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(note="v2"), actor="ana")
     await acme.publish("clinic", 1, actor="ana")
     a = await acme.start_session("clinic")
     await acme.publish("clinic", 2, actor="ana")
@@ -602,7 +630,7 @@ async def test_sessions_pin_a_version_and_list_newest_first(acme: TenantStore) -
 
 
 async def test_start_session_refusals(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     with pytest.raises(NotFound) as caught:
         await acme.start_session("clinic")
     assert str(caught.value) == (
@@ -617,7 +645,7 @@ async def test_start_session_refusals(acme: TenantStore) -> None:
 
 
 async def test_session_limit_counts_running_sessions(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     await acme.set_limits(max_concurrent_sessions=2, actor="ana")
     await acme.start_session("clinic", 1, session_id="a")
     await acme.start_session("clinic", 1, session_id="b")
@@ -633,7 +661,7 @@ async def test_session_limit_counts_running_sessions(acme: TenantStore) -> None:
 
 
 async def test_callbacks_are_scheduled_and_closed(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     await acme.start_session("clinic", 1, session_id="s1")
     first = await acme.schedule_callback("s1", when="tomorrow at 10", reason="results")
     busy = await acme.schedule_callback("s1", when="in an hour", busy=True)

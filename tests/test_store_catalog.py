@@ -11,6 +11,7 @@ from storekit import EXAMPLE_POLICY
 from flowctl.engine.routing import Rejected, Routed, route
 from flowctl.engine.store import StoreError, open_store
 from flowctl.engine.store.catalog import load_store_catalog
+from flowctl.engine.store.documents import push_document
 
 CLINIC = (FLOWS / "clinic.json").read_text()
 SUPPORT = (FLOWS / "support.json").read_text()
@@ -29,10 +30,10 @@ async def test_jobs_route_to_published_versions_of_the_tenants_own_flows(tmp_pat
             "other", actor="t", max_concurrent_sessions=3, policy=EXAMPLE_POLICY
         )
         acme, other = store.tenant("acme"), store.tenant("other")
-        await acme.push(CLINIC, actor="t", flow_id="clinic")
-        await acme.push(SUPPORT, actor="t", flow_id="support")  # never published
+        await push_document(acme, CLINIC, actor="t", flow_id="clinic")
+        await push_document(acme, SUPPORT, actor="t", flow_id="support")  # never published
         await acme.publish("clinic", 1, actor="t")
-        await other.push(SUPPORT, actor="t", flow_id="support")
+        await push_document(other, SUPPORT, actor="t", flow_id="support")
         await other.publish("support", 1, actor="t")
         catalog = await load_store_catalog(store)
 
@@ -79,7 +80,7 @@ def test_flowctl_route_from_the_store(tmp_path: Path) -> None:
             await store.create_tenant(
                 "acme", actor="t", routing={"default": "clinic"}, policy=EXAMPLE_POLICY
             )
-            await store.tenant("acme").push(CLINIC, actor="t", flow_id="clinic")
+            await push_document(store.tenant("acme"), CLINIC, actor="t", flow_id="clinic")
             await store.tenant("acme").publish("clinic", 1, actor="t")
 
     asyncio.run(setup())

@@ -14,6 +14,7 @@ from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc
 from flowctl.cli.main import cli
 from flowctl.engine.runtime import Ended, Entered, Fired, RefusedEvent, ToolCalled, ToolReturned
 from flowctl.engine.store import Turn
+from flowctl.engine.store.documents import push_document
 
 
 @pytest.fixture
@@ -110,8 +111,8 @@ def test_show_prints_a_version_its_lint_and_the_history(acme: str) -> None:
     async def record() -> None:
         async with await opened(path, Clock()) as s:
             t = s.tenant("acme")
-            await t.push(warned_doc(), actor="ana")
-            await t.push(flow_doc(), actor="bo")
+            await push_document(t, warned_doc(), actor="ana")
+            await push_document(t, flow_doc(), actor="bo")
             await t.publish("clinic", 1, actor="ana")
             await t.publish("clinic", 2, actor="bo")
             await t.rollback("clinic", actor="cy")
@@ -296,7 +297,7 @@ def test_sessions_list_and_show_a_timeline(acme: str, tmp_path: Path) -> None:
     async def record() -> None:
         async with await opened(path, Clock(T0 + 100)) as s:
             t = s.tenant("acme")
-            await t.push(flow_doc(), actor="ana")
+            await push_document(t, flow_doc(), actor="ana")
             await t.publish("clinic", 1, actor="ana")
             await t.start_session("clinic", session_id="call-1", routing={"rule": "default"})
             start = T0 + 103

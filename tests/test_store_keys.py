@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from storekit import T0, Clock, flow_doc, opened
+from storekit import T0, Clock, flow_doc, opened, with_tenants
 
 from flowctl.cli.main import cli
 from flowctl.engine.boundary import TenantPolicy
@@ -27,17 +27,15 @@ from flowctl.engine.store import (
     TenantStore,
     open_store,
 )
+from flowctl.engine.store.documents import push_document
 from flowctl.engine.store.keys import KEY_PATTERN, hash_key, key_id_of
-from flowctl.engine.store.sqlite_schema import APPLICATION_ID, MIGRATIONS
+from flowctl.engine.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await opened(tmp_path / "flowctl.db")
-    await s.create_tenant("acme", actor="ana")
-    await s.create_tenant("globex", actor="ana")
-    yield s
-    await s.close()
+    async with with_tenants(tmp_path / "flowctl.db", acme="", globex="") as s:
+        yield s
 
 
 @pytest.fixture
@@ -115,7 +113,7 @@ async def test_tenant_and_session_ids_already_taken(store: Store, acme: TenantSt
     with pytest.raises(AlreadyExists) as caught:
         await store.create_tenant("acme", actor="ana")
     assert (str(caught.value), caught.value.exit_code) == ("Tenant `acme` already exists", 2)
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     await acme.publish("clinic", 1, actor="ana")
     await acme.start_session("clinic", session_id="s1")
     with pytest.raises(AlreadyExists, match="Session `s1` already exists"):
@@ -161,8 +159,8 @@ def test_flowctl_keys_create_list_revoke(tmp_path: Path) -> None:
 async def test_unpublish_takes_the_flow_out_of_service_and_keeps_history(
     store: Store, acme: TenantStore
 ) -> None:
-    await acme.push(flow_doc(), actor="ana")
-    await acme.push(flow_doc(note="v2"), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(note="v2"), actor="ana")
     await acme.publish("clinic", 1, actor="ana")
     await acme.publish("clinic", 2, actor="ana")
     before = await store.changes()
@@ -200,7 +198,7 @@ async def test_unpublish_takes_the_flow_out_of_service_and_keeps_history(
 
 
 async def test_unpublish_with_a_stale_expectation_is_a_conflict(acme: TenantStore) -> None:
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     await acme.publish("clinic", 1, actor="ana")
     with pytest.raises(StoreConflict) as caught:
         await acme.unpublish("clinic", actor="bo", expected_current=None)
@@ -218,7 +216,7 @@ def test_store_show_prints_an_unpublish(tmp_path: Path) -> None:
         async with await opened(path) as s:
             await s.create_tenant("acme", actor="ana")
             t = s.tenant("acme")
-            await t.push(flow_doc(), actor="ana")
+            await push_document(t, flow_doc(), actor="ana")
             await t.publish("clinic", 1, actor="ana")
             await t.unpublish("clinic", actor="bo")
             await t.publish("clinic", 1, actor="ana")
@@ -240,7 +238,7 @@ def test_store_show_prints_an_unpublish(tmp_path: Path) -> None:
 
 async def test_active_sessions_counts_those_not_ended(store: Store, acme: TenantStore) -> None:
     assert await acme.active_sessions() == 0
-    await acme.push(flow_doc(), actor="ana")
+    await push_document(acme, flow_doc(), actor="ana")
     await acme.publish("clinic", 1, actor="ana")
     for sid in ("a", "b", "c"):
         await acme.start_session("clinic", session_id=sid)
@@ -285,4 +283,4 @@ async def test_a_schema_1_store_migrates_to_the_latest_keeping_its_history(
         assert await acme.secrets() == []
         await acme.set_policy(TenantPolicy(max_versions=1), actor="bo")
         with pytest.raises(QuotaExceeded):
-            await acme.push(flow_doc(note="Another version."), actor="bo")
+            await push_document(acme, flow_doc(note="Another version."), actor="bo")

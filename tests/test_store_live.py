@@ -12,8 +12,9 @@ from storekit import EXAMPLE_POLICY
 from flowctl.engine.routing import Routed, route
 from flowctl.engine.runtime import Called, Entered, Fired
 from flowctl.engine.store import open_store
+from flowctl.engine.store.documents import push_document
 from flowctl.engine.store.events import Turn
-from flowctl.engine.store.live import SessionRecorder, StoreFlows
+from flowctl.worker.store_flows import SessionRecorder, StoreFlows
 
 CLINIC = (FLOWS / "clinic.json").read_text()
 SPECIALIST = {"caller_name": "Ana", "specialist_question": "Can I take ibuprofen?"}
@@ -26,7 +27,7 @@ async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(tmp_p
             "acme", actor="t", routing={"default": "clinic"}, policy=EXAMPLE_POLICY
         )
         acme = store.tenant("acme")
-        await acme.push(CLINIC, actor="t", flow_id="clinic")
+        await push_document(acme, CLINIC, actor="t", flow_id="clinic")
         await acme.publish("clinic", 1, actor="t")
         flows = StoreFlows(store, poll=0.01)
         await flows.start()
@@ -36,7 +37,7 @@ async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(tmp_p
 
         doc = json.loads(CLINIC)
         doc["agents"][0]["on_enter_prompt"] = "Hello from version two."
-        await acme.push(json.dumps(doc), actor="t", flow_id="clinic")
+        await push_document(acme, json.dumps(doc), actor="t", flow_id="clinic")
         await acme.publish("clinic", 2, actor="t", expected_current=1)
         assert await flows.refresh() is True
         assert await flows.refresh() is False  # nothing new since
@@ -56,7 +57,7 @@ async def test_a_session_is_recorded_turn_by_turn(tmp_path: Path) -> None:
     async with await open_store(url, create=True) as store:
         await store.create_tenant("acme", actor="t", policy=EXAMPLE_POLICY)
         acme = store.tenant("acme")
-        await acme.push(CLINIC, actor="t", flow_id="clinic")
+        await push_document(acme, CLINIC, actor="t", flow_id="clinic")
         await acme.publish("clinic", 1, actor="t")
         compiled = await StoreFlows(store).compiled("acme", "clinic", 1)
         conv = Conversation(compiled, clock=iter(range(100, 200)).__next__)

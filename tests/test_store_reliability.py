@@ -31,7 +31,7 @@ from flowctl.engine.store import (
     StoreSchemaTooNew,
     open_store,
 )
-from flowctl.engine.store.documents import content_hash
+from flowctl.engine.store.documents import content_hash, push_document
 
 PROC = str(ROOT / "tests" / "storeproc.py")
 
@@ -158,7 +158,7 @@ def _message(url: str, **kwargs: object) -> str:
     async def run() -> str:
         try:
             async with await open_store(url, **kwargs) as s:  # type: ignore[arg-type]
-                await s.tenant("acme").push(flow_doc(note="more"), actor="ana")
+                await push_document(s.tenant("acme"), flow_doc(note="more"), actor="ana")
         except StoreError as exc:
             return f"{type(exc).__name__}: {exc}"
         return "ok"
@@ -238,7 +238,7 @@ async def test_mode_ro_reads_but_refuses_writes(tmp_path: Path) -> None:
     async with await open_store(f"sqlite:///{path}?mode=ro") as s:
         assert await s.tenant("acme").flows() == []
         with pytest.raises(StoreReadOnly) as caught:
-            await s.tenant("acme").push(flow_doc(), actor="ana")
+            await push_document(s.tenant("acme"), flow_doc(), actor="ana")
     assert str(caught.value) == (
         f"Store `{path}` is open read-only (`mode=ro` in its URL); drop `mode=ro` to change it"
     )
@@ -254,14 +254,14 @@ async def test_locked_store_gives_up_after_the_busy_timeout(tmp_path: Path) -> N
             acme = s.tenant("acme")
             assert await acme.flows() == []  # readers are not blocked (WAL)
             with pytest.raises(StoreLocked) as caught:
-                await acme.push(flow_doc(), actor="ana")
+                await push_document(acme, flow_doc(), actor="ana")
             assert str(caught.value) == (
                 f"Store `{path}` is locked: another connection held it for more than 0.1 s. "
                 f"Try again; if it stays locked, find the process holding it (`fuser {path}`)"
             )
             assert caught.value.exit_code == 2
             holder.execute("ROLLBACK")
-            await acme.push(flow_doc(), actor="ana")  # the same handle works again
+            await push_document(acme, flow_doc(), actor="ana")  # the same handle works again
     finally:
         holder.close()
 

@@ -15,6 +15,7 @@ from storekit import EXAMPLE_POLICY, flow_doc, opened
 
 from flowctl.engine.routing import Rejected, Routed, route
 from flowctl.engine.store import Store, StoreError
+from flowctl.engine.store.documents import push_document
 from flowctl.engine.store.routing import (
     StoreRouting,
     parse_routing,
@@ -35,7 +36,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     t = s.tenant("dynamic-co")
     for flow in DYNAMIC["flows"]:
         path = FLOWS / f"{flow}.json"
-        await t.push(path.read_bytes(), actor="ana", filename=str(path))
+        await push_document(t, path.read_bytes(), actor="ana", filename=str(path))
         await t.publish(flow, 1, actor="ana")
     await s.create_tenant("globex", actor="ana", policy=EXAMPLE_POLICY)
     yield s
@@ -99,7 +100,7 @@ async def test_store_routing_knows_only_published_flows(store: Store) -> None:
     assert decision.reason == (
         "Tenant `dynamic-co` routes to flow `sales` by purpose, which is not one of its flows"
     )
-    await t.push(flow_doc("sales", note="v2"), actor="ana")
+    await push_document(t, flow_doc("sales", note="v2"), actor="ana")
     await t.publish("sales", 2, actor="ana")
     decision = await route_in_store(store, '{"tenant_id": "dynamic-co", "purpose": "sales"}')
     assert isinstance(decision, Routed)
@@ -108,7 +109,7 @@ async def test_store_routing_knows_only_published_flows(store: Store) -> None:
 
 async def test_store_routing_never_serves_another_tenants_flow(store: Store) -> None:
     g = store.tenant("globex")
-    await g.push(flow_doc("support"), actor="bo")
+    await push_document(g, flow_doc("support"), actor="bo")
     await g.publish("support", 1, actor="bo")
     await g.set_routing({"default": "support"}, actor="bo")
     globex = await route_in_store(store, '{"tenant_id": "globex"}')
@@ -122,7 +123,7 @@ async def test_store_routing_never_serves_another_tenants_flow(store: Store) -> 
 
 async def test_store_routing_split_variant_pins_a_version(store: Store) -> None:
     t = store.tenant("dynamic-co")
-    await t.push(flow_doc("sales", note="v2"), actor="ana")
+    await push_document(t, flow_doc("sales", note="v2"), actor="ana")
     await t.set_routing(
         {
             "default": [
@@ -143,7 +144,7 @@ async def test_tenant_catalog_ignores_a_routing_written_without_the_validator(
     async with await opened(tmp_path / "x.db", validate_routing=lambda _: None) as s:
         await s.create_tenant("acme", actor="ana", routing={"default": "clinic", "flows": []})
         t = s.tenant("acme")
-        await t.push(flow_doc(), actor="ana")
+        await push_document(t, flow_doc(), actor="ana")
         await t.publish("clinic", 1, actor="ana")
         catalog = await tenant_catalog(t)
         assert catalog.routing_problem == (

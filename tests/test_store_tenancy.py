@@ -14,8 +14,9 @@ from storekit import T0, flow_doc, opened
 
 from flowctl.engine.runtime import Entered
 from flowctl.engine.store import NotFound, Store, TenantStore
+from flowctl.engine.store.documents import push_document
 from flowctl.engine.store.sqlite import SQLiteStore
-from flowctl.engine.store.sqlite_tenant import SQLiteTenantStore
+from flowctl.engine.store.sqlite.tenant import SQLiteTenantStore
 
 NO_FLOW = "Unknown flow `{flow}` for tenant `acme`"
 NO_SESSION = "Unknown session `{session}` for tenant `acme`"
@@ -108,7 +109,7 @@ async def two(tmp_path: Path) -> AsyncIterator[Store]:
     for tenant, flow in (("globex", "support"), ("acme", "clinic")):
         await s.create_tenant(tenant, actor="admin", routing={"default": flow})
         t = s.tenant(tenant)
-        await t.push(flow_doc(flow), actor="admin")
+        await push_document(t, flow_doc(flow), actor="admin")
         await t.publish(flow, 1, actor="admin")
         sid = "g1" if tenant == "globex" else "a1"
         await t.start_session(flow, session_id=sid)
@@ -157,7 +158,7 @@ async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     assert await acme.active_sessions() == 1
     assert (await acme.info()).routing == {"default": "clinic"}
     # globex's document pushed to acme is acme's own first version, not globex's
-    pushed = await acme.push(flow_doc("support"), actor="admin")
+    pushed = await push_document(acme, flow_doc("support"), actor="admin")
     assert (pushed.created, pushed.version.version) == (True, 1)
     await acme.set_routing({"default": "support"}, actor="admin")
     await acme.set_limits(max_concurrent_sessions=1, actor="admin")

@@ -19,10 +19,11 @@ from storekit import EXAMPLE_POLICY
 from workerkit import services
 
 from flowctl.engine.store import open_store
-from flowctl.engine.store.live import StoreLibrary
+from flowctl.engine.store.documents import push_document
 from flowctl.worker.fakes import FakeRoom
 from flowctl.worker.server import SERVICES, serve
 from flowctl.worker.session import load_vads
+from flowctl.worker.store_flows import StoreLibrary
 
 CLINIC = (FLOWS / "clinic.json").read_text()
 
@@ -37,7 +38,7 @@ async def _store(tmp_path: Path, limit: int | None = None) -> str:
             max_concurrent_sessions=limit,
             policy=EXAMPLE_POLICY,
         )
-        await store.tenant("acme").push(CLINIC, actor="t", flow_id="clinic")
+        await push_document(store.tenant("acme"), CLINIC, actor="t", flow_id="clinic")
         await store.tenant("acme").publish("clinic", 1, actor="t")
     return url
 
@@ -95,7 +96,7 @@ async def test_a_new_publish_reaches_the_next_job_without_a_restart(tmp_path: Pa
     doc = json.loads(CLINIC)
     doc["agents"][0]["on_enter_prompt"] = "Version two speaking."
     async with await open_store(url) as store:
-        await store.tenant("acme").push(json.dumps(doc), actor="t", flow_id="clinic")
+        await push_document(store.tenant("acme"), json.dumps(doc), actor="t", flow_id="clinic")
         await store.tenant("acme").publish("clinic", 2, actor="t")
     for _ in range(200):  # the watcher polls every 20 ms
         if library.flow("clinic", "acme").version == "2":

@@ -172,7 +172,7 @@ def _library(config: WorkerConfig, env: Mapping[str, str], *, report: bool = Tru
         return FileLibrary.load(Path(config.flows_dir), tools=tools)
     import asyncio
 
-    from flowctl.engine.store.live import StoreLibrary
+    from flowctl.worker.store_flows import StoreLibrary
 
     library = StoreLibrary(
         config.store_url,

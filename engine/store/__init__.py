@@ -22,6 +22,7 @@ from types import EllipsisType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from flowctl.engine.defaults import STORE_URL
 from flowctl.engine.store.errors import (
     AlreadyExists,
     NotFound,
@@ -91,7 +92,7 @@ __all__ = [
     "open_store",
 ]
 
-DEFAULT_URL = "sqlite:///flowctl.db"
+DEFAULT_URL = STORE_URL
 
 # Checks a tenant's routing document (decoded JSON) before it is stored; raises
 # ValueError with a message for the user. The router module plugs its own in.
@@ -126,23 +127,14 @@ class TenantStore(Protocol):
 
     # --- flows, versions, publishing ----------------------------------------------------
     async def push(
-        self,
-        document: bytes | str | Prepared,
-        *,
-        actor: str,
-        flow_id: str | None = None,
-        filename: str | None = None,
+        self, prepared: Prepared, *, actor: str, flow_id: str | None = None
     ) -> PushResult:
-        """Store ``document`` as the flow's next version, unless a version with the same
-        content hash exists: then that version is returned (``created=False``).
-
-        A :class:`~flowctl.engine.store.documents.Prepared` document (``prepare``: linted, its
-        flow id and hash worked out) is stored as it is, not linted again; ``flow_id``,
-        if given, must be its own. Raw bytes or text are prepared here (``flow_id`` and
-        ``filename`` as for ``prepare``), off the event loop: lint costs time in
-        proportion to the document, which the loop owes every other request. Either way
-        it must have been linted as the tenant's flow (``boundary()``); past the
-        policy's quotas it is refused with :class:`QuotaExceeded`."""
+        """Store a prepared document (``documents.prepare_for``: linted as the tenant's
+        flow, its flow id and hash worked out) as the flow's next version, as it is: the
+        store never lints. A version with the same content hash is returned instead
+        (``created=False``). ``flow_id``, if given, must be the document's own; past the
+        policy's quotas it is refused with :class:`QuotaExceeded`. Raw bytes or text:
+        ``documents.push_document``."""
         ...
 
     async def flows(self) -> list[FlowInfo]: ...

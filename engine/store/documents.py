@@ -7,15 +7,21 @@ value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``). Reformatti
 flow, reordering its keys or changing its escapes therefore does not make a new
 version; changing any value does. The document itself is kept as pushed, so lint's
 rows and columns and ``flowctl store diff`` refer to the text its author wrote.
+
+A store keeps :class:`Prepared` documents only (``TenantStore.push``): lint runs once
+per push, where the document arrives (the API's handler, the CLI), in a thread off the
+event loop (:func:`prepare_for`), and the store never lints again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -23,7 +29,10 @@ from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Severity
 from flowctl.engine.store.errors import StoreError
-from flowctl.engine.store.records import StoredFinding
+from flowctl.engine.store.records import PushResult, StoredFinding
+
+if TYPE_CHECKING:
+    from flowctl.engine.store import TenantStore
 
 __all__ = [
     "ID_PATTERN",
@@ -33,7 +42,10 @@ __all__ = [
     "check_id",
     "check_limit",
     "content_hash",
+    "lint_errors",
     "prepare",
+    "prepare_for",
+    "push_document",
     "unified_diff",
 ]
 
@@ -156,6 +168,43 @@ def prepare(
         for x in located
     ]
     return Prepared(flow_id=chosen, document=text, hash=content_hash(value), findings=findings)
+
+
+async def prepare_for(
+    tenant: TenantStore,
+    data: bytes | str,
+    filename: str | None = None,
+    *,
+    flow_id: str | None = None,
+) -> Prepared:
+    """:func:`prepare` as ``tenant``'s flow (held to its policy, ``boundary()``), in a
+    thread: lint costs time in proportion to the document, which the event loop owes
+    every other request."""
+    boundary = await tenant.boundary()
+    return await asyncio.to_thread(prepare, data, filename, flow_id=flow_id, boundary=boundary)
+
+
+async def push_document(
+    tenant: TenantStore,
+    data: bytes | str,
+    *,
+    actor: str,
+    flow_id: str | None = None,
+    filename: str | None = None,
+) -> PushResult:
+    """Prepare ``data`` as the tenant's flow (:func:`prepare_for`) and store it as the
+    flow's next version (``TenantStore.push``)."""
+    prepared = await prepare_for(tenant, data, filename, flow_id=flow_id)
+    return await tenant.push(prepared, actor=actor)
+
+
+def lint_errors(errors: Sequence[StoredFinding]) -> str:
+    """``2 lint errors: 15:9: FL104 ...; 20:3: FL102 ...``: the first three shown, as a
+    refusal to publish or store a version names them."""
+    shown = "; ".join(f"{f.row}:{f.column}: {f.code} {f.message}" for f in errors[:3])
+    more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+    noun = "error" if len(errors) == 1 else "errors"
+    return f"{len(errors)} lint {noun}: {shown}{more}"
 
 
 def unified_diff(old: str, new: str, fromfile: str, tofile: str) -> str:

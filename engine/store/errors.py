@@ -13,6 +13,7 @@ code the CLI uses and a message that names the store and says what to do.
         ├── NotFound             exit 2   no such tenant, flow, version, session or key here
         ├── AlreadyExists        exit 2   a tenant or session with that id exists already
         ├── StoreConflict        exit 1   an optimistic check failed: someone changed it first
+        ├── PointerRefused       exit 2   the published pointer cannot move so from where it is
         ├── NotPublishable       exit 1   the version has error-level lint findings
         ├── QuotaExceeded        exit 1   the tenant's policy allows it no more versions or bytes
         └── SessionLimitReached  exit 1   the tenant's concurrent-session limit is reached
@@ -34,6 +35,7 @@ __all__ = [
     "AlreadyExists",
     "NotFound",
     "NotPublishable",
+    "PointerRefused",
     "QuotaExceeded",
     "SessionLimitReached",
     "StoreConflict",
@@ -83,9 +85,27 @@ class AlreadyExists(StoreError):
 
 class StoreConflict(StoreError):
     """The published pointer is not what the caller expected: someone else published or
-    rolled back in between. Re-read and decide again."""
+    rolled back in between. Re-read and decide again.
+
+    ``expected`` and ``current`` are the version the caller expected published and the
+    one that is (None: no version); ``refused`` says what was refused and why, without
+    the advice the message ends with (the CLI's), for a caller that gives its own."""
 
     exit_code = 1
+
+    def __init__(
+        self, refused: str, advice: str, *, expected: int | None, current: int | None
+    ) -> None:
+        super().__init__(f"{refused}; {advice}")
+        self.refused = refused
+        self.expected = expected
+        self.current = current
+
+
+class PointerRefused(StoreError):
+    """The flow's published pointer cannot move as asked from where it is: nothing is
+    published to unpublish or roll back, nothing earlier was published, or the version
+    asked for is not earlier. No one else is involved: asking again changes nothing."""
 
 
 class NotPublishable(StoreError):

@@ -26,6 +26,7 @@ __all__ = [
     "Tenant",
     "Version",
     "VersionInfo",
+    "version_name",
 ]
 
 
@@ -64,6 +65,11 @@ class StoredFinding(_Record, kw_only=True):
     message: str  # with its path, as `flowctl lint` prints it
     row: int
     column: int
+
+
+def version_name(version: int | None) -> str:
+    """How messages name a version number: ``v3``, or ``no version`` (None)."""
+    return "no version" if version is None else f"v{version}"
 
 
 class VersionInfo(_Record, kw_only=True):

@@ -25,10 +25,10 @@ from workerkit import services
 from flowctl.engine.boundary import Boundary
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.spec import VADConfig
-from flowctl.engine.store.live import StoreLibrary
 from flowctl.worker.fakes import FakePlugins, FakeRoom
 from flowctl.worker.server import SERVICES, entrypoint
 from flowctl.worker.session import Plugins, load_vads
+from flowctl.worker.store_flows import StoreLibrary
 
 # The worker's own secrets, set in the process environment of every test here: a
 # tenant's flow must never read them.

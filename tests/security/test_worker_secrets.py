@@ -37,8 +37,9 @@ from flowctl.engine.boundary import Boundary, Secrets, TenantPolicy
 from flowctl.engine.runtime import ToolReturned
 from flowctl.engine.spec import LLMConfig, TTSConfig
 from flowctl.engine.store import open_store
-from flowctl.engine.store.live import StoreLibrary
+from flowctl.engine.store.documents import push_document
 from flowctl.worker.session import Keys, Plugins, provider_problems
+from flowctl.worker.store_flows import StoreLibrary
 
 CRM_TOKEN = "acme-crm-token-1"
 STEALING = {
@@ -84,7 +85,7 @@ async def _store(
         acme = store.tenant("acme")
         for name, value in (secrets or {}).items():
             await acme.set_secret(name, value, actor="acme-admin")
-        pushed = await acme.push(json.dumps(document), actor="acme-dev")
+        pushed = await push_document(acme, json.dumps(document), actor="acme-dev")
         await acme.publish(document["flow_id"], pushed.version.version, actor="acme-dev")
     return url
 
@@ -204,7 +205,7 @@ async def test_a_tenant_endpoint_without_the_tenants_key_is_not_served(
         # `api_key_env` names the operator's variable, with the tenant's endpoint: lint
         # only warns (FL509), but the key it names is no secret of the tenant
         named = plain_flow("named", llm={"base_url": base_url, "api_key_env": "OPENAI_API_KEY"})
-        pushed = await acme.push(json.dumps(named), actor="acme-dev")
+        pushed = await push_document(acme, json.dumps(named), actor="acme-dev")
         await acme.publish("named", pushed.version.version, actor="acme-dev")
     # no key at all (FL510), written before this release
     insert_raw(
@@ -212,7 +213,7 @@ async def test_a_tenant_endpoint_without_the_tenants_key_is_not_served(
     )
 
     library = _library(url)
-    with caplog.at_level(logging.WARNING, logger="flowctl.engine.store.live"):
+    with caplog.at_level(logging.WARNING, logger="flowctl.worker.store_flows"):
         await library.preload()
     reasons = {
         "named": "Flow `named` v1 of tenant `acme` cannot be served: `llm` (openai) needs the "

@@ -27,8 +27,9 @@ from tenantkit import OPERATOR_ENV, insert_raw, plain_flow, run_job, until, url_
 from flowctl.cli.main import cli
 from flowctl.engine.boundary import CatalogEntry, TenantPolicy, ToolCatalog
 from flowctl.engine.store import open_store
-from flowctl.engine.store.live import StoreLibrary
+from flowctl.engine.store.documents import push_document
 from flowctl.worker.session import provider_problems
+from flowctl.worker.store_flows import StoreLibrary
 
 LIVEKIT = {
     "LIVEKIT_URL": "wss://example.livekit.cloud",
@@ -81,7 +82,7 @@ async def _store(tmp_path: Path, catalog: ToolCatalog | None = None) -> str:
 
 async def _publish(store: Any, tenant_id: str, document: dict[str, Any]) -> None:
     tenant = store.tenant(tenant_id)
-    pushed = await tenant.push(json.dumps(document), actor=f"{tenant_id}-dev")
+    pushed = await push_document(tenant, json.dumps(document), actor=f"{tenant_id}-dev")
     await tenant.publish(document["flow_id"], pushed.version.version, actor=f"{tenant_id}-dev")
 
 
@@ -154,7 +155,7 @@ async def test_a_publish_while_the_worker_runs_is_checked_too(
         "Flow `keyed` v1 of tenant `globex` cannot be served: `llm` (openai) needs the "
         "secret `LLM_KEY`, which tenant `globex` has not set"
     )
-    with caplog.at_level(logging.WARNING, logger="flowctl.engine.store.live"):
+    with caplog.at_level(logging.WARNING, logger="flowctl.worker.store_flows"):
         async with await open_store(url) as store:
             await _publish(store, "globex", keyed)
         await until(lambda: bool(library.unservable()))

@@ -1,11 +1,10 @@
 """Sessions on the SQLite store: their pinned version and routing decision, their
-events (written in batches, see ``sqlite_events``), their callbacks. Every row is keyed
+events (written in batches, see ``events``), their callbacks. Every row is keyed
 by tenant first, so a session id only means something within its tenant.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,55 +15,37 @@ from flowctl.engine.store.documents import check_actor, check_id
 from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
 from flowctl.engine.store.events import Turn, decode_event, encode_event
 from flowctl.engine.store.records import Callback, SessionInfo
-from flowctl.engine.store.sqlite_db import Row, TenantPart, audit
-from flowctl.engine.store.sqlite_events import EventWriter
+from flowctl.engine.store.sqlite.db import Db, Tx, audit
+from flowctl.engine.store.sqlite.part import TenantPart
+from flowctl.engine.store.sqlite.rows import columns, json_value, record
 
 if TYPE_CHECKING:
     from flowctl.engine.runtime import Event
 
-__all__ = ["CALLBACK_STATUSES", "SessionsMixin"]
+__all__ = ["CALLBACK_STATUSES", "Sessions"]
 
 CALLBACK_STATUSES = ("pending", "done", "cancelled")
-_SESSION_COLUMNS = "session_id, flow_id, version, routing, started_at, ended_at, end_reason, events"
-_CALLBACK_COLUMNS = "callback_id, session_id, due, reason, busy, requested_at, status"
+_SESSION = columns(SessionInfo)
+_CALLBACK = columns(Callback, when="due")
 
 
-def _session(row: Row) -> SessionInfo:
-    return SessionInfo(
-        session_id=row[0],
-        flow_id=row[1],
-        version=row[2],
-        routing=None if row[3] is None else json.loads(row[3]),
-        started_at=row[4],
-        ended_at=row[5],
-        end_reason=row[6],
-        events=row[7],
-    )
+def _session(row: Any) -> SessionInfo:
+    return record(SessionInfo, row, routing=json_value)
 
 
-def _callback(row: Row) -> Callback:
-    return Callback(
-        callback_id=row[0],
-        session_id=row[1],
-        when=row[2],
-        reason=row[3],
-        busy=bool(row[4]),
-        requested_at=row[5],
-        status=row[6],
-    )
+def _callback(row: Any) -> Callback:
+    return record(Callback, row, busy=bool)
 
 
-class SessionsMixin(TenantPart):
-    """The session half of :class:`SQLiteTenantStore`."""
+class Sessions(TenantPart):
+    """The sessions part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
 
-    _events: EventWriter
-
-    if TYPE_CHECKING:
-
-        def _unknown_flow(self, flow_id: str) -> NotFound: ...
-
-    def _unknown_session(self, session_id: str) -> NotFound:
-        return NotFound(f"Unknown session `{session_id}` for tenant `{self._tenant_id}`")
+    async def _require_session(self, tx: Tx, session_id: str) -> None:
+        if not await tx.one(
+            "SELECT 1 FROM sessions WHERE tenant_id = ? AND session_id = ?",
+            (self._tenant_id, session_id),
+        ):
+            raise self._unknown("session", session_id)
 
     async def start_session(
         self,
@@ -86,14 +67,14 @@ class SessionsMixin(TenantPart):
             if row is None:
                 await self._require_tenant(tx)
             assert row is not None
-            limit = row[0]
+            limit = row["max_concurrent_sessions"]
             flow = await tx.one(
                 "SELECT published FROM flows WHERE tenant_id = ? AND flow_id = ?", key
             )
             if flow is None:
-                raise self._unknown_flow(flow_id)
+                raise self._unknown("flow", flow_id)
             if version is None:
-                version = flow[0]
+                version = flow["published"]
                 if version is None:
                     raise NotFound(
                         f"Flow `{flow_id}` of tenant `{self._tenant_id}` has no published "
@@ -103,18 +84,12 @@ class SessionsMixin(TenantPart):
                 "SELECT 1 FROM flow_versions WHERE tenant_id = ? AND flow_id = ? AND version = ?",
                 (*key, version),
             ):
-                raise NotFound(
-                    f"Flow `{flow_id}` of tenant `{self._tenant_id}` has no version {version}"
-                )
+                raise self._no_version(flow_id, version)
             if limit is not None:
-                running = await tx.one(
-                    "SELECT count(*) FROM sessions WHERE tenant_id = ? AND ended_at IS NULL",
-                    (self._tenant_id,),
-                )
-                assert running is not None
-                if running[0] >= limit:
+                running = await self._running(tx)
+                if running >= limit:
                     raise SessionLimitReached(
-                        f"Tenant `{self._tenant_id}` already runs {running[0]} sessions, its "
+                        f"Tenant `{self._tenant_id}` already runs {running} sessions, its "
                         f"limit; end one, or raise the limit with `flowctl tenants set-limits "
                         f"{self._tenant_id} --max-sessions N`"
                     )
@@ -132,13 +107,13 @@ class SessionsMixin(TenantPart):
             session_id=session_id,
             flow_id=flow_id,
             version=version,
-            routing=None if routing_text is None else json.loads(routing_text),
+            routing=json_value(routing_text),
             started_at=now,
         )
 
     async def append_events(self, session_id: str, events: Sequence[Event | Turn]) -> int:
         """Written with the batches of other sessions that arrive meanwhile, in one
-        transaction (see ``sqlite_events``)."""
+        transaction (see ``flowctl.engine.store.sqlite.events``)."""
         rows = [encode_event(e) for e in events]
         return await self._events.append(self._tenant_id, session_id, rows)
 
@@ -152,8 +127,8 @@ class SessionsMixin(TenantPart):
                 (self._tenant_id, session_id),
             )
             if row is None:
-                raise self._unknown_session(session_id)
-            if row[0] is None:
+                raise self._unknown("session", session_id)
+            if row["ended_at"] is None:
                 await tx.run(
                     "UPDATE sessions SET ended_at = ?, end_reason = ? "
                     "WHERE tenant_id = ? AND session_id = ?",
@@ -163,11 +138,11 @@ class SessionsMixin(TenantPart):
 
     async def session(self, session_id: str) -> SessionInfo:
         row = await self._r.one(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE tenant_id = ? AND session_id = ?",
+            f"SELECT {_SESSION} FROM sessions WHERE tenant_id = ? AND session_id = ?",
             (self._tenant_id, session_id),
         )
         if row is None:
-            raise self._unknown_session(session_id)
+            raise self._unknown("session", session_id)
         return _session(row)
 
     async def sessions(
@@ -184,36 +159,33 @@ class SessionsMixin(TenantPart):
         if running is not None:
             where.append("ended_at IS NULL" if running else "ended_at IS NOT NULL")
         rows = await self._r.all(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {' AND '.join(where)} "
+            f"SELECT {_SESSION} FROM sessions WHERE {' AND '.join(where)} "
             "ORDER BY started_at DESC, session_id LIMIT ?",
             (*params, limit),
         )
         return [_session(r) for r in rows]
 
     async def active_sessions(self) -> int:
-        """How many sessions are running (started, not ended): what
-        ``max_concurrent_sessions`` counts."""
         await self._require_tenant(self._r)
-        row = await self._r.one(
-            "SELECT count(*) FROM sessions WHERE tenant_id = ? AND ended_at IS NULL",
+        return await self._running(self._r)
+
+    async def _running(self, db: Db | Tx) -> int:
+        row = await db.one(
+            "SELECT count(*) AS running FROM sessions WHERE tenant_id = ? AND ended_at IS NULL",
             (self._tenant_id,),
         )
         assert row is not None
-        return int(row[0])
+        return int(row["running"])
 
     async def events(self, session_id: str) -> list[Event | Turn]:
         async with self._r.transaction("BEGIN") as tx:
-            if not await tx.one(
-                "SELECT 1 FROM sessions WHERE tenant_id = ? AND session_id = ?",
-                (self._tenant_id, session_id),
-            ):
-                raise self._unknown_session(session_id)
+            await self._require_session(tx, session_id)
             rows = await tx.all(
                 "SELECT body FROM session_events WHERE tenant_id = ? AND session_id = ? "
                 "ORDER BY seq",
                 (self._tenant_id, session_id),
             )
-        return [decode_event(r[0]) for r in rows]
+        return [decode_event(r["body"]) for r in rows]
 
     # --- callbacks ----------------------------------------------------------------------
 
@@ -222,11 +194,7 @@ class SessionsMixin(TenantPart):
     ) -> Callback:
         now = self._clock()
         async with self._w.transaction() as tx:
-            if not await tx.one(
-                "SELECT 1 FROM sessions WHERE tenant_id = ? AND session_id = ?",
-                (self._tenant_id, session_id),
-            ):
-                raise self._unknown_session(session_id)
+            await self._require_session(tx, session_id)
             callback_id = await tx.insert(
                 "INSERT INTO callbacks (tenant_id, session_id, due, reason, busy, requested_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -248,8 +216,7 @@ class SessionsMixin(TenantPart):
             where += " AND status = ?"
             params.append(status)
         rows = await self._r.all(
-            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE {where} "
-            "ORDER BY requested_at, callback_id",
+            f"SELECT {_CALLBACK} FROM callbacks WHERE {where} ORDER BY requested_at, callback_id",
             params,
         )
         return [_callback(r) for r in rows]
@@ -262,8 +229,7 @@ class SessionsMixin(TenantPart):
         now = self._clock()
         async with self._w.transaction() as tx:
             row = await tx.one(
-                f"SELECT {_CALLBACK_COLUMNS} FROM callbacks "
-                "WHERE tenant_id = ? AND callback_id = ?",
+                f"SELECT {_CALLBACK} FROM callbacks WHERE tenant_id = ? AND callback_id = ?",
                 (self._tenant_id, callback_id),
             )
             if row is None:
@@ -272,8 +238,9 @@ class SessionsMixin(TenantPart):
                 "UPDATE callbacks SET status = ? WHERE tenant_id = ? AND callback_id = ?",
                 (status, self._tenant_id, callback_id),
             )
-            detail = {"status": status, "previous": row[6]}
+            found = _callback(row)
+            detail = {"status": status, "previous": found.status}
             await audit(
                 tx, self._tenant_id, actor, "callback.status", str(callback_id), detail, now
             )
-        return msgspec.structs.replace(_callback(row), status=status)  # type: ignore[arg-type]
+        return msgspec.structs.replace(found, status=status)  # type: ignore[arg-type]

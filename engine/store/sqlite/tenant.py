@@ -1,7 +1,8 @@
 """One tenant's handle on the SQLite store: :class:`SQLiteTenantStore`, the tenant's own
-settings (routing, limits) and audit log here, its flows in ``sqlite_flows``, its
-sessions in ``sqlite_sessions`` and its API keys in ``sqlite_keys``. Every statement
-names the handle's tenant, so no method can reach another tenant's rows.
+settings (routing, limits, policy) and audit log here, its flows in ``flows``, its
+sessions in ``sessions``, its API keys in ``keys`` and its secrets in ``secrets``, each
+a part over ``part.TenantPart``. Every statement names the handle's tenant, so no
+method can reach another tenant's rows.
 """
 
 from __future__ import annotations
@@ -13,24 +14,18 @@ from typing import Any
 
 import msgspec
 
-from flowctl.engine.boundary import Boundary, TenantPolicy, ToolCatalog
+from flowctl.engine.boundary import Boundary, TenantPolicy
 from flowctl.engine.store.documents import check_actor, check_limit
-from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import AuditEntry, Tenant
-from flowctl.engine.store.sqlite_db import Db, Row, Tx, audit, bump_changes
-from flowctl.engine.store.sqlite_events import EventWriter
-from flowctl.engine.store.sqlite_flows import FlowsMixin
-from flowctl.engine.store.sqlite_keys import KeysMixin
-from flowctl.engine.store.sqlite_secrets import SecretsMixin
-from flowctl.engine.store.sqlite_sessions import SessionsMixin
+from flowctl.engine.store.sqlite.db import Row, audit, bump_changes
+from flowctl.engine.store.sqlite.flows import Flows
+from flowctl.engine.store.sqlite.keys import Keys
+from flowctl.engine.store.sqlite.rows import columns, json_value, policy_value, record
+from flowctl.engine.store.sqlite.secrets import Secrets
+from flowctl.engine.store.sqlite.sessions import Sessions
 
-__all__ = [
-    "TENANT_COLUMNS",
-    "SQLiteTenantStore",
-    "check_policy",
-    "check_routing",
-    "tenant_record",
-]
+__all__ = ["TENANT_COLUMNS", "SQLiteTenantStore", "check_policy", "check_routing", "tenant_record"]
 
 
 def check_routing(
@@ -60,23 +55,14 @@ def _checked_routing(
 ) -> tuple[str | None, Any]:
     """:func:`check_routing`'s text, and its value for the audit log."""
     text = check_routing(tenant_id, routing, validate)
-    return text, None if text is None else json.loads(text)
+    return text, json_value(text)
 
 
-TENANT_COLUMNS = "tenant_id, name, routing, max_concurrent_sessions, created_at, updated_at, policy"
-_policy = msgspec.json.Decoder(TenantPolicy)
+TENANT_COLUMNS = columns(Tenant)
 
 
 def tenant_record(row: Row) -> Tenant:
-    return Tenant(
-        tenant_id=row[0],
-        name=row[1],
-        routing=None if row[2] is None else json.loads(row[2]),
-        max_concurrent_sessions=row[3],
-        created_at=row[4],
-        updated_at=row[5],
-        policy=TenantPolicy() if row[6] is None else _policy.decode(row[6]),
-    )
+    return record(Tenant, row, routing=json_value, policy=policy_value)
 
 
 def check_policy(tenant_id: str, policy: Any) -> str | None:
@@ -95,28 +81,8 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin, SecretsMixin):
+class SQLiteTenantStore(Flows, Sessions, Keys, Secrets):
     """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQLite store."""
-
-    def __init__(
-        self,
-        tenant_id: str,
-        writer: Db,
-        reader: Db,
-        events: EventWriter,
-        *,
-        clock: Callable[[], float],
-        validate_routing: Callable[[Any], None] | None,
-        catalog: ToolCatalog | None = None,
-    ) -> None:
-        self._tenant_id = tenant_id
-        self._catalog = catalog
-        self._w = writer
-        self._r = reader
-        self._events = events
-        self._clock = clock
-        self._validate_routing = validate_routing
-        self._known = False  # tenants are never deleted: once seen, no need to look again
 
     @property
     def tenant_id(self) -> str:
@@ -126,16 +92,6 @@ class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin, SecretsMixin):
         return f"<TenantStore {self._tenant_id!r}>"
 
     # --- the tenant -----------------------------------------------------------------------
-
-    async def _require_tenant(self, db: Db | Tx) -> None:
-        if self._known:
-            return
-        if await db.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (self._tenant_id,)) is None:
-            raise NotFound(
-                f"Unknown tenant `{self._tenant_id}`; create it with "
-                f"`flowctl tenants create {self._tenant_id}`"
-            )
-        self._known = True
 
     async def info(self) -> Tenant:
         row = await self._r.one(
@@ -192,18 +148,8 @@ class SQLiteTenantStore(FlowsMixin, SessionsMixin, KeysMixin, SecretsMixin):
     async def audit(self, *, limit: int = 100) -> list[AuditEntry]:
         await self._require_tenant(self._r)
         rows = await self._r.all(
-            "SELECT entry_id, actor, action, subject, detail, at FROM audit "
+            f"SELECT {columns(AuditEntry)} FROM audit "
             "WHERE tenant_id = ? ORDER BY entry_id DESC LIMIT ?",
             (self._tenant_id, limit),
         )
-        return [
-            AuditEntry(
-                entry_id=r[0],
-                actor=r[1],
-                action=r[2],
-                subject=r[3],
-                detail=None if r[4] is None else json.loads(r[4]),
-                at=r[5],
-            )
-            for r in rows
-        ]
+        return [record(AuditEntry, r, detail=json_value) for r in rows]

@@ -30,11 +30,11 @@ from flowctl.engine.store.errors import (
     StoreUnavailable,
 )
 from flowctl.engine.store.records import ApiKey, Tenant
-from flowctl.engine.store.sqlite_db import Db, Row, SQLiteFile, Tx, audit, bump_changes
-from flowctl.engine.store.sqlite_events import EventWriter
-from flowctl.engine.store.sqlite_keys import authenticate
-from flowctl.engine.store.sqlite_schema import APPLICATION_ID, LATEST, MIGRATIONS
-from flowctl.engine.store.sqlite_tenant import (
+from flowctl.engine.store.sqlite.db import Db, Row, SQLiteFile, Tx, audit, bump_changes
+from flowctl.engine.store.sqlite.events import EventWriter
+from flowctl.engine.store.sqlite.keys import authenticate
+from flowctl.engine.store.sqlite.schema import APPLICATION_ID, LATEST, MIGRATIONS
+from flowctl.engine.store.sqlite.tenant import (
     TENANT_COLUMNS,
     SQLiteTenantStore,
     check_policy,
@@ -160,8 +160,9 @@ class SQLiteStore:
             if await tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)):
                 raise AlreadyExists(f"Tenant `{tenant_id}` already exists")
             await tx.run(
-                f"INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (tenant_id, name, routing_text, max_concurrent_sessions, now, now, policy_text),
+                "INSERT INTO tenants (tenant_id, name, routing, max_concurrent_sessions, policy, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (tenant_id, name, routing_text, max_concurrent_sessions, policy_text, now, now),
             )
             detail = {
                 "name": name,
@@ -175,7 +176,6 @@ class SQLiteStore:
         return await self.tenant(tenant_id).info()
 
     async def list_tenants(self) -> list[Tenant]:
-        """The admin listing: every tenant, by id. The only read across tenants."""
         rows = await self._reader.all(f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id")
         return [tenant_record(row) for row in rows]
 
@@ -185,7 +185,7 @@ class SQLiteStore:
     async def changes(self) -> int:
         row = await self._reader.one("SELECT counter FROM changes WHERE id = 1")
         assert row is not None
-        return int(row[0])
+        return int(row["counter"])
 
 
 def _check_file(file: SQLiteFile, create: bool) -> None:
@@ -227,15 +227,16 @@ async def _connect(file: SQLiteFile, create: bool) -> Db:
         )
     except sqlite3.Error as exc:
         raise file.error(exc) from None
+    conn.row_factory = sqlite3.Row  # rows are read by column name (rows.py)
     return Db(conn, file)
 
 
 async def _prepare(db: Db) -> None:
     """The writer's settings: WAL mode (kept in the file), and per connection
     ``synchronous=NORMAL`` and foreign keys."""
-    mode = (await _one(db, "PRAGMA journal_mode"))[0]
+    mode = (await _one(db, "PRAGMA journal_mode"))["journal_mode"]
     if mode != "wal" and not db.file.read_only and not db.file.memory:
-        mode = (await _one(db, "PRAGMA journal_mode = WAL"))[0]
+        mode = (await _one(db, "PRAGMA journal_mode = WAL"))["journal_mode"]
         if mode != "wal":  # some network file systems cannot share memory between hosts
             logger.warning("store %s: WAL mode unavailable, using %s", db.file.path, mode)
     await db.all("PRAGMA synchronous = NORMAL")
@@ -277,12 +278,12 @@ async def _migrate(db: Db) -> tuple[int, int] | None:
 async def _header(db: Db | Tx) -> tuple[int, int, int]:
     """``application_id``, ``user_version`` and the number of tables."""
     row = await db.one(
-        "SELECT (SELECT application_id FROM pragma_application_id),"
-        " (SELECT user_version FROM pragma_user_version),"
-        " (SELECT count(*) FROM sqlite_master WHERE type = 'table')"
+        "SELECT (SELECT application_id FROM pragma_application_id) AS app_id,"
+        " (SELECT user_version FROM pragma_user_version) AS version,"
+        " (SELECT count(*) FROM sqlite_master WHERE type = 'table') AS tables"
     )
     assert row is not None
-    return int(row[0]), int(row[1]), int(row[2])
+    return int(row["app_id"]), int(row["version"]), int(row["tables"])
 
 
 def _check_header(file: SQLiteFile, app_id: int, version: int, tables: int) -> None:

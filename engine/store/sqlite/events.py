@@ -17,11 +17,11 @@ import asyncio
 from dataclasses import dataclass, field
 
 from flowctl.engine.store.errors import NotFound, StoreError
-from flowctl.engine.store.sqlite_db import Db, Tx
+from flowctl.engine.store.sqlite.db import Db, Tx
 
 __all__ = ["EventWriter"]
 
-Row = tuple[str, float, bytes]  # kind, at, body
+EventRow = tuple[str, float, bytes]  # kind, at, body
 
 # SQLite allows 32,766 bound parameters per statement (999 before 3.32): the state of at
 # most this many sessions is read in one statement.
@@ -32,7 +32,7 @@ _MAX_GROUP = 400
 class _Append:
     tenant_id: str
     session_id: str
-    rows: list[Row]
+    rows: list[EventRow]
     done: asyncio.Future[int] = field(repr=False)
 
 
@@ -44,7 +44,7 @@ class EventWriter:
         self._queue: list[_Append] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def append(self, tenant_id: str, session_id: str, rows: list[Row]) -> int:
+    async def append(self, tenant_id: str, session_id: str, rows: list[EventRow]) -> int:
         """Write ``rows`` after the session's events; its new event count."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queue.append(_Append(tenant_id, session_id, rows, done))
@@ -122,8 +122,8 @@ async def _sessions(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str]
     """Each existing session's event count and whether it has ended."""
     values = ", ".join("(?, ?)" for _ in keys)
     rows = await tx.all(
-        "SELECT tenant_id, session_id, events, ended_at IS NOT NULL FROM sessions "
+        "SELECT tenant_id, session_id, events, ended_at IS NOT NULL AS ended FROM sessions "
         f"WHERE (tenant_id, session_id) IN (VALUES {values})",
         [part for key in keys for part in key],
     )
-    return {(r[0], r[1]): (int(r[2]), bool(r[3])) for r in rows}
+    return {(r["tenant_id"], r["session_id"]): (int(r["events"]), bool(r["ended"])) for r in rows}

@@ -1,6 +1,6 @@
 """A tenant's secrets on the SQLite store: what ``${NAME}`` and ``api_key_env`` mean in
 its flows (``engine/boundary.py``). Set, rotated and deleted by name, each change
-audited with the name only; listed by name only. :meth:`SecretsMixin.secret_values`,
+audited with the name only; listed by name only. :meth:`Secrets.secret_values`,
 the one read of values, is for the worker that runs the tenant's calls.
 """
 
@@ -9,18 +9,20 @@ from __future__ import annotations
 import re
 
 from flowctl.engine.store.documents import check_actor
-from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import SecretInfo
-from flowctl.engine.store.sqlite_db import Row, TenantPart, audit, bump_changes
+from flowctl.engine.store.sqlite.db import audit, bump_changes
+from flowctl.engine.store.sqlite.part import TenantPart
+from flowctl.engine.store.sqlite.rows import columns, record
 
-__all__ = ["MAX_SECRETS", "MAX_SECRET_BYTES", "SecretsMixin", "check_secret_name"]
+__all__ = ["MAX_SECRETS", "MAX_SECRET_BYTES", "Secrets", "check_secret_name"]
 
 # A key, a token, a PEM certificate: all fit in 16 KiB.
 MAX_SECRET_BYTES = 16 * 1024
 # Per tenant: a flow needs a handful; a thousand is a mistake or an attack.
 MAX_SECRETS = 1000
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_COLUMNS = "name, created_at, updated_at, updated_by"
+_SECRET = columns(SecretInfo)
 
 
 def check_secret_name(name: str) -> str:
@@ -32,20 +34,16 @@ def check_secret_name(name: str) -> str:
     return name
 
 
-def _info(row: Row) -> SecretInfo:
-    return SecretInfo(name=row[0], created_at=row[1], updated_at=row[2], updated_by=row[3])
-
-
-class SecretsMixin(TenantPart):
-    """The secrets part of :class:`SQLiteTenantStore`."""
+class Secrets(TenantPart):
+    """The secrets part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
 
     async def secrets(self) -> list[SecretInfo]:
         await self._require_tenant(self._r)
         rows = await self._r.all(
-            f"SELECT {_COLUMNS} FROM secrets WHERE tenant_id = ? ORDER BY name",
+            f"SELECT {_SECRET} FROM secrets WHERE tenant_id = ? ORDER BY name",
             (self._tenant_id,),
         )
-        return [_info(r) for r in rows]
+        return [record(SecretInfo, r) for r in rows]
 
     async def set_secret(self, name: str, value: str, *, actor: str) -> SecretInfo:
         """Set or rotate a secret. The audit log records its name, never its value."""
@@ -67,14 +65,14 @@ class SecretsMixin(TenantPart):
             )
             if row is None:
                 count = await tx.one(
-                    "SELECT count(*) FROM secrets WHERE tenant_id = ?", (self._tenant_id,)
+                    "SELECT count(*) AS kept FROM secrets WHERE tenant_id = ?", (self._tenant_id,)
                 )
-                if count is not None and count[0] >= MAX_SECRETS:
+                if count is not None and count["kept"] >= MAX_SECRETS:
                     raise StoreError(
                         f"Tenant `{self._tenant_id}` has {MAX_SECRETS} secrets, the most it "
                         "may keep; delete one first"
                     )
-            created = now if row is None else row[0]
+            created = now if row is None else row["created_at"]
             await tx.run(
                 "INSERT INTO secrets (tenant_id, name, value, created_at, updated_at, "
                 "updated_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, name) DO UPDATE "
@@ -97,7 +95,7 @@ class SecretsMixin(TenantPart):
                 "SELECT 1 FROM secrets WHERE tenant_id = ? AND name = ?", (self._tenant_id, name)
             )
             if row is None:
-                raise NotFound(f"Unknown secret `{name}` for tenant `{self._tenant_id}`")
+                raise self._unknown("secret", name)
             await tx.run(
                 "DELETE FROM secrets WHERE tenant_id = ? AND name = ?", (self._tenant_id, name)
             )
@@ -111,4 +109,4 @@ class SecretsMixin(TenantPart):
         rows = await self._r.all(
             "SELECT name, value FROM secrets WHERE tenant_id = ?", (self._tenant_id,)
         )
-        return {r[0]: r[1] for r in rows}
+        return {r["name"]: r["value"] for r in rows}

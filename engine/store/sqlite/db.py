@@ -1,6 +1,7 @@
 """The SQLite store's plumbing: one aiosqlite connection with the lock that keeps its
 transactions whole, and SQLite's errors turned into the store's, each naming the file
-and saying what to do.
+and saying what to do. Rows are :class:`sqlite3.Row`: read by column name
+(``flowctl.engine.store.sqlite.rows``), never by position.
 """
 
 from __future__ import annotations
@@ -8,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiosqlite
 import msgspec
@@ -24,9 +25,9 @@ from flowctl.engine.store.errors import (
     StoreUnavailable,
 )
 
-__all__ = ["Db", "SQLiteFile", "TenantPart", "Tx", "audit", "bump_changes"]
+__all__ = ["Db", "Row", "SQLiteFile", "Tx", "audit", "bump_changes"]
 
-Row = tuple[Any, ...]
+Row = sqlite3.Row
 
 
 class SQLiteFile:
@@ -202,17 +203,3 @@ async def audit(
 
 async def bump_changes(tx: Tx) -> None:
     await tx.run("UPDATE changes SET counter = counter + 1 WHERE id = 1")
-
-
-class TenantPart:
-    """What the parts of ``SQLiteTenantStore`` (flows, sessions, keys) share; its
-    ``__init__`` sets them."""
-
-    _tenant_id: str
-    _w: Db
-    _r: Db
-    _clock: Callable[[], float]
-
-    if TYPE_CHECKING:
-
-        async def _require_tenant(self, db: Db | Tx) -> None: ...
