@@ -8,17 +8,17 @@ import click
 
 from flowctl.cli.store_common import (
     actor_option,
-    echo_json,
     format_option,
+    listing,
     run,
     store_option,
-    table,
     tenant_option,
     with_tenant,
 )
+from flowctl.cli.timeline import format_time
 
 if TYPE_CHECKING:
-    from flowctl.engine.store import TenantStore
+    from flowctl.engine.store import ApiKey, TenantStore
 
 __all__ = ["keys"]
 
@@ -64,25 +64,15 @@ async def create(role: str, name: str, tenant: str, actor: str, url: str) -> Non
 @run
 async def list_keys(tenant: str, url: str, fmt: str) -> None:
     """The tenant's keys (ids, roles, names; never the keys), oldest first."""
-    from flowctl.engine.store.timeline import format_time
+
+    def row(k: ApiKey) -> list[str]:
+        revoked = "-" if k.revoked_at is None else f"{format_time(k.revoked_at)} by {k.revoked_by}"
+        return [k.key_id, k.role, k.name or "-", format_time(k.created_at), k.created_by, revoked]
 
     async def body(t: TenantStore) -> None:
-        found = await t.keys()
-        if fmt == "json":
-            echo_json(found)
-            return
-        if not found:
-            click.echo(f"No keys for tenant `{tenant}`; create one with `flowctl keys create`")
-            return
-        rows = [["KEY", "ROLE", "NAME", "CREATED", "BY", "REVOKED"]]
-        for k in found:
-            revoked = (
-                "-" if k.revoked_at is None else f"{format_time(k.revoked_at)} by {k.revoked_by}"
-            )
-            rows.append(
-                [k.key_id, k.role, k.name or "-", format_time(k.created_at), k.created_by, revoked]
-            )
-        table(rows)
+        header = ["KEY", "ROLE", "NAME", "CREATED", "BY", "REVOKED"]
+        empty = f"No keys for tenant `{tenant}`; create one with `flowctl keys create`"
+        listing(await t.keys(), fmt, header, row, empty=empty)
 
     await with_tenant(url, tenant, body)
 

@@ -9,20 +9,21 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from flowctl.cli.exits import Failure
 from flowctl.cli.store_common import (
     actor_option,
     echo_json,
-    fail,
     format_option,
+    listing,
     run,
     store_option,
-    table,
     tenant_option,
     with_tenant,
 )
+from flowctl.cli.timeline import format_time
 
 if TYPE_CHECKING:
-    from flowctl.engine.store import TenantStore
+    from flowctl.engine.store import SecretInfo, TenantStore
 
 __all__ = ["policy", "secrets"]
 
@@ -100,7 +101,7 @@ async def policy(
             try:
                 new = msgspec.convert(wanted, TenantPolicy)
             except msgspec.ValidationError as exc:
-                fail(f"Invalid policy for tenant `{tenant_id}`: {exc}")
+                raise Failure(f"Invalid policy for tenant `{tenant_id}`: {exc}") from exc
             current = (await t.set_policy(new, actor=actor)).policy
         if fmt == "json":
             echo_json(current)
@@ -123,19 +124,13 @@ def secrets() -> None:
 @run
 async def list_secrets(tenant: str, url: str, fmt: str) -> None:
     """The tenant's secrets by name, and when each changed."""
-    from flowctl.engine.store.timeline import format_time
+
+    def row(s: SecretInfo) -> list[str]:
+        return [s.name, format_time(s.updated_at), s.updated_by]
 
     async def body(t: TenantStore) -> None:
-        found = await t.secrets()
-        if fmt == "json":
-            echo_json(found)
-            return
-        if not found:
-            click.echo(f"Tenant {tenant} has no secrets", err=True)
-            return
-        rows = [["NAME", "UPDATED", "BY"]]
-        rows += [[s.name, format_time(s.updated_at), s.updated_by] for s in found]
-        table(rows)
+        empty = f"Tenant {tenant} has no secrets"
+        listing(await t.secrets(), fmt, ["NAME", "UPDATED", "BY"], row, empty=empty)
 
     await with_tenant(url, tenant, body)
 

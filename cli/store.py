@@ -8,25 +8,26 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from flowctl.cli.exits import EXIT_FINDINGS, Failure
 from flowctl.cli.store_common import (
     actor_option,
     echo_json,
-    fail,
     format_option,
     lint_summary,
+    listing,
     read_catalog,
     run,
     store_option,
-    table,
     tenant_option,
     tools_option,
     version_name,
     with_store,
     with_tenant,
 )
+from flowctl.cli.timeline import format_time
 
 if TYPE_CHECKING:
-    from flowctl.engine.store import Store, TenantStore, Version
+    from flowctl.engine.store import FlowInfo, Store, TenantStore, Version, VersionInfo
 
 __all__ = ["store"]
 
@@ -38,7 +39,7 @@ def _expected(value: str | None) -> Any:
     if value.lower() == "none":
         return None
     if not value.removeprefix("v").isdigit():
-        fail(f"`--expect {value}`: give a version number, or `none`")
+        raise Failure(f"`--expect {value}`: give a version number, or `none`")
     return int(value.removeprefix("v"))
 
 
@@ -99,13 +100,13 @@ async def push(
     against --tools). Lint findings are kept with the version; exit 1 when one has
     errors: it cannot be published."""
     if flow_id is not None and len(files) > 1:
-        fail("`--flow` names one flow: push one file with it")
+        raise Failure("`--flow` names one flow: push one file with it")
     documents = []
     for path in files:
         try:
             documents.append((path, path.read_bytes()))
         except OSError as exc:
-            fail(f"Cannot read `{path}`: {exc.strerror or exc}")
+            raise Failure(f"Cannot read `{path}`: {exc.strerror or exc}") from exc
 
     async def body(t: TenantStore) -> int:
         from flowctl.engine.store.documents import push_document
@@ -139,7 +140,7 @@ async def push(
 
     failed = await with_tenant(url, tenant, body, catalog=read_catalog(tools_path))
     if failed:
-        sys.exit(1)
+        sys.exit(EXIT_FINDINGS)
 
 
 @store.command()
@@ -198,49 +199,27 @@ async def rollback(
 @run
 async def list_(flow_id: str | None, tenant: str, url: str, fmt: str) -> None:
     """The tenant's flows, or the versions of FLOW (`*` marks the published one)."""
-    from flowctl.engine.store.timeline import format_time
+
+    def flow_row(f: FlowInfo) -> list[str]:
+        published = format_time(f.published_at)
+        return [f.flow_id, version_name(f.published), f"v{f.latest}", published]
 
     async def body(t: TenantStore) -> None:
         if flow_id is None:
-            flows = await t.flows()
-            if fmt == "json":
-                echo_json(flows)
-                return
-            if not flows:
-                click.echo(
-                    f"No flows for tenant `{tenant}`; push one with `flowctl store push`", err=True
-                )
-                return
-            rows = [["FLOW", "PUBLISHED", "LATEST", "PUBLISHED AT"]]
-            for f in flows:
-                rows.append(
-                    [
-                        f.flow_id,
-                        version_name(f.published),
-                        f"v{f.latest}",
-                        format_time(f.published_at),
-                    ]
-                )
-            table(rows)
+            header = ["FLOW", "PUBLISHED", "LATEST", "PUBLISHED AT"]
+            empty = f"No flows for tenant `{tenant}`; push one with `flowctl store push`"
+            listing(await t.flows(), fmt, header, flow_row, empty=empty)
             return
         versions = await t.versions(flow_id)
         published = await t.published(flow_id)
-        if fmt == "json":
-            echo_json(versions)
-            return
-        rows = [["VERSION", "HASH", "AUTHOR", "CREATED", "LINT"]]
-        for v in versions:
+
+        def version_row(v: VersionInfo) -> list[str]:
             mark = " *" if v.version == published else ""
-            rows.append(
-                [
-                    f"v{v.version}{mark}",
-                    v.hash[:12],
-                    v.author,
-                    format_time(v.created_at),
-                    lint_summary(v.errors, v.warnings),
-                ]
-            )
-        table(rows)
+            lint = lint_summary(v.errors, v.warnings)
+            return [f"v{v.version}{mark}", v.hash[:12], v.author, format_time(v.created_at), lint]
+
+        header = ["VERSION", "HASH", "AUTHOR", "CREATED", "LINT"]
+        listing(versions, fmt, header, version_row, empty=f"No versions of `{flow_id}`")
 
     await with_tenant(url, tenant, body)
 
@@ -258,7 +237,6 @@ async def show(
 ) -> None:
     """One version of FLOW (default: the published one): its hash, author, lint result
     and the flow's publication history; --document prints the document alone."""
-    from flowctl.engine.store.timeline import format_time
 
     async def body(t: TenantStore) -> None:
         v = await t.version(flow_id, version)

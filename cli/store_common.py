@@ -1,6 +1,6 @@
-"""What the store commands share (``flowctl store``, ``tenants``, ``sessions``): the
-``--store``, ``--tenant``, ``--actor`` and ``--format`` options, running an async
-command body with the engine's errors as messages and exit codes, and small printers.
+"""What the commands share (most of them the store's: ``flowctl store``, ``tenants``,
+``sessions``, ``keys``): the ``--store``, ``--tenant``, ``--actor``, ``--format``,
+``--flows`` and ``--tools`` options, running an async command body, and small printers.
 
 Every command takes ``--store URL`` (default ``sqlite:///flowctl.db``, or
 ``FLOWCTL_STORE``); tenant-scoped ones take ``--tenant`` (or ``FLOWCTL_TENANT``), and
@@ -14,14 +14,14 @@ starts as fast as before.
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from flowctl.cli.exits import Failure
 from flowctl.engine.defaults import STORE_URL
 
 if TYPE_CHECKING:
@@ -32,9 +32,11 @@ __all__ = [
     "DEFAULT_URL",
     "actor_option",
     "echo_json",
-    "fail",
+    "flows_option",
     "format_option",
+    "formats",
     "lint_summary",
+    "listing",
     "read_catalog",
     "run",
     "store_option",
@@ -48,11 +50,6 @@ __all__ = [
 
 DEFAULT_URL = STORE_URL  # flowctl.engine.store.DEFAULT_URL, without importing the store
 T = TypeVar("T")
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"flowctl: error: {message}", err=True)
-    sys.exit(code)
 
 
 def _actor() -> str:
@@ -81,9 +78,33 @@ actor_option = click.option(
     show_default="FLOWCTL_USER or your login",
     help="Who makes the change, for the audit log.",
 )
-format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+
+
+def formats(*names: str, help: str | None = None) -> Callable[[T], T]:
+    """``--format`` (``fmt``) choosing one of ``names``, the first by default."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(names),
+        default=names[0],
+        show_default=True,
+        help=help,
+    )
+
+
+def flows_option(help: str) -> Callable[[T], T]:
+    """``--flows`` (``flows_dir``): the folder of the operator's flows and tenant files."""
+    return click.option(
+        "--flows",
+        "flows_dir",
+        type=click.Path(path_type=Path),
+        default=Path("flows"),
+        show_default=True,
+        help=help,
+    )
+
+
+format_option = formats("text", "json")
 tools_option = click.option(
     "--tools",
     "tools_path",
@@ -104,22 +125,18 @@ def read_catalog(path: Path | None, *, check_functions: bool = False) -> ToolCat
     try:
         return ToolCatalog.load(path, check_functions=check_functions)
     except CatalogError as exc:
-        fail(f"Cannot use tool catalog `{path}`:\n" + "\n".join(exc.problems))
+        raise Failure(f"Cannot use tool catalog `{path}`:\n" + "\n".join(exc.problems)) from exc
 
 
 def run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    """Run an async command body; the engine's errors become a message and an exit code."""
+    """Run an async command body (the command group turns the engine's errors into
+    messages and exit codes)."""
 
     @wraps(work)
     def command(*args: Any, **kwargs: Any) -> T:
         import asyncio
 
-        from flowctl.engine.errors import FlowError
-
-        try:
-            return asyncio.run(work(*args, **kwargs))
-        except FlowError as exc:
-            fail(str(exc), exc.exit_code)
+        return asyncio.run(work(*args, **kwargs))
 
     return command
 
@@ -156,6 +173,24 @@ def echo_json(value: Any) -> None:
     import msgspec
 
     click.echo(json.dumps(msgspec.to_builtins(value), indent=2, ensure_ascii=False))
+
+
+def listing(
+    found: Sequence[T],
+    fmt: str,
+    header: list[str],
+    row: Callable[[T], list[str]],
+    *,
+    empty: str,
+) -> None:
+    """``found`` as JSON, or as a table under ``header`` with one ``row`` each, or when
+    there is nothing, ``empty`` on stderr (it is not data)."""
+    if fmt == "json":
+        echo_json(found)
+    elif not found:
+        click.echo(empty, err=True)
+    else:
+        table([header, *map(row, found)])
 
 
 def table(rows: list[list[str]]) -> None:

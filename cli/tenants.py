@@ -9,21 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from flowctl.cli.exits import Failure
 from flowctl.cli.store_common import (
     actor_option,
     echo_json,
-    fail,
     format_option,
+    listing,
     run,
     store_option,
-    table,
     tenant_option,
     with_store,
     with_tenant,
 )
+from flowctl.cli.timeline import format_time, timeline
 
 if TYPE_CHECKING:
-    from flowctl.engine.store import Store, TenantStore
+    from flowctl.engine.store import SessionInfo, Store, Tenant, TenantStore
 
 __all__ = ["sessions", "tenants"]
 
@@ -39,21 +40,19 @@ def _read_routing(path: Path | None) -> bytes | None:
     try:
         return sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
-        fail(f"Cannot read `{path}`: {exc.strerror or exc}")
+        raise Failure(f"Cannot read `{path}`: {exc.strerror or exc}") from exc
 
 
 def _max_sessions(value: str | None) -> int | None:
     if value is None or value.lower() == "none":
         return None
     if not value.isdigit() or int(value) < 1:
-        fail(f"`--max-sessions {value}`: give a whole number from 1, or `none`")
+        raise Failure(f"`--max-sessions {value}`: give a whole number from 1, or `none`")
     return int(value)
 
 
 def _show_tenant(t: Any) -> None:
     import json
-
-    from flowctl.engine.store.timeline import format_time
 
     click.echo(f"tenant        {t.tenant_id}")
     if t.name:
@@ -76,19 +75,14 @@ def _show_tenant(t: Any) -> None:
 async def list_tenants(url: str, fmt: str) -> None:
     """Every tenant (the admin listing)."""
 
+    def row(t: Tenant) -> list[str]:
+        limit = str(t.max_concurrent_sessions or "-")
+        return [t.tenant_id, t.name or "-", limit, "yes" if t.routing else "-"]
+
     async def body(s: Store) -> None:
-        found = await s.list_tenants()
-        if fmt == "json":
-            echo_json(found)
-            return
-        if not found:
-            click.echo("No tenants; create one with `flowctl tenants create ID`", err=True)
-            return
-        rows = [["TENANT", "NAME", "MAX SESSIONS", "ROUTING"]]
-        for t in found:
-            limit = str(t.max_concurrent_sessions or "-")
-            rows.append([t.tenant_id, t.name or "-", limit, "yes" if t.routing else "-"])
-        table(rows)
+        header = ["TENANT", "NAME", "MAX SESSIONS", "ROUTING"]
+        empty = "No tenants; create one with `flowctl tenants create ID`"
+        listing(await s.list_tenants(), fmt, header, row, empty=empty)
 
     await with_store(url, body)
 
@@ -129,8 +123,6 @@ async def show_tenant(tenant_id: str, audit: bool, url: str, fmt: str) -> None:
     """A tenant's settings (and with --audit, who changed what, newest first)."""
     import json
 
-    from flowctl.engine.store.timeline import format_time
-
     async def body(t: TenantStore) -> None:
         info = await t.info()
         entries = await t.audit(limit=50) if audit else []
@@ -161,7 +153,7 @@ async def set_routing(
 ) -> None:
     """Replace a tenant's routing with the JSON document ROUTING (- for stdin)."""
     if (routing is None) == (not clear):
-        fail("give a ROUTING file, or --clear")
+        raise Failure("give a ROUTING file, or --clear")
     document = _read_routing(routing)
 
     async def body(t: TenantStore) -> None:
@@ -208,30 +200,16 @@ async def list_sessions(
     flow_id: str | None, running: bool | None, limit: int, tenant: str, url: str, fmt: str
 ) -> None:
     """The tenant's sessions, newest first."""
-    from flowctl.engine.store.timeline import format_time
+
+    def row(s: SessionInfo) -> list[str]:
+        reason = s.end_reason or ("running" if s.ended_at is None else "-")
+        started, ended = format_time(s.started_at), format_time(s.ended_at)
+        return [s.session_id, s.flow_id, f"v{s.version}", started, ended, reason, str(s.events)]
 
     async def body(t: TenantStore) -> None:
         found = await t.sessions(flow_id=flow_id, running=running, limit=limit)
-        if fmt == "json":
-            echo_json(found)
-            return
-        if not found:
-            click.echo(f"No sessions for tenant `{tenant}`", err=True)
-            return
-        rows = [["SESSION", "FLOW", "VERSION", "STARTED", "ENDED", "REASON", "EVENTS"]]
-        for s in found:
-            rows.append(
-                [
-                    s.session_id,
-                    s.flow_id,
-                    f"v{s.version}",
-                    format_time(s.started_at),
-                    format_time(s.ended_at),
-                    s.end_reason or ("running" if s.ended_at is None else "-"),
-                    str(s.events),
-                ]
-            )
-        table(rows)
+        header = ["SESSION", "FLOW", "VERSION", "STARTED", "ENDED", "REASON", "EVENTS"]
+        listing(found, fmt, header, row, empty=f"No sessions for tenant `{tenant}`")
 
     await with_tenant(url, tenant, body)
 
@@ -245,7 +223,6 @@ async def list_sessions(
 async def show_session(session_id: str, tenant: str, url: str, fmt: str) -> None:
     """A recorded session as a timeline: states entered, edges fired, refusals, tool
     calls and results, what was said, structured outputs, the end."""
-    from flowctl.engine.store.timeline import timeline
 
     async def body(t: TenantStore) -> None:
         info = await t.session(session_id)

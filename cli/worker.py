@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from flowctl.cli.store_common import fail, read_catalog, tools_option
+from flowctl.cli.exits import Failure
+from flowctl.cli.store_common import flows_option, read_catalog, tools_option
 
 __all__ = ["token", "worker"]
 
@@ -45,13 +46,8 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Serve the published versions of a store (sqlite:///flowctl.db) instead of "
         "--flows; sessions are recorded in it.",
     )(command)
-    return click.option(
-        "--flows",
-        "flows_dir",
-        type=click.Path(path_type=Path),
-        default=Path("flows"),
-        show_default=True,
-        help="Folder of flows; its tenants/ folder says who owns which and how jobs route.",
+    return flows_option(
+        "Folder of flows; its tenants/ folder says who owns which and how jobs route."
     )(command)
 
 
@@ -71,30 +67,19 @@ def worker() -> None:
     """
 
 
-@worker.command()
-@_worker_options
-def dev(
-    flows_dir: Path,
-    store_url: str | None,
-    agent_name: str,
-    log_level: str,
-    tools_path: Path | None,
-) -> None:
-    """Run the worker in development mode (readable logs, processes started on demand)."""
-    _serve(flows_dir, store_url, agent_name, log_level, tools_path, dev=True)
+def _mode(name: str, dev: bool, doc: str) -> None:
+    """``flowctl worker NAME``: the same options in either mode."""
+
+    @worker.command(name=name, help=doc)
+    @_worker_options
+    def command(**options: Any) -> None:
+        _serve(**options, dev=dev)
 
 
-@worker.command()
-@_worker_options
-def start(
-    flows_dir: Path,
-    store_url: str | None,
-    agent_name: str,
-    log_level: str,
-    tools_path: Path | None,
-) -> None:
-    """Run the worker in production mode (JSON logs, prewarmed job processes)."""
-    _serve(flows_dir, store_url, agent_name, log_level, tools_path, dev=False)
+_mode(
+    "dev", True, "Run the worker in development mode (readable logs, processes started on demand)."
+)
+_mode("start", False, "Run the worker in production mode (JSON logs, prewarmed job processes).")
 
 
 def _serve(
@@ -118,15 +103,15 @@ def _serve(
     )
     try:
         library = preflight(config)
-    except FlowError as exc:
-        fail(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code)
+    except FlowError as exc:  # one problem a line, each a line of its own
+        raise Failure(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code) from exc
     unservable = library.unservable()
     for flow in unservable:  # a store's: refused to their calls, the rest is served
         for problem in flow.problems:
             click.echo(f"flowctl: error: {flow.location}: {problem}", err=True)
     missing = missing_livekit_env(os.environ)
     if missing:
-        fail(
+        raise Failure(
             f"set {', '.join(missing)} to connect to LiveKit "
             "(the server's URL, and an API key and secret of its project)"
         )
@@ -165,14 +150,7 @@ def _serve(
     show_default=True,
     help="Seconds the token stays valid.",
 )
-def token(
-    room: str,
-    identity: str,
-    name: str | None,
-    metadata: str | None,
-    agent_name: str,
-    ttl: int,
-) -> None:
+def token(metadata: str | None, ttl: int, **participant: Any) -> None:
     """Print a participant token (a JWT) for ROOM, signed with LIVEKIT_API_KEY and
     LIVEKIT_API_SECRET. With --agent-name it dispatches that agent, passing --metadata
     as the job's metadata; without, --metadata becomes the room's metadata (when the
@@ -181,28 +159,17 @@ def token(
 
     Exit 2 when a key is missing or --metadata would be refused by the router.
     """
-    key = os.environ.get("LIVEKIT_API_KEY")
-    secret = os.environ.get("LIVEKIT_API_SECRET")
+    key = os.environ.get("LIVEKIT_API_KEY", "")
+    secret = os.environ.get("LIVEKIT_API_SECRET", "")
     missing = [n for n, v in (("LIVEKIT_API_KEY", key), ("LIVEKIT_API_SECRET", secret)) if not v]
     if missing:
-        fail(f"set {' and '.join(missing)} to sign tokens")
+        raise Failure(f"set {' and '.join(missing)} to sign tokens")
     if metadata is not None:
         from flowctl.engine.routing import Rejected, read_request
 
         read = read_request(metadata)
         if isinstance(read, Rejected):
-            fail(f"--metadata would be refused: {read.reason}")
+            raise Failure(f"--metadata would be refused: {read.reason}")
     from flowctl.worker.tokens import participant_token
 
-    click.echo(
-        participant_token(
-            key,  # type: ignore[arg-type]
-            secret,  # type: ignore[arg-type]
-            room=room,
-            identity=identity,
-            ttl_seconds=ttl,
-            name=name,
-            agent_name=agent_name,
-            metadata=metadata,
-        )
-    )
+    click.echo(participant_token(key, secret, ttl_seconds=ttl, metadata=metadata, **participant))

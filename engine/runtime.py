@@ -58,6 +58,7 @@ __all__ = [
     "RefusedEvent",
     "ToolCalled",
     "ToolReturned",
+    "Turn",
 ]
 
 # Automatic edges may chain (A fires into B whose own condition holds); a flow whose
@@ -130,6 +131,18 @@ class Ended(_Event, tag="ended"):
     detail: str | None = None
 
 
+class Turn(_Event, tag="turn"):
+    """One transcript turn: what the caller said (``user``) or the agent said (``agent``).
+    The worker records these beside the conversation's own events, so a session's record
+    is one union of events."""
+
+    role: Literal["user", "agent"]
+    text: str
+
+
+# Every kind of event a session records, defined once: the runtime's history, the
+# store's timeline (``flowctl.engine.store``) and the describer (``engine/describe.py``)
+# all read this union.
 Event = (
     Entered
     | Called
@@ -140,6 +153,7 @@ Event = (
     | OutputRecorded
     | OutputInvalid
     | Ended
+    | Turn
 )
 
 

@@ -433,3 +433,30 @@ def test_route_missing_flows_folder_exits_2(tmp_path: Path) -> None:
         f"flowctl: error: Cannot read `{tmp_path / 'nope'}`: No such folder\n"
         f"flowctl: error: Cannot read `{tmp_path / 'nope' / 'tenants'}`: No such folder\n"
     )
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+def test_a_bug_is_an_internal_error_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("flowctl.engine.schema.flow_json_schema", broken)
+    assert run("schema") == (
+        2,
+        "",
+        "flowctl: error: internal error: RuntimeError: boom (run with --debug for details)\n",
+    )
+    result = CliRunner().invoke(cli, ["--debug", "schema"])
+    assert result.exit_code == 1  # CliRunner's code for an exception that escaped
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_an_empty_listing_says_so_on_stderr(tmp_path: Path) -> None:
+    env = {"FLOWCTL_STORE": f"sqlite:///{tmp_path / 'flowctl.db'}", "FLOWCTL_TENANT": "acme"}
+    for args in (["store", "init"], ["tenants", "create", "acme"]):
+        assert CliRunner().invoke(cli, args, env=env).exit_code == 0
+    result = CliRunner().invoke(cli, ["keys", "list"], env=env)
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "No keys for tenant `acme`; create one with `flowctl keys create`\n"

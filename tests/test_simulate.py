@@ -203,3 +203,31 @@ def test_a_bad_var_is_a_usage_error() -> None:
     assert err == "flowctl: error: Unknown variable `nope` in the session's input\n"
     code, _, err = talk("", "--var", "novalue")
     assert (code, err) == (2, "flowctl: error: `--var novalue`: write NAME=VALUE\n")
+
+
+def test_history_says_each_event_in_the_describers_words() -> None:
+    code, out, err = talk("Sorry, wrong number\n/history\n")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        "user: Sorry, wrong number",
+        "  tool end_call -> ok",
+        "  call ended (end_call)",
+        "(the call has ended in IntakeAgent; /history shows what happened)",
+        "  entered  IntakeAgent",
+        "  called   hang_up",
+        "  tool     end_call",
+        "  ended    end_call in IntakeAgent",
+        '  result   end_call ok {"ended": true}',
+        "  fired    hang_up: stayed in IntakeAgent",
+    ]
+
+
+def test_json_output_gives_each_transcript_line_its_kind(tmp_path: Path) -> None:
+    code, out, _ = run("simulate", "--scenario", str(first_scenario(tmp_path)), "--format", "json")
+    assert code == 0
+    turn = json.loads(out)[0]["turns"][0]
+    assert turn["lines"] == [
+        "user: Hi, I have a question about my prescription.",
+        "agent: Of course. May I have your name, please?",
+    ]
+    assert turn["kinds"] == ["user", "agent"]

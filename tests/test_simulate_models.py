@@ -18,9 +18,11 @@ from flowkit import compile_file
 from livekit.agents import llm
 from openai_fake import FakeOpenAI
 
-from flowctl.cli.main import _styled, cli
+from flowctl.cli.main import cli
+from flowctl.cli.simulate import styled
 from flowctl.engine.scenario import Scenario, Turn
 from flowctl.worker.simulate import run_scenario
+from flowctl.worker.transcript import Line
 
 CLINIC = FLOWS / "clinic.json"
 SPECIALIST = {"caller_name": "Ana", "specialist_question": "Can I take ibuprofen?"}
@@ -209,10 +211,10 @@ async def test_a_turn_that_never_ends_times_out() -> None:
 
 
 def test_transcript_lines_are_coloured_by_kind() -> None:
-    assert _styled("agent: hi", True) == "\x1b[36magent: hi\x1b[0m"
-    assert _styled("  refused x: no", True) == "\x1b[33m  refused x: no\x1b[0m"
-    assert _styled("  a: B -> C", True) == "\x1b[32m  a: B -> C\x1b[0m"
-    assert _styled("agent: hi", False) == "agent: hi"
+    assert styled(Line("agent", "agent: hi"), True) == "\x1b[36magent: hi\x1b[0m"
+    assert styled(Line("refused", "  refused x: no"), True) == "\x1b[33m  refused x: no\x1b[0m"
+    assert styled(Line("fired", "  a: B -> C"), True) == "\x1b[32m  a: B -> C\x1b[0m"
+    assert styled(Line("agent", "agent: hi"), False) == "agent: hi"
 
 
 def test_names_the_flow_does_not_have_are_reported_before_running(tmp_path: Path) -> None:

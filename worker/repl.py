@@ -19,19 +19,21 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import msgspec
 from livekit.agents import AgentSession, llm
 
 from flowctl.engine.compile import CompiledFlow
+from flowctl.engine.describe import describe
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.matching import best_edge
 from flowctl.engine.runtime import Action, Conversation, Handoff
 from flowctl.engine.tools import ToolRegistry
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.llm import OFFLINE_REPLY, OfflineLLM, Step
-from flowctl.worker.simulate import describe_events, said_in
+from flowctl.worker.transcript import Line, said, said_in, transcript
 
 __all__ = ["OFFLINE_REPLY", "run_lines"]
+
+Out = Callable[[Line], None]
 
 
 def offline_model(conv: Conversation) -> OfflineLLM:
@@ -47,7 +49,7 @@ def offline_model(conv: Conversation) -> OfflineLLM:
 async def run_lines(
     compiled: CompiledFlow,
     lines: Iterable[str],
-    out: Callable[[str], None],
+    out: Out,
     *,
     variables: dict[str, Any] | None = None,
     model: Callable[[Conversation], llm.LLM] | None = None,
@@ -55,7 +57,8 @@ async def run_lines(
     timeout: float = 10.0,
     egress: EgressPolicy | None = None,
 ) -> Conversation:
-    """Drive a text-only session from ``lines`` and print the transcript with ``out``;
+    """Drive a text-only session from ``lines`` and print the transcript with ``out``
+    (each line with its kind: an event's, or ``note`` for the session's own words);
     ``model`` makes the session's model for the conversation (None: the offline one);
     ``egress``: where http tools may connect (None: anywhere)."""
     tools = ToolRegistry(compiled.tools, allow_network=allow_network, egress=egress)
@@ -66,13 +69,15 @@ async def run_lines(
         ) as session:
             start = await session.start(await FlowAgent.open(conv), capture_run=True)
             for text in said_in(start):
-                out(f"agent: {text}")
+                out(said("agent", text))
             for raw in lines:
                 line = raw.strip()
                 if not line:
                     continue
                 if conv.ended is not None:
-                    out(f"(the call has ended in {conv.state}; /history shows what happened)")
+                    _note(
+                        out, f"(the call has ended in {conv.state}; /history shows what happened)"
+                    )
                     if line.startswith("/") and line.split()[0] in ("/history", "/vars", "/state"):
                         _command(conv, line, out)
                     continue
@@ -84,67 +89,64 @@ async def run_lines(
                     else:
                         _command(conv, line, out)
                     continue
-                out(f"user: {line}")
+                out(said("user", line))
                 mark = len(conv.history)
                 try:
                     run = await asyncio.wait_for(session.run(user_input=line), timeout)
                 except TimeoutError:
-                    out(f"  (no answer within {timeout:g} s; the session stops here)")
+                    _note(out, f"  (no answer within {timeout:g} s; the session stops here)")
                     break
                 spoken = conv.current.output.spoken if conv.current.output else None
-                for text in describe_events(conv.history[mark:], spoken):
-                    out(text)
-                for text in said_in(run):
-                    out(f"agent: {text}")
-                if conv.ended is not None:
-                    out(f"  call ended ({conv.ended.reason})")
+                for printed in transcript(conv.history[mark:], said_in(run), spoken):
+                    out(printed)
     finally:
         await conv.aclose()  # and its tools
     return conv
 
 
-async def _go(
-    conv: Conversation, session: AgentSession, line: str, out: Callable[[str], None]
-) -> None:
+def _note(out: Out, text: str) -> None:
+    """What the session itself says (help, state, errors in a command): no event's."""
+    out(Line("note", text))
+
+
+async def _go(conv: Conversation, session: AgentSession, line: str, out: Out) -> None:
     parts = line.split(maxsplit=2)
     if len(parts) < 2:
-        out("usage: /go EDGE {json arguments}")
+        _note(out, "usage: /go EDGE {json arguments}")
         return
     try:
         args = json.loads(parts[2]) if len(parts) > 2 else {}
     except json.JSONDecodeError as exc:
-        out(f"  arguments are not JSON: {exc.msg} at column {exc.colno}")
+        _note(out, f"  arguments are not JSON: {exc.msg} at column {exc.colno}")
         return
     if not isinstance(args, dict):
-        out("  arguments must be a JSON object")
+        _note(out, "  arguments must be a JSON object")
         return
-    out(f"/go {parts[1]} {json.dumps(args)}")
+    _note(out, f"/go {parts[1]} {json.dumps(args)}")
     mark = len(conv.history)
     outcome = await conv.fire(parts[1], args)
-    for text in describe_events(conv.history[mark:], None):
-        out(text)
+    words: list[str] = []
     if isinstance(outcome, Handoff) or (isinstance(outcome, Action) and outcome.target):
-        words_said = " ".join(w for w in (outcome.say, conv.greeting()) if w)
-        if words_said:
-            out(f"agent: {words_said}")
+        words = [" ".join(w for w in (outcome.say, conv.greeting()) if w)]
         if conv.ended is None:  # the session follows the conversation into its new state
             session.update_agent(FlowAgent(conv))
-    if conv.ended is not None:
-        out(f"  call ended ({conv.ended.reason})")
+    for printed in transcript(conv.history[mark:], [w for w in words if w], None):
+        out(printed)
 
 
-def _command(conv: Conversation, line: str, out: Callable[[str], None]) -> None:
+def _command(conv: Conversation, line: str, out: Out) -> None:
     name = line.split()[0]
     if name == "/state":
-        out(f"state: {conv.state}")
+        _note(out, f"state: {conv.state}")
     elif name == "/vars":
-        out(f"variables: {json.dumps(conv.variables, sort_keys=True, default=str)}")
+        _note(out, f"variables: {json.dumps(conv.variables, sort_keys=True, default=str)}")
     elif name == "/edges":
         for fn in conv.functions():
             params = ", ".join(fn.schema["parameters"]["properties"])
-            out(f"  {fn.name}({params}) [{fn.kind}]: {fn.description}")
-    elif name == "/history":
+            _note(out, f"  {fn.name}({params}) [{fn.kind}]: {fn.description}")
+    elif name == "/history":  # each event in the engine's words, as `flowctl sessions show`
         for event in conv.history:
-            out(f"  {msgspec.json.encode(event).decode()}")
+            kind, text, _ = describe(event)
+            out(Line(kind, f"  {kind:<8} {text}"))
     else:
-        out(f"unknown command `{name}`: /go, /state, /vars, /edges, /history, /quit")
+        _note(out, f"unknown command `{name}`: /go, /state, /vars, /edges, /history, /quit")

@@ -23,25 +23,17 @@ from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.runtime import (
     Conversation,
     Fired,
-    OutputInvalid,
     OutputRecorded,
     RefusedEvent,
     ToolCalled,
-    ToolReturned,
 )
 from flowctl.engine.scenario import Scenario, TurnResult, check_against, check_turn
 from flowctl.engine.tools import ToolRegistry
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.llm import ScriptedLLM, Step
+from flowctl.worker.transcript import Line, said, said_in, transcript
 
-__all__ = [
-    "ScenarioResult",
-    "TurnReport",
-    "describe_events",
-    "run_scenario",
-    "run_scenarios",
-    "said_in",
-]
+__all__ = ["ScenarioResult", "TurnReport", "run_scenario", "run_scenarios"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +51,24 @@ class TurnReport(msgspec.Struct, frozen=True, kw_only=True):
     result: TurnResult
     lines: list[str]  # the transcript of the turn, for people
     problems: list[str]
+    kinds: list[str] = []  # each line's kind (``engine/describe.py``), what colours it
+
+    @classmethod
+    def of(
+        cls, number: int, user: str, result: TurnResult, lines: list[Line], problems: list[str]
+    ) -> TurnReport:
+        return cls(
+            number=number,
+            user=user,
+            result=result,
+            lines=[line.text for line in lines],
+            problems=problems,
+            kinds=[line.kind for line in lines],
+        )
+
+    def transcript(self) -> list[Line]:
+        """The turn's lines, each with its kind."""
+        return [Line(kind, text) for kind, text in zip(self.kinds, self.lines, strict=True)]
 
 
 class ScenarioResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,37 +92,6 @@ def _steps(turn_model: Sequence[Any] | None) -> list[Step]:
         else:
             steps.append(Step.say(step.say or ""))
     return steps
-
-
-def said_in(run: Any) -> list[str]:
-    """What the agent said in a run (``RunResult``), line by line."""
-    return [
-        text
-        for event in (run.events if run is not None else [])
-        if type(event).__name__ == "ChatMessageEvent"
-        for text in getattr(event.item, "content", [])
-        if isinstance(text, str) and text
-    ]
-
-
-def describe_events(events: Sequence[Any], spoken: str | None) -> list[str]:
-    """The transcript lines for the engine's events (tool results, refusals, state
-    changes, structured outputs without the ``spoken`` field already said)."""
-    lines = []
-    for event in events:
-        if isinstance(event, ToolReturned):
-            status = "ok" if event.ok else f"error: {event.error}"
-            lines.append(f"  tool {event.tool} -> {status}")
-        elif isinstance(event, RefusedEvent):
-            lines.append(f"  refused {event.name}: {event.reason}")
-        elif isinstance(event, Fired) and event.target is not None:
-            lines.append(f"  {event.edge}: {event.source} -> {event.target}")
-        elif isinstance(event, OutputRecorded):
-            shown = {k: v for k, v in event.fields.items() if k != spoken}
-            lines.append(f"  output {msgspec.json.encode(shown).decode()}")
-        elif isinstance(event, OutputInvalid):
-            lines.append(f"  output invalid: {event.error}")
-    return lines
 
 
 async def run_scenario(
@@ -156,7 +135,7 @@ async def run_scenario(
             except TimeoutError:
                 error = f"the session did not start within {timeout:g} s"
                 start = None
-            opening = [f"agent: {text}" for text in said_in(start)]
+            opening = [said("agent", text).text for text in said_in(start)]
             for number, turn in enumerate(scenario.turns, start=1):
                 if error is not None:
                     break
@@ -171,7 +150,7 @@ async def run_scenario(
                 except TimeoutError:
                     error = f"turn {number}: no answer within {timeout:g} s"
                     break
-                said = said_in(run)
+                words = said_in(run)
                 events = conv.history[mark:]
                 outputs = [e for e in events if isinstance(e, OutputRecorded)]
                 spoken = conv.current.output.spoken if conv.current.output else None
@@ -180,7 +159,7 @@ async def run_scenario(
                     edges=[e.edge for e in events if isinstance(e, Fired)],
                     tool_calls=[e.tool for e in events if isinstance(e, ToolCalled)],
                     variables=dict(conv.variables),
-                    said=" ".join(said),
+                    said=" ".join(words),
                     output=outputs[-1].fields if outputs else None,
                     ended=conv.ended is not None,
                     refused=[e.name for e in events if isinstance(e, RefusedEvent)],
@@ -188,15 +167,8 @@ async def run_scenario(
                 problems = check_turn(turn.expect, result)
                 if scripted is not None:
                     problems += _script_problems(scripted, compiled)
-                lines = [f"user: {turn.user}", *describe_events(events, spoken)]
-                lines.extend(f"agent: {text}" for text in said)
-                if conv.ended is not None:
-                    lines.append(f"  call ended ({conv.ended.reason})")
-                reports.append(
-                    TurnReport(
-                        number=number, user=turn.user, result=result, lines=lines, problems=problems
-                    )
-                )
+                lines = [said("user", turn.user), *transcript(events, words, spoken)]
+                reports.append(TurnReport.of(number, turn.user, result, lines, problems))
     finally:
         await conv.aclose()  # and its tools
         await answering.aclose()  # a real model's HTTP client

@@ -1,61 +1,32 @@
-"""A session's recorded events: the engine's history (``flowctl.engine.runtime`` events) plus
-the transcript turns the worker hears and says, all tagged msgspec structs.
+"""A session's recorded events, as the store keeps them: each is its ``kind``, its time
+and its msgspec JSON body, so a session's timeline reads back as the same typed structs
+it was written from.
 
-The store keeps each event as its ``kind``, its time and its msgspec JSON body, so a
-session's timeline reads back as the same typed structs it was written from.
+What an event is belongs to the runtime: :data:`flowctl.engine.runtime.Event` is the one
+union (the conversation's history and the transcript turns the worker hears and says);
+the store reads and writes it as it is.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-from flowctl.engine.runtime import (
-    Called,
-    Ended,
-    Entered,
-    Event,
-    Fired,
-    OutputInvalid,
-    OutputRecorded,
-    RefusedEvent,
-    ToolCalled,
-    ToolReturned,
-)
+from flowctl.engine.runtime import Event, Turn
 
 __all__ = ["SessionEvent", "Turn", "decode_event", "encode_event"]
 
-
-class Turn(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True, tag="turn"):
-    """One transcript turn: what the caller said (``user``) or the agent said (``agent``)."""
-
-    at: float
-    role: Literal["user", "agent"]
-    text: str
-
-
-SessionEvent = (
-    Entered
-    | Called
-    | Fired
-    | RefusedEvent
-    | ToolCalled
-    | ToolReturned
-    | OutputRecorded
-    | OutputInvalid
-    | Ended
-    | Turn
-)
+# The store's name for the runtime's union (its public surface and the API's models
+# use it): the same type, not a second list of kinds.
+SessionEvent = Event
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(SessionEvent)
+_decoder = msgspec.json.Decoder(Event)
 
 
-def encode_event(event: Event | Turn) -> tuple[str, float, bytes]:
+def encode_event(event: Event) -> tuple[str, float, bytes]:
     """``(kind, at, body)`` for one event."""
-    return event.__struct_config__.tag, event.at, _encoder.encode(event)  # type: ignore[return-value]
+    return str(event.__struct_config__.tag), event.at, _encoder.encode(event)
 
 
-def decode_event(body: bytes | str) -> Event | Turn:
+def decode_event(body: bytes | str) -> Event:
     return _decoder.decode(body)

@@ -1,0 +1,212 @@
+"""The commands that read flow files and need only the engine: ``flowctl lint``,
+``rules``, ``graph`` and ``schema``; and :func:`compiled`, how every command that runs
+an operator's flow file (``graph``, ``simulate``) reads it.
+
+They import the engine inside the command, and never LiveKit, so ``flowctl lint``
+starts in milliseconds; they hold nothing once their output is written, so they skip
+interpreter finalization.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from flowctl.cli.exits import EXIT_FINDINGS, Failure, skip_finalization
+from flowctl.cli.store_common import formats, read_catalog, store_option, tools_option
+
+if TYPE_CHECKING:
+    from flowctl.engine.boundary import Boundary, ToolCatalog
+    from flowctl.engine.compile import CompiledFlow
+
+__all__ = ["compiled", "graph", "lint", "rules", "schema"]
+
+
+def _codes(values: tuple[str, ...]) -> list[str]:
+    """``--select FL1,FL2 --select FL3`` as ``[FL1, FL2, FL3]``."""
+    return [v for value in values for v in value.split(",") if v.strip()]
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@formats("text", "json", "github", help="Output format.")
+@click.option("--select", multiple=True, help="Only these rule codes or prefixes (FL1, FL102).")
+@click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are error findings.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes to lint with [default: one per core from 64 files].",
+)
+@tools_option
+@click.option(
+    "--tenant",
+    "tenant_id",
+    help="Lint as this tenant's flows, held to its policy in the store (--store).",
+)
+@store_option
+def lint(
+    paths: tuple[Path, ...],
+    fmt: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    exit_zero: bool,
+    jobs: int | None,
+    tools_path: Path | None,
+    tenant_id: str | None,
+    url: str,
+) -> None:
+    """Check flow files and folders (folders: every *.json inside, except
+    *.scenarios.json and *.schema.json).
+
+    Files are the operator's own flows unless --tenant names whose they are: then they
+    are held to what the operator granted that tenant (docs/security.md), as a push to
+    the store would be.
+
+    Exit 0 when no finding is at error level, 1 when one is, 2 for usage or I/O errors.
+    """
+    from flowctl.engine.lint import (
+        Selection,
+        format_github,
+        format_json,
+        format_text,
+        lint_paths,
+        summary,
+    )
+
+    skip_finalization()
+    try:
+        selection = Selection.parse(_codes(select), _codes(ignore))
+    except ValueError as exc:
+        raise Failure(str(exc)) from exc
+    catalog = read_catalog(tools_path)
+    boundary = _boundary(tenant_id, url, catalog)
+    result = lint_paths(paths, selection, jobs=jobs, boundary=boundary)
+    formatter = {"text": format_text, "json": format_json, "github": format_github}[fmt]
+    click.echo(formatter(result), nl=False)
+    for error in result.errors:
+        click.echo(f"flowctl: error: {error}", err=True)
+    click.echo(summary(result), err=True)
+    code = result.exit_code
+    sys.exit(0 if exit_zero and code == EXIT_FINDINGS else code)
+
+
+def _boundary(tenant_id: str | None, url: str, catalog: ToolCatalog | None) -> Boundary:
+    """The operator's boundary (with ``catalog``), or ``tenant_id``'s from the store."""
+    from flowctl.engine.boundary import OPERATOR
+
+    if tenant_id is None:
+        return OPERATOR if catalog is None else OPERATOR.with_catalog(catalog)
+    import asyncio
+
+    from flowctl.cli.store_common import with_tenant
+
+    async def read(t: Any) -> Boundary:
+        return await t.boundary()  # type: ignore[no-any-return]
+
+    return asyncio.run(with_tenant(url, tenant_id, read, catalog=catalog))
+
+
+@click.command()
+@click.argument("code", required=False)
+@formats("text", "json", "markdown", help="markdown: the whole catalogue as docs/rules.md.")
+def rules(code: str | None, fmt: str) -> None:
+    """The rule catalogue, or one rule's documentation (by code or name)."""
+    import json
+
+    from flowctl.engine.lint import RULES
+
+    skip_finalization()
+    if fmt == "markdown":
+        from flowctl.engine.lint.docs import rules_markdown
+
+        click.echo(rules_markdown(), nl=False)
+        return
+    if code is None:
+        if fmt == "json":
+            items = [
+                {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary}
+                for r in RULES.values()
+            ]
+            click.echo(json.dumps(items, indent=2))
+            return
+        for r in RULES.values():
+            click.echo(f"{r.code}  {r.name:<28} {r.severity.value:<8} {r.summary}")
+        return
+    wanted = code.strip()
+    found = RULES.get(wanted.upper()) or next(
+        (r for r in RULES.values() if r.name == wanted.lower()), None
+    )
+    if found is None:
+        raise Failure(f"Unknown rule `{code}`; `flowctl rules` lists them")
+    if fmt == "json":
+        item = {
+            "code": found.code,
+            "name": found.name,
+            "severity": found.severity.value,
+            "summary": found.summary,
+            "doc": found.doc,
+        }
+        click.echo(json.dumps(item, indent=2))
+        return
+    click.echo(f"# {found.code} {found.name} ({found.severity.value})\n\n{found.summary}.\n")
+    click.echo(found.doc)
+
+
+@click.command()
+@click.argument("flow", type=click.Path(path_type=Path))
+@formats(
+    "mermaid",
+    "json",
+    help="mermaid: a state diagram (GitHub renders it); json: states and transitions.",
+)
+def graph(flow: Path, fmt: str) -> None:
+    """The compiled state machine of FLOW as a diagram or a table.
+
+    Exit 1 (with the findings) when the flow has lint errors, 2 when it cannot be read.
+    """
+    import json
+
+    from flowctl.engine.graph import to_json, to_mermaid
+
+    skip_finalization()
+    machine = compiled(flow, "draw its graph")
+    if fmt == "json":
+        click.echo(json.dumps(to_json(machine), indent=2))
+    else:
+        click.echo(to_mermaid(machine), nl=False)
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the flow format, for editors: save it beside your flows
+    and point your editor's JSON settings at it (a `"$schema"` key in a flow is an
+    unknown field)."""
+    import json
+
+    from flowctl.engine.schema import flow_json_schema
+
+    skip_finalization()
+    click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
+
+
+def compiled(flow: Path, purpose: str, catalog: ToolCatalog | None = None) -> CompiledFlow:
+    """``flow`` (the operator's, with its tool ``catalog``) linted and compiled; its
+    findings and exit 1 when it has errors, exit 2 when it cannot be read."""
+    from flowctl.engine.boundary import OPERATOR
+    from flowctl.engine.compile import compile_flow
+    from flowctl.engine.lint import Selection, format_text, lint_paths
+    from flowctl.engine.load import load_path
+
+    boundary = OPERATOR.with_catalog(catalog)
+    result = lint_paths([flow], Selection.parse(), jobs=1, boundary=boundary)
+    if result.errors:
+        raise Failure(result.errors[0])
+    if result.exit_code:
+        click.echo(format_text(result), nl=False, err=True)
+        raise Failure(f"`{flow}` has errors; fix them to {purpose}", EXIT_FINDINGS)
+    return compile_flow(load_path(flow).flow, check=False, boundary=boundary)  # type: ignore[arg-type]

@@ -1,0 +1,107 @@
+"""``flowctl route``: which tenant, flow and version a job would get, decided as the
+worker decides it, from a folder's tenant files or a store; no LiveKit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from flowctl.cli.exits import EXIT_FINDINGS, Failure, skip_finalization
+from flowctl.cli.store_common import flows_option, format_option
+
+if TYPE_CHECKING:
+    from flowctl.engine.routing import Catalog
+
+__all__ = ["route"]
+
+
+@click.command()
+@click.option("--metadata", "job_metadata", metavar="JSON", help="The job's metadata.")
+@click.option(
+    "--room-metadata", metavar="JSON", help="The room's metadata (used without job metadata)."
+)
+@click.option(
+    "--attributes",
+    metavar="JSON",
+    help="The first participant's attributes, a JSON object of strings (used without either).",
+)
+@flows_option("Folder of flows; its tenants/ folder holds the tenant files.")
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="Route from the store's tenants and published versions instead of --flows.",
+)
+@format_option
+def route(
+    job_metadata: str | None,
+    room_metadata: str | None,
+    attributes: str | None,
+    flows_dir: Path,
+    store_url: str | None,
+    fmt: str,
+) -> None:
+    """Which tenant, flow and version a job with this metadata would get, and the rule
+    that decided (docs/routing.md).
+
+    Exit 0 when the job is routed, 1 when it is rejected (the reason is printed), 2 for
+    usage errors or tenant files that cannot be used (each problem at file:row:col).
+    """
+    import json
+    import logging
+
+    from flowctl.engine.errors import FlowError
+    from flowctl.engine.routing import Rejected
+    from flowctl.engine.routing import route as decide_route
+    from flowctl.engine.tenants import load_catalog
+
+    skip_finalization()
+    if job_metadata is None and room_metadata is None and attributes is None:
+        raise Failure("give --metadata, --room-metadata or --attributes")
+    attrs = None
+    if attributes is not None:
+        try:
+            attrs = json.loads(attributes)
+        except ValueError as exc:
+            raise Failure(f"--attributes is not JSON: {exc}") from exc
+        if not isinstance(attrs, dict):
+            raise Failure("--attributes must be a JSON object")
+    try:
+        catalog = load_catalog(flows_dir) if store_url is None else _store_catalog(store_url)
+    except FlowError as exc:  # one problem a line, each a line of its own
+        raise Failure(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code) from exc
+    # The decision is printed below; the router's own log line would repeat it.
+    logging.getLogger("flowctl.engine.routing").addHandler(logging.NullHandler())
+    result = decide_route(catalog, job_metadata, room_metadata, attrs)
+    if fmt == "json":
+        import msgspec
+
+        click.echo(json.dumps(msgspec.to_builtins(result), indent=2))
+    elif isinstance(result, Rejected):
+        click.echo(f"rejected  {result.reason}")
+        click.echo(f"origin    {result.origin or '-'}")
+    else:
+        click.echo(f"tenant    {result.tenant_id}")
+        click.echo(f"flow      {result.flow_id}")
+        click.echo(f"version   {result.version or '-'}")
+        click.echo(f"rule      {result.rule}")
+        click.echo(f"reason    {result.reason}")
+        click.echo(f"origin    {result.origin}")
+    sys.exit(EXIT_FINDINGS if isinstance(result, Rejected) else 0)
+
+
+def _store_catalog(url: str) -> Catalog:
+    """The routing catalog of a store's tenants and published versions."""
+    import asyncio
+
+    from flowctl.engine.store import open_store
+    from flowctl.engine.store.catalog import load_store_catalog
+
+    async def snapshot() -> Catalog:
+        async with await open_store(url) as store:
+            return await load_store_catalog(store)
+
+    return asyncio.run(snapshot())

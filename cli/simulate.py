@@ -1,0 +1,363 @@
+"""``flowctl simulate``: a flow dry-run through the real LiveKit agent, text only, in one
+of three modes: scenario runs (``--scenario``, ``--explore``), the replay of a recorded
+session (``--replay``), or talking to the flow by hand (neither).
+
+The transcripts come from ``flowctl.worker`` as lines that carry their event's kind
+(``flowctl.engine.describe``); on a terminal each kind has its colour.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from flowctl.cli.check import compiled
+from flowctl.cli.exits import EXIT_FINDINGS, Failure
+from flowctl.cli.store_common import format_option, read_catalog, store_option, tools_option
+
+if TYPE_CHECKING:
+    from flowctl.engine.boundary import ToolCatalog
+    from flowctl.engine.compile import CompiledFlow
+    from flowctl.engine.scenario import Scenario
+    from flowctl.worker.simulate import ModelFactory, ScenarioResult
+    from flowctl.worker.transcript import Line
+
+__all__ = ["simulate", "styled"]
+
+
+@click.command()
+@click.argument("flow", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--scenario",
+    "scenario_file",
+    type=click.Path(path_type=Path),
+    help="Scenario file (e.g. flows/clinic.scenarios.json); FLOW defaults to the one it names.",
+)
+@click.option("--explore", is_flag=True, help="Also run generated paths that fire every edge.")
+@click.option("--coverage", is_flag=True, help="Report the states and edges that ran.")
+@click.option(
+    "--llm",
+    "model",
+    metavar="scripted|offline|openai:MODEL",
+    help="The model: scripted (default with scenarios), offline (default without), or "
+    "a real one behind an OpenAI-compatible endpoint.",
+)
+@click.option("--base-url", metavar="URL", help="OpenAI-compatible endpoint for --llm openai:.")
+@click.option(
+    "--allow-network", is_flag=True, help="Let http tools that are not mocked reach the network."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    help="Seconds a turn may take [default: 10; 60 with --llm openai:].",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A starting variable (without a scenario file); VALUE is JSON or plain text.",
+)
+@click.option(
+    "--replay",
+    metavar="SESSION_ID",
+    help="Re-run a recorded session (needs --tenant; --store as for `flowctl store`).",
+)
+@click.option(
+    "--against",
+    metavar="VERSION|FILE",
+    help="With --replay: a version number of the session's flow, or a flow file "
+    "[default: the published version].",
+)
+@store_option
+@click.option("--tenant", "-t", envvar="FLOWCTL_TENANT", help="Tenant of the --replay session.")
+@format_option
+@tools_option
+def simulate(
+    flow: Path | None,
+    scenario_file: Path | None,
+    explore: bool,
+    coverage: bool,
+    model: str | None,
+    base_url: str | None,
+    allow_network: bool,
+    timeout: float | None,
+    variables: tuple[str, ...],
+    replay: str | None,
+    against: str | None,
+    url: str,
+    tenant: str | None,
+    fmt: str,
+    tools_path: Path | None,
+) -> None:
+    """Dry-run FLOW through the real LiveKit agent, text only and offline.
+
+    With --scenario (and/or --explore), each scenario runs in a fresh session and every
+    unmet expectation is shown with its turn; exit 0 when all pass, 1 when one fails, 2
+    for bad input. The scripted model plays each turn's `model` steps; with --llm
+    offline or openai:MODEL the steps are ignored and only `expect` is checked.
+
+    With --replay SESSION_ID, a session recorded in the store is re-run (its user turns
+    and the model's recorded calls) against --against, and the first turn whose path
+    differs (state, edges, refusals) is reported.
+
+    Without a scenario, talk to the flow: one user line per line (typed, or piped in),
+    /go EDGE {json} to fire an edge, /state, /vars, /edges, /history, /quit.
+    """
+    if replay is not None:
+        if tenant is None:
+            raise Failure("--replay needs --tenant (or FLOWCTL_TENANT)")
+        if scenario_file is not None or explore or flow is not None:
+            raise Failure("--replay runs a recorded session: give no FLOW, --scenario or --explore")
+        _replay(replay, against, url, tenant, fmt, read_catalog(tools_path))
+    runs, flow = _scenarios(scenario_file, flow)
+    scripted = scenario_file is not None or explore
+    factory = _model(model or ("scripted" if scripted else "offline"), base_url)
+    turn_timeout = timeout or (60.0 if (model or "").startswith("openai:") else 10.0)
+    machine = compiled(flow, "simulate it", read_catalog(tools_path))
+    if not scripted:
+        _talk(machine, _variables(variables), factory, allow_network, turn_timeout)
+        return
+    if explore:
+        from flowctl.engine.paths import cover
+        from flowctl.engine.scenario import from_paths
+
+        runs += from_paths(cover(machine))
+    _run_scenarios(machine, runs, factory, allow_network, turn_timeout, fmt, coverage)
+
+
+def _scenarios(scenario_file: Path | None, flow: Path | None) -> tuple[list[Scenario], Path]:
+    """The scenarios of ``scenario_file`` (none without it) and the flow to run them on:
+    ``flow``, else the one the file names."""
+    from flowctl.engine.scenario import load_scenarios
+
+    runs: list[Scenario] = []
+    if scenario_file is not None:
+        loaded, named = load_scenarios(scenario_file)
+        runs = list(loaded.scenarios)
+        if flow is None:
+            if not named.is_file():
+                raise Failure(
+                    f"{scenario_file}: `flow` names `{loaded.flow}`, but there is no file `{named}`"
+                )
+            flow = named
+    if flow is None:
+        raise Failure("give a FLOW file, or --scenario FILE naming one")
+    return runs, flow
+
+
+def _model(name: str, base_url: str | None) -> ModelFactory | None:
+    """The model maker ``--llm`` names (None: the scripted model)."""
+    from flowctl.worker.models import model_factory
+
+    return model_factory(name, base_url=base_url)
+
+
+def _run_scenarios(
+    machine: CompiledFlow,
+    runs: list[Scenario],
+    factory: ModelFactory | None,
+    allow_network: bool,
+    timeout: float,
+    fmt: str,
+    coverage: bool,
+) -> NoReturn:
+    """Each scenario in its own session; the results, the coverage if asked, and exit 1
+    when one failed."""
+    import asyncio
+
+    from flowctl.cli.store_common import echo_json
+    from flowctl.worker.simulate import run_scenarios
+
+    results = asyncio.run(
+        run_scenarios(machine, runs, model=factory, allow_network=allow_network, timeout=timeout)
+    )
+    failed = [r for r in results if not r.passed]
+    if fmt == "json":
+        echo_json(results)
+    else:
+        _show(results)
+    if coverage:
+        _coverage(machine, results)
+    click.echo(
+        f"{len(results)} scenario{'s' if len(results) != 1 else ''}: "
+        f"{len(results) - len(failed)} passed, {len(failed)} failed",
+        err=True,
+    )
+    sys.exit(EXIT_FINDINGS if failed else 0)
+
+
+def _show(results: list[ScenarioResult]) -> None:
+    from flowctl.worker.transcript import Line
+
+    color = _color()
+
+    def echo(line: Line, indent: str = "    ") -> None:
+        click.echo(indent + styled(line, color), color=color)
+
+    for r in results:
+        outcome = "PASS" if r.passed else "FAIL"
+        click.echo(styled(Line(outcome.lower(), outcome), color) + f"  {r.name}", color=color)
+        for text in r.opening:
+            echo(Line("agent", text))
+        for turn in r.turns:
+            for line in turn.transcript():
+                echo(line)
+            for problem in turn.problems:
+                echo(Line("problem", f"✗ turn {turn.number}: {problem}"))
+        if r.error:
+            echo(Line("problem", f"✗ {r.error}"))
+
+
+def _coverage(machine: CompiledFlow, results: list[ScenarioResult]) -> None:
+    from flowctl.engine.paths import ran
+
+    report = ran(machine, [e for r in results for e in r.edges])
+    click.echo(
+        f"coverage: states {report.states_entered}/{report.states_total}, "
+        f"edges {report.edges_fired}/{report.edges_total}"
+    )
+    for name in report.states_missed:
+        click.echo(f"  state never entered: {name}")
+    for key in report.edges_missed:
+        click.echo(f"  edge never fired: {key}")
+
+
+def _replay(
+    session_id: str,
+    against: str | None,
+    url: str,
+    tenant: str,
+    fmt: str,
+    catalog: ToolCatalog | None,
+) -> NoReturn:
+    """``simulate --replay``: the recorded session as a scenario, run against a version
+    (a stored one as its tenant's flow, held to its policy; a file as the operator's)."""
+    import asyncio
+
+    from flowctl.cli.store_common import echo_json
+    from flowctl.engine.replay import recorded, stored_version
+    from flowctl.engine.store import open_store
+    from flowctl.worker.simulate import run_scenario
+
+    async def fetch() -> tuple[Scenario, CompiledFlow, str]:
+        async with await open_store(url, catalog=catalog) as store:
+            ts = store.tenant(tenant)
+            scenario, info = await recorded(ts, session_id)
+            if against is not None and not against.isdigit():
+                return scenario, compiled(Path(against), "replay against it", catalog), against
+            number = int(against) if against is not None else None
+            number, version = await stored_version(ts, info.flow_id, number)
+            label = f"{info.flow_id} v{number} (recorded on v{info.version})"
+            return scenario, version, label
+
+    scenario, machine, label = asyncio.run(fetch())
+    result = asyncio.run(run_scenario(machine, scenario))
+    if fmt == "json":
+        echo_json(result)
+    elif result.passed:
+        click.echo(f"same path: {len(result.turns)} turns of {session_id} replayed on {label}")
+    else:
+        first = next((t for t in result.turns if t.problems), None)
+        where = (
+            f"turn {first.number} ({first.user!r}): " + "; ".join(first.problems)
+            if first is not None
+            else result.error
+        )
+        click.echo(f"diverges on {label}: {where}")
+    sys.exit(0 if result.passed else EXIT_FINDINGS)
+
+
+def _variables(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--var NAME=VALUE`` pairs; VALUE is JSON, or else plain text."""
+    import json
+
+    variables: dict[str, Any] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            raise Failure(f"`--var {pair}`: write NAME=VALUE")
+        try:
+            variables[name] = json.loads(value)
+        except json.JSONDecodeError:
+            variables[name] = value
+    return variables
+
+
+def _talk(
+    machine: CompiledFlow,
+    variables: dict[str, Any],
+    factory: ModelFactory | None,
+    allow_network: bool,
+    timeout: float,
+) -> None:
+    """The interactive (or piped) session of ``flowctl simulate``."""
+    import asyncio
+
+    from flowctl.worker.repl import run_lines
+
+    interactive = sys.stdin.isatty()
+    color = _color()
+
+    def lines() -> Iterator[str]:
+        while True:
+            try:
+                line = input("you> ") if interactive else sys.stdin.readline()
+            except EOFError:
+                return
+            if not interactive and not line:
+                return
+            yield line
+
+    def out(line: Line) -> None:
+        click.echo(styled(line, color), color=color)
+
+    try:
+        asyncio.run(
+            run_lines(
+                machine,
+                lines(),
+                out,
+                variables=variables,
+                model=factory,
+                allow_network=allow_network,
+                timeout=timeout,
+            )
+        )
+    except ValueError as exc:  # a --var that is not declared, or of the wrong type
+        raise Failure(str(exc)) from exc
+
+
+def _color() -> bool:
+    """Colour on a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+# Each kind of line its look: what the agent says, state changes, tool results,
+# refusals and failures each look different on a terminal. Kinds are the describer's
+# (flowctl.engine.describe), and this command's own: pass, fail, problem.
+_STYLES: dict[str, dict[str, Any]] = {
+    "pass": {"fg": "green", "bold": True},
+    "fail": {"fg": "red", "bold": True},
+    "problem": {"fg": "red"},
+    "user": {"bold": True},
+    "agent": {"fg": "cyan"},
+    "refused": {"fg": "yellow"},
+    "tool": {"fg": "magenta"},
+    "result": {"fg": "magenta"},
+    "output": {"fg": "blue"},
+    "invalid": {"fg": "blue"},
+    "ended": {"fg": "yellow", "bold": True},
+    "fired": {"fg": "green"},
+}
+
+
+def styled(line: Line, color: bool) -> str:
+    """``line``'s text, in its kind's colour when ``color``."""
+    style = _STYLES.get(line.kind) if color else None
+    return click.style(line.text, **style) if style else line.text

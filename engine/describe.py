@@ -1,0 +1,107 @@
+"""Events in words: the one describer every reader of a session's history uses.
+
+A recorded session's timeline (``flowctl sessions show``), the simulator's transcripts
+(``flowctl simulate``: scenario runs and the interactive session) and the interactive
+``/history`` all say what an event was through :func:`describe`, so a new kind of
+:data:`~flowctl.engine.runtime.Event` is described here once, and the match below is
+where a type checker sees a kind nobody describes.
+
+Each event gets a kind (a short word, also what the command line colours by), the whole
+of what happened (``text``), and the line a transcript of the conversation shows for it
+(``brief``; None for the steps a transcript leaves out, such as a function call before
+its result).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, NamedTuple
+
+import msgspec
+
+from flowctl.engine.runtime import (
+    Called,
+    Ended,
+    Entered,
+    Event,
+    Fired,
+    OutputInvalid,
+    OutputRecorded,
+    RefusedEvent,
+    ToolCalled,
+    ToolReturned,
+    Turn,
+)
+
+__all__ = ["Description", "Kind", "describe"]
+
+Kind = Literal[
+    "entered",
+    "called",
+    "fired",
+    "refused",
+    "tool",
+    "result",
+    "output",
+    "invalid",
+    "ended",
+    "user",
+    "agent",
+]
+
+
+class Description(NamedTuple):
+    kind: Kind
+    text: str  # the whole event, for timelines
+    brief: str | None  # its line in a transcript; None: a transcript leaves it out
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _with_args(head: str, args: dict[str, Any]) -> str:
+    """``head``, then the arguments (or variables) as JSON when there are any."""
+    return head + (f" {_json(args)}" if args else "")
+
+
+def describe(event: Event, *, spoken: str | None = None) -> Description:
+    """What ``event`` was. ``spoken``: the structured-output field a transcript already
+    shows as the agent's words, left out of the output's brief."""
+    match event:
+        case Turn(role=role, text=text):
+            return Description(role, text, f"{role}: {text}")
+        case Entered(state=state, via=None, variables=variables):
+            return Description(
+                "entered", state + (f" {_json(variables)}" if variables else ""), None
+            )
+        case Entered(state=state, via=via):
+            return Description("entered", f"{state} via {via}", None)
+        case Called(name=name, args=args):
+            return Description("called", _with_args(name, args), None)
+        case Fired(edge=edge, source=source, target=target, args=args, automatic=automatic):
+            where = f"{source} -> {target}" if target is not None else f"stayed in {source}"
+            auto = " (automatic)" if automatic else ""
+            moved = f"{edge}: {source} -> {target}" if target is not None else None
+            return Description("fired", _with_args(f"{edge}{auto}: {where}", args), moved)
+        case RefusedEvent(name=name, reason=reason):
+            return Description("refused", f"{name}: {reason}", f"refused {name}: {reason}")
+        case ToolCalled(tool=tool, args=args):
+            return Description("tool", _with_args(tool, args), None)
+        case ToolReturned(tool=tool, ok=True, value=value):
+            said = f"{tool} ok" + ("" if value is None else f" {_json(value)}")
+            return Description("result", said, f"tool {tool} -> ok")
+        case ToolReturned(tool=tool, error=error):
+            return Description(
+                "result", f"{tool} failed: {error}", f"tool {tool} -> error: {error}"
+            )
+        case OutputRecorded(state=state, fields=fields):
+            shown = {k: v for k, v in fields.items() if k != spoken}
+            brief = f"output {msgspec.json.encode(shown).decode()}"
+            return Description("output", f"{state} {_json(fields)}", brief)
+        case OutputInvalid(state=state, error=error):
+            return Description("invalid", f"{state}: {error}", f"output invalid: {error}")
+        case Ended(reason=reason, state=state, detail=detail):
+            text = f"{reason} in {state}" + (f" ({detail})" if detail else "")
+            return Description("ended", text, f"call ended ({reason})")
+    raise TypeError(f"not an event: {event!r}")  # pragma: no cover - every kind is above

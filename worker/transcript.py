@@ -1,0 +1,62 @@
+"""A simulated conversation as people read it: what was said flush left, what the engine
+did indented under it, each line with its event's kind (what the command line colours
+by). Scenario runs (``worker/simulate.py``) and the interactive session
+(``worker/repl.py``) both write their transcripts here, in the engine's words
+(``flowctl.engine.describe``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
+
+from flowctl.engine.describe import describe
+from flowctl.engine.runtime import Ended, Event, Turn
+
+__all__ = ["Line", "said", "said_in", "transcript"]
+
+
+class Line(NamedTuple):
+    """One transcript line; ``kind`` is its event's (``flowctl.engine.describe.Kind``),
+    or ``note`` for what the simulator itself says."""
+
+    kind: str
+    text: str
+
+
+def said_in(run: Any) -> list[str]:
+    """What the agent said in a run (``RunResult``), line by line."""
+    return [
+        text
+        for event in (run.events if run is not None else [])
+        if type(event).__name__ == "ChatMessageEvent"
+        for text in getattr(event.item, "content", [])
+        if isinstance(text, str) and text
+    ]
+
+
+def said(role: Literal["user", "agent"], text: str) -> Line:
+    """The line for words the user or the agent said (a turn: flush left, never left out)."""
+    kind, _, brief = describe(Turn(at=0.0, role=role, text=text))
+    return Line(kind, brief or text)
+
+
+def transcript(events: Sequence[Event], agent: Sequence[str], spoken: str | None) -> list[Line]:
+    """A turn after the user spoke (or ``/go`` fired an edge): what the engine did
+    (``events``, the turn's part of the history), what the ``agent`` said, and the end of
+    the call last when it came. ``spoken``: the output field the agent's words show."""
+    ended = [e for e in events if isinstance(e, Ended)]
+    return [
+        *_done([e for e in events if not isinstance(e, Ended)], spoken),
+        *(said("agent", text) for text in agent),
+        *_done(ended, spoken),
+    ]
+
+
+def _done(events: Sequence[Event], spoken: str | None) -> list[Line]:
+    """The engine's events a transcript shows, indented under what was said."""
+    lines = []
+    for event in events:
+        kind, _, brief = describe(event, spoken=spoken)
+        if brief is not None:
+            lines.append(Line(kind, f"  {brief}"))
+    return lines
