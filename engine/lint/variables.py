@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from flowctl.engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.source import Path
 from flowctl.engine.spec import BuiltinTool, Edge, Parameter, Variable, fits
+
+if TYPE_CHECKING:
+    from flowctl.engine.conditions import Types
 
 
 def _condition_names(edge: Edge) -> set[str]:
@@ -386,90 +390,18 @@ def invalid_template(ctx: FlowContext) -> Iterator[Violation]:
         yield violation(path, error=message)
 
 
-# A variable's declared type and enum values (a set: a condition may compare it with
-# thousands of literals, each looked up).
-_Types = dict[str, tuple[str, frozenset[str] | None]]
-
-
 def _enum(values: list[str] | None) -> frozenset[str] | None:
     return None if values is None else frozenset(values)
 
 
-def _var_types(ctx: FlowContext) -> _Types:
+def _var_types(ctx: FlowContext) -> Types:
     """Declared type (and enum values) of every variable, parameters included."""
-    types: _Types = {name: (var.type, _enum(var.enum)) for name, var in ctx.flow.variables.items()}
+    types = {name: (var.type, _enum(var.enum)) for name, var in ctx.flow.variables.items()}
     for _, edge, _ in ctx.edges():
         for name, p in edge.parameters.items():
             if name not in types:
                 types[name] = (p.type, _enum(p.enum))
     return types
-
-
-_NUMERIC = {"int", "float"}
-_LITERAL_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
-
-
-def _kind(node: tuple, types: _Types) -> str | None:
-    """The type of an operand: a declared type, `list[...]`, a literal's, or None."""
-    if node[0] == "var":
-        declared = types.get(node[1])
-        return declared[0] if declared else None
-    if node[0] == "lit":
-        return _LITERAL_TYPES.get(type(node[1]))
-    if node[0] == "list":
-        kinds = {_LITERAL_TYPES.get(type(item[1])) for item in node[1]}
-        return f"list[{kinds.pop()}]" if len(kinds) == 1 else "list"
-    return "bool"
-
-
-def _compatible(a: str | None, b: str | None) -> bool:
-    if a is None or b is None or a == b:
-        return True
-    scalar = {"enum": "str"}
-    a, b = scalar.get(a, a), scalar.get(b, b)
-    return a == b or (a in _NUMERIC and b in _NUMERIC)
-
-
-def _show(node: tuple) -> str:
-    if node[0] == "var":
-        return f"`{node[1]}`"
-    if node[0] == "lit":
-        return f"`{json.dumps(node[1])}`"
-    if node[0] == "list":
-        return f"`{json.dumps([item[1] for item in node[1]])}`"
-    return "a condition"
-
-
-def _type_errors(node: tuple, types: _Types) -> Iterator[str]:
-    tag = node[0]
-    if tag in ("and", "or"):
-        for child in node[1]:
-            yield from _type_errors(child, types)
-    elif tag == "not":
-        yield from _type_errors(node[1], types)
-    elif tag == "cmp":
-        op, left, right = node[1], node[2], node[3]
-        lk, rk = _kind(left, types), _kind(right, types)
-        if op in ("<", "<=", ">", ">=") and any(
-            k is not None and k not in _NUMERIC for k in (lk, rk)
-        ):
-            yield (
-                f"`{op}` compares numbers, but {_show(left)} is `{lk}` and {_show(right)} is `{rk}`"
-            )
-        elif not _compatible(lk, rk):
-            yield f"{_show(left)} (`{lk}`) is compared with {_show(right)} (`{rk}`)"
-        else:
-            for var, lit in ((left, right), (right, left)):
-                declared = types.get(var[1]) if var[0] == "var" else None
-                if declared and declared[1] and lit[0] == "lit" and lit[1] not in declared[1]:
-                    yield f"`{var[1]}` is never {_show(lit)}: not one of its `enum` values"
-    elif tag == "in":
-        left, right = node[1], node[2]
-        lk, rk = _kind(left, types), _kind(right, types)
-        if rk is not None and not rk.startswith("list"):
-            yield f"`in` needs a list on its right, but {_show(right)} is `{rk}`"
-        elif rk not in (None, "list") and lk is not None and not _compatible(lk, rk[5:-1]):
-            yield f"{_show(left)} (`{lk}`) can never be in {_show(right)} (`{rk}`)"
 
 
 @rule("invalid-condition")
@@ -510,6 +442,6 @@ def invalid_condition(ctx: FlowContext) -> Iterator[Violation]:
         except ConditionError as exc:
             yield violation((*path, "when"), "syntax", error=exc)
             continue
-        for problem in _type_errors(condition.tree, types):
+        for problem in condition.type_errors(types):
             yield violation((*path, "when"), "types", edge=edge.name, problem=problem)
             break
