@@ -561,7 +561,7 @@ def _refuse_errors(flow: Flow, encoded: bytes, boundary: Boundary) -> None:
                 or everything.wants(r.code, flow_ignore(ctx.config.ignore, r.code, boundary))
             )
         ):
-            findings.extend(r.check(ctx))
+            findings.extend(r.run(ctx))
     if findings:
         lines = "\n".join(f"  {f.code} {f.text}" for f in findings)
         raise FlowInvalidError(

@@ -1,7 +1,8 @@
 """Edge conditions: a small, safe expression language over variables (``when``).
 
-Parsed once at compile time into a tree of plain tuples and evaluated with a tiny
-interpreter; there is no ``eval`` and nothing but variables can be read::
+Parsed once into a tree of frozen tagged structs (the grammar below, one struct per
+production) and evaluated with a tiny interpreter; there is no ``eval`` and nothing but
+variables can be read::
 
     party_size > 4 and not is_member
     visit_type in ["checkup", "follow_up"]
@@ -19,17 +20,37 @@ Grammar (lowest precedence first)::
     OP      := "==" | "!=" | "<" | "<=" | ">" | ">="
 
 An unset variable makes every comparison false (``is not set`` true), so a condition
-never raises at run time.
+never raises at run time. What can still be wrong is a comparison the declared types
+rule out (``party_size > "four"`` is never true): :meth:`Condition.type_errors` says
+which, beside the grammar that defines them, and lint reports them (FL308).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["Condition", "ConditionError", "parse_condition"]
+import msgspec
+
+__all__ = [
+    "And",
+    "Compare",
+    "Condition",
+    "ConditionError",
+    "Expr",
+    "In",
+    "IsSet",
+    "ListLit",
+    "Lit",
+    "Not",
+    "Or",
+    "Types",
+    "Var",
+    "parse_condition",
+]
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -44,10 +65,60 @@ _KEYWORDS = {"and", "or", "not", "in", "is", "set", "true", "false"}
 _COMPARE = {"==", "!=", "<", "<=", ">", ">="}
 _MISSING = object()
 
-# A node is a tuple: ("var", name) | ("lit", value) | ("list", (nodes...)) |
-# ("not", node) | ("and", (nodes...)) | ("or", (nodes...)) | ("cmp", op, left, right) |
-# ("in", left, right, negated) | ("isset", name, negated)
-Node = tuple[Any, ...]
+# The tree. Operands are variables, literals and lists of literals; a parenthesised
+# expression may stand where an operand does.
+
+
+class _Node(msgspec.Struct, frozen=True, tag=True):
+    """A node of a parsed condition; immutable, so parsed conditions are shared."""
+
+
+class Var(_Node):
+    name: str
+
+
+class Lit(_Node):
+    value: bool | int | float | str
+
+
+class ListLit(_Node):
+    items: tuple[Lit, ...]
+
+
+class Not(_Node):
+    operand: Expr
+
+
+class And(_Node):
+    operands: tuple[Expr, ...]
+
+
+class Or(_Node):
+    operands: tuple[Expr, ...]
+
+
+class Compare(_Node):
+    op: str  # one of _COMPARE
+    left: Expr
+    right: Expr
+
+
+class In(_Node):
+    left: Expr
+    right: Expr
+    negated: bool
+
+
+class IsSet(_Node):
+    name: str
+    negated: bool
+
+
+Expr = Var | Lit | ListLit | Not | And | Or | Compare | In | IsSet
+
+# A variable's declared type and its enum values, for :meth:`Condition.type_errors`
+# (a set: a condition may compare it with thousands of literals, each looked up).
+Types = Mapping[str, tuple[str, frozenset[str] | None]]
 
 
 class ConditionError(ValueError):
@@ -59,13 +130,19 @@ class Condition:
 
     __slots__ = ("names", "source", "tree")
 
-    def __init__(self, source: str, tree: Node) -> None:
+    def __init__(self, source: str, tree: Expr) -> None:
         self.source = source
         self.tree = tree
         self.names = frozenset(_names(tree))
 
     def holds(self, variables: Mapping[str, Any]) -> bool:
         return bool(_eval(self.tree, variables))
+
+    def type_errors(self, types: Types) -> Iterator[str]:
+        """What the declared ``types`` rule out, one message each: comparisons between
+        incompatible types, ``<``/``>`` on non-numbers, ``in`` without a list, an enum
+        compared with a value outside its values. Unknown names are not checked."""
+        return _type_errors(self.tree, types)
 
     def __repr__(self) -> str:
         return f"Condition({self.source!r})"
@@ -150,49 +227,49 @@ class _Parser:
         self.pos += 1
         return token
 
-    def expr(self) -> Node:
-        parts = [self._and()]
-        while self._peek("kw", "or"):
-            self.pos += 1
-            parts.append(self._and())
-        return parts[0] if len(parts) == 1 else ("or", tuple(parts))
+    def expr(self) -> Expr:
+        return self._chain("or", Or, self._and)
 
-    def _and(self) -> Node:
-        parts = [self._not()]
-        while self._peek("kw", "and"):
-            self.pos += 1
-            parts.append(self._not())
-        return parts[0] if len(parts) == 1 else ("and", tuple(parts))
+    def _and(self) -> Expr:
+        return self._chain("and", And, self._not)
 
-    def _not(self) -> Node:
+    def _chain(self, keyword: str, node: type[And] | type[Or], operand: Callable[[], Expr]) -> Expr:
+        """``operand (keyword operand)*``: one operand as is, more joined by ``node``."""
+        parts = [operand()]
+        while self._peek("kw", keyword):
+            self.pos += 1
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else node(tuple(parts))
+
+    def _not(self) -> Expr:
         if self._peek("kw", "not"):
             self.pos += 1
-            return ("not", self._not())
+            return Not(self._not())
         return self._compare()
 
-    def _compare(self) -> Node:
+    def _compare(self) -> Expr:
         left = self._operand()
         if self.pos >= len(self.tokens):
             return left
         kind, value, at = self.tokens[self.pos]
         if kind == "op" and value in _COMPARE:
             self.pos += 1
-            return ("cmp", value, left, self._operand())
+            return Compare(value, left, self._operand())
         if kind == "kw" and value == "in":
             self.pos += 1
-            return ("in", left, self._operand(), False)
+            return In(left, self._operand(), False)
         if kind == "kw" and value == "not" and self._next_is("kw", "in"):
             self.pos += 2
-            return ("in", left, self._operand(), True)
+            return In(left, self._operand(), True)
         if kind == "kw" and value == "is":
             self.pos += 1
             negated = self._peek("kw", "not")
             if negated:
                 self.pos += 1
             self._take("kw", "set")
-            if left[0] != "var":
+            if not isinstance(left, Var):
                 raise ConditionError(f"`is set` needs a variable name, at column {at + 1}")
-            return ("isset", left[1], negated)
+            return IsSet(left.name, negated)
         return left
 
     def _next_is(self, kind: str, value: Any) -> bool:
@@ -201,93 +278,157 @@ class _Parser:
         k, v, _ = self.tokens[self.pos + 1]
         return k == kind and v == value
 
-    def _operand(self) -> Node:
+    def _operand(self) -> Expr:
         if self.pos >= len(self.tokens):
             raise ConditionError("expected a value at the end")
         kind, value, at = self.tokens[self.pos]
         self.pos += 1
         if kind == "name":
-            return ("var", value)
+            return Var(value)
         if kind == "lit":
-            return ("lit", value)
+            return Lit(value)
         if kind == "kw" and value in ("true", "false"):
-            return ("lit", value == "true")
+            return Lit(value == "true")
         if kind == "op" and value == "(":
             inner = self.expr()
             self._take("op", ")")
             return inner
         if kind == "op" and value == "[":
-            items: list[Node] = []
+            items: list[Lit] = []
             while not self._peek("op", "]"):
                 item = self._operand()
-                if item[0] not in ("lit",):
+                if not isinstance(item, Lit):
                     raise ConditionError(f"a list holds literals only, at column {at + 1}")
                 items.append(item)
                 if not self._peek("op", "]"):
                     self._take("op", ",")
             self._take("op", "]")
-            return ("list", tuple(items))
+            return ListLit(tuple(items))
         raise ConditionError(f"expected a value, found `{value}` at column {at + 1}")
 
 
-def _names(node: Node) -> list[str]:
-    tag = node[0]
-    if tag == "var":
-        return [node[1]]
-    if tag == "isset":
-        return [node[1]]
-    if tag == "not":
-        return _names(node[1])
-    if tag in ("and", "or"):
-        return [n for child in node[1] for n in _names(child)]
-    if tag == "cmp":
-        return _names(node[2]) + _names(node[3])
-    if tag == "in":
-        return _names(node[1]) + _names(node[2])
+def _names(node: Expr) -> list[str]:
+    match node:
+        case Var(name) | IsSet(name):
+            return [name]
+        case Not(operand):
+            return _names(operand)
+        case And(operands) | Or(operands):
+            return [n for child in operands for n in _names(child)]
+        case Compare(_, left, right) | In(left, right):
+            return _names(left) + _names(right)
     return []
 
 
-def _value(node: Node, variables: Mapping[str, Any]) -> Any:
-    tag = node[0]
-    if tag == "var":
-        return variables.get(node[1], _MISSING)
-    if tag == "lit":
-        return node[1]
-    if tag == "list":
-        return [item[1] for item in node[1]]
+def _value(node: Expr, variables: Mapping[str, Any]) -> Any:
+    match node:
+        case Var(name):
+            return variables.get(name, _MISSING)
+        case Lit(value):
+            return value
+        case ListLit(items):
+            return [item.value for item in items]
     return _eval(node, variables)
 
 
-def _eval(node: Node, variables: Mapping[str, Any]) -> Any:
-    tag = node[0]
-    if tag == "or":
-        return any(_eval(child, variables) for child in node[1])
-    if tag == "and":
-        return all(_eval(child, variables) for child in node[1])
-    if tag == "not":
-        return not _eval(node[1], variables)
-    if tag == "isset":
-        present = variables.get(node[1]) is not None
-        return present != node[2]
-    if tag == "cmp":
-        left, right = _value(node[2], variables), _value(node[3], variables)
-        if left is _MISSING or right is _MISSING or left is None or right is None:
-            return False
-        try:
-            return _COMPARATORS[node[1]](left, right)
-        except TypeError:  # e.g. "3" < 4: lint rejects it; at run time it is false
-            return False
-    if tag == "in":
-        left, right = _value(node[1], variables), _value(node[2], variables)
-        if left is _MISSING or right is _MISSING or left is None or right is None:
-            return False
-        try:
-            found = left in right
-        except TypeError:
-            return False
-        return found != node[3]
+def _eval(node: Expr, variables: Mapping[str, Any]) -> Any:
+    match node:
+        case Or(operands):
+            return any(_eval(child, variables) for child in operands)
+        case And(operands):
+            return all(_eval(child, variables) for child in operands)
+        case Not(operand):
+            return not _eval(operand, variables)
+        case IsSet(name, negated):
+            return (variables.get(name) is not None) != negated
+        case Compare(op, left, right):
+            a, b = _value(left, variables), _value(right, variables)
+            if a is _MISSING or b is _MISSING or a is None or b is None:
+                return False
+            try:
+                return _COMPARATORS[op](a, b)
+            except TypeError:  # e.g. "3" < 4: lint rejects it; at run time it is false
+                return False
+        case In(left, right, negated):
+            a, b = _value(left, variables), _value(right, variables)
+            if a is _MISSING or b is _MISSING or a is None or b is None:
+                return False
+            try:
+                found = a in b
+            except TypeError:
+                return False
+            return found != negated
     value = _value(node, variables)
     return value is not _MISSING and bool(value)
+
+
+# --- types ---------------------------------------------------------------------------
+
+_NUMERIC = {"int", "float"}
+_LITERAL_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+def _kind(node: Expr, types: Types) -> str | None:
+    """The type of an operand: a declared type, `list[...]`, a literal's, or None."""
+    match node:
+        case Var(name):
+            declared = types.get(name)
+            return declared[0] if declared else None
+        case Lit(value):
+            return _LITERAL_TYPES.get(type(value))
+        case ListLit(items):
+            kinds = {_LITERAL_TYPES.get(type(item.value)) for item in items}
+            return f"list[{kinds.pop()}]" if len(kinds) == 1 else "list"
+    return "bool"
+
+
+def _compatible(a: str | None, b: str | None) -> bool:
+    if a is None or b is None or a == b:
+        return True
+    scalar = {"enum": "str"}
+    a, b = scalar.get(a, a), scalar.get(b, b)
+    return a == b or (a in _NUMERIC and b in _NUMERIC)
+
+
+def _show(node: Expr) -> str:
+    match node:
+        case Var(name):
+            return f"`{name}`"
+        case Lit(value):
+            return f"`{json.dumps(value)}`"
+        case ListLit(items):
+            return f"`{json.dumps([item.value for item in items])}`"
+    return "a condition"
+
+
+def _type_errors(node: Expr, types: Types) -> Iterator[str]:
+    match node:
+        case And(operands) | Or(operands):
+            for child in operands:
+                yield from _type_errors(child, types)
+        case Not(operand):
+            yield from _type_errors(operand, types)
+        case Compare(op, left, right):
+            yield from _compare_errors(op, left, right, types)
+        case In(left, right):
+            lk, rk = _kind(left, types), _kind(right, types)
+            if rk is not None and not rk.startswith("list"):
+                yield f"`in` needs a list on its right, but {_show(right)} is `{rk}`"
+            elif rk not in (None, "list") and lk is not None and not _compatible(lk, rk[5:-1]):
+                yield f"{_show(left)} (`{lk}`) can never be in {_show(right)} (`{rk}`)"
+
+
+def _compare_errors(op: str, left: Expr, right: Expr, types: Types) -> Iterator[str]:
+    lk, rk = _kind(left, types), _kind(right, types)
+    if op in ("<", "<=", ">", ">=") and any(k is not None and k not in _NUMERIC for k in (lk, rk)):
+        yield f"`{op}` compares numbers, but {_show(left)} is `{lk}` and {_show(right)} is `{rk}`"
+    elif not _compatible(lk, rk):
+        yield f"{_show(left)} (`{lk}`) is compared with {_show(right)} (`{rk}`)"
+    else:
+        for var, lit in ((left, right), (right, left)):
+            declared = types.get(var.name) if isinstance(var, Var) else None
+            if declared and declared[1] and isinstance(lit, Lit) and lit.value not in declared[1]:
+                yield f"`{var.name}` is never {_show(lit)}: not one of its `enum` values"
 
 
 _COMPARATORS = {

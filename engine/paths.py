@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from flowctl.engine.compile import CompiledEdge, CompiledFlow
+from flowctl.engine.conditions import And, Compare, Expr, In, ListLit, Lit, Not, Or, Var
 from flowctl.engine.spec import BuiltinTool, Edge, MockTool, Parameter
 
 __all__ = ["Coverage", "RunCoverage", "Step", "TestPath", "cover", "ran"]
@@ -63,24 +64,19 @@ def _literals(compiled: CompiledFlow) -> dict[str, list[Any]]:
     """For each variable, the literals conditions compare it with."""
     found: dict[str, list[Any]] = {}
 
-    def walk(node: tuple) -> None:
-        tag = node[0]
-        if tag in ("and", "or"):
-            for child in node[1]:
-                walk(child)
-        elif tag == "not":
-            walk(node[1])
-        elif tag == "cmp":
-            left, right = node[2], node[3]
-            for var, lit in ((left, right), (right, left)):
-                if var[0] == "var" and lit[0] == "lit":
-                    found.setdefault(var[1], []).append(lit[1])
-        elif tag == "in":
-            left, right = node[1], node[2]
-            if left[0] == "var" and right[0] == "list":
-                found.setdefault(left[1], []).extend(item[1] for item in right[1])
-            elif left[0] == "lit" and right[0] == "var":  # "vip" in tags
-                found.setdefault(right[1], []).append([left[1]])
+    def walk(node: Expr) -> None:
+        match node:
+            case And(operands) | Or(operands):
+                for child in operands:
+                    walk(child)
+            case Not(operand):
+                walk(operand)
+            case Compare(_, Var(name), Lit(value)) | Compare(_, Lit(value), Var(name)):
+                found.setdefault(name, []).append(value)
+            case In(Var(name), ListLit(items)):
+                found.setdefault(name, []).extend(item.value for item in items)
+            case In(Lit(value), Var(name)):  # "vip" in tags
+                found.setdefault(name, []).append([value])
 
     for state in compiled.states:
         for ce in state.edges:

@@ -7,7 +7,19 @@ from typing import Any
 import pytest
 from conftest import FINISH, lint_doc, minimal
 
-from flowctl.engine.conditions import ConditionError, parse_condition
+from flowctl.engine.conditions import (
+    And,
+    Compare,
+    ConditionError,
+    In,
+    IsSet,
+    ListLit,
+    Lit,
+    Not,
+    Or,
+    Var,
+    parse_condition,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +116,22 @@ def test_lint_checks_conditions(when: str, expected: list[str]) -> None:
     doc = {**VARS, **minimal(edges=edges, instructions="Help {{party_size}} {{tier}} {{tags}}")}
     found = [line.split(" ", 1)[1].split(" - at ")[0] for line in lint_doc(doc)]
     assert found == expected
+
+
+def test_condition_tree_is_tagged_structs_one_per_production() -> None:
+    tree = parse_condition('a > 1 and not (b is set or c not in ["x"])').tree
+    assert tree == And(
+        (
+            Compare(">", Var("a"), Lit(1)),
+            Not(Or((IsSet("b", False), In(Var("c"), ListLit((Lit("x"),)), True)))),
+        )
+    )
+
+
+def test_condition_type_errors_read_the_declared_types() -> None:
+    types = {"n": ("int", None), "tier": ("enum", frozenset({"gold"}))}
+    condition = parse_condition('n < "3" or tier == "lead" or n == 2.5')
+    assert list(condition.type_errors(types)) == [
+        '`<` compares numbers, but `n` is `int` and `"3"` is `str`',
+        '`tier` is never `"lead"`: not one of its `enum` values',
+    ]

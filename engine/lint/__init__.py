@@ -1,6 +1,7 @@
 """``flowctl lint``: the rule catalogue (FL0xx-FL6xx) and the means to run it.
 
-Importing this package registers every rule; ``RULES`` maps codes to them in order.
+``RULES`` maps codes to rules in order (``registry``); importing this package binds each
+rule to its check.
 """
 
 from flowctl.engine.lint import (
@@ -28,12 +29,6 @@ from flowctl.engine.lint.runner import (
 )
 
 del boundary, document, graph, llm, output, references, security, variables
-
-# Registration follows import order; the catalogue reads best by code.
-_by_code = dict(sorted(RULES.items()))
-RULES.clear()
-RULES.update(_by_code)
-del _by_code
 
 __all__ = [
     "RULES",

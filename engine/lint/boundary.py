@@ -14,23 +14,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flowctl.engine.boundary import PROVIDER_KEYS, Allowlist
-from flowctl.engine.findings import Finding, Severity, did_you_mean
+from flowctl.engine.findings import did_you_mean
 from flowctl.engine.lint.context import FlowContext
-from flowctl.engine.lint.registry import rule
+from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.source import Path
 from flowctl.engine.spec import BuiltinTool, CatalogTool, HttpTool, PythonTool
-
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _tenant(ctx: FlowContext) -> str:
-    return f"tenant `{ctx.boundary.tenant_id}`"
-
-
-@rule("FL110", "unknown-catalog-tool", ERROR, "A catalog tool names no entry of the tool catalog")
-def unknown_catalog_tool(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unknown-catalog-tool")
+def unknown_catalog_tool(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a `"kind": "catalog"` tool whose entry (its `catalog`, by default its
@@ -60,30 +54,15 @@ def unknown_catalog_tool(ctx: FlowContext) -> Iterator[Finding]:
         entry = tool.catalog or tool.name
         where = ("tools", k, "catalog") if tool.catalog else ("tools", k, "name")
         if catalog is None:
-            yield Finding(
-                "FL110",
-                f"Tool `{tool.name}` is a catalog tool, but no tool catalog is loaded; pass "
-                "the operator's catalog with `--tools FILE`",
-                where,
-            )
+            yield violation(where, "no_catalog", tool=tool.name)
         elif entry not in catalog.tools:
-            yield Finding(
-                "FL110",
-                f"Unknown catalog tool `{entry}`{did_you_mean(entry, catalog.tools)}",
-                where,
-            )
+            yield violation(where, "unknown", entry=entry, hint=did_you_mean(entry, catalog.tools))
         if tool.parameters:
-            yield Finding(
-                "FL110",
-                f"Catalog tool `{tool.name}` takes its parameters from the catalog; remove "
-                "`parameters`",
-                ("tools", k, "parameters"),
-                at_key=True,
-            )
+            yield violation(("tools", k, "parameters"), "parameters", at_key=True, tool=tool.name)
 
 
-@rule("FL507", "python-in-tenant-flow", ERROR, "A tenant's flow imports a Python function")
-def python_in_tenant_flow(ctx: FlowContext) -> Iterator[Finding]:
+@rule("python-in-tenant-flow")
+def python_in_tenant_flow(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     In a tenant's flow (one kept in the store), reports every `"kind": "python"` tool.
@@ -110,17 +89,13 @@ def python_in_tenant_flow(ctx: FlowContext) -> Iterator[Finding]:
         return
     for k, tool in enumerate(ctx.written.tools):
         if isinstance(tool, PythonTool):
-            yield Finding(
-                "FL507",
-                f"Tool `{tool.name}` imports `{tool.function}`: a tenant's flow runs Python "
-                'only from the operator\'s catalog; use `"kind": "catalog"` with a tool '
-                f"granted to {_tenant(ctx)}",
-                ("tools", k, "function"),
-            )
+            tenant = ctx.boundary.tenant_id
+            path = ("tools", k, "function")
+            yield violation(path, tool=tool.name, function=tool.function, tenant=tenant)
 
 
-@rule("FL508", "tool-not-granted", ERROR, "A tenant's flow uses a catalog tool not granted to it")
-def tool_not_granted(ctx: FlowContext) -> Iterator[Finding]:
+@rule("tool-not-granted")
+def tool_not_granted(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     In a tenant's flow, reports a catalog tool whose entry the operator has not granted
@@ -145,13 +120,7 @@ def tool_not_granted(ctx: FlowContext) -> Iterator[Finding]:
             and not ctx.boundary.granted(tool)
         ):
             entry = tool.catalog or tool.name
-            yield Finding(
-                "FL508",
-                f"Catalog tool `{entry}` is not granted to {_tenant(ctx)}; the operator "
-                f"grants tools with `flowctl tenants policy {ctx.boundary.tenant_id} "
-                f"--grant-tool {entry}`",
-                ("tools", k),
-            )
+            yield violation(("tools", k), entry=entry, tenant=ctx.boundary.tenant_id)
 
 
 def _key_settings(ctx: FlowContext) -> Iterator[tuple[Path, Any]]:
@@ -164,8 +133,8 @@ def _key_settings(ctx: FlowContext) -> Iterator[tuple[Path, Any]]:
         yield ("agents", i, "tts"), state.tts
 
 
-@rule("FL509", "secret-not-set", WARNING, "A tenant's flow names a secret the tenant does not have")
-def secret_not_set(ctx: FlowContext) -> Iterator[Finding]:
+@rule("secret-not-set")
+def secret_not_set(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     In a tenant's flow, reports a `${NAME}` in an http tool's headers, and an
@@ -188,13 +157,8 @@ def secret_not_set(ctx: FlowContext) -> Iterator[Finding]:
     if not ctx.boundary.untrusted or secrets is None:
         return
 
-    def missing(name: str, path: Path) -> Finding:
-        return Finding(
-            "FL509",
-            f"`{name}` names no secret of {_tenant(ctx)}; set it with `flowctl secrets set "
-            f"-t {ctx.boundary.tenant_id} {name}` (tenant flows never read the environment)",
-            path,
-        )
+    def missing(name: str, path: Path) -> Violation:
+        return violation(path, secret=name, tenant=ctx.boundary.tenant_id)
 
     for k, tool in enumerate(ctx.written.tools):
         if isinstance(tool, HttpTool):
@@ -213,13 +177,8 @@ def secret_not_set(ctx: FlowContext) -> Iterator[Finding]:
             yield missing(name, (*path, "api_key_env"))
 
 
-@rule(
-    "FL510",
-    "endpoint-without-key",
-    ERROR,
-    "A tenant's flow sends the model's requests to its own endpoint without its own key",
-)
-def endpoint_without_key(ctx: FlowContext) -> Iterator[Finding]:
+@rule("endpoint-without-key")
+def endpoint_without_key(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     In a tenant's flow, reports an `llm` block (the flow's or a state's) that sets
@@ -246,16 +205,12 @@ def endpoint_without_key(ctx: FlowContext) -> Iterator[Finding]:
         return
     for path, config in _key_settings(ctx):
         if getattr(config, "base_url", None) and not config.api_key_env:
-            yield Finding(
-                "FL510",
-                f"`base_url` `{config.base_url}` needs `api_key_env` naming a secret of "
-                f"{_tenant(ctx)}: the operator's key only goes to the operator's endpoint",
-                (*path, "base_url"),
-            )
+            tenant = ctx.boundary.tenant_id
+            yield violation((*path, "base_url"), base_url=config.base_url, tenant=tenant)
 
 
-@rule("FL511", "egress-not-granted", ERROR, "A tenant's http tool calls a host not granted to it")
-def egress_not_granted(ctx: FlowContext) -> Iterator[Finding]:
+@rule("egress-not-granted")
+def egress_not_granted(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     In a tenant's flow, reports an `http` tool whose URL is not `https://` or whose
@@ -282,24 +237,11 @@ def egress_not_granted(ctx: FlowContext) -> Iterator[Finding]:
         parts = urlsplit(tool.url)
         host = (parts.hostname or "").lower()
         if parts.scheme.lower() != "https":
-            yield Finding(
-                "FL511",
-                f"Tool `{tool.name}` calls `{tool.url}`; a tenant's tools call `https://` URLs",
-                ("tools", k, "url"),
-            )
+            yield violation(("tools", k, "url"), "not_https", tool=tool.name, url=tool.url)
         elif "{{" not in host and not allowed.allows(host):
-            hint = (
-                "tenants call hosts by name, never by address"
-                if _is_address(host)
-                else f"the operator grants hosts with `flowctl tenants policy "
-                f"{ctx.boundary.tenant_id} --allow-host {host}`"
-            )
-            yield Finding(
-                "FL511",
-                f"Host `{host}` of tool `{tool.name}` is not on the egress allowlist of "
-                f"{_tenant(ctx)}; {hint}",
-                ("tools", k, "url"),
-            )
+            kind = "address" if _is_address(host) else "host"
+            tenant = ctx.boundary.tenant_id
+            yield violation(("tools", k, "url"), kind, host=host, tool=tool.name, tenant=tenant)
 
 
 def _is_address(host: str) -> bool:
@@ -331,13 +273,8 @@ def _transfers(ctx: FlowContext) -> Iterator[tuple[Path, BuiltinTool]]:
             yield ((*path, "tool") if edge.tool else (*path, "name")), bare
 
 
-@rule(
-    "FL512",
-    "transfer-without-destination",
-    ERROR,
-    "`transfer_call` is offered with nowhere to transfer to",
-)
-def transfer_without_destination(ctx: FlowContext) -> Iterator[Finding]:
+@rule("transfer-without-destination")
+def transfer_without_destination(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a `transfer_call` tool without `transfer_to`, and `transfer_call` used in a
@@ -363,21 +300,11 @@ def transfer_without_destination(ctx: FlowContext) -> Iterator[Finding]:
     """
     for path, tool in _transfers(ctx):
         if tool.transfer_to is None:
-            yield Finding(
-                "FL512",
-                f"`{tool.name}` has no `transfer_to`: name the number or SIP URI it "
-                "transfers to (or a list the model chooses from)",
-                path,
-            )
+            yield violation(path, tool=tool.name)
 
 
-@rule(
-    "FL513",
-    "transfer-not-granted",
-    ERROR,
-    "A tenant's flow transfers to a destination not granted to it",
-)
-def transfer_not_granted(ctx: FlowContext) -> Iterator[Finding]:
+@rule("transfer-not-granted")
+def transfer_not_granted(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     In a tenant's flow, reports a `transfer_to` destination that is not among the
@@ -405,10 +332,5 @@ def transfer_not_granted(ctx: FlowContext) -> Iterator[Finding]:
                     if isinstance(declared, list)
                     else (*path, "transfer_to")
                 )
-                yield Finding(
-                    "FL513",
-                    f"`{tool.name}` transfers to `{to}`, which {_tenant(ctx)} may not call; "
-                    f"the operator grants destinations with `flowctl tenants policy "
-                    f"{ctx.boundary.tenant_id} --allow-transfer {to}`",
-                    where,
-                )
+                tenant = ctx.boundary.tenant_id
+                yield violation(where, tool=tool.name, destination=to, tenant=tenant)

@@ -3,19 +3,9 @@ markdown``) so the catalogue and its documentation cannot drift apart."""
 
 from __future__ import annotations
 
-from flowctl.engine.lint.registry import RULES
+from flowctl.engine.lint.registry import RULES, SECTIONS
 
 __all__ = ["rules_markdown"]
-
-_RANGES = {
-    "FL0": "Document",
-    "FL1": "References",
-    "FL2": "Graph",
-    "FL3": "Variables",
-    "FL4": "LLM limits",
-    "FL5": "Security",
-    "FL6": "Output schema",
-}
 
 
 def rules_markdown() -> str:
@@ -39,7 +29,7 @@ def rules_markdown() -> str:
         prefix = r.code[:3]
         if prefix != current:
             current = prefix
-            lines += ["", f"# {_RANGES.get(prefix, prefix)} ({prefix}xx)"]
+            lines += ["", f"# {SECTIONS.get(prefix, prefix)} ({prefix}xx)"]
         lines += ["", f"## {r.code} {r.name}", "", f"*{r.severity.value}* — {r.summary}.", ""]
         lines += ["#" + line if line.startswith("## ") else line for line in r.doc.splitlines()]
     return "\n".join(lines) + "\n"

@@ -1,21 +1,15 @@
-"""FL0xx: the document itself. Most are reported by the loader (``flowctl.engine.load``) and
-declared here so each has a code, a name and a doc like every other rule."""
+"""The document rules (FL0xx): the document itself. Most are reported by the loader
+(``flowctl.engine.load``), and documented here like every other rule."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.lint.context import FlowContext
-from flowctl.engine.lint.registry import declare, rule
-
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
+from flowctl.engine.lint.registry import Violation, declare, rule, violation
 
 declare(
-    "FL000",
     "internal-error",
-    ERROR,
-    "A rule crashed on this flow",
     """
     ## What it does
     Reports a bug in flowctl itself: a lint rule raised an exception on this flow.
@@ -31,10 +25,7 @@ declare(
 )
 
 declare(
-    "FL001",
     "invalid-json",
-    ERROR,
-    "The file is not a JSON document",
     """
     ## What it does
     Reports a file that cannot be decoded: malformed JSON (with the line and column
@@ -58,10 +49,7 @@ declare(
 )
 
 declare(
-    "FL002",
     "wrong-type",
-    ERROR,
-    "A value has the wrong JSON type",
     """
     ## What it does
     Reports a value whose JSON type is not the one the flow format expects: a number
@@ -81,10 +69,7 @@ declare(
 )
 
 declare(
-    "FL003",
     "missing-field",
-    ERROR,
-    "A required field is missing",
     """
     ## What it does
     Reports an object that lacks a required field: a state without `name` or
@@ -104,10 +89,7 @@ declare(
 )
 
 declare(
-    "FL004",
     "unknown-field",
-    ERROR,
-    "An object has a field the format does not define",
     """
     ## What it does
     Reports a key the flow format does not know, with the closest known key.
@@ -131,10 +113,7 @@ declare(
 )
 
 declare(
-    "FL005",
     "invalid-value",
-    ERROR,
-    "A value is outside what the field accepts",
     """
     ## What it does
     Reports a value of the right type but outside the field's range: an unknown
@@ -156,10 +135,7 @@ declare(
 )
 
 declare(
-    "FL006",
     "file-too-large",
-    ERROR,
-    "The file is over the 10 MiB limit",
     """
     ## What it does
     Refuses files over 10 MiB without reading them.
@@ -175,10 +151,7 @@ declare(
 )
 
 declare(
-    "FL007",
     "byte-order-mark",
-    WARNING,
-    "The file starts with a UTF-8 byte order mark",
     """
     ## What it does
     Reports a UTF-8 byte order mark (BOM) at the start of the file. The flow is still
@@ -194,10 +167,7 @@ declare(
 )
 
 declare(
-    "FL008",
     "duplicate-key",
-    ERROR,
-    "An object has the same key twice",
     """
     ## What it does
     Reports a key given twice in one JSON object.
@@ -218,8 +188,8 @@ declare(
 )
 
 
-@rule("FL009", "invalid-lint-setting", ERROR, "A flow's `lint.ignore` names no rule")
-def invalid_lint_setting(ctx: FlowContext) -> Iterator[Finding]:
+@rule("invalid-lint-setting")
+def invalid_lint_setting(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an entry of the flow's `"lint": {"ignore": [...]}` that is empty or matches
@@ -244,8 +214,6 @@ def invalid_lint_setting(ctx: FlowContext) -> Iterator[Finding]:
     for k, selector in enumerate(ctx.config.ignore):
         code = selector.strip().upper()
         if not code:
-            yield Finding("FL009", "Empty rule selector in `lint.ignore`", ("lint", "ignore", k))
+            yield violation(("lint", "ignore", k), "empty")
         elif code != "ALL" and not any(c.startswith(code) for c in RULES):
-            yield Finding(
-                "FL009", f"`{selector}` in `lint.ignore` names no rule", ("lint", "ignore", k)
-            )
+            yield violation(("lint", "ignore", k), "unknown", selector=selector)

@@ -1,19 +1,16 @@
-"""FL2xx: the state graph — reachability, ends, traps. Every analysis is linear in
+"""The graph rules (FL2xx): the state graph — reachability, ends, traps. Every analysis is linear in
 states + edges (breadth-first searches and one strongly-connected-components pass)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.lint.context import FlowContext
-from flowctl.engine.lint.registry import rule
-
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
+from flowctl.engine.lint.registry import Violation, rule, violation
 
 
-@rule("FL201", "unreachable-state", WARNING, "No path from the start reaches a state")
-def unreachable_state(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unreachable-state")
+def unreachable_state(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a state that no sequence of edges from the start state reaches.
@@ -38,12 +35,7 @@ def unreachable_state(ctx: FlowContext) -> Iterator[Finding]:
     start = ctx.flow.agents[ctx.start].name
     for i, seen in enumerate(ctx.reachable):
         if not seen and ctx.state_index[ctx.flow.agents[i].name] == i:
-            name = ctx.flow.agents[i].name
-            yield Finding(
-                "FL201",
-                f"State `{name}` is unreachable from the start state `{start}`",
-                ("agents", i, "name"),
-            )
+            yield violation(("agents", i, "name"), state=ctx.flow.agents[i].name, start=start)
 
 
 def _can_end(ctx: FlowContext) -> list[bool]:
@@ -135,8 +127,8 @@ def _has_end(ctx: FlowContext) -> bool:
     return any(ctx.ends_session(i) for i in range(len(ctx.flow.agents)))
 
 
-@rule("FL202", "no-path-to-end", WARNING, "A state can never reach an end")
-def no_path_to_end(ctx: FlowContext) -> Iterator[Finding]:
+@rule("no-path-to-end")
+def no_path_to_end(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a reachable state from which no path leads to an end: a state with
@@ -167,16 +159,11 @@ def no_path_to_end(ctx: FlowContext) -> Iterator[Finding]:
     trapped = {v for comp in traps for v in comp}
     for i, ok in enumerate(can_end):
         if not ok and ctx.reachable[i] and i not in trapped:
-            yield Finding(
-                "FL202",
-                f"State `{ctx.flow.agents[i].name}` cannot reach an end: no path leads to "
-                "a terminal state or to `end_call`/`transfer_call`",
-                ("agents", i, "name"),
-            )
+            yield violation(("agents", i, "name"), state=ctx.flow.agents[i].name)
 
 
-@rule("FL203", "no-terminal-state", WARNING, "No state ends the conversation")
-def no_terminal_state(ctx: FlowContext) -> Iterator[Finding]:
+@rule("no-terminal-state")
+def no_terminal_state(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a flow in which no state can end the session: none has `"end": true` and
@@ -195,15 +182,11 @@ def no_terminal_state(ctx: FlowContext) -> Iterator[Finding]:
     ```
     """
     if ctx.flow.agents and not _has_end(ctx):
-        yield Finding(
-            "FL203",
-            'No state ends the conversation: mark one `"end": true` or offer `end_call`',
-            ("agents",),
-        )
+        yield violation(("agents",))
 
 
-@rule("FL204", "cycle-without-exit", ERROR, "States form a cycle the conversation cannot leave")
-def cycle_without_exit(ctx: FlowContext) -> Iterator[Finding]:
+@rule("cycle-without-exit")
+def cycle_without_exit(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports reachable states that lead only to each other: once the conversation
@@ -226,15 +209,12 @@ def cycle_without_exit(ctx: FlowContext) -> Iterator[Finding]:
     _, traps = _analysis(ctx)
     for comp in traps:
         names = ", ".join(f"`{ctx.flow.agents[v].name}`" for v in comp)
-        if len(comp) == 1:
-            message = f"State {names} only leads back to itself: it can never reach an end"
-        else:
-            message = f"States {names} form a cycle with no exit: none of them can reach an end"
-        yield Finding("FL204", message, ("agents", comp[0], "name"))
+        kind = "loop" if len(comp) == 1 else "cycle"
+        yield violation(("agents", comp[0], "name"), kind, states=names)
 
 
-@rule("FL205", "terminal-with-edges", WARNING, "A terminal state has edges or tools")
-def terminal_with_edges(ctx: FlowContext) -> Iterator[Finding]:
+@rule("terminal-with-edges")
+def terminal_with_edges(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a state with `"end": true` that also declares edges or tools.
@@ -249,8 +229,4 @@ def terminal_with_edges(ctx: FlowContext) -> Iterator[Finding]:
     for i, state in enumerate(ctx.flow.agents):
         if state.end and (state.edges or state.tools):
             what = "edges" if state.edges else "tools"
-            yield Finding(
-                "FL205",
-                f"Terminal state `{state.name}` has {what}; they are never offered",
-                ("agents", i, what),
-            )
+            yield violation(("agents", i, what), state=state.name, what=what)

@@ -1,17 +1,14 @@
-"""FL4xx: what LLM APIs and models need — valid function names, few enough tools,
-descriptions that let the model choose, prompts within budget."""
+"""The LLM-limit rules (FL4xx): what LLM APIs and models need — valid function names,
+few enough tools, descriptions that let the model choose, prompts within budget."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 
-from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.lint.context import FlowContext, Function
-from flowctl.engine.lint.registry import rule
+from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.lint.text import jaccard, normalize, tokens_in, words
-
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 PARAMETER_NAME = re.compile(r"^(?!__)[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -21,8 +18,8 @@ SIMILAR = 0.8  # share of words in common at which two descriptions read as the 
 DEFAULT_PROMPT_TOKENS = 6000
 
 
-@rule("FL401", "invalid-function-name", ERROR, "A function name LLM APIs reject")
-def invalid_function_name(ctx: FlowContext) -> Iterator[Finding]:
+@rule("invalid-function-name")
+def invalid_function_name(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an edge or tool name that does not match `^[a-zA-Z0-9_-]{1,64}$`, the
@@ -41,20 +38,15 @@ def invalid_function_name(ctx: FlowContext) -> Iterator[Finding]:
     {"name": "transfer_to_billing", "target_agent": "Billing"}
     ```
     """
-    for _, edge, path in ctx.edges():
-        if not FUNCTION_NAME.match(edge.name):
-            yield Finding("FL401", _bad_name(edge.name), (*path, "name"))
-    for k, tool in enumerate(ctx.flow.tools):
-        if not FUNCTION_NAME.match(tool.name):
-            yield Finding("FL401", _bad_name(tool.name), ("tools", k, "name"))
+    names = [(e.name, (*p, "name")) for _, e, p in ctx.edges()]
+    names += [(t.name, ("tools", k, "name")) for k, t in enumerate(ctx.flow.tools)]
+    for name, path in names:
+        if not FUNCTION_NAME.match(name):
+            yield violation(path, function=name)
 
 
-def _bad_name(name: str) -> str:
-    return f"Function name `{name}` must match `^[a-zA-Z0-9_-]{{1,64}}$`"
-
-
-@rule("FL402", "too-many-functions", ERROR, "A state offers more than 128 functions")
-def too_many_functions(ctx: FlowContext) -> Iterator[Finding]:
+@rule("too-many-functions")
+def too_many_functions(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a state whose edges, global edges and tools add up to more than 128
@@ -70,15 +62,13 @@ def too_many_functions(ctx: FlowContext) -> Iterator[Finding]:
     for i, state in enumerate(ctx.flow.agents):
         count = ctx.function_count(i)
         if count > MAX_FUNCTIONS:
-            yield Finding(
-                "FL402",
-                f"State `{state.name}` offers {count} functions; the limit is {MAX_FUNCTIONS}",
-                ("agents", i, "name"),
+            yield violation(
+                ("agents", i, "name"), state=state.name, count=count, limit=MAX_FUNCTIONS
             )
 
 
-@rule("FL403", "missing-description", ERROR, "An edge or tool has no description")
-def missing_description(ctx: FlowContext) -> Iterator[Finding]:
+@rule("missing-description")
+def missing_description(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an edge or a tool definition without a `description`. An edge with a
@@ -102,14 +92,14 @@ def missing_description(ctx: FlowContext) -> Iterator[Finding]:
     """
     for _, edge, path in ctx.edges():
         if not edge.description.strip() and edge.when is None:
-            yield Finding("FL403", f"Edge `{edge.name}` has no description", path)
+            yield violation(path, "edge", edge=edge.name)
     for k, tool in enumerate(ctx.flow.tools):
         if not tool.description.strip():
-            yield Finding("FL403", f"Tool `{tool.name}` has no description", ("tools", k))
+            yield violation(("tools", k), "tool", tool=tool.name)
 
 
-@rule("FL404", "short-description", WARNING, "An edge or tool description is too short")
-def short_description(ctx: FlowContext) -> Iterator[Finding]:
+@rule("short-description")
+def short_description(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a description shorter than 20 characters.
@@ -125,16 +115,11 @@ def short_description(ctx: FlowContext) -> Iterator[Finding]:
     for name, description, path in items:
         text = description.strip()
         if text and len(text) < MIN_DESCRIPTION:
-            yield Finding(
-                "FL404",
-                f"Description of `{name}` is {len(text)} characters; say when to call it "
-                f"in at least {MIN_DESCRIPTION}",
-                path,
-            )
+            yield violation(path, function=name, length=len(text), minimum=MIN_DESCRIPTION)
 
 
-@rule("FL405", "ambiguous-edges", WARNING, "Two functions of one state read alike")
-def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
+@rule("ambiguous-edges")
+def ambiguous_edges(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports two functions offered in the same state (global edges included) whose
@@ -190,7 +175,7 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
     globals_ = ctx.functions_global()
     globals_first = first_listing(globals_) if repeated else {}
 
-    def compare(functions: list[Function], where: str, fresh: int) -> Iterator[Finding]:
+    def compare(functions: list[Function], where: str, fresh: int) -> Iterator[Violation]:
         """Findings for pairs of ``functions`` whose later member is at or after index
         ``fresh`` (the first ``fresh`` are the global edges, compared among themselves
         once), each function reported once, against the first earlier one it
@@ -216,21 +201,18 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
                 a = functions[k]
                 score = 0.0 if a.name == b.name else jaccard(sets[k], sets[j])
                 if score >= SIMILAR:
-                    yield Finding(
-                        "FL405",
-                        f"`{a.name}` and `{b.name}` {where} have near-identical "
-                        f"descriptions ({score:.0%} alike); say what sets them apart",
-                        (*b.path, "description"),
+                    path = (*b.path, "description")
+                    yield violation(
+                        path, "descriptions", first=a.name, second=b.name, where=where, score=score
                     )
                     break
             else:
                 if j in shared_with:
                     k, example = shared_with[j]
-                    yield Finding(
-                        "FL405",
-                        f"`{functions[k].name}` and `{b.name}` {where} share the example "
-                        f"`{example}`",
-                        (*b.path, "examples", b.examples.index(example)),
+                    path = (*b.path, "examples", b.examples.index(example))
+                    first = functions[k].name
+                    yield violation(
+                        path, "example", first=first, second=b.name, where=where, example=example
                     )
 
     # The global edges among themselves once; then each state's own functions against
@@ -248,8 +230,8 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Finding]:
         yield from compare(shared + own, f"in state `{state.name}`", len(shared))
 
 
-@rule("FL406", "prompt-too-long", WARNING, "A state's prompt is over the token budget")
-def prompt_too_long(ctx: FlowContext) -> Iterator[Finding]:
+@rule("prompt-too-long")
+def prompt_too_long(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Estimates each state's prompt (instructions, greeting, and the names and
@@ -274,15 +256,12 @@ def prompt_too_long(ctx: FlowContext) -> Iterator[Finding]:
         size += chars(ctx.own_functions(i)) + (0 if state.end else shared)
         tokens = tokens_in(size)
         if tokens > budget:
-            yield Finding(
-                "FL406",
-                f"Prompt of state `{state.name}` is about {tokens} tokens; the budget is {budget}",
-                ("agents", i, "instructions"),
-            )
+            path = ("agents", i, "instructions")
+            yield violation(path, state=state.name, tokens=tokens, budget=budget)
 
 
-@rule("FL407", "invalid-parameter-name", ERROR, "A parameter name is not an identifier")
-def invalid_parameter_name(ctx: FlowContext) -> Iterator[Finding]:
+@rule("invalid-parameter-name")
+def invalid_parameter_name(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a parameter of an edge or tool whose name is not an identifier of at most
@@ -307,9 +286,4 @@ def invalid_parameter_name(ctx: FlowContext) -> Iterator[Finding]:
     for params, path in places:
         for name in params:
             if not PARAMETER_NAME.match(name):
-                yield Finding(
-                    "FL407",
-                    f"Parameter name `{name}` must be an identifier (letters, digits, `_`)",
-                    (*path, "parameters", name),
-                    at_key=True,
-                )
+                yield violation((*path, "parameters", name), at_key=True, parameter=name)

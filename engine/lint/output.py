@@ -1,4 +1,4 @@
-"""FL6xx: structured output schemas (seed 001's ``schema_config``)."""
+"""The output-schema rules (FL6xx): structured output schemas (seed 001's ``schema_config``)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ import keyword
 import re
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
-from flowctl.engine.findings import Finding, Severity, did_you_mean
+from flowctl.engine.findings import did_you_mean
 from flowctl.engine.lint.context import FlowContext
-from flowctl.engine.lint.registry import rule
+from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.patterns import pattern_problem
 from flowctl.engine.source import Path
 from flowctl.engine.spec import FIELD_TYPES, Output, OutputField, fits
-
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 SPOKEN_DEFAULT = "system_response"
 # Names people write for the whitelisted types, to suggest the right one.
@@ -44,8 +43,8 @@ def _fields(ctx: FlowContext) -> Iterator[tuple[Path, OutputField]]:
             yield (*path, "fields", j), f
 
 
-@rule("FL601", "invalid-field-name", ERROR, "An output field name is not a usable identifier")
-def invalid_field_name(ctx: FlowContext) -> Iterator[Finding]:
+@rule("invalid-field-name")
+def invalid_field_name(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an output `field_name` that is not a Python identifier, or is a Python
@@ -68,16 +67,16 @@ def invalid_field_name(ctx: FlowContext) -> Iterator[Finding]:
     for path, f in _fields(ctx):
         name = f.field_name
         if not name.isidentifier():
-            reason = "is not an identifier (letters, digits, `_`; not starting with a digit)"
+            kind = "not_identifier"
         elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
-            reason = "is a Python keyword"
+            kind = "keyword"
         else:
             continue
-        yield Finding("FL601", f"Field name `{name}` {reason}", (*path, "field_name"))
+        yield violation((*path, "field_name"), kind, field=name)
 
 
-@rule("FL602", "unsupported-field-type", ERROR, "An output field type is outside the whitelist")
-def unsupported_field_type(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unsupported-field-type")
+def unsupported_field_type(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an output `field_type` that is not one of `str`, `int`, `float`, `bool`,
@@ -103,12 +102,14 @@ def unsupported_field_type(ctx: FlowContext) -> Iterator[Finding]:
             if t in _ALIASES
             else did_you_mean(t, list(FIELD_TYPES))
         )
-        message = f"Unsupported field type `{t}`" + (hint or f"; allowed: {allowed}")
-        yield Finding("FL602", message, (*path, "field_type"))
+        if hint:
+            yield violation((*path, "field_type"), "suggest", type=t, hint=hint)
+        else:
+            yield violation((*path, "field_type"), "allowed", type=t, allowed=allowed)
 
 
-@rule("FL603", "empty-enum", ERROR, "An enum output field has no values")
-def empty_enum(ctx: FlowContext) -> Iterator[Finding]:
+@rule("empty-enum")
+def empty_enum(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an output field of type `enum` with no `enum` values, or with duplicates.
@@ -128,60 +129,53 @@ def empty_enum(ctx: FlowContext) -> Iterator[Finding]:
         if f.field_type != "enum":
             continue
         if not f.enum:
-            yield Finding("FL603", f"Enum field `{f.field_name}` has no values", path)
+            yield violation(path, "no_values", field=f.field_name)
         elif len(set(f.enum)) != len(f.enum):
             counts = Counter(f.enum)  # counting each value afresh cost len(enum)^2
             dup = next(v for v in f.enum if counts[v] > 1)
-            yield Finding(
-                "FL603", f"Enum field `{f.field_name}` lists `{dup}` twice", (*path, "enum")
-            )
+            yield violation((*path, "enum"), "repeated", field=f.field_name, value=dup)
 
 
-def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
-    """(message, field key) for each contradiction in a field's declaration."""
-    name, t, c = f.field_name, f.field_type, f.constraints
+def _contradictions(f: OutputField) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(field key, kind of FL604 message, its fields) for each contradiction in a
+    field's declaration."""
+    t, c = f.field_type, f.constraints
     if t != "enum" and f.enum is not None:
-        yield f"Field `{name}` lists `enum` values but its type is `{t}`", "enum"
+        yield "enum", "enum_not_enum", {"type": t}
     if c is not None:
         numeric = [k for k in ("ge", "gt", "le", "lt") if getattr(c, k) is not None]
         sized = [k for k in ("min_length", "max_length") if getattr(c, k) is not None]
         if numeric and t not in _NUMERIC:
-            yield f"Field `{name}` of type `{t}` cannot have `{numeric[0]}`", "constraints"
+            yield "constraints", "cannot_have", {"type": t, "constraint": numeric[0]}
         if sized and t not in _SIZED:
-            yield f"Field `{name}` of type `{t}` cannot have `{sized[0]}`", "constraints"
+            yield "constraints", "cannot_have", {"type": t, "constraint": sized[0]}
         if c.pattern is not None:
             if t != "str":
-                yield f"Field `{name}` of type `{t}` cannot have `pattern`", "constraints"
+                yield "constraints", "cannot_have", {"type": t, "constraint": "pattern"}
             elif slow := pattern_problem(c.pattern, c.max_length):
-                yield f"The `pattern` of field `{name}` {slow}", "constraints"
+                yield "constraints", "slow_pattern", {"problem": slow}
             else:
                 try:
                     re.compile(c.pattern)
                 except re.error as exc:
-                    yield f"Field `{name}` has an invalid `pattern`: {exc}", "constraints"
+                    yield "constraints", "bad_pattern", {"error": exc}
         lower = [(v, op) for v, op in ((c.ge, ">="), (c.gt, ">")) if v is not None]
         upper = [(v, op) for v, op in ((c.le, "<="), (c.lt, "<")) if v is not None]
         if lower and upper:
             low, low_op = max(lower)
             high, high_op = min(upper)
             if low > high or (low == high and (low_op, high_op) != (">=", "<=")):
-                yield (
-                    f"Field `{name}` can hold no value: it must be {low_op} {low:g} and "
-                    f"{high_op} {high:g}",
-                    "constraints",
-                )
+                bounds = {"low_op": low_op, "low": low, "high_op": high_op, "high": high}
+                yield "constraints", "empty_range", bounds
         if c.min_length is not None and c.max_length is not None and c.min_length > c.max_length:
-            yield (
-                f"Field `{name}` can hold no value: `min_length` {c.min_length} is above "
-                f"`max_length` {c.max_length}",
-                "constraints",
-            )
+            lengths = {"min_length": c.min_length, "max_length": c.max_length}
+            yield "constraints", "empty_length", lengths
     if f.default is not None:
         shown = json.dumps(f.default)
         if not fits(f.default, t):
-            yield f"Default `{shown}` of field `{name}` is not of type `{t}`", "default"
+            yield "default", "default_type", {"value": shown, "type": t}
         elif t == "enum" and f.enum and f.default not in f.enum:
-            yield f"Default `{shown}` of field `{name}` is not one of its `enum` values", "default"
+            yield "default", "default_enum", {"value": shown}
         elif t in _NUMERIC and c is not None and isinstance(f.default, int | float):
             v = f.default
             if (
@@ -190,11 +184,11 @@ def _contradictions(f: OutputField) -> Iterator[tuple[str, str]]:
                 or (c.le is not None and v > c.le)
                 or (c.lt is not None and v >= c.lt)
             ):
-                yield f"Default `{shown}` of field `{name}` is outside its constraints", "default"
+                yield "default", "default_range", {"value": shown}
 
 
-@rule("FL604", "contradictory-constraints", ERROR, "An output field's constraints contradict")
-def contradictory_constraints(ctx: FlowContext) -> Iterator[Finding]:
+@rule("contradictory-constraints")
+def contradictory_constraints(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports output fields whose declaration cannot be satisfied or does not fit its
@@ -224,12 +218,12 @@ def contradictory_constraints(ctx: FlowContext) -> Iterator[Finding]:
     for path, f in _fields(ctx):
         if f.field_type not in FIELD_TYPES:
             continue  # FL602's
-        for message, key in _contradictions(f):
-            yield Finding("FL604", message, (*path, key))
+        for key, kind, fields in _contradictions(f):
+            yield violation((*path, key), kind, field=f.field_name, **fields)
 
 
-@rule("FL605", "duplicate-field", ERROR, "Two output fields share a name")
-def duplicate_field(ctx: FlowContext) -> Iterator[Finding]:
+@rule("duplicate-field")
+def duplicate_field(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an output field whose `field_name` an earlier field of the same schema
@@ -243,18 +237,12 @@ def duplicate_field(ctx: FlowContext) -> Iterator[Finding]:
         seen: set[str] = set()
         for j, f in enumerate(output.fields):
             if f.field_name in seen:
-                yield Finding(
-                    "FL605",
-                    f"Duplicate output field `{f.field_name}`",
-                    (*path, "fields", j, "field_name"),
-                )
+                yield violation((*path, "fields", j, "field_name"), field=f.field_name)
             seen.add(f.field_name)
 
 
-@rule(
-    "FL606", "unknown-speech-field", ERROR, "The fields to speak or to steer the voice are missing"
-)
-def unknown_speech_field(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unknown-speech-field")
+def unknown_speech_field(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     For each structured output schema, checks the fields the voice uses: the spoken
@@ -283,16 +271,12 @@ def unknown_speech_field(ctx: FlowContext) -> Iterator[Finding]:
         marked = [f for f in output.fields if f.metadata and f.metadata.use_in_tts]
         if len(marked) > 1:
             names = ", ".join(f"`{f.field_name}`" for f in marked)
-            yield Finding("FL606", f"Fields {names} are all marked `use_in_tts`; mark one", path)
+            yield violation(path, "many_spoken", fields=names)
         spoken = marked[0].field_name if marked else SPOKEN_DEFAULT
         if spoken not in by_name:
-            yield Finding(
-                "FL606",
-                "No field to speak: add `system_response` or mark a field `use_in_tts`",
-                (*path, "fields"),
-            )
+            yield violation((*path, "fields"), "no_spoken")
         elif by_name[spoken].field_type != "str":
-            yield Finding("FL606", f"Spoken field `{spoken}` must be a `str`", path)
+            yield violation(path, "spoken_not_str", field=spoken)
     # The voice steering field, per state: a state's `tts` and `output` each replace the
     # flow's, so each state pairs its own (or the flow's) tts with its own (or the
     # flow's) output. Each pair is reported once.
@@ -311,15 +295,8 @@ def unknown_speech_field(ctx: FlowContext) -> Iterator[Finding]:
             continue
         reported.add((tts_path, out_path))
         field = next((f for f in output.fields if f.field_name == field_name), None)
+        where = (*tts_path, "instruction_field")
         if field is None:
-            message = (
-                f"`instruction_field` names `{field_name}`, which is not an output field of {owner}"
-            )
+            yield violation(where, "instruction_missing", field=field_name, owner=owner)
         elif field.field_type != "str":
-            message = (
-                f"`instruction_field` names `{field_name}`, a `{field.field_type}`; it must be "
-                "a `str`"
-            )
-        else:
-            continue
-        yield Finding("FL606", message, (*tts_path, "instruction_field"))
+            yield violation(where, "instruction_not_str", field=field_name, type=field.field_type)

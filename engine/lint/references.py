@@ -1,19 +1,16 @@
-"""FL1xx: names and references — duplicates, unknown targets, tools and builtins."""
+"""The reference rules (FL1xx): duplicates, unknown targets, tools and builtins."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.lint.context import FlowContext
-from flowctl.engine.lint.registry import rule
+from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.spec import BUILTIN_TOOLS, BuiltinTool
 
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
-
-@rule("FL101", "duplicate-state", ERROR, "Two states share a name")
-def duplicate_state(ctx: FlowContext) -> Iterator[Finding]:
+@rule("duplicate-state")
+def duplicate_state(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a state whose `name` is already used by an earlier state.
@@ -34,15 +31,11 @@ def duplicate_state(ctx: FlowContext) -> Iterator[Finding]:
     for i, state in enumerate(ctx.flow.agents):
         first = ctx.state_index[state.name]
         if first != i:
-            yield Finding(
-                "FL101",
-                f"Duplicate state `{state.name}` (first defined at `$.agents[{first}]`)",
-                ("agents", i, "name"),
-            )
+            yield violation(("agents", i, "name"), state=state.name, first=first)
 
 
-@rule("FL102", "unknown-target", ERROR, "An edge targets a state that does not exist")
-def unknown_target(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unknown-target")
+def unknown_target(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an edge whose `target_agent` names no state of the flow.
@@ -66,15 +59,12 @@ def unknown_target(ctx: FlowContext) -> Iterator[Finding]:
     for _, edge, path in ctx.edges():
         target = edge.target_agent
         if target is not None and target not in ctx.state_index:
-            yield Finding(
-                "FL102",
-                f"Unknown agent `{target}`{ctx.suggest(target, ctx.state_index)}",
-                (*path, "target_agent"),
-            )
+            hint = ctx.suggest(target, ctx.state_index)
+            yield violation((*path, "target_agent"), target=target, hint=hint)
 
 
-@rule("FL103", "duplicate-edge", ERROR, "Two edges offered in one state share a name")
-def duplicate_edge(ctx: FlowContext) -> Iterator[Finding]:
+@rule("duplicate-edge")
+def duplicate_edge(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an edge whose name is already used by another edge of the same state, or
@@ -96,27 +86,25 @@ def duplicate_edge(ctx: FlowContext) -> Iterator[Finding]:
     global_names: dict[str, int] = {}
     for j, edge in enumerate(ctx.flow.global_edges):
         if edge.name in global_names:
-            yield Finding(
-                "FL103",
-                f"Duplicate global edge `{edge.name}`",
-                ("global_edges", j, "name"),
-            )
+            yield violation(("global_edges", j, "name"), "global", edge=edge.name)
         global_names.setdefault(edge.name, j)
     for i, state in enumerate(ctx.flow.agents):
         seen: set[str] = set()
         for j, edge in enumerate(state.edges):
             if edge.name in seen:
-                message = f"Duplicate edge `{edge.name}` in state `{state.name}`"
+                kind = "in_state"
             elif edge.name in global_names and not state.end:
-                message = f"Edge `{edge.name}` of state `{state.name}` repeats a global edge"
+                kind = "repeats_global"
             else:
                 seen.add(edge.name)
                 continue
-            yield Finding("FL103", message, ("agents", i, "edges", j, "name"))
+            yield violation(
+                ("agents", i, "edges", j, "name"), kind, edge=edge.name, state=state.name
+            )
 
 
-@rule("FL104", "unknown-tool", ERROR, "A tool is referenced but never defined")
-def unknown_tool(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unknown-tool")
+def unknown_tool(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a name in a state's `tools`, or the tool of an `action` edge (its `tool`,
@@ -146,22 +134,18 @@ def unknown_tool(ctx: FlowContext) -> Iterator[Finding]:
     for i, state in enumerate(ctx.flow.agents):
         for k, name in enumerate(state.tools):
             if name not in known:
-                yield Finding(
-                    "FL104",
-                    f"Unknown tool `{name}`{ctx.suggest(name, known)}",
-                    ("agents", i, "tools", k),
-                )
+                yield violation(("agents", i, "tools", k), tool=name, hint=ctx.suggest(name, known))
     for _, edge, path in ctx.edges():
         if edge.action != "action":
             continue
         name = edge.tool or edge.name
         if name not in known:
             where = (*path, "tool") if edge.tool else (*path, "name")
-            yield Finding("FL104", f"Unknown tool `{name}`{ctx.suggest(name, known)}", where)
+            yield violation(where, tool=name, hint=ctx.suggest(name, known))
 
 
-@rule("FL105", "unknown-start", ERROR, "`start` names no state")
-def unknown_start(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unknown-start")
+def unknown_start(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a flow whose `start` names no state.
@@ -179,15 +163,11 @@ def unknown_start(ctx: FlowContext) -> Iterator[Finding]:
     """
     start = ctx.flow.start
     if start is not None and start not in ctx.state_index:
-        yield Finding(
-            "FL105",
-            f"Unknown start state `{start}`{ctx.suggest(start, ctx.state_index)}",
-            ("start",),
-        )
+        yield violation(("start",), start=start, hint=ctx.suggest(start, ctx.state_index))
 
 
-@rule("FL106", "duplicate-tool", ERROR, "Two tool definitions share a name")
-def duplicate_tool(ctx: FlowContext) -> Iterator[Finding]:
+@rule("duplicate-tool")
+def duplicate_tool(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a tool definition whose `name` an earlier definition already uses.
@@ -201,12 +181,12 @@ def duplicate_tool(ctx: FlowContext) -> Iterator[Finding]:
     seen: set[str] = set()
     for k, tool in enumerate(ctx.flow.tools):
         if tool.name in seen:
-            yield Finding("FL106", f"Duplicate tool `{tool.name}`", ("tools", k, "name"))
+            yield violation(("tools", k, "name"), tool=tool.name)
         seen.add(tool.name)
 
 
-@rule("FL107", "name-collision", ERROR, "Two functions of one state share a name")
-def name_collision(ctx: FlowContext) -> Iterator[Finding]:
+@rule("name-collision")
+def name_collision(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a state that lists a tool in `tools` under the name of one of its edges
@@ -232,17 +212,17 @@ def name_collision(ctx: FlowContext) -> Iterator[Finding]:
         listed: set[str] = set()
         for k, name in enumerate(state.tools):
             if name in edge_names or (name in global_names and not state.end):
-                message = f"Tool `{name}` has the name of an edge of state `{state.name}`"
+                kind = "edge_name"
             elif name in listed:
-                message = f"Tool `{name}` is listed twice in state `{state.name}`"
+                kind = "listed_twice"
             else:
                 listed.add(name)
                 continue
-            yield Finding("FL107", message, ("agents", i, "tools", k))
+            yield violation(("agents", i, "tools", k), kind, tool=name, state=state.name)
 
 
-@rule("FL108", "missing-target", ERROR, "A handoff edge has no `target_agent`")
-def missing_target(ctx: FlowContext) -> Iterator[Finding]:
+@rule("missing-target")
+def missing_target(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a `handoff` edge (the default `action`) without a `target_agent`.
@@ -264,11 +244,11 @@ def missing_target(ctx: FlowContext) -> Iterator[Finding]:
     """
     for _, edge, path in ctx.edges():
         if edge.action == "handoff" and edge.target_agent is None:
-            yield Finding("FL108", f"Handoff edge `{edge.name}` has no `target_agent`", path)
+            yield violation(path, edge=edge.name)
 
 
-@rule("FL109", "unknown-builtin", ERROR, "A builtin tool names no builtin")
-def unknown_builtin(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unknown-builtin")
+def unknown_builtin(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a `"kind": "builtin"` tool that sets no `builtin` and whose name is not
@@ -291,8 +271,4 @@ def unknown_builtin(ctx: FlowContext) -> Iterator[Finding]:
             and tool.builtin is None
             and tool.name not in BUILTIN_TOOLS
         ):
-            yield Finding(
-                "FL109",
-                f"Tool `{tool.name}` is not a builtin; set `builtin` to one of {allowed}",
-                ("tools", k),
-            )
+            yield violation(("tools", k), tool=tool.name, allowed=allowed)

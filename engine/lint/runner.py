@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path as FsPath
 
 import msgspec
@@ -14,7 +13,14 @@ from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.errors import FlowReadError
 from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.lint.context import FlowContext
-from flowctl.engine.lint.registry import RULES, Rule
+from flowctl.engine.lint.registry import (
+    INTERNAL_ERROR,
+    LINT_SETTING,
+    PROTECTED_PREFIX,
+    RULES,
+    Rule,
+    violation,
+)
 from flowctl.engine.load import Loaded, is_flow_file, load_path
 from flowctl.engine.source import Span
 
@@ -53,13 +59,18 @@ class Selection(msgspec.Struct, frozen=True):
     def wants(self, code: str, flow_ignore: Sequence[str] = ()) -> bool:
         """Whether ``code`` runs. A flow's own ``lint.ignore`` always wins, like ruff's
         per-file ignores: the flow's authors silenced it on purpose."""
-        if code != "FL009" and any(
+        if code != LINT_SETTING and any(
             (n := _norm(i)) and code.startswith(n) for i in flow_ignore
-        ):  # a blank entry silences nothing (FL009 reports it, and cannot be silenced)
+        ):  # a blank entry silences nothing (LINT_SETTING reports it, and cannot be silenced)
             return False
         best_sel = max((len(s) for s in self.select if code.startswith(s)), default=-1)
         best_ign = max((len(i) for i in self.ignore if code.startswith(i)), default=-1)
         return best_sel > best_ign
+
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules with a check that this selection runs (before a flow's own ignores).
+        Worked out once per lint run, not per file."""
+        return tuple(r for r in RULES.values() if r.check is not None and self.wants(r.code))
 
 
 ALL_RULES = Selection()
@@ -114,24 +125,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@cache
-def _selected(selection: Selection) -> tuple[Rule, ...]:
-    """The rules with a check that ``selection`` runs (before a flow's own ignores)."""
-    return tuple(r for r in RULES.values() if r.check is not None and selection.wants(r.code))
-
-
-# Security rules a tenant's flow cannot silence with its own `lint.ignore`: the
-# operator's boundary is not the tenant's to switch off (engine/boundary.py).
-PROTECTED_PREFIX = "FL5"
-
-
 def check(
     loaded: Loaded, selection: Selection = ALL_RULES, boundary: Boundary = OPERATOR
 ) -> list[Located]:
     """All selected findings for one decoded file, located and in source order.
     ``boundary``: whose flow it is (a tenant's flow is held to its policy)."""
     with _gc_paused():
-        return _check(loaded, selection, boundary)
+        return _check(loaded, selection, selection.rules(), boundary)
 
 
 def flow_ignore(ignore: Sequence[str], code: str, boundary: Boundary) -> Sequence[str]:
@@ -142,31 +142,30 @@ def flow_ignore(ignore: Sequence[str], code: str, boundary: Boundary) -> Sequenc
     return ignore
 
 
-def _check(loaded: Loaded, selection: Selection, boundary: Boundary = OPERATOR) -> list[Located]:
+def _check(
+    loaded: Loaded, selection: Selection, rules: Sequence[Rule], boundary: Boundary
+) -> list[Located]:
+    """``rules``: ``selection.rules()``, worked out by the caller once for many files."""
     findings = list(loaded.findings)
     extra_ignore: Sequence[str] = ()
     if loaded.flow is not None:
         ctx = FlowContext(loaded.flow, loaded.source, boundary)
         extra_ignore = ctx.config.ignore
-        for r in _selected(selection):
+        for r in rules:
             own = flow_ignore(extra_ignore, r.code, boundary)
             if own and not selection.wants(r.code, own):
                 continue
             try:
-                produced = list(r.check(ctx))
+                produced = r.run(ctx)
             except Exception as exc:  # a bug of ours must not hide the other findings
                 import logging  # only here: `logging` costs 5 ms of every cold start
 
                 logging.getLogger(__name__).debug(
                     "rule %s crashed on %s", r.code, loaded.filename, exc_info=True
                 )
-                produced = [
-                    Finding(
-                        "FL000",
-                        f"Rule {r.code} ({r.name}) crashed: {type(exc).__name__}: {exc}; "
-                        "please report this",
-                    )
-                ]
+                error = f"{type(exc).__name__}: {exc}"
+                crash = violation((), rule=r.code, name=r.name, error=error)
+                produced = [RULES[INTERNAL_ERROR].finding(crash)]
             if loaded.seed001:
                 produced = [
                     f
@@ -179,7 +178,7 @@ def _check(loaded: Loaded, selection: Selection, boundary: Boundary = OPERATOR) 
         code: selection.wants(code, flow_ignore(extra_ignore, code, boundary))
         for code in {f.code for f in findings}
     }
-    findings = [f for f in findings if f.code == "FL000" or kept[f.code]]  # once per code
+    findings = [f for f in findings if f.code == INTERNAL_ERROR or kept[f.code]]  # once per code
     if not findings:
         return []
     spans = loaded.spans([f for f in findings if f.position is None])
@@ -242,7 +241,8 @@ def lint_paths(
     jobs = max(1, min(jobs, len(files)))
     if jobs == 1:
         with _gc_paused():  # each file's objects are freed by reference counting
-            outcomes = [_lint_file(path, selection, boundary) for path in files]
+            rules = selection.rules()
+            outcomes = [_lint_file(path, selection, rules, boundary) for path in files]
     else:
         outcomes = _lint_in_processes(files, selection, jobs, boundary)
     for path, outcome in zip(files, outcomes, strict=True):
@@ -254,21 +254,22 @@ def lint_paths(
 
 
 def _lint_file(
-    path: FsPath, selection: Selection, boundary: Boundary = OPERATOR
+    path: FsPath, selection: Selection, rules: Sequence[Rule], boundary: Boundary
 ) -> list[Located] | str:
     """One file's findings, or the message saying why it could not be read."""
     try:
         loaded = load_path(path)
     except FlowReadError as exc:
         return str(exc)
-    return _check(loaded, selection, boundary)
+    return _check(loaded, selection, rules, boundary)
 
 
 def _lint_chunk(
     files: list[FsPath], selection: Selection, boundary: Boundary
 ) -> list[list[Located] | str]:
     with _gc_paused():
-        return [_lint_file(path, selection, boundary) for path in files]
+        rules = selection.rules()
+        return [_lint_file(path, selection, rules, boundary) for path in files]
 
 
 def _cores() -> int:

@@ -1,4 +1,4 @@
-"""FL5xx: security — secrets, prompt injection, where webhooks may go."""
+"""The security rules (FL5xx): secrets, prompt injection, where webhooks may go."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flowctl.engine.boundary import Allowlist
-from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.lint.context import FlowContext
-from flowctl.engine.lint.registry import rule
+from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.lint.text import KeywordSearch
 from flowctl.engine.source import Path
 from flowctl.engine.spec import HttpTool
-
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
 # Credentials are long unbroken tokens: one pass over the text finds the candidates
 # (15 characters is the shortest format, a LiveKit API key), and only those are matched
@@ -207,8 +204,8 @@ def _redact(secret: str) -> str:
     return secret[:6] + "…"
 
 
-@rule("FL501", "hardcoded-secret", ERROR, "A secret (API key, token, private key) is in the flow")
-def hardcoded_secret(ctx: FlowContext) -> Iterator[Finding]:
+@rule("hardcoded-secret")
+def hardcoded_secret(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Scans every string of the flow for credentials: OpenAI and Anthropic API keys,
@@ -257,17 +254,12 @@ def hardcoded_secret(ctx: FlowContext) -> Iterator[Finding]:
         if path == ("version",) or (path, secret) in reported:
             continue
         reported.add((path, secret))
-        yield Finding(
-            "FL501",
-            f"This looks like {what} (`{_redact(secret)}`); keep secrets in the environment "
-            "and reference them as `${NAME}`",
-            path,
-            position=source.position(offset),
-        )
+        position = source.position(offset)
+        yield violation(path, position=position, what=what, redacted=_redact(secret))
 
 
-@rule("FL502", "prompt-injection", ERROR, "Authored text contains a prompt-injection phrase")
-def prompt_injection(ctx: FlowContext) -> Iterator[Finding]:
+@rule("prompt-injection")
+def prompt_injection(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Flags phrases used to hijack a model — "ignore previous instructions", "you are
@@ -291,7 +283,7 @@ def prompt_injection(ctx: FlowContext) -> Iterator[Finding]:
         return
     for path, found in ctx.search_authored(INJECTION, lower=True, accept=_not_negated):
         phrase = " ".join(found.split())
-        yield Finding("FL502", f"Prompt-injection phrase `{phrase}` in authored text", path)
+        yield violation(path, phrase=phrase)
 
 
 def _not_negated(text: str, match: re.Match[str]) -> bool:
@@ -304,8 +296,8 @@ def _http_tools(ctx: FlowContext) -> Iterator[tuple[int, HttpTool]]:
             yield k, tool
 
 
-@rule("FL503", "insecure-url", ERROR, "An http tool calls a URL that is not https")
-def insecure_url(ctx: FlowContext) -> Iterator[Finding]:
+@rule("insecure-url")
+def insecure_url(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an `http` tool whose `url` is not `https://` (plain `http://` is allowed
@@ -330,34 +322,29 @@ def insecure_url(ctx: FlowContext) -> Iterator[Finding]:
     """
     for k, tool in _http_tools(ctx):
         url = tool.url
-        if "://" not in url:
-            yield Finding(
-                "FL503",
-                f"URL `{url}` of tool `{tool.name}` must start with `https://`",
-                ("tools", k, "url"),
-            )
-            continue
-        scheme, _, rest = url.partition("://")
-        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-        if "{{" in host or not rest:
-            yield Finding(
-                "FL503",
-                f"The host of `{url}` must be written out, not taken from a variable",
-                ("tools", k, "url"),
-            )
-            continue
-        hostname = (urlsplit(url).hostname or "").lower()
-        if scheme.lower() == "https":
-            continue
-        if scheme.lower() == "http" and hostname in _LOOPBACK | {"::1"}:
-            continue
-        yield Finding(
-            "FL503", f"Tool `{tool.name}` calls `{url}`; use `https://`", ("tools", k, "url")
-        )
+        kind = _insecure(url)
+        if kind is not None:
+            yield violation(("tools", k, "url"), kind, url=url, tool=tool.name)
 
 
-@rule("FL504", "host-not-allowed", ERROR, "An http tool calls a host outside `lint.allowed_hosts`")
-def host_not_allowed(ctx: FlowContext) -> Iterator[Finding]:
+def _insecure(url: str) -> str | None:
+    """Which FL503 message ``url`` deserves, if any."""
+    if "://" not in url:
+        return "no_scheme"
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if "{{" in host or not rest:
+        return "variable_host"
+    hostname = (urlsplit(url).hostname or "").lower()
+    if scheme.lower() == "https":
+        return None
+    if scheme.lower() == "http" and hostname in _LOOPBACK | {"::1"}:
+        return None
+    return "plain_http"
+
+
+@rule("host-not-allowed")
+def host_not_allowed(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     When the flow sets `lint.allowed_hosts`, reports an `http` tool whose host is not
@@ -379,15 +366,11 @@ def host_not_allowed(ctx: FlowContext) -> Iterator[Finding]:
     for k, tool in _http_tools(ctx):
         host = (urlsplit(tool.url).hostname or "").lower()
         if host and "{{" not in host and not allowed.allows(host):
-            yield Finding(
-                "FL504",
-                f"Host `{host}` of tool `{tool.name}` is not in `lint.allowed_hosts`",
-                ("tools", k, "url"),
-            )
+            yield violation(("tools", k, "url"), host=host, tool=tool.name)
 
 
-@rule("FL505", "prohibited-keyword", ERROR, "Authored text contains a prohibited keyword")
-def prohibited_keyword(ctx: FlowContext) -> Iterator[Finding]:
+@rule("prohibited-keyword")
+def prohibited_keyword(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports chat-template control tokens (`<|im_start|>`, `<|endoftext|>`, `[INST]`,
@@ -414,19 +397,11 @@ def prohibited_keyword(ctx: FlowContext) -> Iterator[Finding]:
         if len(word) <= MAX_KEYWORD_CHARS:
             checked.append(word)
             continue
-        yield Finding(
-            "FL505",
-            f"Prohibited keyword of {len(word):,} characters: keywords are checked up to "
-            f"{MAX_KEYWORD_CHARS}",
-            ("lint", "prohibited_keywords", k),
-        )
+        path = ("lint", "prohibited_keywords", k)
+        yield violation(path, "long", chars=len(word), limit=MAX_KEYWORD_CHARS)
     if len(configured) > MAX_KEYWORDS:
-        yield Finding(
-            "FL505",
-            f"`lint.prohibited_keywords` lists {len(configured):,} keywords; the first "
-            f"{MAX_KEYWORDS} are checked",
-            ("lint", "prohibited_keywords"),
-        )
+        path = ("lint", "prohibited_keywords")
+        yield violation(path, "many", count=len(configured), limit=MAX_KEYWORDS)
     words = [w for w in (*CONTROL_TOKENS, *checked) if w.strip()]
     if len(words) <= _FEW_KEYWORDS:  # a substring test each rules most flows out at once
         lowered = ctx.authored_lower
@@ -440,13 +415,11 @@ def prohibited_keyword(ctx: FlowContext) -> Iterator[Finding]:
         found = search.first(lowered_text)
         if found is not None:
             word = by_lower[lowered_text[found[0] : found[1]]]
-            yield Finding("FL505", f"Prohibited keyword `{word}` in authored text", path)
+            yield violation(path, "found", keyword=word)
 
 
-@rule(
-    "FL506", "literal-credential", ERROR, "A credential is written literally instead of referenced"
-)
-def literal_credential(ctx: FlowContext) -> Iterator[Finding]:
+@rule("literal-credential")
+def literal_credential(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an `http` tool header that carries credentials (`Authorization`,
@@ -474,12 +447,8 @@ def literal_credential(ctx: FlowContext) -> Iterator[Finding]:
                 continue
             literal = _AUTH_SCHEMES.sub("", _ENV_REF.sub("", value)).strip()
             if literal:
-                yield Finding(
-                    "FL506",
-                    f"Header `{header}` of tool `{tool.name}` holds a literal value; reference "
-                    "the environment instead, e.g. `${CRM_TOKEN}`",
-                    ("tools", k, "headers", header),
-                )
+                path = ("tools", k, "headers", header)
+                yield violation(path, "header", header=header, tool=tool.name)
     configs: list[tuple[Path, Any]] = [
         (("llm",), ctx.flow.llm),
         (("stt",), ctx.flow.stt),
@@ -490,9 +459,4 @@ def literal_credential(ctx: FlowContext) -> Iterator[Finding]:
     for path, config in configs:
         env = getattr(config, "api_key_env", None)
         if env is not None and not _ENV_NAME.match(env):
-            yield Finding(
-                "FL506",
-                "`api_key_env` must name an environment variable (like `OPENAI_API_KEY`), "
-                "not hold the key",
-                (*path, "api_key_env"),
-            )
+            yield violation((*path, "api_key_env"), "api_key_env")

@@ -1,4 +1,4 @@
-"""FL3xx: variables — declared, typed, set before they are read, used.
+"""The variable rules (FL3xx): declared, typed, set before they are read, used.
 
 "Read before set" is a reachability question asked once per variable: can the
 conversation reach a state that reads ``v`` along edges none of which sets ``v``? One
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
-from flowctl.engine.lint.registry import rule
+from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.source import Path
 from flowctl.engine.spec import BuiltinTool, Edge, Parameter, Variable, fits
 
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
+if TYPE_CHECKING:
+    from flowctl.engine.conditions import Types
 
 
 def _condition_names(edge: Edge) -> set[str]:
@@ -59,8 +60,8 @@ def _setters(ctx: FlowContext) -> set[str]:
     return names
 
 
-@rule("FL301", "undeclared-variable", ERROR, "A variable is used but never declared")
-def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
+@rule("undeclared-variable")
+def undeclared_variable(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a `{{name}}` placeholder, an edge's `requires`, a tool's `sets` or a
@@ -82,44 +83,28 @@ def undeclared_variable(ctx: FlowContext) -> Iterator[Finding]:
     Fix the name, or declare the variable with its type.
     """
     declared = _declared(ctx)
-    for use in ctx.templates:
-        name = use.placeholder.name
+    for name, path, at_key in _variable_uses(ctx):
         if name not in declared:
-            yield Finding(
-                "FL301", f"Undeclared variable `{name}`{ctx.suggest(name, declared)}", use.path
-            )
+            hint = ctx.suggest(name, declared)
+            yield violation(path, at_key=at_key, variable=name, hint=hint)
+
+
+def _variable_uses(ctx: FlowContext) -> Iterator[tuple[str, Path, bool]]:
+    """``(name, path, at_key)`` of each place that names a variable, in document order:
+    placeholders, conditions, ``requires``, tools' ``sets`` and ``variables``."""
+    for use in ctx.templates:
+        yield use.placeholder.name, use.path, False
     for _, edge, path in ctx.edges():
         for name in sorted(_condition_names(edge)):
-            if name not in declared:
-                yield Finding(
-                    "FL301",
-                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
-                    (*path, "when"),
-                )
+            yield name, (*path, "when"), False
         for k, name in enumerate(edge.requires):
-            if name not in declared:
-                yield Finding(
-                    "FL301",
-                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
-                    (*path, "requires", k),
-                )
+            yield name, (*path, "requires", k), False
     for k, tool in enumerate(ctx.flow.tools):
         for name in tool.sets:
-            if name not in declared:
-                yield Finding(
-                    "FL301",
-                    f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
-                    ("tools", k, "sets", name),
-                    at_key=True,
-                )
+            yield name, ("tools", k, "sets", name), True
         if isinstance(tool, BuiltinTool):
             for j, name in enumerate(tool.variables):
-                if name not in declared:
-                    yield Finding(
-                        "FL301",
-                        f"Undeclared variable `{name}`{ctx.suggest(name, declared)}",
-                        ("tools", k, "variables", j),
-                    )
+                yield name, ("tools", k, "variables", j), False
 
 
 def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge | None]]]:
@@ -191,8 +176,8 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
     return entry[:-1]
 
 
-@rule("FL302", "variable-maybe-unset", WARNING, "A variable may be read before it is set")
-def variable_maybe_unset(ctx: FlowContext) -> Iterator[Finding]:
+@rule("variable-maybe-unset")
+def variable_maybe_unset(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a `{{name}}` (without a fallback) in a state's instructions or greeting,
@@ -251,21 +236,10 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Finding]:
             continue
         reported.add((use.path, var))
         if use.edge is not None:
-            advice = (
-                f"may be unset when edge `{use.edge.name}` fires; add it to the edge's "
-                "`parameters` or `requires`"
-            )
+            yield violation(use.path, "edge", variable=var, edge=use.edge.name)
         else:
-            name = ctx.flow.agents[use.state].name  # type: ignore[index]
-            advice = (
-                f"may be unset when state `{name}` is entered; set it on every edge into the "
-                "state or list it in their `requires`"
-            )
-        yield Finding(
-            "FL302",
-            f"Variable `{var}` {advice}, or write `{{{{{var} | ...}}}}`",
-            use.path,
-        )
+            state = ctx.flow.agents[use.state].name  # type: ignore[index]
+            yield violation(use.path, "state", variable=var, state=state)
 
 
 def _never_set(ctx: FlowContext) -> set[str]:
@@ -275,8 +249,8 @@ def _never_set(ctx: FlowContext) -> set[str]:
     return {name for name in ctx.flow.variables if name in read and name not in settable}
 
 
-@rule("FL303", "unused-variable", WARNING, "A declared variable is never used")
-def unused_variable(ctx: FlowContext) -> Iterator[Finding]:
+@rule("unused-variable")
+def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a variable in `variables` that nothing reads (no placeholder, no
@@ -293,16 +267,11 @@ def unused_variable(ctx: FlowContext) -> Iterator[Finding]:
         used |= set(edge.requires) | _condition_names(edge)
     for name in ctx.flow.variables:
         if name not in used:
-            yield Finding(
-                "FL303",
-                f"Variable `{name}` is declared but never used",
-                ("variables", name),
-                at_key=True,
-            )
+            yield violation(("variables", name), at_key=True, variable=name)
 
 
-@rule("FL304", "variable-type-mismatch", ERROR, "A variable's type disagrees with its use")
-def variable_type_mismatch(ctx: FlowContext) -> Iterator[Finding]:
+@rule("variable-type-mismatch")
+def variable_type_mismatch(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports an edge parameter whose type differs from the declared variable of the
@@ -324,28 +293,22 @@ def variable_type_mismatch(ctx: FlowContext) -> Iterator[Finding]:
     for name, var in variables.items():
         if var.default is None:
             continue
-        shown = json.dumps(var.default)
         if not fits(var.default, var.type):
-            yield Finding(
-                "FL304",
-                f"Default `{shown}` of variable `{name}` is not of type `{var.type}`",
-                ("variables", name, "default"),
-            )
+            kind = "default_type"
         elif var.type == "enum" and var.enum and var.default not in var.enum:
-            yield Finding(
-                "FL304",
-                f"Default `{shown}` of variable `{name}` is not one of its `enum` values",
-                ("variables", name, "default"),
-            )
+            kind = "default_enum"
+        else:
+            continue
+        shown = json.dumps(var.default)
+        path = ("variables", name, "default")
+        yield violation(path, kind, value=shown, variable=name, type=var.type)
     for _, edge, path in ctx.edges():
         for pname, param in edge.parameters.items():
             var = variables.get(pname)
             if var is not None and var.type != param.type:
-                yield Finding(
-                    "FL304",
-                    f"Parameter `{pname}` is `{param.type}` but variable `{pname}` is "
-                    f"declared `{var.type}`",
-                    (*path, "parameters", pname, "type"),
+                where = (*path, "parameters", pname, "type")
+                yield violation(
+                    where, "parameter", parameter=pname, type=param.type, declared=var.type
                 )
 
 
@@ -360,8 +323,8 @@ def _typed_items(ctx: FlowContext) -> Iterator[tuple[str, str, Variable | Parame
             yield "Parameter", name, p, ("tools", k, "parameters", name)
 
 
-@rule("FL305", "enum-without-values", ERROR, "An `enum` has no values, or values without `enum`")
-def enum_without_values(ctx: FlowContext) -> Iterator[Finding]:
+@rule("enum-without-values")
+def enum_without_values(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a variable or parameter of type `enum` with no `enum` values, and one
@@ -382,17 +345,13 @@ def enum_without_values(ctx: FlowContext) -> Iterator[Finding]:
     """
     for kind, name, item, path in _typed_items(ctx):
         if item.type == "enum" and not item.enum:
-            yield Finding("FL305", f"{kind} `{name}` is an `enum` with no values", path)
+            yield violation(path, "no_values", item=kind, name=name)
         elif item.type != "enum" and item.enum is not None:
-            yield Finding(
-                "FL305",
-                f"{kind} `{name}` lists `enum` values but its type is `{item.type}`",
-                (*path, "enum"),
-            )
+            yield violation((*path, "enum"), "not_enum", item=kind, name=name, type=item.type)
 
 
-@rule("FL306", "variable-never-set", WARNING, "A variable is read but nothing sets it")
-def variable_never_set(ctx: FlowContext) -> Iterator[Finding]:
+@rule("variable-never-set")
+def variable_never_set(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a declared variable that some text reads without a fallback, when it has
@@ -409,17 +368,11 @@ def variable_never_set(ctx: FlowContext) -> Iterator[Finding]:
     ```
     """
     for name in sorted(ctx.cached(_never_set)):
-        yield Finding(
-            "FL306",
-            f"Variable `{name}` is read but nothing sets it: give it a `default`, mark it "
-            "`input`, or set it from an edge or a tool",
-            ("variables", name),
-            at_key=True,
-        )
+        yield violation(("variables", name), at_key=True, variable=name)
 
 
-@rule("FL307", "invalid-template", ERROR, "A `{{...}}` placeholder is malformed")
-def invalid_template(ctx: FlowContext) -> Iterator[Finding]:
+@rule("invalid-template")
+def invalid_template(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports authored text whose placeholders do not parse: `{{` never closed, `}}`
@@ -434,21 +387,16 @@ def invalid_template(ctx: FlowContext) -> Iterator[Finding]:
     `$.agents[0].instructions` ``
     """
     for path, message in ctx.template_errors:
-        yield Finding("FL307", f"Invalid template: {message}", path)
-
-
-# A variable's declared type and enum values (a set: a condition may compare it with
-# thousands of literals, each looked up).
-_Types = dict[str, tuple[str, frozenset[str] | None]]
+        yield violation(path, error=message)
 
 
 def _enum(values: list[str] | None) -> frozenset[str] | None:
     return None if values is None else frozenset(values)
 
 
-def _var_types(ctx: FlowContext) -> _Types:
+def _var_types(ctx: FlowContext) -> Types:
     """Declared type (and enum values) of every variable, parameters included."""
-    types: _Types = {name: (var.type, _enum(var.enum)) for name, var in ctx.flow.variables.items()}
+    types = {name: (var.type, _enum(var.enum)) for name, var in ctx.flow.variables.items()}
     for _, edge, _ in ctx.edges():
         for name, p in edge.parameters.items():
             if name not in types:
@@ -456,75 +404,8 @@ def _var_types(ctx: FlowContext) -> _Types:
     return types
 
 
-_NUMERIC = {"int", "float"}
-_LITERAL_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
-
-
-def _kind(node: tuple, types: _Types) -> str | None:
-    """The type of an operand: a declared type, `list[...]`, a literal's, or None."""
-    if node[0] == "var":
-        declared = types.get(node[1])
-        return declared[0] if declared else None
-    if node[0] == "lit":
-        return _LITERAL_TYPES.get(type(node[1]))
-    if node[0] == "list":
-        kinds = {_LITERAL_TYPES.get(type(item[1])) for item in node[1]}
-        return f"list[{kinds.pop()}]" if len(kinds) == 1 else "list"
-    return "bool"
-
-
-def _compatible(a: str | None, b: str | None) -> bool:
-    if a is None or b is None or a == b:
-        return True
-    scalar = {"enum": "str"}
-    a, b = scalar.get(a, a), scalar.get(b, b)
-    return a == b or (a in _NUMERIC and b in _NUMERIC)
-
-
-def _show(node: tuple) -> str:
-    if node[0] == "var":
-        return f"`{node[1]}`"
-    if node[0] == "lit":
-        return f"`{json.dumps(node[1])}`"
-    if node[0] == "list":
-        return f"`{json.dumps([item[1] for item in node[1]])}`"
-    return "a condition"
-
-
-def _type_errors(node: tuple, types: _Types) -> Iterator[str]:
-    tag = node[0]
-    if tag in ("and", "or"):
-        for child in node[1]:
-            yield from _type_errors(child, types)
-    elif tag == "not":
-        yield from _type_errors(node[1], types)
-    elif tag == "cmp":
-        op, left, right = node[1], node[2], node[3]
-        lk, rk = _kind(left, types), _kind(right, types)
-        if op in ("<", "<=", ">", ">=") and any(
-            k is not None and k not in _NUMERIC for k in (lk, rk)
-        ):
-            yield (
-                f"`{op}` compares numbers, but {_show(left)} is `{lk}` and {_show(right)} is `{rk}`"
-            )
-        elif not _compatible(lk, rk):
-            yield f"{_show(left)} (`{lk}`) is compared with {_show(right)} (`{rk}`)"
-        else:
-            for var, lit in ((left, right), (right, left)):
-                declared = types.get(var[1]) if var[0] == "var" else None
-                if declared and declared[1] and lit[0] == "lit" and lit[1] not in declared[1]:
-                    yield f"`{var[1]}` is never {_show(lit)}: not one of its `enum` values"
-    elif tag == "in":
-        left, right = node[1], node[2]
-        lk, rk = _kind(left, types), _kind(right, types)
-        if rk is not None and not rk.startswith("list"):
-            yield f"`in` needs a list on its right, but {_show(right)} is `{rk}`"
-        elif rk not in (None, "list") and lk is not None and not _compatible(lk, rk[5:-1]):
-            yield f"{_show(left)} (`{lk}`) can never be in {_show(right)} (`{rk}`)"
-
-
-@rule("FL308", "invalid-condition", ERROR, "An edge's `when` condition is malformed or ill-typed")
-def invalid_condition(ctx: FlowContext) -> Iterator[Finding]:
+@rule("invalid-condition")
+def invalid_condition(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Parses every edge's `when` and checks it against the declared variable types:
@@ -559,8 +440,8 @@ def invalid_condition(ctx: FlowContext) -> Iterator[Finding]:
         try:
             condition = parse_condition(edge.when)
         except ConditionError as exc:
-            yield Finding("FL308", f"Invalid condition: {exc}", (*path, "when"))
+            yield violation((*path, "when"), "syntax", error=exc)
             continue
-        for problem in _type_errors(condition.tree, types):
-            yield Finding("FL308", f"Condition of `{edge.name}`: {problem}", (*path, "when"))
+        for problem in condition.type_errors(types):
+            yield violation((*path, "when"), "types", edge=edge.name, problem=problem)
             break

@@ -198,7 +198,7 @@ class TenantStore(Protocol):
         with :class:`SessionLimitReached` past ``max_concurrent_sessions``."""
         ...
 
-    async def append_events(self, session_id: str, events: Sequence[Event | Turn]) -> int:
+    async def append_events(self, session_id: str, events: Sequence[Event]) -> int:
         """Append a batch of events, all or none; the session's event count after it.
         Refused for an unknown or ended session."""
         ...
@@ -212,7 +212,7 @@ class TenantStore(Protocol):
         """Sessions started and not ended: what ``max_concurrent_sessions`` counts."""
         ...
 
-    async def events(self, session_id: str) -> list[Event | Turn]: ...
+    async def events(self, session_id: str) -> list[Event]: ...
 
     # --- callbacks and audit ------------------------------------------------------------
     async def schedule_callback(

@@ -13,7 +13,7 @@ import msgspec
 
 from flowctl.engine.store.documents import check_actor, check_id
 from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
-from flowctl.engine.store.events import Turn, decode_event, encode_event
+from flowctl.engine.store.events import decode_event, encode_event
 from flowctl.engine.store.records import Callback, SessionInfo
 from flowctl.engine.store.sqlite.db import Db, Tx, audit
 from flowctl.engine.store.sqlite.part import TenantPart
@@ -111,7 +111,7 @@ class Sessions(TenantPart):
             started_at=now,
         )
 
-    async def append_events(self, session_id: str, events: Sequence[Event | Turn]) -> int:
+    async def append_events(self, session_id: str, events: Sequence[Event]) -> int:
         """Written with the batches of other sessions that arrive meanwhile, in one
         transaction (see ``flowctl.engine.store.sqlite.events``)."""
         rows = [encode_event(e) for e in events]
@@ -177,7 +177,7 @@ class Sessions(TenantPart):
         assert row is not None
         return int(row["running"])
 
-    async def events(self, session_id: str) -> list[Event | Turn]:
+    async def events(self, session_id: str) -> list[Event]:
         async with self._r.transaction("BEGIN") as tx:
             await self._require_session(tx, session_id)
             rows = await tx.all(
