@@ -22,12 +22,12 @@ from msgspec import Meta
 from transitions import Machine
 
 from flowctl.engine.boundary import OPERATOR, Boundary
+from flowctl.engine.builtins import BUILTIN_TOOLS, builtin_of
 from flowctl.engine.conditions import Condition, parse_condition
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.patterns import pattern_input_limit, pattern_problem
 from flowctl.engine.spec import (
-    BUILTIN_TOOLS,
     BuiltinTool,
     Edge,
     Flow,
@@ -70,36 +70,12 @@ def value_type(kind: str, enum: list[str] | None = None) -> Any:
 
 
 def tool_parameters(tool: Tool, flow: Flow) -> dict[str, Parameter]:
-    """A tool's parameters; a builtin that declares none gets the ones it needs: the
-    variables a `set_variables` tool stores (typed as declared), `to` for a
-    `transfer_call` with several destinations (one of them: the model never names its
-    own), `when`/`reason` for callbacks."""
+    """A tool's parameters; a builtin that declares none gets the ones its row of the
+    builtins table offers (``flowctl.engine.builtins``)."""
     if tool.parameters or not isinstance(tool, BuiltinTool):
         return dict(tool.parameters)
-    kind = tool.builtin or tool.name
-    if kind in ("set_variables", "save_data"):
-        params = {}
-        for name in tool.variables:
-            var = flow.variables.get(name)
-            params[name] = Parameter(
-                type=var.type if var else "str",
-                enum=var.enum if var else None,
-                description=var.description if var else "",
-                required=False,
-            )
-        return params
-    if kind == "transfer_call" and isinstance(tool.transfer_to, list) and len(tool.transfer_to) > 1:
-        return {
-            "to": Parameter(
-                type="enum", enum=tool.transfer_to, description="Where to transfer the call"
-            )
-        }
-    if kind in ("schedule_callback", "handle_is_busy"):
-        return {
-            "when": Parameter(description="When to call the caller back, in their words"),
-            "reason": Parameter(description="What the callback is about", required=False),
-        }
-    return {}
+    builtin = builtin_of(tool)
+    return builtin.parameters(tool, flow) if builtin is not None else {}
 
 
 def _json_schema(kind: str, enum: list[str] | None, description: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from flowctl.engine.builtins import builtin_of
 from flowctl.engine.compile import (
     STATE_ATTRIBUTE,
     CompiledEdge,
@@ -390,9 +391,11 @@ class Conversation:
             tool = target.tool if isinstance(target, CompiledEdge) else target
             if tool is None:
                 continue
-            stores = set(tool.sets) | (
-                set(tool.variables) if isinstance(tool, BuiltinTool) else set()
-            )
+            stores = set(tool.sets)
+            if isinstance(tool, BuiltinTool):
+                builtin = builtin_of(tool)
+                if builtin is not None and builtin.stores == "variables":
+                    stores.update(tool.variables)
             if variable in stores:
                 found.append(fn.name)
         return found
@@ -576,45 +579,22 @@ class Conversation:
         return result
 
     def _builtin(self, tool: BuiltinTool, args: dict[str, Any]) -> ToolResult:
-        kind = tool.builtin or tool.name
-        if kind == "end_call":
-            self._end("end_call")
-            return ToolResult(ok=True, value={"ended": True})
-        if kind == "transfer_call":
-            return self._transfer(tool, args)
-        if kind in ("set_variables", "save_data"):
-            typed = self._typed({k: v for k, v in args.items() if k in tool.variables})
-            if isinstance(typed, str):
-                return ToolResult(ok=False, error=typed)
-            self._store(typed)
-            return ToolResult(ok=True, value={"saved": sorted(typed)})
-        if kind in ("schedule_callback", "handle_is_busy"):
-            request = {"when": args.get("when"), "reason": args.get("reason"), "at": self.clock()}
-            self.callbacks.append(request)
-            if kind == "handle_is_busy":
-                self._end("busy", detail=args.get("when"))
-            return ToolResult(ok=True, value={"scheduled": True, "when": args.get("when")})
-        return ToolResult(ok=False, error=f"Unknown builtin `{kind}`")
-
-    def _transfer(self, tool: BuiltinTool, args: dict[str, Any]) -> ToolResult:
-        """Transfer to the destination the flow declares (of several, the one the model
-        chose among them): never one the model or the caller names."""
-        declared = tool.transfer_to
-        destinations = [declared] if isinstance(declared, str) else list(declared or [])
-        if not destinations:
-            return ToolResult(
-                ok=False,
-                error=f"Tool `{tool.name}` has no destination (`transfer_to`); the call "
-                "cannot be transferred",
-            )
-        to = args.get("to") if len(destinations) > 1 else destinations[0]
-        if to not in destinations:
-            listed = ", ".join(f"`{d}`" for d in destinations)
-            return ToolResult(
-                ok=False, error=f"Tool `{tool.name}` transfers only to one of {listed}"
-            )
-        self._end("transfer", detail=to)
-        return ToolResult(ok=True, value={"transferred": True, "to": to})
+        """Run a builtin as its row of the table says (``flowctl.engine.builtins``)."""
+        builtin = builtin_of(tool)
+        if builtin is None:
+            return ToolResult(ok=False, error=f"Unknown builtin `{tool.builtin or tool.name}`")
+        effect = builtin.run(tool, args)
+        if effect.error is not None:
+            return ToolResult(ok=False, error=effect.error)
+        typed = self._typed(effect.save)
+        if isinstance(typed, str):
+            return ToolResult(ok=False, error=typed)
+        self._store(typed)
+        if effect.callback is not None:
+            self.callbacks.append({**effect.callback, "at": self.clock()})
+        if builtin.ends is not None:
+            self._end(builtin.ends, detail=effect.detail)
+        return ToolResult(ok=True, value=effect.value)
 
     def _end(self, reason: Any, detail: str | None = None) -> None:
         if self.ended is None:
