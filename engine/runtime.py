@@ -243,7 +243,6 @@ class Conversation:
         self.ended: Ended | None = None
         self.callbacks: list[dict[str, Any]] = []
         self._current: CompiledState = compiled.states[compiled.start]
-        assert compiled.machine is not None
         compiled.machine.add_model(self)  # sets the machine's state attribute
         start = Entered(at=self.clock(), state=self.state, variables=dict(variables or {}))
         self._log(start)
@@ -361,7 +360,7 @@ class Conversation:
     def close(self) -> None:
         """Release the session's place in the shared machine (see :meth:`aclose`)."""
         machine = self.compiled.machine
-        if machine is not None and self in machine.models:
+        if self in machine.models:
             machine.remove_model(self)
 
     async def aclose(self) -> None:
@@ -396,7 +395,8 @@ class Conversation:
 
     def _guard(self, ce: CompiledEdge, values: Mapping[str, Any]) -> str | None:
         """Why ``ce`` may not fire given ``values`` (the variables with the call's
-        arguments over them), or None when it may."""
+        arguments over them), or None when it may. The one check of an edge's
+        ``requires`` and ``when``: the machine takes the transition it is told to."""
         missing = [v for v in ce.requires if values.get(v) is None]
         if missing:
             names = ", ".join(f"`{v}`" for v in missing)
@@ -450,15 +450,14 @@ class Conversation:
         # variables with the arguments over them (an edge's own arguments count as set).
         args = self._validate(ce.function, raw)
         params = self._typed({k: v for k, v in args.items() if k in ce.edge.parameters})
-        checked = {**self.variables, **args}
-        reason = self._guard(ce, checked)
+        reason = self._guard(ce, {**self.variables, **args})
         if reason is not None:
             raise _Refusal(reason)
         source = self.state
         self._store(params)
         say = self.render(ce.edge.say) if ce.edge.say else None
         if ce.tool is None:
-            self._move(ce, args, checked)
+            self._move(ce, args)
             automatic = await self._run_automatic()
             return Handoff(
                 name=ce.name,
@@ -474,7 +473,7 @@ class Conversation:
             # conversation stays, the model hears the error, nothing is said).
             self._log(Fired(at=self.clock(), edge=ce.name, source=source, target=None, args=args))
             return self._action(ce.name, ce.tool, result, source, say=say if result.ok else None)
-        self._move(ce, args, checked)
+        self._move(ce, args)
         automatic = await self._run_automatic()
         target = self.state if self.state != source or ce.target is not None else None
         return self._action(ce.name, ce.tool, result, source, target, say, automatic)
@@ -509,14 +508,10 @@ class Conversation:
             return args
         return {k: v for k, v in args.items() if k in ce.tool.parameters}
 
-    def _move(self, ce: CompiledEdge, args: Mapping[str, Any], checked: Mapping[str, Any]) -> None:
-        """Take the machine's transition for ``ce``. The machine's guards see the same
-        values the engine's guard saw (``checked``), so the two cannot disagree."""
+    def _move(self, ce: CompiledEdge, args: Mapping[str, Any]) -> None:
+        """Take the machine's transition for ``ce``, which the engine's guard allowed."""
         source = self.state
-        machine = self.compiled.machine
-        assert machine is not None
-        if not machine.events[ce.name].trigger(self, checked):
-            raise RuntimeError(f"the machine refused `{ce.name}` after the engine allowed it")
+        self.compiled.machine.events[ce.name].trigger(self)
         self._log(
             Fired(
                 at=self.clock(),
@@ -558,7 +553,7 @@ class Conversation:
                 if not result.ok or self.ended is not None:
                     break
             fired.append(ready.name)
-            self._move(ready, {}, values)
+            self._move(ready, {})
         return tuple(fired)
 
     async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Action:
