@@ -28,7 +28,9 @@ def _python(code: str) -> str:
 WEB = "('livekit', 'flowctl.worker', 'flowctl.api', 'litestar', 'uvicorn')"
 # A loaded module's package as the lists above name it: `flowctl.api` for our own,
 # the distribution's top-level name for everyone else's.
-TOP = "top = lambda n: '.'.join(n.split('.')[:2]) if n.startswith('flowctl.') else n.split('.')[0]\n"
+TOP = (
+    "top = lambda n: '.'.join(n.split('.')[:2]) if n.startswith('flowctl.') else n.split('.')[0]\n"
+)
 
 
 def test_engine_imports_neither_livekit_nor_click() -> None:
