@@ -467,27 +467,30 @@ class Conversation:
                 automatic=automatic,
                 ended=self.ended is not None,
             )
-        result = await self._run_tool(ce.tool, self._tool_args(ce, args))
+        return await self._act(ce.name, ce.tool, args, ce, say)
+
+    async def _act(
+        self, name: str, tool: Tool, args: dict[str, Any], ce: CompiledEdge | None, say: str | None
+    ) -> Action:
+        """Run ``tool`` for function ``name`` (an action edge ``ce``, or a state's tool
+        when None); then, unless it failed or ended the call, take the edge and fire the
+        automatic edges that hold."""
+        source = self.state
+        result = await self._run_tool(tool, self._tool_args(tool, args))
+        automatic: tuple[str, ...] = ()
+        target = None
         if self.ended is not None or not result.ok:
             # Ended by the tool (its `say` is the last thing said), or failed (the
             # conversation stays, the model hears the error, nothing is said).
-            self._log(Fired(at=self.clock(), edge=ce.name, source=source, target=None, args=args))
-            return self._action(ce.name, ce.tool, result, source, say=say if result.ok else None)
-        self._move(ce, args)
-        automatic = await self._run_automatic()
-        target = self.state if self.state != source or ce.target is not None else None
-        return self._action(ce.name, ce.tool, result, source, target, say, automatic)
-
-    def _action(
-        self,
-        name: str,
-        tool: Tool,
-        result: ToolResult,
-        source: str,
-        target: str | None = None,
-        say: str | None = None,
-        automatic: tuple[str, ...] = (),
-    ) -> Action:
+            if ce is not None:
+                self._log(Fired(at=self.clock(), edge=name, source=source, target=None, args=args))
+            say = say if result.ok else None
+        else:
+            if ce is not None:
+                self._move(ce, args)
+            automatic = await self._run_automatic()
+            if self.state != source or (ce is not None and ce.target is not None):
+                target = self.state
         return Action(
             name=name,
             tool=tool.name,
@@ -500,13 +503,12 @@ class Conversation:
         )
 
     @staticmethod
-    def _tool_args(ce: CompiledEdge, args: dict[str, Any]) -> dict[str, Any]:
+    def _tool_args(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
         """What the tool receives: the arguments it declares (all of them when it
-        declares none); the edge's own parameters are the flow's, not the tool's."""
-        assert ce.tool is not None
-        if not ce.tool.parameters:
+        declares none); an action edge's own parameters are the flow's, not the tool's."""
+        if not tool.parameters:
             return args
-        return {k: v for k, v in args.items() if k in ce.tool.parameters}
+        return {k: v for k, v in args.items() if k in tool.parameters}
 
     def _move(self, ce: CompiledEdge, args: Mapping[str, Any]) -> None:
         """Take the machine's transition for ``ce``, which the engine's guard allowed."""
@@ -558,12 +560,7 @@ class Conversation:
 
     async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Action:
         fn = next(f for f in self._current.functions if f.name == name)
-        args = self._validate(fn, raw)
-        source = self.state
-        result = await self._run_tool(tool, args)
-        automatic = () if self.ended is not None or not result.ok else await self._run_automatic()
-        target = self.state if self.state != source else None
-        return self._action(name, tool, result, source, target, automatic=automatic)
+        return await self._act(name, tool, self._validate(fn, raw), None, None)
 
     async def _run_tool(self, tool: Tool, args: dict[str, Any]) -> ToolResult:
         self._log(ToolCalled(at=self.clock(), tool=tool.name, args=dict(args)))

@@ -495,14 +495,16 @@ async def test_a_flow_whose_only_exit_is_handle_is_busy_compiles_and_ends() -> N
     desk = {"name": "Desk", "instructions": "Offer a callback.", "tools": ["handle_is_busy"]}
     conv = conversation(compile_flow(msgspec.convert({"agents": [desk]}, Flow)))
     outcome = await conv.fire("handle_is_busy", {"when": "after 5pm"})
-    assert outcome == Action(
-        name="handle_is_busy",
-        tool="handle_is_busy",
-        result=ToolResult(ok=True, value={"scheduled": True, "when": "after 5pm"}),
-        source="Desk",
-        ended=True,
-    )
-    assert conv.ended == Ended(at=1005.0, reason="busy", state="Desk", detail="after 5pm")
+    assert isinstance(outcome, Action) and outcome.ended and outcome.target is None
+    assert conv.history[-2:] == [
+        Ended(at=1005.0, reason="busy", state="Desk", detail="after 5pm"),
+        ToolReturned(
+            at=1006.0,
+            tool="handle_is_busy",
+            ok=True,
+            value={"scheduled": True, "when": "after 5pm"},
+        ),
+    ]
     assert conv.offered() == []
 
 
