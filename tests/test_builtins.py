@@ -11,7 +11,7 @@ from conftest import lint_doc
 from flowctl.engine.builtins import BUILTIN_TOOLS, BUILTINS
 from flowctl.engine.compile import compile_flow
 from flowctl.engine.paths import cover
-from flowctl.engine.runtime import Conversation
+from flowctl.engine.runtime import Action, Conversation, Ended, ToolReturned
 from flowctl.engine.spec import BuiltinTool, Flow
 
 # What each builtin is called with in the cases below, and the flow's definition of it.
@@ -75,3 +75,21 @@ async def test_builtins_lint_runtime_and_paths_agree_on_ending(name: str) -> Non
     expected = "Desk" if ends else "Next"
     assert conv.state == expected
     assert [s.state for s in cover(compiled).paths[0].steps] == [expected]
+
+
+async def test_a_flow_whose_only_exit_is_handle_is_busy_compiles_and_ends() -> None:
+    desk = {"name": "Desk", "instructions": "Offer a callback.", "tools": ["handle_is_busy"]}
+    compiled = compile_flow(msgspec.convert({"agents": [desk]}, Flow))  # lint: no FL203
+    conv = Conversation(compiled, clock=lambda: 1000.0)
+    outcome = await conv.fire("handle_is_busy", {"when": "after 5pm"})
+    assert isinstance(outcome, Action) and outcome.ended and outcome.target is None
+    assert conv.history[-2:] == [
+        Ended(at=1000.0, reason="busy", state="Desk", detail="after 5pm"),
+        ToolReturned(
+            at=1000.0,
+            tool="handle_is_busy",
+            ok=True,
+            value={"scheduled": True, "when": "after 5pm"},
+        ),
+    ]
+    assert conv.offered() == []

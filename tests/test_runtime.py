@@ -491,23 +491,6 @@ async def test_builtin_handle_is_busy_schedules_and_ends(builtins) -> None:  # t
     assert conv.ended == Ended(at=1005.0, reason="busy", state="Desk", detail="after 5pm")
 
 
-async def test_a_flow_whose_only_exit_is_handle_is_busy_compiles_and_ends() -> None:
-    desk = {"name": "Desk", "instructions": "Offer a callback.", "tools": ["handle_is_busy"]}
-    conv = conversation(compile_flow(msgspec.convert({"agents": [desk]}, Flow)))
-    outcome = await conv.fire("handle_is_busy", {"when": "after 5pm"})
-    assert isinstance(outcome, Action) and outcome.ended and outcome.target is None
-    assert conv.history[-2:] == [
-        Ended(at=1005.0, reason="busy", state="Desk", detail="after 5pm"),
-        ToolReturned(
-            at=1006.0,
-            tool="handle_is_busy",
-            ok=True,
-            value={"scheduled": True, "when": "after 5pm"},
-        ),
-    ]
-    assert conv.offered() == []
-
-
 async def test_a_failing_tool_is_an_error_result_and_a_history_event(compiled) -> None:  # type: ignore[no-untyped-def]
     registry = ToolRegistry(compiled.tools, mocks={"check_table": {"free": True}})  # no `slot`
     conv = conversation(compiled, tools=registry)
