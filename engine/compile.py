@@ -15,24 +15,24 @@ import gc
 import hashlib
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
-from transitions import Machine
 
 from flowctl.engine.boundary import OPERATOR, Boundary
+from flowctl.engine.builtins import BUILTIN_TOOLS
 from flowctl.engine.conditions import Condition, parse_condition
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Finding, Severity
+from flowctl.engine.functions import FunctionSpec, tool_parameters, value_type
+from flowctl.engine.machine import STATE_ATTRIBUTE, FlowMachine, Transition, build_machine
 from flowctl.engine.patterns import pattern_input_limit, pattern_problem
 from flowctl.engine.spec import (
-    BUILTIN_TOOLS,
     BuiltinTool,
     Edge,
     Flow,
     Output,
-    Parameter,
     State,
     Tool,
 )
@@ -50,137 +50,6 @@ __all__ = [
     "compile_flow",
     "value_type",
 ]
-
-_JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
-
-
-def value_type(kind: str, enum: list[str] | None = None) -> Any:
-    """The Python type of a variable, parameter or output field type name."""
-    if kind == "enum":
-        return Literal[tuple(enum or ("",))]  # type: ignore[misc]
-    return {
-        "str": str,
-        "int": int,
-        "float": float,
-        "bool": bool,
-        "list[str]": list[str],
-        "list[int]": list[int],
-        "list[float]": list[float],
-    }[kind]
-
-
-def tool_parameters(tool: Tool, flow: Flow) -> dict[str, Parameter]:
-    """A tool's parameters; a builtin that declares none gets the ones it needs: the
-    variables a `set_variables` tool stores (typed as declared), `to` for a
-    `transfer_call` with several destinations (one of them: the model never names its
-    own), `when`/`reason` for callbacks."""
-    if tool.parameters or not isinstance(tool, BuiltinTool):
-        return dict(tool.parameters)
-    kind = tool.builtin or tool.name
-    if kind in ("set_variables", "save_data"):
-        params = {}
-        for name in tool.variables:
-            var = flow.variables.get(name)
-            params[name] = Parameter(
-                type=var.type if var else "str",
-                enum=var.enum if var else None,
-                description=var.description if var else "",
-                required=False,
-            )
-        return params
-    if kind == "transfer_call" and isinstance(tool.transfer_to, list) and len(tool.transfer_to) > 1:
-        return {
-            "to": Parameter(
-                type="enum", enum=tool.transfer_to, description="Where to transfer the call"
-            )
-        }
-    if kind in ("schedule_callback", "handle_is_busy"):
-        return {
-            "when": Parameter(description="When to call the caller back, in their words"),
-            "reason": Parameter(description="What the callback is about", required=False),
-        }
-    return {}
-
-
-def _json_schema(kind: str, enum: list[str] | None, description: str) -> dict[str, Any]:
-    if kind == "enum":
-        schema: dict[str, Any] = {"type": "string", "enum": list(enum or [])}
-    elif kind.startswith("list["):
-        schema = {"type": "array", "items": {"type": _JSON_TYPES[kind[5:-1]]}}
-    else:
-        schema = {"type": _JSON_TYPES[kind]}
-    if description:
-        schema["description"] = description
-    return schema
-
-
-class FunctionSpec:
-    """A function offered to the model: an edge or a tool. ``schema`` is what the LLM
-    sees (``{"name", "description", "parameters"}``); :meth:`validate` checks the
-    arguments with a msgspec type made from the parameters.
-
-    The type is made on the function's first call and shared by every function with the
-    same parameters (a struct type costs ~25 us to create; most edges of a 5,000-state
-    flow are never called by any one worker).
-    """
-
-    __slots__ = ("_args", "_signature", "description", "kind", "name", "schema")
-
-    def __init__(
-        self, name: str, kind: str, description: str, params: Mapping[str, Parameter]
-    ) -> None:
-        self.name = name
-        self.kind = kind
-        self.description = description
-        properties = {
-            pname: _json_schema(p.type, p.enum, p.description) for pname, p in params.items()
-        }
-        self.schema: dict[str, Any] = {
-            "name": name,
-            "description": description,
-            "parameters": {
-                "type": "object",
-                "properties": properties,
-                "required": [pname for pname, p in params.items() if p.required],
-                "additionalProperties": False,
-            },
-        }
-        self._signature = tuple(
-            (pname, p.type, tuple(p.enum or ()), p.required) for pname, p in params.items()
-        )
-        self._args: Any = None
-
-    @property
-    def args(self) -> Any:
-        """The msgspec Struct type validating this function's arguments."""
-        if self._args is None:
-            self._args = _args_type(self._signature)
-        return self._args
-
-    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """The arguments as a dict of typed values; raises ``msgspec.ValidationError``."""
-        parsed = msgspec.convert(dict(arguments), self.args)
-        return {k: v for k, v in msgspec.structs.asdict(parsed).items() if v is not None}
-
-    def __repr__(self) -> str:
-        return f"FunctionSpec({self.name!r}, {self.kind!r})"
-
-
-_ARGS_TYPES: dict[tuple[Any, ...], Any] = {}
-
-
-def _args_type(signature: tuple[Any, ...]) -> Any:
-    cached = _ARGS_TYPES.get(signature)
-    if cached is None:
-        fields: list[tuple[Any, ...]] = []
-        for pname, kind, enum, required in signature:
-            t = value_type(kind, list(enum))
-            fields.append((pname, t) if required else (pname, t | None, None))
-        fields.sort(key=len)  # msgspec wants required fields before optional ones
-        cached = _ARGS_TYPES[signature] = msgspec.defstruct(
-            "Arguments", fields, kw_only=True, forbid_unknown_fields=True, frozen=True
-        )
-    return cached
 
 
 class OutputSpec(msgspec.Struct, frozen=True):
@@ -250,16 +119,6 @@ def _output(name: str, output: Output, voice: str | None) -> OutputSpec:
     )
 
 
-class Transition(msgspec.Struct, frozen=True):
-    """One row of the transition table. ``dest`` None: the conversation stays."""
-
-    trigger: str
-    source: str
-    dest: str | None
-    kind: Literal["handoff", "action", "auto"]
-    conditions: tuple[str, ...] = ()
-
-
 class CompiledEdge(msgspec.Struct, frozen=True):
     edge: Edge
     source: int | None  # None: a global edge
@@ -302,51 +161,27 @@ class CompiledState(msgspec.Struct, frozen=True):
         return staying + 2
 
 
-class FlowMachine(Machine):  # type: ignore[misc]
-    """A ``transitions`` machine shared by every session of a flow version.
-
-    ``Machine.add_model`` decorates each model with a method per trigger and per state
-    (about 170 µs for 60 transitions); sessions call ``events[name].trigger(model)``
-    instead, so adding one is a set of its state and an append.
-    """
-
-    def add_model(self, model: Any, initial: Any = None) -> None:
-        self.set_state(initial if initial is not None else self.initial, model=model)
-        self.models.append(model)
-
-
 # A model that keeps calling functions within one turn past this many is looping; the
 # session then makes it answer in words.
 MAX_TOOL_STEPS = 24
 
 
-class CompiledFlow:
-    """Immutable once built; one per flow version."""
+class CompiledFlow(msgspec.Struct, frozen=True, eq=False, kw_only=True):
+    """One flow version, compiled: built in one step by :func:`compile_flow`, then
+    immutable, and shared by every session of the version."""
 
-    def __init__(self, flow: Flow, digest: str) -> None:
-        self.flow = flow
-        self.digest = digest
-        self.flow_id = flow.flow_id or ""
-        self.version = flow.version or digest[:12]
-        self.tools: dict[str, Tool] = {}
-        for tool in flow.tools:
-            self.tools.setdefault(tool.name, tool)
-        for name in BUILTIN_TOOLS:
-            self.tools.setdefault(name, BuiltinTool(name=name))
-        self.variable_types: dict[str, Any] = {
-            name: value_type(v.type, v.enum) for name, v in flow.variables.items()
-        }
-        self.defaults: dict[str, Any] = {
-            name: v.default for name, v in flow.variables.items() if v.default is not None
-        }
-        index: dict[str, int] = {}
-        for i, state in enumerate(flow.agents):
-            index.setdefault(state.name, i)
-        self.state_index = index
-        self.start = index[flow.start] if flow.start else 0
-        self.states: tuple[CompiledState, ...] = ()
-        self.table: tuple[Transition, ...] = ()
-        self.machine: FlowMachine | None = None
+    flow: Flow
+    digest: str  # sha256 of the flow as compiled
+    flow_id: str
+    version: str  # the flow's `version`, or the digest's first 12 characters
+    tools: dict[str, Tool]  # by name: the flow's, then the builtins it did not define
+    variable_types: dict[str, Any]
+    defaults: dict[str, Any]
+    state_index: dict[str, int]  # by name: the first state of that name
+    start: int
+    states: tuple[CompiledState, ...]
+    table: tuple[Transition, ...]
+    machine: FlowMachine
 
     def state(self, name: str) -> CompiledState:
         return self.states[self.state_index[name]]
@@ -391,9 +226,37 @@ def _compile(flow: Flow, check: bool, boundary: Boundary) -> CompiledFlow:
     if resolved is not flow:
         flow, encoded = resolved, msgspec.json.encode(resolved)
     digest = hashlib.sha256(encoded).hexdigest()
-    compiled = CompiledFlow(flow, digest)
-    index = compiled.state_index
-    tools = compiled.tools
+    tools: dict[str, Tool] = {}
+    for tool in flow.tools:
+        tools.setdefault(tool.name, tool)
+    for name in BUILTIN_TOOLS:
+        tools.setdefault(name, BuiltinTool(name=name))
+    index: dict[str, int] = {}
+    for i, state in enumerate(flow.agents):
+        index.setdefault(state.name, i)
+    start = index[flow.start] if flow.start else 0
+    states, table = _states(flow, index, tools)
+    return CompiledFlow(
+        flow=flow,
+        digest=digest,
+        flow_id=flow.flow_id or "",
+        version=flow.version or digest[:12],
+        tools=tools,
+        variable_types={name: value_type(v.type, v.enum) for name, v in flow.variables.items()},
+        defaults={name: v.default for name, v in flow.variables.items() if v.default is not None},
+        state_index=index,
+        start=start,
+        states=states,
+        table=table,
+        machine=build_machine(index, flow.agents[start].name, table),
+    )
+
+
+def _states(
+    flow: Flow, index: Mapping[str, int], tools: Mapping[str, Tool]
+) -> tuple[tuple[CompiledState, ...], tuple[Transition, ...]]:
+    """The compiled states, and the transition table: each state's own edges, then the
+    global edges from every state that is not an end."""
 
     def compile_edge(edge: Edge, source: int | None) -> CompiledEdge:
         tool = tools.get(edge.tool or edge.name) if edge.action == "action" else None
@@ -466,10 +329,7 @@ def _compile(flow: Flow, check: bool, boundary: Boundary) -> CompiledFlow:
         for spec in flow.agents:
             if not spec.end:
                 table.append(_row(ce, spec.name, flow))
-    compiled.states = tuple(states)
-    compiled.table = tuple(table)
-    compiled.machine = _machine(compiled)
-    return compiled
+    return tuple(states), tuple(table)
 
 
 def _row(ce: CompiledEdge, source: str, flow: Flow) -> Transition:
@@ -479,48 +339,6 @@ def _row(ce: CompiledEdge, source: str, flow: Flow) -> Transition:
     kind = "auto" if ce.automatic else ce.edge.action
     dest = flow.agents[ce.target].name if ce.target is not None else None
     return Transition(ce.name, source, dest, kind, conditions)  # type: ignore[arg-type]
-
-
-# The model attribute holding a session's state: not a valid function name, so no edge
-# can be called like it (transitions refuses a trigger named as the attribute).
-STATE_ATTRIBUTE = "flowctl:state"
-
-
-def _machine(compiled: CompiledFlow) -> FlowMachine:
-    """The shared machine, built from the table, guarded by each row's conditions
-    (evaluated against the variables passed to ``trigger``). Rows that differ only in
-    their source (a global edge in every state) become one transition call."""
-    guards: dict[tuple[str, ...], list[Any]] = {}
-
-    def guard(conditions: tuple[str, ...]) -> list[Any]:
-        if conditions not in guards:
-            parsed = [parse_condition(c) for c in conditions]
-            guards[conditions] = [lambda variables, c=c: c.holds(variables) for c in parsed]
-        return guards[conditions]
-
-    machine = FlowMachine(
-        model=None,
-        states=list(compiled.state_index),
-        initial=compiled.flow.agents[compiled.start].name,
-        auto_transitions=False,
-        send_event=False,
-        model_attribute=STATE_ATTRIBUTE,
-    )
-    grouped: dict[tuple[str, str | None, tuple[str, ...]], list[str]] = {}
-    for row in compiled.table:
-        grouped.setdefault((row.trigger, row.dest, row.conditions), []).append(row.source)
-    # What Machine.add_transition does, without its per-call argument juggling (it
-    # was most of the cost of compiling a small flow): one event per trigger, one
-    # transition per source.
-    events = machine.events
-    for (trigger, dest, conditions), sources in grouped.items():
-        event = events.get(trigger)
-        if event is None:
-            event = events[trigger] = machine._create_event(trigger, machine)
-        checks = guard(conditions)
-        for source in sources:
-            event.add_transition(machine._create_transition(source, dest, checks))
-    return machine
 
 
 # Rules a flow may not silence for compiling: without them there is no machine to build

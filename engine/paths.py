@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from flowctl.engine.builtins import builtin_of
 from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.conditions import And, Compare, Expr, In, ListLit, Lit, Not, Or, Var
 from flowctl.engine.spec import BuiltinTool, Edge, MockTool, Parameter
@@ -223,13 +224,12 @@ class _Walker:
         tool = ce.tool
         assert tool is not None
         if isinstance(tool, BuiltinTool):
-            kind = tool.builtin or tool.name
-            if kind in ("end_call", "transfer_call", "handle_is_busy"):
+            builtin = builtin_of(tool)
+            if builtin is None:
+                return [(variables, False)]
+            if builtin.ends is not None:
                 return [(variables, True)]
-            if kind in ("set_variables", "save_data"):
-                stored = {k: v for k, v in args.items() if k in tool.variables}
-                return [({**variables, **stored}, False)]
-            return [(variables, False)]
+            return [({**variables, **builtin.run(tool, args).save}, False)]
         value = tool.result if isinstance(tool, MockTool) else None
         base: dict[str, Any] = {}
         for var, field in tool.sets.items():

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from flowctl.engine.builtins import Ending, builtin_of
 from flowctl.engine.compile import (
     STATE_ATTRIBUTE,
     CompiledEdge,
@@ -74,12 +75,16 @@ class _Event(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
 
 
 class Entered(_Event, tag="entered"):
+    """The conversation entered ``state``: the start, or the target of an edge."""
+
     state: str
     via: str | None = None  # the edge that led here; None for the start
     variables: dict[str, Any] = {}  # at the start: the session's input, for replays
 
 
 class Fired(_Event, tag="fired"):
+    """Edge ``edge`` fired: its checks held (and its tool, if any, ran)."""
+
     edge: str
     source: str
     target: str | None  # None: the conversation stayed
@@ -95,17 +100,25 @@ class Called(_Event, tag="called"):
 
 
 class RefusedEvent(_Event, tag="refused"):
+    """The call to ``name`` was refused and nothing changed; ``reason`` is what the
+    model was told."""
+
     name: str
     reason: str
     args: dict[str, Any] = {}  # as the model gave them, for replays
 
 
 class ToolCalled(_Event, tag="tool_called"):
+    """Tool ``tool`` is about to run with ``args`` (what it receives, after checks)."""
+
     tool: str
     args: dict[str, Any] = {}
 
 
 class ToolReturned(_Event, tag="tool_result"):
+    """What tool ``tool`` answered; a failure (``error``) leaves the variables as they
+    were."""
+
     tool: str
     ok: bool
     value: Any = None
@@ -113,6 +126,8 @@ class ToolReturned(_Event, tag="tool_result"):
 
 
 class OutputRecorded(_Event, tag="output"):
+    """The model's structured answer in ``state``, as its schema validated it."""
+
     state: str
     fields: dict[str, Any]
 
@@ -125,8 +140,15 @@ class OutputInvalid(_Event, tag="output_invalid"):
     text: str  # the answer as it came, cut to 500 characters
 
 
+# How a call ends: it reached an end state, or a builtin ended it (see engine.builtins).
+EndReason = Literal["end_state", Ending]
+
+
 class Ended(_Event, tag="ended"):
-    reason: Literal["end_state", "end_call", "transfer", "busy"]
+    """The call ended in ``state``; ``detail``: where it was transferred to, or when
+    to call back a busy caller."""
+
+    reason: EndReason
     state: str
     detail: str | None = None
 
@@ -226,16 +248,15 @@ class Conversation:
             unknown = [n for n in variables if n not in compiled.variable_types]
             if unknown:
                 raise ValueError(f"Unknown variable `{unknown[0]}` in the session's input")
-            typed = self._typed(variables)
-            if isinstance(typed, str):
-                raise ValueError(typed)
-            self._store(typed)
+            try:
+                self._store(self._typed(variables))
+            except _Refusal as exc:
+                raise ValueError(exc.reason) from None
         self.overrides = _check_overrides(overrides or {})
         self.history: list[Event] = []
         self.ended: Ended | None = None
         self.callbacks: list[dict[str, Any]] = []
         self._current: CompiledState = compiled.states[compiled.start]
-        assert compiled.machine is not None
         compiled.machine.add_model(self)  # sets the machine's state attribute
         start = Entered(at=self.clock(), state=self.state, variables=dict(variables or {}))
         self._log(start)
@@ -314,17 +335,13 @@ class Conversation:
         """The model called function ``name`` with ``args``."""
         args = args or {}
         self._log(Called(at=self.clock(), name=name, args=dict(args)))
-        if self.ended is not None:
-            return self._refuse(name, "The call has ended; no function can run now.", args)
-        target = self._current.by_function.get(name)
-        if target is None:
-            offered = ", ".join(f"`{f.name}`" for f in self._current.functions) or "none"
-            return self._refuse(
-                name, f"`{name}` is not available in this step. Available: {offered}.", args
+        try:
+            return await self._call(name, args)
+        except _Refusal as refusal:
+            self._log(
+                RefusedEvent(at=self.clock(), name=name, reason=refusal.reason, args=dict(args))
             )
-        if isinstance(target, CompiledEdge):
-            return await self._fire_edge(target, args)
-        return await self._call_tool_function(name, target, args)
+            return Refused(name=name, reason=refusal.reason)
 
     def record_output(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Validate the model's structured answer for the current state and record it;
@@ -357,7 +374,7 @@ class Conversation:
     def close(self) -> None:
         """Release the session's place in the shared machine (see :meth:`aclose`)."""
         machine = self.compiled.machine
-        if machine is not None and self in machine.models:
+        if self in machine.models:
             machine.remove_model(self)
 
     async def aclose(self) -> None:
@@ -372,19 +389,28 @@ class Conversation:
     def _log(self, event: Event) -> None:
         self.history.append(event)
 
-    def _refuse(self, name: str, reason: str, args: Mapping[str, Any]) -> Refused:
-        self._log(RefusedEvent(at=self.clock(), name=name, reason=reason, args=dict(args)))
-        return Refused(name=name, reason=reason)
+    async def _call(self, name: str, args: Mapping[str, Any]) -> Handoff | Action:
+        if self.ended is not None:
+            raise _Refusal("The call has ended; no function can run now.")
+        target = self._current.by_function.get(name)
+        if target is None:
+            offered = ", ".join(f"`{f.name}`" for f in self._current.functions) or "none"
+            raise _Refusal(f"`{name}` is not available in this step. Available: {offered}.")
+        if isinstance(target, CompiledEdge):
+            return await self._fire_edge(target, args)
+        return await self._call_tool_function(name, target, args)
 
-    def _validate(self, fn: FunctionSpec, args: Mapping[str, Any]) -> dict[str, Any] | str:
+    @staticmethod
+    def _validate(fn: FunctionSpec, args: Mapping[str, Any]) -> dict[str, Any]:
         try:
             return fn.validate(args)
         except msgspec.ValidationError as exc:
-            return f"Invalid arguments for `{fn.name}`: {exc}"
+            raise _Refusal(f"Invalid arguments for `{fn.name}`: {exc}") from None
 
     def _guard(self, ce: CompiledEdge, values: Mapping[str, Any]) -> str | None:
         """Why ``ce`` may not fire given ``values`` (the variables with the call's
-        arguments over them), or None when it may."""
+        arguments over them), or None when it may. The one check of an edge's
+        ``requires`` and ``when``: the machine takes the transition it is told to."""
         missing = [v for v in ce.requires if values.get(v) is None]
         if missing:
             names = ", ".join(f"`{v}`" for v in missing)
@@ -404,15 +430,18 @@ class Conversation:
             tool = target.tool if isinstance(target, CompiledEdge) else target
             if tool is None:
                 continue
-            stores = set(tool.sets) | (
-                set(tool.variables) if isinstance(tool, BuiltinTool) else set()
-            )
+            stores = set(tool.sets)
+            if isinstance(tool, BuiltinTool):
+                builtin = builtin_of(tool)
+                if builtin is not None and builtin.stores == "variables":
+                    stores.update(tool.variables)
             if variable in stores:
                 found.append(fn.name)
         return found
 
-    def _typed(self, values: Mapping[str, Any]) -> dict[str, Any] | str:
-        """``values`` converted to their variables' declared types, or the problem."""
+    def _typed(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` converted to their variables' declared types; refuses the lot
+        when one does not convert."""
         out: dict[str, Any] = {}
         for name, value in values.items():
             declared = self.compiled.variable_types.get(name)
@@ -420,7 +449,7 @@ class Conversation:
                 try:
                     value = msgspec.convert(value, declared, strict=False)
                 except msgspec.ValidationError as exc:
-                    return f"Value for variable `{name}` is invalid: {exc}"
+                    raise _Refusal(f"Value for variable `{name}` is invalid: {exc}") from None
             out[name] = value
         return out
 
@@ -428,82 +457,77 @@ class Conversation:
         self.variables.update(values)
         self.untrusted.update(values)
 
-    async def _fire_edge(self, ce: CompiledEdge, raw: Mapping[str, Any]) -> Outcome:
+    async def _fire_edge(self, ce: CompiledEdge, raw: Mapping[str, Any]) -> Handoff | Action:
         assert ce.function is not None
+        # Everything is checked before anything changes: the arguments, the parameters'
+        # values against their variables' types, then `requires` and `when` on the
+        # variables with the arguments over them (an edge's own arguments count as set).
         args = self._validate(ce.function, raw)
-        if isinstance(args, str):
-            return self._refuse(ce.name, args, raw)
-        # Everything is checked before anything changes: the parameters' values against
-        # their variables' types, then `requires` and `when` on the variables with the
-        # arguments over them (an edge's own arguments count as set).
         params = self._typed({k: v for k, v in args.items() if k in ce.edge.parameters})
-        if isinstance(params, str):
-            return self._refuse(ce.name, params, raw)
-        checked = {**self.variables, **args}
-        reason = self._guard(ce, checked)
+        reason = self._guard(ce, {**self.variables, **args})
         if reason is not None:
-            return self._refuse(ce.name, reason, raw)
+            raise _Refusal(reason)
         source = self.state
         self._store(params)
-        result: ToolResult | None = None
         say = self.render(ce.edge.say) if ce.edge.say else None
-        if ce.tool is not None:
-            result = await self._run_tool(ce.tool, self._tool_args(ce, args))
-            if self.ended is not None or not result.ok:
-                # Ended by the tool (its `say` is the last thing said), or failed (the
-                # conversation stays, the model hears the error, nothing is said).
-                self._log(
-                    Fired(at=self.clock(), edge=ce.name, source=source, target=None, args=args)
-                )
-                return Action(
-                    name=ce.name,
-                    tool=ce.tool.name,
-                    result=result,
-                    source=source,
-                    say=say if result.ok else None,
-                    ended=self.ended is not None,
-                )
-        self._move(ce, args, checked)
-        automatic = await self._run_automatic()
-        target = self.state if self.state != source or ce.target is not None else None
-        if result is not None:
-            assert ce.tool is not None
-            return Action(
+        if ce.tool is None:
+            self._move(ce, args)
+            automatic = await self._run_automatic()
+            return Handoff(
                 name=ce.name,
-                tool=ce.tool.name,
-                result=result,
                 source=source,
-                target=target,
+                target=self.state,
                 say=say,
                 automatic=automatic,
                 ended=self.ended is not None,
             )
-        return Handoff(
-            name=ce.name,
+        return await self._act(ce.name, ce.tool, args, ce, say)
+
+    async def _act(
+        self, name: str, tool: Tool, args: dict[str, Any], ce: CompiledEdge | None, say: str | None
+    ) -> Action:
+        """Run ``tool`` for function ``name`` (an action edge ``ce``, or a state's tool
+        when None); then, unless it failed or ended the call, take the edge and fire the
+        automatic edges that hold."""
+        source = self.state
+        result = await self._run_tool(tool, self._tool_args(tool, args))
+        automatic: tuple[str, ...] = ()
+        target = None
+        if self.ended is not None or not result.ok:
+            # Ended by the tool (its `say` is the last thing said), or failed (the
+            # conversation stays, the model hears the error, nothing is said).
+            if ce is not None:
+                self._log(Fired(at=self.clock(), edge=name, source=source, target=None, args=args))
+            say = say if result.ok else None
+        else:
+            if ce is not None:
+                self._move(ce, args)
+            automatic = await self._run_automatic()
+            if self.state != source or (ce is not None and ce.target is not None):
+                target = self.state
+        return Action(
+            name=name,
+            tool=tool.name,
+            result=result,
             source=source,
-            target=self.state,
+            target=target,
             say=say,
             automatic=automatic,
             ended=self.ended is not None,
         )
 
     @staticmethod
-    def _tool_args(ce: CompiledEdge, args: dict[str, Any]) -> dict[str, Any]:
+    def _tool_args(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
         """What the tool receives: the arguments it declares (all of them when it
-        declares none); the edge's own parameters are the flow's, not the tool's."""
-        assert ce.tool is not None
-        if not ce.tool.parameters:
+        declares none); an action edge's own parameters are the flow's, not the tool's."""
+        if not tool.parameters:
             return args
-        return {k: v for k, v in args.items() if k in ce.tool.parameters}
+        return {k: v for k, v in args.items() if k in tool.parameters}
 
-    def _move(self, ce: CompiledEdge, args: Mapping[str, Any], checked: Mapping[str, Any]) -> None:
-        """Take the machine's transition for ``ce``. The machine's guards see the same
-        values the engine's guard saw (``checked``), so the two cannot disagree."""
+    def _move(self, ce: CompiledEdge, args: Mapping[str, Any]) -> None:
+        """Take the machine's transition for ``ce``, which the engine's guard allowed."""
         source = self.state
-        machine = self.compiled.machine
-        assert machine is not None
-        if not machine.events[ce.name].trigger(self, checked):
-            raise RuntimeError(f"the machine refused `{ce.name}` after the engine allowed it")
+        self.compiled.machine.events[ce.name].trigger(self)
         self._log(
             Fired(
                 at=self.clock(),
@@ -545,26 +569,12 @@ class Conversation:
                 if not result.ok or self.ended is not None:
                     break
             fired.append(ready.name)
-            self._move(ready, {}, values)
+            self._move(ready, {})
         return tuple(fired)
 
-    async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Outcome:
+    async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Action:
         fn = next(f for f in self._current.functions if f.name == name)
-        args = self._validate(fn, raw)
-        if isinstance(args, str):
-            return self._refuse(name, args, raw)
-        source = self.state
-        result = await self._run_tool(tool, args)
-        automatic = () if self.ended is not None or not result.ok else await self._run_automatic()
-        return Action(
-            name=name,
-            tool=tool.name,
-            result=result,
-            source=source,
-            target=self.state if self.state != source else None,
-            automatic=automatic,
-            ended=self.ended is not None,
-        )
+        return await self._act(name, tool, self._validate(fn, raw), None, None)
 
     async def _run_tool(self, tool: Tool, args: dict[str, Any]) -> ToolResult:
         self._log(ToolCalled(at=self.clock(), tool=tool.name, args=dict(args)))
@@ -573,11 +583,10 @@ class Conversation:
         else:
             result = await self.tools.call(tool, args, self.variables)
         if result.ok and result.sets:
-            typed = self._typed(result.sets)  # all or nothing: no partial writes
-            if isinstance(typed, str):
-                result = ToolResult(ok=False, value=result.value, error=typed)
-            else:
-                self._store(typed)
+            try:  # all or nothing: no partial writes
+                self._store(self._typed(result.sets))
+            except _Refusal as exc:
+                result = ToolResult(ok=False, value=result.value, error=exc.reason)
         self._log(
             ToolReturned(
                 at=self.clock(),
@@ -590,50 +599,38 @@ class Conversation:
         return result
 
     def _builtin(self, tool: BuiltinTool, args: dict[str, Any]) -> ToolResult:
-        kind = tool.builtin or tool.name
-        if kind == "end_call":
-            self._end("end_call")
-            return ToolResult(ok=True, value={"ended": True})
-        if kind == "transfer_call":
-            return self._transfer(tool, args)
-        if kind in ("set_variables", "save_data"):
-            typed = self._typed({k: v for k, v in args.items() if k in tool.variables})
-            if isinstance(typed, str):
-                return ToolResult(ok=False, error=typed)
-            self._store(typed)
-            return ToolResult(ok=True, value={"saved": sorted(typed)})
-        if kind in ("schedule_callback", "handle_is_busy"):
-            request = {"when": args.get("when"), "reason": args.get("reason"), "at": self.clock()}
-            self.callbacks.append(request)
-            if kind == "handle_is_busy":
-                self._end("busy", detail=args.get("when"))
-            return ToolResult(ok=True, value={"scheduled": True, "when": args.get("when")})
-        return ToolResult(ok=False, error=f"Unknown builtin `{kind}`")
+        """Run a builtin as its row of the table says (``flowctl.engine.builtins``)."""
+        builtin = builtin_of(tool)
+        if builtin is None:
+            return ToolResult(ok=False, error=f"Unknown builtin `{tool.builtin or tool.name}`")
+        effect = builtin.run(tool, args)
+        if effect.error is not None:
+            return ToolResult(ok=False, error=effect.error)
+        try:
+            self._store(self._typed(effect.save))
+        except _Refusal as exc:
+            return ToolResult(ok=False, error=exc.reason)
+        if effect.callback is not None:
+            self.callbacks.append({**effect.callback, "at": self.clock()})
+        if builtin.ends is not None:
+            self._end(builtin.ends, detail=effect.detail)
+        return ToolResult(ok=True, value=effect.value)
 
-    def _transfer(self, tool: BuiltinTool, args: dict[str, Any]) -> ToolResult:
-        """Transfer to the destination the flow declares (of several, the one the model
-        chose among them): never one the model or the caller names."""
-        declared = tool.transfer_to
-        destinations = [declared] if isinstance(declared, str) else list(declared or [])
-        if not destinations:
-            return ToolResult(
-                ok=False,
-                error=f"Tool `{tool.name}` has no destination (`transfer_to`); the call "
-                "cannot be transferred",
-            )
-        to = args.get("to") if len(destinations) > 1 else destinations[0]
-        if to not in destinations:
-            listed = ", ".join(f"`{d}`" for d in destinations)
-            return ToolResult(
-                ok=False, error=f"Tool `{tool.name}` transfers only to one of {listed}"
-            )
-        self._end("transfer", detail=to)
-        return ToolResult(ok=True, value={"transferred": True, "to": to})
-
-    def _end(self, reason: Any, detail: str | None = None) -> None:
+    def _end(self, reason: EndReason, detail: str | None = None) -> None:
         if self.ended is None:
             self.ended = Ended(at=self.clock(), reason=reason, state=self.state, detail=detail)
             self._log(self.ended)
+
+
+class _Refusal(Exception):
+    """A call the conversation refuses, raised where a check fails (always before
+    anything changes) and caught once, in :meth:`Conversation.fire`; ``reason`` is
+    written for the model. Also what :meth:`Conversation._typed` raises, which a tool's
+    result turns into the tool's error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _json_kind(value: Any) -> str:

@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from flowctl.engine.builtins import BUILTIN_TOOLS, BuiltinName
+
 __all__ = [
     "BUILTIN_TOOLS",
     "FIELD_TYPES",
@@ -97,16 +99,6 @@ FIELD_TYPES: tuple[str, ...] = (
     "list[float]",
     "enum",
 )
-
-BuiltinName = Literal[
-    "end_call",
-    "transfer_call",
-    "set_variables",
-    "save_data",
-    "schedule_callback",
-    "handle_is_busy",
-]
-BUILTIN_TOOLS: tuple[str, ...] = BuiltinName.__args__  # type: ignore[attr-defined]
 
 
 def fits(value: Any, kind: str) -> bool:

@@ -565,6 +565,20 @@ def test_fl606_a_state_output_is_checked_on_its_own() -> None:
     ]
 
 
+# --- FL203: some state ends the conversation ----------------------------------------
+
+
+def test_fl203_handle_is_busy_ends_the_conversation() -> None:
+    # Busy hangs up as `end_call` does (it books the callback first): a flow whose only
+    # way out is to call it has an end.
+    desk = {
+        "name": "Desk",
+        "instructions": "Take a message and offer a callback.",
+        "tools": ["handle_is_busy"],
+    }
+    assert lint_doc({"agents": [desk]}) == []
+
+
 # --- seed 001 documents: findings point into the document as written ----------------
 
 

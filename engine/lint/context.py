@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import msgspec
 
 from flowctl.engine.boundary import OPERATOR, Boundary
+from flowctl.engine.builtins import BUILTIN_TOOLS, BUILTINS, builtin_of
 from flowctl.engine.findings import Suggester
 from flowctl.engine.source import Path, Source
-from flowctl.engine.spec import BUILTIN_TOOLS, BuiltinTool, Edge, Flow, LintConfig, State, Tool
+from flowctl.engine.spec import BuiltinTool, Edge, Flow, LintConfig, State, Tool
 from flowctl.engine.templates import Placeholder, scan_template
 
 __all__ = ["FlowContext", "Function", "TemplateUse"]
@@ -25,8 +26,8 @@ __all__ = ["FlowContext", "Function", "TemplateUse"]
 T = TypeVar("T")
 
 # Builtins that end the session: reaching a state that can call one reaches an end.
-TERMINATING_BUILTINS = frozenset({"end_call", "transfer_call"})
-SET_VARIABLE_BUILTINS = frozenset({"set_variables", "save_data"})
+TERMINATING_BUILTINS = frozenset(name for name, b in BUILTINS.items() if b.ends is not None)
+SET_VARIABLE_BUILTINS = frozenset(name for name, b in BUILTINS.items() if b.stores == "variables")
 
 
 class Function(msgspec.Struct, frozen=True):
@@ -111,7 +112,8 @@ class FlowContext:
 
     def builtin_of(self, tool: Tool | None) -> str | None:
         if isinstance(tool, BuiltinTool):
-            return tool.builtin or (tool.name if tool.name in BUILTIN_TOOLS else None)
+            builtin = builtin_of(tool)
+            return builtin.name if builtin is not None else None
         return None
 
     def edge_tool(self, edge: Edge) -> Tool | None:
