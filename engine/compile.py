@@ -11,6 +11,7 @@ shared machine: starting one builds nothing.
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import hashlib
 import math
@@ -102,7 +103,7 @@ def _output(name: str, output: Output, voice: str | None) -> OutputSpec:
         if f.required:
             fields.append((f.field_name, t))
         elif isinstance(f.default, list | dict):  # mutable: a fresh copy for each answer
-            factory = msgspec.field(default_factory=lambda d=f.default: copy.deepcopy(d))
+            factory = msgspec.field(default_factory=functools.partial(copy.deepcopy, f.default))
             fields.append((f.field_name, t | None, factory))
         else:
             fields.append((f.field_name, t | None, f.default))
@@ -338,7 +339,7 @@ def _row(ce: CompiledEdge, source: str, flow: Flow) -> Transition:
         conditions += (ce.when.source,)
     kind = "auto" if ce.automatic else ce.edge.action
     dest = flow.agents[ce.target].name if ce.target is not None else None
-    return Transition(ce.name, source, dest, kind, conditions)  # type: ignore[arg-type]
+    return Transition(ce.name, source, dest, kind, conditions)
 
 
 # Rules a flow may not silence for compiling: without them there is no machine to build

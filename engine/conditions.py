@@ -73,43 +73,43 @@ class _Node(msgspec.Struct, frozen=True, tag=True):
     """A node of a parsed condition; immutable, so parsed conditions are shared."""
 
 
-class Var(_Node):
+class Var(_Node, frozen=True):
     name: str
 
 
-class Lit(_Node):
+class Lit(_Node, frozen=True):
     value: bool | int | float | str
 
 
-class ListLit(_Node):
+class ListLit(_Node, frozen=True):
     items: tuple[Lit, ...]
 
 
-class Not(_Node):
+class Not(_Node, frozen=True):
     operand: Expr
 
 
-class And(_Node):
+class And(_Node, frozen=True):
     operands: tuple[Expr, ...]
 
 
-class Or(_Node):
+class Or(_Node, frozen=True):
     operands: tuple[Expr, ...]
 
 
-class Compare(_Node):
+class Compare(_Node, frozen=True):
     op: str  # one of _COMPARE
     left: Expr
     right: Expr
 
 
-class In(_Node):
+class In(_Node, frozen=True):
     left: Expr
     right: Expr
     negated: bool
 
 
-class IsSet(_Node):
+class IsSet(_Node, frozen=True):
     name: str
     negated: bool
 
@@ -426,8 +426,10 @@ def _compare_errors(op: str, left: Expr, right: Expr, types: Types) -> Iterator[
         yield f"{_show(left)} (`{lk}`) is compared with {_show(right)} (`{rk}`)"
     else:
         for var, lit in ((left, right), (right, left)):
-            declared = types.get(var.name) if isinstance(var, Var) else None
-            if declared and declared[1] and isinstance(lit, Lit) and lit.value not in declared[1]:
+            if not (isinstance(var, Var) and isinstance(lit, Lit)):
+                continue
+            declared = types.get(var.name)
+            if declared and declared[1] and lit.value not in declared[1]:
                 yield f"`{var.name}` is never {_show(lit)}: not one of its `enum` values"
 
 

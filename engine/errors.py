@@ -17,7 +17,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from flowctl.engine.findings import Finding
+    from flowctl.engine.lint.runner import Located
 
 __all__ = ["FlowError", "FlowInvalidError", "FlowReadError"]
 
@@ -39,6 +42,6 @@ class FlowInvalidError(FlowError):
 
     exit_code = 1
 
-    def __init__(self, message: str, findings: list[Finding] | None = None) -> None:
+    def __init__(self, message: str, findings: Sequence[Finding | Located] = ()) -> None:
         super().__init__(message)
-        self.findings = findings or []
+        self.findings = list(findings)

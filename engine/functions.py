@@ -23,7 +23,7 @@ _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "bo
 def value_type(kind: str, enum: list[str] | None = None) -> Any:
     """The Python type of a variable, parameter or output field type name."""
     if kind == "enum":
-        return Literal[tuple(enum or ("",))]  # type: ignore[misc]
+        return Literal[tuple(enum or ("",))]
     return {
         "str": str,
         "int": int,

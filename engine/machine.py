@@ -18,7 +18,7 @@ changed, if a release moves them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 from transitions import Machine
@@ -40,7 +40,7 @@ class Transition(msgspec.Struct, frozen=True):
     conditions: tuple[str, ...] = ()
 
 
-class FlowMachine(Machine):  # type: ignore[misc]
+class FlowMachine(Machine):
     """A ``transitions`` machine shared by every session of a flow version.
 
     ``Machine.add_model`` decorates each model with a method per trigger and per state
@@ -49,7 +49,7 @@ class FlowMachine(Machine):  # type: ignore[misc]
     """
 
     def add_model(self, model: Any, initial: Any = None) -> None:
-        self.set_state(initial if initial is not None else self.initial, model=model)
+        self.set_state(cast(str, initial if initial is not None else self.initial), model=model)
         self.models.append(model)
 
 

@@ -74,7 +74,7 @@ class _Event(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
     at: float
 
 
-class Entered(_Event, tag="entered"):
+class Entered(_Event, tag="entered", frozen=True):
     """The conversation entered ``state``: the start, or the target of an edge."""
 
     state: str
@@ -82,7 +82,7 @@ class Entered(_Event, tag="entered"):
     variables: dict[str, Any] = {}  # at the start: the session's input, for replays
 
 
-class Fired(_Event, tag="fired"):
+class Fired(_Event, tag="fired", frozen=True):
     """Edge ``edge`` fired: its checks held (and its tool, if any, ran)."""
 
     edge: str
@@ -92,14 +92,14 @@ class Fired(_Event, tag="fired"):
     automatic: bool = False
 
 
-class Called(_Event, tag="called"):
+class Called(_Event, tag="called", frozen=True):
     """The model called function ``name`` (what it asked for, before any check)."""
 
     name: str
     args: dict[str, Any] = {}
 
 
-class RefusedEvent(_Event, tag="refused"):
+class RefusedEvent(_Event, tag="refused", frozen=True):
     """The call to ``name`` was refused and nothing changed; ``reason`` is what the
     model was told."""
 
@@ -108,14 +108,14 @@ class RefusedEvent(_Event, tag="refused"):
     args: dict[str, Any] = {}  # as the model gave them, for replays
 
 
-class ToolCalled(_Event, tag="tool_called"):
+class ToolCalled(_Event, tag="tool_called", frozen=True):
     """Tool ``tool`` is about to run with ``args`` (what it receives, after checks)."""
 
     tool: str
     args: dict[str, Any] = {}
 
 
-class ToolReturned(_Event, tag="tool_result"):
+class ToolReturned(_Event, tag="tool_result", frozen=True):
     """What tool ``tool`` answered; a failure (``error``) leaves the variables as they
     were."""
 
@@ -125,14 +125,14 @@ class ToolReturned(_Event, tag="tool_result"):
     error: str | None = None
 
 
-class OutputRecorded(_Event, tag="output"):
+class OutputRecorded(_Event, tag="output", frozen=True):
     """The model's structured answer in ``state``, as its schema validated it."""
 
     state: str
     fields: dict[str, Any]
 
 
-class OutputInvalid(_Event, tag="output_invalid"):
+class OutputInvalid(_Event, tag="output_invalid", frozen=True):
     """The model's answer in a structured state did not fit the state's schema."""
 
     state: str
@@ -144,7 +144,7 @@ class OutputInvalid(_Event, tag="output_invalid"):
 EndReason = Literal["end_state", Ending]
 
 
-class Ended(_Event, tag="ended"):
+class Ended(_Event, tag="ended", frozen=True):
     """The call ended in ``state``; ``detail``: where it was transferred to, or when
     to call back a busy caller."""
 
@@ -153,7 +153,7 @@ class Ended(_Event, tag="ended"):
     detail: str | None = None
 
 
-class Turn(_Event, tag="turn"):
+class Turn(_Event, tag="turn", frozen=True):
     """One transcript turn: what the caller said (``user``) or the agent said (``agent``).
     The worker records these beside the conversation's own events, so a session's record
     is one union of events."""
@@ -186,7 +186,7 @@ class _Outcome(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
     name: str
 
 
-class Handoff(_Outcome, tag="handoff"):
+class Handoff(_Outcome, tag="handoff", frozen=True):
     """Moved to ``target`` (``automatic``: automatic edges that fired on arrival)."""
 
     source: str
@@ -196,7 +196,7 @@ class Handoff(_Outcome, tag="handoff"):
     ended: bool = False
 
 
-class Action(_Outcome, tag="action"):
+class Action(_Outcome, tag="action", frozen=True):
     """Ran ``tool``; ``target`` is the state moved to, None when the conversation stayed."""
 
     tool: str
@@ -208,7 +208,7 @@ class Action(_Outcome, tag="action"):
     ended: bool = False
 
 
-class Refused(_Outcome, tag="refused"):
+class Refused(_Outcome, tag="refused", frozen=True):
     reason: str
 
 

@@ -101,22 +101,35 @@ FIELD_TYPES: tuple[str, ...] = (
 )
 
 
+# The Python type of a JSON value of each variable, parameter or output type (of each
+# item, for a list type).
+_PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "enum": str,
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "list[str]": str,
+    "list[int]": int,
+    "list[float]": (int, float),
+}
+
+
 def fits(value: Any, kind: str) -> bool:
     """Whether a JSON value (a default, say) has the type named ``kind`` (a variable,
     parameter or output field type). JSON's booleans are not numbers here."""
+    expected = _PYTHON_TYPES[kind]
     if kind.startswith("list["):
-        item = {"list[str]": str, "list[int]": int, "list[float]": (int, float)}[kind]
         return isinstance(value, list) and all(
-            isinstance(v, item) and not isinstance(v, bool) for v in value
+            isinstance(v, expected) and not isinstance(v, bool) for v in value
         )
-    expected = {"str": str, "enum": str, "int": int, "float": (int, float), "bool": bool}[kind]
     return isinstance(value, expected) and (kind == "bool" or not isinstance(value, bool))
 
 
 # --- variables and parameters ------------------------------------------------------
 
 
-class Variable(_Spec):
+class Variable(_Spec, frozen=True):
     """A typed conversation variable (seed 001's ``dynamic_vars``), read in templates as
     ``{{name}}`` and set by edge parameters, tool results or the session's input."""
 
@@ -130,7 +143,7 @@ class Variable(_Spec):
     ] = False
 
 
-class Parameter(_Spec):
+class Parameter(_Spec, frozen=True):
     """A typed argument the LLM must supply when it calls an edge or a tool."""
 
     type: Annotated[VariableType, _doc("Argument type. `enum` requires `enum` values.")] = "str"
@@ -142,7 +155,7 @@ class Parameter(_Spec):
 # --- edges -------------------------------------------------------------------------
 
 
-class Edge(_Spec):
+class Edge(_Spec, frozen=True):
     """A transition the LLM can fire by calling a function of the edge's name.
 
     ``handoff`` moves to ``target_agent``; ``action`` runs ``tool`` (default: the edge's
@@ -185,7 +198,7 @@ class Edge(_Spec):
 # --- tools -------------------------------------------------------------------------
 
 
-class _ToolBase(_Spec):
+class _ToolBase(_Spec, frozen=True):
     name: Annotated[Name, _doc("Function name: `^[a-zA-Z0-9_-]{1,64}$`.")]
     description: Annotated[Text, _doc("What the tool does and when to use it, for the model.")] = ""
     parameters: Annotated[dict[str, Parameter], _doc("Typed arguments of the tool.")] = {}
@@ -195,7 +208,7 @@ class _ToolBase(_Spec):
     ] = {}
 
 
-class BuiltinTool(_ToolBase, tag_field="kind", tag="builtin", kw_only=True):
+class BuiltinTool(_ToolBase, tag_field="kind", tag="builtin", kw_only=True, frozen=True):
     """A tool flowctl provides: end or transfer the call, save variables, callbacks."""
 
     builtin: Annotated[BuiltinName | None, _doc("Which builtin. Default: the tool's `name`.")] = (
@@ -213,7 +226,7 @@ class BuiltinTool(_ToolBase, tag_field="kind", tag="builtin", kw_only=True):
     ] = None
 
 
-class PythonTool(_ToolBase, tag_field="kind", tag="python", kw_only=True):
+class PythonTool(_ToolBase, tag_field="kind", tag="python", kw_only=True, frozen=True):
     """A Python function, imported by ``module:function`` path."""
 
     function: Annotated[
@@ -223,14 +236,14 @@ class PythonTool(_ToolBase, tag_field="kind", tag="python", kw_only=True):
     timeout: Annotated[Seconds, _doc("Seconds before the call is abandoned.")] = 10.0
 
 
-class CatalogTool(_ToolBase, tag_field="kind", tag="catalog", kw_only=True):
+class CatalogTool(_ToolBase, tag_field="kind", tag="catalog", kw_only=True, frozen=True):
     """A Python function from the operator's tool catalog, used by name: the only
     Python a tenant's flow may run, and only when the operator granted it."""
 
     catalog: Annotated[Name | None, _doc("The catalog entry. Default: the tool's `name`.")] = None
 
 
-class HttpTool(_ToolBase, tag_field="kind", tag="http", kw_only=True):
+class HttpTool(_ToolBase, tag_field="kind", tag="http", kw_only=True, frozen=True):
     """A declarative webhook. Header values reference the environment (``${CRM_TOKEN}``);
     a literal secret in a flow is a lint error."""
 
@@ -242,7 +255,7 @@ class HttpTool(_ToolBase, tag_field="kind", tag="http", kw_only=True):
     timeout: Annotated[Seconds, _doc("Seconds before the call is abandoned.")] = 10.0
 
 
-class MockTool(_ToolBase, tag_field="kind", tag="mock", kw_only=True):
+class MockTool(_ToolBase, tag_field="kind", tag="mock", kw_only=True, frozen=True):
     """A tool with a fixed result, for dry runs and demos."""
 
     result: Annotated[Any, _doc("Returned to the model as the tool's result.")] = None
@@ -253,7 +266,7 @@ Tool = BuiltinTool | PythonTool | CatalogTool | HttpTool | MockTool
 # --- structured output (seed 001 schema_config.fields) --------------------------------
 
 
-class Constraints(_Spec):
+class Constraints(_Spec, frozen=True):
     """Value constraints of an output field."""
 
     ge: float | None = None
@@ -265,14 +278,14 @@ class Constraints(_Spec):
     pattern: str | None = None
 
 
-class FieldMetadata(_Spec):
+class FieldMetadata(_Spec, frozen=True):
     """How an output field is used at run time."""
 
     use_in_tts: Annotated[bool, _doc("This field is the text spoken by TTS.")] = False
     hidden: Annotated[bool, _doc("Not sent to the frontend.")] = False
 
 
-class OutputField(_Spec):
+class OutputField(_Spec, frozen=True):
     """One field of a state's structured output (seed 001)."""
 
     field_name: Annotated[Name, _doc("A Python identifier that is not a keyword.")]
@@ -287,7 +300,7 @@ class OutputField(_Spec):
     metadata: FieldMetadata | None = None
 
 
-class Output(_Spec):
+class Output(_Spec, frozen=True):
     """A structured output schema: the LLM answers every turn in this JSON shape."""
 
     schema_id: str | None = None
@@ -297,7 +310,7 @@ class Output(_Spec):
 # --- provider configuration (seed 001 *_config blocks) ------------------------------
 
 
-class LLMConfig(_Spec):
+class LLMConfig(_Spec, frozen=True):
     """The language model."""
 
     provider: str = "openai"
@@ -311,7 +324,7 @@ class LLMConfig(_Spec):
     supports_structured_output: bool | None = None
 
 
-class STTConfig(_Spec):
+class STTConfig(_Spec, frozen=True):
     """Speech to text."""
 
     provider: str = "deepgram"
@@ -320,7 +333,7 @@ class STTConfig(_Spec):
     api_key_env: str | None = None
 
 
-class TTSConfig(_Spec):
+class TTSConfig(_Spec, frozen=True):
     """Text to speech."""
 
     provider: str = "openai"
@@ -334,7 +347,7 @@ class TTSConfig(_Spec):
     api_key_env: str | None = None
 
 
-class VADConfig(_Spec):
+class VADConfig(_Spec, frozen=True):
     """Voice activity detection, and what ends the caller's turn."""
 
     provider: Literal["silero"] = "silero"
@@ -355,7 +368,7 @@ class VADConfig(_Spec):
     ] = None
 
 
-class TracingConfig(_Spec):
+class TracingConfig(_Spec, frozen=True):
     """OpenTelemetry tracing of sessions."""
 
     enabled: bool = False
@@ -363,7 +376,7 @@ class TracingConfig(_Spec):
     sample_rate: Annotated[float, Meta(ge=0, le=1)] = 1.0
 
 
-class LintConfig(_Spec):
+class LintConfig(_Spec, frozen=True):
     """Per-flow lint settings."""
 
     ignore: Annotated[list[str], _doc("Rule codes or prefixes to silence, e.g. `FL405`.")] = []
@@ -379,7 +392,7 @@ class LintConfig(_Spec):
 # --- states and the flow -----------------------------------------------------------
 
 
-class State(_Spec):
+class State(_Spec, frozen=True):
     """A state of the machine: one agent persona (an entry of ``agents``)."""
 
     name: Annotated[Name, _doc("Unique state name, e.g. `IntakeAgent`.")]
@@ -399,7 +412,7 @@ class State(_Spec):
     ] = "keep"
 
 
-class Flow(_Spec, kw_only=True):
+class Flow(_Spec, kw_only=True, frozen=True):
     """A customer's conversation flow (a superset of seed 000's ``CustomerSchema``)."""
 
     customer_id: Annotated[str | None, _doc("The tenant this flow belongs to.")] = None
@@ -426,24 +439,24 @@ class Flow(_Spec, kw_only=True):
 # --- seed 001: a single-agent configuration ------------------------------------------
 
 
-class PromptConfig(_Spec):
+class PromptConfig(_Spec, frozen=True):
     instructions: Text
     dynamic_vars: dict[str, Any] = {}
     template_id: str | None = None
     on_enter_prompt: Text | None = None
 
 
-class SchemaConfig(_Spec):
+class SchemaConfig(_Spec, frozen=True):
     schema_id: str | None = None
     fields: list[OutputField] = []
 
 
-class TenantConfig(_Spec):
+class TenantConfig(_Spec, frozen=True):
     tenant_id: str
     isolation_level: str | None = None
 
 
-class SingleAgentConfig(_Spec, kw_only=True):
+class SingleAgentConfig(_Spec, kw_only=True, frozen=True):
     """Seed 001's single-agent configuration, accepted as a one-state flow."""
 
     agent_id: Name

@@ -10,7 +10,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -18,7 +18,7 @@ from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.builtins import BUILTIN_TOOLS, BUILTINS, builtin_of
 from flowctl.engine.findings import Suggester
 from flowctl.engine.source import Path, Source
-from flowctl.engine.spec import BuiltinTool, Edge, Flow, LintConfig, State, Tool
+from flowctl.engine.spec import BuiltinTool, Edge, Flow, LintConfig, Output, State, Tool
 from flowctl.engine.templates import Placeholder, scan_template
 
 __all__ = ["FlowContext", "Function", "TemplateUse"]
@@ -73,7 +73,7 @@ class FlowContext:
         """``compute(self)``, computed once per context: analyses several rules share."""
         if compute not in self._cache:
             self._cache[compute] = compute(self)
-        return self._cache[compute]
+        return cast(T, self._cache[compute])
 
     @property
     def source(self) -> Source:
@@ -301,8 +301,8 @@ class FlowContext:
         for i, state in enumerate(self.flow.agents):
             yield ("agents", i, "instructions"), state.instructions, i, None
             yield ("agents", i, "on_enter_prompt"), state.on_enter_prompt, i, None
-        for i, edge, path in self.edges():
-            yield (*path, "say"), edge.say, i, edge
+        for source, edge, path in self.edges():
+            yield (*path, "say"), edge.say, source, edge
         for k, tool in enumerate(self.flow.tools):
             yield ("tools", k, "url"), getattr(tool, "url", None), None, None
 
@@ -397,7 +397,7 @@ class FlowContext:
             for j, f in enumerate(output.fields):
                 yield (*path, "fields", j, "description"), f.description
 
-    def outputs(self) -> Iterator[tuple[Path, object]]:
+    def outputs(self) -> Iterator[tuple[Path, Output]]:
         if self.flow.output is not None:
             yield ("output",), self.flow.output
         for i, state in enumerate(self.flow.agents):

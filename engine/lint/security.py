@@ -397,7 +397,7 @@ def prohibited_keyword(ctx: FlowContext) -> Iterator[Violation]:
         if len(word) <= MAX_KEYWORD_CHARS:
             checked.append(word)
             continue
-        path = ("lint", "prohibited_keywords", k)
+        path: Path = ("lint", "prohibited_keywords", k)
         yield violation(path, "long", chars=len(word), limit=MAX_KEYWORD_CHARS)
     if len(configured) > MAX_KEYWORDS:
         path = ("lint", "prohibited_keywords")
@@ -447,7 +447,7 @@ def literal_credential(ctx: FlowContext) -> Iterator[Violation]:
                 continue
             literal = _AUTH_SCHEMES.sub("", _ENV_REF.sub("", value)).strip()
             if literal:
-                path = ("tools", k, "headers", header)
+                path: Path = ("tools", k, "headers", header)
                 yield violation(path, "header", header=header, tool=tool.name)
     configs: list[tuple[Path, Any]] = [
         (("llm",), ctx.flow.llm),

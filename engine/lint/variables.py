@@ -300,15 +300,15 @@ def variable_type_mismatch(ctx: FlowContext) -> Iterator[Violation]:
         else:
             continue
         shown = json.dumps(var.default)
-        path = ("variables", name, "default")
+        path: Path = ("variables", name, "default")
         yield violation(path, kind, value=shown, variable=name, type=var.type)
     for _, edge, path in ctx.edges():
         for pname, param in edge.parameters.items():
-            var = variables.get(pname)
-            if var is not None and var.type != param.type:
+            declared = variables.get(pname)
+            if declared is not None and declared.type != param.type:
                 where = (*path, "parameters", pname, "type")
                 yield violation(
-                    where, "parameter", parameter=pname, type=param.type, declared=var.type
+                    where, "parameter", parameter=pname, type=param.type, declared=declared.type
                 )
 
 

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING
 from flowctl.engine.errors import FlowError
 
 if TYPE_CHECKING:
-    from flowctl.engine.findings import Finding
+    from collections.abc import Sequence
+
+    from flowctl.engine.store.records import StoredFinding
 
 __all__ = [
     "AlreadyExists",
@@ -113,9 +115,9 @@ class NotPublishable(StoreError):
 
     exit_code = 1
 
-    def __init__(self, message: str, findings: list[Finding] | None = None) -> None:
+    def __init__(self, message: str, findings: Sequence[StoredFinding] = ()) -> None:
         super().__init__(message)
-        self.findings = findings or []
+        self.findings = list(findings)
 
 
 class SessionLimitReached(StoreError):

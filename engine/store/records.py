@@ -35,7 +35,7 @@ class _Record(msgspec.Struct, frozen=True, kw_only=True):
     msgspec applies it per class), compared in tests with ``==``."""
 
 
-class Tenant(_Record, kw_only=True):
+class Tenant(_Record, kw_only=True, frozen=True):
     tenant_id: str
     name: str = ""
     # The tenant's routing document (its format belongs to the router), or None.
@@ -47,7 +47,7 @@ class Tenant(_Record, kw_only=True):
     updated_at: float
 
 
-class SecretInfo(_Record, kw_only=True):
+class SecretInfo(_Record, kw_only=True, frozen=True):
     """A tenant's secret as the store shows it: its name and when it changed, never
     its value."""
 
@@ -57,7 +57,7 @@ class SecretInfo(_Record, kw_only=True):
     updated_by: str
 
 
-class StoredFinding(_Record, kw_only=True):
+class StoredFinding(_Record, kw_only=True, frozen=True):
     """A lint finding as kept with a version: enough to print it without the rules."""
 
     code: str
@@ -72,7 +72,7 @@ def version_name(version: int | None) -> str:
     return "no version" if version is None else f"v{version}"
 
 
-class VersionInfo(_Record, kw_only=True):
+class VersionInfo(_Record, kw_only=True, frozen=True):
     flow_id: str
     version: int
     hash: str  # sha256 of the document's canonical form, see documents.canonical
@@ -82,21 +82,21 @@ class VersionInfo(_Record, kw_only=True):
     warnings: int
 
 
-class Version(VersionInfo, kw_only=True):
+class Version(VersionInfo, kw_only=True, frozen=True):
     """A version with its document (as pushed) and its lint findings."""
 
     document: str
     findings: list[StoredFinding] = []
 
 
-class PushResult(_Record, kw_only=True):
+class PushResult(_Record, kw_only=True, frozen=True):
     """``created`` is False when the document's hash matched an existing version."""
 
     version: VersionInfo
     created: bool
 
 
-class FlowInfo(_Record, kw_only=True):
+class FlowInfo(_Record, kw_only=True, frozen=True):
     flow_id: str
     latest: int
     published: int | None = None
@@ -104,7 +104,7 @@ class FlowInfo(_Record, kw_only=True):
     created_at: float
 
 
-class Publication(_Record, kw_only=True):
+class Publication(_Record, kw_only=True, frozen=True):
     """One move of a flow's published pointer; ``seq`` counts them per flow from 1, and
     ``previous`` is the version it replaced (None when nothing was published). An
     ``unpublish`` moves it to no version (``version`` is None)."""
@@ -118,7 +118,7 @@ class Publication(_Record, kw_only=True):
     at: float
 
 
-class SessionInfo(_Record, kw_only=True):
+class SessionInfo(_Record, kw_only=True, frozen=True):
     session_id: str
     flow_id: str
     version: int
@@ -129,7 +129,7 @@ class SessionInfo(_Record, kw_only=True):
     events: int = 0
 
 
-class Callback(_Record, kw_only=True):
+class Callback(_Record, kw_only=True, frozen=True):
     """A callback the caller asked for (``schedule_callback``) or was promised when
     busy (``handle_is_busy``); ``when`` is in the caller's words."""
 
@@ -142,7 +142,7 @@ class Callback(_Record, kw_only=True):
     status: Literal["pending", "done", "cancelled"] = "pending"
 
 
-class AuditEntry(_Record, kw_only=True):
+class AuditEntry(_Record, kw_only=True, frozen=True):
     """One change: who (``actor``), what (``action`` on ``subject``), when (``at``)."""
 
     entry_id: int
@@ -156,7 +156,7 @@ class AuditEntry(_Record, kw_only=True):
 Role = Literal["admin", "developer", "viewer"]
 
 
-class ApiKey(_Record, kw_only=True):
+class ApiKey(_Record, kw_only=True, frozen=True):
     """An API key of one tenant, without its secret (only its SHA-256 is stored).
     ``key_id`` is the key's public prefix (``fk_3f9a2c1b0d4e``): what listings and the
     audit log name it by."""

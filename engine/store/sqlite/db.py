@@ -107,7 +107,7 @@ class Tx:
 
     async def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
-            return list(await self._conn.execute_fetchall(sql, params))  # type: ignore[arg-type]
+            return list(await self._conn.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise self._file.error(exc) from None
 

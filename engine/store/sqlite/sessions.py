@@ -243,4 +243,4 @@ class Sessions(TenantPart):
             await audit(
                 tx, self._tenant_id, actor, "callback.status", str(callback_id), detail, now
             )
-        return msgspec.structs.replace(found, status=status)  # type: ignore[arg-type]
+        return msgspec.structs.replace(found, status=status)
