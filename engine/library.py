@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path as FsPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
@@ -35,11 +35,15 @@ from flowctl.engine.findings import Severity
 from flowctl.engine.routing import Catalog, _q
 from flowctl.engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
 
+if TYPE_CHECKING:
+    from flowctl.engine.runtime import Conversation
+
 __all__ = [
     "FileLibrary",
     "FlowLibrary",
     "NotServed",
     "ServedFlow",
+    "SessionRecord",
     "UnservableFlow",
     "session_variables",
 ]
@@ -124,6 +128,32 @@ class FlowLibrary(Catalog, Protocol):
         """The flow routing chose; raises :class:`NotServed` when it is not here."""
         ...
 
+    async def record(
+        self, served: ServedFlow, conversation: Conversation, routing: Any
+    ) -> SessionRecord | None:
+        """Start recording a session of ``served`` (``routing``: the decision, as JSON
+        data), or None where sessions are not recorded (a folder's flows). A library
+        that records may refuse the session here with :class:`NotServed` (a tenant's
+        session limit, say)."""
+        ...
+
+
+class SessionRecord(Protocol):
+    """Where a running session's record goes: the conversation's history as it grows,
+    the transcript, and how the call ended."""
+
+    def said(self, role: Literal["user", "agent"], text: str) -> None:
+        """A transcript line, after what the engine logged so far."""
+        ...
+
+    async def flush(self) -> None:
+        """Write what is pending (at the end of every turn)."""
+        ...
+
+    async def close(self, reason: str) -> None:
+        """Write the rest and mark the session ended with ``reason``."""
+        ...
+
 
 class FileLibrary:
     """The flows and tenants of a folder, read, linted and compiled once."""
@@ -202,6 +232,11 @@ class FileLibrary:
             held = f"version `{served.version}`" if served.version else "no version"
             raise NotServed(f"Flow `{flow_id}` has no version `{version}` here (it holds {held})")
         return served
+
+    async def record(
+        self, served: ServedFlow, conversation: Conversation, routing: Any
+    ) -> SessionRecord | None:
+        return None  # a folder's sessions are the operator's logs' business, not a store's
 
     def __repr__(self) -> str:
         return f"FileLibrary(<{len(self.catalog.tenants)} tenants, {len(self._flows)} flows>)"

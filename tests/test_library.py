@@ -170,6 +170,7 @@ def test_public_surfaces() -> None:
         "FlowLibrary",
         "NotServed",
         "ServedFlow",
+        "SessionRecord",
         "UnservableFlow",
         "session_variables",
     ]

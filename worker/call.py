@@ -21,6 +21,7 @@ Every log line of the call carries its tenant, flow, version and session id.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,7 +31,7 @@ from livekit.agents import AgentSession, tts
 from livekit.agents.voice.events import CloseEvent
 
 from flowctl.engine.egress import EgressPolicy
-from flowctl.engine.library import FlowLibrary, ServedFlow, session_variables
+from flowctl.engine.library import FlowLibrary, ServedFlow, SessionRecord, session_variables
 from flowctl.engine.routing import Routed
 from flowctl.engine.runtime import Conversation, Ended
 from flowctl.engine.tools import ToolRegistry
@@ -108,7 +109,7 @@ class Call:
         self.finished = asyncio.Event()
         self._seen = 0  # history events already reported
         self._finishing: asyncio.Task[None] | None = None
-        self.recorder: Any = None  # the store's SessionRecorder, when serving a store
+        self.recorder: SessionRecord | None = None  # when the library records sessions
 
     @classmethod
     async def open(
@@ -151,13 +152,11 @@ class Call:
         )
         for problem in problems:
             call.log.warning("input variable left unset: %s", problem)
-        record = getattr(library, "record", None)
-        if record is not None:  # a store: the session is recorded (and counted) there
-            try:
-                call.recorder = await record(served, conversation, msgspec.to_builtins(routed))
-            except BaseException:
-                await conversation.aclose()
-                raise
+        try:  # a store records the session (and counts it against the tenant's limit)
+            call.recorder = await library.record(served, conversation, msgspec.to_builtins(routed))
+        except BaseException:
+            await conversation.aclose()
+            raise
         return call
 
     # --- running ------------------------------------------------------------------------
@@ -183,9 +182,9 @@ class Call:
         session.on("function_tools_executed", lambda _: self._report())
         session.on("agent_state_changed", lambda _: self._report())
         session.on("close", self._on_close)
-        if self.recorder is not None:
-            session.on("conversation_item_added", self._said)
-            session.on("agent_state_changed", self._turn_over)
+        if (recorder := self.recorder) is not None:
+            session.on("conversation_item_added", functools.partial(_said, recorder))
+            session.on("agent_state_changed", functools.partial(_turn_over, recorder))
         self.agent = await FlowAgent.open(conv, voice=self.models.voice, on_output=self._on_output)
         await self.room.start(session, self.agent)  # connects to the room
         self._report()  # the start state, and automatic edges taken from it
@@ -219,17 +218,6 @@ class Call:
             engine = self.session.tts
         if engine is not None and not self.models.steer(engine, agent.voice_instructions):
             self.log.debug("the voice of %s takes no instructions", self.conversation.state)
-
-    def _said(self, event: Any) -> None:
-        item = event.item
-        if getattr(item, "type", None) == "message" and item.role in ("user", "assistant"):
-            text = item.text_content or ""
-            self.recorder.said("user" if item.role == "user" else "agent", text)
-
-    def _turn_over(self, event: Any) -> None:
-        if event.new_state == "listening":  # the turn is done: write it, off the audio path
-            task = asyncio.create_task(self.recorder.flush(), name="flowctl.call.record")
-            task.add_done_callback(_log_failure)
 
     def _can_transfer(self, ended: Ended) -> bool:
         return bool(ended.detail) and self.room.caller_is_sip()
@@ -298,3 +286,16 @@ class Call:
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.error("writing a turn to the store failed", exc_info=task.exception())
+
+
+def _said(recorder: SessionRecord, event: Any) -> None:
+    """A transcript line for the record, from LiveKit's ``conversation_item_added``."""
+    item = event.item
+    if getattr(item, "type", None) == "message" and item.role in ("user", "assistant"):
+        recorder.said("user" if item.role == "user" else "agent", item.text_content or "")
+
+
+def _turn_over(recorder: SessionRecord, event: Any) -> None:
+    if event.new_state == "listening":  # the turn is done: write it, off the audio path
+        task = asyncio.create_task(recorder.flush(), name="flowctl.call.record")
+        task.add_done_callback(_log_failure)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -145,10 +145,10 @@ class SessionRecorder:
             self._pending.extend(history[self._mark :])
             self._mark = len(history)
 
-    def said(self, role: str, text: str) -> None:
+    def said(self, role: Literal["user", "agent"], text: str) -> None:
         """A transcript line (``user`` or ``agent``), after what the engine logged."""
         self._take()
-        self._pending.append(Turn(at=self.conversation.clock(), role=role, text=text))  # type: ignore[arg-type]
+        self._pending.append(Turn(at=self.conversation.clock(), role=role, text=text))
 
     async def flush(self) -> None:
         """Write what is pending now (called at the end of every turn)."""
@@ -371,7 +371,9 @@ class StoreLibrary:
         self._served[key] = outcome
         return outcome
 
-    async def record(self, served: Any, conversation: Conversation, routing: Any) -> Any:
+    async def record(
+        self, served: ServedFlow, conversation: Conversation, routing: Any
+    ) -> SessionRecorder:
         """Start recording the session; the tenant's session limit (across every
         worker sharing the store) refuses it with ``NotServed``."""
         from flowctl.engine.store.errors import SessionLimitReached
