@@ -3,7 +3,7 @@
 A recorded session's timeline (``flowctl sessions show``), the simulator's transcripts
 (``flowctl simulate``: scenario runs and the interactive session) and the interactive
 ``/history`` all say what an event was through :func:`describe`, so a new kind of
-:data:`~flowctl.engine.runtime.Event` is described here once, and the match below is
+:data:`~flowctl.engine.events.Event` is described here once, and the match below is
 where a type checker sees a kind nobody describes.
 
 Each event gets a kind (a short word, also what the command line colours by), the whole
@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-from flowctl.engine.runtime import (
+from flowctl.engine.events import (
     Called,
     Ended,
     Entered,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flowctl.engine.runtime import Called, Entered, Event, Fired, RefusedEvent, ToolReturned
+from flowctl.engine.events import Called, Entered, Event, Fired, RefusedEvent, ToolReturned
 from flowctl.engine.scenario import Expect, ModelStep, Scenario, Turn
 
 __all__ = ["recorded", "scenario_from_events", "stored_version"]

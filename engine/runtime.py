@@ -23,13 +23,27 @@ from typing import Any, Literal
 
 import msgspec
 
-from flowctl.engine.builtins import Ending, builtin_of
+from flowctl.engine.builtins import builtin_of
 from flowctl.engine.compile import (
     STATE_ATTRIBUTE,
     CompiledEdge,
     CompiledFlow,
     CompiledState,
     FunctionSpec,
+)
+from flowctl.engine.events import (
+    Called,
+    Ended,
+    EndReason,
+    Entered,
+    Event,
+    Fired,
+    OutputInvalid,
+    OutputRecorded,
+    RefusedEvent,
+    ToolCalled,
+    ToolReturned,
+    Turn,
 )
 from flowctl.engine.spec import (
     BuiltinTool,
@@ -65,118 +79,6 @@ __all__ = [
 # Automatic edges may chain (A fires into B whose own condition holds); a flow whose
 # conditions loop would chain forever, so a chain stops after this many steps.
 MAX_AUTOMATIC_STEPS = 32
-
-
-# --- history events ------------------------------------------------------------------
-
-
-class _Event(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
-    at: float
-
-
-class Entered(_Event, tag="entered", frozen=True):
-    """The conversation entered ``state``: the start, or the target of an edge."""
-
-    state: str
-    via: str | None = None  # the edge that led here; None for the start
-    variables: dict[str, Any] = {}  # at the start: the session's input, for replays
-
-
-class Fired(_Event, tag="fired", frozen=True):
-    """Edge ``edge`` fired: its checks held (and its tool, if any, ran)."""
-
-    edge: str
-    source: str
-    target: str | None  # None: the conversation stayed
-    args: dict[str, Any] = {}
-    automatic: bool = False
-
-
-class Called(_Event, tag="called", frozen=True):
-    """The model called function ``name`` (what it asked for, before any check)."""
-
-    name: str
-    args: dict[str, Any] = {}
-
-
-class RefusedEvent(_Event, tag="refused", frozen=True):
-    """The call to ``name`` was refused and nothing changed; ``reason`` is what the
-    model was told."""
-
-    name: str
-    reason: str
-    args: dict[str, Any] = {}  # as the model gave them, for replays
-
-
-class ToolCalled(_Event, tag="tool_called", frozen=True):
-    """Tool ``tool`` is about to run with ``args`` (what it receives, after checks)."""
-
-    tool: str
-    args: dict[str, Any] = {}
-
-
-class ToolReturned(_Event, tag="tool_result", frozen=True):
-    """What tool ``tool`` answered; a failure (``error``) leaves the variables as they
-    were."""
-
-    tool: str
-    ok: bool
-    value: Any = None
-    error: str | None = None
-
-
-class OutputRecorded(_Event, tag="output", frozen=True):
-    """The model's structured answer in ``state``, as its schema validated it."""
-
-    state: str
-    fields: dict[str, Any]
-
-
-class OutputInvalid(_Event, tag="output_invalid", frozen=True):
-    """The model's answer in a structured state did not fit the state's schema."""
-
-    state: str
-    error: str
-    text: str  # the answer as it came, cut to 500 characters
-
-
-# How a call ends: it reached an end state, or a builtin ended it (see engine.builtins).
-EndReason = Literal["end_state", Ending]
-
-
-class Ended(_Event, tag="ended", frozen=True):
-    """The call ended in ``state``; ``detail``: where it was transferred to, or when
-    to call back a busy caller."""
-
-    reason: EndReason
-    state: str
-    detail: str | None = None
-
-
-class Turn(_Event, tag="turn", frozen=True):
-    """One transcript turn: what the caller said (``user``) or the agent said (``agent``).
-    The worker records these beside the conversation's own events, so a session's record
-    is one union of events."""
-
-    role: Literal["user", "agent"]
-    text: str
-
-
-# Every kind of event a session records, defined once: the runtime's history, the
-# store's timeline (``flowctl.engine.store``) and the describer (``engine/describe.py``)
-# all read this union.
-Event = (
-    Entered
-    | Called
-    | Fired
-    | RefusedEvent
-    | ToolCalled
-    | ToolReturned
-    | OutputRecorded
-    | OutputInvalid
-    | Ended
-    | Turn
-)
 
 
 # --- outcomes of fire ------------------------------------------------------------------

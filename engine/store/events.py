@@ -2,20 +2,20 @@
 and its msgspec JSON body, so a session's timeline reads back as the same typed structs
 it was written from.
 
-What an event is belongs to the runtime: :data:`flowctl.engine.runtime.Event` is the one
-union (the conversation's history and the transcript turns the worker hears and says);
-the store reads and writes it as it is.
+What an event is is defined once, in :mod:`flowctl.engine.events`: :data:`Event` is the
+one union (the conversation's history and the transcript turns the worker hears and
+says); the store reads and writes it as it is.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from flowctl.engine.runtime import Event, Turn
+from flowctl.engine.events import Event, Turn
 
 __all__ = ["SessionEvent", "Turn", "decode_event", "encode_event"]
 
-# The store's name for the runtime's union (its public surface and the API's models
+# The store's name for the one union (its public surface and the API's models
 # use it): the same type, not a second list of kinds.
 SessionEvent = Event
 
