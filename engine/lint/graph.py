@@ -132,7 +132,8 @@ def no_path_to_end(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a reachable state from which no path leads to an end: a state with
-    `"end": true`, or one that can call `end_call` or `transfer_call`. Cycles with no
+    `"end": true`, or one that can call a builtin that ends the call (`end_call`,
+    `transfer_call`, `handle_is_busy`). Cycles with no
     exit are reported once, as FL204, instead.
 
     ## Why it matters
@@ -167,7 +168,8 @@ def no_terminal_state(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a flow in which no state can end the session: none has `"end": true` and
-    none can call `end_call` or `transfer_call`.
+    none can call a builtin that ends the call (`end_call`, `transfer_call`,
+    `handle_is_busy`).
 
     ## Why it matters
     The agent can never hang up or hand the caller to a person; every call ends when
