@@ -23,10 +23,12 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def _where_malformed(raw: bytes) -> ApiError:
+    from flowctl.engine.lint.registry import code_of
     from flowctl.engine.load import parse_json
 
     _, _, findings = parse_json(raw, "request body", kind="the request body")
-    fatal = next((f for f in findings if f.code == "FL001"), None)
+    invalid_json = code_of("invalid-json")
+    fatal = next((f for f in findings if f.code == invalid_json), None)
     if fatal is None:  # the standard library took it; msgspec did not (a lone surrogate)
         return ApiError(400, "malformed_json", "Request body is not valid JSON")
     text = fatal.text.removeprefix("Invalid JSON: ")

@@ -71,9 +71,12 @@ class OutputSpec(msgspec.Struct, frozen=True):
 def _check_pattern(state: str, field: str, pattern: str, max_length: int | None) -> None:
     """Refuse a pattern that could take long on the model's answers, whether or not the
     flow silences FL604, which reports it: the worker checks every answer with it."""
+    from flowctl.engine.lint.registry import RULES, code_of, violation
+
     problem = pattern_problem(pattern, max_length)
     if problem is not None:
-        finding = Finding("FL604", f"The `pattern` of field `{field}` {problem}")
+        slow = violation((), "slow_pattern", field=field, problem=problem)
+        finding = RULES[code_of("contradictory-constraints")].finding(slow)
         raise FlowInvalidError(
             f"The output of state `{state}` cannot be compiled: {finding.message}", [finding]
         )
@@ -342,27 +345,9 @@ def _row(ce: CompiledEdge, source: str, flow: Flow) -> Transition:
     return Transition(ce.name, source, dest, kind, conditions)
 
 
-# Rules a flow may not silence for compiling: without them there is no machine to build
-# (an edge to nowhere, a tool that does not exist, a condition that does not parse...).
-STRUCTURAL = frozenset(
-    {
-        "FL101",
-        "FL102",
-        "FL103",
-        "FL104",
-        "FL105",
-        "FL106",
-        "FL108",
-        "FL109",
-        "FL308",
-        "FL401",
-        "FL407",
-    }
-)
-
-
 def _refuse_errors(flow: Flow, encoded: bytes, boundary: Boundary) -> None:
     from flowctl.engine.lint import RULES, FlowContext, Selection
+    from flowctl.engine.lint.registry import STRUCTURAL
     from flowctl.engine.lint.runner import flow_ignore
     from flowctl.engine.source import Source
 

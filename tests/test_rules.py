@@ -96,6 +96,27 @@ def test_registry_is_the_only_place_a_rule_code_is_written() -> None:
     assert written == []
 
 
+def test_outside_lint_only_the_loader_writes_codes_and_only_the_document_rules() -> None:
+    """Everything else names a rule and asks the registry (``code_of``). The loader
+    (``engine/load.py``, with ``findings.py`` beneath it) sits below the lint package,
+    which imports it, so it writes the codes of the rules it reports: the document
+    rules of the registry's FL0 section, which leave their messages to it."""
+    code = re.compile(r"FL[0-9]+")
+    written: dict[str, set[str]] = {}
+    for package in ("engine", "worker", "cli", "api"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.parent.name == "lint":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+                if is_text and code.fullmatch(node.value):
+                    name = path.relative_to(ROOT).as_posix()
+                    written.setdefault(name, set()).add(node.value)
+    assert sorted(written) == ["engine/findings.py", "engine/load.py"]
+    document = {c for c, r in RULES.items() if c.startswith("FL0") and not r.messages}
+    assert set().union(*written.values()) <= document
+
+
 def test_registry_gives_every_rule_a_doc_and_every_reported_rule_a_check() -> None:
     for r in RULES.values():
         assert r.doc, r.code

@@ -657,6 +657,33 @@ def _document(name: str, doc: str, check: Check | None) -> None:
     RULES[code] = msgspec.structs.replace(RULES[code], doc=inspect.cleandoc(doc), check=check)
 
 
+def code_of(name: str) -> str:
+    """The code of the rule named ``name`` (``"unknown-target"`` -> ``"FL102"``): code
+    outside lint names a rule by its name and reads the code here."""
+    return _BY_NAME[name]
+
+
+# Rules compiling cannot do without, so a flow's `lint.ignore` does not silence them for
+# `compile_flow`: there would be no machine to build (an edge to nowhere, a tool that
+# does not exist, a condition that does not parse...).
+STRUCTURAL = frozenset(
+    code_of(name)
+    for name in (
+        "duplicate-state",
+        "unknown-target",
+        "duplicate-edge",
+        "unknown-tool",
+        "unknown-start",
+        "duplicate-tool",
+        "missing-target",
+        "unknown-builtin",
+        "invalid-condition",
+        "invalid-function-name",
+        "invalid-parameter-name",
+    )
+)
+
+
 def declare(name: str, doc: str) -> None:
     """Document a rule whose findings come from elsewhere (the loader)."""
     _document(name, doc, None)

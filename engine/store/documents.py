@@ -123,6 +123,7 @@ def prepare(
     tenant's (``TenantStore.boundary()``): a tenant's flow is held to its policy.
     """
     from flowctl.engine.lint import check  # lint's rules load on first use, not with the store
+    from flowctl.engine.lint.registry import code_of
     from flowctl.engine.load import load_bytes
 
     raw = data.encode() if isinstance(data, str) else data
@@ -130,10 +131,12 @@ def prepare(
     filename = filename or f"{flow_id or 'document'}.json"
     loaded = load_bytes(raw, filename, stem=stem)
     located = check(loaded, boundary=boundary)
+    # not a JSON document, or not an object: there is no flow to store
+    not_json, wrong_type = code_of("invalid-json"), code_of("wrong-type")
     fatal = [
         x
         for x in located
-        if x.finding.code == "FL001" or (x.finding.code, x.finding.path) == ("FL002", ())
+        if x.finding.code == not_json or (x.finding.code, x.finding.path) == (wrong_type, ())
     ]
     if fatal:
         x = fatal[0]
