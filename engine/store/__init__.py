@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from types import EllipsisType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,6 +42,7 @@ from flowctl.engine.store.records import (
     ApiKey,
     AuditEntry,
     Callback,
+    Expected,
     FlowInfo,
     Publication,
     PushResult,
@@ -148,12 +149,7 @@ class TenantStore(Protocol):
         ...
 
     async def publish(
-        self,
-        flow_id: str,
-        version: int,
-        *,
-        actor: str,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, version: int, *, actor: str, expected_current: Expected = ...
     ) -> Publication:
         """Point the flow at ``version`` (lint-clean only), atomically. With
         ``expected_current`` (a version, or None for "nothing published yet"), refuse
@@ -161,23 +157,14 @@ class TenantStore(Protocol):
         ...
 
     async def rollback(
-        self,
-        flow_id: str,
-        *,
-        actor: str,
-        to: int | None = None,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, *, actor: str, to: int | None = None, expected_current: Expected = ...
     ) -> Publication:
         """Republish an earlier version: ``to``, or by default the newest version
         below the current one that was published before."""
         ...
 
     async def unpublish(
-        self,
-        flow_id: str,
-        *,
-        actor: str,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, *, actor: str, expected_current: Expected = ...
     ) -> Publication:
         """Take the flow out of service: no version for new sessions (running ones keep
         theirs); versions and history stay, and publishing brings it back."""
@@ -331,18 +318,16 @@ async def open_store(
             raise StoreError(f"Store URL `{url}`: `timeout` is a number of seconds") from None
 
     from flowctl.engine.store.sqlite import SQLiteStore
+    from flowctl.engine.store.sqlite.db import SQLiteFile
 
     if validate_routing is None:
         from flowctl.engine.store.routing import validate_routing
 
-    store = await SQLiteStore.open(
+    return await SQLiteStore.open(
         url,
-        path,
+        SQLiteFile(path, read_only=mode == "ro", timeout=timeout),
         create=create,
-        read_only=mode == "ro",
-        timeout=timeout,
         clock=clock,
         validate_routing=validate_routing,
+        catalog=catalog,
     )
-    store.catalog = catalog
-    return store
