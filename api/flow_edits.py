@@ -42,10 +42,10 @@ BaseQuery = Annotated[
 class FlowEditsController(Controller):
     path = "/flows"
     tags = ("flows",)
+    opt = WRITE  # every edit stores a version
 
     @post(
         "/{flow_id:str}/output/fields",
-        opt=WRITE,
         status_code=200,
         responses=responses(400, 401, 403, 404, 409, 413, 422),
     )
@@ -68,7 +68,6 @@ class FlowEditsController(Controller):
 
     @delete(
         "/{flow_id:str}/output/fields/{field_name:str}",
-        opt=WRITE,
         status_code=200,
         responses=responses(400, 401, 403, 404, 422),
     )
@@ -90,7 +89,6 @@ class FlowEditsController(Controller):
 
     @put(
         "/{flow_id:str}/tracing",
-        opt=WRITE,
         responses=responses(400, 401, 403, 404, 413, 422),
     )
     async def set_tracing(
@@ -102,7 +100,6 @@ class FlowEditsController(Controller):
 
     @patch(
         "/{flow_id:str}/llm",
-        opt=WRITE,
         responses=responses(400, 401, 403, 404, 413, 422),
     )
     async def set_llm(
