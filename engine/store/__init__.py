@@ -23,20 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from flowctl.engine.defaults import STORE_URL
-from flowctl.engine.store.errors import (
-    AlreadyExists,
-    NotFound,
-    NotPublishable,
-    QuotaExceeded,
-    SessionLimitReached,
-    StoreConflict,
-    StoreCorrupt,
-    StoreError,
-    StoreLocked,
-    StoreReadOnly,
-    StoreSchemaTooNew,
-    StoreUnavailable,
-)
+from flowctl.engine.store import errors
+from flowctl.engine.store.errors import *  # noqa: F403 - re-exported below, as errors.__all__
+from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.events import SessionEvent, Turn
 from flowctl.engine.store.records import (
     ApiKey,
@@ -61,29 +50,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_URL",
-    "AlreadyExists",
     "ApiKey",
     "AuditEntry",
     "Callback",
     "FlowInfo",
-    "NotFound",
-    "NotPublishable",
     "Publication",
     "PushResult",
-    "QuotaExceeded",
     "RoutingValidator",
     "SecretInfo",
     "SessionEvent",
     "SessionInfo",
-    "SessionLimitReached",
     "Store",
-    "StoreConflict",
-    "StoreCorrupt",
-    "StoreError",
-    "StoreLocked",
-    "StoreReadOnly",
-    "StoreSchemaTooNew",
-    "StoreUnavailable",
     "StoredFinding",
     "Tenant",
     "TenantStore",
@@ -92,6 +69,8 @@ __all__ = [
     "VersionInfo",
     "open_store",
 ]
+# The store's exceptions, as their module lists them (it draws their tree).
+__all__ += errors.__all__
 
 DEFAULT_URL = STORE_URL
 
