@@ -87,10 +87,7 @@ class FlowEditsController(Controller):
             lambda d: edits.remove_output_field(d, field_name, state=in_state),
         )
 
-    @put(
-        "/{flow_id:str}/tracing",
-        responses=responses(400, 401, 403, 404, 413, 422),
-    )
+    @put("/{flow_id:str}/tracing", responses=responses(400, 401, 403, 404, 413, 422))
     async def set_tracing(
         self, caller: Caller, flow_id: FlowId, data: TracingChange, base: BaseQuery = None
     ) -> Pushed:
@@ -98,10 +95,7 @@ class FlowEditsController(Controller):
         changes = _given(data)
         return await edit(caller, flow_id, base, lambda d: edits.set_tracing(d, changes))
 
-    @patch(
-        "/{flow_id:str}/llm",
-        responses=responses(400, 401, 403, 404, 413, 422),
-    )
+    @patch("/{flow_id:str}/llm", responses=responses(400, 401, 403, 404, 413, 422))
     async def set_llm(
         self,
         caller: Caller,

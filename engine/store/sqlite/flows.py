@@ -5,6 +5,9 @@ optional optimistic check.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import msgspec
 
 from flowctl.engine.store.documents import Prepared, check_actor, lint_errors
@@ -187,10 +190,8 @@ class Flows(TenantPart):
     async def publish(
         self, flow_id: str, version: int, *, actor: str, expected_current: Expected = ...
     ) -> Publication:
-        check_actor(actor)
-        async with self._w.transaction() as tx:
-            doing = f"publish `{flow_id}` v{version}"
-            current, seq = await self._pointer(tx, flow_id, expected_current, doing)
+        doing = f"publish `{flow_id}` v{version}"
+        async with self._moving(flow_id, actor, expected_current, doing) as (tx, current, seq):
             if current == version:  # already there: nothing moves, nothing is recorded
                 row = await tx.one(
                     f"SELECT {_PUBLICATION} FROM publications "
@@ -205,10 +206,8 @@ class Flows(TenantPart):
     async def rollback(
         self, flow_id: str, *, actor: str, to: int | None = None, expected_current: Expected = ...
     ) -> Publication:
-        check_actor(actor)
-        async with self._w.transaction() as tx:
-            doing = f"roll back `{flow_id}`"
-            current, seq = await self._pointer(tx, flow_id, expected_current, doing)
+        doing = f"roll back `{flow_id}`"
+        async with self._moving(flow_id, actor, expected_current, doing) as (tx, current, seq):
             if current is None:
                 if seq:
                     raise PointerRefused(
@@ -238,33 +237,35 @@ class Flows(TenantPart):
     async def unpublish(
         self, flow_id: str, *, actor: str, expected_current: Expected = ...
     ) -> Publication:
-        check_actor(actor)
-        async with self._w.transaction() as tx:
-            doing = f"unpublish `{flow_id}`"
-            current, seq = await self._pointer(tx, flow_id, expected_current, doing)
+        doing = f"unpublish `{flow_id}`"
+        async with self._moving(flow_id, actor, expected_current, doing) as (tx, current, seq):
             if current is None:
                 raise PointerRefused(f"`{flow_id}` is not published; nothing to unpublish")
             return await self._move(tx, flow_id, None, current, seq, "unpublish", actor)
 
-    async def _pointer(
-        self, tx: Tx, flow_id: str, expected: Expected, doing: str
-    ) -> tuple[int | None, int]:
-        """The published version and the number of publications, read under the lock,
-        and the optimistic check of a move (``doing``): ``expected`` (``...``: no check)
-        must be what is published now."""
-        row = await self._row(tx, "published, publications", "flows", flow_id=flow_id)
-        if row is None:
-            raise self._unknown("flow", flow_id)
-        current: int | None = row["published"]
-        if expected is not ... and expected != current:
-            raise StoreConflict(
-                f"Cannot {doing}: expected {version_name(expected)} to be published, but "
-                f"{version_name(current)} is (someone changed it in between)",
-                f"look again with `flowctl store show {flow_id}` and retry",
-                expected=expected,
-                current=current,
-            )
-        return current, row["publications"]
+    @asynccontextmanager
+    async def _moving(
+        self, flow_id: str, actor: str, expected: Expected, doing: str
+    ) -> AsyncIterator[tuple[Tx, int | None, int]]:
+        """A write transaction moving the flow's pointer (``doing``, for messages): yields
+        it with the published version and the number of publications, read under its
+        lock, once the optimistic check passed: ``expected`` (``...``: no check) must be
+        what is published now."""
+        check_actor(actor)
+        async with self._w.transaction() as tx:
+            row = await self._row(tx, "published, publications", "flows", flow_id=flow_id)
+            if row is None:
+                raise self._unknown("flow", flow_id)
+            current: int | None = row["published"]
+            if expected is not ... and expected != current:
+                raise StoreConflict(
+                    f"Cannot {doing}: expected {version_name(expected)} to be published, but "
+                    f"{version_name(current)} is (someone changed it in between)",
+                    f"look again with `flowctl store show {flow_id}` and retry",
+                    expected=expected,
+                    current=current,
+                )
+            yield tx, current, row["publications"]
 
     async def _check_publishable(self, tx: Tx, flow_id: str, version: int, verb: str) -> None:
         row = await self._row(
