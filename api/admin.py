@@ -48,13 +48,14 @@ class MiscController(Controller):
 class KeysController(Controller):
     path = "/keys"
     tags = ("tenant",)
+    opt = ADMIN
 
-    @get("/", opt=ADMIN, responses=responses(401, 403))
+    @get("/", responses=responses(401, 403))
     async def list_keys(self, caller: Caller) -> list[ApiKey]:
         """The tenant's keys (ids, roles, names, revocations; never the keys)."""
         return await caller.tenant.keys()
 
-    @post("/", opt=ADMIN, responses=responses(400, 401, 403, 413))
+    @post("/", responses=responses(400, 401, 403, 413))
     async def create_key(self, caller: Caller, data: KeyCreate) -> NewKey:
         """A new key for the tenant; `secret` is the key, shown this once."""
         record, secret = await caller.tenant.create_key(
@@ -62,7 +63,7 @@ class KeysController(Controller):
         )
         return NewKey(key=record, secret=secret)
 
-    @delete("/{key_id:str}", opt=ADMIN, status_code=200, responses=responses(401, 403, 404))
+    @delete("/{key_id:str}", status_code=200, responses=responses(401, 403, 404))
     async def revoke_key(
         self, caller: Caller, key_id: Annotated[str, Parameter(max_length=64)]
     ) -> ApiKey:
@@ -77,13 +78,14 @@ def _store(request: Request) -> Store:
 class TenantsController(Controller):
     path = "/tenants"
     tags = ("platform",)
+    opt = PLATFORM
 
-    @get("/", opt=PLATFORM, responses=responses(401, 403))
+    @get("/", responses=responses(401, 403))
     async def list_tenants(self, request: Request) -> list[Tenant]:
         """Every tenant (platform admins only)."""
         return await _store(request).list_tenants()
 
-    @post("/", opt=PLATFORM, responses=responses(400, 401, 403, 409, 413, 422))
+    @post("/", responses=responses(400, 401, 403, 409, 413, 422))
     async def create_tenant(self, caller: Caller, request: Request, data: TenantCreate) -> Tenant:
         """Create a tenant (platform admins only); give it a key with
         `POST /api/v1/tenants/{tenant_id}/keys`."""
@@ -96,12 +98,12 @@ class TenantsController(Controller):
             policy=data.policy,
         )
 
-    @get("/{tenant_id:str}", opt=PLATFORM, responses=responses(400, 401, 403, 404))
+    @get("/{tenant_id:str}", responses=responses(400, 401, 403, 404))
     async def get_tenant(self, request: Request, tenant_id: TenantId) -> Tenant:
         """One tenant's settings (platform admins only)."""
         return await _store(request).tenant(tenant_id).info()
 
-    @patch("/{tenant_id:str}", opt=PLATFORM, responses=responses(400, 401, 403, 404, 413, 422))
+    @patch("/{tenant_id:str}", responses=responses(400, 401, 403, 404, 413, 422))
     async def update_tenant(
         self, caller: Caller, request: Request, tenant_id: TenantId, data: TenantUpdate
     ) -> Tenant:
@@ -121,7 +123,7 @@ class TenantsController(Controller):
             info = await t.set_policy(data.policy, actor=caller.actor)  # type: ignore[arg-type]
         return info
 
-    @post("/{tenant_id:str}/keys", opt=PLATFORM, responses=responses(400, 401, 403, 404, 413))
+    @post("/{tenant_id:str}/keys", responses=responses(400, 401, 403, 404, 413))
     async def create_tenant_key(
         self, caller: Caller, request: Request, tenant_id: TenantId, data: KeyCreate
     ) -> NewKey:

@@ -42,10 +42,10 @@ BaseQuery = Annotated[
 class FlowEditsController(Controller):
     path = "/flows"
     tags = ("flows",)
+    opt = WRITE  # every edit stores a version
 
     @post(
         "/{flow_id:str}/output/fields",
-        opt=WRITE,
         status_code=200,
         responses=responses(400, 401, 403, 404, 409, 413, 422),
     )
@@ -68,7 +68,6 @@ class FlowEditsController(Controller):
 
     @delete(
         "/{flow_id:str}/output/fields/{field_name:str}",
-        opt=WRITE,
         status_code=200,
         responses=responses(400, 401, 403, 404, 422),
     )
@@ -88,11 +87,7 @@ class FlowEditsController(Controller):
             lambda d: edits.remove_output_field(d, field_name, state=in_state),
         )
 
-    @put(
-        "/{flow_id:str}/tracing",
-        opt=WRITE,
-        responses=responses(400, 401, 403, 404, 413, 422),
-    )
+    @put("/{flow_id:str}/tracing", responses=responses(400, 401, 403, 404, 413, 422))
     async def set_tracing(
         self, caller: Caller, flow_id: FlowId, data: TracingChange, base: BaseQuery = None
     ) -> Pushed:
@@ -100,11 +95,7 @@ class FlowEditsController(Controller):
         changes = _given(data)
         return await edit(caller, flow_id, base, lambda d: edits.set_tracing(d, changes))
 
-    @patch(
-        "/{flow_id:str}/llm",
-        opt=WRITE,
-        responses=responses(400, 401, 403, 404, 413, 422),
-    )
+    @patch("/{flow_id:str}/llm", responses=responses(400, 401, 403, 404, 413, 422))
     async def set_llm(
         self,
         caller: Caller,

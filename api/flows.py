@@ -13,7 +13,7 @@ from msgspec import UNSET
 
 from flowctl.api.auth import Caller
 from flowctl.api.errors import ApiError, responses
-from flowctl.api.models import DiffView, FlowVersionView, Publish, Pushed, Rollback
+from flowctl.api.models import DiffView, FlowVersionView, Publish, Pushed, Rollback, view
 from flowctl.api.versions import MAX_VERSION, VersionCache, prepared_document, pushed
 from flowctl.engine.store import FlowInfo, NotFound, Publication, VersionInfo
 from flowctl.engine.store.documents import unified_diff
@@ -42,8 +42,9 @@ def _expectation(value: Any) -> Any:
 class FlowsController(Controller):
     path = "/flows"
     tags = ("flows",)
+    opt = READ  # the handlers that change something say WRITE
 
-    @get("/", opt=READ, responses=responses(401, 403))
+    @get("/", responses=responses(401, 403))
     async def list_flows(self, caller: Caller) -> list[FlowInfo]:
         """The tenant's flows: latest version, published version and when."""
         return await caller.tenant.flows()
@@ -66,7 +67,7 @@ class FlowsController(Controller):
             f"Flow `{flow_id}` exists; add a version with PUT /api/v1/flows/{flow_id}",
         )
 
-    @get("/{flow_id:str}", opt=READ, responses=responses(400, 401, 403, 404))
+    @get("/{flow_id:str}", responses=responses(400, 401, 403, 404))
     async def get_flow(
         self, caller: Caller, request: Request, flow_id: FlowId, version: VersionQuery = None
     ) -> FlowVersionView:
@@ -83,19 +84,8 @@ class FlowsController(Controller):
         cache: VersionCache = request.app.state.versions
         number = version if version is not None else published
         assert number is not None
-        v, document = await cache.get(caller.tenant, flow_id, number)
-        return FlowVersionView(
-            flow_id=v.flow_id,
-            version=v.version,
-            published=published,
-            hash=v.hash,
-            author=v.author,
-            created_at=v.created_at,
-            errors=v.errors,
-            warnings=v.warnings,
-            findings=v.findings,
-            document=document,
-        )
+        stored, document = await cache.get(caller.tenant, flow_id, number)
+        return view(FlowVersionView, stored, published=published, document=document)
 
     @put("/{flow_id:str}", opt=WRITE, responses=responses(400, 401, 403, 404, 413, 422))
     async def update_flow(
@@ -126,17 +116,17 @@ class FlowsController(Controller):
         expected = ... if expected_current is None else expected_current
         return await caller.tenant.unpublish(flow_id, actor=caller.actor, expected_current=expected)
 
-    @get("/{flow_id:str}/versions", opt=READ, responses=responses(401, 403, 404))
+    @get("/{flow_id:str}/versions", responses=responses(401, 403, 404))
     async def list_versions(self, caller: Caller, flow_id: FlowId) -> list[VersionInfo]:
         """Every version of the flow, oldest first, with its author and lint counts."""
         return await caller.tenant.versions(flow_id)
 
-    @get("/{flow_id:str}/history", opt=READ, responses=responses(401, 403, 404))
+    @get("/{flow_id:str}/history", responses=responses(401, 403, 404))
     async def history(self, caller: Caller, flow_id: FlowId) -> list[Publication]:
         """Every move of the published pointer: publish, rollback, unpublish."""
         return await caller.tenant.history(flow_id)
 
-    @get("/{flow_id:str}/diff", opt=READ, responses=responses(400, 401, 403, 404))
+    @get("/{flow_id:str}/diff", responses=responses(400, 401, 403, 404))
     async def diff(
         self,
         caller: Caller,

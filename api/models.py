@@ -4,7 +4,7 @@ format's types (``flowctl.engine.spec.OutputField``) are used as they are, not c
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -35,6 +35,7 @@ __all__ = [
     "ToolView",
     "TracingChange",
     "WhoAmI",
+    "view",
 ]
 
 
@@ -44,6 +45,17 @@ class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
 class _View(msgspec.Struct, frozen=True, kw_only=True):
     """A response body."""
+
+
+V = TypeVar("V", bound=_View)
+
+
+def view(cls: type[V], record: msgspec.Struct, **more: Any) -> V:
+    """The ``cls`` response that is the store's ``record`` (the fields of it that
+    ``cls`` has) and ``more``, which adds fields or replaces one (a decoded document):
+    a view restates no field of the record it shows."""
+    fields = {name: getattr(record, name) for name in record.__struct_fields__}
+    return cls(**{name: fields[name] for name in cls.__struct_fields__ if name in fields} | more)
 
 
 Version = Annotated[int, Meta(ge=1, le=2**31)]

@@ -13,7 +13,7 @@ import msgspec
 
 from flowctl.api.auth import Caller
 from flowctl.api.errors import ApiError
-from flowctl.api.models import Pushed
+from flowctl.api.models import Pushed, view
 from flowctl.engine import edits
 from flowctl.engine.store import TenantStore, Version
 from flowctl.engine.store.documents import Prepared, lint_errors, prepare_for
@@ -56,16 +56,8 @@ async def pushed(
             {"findings": msgspec.to_builtins(prepared.findings)},
         )
     result = await caller.tenant.push(prepared, actor=caller.actor)
-    info = result.version
-    return Pushed(
-        flow_id=info.flow_id,
-        version=info.version,
-        created=result.created,
-        hash=info.hash,
-        errors=info.errors,
-        warnings=info.warnings,
-        findings=prepared.findings,
-        base=base,
+    return view(
+        Pushed, result.version, created=result.created, findings=prepared.findings, base=base
     )
 
 

@@ -18,30 +18,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from types import EllipsisType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from flowctl.engine.defaults import STORE_URL
-from flowctl.engine.store.errors import (
-    AlreadyExists,
-    NotFound,
-    NotPublishable,
-    QuotaExceeded,
-    SessionLimitReached,
-    StoreConflict,
-    StoreCorrupt,
-    StoreError,
-    StoreLocked,
-    StoreReadOnly,
-    StoreSchemaTooNew,
-    StoreUnavailable,
-)
+from flowctl.engine.store import errors
+from flowctl.engine.store.errors import *  # noqa: F403 - re-exported below, as errors.__all__
+from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.events import SessionEvent, Turn
 from flowctl.engine.store.records import (
     ApiKey,
     AuditEntry,
     Callback,
+    Expected,
     FlowInfo,
     Publication,
     PushResult,
@@ -60,29 +50,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_URL",
-    "AlreadyExists",
     "ApiKey",
     "AuditEntry",
     "Callback",
     "FlowInfo",
-    "NotFound",
-    "NotPublishable",
     "Publication",
     "PushResult",
-    "QuotaExceeded",
     "RoutingValidator",
     "SecretInfo",
     "SessionEvent",
     "SessionInfo",
-    "SessionLimitReached",
     "Store",
-    "StoreConflict",
-    "StoreCorrupt",
-    "StoreError",
-    "StoreLocked",
-    "StoreReadOnly",
-    "StoreSchemaTooNew",
-    "StoreUnavailable",
     "StoredFinding",
     "Tenant",
     "TenantStore",
@@ -91,6 +69,8 @@ __all__ = [
     "VersionInfo",
     "open_store",
 ]
+# The store's exceptions, as their module lists them (it draws their tree).
+__all__ += errors.__all__
 
 DEFAULT_URL = STORE_URL
 
@@ -148,12 +128,7 @@ class TenantStore(Protocol):
         ...
 
     async def publish(
-        self,
-        flow_id: str,
-        version: int,
-        *,
-        actor: str,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, version: int, *, actor: str, expected_current: Expected = ...
     ) -> Publication:
         """Point the flow at ``version`` (lint-clean only), atomically. With
         ``expected_current`` (a version, or None for "nothing published yet"), refuse
@@ -161,23 +136,14 @@ class TenantStore(Protocol):
         ...
 
     async def rollback(
-        self,
-        flow_id: str,
-        *,
-        actor: str,
-        to: int | None = None,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, *, actor: str, to: int | None = None, expected_current: Expected = ...
     ) -> Publication:
         """Republish an earlier version: ``to``, or by default the newest version
         below the current one that was published before."""
         ...
 
     async def unpublish(
-        self,
-        flow_id: str,
-        *,
-        actor: str,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, *, actor: str, expected_current: Expected = ...
     ) -> Publication:
         """Take the flow out of service: no version for new sessions (running ones keep
         theirs); versions and history stay, and publishing brings it back."""
@@ -331,18 +297,16 @@ async def open_store(
             raise StoreError(f"Store URL `{url}`: `timeout` is a number of seconds") from None
 
     from flowctl.engine.store.sqlite import SQLiteStore
+    from flowctl.engine.store.sqlite.db import SQLiteFile
 
     if validate_routing is None:
         from flowctl.engine.store.routing import validate_routing
 
-    store = await SQLiteStore.open(
+    return await SQLiteStore.open(
         url,
-        path,
+        SQLiteFile(path, read_only=mode == "ro", timeout=timeout),
         create=create,
-        read_only=mode == "ro",
-        timeout=timeout,
         clock=clock,
         validate_routing=validate_routing,
+        catalog=catalog,
     )
-    store.catalog = catalog
-    return store

@@ -7,6 +7,7 @@ details) come back decoded.
 
 from __future__ import annotations
 
+from types import EllipsisType
 from typing import Any, Literal
 
 import msgspec
@@ -17,6 +18,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Callback",
+    "Expected",
     "FlowInfo",
     "Publication",
     "PushResult",
@@ -65,6 +67,11 @@ class StoredFinding(_Record, kw_only=True, frozen=True):
     message: str  # with its path, as `flowctl lint` prints it
     row: int
     column: int
+
+
+# What a move of the published pointer expects to be published now (its optimistic
+# check): a version, None for "nothing is", or ``...`` (the default) for no check.
+Expected = int | EllipsisType | None
 
 
 def version_name(version: int | None) -> str:

@@ -5,7 +5,8 @@ optional optimistic check.
 
 from __future__ import annotations
 
-from types import EllipsisType
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import msgspec
 
@@ -19,6 +20,7 @@ from flowctl.engine.store.errors import (
     StoreError,
 )
 from flowctl.engine.store.records import (
+    Expected,
     FlowInfo,
     Publication,
     PushResult,
@@ -36,21 +38,6 @@ __all__ = ["Flows"]
 _VERSION = columns(VersionInfo)
 _PUBLICATION = columns(Publication)
 _findings = msgspec.json.Decoder(list[StoredFinding])
-
-
-def _expect(
-    doing: str, flow_id: str, expected: int | EllipsisType | None, current: int | None
-) -> None:
-    """The optimistic check of a pointer move: ``expected`` (``...``: no check) must be
-    what is published now."""
-    if expected is not ... and expected != current:
-        raise StoreConflict(
-            f"Cannot {doing}: expected {version_name(expected)} to be published, but "
-            f"{version_name(current)} is (someone changed it in between)",
-            f"look again with `flowctl store show {flow_id}` and retry",
-            expected=expected,
-            current=current,
-        )
 
 
 class Flows(TenantPart):
@@ -154,12 +141,7 @@ class Flows(TenantPart):
         return PushResult(version=info, created=True)
 
     async def flows(self) -> list[FlowInfo]:
-        await self._require_tenant(self._r)
-        rows = await self._r.all(
-            f"SELECT {columns(FlowInfo)} FROM flows WHERE tenant_id = ? ORDER BY flow_id",
-            (self._tenant_id,),
-        )
-        return [record(FlowInfo, r) for r in rows]
+        return await self._listing(FlowInfo, "flows", "flow_id")
 
     async def versions(self, flow_id: str) -> list[VersionInfo]:
         rows = await self._r.all(
@@ -172,10 +154,7 @@ class Flows(TenantPart):
         return [record(VersionInfo, r) for r in rows]
 
     async def published(self, flow_id: str) -> int | None:
-        row = await self._r.one(
-            "SELECT published FROM flows WHERE tenant_id = ? AND flow_id = ?",
-            (self._tenant_id, flow_id),
-        )
+        row = await self._row(self._r, "published", "flows", flow_id=flow_id)
         if row is None:
             raise self._unknown("flow", flow_id)
         published: int | None = row["published"]
@@ -189,10 +168,8 @@ class Flows(TenantPart):
                     f"Flow `{flow_id}` of tenant `{self._tenant_id}` has no published "
                     f"version; publish one with `flowctl store publish {flow_id} VERSION`"
                 )
-        row = await self._r.one(
-            f"SELECT {columns(Version)} FROM flow_versions "
-            "WHERE tenant_id = ? AND flow_id = ? AND version = ?",
-            (self._tenant_id, flow_id, version),
+        row = await self._row(
+            self._r, columns(Version), "flow_versions", flow_id=flow_id, version=version
         )
         if row is None:
             await self.published(flow_id)  # NotFound for the flow itself
@@ -211,17 +188,10 @@ class Flows(TenantPart):
     # --- publishing -----------------------------------------------------------------------
 
     async def publish(
-        self,
-        flow_id: str,
-        version: int,
-        *,
-        actor: str,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, version: int, *, actor: str, expected_current: Expected = ...
     ) -> Publication:
-        check_actor(actor)
-        async with self._w.transaction() as tx:
-            current, seq = await self._pointer(tx, flow_id)
-            _expect(f"publish `{flow_id}` v{version}", flow_id, expected_current, current)
+        doing = f"publish `{flow_id}` v{version}"
+        async with self._moving(flow_id, actor, expected_current, doing) as (tx, current, seq):
             if current == version:  # already there: nothing moves, nothing is recorded
                 row = await tx.one(
                     f"SELECT {_PUBLICATION} FROM publications "
@@ -234,17 +204,10 @@ class Flows(TenantPart):
             return await self._move(tx, flow_id, version, current, seq, "publish", actor)
 
     async def rollback(
-        self,
-        flow_id: str,
-        *,
-        actor: str,
-        to: int | None = None,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, *, actor: str, to: int | None = None, expected_current: Expected = ...
     ) -> Publication:
-        check_actor(actor)
-        async with self._w.transaction() as tx:
-            current, seq = await self._pointer(tx, flow_id)
-            _expect(f"roll back `{flow_id}`", flow_id, expected_current, current)
+        doing = f"roll back `{flow_id}`"
+        async with self._moving(flow_id, actor, expected_current, doing) as (tx, current, seq):
             if current is None:
                 if seq:
                     raise PointerRefused(
@@ -272,35 +235,41 @@ class Flows(TenantPart):
             return await self._move(tx, flow_id, to, current, seq, "rollback", actor)
 
     async def unpublish(
-        self,
-        flow_id: str,
-        *,
-        actor: str,
-        expected_current: int | EllipsisType | None = ...,
+        self, flow_id: str, *, actor: str, expected_current: Expected = ...
     ) -> Publication:
-        check_actor(actor)
-        async with self._w.transaction() as tx:
-            current, seq = await self._pointer(tx, flow_id)
-            _expect(f"unpublish `{flow_id}`", flow_id, expected_current, current)
+        doing = f"unpublish `{flow_id}`"
+        async with self._moving(flow_id, actor, expected_current, doing) as (tx, current, seq):
             if current is None:
                 raise PointerRefused(f"`{flow_id}` is not published; nothing to unpublish")
             return await self._move(tx, flow_id, None, current, seq, "unpublish", actor)
 
-    async def _pointer(self, tx: Tx, flow_id: str) -> tuple[int | None, int]:
-        """The published version and the number of publications, read under the lock."""
-        row = await tx.one(
-            "SELECT published, publications FROM flows WHERE tenant_id = ? AND flow_id = ?",
-            (self._tenant_id, flow_id),
-        )
-        if row is None:
-            raise self._unknown("flow", flow_id)
-        return row["published"], row["publications"]
+    @asynccontextmanager
+    async def _moving(
+        self, flow_id: str, actor: str, expected: Expected, doing: str
+    ) -> AsyncIterator[tuple[Tx, int | None, int]]:
+        """A write transaction moving the flow's pointer (``doing``, for messages): yields
+        it with the published version and the number of publications, read under its
+        lock, once the optimistic check passed: ``expected`` (``...``: no check) must be
+        what is published now."""
+        check_actor(actor)
+        async with self._w.transaction() as tx:
+            row = await self._row(tx, "published, publications", "flows", flow_id=flow_id)
+            if row is None:
+                raise self._unknown("flow", flow_id)
+            current: int | None = row["published"]
+            if expected is not ... and expected != current:
+                raise StoreConflict(
+                    f"Cannot {doing}: expected {version_name(expected)} to be published, but "
+                    f"{version_name(current)} is (someone changed it in between)",
+                    f"look again with `flowctl store show {flow_id}` and retry",
+                    expected=expected,
+                    current=current,
+                )
+            yield tx, current, row["publications"]
 
     async def _check_publishable(self, tx: Tx, flow_id: str, version: int, verb: str) -> None:
-        row = await tx.one(
-            "SELECT errors, findings FROM flow_versions "
-            "WHERE tenant_id = ? AND flow_id = ? AND version = ?",
-            (self._tenant_id, flow_id, version),
+        row = await self._row(
+            tx, "errors, findings", "flow_versions", flow_id=flow_id, version=version
         )
         if row is None:
             raise self._no_version(flow_id, version)

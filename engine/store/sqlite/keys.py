@@ -65,12 +65,7 @@ class Keys(TenantPart):
         return record, key
 
     async def keys(self) -> list[ApiKey]:
-        await self._require_tenant(self._r)
-        rows = await self._r.all(
-            f"SELECT {_KEY} FROM api_keys WHERE tenant_id = ? ORDER BY created_at, key_id",
-            (self._tenant_id,),
-        )
-        return [record(ApiKey, r) for r in rows]
+        return await self._listing(ApiKey, "api_keys", "created_at, key_id")
 
     async def revoke_key(self, key_id: str, *, actor: str) -> ApiKey:
         """Revoke a key: every request made with it is refused from now on. Revoking it
@@ -78,10 +73,7 @@ class Keys(TenantPart):
         check_actor(actor)
         now = self._clock()
         async with self._w.transaction() as tx:
-            row = await tx.one(
-                f"SELECT {_KEY} FROM api_keys WHERE tenant_id = ? AND key_id = ?",
-                (self._tenant_id, key_id),
-            )
+            row = await self._row(tx, _KEY, "api_keys", key_id=key_id)
             if row is None:
                 raise self._unknown("key", key_id)
             found = record(ApiKey, row)

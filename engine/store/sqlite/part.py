@@ -1,44 +1,57 @@
 """What every part of one tenant's handle (its settings, flows, sessions, keys, secrets)
-stands on: the tenant's id, the two connections, the clock, and the checks and
-``NotFound`` messages they share. Each part is a class over this one, and
-:class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore` joins them; a part uses
-only what is defined here or in itself.
+stands on: the tenant's id, what the store shares with every handle (:class:`Shared`),
+and the lookups, checks and ``NotFound`` messages the parts share. Each part is a class
+over this one, and :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore` joins
+them; a part uses only what is defined here or in itself.
+
+The lookups here name the tenant first in every statement they run, so a part that
+uses them cannot forget to, and another tenant's row is never found.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
 
 from flowctl.engine.boundary import ToolCatalog
 from flowctl.engine.store.errors import NotFound
-from flowctl.engine.store.sqlite.db import Db, Tx
+from flowctl.engine.store.sqlite.db import Db, Row, Tx
 from flowctl.engine.store.sqlite.events import EventWriter
+from flowctl.engine.store.sqlite.rows import columns, record
 
-__all__ = ["TenantPart"]
+__all__ = ["Shared", "TenantPart"]
+
+R = TypeVar("R", bound=msgspec.Struct)
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What the store hands every tenant's handle, once: its two connections, the event
+    writer that groups sessions' events, the clock, the routing check and the
+    operator's tool catalog (``open_store``'s)."""
+
+    writer: Db
+    reader: Db
+    events: EventWriter
+    clock: Callable[[], float]
+    validate_routing: Callable[[Any], None] | None
+    catalog: ToolCatalog | None = None
 
 
 class TenantPart:
     """One tenant's rows; every statement of a part names ``_tenant_id``."""
 
-    def __init__(
-        self,
-        tenant_id: str,
-        writer: Db,
-        reader: Db,
-        events: EventWriter,
-        *,
-        clock: Callable[[], float],
-        validate_routing: Callable[[Any], None] | None,
-        catalog: ToolCatalog | None = None,
-    ) -> None:
+    def __init__(self, tenant_id: str, shared: Shared) -> None:
         self._tenant_id = tenant_id
-        self._catalog = catalog
-        self._w = writer
-        self._r = reader
-        self._events = events
-        self._clock = clock
-        self._validate_routing = validate_routing
+        self._catalog = shared.catalog
+        self._w = shared.writer
+        self._r = shared.reader
+        self._events = shared.events
+        self._clock = shared.clock
+        self._validate_routing = shared.validate_routing
         self._known = False  # tenants are never deleted: once seen, no need to look again
 
     async def _require_tenant(self, db: Db | Tx) -> None:
@@ -50,6 +63,25 @@ class TenantPart:
                 f"`flowctl tenants create {self._tenant_id}`"
             )
         self._known = True
+
+    async def _row(self, db: Db | Tx, select: str, table: str, **key: Any) -> Row | None:
+        """The tenant's row of ``table`` whose columns in ``key`` hold its values (None:
+        no such row here), with the columns ``select`` names."""
+        where = "".join(f" AND {column} = ?" for column in key)
+        return await db.one(
+            f"SELECT {select} FROM {table} WHERE tenant_id = ?{where}",
+            (self._tenant_id, *key.values()),
+        )
+
+    async def _listing(self, cls: type[R], table: str, order: str) -> list[R]:
+        """Every row of the tenant's in ``table`` as ``cls`` records, sorted by
+        ``order``: an unknown tenant is :class:`NotFound`, not an empty list."""
+        await self._require_tenant(self._r)
+        rows = await self._r.all(
+            f"SELECT {columns(cls)} FROM {table} WHERE tenant_id = ? ORDER BY {order}",
+            (self._tenant_id,),
+        )
+        return [record(cls, r) for r in rows]
 
     def _unknown(self, kind: str, name: str) -> NotFound:
         """``Unknown flow `clinic` for tenant `acme```: also what another tenant's is."""

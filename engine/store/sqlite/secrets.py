@@ -13,7 +13,6 @@ from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import SecretInfo
 from flowctl.engine.store.sqlite.db import audit, bump_changes
 from flowctl.engine.store.sqlite.part import TenantPart
-from flowctl.engine.store.sqlite.rows import columns, record
 
 __all__ = ["MAX_SECRETS", "MAX_SECRET_BYTES", "Secrets", "check_secret_name"]
 
@@ -22,7 +21,6 @@ MAX_SECRET_BYTES = 16 * 1024
 # Per tenant: a flow needs a handful; a thousand is a mistake or an attack.
 MAX_SECRETS = 1000
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_SECRET = columns(SecretInfo)
 
 
 def check_secret_name(name: str) -> str:
@@ -38,12 +36,7 @@ class Secrets(TenantPart):
     """The secrets part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
 
     async def secrets(self) -> list[SecretInfo]:
-        await self._require_tenant(self._r)
-        rows = await self._r.all(
-            f"SELECT {_SECRET} FROM secrets WHERE tenant_id = ? ORDER BY name",
-            (self._tenant_id,),
-        )
-        return [record(SecretInfo, r) for r in rows]
+        return await self._listing(SecretInfo, "secrets", "name")
 
     async def set_secret(self, name: str, value: str, *, actor: str) -> SecretInfo:
         """Set or rotate a secret. The audit log records its name, never its value."""
@@ -59,10 +52,7 @@ class Secrets(TenantPart):
         now = self._clock()
         async with self._w.transaction() as tx:
             await self._require_tenant(tx)
-            row = await tx.one(
-                "SELECT created_at FROM secrets WHERE tenant_id = ? AND name = ?",
-                (self._tenant_id, name),
-            )
+            row = await self._row(tx, "created_at", "secrets", name=name)
             if row is None:
                 count = await tx.one(
                     "SELECT count(*) AS kept FROM secrets WHERE tenant_id = ?", (self._tenant_id,)
@@ -91,10 +81,7 @@ class Secrets(TenantPart):
         now = self._clock()
         async with self._w.transaction() as tx:
             await self._require_tenant(tx)
-            row = await tx.one(
-                "SELECT 1 FROM secrets WHERE tenant_id = ? AND name = ?", (self._tenant_id, name)
-            )
-            if row is None:
+            if await self._row(tx, "1", "secrets", name=name) is None:
                 raise self._unknown("secret", name)
             await tx.run(
                 "DELETE FROM secrets WHERE tenant_id = ? AND name = ?", (self._tenant_id, name)

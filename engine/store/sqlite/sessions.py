@@ -41,10 +41,7 @@ class Sessions(TenantPart):
     """The sessions part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
 
     async def _require_session(self, tx: Tx, session_id: str) -> None:
-        if not await tx.one(
-            "SELECT 1 FROM sessions WHERE tenant_id = ? AND session_id = ?",
-            (self._tenant_id, session_id),
-        ):
+        if await self._row(tx, "1", "sessions", session_id=session_id) is None:
             raise self._unknown("session", session_id)
 
     async def start_session(
@@ -93,10 +90,7 @@ class Sessions(TenantPart):
                         f"limit; end one, or raise the limit with `flowctl tenants set-limits "
                         f"{self._tenant_id} --max-sessions N`"
                     )
-            if await tx.one(
-                "SELECT 1 FROM sessions WHERE tenant_id = ? AND session_id = ?",
-                (self._tenant_id, session_id),
-            ):
+            if await self._row(tx, "1", "sessions", session_id=session_id) is not None:
                 raise AlreadyExists(f"Session `{session_id}` already exists")
             await tx.run(
                 "INSERT INTO sessions (tenant_id, session_id, flow_id, version, routing, "
@@ -122,10 +116,7 @@ class Sessions(TenantPart):
         stays), so a worker that ends a session twice on shutdown does no harm."""
         now = self._clock()
         async with self._w.transaction() as tx:
-            row = await tx.one(
-                "SELECT ended_at FROM sessions WHERE tenant_id = ? AND session_id = ?",
-                (self._tenant_id, session_id),
-            )
+            row = await self._row(tx, "ended_at", "sessions", session_id=session_id)
             if row is None:
                 raise self._unknown("session", session_id)
             if row["ended_at"] is None:
@@ -137,10 +128,7 @@ class Sessions(TenantPart):
         return await self.session(session_id)
 
     async def session(self, session_id: str) -> SessionInfo:
-        row = await self._r.one(
-            f"SELECT {_SESSION} FROM sessions WHERE tenant_id = ? AND session_id = ?",
-            (self._tenant_id, session_id),
-        )
+        row = await self._row(self._r, _SESSION, "sessions", session_id=session_id)
         if row is None:
             raise self._unknown("session", session_id)
         return _session(row)
@@ -228,10 +216,7 @@ class Sessions(TenantPart):
         check_actor(actor)
         now = self._clock()
         async with self._w.transaction() as tx:
-            row = await tx.one(
-                f"SELECT {_CALLBACK} FROM callbacks WHERE tenant_id = ? AND callback_id = ?",
-                (self._tenant_id, callback_id),
-            )
+            row = await self._row(tx, _CALLBACK, "callbacks", callback_id=callback_id)
             if row is None:
                 raise NotFound(f"Unknown callback {callback_id} for tenant `{self._tenant_id}`")
             await tx.run(

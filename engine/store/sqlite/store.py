@@ -33,6 +33,7 @@ from flowctl.engine.store.records import ApiKey, Tenant
 from flowctl.engine.store.sqlite.db import Db, Row, SQLiteFile, Tx, audit, bump_changes
 from flowctl.engine.store.sqlite.events import EventWriter
 from flowctl.engine.store.sqlite.keys import authenticate
+from flowctl.engine.store.sqlite.part import Shared
 from flowctl.engine.store.sqlite.schema import APPLICATION_ID, LATEST, MIGRATIONS
 from flowctl.engine.store.sqlite.tenant import (
     TENANT_COLUMNS,
@@ -54,25 +55,16 @@ class SQLiteStore:
     """The :class:`flowctl.engine.store.Store` on an SQLite file. Open it with
     ``await open_store("sqlite:///flowctl.db")``; close it (or ``async with``)."""
 
-    def __init__(
-        self,
-        url: str,
-        writer: Db,
-        reader: Db,
-        *,
-        clock: Callable[[], float],
-        validate_routing: Callable[[Any], None] | None,
-    ) -> None:
+    def __init__(self, url: str, shared: Shared) -> None:
         self.url = url
         self.migrated: tuple[int, int] | None = None
-        self._writer = writer
-        self._reader = reader
-        self._events = EventWriter(writer)
-        self._clock = clock
-        self._validate_routing = validate_routing
+        self._shared = shared
         self._tenants: dict[str, SQLiteTenantStore] = {}
-        # The operator's tool catalog, for linting tenants' flows (open_store's).
-        self.catalog: ToolCatalog | None = None
+
+    @property
+    def catalog(self) -> ToolCatalog | None:
+        """The operator's tool catalog, which tenants' flows are linted against."""
+        return self._shared.catalog
 
     # --- opening ------------------------------------------------------------------------
 
@@ -80,15 +72,13 @@ class SQLiteStore:
     async def open(
         cls,
         url: str,
-        path: str,
+        file: SQLiteFile,
         *,
         create: bool,
-        read_only: bool,
-        timeout: float,
         clock: Callable[[], float],
         validate_routing: Callable[[Any], None] | None,
+        catalog: ToolCatalog | None,
     ) -> SQLiteStore:
-        file = SQLiteFile(path, read_only=read_only, timeout=timeout)
         _check_file(file, create)
         writer = await _connect(file, create)
         try:
@@ -101,15 +91,17 @@ class SQLiteStore:
         except BaseException:
             await writer.close()
             raise
-        store = cls(url, writer, reader, clock=clock, validate_routing=validate_routing)
+        events = EventWriter(writer)
+        store = cls(url, Shared(writer, reader, events, clock, validate_routing, catalog))
         store.migrated = migrated
         return store
 
     async def close(self) -> None:
-        await self._events.drain()
-        if self._reader is not self._writer:
-            await self._reader.close()
-        await self._writer.close()
+        shared = self._shared
+        await shared.events.drain()
+        if shared.reader is not shared.writer:
+            await shared.reader.close()
+        await shared.writer.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -128,15 +120,7 @@ class SQLiteStore:
         handle = self._tenants.get(tenant_id)
         if handle is None:
             check_id("tenant", tenant_id)
-            handle = SQLiteTenantStore(
-                tenant_id,
-                self._writer,
-                self._reader,
-                self._events,
-                clock=self._clock,
-                validate_routing=self._validate_routing,
-                catalog=self.catalog,
-            )
+            handle = SQLiteTenantStore(tenant_id, self._shared)
             self._tenants[tenant_id] = handle
         return handle
 
@@ -151,12 +135,12 @@ class SQLiteStore:
         policy: TenantPolicy | None = None,
     ) -> Tenant:
         check_id("tenant", tenant_id)
-        routing_text = check_routing(tenant_id, routing, self._validate_routing)
+        routing_text = check_routing(tenant_id, routing, self._shared.validate_routing)
         policy_text = check_policy(tenant_id, policy)
         check_limit(max_concurrent_sessions)
         check_actor(actor)
-        now = self._clock()
-        async with self._writer.transaction() as tx:
+        now = self._shared.clock()
+        async with self._shared.writer.transaction() as tx:
             if await tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)):
                 raise AlreadyExists(f"Tenant `{tenant_id}` already exists")
             await tx.run(
@@ -176,14 +160,16 @@ class SQLiteStore:
         return await self.tenant(tenant_id).info()
 
     async def list_tenants(self) -> list[Tenant]:
-        rows = await self._reader.all(f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id")
+        rows = await self._shared.reader.all(
+            f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id"
+        )
         return [tenant_record(row) for row in rows]
 
     async def authenticate(self, key: str) -> ApiKey | None:
-        return await authenticate(self._reader, key)
+        return await authenticate(self._shared.reader, key)
 
     async def changes(self) -> int:
-        row = await self._reader.one("SELECT counter FROM changes WHERE id = 1")
+        row = await self._shared.reader.one("SELECT counter FROM changes WHERE id = 1")
         assert row is not None
         return int(row["counter"])
 
