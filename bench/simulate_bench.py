@@ -5,7 +5,7 @@
 1. Scripted turns per second, every turn changing state (target: at least 150/s after
    warm-up), through a text-only AgentSession with the FlowAgent adapter.
 2. Engine overhead: the same 10-turn conversation with 4 handoffs, written by hand as
-   LiveKit Agent classes with @function_tool handoffs vs run from a flow through the
+   LiveKit Agents with function_tool handoffs vs run from a flow through the
    adapter, same scripted model, side by side (target: median ratio at most 1.10).
 """
 
@@ -107,7 +107,9 @@ def _flow(voiced: bool = False) -> Flow:
 
 
 def _hand_written() -> Agent:
-    """The flow above written as LiveKit agents, the way the LiveKit examples do it."""
+    """The flow above written as LiveKit agents, the way the LiveKit examples do it: an
+    Agent per desk that says who it is on entering and hands the caller on with a
+    function tool; the last desk's tool ends the call."""
 
     class Wrapup(Agent):
         def __init__(self) -> None:
@@ -121,55 +123,25 @@ def _hand_written() -> Agent:
             """End the call"""
             self.session.shutdown()
 
-    class Refunds(Agent):
-        def __init__(self) -> None:
-            super().__init__(instructions="You are the Refunds desk. Help the caller, briefly.")
+    class Desk(Agent):
+        def __init__(self, i: int) -> None:
+            self.desk, onward = STATES[i], STATES[i + 1]
+
+            async def hand_on() -> Agent:
+                return Desk(i + 1) if onward != "Wrapup" else Wrapup()
+
+            handoff = function_tool(
+                hand_on, name=HANDOFFS[i], description=f"The caller needs the {onward} desk now"
+            )
+            super().__init__(
+                instructions=f"You are the {self.desk} desk. Help the caller, briefly.",
+                tools=[handoff],
+            )
 
         async def on_enter(self) -> None:
-            self.session.say("This is Refunds.")
+            self.session.say(f"This is {self.desk}.")
 
-        @function_tool
-        async def to_wrapup(self) -> Agent:
-            """The caller needs the Wrapup desk now"""
-            return Wrapup()
-
-    class Payments(Agent):
-        def __init__(self) -> None:
-            super().__init__(instructions="You are the Payments desk. Help the caller, briefly.")
-
-        async def on_enter(self) -> None:
-            self.session.say("This is Payments.")
-
-        @function_tool
-        async def to_refunds(self) -> Agent:
-            """The caller needs the Refunds desk now"""
-            return Refunds()
-
-    class Billing(Agent):
-        def __init__(self) -> None:
-            super().__init__(instructions="You are the Billing desk. Help the caller, briefly.")
-
-        async def on_enter(self) -> None:
-            self.session.say("This is Billing.")
-
-        @function_tool
-        async def to_payments(self) -> Agent:
-            """The caller needs the Payments desk now"""
-            return Payments()
-
-    class Welcome(Agent):
-        def __init__(self) -> None:
-            super().__init__(instructions="You are the Welcome desk. Help the caller, briefly.")
-
-        async def on_enter(self) -> None:
-            self.session.say("This is Welcome.")
-
-        @function_tool
-        async def to_billing(self) -> Agent:
-            """The caller needs the Billing desk now"""
-            return Billing()
-
-    return Welcome()
+    return Desk(0)
 
 
 # 10 turns: a plain reply and a handoff, alternating, then two plain replies.

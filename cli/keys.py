@@ -6,15 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from flowctl.cli.store_common import (
-    actor_option,
-    format_option,
-    listing,
-    run,
-    store_option,
-    tenant_option,
-    with_tenant,
-)
+from flowctl.cli.store_common import listing, tenant_command
 from flowctl.cli.timeline import format_time
 
 if TYPE_CHECKING:
@@ -37,57 +29,37 @@ def keys() -> None:
     "and keys.",
 )
 @click.option("--name", default="", help="What the key is for (shown in listings).")
-@tenant_option
-@actor_option
-@store_option
-@run
-async def create(role: str, name: str, tenant: str, actor: str, url: str) -> None:
+@tenant_command(actor=True)
+async def create(t: TenantStore, role: str, name: str, tenant: str, actor: str) -> None:
     """Create a key for the tenant and print it (once: the store keeps only its hash)."""
-
-    async def body(t: TenantStore) -> None:
-        record, key = await t.create_key(role, actor=actor, name=name)
-        click.echo(key)
-        label = f" ({name})" if name else ""
-        click.echo(
-            f"Created {role} key {record.key_id}{label} for tenant {tenant}. It is shown "
-            "once: keep it now; the store keeps only its hash",
-            err=True,
-        )
-
-    await with_tenant(url, tenant, body)
+    record, key = await t.create_key(role, actor=actor, name=name)
+    click.echo(key)
+    label = f" ({name})" if name else ""
+    click.echo(
+        f"Created {role} key {record.key_id}{label} for tenant {tenant}. It is shown "
+        "once: keep it now; the store keeps only its hash",
+        err=True,
+    )
 
 
 @keys.command(name="list")
-@tenant_option
-@store_option
-@format_option
-@run
-async def list_keys(tenant: str, url: str, fmt: str) -> None:
+@tenant_command(fmt=True)
+async def list_keys(t: TenantStore, tenant: str, fmt: str) -> None:
     """The tenant's keys (ids, roles, names; never the keys), oldest first."""
 
     def row(k: ApiKey) -> list[str]:
         revoked = "-" if k.revoked_at is None else f"{format_time(k.revoked_at)} by {k.revoked_by}"
         return [k.key_id, k.role, k.name or "-", format_time(k.created_at), k.created_by, revoked]
 
-    async def body(t: TenantStore) -> None:
-        header = ["KEY", "ROLE", "NAME", "CREATED", "BY", "REVOKED"]
-        empty = f"No keys for tenant `{tenant}`; create one with `flowctl keys create`"
-        listing(await t.keys(), fmt, header, row, empty=empty)
-
-    await with_tenant(url, tenant, body)
+    header = ["KEY", "ROLE", "NAME", "CREATED", "BY", "REVOKED"]
+    empty = f"No keys for tenant `{tenant}`; create one with `flowctl keys create`"
+    listing(await t.keys(), fmt, header, row, empty=empty)
 
 
 @keys.command()
 @click.argument("key_id", metavar="KEY_ID")
-@tenant_option
-@actor_option
-@store_option
-@run
-async def revoke(key_id: str, tenant: str, actor: str, url: str) -> None:
+@tenant_command(actor=True)
+async def revoke(t: TenantStore, key_id: str, tenant: str, actor: str) -> None:
     """Revoke a key by its id (fk_...): every request made with it is refused from now on."""
-
-    async def body(t: TenantStore) -> None:
-        await t.revoke_key(key_id, actor=actor)
-        click.echo(f"Revoked key {key_id}")
-
-    await with_tenant(url, tenant, body)
+    await t.revoke_key(key_id, actor=actor)
+    click.echo(f"Revoked key {key_id}")

@@ -13,10 +13,10 @@ from flowctl.cli.exits import Failure
 from flowctl.cli.store_common import (
     actor_option,
     echo_json,
-    format_option,
     listing,
     run,
     store_option,
+    tenant_command,
     tenant_option,
     with_tenant,
 )
@@ -45,7 +45,6 @@ def _show_policy(p: Any) -> None:
 
 
 @click.command()
-@click.argument("tenant_id", metavar="TENANT")
 @click.option("--grant-tool", multiple=True, metavar="NAME", help="Grant a catalog tool.")
 @click.option("--revoke-tool", multiple=True, metavar="NAME", help="Take a catalog tool back.")
 @click.option("--allow-host", multiple=True, metavar="HOST", help="Let http tools call HOST.")
@@ -57,12 +56,9 @@ def _show_policy(p: Any) -> None:
 @click.option("--max-versions", type=click.IntRange(min=1), help="Most versions it may keep.")
 @click.option("--max-stored-bytes", type=click.IntRange(min=1), help="Most bytes of flows.")
 @click.option("--reset", is_flag=True, help="Start from the default policy (nothing granted).")
-@actor_option
-@store_option
-@format_option
-@run
+@tenant_command(actor=True, fmt=True, argument=True)
 async def policy(
-    tenant_id: str,
+    t: TenantStore,
     grant_tool: tuple[str, ...],
     revoke_tool: tuple[str, ...],
     allow_host: tuple[str, ...],
@@ -72,8 +68,8 @@ async def policy(
     max_versions: int | None,
     max_stored_bytes: int | None,
     reset: bool,
+    tenant: str,
     actor: str,
-    url: str,
     fmt: str,
 ) -> None:
     """Show or change what TENANT's flows may use: catalog tools (the operator's python
@@ -87,28 +83,25 @@ async def policy(
     changes = (grant_tool, revoke_tool, allow_host, deny_host, allow_transfer, deny_transfer)
     changing = reset or any(changes) or max_versions is not None or max_stored_bytes is not None
 
-    async def body(t: TenantStore) -> None:
-        current = (await t.info()).policy
-        if changing:
-            base = TenantPolicy() if reset else current
-            wanted = {
-                "tools": _edit(base.tools, grant_tool, revoke_tool),
-                "egress_hosts": _edit(base.egress_hosts, allow_host, deny_host),
-                "transfer_to": _edit(base.transfer_to, allow_transfer, deny_transfer),
-                "max_versions": max_versions or base.max_versions,
-                "max_stored_bytes": max_stored_bytes or base.max_stored_bytes,
-            }
-            try:
-                new = msgspec.convert(wanted, TenantPolicy)
-            except msgspec.ValidationError as exc:
-                raise Failure(f"Invalid policy for tenant `{tenant_id}`: {exc}") from exc
-            current = (await t.set_policy(new, actor=actor)).policy
-        if fmt == "json":
-            echo_json(current)
-        else:
-            _show_policy(current)
-
-    await with_tenant(url, tenant_id, body)
+    current = (await t.info()).policy
+    if changing:
+        base = TenantPolicy() if reset else current
+        wanted = {
+            "tools": _edit(base.tools, grant_tool, revoke_tool),
+            "egress_hosts": _edit(base.egress_hosts, allow_host, deny_host),
+            "transfer_to": _edit(base.transfer_to, allow_transfer, deny_transfer),
+            "max_versions": max_versions or base.max_versions,
+            "max_stored_bytes": max_stored_bytes or base.max_stored_bytes,
+        }
+        try:
+            new = msgspec.convert(wanted, TenantPolicy)
+        except msgspec.ValidationError as exc:
+            raise Failure(f"Invalid policy for tenant `{tenant}`: {exc}") from exc
+        current = (await t.set_policy(new, actor=actor)).policy
+    if fmt == "json":
+        echo_json(current)
+    else:
+        _show_policy(current)
 
 
 @click.group()
@@ -118,21 +111,15 @@ def secrets() -> None:
 
 
 @secrets.command(name="list")
-@tenant_option
-@store_option
-@format_option
-@run
-async def list_secrets(tenant: str, url: str, fmt: str) -> None:
+@tenant_command(fmt=True)
+async def list_secrets(t: TenantStore, tenant: str, fmt: str) -> None:
     """The tenant's secrets by name, and when each changed."""
 
     def row(s: SecretInfo) -> list[str]:
         return [s.name, format_time(s.updated_at), s.updated_by]
 
-    async def body(t: TenantStore) -> None:
-        empty = f"Tenant {tenant} has no secrets"
-        listing(await t.secrets(), fmt, ["NAME", "UPDATED", "BY"], row, empty=empty)
-
-    await with_tenant(url, tenant, body)
+    empty = f"Tenant {tenant} has no secrets"
+    listing(await t.secrets(), fmt, ["NAME", "UPDATED", "BY"], row, empty=empty)
 
 
 def _read_value(name: str) -> str:
@@ -166,15 +153,8 @@ async def set_secret(name: str, tenant: str, actor: str, url: str) -> None:
 
 @secrets.command(name="delete")
 @click.argument("name")
-@tenant_option
-@actor_option
-@store_option
-@run
-async def delete_secret(name: str, tenant: str, actor: str, url: str) -> None:
+@tenant_command(actor=True)
+async def delete_secret(t: TenantStore, name: str, tenant: str, actor: str) -> None:
     """Delete secret NAME."""
-
-    async def body(t: TenantStore) -> None:
-        await t.delete_secret(name, actor=actor)
-        click.echo(f"Secret {name} of tenant {tenant} deleted")
-
-    await with_tenant(url, tenant, body)
+    await t.delete_secret(name, actor=actor)
+    click.echo(f"Secret {name} of tenant {tenant} deleted")

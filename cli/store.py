@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import EllipsisType
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -12,12 +14,12 @@ from flowctl.cli.exits import EXIT_FINDINGS, Failure
 from flowctl.cli.store_common import (
     actor_option,
     echo_json,
-    format_option,
     lint_summary,
     listing,
     read_catalog,
     run,
     store_option,
+    tenant_command,
     tenant_option,
     tools_option,
     version_name,
@@ -31,8 +33,12 @@ if TYPE_CHECKING:
 
 __all__ = ["store"]
 
+F = TypeVar("F", bound=Callable[..., object])
 
-def _expected(value: str | None) -> Any:
+
+def _expected(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> int | EllipsisType | None:
     """``--expect N`` / ``--expect none``, or ``...`` (no check) when not given."""
     if value is None:
         return ...
@@ -41,6 +47,16 @@ def _expected(value: str | None) -> Any:
     if not value.removeprefix("v").isdigit():
         raise Failure(f"`--expect {value}`: give a version number, or `none`")
     return int(value.removeprefix("v"))
+
+
+def _expect_option(doing: str) -> Callable[[F], F]:
+    """``--expect`` (``expect``): the version that must still be the published one, or
+    ``...``; the store refuses the change when the pointer has moved since."""
+    return click.option(
+        "--expect",
+        callback=_expected,
+        help=f"{doing} only if this version (or `none`) is the published one.",
+    )
 
 
 def _findings(flow_id: str, version: Version) -> None:
@@ -146,142 +162,118 @@ async def push(
 @store.command()
 @click.argument("flow_id", metavar="FLOW")
 @click.argument("version", type=click.IntRange(min=1))
-@click.option("--expect", help="Publish only if this version (or `none`) is the published one.")
-@tenant_option
-@actor_option
-@store_option
-@run
+@_expect_option("Publish")
+@tenant_command(actor=True)
 async def publish(
-    flow_id: str, version: int, expect: str | None, tenant: str, actor: str, url: str
+    t: TenantStore,
+    flow_id: str,
+    version: int,
+    expect: int | EllipsisType | None,
+    tenant: str,
+    actor: str,
 ) -> None:
     """Make VERSION of FLOW the one new sessions get (lint-clean versions only). Running
     sessions keep the version they started on."""
-    expected = _expected(expect)
-
-    async def body(t: TenantStore) -> None:
-        before = await t.published(flow_id)
-        if before == version and expected in (..., before):
-            click.echo(f"{flow_id} v{version} is already published")
-            return
-        pub = await t.publish(flow_id, version, actor=actor, expected_current=expected)
-        click.echo(f"{flow_id} v{pub.version} published (was {version_name(pub.previous)})")
-
-    await with_tenant(url, tenant, body)
+    before = await t.published(flow_id)
+    if before == version and expect in (..., before):
+        click.echo(f"{flow_id} v{version} is already published")
+        return
+    pub = await t.publish(flow_id, version, actor=actor, expected_current=expect)
+    click.echo(f"{flow_id} v{pub.version} published (was {version_name(pub.previous)})")
 
 
 @store.command()
 @click.argument("flow_id", metavar="FLOW")
 @click.option("--to", "to", type=click.IntRange(min=1), help="Version to go back to.")
-@click.option("--expect", help="Roll back only if this version (or `none`) is the published one.")
-@tenant_option
-@actor_option
-@store_option
-@run
+@_expect_option("Roll back")
+@tenant_command(actor=True)
 async def rollback(
-    flow_id: str, to: int | None, expect: str | None, tenant: str, actor: str, url: str
+    t: TenantStore,
+    flow_id: str,
+    to: int | None,
+    expect: int | EllipsisType | None,
+    tenant: str,
+    actor: str,
 ) -> None:
     """Republish an earlier version of FLOW: --to VERSION, or by default the newest
     version below the published one that was published before."""
-    expected = _expected(expect)
-
-    async def body(t: TenantStore) -> None:
-        pub = await t.rollback(flow_id, actor=actor, to=to, expected_current=expected)
-        click.echo(f"{flow_id} rolled back to v{pub.version} (was {version_name(pub.previous)})")
-
-    await with_tenant(url, tenant, body)
+    pub = await t.rollback(flow_id, actor=actor, to=to, expected_current=expect)
+    click.echo(f"{flow_id} rolled back to v{pub.version} (was {version_name(pub.previous)})")
 
 
 @store.command(name="list")
 @click.argument("flow_id", metavar="[FLOW]", required=False)
-@tenant_option
-@store_option
-@format_option
-@run
-async def list_(flow_id: str | None, tenant: str, url: str, fmt: str) -> None:
+@tenant_command(fmt=True)
+async def list_(t: TenantStore, flow_id: str | None, tenant: str, fmt: str) -> None:
     """The tenant's flows, or the versions of FLOW (`*` marks the published one)."""
 
     def flow_row(f: FlowInfo) -> list[str]:
         published = format_time(f.published_at)
         return [f.flow_id, version_name(f.published), f"v{f.latest}", published]
 
-    async def body(t: TenantStore) -> None:
-        if flow_id is None:
-            header = ["FLOW", "PUBLISHED", "LATEST", "PUBLISHED AT"]
-            empty = f"No flows for tenant `{tenant}`; push one with `flowctl store push`"
-            listing(await t.flows(), fmt, header, flow_row, empty=empty)
-            return
-        versions = await t.versions(flow_id)
-        published = await t.published(flow_id)
+    if flow_id is None:
+        header = ["FLOW", "PUBLISHED", "LATEST", "PUBLISHED AT"]
+        empty = f"No flows for tenant `{tenant}`; push one with `flowctl store push`"
+        listing(await t.flows(), fmt, header, flow_row, empty=empty)
+        return
+    versions = await t.versions(flow_id)
+    published = await t.published(flow_id)
 
-        def version_row(v: VersionInfo) -> list[str]:
-            mark = " *" if v.version == published else ""
-            lint = lint_summary(v.errors, v.warnings)
-            return [f"v{v.version}{mark}", v.hash[:12], v.author, format_time(v.created_at), lint]
+    def version_row(v: VersionInfo) -> list[str]:
+        mark = " *" if v.version == published else ""
+        lint = lint_summary(v.errors, v.warnings)
+        return [f"v{v.version}{mark}", v.hash[:12], v.author, format_time(v.created_at), lint]
 
-        header = ["VERSION", "HASH", "AUTHOR", "CREATED", "LINT"]
-        listing(versions, fmt, header, version_row, empty=f"No versions of `{flow_id}`")
-
-    await with_tenant(url, tenant, body)
+    header = ["VERSION", "HASH", "AUTHOR", "CREATED", "LINT"]
+    listing(versions, fmt, header, version_row, empty=f"No versions of `{flow_id}`")
 
 
 @store.command()
 @click.argument("flow_id", metavar="FLOW")
 @click.argument("version", type=click.IntRange(min=1), required=False)
 @click.option("--document", is_flag=True, help="Print only the document, as pushed.")
-@tenant_option
-@store_option
-@format_option
-@run
+@tenant_command(fmt=True)
 async def show(
-    flow_id: str, version: int | None, document: bool, tenant: str, url: str, fmt: str
+    t: TenantStore, flow_id: str, version: int | None, document: bool, tenant: str, fmt: str
 ) -> None:
     """One version of FLOW (default: the published one): its hash, author, lint result
     and the flow's publication history; --document prints the document alone."""
-
-    async def body(t: TenantStore) -> None:
-        v = await t.version(flow_id, version)
-        if document:
-            click.echo(v.document, nl=not v.document.endswith("\n"))
-            return
-        published = await t.published(flow_id)
-        history = await t.history(flow_id)
-        if fmt == "json":
-            echo_json({"version": v, "published": published, "history": history})
-            return
-        state = "published" if v.version == published else f"published: {version_name(published)}"
-        click.echo(f"{flow_id} v{v.version} ({state})")
-        click.echo(f"hash     sha256:{v.hash}")
-        click.echo(f"author   {v.author}")
-        click.echo(f"created  {format_time(v.created_at)}")
-        click.echo(f"lint     {lint_summary(v.errors, v.warnings)}")
-        for f in v.findings:
-            click.echo(f"  {f.row}:{f.column}: {f.code} {f.message}")
-        click.echo("history" if history else "history  never published")
-        for p in history:
-            was = f" (was {version_name(p.previous)})" if p.previous is not None else ""
-            to = "-" if p.version is None else f"v{p.version}"  # unpublish: no version
-            click.echo(f"  #{p.seq}  {format_time(p.at)}  {p.action:<9} {to}{was} by {p.actor}")
-
-    await with_tenant(url, tenant, body)
+    v = await t.version(flow_id, version)
+    if document:
+        click.echo(v.document, nl=not v.document.endswith("\n"))
+        return
+    published = await t.published(flow_id)
+    history = await t.history(flow_id)
+    if fmt == "json":
+        echo_json({"version": v, "published": published, "history": history})
+        return
+    state = "published" if v.version == published else f"published: {version_name(published)}"
+    click.echo(f"{flow_id} v{v.version} ({state})")
+    click.echo(f"hash     sha256:{v.hash}")
+    click.echo(f"author   {v.author}")
+    click.echo(f"created  {format_time(v.created_at)}")
+    click.echo(f"lint     {lint_summary(v.errors, v.warnings)}")
+    for f in v.findings:
+        click.echo(f"  {f.row}:{f.column}: {f.code} {f.message}")
+    click.echo("history" if history else "history  never published")
+    for p in history:
+        was = f" (was {version_name(p.previous)})" if p.previous is not None else ""
+        to = "-" if p.version is None else f"v{p.version}"  # unpublish: no version
+        click.echo(f"  #{p.seq}  {format_time(p.at)}  {p.action:<9} {to}{was} by {p.actor}")
 
 
 @store.command()
 @click.argument("flow_id", metavar="FLOW")
 @click.argument("old", type=click.IntRange(min=1))
 @click.argument("new", type=click.IntRange(min=1), required=False)
-@tenant_option
-@store_option
-@run
-async def diff(flow_id: str, old: int, new: int | None, tenant: str, url: str) -> None:
+@tenant_command()
+async def diff(t: TenantStore, flow_id: str, old: int, new: int | None, tenant: str) -> None:
     """A unified diff of two versions of FLOW (NEW: default the latest), as pretty JSON."""
     from flowctl.engine.store.documents import unified_diff
 
-    async def body(t: TenantStore) -> None:
-        newest = new if new is not None else (await t.versions(flow_id))[-1].version
-        a, b = await t.version(flow_id, old), await t.version(flow_id, newest)
-        text = unified_diff(
-            a.document, b.document, f"{flow_id}@v{a.version}", f"{flow_id}@v{b.version}"
-        )
-        click.echo(text, nl=False)
-
-    await with_tenant(url, tenant, body)
+    newest = new if new is not None else (await t.versions(flow_id))[-1].version
+    a, b = await t.version(flow_id, old), await t.version(flow_id, newest)
+    text = unified_diff(
+        a.document, b.document, f"{flow_id}@v{a.version}", f"{flow_id}@v{b.version}"
+    )
+    click.echo(text, nl=False)

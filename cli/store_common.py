@@ -41,6 +41,7 @@ __all__ = [
     "run",
     "store_option",
     "table",
+    "tenant_command",
     "tenant_option",
     "tools_option",
     "version_name",
@@ -139,6 +140,34 @@ def run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
         return asyncio.run(work(*args, **kwargs))
 
     return command
+
+
+def tenant_command(
+    *, actor: bool = False, fmt: bool = False, argument: bool = False
+) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., None]]:
+    """A command on one tenant's part of the store, which most store commands are: it
+    takes the tenant (``--tenant``, or with ``argument`` a ``TENANT`` argument), ``--actor``
+    when it changes something, ``--store``, and ``--format`` when it prints data; it is
+    async and its first parameter is the tenant's store, opened for the command and
+    closed after. Its other parameters are click's, ``tenant`` among them.
+
+    A command that must read or check its input before the store is opened (a file,
+    standard input) runs itself instead, with :func:`run` and :func:`with_tenant`."""
+    tenant = click.argument("tenant", metavar="TENANT") if argument else tenant_option
+    options = [tenant, *([actor_option] if actor else []), store_option]
+    options += [format_option] if fmt else []
+
+    def decorate(work: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+        @wraps(work)
+        async def opened(url: str, **params: Any) -> None:
+            await with_tenant(url, params["tenant"], lambda t: work(t, **params))
+
+        command = run(opened)
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 async def with_store(

@@ -17,7 +17,7 @@ from flowctl.cli.store_common import (
     listing,
     run,
     store_option,
-    tenant_option,
+    tenant_command,
     with_store,
     with_tenant,
 )
@@ -43,7 +43,8 @@ def _read_routing(path: Path | None) -> bytes | None:
         raise Failure(f"Cannot read `{path}`: {exc.strerror or exc}") from exc
 
 
-def _max_sessions(value: str | None) -> int | None:
+def _max_sessions(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``--max-sessions``: a whole number from 1, or ``none`` (no limit)."""
     if value is None or value.lower() == "none":
         return None
     if not value.isdigit() or int(value) < 1:
@@ -93,20 +94,27 @@ async def list_tenants(url: str, fmt: str) -> None:
 @click.option(
     "--routing", type=click.Path(path_type=Path), help="Routing document (JSON; - for stdin)."
 )
-@click.option("--max-sessions", help="Most sessions running at once (default: no limit).")
+@click.option(
+    "--max-sessions",
+    callback=_max_sessions,
+    help="Most sessions running at once (default: no limit).",
+)
 @actor_option
 @store_option
 @run
 async def create(
-    tenant_id: str, name: str, routing: Path | None, max_sessions: str | None, actor: str, url: str
+    tenant_id: str, name: str, routing: Path | None, max_sessions: int | None, actor: str, url: str
 ) -> None:
     """Create a tenant."""
     document = _read_routing(routing)
-    limit = _max_sessions(max_sessions)
 
     async def body(s: Store) -> None:
         await s.create_tenant(
-            tenant_id, actor=actor, name=name, routing=document, max_concurrent_sessions=limit
+            tenant_id,
+            actor=actor,
+            name=name,
+            routing=document,
+            max_concurrent_sessions=max_sessions,
         )
         click.echo(f"Created tenant {tenant_id}")
 
@@ -114,31 +122,25 @@ async def create(
 
 
 @tenants.command(name="show")
-@click.argument("tenant_id", metavar="TENANT")
 @click.option("--audit", "audit", is_flag=True, help="Also the tenant's latest changes.")
-@store_option
-@format_option
-@run
-async def show_tenant(tenant_id: str, audit: bool, url: str, fmt: str) -> None:
+@tenant_command(fmt=True, argument=True)
+async def show_tenant(t: TenantStore, audit: bool, tenant: str, fmt: str) -> None:
     """A tenant's settings (and with --audit, who changed what, newest first)."""
     import json
 
-    async def body(t: TenantStore) -> None:
-        info = await t.info()
-        entries = await t.audit(limit=50) if audit else []
-        if fmt == "json":
-            echo_json({"tenant": info, "audit": entries} if audit else info)
-            return
-        _show_tenant(info)
-        if audit:
-            click.echo("audit")
-            for e in entries:
-                detail = json.dumps(e.detail, ensure_ascii=False) if e.detail else ""
-                click.echo(
-                    f"  {format_time(e.at)}  {e.actor}  {e.action} {e.subject} {detail}".rstrip()
-                )
-
-    await with_tenant(url, tenant_id, body)
+    info = await t.info()
+    entries = await t.audit(limit=50) if audit else []
+    if fmt == "json":
+        echo_json({"tenant": info, "audit": entries} if audit else info)
+        return
+    _show_tenant(info)
+    if audit:
+        click.echo("audit")
+        for e in entries:
+            detail = json.dumps(e.detail, ensure_ascii=False) if e.detail else ""
+            click.echo(
+                f"  {format_time(e.at)}  {e.actor}  {e.action} {e.subject} {detail}".rstrip()
+            )
 
 
 @tenants.command(name="set-routing")
@@ -164,20 +166,17 @@ async def set_routing(
 
 
 @tenants.command(name="set-limits")
-@click.argument("tenant_id", metavar="TENANT")
-@click.option("--max-sessions", required=True, help="Most sessions running at once, or `none`.")
-@actor_option
-@store_option
-@run
-async def set_limits(tenant_id: str, max_sessions: str, actor: str, url: str) -> None:
+@click.option(
+    "--max-sessions",
+    required=True,
+    callback=_max_sessions,
+    help="Most sessions running at once, or `none`.",
+)
+@tenant_command(actor=True, argument=True)
+async def set_limits(t: TenantStore, max_sessions: int | None, tenant: str, actor: str) -> None:
     """Change a tenant's limits."""
-    limit = _max_sessions(max_sessions)
-
-    async def body(t: TenantStore) -> None:
-        await t.set_limits(max_concurrent_sessions=limit, actor=actor)
-        click.echo(f"Tenant {tenant_id}: max sessions {limit or 'no limit'}")
-
-    await with_tenant(url, tenant_id, body)
+    await t.set_limits(max_concurrent_sessions=max_sessions, actor=actor)
+    click.echo(f"Tenant {tenant}: max sessions {max_sessions or 'no limit'}")
 
 
 # --- flowctl sessions -------------------------------------------------------------------
@@ -192,12 +191,9 @@ def sessions() -> None:
 @click.option("--flow", "flow_id", help="Only sessions of this flow.")
 @click.option("--running/--ended", default=None, help="Only running, or only ended sessions.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@tenant_option
-@store_option
-@format_option
-@run
+@tenant_command(fmt=True)
 async def list_sessions(
-    flow_id: str | None, running: bool | None, limit: int, tenant: str, url: str, fmt: str
+    t: TenantStore, flow_id: str | None, running: bool | None, limit: int, tenant: str, fmt: str
 ) -> None:
     """The tenant's sessions, newest first."""
 
@@ -206,31 +202,21 @@ async def list_sessions(
         started, ended = format_time(s.started_at), format_time(s.ended_at)
         return [s.session_id, s.flow_id, f"v{s.version}", started, ended, reason, str(s.events)]
 
-    async def body(t: TenantStore) -> None:
-        found = await t.sessions(flow_id=flow_id, running=running, limit=limit)
-        header = ["SESSION", "FLOW", "VERSION", "STARTED", "ENDED", "REASON", "EVENTS"]
-        listing(found, fmt, header, row, empty=f"No sessions for tenant `{tenant}`")
-
-    await with_tenant(url, tenant, body)
+    found = await t.sessions(flow_id=flow_id, running=running, limit=limit)
+    header = ["SESSION", "FLOW", "VERSION", "STARTED", "ENDED", "REASON", "EVENTS"]
+    listing(found, fmt, header, row, empty=f"No sessions for tenant `{tenant}`")
 
 
 @sessions.command(name="show")
 @click.argument("session_id", metavar="SESSION")
-@tenant_option
-@store_option
-@format_option
-@run
-async def show_session(session_id: str, tenant: str, url: str, fmt: str) -> None:
+@tenant_command(fmt=True)
+async def show_session(t: TenantStore, session_id: str, tenant: str, fmt: str) -> None:
     """A recorded session as a timeline: states entered, edges fired, refusals, tool
     calls and results, what was said, structured outputs, the end."""
-
-    async def body(t: TenantStore) -> None:
-        info = await t.session(session_id)
-        events = await t.events(session_id)
-        if fmt == "json":
-            echo_json({"session": info, "events": events})
-            return
-        for line in timeline(info, events):
-            click.echo(line)
-
-    await with_tenant(url, tenant, body)
+    info = await t.session(session_id)
+    events = await t.events(session_id)
+    if fmt == "json":
+        echo_json({"session": info, "events": events})
+        return
+    for line in timeline(info, events):
+        click.echo(line)

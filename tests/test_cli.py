@@ -322,13 +322,14 @@ def test_lint_in_parallel_matches_linting_in_one_process(tmp_path: Path) -> None
 # --- route -----------------------------------------------------------------------------
 
 
+def route(*args: str) -> tuple[int, str, str]:
+    """``flowctl route`` over the example flows."""
+    return run("route", "--flows", str(FLOWS), *args)
+
+
 def test_route_prints_the_decision_and_the_rule() -> None:
-    code, out, err = run(
-        "route",
-        "--flows",
-        str(FLOWS),
-        "--metadata",
-        '{"tenant_id": "dynamic-co", "user_details": {"is_new_user": true}}',
+    code, out, err = route(
+        "--metadata", '{"tenant_id": "dynamic-co", "user_details": {"is_new_user": true}}'
     )
     assert code == 0
     assert out == (
@@ -343,15 +344,8 @@ def test_route_prints_the_decision_and_the_rule() -> None:
 
 
 def test_route_json_from_attributes() -> None:
-    code, out, _ = run(
-        "route",
-        "--flows",
-        str(FLOWS),
-        "--attributes",
-        '{"tenant_id": "dynamic-co", "purpose": "trial", "user_id": "user-1"}',
-        "--format",
-        "json",
-    )
+    attributes = '{"tenant_id": "dynamic-co", "purpose": "trial", "user_id": "user-1"}'
+    code, out, _ = route("--attributes", attributes, "--format", "json")
     assert code == 0
     assert json.loads(out) == {
         "decision": "routed",
@@ -422,7 +416,7 @@ def test_route_bad_tenant_files_exit_2_with_each_problem_located(tmp_path: Path)
     ids=["no-metadata", "attributes-not-json", "attributes-not-object"],
 )
 def test_route_usage_errors_exit_2(args: list[str], message: str) -> None:
-    code, out, err = run("route", "--flows", str(FLOWS), *args)
+    code, out, err = route(*args)
     assert (code, out, err) == (2, "", f"flowctl: error: {message}\n")
 
 

@@ -101,27 +101,27 @@ def test_tools_are_tagged_by_kind() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "expected"),
+    ("data", "finding"),
     [
-        (b"", ["1:1 FL001 File is empty; a flow is a JSON object"]),
-        (b"  \n\t ", ["1:1 FL001 File is empty; a flow is a JSON object"]),
-        (b"[1, 2]", ["1:1 FL002 Expected `object`, got `array` - at `$`"]),
-        (b'"flow"', ["1:1 FL002 Expected `object`, got `str` - at `$`"]),
+        (b"", "1:1 FL001 File is empty; a flow is a JSON object"),
+        (b"  \n\t ", "1:1 FL001 File is empty; a flow is a JSON object"),
+        (b"[1, 2]", "1:1 FL002 Expected `object`, got `array` - at `$`"),
+        (b'"flow"', "1:1 FL002 Expected `object`, got `str` - at `$`"),
         (
             b'{"agents": [\n  {"name": "a",}\n]}',
-            ["2:16 FL001 Invalid JSON: trailing comma in object"],
+            "2:16 FL001 Invalid JSON: trailing comma in object",
         ),
-        (b'{"agents": [', ["1:13 FL001 Invalid JSON: unexpected end of file"]),
-        (b'{"agents": []} x', ["1:16 FL001 Invalid JSON: trailing characters"]),
-        (b'{"name": "caf\xc3\xa9 \xff"}', ["1:16 FL001 File is not valid UTF-8 (byte 0xff)"]),
-        (b"[" * 100_000 + b"]" * 100_000, ["1:1 FL001 Invalid JSON: nested too deeply"]),
-        (b'{"agents": []}', ["1:12 FL005 Expected `array` of length >= 1 - at `$.agents`"]),
-        (b"{}", ["1:1 FL003 Object missing required field `agents` - at `$`"]),
-        (b'{"agents": [], "x": 1e999}', ["1:1 FL001 Invalid JSON: number out of range"]),
-        (b'{"agents": [], "x": NaN}', ["1:21 FL001 Invalid JSON: invalid character"]),
+        (b'{"agents": [', "1:13 FL001 Invalid JSON: unexpected end of file"),
+        (b'{"agents": []} x', "1:16 FL001 Invalid JSON: trailing characters"),
+        (b'{"name": "caf\xc3\xa9 \xff"}', "1:16 FL001 File is not valid UTF-8 (byte 0xff)"),
+        (b"[" * 100_000 + b"]" * 100_000, "1:1 FL001 Invalid JSON: nested too deeply"),
+        (b'{"agents": []}', "1:12 FL005 Expected `array` of length >= 1 - at `$.agents`"),
+        (b"{}", "1:1 FL003 Object missing required field `agents` - at `$`"),
+        (b'{"agents": [], "x": 1e999}', "1:1 FL001 Invalid JSON: number out of range"),
+        (b'{"agents": [], "x": NaN}', "1:21 FL001 Invalid JSON: invalid character"),
         (
             b'{"agents": [], "x": "\\ud800"}',
-            ["1:22 FL001 Invalid JSON: `\\ud800` is half of a surrogate pair"],
+            "1:22 FL001 Invalid JSON: `\\ud800` is half of a surrogate pair",
         ),
     ],
     ids=[
@@ -141,8 +141,9 @@ def test_tools_are_tagged_by_kind() -> None:
         "lone-surrogate",
     ],
 )
-def test_broken_documents_give_located_findings(data: bytes, expected: list[str]) -> None:
-    assert lint_doc(data) == expected
+def test_broken_documents_give_located_findings(data: bytes, finding: str) -> None:
+    """Each broken document: exactly one finding, located."""
+    assert lint_doc(data) == [finding]
 
 
 def test_byte_order_mark_is_a_warning_and_the_flow_still_lints() -> None:

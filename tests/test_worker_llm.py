@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 livekit = pytest.importorskip("livekit.agents")
@@ -9,7 +11,8 @@ livekit = pytest.importorskip("livekit.agents")
 from livekit.agents import Agent, AgentSession  # noqa: E402
 from livekit.agents.llm import function_tool  # noqa: E402
 
-from flowctl.worker.llm import ScriptedLLM, Step  # noqa: E402
+from flowctl.worker.fakes import ScriptedSTT, SilentTTS  # noqa: E402
+from flowctl.worker.llm import OfflineLLM, ScriptedLLM, StandIn, Step  # noqa: E402
 
 SCHEMA = {
     "name": "take_booking",
@@ -44,3 +47,18 @@ async def test_scripted_model_calls_a_raw_schema_tool_then_replies() -> None:
     assert result.events[-1].item.content == ["Booked for four."]
     assert model.requests[0] == ["take_booking"]
     assert model.pending == []
+
+
+@pytest.mark.parametrize(
+    ("make", "model"),
+    [
+        (ScriptedLLM, "scripted"),
+        (lambda: OfflineLLM(lambda words: None), "offline"),
+        (ScriptedSTT, "scripted"),
+        (SilentTTS, "silent"),
+    ],
+    ids=["scripted-llm", "offline-llm", "scripted-stt", "silent-tts"],
+)
+def test_stand_in_names_itself_flowctls(make: Callable[[], StandIn], model: str) -> None:
+    stand_in = make()
+    assert (stand_in.provider, stand_in.model) == ("flowctl", model)

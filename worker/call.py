@@ -24,6 +24,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -69,26 +70,27 @@ class CallSession(AgentSession):
         super().shutdown(drain=drain)
 
 
+@dataclass(eq=False, kw_only=True)
 class Call:
     """One job's call. Not thread-safe: the job's event loop drives it."""
 
-    def __init__(
-        self,
-        *,
-        routed: Routed,
-        served: ServedFlow,
-        conversation: Conversation,
-        models: SessionModels,
-        room: CallRoom,
-        tracer: Tracer = SessionTracing.start,
-    ) -> None:
-        self.routed = routed
-        self.served = served
-        self.conversation = conversation
-        self.models = models
-        self.room = room
-        self.session: CallSession | None = None
-        self.agent: FlowAgent | None = None
+    routed: Routed
+    served: ServedFlow
+    conversation: Conversation
+    models: SessionModels
+    room: CallRoom
+    tracer: Tracer = SessionTracing.start
+    session: CallSession | None = field(default=None, init=False)
+    agent: FlowAgent | None = field(default=None, init=False)
+    tracing: SessionTracing | None = field(default=None, init=False)
+    outcome: str | None = field(default=None, init=False)  # how the call ended, once it has
+    finished: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    recorder: SessionRecord | None = field(default=None, init=False)  # if the library records
+    _seen: int = field(default=0, init=False)  # history events already reported
+    _finishing: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        served, conversation = self.served, self.conversation
         self.log_fields = {
             "tenant_id": served.tenant_id,
             "flow_id": served.flow_id,
@@ -102,14 +104,7 @@ class Call:
             "flow_id": served.flow_id,
             "version": conversation.compiled.version,
         }
-        self.messages = MessageQueue(room.publisher, header)
-        self._tracer = tracer
-        self.tracing: SessionTracing | None = None
-        self.outcome: str | None = None  # how the call ended, once it has
-        self.finished = asyncio.Event()
-        self._seen = 0  # history events already reported
-        self._finishing: asyncio.Task[None] | None = None
-        self.recorder: SessionRecord | None = None  # when the library records sessions
+        self.messages = MessageQueue(self.room.publisher, header)
 
     @classmethod
     async def open(
@@ -173,7 +168,7 @@ class Call:
             self.routed.reason,
         )
         if traced(conv.setting("tracing"), conv.session_id or ""):
-            self.tracing = self._tracer(self.log_fields)
+            self.tracing = self.tracer(self.log_fields)
         else:
             SessionTracing.off()
         options = self.models.session_options()

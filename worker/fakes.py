@@ -34,7 +34,7 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConn
 from livekit.agents.voice import io
 
 from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig
-from flowctl.worker.llm import ScriptedLLM
+from flowctl.worker.llm import ScriptedLLM, StandIn
 from flowctl.worker.publish import MemoryPublisher
 from flowctl.worker.session import Keys, Plugins
 
@@ -98,22 +98,16 @@ def silence(
 # --- speech to text ---------------------------------------------------------------------
 
 
-class ScriptedSTT(stt.STT):
+class ScriptedSTT(StandIn, stt.STT):
     """A batch STT that returns its script's lines, one per utterance heard."""
+
+    stand_in = "scripted"
 
     def __init__(self, lines: Iterable[str] = ()) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         self._lines = list(lines)
         self.heard: list[float] = []  # seconds of audio in each utterance recognized
         self._ids = itertools.count(1)
-
-    @property
-    def model(self) -> str:
-        return "scripted"
-
-    @property
-    def provider(self) -> str:
-        return "flowctl"
 
     async def _recognize_impl(
         self,
@@ -144,13 +138,15 @@ class Synthesis:
     instructions: str | None
 
 
-class SilentTTS(tts.TTS):
+class SilentTTS(StandIn, tts.TTS):
     """Silence as long as the text would take to say; records each request.
 
     ``voice`` and ``instructions`` mirror what a real TTS is configured with (the
     worker sets ``instructions`` through :meth:`update_options`, as it does for
     OpenAI's TTS), so a test can check which voice said what, and how.
     """
+
+    stand_in = "silent"
 
     def __init__(
         self,
@@ -168,14 +164,6 @@ class SilentTTS(tts.TTS):
         self.voice = voice
         self.instructions = instructions
         self.requests: list[Synthesis] = log if log is not None else []
-
-    @property
-    def model(self) -> str:
-        return "silent"
-
-    @property
-    def provider(self) -> str:
-        return "flowctl"
 
     def update_options(self, *, instructions: str | None = None) -> None:
         self.instructions = instructions

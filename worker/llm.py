@@ -20,13 +20,13 @@ import itertools
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 from livekit.agents import llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 
-__all__ = ["OFFLINE_REPLY", "OfflineLLM", "ScriptedLLM", "Step"]
+__all__ = ["OFFLINE_REPLY", "OfflineLLM", "ScriptedLLM", "StandIn", "Step"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,16 +101,29 @@ class _StepStream(llm.LLMStream):
             send(llm.ChatChunk(id=self._call_id, delta=delta))
 
 
-class _StandIn(llm.LLM):
+class StandIn:
+    """Mixed into every stand-in plugin (these models, ``worker/fakes.py``'s STT and
+    TTS): LiveKit names a plugin's provider and model in its metrics and traces, so a
+    stand-in says it is flowctl's and which one it is (``stand_in``), never a real
+    provider's."""
+
+    stand_in: ClassVar[str]
+
+    @property
+    def model(self) -> str:
+        return self.stand_in
+
+    @property
+    def provider(self) -> str:
+        return "flowctl"
+
+
+class _StandIn(StandIn, llm.LLM):
     def __init__(self) -> None:
         super().__init__()
         self._ids = itertools.count(1)
         self.requests: list[list[str]] = []  # the function names offered at each call
         self.contexts: list[llm.ChatContext] = []  # the history the model saw at each call
-
-    @property
-    def provider(self) -> str:
-        return "flowctl"
 
     def _next(self, chat_ctx: llm.ChatContext, calls_allowed: bool) -> Step | None:
         raise NotImplementedError
@@ -140,14 +153,12 @@ class _StandIn(llm.LLM):
 class ScriptedLLM(_StandIn):
     """Answers from a script, one step per ``chat`` call; never reaches a network."""
 
+    stand_in = "scripted"
+
     def __init__(self) -> None:
         super().__init__()
         self._steps: list[Step] = []
         self.blocked: list[Step] = []  # calls the session allowed no more of this turn
-
-    @property
-    def model(self) -> str:
-        return "scripted"
 
     def plan(self, steps: Iterable[Step]) -> None:
         """The steps of the next turn (unused steps of the last one are dropped)."""
@@ -173,13 +184,11 @@ class OfflineLLM(_StandIn):
     """Calls the function ``choose`` picks for the user's last words (``None``: answer
     with :data:`OFFLINE_REPLY`). After a function's result it says nothing more."""
 
+    stand_in = "offline"
+
     def __init__(self, choose: Callable[[str], Step | None]) -> None:
         super().__init__()
         self._choose = choose
-
-    @property
-    def model(self) -> str:
-        return "offline"
 
     def _next(self, chat_ctx: llm.ChatContext, calls_allowed: bool) -> Step | None:
         last = chat_ctx.items[-1] if chat_ctx.items else None

@@ -30,6 +30,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,21 +99,15 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     tools_path: str = ""  # the operator's tool catalog (a file each process loads)
 
 
+@dataclass(frozen=True)
 class Services:
     """What one process's jobs share: the flows, the session factory (plugins and VAD
     models), how a job reaches its room and how a traced session exports its spans."""
 
-    def __init__(
-        self,
-        library: FlowLibrary,
-        factory: SessionFactory,
-        room: Callable[[JobContext], CallRoom] = LiveKitRoom,
-        tracer: Tracer = SessionTracing.start,
-    ) -> None:
-        self.library = library
-        self.factory = factory
-        self.room = room
-        self.tracer = tracer
+    library: FlowLibrary
+    factory: SessionFactory
+    room: Callable[[JobContext], CallRoom] = LiveKitRoom
+    tracer: Tracer = SessionTracing.start
 
     @classmethod
     def load(

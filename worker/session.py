@@ -228,24 +228,15 @@ class Plugins:
         """``keys``: where the session's keys come from (None: this process's
         environment, for the operator's flows); the same for :meth:`llm` and :meth:`tts`."""
         key = self._key("stt", config, keys)
+        given = _given(model=config.model, language=config.language)
         if config.provider == "deepgram":
             from livekit.plugins import deepgram
 
-            options: dict[str, Any] = {"api_key": key}
-            if config.model:
-                options["model"] = config.model
-            if config.language:
-                options["language"] = config.language
-            return deepgram.STT(**options)
+            return deepgram.STT(api_key=key, **given)
         if config.provider == "openai":
             from livekit.plugins import openai
 
-            options = self._openai(key, None)
-            if config.model:
-                options["model"] = config.model
-            if config.language:
-                options["language"] = config.language
-            return openai.STT(**options)
+            return openai.STT(**self._openai(key, None), **given)
         raise ValueError(f"unsupported stt provider `{config.provider}`")
 
     def llm(self, config: LLMConfig, keys: Keys | None = None) -> llm.LLM:
@@ -254,39 +245,34 @@ class Plugins:
         from livekit.plugins import openai
 
         options = self._openai(self._key("llm", config, keys), config.base_url)
-        if config.model:
-            options["model"] = config.model
-        if config.temperature is not None:
-            options["temperature"] = config.temperature
-        if config.max_tokens is not None:
-            options["max_completion_tokens"] = config.max_tokens
-        return openai.LLM(**options)
+        given = _given(
+            model=config.model,
+            temperature=config.temperature,
+            max_completion_tokens=config.max_tokens,
+        )
+        return openai.LLM(**options, **given)
 
     def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS:
         key = self._key("tts", config, keys)
         if config.provider == "openai":
             from livekit.plugins import openai
 
-            options = self._openai(key, None)
-            if config.model:
-                options["model"] = config.model
-            if config.voice:
-                options["voice"] = config.voice
-            if config.speed is not None:
-                options["speed"] = config.speed
-            return openai.TTS(**options)
+            given = _given(model=config.model, voice=config.voice, speed=config.speed)
+            return openai.TTS(**self._openai(key, None), **given)
         if config.provider == "deepgram":
             from livekit.plugins import deepgram
 
             # A Deepgram voice is a model ("aura-2-thalia-en"): `voice` names it when
             # `model` does not.
-            options: dict[str, Any] = {"api_key": key}
-            if config.model or config.voice:
-                options["model"] = config.model or config.voice
-            if config.speed is not None:
-                options["speed"] = config.speed
-            return deepgram.TTS(**options)
+            given = _given(model=config.model or config.voice, speed=config.speed)
+            return deepgram.TTS(api_key=key, **given)
         raise ValueError(f"unsupported tts provider `{config.provider}`")
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options a flow's config block sets: an unset one (None, or an empty name) is
+    left out, so the plugin keeps its own default. Zero is a setting (temperature 0)."""
+    return {name: value for name, value in options.items() if value is not None and value != ""}
 
 
 def steers_voice(engine: Any) -> bool:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 
 import msgspec
@@ -194,6 +195,7 @@ class _Grants:
         self.egress = egress
 
 
+@dataclass(eq=False)
 class StoreLibrary:
     """The worker's flows from a store (``flowctl worker --store URL``): every tenant's
     published versions, each compiled as that tenant's flow, new publishes picked up by
@@ -219,29 +221,25 @@ class StoreLibrary:
     :meth:`preload` (any event loop, e.g. a job process's prewarm) takes the snapshot;
     :meth:`start` (in the loop that runs jobs) opens the store for good and watches it."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        poll: float = POLL_SECONDS,
-        tools: ToolCatalog | None = None,
-        check: Callable[[ServedFlow], Sequence[str]] | None = None,
-        egress: Callable[[Boundary], EgressPolicy | None] | None = None,
-        report: bool = True,
-    ) -> None:
-        self.url = url
-        self.poll = poll
-        self.tools = tools
-        self.check = check
-        self.report = report
-        self._egress = egress if egress is not None else Boundary.egress
-        self.cache = FlowCache()
-        self.catalog: StoreCatalog = StoreCatalog({}, {}, -1)
-        self.store: Any = None
-        self._flows: StoreFlows | None = None
-        self._tenants: dict[str, _Grants] = {}
-        self._served: dict[tuple[str, str, str], ServedFlow] = {}
-        self._unservable: dict[tuple[str, str, str], UnservableFlow] = {}
+    url: str
+    _: KW_ONLY
+    poll: float = POLL_SECONDS
+    tools: ToolCatalog | None = None
+    check: Callable[[ServedFlow], Sequence[str]] | None = None
+    egress: Callable[[Boundary], EgressPolicy | None] | None = None
+    report: bool = True
+    cache: FlowCache = field(default_factory=FlowCache, init=False)
+    catalog: StoreCatalog = field(default_factory=lambda: StoreCatalog({}, {}, -1), init=False)
+    store: Any = field(default=None, init=False)
+    _flows: StoreFlows | None = field(default=None, init=False)
+    _tenants: dict[str, _Grants] = field(default_factory=dict, init=False)
+    _served: dict[tuple[str, str, str], ServedFlow] = field(default_factory=dict, init=False)
+    _unservable: dict[tuple[str, str, str], UnservableFlow] = field(
+        default_factory=dict, init=False
+    )
+
+    def _egress(self, boundary: Boundary) -> EgressPolicy | None:
+        return (self.egress or Boundary.egress)(boundary)
 
     async def preload(self) -> StoreLibrary:
         from flowctl.engine.store import open_store

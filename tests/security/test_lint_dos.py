@@ -379,26 +379,16 @@ def assert_linear(build: Callable[[int], Any], n: int) -> None:
 
 @pytest.mark.parametrize(
     ("build", "expected", "n"),
-    [(build, expected, n) for _, build, expected, n in CASES],
-    ids=[name for name, *_ in CASES],
+    [(build, expected, n) for _, build, expected, n in [*CASES, *STRUCTURE_CASES]],
+    ids=[name for name, *_ in [*CASES, *STRUCTURE_CASES]],
 )
-def test_lint_text_pattern_finds_exactly_and_in_linear_time(
-    build: Callable[[int], Doc], expected: Callable[[int], list[str]], n: int
-) -> None:
-    assert lint(build(n)) == expected(n)
-    assert lint(build(4 * n)) == expected(4 * n)
-    assert_linear(build, n)
-
-
-@pytest.mark.parametrize(
-    ("build", "expected", "n"),
-    [(build, expected, n) for _, build, expected, n in STRUCTURE_CASES],
-    ids=[name for name, *_ in STRUCTURE_CASES],
-)
-def test_lint_structure_pattern_finds_exactly_and_in_linear_time(
+def test_lint_pattern_finds_exactly_and_in_linear_time(
     build: Callable[[int], Any], expected: Callable[[int], list[str]], n: int
 ) -> None:
+    """Each text pattern (CASES) and structure pattern (STRUCTURE_CASES): the exact
+    findings at n and at 4n, and 4n costing about four times n."""
     assert lint(build(n)) == expected(n)
+    assert lint(build(4 * n)) == expected(4 * n)
     assert_linear(build, n)
 
 
