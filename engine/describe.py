@@ -19,19 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-from flowctl.engine.events import (
-    Called,
-    Ended,
-    Entered,
-    Event,
-    Fired,
-    OutputInvalid,
-    OutputRecorded,
-    RefusedEvent,
-    ToolCalled,
-    ToolReturned,
-    Turn,
-)
+from flowctl.engine import events
 
 __all__ = ["Description", "Kind", "describe"]
 
@@ -65,43 +53,43 @@ def _with_args(head: str, args: dict[str, Any]) -> str:
     return head + (f" {_json(args)}" if args else "")
 
 
-def describe(event: Event, *, spoken: str | None = None) -> Description:
+def describe(event: events.Event, *, spoken: str | None = None) -> Description:
     """What ``event`` was. ``spoken``: the structured-output field a transcript already
     shows as the agent's words, left out of the output's brief."""
     match event:
-        case Turn(role=role, text=text):
+        case events.Turn(role=role, text=text):
             return Description(role, text, f"{role}: {text}")
-        case Entered(state=state, via=None, variables=variables):
+        case events.Entered(state=state, via=None, variables=variables):
             return Description(
                 "entered", state + (f" {_json(variables)}" if variables else ""), None
             )
-        case Entered(state=state, via=via):
+        case events.Entered(state=state, via=via):
             return Description("entered", f"{state} via {via}", None)
-        case Called(name=name, args=args):
+        case events.Called(name=name, args=args):
             return Description("called", _with_args(name, args), None)
-        case Fired(edge=edge, source=source, target=target, args=args, automatic=automatic):
+        case events.Fired(edge=edge, source=source, target=target, args=args, automatic=automatic):
             where = f"{source} -> {target}" if target is not None else f"stayed in {source}"
             auto = " (automatic)" if automatic else ""
             moved = f"{edge}: {source} -> {target}" if target is not None else None
             return Description("fired", _with_args(f"{edge}{auto}: {where}", args), moved)
-        case RefusedEvent(name=name, reason=reason):
+        case events.RefusedEvent(name=name, reason=reason):
             return Description("refused", f"{name}: {reason}", f"refused {name}: {reason}")
-        case ToolCalled(tool=tool, args=args):
+        case events.ToolCalled(tool=tool, args=args):
             return Description("tool", _with_args(tool, args), None)
-        case ToolReturned(tool=tool, ok=True, value=value):
+        case events.ToolReturned(tool=tool, ok=True, value=value):
             said = f"{tool} ok" + ("" if value is None else f" {_json(value)}")
             return Description("result", said, f"tool {tool} -> ok")
-        case ToolReturned(tool=tool, error=error):
+        case events.ToolReturned(tool=tool, error=error):
             return Description(
                 "result", f"{tool} failed: {error}", f"tool {tool} -> error: {error}"
             )
-        case OutputRecorded(state=state, fields=fields):
+        case events.OutputRecorded(state=state, fields=fields):
             shown = {k: v for k, v in fields.items() if k != spoken}
             brief = f"output {msgspec.json.encode(shown).decode()}"
             return Description("output", f"{state} {_json(fields)}", brief)
-        case OutputInvalid(state=state, error=error):
+        case events.OutputInvalid(state=state, error=error):
             return Description("invalid", f"{state}: {error}", f"output invalid: {error}")
-        case Ended(reason=reason, state=state, detail=detail):
+        case events.Ended(reason=reason, state=state, detail=detail):
             text = f"{reason} in {state}" + (f" ({detail})" if detail else "")
             return Description("ended", text, f"call ended ({reason})")
     raise TypeError(f"not an event: {event!r}")  # pragma: no cover - every kind is above

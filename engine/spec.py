@@ -446,9 +446,10 @@ class PromptConfig(_Spec, frozen=True):
     on_enter_prompt: Text | None = None
 
 
-class SchemaConfig(_Spec, frozen=True):
-    schema_id: str | None = None
-    fields: list[OutputField] = []
+# Seed 001's `schema_config` block is an output schema by another name (no docstring of
+# its own, so the JSON Schema describes it as before).
+class SchemaConfig(Output, frozen=True):
+    pass
 
 
 class TenantConfig(_Spec, frozen=True):

@@ -14,7 +14,7 @@ from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.patterns import pattern_problem
 from flowctl.engine.source import Path
-from flowctl.engine.spec import FIELD_TYPES, Output, OutputField, fits
+from flowctl.engine.spec import FIELD_TYPES, OutputField, fits
 
 SPOKEN_DEFAULT = "system_response"
 # Names people write for the whitelisted types, to suggest the right one.
@@ -38,7 +38,6 @@ _SIZED = {"str", "list[str]", "list[int]", "list[float]"}
 
 def _fields(ctx: FlowContext) -> Iterator[tuple[Path, OutputField]]:
     for path, output in ctx.outputs():
-        assert isinstance(output, Output)
         for j, f in enumerate(output.fields):
             yield (*path, "fields", j), f
 
@@ -233,7 +232,6 @@ def duplicate_field(ctx: FlowContext) -> Iterator[Violation]:
     The model would be asked for one key twice; one value is lost.
     """
     for path, output in ctx.outputs():
-        assert isinstance(output, Output)
         seen: set[str] = set()
         for j, f in enumerate(output.fields):
             if f.field_name in seen:
@@ -264,7 +262,6 @@ def unknown_speech_field(ctx: FlowContext) -> Iterator[Violation]:
     `"metadata": {"use_in_tts": true}`.
     """
     for path, output in ctx.outputs():
-        assert isinstance(output, Output)
         if not output.fields:
             continue
         by_name = {f.field_name: f for f in output.fields}
