@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 import flowctl.engine.lint
@@ -218,3 +219,68 @@ def test_public_surface_of_api() -> None:
     import flowctl.api
 
     assert flowctl.api.__all__ == ["Settings", "create_app", "livekit_from_env"]
+
+
+def test_packages_re_export_their_public_names_without_loading_them() -> None:
+    code = (
+        "import sys, flowctl.engine, flowctl.worker, flowctl.cli\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('flowctl.', 'livekit'))))\n"
+        "from flowctl.engine import Conversation, compile_flow, load_path\n"
+        "from flowctl.worker import run_scenario\n"
+        "from flowctl.cli import cli\n"
+        "print(Conversation.__module__, compile_flow.__module__, load_path.__module__)\n"
+        "print(run_scenario.__module__, cli.name)"
+    )
+    assert _python(code).splitlines() == [
+        "['flowctl.cli', 'flowctl.engine', 'flowctl.engine.exports', 'flowctl.worker']",
+        "flowctl.engine.runtime flowctl.engine.compile flowctl.engine.load",
+        "flowctl.worker.simulate cli",
+    ]
+
+
+def test_public_surfaces_of_the_packages() -> None:
+    import flowctl.cli
+    import flowctl.engine
+    import flowctl.worker
+
+    assert flowctl.engine.__all__ == [
+        "Action",
+        "CompiledFlow",
+        "Conversation",
+        "Event",
+        "Flow",
+        "FlowError",
+        "FlowInvalidError",
+        "FlowReadError",
+        "Handoff",
+        "Outcome",
+        "Refused",
+        "Rejected",
+        "Routed",
+        "check",
+        "compile_flow",
+        "lint_paths",
+        "load_bytes",
+        "load_path",
+        "open_store",
+        "route",
+    ]
+    assert flowctl.worker.__all__ == [
+        "Call",
+        "FlowAgent",
+        "FlowServer",
+        "OfflineLLM",
+        "ScenarioResult",
+        "ScriptedLLM",
+        "WorkerConfig",
+        "run_scenario",
+        "run_scenarios",
+    ]
+    assert flowctl.cli.__all__ == ["cli"]
+    for package in (flowctl.engine, flowctl.worker, flowctl.cli):
+        for name in package.__all__:
+            value = getattr(package, name)  # a union (Event) has no __name__ of its own
+            assert getattr(value, "__name__", name) == name, (package.__name__, name)
+        assert set(package.__all__) <= set(dir(package))
+    with pytest.raises(AttributeError, match=r"^module 'flowctl\.engine' has no attribute 'nope'$"):
+        flowctl.engine.nope  # noqa: B018
