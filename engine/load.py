@@ -9,6 +9,7 @@ stops at the first), each with a did-you-mean where one helps.
 from __future__ import annotations
 
 import json
+import os
 import math
 import re
 from collections.abc import Callable
@@ -74,10 +75,11 @@ class Loaded(msgspec.Struct):
         return self.source.locate((f.path, f.at_key) for f in findings)
 
 
-def load_path(path: FsPath) -> Loaded:
+def load_path(path: str | os.PathLike[str]) -> Loaded:
     """Read and decode one file. Raises :class:`FlowReadError` only when the file cannot
     be read at all; everything wrong *inside* it is a finding."""
     name = str(path)
+    path = FsPath(path)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
