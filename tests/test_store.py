@@ -683,3 +683,16 @@ async def test_callbacks_are_scheduled_and_closed(acme: TenantStore) -> None:
         detail={"status": "done", "previous": "pending"},
         at=T0 + 6,
     )
+
+
+async def test_a_misspelt_option_is_refused_as_python_refuses_a_keyword(
+    acme: TenantStore, store: Store
+) -> None:
+    with pytest.raises(TypeError) as caught:
+        await store.create_tenant("globex", actor="ana", max_sessions=2)  # type: ignore[call-arg]
+    assert str(caught.value) == "create_tenant() got an unexpected keyword argument 'max_sessions'"
+    await push_document(acme, flow_doc(), actor="ana")
+    with pytest.raises(TypeError) as caught:
+        await acme.start_session("clinic", 1, sesion_id="x")  # type: ignore[call-arg]
+    assert str(caught.value) == "start_session() got an unexpected keyword argument 'sesion_id'"
+    assert await store.list_tenants() == [await acme.info()]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self, Unpack
 from urllib.parse import parse_qsl, urlsplit
 
 from flowctl.engine.defaults import STORE_URL
@@ -37,8 +37,10 @@ from flowctl.engine.store.records import (
     PushResult,
     SecretInfo,
     SessionInfo,
+    SessionStart,
     StoredFinding,
     Tenant,
+    TenantSettings,
     Version,
     VersionInfo,
 )
@@ -153,12 +155,7 @@ class TenantStore(Protocol):
 
     # --- sessions -----------------------------------------------------------------------
     async def start_session(
-        self,
-        flow_id: str,
-        version: int | None = None,
-        *,
-        session_id: str | None = None,
-        routing: Any = None,
+        self, flow_id: str, version: int | None = None, **options: Unpack[SessionStart]
     ) -> SessionInfo:
         """Record a session pinned to ``version`` (None: the published one); refuses
         with :class:`SessionLimitReached` past ``max_concurrent_sessions``."""
@@ -211,15 +208,11 @@ class Store(Protocol):
 
     def tenant(self, tenant_id: str) -> TenantStore: ...
     async def create_tenant(
-        self,
-        tenant_id: str,
-        *,
-        actor: str,
-        name: str = "",
-        routing: Any = None,
-        max_concurrent_sessions: int | None = None,
-        policy: TenantPolicy | None = None,
-    ) -> Tenant: ...
+        self, tenant_id: str, *, actor: str, **settings: Unpack[TenantSettings]
+    ) -> Tenant:
+        """A new tenant, with no flows and no keys yet."""
+        ...
+
     async def list_tenants(self) -> list[Tenant]:
         """The admin listing: the only read across tenants."""
         ...

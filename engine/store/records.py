@@ -7,8 +7,9 @@ details) come back decoded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import EllipsisType
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import msgspec
 
@@ -24,12 +25,40 @@ __all__ = [
     "PushResult",
     "SecretInfo",
     "SessionInfo",
+    "SessionStart",
     "StoredFinding",
     "Tenant",
+    "TenantSettings",
     "Version",
     "VersionInfo",
+    "check_options",
     "version_name",
 ]
+
+
+class TenantSettings(TypedDict, total=False):
+    """What a new tenant may be given besides its id (``Store.create_tenant``); each
+    is optional."""
+
+    name: str  # for people; default ""
+    routing: Any  # its routing document (docs/routing.md); default: none
+    max_concurrent_sessions: int | None  # default: no limit
+    policy: TenantPolicy | None  # the operator's grants; default: nothing granted
+
+
+class SessionStart(TypedDict, total=False):
+    """How a session is recorded besides its flow and version (``start_session``)."""
+
+    session_id: str | None  # default: a new random id
+    routing: Any  # the routing decision that chose the flow, as JSON data
+
+
+def check_options(function: str, given: Mapping[str, Any], accepted: type) -> None:
+    """Refuse a keyword ``accepted`` (a TypedDict) does not define, as Python refuses an
+    unknown keyword argument: ``**options`` would otherwise take a misspelt one."""
+    unknown = sorted(set(given) - set(accepted.__annotations__))
+    if unknown:
+        raise TypeError(f"{function}() got an unexpected keyword argument {unknown[0]!r}")
 
 
 class _Record(msgspec.Struct, frozen=True, kw_only=True):

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import msgspec
 
 from flowctl.engine.store.documents import check_actor, check_id
 from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
 from flowctl.engine.store.events import decode_event, encode_event
-from flowctl.engine.store.records import Callback, SessionInfo
+from flowctl.engine.store.records import Callback, SessionInfo, SessionStart, check_options
 from flowctl.engine.store.sqlite.db import Db, Tx, audit
 from flowctl.engine.store.sqlite.part import TenantPart
 from flowctl.engine.store.sqlite.rows import columns, json_value, record
@@ -45,14 +45,11 @@ class Sessions(TenantPart):
             raise self._unknown("session", session_id)
 
     async def start_session(
-        self,
-        flow_id: str,
-        version: int | None = None,
-        *,
-        session_id: str | None = None,
-        routing: Any = None,
+        self, flow_id: str, version: int | None = None, **options: Unpack[SessionStart]
     ) -> SessionInfo:
-        session_id = check_id("session", session_id or uuid.uuid4().hex)
+        check_options("start_session", options, SessionStart)
+        session_id = check_id("session", options.get("session_id") or uuid.uuid4().hex)
+        routing = options.get("routing")
         routing_text = None if routing is None else msgspec.json.encode(routing).decode()
         now = self._clock()
         key = (self._tenant_id, flow_id)

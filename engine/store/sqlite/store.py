@@ -16,11 +16,11 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import aiosqlite
 
-from flowctl.engine.boundary import TenantPolicy, ToolCatalog
+from flowctl.engine.boundary import ToolCatalog
 from flowctl.engine.store.documents import check_actor, check_id, check_limit
 from flowctl.engine.store.errors import (
     AlreadyExists,
@@ -29,7 +29,7 @@ from flowctl.engine.store.errors import (
     StoreSchemaTooNew,
     StoreUnavailable,
 )
-from flowctl.engine.store.records import ApiKey, Tenant
+from flowctl.engine.store.records import ApiKey, Tenant, TenantSettings, check_options
 from flowctl.engine.store.sqlite.db import Db, Row, SQLiteFile, Tx, audit, bump_changes
 from flowctl.engine.store.sqlite.events import EventWriter
 from flowctl.engine.store.sqlite.keys import authenticate
@@ -125,15 +125,13 @@ class SQLiteStore:
         return handle
 
     async def create_tenant(
-        self,
-        tenant_id: str,
-        *,
-        actor: str,
-        name: str = "",
-        routing: Any = None,
-        max_concurrent_sessions: int | None = None,
-        policy: TenantPolicy | None = None,
+        self, tenant_id: str, *, actor: str, **settings: Unpack[TenantSettings]
     ) -> Tenant:
+        check_options("create_tenant", settings, TenantSettings)
+        name = settings.get("name", "")
+        routing = settings.get("routing")
+        max_concurrent_sessions = settings.get("max_concurrent_sessions")
+        policy = settings.get("policy")
         check_id("tenant", tenant_id)
         routing_text = check_routing(tenant_id, routing, self._shared.validate_routing)
         policy_text = check_policy(tenant_id, policy)
