@@ -3,7 +3,7 @@ of the platform tenant, see ``flowctl.api.auth``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
@@ -71,8 +71,9 @@ class KeysController(Controller):
         return await caller.tenant.revoke_key(key_id, actor=caller.actor)
 
 
-def _store(request: Request) -> Store:
-    return request.app.state.store  # type: ignore[no-any-return]
+def _store(request: Request[Any, Any, Any]) -> Store:
+    store: Store = request.app.state.store  # put there by create_app's startup
+    return store
 
 
 class TenantsController(Controller):
@@ -81,12 +82,14 @@ class TenantsController(Controller):
     opt = PLATFORM
 
     @get("/", responses=responses(401, 403))
-    async def list_tenants(self, request: Request) -> list[Tenant]:
+    async def list_tenants(self, request: Request[Any, Any, Any]) -> list[Tenant]:
         """Every tenant (platform admins only)."""
         return await _store(request).list_tenants()
 
     @post("/", responses=responses(400, 401, 403, 409, 413, 422))
-    async def create_tenant(self, caller: Caller, request: Request, data: TenantCreate) -> Tenant:
+    async def create_tenant(
+        self, caller: Caller, request: Request[Any, Any, Any], data: TenantCreate
+    ) -> Tenant:
         """Create a tenant (platform admins only); give it a key with
         `POST /api/v1/tenants/{tenant_id}/keys`."""
         return await _store(request).create_tenant(
@@ -99,13 +102,17 @@ class TenantsController(Controller):
         )
 
     @get("/{tenant_id:str}", responses=responses(400, 401, 403, 404))
-    async def get_tenant(self, request: Request, tenant_id: TenantId) -> Tenant:
+    async def get_tenant(self, request: Request[Any, Any, Any], tenant_id: TenantId) -> Tenant:
         """One tenant's settings (platform admins only)."""
         return await _store(request).tenant(tenant_id).info()
 
     @patch("/{tenant_id:str}", responses=responses(400, 401, 403, 404, 413, 422))
     async def update_tenant(
-        self, caller: Caller, request: Request, tenant_id: TenantId, data: TenantUpdate
+        self,
+        caller: Caller,
+        request: Request[Any, Any, Any],
+        tenant_id: TenantId,
+        data: TenantUpdate,
     ) -> Tenant:
         """Change a tenant's routing, session limit or policy: the catalog tools, egress
         hosts and transfer destinations its flows may use, and its quotas (platform
@@ -113,19 +120,19 @@ class TenantsController(Controller):
         t = _store(request).tenant(tenant_id)
         info = await t.info()
         if data.routing is not UNSET:
-            info = await t.set_routing(_checked(data.routing), actor=caller.actor)  # type: ignore[arg-type]
+            info = await t.set_routing(_checked(data.routing), actor=caller.actor)
         if data.max_concurrent_sessions is not UNSET:
             info = await t.set_limits(
-                max_concurrent_sessions=data.max_concurrent_sessions,  # type: ignore[arg-type]
+                max_concurrent_sessions=data.max_concurrent_sessions,
                 actor=caller.actor,
             )
         if data.policy is not UNSET:
-            info = await t.set_policy(data.policy, actor=caller.actor)  # type: ignore[arg-type]
+            info = await t.set_policy(data.policy, actor=caller.actor)
         return info
 
     @post("/{tenant_id:str}/keys", responses=responses(400, 401, 403, 404, 413))
     async def create_tenant_key(
-        self, caller: Caller, request: Request, tenant_id: TenantId, data: KeyCreate
+        self, caller: Caller, request: Request[Any, Any, Any], tenant_id: TenantId, data: KeyCreate
     ) -> NewKey:
         """A key for any tenant (platform admins only): how a new tenant gets its first
         admin key. Audited in that tenant's log under the platform key."""

@@ -70,7 +70,7 @@ def livekit_from_env(environ: Any = os.environ) -> LiveKitCredentials | None:
     return LiveKitCredentials(key, secret, environ.get("LIVEKIT_URL") or None)
 
 
-async def _before_request(request: Request) -> None:
+async def _before_request(request: Request[Any, Any, Any]) -> None:
     """Authenticate and authorize (``opt["need"]``), then check the body against the
     handler's ``data`` type. Handlers without ``need`` (health, docs) are public."""
     need = request.route_handler.opt.get("need")
@@ -84,8 +84,9 @@ async def _before_request(request: Request) -> None:
         check_body(await request.body(), data.annotation)
 
 
-async def _provide_caller(request: Request) -> Caller:
-    return request.state.caller  # type: ignore[no-any-return]
+async def _provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    caller: Caller = request.state.caller  # put there by _before_request
+    return caller
 
 
 @get("/health", tags=["health"], opt={"public": True})
@@ -95,7 +96,7 @@ async def health() -> Health:
 
 
 @get("/ready", tags=["health"], responses=responses(503), opt={"public": True})
-async def ready(request: Request) -> Health:
+async def ready(request: Request[Any, Any, Any]) -> Health:
     """Readiness: the store answers a read (503 when it does not)."""
     from flowctl.engine.store import StoreError
 
@@ -107,13 +108,13 @@ async def ready(request: Request) -> Health:
 
 
 @get("/openapi.json", tags=["docs"], opt={"public": True}, include_in_schema=False)
-async def openapi_json(request: Request) -> Response[bytes]:
+async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The OpenAPI document (3.1), generated from the handlers' types."""
     return Response(_schema_bytes(request.app), media_type="application/json")
 
 
 @get("/docs", tags=["docs"], opt={"public": True}, include_in_schema=False)
-async def docs(request: Request) -> Response[bytes]:
+async def docs(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Swagger UI over the OpenAPI document. The page loads Swagger UI's script and
     styles from a CDN (jsdelivr); the document itself is inlined in the page."""
     page = SwaggerRenderPlugin(path="/docs").render(request, request.app.openapi_schema.to_schema())
@@ -127,7 +128,7 @@ def _schema_bytes(app: Litestar) -> bytes:
 
         cached = msgspec.json.encode(app.openapi_schema.to_schema())
         app.state.openapi_bytes = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def create_app(settings: Settings) -> Litestar:

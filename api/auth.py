@@ -23,7 +23,7 @@ Every change a request makes is recorded in the store's audit log with the actor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowctl.api.errors import ApiError
 
@@ -59,7 +59,7 @@ class Caller:
         return f"key:{self.key_id}"
 
 
-def _presented(request: Request) -> str:
+def _presented(request: Request[Any, Any, Any]) -> str:
     header = request.headers.get("authorization")
     if header is None:
         raise ApiError(401, "unauthorized", "Missing API key: send `Authorization: Bearer <key>`")
@@ -73,7 +73,9 @@ def _presented(request: Request) -> str:
     return key.strip()
 
 
-async def authenticate(request: Request, store: Store, platform_tenant: str, need: Need) -> Caller:
+async def authenticate(
+    request: Request[Any, Any, Any], store: Store, platform_tenant: str, need: Need
+) -> Caller:
     """The caller of ``request``, allowed to do what ``need`` names; 401 or 403 else."""
     key = _presented(request)
     record = await store.authenticate(key)

@@ -16,6 +16,7 @@ on the server and answered ``500 internal``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -30,6 +31,9 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from flowctl.engine.edits import EditConflict, EditError, EditNotFound
 from flowctl.engine.errors import FlowError, FlowInvalidError
+from flowctl.engine.findings import Finding
+from flowctl.engine.lint.runner import Located
+from flowctl.engine.store import StoredFinding
 from flowctl.engine.store import errors as store
 
 __all__ = [
@@ -103,12 +107,12 @@ def error_response(
     return Response(body, status_code=status, headers=headers)
 
 
-def _findings(findings: list[Any]) -> list[Any]:
+def _findings(findings: Sequence[Finding | Located | StoredFinding]) -> list[Any]:
     """Lint findings as JSON: stored findings as they are, located ones as the same
     fields (code, severity, message, row, column)."""
-    out = []
+    out: list[Any] = []
     for f in findings:
-        if hasattr(f, "finding"):  # a Located from lint
+        if isinstance(f, Located):
             out.append(
                 {
                     "code": f.finding.code,
@@ -123,7 +127,7 @@ def _findings(findings: list[Any]) -> list[Any]:
     return out
 
 
-def _validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
     """Litestar's parameter validation (a query or path value of the wrong type)."""
     problems = exc.extra if isinstance(exc.extra, list) else []
     parts = []
@@ -141,7 +145,7 @@ def _validation(request: Request, exc: ValidationException) -> Response[ErrorBod
     return error_response(400, "invalid_request", message, details or None)
 
 
-def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     """Litestar's exception handler for everything: the shape above, never a traceback."""
     status: int
     match exc:
@@ -159,8 +163,9 @@ def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
         case store.PointerRefused() | store.AlreadyExists() | EditConflict():
             return error_response(409, "conflict", str(exc))
         case store.NotPublishable() | FlowInvalidError():
-            details = {"findings": _findings(exc.findings)}
-            return error_response(422, "lint_errors", str(exc), details)
+            return error_response(
+                422, "lint_errors", str(exc), {"findings": _findings(exc.findings)}
+            )
         case store.SessionLimitReached():
             return error_response(429, "session_limit", str(exc))
         case store.QuotaExceeded():

@@ -52,7 +52,7 @@ class FlowEditsController(Controller):
     async def add_output_field(
         self,
         caller: Caller,
-        request: Request,
+        request: Request[Any, Any, Any],
         flow_id: FlowId,
         data: OutputField,
         in_state: StateQuery = None,

@@ -50,7 +50,9 @@ class FlowsController(Controller):
         return await caller.tenant.flows()
 
     @post("/", opt=WRITE, responses=responses(400, 401, 403, 409, 413, 422))
-    async def create_flow(self, caller: Caller, request: Request, data: dict[str, Any]) -> Pushed:
+    async def create_flow(
+        self, caller: Caller, request: Request[Any, Any, Any], data: dict[str, Any]
+    ) -> Pushed:
         """Create a flow from its document (its id: the document's `flow_id`, or
         `agent_id` for a seed-001 config) as version 1. 409 if the flow exists (PUT a
         new version instead); 422 with the findings if it has lint errors."""
@@ -69,7 +71,11 @@ class FlowsController(Controller):
 
     @get("/{flow_id:str}", responses=responses(400, 401, 403, 404))
     async def get_flow(
-        self, caller: Caller, request: Request, flow_id: FlowId, version: VersionQuery = None
+        self,
+        caller: Caller,
+        request: Request[Any, Any, Any],
+        flow_id: FlowId,
+        version: VersionQuery = None,
     ) -> FlowVersionView:
         """A version of the flow with its document and findings: the published one, or
         `?version=N`."""
@@ -89,7 +95,7 @@ class FlowsController(Controller):
 
     @put("/{flow_id:str}", opt=WRITE, responses=responses(400, 401, 403, 404, 413, 422))
     async def update_flow(
-        self, caller: Caller, request: Request, flow_id: FlowId, data: dict[str, Any]
+        self, caller: Caller, request: Request[Any, Any, Any], flow_id: FlowId, data: dict[str, Any]
     ) -> Pushed:
         """A new version of the flow from a whole document (`created: false` when the
         content is already a version). Concurrent updates each become a version; only

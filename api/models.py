@@ -40,11 +40,14 @@ __all__ = [
 
 
 class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A request body: a misspelt field is an error, not silently ignored."""
+    """A request body: a misspelt field is an error, not silently ignored.
+
+    msgspec inherits ``frozen``, but the type checker's view of it (dataclass_transform)
+    does not, so every subclass repeats ``frozen=True``, as ``engine/spec.py``'s do."""
 
 
 class _View(msgspec.Struct, frozen=True, kw_only=True):
-    """A response body."""
+    """A response body (subclasses repeat ``frozen=True``, as ``_Body``'s do)."""
 
 
 V = TypeVar("V", bound=_View)
@@ -66,7 +69,7 @@ Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 # --- flows --------------------------------------------------------------------------
 
 
-class FlowVersionView(_View):
+class FlowVersionView(_View, frozen=True):
     """One version of a flow, with its document and lint findings; ``published`` is
     the flow's published version (None: none)."""
 
@@ -82,7 +85,7 @@ class FlowVersionView(_View):
     document: dict[str, Any]
 
 
-class Pushed(_View):
+class Pushed(_View, frozen=True):
     """The version a document became. ``created`` is False when its content was already
     a version (that version is returned); ``base`` is the version an edit started from;
     ``findings`` are its (warning-level) lint findings."""
@@ -97,7 +100,7 @@ class Pushed(_View):
     base: int | None = None
 
 
-class Publish(_Body):
+class Publish(_Body, frozen=True):
     """Publish ``version``. With ``expected_current`` (a version, or null for "nothing
     published yet") the publish is refused with 409 if the pointer has moved since."""
 
@@ -105,21 +108,21 @@ class Publish(_Body):
     expected_current: Expected = UNSET
 
 
-class Rollback(_Body):
+class Rollback(_Body, frozen=True):
     """Republish ``to``, or by default the newest earlier version that was published."""
 
     to: Version | None = None
     expected_current: Expected = UNSET
 
 
-class DiffView(_View):
+class DiffView(_View, frozen=True):
     flow_id: str
     old: int
     new: int
     diff: str  # unified diff of the two documents as 2-space JSON
 
 
-class TracingChange(_Body):
+class TracingChange(_Body, frozen=True):
     """Turn tracing on or off (the provider and sample rate stay unless given)."""
 
     enabled: bool
@@ -127,7 +130,7 @@ class TracingChange(_Body):
     sample_rate: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET
 
 
-class LLMChange(_Body):
+class LLMChange(_Body, frozen=True):
     """Settings to change; null removes a setting (back to the default). Lint judges
     the result (a temperature out of range is a 422 with the finding)."""
 
@@ -143,12 +146,12 @@ class LLMChange(_Body):
 # --- sessions -----------------------------------------------------------------------
 
 
-class SessionView(_View):
+class SessionView(_View, frozen=True):
     session: SessionInfo
     events: list[SessionEvent]
 
 
-class ActiveSessions(_View):
+class ActiveSessions(_View, frozen=True):
     tenant_id: str
     active: int
     max_concurrent_sessions: int | None
@@ -159,7 +162,7 @@ class ActiveSessions(_View):
 Metadata = dict[str, Any] | Annotated[str, Meta(max_length=65536)] | None
 
 
-class DryRun(_Body):
+class DryRun(_Body, frozen=True):
     """A job's metadata, as the worker would get it: the job's (``metadata``), the
     room's, the first participant's attributes; JSON text or an object."""
 
@@ -168,12 +171,12 @@ class DryRun(_Body):
     attributes: dict[str, str] | None = None
 
 
-class RoutingView(_View):
+class RoutingView(_View, frozen=True):
     tenant_id: str
     routing: dict[str, Any] | None
 
 
-class TokenRequest(_Body):
+class TokenRequest(_Body, frozen=True):
     """A participant joining ``room`` as ``identity``; ``metadata`` routes the agent
     (its ``tenant_id`` is the key's tenant when left out)."""
 
@@ -184,7 +187,7 @@ class TokenRequest(_Body):
     ttl_seconds: Annotated[int, Meta(ge=60, le=86400)] = 3600
 
 
-class TokenView(_View):
+class TokenView(_View, frozen=True):
     token: str  # a LiveKit access token (JWT) that joins the room and dispatches the agent
     url: str | None  # LIVEKIT_URL, when the server knows it
     room: str
@@ -197,7 +200,7 @@ class TokenView(_View):
 # --- tenants, keys, the caller ------------------------------------------------------
 
 
-class TenantCreate(_Body):
+class TenantCreate(_Body, frozen=True):
     tenant_id: Id
     name: Annotated[str, Meta(max_length=256)] = ""
     routing: dict[str, Any] | None = None
@@ -206,7 +209,7 @@ class TenantCreate(_Body):
     policy: TenantPolicy | None = None
 
 
-class TenantUpdate(_Body):
+class TenantUpdate(_Body, frozen=True):
     """Fields to change; null clears the routing, removes the limit, or resets the
     policy to the default (which grants nothing)."""
 
@@ -215,13 +218,13 @@ class TenantUpdate(_Body):
     policy: TenantPolicy | UnsetType | None = UNSET
 
 
-class SecretValue(_Body):
+class SecretValue(_Body, frozen=True):
     """A secret's new value (never returned by any endpoint)."""
 
     value: Annotated[str, Meta(min_length=1, max_length=16 * 1024)]
 
 
-class ToolView(_View):
+class ToolView(_View, frozen=True):
     """A catalog tool granted to the tenant: use it in a flow as
     ``{"kind": "catalog", "name": NAME}``."""
 
@@ -234,12 +237,12 @@ class ToolView(_View):
         return cls(name=name, description=entry.description, parameters=entry.parameters)
 
 
-class KeyCreate(_Body):
+class KeyCreate(_Body, frozen=True):
     role: Literal["admin", "developer", "viewer"]
     name: Annotated[str, Meta(max_length=256)] = ""
 
 
-class NewKey(_View):
+class NewKey(_View, frozen=True):
     """A new key: ``secret`` is the key itself, shown this once (the store keeps only
     its hash)."""
 
@@ -247,13 +250,13 @@ class NewKey(_View):
     secret: str
 
 
-class WhoAmI(_View):
+class WhoAmI(_View, frozen=True):
     key_id: str
     tenant_id: str
     role: str
     platform: bool
 
 
-class Health(_View):
+class Health(_View, frozen=True):
     status: str
     version: str

@@ -5,7 +5,7 @@ never leave the store except to the worker that runs the tenant's calls)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, put
 from litestar.params import Parameter
@@ -34,7 +34,7 @@ class PolicyController(Controller):
         return (await caller.tenant.info()).policy
 
     @get("/tools", opt={"need": "viewer"}, responses=responses(401, 403))
-    async def tools(self, caller: Caller, request: Request) -> list[ToolView]:
+    async def tools(self, caller: Caller, request: Request[Any, Any, Any]) -> list[ToolView]:
         """The operator's catalog tools granted to this tenant, to use in a flow as
         `{"kind": "catalog", "name": NAME}`."""
         catalog = request.app.state.store.catalog

@@ -101,7 +101,9 @@ class TokensController(Controller):
     tags = ("sessions",)
 
     @post("/", opt={"need": "developer"}, responses=responses(400, 401, 403, 404, 413, 422, 503))
-    async def create_token(self, caller: Caller, request: Request, data: TokenRequest) -> TokenView:
+    async def create_token(
+        self, caller: Caller, request: Request[Any, Any, Any], data: TokenRequest
+    ) -> TokenView:
         """Start a session: a LiveKit token for `identity` to join `room`, which
         dispatches the agent with `metadata` (its `tenant_id` defaults to the key's). The
         room is in the tenant's namespace (`acme:call-1`; a name without one gets the

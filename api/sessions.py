@@ -54,4 +54,4 @@ class SessionsController(Controller):
         calls and results, transcript turns, structured outputs, the end."""
         session = await caller.tenant.session(session_id)
         events = await caller.tenant.events(session_id)
-        return SessionView(session=session, events=events)  # type: ignore[arg-type]
+        return SessionView(session=session, events=events)

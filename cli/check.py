@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +21,7 @@ from flowctl.cli.store_common import formats, read_catalog, store_option, tools_
 if TYPE_CHECKING:
     from flowctl.engine.boundary import Boundary, ToolCatalog
     from flowctl.engine.compile import CompiledFlow
+    from flowctl.engine.store import TenantStore
 
 __all__ = ["compiled", "graph", "lint", "rules", "schema"]
 
@@ -105,8 +106,8 @@ def _boundary(tenant_id: str | None, url: str, catalog: ToolCatalog | None) -> B
 
     from flowctl.cli.store_common import with_tenant
 
-    async def read(t: Any) -> Boundary:
-        return await t.boundary()  # type: ignore[no-any-return]
+    async def read(t: TenantStore) -> Boundary:
+        return await t.boundary()
 
     return asyncio.run(with_tenant(url, tenant_id, read, catalog=catalog))
 
@@ -206,7 +207,8 @@ def compiled(flow: Path, purpose: str, catalog: ToolCatalog | None = None) -> Co
     result = lint_paths([flow], Selection.parse(), jobs=1, boundary=boundary)
     if result.errors:
         raise Failure(result.errors[0])
-    if result.exit_code:
+    loaded = load_path(flow)  # a flow that does not decode has lint errors
+    if result.exit_code or loaded.flow is None:
         click.echo(format_text(result), nl=False, err=True)
         raise Failure(f"`{flow}` has errors; fix them to {purpose}", EXIT_FINDINGS)
-    return compile_flow(load_path(flow).flow, check=False, boundary=boundary)  # type: ignore[arg-type]
+    return compile_flow(loaded.flow, check=False, boundary=boundary)

@@ -25,7 +25,17 @@ class Failure(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self._exit_code = exit_code
+
+    # click declares ``exit_code`` a class variable (one code per exception class); a
+    # failure's code is the instance's own (a FlowError's, say), so it is a property.
+    @property
+    def exit_code(self) -> int:
+        return self._exit_code
+
+    @exit_code.setter
+    def exit_code(self, value: int) -> None:
+        self._exit_code = value
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"flowctl: error: {self.format_message()}", file=file, err=file is None)

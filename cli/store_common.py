@@ -17,7 +17,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -51,6 +51,9 @@ __all__ = [
 
 DEFAULT_URL = STORE_URL  # flowctl.engine.store.DEFAULT_URL, without importing the store
 T = TypeVar("T")
+P = ParamSpec("P")
+# What click's option decorators take and give back: a command function (or command).
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _actor() -> str:
@@ -81,7 +84,7 @@ actor_option = click.option(
 )
 
 
-def formats(*names: str, help: str | None = None) -> Callable[[T], T]:
+def formats(*names: str, help: str | None = None) -> Callable[[F], F]:
     """``--format`` (``fmt``) choosing one of ``names``, the first by default."""
     return click.option(
         "--format",
@@ -93,7 +96,7 @@ def formats(*names: str, help: str | None = None) -> Callable[[T], T]:
     )
 
 
-def flows_option(help: str) -> Callable[[T], T]:
+def flows_option(help: str) -> Callable[[F], F]:
     """``--flows`` (``flows_dir``): the folder of the operator's flows and tenant files."""
     return click.option(
         "--flows",
@@ -129,12 +132,12 @@ def read_catalog(path: Path | None, *, check_functions: bool = False) -> ToolCat
         raise Failure(f"Cannot use tool catalog `{path}`:\n" + "\n".join(exc.problems)) from exc
 
 
-def run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+def run(work: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
     """Run an async command body (the command group turns the engine's errors into
     messages and exit codes)."""
 
     @wraps(work)
-    def command(*args: Any, **kwargs: Any) -> T:
+    def command(*args: P.args, **kwargs: P.kwargs) -> T:
         import asyncio
 
         return asyncio.run(work(*args, **kwargs))

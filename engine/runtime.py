@@ -170,7 +170,8 @@ class Conversation:
     @property
     def state(self) -> str:
         """The current state's name, as the shared machine holds it."""
-        return getattr(self, STATE_ATTRIBUTE)  # type: ignore[no-any-return]
+        state: str = getattr(self, STATE_ATTRIBUTE)
+        return state
 
     @property
     def current(self) -> CompiledState:

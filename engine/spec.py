@@ -19,7 +19,7 @@ reported all at once, with stable codes, instead of stopping at the first.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta
@@ -85,7 +85,7 @@ Text = Annotated[str, Meta(max_length=100_000)]
 Seconds = Annotated[float, Meta(gt=0, le=300)]
 
 VariableType = Literal["str", "int", "float", "bool", "list[str]", "list[int]", "enum"]
-VARIABLE_TYPES: tuple[str, ...] = VariableType.__args__  # type: ignore[attr-defined]
+VARIABLE_TYPES: tuple[str, ...] = get_args(VariableType)
 
 # Output field types are a plain string checked by lint (FL602) against this whitelist,
 # so a wrong type gets a did-you-mean and a rule doc instead of a bare decode error.

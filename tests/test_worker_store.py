@@ -128,3 +128,26 @@ def test_worker_start_with_a_store_checks_its_published_flows(tmp_path: Path) ->
     )
     assert result.exit_code == 2
     assert result.stderr.startswith("flowctl: error: No store at ")
+
+
+async def test_a_version_refused_with_located_findings_names_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FlowInvalidError carries plain findings (a compile's) or located ones (a push's);
+    # a version the worker cannot compile is reported with either kind's code and text.
+    from flowctl.engine.errors import FlowInvalidError
+
+    url = await _store(tmp_path)
+    async with await open_store(url) as store:
+        with pytest.raises(FlowInvalidError) as refused:
+            await push_document(store.tenant("acme"), "[]", actor="t", flow_id="clinic")
+
+    async def compiled(*args: Any, **kwargs: Any) -> Any:
+        raise refused.value
+
+    library = StoreLibrary(url, report=False)
+    monkeypatch.setattr(library.cache, "compiled", compiled)
+    await library.preload()
+    assert [f.problems for f in library.unservable()] == [
+        ["FL002 Expected `object`, got `array` - at `$`"]
+    ]

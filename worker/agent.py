@@ -29,7 +29,7 @@ from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
 
 import msgspec
-from livekit.agents import Agent, ModelSettings, llm
+from livekit.agents import Agent, FlushSentinel, ModelSettings, llm
 from livekit.agents.llm import ToolError, function_tool
 
 from flowctl.engine.compile import CompiledState
@@ -66,7 +66,7 @@ class FlowAgent(Agent):
         self._say_first = say  # an edge's `say`, spoken before the new state's greeting
         self._voice = voice
         self._on_output = on_output
-        self._tools_by_state: dict[int, list[llm.Tool]] = {}
+        self._tools_by_state: dict[int, list[llm.Tool | llm.Toolset]] = {}
         self.switches = 0  # state changes made in place, for tests and benchmarks
         self.voice_instructions: str | None = None  # from the last structured answer
         super().__init__(
@@ -95,7 +95,7 @@ class FlowAgent(Agent):
         if conv.ended is not None:
             self.session.shutdown(drain=True)
 
-    def _state_tools(self) -> list[llm.Tool]:
+    def _state_tools(self) -> list[llm.Tool | llm.Toolset]:
         conv = self.conversation
         if conv.ended is not None:
             return []
@@ -197,7 +197,7 @@ class FlowAgent(Agent):
         chat_ctx: llm.ChatContext,
         tools: list[llm.Tool],
         model_settings: ModelSettings,
-    ) -> AsyncIterable[llm.ChatChunk | str]:
+    ) -> AsyncIterable[llm.ChatChunk | str | FlushSentinel]:
         spec = self.conversation.current.output
         if spec is None:
             async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):

@@ -55,7 +55,7 @@ Tracer = Callable[[Mapping[str, str]], SessionTracing | None]
 NOT_TRANSFERRED = "I'm sorry, I can't transfer this call from here."
 
 
-class CallSession(AgentSession):
+class CallSession(AgentSession[None]):
     """An ``AgentSession`` that lets the call add its last words when FlowAgent shuts
     it down (a transfer the room cannot make)."""
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from livekit import rtc
-from livekit.agents import stt, tts, utils
+from livekit.agents import LanguageCode, stt, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 from livekit.agents.voice import io
 
@@ -98,7 +98,7 @@ def silence(
 # --- speech to text ---------------------------------------------------------------------
 
 
-class ScriptedSTT(StandIn, stt.STT):
+class ScriptedSTT(StandIn, stt.STT[Any]):
     """A batch STT that returns its script's lines, one per utterance heard."""
 
     stand_in = "scripted"
@@ -122,7 +122,7 @@ class ScriptedSTT(StandIn, stt.STT):
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
             request_id=f"stt_{next(self._ids)}",
-            alternatives=[stt.SpeechData(language="en", text=text, confidence=1.0)],
+            alternatives=[stt.SpeechData(language=LanguageCode("en"), text=text, confidence=1.0)],
         )
 
 
@@ -138,7 +138,7 @@ class Synthesis:
     instructions: str | None
 
 
-class SilentTTS(StandIn, tts.TTS):
+class SilentTTS(StandIn, tts.TTS[Any]):
     """Silence as long as the text would take to say; records each request.
 
     ``voice`` and ``instructions`` mirror what a real TTS is configured with (the
@@ -264,13 +264,13 @@ class FakePlugins(Plugins):
         self.spoken: list[Synthesis] = []
         self.voices: list[SilentTTS] = []
 
-    def stt(self, config: STTConfig, keys: Keys | None = None) -> stt.STT:
+    def stt(self, config: STTConfig, keys: Keys | None = None) -> stt.STT[Any]:
         return self.ears
 
     def llm(self, config: LLMConfig, keys: Keys | None = None) -> ScriptedLLM:
         return self.model
 
-    def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS:
+    def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS[Any]:
         made = SilentTTS(voice=config.voice, log=self.spoken)
         self.voices.append(made)
         return made

@@ -67,7 +67,7 @@ class Step(msgspec.Struct, frozen=True):
 class _StepStream(llm.LLMStream):
     def __init__(
         self,
-        model: llm.LLM,
+        model: llm.LLM[Any],
         *,
         step: Step | None,
         call_id: str,
@@ -118,7 +118,7 @@ class StandIn:
         return "flowctl"
 
 
-class _StandIn(StandIn, llm.LLM):
+class _StandIn(StandIn, llm.LLM[Any]):
     def __init__(self) -> None:
         super().__init__()
         self._ids = itertools.count(1)

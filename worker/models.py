@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from livekit.agents import llm
+from livekit.agents.types import NOT_GIVEN
 
 from flowctl.engine.errors import FlowError
 from flowctl.engine.runtime import Conversation
@@ -30,7 +32,7 @@ class ModelChoiceError(FlowError):
 
 def model_factory(
     choice: str, *, base_url: str | None = None, env: Mapping[str, str] = os.environ
-) -> Callable[[Conversation], llm.LLM] | None:
+) -> Callable[[Conversation], llm.LLM[Any]] | None:
     """A maker of a fresh model per session, or None for the scripted model."""
     kind, _, name = choice.partition(":")
     if base_url is not None and kind != "openai":
@@ -58,9 +60,7 @@ def model_factory(
             "--llm openai:MODEL needs livekit-plugins-openai: pip install 'livekit-agents[openai]'"
         ) from None
 
-    where = {"base_url": base_url} if base_url else {}
-
-    def make(_: Conversation) -> llm.LLM:
-        return openai.LLM(model=name, api_key=key or LOCAL_KEY, **where)
+    def make(_: Conversation) -> llm.LLM[Any]:
+        return openai.LLM(model=name, api_key=key or LOCAL_KEY, base_url=base_url or NOT_GIVEN)
 
     return make

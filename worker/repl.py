@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from livekit.agents import AgentSession, llm
+from livekit.agents import AgentSession, RunResult, llm
 
 from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.describe import describe
@@ -52,7 +52,7 @@ async def run_lines(
     out: Out,
     *,
     variables: dict[str, Any] | None = None,
-    model: Callable[[Conversation], llm.LLM] | None = None,
+    model: Callable[[Conversation], llm.LLM[Any]] | None = None,
     allow_network: bool = False,
     timeout: float = 10.0,
     egress: EgressPolicy | None = None,
@@ -92,7 +92,9 @@ async def run_lines(
                 out(said("user", line))
                 mark = len(conv.history)
                 try:
-                    run = await asyncio.wait_for(session.run(user_input=line), timeout)
+                    run: RunResult[None] = await asyncio.wait_for(
+                        session.run(user_input=line), timeout
+                    )
                 except TimeoutError:
                     _note(out, f"  (no answer within {timeout:g} s; the session stops here)")
                     break
@@ -109,7 +111,7 @@ def _note(out: Out, text: str) -> None:
     out(Line("note", text))
 
 
-async def _go(conv: Conversation, session: AgentSession, line: str, out: Out) -> None:
+async def _go(conv: Conversation, session: AgentSession[Any], line: str, out: Out) -> None:
     parts = line.split(maxsplit=2)
     if len(parts) < 2:
         _note(out, "usage: /go EDGE {json arguments}")

@@ -36,7 +36,7 @@ class CallRoom(Protocol):
         """The first participant's attributes (waiting for one to join)."""
         ...
 
-    async def start(self, session: AgentSession, agent: Agent) -> None: ...
+    async def start(self, session: AgentSession[Any], agent: Agent) -> None: ...
 
     def caller_is_sip(self) -> bool: ...
 
@@ -78,7 +78,7 @@ class LiveKitRoom:
         self._caller = await self._ctx.wait_for_participant()
         return dict(self._caller.attributes)
 
-    async def start(self, session: AgentSession, agent: Agent) -> None:
+    async def start(self, session: AgentSession[Any], agent: Agent) -> None:
         # RoomIO connects to the room and follows the first participant.
         await session.start(agent, room=self._ctx.room)
         if self._caller is None:

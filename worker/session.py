@@ -27,8 +27,8 @@ import inspect
 import logging
 import os
 import weakref
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from flowctl.engine.boundary import OPERATOR, PROVIDER_KEYS, Boundary, KeyRefused
 from flowctl.engine.runtime import Conversation
@@ -119,6 +119,14 @@ def vad_key(config: VADConfig) -> tuple[float | None, float | None, float | None
     return (config.activation_threshold, config.min_speech_duration, config.min_silence_duration)
 
 
+class _VADSettings(TypedDict, total=False):
+    """What a flow sets of a Silero VAD; what it leaves out keeps LiveKit's default."""
+
+    activation_threshold: float
+    min_speech_duration: float
+    min_silence_duration: float
+
+
 def load_vads(configs: Iterable[VADConfig]) -> dict[Any, vad.VAD]:
     """A Silero model per distinct VAD setting: loading one takes tens of
     milliseconds and it is shared by every session of the process."""
@@ -128,15 +136,14 @@ def load_vads(configs: Iterable[VADConfig]) -> dict[Any, vad.VAD]:
     for config in configs:
         key = vad_key(config)
         if key not in vads:
-            options = {
-                name: value
-                for name, value in zip(
-                    ("activation_threshold", "min_speech_duration", "min_silence_duration"),
-                    key,
-                    strict=True,
-                )
-                if value is not None
-            }
+            threshold, speech, silence = key
+            options: _VADSettings = {}
+            if threshold is not None:
+                options["activation_threshold"] = threshold
+            if speech is not None:
+                options["min_speech_duration"] = speech
+            if silence is not None:
+                options["min_silence_duration"] = silence
             vads[key] = silero.VAD.load(**options)
     return vads
 
@@ -224,7 +231,7 @@ class Plugins:
     def _key(self, kind: str, config: Config, keys: Keys | None) -> str:
         return (keys or Keys(self.env)).key(kind, config)
 
-    def stt(self, config: STTConfig, keys: Keys | None = None) -> stt.STT:
+    def stt(self, config: STTConfig, keys: Keys | None = None) -> stt.STT[Any]:
         """``keys``: where the session's keys come from (None: this process's
         environment, for the operator's flows); the same for :meth:`llm` and :meth:`tts`."""
         key = self._key("stt", config, keys)
@@ -239,7 +246,7 @@ class Plugins:
             return openai.STT(**self._openai(key, None), **given)
         raise ValueError(f"unsupported stt provider `{config.provider}`")
 
-    def llm(self, config: LLMConfig, keys: Keys | None = None) -> llm.LLM:
+    def llm(self, config: LLMConfig, keys: Keys | None = None) -> llm.LLM[Any]:
         if config.provider != "openai":
             raise ValueError(f"unsupported llm provider `{config.provider}`")
         from livekit.plugins import openai
@@ -252,7 +259,7 @@ class Plugins:
         )
         return openai.LLM(**options, **given)
 
-    def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS:
+    def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS[Any]:
         key = self._key("tts", config, keys)
         if config.provider == "openai":
             from livekit.plugins import openai
@@ -311,6 +318,10 @@ class SessionFactory:
         return SessionModels(self, conversation, keys)
 
 
+C = TypeVar("C")  # a model's config
+M = TypeVar("M")  # the model made from it
+
+
 class SessionModels:
     """One session's plugin objects, made as its states need them."""
 
@@ -322,17 +333,17 @@ class SessionModels:
         self._keys = keys or Keys(factory.plugins.env)
         self._made: dict[Any, Any] = {}
 
-    def _one(self, config: Any, make: Any) -> Any:
+    def _one(self, config: C, make: Callable[[C, Keys], M]) -> M:
         key = (type(config), config)
-        found = self._made.get(key)
+        found: M | None = self._made.get(key)
         if found is None:
             found = self._made[key] = make(config, self._keys)
         return found
 
-    def llm(self) -> llm.LLM:
+    def llm(self) -> llm.LLM[Any]:
         return self._one(self._conversation.setting("llm"), self._factory.plugins.llm)
 
-    def tts(self) -> tts.TTS:
+    def tts(self) -> tts.TTS[Any]:
         return self._one(self._conversation.setting("tts"), self._factory.plugins.tts)
 
     def session_options(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
-from livekit.agents import AgentSession, llm
+from livekit.agents import AgentSession, RunResult, llm
 
 from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.egress import EgressPolicy
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 TURN_TIMEOUT = 10.0
 NO_REPLY = "[scripted model: no reply planned for this turn]"
 
-ModelFactory = Callable[[Conversation], llm.LLM]
+ModelFactory = Callable[[Conversation], llm.LLM[Any]]
 
 
 class TurnReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,8 +120,12 @@ async def run_scenario(
     except (ValueError, msgspec.ValidationError) as exc:
         await tools.close()
         return ScenarioResult(name=scenario.name, passed=False, turns=[], error=str(exc))
-    scripted = ScriptedLLM() if model is None else None
-    answering = scripted if model is None else model(conv)
+    scripted: ScriptedLLM | None = None  # when the session plays the scenario's steps
+    answering: llm.LLM[Any]
+    if model is None:
+        scripted = answering = ScriptedLLM()
+    else:
+        answering = model(conv)
     options = {"max_tool_steps": compiled.max_tool_steps, **(session_options or {})}
     reports: list[TurnReport] = []
     opening: list[str] = []
@@ -146,7 +150,9 @@ async def run_scenario(
                 if scripted is not None:
                     scripted.plan(_steps(turn.model))
                 try:
-                    run = await asyncio.wait_for(session.run(user_input=turn.user), timeout)
+                    run: RunResult[None] = await asyncio.wait_for(
+                        session.run(user_input=turn.user), timeout
+                    )
                 except TimeoutError:
                     error = f"turn {number}: no answer within {timeout:g} s"
                     break

@@ -29,7 +29,9 @@ from flowctl.engine.cache import FlowCache
 from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.findings import Finding
 from flowctl.engine.library import NotServed, ServedFlow, UnservableFlow
+from flowctl.engine.lint.runner import Located
 from flowctl.engine.routing import Routed
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.spec import PythonTool
@@ -195,6 +197,14 @@ class _Grants:
         self.egress = egress
 
 
+def _problem(found: Finding | Located) -> str:
+    """A finding as an unservable flow's problem: its code and text. A stored version's
+    compile reports plain findings; a located one (lint's, as a push reports them)
+    carries its finding inside."""
+    finding = found.finding if isinstance(found, Located) else found
+    return f"{finding.code} {finding.text}"
+
+
 @dataclass(eq=False)
 class StoreLibrary:
     """The worker's flows from a store (``flowctl worker --store URL``): every tenant's
@@ -307,7 +317,7 @@ class StoreLibrary:
                 store.tenant(tenant_id), flow_id, int(version), boundary=grants.boundary
             )
         except FlowInvalidError as exc:
-            return refused([f"{f.code} {f.text}" for f in exc.findings] or [str(exc)])
+            return refused([_problem(f) for f in exc.findings] or [str(exc)])
         except StoreError:
             raise
         except Exception as exc:  # a bug in compiling one tenant's flow stops no other
@@ -377,6 +387,7 @@ class StoreLibrary:
         from flowctl.engine.store.errors import SessionLimitReached
 
         await self.start()
+        assert served.version is not None  # a stored flow's, as every flow served here
         try:
             return await SessionRecorder.start(
                 self.store.tenant(served.tenant_id),

@@ -104,6 +104,7 @@ def _secrets(text: str) -> Iterator[tuple[int, str, str]]:
         if token.islower() and not _DIGIT.search(token):
             continue  # "on_enter_prompt", "account-verification": every format has more
         for found in _ANY_TOKEN.finditer(token):
+            # Every alternative is a named group `pN`, so one always matched.
             what = TOKEN_PATTERNS[int(found.lastgroup[1:])][0]  # type: ignore[index]
             # run.start() is the leading space in the padded text: the token's offset.
             yield run.start() + found.start(), what, found.group()

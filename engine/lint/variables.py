@@ -237,8 +237,8 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Violation]:
         reported.add((use.path, var))
         if use.edge is not None:
             yield violation(use.path, "edge", variable=var, edge=use.edge.name)
-        else:
-            state = ctx.flow.agents[use.state].name  # type: ignore[index]
+        elif use.state is not None:  # always, when there is no edge (hit says so)
+            state = ctx.flow.agents[use.state].name
             yield violation(use.path, "state", variable=var, state=state)
 
 

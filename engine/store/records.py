@@ -140,6 +140,10 @@ class FlowInfo(_Record, kw_only=True, frozen=True):
     created_at: float
 
 
+# How a flow's published pointer moves (``Publication.action``).
+Move = Literal["publish", "rollback", "unpublish"]
+
+
 class Publication(_Record, kw_only=True, frozen=True):
     """One move of a flow's published pointer; ``seq`` counts them per flow from 1, and
     ``previous`` is the version it replaced (None when nothing was published). An
@@ -149,7 +153,7 @@ class Publication(_Record, kw_only=True, frozen=True):
     seq: int
     version: int | None
     previous: int | None
-    action: Literal["publish", "rollback", "unpublish"]
+    action: Move
     actor: str
     at: float
 

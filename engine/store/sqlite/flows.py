@@ -22,6 +22,7 @@ from flowctl.engine.store.errors import (
 from flowctl.engine.store.records import (
     Expected,
     FlowInfo,
+    Move,
     Publication,
     PushResult,
     StoredFinding,
@@ -288,7 +289,7 @@ class Flows(TenantPart):
         version: int | None,
         current: int | None,
         seq: int,
-        action: str,
+        action: Move,
         actor: str,
     ) -> Publication:
         now = self._clock()
@@ -310,7 +311,7 @@ class Flows(TenantPart):
             seq=seq,
             version=version,
             previous=current,
-            action=action,  # type: ignore[arg-type]
+            action=action,
             actor=actor,
             at=now,
         )

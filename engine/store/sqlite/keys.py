@@ -57,7 +57,7 @@ class Keys(TenantPart):
         record = ApiKey(
             key_id=key_id,
             tenant_id=self._tenant_id,
-            role=role,  # type: ignore[arg-type]
+            role=role,  # type: ignore[arg-type]  # one of ROLES, checked above
             name=name,
             created_at=now,
             created_by=actor,
