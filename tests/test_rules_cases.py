@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import conftest
+import pytest
 from conftest import FINISH, GOODBYE, minimal
 
 
