@@ -10,9 +10,13 @@ outcome — all flow logic stays in the engine:
   stack (its own ``llm``/``tts``, if any, equal the old state's), the running agent
   switches in place — new instructions, tools and greeting, the chat history cut to the
   state's ``context`` policy — which costs about two thirds of a handoff. Otherwise
-  a new ``FlowAgent`` with the new state's models takes over. Either way no reply is
-  generated: the new state's greeting answers the turn;
-- an ``Action`` that stayed: the tool's result (or its error) goes back to the model;
+  a new ``FlowAgent`` with the new state's models takes over. Either way no reply to
+  the call is generated: the edge's ``say`` (and the automatic edges'), the new state's
+  greeting and, when the state has ``on_enter``, the model's entry turn answer the turn.
+  The history is cut by the engine's plan of the state's ``context`` (a summary it asks
+  of the session's model, when the plan says so);
+- an ``Action`` that stayed: the tool's result (or its error) goes back to the model,
+  and the instructions are rendered again in place when the values they show changed;
 - ``Refused``: the engine's reason goes back to the model as a tool error so it can
   recover;
 - the call ended: the last words are said and the session shuts down.
