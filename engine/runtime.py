@@ -31,6 +31,13 @@ from flowctl.engine.compile import (
     CompiledState,
     FunctionSpec,
 )
+from flowctl.engine.entering import (
+    Carry,
+    EntryTurn,
+    carry,
+    compose_instructions,
+    entry_turn,
+)
 from flowctl.engine.events import (
     Called,
     Ended,
@@ -158,6 +165,7 @@ class Conversation:
         self.history: list[Event] = []
         self.ended: Ended | None = None
         self.callbacks: list[dict[str, Any]] = []
+        self.opening: str | None = None  # the `say` of automatic edges run by start()
         self._current: CompiledState = compiled.states[compiled.start]
         compiled.machine.add_model(self)  # sets the machine's state attribute
         start = Entered(at=self.clock(), state=self.state, variables=dict(variables or {}))
@@ -188,12 +196,19 @@ class Conversation:
         return () if self.ended is not None else self._current.functions
 
     def render_instructions(self) -> str:
-        """The current state's instructions with variables filled in (as data)."""
-        return self.render(self._current.spec.instructions, prompt=True)
+        """The current state's instructions with variables filled in (as data), after
+        the flow's own ``instructions`` (the persona and rules every state shares)."""
+        flow, state = self.compiled.flow, self._current.spec
+        return self.render(compose_instructions(flow.instructions, state.instructions), prompt=True)
 
     def greeting(self) -> str | None:
         text = self._current.spec.on_enter_prompt
         return self.render(text) if text else None
+
+    def entry_turn(self) -> EntryTurn | None:
+        """The model's turn on entering the current state (its ``on_enter``), or None
+        when the state waits for the caller after its greeting."""
+        return entry_turn(self._current.spec, self.render)
 
     def recap(self) -> str:
         """What the call has established, for a state whose ``context`` is ``summary``:
@@ -201,12 +216,21 @@ class Conversation:
         defaults (values as JSON data).
         Deterministic and immediate: no model call on the handoff."""
         path = [e.state for e in self.history if isinstance(e, Entered)]
-        defaults = self.compiled.defaults
-        known = {k: v for k, v in self.variables.items() if v is not None and defaults.get(k) != v}
         text = "Summary of the call so far: it went " + " -> ".join(path) + "."
+        known = self.known()
         if known:
             text += " Known: " + msgspec.json.encode(known).decode() + "."
         return text
+
+    def known(self) -> dict[str, Any]:
+        """The variables set so far, other than to the flow's defaults."""
+        defaults = self.compiled.defaults
+        return {k: v for k, v in self.variables.items() if v is not None and defaults.get(k) != v}
+
+    def carried(self) -> Carry:
+        """What chat history the current state starts with (its ``context``), with its
+        texts rendered now: see ``flowctl.engine.entering``."""
+        return carry(self._current.spec.context, self)
 
     def render(self, text: str, *, prompt: bool = False) -> str:
         """``text`` with the variables filled in: for a prompt (``prompt``), outside
@@ -231,8 +255,10 @@ class Conversation:
     # --- acting -----------------------------------------------------------------------
 
     async def start(self) -> tuple[str, ...]:
-        """Run the start state's automatic edges; their names, in order."""
-        return await self._run_automatic()
+        """Run the start state's automatic edges; their names, in order. What they say
+        is :attr:`opening`, spoken before the start state's greeting."""
+        fired, self.opening = await self._run_automatic()
+        return fired
 
     async def fire(self, name: str, args: Mapping[str, Any] | None = None) -> Outcome:
         """The model called function ``name`` with ``args``."""
@@ -375,12 +401,12 @@ class Conversation:
         say = self.render(ce.edge.say) if ce.edge.say else None
         if ce.tool is None:
             self._move(ce, args)
-            automatic = await self._run_automatic()
+            automatic, then = await self._run_automatic()
             return Handoff(
                 name=ce.name,
                 source=source,
                 target=self.state,
-                say=say,
+                say=_joined(say, then),
                 automatic=automatic,
                 ended=self.ended is not None,
             )
@@ -405,7 +431,8 @@ class Conversation:
         else:
             if ce is not None:
                 self._move(ce, args)
-            automatic = await self._run_automatic()
+            automatic, then = await self._run_automatic()
+            say = _joined(say, then)
             if self.state != source or (ce is not None and ce.target is not None):
                 target = self.state
         return Action(
@@ -447,10 +474,12 @@ class Conversation:
             if self._current.end:
                 self._end("end_state")
 
-    async def _run_automatic(self) -> tuple[str, ...]:
+    async def _run_automatic(self) -> tuple[tuple[str, ...], str | None]:
         """Fire automatic edges while one holds; each at most once per chain, so one
-        that stays (or loops back) does not fire again on the same values."""
+        that stays (or loops back) does not fire again on the same values. Returns
+        their names and what their ``say`` says, rendered as each fires."""
         fired: list[str] = []
+        says: list[str] = []
         done: set[tuple[int | None, str]] = set()
         for _ in range(MAX_AUTOMATIC_STEPS):
             if self.ended is not None:
@@ -472,8 +501,10 @@ class Conversation:
                 if not result.ok or self.ended is not None:
                     break
             fired.append(ready.name)
+            if ready.edge.say:
+                says.append(self.render(ready.edge.say))
             self._move(ready, {})
-        return tuple(fired)
+        return tuple(fired), _joined(*says)
 
     async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Action:
         fn = next(f for f in self._current.functions if f.name == name)
@@ -534,6 +565,11 @@ class _Refusal(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _joined(*words: str | None) -> str | None:
+    """Words said one after another, as one utterance (None when nothing is said)."""
+    return " ".join(w for w in words if w) or None
 
 
 def _json_kind(value: Any) -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "BuiltinTool",
     "CatalogTool",
     "Constraints",
+    "Context",
     "Edge",
     "FieldMetadata",
     "Flow",
@@ -40,6 +41,7 @@ __all__ = [
     "LLMConfig",
     "LintConfig",
     "MockTool",
+    "OnEnter",
     "Output",
     "OutputField",
     "Parameter",
@@ -392,6 +394,42 @@ class LintConfig(_Spec, frozen=True):
 # --- states and the flow -----------------------------------------------------------
 
 
+class OnEnter(_Spec, frozen=True):
+    """What the model does as the state is entered (``on_enter_prompt``, the fixed
+    greeting, is spoken first). One object, so every entry behaviour has one home."""
+
+    respond: Annotated[
+        bool,
+        _doc(
+            "The model speaks first (and may call a function) as the state is entered, "
+            "guided by the state's instructions and `task`."
+        ),
+    ] = True
+    task: Annotated[
+        Text | None,
+        _doc("Instructions for that one entry turn only; may use `{{var}}`."),
+    ] = None
+
+
+class Context(_Spec, frozen=True):
+    """History carried into a state, as an object: a summary written by the session's
+    model, the last items word for word, the variables known so far."""
+
+    summary: Annotated[
+        bool, _doc("Start with a summary of the history so far, written by the model.")
+    ] = False
+    prompt: Annotated[
+        Text | None, _doc("How the model should summarise (with `summary`); may use `{{var}}`.")
+    ] = None
+    last: Annotated[
+        Annotated[int, Meta(ge=0)] | None,
+        _doc("Items kept word for word after it. Default: all, or none with `summary`."),
+    ] = None
+    variables: Annotated[bool, _doc("Add the variables known so far (values as JSON data).")] = (
+        False
+    )
+
+
 class State(_Spec, frozen=True):
     """A state of the machine: one agent persona (an entry of ``agents``)."""
 
@@ -400,6 +438,9 @@ class State(_Spec, frozen=True):
     on_enter_prompt: Annotated[
         Text | None, _doc("Greeting spoken on entering the state; may use `{{var}}`.")
     ] = None
+    on_enter: Annotated[
+        OnEnter | None, _doc("A model turn on entering the state, after the greeting.")
+    ] = None
     tools: Annotated[list[str], _doc("Tools (by name) the model may call in this state.")] = []
     edges: Annotated[list[Edge], _doc("Transitions out of this state.")] = []
     end: Annotated[bool, _doc("Terminal: the call ends after the greeting.")] = False
@@ -407,8 +448,11 @@ class State(_Spec, frozen=True):
     llm: Annotated[LLMConfig | None, _doc("Overrides the flow's `llm`.")] = None
     tts: Annotated[TTSConfig | None, _doc("Overrides the flow's `tts` (another voice).")] = None
     context: Annotated[
-        Literal["keep", "summary", "reset"] | Annotated[int, Meta(ge=0)],
-        _doc("History carried into this state: keep, summary, reset, or the last N items."),
+        Literal["keep", "summary", "reset"] | Annotated[int, Meta(ge=0)] | Context,
+        _doc(
+            "History carried into this state: keep, summary (a fixed recap), reset, the "
+            "last N items, or an object (a model-written summary, last N plus variables)."
+        ),
     ] = "keep"
 
 
@@ -419,6 +463,13 @@ class Flow(_Spec, kw_only=True, frozen=True):
     flow_id: Annotated[str | None, _doc("Default: the file name without `.json`.")] = None
     name: str = ""
     description: Text = ""
+    instructions: Annotated[
+        Text,
+        _doc(
+            "Persona and rules shared by every state, put before each state's own "
+            "`instructions`; may use `{{var}}`."
+        ),
+    ] = ""
     version: str | None = None
     start: Annotated[str | None, _doc("First state. Default: the first agent.")] = None
     variables: dict[str, Variable] = {}

@@ -191,7 +191,7 @@ def test_a_number_where_a_list_belongs() -> None:
         (
             "context",
             True,
-            ["6:18 FL002 Expected `str | int`, got `bool` - at `$.agents[0].context`"],
+            ["6:18 FL002 Expected `str | int | object`, got `bool` - at `$.agents[0].context`"],
         ),
         ("end", "yes", ["6:14 FL002 Expected `bool`, got `str` - at `$.agents[0].end`"]),
     ],

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import conftest
 import pytest
-from conftest import FINISH, GOODBYE, lint_doc, minimal
+from conftest import FINISH, GOODBYE, minimal
+
+
+def lint_doc(doc: dict[str, Any] | str | bytes) -> list[str]:
+    """conftest's ``lint_doc`` without FL206 (dead air): these cases' flows hand over in
+    silence on purpose, to stay small; FL206's own cases are in test_entering.py."""
+    return [line for line in conftest.lint_doc(doc) if " FL206 " not in line]
 
 
 def edge(name: str, description: str, target: str = "Goodbye", **more: Any) -> dict[str, Any]:

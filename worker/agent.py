@@ -10,9 +10,13 @@ outcome — all flow logic stays in the engine:
   stack (its own ``llm``/``tts``, if any, equal the old state's), the running agent
   switches in place — new instructions, tools and greeting, the chat history cut to the
   state's ``context`` policy — which costs about two thirds of a handoff. Otherwise
-  a new ``FlowAgent`` with the new state's models takes over. Either way no reply is
-  generated: the new state's greeting answers the turn;
-- an ``Action`` that stayed: the tool's result (or its error) goes back to the model;
+  a new ``FlowAgent`` with the new state's models takes over. Either way no reply to
+  the call is generated: the edge's ``say`` (and the automatic edges'), the new state's
+  greeting and, when the state has ``on_enter``, the model's entry turn answer the turn.
+  The history is cut by the engine's plan of the state's ``context`` (a summary it asks
+  of the session's model, when the plan says so);
+- an ``Action`` that stayed: the tool's result (or its error) goes back to the model,
+  and the instructions are rendered again in place when the values they show changed;
 - ``Refused``: the engine's reason goes back to the model as a tool error so it can
   recover;
 - the call ended: the last words are said and the session shuts down.
@@ -29,10 +33,11 @@ from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
 
 import msgspec
-from livekit.agents import Agent, FlushSentinel, ModelSettings, llm
+from livekit.agents import NOT_GIVEN, Agent, FlushSentinel, ModelSettings, llm
 from livekit.agents.llm import ToolError, function_tool
 
 from flowctl.engine.compile import CompiledState
+from flowctl.engine.entering import Carry
 from flowctl.engine.runtime import Action, Conversation, Handoff, Outcome, Refused
 from flowctl.engine.spoken import SpokenField
 
@@ -78,8 +83,10 @@ class FlowAgent(Agent):
 
     @classmethod
     async def open(cls, conversation: Conversation, **options: Any) -> FlowAgent:
-        """The first agent of a session: the start state's automatic edges run first."""
+        """The first agent of a session: the start state's automatic edges run first,
+        and what they say is said before the greeting."""
         await conversation.start()
+        options.setdefault("say", conversation.opening)
         return cls(conversation, **options)
 
     async def on_enter(self) -> None:
@@ -88,12 +95,20 @@ class FlowAgent(Agent):
     # --- entering a state ---------------------------------------------------------------
 
     def _speak(self, first: str | None) -> None:
+        """Say the edge's words and the greeting; then, when the state responds on
+        entry, the model takes its turn (it may call a function: ``tool_choice`` is
+        given because inside a function call LiveKit would default it to none)."""
         conv = self.conversation
         words = " ".join(w for w in (first, conv.greeting()) if w)
         if words:
             self.session.say(words)
         if conv.ended is not None:
             self.session.shutdown(drain=True)
+            return
+        turn = conv.entry_turn()
+        if turn is not None:
+            task = turn.task if turn.task is not None else NOT_GIVEN
+            self.session.generate_reply(instructions=task, tool_choice="auto")
 
     def _state_tools(self) -> list[llm.Tool | llm.Toolset]:
         conv = self.conversation
@@ -107,41 +122,63 @@ class FlowAgent(Agent):
             self._tools_by_state[index] = tools
         return tools
 
-    def _carried(self, policy: str | int) -> llm.ChatContext:
-        """The chat history the new state starts with, by its ``context`` policy."""
-        if policy == "reset" or policy == 0:
-            return llm.ChatContext.empty()
+    async def _carried(self, plan: Carry) -> llm.ChatContext:
+        """The chat history the new state starts with, by the engine's plan of its
+        ``context`` policy."""
         history = self.chat_ctx.copy(exclude_config_update=True)
-        if policy == "keep":
+        if plan.everything:
             return history
-        if policy == "summary":
-            ctx = llm.ChatContext.empty()
-            ctx.add_message(role="system", content=self.conversation.recap())
+        ctx = llm.ChatContext.empty()
+        if plan.summarize is not None:
+            summary = await self._summary(history, plan.summarize) or plan.fallback
+            ctx.add_message(role="system", content=summary or "")
+        for note in plan.notes:
+            ctx.add_message(role="system", content=note)
+        if plan.said is not None:
             said = [
                 item
                 for item in history.items
                 if item.type == "message" and item.role in ("user", "assistant")
             ]
-            ctx.items.extend(said[-2:])  # the last exchange, word for word
-            return ctx
-        assert isinstance(policy, int)
-        return history.truncate(max_items=policy)
+            ctx.items.extend(said[-plan.said :])
+        elif plan.keep is None:
+            ctx.items.extend(history.items)
+        elif plan.keep:
+            ctx.items.extend(history.truncate(max_items=plan.keep).items)
+        return ctx
+
+    async def _summary(self, history: llm.ChatContext, prompt: str) -> str:
+        """The session's model's summary of ``history`` (in dry runs, the scripted
+        model's next step), asked with ``prompt``; empty when it wrote none."""
+        model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
+        if not isinstance(model, llm.LLM):
+            return ""
+        ctx = history.copy(exclude_function_call=True)
+        ctx.add_message(role="system", content=prompt)
+        words: list[str] = []
+        async with model.chat(
+            chat_ctx=ctx, conn_options=self.session.conn_options.llm_conn_options
+        ) as stream:
+            async for chunk in stream:
+                if chunk.delta is not None and chunk.delta.content:
+                    words.append(chunk.delta.content)
+        return "".join(words).strip()
 
     async def _follow(self, before: CompiledState, say: str | None) -> FlowAgent | None:
         """The session follows the conversation into its new state."""
         conv = self.conversation
         after = conv.current
-        policy = after.spec.context
+        plan = conv.carried()
         if not _same_voice(before, after):
             return FlowAgent(
                 conv,
                 say=say,
-                chat_ctx=self._carried(policy),
+                chat_ctx=await self._carried(plan),
                 voice=self._voice,
                 on_output=self._on_output,
             )
-        if policy != "keep":
-            await self.update_chat_ctx(self._carried(policy))
+        if not plan.everything:
+            await self.update_chat_ctx(await self._carried(plan))
         await self.update_instructions(conv.render_instructions())
         await self.update_tools(self._state_tools())  # drops calls of tools now gone
         self.switches += 1
@@ -178,9 +215,16 @@ class FlowAgent(Agent):
             self.session.say(outcome.say)
         if conv.ended is not None:
             self.session.shutdown(drain=True)
+        else:  # the variables the prompt shows may have changed: refresh it in place
+            await self._refresh_instructions()
         if not result.ok:
             raise ToolError(result.error or f"`{outcome.tool}` failed")
         return msgspec.json.encode(result.value).decode()
+
+    async def _refresh_instructions(self) -> None:
+        text = self.conversation.render_instructions()
+        if text != self.instructions:
+            await self.update_instructions(text)
 
     async def _refuse_unknown(self, calls: list[llm.FunctionToolCall]) -> None:
         """A call of a function this state does not offer never reaches a tool (LiveKit

@@ -7,6 +7,7 @@ rule to its check.
 from flowctl.engine.lint import (
     boundary,
     document,
+    entering,
     graph,
     llm,
     output,
@@ -28,7 +29,7 @@ from flowctl.engine.lint.runner import (
     lint_paths,
 )
 
-del boundary, document, graph, llm, output, references, security, variables
+del boundary, document, entering, graph, llm, output, references, security, variables
 
 __all__ = [
     "RULES",

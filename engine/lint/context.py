@@ -18,7 +18,16 @@ from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.builtins import BUILTIN_TOOLS, BUILTINS, builtin_of
 from flowctl.engine.findings import Suggester
 from flowctl.engine.source import Path, Source
-from flowctl.engine.spec import BuiltinTool, Edge, Flow, LintConfig, Output, State, Tool
+from flowctl.engine.spec import (
+    BuiltinTool,
+    Context,
+    Edge,
+    Flow,
+    LintConfig,
+    Output,
+    State,
+    Tool,
+)
 from flowctl.engine.templates import Placeholder, scan_template
 
 __all__ = ["FlowContext", "Function", "TemplateUse"]
@@ -28,6 +37,8 @@ T = TypeVar("T")
 # Builtins that end the session: reaching a state that can call one reaches an end.
 TERMINATING_BUILTINS = frozenset(name for name, b in BUILTINS.items() if b.ends is not None)
 SET_VARIABLE_BUILTINS = frozenset(name for name, b in BUILTINS.items() if b.stores == "variables")
+# The flow's own instructions: the start of every state's prompt.
+FLOW_INSTRUCTIONS: Path = ("instructions",)
 
 
 class Function(msgspec.Struct, frozen=True):
@@ -297,10 +308,16 @@ class FlowContext:
         return self._parsed_templates[1]
 
     def template_texts(self) -> Iterator[tuple[Path, str | None, int | None, Edge | None]]:
-        """Texts where ``{{var}}`` is expanded: ``(path, text, state, edge)``."""
+        """Texts where ``{{var}}`` is expanded: ``(path, text, state, edge)``; the flow's
+        ``instructions`` (part of every state's prompt) with neither."""
+        yield FLOW_INSTRUCTIONS, self.flow.instructions, None, None
         for i, state in enumerate(self.flow.agents):
             yield ("agents", i, "instructions"), state.instructions, i, None
             yield ("agents", i, "on_enter_prompt"), state.on_enter_prompt, i, None
+            if state.on_enter is not None:
+                yield ("agents", i, "on_enter", "task"), state.on_enter.task, i, None
+            if isinstance(state.context, Context):
+                yield ("agents", i, "context", "prompt"), state.context.prompt, i, None
         for source, edge, path in self.edges():
             yield (*path, "say"), edge.say, source, edge
         for k, tool in enumerate(self.flow.tools):
@@ -379,10 +396,16 @@ class FlowContext:
         for name, var in flow.variables.items():  # rendered into prompts by templates
             if isinstance(var.default, str):
                 yield ("variables", name, "default"), var.default
+        if flow.instructions:
+            yield FLOW_INSTRUCTIONS, flow.instructions
         for i, state in enumerate(flow.agents):
             yield ("agents", i, "instructions"), state.instructions
             if state.on_enter_prompt:
                 yield ("agents", i, "on_enter_prompt"), state.on_enter_prompt
+            if state.on_enter is not None and state.on_enter.task:
+                yield ("agents", i, "on_enter", "task"), state.on_enter.task
+            if isinstance(state.context, Context) and state.context.prompt:
+                yield ("agents", i, "context", "prompt"), state.context.prompt
         for _, edge, path in self.edges():
             yield (*path, "description"), edge.description
             if edge.say:

@@ -251,8 +251,9 @@ def prompt_too_long(ctx: FlowContext) -> Iterator[Violation]:
         return sum(len(f.name) + 1 + len(f.description) for f in functions)  # "name description"
 
     shared = chars(ctx.functions_global())  # counted once, not copied into every state
+    persona = len(ctx.flow.instructions)  # the flow's instructions open every prompt
     for i, state in enumerate(ctx.flow.agents):
-        size = len(state.instructions) + len(state.on_enter_prompt or "")
+        size = persona + len(state.instructions) + len(state.on_enter_prompt or "")
         size += chars(ctx.own_functions(i)) + (0 if state.end else shared)
         tokens = tokens_in(size)
         if tokens > budget:

@@ -286,6 +286,14 @@ _section(
             "A terminal state has edges or tools",
             "Terminal state `{state}` has {what}; they are never offered",
         ),
+        (
+            "FL206",
+            "dead-air",
+            W,
+            "A transition enters a state that says nothing",
+            "`{edge}` enters `{state}` in silence: the edge has no `say`, and `{state}` has "
+            "no `on_enter_prompt` and no `on_enter` turn, so the caller hears nothing",
+        ),
     ],
 )
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from flowctl.engine.lint.context import SET_VARIABLE_BUILTINS, FlowContext
+from flowctl.engine.lint.context import FLOW_INSTRUCTIONS, SET_VARIABLE_BUILTINS, FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.source import Path
 from flowctl.engine.spec import BuiltinTool, Edge, Parameter, Variable, fits
@@ -226,6 +226,13 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Violation]:
     for use in uses:
         var = use.placeholder.name
         if (use.path, var) in reported:
+            continue
+        if use.path == FLOW_INSTRUCTIONS:  # in every state's prompt: the first lacking it
+            lacking = (i for i, e in enumerate(entry) if e is not None and not e & bit[var])
+            first = next(lacking, None)
+            if first is not None:
+                reported.add((use.path, var))
+                yield violation(use.path, "state", variable=var, state=ctx.flow.agents[first].name)
             continue
         if use.state is not None:
             state_entry = entry[use.state]
