@@ -316,13 +316,27 @@ class Conversation:
         missing = [v for v in ce.requires if values.get(v) is None]
         if missing:
             names = ", ".join(f"`{v}`" for v in missing)
-            # Say how to get it: the tool that sets it, or the caller.
-            setters = [t for v in missing for t in self._setters(v)]
-            how = f"`{setters[0]}` sets it" if setters else "ask the caller for it"
-            return f"`{ce.name}` needs {names} first; {how}."
+            return f"`{ce.name}` needs {names} first; {self._how_to_set(missing)}."
         if ce.when is not None and not ce.when.holds(values):
             return f"`{ce.name}` does not apply now: its condition `{ce.when.source}` is false."
         return None
+
+    def _how_to_set(self, missing: list[str]) -> str:
+        """How to get the ``missing`` variables: the functions offered here that set
+        each one, else the caller. One variable is "it"; several are each named, those
+        one function sets together grouped ("`lookup` sets `a` and `b`")."""
+        ways: dict[str, list[str]] = {}
+        for v in missing:
+            setters = self._setters(v)
+            way = " or ".join(f"`{t}`" for t in setters) + " sets" if setters else ""
+            ways.setdefault(way, []).append(v)
+        if len(missing) == 1:
+            return f"{next(iter(ways))} it" if "" not in ways else "ask the caller for it"
+        parts = [
+            f"{way} {_and(names)}" if way else f"ask the caller for {_and(names)}"
+            for way, names in ways.items()
+        ]
+        return "; ".join(parts)
 
     def _setters(self, variable: str) -> list[str]:
         """The functions offered here whose tool stores ``variable``."""
@@ -533,6 +547,12 @@ class _Refusal(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _and(names: list[str]) -> str:
+    """`a`, `b` and `c`."""
+    quoted = [f"`{n}`" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _json_kind(value: Any) -> str:
