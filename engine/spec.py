@@ -403,6 +403,13 @@ class State(_Spec, frozen=True):
     tools: Annotated[list[str], _doc("Tools (by name) the model may call in this state.")] = []
     edges: Annotated[list[Edge], _doc("Transitions out of this state.")] = []
     end: Annotated[bool, _doc("Terminal: the call ends after the greeting.")] = False
+    ends_on_hangup: Annotated[
+        bool,
+        _doc(
+            "The caller hanging up here is this state's way to end (an open-ended "
+            "specialist): lint counts it as an end (FL202, FL203, FL204)."
+        ),
+    ] = False
     output: Annotated[Output | None, _doc("Structured output for this state.")] = None
     llm: Annotated[LLMConfig | None, _doc("Overrides the flow's `llm`.")] = None
     tts: Annotated[TTSConfig | None, _doc("Overrides the flow's `tts` (another voice).")] = None
@@ -427,6 +434,13 @@ class Flow(_Spec, kw_only=True, frozen=True):
         list[Edge], _doc("Edges offered in every state (transfer to a human, end the call).")
     ] = []
     agents: Annotated[list[State], Meta(min_length=1), _doc("The states, in order.")]
+    ends_on_hangup: Annotated[
+        bool,
+        _doc(
+            "The caller hanging up is how this flow ends, in every state (a companion "
+            "that chats until the caller leaves): lint counts it as an end."
+        ),
+    ] = False
     output: Annotated[Output | None, _doc("Structured output for every state.")] = None
     llm: LLMConfig | None = None
     stt: STTConfig | None = None

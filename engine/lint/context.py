@@ -214,10 +214,13 @@ class FlowContext:
         return [*succ, global_targets]
 
     def ends_session(self, i: int) -> bool:
-        """Whether the session can end in state ``i``: it is terminal, or it can call a
-        builtin that ends the call (through an edge, a global edge or its tools)."""
+        """Whether the session can end in state ``i``: it is terminal, the caller's
+        hang-up ends it (``ends_on_hangup``, the flow's or the state's), or it can call
+        a builtin that ends the call (through an edge, a global edge or its tools)."""
         state = self.flow.agents[i]
         if state.end or self._global_edges_end:
+            return True
+        if state.ends_on_hangup or self.flow.ends_on_hangup:
             return True
         ending = self._ending_tools
         return any(id(self.edge_tool(e)) in ending for e in state.edges) or any(

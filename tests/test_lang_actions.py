@@ -1,0 +1,67 @@
+"""Issue 14's constructs for acting and ending: a flow that ends when the caller hangs
+up, edge groups, actions on entry, and branching on a tool's result. Each is linted,
+run on the engine, and played through the LiveKit adapter by `flowctl simulate` on its
+scenario in tests/fixtures/lang/."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import FIXTURES, lint_doc
+from flowkit import compile_doc
+
+from flowctl.cli.main import cli
+from flowctl.engine.runtime import Conversation, Handoff
+
+LANG = FIXTURES / "lang"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((LANG / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", ["ends_on_hangup"])
+def test_lang_scenarios_pass_and_explore_covers_every_edge(name: str) -> None:
+    pytest.importorskip("livekit.agents")
+    path = LANG / f"{name}.scenarios.json"
+    result = CliRunner().invoke(
+        cli, ["simulate", "--scenario", str(path), "--explore", "--coverage"]
+    )
+    assert result.exit_code == 0, result.stdout
+    assert ", 0 failed" in result.stderr
+    assert "never" not in result.stdout
+
+
+@pytest.mark.parametrize("name", ["ends_on_hangup"])
+def test_lang_flows_lint_clean(name: str) -> None:
+    assert lint_doc(load(name)) == []
+
+
+# --- ends ------------------------------------------------------------------------------
+
+
+def test_hangup_ending_flow_has_no_trap_and_compiles() -> None:
+    doc = load("ends_on_hangup")
+    trapped = {**doc, "ends_on_hangup": False}
+    assert lint_doc(trapped) == [
+        '5:13 FL203 No state ends the conversation: mark one `"end": true` or offer '
+        "`end_call` - at `$.agents`",
+        "7:15 FL204 States `Chat`, `Story` form a cycle with no exit: none of them can reach "
+        "an end - at `$.agents[0].name`",
+    ]
+    story_ends = {
+        **trapped,
+        "agents": [doc["agents"][0], {**doc["agents"][1], "ends_on_hangup": True}],
+    }
+    assert lint_doc(story_ends) == []
+
+
+async def test_hangup_ending_flow_runs_its_cycle() -> None:
+    conv = Conversation(compile_doc(load("ends_on_hangup")))
+    outcome = await conv.fire("tell_story")
+    assert outcome == Handoff(name="tell_story", source="Chat", target="Story")
+    await conv.fire("back_to_chat")
+    assert (conv.state, conv.ended) == ("Chat", None)
