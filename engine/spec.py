@@ -36,6 +36,7 @@ __all__ = [
     "Edge",
     "FieldMetadata",
     "Flow",
+    "GlobalEdge",
     "HttpTool",
     "LLMConfig",
     "LintConfig",
@@ -193,6 +194,30 @@ class Edge(_Spec, frozen=True):
             "description the edge fires by itself as soon as it holds."
         ),
     ] = None
+
+
+class GlobalEdge(Edge, frozen=True):
+    """An edge offered in many states: every non-terminal state, or the ones listed.
+
+    Scoping is a property of the edge (``only_in``/``except_in``), not a list of edge
+    names on each state, so the edge reads whole in one place and a new state gets it
+    (or not) by the rule the author wrote.
+    """
+
+    only_in: Annotated[
+        list[str] | None, _doc("Offered only in these states (by name). Default: every state.")
+    ] = None
+    except_in: Annotated[list[str], _doc("Offered in every state but these (by name).")] = []
+
+    def offered_in(self, state: str) -> bool:
+        """Whether the edge is offered in the (non-terminal) state named ``state``."""
+        if self.only_in is not None and state not in self.only_in:
+            return False
+        return state not in self.except_in
+
+    @property
+    def scoped(self) -> bool:
+        return self.only_in is not None or bool(self.except_in)
 
 
 # --- tools -------------------------------------------------------------------------
@@ -431,7 +456,11 @@ class Flow(_Spec, kw_only=True, frozen=True):
     variables: dict[str, Variable] = {}
     tools: Annotated[list[Tool], _doc("Tool definitions, referenced by name.")] = []
     global_edges: Annotated[
-        list[Edge], _doc("Edges offered in every state (transfer to a human, end the call).")
+        list[GlobalEdge],
+        _doc(
+            "Edges offered in every non-terminal state (transfer to a human, end the call), "
+            "or in those `only_in`/`except_in` lists."
+        ),
     ] = []
     agents: Annotated[list[State], Meta(min_length=1), _doc("The states, in order.")]
     ends_on_hangup: Annotated[

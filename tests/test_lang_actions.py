@@ -23,7 +23,7 @@ def load(name: str) -> dict[str, Any]:
     return json.loads((LANG / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("name", ["ends_on_hangup"])
+@pytest.mark.parametrize("name", ["ends_on_hangup", "edge_groups"])
 def test_lang_scenarios_pass_and_explore_covers_every_edge(name: str) -> None:
     pytest.importorskip("livekit.agents")
     path = LANG / f"{name}.scenarios.json"
@@ -35,7 +35,7 @@ def test_lang_scenarios_pass_and_explore_covers_every_edge(name: str) -> None:
     assert "never" not in result.stdout
 
 
-@pytest.mark.parametrize("name", ["ends_on_hangup"])
+@pytest.mark.parametrize("name", ["ends_on_hangup", "edge_groups"])
 def test_lang_flows_lint_clean(name: str) -> None:
     assert lint_doc(load(name)) == []
 
@@ -65,3 +65,31 @@ async def test_hangup_ending_flow_runs_its_cycle() -> None:
     assert outcome == Handoff(name="tell_story", source="Chat", target="Story")
     await conv.fire("back_to_chat")
     assert (conv.state, conv.ended) == ("Chat", None)
+
+
+# --- edge groups -----------------------------------------------------------------------
+
+
+def test_scoped_global_edge_is_offered_only_where_its_list_says() -> None:
+    flow = compile_doc(load("edge_groups"))
+    offered = {s.name: [fn.name for fn in s.functions] for s in flow.states}
+    assert offered == {
+        "Greeter": ["to_orders", "to_reservations", "end_call"],
+        "Orders": ["to_greeter", "end_call"],
+        "Reservations": ["to_greeter", "end_call"],
+    }
+    assert [(r.source, r.trigger) for r in flow.table if r.trigger == "to_greeter"] == [
+        ("Orders", "to_greeter"),
+        ("Reservations", "to_greeter"),
+    ]
+
+
+def test_scoped_global_edges_are_not_exits_where_they_are_left_out() -> None:
+    doc = load("edge_groups")
+    back, end = doc["global_edges"]
+    narrowed = [{**back, "except_in": [], "only_in": ["Orders"]}, {**end, "only_in": ["Greeter"]}]
+    findings = lint_doc({**doc, "global_edges": narrowed})
+    assert [line.split(" ", 1)[1].split(" - ")[0] for line in findings] == [
+        "FL202 State `Reservations` cannot reach an end: no path leads to a terminal "
+        "state or to `end_call`/`transfer_call`"
+    ]

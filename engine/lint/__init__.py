@@ -7,6 +7,7 @@ rule to its check.
 from flowctl.engine.lint import (
     boundary,
     document,
+    edge_groups,
     graph,
     llm,
     output,

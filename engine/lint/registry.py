@@ -240,6 +240,24 @@ _section(
                 "remove `parameters`",
             },
         ),
+        (
+            "FL111",
+            "unknown-scope-state",
+            E,
+            "A global edge's `only_in`/`except_in` names no state",
+            "Global edge `{edge}` lists unknown state `{state}` in `{field}`{hint}",
+        ),
+        (
+            "FL112",
+            "edge-offered-nowhere",
+            W,
+            "A global edge's scope leaves it in no state, or is given twice",
+            {
+                "both": "Global edge `{edge}` has both `only_in` and `except_in`; give one",
+                "nowhere": "Global edge `{edge}` is offered in no state: its `{field}` leaves "
+                "out every state that is not an end",
+            },
+        ),
     ],
 )
 

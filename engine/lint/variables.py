@@ -112,14 +112,21 @@ def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge | None]]]:
     (as in ``ctx.successors``: each non-terminal state leads to the hub, by no edge)."""
     index = ctx.state_index
     globals_: list[tuple[int, Edge | None]] = [
-        (index[e.target_agent], e) for e in ctx.flow.global_edges if e.target_agent in index
+        (index[e.target_agent], e)
+        for e in ctx.flow.global_edges
+        if e.target_agent in index and not e.scoped  # scoped ones: from their states
     ]
     to_hub: list[tuple[int, Edge | None]] = [(ctx.hub, None)] if globals_ else []
     own: list[list[tuple[int, Edge | None]]] = [
         []
         if state.end
-        else [(index[e.target_agent], e) for e in state.edges if e.target_agent in index] + to_hub
-        for state in ctx.flow.agents
+        else [
+            (index[e.target_agent], e)
+            for e in [*state.edges, *ctx.scoped_global_edges(i)]
+            if e.target_agent in index
+        ]
+        + to_hub
+        for i, state in enumerate(ctx.flow.agents)
     ]
     return [*own, globals_]
 
