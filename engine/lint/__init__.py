@@ -29,7 +29,7 @@ from flowctl.engine.lint.runner import (
     lint_paths,
 )
 
-del boundary, document, graph, llm, output, references, security, variables
+del boundary, document, edge_groups, graph, llm, output, references, security, variables
 
 __all__ = [
     "RULES",
