@@ -24,6 +24,7 @@ from msgspec import Meta
 from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.builtins import BUILTIN_TOOLS
 from flowctl.engine.conditions import Condition, parse_condition
+from flowctl.engine.entry_actions import failed
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.functions import FunctionSpec, tool_parameters, value_type
@@ -331,6 +332,9 @@ def _states(
         )
         for ce in own:
             table.append(_row(ce, spec.name, flow))
+        for action in spec.on_enter_actions:
+            if action.on_error is not None:
+                table.append(Transition(failed(action), spec.name, action.on_error, "auto"))
     for ce in global_edges:
         for spec in flow.agents:
             if not spec.end and _offered(ce, spec.name):

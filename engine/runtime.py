@@ -16,6 +16,7 @@ clock, so tests never sleep and a session can be replayed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +32,7 @@ from flowctl.engine.compile import (
     CompiledState,
     FunctionSpec,
 )
+from flowctl.engine.entry_actions import arguments, failed
 from flowctl.engine.events import (
     Called,
     Ended,
@@ -159,6 +161,7 @@ class Conversation:
         self.ended: Ended | None = None
         self.callbacks: list[dict[str, Any]] = []
         self._current: CompiledState = compiled.states[compiled.start]
+        self._entering = True  # the current state's on_enter_actions are still to run
         compiled.machine.add_model(self)  # sets the machine's state attribute
         start = Entered(at=self.clock(), state=self.state, variables=dict(variables or {}))
         self._log(start)
@@ -456,6 +459,7 @@ class Conversation:
         )
         if ce.target is not None:
             self._current = self.compiled.states[ce.target]
+            self._entering = True
             self._log(Entered(at=self.clock(), state=self.state, via=ce.name))
             if self._current.end:
                 self._end("end_state")
@@ -466,6 +470,12 @@ class Conversation:
         fired: list[str] = []
         done: set[tuple[int | None, str]] = set()
         for _ in range(MAX_AUTOMATIC_STEPS):
+            if self._entering and self.ended is None:
+                self._entering = False
+                moved = await self._run_entry_actions()
+                if moved is not None:
+                    fired.append(moved)
+                    continue
             if self.ended is not None:
                 break
             values = dict(self.variables)
@@ -487,6 +497,34 @@ class Conversation:
             fired.append(ready.name)
             self._move(ready, {})
         return tuple(fired)
+
+    async def _run_entry_actions(self) -> str | None:
+        """Run the current state's ``on_enter_actions`` in order. A failed one sets its
+        ``default`` variables and the rest run, or takes its ``on_error`` transition
+        (whose name is returned) and the rest do not; with neither, the rest run."""
+        for action in self._current.spec.on_enter_actions:
+            tool = self.compiled.tools[action.tool]
+            result = await self._run_tool(tool, arguments(action, self.variables))
+            if self.ended is not None:
+                return None
+            if result.ok:
+                continue
+            if action.default is not None:
+                with contextlib.suppress(_Refusal):  # all or nothing, as a tool's sets
+                    self._store(self._typed(action.default))
+            elif action.on_error is not None:
+                source = self.state
+                trigger = failed(action)
+                self.compiled.machine.events[trigger].trigger(self)
+                self._current = self.compiled.state(action.on_error)
+                self._entering = True
+                now = self.clock()
+                self._log(Fired(at=now, edge=trigger, source=source, target=self.state, args={}))
+                self._log(Entered(at=self.clock(), state=self.state, via=trigger))
+                if self._current.end:
+                    self._end("end_state")
+                return trigger
+        return None
 
     async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Action:
         fn = next(f for f in self._current.functions if f.name == name)

@@ -149,6 +149,7 @@ def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -
     a mock's tool. Each with its turn and a did-you-mean."""
     functions = {fn.name for s in compiled.states for fn in s.functions}
     edges = {ce.name for s in compiled.states for ce in s.edges}
+    edges |= {row.trigger for row in compiled.table}  # and the failures of entry actions
     states = set(compiled.state_index)
     problems = [
         f"`mocks` names no tool of the flow: `{name}`"

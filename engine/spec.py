@@ -34,6 +34,7 @@ __all__ = [
     "CatalogTool",
     "Constraints",
     "Edge",
+    "EntryAction",
     "FieldMetadata",
     "Flow",
     "GlobalEdge",
@@ -193,6 +194,26 @@ class Edge(_Spec, frozen=True):
             "Condition over variables (`party_size > 4 and not is_member`). With no "
             "description the edge fires by itself as soon as it holds."
         ),
+    ] = None
+
+
+class EntryAction(_Spec, frozen=True):
+    """A tool the engine runs on entering a state, before the model speaks (Pipecat's
+    ``pre_actions``, livekit-flows' ``on_enter`` actions): look the caller up, fetch
+    the menu. Its result's ``sets`` are stored as an action's are; when it fails, the
+    ``default`` variables are set instead, or the conversation moves to ``on_error``."""
+
+    tool: Annotated[Name, _doc("The tool to run (by name).")]
+    args: Annotated[dict[str, Any], _doc("Literal arguments: parameter name to value.")] = {}
+    args_from: Annotated[
+        dict[str, str], _doc("Arguments from variables: parameter name to variable name.")
+    ] = {}
+    on_error: Annotated[
+        str | None, _doc("State to move to when the tool fails (the failure edge).")
+    ] = None
+    default: Annotated[
+        dict[str, Any] | None,
+        _doc("Variables to set when the tool fails (variable name to value); then go on."),
     ] = None
 
 
@@ -428,6 +449,10 @@ class State(_Spec, frozen=True):
     tools: Annotated[list[str], _doc("Tools (by name) the model may call in this state.")] = []
     edges: Annotated[list[Edge], _doc("Transitions out of this state.")] = []
     end: Annotated[bool, _doc("Terminal: the call ends after the greeting.")] = False
+    on_enter_actions: Annotated[
+        list[EntryAction],
+        _doc("Tools run on entering the state, in order, before its automatic edges."),
+    ] = []
     ends_on_hangup: Annotated[
         bool,
         _doc(

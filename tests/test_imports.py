@@ -151,6 +151,7 @@ def test_public_surface_of_engine_spec() -> None:
         "CatalogTool",
         "Constraints",
         "Edge",
+        "EntryAction",
         "FieldMetadata",
         "Flow",
         "GlobalEdge",

@@ -14,7 +14,8 @@ from conftest import FIXTURES, lint_doc
 from flowkit import compile_doc
 
 from flowctl.cli.main import cli
-from flowctl.engine.runtime import Conversation, Handoff
+from flowctl.engine.runtime import Conversation, Handoff, ToolCalled
+from flowctl.engine.tools import ToolRegistry
 
 LANG = FIXTURES / "lang"
 
@@ -23,7 +24,7 @@ def load(name: str) -> dict[str, Any]:
     return json.loads((LANG / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("name", ["ends_on_hangup", "edge_groups"])
+@pytest.mark.parametrize("name", ["ends_on_hangup", "edge_groups", "on_enter_actions"])
 def test_lang_scenarios_pass_and_explore_covers_every_edge(name: str) -> None:
     pytest.importorskip("livekit.agents")
     path = LANG / f"{name}.scenarios.json"
@@ -35,7 +36,7 @@ def test_lang_scenarios_pass_and_explore_covers_every_edge(name: str) -> None:
     assert "never" not in result.stdout
 
 
-@pytest.mark.parametrize("name", ["ends_on_hangup", "edge_groups"])
+@pytest.mark.parametrize("name", ["ends_on_hangup", "edge_groups", "on_enter_actions"])
 def test_lang_flows_lint_clean(name: str) -> None:
     assert lint_doc(load(name)) == []
 
@@ -92,4 +93,50 @@ def test_scoped_global_edges_are_not_exits_where_they_are_left_out() -> None:
     assert [line.split(" ", 1)[1].split(" - ")[0] for line in findings] == [
         "FL202 State `Reservations` cannot reach an end: no path leads to a terminal "
         "state or to `end_call`/`transfer_call`"
+    ]
+
+
+# --- actions on entry ------------------------------------------------------------------
+
+
+async def test_entry_action_runs_with_literal_and_variable_arguments() -> None:
+    conv = Conversation(compile_doc(load("on_enter_actions")))
+    outcome = await conv.fire("look_up", {"order_id": "42"})
+    assert outcome == Handoff(name="look_up", source="Ask", target="Status", automatic=("found",))
+    calls = [e for e in conv.history if isinstance(e, ToolCalled)]
+    assert calls == [
+        ToolCalled(at=calls[0].at, tool="find_order", args={"region": "eu", "order_id": "42"})
+    ]
+    assert conv.variables["order_status"] == "shipped"
+
+
+async def test_entry_action_failure_takes_on_error_or_sets_the_default() -> None:
+    doc = load("on_enter_actions")
+    conv = Conversation(compile_doc(doc), tools=ToolRegistry({}, mocks={"find_order": {}}))
+    outcome = await conv.fire("look_up", {"order_id": "42"})
+    assert (outcome.target, outcome.automatic) == ("Apology", ("find_order:failed",))  # type: ignore[union-attr]
+    lookup = doc["agents"][1]
+    action = {**lookup["on_enter_actions"][0], "default": {"order_status": "unknown"}}
+    del action["on_error"]
+    defaulted = {
+        **doc,
+        "agents": [doc["agents"][0], {**lookup, "on_enter_actions": [action]}, *doc["agents"][2:]],
+    }
+    conv = Conversation(compile_doc(defaulted), tools=ToolRegistry({}, mocks={"find_order": {}}))
+    await conv.fire("look_up", {"order_id": "42"})
+    assert (conv.state, conv.variables["order_status"]) == ("Status", "unknown")
+
+
+def test_entry_action_that_can_fail_in_a_state_offering_nothing_is_fl207() -> None:
+    doc = load("on_enter_actions")
+    lookup = doc["agents"][1]
+    action = {k: v for k, v in lookup["on_enter_actions"][0].items() if k != "on_error"}
+    stuck = {
+        **doc,
+        "agents": [doc["agents"][0], {**lookup, "on_enter_actions": [action]}, doc["agents"][2]],
+    }
+    assert [line.split(" - ")[0] for line in lint_doc(stuck)] == [
+        "63:9 FL207 Action `find_order` on entering `Lookup` has no `on_error` or `default`, "
+        "and `Lookup` offers the model nothing and no automatic edge that can fire without "
+        "its result: if it fails, the call is stuck"
     ]

@@ -8,6 +8,7 @@ from flowctl.engine.lint import (
     boundary,
     document,
     edge_groups,
+    entry_actions,
     graph,
     llm,
     output,
@@ -29,7 +30,18 @@ from flowctl.engine.lint.runner import (
     lint_paths,
 )
 
-del boundary, document, edge_groups, graph, llm, output, references, security, variables
+del (
+    boundary,
+    document,
+    edge_groups,
+    entry_actions,
+    graph,
+    llm,
+    output,
+    references,
+    security,
+    variables,
+)
 
 __all__ = [
     "RULES",

@@ -227,10 +227,19 @@ class FlowContext:
         global_targets = self._targets(everywhere)
         to_hub = [self.hub] if global_targets else []
         succ = [
-            [] if s.end else self._targets([*s.edges, *self.scoped_global_edges(i)]) + to_hub
+            []
+            if s.end
+            else self._targets([*s.edges, *self.scoped_global_edges(i)])
+            + self.entry_failures(i)
+            + to_hub
             for i, s in enumerate(self.flow.agents)
         ]
         return [*succ, global_targets]
+
+    def entry_failures(self, i: int) -> list[int]:
+        """Where state ``i``'s actions on entry go when they fail (``on_error``)."""
+        actions = self.flow.agents[i].on_enter_actions
+        return [self.state_index[a.on_error] for a in actions if a.on_error in self.state_index]
 
     def scoped_global_edges(self, i: int) -> list[GlobalEdge]:
         """The global edges with `only_in`/`except_in` that state ``i`` offers (the

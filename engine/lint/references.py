@@ -61,6 +61,14 @@ def unknown_target(ctx: FlowContext) -> Iterator[Violation]:
         if target is not None and target not in ctx.state_index:
             hint = ctx.suggest(target, ctx.state_index)
             yield violation((*path, "target_agent"), target=target, hint=hint)
+    for i, state in enumerate(ctx.flow.agents):
+        for k, action in enumerate(state.on_enter_actions):
+            target = action.on_error
+            if target is not None and target not in ctx.state_index:
+                hint = ctx.suggest(target, ctx.state_index)
+                yield violation(
+                    ("agents", i, "on_enter_actions", k, "on_error"), target=target, hint=hint
+                )
 
 
 @rule("duplicate-edge")
@@ -135,6 +143,11 @@ def unknown_tool(ctx: FlowContext) -> Iterator[Violation]:
         for k, name in enumerate(state.tools):
             if name not in known:
                 yield violation(("agents", i, "tools", k), tool=name, hint=ctx.suggest(name, known))
+    for i, state in enumerate(ctx.flow.agents):
+        for k, action in enumerate(state.on_enter_actions):
+            if action.tool not in known:
+                where = ("agents", i, "on_enter_actions", k, "tool")
+                yield violation(where, tool=action.tool, hint=ctx.suggest(action.tool, known))
     for _, edge, path in ctx.edges():
         if edge.action != "action":
             continue

@@ -304,6 +304,15 @@ _section(
             "A terminal state has edges or tools",
             "Terminal state `{state}` has {what}; they are never offered",
         ),
+        (
+            "FL207",
+            "entry-action-can-stick",
+            E,
+            "An action on entry can fail in a state that then offers nothing",
+            "Action `{tool}` on entering `{state}` has no `on_error` or `default`, and "
+            "`{state}` offers the model nothing and no automatic edge that can fire without "
+            "its result: if it fails, the call is stuck",
+        ),
     ],
 )
 

@@ -33,6 +33,19 @@ def _condition_names(edge: Edge) -> set[str]:
         return set()
 
 
+def _ensured(edge: Edge) -> frozenset[str]:
+    """Variables an edge's `when` guarantees are set when it fires (so an automatic
+    edge after an action that stays carries what the action stored)."""
+    if edge.when is None:
+        return frozenset()
+    from flowctl.engine.conditions import ConditionError, ensured, parse_condition
+
+    try:
+        return ensured(parse_condition(edge.when).tree)
+    except ConditionError:
+        return frozenset()
+
+
 def _declared(ctx: FlowContext) -> dict[str, Path]:
     """Declared variable names: ``variables`` entries and edge parameters."""
     names: dict[str, Path] = {name: ("variables", name) for name in ctx.flow.variables}
@@ -95,7 +108,9 @@ def _variable_uses(ctx: FlowContext) -> Iterator[tuple[str, Path, bool]]:
     for use in ctx.templates:
         yield use.placeholder.name, use.path, False
     for _, edge, path in ctx.edges():
-        for name in sorted(_condition_names(edge)):
+        tool = ctx.edge_tool(edge)
+        own = set(tool.parameters) if tool is not None else set()  # the call's arguments
+        for name in sorted(_condition_names(edge) - own):
             yield name, (*path, "when"), False
         for k, name in enumerate(edge.requires):
             yield name, (*path, "requires", k), False
@@ -125,6 +140,7 @@ def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge | None]]]:
             for e in [*state.edges, *ctx.scoped_global_edges(i)]
             if e.target_agent in index
         ]
+        + [(t, None) for t in ctx.entry_failures(i)]
         + to_hub
         for i, state in enumerate(ctx.flow.agents)
     ]
@@ -154,7 +170,7 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
             tool = ctx.edge_tool(edge)
             if id(tool) not in tool_bits:
                 tool_bits[id(tool)] = sum(bit[v] for v in ctx.tool_sets(tool) if v in bit)
-            own = sum(bit[v] for v in ctx.own_sets(edge) if v in bit)
+            own = sum(bit[v] for v in ctx.own_sets(edge) | _ensured(edge) if v in bit)
             edge_bits[key] = own | tool_bits[id(tool)]
         return edge_bits[key]
 
