@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
@@ -204,7 +204,7 @@ class FlowContext:
 
     # --- the graph -----------------------------------------------------------------
 
-    def _targets(self, edges: list[Edge]) -> list[int]:
+    def _targets(self, edges: Sequence[Edge]) -> list[int]:
         return [
             self.state_index[e.target_agent]
             for e in edges

@@ -92,10 +92,10 @@ def duplicate_edge(ctx: FlowContext) -> Iterator[Violation]:
     Rename one of them, or drop the state's copy and rely on the global edge.
     """
     global_names: dict[str, int] = {}
-    for j, edge in enumerate(ctx.flow.global_edges):
-        if edge.name in global_names:
-            yield violation(("global_edges", j, "name"), "global", edge=edge.name)
-        global_names.setdefault(edge.name, j)
+    for j, shared in enumerate(ctx.flow.global_edges):
+        if shared.name in global_names:
+            yield violation(("global_edges", j, "name"), "global", edge=shared.name)
+        global_names.setdefault(shared.name, j)
     for i, state in enumerate(ctx.flow.agents):
         seen: set[str] = set()
         for j, edge in enumerate(state.edges):
@@ -146,8 +146,8 @@ def unknown_tool(ctx: FlowContext) -> Iterator[Violation]:
     for i, state in enumerate(ctx.flow.agents):
         for k, action in enumerate(state.on_enter_actions):
             if action.tool not in known:
-                where = ("agents", i, "on_enter_actions", k, "tool")
-                yield violation(where, tool=action.tool, hint=ctx.suggest(action.tool, known))
+                at = ("agents", i, "on_enter_actions", k, "tool")
+                yield violation(at, tool=action.tool, hint=ctx.suggest(action.tool, known))
     for _, edge, path in ctx.edges():
         if edge.action != "action":
             continue
