@@ -7,8 +7,6 @@ rule to its check.
 from flowctl.engine.lint import (
     boundary,
     document,
-    edge_groups,
-    entry_actions,
     graph,
     llm,
     output,
@@ -30,18 +28,12 @@ from flowctl.engine.lint.runner import (
     lint_paths,
 )
 
-del (
-    boundary,
-    document,
-    edge_groups,
-    entry_actions,
-    graph,
-    llm,
-    output,
-    references,
-    security,
-    variables,
-)
+del boundary, document, graph, llm, output, references, security, variables
+
+# Issue 14's rules: edge groups (FL111, FL112) and actions on entry (FL207).
+from flowctl.engine.lint import edge_groups, entry_actions  # noqa: E402
+
+del edge_groups, entry_actions
 
 __all__ = [
     "RULES",

@@ -18,32 +18,35 @@ from flowctl.engine.source import Path
 from flowctl.engine.spec import BuiltinTool, Edge, Parameter, Variable, fits
 
 if TYPE_CHECKING:
-    from flowctl.engine.conditions import Types
+    from flowctl.engine.conditions import Condition, Types
 
 
-def _condition_names(edge: Edge) -> set[str]:
-    """Variables a `when` reads (none when it does not parse: FL308 reports that)."""
+def _condition(edge: Edge) -> Condition | None:
+    """An edge's `when`, parsed (None without one, or when it does not parse: FL308
+    reports that)."""
     if edge.when is None:
-        return set()
+        return None
     from flowctl.engine.conditions import ConditionError, parse_condition
 
     try:
-        return set(parse_condition(edge.when).names)
+        return parse_condition(edge.when)
     except ConditionError:
-        return set()
+        return None
+
+
+def _condition_names(edge: Edge) -> set[str]:
+    """Variables a `when` reads."""
+    condition = _condition(edge)
+    return set() if condition is None else set(condition.names)
 
 
 def _ensured(edge: Edge) -> frozenset[str]:
     """Variables an edge's `when` guarantees are set when it fires (so an automatic
     edge after an action that stays carries what the action stored)."""
-    if edge.when is None:
-        return frozenset()
-    from flowctl.engine.conditions import ConditionError, ensured, parse_condition
+    from flowctl.engine.conditions import ensured
 
-    try:
-        return ensured(parse_condition(edge.when).tree)
-    except ConditionError:
-        return frozenset()
+    condition = _condition(edge)
+    return frozenset() if condition is None else ensured(condition.tree)
 
 
 def _declared(ctx: FlowContext) -> dict[str, Path]:
