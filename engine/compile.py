@@ -24,6 +24,7 @@ from msgspec import Meta
 from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.builtins import BUILTIN_TOOLS
 from flowctl.engine.conditions import Condition, parse_condition
+from flowctl.engine.entry_actions import failed
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.functions import FunctionSpec, tool_parameters, value_type
@@ -33,6 +34,7 @@ from flowctl.engine.spec import (
     BuiltinTool,
     Edge,
     Flow,
+    GlobalEdge,
     Output,
     State,
     Tool,
@@ -289,7 +291,8 @@ def _states(
     table: list[Transition] = []
     for i, spec in enumerate(flow.agents):
         own = tuple(compile_edge(e, i) for e in spec.edges)
-        edges = own if spec.end else own + global_edges
+        shared = tuple(ce for ce in global_edges if _offered(ce, spec.name))
+        edges = own if spec.end else own + shared
         functions: list[FunctionSpec] = []
         by_function: dict[str, CompiledEdge | Tool] = {}
         for ce in edges:
@@ -329,11 +332,19 @@ def _states(
         )
         for ce in own:
             table.append(_row(ce, spec.name, flow))
+        for action in spec.on_enter_actions:
+            if action.on_error is not None:
+                table.append(Transition(failed(action), spec.name, action.on_error, "auto"))
     for ce in global_edges:
         for spec in flow.agents:
-            if not spec.end:
+            if not spec.end and _offered(ce, spec.name):
                 table.append(_row(ce, spec.name, flow))
     return tuple(states), tuple(table)
+
+
+def _offered(ce: CompiledEdge, state: str) -> bool:
+    """Whether global edge ``ce`` is offered in the state named ``state``."""
+    return not isinstance(ce.edge, GlobalEdge) or ce.edge.offered_in(state)
 
 
 def _row(ce: CompiledEdge, source: str, flow: Flow) -> Transition:

@@ -441,3 +441,27 @@ _COMPARATORS = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
 }
+
+
+def ensured(node: Expr) -> frozenset[str]:
+    """The variables a condition guarantees are set whenever it holds: a comparison,
+    `in` or a bare name is false on an unset variable, `is set` says so; `and` ensures
+    what any part does, `or` what every part does, `not` nothing (but `not x is not
+    set`). Lint's dataflow reads it: an automatic edge over a tool's result guarantees
+    the result was stored."""
+    match node:
+        case Var(name) | IsSet(name, False):
+            return frozenset((name,))
+        case Compare(_, left, right) | In(left, right, _):
+            return ensured_operands(left) | ensured_operands(right)
+        case And(operands):
+            return frozenset().union(*(ensured(child) for child in operands))
+        case Or(operands):
+            return frozenset.intersection(*(ensured(child) for child in operands))
+        case Not(IsSet(name, True)):
+            return frozenset((name,))
+    return frozenset()
+
+
+def ensured_operands(node: Expr) -> frozenset[str]:
+    return frozenset((node.name,)) if isinstance(node, Var) else frozenset()

@@ -23,6 +23,7 @@ import msgspec
 from flowctl.engine.builtins import builtin_of
 from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.conditions import And, Compare, Expr, In, ListLit, Lit, Not, Or, Var
+from flowctl.engine.entry_actions import arguments
 from flowctl.engine.spec import BuiltinTool, Edge, MockTool, Parameter
 
 __all__ = ["Coverage", "RunCoverage", "Step", "TestPath", "cover", "ran"]
@@ -189,10 +190,21 @@ class _Walker:
         keys: list[str] = []
         done: set[tuple[int | None, str]] = set()
         ended = self.compiled.states[state].end
+        entering = True
         for _ in range(32):
             if ended:
                 break
             here = self.compiled.states[state]
+            if entering:  # its actions on entry run first; explore assumes they succeed
+                entering = False
+                for action in here.spec.on_enter_actions:
+                    entry = self.tool_edge(here.index, action.tool)
+                    args = arguments(action, variables)
+                    variables, ended = self._tool(entry, args, variables)[0]
+                    if ended:
+                        break
+                if ended:
+                    break
             ready = next(
                 (
                     a
@@ -212,6 +224,7 @@ class _Walker:
             keys.append(f"{here.name}.{ready.name}")
             if ready.target is not None:
                 state = ready.target
+                entering = True
             ended = self.compiled.states[state].end
         return Arrival(state, variables, ended, tuple(names), tuple(keys))
 

@@ -16,6 +16,7 @@ clock, so tests never sleep and a session can be replayed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ from flowctl.engine.entering import (
     compose_instructions,
     entry_turn,
 )
+from flowctl.engine.entry_actions import arguments, failed
 from flowctl.engine.events import (
     Called,
     Ended,
@@ -167,6 +169,7 @@ class Conversation:
         self.callbacks: list[dict[str, Any]] = []
         self.opening: str | None = None  # the `say` of automatic edges run by start()
         self._current: CompiledState = compiled.states[compiled.start]
+        self._entering = True  # the current state's on_enter_actions are still to run
         compiled.machine.add_model(self)  # sets the machine's state attribute
         start = Entered(at=self.clock(), state=self.state, variables=dict(variables or {}))
         self._log(start)
@@ -343,13 +346,27 @@ class Conversation:
         missing = [v for v in ce.requires if values.get(v) is None]
         if missing:
             names = ", ".join(f"`{v}`" for v in missing)
-            # Say how to get it: the tool that sets it, or the caller.
-            setters = [t for v in missing for t in self._setters(v)]
-            how = f"`{setters[0]}` sets it" if setters else "ask the caller for it"
-            return f"`{ce.name}` needs {names} first; {how}."
+            return f"`{ce.name}` needs {names} first; {self._how_to_set(missing)}."
         if ce.when is not None and not ce.when.holds(values):
             return f"`{ce.name}` does not apply now: its condition `{ce.when.source}` is false."
         return None
+
+    def _how_to_set(self, missing: list[str]) -> str:
+        """How to get the ``missing`` variables: the functions offered here that set
+        each one, else the caller. One variable is "it"; several are each named, those
+        one function sets together grouped ("`lookup` sets `a` and `b`")."""
+        ways: dict[str, list[str]] = {}
+        for v in missing:
+            setters = self._setters(v)
+            way = " or ".join(f"`{t}`" for t in setters) + " sets" if setters else ""
+            ways.setdefault(way, []).append(v)
+        if len(missing) == 1:
+            return f"{next(iter(ways))} it" if "" not in ways else "ask the caller for it"
+        parts = [
+            f"{way} {_and(names)}" if way else f"ask the caller for {_and(names)}"
+            for way, names in ways.items()
+        ]
+        return "; ".join(parts)
 
     def _setters(self, variable: str) -> list[str]:
         """The functions offered here whose tool stores ``variable``."""
@@ -470,6 +487,7 @@ class Conversation:
         )
         if ce.target is not None:
             self._current = self.compiled.states[ce.target]
+            self._entering = True
             self._log(Entered(at=self.clock(), state=self.state, via=ce.name))
             if self._current.end:
                 self._end("end_state")
@@ -482,6 +500,12 @@ class Conversation:
         says: list[str] = []
         done: set[tuple[int | None, str]] = set()
         for _ in range(MAX_AUTOMATIC_STEPS):
+            if self._entering and self.ended is None:
+                self._entering = False
+                moved = await self._run_entry_actions()
+                if moved is not None:
+                    fired.append(moved)
+                    continue
             if self.ended is not None:
                 break
             values = dict(self.variables)
@@ -505,6 +529,34 @@ class Conversation:
                 says.append(self.render(ready.edge.say))
             self._move(ready, {})
         return tuple(fired), _joined(*says)
+
+    async def _run_entry_actions(self) -> str | None:
+        """Run the current state's ``on_enter_actions`` in order. A failed one sets its
+        ``default`` variables and the rest run, or takes its ``on_error`` transition
+        (whose name is returned) and the rest do not; with neither, the rest run."""
+        for action in self._current.spec.on_enter_actions:
+            tool = self.compiled.tools[action.tool]
+            result = await self._run_tool(tool, arguments(action, self.variables))
+            if self.ended is not None:
+                return None
+            if result.ok:
+                continue
+            if action.default is not None:
+                with contextlib.suppress(_Refusal):  # all or nothing, as a tool's sets
+                    self._store(self._typed(action.default))
+            elif action.on_error is not None:
+                source = self.state
+                trigger = failed(action)
+                self.compiled.machine.events[trigger].trigger(self)
+                self._current = self.compiled.state(action.on_error)
+                self._entering = True
+                now = self.clock()
+                self._log(Fired(at=now, edge=trigger, source=source, target=self.state, args={}))
+                self._log(Entered(at=self.clock(), state=self.state, via=trigger))
+                if self._current.end:
+                    self._end("end_state")
+                return trigger
+        return None
 
     async def _call_tool_function(self, name: str, tool: Tool, raw: Mapping[str, Any]) -> Action:
         fn = next(f for f in self._current.functions if f.name == name)
@@ -570,6 +622,12 @@ class _Refusal(Exception):
 def _joined(*words: str | None) -> str | None:
     """Words said one after another, as one utterance (None when nothing is said)."""
     return " ".join(w for w in words if w) or None
+
+
+def _and(names: list[str]) -> str:
+    """`a`, `b` and `c`."""
+    quoted = [f"`{n}`" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _json_kind(value: Any) -> str:

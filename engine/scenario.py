@@ -149,6 +149,7 @@ def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -
     a mock's tool. Each with its turn and a did-you-mean."""
     functions = {fn.name for s in compiled.states for fn in s.functions}
     edges = {ce.name for s in compiled.states for ce in s.edges}
+    edges |= {row.trigger for row in compiled.table}  # and the failures of entry actions
     states = set(compiled.state_index)
     problems = [
         f"`mocks` names no tool of the flow: `{name}`"
@@ -163,17 +164,22 @@ def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -
 
     for number, turn in enumerate(scenario.turns, start=1):
         steps = (turn.model or []) if scripted else []
-        for step in steps:
-            if step.call is not None and step.call not in functions:
-                unknown("function", step.call, functions, number)
-        expect = turn.expect
-        if expect is None:
-            continue
+        expect = turn.expect or Expect()
+        # A call of a function the flow has nowhere (a model making one up) is a script
+        # the engine must refuse: fine when the turn expects that refusal.
+        refused = set(expect.refused or [])
+        called = [step.call for step in steps if step.call is not None]
+        for name in dict.fromkeys(called):
+            if name not in functions and name not in refused:
+                unknown("function", name, functions, number)
         if expect.state is not None and expect.state not in states:
             unknown("state", expect.state, states, number)
-        for edge in (expect.edges or []) + (expect.refused or []):
+        for edge in expect.edges or []:
             if edge not in edges and edge not in functions:
                 unknown("edge", edge, edges | functions, number)
+        for name in expect.refused or []:
+            if name not in edges and name not in functions and name not in called:
+                unknown("edge", name, edges | functions, number)
     return problems
 
 

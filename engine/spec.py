@@ -35,8 +35,10 @@ __all__ = [
     "Constraints",
     "Context",
     "Edge",
+    "EntryAction",
     "FieldMetadata",
     "Flow",
+    "GlobalEdge",
     "HttpTool",
     "LLMConfig",
     "LintConfig",
@@ -195,6 +197,50 @@ class Edge(_Spec, frozen=True):
             "description the edge fires by itself as soon as it holds."
         ),
     ] = None
+
+
+class EntryAction(_Spec, frozen=True):
+    """A tool the engine runs on entering a state, before the model speaks (Pipecat's
+    ``pre_actions``, livekit-flows' ``on_enter`` actions): look the caller up, fetch
+    the menu. Its result's ``sets`` are stored as an action's are; when it fails, the
+    ``default`` variables are set instead, or the conversation moves to ``on_error``."""
+
+    tool: Annotated[Name, _doc("The tool to run (by name).")]
+    args: Annotated[dict[str, Any], _doc("Literal arguments: parameter name to value.")] = {}
+    args_from: Annotated[
+        dict[str, str], _doc("Arguments from variables: parameter name to variable name.")
+    ] = {}
+    on_error: Annotated[
+        str | None, _doc("State to move to when the tool fails (the failure edge).")
+    ] = None
+    default: Annotated[
+        dict[str, Any] | None,
+        _doc("Variables to set when the tool fails (variable name to value); then go on."),
+    ] = None
+
+
+class GlobalEdge(Edge, frozen=True):
+    """An edge offered in many states: every non-terminal state, or the ones listed.
+
+    Scoping is a property of the edge (``only_in``/``except_in``), not a list of edge
+    names on each state, so the edge reads whole in one place and a new state gets it
+    (or not) by the rule the author wrote.
+    """
+
+    only_in: Annotated[
+        list[str] | None, _doc("Offered only in these states (by name). Default: every state.")
+    ] = None
+    except_in: Annotated[list[str], _doc("Offered in every state but these (by name).")] = []
+
+    def offered_in(self, state: str) -> bool:
+        """Whether the edge is offered in the (non-terminal) state named ``state``."""
+        if self.only_in is not None and state not in self.only_in:
+            return False
+        return state not in self.except_in
+
+    @property
+    def scoped(self) -> bool:
+        return self.only_in is not None or bool(self.except_in)
 
 
 # --- tools -------------------------------------------------------------------------
@@ -444,6 +490,17 @@ class State(_Spec, frozen=True):
     tools: Annotated[list[str], _doc("Tools (by name) the model may call in this state.")] = []
     edges: Annotated[list[Edge], _doc("Transitions out of this state.")] = []
     end: Annotated[bool, _doc("Terminal: the call ends after the greeting.")] = False
+    on_enter_actions: Annotated[
+        list[EntryAction],
+        _doc("Tools run on entering the state, in order, before its automatic edges."),
+    ] = []
+    ends_on_hangup: Annotated[
+        bool,
+        _doc(
+            "The caller hanging up here is this state's way to end (an open-ended "
+            "specialist): lint counts it as an end (FL202, FL203, FL204)."
+        ),
+    ] = False
     output: Annotated[Output | None, _doc("Structured output for this state.")] = None
     llm: Annotated[LLMConfig | None, _doc("Overrides the flow's `llm`.")] = None
     tts: Annotated[TTSConfig | None, _doc("Overrides the flow's `tts` (another voice).")] = None
@@ -475,9 +532,20 @@ class Flow(_Spec, kw_only=True, frozen=True):
     variables: dict[str, Variable] = {}
     tools: Annotated[list[Tool], _doc("Tool definitions, referenced by name.")] = []
     global_edges: Annotated[
-        list[Edge], _doc("Edges offered in every state (transfer to a human, end the call).")
+        list[GlobalEdge],
+        _doc(
+            "Edges offered in every non-terminal state (transfer to a human, end the call), "
+            "or in those `only_in`/`except_in` lists."
+        ),
     ] = []
     agents: Annotated[list[State], Meta(min_length=1), _doc("The states, in order.")]
+    ends_on_hangup: Annotated[
+        bool,
+        _doc(
+            "The caller hanging up is how this flow ends, in every state (a companion "
+            "that chats until the caller leaves): lint counts it as an end."
+        ),
+    ] = False
     output: Annotated[Output | None, _doc("Structured output for every state.")] = None
     llm: LLMConfig | None = None
     stt: STTConfig | None = None

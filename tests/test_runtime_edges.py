@@ -200,3 +200,52 @@ async def test_requires_asks_the_caller_when_nothing_here_sets_it_and_ending_edg
     outcome = await conv.fire("bye")
     assert isinstance(outcome, Action) and outcome.ended
     assert outcome.say == "Thanks for calling, goodbye!"
+
+
+async def test_a_refusal_names_what_sets_each_missing_variable() -> None:
+    def save(name: str, *variables: str) -> dict[str, object]:
+        return {
+            "kind": "builtin",
+            "name": name,
+            "builtin": "set_variables",
+            "description": "Save what the caller said",
+            "variables": list(variables),
+        }
+
+    flow = compile_doc(
+        {
+            "variables": {v: {"type": "str"} for v in ("name", "phone", "email", "city")},
+            "tools": [save("save_contact", "name", "phone"), save("save_email", "email")],
+            "agents": [
+                {
+                    "name": "A",
+                    "instructions": "x",
+                    "tools": ["save_contact", "save_email"],
+                    "edges": [
+                        {
+                            "name": "book",
+                            "description": "Book it",
+                            "target_agent": "End",
+                            "requires": ["name", "phone", "email", "city"],
+                        },
+                        {
+                            "name": "call",
+                            "description": "Call back",
+                            "target_agent": "End",
+                            "requires": ["email"],
+                        },
+                    ],
+                },
+                END,
+            ],
+        }
+    )
+    conv = Conversation(flow)
+    assert await conv.fire("book") == Refused(
+        name="book",
+        reason="`book` needs `name`, `phone`, `email`, `city` first; `save_contact` sets "
+        "`name` and `phone`; `save_email` sets `email`; ask the caller for `city`.",
+    )
+    assert await conv.fire("call") == Refused(
+        name="call", reason="`call` needs `email` first; `save_email` sets it."
+    )

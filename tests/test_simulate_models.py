@@ -235,3 +235,29 @@ def test_names_the_flow_does_not_have_are_reported_before_running(tmp_path: Path
         "`transfer_to_specialist`?; turn 2: unknown state `Specialist`; did you mean "
         "`SpecialistAgent`?; turn 2: unknown edge `wrap_up`; did you mean `wrap_up_call`?",
     ]
+
+
+def test_a_made_up_function_is_a_refusal_a_turn_may_expect(tmp_path: Path) -> None:
+    hallucinated = {"user": "hi", "model": [{"call": "teleport"}, {"say": "Sorry."}]}
+    expected = {**hallucinated, "expect": {"refused": ["teleport"], "state": "IntakeAgent"}}
+    code, out, _ = run(
+        "simulate",
+        "--scenario",
+        str(
+            scenario_file(
+                tmp_path,
+                [
+                    {"name": "expected", "turns": [expected]},
+                    {"name": "unexpected", "turns": [hallucinated]},
+                ],
+            )
+        ),
+    )
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "PASS  expected"
+    assert "      refused teleport: `teleport` is not available in this step. " in lines[3]
+    # Said once, as a function (a name to refuse is not also an unknown edge).
+    assert lines[-1] == (
+        "    ✗ turn 1: unknown function `teleport`; no function of the flow has that name"
+    )

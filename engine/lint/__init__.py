@@ -31,6 +31,11 @@ from flowctl.engine.lint.runner import (
 
 del boundary, document, entering, graph, llm, output, references, security, variables
 
+# Issue 14's rules: edge groups (FL111, FL112) and actions on entry (FL207).
+from flowctl.engine.lint import edge_groups, entry_actions  # noqa: E402
+
+del edge_groups, entry_actions
+
 __all__ = [
     "RULES",
     "FileResult",

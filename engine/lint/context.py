@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
@@ -23,6 +23,7 @@ from flowctl.engine.spec import (
     Context,
     Edge,
     Flow,
+    GlobalEdge,
     LintConfig,
     Output,
     State,
@@ -157,8 +158,12 @@ class FlowContext:
         """The functions the model sees in state ``i``, in the order offered (built on
         each call: global edges included, it is as long as the state's prompt)."""
         own = self._own_functions[i]
-        edges = len(self.flow.agents[i].edges)
-        shared = [] if self.flow.agents[i].end else self._global_functions
+        state = self.flow.agents[i]
+        edges = len(state.edges)
+        shared = [] if state.end else self._global_functions
+        if self._scoped and shared:
+            offered = self.flow.global_edges
+            shared = [f for f, e in zip(shared, offered, strict=True) if e.offered_in(state.name)]
         return own[:edges] + shared + own[edges:]
 
     def own_functions(self, i: int) -> list[Function]:
@@ -167,6 +172,8 @@ class FlowContext:
 
     def function_count(self, i: int) -> int:
         """How many functions the model sees in state ``i``."""
+        if self._scoped:
+            return len(self.functions(i))
         shared = 0 if self.flow.agents[i].end else len(self._global_functions)
         return len(self._own_functions[i]) + shared
 
@@ -200,7 +207,7 @@ class FlowContext:
 
     # --- the graph -----------------------------------------------------------------
 
-    def _targets(self, edges: list[Edge]) -> list[int]:
+    def _targets(self, edges: Sequence[Edge]) -> list[int]:
         return [
             self.state_index[e.target_agent]
             for e in edges
@@ -219,19 +226,46 @@ class FlowContext:
         non-terminal state leads to its own edges' targets and to the hub, the hub to
         the global edges' targets. Paths between states are those of the flow, and the
         graph is as big as the flow."""
-        global_targets = self._targets(self.flow.global_edges)
+        everywhere = [e for e in self.flow.global_edges if not e.scoped]
+        global_targets = self._targets(everywhere)
         to_hub = [self.hub] if global_targets else []
-        succ = [[] if s.end else self._targets(s.edges) + to_hub for s in self.flow.agents]
+        succ = [
+            []
+            if s.end
+            else self._targets([*s.edges, *self.scoped_global_edges(i)])
+            + self.entry_failures(i)
+            + to_hub
+            for i, s in enumerate(self.flow.agents)
+        ]
         return [*succ, global_targets]
 
+    def entry_failures(self, i: int) -> list[int]:
+        """Where state ``i``'s actions on entry go when they fail (``on_error``)."""
+        actions = self.flow.agents[i].on_enter_actions
+        return [self.state_index[a.on_error] for a in actions if a.on_error in self.state_index]
+
+    def scoped_global_edges(self, i: int) -> list[GlobalEdge]:
+        """The global edges with `only_in`/`except_in` that state ``i`` offers (the
+        others are offered everywhere, and analysed once, from the hub)."""
+        name = self.flow.agents[i].name
+        return [e for e in self._scoped if e.offered_in(name)]
+
+    @cached_property
+    def _scoped(self) -> list[GlobalEdge]:
+        return [e for e in self.flow.global_edges if e.scoped]
+
     def ends_session(self, i: int) -> bool:
-        """Whether the session can end in state ``i``: it is terminal, or it can call a
-        builtin that ends the call (through an edge, a global edge or its tools)."""
+        """Whether the session can end in state ``i``: it is terminal, the caller's
+        hang-up ends it (``ends_on_hangup``, the flow's or the state's), or it can call
+        a builtin that ends the call (through an edge, a global edge or its tools)."""
         state = self.flow.agents[i]
         if state.end or self._global_edges_end:
             return True
+        if state.ends_on_hangup or self.flow.ends_on_hangup:
+            return True
         ending = self._ending_tools
-        return any(id(self.edge_tool(e)) in ending for e in state.edges) or any(
+        edges = [*state.edges, *self.scoped_global_edges(i)]
+        return any(id(self.edge_tool(e)) in ending for e in edges) or any(
             id(self.tool_index.get(n)) in ending for n in state.tools
         )
 
@@ -244,7 +278,11 @@ class FlowContext:
 
     @cached_property
     def _global_edges_end(self) -> bool:
-        return any(id(self.edge_tool(e)) in self._ending_tools for e in self.flow.global_edges)
+        return any(
+            id(self.edge_tool(e)) in self._ending_tools
+            for e in self.flow.global_edges
+            if not e.scoped
+        )
 
     @cached_property
     def reachable(self) -> list[bool]:

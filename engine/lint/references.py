@@ -61,6 +61,14 @@ def unknown_target(ctx: FlowContext) -> Iterator[Violation]:
         if target is not None and target not in ctx.state_index:
             hint = ctx.suggest(target, ctx.state_index)
             yield violation((*path, "target_agent"), target=target, hint=hint)
+    for i, state in enumerate(ctx.flow.agents):
+        for k, action in enumerate(state.on_enter_actions):
+            target = action.on_error
+            if target is not None and target not in ctx.state_index:
+                hint = ctx.suggest(target, ctx.state_index)
+                yield violation(
+                    ("agents", i, "on_enter_actions", k, "on_error"), target=target, hint=hint
+                )
 
 
 @rule("duplicate-edge")
@@ -84,10 +92,10 @@ def duplicate_edge(ctx: FlowContext) -> Iterator[Violation]:
     Rename one of them, or drop the state's copy and rely on the global edge.
     """
     global_names: dict[str, int] = {}
-    for j, edge in enumerate(ctx.flow.global_edges):
-        if edge.name in global_names:
-            yield violation(("global_edges", j, "name"), "global", edge=edge.name)
-        global_names.setdefault(edge.name, j)
+    for j, shared in enumerate(ctx.flow.global_edges):
+        if shared.name in global_names:
+            yield violation(("global_edges", j, "name"), "global", edge=shared.name)
+        global_names.setdefault(shared.name, j)
     for i, state in enumerate(ctx.flow.agents):
         seen: set[str] = set()
         for j, edge in enumerate(state.edges):
@@ -135,6 +143,11 @@ def unknown_tool(ctx: FlowContext) -> Iterator[Violation]:
         for k, name in enumerate(state.tools):
             if name not in known:
                 yield violation(("agents", i, "tools", k), tool=name, hint=ctx.suggest(name, known))
+    for i, state in enumerate(ctx.flow.agents):
+        for k, action in enumerate(state.on_enter_actions):
+            if action.tool not in known:
+                at = ("agents", i, "on_enter_actions", k, "tool")
+                yield violation(at, tool=action.tool, hint=ctx.suggest(action.tool, known))
     for _, edge, path in ctx.edges():
         if edge.action != "action":
             continue

@@ -240,6 +240,24 @@ _section(
                 "remove `parameters`",
             },
         ),
+        (
+            "FL111",
+            "unknown-scope-state",
+            E,
+            "A global edge's `only_in`/`except_in` names no state",
+            "Global edge `{edge}` lists unknown state `{state}` in `{field}`{hint}",
+        ),
+        (
+            "FL112",
+            "edge-offered-nowhere",
+            W,
+            "A global edge's scope leaves it in no state, or is given twice",
+            {
+                "both": "Global edge `{edge}` has both `only_in` and `except_in`; give one",
+                "nowhere": "Global edge `{edge}` is offered in no state: its `{field}` leaves "
+                "out every state that is not an end",
+            },
+        ),
     ],
 )
 
@@ -293,6 +311,15 @@ _section(
             "A transition enters a state that says nothing",
             "`{edge}` enters `{state}` in silence: the edge has no `say`, and `{state}` has "
             "no `on_enter_prompt` and no `on_enter` turn, so the caller hears nothing",
+        ),
+        (
+            "FL207",
+            "entry-action-can-stick",
+            E,
+            "An action on entry can fail in a state that then offers nothing",
+            "Action `{tool}` on entering `{state}` has no `on_error` or `default`, and "
+            "`{state}` offers the model nothing and no automatic edge that can fire without "
+            "its result: if it fails, the call is stuck",
         ),
     ],
 )

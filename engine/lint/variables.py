@@ -18,19 +18,35 @@ from flowctl.engine.source import Path
 from flowctl.engine.spec import BuiltinTool, Edge, Parameter, Variable, fits
 
 if TYPE_CHECKING:
-    from flowctl.engine.conditions import Types
+    from flowctl.engine.conditions import Condition, Types
 
 
-def _condition_names(edge: Edge) -> set[str]:
-    """Variables a `when` reads (none when it does not parse: FL308 reports that)."""
+def _condition(edge: Edge) -> Condition | None:
+    """An edge's `when`, parsed (None without one, or when it does not parse: FL308
+    reports that)."""
     if edge.when is None:
-        return set()
+        return None
     from flowctl.engine.conditions import ConditionError, parse_condition
 
     try:
-        return set(parse_condition(edge.when).names)
+        return parse_condition(edge.when)
     except ConditionError:
-        return set()
+        return None
+
+
+def _condition_names(edge: Edge) -> set[str]:
+    """Variables a `when` reads."""
+    condition = _condition(edge)
+    return set() if condition is None else set(condition.names)
+
+
+def _ensured(edge: Edge) -> frozenset[str]:
+    """Variables an edge's `when` guarantees are set when it fires (so an automatic
+    edge after an action that stays carries what the action stored)."""
+    from flowctl.engine.conditions import ensured
+
+    condition = _condition(edge)
+    return frozenset() if condition is None else ensured(condition.tree)
 
 
 def _declared(ctx: FlowContext) -> dict[str, Path]:
@@ -95,7 +111,9 @@ def _variable_uses(ctx: FlowContext) -> Iterator[tuple[str, Path, bool]]:
     for use in ctx.templates:
         yield use.placeholder.name, use.path, False
     for _, edge, path in ctx.edges():
-        for name in sorted(_condition_names(edge)):
+        tool = ctx.edge_tool(edge)
+        own = set(tool.parameters) if tool is not None else set()  # the call's arguments
+        for name in sorted(_condition_names(edge) - own):
             yield name, (*path, "when"), False
         for k, name in enumerate(edge.requires):
             yield name, (*path, "requires", k), False
@@ -112,14 +130,22 @@ def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge | None]]]:
     (as in ``ctx.successors``: each non-terminal state leads to the hub, by no edge)."""
     index = ctx.state_index
     globals_: list[tuple[int, Edge | None]] = [
-        (index[e.target_agent], e) for e in ctx.flow.global_edges if e.target_agent in index
+        (index[e.target_agent], e)
+        for e in ctx.flow.global_edges
+        if e.target_agent in index and not e.scoped  # scoped ones: from their states
     ]
     to_hub: list[tuple[int, Edge | None]] = [(ctx.hub, None)] if globals_ else []
     own: list[list[tuple[int, Edge | None]]] = [
         []
         if state.end
-        else [(index[e.target_agent], e) for e in state.edges if e.target_agent in index] + to_hub
-        for state in ctx.flow.agents
+        else [
+            (index[e.target_agent], e)
+            for e in [*state.edges, *ctx.scoped_global_edges(i)]
+            if e.target_agent in index
+        ]
+        + [(t, None) for t in ctx.entry_failures(i)]
+        + to_hub
+        for i, state in enumerate(ctx.flow.agents)
     ]
     return [*own, globals_]
 
@@ -147,7 +173,7 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
             tool = ctx.edge_tool(edge)
             if id(tool) not in tool_bits:
                 tool_bits[id(tool)] = sum(bit[v] for v in ctx.tool_sets(tool) if v in bit)
-            own = sum(bit[v] for v in ctx.own_sets(edge) if v in bit)
+            own = sum(bit[v] for v in ctx.own_sets(edge) | _ensured(edge) if v in bit)
             edge_bits[key] = own | tool_bits[id(tool)]
         return edge_bits[key]
 
