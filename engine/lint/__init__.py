@@ -8,11 +8,14 @@ from flowctl.engine.lint import (
     boundary,
     document,
     graph,
+    guards,
     llm,
     output,
+    parameters,
     references,
     security,
     variables,
+    writes,
 )
 from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import RULES, Rule
@@ -28,7 +31,8 @@ from flowctl.engine.lint.runner import (
     lint_paths,
 )
 
-del boundary, document, graph, llm, output, references, security, variables
+del boundary, document, graph, guards, llm, output, parameters, references, security, variables
+del writes
 
 __all__ = [
     "RULES",

@@ -37,8 +37,11 @@ def _declared(ctx: FlowContext) -> dict[str, Path]:
     """Declared variable names: ``variables`` entries and edge parameters."""
     names: dict[str, Path] = {name: ("variables", name) for name in ctx.flow.variables}
     for _, edge, path in ctx.edges():
-        for p in edge.parameters:
+        for p, param in edge.parameters.items():
             names.setdefault(p, (*path, "parameters", p))
+            target = param.target(p)
+            if target is not None:
+                names.setdefault(target, (*path, "parameters", p))
     return names
 
 
@@ -52,7 +55,8 @@ def _setters(ctx: FlowContext) -> set[str]:
     """Variables that something in the flow can set (``requires`` only checks)."""
     names: set[str] = set()
     for _, edge, _ in ctx.edges():
-        names |= set(edge.parameters)
+        names |= {t for n, p in edge.parameters.items() if (t := p.target(n)) is not None}
+        names |= set(edge.set) | set(edge.append)
     for tool in ctx.flow.tools:
         names |= set(tool.sets)
         if isinstance(tool, BuiltinTool) and ctx.builtin_of(tool) in SET_VARIABLE_BUILTINS:
@@ -138,6 +142,7 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
     bit = {name: 1 << k for k, name in enumerate(names)}
     edge_bits: dict[int, int] = {}
     tool_bits: dict[int, int] = {}  # a tool called by many edges: once
+    cleared = {id(e): sum(bit[v] for v in e.unset if v in bit) for _, e, _ in ctx.edges()}
 
     def bits(edge: Edge | None) -> int:
         if edge is None:
@@ -165,7 +170,7 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
         here = entry[s]
         assert here is not None
         for t, edge in adjacency[s]:
-            incoming = here | bits(edge)
+            incoming = (here & ~cleared.get(id(edge), 0)) | bits(edge)
             old = entry[t]
             new = incoming if old is None else old & incoming
             if new != old:
@@ -304,11 +309,17 @@ def variable_type_mismatch(ctx: FlowContext) -> Iterator[Violation]:
         yield violation(path, kind, value=shown, variable=name, type=var.type)
     for _, edge, path in ctx.edges():
         for pname, param in edge.parameters.items():
-            declared = variables.get(pname)
+            target = param.target(pname)
+            declared = variables.get(target) if target is not None else None
             if declared is not None and declared.type != param.type:
                 where = (*path, "parameters", pname, "type")
                 yield violation(
-                    where, "parameter", parameter=pname, type=param.type, declared=declared.type
+                    where,
+                    "parameter",
+                    parameter=pname,
+                    variable=target,
+                    type=param.type,
+                    declared=declared.type,
                 )
 
 
@@ -394,7 +405,7 @@ def _enum(values: list[str] | None) -> frozenset[str] | None:
     return None if values is None else frozenset(values)
 
 
-def _var_types(ctx: FlowContext) -> Types:
+def variable_types(ctx: FlowContext) -> Types:
     """Declared type (and enum values) of every variable, parameters included."""
     types = {name: (var.type, _enum(var.enum)) for name, var in ctx.flow.variables.items()}
     for _, edge, _ in ctx.edges():
@@ -428,12 +439,12 @@ def invalid_condition(ctx: FlowContext) -> Iterator[Violation]:
     ```
 
     The language: variables, numbers, strings, `true`/`false`, lists of literals,
-    `== != < <= > >=`, `in`, `not in`, `is set`, `is not set`, `and`, `or`, `not`,
-    parentheses.
+    `== != < <= > >=`, `in`, `not in`, `is set`, `is not set`, `is empty`, `is not
+    empty`, `len(name)`, `and`, `or`, `not`, parentheses.
     """
     from flowctl.engine.conditions import ConditionError, parse_condition
 
-    types = _var_types(ctx)
+    types = variable_types(ctx)
     for _, edge, path in ctx.edges():
         if edge.when is None:
             continue
