@@ -269,7 +269,7 @@ def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
     """
     used = {u.placeholder.name for u in ctx.templates} | _setters(ctx)
     for _, edge, _ in ctx.edges():
-        used |= set(edge.requires) | _condition_names(edge)
+        used |= set(edge.requires) | _condition_names(edge) | set(edge.append.values())
     for name in ctx.flow.variables:
         if name not in used:
             yield violation(("variables", name), at_key=True, variable=name)
