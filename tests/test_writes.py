@@ -54,7 +54,7 @@ async def test_a_guard_refuses_in_the_authors_words(bakery) -> None:  # type: ig
 
 
 async def test_a_refusal_never_reveals_the_literal_the_guard_compares_with(vault) -> None:  # type: ignore[no-untyped-def]
-    conv = Conversation(vault, variables={"tags": ["member"]})
+    conv = Conversation(vault)
     refused = await conv.fire("unlock", {"pin": "1234"})
     assert isinstance(refused, Refused) and "4821" not in refused.reason
     assert isinstance(await conv.fire("unlock", {"pin": "4821"}), Handoff)
