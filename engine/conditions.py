@@ -445,13 +445,25 @@ def _show(node: Expr) -> str:
     return "a condition"
 
 
-def _type_errors(node: Expr, types: Types) -> Iterator[str]:
+def _tests(node: Expr) -> Iterator[Expr]:
+    """The tests a condition is made of, below its ``and``, ``or`` and ``not``."""
     match node:
         case And(operands) | Or(operands):
             for child in operands:
-                yield from _type_errors(child, types)
+                yield from _tests(child)
         case Not(operand):
-            yield from _type_errors(operand, types)
+            yield from _tests(operand)
+        case _:
+            yield node
+
+
+def _type_errors(tree: Expr, types: Types) -> Iterator[str]:
+    for node in _tests(tree):
+        yield from _test_errors(node, types)
+
+
+def _test_errors(node: Expr, types: Types) -> Iterator[str]:
+    match node:
         case Compare(op, left, right):
             yield from _sized_errors(left, types)
             yield from _sized_errors(right, types)
@@ -480,20 +492,16 @@ def _sized_errors(node: Expr, types: Types) -> Iterator[str]:
         yield f"{test} needs text or a list, but `{node.name}` is `{kind}`"
 
 
-def _hidden(node: Expr, types: Types) -> Iterator[str]:
-    match node:
-        case And(operands) | Or(operands):
-            for child in operands:
-                yield from _hidden(child, types)
-        case Not(operand):
-            yield from _hidden(operand, types)
-        case Compare(_, left, right) | In(left, right):
-            for var, other in ((left, right), (right, left)):
-                if isinstance(var, Var) and types.get(var.name, ("",))[0] in ("str", "list[str]"):
-                    literals = other.items if isinstance(other, ListLit) else (other,)
-                    yield from (
-                        x.value for x in literals if isinstance(x, Lit) and isinstance(x.value, str)
-                    )
+def _hidden(tree: Expr, types: Types) -> Iterator[str]:
+    for node in _tests(tree):
+        if not isinstance(node, Compare | In):
+            continue
+        for var, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(var, Var) and types.get(var.name, ("",))[0] in ("str", "list[str]"):
+                literals = other.items if isinstance(other, ListLit) else (other,)
+                yield from (
+                    x.value for x in literals if isinstance(x, Lit) and isinstance(x.value, str)
+                )
 
 
 def _compare_errors(op: str, left: Expr, right: Expr, types: Types) -> Iterator[str]:

@@ -65,24 +65,20 @@ def _is_email(text: str) -> bool:
     )
 
 
-def _is_date(text: str) -> bool:
-    if not _DATE.fullmatch(text):
-        return False
-    try:
-        datetime.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+def _iso(shape: re.Pattern[str], parse: Callable[[str], object]) -> Callable[[str], bool]:
+    """A check for an ISO 8601 date or time: the shape, then a real calendar or clock
+    value (``2025-02-30`` has the shape of a date)."""
 
+    def check(text: str) -> bool:
+        if not shape.fullmatch(text):
+            return False
+        try:
+            parse(text)
+        except ValueError:
+            return False
+        return True
 
-def _is_time(text: str) -> bool:
-    if not _TIME.fullmatch(text):
-        return False
-    try:
-        datetime.time.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+    return check
 
 
 class Format(msgspec.Struct, frozen=True):
@@ -97,8 +93,18 @@ class Format(msgspec.Struct, frozen=True):
 
 FORMATS: dict[str, Format] = {
     "email": Format({"format": "email"}, _is_email, "an email address", "caller@example.com"),
-    "date": Format({"format": "date"}, _is_date, "a date as YYYY-MM-DD", "2025-03-11"),
-    "time": Format({"pattern": r"^\d{2}:\d{2}(:\d{2})?$"}, _is_time, "a time as HH:MM", "14:30"),
+    "date": Format(
+        {"format": "date"},
+        _iso(_DATE, datetime.date.fromisoformat),
+        "a date as YYYY-MM-DD",
+        "2025-03-11",
+    ),
+    "time": Format(
+        {"pattern": r"^\d{2}:\d{2}(:\d{2})?$"},
+        _iso(_TIME, datetime.time.fromisoformat),
+        "a time as HH:MM",
+        "14:30",
+    ),
     "phone": Format(
         {"pattern": r"^\+[1-9]\d{1,14}$"},
         lambda text: _PHONE.fullmatch(text) is not None,
