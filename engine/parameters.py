@@ -276,6 +276,8 @@ def walk_parameters(
 def accepted(p: Parameter, candidates: list[Any]) -> list[Any]:
     """The ``candidates`` the parameter accepts; or, when it accepts none (an object, an
     email address...), one example that it does."""
+    if not _constrained(p):  # the type alone decides, and the candidates have it
+        return candidates
     args = arguments_type({"value": p})
     kept = []
     for value in candidates:
@@ -285,6 +287,11 @@ def accepted(p: Parameter, candidates: list[Any]) -> list[Any]:
             continue
         kept.append(value)
     return kept or [example_value(p)]
+
+
+def _constrained(p: Parameter) -> bool:
+    limits = (p.minimum, p.maximum, p.min_length, p.max_length, p.pattern, p.format)
+    return p.type in ("object", "list[object]") or any(v is not None for v in limits)
 
 
 def example_value(p: Parameter) -> Any:
