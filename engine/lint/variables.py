@@ -188,8 +188,9 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Violation]:
     Reports a `{{name}}` (without a fallback) in a state's instructions or greeting,
     or in an edge's `say`, when some path from the start reaches that point along
     edges none of which sets the variable. An edge sets a variable through its
-    `parameters`, its tool's `sets`, a `set_variables` tool, or guarantees it through
-    `requires`. Variables with a `default` or marked `input` are set from the start.
+    `parameters`, its `set`, its tool's `sets`, a `set_variables` tool, or guarantees
+    it through `requires`; its `unset` clears it. Variables with a `default` or marked
+    `input` are set from the start.
 
     ## Why it matters
     The placeholder renders empty: "Thanks, , your visit is booked."
@@ -279,9 +280,9 @@ def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
 def variable_type_mismatch(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
-    Reports an edge parameter whose type differs from the declared variable of the
-    same name, and a variable whose `default` does not have the declared type (or is
-    not among its `enum` values).
+    Reports an edge parameter whose type differs from the declared variable it sets
+    (the one of its name, or its `variable`), and a variable whose `default` does not
+    have the declared type (or is not among its `enum` values).
 
     ## Why it matters
     Parameters become variables: an `int` parameter written into a `str` variable
