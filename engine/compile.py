@@ -29,6 +29,7 @@ from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.functions import FunctionSpec, tool_parameters, value_type
 from flowctl.engine.machine import STATE_ATTRIBUTE, FlowMachine, Transition, build_machine
+from flowctl.engine.parameters import walk_parameters
 from flowctl.engine.patterns import pattern_input_limit, pattern_problem
 from flowctl.engine.spec import (
     BuiltinTool,
@@ -82,6 +83,23 @@ def _check_pattern(state: str, field: str, pattern: str, max_length: int | None)
         raise FlowInvalidError(
             f"The output of state `{state}` cannot be compiled: {finding.message}", [finding]
         )
+
+
+def _check_parameter_patterns(flow: Flow) -> None:
+    """Refuse a parameter's pattern that could take long on the model's arguments,
+    whether or not the flow silences FL408, which reports it: the engine checks every
+    argument with it."""
+    from flowctl.engine.lint.registry import RULES, code_of, violation
+
+    owners = [tool.parameters for tool in flow.tools] + [e.parameters for e in flow.global_edges]
+    owners += [e.parameters for state in flow.agents for e in state.edges]
+    for params in owners:
+        for name, p, _ in walk_parameters(params):
+            problem = pattern_problem(p.pattern, p.max_length) if p.pattern else None
+            if problem is not None:
+                slow = violation((), "slow_pattern", parameter=name, problem=problem)
+                finding = RULES[code_of("invalid-parameter-constraints")].finding(slow)
+                raise FlowInvalidError(f"The flow cannot be compiled: {finding.message}", [finding])
 
 
 def _output(name: str, output: Output, voice: str | None) -> OutputSpec:
@@ -231,6 +249,8 @@ def _compile(flow: Flow, check: bool, boundary: Boundary) -> CompiledFlow:
     resolved = boundary.resolve(flow)
     if resolved is not flow:
         flow, encoded = resolved, msgspec.json.encode(resolved)
+    if b'"pattern"' in encoded:  # a cheap test: most flows have no pattern at all
+        _check_parameter_patterns(flow)
     digest = hashlib.sha256(encoded).hexdigest()
     tools: dict[str, Tool] = {}
     for tool in flow.tools:

@@ -8,6 +8,7 @@ variables can be read::
     visit_type in ["checkup", "follow_up"]
     caller_name is set
     insurance is not set or plan == "basic"
+    len(order) >= 2 or notes is not empty
 
 Grammar (lowest precedence first)::
 
@@ -15,12 +16,15 @@ Grammar (lowest precedence first)::
     and     := not ("and" not)*
     not     := "not" not | compare
     compare := operand (OP operand | "in" operand | "not" "in" operand
-                        | "is" "set" | "is" "not" "set")?
+                        | "is" "set" | "is" "not" "set" | "is" "empty" | "is" "not" "empty")?
     operand := NAME | NUMBER | STRING | "true" | "false" | "[" literal, ... "]" | "(" expr ")"
+             | "len" "(" NAME ")"
     OP      := "==" | "!=" | "<" | "<=" | ">" | ">="
 
-An unset variable makes every comparison false (``is not set`` true), so a condition
-never raises at run time. What can still be wrong is a comparison the declared types
+An unset variable makes every comparison false (``is not set`` true, ``is empty`` true:
+unset, ``""``, ``[]`` and ``{}`` are empty), so a condition never raises at run time.
+``len`` and ``empty`` are words only where the grammar puts them: a variable may still be
+called ``len`` or ``empty``. What can still be wrong is a comparison the declared types
 rule out (``party_size > "four"`` is never true): :meth:`Condition.type_errors` says
 which, beside the grammar that defines them, and lint reports them (FL308).
 """
@@ -42,7 +46,9 @@ __all__ = [
     "ConditionError",
     "Expr",
     "In",
+    "IsEmpty",
     "IsSet",
+    "Len",
     "ListLit",
     "Lit",
     "Not",
@@ -85,6 +91,10 @@ class ListLit(_Node, frozen=True):
     items: tuple[Lit, ...]
 
 
+class Len(_Node, frozen=True):
+    name: str
+
+
 class Not(_Node, frozen=True):
     operand: Expr
 
@@ -114,7 +124,12 @@ class IsSet(_Node, frozen=True):
     negated: bool
 
 
-Expr = Var | Lit | ListLit | Not | And | Or | Compare | In | IsSet
+class IsEmpty(_Node, frozen=True):
+    name: str
+    negated: bool
+
+
+Expr = Var | Lit | ListLit | Len | Not | And | Or | Compare | In | IsSet | IsEmpty
 
 # A variable's declared type and its enum values, for :meth:`Condition.type_errors`
 # (a set: a condition may compare it with thousands of literals, each looked up).
@@ -143,6 +158,12 @@ class Condition:
         incompatible types, ``<``/``>`` on non-numbers, ``in`` without a list, an enum
         compared with a value outside its values. Unknown names are not checked."""
         return _type_errors(self.tree, types)
+
+    def hidden_literals(self, types: Types) -> list[str]:
+        """The text literals compared with a free-text (``str``) variable: values the
+        model is never offered (an ``enum``'s values are in the function's schema), so a
+        refusal quoting the condition would tell them (lint FL409)."""
+        return list(dict.fromkeys(_hidden(self.tree, types)))
 
     def __repr__(self) -> str:
         return f"Condition({self.source!r})"
@@ -266,10 +287,15 @@ class _Parser:
             negated = self._peek("kw", "not")
             if negated:
                 self.pos += 1
-            self._take("kw", "set")
+            empty = self._peek("name", "empty")
+            if empty:
+                self.pos += 1
+            else:
+                self._take("kw", "set")
             if not isinstance(left, Var):
-                raise ConditionError(f"`is set` needs a variable name, at column {at + 1}")
-            return IsSet(left.name, negated)
+                test = "empty" if empty else "set"
+                raise ConditionError(f"`is {test}` needs a variable name, at column {at + 1}")
+            return IsEmpty(left.name, negated) if empty else IsSet(left.name, negated)
         return left
 
     def _next_is(self, kind: str, value: Any) -> bool:
@@ -283,6 +309,11 @@ class _Parser:
             raise ConditionError("expected a value at the end")
         kind, value, at = self.tokens[self.pos]
         self.pos += 1
+        if kind == "name" and value == "len" and self._peek("op", "("):
+            self.pos += 1
+            _, name, _ = self._take("name")
+            self._take("op", ")")
+            return Len(name)
         if kind == "name":
             return Var(value)
         if kind == "lit":
@@ -309,7 +340,7 @@ class _Parser:
 
 def _names(node: Expr) -> list[str]:
     match node:
-        case Var(name) | IsSet(name):
+        case Var(name) | IsSet(name) | Len(name) | IsEmpty(name):
             return [name]
         case Not(operand):
             return _names(operand)
@@ -328,6 +359,9 @@ def _value(node: Expr, variables: Mapping[str, Any]) -> Any:
             return value
         case ListLit(items):
             return [item.value for item in items]
+        case Len(name):
+            sized = variables.get(name)
+            return len(sized) if isinstance(sized, str | list | dict) else _MISSING
     return _eval(node, variables)
 
 
@@ -341,6 +375,10 @@ def _eval(node: Expr, variables: Mapping[str, Any]) -> Any:
             return not _eval(operand, variables)
         case IsSet(name, negated):
             return (variables.get(name) is not None) != negated
+        case IsEmpty(name, negated):
+            value = variables.get(name)
+            empty = value is None or (isinstance(value, str | list | dict) and not value)
+            return empty != negated
         case Compare(op, left, right):
             a, b = _value(left, variables), _value(right, variables)
             if a is _MISSING or b is _MISSING or a is None or b is None:
@@ -379,12 +417,16 @@ def _kind(node: Expr, types: Types) -> str | None:
         case ListLit(items):
             kinds = {_LITERAL_TYPES.get(type(item.value)) for item in items}
             return f"list[{kinds.pop()}]" if len(kinds) == 1 else "list"
+        case Len():
+            return "int"
     return "bool"
 
 
 def _compatible(a: str | None, b: str | None) -> bool:
     if a is None or b is None or a == b:
         return True
+    if "list" in (a, b) and a.startswith("list") and b.startswith("list"):
+        return True  # `[]` or a mixed list: compared with any list
     scalar = {"enum": "str"}
     a, b = scalar.get(a, a), scalar.get(b, b)
     return a == b or (a in _NUMERIC and b in _NUMERIC)
@@ -398,24 +440,68 @@ def _show(node: Expr) -> str:
             return f"`{json.dumps(value)}`"
         case ListLit(items):
             return f"`{json.dumps([item.value for item in items])}`"
+        case Len(name):
+            return f"`len({name})`"
     return "a condition"
 
 
-def _type_errors(node: Expr, types: Types) -> Iterator[str]:
+def _tests(node: Expr) -> Iterator[Expr]:
+    """The tests a condition is made of, below its ``and``, ``or`` and ``not``."""
     match node:
         case And(operands) | Or(operands):
             for child in operands:
-                yield from _type_errors(child, types)
+                yield from _tests(child)
         case Not(operand):
-            yield from _type_errors(operand, types)
+            yield from _tests(operand)
+        case _:
+            yield node
+
+
+def _type_errors(tree: Expr, types: Types) -> Iterator[str]:
+    for node in _tests(tree):
+        yield from _test_errors(node, types)
+
+
+def _test_errors(node: Expr, types: Types) -> Iterator[str]:
+    match node:
         case Compare(op, left, right):
+            yield from _sized_errors(left, types)
+            yield from _sized_errors(right, types)
             yield from _compare_errors(op, left, right, types)
+        case IsEmpty():
+            yield from _sized_errors(node, types)
         case In(left, right):
             lk, rk = _kind(left, types), _kind(right, types)
             if rk is not None and not rk.startswith("list"):
                 yield f"`in` needs a list on its right, but {_show(right)} is `{rk}`"
             elif rk not in (None, "list") and lk is not None and not _compatible(lk, rk[5:-1]):
                 yield f"{_show(left)} (`{lk}`) can never be in {_show(right)} (`{rk}`)"
+
+
+_SIZED = ("str", "enum", "object")
+
+
+def _sized_errors(node: Expr, types: Types) -> Iterator[str]:
+    """``len(x)`` and ``x is empty`` need text, a list or an object."""
+    if not isinstance(node, Len | IsEmpty):
+        return
+    declared = types.get(node.name)
+    kind = declared[0] if declared else None
+    if kind is not None and kind not in _SIZED and not kind.startswith("list"):
+        test = f"`len({node.name})`" if isinstance(node, Len) else f"`{node.name} is empty`"
+        yield f"{test} needs text or a list, but `{node.name}` is `{kind}`"
+
+
+def _hidden(tree: Expr, types: Types) -> Iterator[str]:
+    for node in _tests(tree):
+        if not isinstance(node, Compare | In):
+            continue
+        for var, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(var, Var) and types.get(var.name, ("",))[0] in ("str", "list[str]"):
+                literals = other.items if isinstance(other, ListLit) else (other,)
+                yield from (
+                    x.value for x in literals if isinstance(x, Lit) and isinstance(x.value, str)
+                )
 
 
 def _compare_errors(op: str, left: Expr, right: Expr, types: Types) -> Iterator[str]:

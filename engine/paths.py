@@ -24,7 +24,9 @@ from flowctl.engine.builtins import builtin_of
 from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.conditions import And, Compare, Expr, In, ListLit, Lit, Not, Or, Var
 from flowctl.engine.entry_actions import arguments
+from flowctl.engine.parameters import accepted
 from flowctl.engine.spec import BuiltinTool, Edge, MockTool, Parameter
+from flowctl.engine.writes import argument_writes, edge_writes
 
 __all__ = ["Coverage", "RunCoverage", "Step", "TestPath", "cover", "ran"]
 
@@ -109,7 +111,7 @@ def _argument_sets(ce: CompiledEdge, literals: dict[str, list[Any]]) -> list[dic
     vary one parameter at a time."""
     params = dict(ce.tool.parameters) if ce.tool is not None else {}
     params.update(ce.edge.parameters)
-    options = {n: _candidates(n, p, literals) for n, p in params.items() if p.required}
+    options = {n: accepted(p, _candidates(n, p, literals)) for n, p in params.items() if p.required}
     if not options:
         return [{}]
     base = {n: values[0] for n, values in options.items()}
@@ -173,13 +175,14 @@ class _Walker:
         checked = {**variables, **args}
         if not self.allowed(ce, checked):
             return []
-        variables = {**variables, **{k: v for k, v in args.items() if k in ce.edge.parameters}}
+        variables = {**variables, **argument_writes(ce.edge, args)}
         outcomes = self._tool(ce, args, variables) if ce.tool is not None else [(variables, False)]
         arrivals = []
         for after, ended in outcomes:
             if ended:
                 arrivals.append(Arrival(state, after, True, (), ()))
             else:
+                after = {**after, **edge_writes(ce.edge, {**after, **args})}
                 arrivals.append(self.arrive(ce.target if ce.target is not None else state, after))
         return arrivals
 
@@ -220,6 +223,7 @@ class _Walker:
                 variables, ended = self._tool(ready, {}, variables)[0]
                 if ended:
                     break
+            variables = {**variables, **edge_writes(ready.edge, variables)}
             names.append(ready.name)
             keys.append(f"{here.name}.{ready.name}")
             if ready.target is not None:

@@ -65,6 +65,7 @@ from flowctl.engine.spec import (
 )
 from flowctl.engine.templates import render
 from flowctl.engine.tools import ToolRegistry, ToolResult
+from flowctl.engine.writes import argument_writes, edge_writes, writes_anything
 
 __all__ = [
     "Action",
@@ -348,6 +349,8 @@ class Conversation:
             names = ", ".join(f"`{v}`" for v in missing)
             return f"`{ce.name}` needs {names} first; {self._how_to_set(missing)}."
         if ce.when is not None and not ce.when.holds(values):
+            if ce.edge.refusal is not None:  # the author's words: the condition may be secret
+                return f"`{ce.name}` does not apply now: {ce.edge.refusal}"
             return f"`{ce.name}` does not apply now: its condition `{ce.when.source}` is false."
         return None
 
@@ -409,7 +412,7 @@ class Conversation:
         # values against their variables' types, then `requires` and `when` on the
         # variables with the arguments over them (an edge's own arguments count as set).
         args = self._validate(ce.function, raw)
-        params = self._typed({k: v for k, v in args.items() if k in ce.edge.parameters})
+        params = self._typed(argument_writes(ce.edge, args))
         reason = self._guard(ce, {**self.variables, **args})
         if reason is not None:
             raise _Refusal(reason)
@@ -474,6 +477,8 @@ class Conversation:
     def _move(self, ce: CompiledEdge, args: Mapping[str, Any]) -> None:
         """Take the machine's transition for ``ce``, which the engine's guard allowed."""
         source = self.state
+        if writes_anything(ce.edge):
+            self._write(ce, args)
         self.compiled.machine.events[ce.name].trigger(self)
         self._log(
             Fired(
@@ -491,6 +496,15 @@ class Conversation:
             self._log(Entered(at=self.clock(), state=self.state, via=ce.name))
             if self._current.end:
                 self._end("end_state")
+
+    def _write(self, ce: CompiledEdge, args: Mapping[str, Any]) -> None:
+        """The edge's ``set``, ``unset`` and ``append`` (lint FL310 checks their types).
+        Constants are the author's text; appended values came from outside, so data."""
+        values = edge_writes(ce.edge, {**self.variables, **args})
+        self.variables.update(values)
+        self.untrusted.difference_update(ce.edge.set)
+        self.untrusted.difference_update(ce.edge.unset)
+        self.untrusted.update(ce.edge.append)
 
     async def _run_automatic(self) -> tuple[tuple[str, ...], str | None]:
         """Fire automatic edges while one holds; each at most once per chain, so one

@@ -88,7 +88,9 @@ Name = Annotated[str, Meta(min_length=1, max_length=256)]
 Text = Annotated[str, Meta(max_length=100_000)]
 Seconds = Annotated[float, Meta(gt=0, le=300)]
 
-VariableType = Literal["str", "int", "float", "bool", "list[str]", "list[int]", "enum"]
+VariableType = Literal[
+    "str", "int", "float", "bool", "list[str]", "list[int]", "enum", "object", "list[object]"
+]
 VARIABLE_TYPES: tuple[str, ...] = get_args(VariableType)
 
 # Output field types are a plain string checked by lint (FL602) against this whitelist,
@@ -116,6 +118,8 @@ _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
     "list[str]": str,
     "list[int]": int,
     "list[float]": (int, float),
+    "object": dict,
+    "list[object]": dict,
 }
 
 
@@ -147,13 +151,59 @@ class Variable(_Spec, frozen=True):
     ] = False
 
 
-class Parameter(_Spec, frozen=True):
-    """A typed argument the LLM must supply when it calls an edge or a tool."""
+ParameterFormat = Literal["email", "date", "time", "phone"]
 
-    type: Annotated[VariableType, _doc("Argument type. `enum` requires `enum` values.")] = "str"
+
+class Parameter(_Spec, frozen=True):
+    """A typed argument the LLM must supply when it calls an edge or a tool.
+
+    The constraints are JSON Schema's (``minimum``, ``maxLength``... spelled as the rest
+    of the format is): the model is offered them in the function's schema and the
+    engine checks every argument against them (``flowctl.engine.parameters``)."""
+
+    type: Annotated[
+        VariableType,
+        _doc(
+            "Argument type. `enum` requires `enum` values; `object` and `list[object]` "
+            "require `properties`."
+        ),
+    ] = "str"
     description: Annotated[Text, _doc("What to pass: the model reads this.")] = ""
     enum: Annotated[list[str] | None, _doc("Allowed values when `type` is `enum`.")] = None
     required: Annotated[bool, _doc("Whether the model must supply it.")] = True
+    default: Annotated[Any, _doc("Value used when the model leaves out an optional parameter.")] = (
+        None
+    )
+    minimum: Annotated[float | None, _doc("Smallest number allowed (inclusive).")] = None
+    maximum: Annotated[float | None, _doc("Largest number allowed (inclusive).")] = None
+    min_length: Annotated[
+        Annotated[int, Meta(ge=0)] | None, _doc("Fewest characters of a `str`, items of a list.")
+    ] = None
+    max_length: Annotated[
+        Annotated[int, Meta(ge=0)] | None, _doc("Most characters of a `str`, items of a list.")
+    ] = None
+    pattern: Annotated[
+        str | None, _doc("Regular expression a `str` must contain a match of (`^...$`: all).")
+    ] = None
+    format: Annotated[
+        ParameterFormat | None,
+        _doc("A `str`'s format: `email`, `date` (2025-03-11), `time` (14:30), `phone` (E.164)."),
+    ] = None
+    properties: Annotated[
+        dict[str, Parameter],
+        _doc("The fields of an `object`, or of each item of a `list[object]`."),
+    ] = {}
+    variable: Annotated[
+        Name | None,
+        _doc("Variable an edge's argument is stored in. Default: the parameter's name."),
+    ] = None
+    local: Annotated[
+        bool, _doc("An edge's argument that sets no variable: only its tool and `when` see it.")
+    ] = False
+
+    def target(self, name: str) -> str | None:
+        """The variable an edge parameter called ``name`` sets; None when it is local."""
+        return None if self.local else self.variable or name
 
 
 # --- edges -------------------------------------------------------------------------
@@ -181,7 +231,8 @@ class Edge(_Spec, frozen=True):
         None
     )
     parameters: Annotated[
-        dict[str, Parameter], _doc("Typed arguments; each becomes a variable of its name.")
+        dict[str, Parameter],
+        _doc("Typed arguments; each sets the variable of its name (or its `variable`)."),
     ] = {}
     requires: Annotated[
         list[str], _doc("Variables that must be set before the edge may fire.")
@@ -197,6 +248,24 @@ class Edge(_Spec, frozen=True):
             "description the edge fires by itself as soon as it holds."
         ),
     ] = None
+    refusal: Annotated[
+        Text | None,
+        _doc(
+            "Told to the model when `when` is false, instead of the condition (which may "
+            "hold a value the caller must not learn)."
+        ),
+    ] = None
+    set: Annotated[
+        dict[str, Any], _doc("Variables set to these constants when the edge is taken.")
+    ] = {}
+    unset: Annotated[list[str], _doc("Variables cleared (made unset) when the edge is taken.")] = []
+    append: Annotated[
+        dict[str, str],
+        _doc(
+            "List variables to add to when the edge is taken: each to the name of a "
+            "parameter or variable whose value is added (a list's items, one by one)."
+        ),
+    ] = {}
 
 
 class EntryAction(_Spec, frozen=True):

@@ -11,6 +11,7 @@ pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
 from conftest import FLOWS
+from workerkit import assert_covers_everything
 
 from flowctl.cli.main import cli
 
@@ -50,12 +51,7 @@ def test_every_example_has_scenarios_that_pass_and_fire_every_edge(flow: str) ->
     )
     assert code == 0, out
     assert err.endswith(" passed, 0 failed\n")
-    lines = out.splitlines()
-    coverage = next(line for line in lines if line.startswith("coverage: "))
-    states, edges = coverage.removeprefix("coverage: states ").split(", edges ")
-    assert states.split("/")[0] == states.split("/")[1]
-    assert edges.split("/")[0] == edges.split("/")[1]
-    assert not [line for line in lines if line.startswith(("  state never", "  edge never"))]
+    assert_covers_everything(out)
 
 
 def test_a_wrong_expectation_fails_with_a_diff_naming_the_turn(tmp_path: Path) -> None:

@@ -106,3 +106,13 @@ def record_sessions(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(AgentServer, "rtc_session", rtc_session)
     return registered
+
+
+def assert_covers_everything(out: str) -> None:
+    """``flowctl simulate --coverage`` printed that every state and edge was reached."""
+    lines = out.splitlines()
+    coverage = next(line for line in lines if line.startswith("coverage: "))
+    states, edges = coverage.removeprefix("coverage: states ").split(", edges ")
+    assert states.split("/")[0] == states.split("/")[1], coverage
+    assert edges.split("/")[0] == edges.split("/")[1], coverage
+    assert not [line for line in lines if line.startswith(("  state never", "  edge never"))]

@@ -9,11 +9,14 @@ from flowctl.engine.lint import (
     document,
     entering,
     graph,
+    guards,
     llm,
     output,
+    parameters,
     references,
     security,
     variables,
+    writes,
 )
 from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import RULES, Rule
@@ -29,7 +32,8 @@ from flowctl.engine.lint.runner import (
     lint_paths,
 )
 
-del boundary, document, entering, graph, llm, output, references, security, variables
+del boundary, document, entering, graph, guards, llm, output, parameters, references, security
+del variables, writes
 
 # Issue 14's rules: edge groups (FL111, FL112) and actions on entry (FL207).
 from flowctl.engine.lint import edge_groups, entry_actions  # noqa: E402

@@ -313,12 +313,13 @@ class FlowContext:
         return name in self.own_sets(edge) or name in self.tool_sets(self.edge_tool(edge))
 
     def own_sets(self, edge: Edge) -> frozenset[str]:
-        """What ``edge`` itself sets: its required parameters, and its ``requires``
-        (checked before firing)."""
+        """What ``edge`` itself sets: its required parameters' variables, its ``set``,
+        and its ``requires`` (checked before firing)."""
         found = self._own_sets.get(id(edge))
         if found is None:
+            targets = [p.target(n) for n, p in edge.parameters.items() if p.required]
             found = self._own_sets[id(edge)] = frozenset(
-                [n for n, p in edge.parameters.items() if p.required] + edge.requires
+                [t for t in targets if t is not None] + edge.requires + list(edge.set)
             )
         return found
 

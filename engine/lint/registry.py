@@ -365,7 +365,7 @@ _section(
                 "`{type}`",
                 "default_enum": "Default `{value}` of variable `{variable}` is not one of its "
                 "`enum` values",
-                "parameter": "Parameter `{parameter}` is `{type}` but variable `{parameter}` "
+                "parameter": "Parameter `{parameter}` is `{type}` but variable `{variable}` "
                 "is declared `{declared}`",
             },
         ),
@@ -402,6 +402,39 @@ _section(
             {
                 "syntax": "Invalid condition: {error}",
                 "types": "Condition of `{edge}`: {problem}",
+            },
+        ),
+        (
+            "FL309",
+            "parameter-type-conflict",
+            E,
+            "Two parameters set one variable with different types",
+            {
+                "type": "Parameter `{parameter}` of `{edge}` sets `{variable}` as `{type}`, but "
+                "`{other}` sets it as `{other_type}`; map one to another variable with "
+                "`variable`, or make it `local`",
+                "enum": "Parameter `{parameter}` of `{edge}` sets `{variable}` to other `enum` "
+                "values than `{other}` does; map one to another variable with `variable`, or "
+                "make it `local`",
+            },
+        ),
+        (
+            "FL310",
+            "invalid-state-write",
+            E,
+            "An edge writes a variable it cannot",
+            {
+                "undeclared": "Edge `{edge}` writes undeclared variable `{variable}`{hint}",
+                "set_type": "Edge `{edge}` sets `{variable}` to `{value}`, which is not of its "
+                "type `{type}`",
+                "set_enum": "Edge `{edge}` sets `{variable}` to `{value}`, which is not one of "
+                "its `enum` values",
+                "not_list": "Edge `{edge}` appends to `{variable}`, which is `{type}`, not a list",
+                "no_source": "Edge `{edge}` appends `{source}`, which is neither a parameter of "
+                "the edge nor a variable",
+                "item_type": "Edge `{edge}` appends `{source}` (`{source_type}`) to `{variable}` "
+                "(`{type}`)",
+                "twice": "Edge `{edge}` writes `{variable}` more than once",
             },
         ),
     ],
@@ -467,6 +500,38 @@ _section(
             E,
             "A parameter name is not an identifier",
             "Parameter name `{parameter}` must be an identifier (letters, digits, `_`)",
+        ),
+        (
+            "FL408",
+            "invalid-parameter-constraints",
+            E,
+            "A parameter's constraints are invalid or contradict",
+            {
+                "cannot_have": "Parameter `{parameter}` of type `{type}` cannot have "
+                "`{constraint}`",
+                "empty_range": "Parameter `{parameter}` can hold no value: `minimum` {minimum:g} "
+                "is above `maximum` {maximum:g}",
+                "empty_length": "Parameter `{parameter}` can hold no value: `min_length` "
+                "{min_length} is above `max_length` {max_length}",
+                "bad_pattern": "Parameter `{parameter}` has an invalid `pattern`: {error}",
+                "slow_pattern": "The `pattern` of parameter `{parameter}` {problem}",
+                "no_properties": "Parameter `{parameter}` is `{type}` but lists no `properties`",
+                "required_default": "Parameter `{parameter}` is required, so its `default` is "
+                'never used; make it `"required": false`',
+                "default": "Default `{value}` of parameter `{parameter}` is invalid: {error}",
+                "local_variable": "Parameter `{parameter}` is `local` but names the variable "
+                "`{variable}`",
+                "not_edge": "Parameter `{parameter}` of tool `{tool}` cannot have `{constraint}`: "
+                "only an edge's parameters set variables",
+            },
+        ),
+        (
+            "FL409",
+            "guard-reveals-literal",
+            W,
+            "A refused edge would tell the model the text its condition compares with",
+            "Edge `{edge}` compares with {literals}; a refusal quoting its condition would tell "
+            "the model, so give the edge a `refusal`",
         ),
     ],
 )

@@ -53,8 +53,11 @@ def _declared(ctx: FlowContext) -> dict[str, Path]:
     """Declared variable names: ``variables`` entries and edge parameters."""
     names: dict[str, Path] = {name: ("variables", name) for name in ctx.flow.variables}
     for _, edge, path in ctx.edges():
-        for p in edge.parameters:
+        for p, param in edge.parameters.items():
             names.setdefault(p, (*path, "parameters", p))
+            target = param.target(p)
+            if target is not None:
+                names.setdefault(target, (*path, "parameters", p))
     return names
 
 
@@ -68,7 +71,8 @@ def _setters(ctx: FlowContext) -> set[str]:
     """Variables that something in the flow can set (``requires`` only checks)."""
     names: set[str] = set()
     for _, edge, _ in ctx.edges():
-        names |= set(edge.parameters)
+        names |= {t for n, p in edge.parameters.items() if (t := p.target(n)) is not None}
+        names |= set(edge.set) | set(edge.append)
     for tool in ctx.flow.tools:
         names |= set(tool.sets)
         if isinstance(tool, BuiltinTool) and ctx.builtin_of(tool) in SET_VARIABLE_BUILTINS:
@@ -164,6 +168,7 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
     bit = {name: 1 << k for k, name in enumerate(names)}
     edge_bits: dict[int, int] = {}
     tool_bits: dict[int, int] = {}  # a tool called by many edges: once
+    cleared = {id(e): sum(bit[v] for v in e.unset if v in bit) for _, e, _ in ctx.edges()}
 
     def bits(edge: Edge | None) -> int:
         if edge is None:
@@ -191,7 +196,7 @@ def _set_on_entry(ctx: FlowContext, names: list[str]) -> list[int | None]:
         here = entry[s]
         assert here is not None
         for t, edge in adjacency[s]:
-            incoming = here | bits(edge)
+            incoming = (here & ~cleared.get(id(edge), 0)) | bits(edge)
             old = entry[t]
             new = incoming if old is None else old & incoming
             if new != old:
@@ -209,8 +214,9 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Violation]:
     Reports a `{{name}}` (without a fallback) in a state's instructions or greeting,
     or in an edge's `say`, when some path from the start reaches that point along
     edges none of which sets the variable. An edge sets a variable through its
-    `parameters`, its tool's `sets`, a `set_variables` tool, or guarantees it through
-    `requires`. Variables with a `default` or marked `input` are set from the start.
+    `parameters`, its `set`, its tool's `sets`, a `set_variables` tool, or guarantees
+    it through `requires`; its `unset` clears it. Variables with a `default` or marked
+    `input` are set from the start.
 
     ## Why it matters
     The placeholder renders empty: "Thanks, , your visit is booked."
@@ -297,7 +303,7 @@ def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
     """
     used = {u.placeholder.name for u in ctx.templates} | _setters(ctx)
     for _, edge, _ in ctx.edges():
-        used |= set(edge.requires) | _condition_names(edge)
+        used |= set(edge.requires) | _condition_names(edge) | set(edge.append.values())
     for name in ctx.flow.variables:
         if name not in used:
             yield violation(("variables", name), at_key=True, variable=name)
@@ -307,9 +313,9 @@ def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
 def variable_type_mismatch(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
-    Reports an edge parameter whose type differs from the declared variable of the
-    same name, and a variable whose `default` does not have the declared type (or is
-    not among its `enum` values).
+    Reports an edge parameter whose type differs from the declared variable it sets
+    (the one of its name, or its `variable`), and a variable whose `default` does not
+    have the declared type (or is not among its `enum` values).
 
     ## Why it matters
     Parameters become variables: an `int` parameter written into a `str` variable
@@ -337,11 +343,17 @@ def variable_type_mismatch(ctx: FlowContext) -> Iterator[Violation]:
         yield violation(path, kind, value=shown, variable=name, type=var.type)
     for _, edge, path in ctx.edges():
         for pname, param in edge.parameters.items():
-            declared = variables.get(pname)
+            target = param.target(pname)
+            declared = variables.get(target) if target is not None else None
             if declared is not None and declared.type != param.type:
                 where = (*path, "parameters", pname, "type")
                 yield violation(
-                    where, "parameter", parameter=pname, type=param.type, declared=declared.type
+                    where,
+                    "parameter",
+                    parameter=pname,
+                    variable=target,
+                    type=param.type,
+                    declared=declared.type,
                 )
 
 
@@ -427,7 +439,7 @@ def _enum(values: list[str] | None) -> frozenset[str] | None:
     return None if values is None else frozenset(values)
 
 
-def _var_types(ctx: FlowContext) -> Types:
+def variable_types(ctx: FlowContext) -> Types:
     """Declared type (and enum values) of every variable, parameters included."""
     types = {name: (var.type, _enum(var.enum)) for name, var in ctx.flow.variables.items()}
     for _, edge, _ in ctx.edges():
@@ -461,12 +473,12 @@ def invalid_condition(ctx: FlowContext) -> Iterator[Violation]:
     ```
 
     The language: variables, numbers, strings, `true`/`false`, lists of literals,
-    `== != < <= > >=`, `in`, `not in`, `is set`, `is not set`, `and`, `or`, `not`,
-    parentheses.
+    `== != < <= > >=`, `in`, `not in`, `is set`, `is not set`, `is empty`, `is not
+    empty`, `len(name)`, `and`, `or`, `not`, parentheses.
     """
     from flowctl.engine.conditions import ConditionError, parse_condition
 
-    types = _var_types(ctx)
+    types = variable_types(ctx)
     for _, edge, path in ctx.edges():
         if edge.when is None:
             continue
