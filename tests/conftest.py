@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from flowctl.engine.library import FileLibrary
-from flowctl.engine.lint import check
+from flowctl.engine.lint import check, is_flow_file
 from flowctl.engine.load import load_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 FLOWS = ROOT / "flows"
+# The example flows, every `flows/*.json` that is a flow (not scenarios, not the schema).
+EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
 
 
 def lint_doc(doc: dict[str, Any] | str | bytes, name: str = "flow.json") -> list[str]:
