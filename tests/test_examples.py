@@ -27,6 +27,7 @@ def test_the_examples_exist() -> None:
         "insurance_quote.json",
         "interview.json",
         "onboarding.json",
+        "patient_intake.json",
         "restaurant_reservation.json",
         "sales.json",
         "support.json",
