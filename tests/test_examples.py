@@ -29,6 +29,7 @@ def test_the_examples_exist() -> None:
         "interview.json",
         "onboarding.json",
         "patient_intake.json",
+        "restaurant_agent.json",
         "restaurant_reservation.json",
         "sales.json",
         "support.json",
