@@ -17,6 +17,15 @@ FIXTURES = ROOT / "tests" / "fixtures"
 FLOWS = ROOT / "flows"
 # The example flows, every `flows/*.json` that is a flow (not scenarios, not the schema).
 EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
+# The examples that are our versions of other projects' published ones (issue 14), which
+# the tenant `peer-examples` serves.
+PEER_EXAMPLES = (
+    "patient_intake",
+    "restaurant_reservation",
+    "insurance_quote",
+    "food_ordering",
+    "restaurant_agent",
+)
 
 
 def lint_doc(doc: dict[str, Any] | str | bytes, name: str = "flow.json") -> list[str]:
