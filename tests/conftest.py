@@ -9,12 +9,23 @@ from typing import Any
 import pytest
 
 from flowctl.engine.library import FileLibrary
-from flowctl.engine.lint import check
+from flowctl.engine.lint import check, is_flow_file
 from flowctl.engine.load import load_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 FLOWS = ROOT / "flows"
+# The example flows, every `flows/*.json` that is a flow (not scenarios, not the schema).
+EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
+# The examples that are our versions of other projects' published ones (issue 14), which
+# the tenant `peer-examples` serves.
+PEER_EXAMPLES = (
+    "patient_intake",
+    "restaurant_reservation",
+    "insurance_quote",
+    "food_ordering",
+    "restaurant_agent",
+)
 
 
 def lint_doc(doc: dict[str, Any] | str | bytes, name: str = "flow.json") -> list[str]:

@@ -32,7 +32,7 @@ def test_lint_example_flows_is_clean() -> None:
     code, out, err = run("lint", str(FLOWS))
     assert code == 0
     assert out == ""
-    assert err == "All checks passed (5 files).\n"
+    assert err == "All checks passed (10 files).\n"
 
 
 def test_lint_seed_000_text_output_and_exit_1() -> None:

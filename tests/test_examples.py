@@ -12,22 +12,25 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import FLOWS
+from conftest import EXAMPLES, FLOWS
 from flowkit import compile_example
 
 from flowctl.engine.compile import OutputSpec
-from flowctl.engine.lint import check, is_flow_file
+from flowctl.engine.lint import check
 from flowctl.engine.load import load_path
 from flowctl.engine.runtime import Conversation
 
-EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
 
-
-def test_the_five_examples_exist() -> None:
+def test_the_examples_exist() -> None:
     assert [p.name for p in EXAMPLES] == [
         "clinic.json",
+        "food_ordering.json",
+        "insurance_quote.json",
         "interview.json",
         "onboarding.json",
+        "patient_intake.json",
+        "restaurant_agent.json",
+        "restaurant_reservation.json",
         "sales.json",
         "support.json",
     ]

@@ -7,17 +7,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES, FLOWS
+from conftest import EXAMPLES, FIXTURES, FLOWS
 from flowkit import bistro, compile_doc, compile_example, compile_file
 
 from flowctl.cli.main import cli
 from flowctl.engine.graph import to_json, to_mermaid
-from flowctl.engine.lint import is_flow_file
 from flowctl.engine.paths import Step, cover
 from flowctl.engine.runtime import Conversation, Refused
 from flowctl.engine.tools import ToolRegistry
-
-EXAMPLES = sorted(p for p in FLOWS.glob("*.json") if is_flow_file(p))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

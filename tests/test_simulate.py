@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
-from conftest import FLOWS
+from conftest import EXAMPLES, FLOWS
 from workerkit import assert_covers_everything
 
 from flowctl.cli.main import cli
@@ -43,7 +43,7 @@ def test_the_clinic_scenarios_pass(tmp_path: Path) -> None:
     assert err == "1 scenario: 1 passed, 0 failed\n"
 
 
-@pytest.mark.parametrize("flow", ["clinic", "support", "sales", "onboarding", "interview"])
+@pytest.mark.parametrize("flow", [p.stem for p in EXAMPLES])
 def test_every_example_has_scenarios_that_pass_and_fire_every_edge(flow: str) -> None:
     path = FLOWS / f"{flow}.scenarios.json"
     code, out, err = run(
@@ -111,17 +111,11 @@ def test_bad_scenario_files_are_usage_errors(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("flow", ["clinic", "support", "sales", "onboarding", "interview"])
+@pytest.mark.parametrize("flow", [p.stem for p in EXAMPLES])
 def test_explore_reaches_every_edge_of_every_example(flow: str) -> None:
     code, out, err = run("simulate", str(FLOWS / f"{flow}.json"), "--explore", "--coverage")
     assert code == 0, out
-    coverage = next(line for line in out.splitlines() if line.startswith("coverage: "))
-    states, edges = coverage.removeprefix("coverage: states ").split(", edges ")
-    assert states.split("/")[0] == states.split("/")[1]
-    assert edges.split("/")[0] == edges.split("/")[1]
-    assert not [
-        line for line in out.splitlines() if line.startswith(("  state never", "  edge never"))
-    ]
+    assert_covers_everything(out)
     assert err.endswith(" failed\n") and ", 0 failed" in err
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FLOWS, minimal
+from conftest import FLOWS, PEER_EXAMPLES, minimal
 
 from flowctl.engine.errors import FlowReadError
 from flowctl.engine.tenants import (
@@ -51,7 +51,7 @@ def problems(flows: Path) -> list[str]:
 
 def test_examples_load_with_owners_and_versions() -> None:
     catalog = load_catalog(FLOWS)
-    assert sorted(catalog.tenants) == ["dynamic-co", "healthcare_clinic"]
+    assert sorted(catalog.tenants) == ["dynamic-co", "healthcare_clinic", "peer-examples"]
     assert catalog.flow("clinic") == FlowEntry(
         flow_id="clinic",
         tenant_id="healthcare_clinic",
@@ -65,6 +65,7 @@ def test_examples_load_with_owners_and_versions() -> None:
         "onboarding": "dynamic-co",
         "sales": "dynamic-co",
         "support": "dynamic-co",
+        **{flow: "peer-examples" for flow in PEER_EXAMPLES},
     }
     dynamic = catalog.tenant("dynamic-co")
     assert dynamic is not None
@@ -78,7 +79,7 @@ def test_examples_load_with_owners_and_versions() -> None:
     ]
     assert dynamic.limits == Limits(max_concurrent_sessions=50)
     assert catalog.tenant("nobody") is None
-    assert repr(catalog) == "FileCatalog(<2 tenants, 5 flows>)"
+    assert repr(catalog) == "FileCatalog(<3 tenants, 10 flows>)"
 
 
 def test_a_minimal_tenant_gets_defaults(flows: Path) -> None:

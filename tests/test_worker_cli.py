@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from click.testing import CliRunner
-from conftest import FLOWS, ROOT, minimal
+from conftest import EXAMPLES, FLOWS, ROOT, minimal
 from workerkit import record_sessions
 
 from flowctl.cli.main import cli
@@ -58,7 +58,7 @@ def test_worker_refuses_to_start_without_a_providers_key(ran: list) -> None:  # 
     assert err == "".join(
         f"flowctl: error: {FLOWS}/{name}.json: `stt` (deepgram) needs DEEPGRAM_API_KEY "
         "in the environment\n"
-        for name in ("clinic", "interview", "onboarding", "sales", "support")
+        for name in [path.stem for path in EXAMPLES]
     )
     assert ran == []
 
@@ -95,7 +95,7 @@ def test_worker_runs_the_server_with_the_agent_name(
     assert code == 0, err
     assert out == ""
     assert err == (
-        f"flowctl worker: 5 flows of 2 tenants from {FLOWS}, "
+        f"flowctl worker: 10 flows of 3 tenants from {FLOWS}, "
         "for jobs dispatched to `support-agent`\n"
     )
     [(server, options)] = ran

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("livekit.agents")
 
-from conftest import FLOWS
+from conftest import EXAMPLES, FLOWS
 from livekit.plugins import deepgram, openai, silero
 from workerkit import record_openai_options
 
@@ -55,7 +55,12 @@ async def test_every_provider_of_the_example_flows_builds_without_a_network(
                 made.append(voice)
                 assert made_with(voice)["voice"] == state.tts.voice
                 seen.add((served.flow_id, state.name, state.tts.voice))
-    assert seen == {("clinic", "SpecialistAgent", "sage")}
+    assert seen == {
+        ("clinic", "SpecialistAgent", "sage"),
+        ("restaurant_agent", "Reservation", "coral"),
+        ("restaurant_agent", "Takeaway", "verse"),
+        ("restaurant_agent", "Checkout", "ash"),
+    }
     await _close(*made)
 
 
@@ -77,11 +82,13 @@ def test_missing_keys_are_named_before_the_worker_starts(examples: FileLibrary) 
         ("llm", "openai", "OPENAI_API_KEY"),
         ("tts", "openai", "OPENAI_API_KEY"),
     ]
+    # States with a voice of their own, whose tts names no key variable either.
+    voices = {"clinic": [1], "restaurant_agent": [1, 2, 3]}
     expected = [
         f"{FLOWS}/{name}.json: `{block}` ({provider}) needs {var} in the environment"
-        for name in ("clinic", "interview", "onboarding", "sales", "support")
+        for name in [path.stem for path in EXAMPLES]
         for block, provider, var in blocks
-        + ([("agents[1].tts", "openai", "OPENAI_API_KEY")] if name == "clinic" else [])
+        + [(f"agents[{i}].tts", "openai", "OPENAI_API_KEY") for i in voices.get(name, [])]
     ]
     assert problems == expected
     assert check_providers(examples.served(), KEYS) == []
