@@ -102,12 +102,9 @@ def test_scoped_global_edges_are_not_exits_where_they_are_left_out() -> None:
 async def test_entry_action_runs_with_literal_and_variable_arguments() -> None:
     conv = Conversation(compile_doc(load("on_enter_actions")))
     outcome = await conv.fire("look_up", {"order_id": "42"})
+    said = "One moment while I look that up. Found it."  # the two edges' words, in order
     assert outcome == Handoff(
-        name="look_up",
-        source="Ask",
-        target="Status",
-        say="One moment while I look that up. Found it.",
-        automatic=("found",),
+        name="look_up", source="Ask", target="Status", say=said, automatic=("found",)
     )
     calls = [e for e in conv.history if isinstance(e, ToolCalled)]
     assert calls == [
