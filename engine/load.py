@@ -9,8 +9,8 @@ stops at the first), each with a did-you-mean where one helps.
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path as FsPath
