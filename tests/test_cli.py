@@ -214,7 +214,7 @@ def test_rules_lists_the_catalogue() -> None:
         "FL102  unknown-target               error    An edge targets a state that does not exist"
         in lines
     )
-    assert len(lines) == 59
+    assert len(lines) == 60
 
 
 def test_rules_shows_one_rule_by_code_or_name() -> None:

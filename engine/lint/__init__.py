@@ -12,6 +12,7 @@ from flowctl.engine.lint import (
     output,
     references,
     security,
+    templates,
     variables,
 )
 from flowctl.engine.lint.context import FlowContext
@@ -28,7 +29,7 @@ from flowctl.engine.lint.runner import (
     lint_paths,
 )
 
-del boundary, document, graph, llm, output, references, security, variables
+del boundary, document, graph, llm, output, references, security, templates, variables
 
 __all__ = [
     "RULES",
