@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeAlias
 
 import msgspec
@@ -99,8 +98,7 @@ class Problem(msgspec.Struct, frozen=True):
     fields: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(msgspec.Struct, frozen=True):
     """An ``{{#if}}``: its branches in order; an ``{{else}}``'s condition is None."""
 
     branches: tuple[tuple[Condition | None, tuple[Node, ...]], ...]
@@ -157,8 +155,7 @@ def _flat(text: str, placeholders: list[Placeholder]) -> tuple[Node, ...]:
     return tuple(n for n in nodes if n != "")
 
 
-@dataclass(slots=True)
-class _Open:
+class _Open(msgspec.Struct):
     """An ``{{#if}}`` being read: where it was written, its branches so far, and what
     is certainly set in the branch being read (see :func:`_sure`)."""
 
