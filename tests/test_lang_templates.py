@@ -33,60 +33,64 @@ def findings(text: str, variables: dict[str, Any] | None = None) -> list[str]:
 # --- lint ------------------------------------------------------------------------------
 
 
+def case(name: str, text: str, *finding: str) -> Any:
+    """A lint case: instructions ``text`` get the one finding ``finding`` (its lines
+    joined)."""
+    return pytest.param(text, "".join(finding), id=name)
+
+
 @pytest.mark.parametrize(
     ("text", "finding"),
     [
-        (
+        case(
+            "unclosed",
             "{{#if total > 0}}Due: {{total:money}}",
             "FL311 Invalid template block: `{{#if total > 0}}` is never closed with `{{/if}}`",
         ),
-        (
+        case(
+            "stray-close",
             "{{when}}{{/if}}",
             "FL311 Invalid template block: `{{/if}}` without an opening `{{#if ...}}`",
         ),
-        (
+        case(
+            "condition-syntax",
             "{{#if total > }}{{total}}{{/if}}",
             "FL311 Condition `total >` of an `{{#if}}`: expected a value at the end",
         ),
-        (
+        case(
+            "condition-types",
             '{{#if total > "0"}}{{when}}{{/if}}',
-            'FL311 Condition `total > "0"` of an `{{#if}}`: `>` compares numbers, but `total` '
+            'FL311 Condition `total > "0"` of an `{{#if}}`: `>` compares numbers, but `total` ',
             'is `float` and `"0"` is `str`',
         ),
-        (
+        case(
+            "typo",
             "{{total:mony}} {{when}}",
             "FL311 Unknown formatter `mony` in `{{total:mony}}`; did you mean `money`?",
         ),
-        (
+        case(
+            "unknown",
             "{{total:currency}} {{when}}",
-            "FL311 Unknown formatter `currency` in `{{total:currency}}`; formatters are "
+            "FL311 Unknown formatter `currency` in `{{total:currency}}`; formatters are ",
             "`number`, `money`, `date`, `time`",
         ),
-        (
+        case(
+            "argument",
             "{{total:money(usd)}} {{when}}",
-            "FL311 Formatter `money` in `{{total:money(usd)}}` takes a currency code such as "
+            "FL311 Formatter `money` in `{{total:money(usd)}}` takes a currency code such as ",
             "`EUR`, not `(usd)`",
         ),
-        (
+        case(
+            "money-on-text",
             "{{total}} {{when:money}}",
-            "FL311 Formatter `money` in `{{when:money}}` formats `int` or `float`, but `when` "
+            "FL311 Formatter `money` in `{{when:money}}` formats `int` or `float`, but `when` ",
             "is `str`",
         ),
-        (
+        case(
+            "date-on-a-number",
             "{{total:date}} {{when}}",
             "FL311 Formatter `date` in `{{total:date}}` formats `str`, but `total` is `float`",
         ),
-    ],
-    ids=[
-        "unclosed",
-        "stray-close",
-        "condition-syntax",
-        "condition-types",
-        "typo",
-        "unknown",
-        "argument",
-        "money-on-text",
-        "date-on-a-number",
     ],
 )
 def test_fl311_reports_template_logic_that_cannot_work(text: str, finding: str) -> None:
@@ -103,13 +107,9 @@ def test_fl311_reports_one_block_problem_per_text_and_every_formatter() -> None:
 
 
 def test_fl311_a_tool_url_cannot_choose_with_blocks() -> None:
-    tool = {
-        "kind": "http",
-        "name": "lookup",
-        "description": "Look the caller's account up by their phone number",
-        "url": "https://crm.example.com/{{#if vip}}vip{{else}}std{{/if}}/accounts",
-    }
-    doc = {"variables": {"vip": {"type": "bool", "input": True}}, "tools": [tool]}
+    url = "https://crm.example.com/{{#if vip}}vip{{else}}std{{/if}}/accounts"
+    lookup = dict(kind="http", name="lookup", description="Find the caller's account", url=url)
+    doc = {"variables": {"vip": {"type": "bool", "input": True}}, "tools": [lookup]}
     doc |= minimal(tools=["lookup"])
     assert lint_doc(doc) == [
         "13:14 FL311 An http tool's `url` cannot choose with `{{#if}}`: give each URL its own "
