@@ -24,24 +24,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import msgspec
 
-from flowctl.engine.conditions import (
-    And,
-    Compare,
-    Condition,
-    ConditionError,
-    Expr,
-    In,
-    IsSet,
-    Not,
-    Or,
-    Var,
-    parse_condition,
-)
-from flowctl.engine.formats import FORMATTERS
+if TYPE_CHECKING:
+    from flowctl.engine.conditions import Condition, Expr
+
+# The condition language and the formatters are imported where a text first uses them:
+# most flows have neither, and `flowctl lint` starts cold on every run.
 
 __all__ = [
     "MAX_DEPTH",
@@ -265,6 +256,8 @@ class _Parser:
         if not source:
             self._problem("block", f"`{written}` needs a condition")
             return None
+        from flowctl.engine.conditions import ConditionError, parse_condition
+
         try:
             condition = parse_condition(source)
         except ConditionError as exc:
@@ -349,6 +342,8 @@ class _Parser:
         name, rest = name.strip(), rest.strip()
         closed = rest.endswith(")")
         argument = rest[:-1].strip() if closed else rest
+        from flowctl.engine.formats import FORMATTERS
+
         formatter = FORMATTERS.get(name)
         if formatter is None:
             self._problem("formatter", formatter=name, placeholder=written)
@@ -368,6 +363,8 @@ def _sure(node: Expr, truth: bool) -> frozenset[str]:
     """The variables certainly set when ``node`` evaluates to ``truth``: a comparison
     or a bare name is false when its variable is unset (see flowctl.engine.conditions),
     so ``{{#if total > 0}}{{total}}{{/if}}`` never shows an unset ``total``."""
+    from flowctl.engine.conditions import And, Compare, In, IsSet, Not, Or, Var
+
     match node:
         case Var(name):
             return frozenset([name]) if truth else frozenset()

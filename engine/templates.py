@@ -14,7 +14,6 @@ from collections.abc import Callable, Container, Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
-from flowctl.engine.formats import format_value
 from flowctl.engine.template_syntax import (
     MAX_DEPTH,
     Node,
@@ -133,7 +132,11 @@ def render(
         value = values.get(p.name)
         if value is None:  # the fallback is the flow's own text: inserted as written
             return p.fallback or ""
-        piece = format_value(p.format, p.argument, value) if p.format is not None else None
+        piece = None
+        if p.format is not None:
+            from flowctl.engine.formats import format_value  # only a text that formats
+
+            piece = format_value(p.format, p.argument, value)
         if piece is None:
             piece = _show(value)
             if context is not None and p.name in untrusted:

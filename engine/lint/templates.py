@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flowctl.engine.formats import FORMATTERS
 from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
 
@@ -49,13 +48,14 @@ def invalid_template_logic(ctx: FlowContext) -> Iterator[Violation]:
     {"say": "{{#if total > 0}}That's {{total:money}}.{{/if}}"}
     ```
     """
-    types = ctx.cached(_var_types)
     for path, template, _, _ in ctx.parsed_templates:
         blocks = [p for p in template.problems if p.kind in ("block", "condition")]
         for problem in blocks[:1]:  # once blocks do not pair, later ones may only echo it
             yield Violation(path, problem.fields, problem.kind)
         for problem in template.problems:
             if problem.kind == "formatter":
+                from flowctl.engine.formats import FORMATTERS
+
                 known = ctx.suggest(problem.fields["formatter"], FORMATTERS)
                 hint = known or "; formatters are " + ", ".join(f"`{f}`" for f in FORMATTERS)
                 yield Violation(path, {**problem.fields, "hint": hint}, "formatter")
@@ -64,12 +64,16 @@ def invalid_template_logic(ctx: FlowContext) -> Iterator[Violation]:
         if path[0] == "tools" and template.conditions:
             yield violation(path, "url")
         for c in template.conditions:
-            for error in c.condition.type_errors(types):
+            for error in c.condition.type_errors(ctx.cached(_var_types)):
                 yield violation(path, "condition", condition=c.condition.source, error=error)
                 break
         for p in template.placeholders:
-            formatter = FORMATTERS.get(p.format or "")
-            declared = types.get(p.name)
+            if p.format is None:
+                continue
+            from flowctl.engine.formats import FORMATTERS  # only for a flow that formats
+
+            formatter = FORMATTERS.get(p.format)
+            declared = ctx.cached(_var_types).get(p.name)
             if formatter is None or declared is None or declared[0] in formatter.accepts:
                 continue
             yield violation(
