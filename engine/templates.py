@@ -1,36 +1,43 @@
-"""``{{var}}`` templates: parsing, shared by lint and (later) the runtime.
+"""``{{var}}`` templates filled in, for prompts, speech and URLs; shared by lint and
+the runtime.
 
-A placeholder is ``{{name}}`` or ``{{name | fallback text}}``. Names are identifiers.
+A text is parsed once (flowctl.engine.template_syntax: placeholders, formatters,
+``{{#if}}`` blocks) and rendered in one pass over that tree: an inserted value is never
+read again, so a caller named ``{{secret}}`` stays a name; a value from outside the flow
+goes in as data (:func:`render`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Container, Mapping
+from functools import lru_cache
 from typing import Any, Literal
 
-import msgspec
+from flowctl.engine.template_syntax import (
+    MAX_DEPTH,
+    Node,
+    Placeholder,
+    Problem,
+    Template,
+    TemplateCondition,
+    parse,
+)
 
 __all__ = [
     "MAX_DATA_CHARS",
+    "MAX_DEPTH",
     "MAX_SPOKEN_CHARS",
     "Placeholder",
+    "Problem",
+    "Template",
+    "TemplateCondition",
     "TemplateError",
+    "compile_template",
     "parse_template",
     "render",
     "scan_template",
 ]
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_WELL_FORMED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^{}]*))?\}\}")
-
-
-class Placeholder(msgspec.Struct, frozen=True):
-    name: str
-    fallback: str | None  # None: no fallback given
-    start: int
-    end: int
 
 
 class TemplateError(ValueError):
@@ -45,66 +52,27 @@ def parse_template(text: str) -> list[Placeholder]:
     return found
 
 
-def _fast(text: str) -> list[Placeholder] | None:
-    """The placeholders when every `{{` and `}}` belongs to a well-formed one (the usual
-    case, one regex pass), else None."""
-    found = [
-        Placeholder(m.group(1), m.group(2).strip() if m.group(2) is not None else None, *m.span())
-        for m in _WELL_FORMED.finditer(text)
-    ]
-    if text.count("{{") == len(found) == text.count("}}"):
-        return found
-    return None
-
-
 def scan_template(text: str) -> tuple[list[Placeholder], str | None]:
     """Every well-formed placeholder of ``text``, and what is wrong with the first
     malformed one (None when all are well formed)."""
-    found = _fast(text)
-    if found is not None:
-        return found, None
-    out: list[Placeholder] = []
-    error: str | None = None
-    pos = 0
-    find_open, find_close = _finder(text, "{{"), _finder(text, "}}")
-    while True:
-        opener, closer = find_open(pos), find_close(pos)
-        if opener < 0 and closer < 0:
-            break
-        if closer >= 0 and (opener < 0 or closer < opener):
-            error = error or "`}}` without an opening `{{`"
-            pos = closer + 2
-            continue
-        end, again = find_close(opener + 2), find_open(opener + 2)
-        if end < 0 or 0 <= again < end:
-            error = error or "`{{` is never closed with `}}`"
-            pos = opener + 2
-            continue
-        body = text[opener + 2 : end]
-        name, bar, fallback = body.partition("|")
-        name = name.strip()
-        if _NAME.match(name):
-            out.append(Placeholder(name, fallback.strip() if bar else None, opener, end + 2))
-        else:
-            error = error or f"`{{{{{body}}}}}` does not name a variable"
-        pos = end + 2
-    return out, error
+    template = compile_template(text)
+    return list(template.placeholders), template.error
 
 
-def _finder(text: str, needle: str) -> Callable[[int], int]:
-    """``text.find(needle, pos)`` for positions that never decrease, reading each
-    character once: an answer still ahead of ``pos`` is the answer again. Searching
-    afresh from every position re-read the rest of the text each time (``"{{" * n``
-    cost n^2)."""
-    found = -2  # the last answer; -2: none yet
+# A text is parsed again each time it is rendered unless it is kept; real prompts are a
+# few thousand characters, and a longer one (a tenant's flow may hold 100,000) is parsed
+# each time rather than kept for the life of the process.
+_CACHED_CHARS = 10_000
 
-    def find(pos: int) -> int:
-        nonlocal found
-        if found < pos and found != -1:
-            found = text.find(needle, pos)
-        return found
 
-    return find
+def compile_template(text: str) -> Template:
+    """``text`` parsed; never raises (what is wrong is in ``error`` and ``problems``)."""
+    return _parse_cached(text) if len(text) <= _CACHED_CHARS else parse(text)
+
+
+@lru_cache(maxsize=1024)
+def _parse_cached(text: str) -> Template:
+    return parse(text)
 
 
 # A value longer than this is cut when quoted into a prompt: a caller's "name" is not
@@ -132,8 +100,9 @@ def render(
     context: Literal["prompt", "speech"] | None = None,
     escape: Callable[[str], str] | None = None,
 ) -> str:
-    """``text`` with its placeholders filled in, in one pass: an inserted value is
-    never expanded again, so a caller named ``{{secret}}`` stays a name.
+    """``text`` with its blocks decided and its placeholders filled in, in one pass: an
+    inserted value is never expanded again, so a caller named ``{{secret}}`` stays a
+    name.
 
     ``context`` says where the text goes; a value from outside the flow (``untrusted``:
     the caller, the model, a tool) then goes in as data:
@@ -146,28 +115,55 @@ def render(
       controls are dropped, runs of spaces become one, and the value is cut to
       ``MAX_SPOKEN_CHARS`` (then stripped of spaces at its ends).
 
-    The flow's own values (its defaults) go in as written. ``escape`` is applied to
-    every inserted value (URL-quoting for webhooks). An unset variable renders its
-    fallback, or nothing. Malformed placeholders stay as written.
+    A formatted value (``{{total:money}}``) is made of digits and the formatter's own
+    words, whoever supplied the number, so it goes in as written; a value the formatter
+    cannot read goes in like any other. The flow's own values (its defaults) go in as
+    written. ``escape`` is applied to every inserted value (URL-quoting for webhooks).
+    An unset variable renders its fallback, or nothing. Malformed placeholders, and
+    blocks that do not pair, stay as written.
     """
-    placeholders, _ = scan_template(text) if "{{" in text else ([], None)
-    if not placeholders:
+    if "{{" not in text:
         return text
-    out: list[str] = []
-    pos = 0
-    for p in placeholders:
-        out.append(text[pos : p.start])
+    template = compile_template(text)
+    if not template.placeholders and not template.has_blocks:
+        return text
+
+    def fill(p: Placeholder) -> str:
         value = values.get(p.name)
         if value is None:  # the fallback is the flow's own text: inserted as written
-            out.append(p.fallback or "")
-        else:
+            return p.fallback or ""
+        piece = None
+        if p.format is not None:
+            from flowctl.engine.formats import format_value  # only a text that formats
+
+            piece = format_value(p.format, p.argument, value)
+        if piece is None:
             piece = _show(value)
             if context is not None and p.name in untrusted:
                 piece = _as_data(piece, context)
-            out.append(escape(piece) if escape is not None else piece)
-        pos = p.end
-    out.append(text[pos:])
+        return escape(piece) if escape is not None else piece
+
+    out: list[str] = []
+    _emit(template.nodes, values, fill, out)
     return "".join(out)
+
+
+def _emit(
+    nodes: tuple[Node, ...],
+    values: Mapping[str, Any],
+    fill: Callable[[Placeholder], str],
+    out: list[str],
+) -> None:
+    for node in nodes:
+        if isinstance(node, str):
+            out.append(node)
+        elif isinstance(node, Placeholder):
+            out.append(fill(node))
+        else:
+            for condition, body in node.branches:
+                if condition is None or condition.holds(values):
+                    _emit(body, values, fill, out)
+                    break
 
 
 def _as_data(piece: str, context: Literal["prompt", "speech"]) -> str:

@@ -15,6 +15,7 @@ from flowctl.engine.lint import (
     parameters,
     references,
     security,
+    templates,
     variables,
     writes,
 )
@@ -33,7 +34,7 @@ from flowctl.engine.lint.runner import (
 )
 
 del boundary, document, entering, graph, guards, llm, output, parameters, references, security
-del variables, writes
+del templates, variables, writes
 
 # Issue 14's rules: edge groups (FL111, FL112) and actions on entry (FL207).
 from flowctl.engine.lint import edge_groups, entry_actions  # noqa: E402

@@ -29,7 +29,7 @@ from flowctl.engine.spec import (
     State,
     Tool,
 )
-from flowctl.engine.templates import Placeholder, scan_template
+from flowctl.engine.templates import Placeholder, Template, compile_template
 
 __all__ = ["FlowContext", "Function", "TemplateUse"]
 
@@ -338,7 +338,8 @@ class FlowContext:
 
     @cached_property
     def templates(self) -> list[TemplateUse]:
-        """Every well-formed placeholder in authored text (the malformed ones are FL307's)."""
+        """Every well-formed placeholder in authored text (the malformed ones are FL307's),
+        and each variable an ``{{#if}}`` tests, as a placeholder that may be unset."""
         return self._parsed_templates[0]
 
     @cached_property
@@ -363,16 +364,31 @@ class FlowContext:
             yield ("tools", k, "url"), getattr(tool, "url", None), None, None
 
     @cached_property
+    def parsed_templates(self) -> list[tuple[Path, Template, int | None, Edge | None]]:
+        """Each text with a `{{` or a `}}`, parsed: ``(path, template, state, edge)`` as
+        in :meth:`template_texts`."""
+        return [
+            (path, compile_template(text), state, edge)
+            for path, text, state, edge in self.template_texts()
+            if text and ("{{" in text or "}}" in text)
+        ]
+
+    @cached_property
     def _parsed_templates(self) -> tuple[list[TemplateUse], list[tuple[Path, str]]]:
         uses: list[TemplateUse] = []
         errors: list[tuple[Path, str]] = []
-        for path, text, state, edge in self.template_texts():
-            if not text or ("{{" not in text and "}}" not in text):
-                continue
-            found, error = scan_template(text)
-            if error is not None:
-                errors.append((path, error))
-            uses.extend(TemplateUse(path, p, state, edge) for p in found)
+        for path, template, state, edge in self.parsed_templates:
+            if template.error is not None:
+                errors.append((path, template.error))
+            uses.extend(TemplateUse(path, p, state, edge) for p in template.placeholders)
+            # What an `{{#if}}` tests is read too, and reads well unset (it is then false).
+            uses.extend(
+                TemplateUse(
+                    path, Placeholder(name, None, c.start, c.end, guarded=True), state, edge
+                )
+                for c in template.conditions
+                for name in sorted(c.condition.names)
+            )
         return uses, errors
 
     def search_authored(

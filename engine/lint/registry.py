@@ -437,6 +437,23 @@ _section(
                 "twice": "Edge `{edge}` writes `{variable}` more than once",
             },
         ),
+        (
+            "FL311",
+            "invalid-template-logic",
+            E,
+            "A template's `{{#if}}` block or `:formatter` is malformed or ill-typed",
+            {
+                "block": "Invalid template block: {error}",
+                "condition": "Condition `{condition}` of an `{{{{#if}}}}`: {error}",
+                "formatter": "Unknown formatter `{formatter}` in `{placeholder}`{hint}",
+                "argument": "Formatter `{formatter}` in `{placeholder}` takes {expected}, "
+                "not `{argument}`",
+                "type": "Formatter `{formatter}` in `{placeholder}` formats {accepts}, but "
+                "`{variable}` is `{type}`",
+                "url": "An http tool's `url` cannot choose with `{{{{#if}}}}`: give each URL "
+                "its own tool, or pass the choice as an argument",
+            },
+        ),
     ],
 )
 

@@ -239,7 +239,7 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Violation]:
     uses = [
         u
         for u in ctx.templates
-        if u.placeholder.fallback is None
+        if not u.placeholder.optional
         and u.placeholder.name in declared
         and u.placeholder.name not in never
         and not (u.edge is not None and ctx.sets_variable(u.edge, u.placeholder.name))
@@ -283,7 +283,7 @@ def variable_maybe_unset(ctx: FlowContext) -> Iterator[Violation]:
 
 def _never_set(ctx: FlowContext) -> set[str]:
     """Declared variables read without fallback that nothing ever sets."""
-    read = {u.placeholder.name for u in ctx.templates if u.placeholder.fallback is None}
+    read = {u.placeholder.name for u in ctx.templates if not u.placeholder.optional}
     settable = _setters(ctx) | _always_set(ctx)
     return {name for name in ctx.flow.variables if name in read and name not in settable}
 

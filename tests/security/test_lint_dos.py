@@ -136,6 +136,30 @@ CASES: list[tuple[str, Callable[[int], Doc], Callable[[int], list[str]], int]] =
         ],
         24_000,
     ),
+    (
+        "open-blocks",
+        lambda n: flow(repeat("{{#if true}}", n)),
+        lambda n: [
+            "FL311 Invalid template block: `{{#if true}}` is nested more than 8 blocks deep"
+            + at("$.agents[0].instructions")
+        ],
+        24_000,
+    ),
+    (
+        "closing-blocks",
+        lambda n: flow(repeat("{{/if}}", n)),
+        lambda n: [
+            "FL311 Invalid template block: `{{/if}}` without an opening `{{#if ...}}`"
+            + at("$.agents[0].instructions")
+        ],
+        24_000,
+    ),
+    (
+        "else-if-chain",
+        lambda n: flow("{{#if true}}" + repeat("{{else if false}}", n) + "{{/if}}"),
+        lambda n: [],
+        24_000,
+    ),
 ]
 
 
@@ -436,6 +460,7 @@ RISKY = [
     "sk-", "ant-", "proj-", "ignore", "all", "previous", "instructions", " ", " ", "\n",
     "{", "}", "{{", "}}", "-", "_", "=", "+", "/", ".", "eyJ", "A", "z", "0", "9", "\\",
     '"', "-----BEGIN ", "PRIVATE KEY-----", "aws_secret=", "AKIA", "API", "ghp_", "|",
+    "#if ", "/if", "else", ":", "money(", ")",
 ]  # fmt: skip
 
 
