@@ -531,9 +531,9 @@ _COMPARATORS = {
 
 def ensured(node: Expr) -> frozenset[str]:
     """The variables a condition guarantees are set whenever it holds: a comparison,
-    `in` or a bare name is false on an unset variable, `is set` says so; `and` ensures
-    what any part does, `or` what every part does, `not` nothing (but `not x is not
-    set`). Lint's dataflow reads it: an automatic edge over a tool's result guarantees
+    `in` or a bare name is false on an unset variable, `is set` and `is not empty` say so;
+    `and` ensures what any part does, `or` what every part does, `not` nothing (but `not
+    x is not set`). Lint's dataflow reads it: an automatic edge over a tool's result guarantees
     the result was stored."""
     match node:
         case Var(name) | IsSet(name, False):
@@ -544,7 +544,7 @@ def ensured(node: Expr) -> frozenset[str]:
             return frozenset().union(*(ensured(child) for child in operands))
         case Or(operands):
             return frozenset.intersection(*(ensured(child) for child in operands))
-        case Not(IsSet(name, True)):
+        case Not(IsSet(name, True)) | IsEmpty(name, True):  # unset is empty
             return frozenset((name,))
     return frozenset()
 

@@ -22,7 +22,19 @@ import msgspec
 
 from flowctl.engine.builtins import builtin_of
 from flowctl.engine.compile import CompiledEdge, CompiledFlow
-from flowctl.engine.conditions import And, Compare, Expr, In, ListLit, Lit, Not, Or, Var
+from flowctl.engine.conditions import (
+    And,
+    Compare,
+    Expr,
+    In,
+    IsEmpty,
+    Len,
+    ListLit,
+    Lit,
+    Not,
+    Or,
+    Var,
+)
 from flowctl.engine.entry_actions import arguments
 from flowctl.engine.parameters import accepted
 from flowctl.engine.spec import BuiltinTool, Edge, MockTool, Parameter
@@ -34,6 +46,10 @@ __all__ = ["Coverage", "RunCoverage", "Step", "TestPath", "cover", "ran"]
 # and argument sets tried per edge.
 MAX_NODES = 50_000
 MAX_ARGUMENT_SETS = 8
+
+# Recorded for a variable whose length or emptiness a guard tests: a list parameter then
+# also tries a list of one item, so `order is not empty` can hold.
+_NON_EMPTY = object()
 
 
 class Step(msgspec.Struct, frozen=True):
@@ -81,6 +97,8 @@ def _literals(compiled: CompiledFlow) -> dict[str, list[Any]]:
                 found.setdefault(name, []).extend(item.value for item in items)
             case In(Lit(value), Var(name)):  # "vip" in tags
                 found.setdefault(name, []).append([value])
+            case IsEmpty(name, _) | Compare(_, Len(name), _) | Compare(_, _, Len(name)):
+                found.setdefault(name, []).append(_NON_EMPTY)
 
     for state in compiled.states:
         for ce in state.edges:
@@ -101,7 +119,9 @@ def _candidates(name: str, p: Parameter, literals: dict[str, list[Any]]) -> list
         out = [cast(v + d) for v in numbers for d in (1, 0, -1)]
         return list(dict.fromkeys(out)) or [cast(1)]
     if p.type.startswith("list["):
-        return [[], *(v for v in seen if isinstance(v, list))]
+        one = [{"list[int]": [1], "list[str]": ["example"]}.get(p.type, [])]
+        lists = [v for v in seen if isinstance(v, list)]
+        return [[], *lists, *(one if _NON_EMPTY in seen and one[0] else [])]
     strings = [v for v in seen if isinstance(v, str)]
     return [*strings, "example"]
 

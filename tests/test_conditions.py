@@ -18,6 +18,7 @@ from flowctl.engine.conditions import (
     Not,
     Or,
     Var,
+    ensured,
     parse_condition,
 )
 
@@ -135,3 +136,17 @@ def test_condition_type_errors_read_the_declared_types() -> None:
         '`<` compares numbers, but `n` is `int` and `"3"` is `str`',
         '`tier` is never `"lead"`: not one of its `enum` values',
     ]
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        ("order is not empty", {"order"}),
+        ("order is empty", set()),
+        ("order is not empty and tip > 0", {"order", "tip"}),
+        ("order is not empty or order is set", {"order"}),
+    ],
+    ids=["not-empty", "empty", "and", "or"],
+)
+def test_condition_ensures_what_is_not_empty(source: str, names: set[str]) -> None:
+    assert ensured(parse_condition(source).tree) == names

@@ -227,3 +227,36 @@ def test_paths_try_the_literals_guards_compare_tool_results_and_lists_with() -> 
     coverage = cover(compile_doc(doc, check=False))
     assert coverage.uncovered == ()
     assert {"A.approve", "B.vip"} <= coverage.covered
+
+
+def test_paths_try_a_list_of_one_item_where_a_guard_tests_emptiness() -> None:
+    order = {"order": {"type": "list[str]", "description": "Items ordered"}}
+    doc = {
+        "variables": order,
+        "agents": [
+            {
+                "name": "A",
+                "instructions": "x",
+                "edges": [
+                    {
+                        "name": "take",
+                        "description": "The caller tells us what they would like",
+                        "parameters": order,
+                        "target_agent": "B",
+                    }
+                ],
+            },
+            {
+                "name": "B",
+                "instructions": "x",
+                "edges": [{"name": "pay", "when": "order is not empty", "target_agent": "Done"}],
+            },
+            {"name": "Done", "instructions": "x", "end": True},
+        ],
+    }
+    coverage = cover(compile_doc(doc, check=False))
+    assert coverage.uncovered == ()
+    assert [[(s.edge, s.args, s.automatic) for s in p.steps] for p in coverage.paths] == [
+        [("take", {"order": []}, ())],
+        [("take", {"order": ["example"]}, ("pay",))],
+    ]
