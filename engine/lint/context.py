@@ -31,7 +31,13 @@ from flowctl.engine.spec import (
 )
 from flowctl.engine.templates import Placeholder, Template, compile_template
 
-__all__ = ["FlowContext", "Function", "TemplateUse"]
+__all__ = ["MAX_SCOPED_EDGES", "FlowContext", "Function", "TemplateUse"]
+
+# A state offers at most 128 functions (FL402), so no flow that lints clean scopes more
+# global edges than that with `only_in`/`except_in`. Past it they are analysed as if
+# offered everywhere (FL113 reports them): a scoped edge is analysed state by state, and
+# thousands of them in thousands of states would cost their product.
+MAX_SCOPED_EDGES = 128
 
 T = TypeVar("T")
 
@@ -163,7 +169,9 @@ class FlowContext:
         shared = [] if state.end else self._global_functions
         if self._scoped and shared:
             offered = self.flow.global_edges
-            shared = [f for f, e in zip(shared, offered, strict=True) if e.offered_in(state.name)]
+            shared = [
+                f for f, e in zip(shared, offered, strict=True) if self.offered(e, state.name)
+            ]
         return own[:edges] + shared + own[edges:]
 
     def own_functions(self, i: int) -> list[Function]:
@@ -226,7 +234,7 @@ class FlowContext:
         non-terminal state leads to its own edges' targets and to the hub, the hub to
         the global edges' targets. Paths between states are those of the flow, and the
         graph is as big as the flow."""
-        everywhere = [e for e in self.flow.global_edges if not e.scoped]
+        everywhere = [e for e in self.flow.global_edges if not self.is_scoped(e)]
         global_targets = self._targets(everywhere)
         to_hub = [self.hub] if global_targets else []
         succ = [
@@ -248,11 +256,46 @@ class FlowContext:
         """The global edges with `only_in`/`except_in` that state ``i`` offers (the
         others are offered everywhere, and analysed once, from the hub)."""
         name = self.flow.agents[i].name
-        return [e for e in self._scoped if e.offered_in(name)]
+        return [e for e in self._scoped if self.offered(e, name)]
+
+    def is_scoped(self, edge: Edge) -> bool:
+        """Whether lint analyses ``edge`` state by state (a global edge with a scope,
+        while the flow has no more than :data:`MAX_SCOPED_EDGES` of them)."""
+        return id(edge) in self._scopes
+
+    def offered(self, edge: Edge, state: str) -> bool:
+        """Whether the global ``edge`` is offered in the state named ``state``, in
+        constant time (the scope's lists as sets)."""
+        scope = self._scopes.get(id(edge))
+        if scope is None:
+            return True
+        only, excluded = scope
+        return (only is None or state in only) and state not in excluded
+
+    def offers_global(self, i: int) -> bool:
+        """Whether state ``i`` offers any global edge."""
+        if self.flow.agents[i].end:
+            return False
+        if len(self._scoped) < len(self.flow.global_edges):
+            return True  # an edge without a scope (or past the limit) is offered everywhere
+        return bool(self.scoped_global_edges(i))
+
+    @cached_property
+    def _scopes(self) -> dict[int, tuple[frozenset[str] | None, frozenset[str]]]:
+        """The scoped global edges lint analyses state by state (by id), their lists as
+        sets. Past :data:`MAX_SCOPED_EDGES` none is: each is taken as offered everywhere,
+        so the analyses stay linear in the flow's size (FL113 reports the excess)."""
+        scoped = [e for e in self.flow.global_edges if e.scoped]
+        if len(scoped) > MAX_SCOPED_EDGES:
+            return {}
+        return {
+            id(e): (None if e.only_in is None else frozenset(e.only_in), frozenset(e.except_in))
+            for e in scoped
+        }
 
     @cached_property
     def _scoped(self) -> list[GlobalEdge]:
-        return [e for e in self.flow.global_edges if e.scoped]
+        return [e for e in self.flow.global_edges if id(e) in self._scopes]
 
     def ends_session(self, i: int) -> bool:
         """Whether the session can end in state ``i``: it is terminal, the caller's
@@ -281,7 +324,7 @@ class FlowContext:
         return any(
             id(self.edge_tool(e)) in self._ending_tools
             for e in self.flow.global_edges
-            if not e.scoped
+            if not self.is_scoped(e)
         )
 
     @cached_property

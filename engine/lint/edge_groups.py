@@ -1,12 +1,14 @@
-"""The rules of scoped global edges (FL111, FL112): an edge group is a global edge with
-``only_in`` or ``except_in``; its lists must name states, and leave it somewhere."""
+"""The rules of scoped global edges (FL111, FL112, FL113): an edge group is a global
+edge with ``only_in`` or ``except_in``; its lists must name states, leave it somewhere,
+and a flow has no more of them than a state can offer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 
-from flowctl.engine.lint.context import FlowContext
+from flowctl.engine.lint.context import MAX_SCOPED_EDGES, FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
+from flowctl.engine.spec import GlobalEdge
 
 
 @rule("unknown-scope-state")
@@ -63,10 +65,40 @@ def edge_offered_nowhere(ctx: FlowContext) -> Iterator[Violation]:
     ## Instead
     Give one list, naming the states that should offer the edge (or that should not).
     """
-    open_states = [s.name for s in ctx.flow.agents if not s.end]
+    open_states = {s.name for s in ctx.flow.agents if not s.end}
     for j, edge in enumerate(ctx.flow.global_edges):
         if edge.only_in is not None and edge.except_in:
             yield violation(("global_edges", j, "except_in"), "both", edge=edge.name)
-        elif edge.scoped and not any(edge.offered_in(name) for name in open_states):
+        elif edge.scoped and not _offered_somewhere(edge, open_states):
             field = "only_in" if edge.only_in is not None else "except_in"
             yield violation(("global_edges", j, field), "nowhere", edge=edge.name, field=field)
+
+
+def _offered_somewhere(edge: GlobalEdge, open_states: Set[str]) -> bool:
+    """Whether ``edge`` is offered in one of ``open_states`` (in the length of its
+    lists, not the number of states)."""
+    if edge.only_in is not None:
+        return any(name in open_states for name in edge.only_in)
+    return len(open_states - set(edge.except_in)) > 0
+
+
+@rule("too-many-scoped-edges")
+def too_many_scoped_edges(ctx: FlowContext) -> Iterator[Violation]:
+    """
+    ## What it does
+    Reports a flow with more than 128 global edges scoped by `only_in` or `except_in`.
+
+    ## Why it matters
+    A state offers the model at most 128 functions (FL402), so a flow that needs more
+    scoped edges than that cannot be served as written. Lint analyses a scoped edge
+    state by state; past this many, it takes them as offered everywhere, so a flow
+    (a tenant's, say) cannot make lint's work the product of its states and edges.
+
+    ## Instead
+    Split the flow, or give the edges that belong everywhere no scope.
+    """
+    scoped = [j for j, e in enumerate(ctx.flow.global_edges) if e.scoped]
+    if len(scoped) > MAX_SCOPED_EDGES:
+        yield violation(
+            ("global_edges", scoped[MAX_SCOPED_EDGES]), count=len(scoped), limit=MAX_SCOPED_EDGES
+        )

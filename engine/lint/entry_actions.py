@@ -41,7 +41,7 @@ def entry_action_can_stick(ctx: FlowContext) -> Iterator[Violation]:
         if state.end or not state.on_enter_actions:
             continue
         automatic = [e for e in state.edges if e.when is not None and not e.description.strip()]
-        shared = any(e.offered_in(state.name) for e in ctx.flow.global_edges)
+        shared = ctx.offers_global(i)
         if state.tools or shared or len(automatic) < len(state.edges):
             continue  # the model has something to call
         for k, action in enumerate(state.on_enter_actions):

@@ -258,6 +258,14 @@ _section(
                 "out every state that is not an end",
             },
         ),
+        (
+            "FL113",
+            "too-many-scoped-edges",
+            E,
+            "More global edges are scoped than a state can offer",
+            "The flow scopes {count} global edges with `only_in`/`except_in`; a state offers "
+            "at most {limit} functions, so no more than {limit} may be scoped",
+        ),
     ],
 )
 
@@ -797,6 +805,7 @@ STRUCTURAL = frozenset(
         "invalid-condition",
         "invalid-function-name",
         "invalid-parameter-name",
+        "too-many-scoped-edges",
     )
 )
 

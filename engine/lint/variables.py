@@ -136,7 +136,7 @@ def _adjacency(ctx: FlowContext) -> list[list[tuple[int, Edge | None]]]:
     globals_: list[tuple[int, Edge | None]] = [
         (index[e.target_agent], e)
         for e in ctx.flow.global_edges
-        if e.target_agent in index and not e.scoped  # scoped ones: from their states
+        if e.target_agent in index and not ctx.is_scoped(e)  # scoped ones: from their states
     ]
     to_hub: list[tuple[int, Edge | None]] = [(ctx.hub, None)] if globals_ else []
     own: list[list[tuple[int, Edge | None]]] = [

@@ -492,3 +492,26 @@ def test_lint_random_risky_text_is_answered_quickly(pieces: list[str]) -> None:
     ]
     found = lint(doc)
     assert all(not f.startswith("FL000") for f in found), found[:3]
+
+
+def scoped_edges(n: int) -> Doc:
+    """``n`` states and ``n`` global edges, each scoped with `except_in`: analysed state
+    by state, they would cost states x edges x list length."""
+    doc = flow()
+    doc["agents"][1:1] = [{"name": f"S{i}", "instructions": "x"} for i in range(n)]
+    doc["global_edges"] = [
+        {"name": f"g{j}", "description": "d", "target_agent": f"S{j}", "except_in": ["Main"]}
+        for j in range(n)
+    ]
+    return doc
+
+
+def test_lint_scoped_global_edges_in_linear_time() -> None:
+    """Past 128 scoped edges (more than any state can offer) lint reports them once and
+    analyses them as offered everywhere, so thousands cost no more than thousands."""
+    findings = lint(scoped_edges(2_000))
+    assert [f for f in findings if "FL113" in f] == [
+        "FL113 The flow scopes 2000 global edges with `only_in`/`except_in`; a state offers "
+        "at most 128 functions, so no more than 128 may be scoped" + at("$.global_edges[128]")
+    ]
+    assert_linear(scoped_edges, 500)
