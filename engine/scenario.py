@@ -4,7 +4,7 @@ The format is design.md's::
 
     {"flow": "clinic.json",
      "scenarios": [{"name": "...", "variables": {...}, "mocks": {...},
-                    "turns": [{"user": "...",
+                    "turns": [{"user": "...", "mocks": {...},
                                "model": [{"call": "edge", "args": {...}}, {"say": "..."}],
                                "expect": {"state": "...", "edges": [...], ...}}]}]}
 
@@ -71,6 +71,9 @@ class Turn(_Spec, frozen=True):
     user: str
     model: list[ModelStep] | None = None
     expect: Expect | None = None
+    # This turn's answers of the tools it names, in place of the scenario's (same forms:
+    # flowctl.engine.mocks).
+    mocks: dict[str, Any] | None = None
 
 
 class Scenario(_Spec, kw_only=True, frozen=True):
@@ -152,9 +155,13 @@ def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -
     edges |= {row.trigger for row in compiled.table}  # and the failures of entry actions
     states = set(compiled.state_index)
     problems = [
-        f"`mocks` names no tool of the flow: `{name}`"
+        f"{where}`mocks` names no tool of the flow: `{name}`"
         + (did_you_mean(name, compiled.tools) or "; the flow has no tool of that name")
-        for name in scenario.mocks
+        for where, mocks in [
+            ("", scenario.mocks),
+            *((f"turn {n}: ", t.mocks or {}) for n, t in enumerate(scenario.turns, start=1)),
+        ]
+        for name in mocks
         if name not in compiled.tools
     ]
 

@@ -30,6 +30,7 @@ import msgspec
 
 from flowctl.engine.boundary import Secrets
 from flowctl.engine.egress import EgressPolicy, EgressRefused, check_url, client_session
+from flowctl.engine.mocks import MockAnswers, failure
 from flowctl.engine.spec import HttpTool, MockTool, PythonTool, Tool
 from flowctl.engine.templates import render, scan_template
 from flowctl.engine.threads import MAX_STUCK_CALLS, ThreadsBusy, ToolThreads
@@ -92,7 +93,9 @@ def _with_sets(tool: Tool, value: Any) -> ToolResult:
 class ToolRegistry:
     """Runs a flow's tools for one conversation.
 
-    ``mocks`` replace any tool's result by name (scenarios); ``env`` resolves ``${VAR}``
+    ``mocks`` replace any tool's result by name (scenarios: a result, a sequence of
+    them or a scripted failure, as ``flowctl.engine.mocks`` reads them; a turn's own
+    go through ``answers.for_turn``); ``env`` resolves ``${VAR}``
     in http headers (default: the process environment; a tenant's flow gets its
     ``flowctl.engine.boundary.Secrets``); ``allow_network=False`` refuses
     http tools that are not mocked (dry runs never reach the network by accident);
@@ -125,6 +128,7 @@ class ToolRegistry:
             raise ValueError("an egress policy makes its own HTTP session; give no factory")
         self.tools = tools
         self.mocks = dict(mocks or {})
+        self.answers = MockAnswers(self.mocks)  # consumed one per call (flowctl.engine.mocks)
         self.env = env if env is not None else os.environ
         self.allow_network = allow_network
         self.egress = egress
@@ -136,8 +140,12 @@ class ToolRegistry:
     async def call(
         self, tool: Tool, args: dict[str, Any], variables: Mapping[str, Any]
     ) -> ToolResult:
-        if tool.name in self.mocks:
-            return _with_sets(tool, self.mocks[tool.name])
+        if tool.name in self.answers:
+            answer = self.answers.next(tool.name)
+            scripted = failure(answer)
+            if scripted is not None:
+                return ToolResult(ok=False, error=scripted.error)
+            return _with_sets(tool, answer)
         if isinstance(tool, MockTool):
             return _with_sets(tool, tool.result)
         try:
