@@ -19,12 +19,13 @@ only: its sequences start afresh each turn and do not advance the scenario's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 
-__all__ = ["ERROR_KEY", "Failure", "MockAnswers", "answers", "failure"]
+__all__ = ["ERROR_KEY", "Failure", "MockAnswers", "answers", "failure", "merged"]
 
 ERROR_KEY = "$error"
 
@@ -45,6 +46,17 @@ def failure(answer: Any) -> Failure | None:
 def answers(mock: Any) -> list[Any]:
     """A mock's answers in order: the items of a sequence, else the one result."""
     return list(mock) if isinstance(mock, list) and mock else [mock]
+
+
+def merged(mocks: Iterable[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Every answer any of ``mocks`` gives each tool, once each, as a sequence: what
+    explore tries (a scenario file's mocks, each a branch)."""
+    found: dict[str, dict[str, Any]] = {}
+    for given in mocks:
+        for name, mock in given.items():
+            for answer in answers(mock):
+                found.setdefault(name, {})[json.dumps(answer, sort_keys=True)] = answer
+    return {name: list(distinct.values()) for name, distinct in found.items()}
 
 
 class MockAnswers:

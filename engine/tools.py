@@ -35,7 +35,7 @@ from flowctl.engine.spec import HttpTool, MockTool, PythonTool, Tool
 from flowctl.engine.templates import render, scan_template
 from flowctl.engine.threads import MAX_STUCK_CALLS, ThreadsBusy, ToolThreads
 
-__all__ = ["MAX_REDIRECTS", "ToolRegistry", "ToolResult"]
+__all__ = ["MAX_REDIRECTS", "ToolRegistry", "ToolResult", "mapped"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MAX_ERROR_BODY = 200
@@ -78,7 +78,9 @@ def _dig(value: Any, path: str) -> Any:
     return value
 
 
-def _with_sets(tool: Tool, value: Any) -> ToolResult:
+def mapped(tool: Tool, value: Any) -> ToolResult:
+    """``value`` as ``tool``'s answer: ok with the variables its ``sets`` take from it, or
+    failed naming the first field it lacks (explore reads answers the same way)."""
     sets: dict[str, Any] = {}
     for var, field in tool.sets.items():
         try:
@@ -145,9 +147,9 @@ class ToolRegistry:
             scripted = failure(answer)
             if scripted is not None:
                 return ToolResult(ok=False, error=scripted.error)
-            return _with_sets(tool, answer)
+            return mapped(tool, answer)
         if isinstance(tool, MockTool):
-            return _with_sets(tool, tool.result)
+            return mapped(tool, tool.result)
         try:
             if isinstance(tool, PythonTool):
                 return await self._python(tool, args)
@@ -224,7 +226,7 @@ class ToolRegistry:
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` returned something that is not data: {exc}"
             )
-        return _with_sets(tool, value)
+        return mapped(tool, value)
 
     # --- http ----------------------------------------------------------------------------
 
@@ -292,14 +294,14 @@ class ToolRegistry:
             text = body[:_MAX_ERROR_BODY].decode("utf-8", errors="replace")
             return ToolResult(ok=False, error=f"Tool `{tool.name}` got HTTP {status}: {text}")
         if not body.strip():
-            return _with_sets(tool, None)
+            return mapped(tool, None)
         try:
             value = msgspec.json.decode(body)
         except msgspec.DecodeError:
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` returned a response that is not JSON"
             )
-        return _with_sets(tool, value)
+        return mapped(tool, value)
 
     async def _send(self, tool: HttpTool, url: str, kwargs: dict[str, Any]) -> tuple[int, bytes]:
         """The final status and body of ``tool``'s request, following redirects within the
