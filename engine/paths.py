@@ -218,13 +218,13 @@ class _Walker:
                 arrivals.append(stopped.arrival(out.ended))
                 continue
             after = {**out.variables, **edge_writes(ready.edge, out.variables)}
-            moved = ready.target is not None
+            target = ready.target if ready.target is not None else at.state
             step = at.fired(ready.name, f"{here.name}.{ready.name}")
             arrivals += self._chain(
                 step._replace(
-                    state=ready.target if moved else at.state,
+                    state=target,
                     variables=after,
-                    entering=moved,
+                    entering=ready.target is not None,
                     done=done,
                     answers=said,
                 ),
@@ -334,13 +334,14 @@ def cover(compiled: CompiledFlow, mocks: Mapping[str, Any] | None = None) -> Cov
     for arrival in walker.arrive(compiled.start, variables):
         opening: tuple[Step, ...] = ()
         if arrival.automatic or arrival.answers:
-            state = compiled.states[arrival.state].name
-            opening = (Step("", {}, state, arrival.automatic, arrival.answers),)
+            where = compiled.states[arrival.state].name
+            opening = (Step("", {}, where, arrival.automatic, arrival.answers),)
         reach(arrival, opening, arrival.keys)
     while queue and len(seen) < MAX_NODES and not targets <= first.keys():
         state, variables, path = queue.popleft()
         spec = compiled.states[state]
         # The state's tools run too (they may set what a guard needs), as stays.
+        offered: list[tuple[CompiledEdge, tuple[str, ...]]]
         offered = [(walker.tool_edge(spec.index, name), ()) for name in spec.spec.tools]
         offered += [(ce, (_key(spec.name, ce),)) for ce in spec.edges if not ce.automatic]
         for ce, keys in offered:
