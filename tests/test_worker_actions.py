@@ -66,28 +66,41 @@ async def test_a_failed_entry_action_takes_its_on_error_through_the_session() ->
     assert model.requests == [["look_up"], ["end_call"]]
 
 
-async def test_a_scoped_global_edge_is_a_function_only_in_its_states() -> None:
-    turns: Turns = [
-        ("I'd like to order", [Step.call("to_orders")]),
-        ("Actually, go back", [Step.call("to_greeter")]),
-        ("Hello?", [Step.say("Welcome back.")]),
-    ]
-    conv, model, _ = await session("edge_groups", turns)
-    assert conv.state == "Greeter"
-    assert [sorted(ids) for ids in model.requests] == [
-        ["end_call", "to_orders", "to_reservations"],  # the greeter: no `to_greeter`
-        ["end_call", "to_greeter"],  # the orders desk
-        ["end_call", "to_orders", "to_reservations"],
-    ]
-
-
-async def test_a_flow_ending_on_hang_up_keeps_talking_until_the_session_closes() -> None:
-    turns: Turns = [
-        ("Tell me a story", [Step.call("tell_story")]),
-        ("Go on", [Step.say("Once upon a time...")]),
-        ("Lovely. Let's chat", [Step.call("back_to_chat")]),
-    ]
-    conv, model, words = await session("ends_on_hangup", turns)
-    assert (conv.state, conv.ended) == ("Chat", None)  # the session closed: nothing ended it
-    assert words[:2] == [["Here is one."], ["Once upon a time..."]]
-    assert model.requests == [["tell_story"], ["back_to_chat"], ["back_to_chat"]]
+@pytest.mark.parametrize(
+    ("flow", "turns", "offered", "state"),
+    [
+        (
+            "edge_groups",
+            [
+                ("I'd like to order", Step.call("to_orders")),
+                ("Actually, go back", Step.call("to_greeter")),
+                ("Hello?", Step.say("Welcome back.")),
+            ],
+            # `to_greeter` is everywhere but the greeter
+            [
+                ["end_call", "to_orders", "to_reservations"],
+                ["end_call", "to_greeter"],
+                ["end_call", "to_orders", "to_reservations"],
+            ],
+            "Greeter",
+        ),
+        (
+            "ends_on_hangup",
+            [
+                ("Tell me a story", Step.call("tell_story")),
+                ("Go on", Step.say("Once upon a time...")),
+                ("Lovely. Let's chat", Step.call("back_to_chat")),
+            ],
+            # no `end_call` needed: the caller's hang-up ends it
+            [["tell_story"], ["back_to_chat"], ["back_to_chat"]],
+            "Chat",
+        ),
+    ],
+    ids=["scoped-global-edge", "ends-on-hangup"],
+)
+async def test_each_state_offers_the_model_its_own_functions(
+    flow: str, turns: list[tuple[str, Step]], offered: list[list[str]], state: str
+) -> None:
+    conv, model, _ = await session(flow, [(user, [step]) for user, step in turns])
+    assert (conv.state, conv.ended) == (state, None)  # the session closed: nothing ended it
+    assert [sorted(ids) for ids in model.requests] == offered
