@@ -150,6 +150,14 @@ def test_simulate_explore_takes_a_mocks_file(tmp_path: Path) -> None:
     assert "PASS  3. explore check_time > free > send_confirmation:failed > end_call" in out
 
 
+def test_simulate_explore_takes_the_mocks_of_the_scenario_file() -> None:
+    scenarios = LANG / "mock_sequences.scenarios.json"
+    code, out, err = simulate("--scenario", str(scenarios), "--explore", "--coverage")
+    assert code == 0, out
+    assert "coverage: states 3/3, edges 4/4" in out.splitlines()
+    assert err.endswith("5 scenarios: 5 passed, 0 failed\n")
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [
