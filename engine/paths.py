@@ -4,11 +4,11 @@ A breadth-first search over the conversation's abstract states — the current s
 and the values of the variables that some guard reads — replaying the engine's own
 rules: arguments are chosen to satisfy the parameter types and, where a condition
 compares a variable with a literal, values on each side of it; ``requires`` and
-``when`` are checked as the runtime checks them; action edges apply their tool's
-``sets`` (mock results where the tool is a mock, a typed placeholder otherwise);
-automatic edges fire on arrival. The shortest path to each edge's first firing is
-kept, paths that are prefixes of others are dropped, and edges no path can fire are
-reported.
+``when`` are checked as the runtime checks them; action edges and actions on entry
+apply their tool's ``sets``, one branch per answer worth trying (the given mocks',
+failures included: ``flowctl.engine.answers``); automatic edges fire on arrival. The
+shortest path to each edge's first firing is kept, paths that are prefixes of others
+are dropped, and edges no path can fire are reported.
 """
 
 from __future__ import annotations

@@ -488,11 +488,10 @@ def invalid_condition(ctx: FlowContext) -> Iterator[Violation]:
             yield violation((*path, "when"), "syntax", error=exc)
             continue
         tool = ctx.edge_tool(edge)
+        seen = types
         if tool is not None:  # an action's `when` sees its call's arguments over the variables
             arguments = {**tool.parameters, **edge.parameters}
             seen = {**types, **{n: (p.type, _enum(p.enum)) for n, p in arguments.items()}}
-        else:
-            seen = types
         for problem in condition.type_errors(seen):
             yield violation((*path, "when"), "types", edge=edge.name, problem=problem)
             break
