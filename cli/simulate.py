@@ -39,6 +39,13 @@ __all__ = ["simulate", "styled"]
     help="Scenario file (e.g. flows/clinic.scenarios.json); FLOW defaults to the one it names.",
 )
 @click.option("--explore", is_flag=True, help="Also run generated paths that fire every edge.")
+@click.option(
+    "--mocks",
+    "mocks_file",
+    type=click.Path(path_type=Path),
+    help="With --explore: a JSON object of tool mocks, as a scenario's `mocks`; every "
+    "answer is a branch to explore (the --scenario file's mocks are used too).",
+)
 @click.option("--coverage", is_flag=True, help="Report the states and edges that ran.")
 @click.option(
     "--llm",
@@ -82,6 +89,7 @@ def simulate(
     flow: Path | None,
     scenario_file: Path | None,
     explore: bool,
+    mocks_file: Path | None,
     coverage: bool,
     model: str | None,
     base_url: str | None,
@@ -115,6 +123,8 @@ def simulate(
         if scenario_file is not None or explore or flow is not None:
             raise Failure("--replay runs a recorded session: give no FLOW, --scenario or --explore")
         _replay(replay, against, url, tenant, fmt, read_catalog(tools_path))
+    if mocks_file is not None and not explore:
+        raise Failure("--mocks gives explore its answers: add --explore")
     runs, flow = _scenarios(scenario_file, flow)
     scripted = scenario_file is not None or explore
     factory = _model(model or ("scripted" if scripted else "offline"), base_url)
@@ -124,10 +134,12 @@ def simulate(
         _talk(machine, _variables(variables), factory, allow_network, turn_timeout)
         return
     if explore:
+        from flowctl.engine.mocks import merged
         from flowctl.engine.paths import cover
         from flowctl.engine.scenario import from_paths
 
-        runs += from_paths(cover(machine))
+        mocks = merged([_mocks(mocks_file) if mocks_file else {}, *_given(runs)])
+        runs += from_paths(cover(machine, mocks), mocks)
     _run_scenarios(machine, runs, factory, allow_network, turn_timeout, fmt, coverage)
 
 
@@ -149,6 +161,26 @@ def _scenarios(scenario_file: Path | None, flow: Path | None) -> tuple[list[Scen
     if flow is None:
         raise Failure("give a FLOW file, or --scenario FILE naming one")
     return runs, flow
+
+
+def _mocks(path: Path) -> dict[str, Any]:
+    """The tool mocks in ``path``: a JSON object, as a scenario's ``mocks``."""
+    import json
+
+    try:
+        mocks = json.loads(path.read_text())
+    except OSError as exc:
+        raise Failure(f"Cannot read `{path}`: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise Failure(f"{path}: invalid JSON: {exc}") from None
+    if not isinstance(mocks, dict):
+        raise Failure(f"{path}: expected an object of tool mocks, got {type(mocks).__name__}")
+    return mocks
+
+
+def _given(runs: list[Scenario]) -> list[dict[str, Any]]:
+    """The mocks of each scenario and each of its turns."""
+    return [m for s in runs for m in (s.mocks, *(t.mocks or {} for t in s.turns))]
 
 
 def _model(name: str, base_url: str | None) -> ModelFactory | None:

@@ -4,23 +4,23 @@ A breadth-first search over the conversation's abstract states — the current s
 and the values of the variables that some guard reads — replaying the engine's own
 rules: arguments are chosen to satisfy the parameter types and, where a condition
 compares a variable with a literal, values on each side of it; ``requires`` and
-``when`` are checked as the runtime checks them; action edges apply their tool's
-``sets`` (mock results where the tool is a mock, a typed placeholder otherwise);
-automatic edges fire on arrival. The shortest path to each edge's first firing is
-kept, paths that are prefixes of others are dropped, and edges no path can fire are
-reported.
+``when`` are checked as the runtime checks them; action edges and actions on entry
+apply their tool's ``sets``, one branch per answer worth trying (the given mocks',
+failures included: ``flowctl.engine.answers``); automatic edges fire on arrival. The
+shortest path to each edge's first firing is kept, paths that are prefixes of others
+are dropped, and edges no path can fire are reported.
 """
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 import msgspec
 
-from flowctl.engine.builtins import builtin_of
+from flowctl.engine.answers import Outcome, outcomes, placeholder
 from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.conditions import (
     And,
@@ -35,9 +35,9 @@ from flowctl.engine.conditions import (
     Or,
     Var,
 )
-from flowctl.engine.entry_actions import arguments
+from flowctl.engine.entry_actions import arguments, failed
 from flowctl.engine.parameters import accepted
-from flowctl.engine.spec import BuiltinTool, Edge, MockTool, Parameter
+from flowctl.engine.spec import Edge, Parameter
 from flowctl.engine.writes import argument_writes, edge_writes
 
 __all__ = ["Coverage", "RunCoverage", "Step", "TestPath", "cover", "ran"]
@@ -59,6 +59,7 @@ class Step(msgspec.Struct, frozen=True):
     args: dict[str, Any]
     state: str
     automatic: tuple[str, ...] = ()
+    answers: tuple[tuple[str, Any], ...] = ()  # (tool, answer) of each call, in order
 
 
 class TestPath(msgspec.Struct, frozen=True):
@@ -143,13 +144,10 @@ def _argument_sets(ce: CompiledEdge, literals: dict[str, list[Any]]) -> list[dic
     return unique[:MAX_ARGUMENT_SETS]
 
 
-def _placeholder(kind: str) -> Any:
-    return {"int": 1, "float": 1.0, "bool": True, "list[str]": [], "list[int]": []}.get(kind, "x")
-
-
 class _Walker:
-    def __init__(self, compiled: CompiledFlow) -> None:
+    def __init__(self, compiled: CompiledFlow, mocks: Mapping[str, Any]) -> None:
         self.compiled = compiled
+        self.mocks = mocks
         self.literals = _literals(compiled)
         relevant: set[str] = set()
         for state in compiled.states:
@@ -191,95 +189,109 @@ class _Walker:
     ) -> list[Arrival]:
         """The abstract step, one arrival per way the tools involved may answer; empty
         when the engine would refuse it. As the runtime does: guards see the variables
-        with the arguments over them, then parameters are stored and the tool runs."""
+        with the arguments over them, then parameters are stored and the tool runs; a
+        tool that fails leaves the conversation where it was."""
         checked = {**variables, **args}
         if not self.allowed(ce, checked):
             return []
         variables = {**variables, **argument_writes(ce.edge, args)}
-        outcomes = self._tool(ce, args, variables) if ce.tool is not None else [(variables, False)]
+        answered = self._tool(ce, args, variables) if ce.tool is not None else [Outcome(variables)]
         arrivals = []
-        for after, ended in outcomes:
-            if ended:
-                arrivals.append(Arrival(state, after, True, (), ()))
-            else:
-                after = {**after, **edge_writes(ce.edge, {**after, **args})}
-                arrivals.append(self.arrive(ce.target if ce.target is not None else state, after))
+        for out in answered:
+            if out.ended or out.failed:
+                arrivals.append(Arrival(state, out.variables, out.ended, (), (), out.answers))
+                continue
+            after = {**out.variables, **edge_writes(ce.edge, {**out.variables, **args})}
+            target = ce.target if ce.target is not None else state
+            arrivals += self._chain(_Chain(target, after, ce.target is not None, out.answers))
         return arrivals
 
-    def arrive(self, state: int, variables: dict[str, Any]) -> Arrival:
-        """Entering ``state``: its automatic edges fire while their guards hold, each
-        once per chain (as the runtime fires them)."""
-        names: list[str] = []
-        keys: list[str] = []
-        done: set[tuple[int | None, str]] = set()
-        ended = self.compiled.states[state].end
-        entering = True
-        for _ in range(32):
-            if ended:
-                break
-            here = self.compiled.states[state]
-            if entering:  # its actions on entry run first; explore assumes they succeed
-                entering = False
-                for action in here.spec.on_enter_actions:
-                    entry = self.tool_edge(here.index, action.tool)
-                    args = arguments(action, variables)
-                    variables, ended = self._tool(entry, args, variables)[0]
-                    if ended:
-                        break
-                if ended:
-                    break
-            ready = next(
-                (
-                    a
-                    for a in here.automatic
-                    if (a.source, a.name) not in done and self.allowed(a, variables)
+    def arrive(self, state: int, variables: dict[str, Any]) -> list[Arrival]:
+        """Entering ``state``: its actions on entry run, then its automatic edges fire
+        while their guards hold, each once per chain (as the runtime fires them); one
+        arrival per way the tools involved may answer."""
+        return self._chain(_Chain(state, variables, True))
+
+    def _chain(self, at: _Chain, budget: int = 32) -> list[Arrival]:
+        here = self.compiled.states[at.state]
+        if here.end or budget == 0:
+            return [at.arrival(here.end)]
+        if at.entering:
+            return self._enter(at, 0, budget)
+        ready = next(
+            (
+                a
+                for a in here.automatic
+                if (a.source, a.name) not in at.done and self.allowed(a, at.variables)
+            ),
+            None,
+        )
+        if ready is None:
+            return [at.arrival(False)]
+        done = at.done | {(ready.source, ready.name)}
+        answered = self._tool(ready, {}, at.variables) if ready.tool else [Outcome(at.variables)]
+        arrivals = []
+        for out in answered:
+            said = at.answers + out.answers
+            if out.ended or out.failed:  # the chain stops where it is
+                stopped = at._replace(variables=out.variables, answers=said)
+                arrivals.append(stopped.arrival(out.ended))
+                continue
+            after = {**out.variables, **edge_writes(ready.edge, out.variables)}
+            target = ready.target if ready.target is not None else at.state
+            step = at.fired(ready.name, f"{here.name}.{ready.name}")
+            arrivals += self._chain(
+                step._replace(
+                    state=target,
+                    variables=after,
+                    entering=ready.target is not None,
+                    done=done,
+                    answers=said,
                 ),
-                None,
+                budget - 1,
             )
-            if ready is None:
-                break
-            done.add((ready.source, ready.name))
-            if ready.tool is not None:
-                variables, ended = self._tool(ready, {}, variables)[0]
-                if ended:
-                    break
-            variables = {**variables, **edge_writes(ready.edge, variables)}
-            names.append(ready.name)
-            keys.append(f"{here.name}.{ready.name}")
-            if ready.target is not None:
-                state = ready.target
-                entering = True
-            ended = self.compiled.states[state].end
-        return Arrival(state, variables, ended, tuple(names), tuple(keys))
+        return arrivals
+
+    def _enter(self, at: _Chain, first: int, budget: int) -> list[Arrival]:
+        """The state's actions on entry from the ``first``-th on, each answer a branch:
+        a failed one sets its ``default``, or takes its ``on_error``, or is passed over."""
+        here = self.compiled.states[at.state]
+        actions = here.spec.on_enter_actions
+        if first == len(actions):
+            return self._chain(at._replace(entering=False), budget)
+        action = actions[first]
+        entry = self.tool_edge(here.index, action.tool)
+        arrivals = []
+        for out in self._tool(entry, arguments(action, at.variables), at.variables):
+            now = at._replace(answers=at.answers + out.answers)
+            if out.ended:
+                arrivals.append(now._replace(variables=out.variables).arrival(True))
+            elif not out.failed:
+                arrivals += self._enter(now._replace(variables=out.variables), first + 1, budget)
+            elif action.default is not None:
+                defaults = {**at.variables, **action.default}
+                arrivals += self._enter(now._replace(variables=defaults), first + 1, budget)
+            elif action.on_error is not None:
+                trigger = failed(action)
+                moved = now.fired(trigger, f"{here.name}.{trigger}")
+                target = self.compiled.state_index[action.on_error]
+                arrivals += self._chain(moved._replace(state=target), budget - 1)
+            else:
+                arrivals += self._enter(now, first + 1, budget)
+        return arrivals
 
     def _tool(
         self, ce: CompiledEdge, args: dict[str, Any], variables: dict[str, Any]
-    ) -> list[tuple[dict[str, Any], bool]]:
-        """``(variables, ended)`` for each answer worth trying: a mock's result; for
-        other tools a typed placeholder, and each literal a guard compares a variable
-        it sets with (the tool's real answer decides at run time)."""
-        tool = ce.tool
-        assert tool is not None
-        if isinstance(tool, BuiltinTool):
-            builtin = builtin_of(tool)
-            if builtin is None:
-                return [(variables, False)]
-            if builtin.ends is not None:
-                return [(variables, True)]
-            return [({**variables, **builtin.run(tool, args).save}, False)]
-        value = tool.result if isinstance(tool, MockTool) else None
-        base: dict[str, Any] = {}
-        for var, field in tool.sets.items():
-            got: Any = value
-            for step in field.split("."):
-                got = got.get(step) if isinstance(got, dict) else None
-            base[var] = got if got is not None else _placeholder(self.var_kinds.get(var, "str"))
-        outcomes = [({**variables, **base}, False)]
-        if not isinstance(tool, MockTool):
-            for var in tool.sets:
-                for literal in self.literals.get(var, [])[:MAX_ARGUMENT_SETS]:
-                    outcomes.append(({**variables, **base, var: literal}, False))
-        return outcomes
+    ) -> list[Outcome]:
+        assert ce.tool is not None
+        return outcomes(
+            ce.tool,
+            args,
+            variables,
+            mocks=self.mocks,
+            literals=self.literals,
+            kinds=self.var_kinds,
+        )
 
 
 class Arrival(msgspec.Struct, frozen=True):
@@ -288,66 +300,76 @@ class Arrival(msgspec.Struct, frozen=True):
     ended: bool
     automatic: tuple[str, ...]  # names of the automatic edges that fired, in order
     keys: tuple[str, ...]  # the same as "State.edge", for coverage
+    answers: tuple[tuple[str, Any], ...] = ()  # (tool, answer) of each call, in order
 
 
-def cover(compiled: CompiledFlow) -> Coverage:
-    """Paths from the start that together fire every edge that can fire."""
-    walker = _Walker(compiled)
-    start = compiled.start
+class _Chain(NamedTuple):
+    """A chain of automatic steps under way: where it is, what fired, what answered."""
+
+    state: int
+    variables: dict[str, Any]
+    entering: bool
+    answers: tuple[tuple[str, Any], ...] = ()
+    done: frozenset[tuple[int | None, str]] = frozenset()
+    names: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+
+    def fired(self, name: str, key: str) -> _Chain:
+        return self._replace(names=(*self.names, name), keys=(*self.keys, key))
+
+    def arrival(self, ended: bool) -> Arrival:
+        return Arrival(self.state, self.variables, ended, self.names, self.keys, self.answers)
+
+
+def cover(compiled: CompiledFlow, mocks: Mapping[str, Any] | None = None) -> Coverage:
+    """Paths from the start that together fire every edge that can fire. ``mocks``: the
+    answers to try for the tools they name (a scenario's ``mocks``; each answer of a
+    sequence, or a failure, is a branch: ``flowctl.engine.answers``)."""
+    walker = _Walker(compiled, mocks or {})
     variables = dict(compiled.defaults)
     inputs: dict[str, Any] = {}
     for name, var in compiled.flow.variables.items():  # inputs: assume the session has them
         if var.input and name not in variables:
             literal = walker.literals.get(name)
-            inputs[name] = literal[0] if literal else _placeholder(var.type)
+            inputs[name] = literal[0] if literal else placeholder(var.type)
     variables.update(inputs)
     targets = {
         _key(state.name, ce) for state in compiled.states if not state.end for ce in state.edges
     }
     first: dict[str, tuple[Step, ...]] = {}
     queue: deque[tuple[int, dict[str, Any], tuple[Step, ...]]] = deque()
-    # Automatic edges of the start state fire before the model says anything.
-    arrival = walker.arrive(start, variables)
-    start, variables, ended = arrival.state, arrival.variables, arrival.ended
-    opening: tuple[Step, ...] = ()
-    if arrival.automatic:
-        opening = (Step("", {}, compiled.states[start].name, arrival.automatic),)
-        for key in arrival.keys:
-            first.setdefault(key, opening)
-    if not ended:
-        queue.append((start, variables, opening))
-    seen = {walker.key(start, variables, ended)}
-    while queue and len(seen) < MAX_NODES and len(first) < len(targets):
+    seen: set[tuple[Any, ...]] = set()
+
+    def reach(arrival: Arrival, path: tuple[Step, ...], fired: Iterable[str]) -> None:
+        for key in fired:  # the edge, and the automatic edges that fired after it
+            first.setdefault(key, path)
+        node = walker.key(arrival.state, arrival.variables, arrival.ended)
+        if node not in seen:
+            seen.add(node)
+            if not arrival.ended:
+                queue.append((arrival.state, arrival.variables, path))
+
+    # Actions on entry and automatic edges of the start state run before the model says
+    # anything: each way they may go is a starting point.
+    for arrival in walker.arrive(compiled.start, variables):
+        opening: tuple[Step, ...] = ()
+        if arrival.automatic or arrival.answers:
+            where = compiled.states[arrival.state].name
+            opening = (Step("", {}, where, arrival.automatic, arrival.answers),)
+        reach(arrival, opening, arrival.keys)
+    while queue and len(seen) < MAX_NODES and not targets <= first.keys():
         state, variables, path = queue.popleft()
         spec = compiled.states[state]
         # The state's tools run too (they may set what a guard needs), as stays.
-        for name in spec.spec.tools:
-            tool_edge = walker.tool_edge(spec.index, name)
-            for args in _argument_sets(tool_edge, walker.literals):
-                for arrival in walker.fire(state, variables, tool_edge, args):
-                    step = Step(name, args, compiled.states[arrival.state].name, arrival.automatic)
-                    for key in arrival.keys:
-                        first.setdefault(key, (*path, step))
-                    node = walker.key(arrival.state, arrival.variables, arrival.ended)
-                    if not arrival.ended and node not in seen:
-                        seen.add(node)
-                        queue.append((arrival.state, arrival.variables, (*path, step)))
-        for ce in spec.edges:
-            if ce.automatic:
-                continue
+        offered: list[tuple[CompiledEdge, tuple[str, ...]]]
+        offered = [(walker.tool_edge(spec.index, name), ()) for name in spec.spec.tools]
+        offered += [(ce, (_key(spec.name, ce),)) for ce in spec.edges if not ce.automatic]
+        for ce, keys in offered:
             for args in _argument_sets(ce, walker.literals):
                 for arrival in walker.fire(state, variables, ce, args):
-                    step = Step(
-                        ce.name, args, compiled.states[arrival.state].name, arrival.automatic
-                    )
-                    new_path = (*path, step)
-                    first.setdefault(_key(spec.name, ce), new_path)
-                    for key in arrival.keys:  # automatic edges, where they fired
-                        first.setdefault(key, new_path)
-                    node = walker.key(arrival.state, arrival.variables, arrival.ended)
-                    if not arrival.ended and node not in seen:
-                        seen.add(node)
-                        queue.append((arrival.state, arrival.variables, new_path))
+                    where = compiled.states[arrival.state].name
+                    step = Step(ce.name, args, where, arrival.automatic, arrival.answers)
+                    reach(arrival, (*path, step), (*keys, *arrival.keys))
     paths = _minimal([first[k] for k in sorted(first, key=lambda k: len(first[k]))])
     covered = frozenset(first)
     uncovered = tuple(sorted(targets - covered))

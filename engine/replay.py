@@ -59,7 +59,9 @@ def _add(turn: dict[str, Any], event: Event, mocks: dict[str, Any]) -> None:
     elif isinstance(event, RefusedEvent):
         turn["refused"].append(event.name)
     elif isinstance(event, ToolReturned) and event.ok:
-        mocks.setdefault(event.tool, event.value)  # the first answer stands for all
+        # The first answer stands for all; a list would read as a sequence of answers.
+        answer = [event.value] if isinstance(event.value, list) else event.value
+        mocks.setdefault(event.tool, answer)
 
 
 async def recorded(tenant_store: Any, session_id: str) -> tuple[Scenario, Any]:

@@ -4,7 +4,7 @@ The format is design.md's::
 
     {"flow": "clinic.json",
      "scenarios": [{"name": "...", "variables": {...}, "mocks": {...},
-                    "turns": [{"user": "...",
+                    "turns": [{"user": "...", "mocks": {...},
                                "model": [{"call": "edge", "args": {...}}, {"say": "..."}],
                                "expect": {"state": "...", "edges": [...], ...}}]}]}
 
@@ -71,6 +71,9 @@ class Turn(_Spec, frozen=True):
     user: str
     model: list[ModelStep] | None = None
     expect: Expect | None = None
+    # This turn's answers of the tools it names, in place of the scenario's (same forms:
+    # flowctl.engine.mocks).
+    mocks: dict[str, Any] | None = None
 
 
 class Scenario(_Spec, kw_only=True, frozen=True):
@@ -152,9 +155,13 @@ def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -
     edges |= {row.trigger for row in compiled.table}  # and the failures of entry actions
     states = set(compiled.state_index)
     problems = [
-        f"`mocks` names no tool of the flow: `{name}`"
+        f"{where}`mocks` names no tool of the flow: `{name}`"
         + (did_you_mean(name, compiled.tools) or "; the flow has no tool of that name")
-        for name in scenario.mocks
+        for where, mocks in [
+            ("", scenario.mocks),
+            *((f"turn {n}: ", t.mocks or {}) for n, t in enumerate(scenario.turns, start=1)),
+        ]
+        for name in mocks
         if name not in compiled.tools
     ]
 
@@ -195,25 +202,72 @@ def _step_problem(step: ModelStep, number: int) -> str | None:
     return None
 
 
-def from_paths(coverage: Any) -> list[Scenario]:
+def from_paths(coverage: Any, mocks: dict[str, Any] | None = None) -> list[Scenario]:
     """The covering paths of ``flowctl.engine.paths.cover`` as scenarios: one turn per step,
-    the model calling the step's function, each turn expecting the step's state."""
+    the model calling the step's function, each turn expecting the step's state and
+    mocking the answers the step assumed (``mocks``, the explore's own, stand for the
+    rest). Names list every edge, automatic ones too, and never repeat."""
     scenarios = []
-    for k, path in enumerate(coverage.paths, start=1):
+    names = _path_names(coverage.paths)
+    for k, (path, name) in enumerate(zip(coverage.paths, names, strict=True), start=1):
+        opening = path.steps[0] if path.steps and not path.steps[0].edge else None
         turns = [
             Turn(
                 user=f"(explore) step {n}",
                 model=[ModelStep(call=step.edge, args=dict(step.args))],
                 expect=Expect(state=step.state),
+                mocks=_answered(step.answers) or None,
             )
             for n, step in enumerate((s for s in path.steps if s.edge), start=1)
         ]
         if turns:
-            name = "explore " + " > ".join(s.edge or "(start)" for s in path.steps)
+            given = {**(mocks or {}), **_answered(opening.answers if opening else ())}
             scenarios.append(
-                Scenario(name=f"{k}. {name}", variables=dict(coverage.inputs), turns=turns)
+                Scenario(
+                    name=f"{k}. {name}",
+                    variables=dict(coverage.inputs),
+                    mocks=given,
+                    turns=turns,
+                )
             )
     return scenarios
+
+
+def _answered(answers: Any) -> dict[str, list[Any]]:
+    """Each tool's answers in the order a step assumed them, as a mock sequence."""
+    mocks: dict[str, list[Any]] = {}
+    for tool, answer in answers:
+        mocks.setdefault(tool, []).append(answer)
+    return mocks
+
+
+def _path_names(paths: Any) -> list[str]:
+    """``explore a > b > c`` per path (automatic edges included); where two paths fire
+    the same edges, the arguments and answers that set them apart are added, and a
+    number as the last resort."""
+
+    def plain(path: Any) -> str:
+        return " > ".join(e or "(start)" for e in path.edges)
+
+    def detailed(path: Any) -> str:
+        parts = []
+        for step in path.steps:
+            part = step.edge or "(start)"
+            if step.args:
+                part += " " + _show(step.args)
+            if step.answers:
+                part += " answered " + _show(dict(step.answers))
+            parts.append(" > ".join([part, *step.automatic]))
+        return " > ".join(parts)
+
+    names = [plain(p) for p in paths]
+    names = [detailed(p) if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
+    unique: list[str] = []
+    times: dict[str, int] = {}
+    for name in names:
+        times[name] = times.get(name, 0) + 1
+        unique.append(f"explore {name}" + (f" ({times[name]})" if times[name] > 1 else ""))
+    return unique
 
 
 def _show(value: Any) -> str:

@@ -30,11 +30,12 @@ import msgspec
 
 from flowctl.engine.boundary import Secrets
 from flowctl.engine.egress import EgressPolicy, EgressRefused, check_url, client_session
+from flowctl.engine.mocks import MockAnswers, failure
 from flowctl.engine.spec import HttpTool, MockTool, PythonTool, Tool
 from flowctl.engine.templates import render, scan_template
 from flowctl.engine.threads import MAX_STUCK_CALLS, ThreadsBusy, ToolThreads
 
-__all__ = ["MAX_REDIRECTS", "ToolRegistry", "ToolResult"]
+__all__ = ["MAX_REDIRECTS", "ToolRegistry", "ToolResult", "mapped"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MAX_ERROR_BODY = 200
@@ -77,7 +78,9 @@ def _dig(value: Any, path: str) -> Any:
     return value
 
 
-def _with_sets(tool: Tool, value: Any) -> ToolResult:
+def mapped(tool: Tool, value: Any) -> ToolResult:
+    """``value`` as ``tool``'s answer: ok with the variables its ``sets`` take from it, or
+    failed naming the first field it lacks (explore reads answers the same way)."""
     sets: dict[str, Any] = {}
     for var, field in tool.sets.items():
         try:
@@ -92,7 +95,9 @@ def _with_sets(tool: Tool, value: Any) -> ToolResult:
 class ToolRegistry:
     """Runs a flow's tools for one conversation.
 
-    ``mocks`` replace any tool's result by name (scenarios); ``env`` resolves ``${VAR}``
+    ``mocks`` replace any tool's result by name (scenarios: a result, a sequence of
+    them or a scripted failure, as ``flowctl.engine.mocks`` reads them; a turn's own
+    go through ``answers.for_turn``); ``env`` resolves ``${VAR}``
     in http headers (default: the process environment; a tenant's flow gets its
     ``flowctl.engine.boundary.Secrets``); ``allow_network=False`` refuses
     http tools that are not mocked (dry runs never reach the network by accident);
@@ -125,6 +130,7 @@ class ToolRegistry:
             raise ValueError("an egress policy makes its own HTTP session; give no factory")
         self.tools = tools
         self.mocks = dict(mocks or {})
+        self.answers = MockAnswers(self.mocks)  # consumed one per call (flowctl.engine.mocks)
         self.env = env if env is not None else os.environ
         self.allow_network = allow_network
         self.egress = egress
@@ -136,10 +142,14 @@ class ToolRegistry:
     async def call(
         self, tool: Tool, args: dict[str, Any], variables: Mapping[str, Any]
     ) -> ToolResult:
-        if tool.name in self.mocks:
-            return _with_sets(tool, self.mocks[tool.name])
+        if tool.name in self.answers:
+            answer = self.answers.next(tool.name)
+            scripted = failure(answer)
+            if scripted is not None:
+                return ToolResult(ok=False, error=scripted.error)
+            return mapped(tool, answer)
         if isinstance(tool, MockTool):
-            return _with_sets(tool, tool.result)
+            return mapped(tool, tool.result)
         try:
             if isinstance(tool, PythonTool):
                 return await self._python(tool, args)
@@ -216,7 +226,7 @@ class ToolRegistry:
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` returned something that is not data: {exc}"
             )
-        return _with_sets(tool, value)
+        return mapped(tool, value)
 
     # --- http ----------------------------------------------------------------------------
 
@@ -284,14 +294,14 @@ class ToolRegistry:
             text = body[:_MAX_ERROR_BODY].decode("utf-8", errors="replace")
             return ToolResult(ok=False, error=f"Tool `{tool.name}` got HTTP {status}: {text}")
         if not body.strip():
-            return _with_sets(tool, None)
+            return mapped(tool, None)
         try:
             value = msgspec.json.decode(body)
         except msgspec.DecodeError:
             return ToolResult(
                 ok=False, error=f"Tool `{tool.name}` returned a response that is not JSON"
             )
-        return _with_sets(tool, value)
+        return mapped(tool, value)
 
     async def _send(self, tool: HttpTool, url: str, kwargs: dict[str, Any]) -> tuple[int, bytes]:
         """The final status and body of ``tool``'s request, following redirects within the

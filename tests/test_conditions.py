@@ -150,3 +150,31 @@ def test_condition_type_errors_read_the_declared_types() -> None:
 )
 def test_condition_ensures_what_is_not_empty(source: str, names: set[str]) -> None:
     assert ensured(parse_condition(source).tree) == names
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        ("party > 8", []),
+        (
+            'party > "eight"',
+            [
+                "FL308 Condition of `check`: `>` compares numbers, but `party` is `int` and "
+                '`"eight"` is `str`'
+            ],
+        ),
+    ],
+    ids=["typed", "mistyped"],
+)
+def test_lint_knows_the_types_of_an_actions_tool_arguments(when: str, expected: list[str]) -> None:
+    tool = {
+        "kind": "mock",
+        "name": "check_table",
+        "description": "Check for a free table",
+        "parameters": {"party": {"type": "int", "description": "How many people"}},
+        "result": {},
+    }
+    check = {"name": "check", "action": "action", "tool": "check_table", "when": when}
+    doc = {"tools": [tool], **minimal(edges=[FINISH, check])}
+    found = [line.split(" ", 1)[1].split(" - at ")[0] for line in lint_doc(doc)]
+    assert found == expected

@@ -19,7 +19,7 @@ from storekit import EXAMPLE_POLICY
 
 from flowctl.cli.main import cli
 from flowctl.engine.replay import scenario_from_events
-from flowctl.engine.runtime import Conversation
+from flowctl.engine.runtime import Conversation, ToolReturned
 from flowctl.engine.scenario import Expect, ModelStep
 from flowctl.engine.store import open_store
 from flowctl.engine.store.documents import push_document
@@ -67,6 +67,17 @@ def test_a_recording_becomes_a_scenario() -> None:
         state="SpecialistAgent", edges=["transfer_to_specialist"], refused=[]
     )
     conv.close()
+
+
+def test_a_recorded_list_answer_replays_as_that_one_answer() -> None:
+    events = [
+        Turn(at=0.0, role="user", text="What times are free?"),
+        ToolReturned(at=0.0, tool="free_times", ok=True, value=["5 PM", "6 PM"]),
+        ToolReturned(at=0.0, tool="party_size", ok=True, value={"max": 8}),
+    ]
+    scenario = scenario_from_events("replay", events)
+    # A bare list would be a sequence of answers (flowctl.engine.mocks): it is wrapped.
+    assert scenario.mocks == {"free_times": [["5 PM", "6 PM"]], "party_size": {"max": 8}}
 
 
 @pytest.fixture

@@ -158,6 +158,7 @@ def test_flow_defaults_to_the_one_the_scenario_file_names(tmp_path: Path) -> Non
 def test_an_unknown_mock_and_unplayed_steps_are_named(tmp_path: Path) -> None:
     scenarios = [
         {"name": "bad mock", "mocks": {"apointment_booking": {}}, "turns": [{"user": "hi"}]},
+        {"name": "bad turn mock", "turns": [{"user": "hi", "mocks": {"appointment_bookin": {}}}]},
         {
             "name": "steps after a handoff",
             "turns": [
@@ -176,6 +177,10 @@ def test_an_unknown_mock_and_unplayed_steps_are_named(tmp_path: Path) -> None:
     lines = out.splitlines()
     assert (
         "    ✗ `mocks` names no tool of the flow: `apointment_booking`; "
+        "did you mean `appointment_booking`?"
+    ) in lines
+    assert (
+        "    ✗ turn 1: `mocks` names no tool of the flow: `appointment_bookin`; "
         "did you mean `appointment_booking`?"
     ) in lines
     assert (

@@ -123,6 +123,48 @@ async def test_mock_tool_and_scenario_mocks() -> None:
     )
 
 
+async def test_a_mock_sequence_answers_in_order_then_repeats_its_last() -> None:
+    t = tool(kind="http", name="t", url="https://x.test/t", sets={"free": "free"})
+    reg = registry(t, mocks={"t": [{"free": False}, {"free": True}]})
+    got = [(await reg.call(t, {}, {})).sets for _ in range(3)]
+    await reg.close()
+    assert got == [{"free": False}, {"free": True}, {"free": True}]
+
+
+async def test_a_mock_of_a_list_result_is_a_sequence_of_one() -> None:
+    t = tool(kind="mock", name="t", result=[], sets={"first": "0"})
+    assert await call(t, mocks={"t": [["a", "b"]]}) == ToolResult(
+        ok=True, value=["a", "b"], sets={"first": "a"}
+    )
+
+
+async def test_a_scripted_failure_fails_the_call_with_its_words() -> None:
+    t = tool(kind="mock", name="t", result={"slot": "Tue"}, sets={"slot": "slot"})
+    reg = registry(t, mocks={"t": [{"$error": "the calendar is down"}, {"slot": "Wed"}]})
+    first, second = await reg.call(t, {}, {}), await reg.call(t, {}, {})
+    await reg.close()
+    assert first == ToolResult(ok=False, error="the calendar is down")
+    assert second == ToolResult(ok=True, value={"slot": "Wed"}, sets={"slot": "Wed"})
+
+
+async def test_a_turns_mocks_replace_the_scenarios_for_that_turn_only() -> None:
+    t = tool(kind="mock", name="t", result={}, sets={"n": "n"})
+    reg = registry(t, mocks={"t": [{"n": 1}, {"n": 2}]})
+
+    async def n() -> Any:
+        return (await reg.call(t, {}, {})).sets["n"]
+
+    got = [await n()]
+    reg.answers.for_turn({"t": [{"n": 10}, {"n": 11}]})
+    got += [await n(), await n()]
+    reg.answers.for_turn({"t": {"n": 20}})  # a new turn's sequence starts afresh
+    got += [await n()]
+    reg.answers.for_turn(None)
+    got += [await n(), await n()]
+    await reg.close()
+    assert got == [1, 10, 11, 20, 2, 2]
+
+
 # --- http --------------------------------------------------------------------------------
 
 

@@ -147,6 +147,7 @@ async def run_scenario(
                     error = f"turn {number}: the call already ended in state `{conv.state}`"
                     break
                 mark = len(conv.history)
+                tools.answers.for_turn(turn.mocks)
                 if scripted is not None:
                     scripted.plan(_steps(turn.model))
                 try:

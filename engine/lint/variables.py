@@ -487,6 +487,11 @@ def invalid_condition(ctx: FlowContext) -> Iterator[Violation]:
         except ConditionError as exc:
             yield violation((*path, "when"), "syntax", error=exc)
             continue
-        for problem in condition.type_errors(types):
+        tool = ctx.edge_tool(edge)
+        seen = types
+        if tool is not None:  # an action's `when` sees its call's arguments over the variables
+            arguments = {**tool.parameters, **edge.parameters}
+            seen = {**types, **{n: (p.type, _enum(p.enum)) for n, p in arguments.items()}}
+        for problem in condition.type_errors(seen):
             yield violation((*path, "when"), "types", edge=edge.name, problem=problem)
             break
