@@ -136,13 +136,9 @@ def test_fl302_fl306_a_placeholder_inside_a_block_that_tests_it_may_be_unset() -
 
 
 def test_fl302_a_block_guards_an_edge_say() -> None:
-    ask = {
-        "name": "ask",
-        "description": "The caller is ready to give their name",
-        "say": "Thank you.",
-        "target_agent": "Main",
-        "parameters": {"caller_name": {"type": "str", "description": "The caller's name"}},
-    }
+    name = {"caller_name": {"type": "str", "description": "The caller's name"}}
+    ask = dict(name="ask", description="Ready to give a name", say="Thanks.", target_agent="Main")
+    ask["parameters"] = name
     say = "Bye{{#if caller_name is set}}, {{caller_name}}{{/if}}!"
     assert lint_doc(minimal(edges=[{**FINISH, "say": say}, ask])) == []
 
