@@ -25,9 +25,9 @@ from flowctl.engine.source import Path, Source, Span, _values, parse_path
 from flowctl.engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
 __all__ = [
+    "JSON_SCHEMA",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
-    "JSON_SCHEMA",
     "NOT_JSON",
     "SCENARIO_FILE",
     "Loaded",
