@@ -64,6 +64,9 @@ def lint(
     """Check flow files and folders (folders: every *.json inside, except
     *.scenarios.json and *.schema.json).
 
+    A file given that is not a flow by its content is skipped with a note: a JSON
+    Schema, or a scenario file (checked as one: its problems exit 2).
+
     Files are the operator's own flows unless --tenant names whose they are: then they
     are held to what the operator granted that tenant (docs/security.md), as a push to
     the store would be.
@@ -89,6 +92,8 @@ def lint(
     result = lint_paths(paths, selection, jobs=jobs, boundary=boundary)
     formatter = {"text": format_text, "json": format_json, "github": format_github}[fmt]
     click.echo(formatter(result), nl=False)
+    for note in result.skipped:
+        click.echo(note, err=True)
     for error in result.errors:
         click.echo(f"flowctl: error: {error}", err=True)
     click.echo(summary(result), err=True)

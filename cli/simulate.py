@@ -38,6 +38,11 @@ __all__ = ["simulate", "styled"]
     type=click.Path(path_type=Path),
     help="Scenario file (e.g. flows/clinic.scenarios.json); FLOW defaults to the one it names.",
 )
+@click.option(
+    "--override-flow",
+    is_flag=True,
+    help="Run the --scenario file on FLOW although it names another flow.",
+)
 @click.option("--explore", is_flag=True, help="Also run generated paths that fire every edge.")
 @click.option(
     "--mocks",
@@ -68,7 +73,8 @@ __all__ = ["simulate", "styled"]
     "variables",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A starting variable (without a scenario file); VALUE is JSON or plain text.",
+    help="A starting variable; VALUE as written for a str or enum variable, else JSON. "
+    "With scenarios: each starts with it, unless it sets the variable itself.",
 )
 @click.option(
     "--replay",
@@ -88,6 +94,7 @@ __all__ = ["simulate", "styled"]
 def simulate(
     flow: Path | None,
     scenario_file: Path | None,
+    override_flow: bool,
     explore: bool,
     mocks_file: Path | None,
     coverage: bool,
@@ -104,6 +111,9 @@ def simulate(
     tools_path: Path | None,
 ) -> None:
     """Dry-run FLOW through the real LiveKit agent, text only and offline.
+
+    FLOW may be a scenario file: it runs as --scenario, on the flow it names. With
+    --scenario and a FLOW that is not the one it names, add --override-flow.
 
     With --scenario (and/or --explore), each scenario runs in a fresh session and every
     unmet expectation is shown with its turn; exit 0 when all pass, 1 when one fails, 2
@@ -125,13 +135,17 @@ def simulate(
         _replay(replay, against, url, tenant, fmt, read_catalog(tools_path))
     if mocks_file is not None and not explore:
         raise Failure("--mocks gives explore its answers: add --explore")
-    runs, flow = _scenarios(scenario_file, flow)
-    scripted = scenario_file is not None or explore
+    from flowctl.cli.simulate_input import scenarios, starting
+    from flowctl.cli.simulate_input import variables as parsed
+
+    runs, flow, given = scenarios(scenario_file, flow, override_flow=override_flow)
+    scripted = given or explore
     factory = _model(model or ("scripted" if scripted else "offline"), base_url)
     turn_timeout = timeout or (60.0 if (model or "").startswith("openai:") else 10.0)
     machine = compiled(flow, "simulate it", read_catalog(tools_path))
+    values = parsed(variables, machine)
     if not scripted:
-        _talk(machine, _variables(variables), factory, allow_network, turn_timeout)
+        _talk(machine, values, factory, allow_network, turn_timeout)
         return
     if explore:
         from flowctl.engine.mocks import merged
@@ -140,27 +154,9 @@ def simulate(
 
         mocks = merged([_mocks(mocks_file) if mocks_file else {}, *_given(runs)])
         runs += from_paths(cover(machine, mocks), mocks)
-    _run_scenarios(machine, runs, factory, allow_network, turn_timeout, fmt, coverage)
-
-
-def _scenarios(scenario_file: Path | None, flow: Path | None) -> tuple[list[Scenario], Path]:
-    """The scenarios of ``scenario_file`` (none without it) and the flow to run them on:
-    ``flow``, else the one the file names."""
-    from flowctl.engine.scenario import load_scenarios
-
-    runs: list[Scenario] = []
-    if scenario_file is not None:
-        loaded, named = load_scenarios(scenario_file)
-        runs = list(loaded.scenarios)
-        if flow is None:
-            if not named.is_file():
-                raise Failure(
-                    f"{scenario_file}: `flow` names `{loaded.flow}`, but there is no file `{named}`"
-                )
-            flow = named
-    if flow is None:
-        raise Failure("give a FLOW file, or --scenario FILE naming one")
-    return runs, flow
+    _run_scenarios(
+        machine, starting(runs, values), factory, allow_network, turn_timeout, fmt, coverage
+    )
 
 
 def _mocks(path: Path) -> dict[str, Any]:
@@ -303,22 +299,6 @@ def _replay(
         )
         click.echo(f"diverges on {label}: {where}")
     sys.exit(0 if result.passed else EXIT_FINDINGS)
-
-
-def _variables(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``--var NAME=VALUE`` pairs; VALUE is JSON, or else plain text."""
-    import json
-
-    variables: dict[str, Any] = {}
-    for pair in pairs:
-        name, eq, value = pair.partition("=")
-        if not eq or not name:
-            raise Failure(f"`--var {pair}`: write NAME=VALUE")
-        try:
-            variables[name] = json.loads(value)
-        except json.JSONDecodeError:
-            variables[name] = value
-    return variables
 
 
 def _talk(

@@ -25,15 +25,18 @@ from flowctl.engine.source import Path, Source, Span, _values, parse_path
 from flowctl.engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
 
 __all__ = [
+    "JSON_SCHEMA",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "NOT_JSON",
+    "SCENARIO_FILE",
     "Loaded",
     "check_shape",
     "is_flow_file",
     "load_bytes",
     "load_path",
     "located",
+    "not_a_flow",
     "parse_json",
     "read_config",
 ]
@@ -55,6 +58,9 @@ class Loaded(msgspec.Struct):
     flow: Flow | None = None
     findings: list[Finding] = []
     seed001: bool = False
+    # What the document is when its content says it is no flow (SCENARIO_FILE,
+    # JSON_SCHEMA): callers skip or refuse it rather than report a flow's findings.
+    other: str | None = None
 
     @property
     def filename(self) -> str:
@@ -109,6 +115,7 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
     if not isinstance(raw, dict):
         findings.append(Finding("FL002", f"Expected `object`, got `{_json_type(raw)}`"))
         return loaded
+    loaded.other = not_a_flow(raw)
     loaded.seed001 = "agents" not in raw and ("agent_id" in raw or "prompt_config" in raw)
     target: type[Flow] | type[SingleAgentConfig] = SingleAgentConfig if loaded.seed001 else Flow
     try:
@@ -247,6 +254,25 @@ def located(source: Source, findings: list[Finding]) -> list[str]:
             row, column = span.row, span.column
         lines.append((row, column, f"{source.filename}:{row}:{column}: {f.text}"))
     return [line for _, _, line in sorted(lines, key=lambda x: (x[0], x[1]))]
+
+
+SCENARIO_FILE = "a scenario file"
+JSON_SCHEMA = "a JSON Schema"
+
+
+def not_a_flow(raw: dict[str, Any]) -> str | None:
+    """What a JSON object is, when its content says it is not a flow: a scenario file (a
+    top-level ``scenarios`` list) or a JSON Schema (``$schema``). Shell globs such as
+    ``flows/*.json`` pass them to commands that take flows, so the name is not enough.
+    A document with ``agents`` is a flow whatever else it holds (its stray keys are
+    findings)."""
+    if "agents" in raw or "agent_id" in raw:
+        return None
+    if isinstance(raw.get("scenarios"), list):
+        return SCENARIO_FILE
+    if "$schema" in raw:
+        return JSON_SCHEMA
+    return None
 
 
 def is_flow_file(path: FsPath) -> bool:

@@ -35,6 +35,37 @@ def test_lint_example_flows_is_clean() -> None:
     assert err == "All checks passed (10 files).\n"
 
 
+def test_lint_skips_files_that_are_not_flows_by_content(tmp_path: Path) -> None:
+    """What ``flowctl lint flows/*.json`` passes: every file by name, scenario files and
+    the schema among them (renamed here: content decides, not the name)."""
+    shutil.copy(FLOWS / "clinic.json", tmp_path / "clinic.json")
+    shutil.copy(FLOWS / "clinic.scenarios.json", tmp_path / "tests.json")
+    shutil.copy(FLOWS / "flow.schema.json", tmp_path / "editor.json")
+    names = ["clinic.json", "editor.json", "tests.json"]
+    code, out, err = run("lint", *(str(tmp_path / n) for n in names))
+    assert code == 0
+    assert out == ""
+    assert err == (
+        f"{tmp_path}/editor.json: skipped, a JSON Schema\n"
+        f"{tmp_path}/tests.json: skipped, a scenario file (its format is valid; "
+        f"run it with `flowctl simulate --scenario {tmp_path}/tests.json`)\n"
+        "All checks passed (1 file).\n"
+    )
+
+
+def test_lint_checks_a_scenario_file_as_one(tmp_path: Path) -> None:
+    path = tmp_path / "bad.scenarios.json"
+    path.write_text('{"flow": "clinic.json", "scenarios": [{"turns": []}]}')
+    code, out, err = run("lint", str(path))
+    assert code == 2
+    assert out == ""
+    assert err == (
+        f"flowctl: error: {path}:1:39: Object missing required field `name` - at "
+        "`$.scenarios[0]`\n"
+        "No findings in 0 files; 1 path could not be read.\n"
+    )
+
+
 def test_lint_seed_000_text_output_and_exit_1() -> None:
     code, out, err = run("lint", str(SEED))
     assert code == 1

@@ -221,3 +221,57 @@ def test_json_output_gives_each_transcript_line_its_kind(tmp_path: Path) -> None
         "agent: Of course. May I have your name, please?",
     ]
     assert turn["kinds"] == ["user", "agent"]
+
+
+def test_a_scenario_file_given_as_flow_runs_as_scenario(tmp_path: Path) -> None:
+    path = first_scenario(tmp_path)
+    code, out, err = run("simulate", str(path))
+    assert code == 0
+    assert (out, err) == run("simulate", "--scenario", str(path))[1:]
+    assert err == "1 scenario: 1 passed, 0 failed\n"
+
+
+def test_a_scenario_for_another_flow_is_refused_unless_overridden(tmp_path: Path) -> None:
+    path = first_scenario(tmp_path)
+    other = tmp_path / "copy.json"
+    other.write_text((FLOWS / "clinic.json").read_text())
+    code, out, err = run("simulate", str(other), "--scenario", str(path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"flowctl: error: {path} is written for `{FLOWS / 'clinic.json'}`, not `{other}`: "
+        f"give no FLOW to run it on its own, or add --override-flow to run it on `{other}`\n"
+    )
+    code, _, err = run("simulate", str(other), "--scenario", str(path), "--override-flow")
+    assert (code, err) == (0, "1 scenario: 1 passed, 0 failed\n")
+    code, _, err = run("simulate", str(other), "--override-flow")
+    assert (code, err) == (
+        2,
+        "flowctl: error: --override-flow runs a --scenario file on FLOW: add --scenario\n",
+    )
+
+
+def test_a_var_declared_str_takes_its_text_as_written() -> None:
+    code, out, err = talk("/vars\n", "--var", "caller_phone=5551234")
+    assert (code, err) == (0, "")
+    assert '"caller_phone": "5551234"' in out.splitlines()[-1]
+
+
+def test_a_var_starts_each_scenario_unless_the_scenario_sets_it(tmp_path: Path) -> None:
+    def phone(name: str, expected: str, given: dict[str, str]) -> dict:
+        turn = {"user": "hi", "model": [{"say": "Hello."}]}
+        turn["expect"] = {"variables": {"caller_phone": expected}}
+        return {"name": name, "variables": given, "turns": [turn]}
+
+    path = tmp_path / "phone.scenarios.json"
+    doc = {
+        "flow": str(FLOWS / "clinic.json"),
+        "scenarios": [
+            phone("from --var", "5551234", {}),
+            phone("its own", "999", {"caller_phone": "999"}),
+        ],
+    }
+    path.write_text(json.dumps(doc))
+    code, _, err = run("simulate", str(path), "--var", "caller_phone=5551234")
+    assert (code, err) == (0, "2 scenarios: 2 passed, 0 failed\n")
+    code, _, err = run("simulate", str(path))
+    assert (code, err) == (1, "2 scenarios: 1 passed, 1 failed\n")

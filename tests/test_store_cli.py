@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import FLOWS
 from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc
 
 from flowctl.cli.main import cli
@@ -137,6 +138,16 @@ def test_show_prints_a_version_its_lint_and_the_history(acme: str) -> None:
     assert run(acme, "store", "show", "clinic", "2")[1].splitlines()[0] == (
         "clinic v2 (published: v1)"
     )
+
+
+def test_push_refuses_a_scenario_file(acme: str) -> None:
+    scenarios = str(FLOWS / "clinic.scenarios.json")
+    assert run(acme, "store", "push", scenarios) == (
+        2,
+        "",
+        f"flowctl: error: `{scenarios}` is a scenario file, not a flow; nothing was pushed\n",
+    )
+    assert run(acme, "store", "list")[:2] == (0, "")
 
 
 def test_push_with_lint_errors_is_stored_and_exits_1(acme: str, tmp_path: Path) -> None:

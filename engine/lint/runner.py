@@ -21,7 +21,7 @@ from flowctl.engine.lint.registry import (
     Rule,
     violation,
 )
-from flowctl.engine.load import Loaded, is_flow_file, load_path
+from flowctl.engine.load import SCENARIO_FILE, Loaded, is_flow_file, load_path
 from flowctl.engine.source import Span
 
 __all__ = [
@@ -100,6 +100,7 @@ class FileResult(msgspec.Struct):
 class LintResult(msgspec.Struct):
     files: list[FileResult] = []
     errors: list[str] = []  # files or folders that could not be read
+    skipped: list[str] = []  # a note per file given that is not a flow (a scenario file...)
 
     def count(self, severity: Severity) -> int:
         return sum(f.count(severity) for f in self.files)
@@ -248,25 +249,49 @@ def lint_paths(
     for path, outcome in zip(files, outcomes, strict=True):
         if isinstance(outcome, str):
             result.errors.append(outcome)
+        elif isinstance(outcome, Skipped):
+            result.skipped.append(outcome.note)
         else:
             result.files.append(FileResult(str(path), outcome))
     return result
 
 
+class Skipped(msgspec.Struct, frozen=True):
+    """A file given to lint that is no flow by its content; ``note`` says what it is."""
+
+    note: str
+
+
+Outcome = list[Located] | str | Skipped
+
+
 def _lint_file(
     path: FsPath, selection: Selection, rules: Sequence[Rule], boundary: Boundary
-) -> list[Located] | str:
-    """One file's findings, or the message saying why it could not be read."""
+) -> Outcome:
+    """One file's findings, the message saying why it could not be read, or why it was
+    skipped. A scenario file is checked as one: its problems are errors (exit 2), as
+    ``simulate --scenario`` would report them."""
     try:
         loaded = load_path(path)
     except FlowReadError as exc:
         return str(exc)
+    if loaded.other == SCENARIO_FILE:
+        from flowctl.engine.scenario import load_scenarios
+
+        try:
+            load_scenarios(path)
+        except FlowReadError as exc:
+            return str(exc)
+        return Skipped(
+            f"{path}: skipped, a scenario file (its format is valid; "
+            f"run it with `flowctl simulate --scenario {path}`)"
+        )
+    if loaded.other is not None:
+        return Skipped(f"{path}: skipped, {loaded.other}")
     return _check(loaded, selection, rules, boundary)
 
 
-def _lint_chunk(
-    files: list[FsPath], selection: Selection, boundary: Boundary
-) -> list[list[Located] | str]:
+def _lint_chunk(files: list[FsPath], selection: Selection, boundary: Boundary) -> list[Outcome]:
     with _gc_paused():
         rules = selection.rules()
         return [_lint_file(path, selection, rules, boundary) for path in files]
@@ -283,7 +308,7 @@ def _cores() -> int:
 
 def _lint_in_processes(
     files: list[FsPath], selection: Selection, jobs: int, boundary: Boundary
-) -> list[list[Located] | str]:
+) -> list[Outcome]:
     """Lint in ``jobs`` forked processes (they inherit the imported rules, so start in
     milliseconds), in contiguous chunks so results keep the order of ``files``. Where
     fork is unavailable, lint here."""

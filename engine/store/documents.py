@@ -130,6 +130,8 @@ def prepare(
     stem = PurePath(filename).name.removesuffix(".json") if filename else None
     filename = filename or f"{flow_id or 'document'}.json"
     loaded = load_bytes(raw, filename, stem=stem)
+    if loaded.other is not None:  # a shell glob's scenario file would be stored as a junk flow
+        raise StoreError(f"`{filename}` is {loaded.other}, not a flow; nothing was pushed")
     located = check(loaded, boundary=boundary)
     # not a JSON document, or not an object: there is no flow to store
     not_json, wrong_type = code_of("invalid-json"), code_of("wrong-type")
