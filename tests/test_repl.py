@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from conftest import FLOWS, GOODBYE
 from flowkit import compile_file
@@ -29,21 +30,20 @@ GREETING = (
     "team. How can I help you?"
 )
 
+LOOKUP = dict(
+    kind="mock",
+    name="lookup",
+    description="Look up the caller's next visit.",
+    parameters={"caller": {"type": "str", "description": "The caller's name."}},
+    result={"found": True, "slot": "10:30"},
+)
 # A state whose edge is guarded both ways and which offers a tool with a short answer.
 GUARDED = {
     "variables": {
         "verified": {"type": "bool", "description": "Whether the caller was verified."},
         "caller": {"type": "str", "description": "The caller's name."},
     },
-    "tools": [
-        {
-            "kind": "mock",
-            "name": "lookup",
-            "description": "Look up the caller's next visit.",
-            "parameters": {"caller": {"type": "str", "description": "The caller's name."}},
-            "result": {"found": True, "slot": "10:30"},
-        }
-    ],
+    "tools": [LOOKUP],
     "agents": [
         {
             "name": "Main",
@@ -75,21 +75,19 @@ def guarded(tmp_path: Path) -> Path:
     return path
 
 
-def test_repl_quit_works_after_the_call_has_ended() -> None:
-    code, out, err = talk(CLINIC, "Sorry, wrong number\n/quit\nhello again\n")
-    assert (code, err) == (0, "")
-    assert out.splitlines() == [
+@pytest.mark.parametrize(
+    "text",
+    ["Sorry, wrong number\n/quit\nhello again\n", "Sorry, wrong number\n"],
+    ids=["quit", "end-of-input"],
+)
+def test_repl_quit_and_end_of_input_leave_after_the_call_has_ended(text: str) -> None:
+    ended = [
         GREETING,
         "user: Sorry, wrong number",
         "  tool end_call -> ok",
         "  call ended (end_call)",
     ]
-
-
-def test_repl_end_of_input_leaves_after_the_call_has_ended() -> None:
-    code, out, err = talk(CLINIC, "Sorry, wrong number\n")
-    assert (code, err) == (0, "")
-    assert out.splitlines()[-1] == "  call ended (end_call)"
+    assert talk(CLINIC, text) == (0, "\n".join(ended) + "\n", "")
 
 
 def test_repl_edges_show_their_guards(tmp_path: Path) -> None:
