@@ -2,7 +2,8 @@
 the fast exit of commands that hold nothing.
 
 Exit codes (design.md): 0 clean, 1 findings or failed expectations, 2 usage, I/O or
-internal. A command that cannot do what it was asked raises :class:`Failure` (click's
+internal; 130 for a session left with Ctrl-C (128 + SIGINT, what shells report). A
+command that cannot do what it was asked raises :class:`Failure` (click's
 own mechanism: click prints it and exits with its code, under ``CliRunner`` too); the
 engine's ``FlowError`` becomes one where the command group runs its commands
 (``flowctl.cli.main``), so no command catches it only to print it.
@@ -14,10 +15,18 @@ from typing import IO, Any
 
 import click
 
-__all__ = ["EXIT_FINDINGS", "EXIT_USAGE", "Failure", "fast_exit_allowed", "skip_finalization"]
+__all__ = [
+    "EXIT_FINDINGS",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "Failure",
+    "fast_exit_allowed",
+    "skip_finalization",
+]
 
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class Failure(click.ClickException):

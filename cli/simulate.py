@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from flowctl.cli.check import compiled
-from flowctl.cli.exits import EXIT_FINDINGS, Failure
+from flowctl.cli.exits import EXIT_FINDINGS, EXIT_INTERRUPTED, Failure
 from flowctl.cli.store_common import format_option, read_catalog, store_option, tools_option
 
 if TYPE_CHECKING:
@@ -308,19 +308,29 @@ def _talk(
     allow_network: bool,
     timeout: float,
 ) -> None:
-    """The interactive (or piped) session of ``flowctl simulate``."""
+    """The interactive (or piped) session of ``flowctl simulate``. Ctrl-D or ``/quit``
+    leave it (exit 0); Ctrl-C cancels a turn underway (``run_lines`` takes the signal
+    then), and at the prompt leaves with 130, the exit code shells expect after SIGINT."""
     import asyncio
+    import signal
 
     from flowctl.worker.repl import run_lines
 
     interactive = sys.stdin.isatty()
     color = _color()
+    interrupted = False
 
     def lines() -> Iterator[str]:
+        nonlocal interrupted
         while True:
             try:
                 line = input("you> ") if interactive else sys.stdin.readline()
             except EOFError:
+                return
+            except KeyboardInterrupt:
+                interrupted = True
+                if interactive:
+                    click.echo()  # the shell's prompt on a line of its own
                 return
             if not interactive and not line:
                 return
@@ -329,6 +339,9 @@ def _talk(
     def out(line: Line) -> None:
         click.echo(styled(line, color), color=color)
 
+    # A handler of our own, so asyncio.run leaves SIGINT alone: its own would cancel the
+    # whole session on the first Ctrl-C while input() kept waiting for a line.
+    previous = signal.signal(signal.SIGINT, _interrupt)
     try:
         asyncio.run(
             run_lines(
@@ -343,6 +356,17 @@ def _talk(
         )
     except ValueError as exc:  # a --var that is not declared, or of the wrong type
         raise Failure(str(exc)) from exc
+    except KeyboardInterrupt:  # between the prompt and a turn: leave all the same
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGINT outside a turn: raise where the prompt waits."""
+    raise KeyboardInterrupt
 
 
 def _color() -> bool:

@@ -5,25 +5,31 @@ Each line is a user turn, answered by the offline model (it takes the offered ed
 
     /go EDGE {json}   fire an edge (or call a tool) with these arguments
     /state            the current state        /vars     the variables
-    /edges            the functions offered    /history  the engine's events
-    /quit             end the session
+    /edges            the functions offered,   /history  the engine's events
+                      with their guards
+    /quit             end the session (it works after the call has ended too)
 
 On a terminal it prompts; with piped input it reads one line per line and prints the
-transcript, so scripts can drive it.
+transcript, so scripts can drive it. Ctrl-C during a turn cancels that turn (the session
+goes on); at the prompt it is the reader's to handle (``flowctl simulate`` leaves).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Iterable
-from typing import Any
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from livekit.agents import AgentSession, RunResult, llm
 
-from flowctl.engine.compile import CompiledFlow
+from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.describe import describe
 from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.functions import FunctionSpec
 from flowctl.engine.matching import best_edge
 from flowctl.engine.runtime import Action, Conversation, Handoff
 from flowctl.engine.tools import ToolRegistry
@@ -34,6 +40,7 @@ from flowctl.worker.transcript import Line, said, said_in, transcript
 __all__ = ["OFFLINE_REPLY", "run_lines"]
 
 Out = Callable[[Line], None]
+T = TypeVar("T")
 
 
 def offline_model(conv: Conversation) -> OfflineLLM:
@@ -74,36 +81,71 @@ async def run_lines(
                 line = raw.strip()
                 if not line:
                     continue
+                command = line.split()[0] if line.startswith("/") else None
+                if command == "/quit":
+                    break
                 if conv.ended is not None:
                     _note(
                         out, f"(the call has ended in {conv.state}; /history shows what happened)"
                     )
-                    if line.startswith("/") and line.split()[0] in ("/history", "/vars", "/state"):
+                    if command in ("/history", "/vars", "/state"):
                         _command(conv, line, out)
                     continue
-                if line.startswith("/"):
-                    if line.split()[0] == "/quit":
-                        break
-                    if line.split()[0] == "/go":
-                        await _go(conv, session, line, out)
-                    else:
-                        _command(conv, line, out)
+                if command == "/go":
+                    await _turn(_go(conv, session, line, out), session, out)
+                    continue
+                if command is not None:
+                    _command(conv, line, out)
                     continue
                 out(said("user", line))
                 mark = len(conv.history)
                 try:
-                    run: RunResult[None] = await asyncio.wait_for(
-                        session.run(user_input=line), timeout
+                    run: RunResult[None] | None = await _turn(
+                        asyncio.wait_for(session.run(user_input=line), timeout), session, out
                     )
                 except TimeoutError:
                     _note(out, f"  (no answer within {timeout:g} s; the session stops here)")
                     break
+                if run is None:
+                    continue
                 spoken = conv.current.output.spoken if conv.current.output else None
                 for printed in transcript(conv.history[mark:], said_in(run), spoken):
                     out(printed)
     finally:
         await conv.aclose()  # and its tools
     return conv
+
+
+async def _turn(work: Awaitable[T], session: AgentSession[Any], out: Out) -> T | None:
+    """``work``, which Ctrl-C cancels: the model stops (the session is interrupted), the
+    REPL says so and waits for the next line (None). Only the main thread can take the
+    signal; elsewhere (a test's thread, an embedding) the turn just runs."""
+    task = asyncio.ensure_future(work)
+    with _on_interrupt(task.cancel):
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():  # the REPL itself is being cancelled: pass it on
+                raise
+    with contextlib.suppress(RuntimeError):  # nothing to interrupt once the turn is over
+        await session.interrupt()
+    _note(out, "  (turn cancelled)")
+    return None
+
+
+@contextlib.contextmanager
+def _on_interrupt(callback: Callable[[], Any]) -> Iterator[None]:
+    """SIGINT calls ``callback`` on the event loop while the block runs, then raises
+    ``KeyboardInterrupt`` again, so a prompt between turns can take Ctrl-C itself."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, callback)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)  # back to signal.default_int_handler
 
 
 def _note(out: Out, text: str) -> None:
@@ -132,8 +174,20 @@ async def _go(conv: Conversation, session: AgentSession[Any], line: str, out: Ou
         words = [" ".join(w for w in (outcome.say, conv.greeting()) if w)]
         if conv.ended is None:  # the session follows the conversation into its new state
             session.update_agent(FlowAgent(conv))
-    for printed in transcript(conv.history[mark:], [w for w in words if w], None):
+    for printed in transcript(conv.history[mark:], [w for w in words if w], None, values=True):
         out(printed)
+
+
+def _offered(fn: FunctionSpec, target: object) -> str:
+    """One line of ``/edges``: the function, its parameters and kind, the guards that
+    decide whether firing it succeeds (``requires``, ``when``), its description."""
+    params = ", ".join(fn.schema["parameters"]["properties"])
+    guards = ""
+    if isinstance(target, CompiledEdge):
+        held = [f"requires {', '.join(target.requires)}"] if target.requires else []
+        held += [f"when {target.when.source}"] if target.when is not None else []
+        guards = f" [{'; '.join(held)}]" if held else ""
+    return f"  {fn.name}({params}) [{fn.kind}]{guards}: {fn.description}"
 
 
 def _command(conv: Conversation, line: str, out: Out) -> None:
@@ -144,8 +198,7 @@ def _command(conv: Conversation, line: str, out: Out) -> None:
         _note(out, f"variables: {json.dumps(conv.variables, sort_keys=True, default=str)}")
     elif name == "/edges":
         for fn in conv.functions():
-            params = ", ".join(fn.schema["parameters"]["properties"])
-            _note(out, f"  {fn.name}({params}) [{fn.kind}]: {fn.description}")
+            _note(out, _offered(fn, conv.current.by_function.get(fn.name)))
     elif name == "/history":  # each event in the engine's words, as `flowctl sessions show`
         for event in conv.history:
             kind, text, _ = describe(event)

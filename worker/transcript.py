@@ -6,10 +6,12 @@ by). Scenario runs (``worker/simulate.py``) and the interactive session
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from flowctl.engine.describe import describe
+from flowctl.engine.events import ToolReturned
 from flowctl.engine.runtime import Ended, Event, Turn
 
 __all__ = ["Line", "said", "said_in", "transcript"]
@@ -40,23 +42,30 @@ def said(role: Literal["user", "agent"], text: str) -> Line:
     return Line(kind, brief or text)
 
 
-def transcript(events: Sequence[Event], agent: Sequence[str], spoken: str | None) -> list[Line]:
+def transcript(
+    events: Sequence[Event], agent: Sequence[str], spoken: str | None, *, values: bool = False
+) -> list[Line]:
     """A turn after the user spoke (or ``/go`` fired an edge): what the engine did
     (``events``, the turn's part of the history), what the ``agent`` said, and the end of
-    the call last when it came. ``spoken``: the output field the agent's words show."""
+    the call last when it came. ``spoken``: the output field the agent's words show;
+    ``values``: show what each tool returned after its ``-> ok`` (``/go`` asks for it; in
+    the model's turns the agent's next words are the answer)."""
     ended = [e for e in events if isinstance(e, Ended)]
     return [
-        *_done([e for e in events if not isinstance(e, Ended)], spoken),
+        *_done([e for e in events if not isinstance(e, Ended)], spoken, values),
         *(said("agent", text) for text in agent),
-        *_done(ended, spoken),
+        *_done(ended, spoken, values),
     ]
 
 
-def _done(events: Sequence[Event], spoken: str | None) -> list[Line]:
+def _done(events: Sequence[Event], spoken: str | None, values: bool) -> list[Line]:
     """The engine's events a transcript shows, indented under what was said."""
     lines = []
     for event in events:
         kind, _, brief = describe(event, spoken=spoken)
-        if brief is not None:
-            lines.append(Line(kind, f"  {brief}"))
+        if brief is None:
+            continue
+        if values and isinstance(event, ToolReturned) and event.ok and event.value is not None:
+            brief += " " + json.dumps(event.value, ensure_ascii=False, separators=(", ", ": "))
+        lines.append(Line(kind, f"  {brief}"))
     return lines

@@ -1,0 +1,164 @@
+"""The interactive session (``flowctl simulate FLOW`` without ``--scenario``): how it is
+left (``/quit``, Ctrl-D, Ctrl-C), what ``/edges`` and ``/go`` show."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import FLOWS, GOODBYE
+from flowkit import compile_file
+from livekit.agents import llm
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
+
+from flowctl.cli.main import cli
+from flowctl.worker.repl import run_lines
+from flowctl.worker.transcript import Line
+
+CLINIC = FLOWS / "clinic.json"
+GREETING = (
+    "agent: You're speaking with the Maple Grove Family Clinic front-desk assistant. I can book, "
+    "change or cancel an appointment, check your insurance, or connect you with our clinical "
+    "team. How can I help you?"
+)
+
+LOOKUP = dict(
+    kind="mock",
+    name="lookup",
+    description="Look up the caller's next visit.",
+    parameters={"caller": {"type": "str", "description": "The caller's name."}},
+    result={"found": True, "slot": "10:30"},
+)
+# A state whose edge is guarded both ways and which offers a tool with a short answer.
+GUARDED = {
+    "variables": {
+        "verified": {"type": "bool", "description": "Whether the caller was verified."},
+        "caller": {"type": "str", "description": "The caller's name."},
+    },
+    "tools": [LOOKUP],
+    "agents": [
+        {
+            "name": "Main",
+            "instructions": "Help the caller with their question.",
+            "tools": ["lookup"],
+            "edges": [
+                {
+                    "name": "finish",
+                    "description": "The caller has no more questions and says goodbye",
+                    "target_agent": "Goodbye",
+                    "requires": ["caller"],
+                    "when": "verified",
+                }
+            ],
+        },
+        GOODBYE,
+    ],
+}
+
+
+def talk(flow: Path, text: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["simulate", str(flow)], input=text)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def guarded(tmp_path: Path) -> Path:
+    path = tmp_path / "guarded.json"
+    path.write_text(json.dumps(GUARDED))
+    return path
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Sorry, wrong number\n/quit\nhello again\n", "Sorry, wrong number\n"],
+    ids=["quit", "end-of-input"],
+)
+def test_repl_quit_and_end_of_input_leave_after_the_call_has_ended(text: str) -> None:
+    ended = [
+        GREETING,
+        "user: Sorry, wrong number",
+        "  tool end_call -> ok",
+        "  call ended (end_call)",
+    ]
+    assert talk(CLINIC, text) == (0, "\n".join(ended) + "\n", "")
+
+
+def test_repl_edges_show_their_guards(tmp_path: Path) -> None:
+    code, out, err = talk(guarded(tmp_path), "/edges\n")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "  finish() [handoff] [requires caller; when verified]: "
+        "The caller has no more questions and says goodbye",
+        "  lookup(caller) [tool]: Look up the caller's next visit.",
+    ]
+
+
+def test_repl_go_shows_what_a_tool_returned(tmp_path: Path) -> None:
+    code, out, err = talk(guarded(tmp_path), '/go lookup {"caller": "Ana"}\n')
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        '/go lookup {"caller": "Ana"}',
+        '  tool lookup -> ok {"found": true, "slot": "10:30"}',
+    ]
+
+
+def test_repl_ctrl_c_at_the_prompt_leaves_with_130_and_no_warning() -> None:
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "flowctl"), "simulate", str(CLINIC)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "always"},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == GREETING + "\n"  # it waits for a line now
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert (proc.returncode, out, err) == (130, "", "")
+
+
+class _Silent(llm.LLM):
+    """A model that never answers: the turn runs until it is cancelled."""
+
+    def chat(self, **_: Any) -> llm.LLMStream:
+        return _Never(
+            self,
+            chat_ctx=llm.ChatContext.empty(),
+            tools=[],
+            conn_options=DEFAULT_API_CONNECT_OPTIONS,
+        )
+
+
+class _Never(llm.LLMStream):
+    async def _run(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_repl_ctrl_c_during_a_turn_cancels_only_that_turn() -> None:
+    printed: list[Line] = []
+    asyncio.get_running_loop().call_later(0.3, os.kill, os.getpid(), signal.SIGINT)
+    conv = await run_lines(
+        compile_file(CLINIC),
+        ["hello", "/state"],
+        printed.append,
+        model=lambda conv: _Silent(),
+        timeout=20,
+    )
+    assert conv.ended is None
+    assert [line.text for line in printed][1:] == [
+        "user: hello",
+        "  (turn cancelled)",
+        "state: IntakeAgent",
+    ]
