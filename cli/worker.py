@@ -47,7 +47,8 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--flows; sessions are recorded in it.",
     )(command)
     return flows_option(
-        "Folder of flows; its tenants/ folder says who owns which and how jobs route."
+        "Folder of flows; its tenants/ folder says who owns which and how jobs route "
+        "(without one, each flow is its own tenant: its customer_id, else its flow id)."
     )(command)
 
 
