@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from flowctl.cli.exits import EXIT_FINDINGS, Failure, skip_finalization
-from flowctl.cli.store_common import flows_option, format_option
+from flowctl.cli.store_common import flows_option, format_option, remember_store
 
 if TYPE_CHECKING:
     from flowctl.engine.routing import Catalog
@@ -28,6 +28,7 @@ def catalog_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--store",
         "store_url",
         metavar="URL",
+        callback=remember_store,
         help="Route from the store's tenants and published versions instead of --flows.",
     )(command)
     return flows_option("Folder of flows; its tenants/ folder holds the tenant files.")(command)
