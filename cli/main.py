@@ -23,6 +23,7 @@ from flowctl.cli.route import route
 from flowctl.cli.serve import serve
 from flowctl.cli.simulate import simulate
 from flowctl.cli.store import store
+from flowctl.cli.store_common import store_hints
 from flowctl.cli.tenants import sessions, tenants
 from flowctl.cli.worker import token, worker
 from flowctl.engine import __version__
@@ -41,7 +42,7 @@ class _Flowctl(click.Group):
         try:
             return super().invoke(ctx)
         except FlowError as exc:
-            raise Failure(str(exc), exc.exit_code) from exc
+            raise Failure(store_hints(str(exc)), exc.exit_code) from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:

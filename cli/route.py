@@ -1,21 +1,54 @@
 """``flowctl route``: which tenant, flow and version a job would get, decided as the
-worker decides it, from a folder's tenant files or a store; no LiveKit."""
+worker decides it, from a folder's tenant files or a store; no LiveKit.
+
+:func:`catalog_options` and :func:`routing_catalog` are where ``route`` and ``token``
+read the router's catalog from, so a token is refused exactly where a job would be."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from flowctl.cli.exits import EXIT_FINDINGS, Failure, skip_finalization
-from flowctl.cli.store_common import flows_option, format_option
+from flowctl.cli.store_common import flows_option, format_option, remember_store
 
 if TYPE_CHECKING:
     from flowctl.engine.routing import Catalog
 
-__all__ = ["route"]
+__all__ = ["catalog_options", "route", "routing_catalog"]
+
+
+def catalog_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--flows`` (``flows_dir``) and ``--store`` (``store_url``): the catalog to route by."""
+    command = click.option(
+        "--store",
+        "store_url",
+        metavar="URL",
+        callback=remember_store,
+        help="Route from the store's tenants and published versions instead of --flows.",
+    )(command)
+    return flows_option("Folder of flows; its tenants/ folder holds the tenant files.")(command)
+
+
+def routing_catalog(flows_dir: Path, store_url: str | None) -> Catalog:
+    """The catalog of ``--flows`` or ``--store``; tenant files or a store that cannot be
+    used are a :class:`Failure` (one problem a line). The router's own log line is
+    silenced: the command prints the decision itself."""
+    import logging
+
+    from flowctl.engine.errors import FlowError
+    from flowctl.engine.tenants import load_catalog
+
+    try:
+        catalog = load_catalog(flows_dir) if store_url is None else _store_catalog(store_url)
+    except FlowError as exc:  # one problem a line, each a line of its own
+        raise Failure(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code) from exc
+    logging.getLogger("flowctl.engine.routing").addHandler(logging.NullHandler())
+    return catalog
 
 
 @click.command()
@@ -28,13 +61,7 @@ __all__ = ["route"]
     metavar="JSON",
     help="The first participant's attributes, a JSON object of strings (used without either).",
 )
-@flows_option("Folder of flows; its tenants/ folder holds the tenant files.")
-@click.option(
-    "--store",
-    "store_url",
-    metavar="URL",
-    help="Route from the store's tenants and published versions instead of --flows.",
-)
+@catalog_options
 @format_option
 def route(
     job_metadata: str | None,
@@ -51,12 +78,9 @@ def route(
     usage errors or tenant files that cannot be used (each problem at file:row:col).
     """
     import json
-    import logging
 
-    from flowctl.engine.errors import FlowError
     from flowctl.engine.routing import Rejected
     from flowctl.engine.routing import route as decide_route
-    from flowctl.engine.tenants import load_catalog
 
     skip_finalization()
     if job_metadata is None and room_metadata is None and attributes is None:
@@ -69,12 +93,7 @@ def route(
             raise Failure(f"--attributes is not JSON: {exc}") from exc
         if not isinstance(attrs, dict):
             raise Failure("--attributes must be a JSON object")
-    try:
-        catalog = load_catalog(flows_dir) if store_url is None else _store_catalog(store_url)
-    except FlowError as exc:  # one problem a line, each a line of its own
-        raise Failure(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code) from exc
-    # The decision is printed below; the router's own log line would repeat it.
-    logging.getLogger("flowctl.engine.routing").addHandler(logging.NullHandler())
+    catalog = routing_catalog(flows_dir, store_url)
     result = decide_route(catalog, job_metadata, room_metadata, attrs)
     if fmt == "json":
         import msgspec

@@ -18,6 +18,7 @@ from flowctl.cli.store_common import (
     listing,
     read_catalog,
     run,
+    store_hints,
     store_option,
     tenant_command,
     tenant_option,
@@ -62,7 +63,8 @@ def _expect_option(doing: str) -> Callable[[F], F]:
 def _findings(flow_id: str, version: Version) -> None:
     for f in version.findings:
         click.echo(
-            f"{flow_id}@v{version.version}:{f.row}:{f.column}: {f.code} {f.message}", err=True
+            f"{flow_id}@v{version.version}:{f.row}:{f.column}: {f.code} {store_hints(f.message)}",
+            err=True,
         )
 
 
@@ -254,7 +256,7 @@ async def show(
     click.echo(f"created  {format_time(v.created_at)}")
     click.echo(f"lint     {lint_summary(v.errors, v.warnings)}")
     for f in v.findings:
-        click.echo(f"  {f.row}:{f.column}: {f.code} {f.message}")
+        click.echo(f"  {f.row}:{f.column}: {f.code} {store_hints(f.message)}")
     click.echo("history" if history else "history  never published")
     for p in history:
         was = f" (was {version_name(p.previous)})" if p.previous is not None else ""

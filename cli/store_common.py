@@ -9,11 +9,17 @@ else your login name). Exit 0 on success, 1 when a version has lint errors or an
 ``--expect`` check fails, 2 for usage and store errors; never a traceback. Nothing here
 imports the engine, asyncio or LiveKit until a command runs, so ``flowctl lint``
 starts as fast as before.
+
+A hint that names a command to run (``create it with `flowctl tenants create acme```)
+keeps the ``--store`` the user gave (:func:`store_hints`): pasted, it acts on the same
+store, not on the default one.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import wraps
 from pathlib import Path
@@ -38,7 +44,9 @@ __all__ = [
     "lint_summary",
     "listing",
     "read_catalog",
+    "remember_store",
     "run",
+    "store_hints",
     "store_option",
     "table",
     "tenant_command",
@@ -65,12 +73,40 @@ def _actor() -> str:
         return "unknown"
 
 
+_STORE_KEY = "flowctl.store"
+# A backticked command of the store's (``flowctl tenants create acme``), without a --store.
+_STORE_COMMAND = re.compile(r"`(flowctl (?:store|tenants|sessions|keys|secrets|serve) [^`]*)`")
+
+
+def remember_store(ctx: click.Context, param: click.Parameter, url: str | None) -> str | None:
+    """A ``--store`` option's callback: the URL the hints of this run name, when it was
+    given on the command line (from ``FLOWCTL_STORE`` a pasted hint reads it again)."""
+    from click.core import ParameterSource
+
+    if param.name and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE:
+        ctx.meta[_STORE_KEY] = url
+    return url
+
+
+def store_hints(text: str) -> str:
+    """``text`` with ``--store URL`` added to every backticked store command it names,
+    when this run's ``--store`` was given and is not the default (so a pasted hint acts
+    on the same store)."""
+    ctx = click.get_current_context(silent=True)
+    url = ctx.meta.get(_STORE_KEY) if ctx is not None else None
+    if not url or url == DEFAULT_URL:
+        return text
+    flag = f" --store {shlex.quote(url)}"
+    return _STORE_COMMAND.sub(lambda m: m[0] if "--store" in m[1] else f"`{m[1]}{flag}`", text)
+
+
 store_option = click.option(
     "--store",
     "url",
     envvar="FLOWCTL_STORE",
     default=DEFAULT_URL,
     show_default=True,
+    callback=remember_store,
     help="Store URL (or FLOWCTL_STORE).",
 )
 tenant_option = click.option(
@@ -220,7 +256,7 @@ def listing(
     if fmt == "json":
         echo_json(found)
     elif not found:
-        click.echo(empty, err=True)
+        click.echo(store_hints(empty), err=True)
     else:
         table([header, *map(row, found)])
 

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from flowctl.cli.exits import Failure
+from flowctl.cli.route import catalog_options, routing_catalog
 from flowctl.cli.store_common import flows_option, read_catalog, tools_option
 
 __all__ = ["token", "worker"]
@@ -47,7 +48,8 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--flows; sessions are recorded in it.",
     )(command)
     return flows_option(
-        "Folder of flows; its tenants/ folder says who owns which and how jobs route."
+        "Folder of flows; its tenants/ folder says who owns which and how jobs route "
+        "(without one, each flow is its own tenant: its customer_id, else its flow id)."
     )(command)
 
 
@@ -150,14 +152,19 @@ def _serve(
     show_default=True,
     help="Seconds the token stays valid.",
 )
-def token(metadata: str | None, ttl: int, **participant: Any) -> None:
+@catalog_options
+def token(
+    metadata: str | None, ttl: int, flows_dir: Path, store_url: str | None, **participant: Any
+) -> None:
     """Print a participant token (a JWT) for ROOM, signed with LIVEKIT_API_KEY and
     LIVEKIT_API_SECRET. With --agent-name it dispatches that agent, passing --metadata
     as the job's metadata; without, --metadata becomes the room's metadata (when the
     token's participant creates the room), which a worker without an agent name
     routes by.
 
-    Exit 2 when a key is missing or --metadata would be refused by the router.
+    --metadata is routed as the worker routes it, by the tenants of --flows or --store:
+    exit 2 when a key is missing or the router would refuse it (an unknown tenant,
+    another tenant's flow), with the router's reason.
     """
     key = os.environ.get("LIVEKIT_API_KEY", "")
     secret = os.environ.get("LIVEKIT_API_SECRET", "")
@@ -165,11 +172,11 @@ def token(metadata: str | None, ttl: int, **participant: Any) -> None:
     if missing:
         raise Failure(f"set {' and '.join(missing)} to sign tokens")
     if metadata is not None:
-        from flowctl.engine.routing import Rejected, read_request
+        from flowctl.engine.routing import Rejected, route
 
-        read = read_request(metadata)
-        if isinstance(read, Rejected):
-            raise Failure(f"--metadata would be refused: {read.reason}")
+        decision = route(routing_catalog(flows_dir, store_url), metadata)
+        if isinstance(decision, Rejected):
+            raise Failure(f"--metadata would be refused: {decision.reason}")
     from flowctl.worker.tokens import participant_token
 
     click.echo(participant_token(key, secret, ttl_seconds=ttl, metadata=metadata, **participant))

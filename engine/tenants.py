@@ -26,10 +26,16 @@ Loading reports every problem of every file at its row and column, and checks th
 files against each other and against the flows: a flow that does not exist, a flow
 another tenant owns or whose ``customer_id`` names another tenant, a tenant id given
 twice, a condition that does not parse.
+
+A folder with no ``tenants`` folder (one team, a few flows) serves each flow as its own
+tenant: the tenant is the flow's ``customer_id``, else its flow id, and owns the flows
+that name it; a tenant owning one flow routes every job to it by default. One log line
+(INFO) says so.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path as FsPath
 from typing import Annotated
@@ -55,6 +61,8 @@ __all__ = [
     "Variant",
     "load_catalog",
 ]
+
+logger = logging.getLogger(__name__)
 
 # A tenant file is a few hundred bytes; a thousand purposes fit in a hundred kilobytes.
 MAX_TENANT_BYTES = 1024 * 1024
@@ -152,14 +160,26 @@ class FileCatalog:
 def load_catalog(flows_dir: FsPath, tenants_dir: FsPath | None = None) -> FileCatalog:
     """The flows of ``flows_dir`` and the tenants of ``tenants_dir`` (default
     ``flows_dir/tenants``), checked against each other. Raises :class:`TenantError`
-    listing every problem."""
+    listing every problem. Without ``tenants_dir`` and a ``tenants`` folder, each flow
+    is its own tenant (see the module's docstring)."""
+    per_flow = tenants_dir is None and flows_dir.is_dir() and not (flows_dir / "tenants").exists()
     tenants_dir = flows_dir / "tenants" if tenants_dir is None else tenants_dir
     problems: list[str] = []
     flows = _read_flows(flows_dir, problems)
     owners: dict[str, str] = {}
     tenants: dict[str, Tenant] = {}
     defined_in: dict[str, str] = {}
-    for path in _json_files(tenants_dir, "tenant", problems):
+    if per_flow:
+        tenants = _tenant_per_flow(flows, problems)
+        owners = {flow_id: t.tenant_id for t in tenants.values() for flow_id in t.flows}
+        if tenants:
+            logger.info(
+                "No `%s` folder: each flow is served as its own tenant (its customer_id, "
+                "else its flow id): %s",
+                tenants_dir,
+                ", ".join(tenants),
+            )
+    for path in [] if per_flow else _json_files(tenants_dir, "tenant", problems):
         read = _read_tenant(path, problems)
         if read is None:
             continue
@@ -186,6 +206,31 @@ class _FlowFile(msgspec.Struct, frozen=True):
     location: str
     version: str | None
     customer_id: str | None
+
+
+def _tenant_per_flow(flows: Mapping[str, _FlowFile], problems: list[str]) -> dict[str, Tenant]:
+    """A tenant for each ``customer_id`` (else flow id) of ``flows``, owning the flows
+    that name it; its only flow is its default. An id that cannot be a tenant id is a
+    problem."""
+    owned: dict[str, list[str]] = {}
+    for flow_id, flow in flows.items():
+        owned.setdefault(flow.customer_id or flow_id, []).append(flow_id)
+    tenants: dict[str, Tenant] = {}
+    for tenant_id, flow_ids in sorted(owned.items()):
+        default = flow_ids[0] if len(flow_ids) == 1 else None
+        try:
+            tenant = msgspec.convert(
+                {"tenant_id": tenant_id, "flows": flow_ids, "default": default}, Tenant
+            )
+        except msgspec.ValidationError:
+            problems.append(
+                f"`{flows[flow_ids[0]].location}`: `{tenant_id}` cannot be a tenant id "
+                "(letters, digits, `_`, `.` and `-`); give the flow a `customer_id`, or "
+                "write a `tenants` folder"
+            )
+            continue
+        tenants[tenant_id] = tenant
+    return tenants
 
 
 def _json_files(folder: FsPath, kind: str, problems: list[str]) -> list[FsPath]:

@@ -103,6 +103,30 @@ async def test_a_decision_for_a_flow_not_served_here_is_refused(tmp_path: Path) 
     assert str(info.value) == "Flow `good` of tenant `other` is not served here"
 
 
+async def test_without_tenants_each_flow_is_served_as_its_own_tenant(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name, extra in (("desk", {}), ("sales", {"customer_id": "acme"})):
+        (tmp_path / f"{name}.json").write_text(json.dumps({**minimal(), **extra}))
+    with caplog.at_level("INFO", logger="flowctl.engine.tenants"):
+        library = FileLibrary.load(tmp_path)
+    assert caplog.messages == [
+        f"No `{tmp_path / 'tenants'}` folder: each flow is served as its own tenant "
+        "(its customer_id, else its flow id): acme, desk"
+    ]
+    assert [(s.flow_id, s.tenant_id) for s in library.served()] == [
+        ("desk", "desk"),
+        ("sales", "acme"),
+    ]
+    for tenant_id, flow_id in (("acme", "sales"), ("desk", "desk")):
+        decision = route(library, json.dumps({"tenant_id": tenant_id}))
+        assert not isinstance(decision, Rejected)
+        assert (decision.flow_id, decision.rule) == (flow_id, "default")
+        assert (await library.compiled(tenant_id, flow_id, None)).flow_id == flow_id
+    refused = route(library, '{"tenant_id": "acme", "flow_id": "desk"}')
+    assert isinstance(refused, Rejected)
+
+
 def test_session_variables_are_the_input_variables_the_details_give() -> None:
     library = FileLibrary.load(FLOWS)
     onboarding = next(s.compiled for s in library.served() if s.flow_id == "onboarding")

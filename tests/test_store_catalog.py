@@ -66,12 +66,9 @@ async def test_a_routing_document_that_does_not_fit_is_refused_on_save(tmp_path:
         )
 
 
-def test_flowctl_route_from_the_store(tmp_path: Path) -> None:
+def _clinic_store(tmp_path: Path) -> str:
+    """A store whose tenant `acme` has published `clinic` v1, its default; its URL."""
     import asyncio
-
-    from click.testing import CliRunner
-
-    from flowctl.cli.main import cli
 
     url = f"sqlite:///{tmp_path / 's.db'}"
 
@@ -84,6 +81,37 @@ def test_flowctl_route_from_the_store(tmp_path: Path) -> None:
             await store.tenant("acme").publish("clinic", 1, actor="t")
 
     asyncio.run(setup())
+    return url
+
+
+def test_flowctl_token_routes_by_the_store(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from flowctl.cli.main import cli
+
+    url = _clinic_store(tmp_path)
+    env = {
+        "LIVEKIT_API_KEY": "APIkey",
+        "LIVEKIT_API_SECRET": "a-secret-long-enough-for-hmac-sha256",
+    }
+    args = ["token", "--room", "acme:r", "--identity", "i", "--store", url, "--metadata"]
+    refused = CliRunner().invoke(cli, [*args, '{"tenant_id": "dynamic-co"}'], env=env)
+    assert refused.exit_code == 2
+    assert (
+        refused.stderr
+        == "flowctl: error: --metadata would be refused: Unknown tenant `dynamic-co`\n"
+    )
+    minted = CliRunner().invoke(cli, [*args, '{"tenant_id": "acme"}'], env=env)
+    assert minted.exit_code == 0
+    assert minted.stdout.count(".") == 2  # a JWT
+
+
+def test_flowctl_route_from_the_store(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from flowctl.cli.main import cli
+
+    url = _clinic_store(tmp_path)
     result = CliRunner().invoke(
         cli, ["route", "--store", url, "--metadata", '{"tenant_id": "acme", "user_id": "u1"}']
     )

@@ -184,7 +184,7 @@ def test_push_with_lint_errors_is_stored_and_exits_1(acme: str, tmp_path: Path) 
         (["tenants", "create", "acme"], "Tenant `acme` already exists"),
         (
             ["tenants", "show", "ghost"],
-            "Unknown tenant `ghost`; create it with `flowctl tenants create ghost`",
+            "Unknown tenant `ghost`; create it with `flowctl tenants create ghost --store {url}`",
         ),
         (
             ["tenants", "set-limits", "acme", "--max-sessions", "0"],
@@ -213,7 +213,8 @@ def test_user_errors_exit_2_without_a_traceback(
     acme: str, tmp_path: Path, args: list[str], message: str
 ) -> None:
     run(acme, "store", "push", write(tmp_path / "clinic.json", flow_doc()), "--publish")
-    assert run(acme, *args) == (2, "", f"flowctl: error: {message}\n")
+    hinted = message.format(url=acme)  # a hint naming a command keeps the --store given
+    assert run(acme, *args) == (2, "", f"flowctl: error: {hinted}\n")
 
 
 def test_publish_expect_conflict_exits_1(acme: str, tmp_path: Path) -> None:
@@ -223,8 +224,8 @@ def test_publish_expect_conflict_exits_1(acme: str, tmp_path: Path) -> None:
         1,
         "",
         "flowctl: error: Cannot publish `clinic` v2: expected no version to be published, but "
-        "v1 is (someone changed it in between); look again with `flowctl store show clinic` "
-        "and retry\n",
+        "v1 is (someone changed it in between); look again with `flowctl store show clinic "
+        f"--store {acme}` and retry\n",
     )
     assert run(acme, "store", "publish", "clinic", "2", "--expect", "1") == (
         0,
@@ -426,5 +427,45 @@ def test_store_url_and_tenant_come_from_the_environment(tmp_path: Path) -> None:
     )
     assert (result.exit_code, result.stderr) == (
         2,
+        "flowctl: error: Unknown tenant `ghost`; create it with `flowctl tenants create ghost`\n",
+    )
+
+
+def test_hints_keep_the_store_given_on_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'my store.db'}"  # quoted in the hint: it has a space
+    flag = f"--store 'sqlite:///{tmp_path / 'my store.db'}'"
+    assert run(url, "store", "init")[0] == 0
+    assert run(url, "tenants", "list") == (
+        0,
+        "",
+        f"No tenants; create one with `flowctl tenants create ID {flag}`\n",
+    )
+    assert run(url, "store", "list", "-t", "ghost") == (
+        2,
+        "",
+        f"flowctl: error: Unknown tenant `ghost`; create it with `flowctl tenants create "
+        f"ghost {flag}`\n",
+    )
+    assert run(url, "tenants", "create", "acme")[0] == 0
+    assert run(url, "store", "list") == (
+        0,
+        "",
+        f"No flows for tenant `acme`; push one with `flowctl store push {flag}`\n",
+    )
+    assert run(url, "keys", "list") == (
+        0,
+        "",
+        f"No keys for tenant `acme`; create one with `flowctl keys create {flag}`\n",
+    )
+
+
+def test_hints_name_no_store_when_it_is_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run("sqlite:///flowctl.db", "store", "init")[0] == 0
+    assert run("sqlite:///flowctl.db", "store", "list", "-t", "ghost") == (
+        2,
+        "",
         "flowctl: error: Unknown tenant `ghost`; create it with `flowctl tenants create ghost`\n",
     )

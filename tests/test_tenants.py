@@ -204,6 +204,30 @@ def test_folders_without_tenants_or_flows(tmp_path: Path) -> None:
     ]
 
 
+def test_without_a_tenants_folder_flows_sharing_a_customer_share_a_tenant(
+    flows: Path,
+) -> None:
+    (flows / "tenants").rmdir()
+    (flows / "d.json").write_text(json.dumps({**minimal(), "customer_id": "acme"}))
+    catalog = load_catalog(flows)
+    assert catalog.tenants == {
+        "a": Tenant(tenant_id="a", flows=["a"], default="a"),
+        "acme": Tenant(tenant_id="acme", flows=["c", "d"]),  # jobs name the flow
+        "b": Tenant(tenant_id="b", flows=["b"], default="b"),
+    }
+    assert catalog.flow("d") == FlowEntry(
+        flow_id="d", tenant_id="acme", location=str(flows / "d.json")
+    )
+
+
+def test_without_a_tenants_folder_a_flow_id_must_fit_a_tenant_id(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text(json.dumps({**minimal(), "flow_id": "front desk"}))
+    assert problems(tmp_path) == [
+        f"`{tmp_path / 'x.json'}`: `front desk` cannot be a tenant id (letters, digits, `_`, "
+        "`.` and `-`); give the flow a `customer_id`, or write a `tenants` folder"
+    ]
+
+
 def test_a_tenant_folder_can_be_elsewhere(flows: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

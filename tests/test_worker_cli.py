@@ -172,8 +172,33 @@ def test_token_without_an_agent_name_puts_the_metadata_on_the_room() -> None:
             "--metadata would be refused: Job metadata is not valid JSON: "
             "invalid character (byte 0)",
         ),
+        (
+            LIVEKIT,
+            ["--metadata", '{"tenant_id": "acme"}'],
+            "--metadata would be refused: Unknown tenant `acme`",
+        ),
+        (
+            LIVEKIT,
+            ["--metadata", '{"tenant_id": "dynamic-co", "flow_id": "clinic"}'],
+            "--metadata would be refused: Flow `clinic` belongs to another tenant; "
+            "not serving it to tenant `dynamic-co`",
+        ),
+        (
+            LIVEKIT,
+            ["--flows", "nowhere", "--metadata", '{"tenant_id": "acme"}'],
+            "Cannot read `nowhere`: No such folder\n"
+            "flowctl: error: Cannot read `nowhere/tenants`: No such folder",
+        ),
     ],
-    ids=["no-secret", "no-keys", "no-tenant", "not-json"],
+    ids=[
+        "no-secret",
+        "no-keys",
+        "no-tenant",
+        "not-json",
+        "unknown-tenant",
+        "others-flow",
+        "no-flows",
+    ],
 )
 def test_token_refuses_without_keys_or_with_metadata_the_router_refuses(
     env: dict[str, str], args: list[str], message: str

@@ -242,7 +242,8 @@ async def _migrate(db: Db) -> tuple[int, int] | None:
     if db.file.read_only:
         raise StoreReadOnly(
             f"Store `{db.file.path}` has schema version {version} and needs migrating to "
-            f"{LATEST}; open it once without `mode=ro` (`flowctl store init`)"
+            f"{LATEST}; open it once without `mode=ro` "
+            f"(`flowctl store init --store sqlite:///{db.file.path}`)"
         )
     async with db.transaction() as tx:
         # Another process may have migrated it while this one waited for the lock.
