@@ -36,6 +36,7 @@ __all__ = [
     "Context",
     "Edge",
     "EntryAction",
+    "Example",
     "FieldMetadata",
     "Flow",
     "GlobalEdge",
@@ -209,6 +210,17 @@ class Parameter(_Spec, frozen=True):
 # --- edges -------------------------------------------------------------------------
 
 
+class Example(_Spec, frozen=True):
+    """A user phrase that should take an edge, with the arguments the edge is fired with
+    when the offline model picks it: a model would take them from the conversation, the
+    offline one cannot make them up, so the flow's author writes them once here."""
+
+    text: Annotated[str, _doc("What the user says.")]
+    args: Annotated[
+        dict[str, Any], _doc("The edge's arguments when this phrase takes it (offline model).")
+    ] = {}
+
+
 class Edge(_Spec, frozen=True):
     """A transition the LLM can fire by calling a function of the edge's name.
 
@@ -239,7 +251,11 @@ class Edge(_Spec, frozen=True):
     ] = []
     say: Annotated[Text | None, _doc("Spoken when the edge fires; may use `{{var}}`.")] = None
     examples: Annotated[
-        list[str], _doc("User phrases that should take this edge (offline model, lint).")
+        list[str | Example],
+        _doc(
+            "User phrases that should take this edge (offline model, lint); a phrase as "
+            "`{text, args}` also gives the arguments the offline model fires it with."
+        ),
     ] = []
     when: Annotated[
         str | None,
@@ -266,6 +282,10 @@ class Edge(_Spec, frozen=True):
             "parameter or variable whose value is added (a list's items, one by one)."
         ),
     ] = {}
+
+    def phrases(self) -> list[Example]:
+        """The examples, each as an :class:`Example` (a bare phrase has no arguments)."""
+        return [Example(text=x) if isinstance(x, str) else x for x in self.examples]
 
 
 class EntryAction(_Spec, frozen=True):

@@ -153,6 +153,7 @@ def test_public_surface_of_engine_spec() -> None:
         "Context",
         "Edge",
         "EntryAction",
+        "Example",
         "FieldMetadata",
         "Flow",
         "GlobalEdge",

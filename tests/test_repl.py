@@ -162,3 +162,38 @@ async def test_repl_ctrl_c_during_a_turn_cancels_only_that_turn() -> None:
         "  (turn cancelled)",
         "state: IntakeAgent",
     ]
+
+
+def test_repl_offline_model_fills_an_edges_arguments_from_its_example() -> None:
+    code, out, err = talk(CLINIC, "Can I take ibuprofen with my blood pressure medicine?\n/vars\n")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        "user: Can I take ibuprofen with my blood pressure medicine?",
+        "  transfer_to_specialist: IntakeAgent -> SpecialistAgent",
+        "agent: Thanks, Ana Lopez. I'm bringing in our clinical assistant, who can help with "
+        "that. Hi Ana Lopez, I'm the clinic's clinical assistant. I understand you have a "
+        "question about taking ibuprofen with your blood pressure medicine. So I can look at "
+        "the right record, could you please confirm the patient's date of birth?",
+        'variables: {"caller_name": "Ana Lopez", '
+        '"clinic_address": "1450 Maple Grove Avenue, Suite 210, Springfield", '
+        '"clinic_hours": "Monday to Friday from 8 AM to 6 PM, and Saturday from 9 AM to 1 PM", '
+        '"clinic_name": "Maple Grove Family Clinic", '
+        '"specialist_question": "taking ibuprofen with your blood pressure medicine"}',
+    ]
+
+
+def test_repl_offline_model_names_the_arguments_an_example_does_not_give(
+    tmp_path: Path,
+) -> None:
+    flow = json.loads(CLINIC.read_text())
+    edge = flow["agents"][0]["edges"][0]
+    edge["examples"] = [x["text"] for x in edge["examples"]]
+    path = tmp_path / "bare.json"
+    path.write_text(json.dumps(flow))
+    code, out, err = talk(path, "I need a refill on my metformin\n")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        "user: I need a refill on my metformin",
+        "agent: [offline model: `transfer_to_specialist` needs caller_name, specialist_question; "
+        "give its examples `args`, or /go transfer_to_specialist {json} fires it by hand]",
+    ]

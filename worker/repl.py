@@ -44,11 +44,20 @@ T = TypeVar("T")
 
 
 def offline_model(conv: Conversation) -> OfflineLLM:
-    """The offline model for ``conv``: it takes the edge whose examples match."""
+    """The offline model for ``conv``: it takes the edge whose examples match, with the
+    matching example's arguments, or names the arguments it would need."""
 
     def choose(text: str) -> Step | None:
-        ce = best_edge(conv, text)
-        return Step.call(ce.name) if ce is not None else None
+        match = best_edge(conv, text)
+        if match is None:
+            return None
+        name = match.edge.name
+        if match.missing:
+            return Step.say(
+                f"[offline model: `{name}` needs {', '.join(match.missing)}; give its "
+                f"examples `args`, or /go {name} {{json}} fires it by hand]"
+            )
+        return Step.call(name, match.args)
 
     return OfflineLLM(choose)
 

@@ -192,7 +192,13 @@ class FlowContext:
     @cached_property
     def _global_functions(self) -> list[Function]:
         return [
-            Function(e.name, "global_edge", ("global_edges", j), e.description, tuple(e.examples))
+            Function(
+                e.name,
+                "global_edge",
+                ("global_edges", j),
+                e.description,
+                tuple(x.text for x in e.phrases()),
+            )
             for j, e in enumerate(self.flow.global_edges)
         ]
 
@@ -203,7 +209,13 @@ class FlowContext:
     def _state_functions(self, i: int) -> list[Function]:
         state = self.flow.agents[i]
         out = [
-            Function(e.name, "edge", ("agents", i, "edges", j), e.description, tuple(e.examples))
+            Function(
+                e.name,
+                "edge",
+                ("agents", i, "edges", j),
+                e.description,
+                tuple(x.text for x in e.phrases()),
+            )
             for j, e in enumerate(state.edges)
         ]
         for k, name in enumerate(state.tools):

@@ -158,7 +158,7 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Violation]:
     seen: set[str] = set()
     repeated: set[str] = set()
     for _, edge, _ in ctx.edges():
-        for k in {key(x) for x in edge.examples}:
+        for k in {key(x.text) for x in edge.phrases()}:
             (repeated if k in seen else seen).add(k)
     repeated.discard("")
 
