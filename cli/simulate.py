@@ -137,6 +137,7 @@ def simulate(
         raise Failure("--mocks gives explore its answers: add --explore")
     from flowctl.cli.simulate_input import scenarios, starting
     from flowctl.cli.simulate_input import variables as parsed
+    from flowctl.worker.models import reaching
 
     runs, flow, given = scenarios(scenario_file, flow, override_flow=override_flow)
     scripted = given or explore
@@ -145,7 +146,8 @@ def simulate(
     machine = compiled(flow, "simulate it", read_catalog(tools_path))
     values = parsed(variables, machine)
     if not scripted:
-        _talk(machine, values, factory, allow_network, turn_timeout)
+        with reaching(model or "offline", base_url):
+            _talk(machine, values, factory, allow_network, turn_timeout)
         return
     if explore:
         from flowctl.engine.mocks import merged
@@ -154,9 +156,10 @@ def simulate(
 
         mocks = merged([_mocks(mocks_file) if mocks_file else {}, *_given(runs)])
         runs += from_paths(cover(machine, mocks), mocks)
-    _run_scenarios(
-        machine, starting(runs, values), factory, allow_network, turn_timeout, fmt, coverage
-    )
+    with reaching(model or "scripted", base_url):
+        _run_scenarios(
+            machine, starting(runs, values), factory, allow_network, turn_timeout, fmt, coverage
+        )
 
 
 def _mocks(path: Path) -> dict[str, Any]:

@@ -266,3 +266,21 @@ def test_a_made_up_function_is_a_refusal_a_turn_may_expect(tmp_path: Path) -> No
     assert lines[-1] == (
         "    ✗ turn 1: unknown function `teleport`; no function of the flow has that name"
     )
+
+
+UNREACHABLE = "http://127.0.0.1:9/v1"  # the discard port: nothing listens on loopback
+
+
+@pytest.mark.parametrize("scenario", [False, True], ids=["repl", "scenario"])
+def test_an_unreachable_model_is_one_line_naming_the_url(tmp_path: Path, scenario: bool) -> None:
+    given = ["--scenario", str(scenario_file(tmp_path, [TO_SPECIALIST]))] if scenario else []
+    result = CliRunner().invoke(
+        cli,
+        ["simulate", str(CLINIC), *given, "--llm", "openai:qwen2.5", "--base-url", UNREACHABLE],
+        input="hello\n",
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "flowctl: error: --llm openai:qwen2.5: cannot reach http://127.0.0.1:9/v1: "
+        "All connection attempts failed\n"
+    )
