@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from apikit import App
+from apikit import App, error
 from click.testing import CliRunner
 from storekit import flow_doc, with_tenants
 
@@ -111,10 +111,6 @@ def api(tmp_path: Path) -> Iterator[App]:
     app.close()
 
 
-def _error(code: str, message: str) -> dict[str, object]:
-    return {"error": {"code": code, "message": message, "details": None}}
-
-
 def test_api_delete_flow_needs_a_developer_and_refuses_a_published_flow(api: App) -> None:
     with api.client("acme-developer") as c:
         assert c.post("/api/v1/flows", content=flow_doc("junk")).status_code == 201
@@ -122,7 +118,7 @@ def test_api_delete_flow_needs_a_developer_and_refuses_a_published_flow(api: App
         refused = c.post("/api/v1/flows/junk/delete")
         assert (refused.status_code, refused.json()) == (
             409,
-            _error(
+            error(
                 "conflict",
                 "Cannot delete `junk`: v1 is published; unpublish it first with "
                 "`flowctl store unpublish junk`",
@@ -139,5 +135,5 @@ def test_api_delete_flow_needs_a_developer_and_refuses_a_published_flow(api: App
         gone = c.post("/api/v1/flows/junk/delete")
         assert (gone.status_code, gone.json()) == (
             404,
-            _error("not_found", "Unknown flow `junk` for tenant `acme`"),
+            error("not_found", "Unknown flow `junk` for tenant `acme`"),
         )
