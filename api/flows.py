@@ -1,6 +1,7 @@
-"""``/api/v1/flows``: a tenant's flows and their versions, publishing, rollback and
-unpublishing (seed 001's edits are ``flowctl.api.flow_edits``). Every change is a new immutable
-version or a move of the published pointer, audited under the caller's key."""
+"""``/api/v1/flows``: a tenant's flows and their versions, publishing, rollback,
+unpublishing and deleting (seed 001's edits are ``flowctl.api.flow_edits``). Every
+change is a new immutable version, a move of the published pointer or a deletion,
+audited under the caller's key."""
 
 from __future__ import annotations
 
@@ -121,6 +122,16 @@ class FlowsController(Controller):
         keep theirs; versions and history stay (publish to bring it back)."""
         expected = ... if expected_current is None else expected_current
         return await caller.tenant.unpublish(flow_id, actor=caller.actor, expected_current=expected)
+
+    @post(
+        "/{flow_id:str}/delete", opt=WRITE, status_code=200, responses=responses(401, 403, 404, 409)
+    )
+    async def delete_flow(self, caller: Caller, flow_id: FlowId) -> FlowInfo:
+        """Delete the flow (one pushed by mistake): it leaves every listing and no session
+        can start on it. 409 while a version is published (unpublish it first) or the
+        tenant's routing names it. Its recorded sessions stay readable; pushing its id
+        again brings it back with its versions. Answers the flow as it was."""
+        return await caller.tenant.delete(flow_id, actor=caller.actor)
 
     @get("/{flow_id:str}/versions", responses=responses(401, 403, 404))
     async def list_versions(self, caller: Caller, flow_id: FlowId) -> list[VersionInfo]:

@@ -279,3 +279,29 @@ async def diff(t: TenantStore, flow_id: str, old: int, new: int | None, tenant: 
         a.document, b.document, f"{flow_id}@v{a.version}", f"{flow_id}@v{b.version}"
     )
     click.echo(text, nl=False)
+
+
+@store.command()
+@click.argument("flow_id", metavar="FLOW")
+@_expect_option("Unpublish")
+@tenant_command(actor=True)
+async def unpublish(
+    t: TenantStore, flow_id: str, expect: int | EllipsisType | None, tenant: str, actor: str
+) -> None:
+    """Take FLOW out of service: new sessions get no version of it; running ones keep
+    theirs. Versions and history stay; publishing brings it back."""
+    pub = await t.unpublish(flow_id, actor=actor, expected_current=expect)
+    click.echo(f"{flow_id} unpublished (was {version_name(pub.previous)})")
+
+
+@store.command()
+@click.argument("flow_id", metavar="FLOW")
+@tenant_command(actor=True)
+async def delete(t: TenantStore, flow_id: str, tenant: str, actor: str) -> None:
+    """Delete FLOW (a flow pushed by mistake): it leaves every listing and no session can
+    start on it. Refused while it is published (`flowctl store unpublish` first) or the
+    tenant's routing names it. Sessions recorded on it stay readable; pushing its id
+    again brings it back with its versions."""
+    flow = await t.delete(flow_id, actor=actor)
+    versions = f"{flow.latest} version{'' if flow.latest == 1 else 's'}"
+    click.echo(f"{flow_id} deleted ({versions})")

@@ -105,6 +105,7 @@ def test_public_surface_of_engine_store() -> None:
         "open_store",
         # the exceptions, in errors.__all__'s order
         "AlreadyExists",
+        "FlowInUse",
         "NotFound",
         "NotPublishable",
         "PointerRefused",

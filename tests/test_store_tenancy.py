@@ -35,6 +35,7 @@ ACROSS: dict[str, tuple[Call, str]] = {
     "publish": (lambda t, f, s, c, k: t.publish(f, 1, actor="mallory"), NO_FLOW),
     "rollback": (lambda t, f, s, c, k: t.rollback(f, actor="mallory"), NO_FLOW),
     "unpublish": (lambda t, f, s, c, k: t.unpublish(f, actor="mallory"), NO_FLOW),
+    "delete": (lambda t, f, s, c, k: t.delete(f, actor="mallory"), NO_FLOW),
     "history": (lambda t, f, s, c, k: t.history(f), NO_FLOW),
     "start_session": (lambda t, f, s, c, k: t.start_session(f, 1), NO_FLOW),
     "append_events": (

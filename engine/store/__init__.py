@@ -152,6 +152,12 @@ class TenantStore(Protocol):
         ...
 
     async def history(self, flow_id: str) -> list[Publication]: ...
+    async def delete(self, flow_id: str, *, actor: str) -> FlowInfo:
+        """Delete a flow no new session can get: refused with :class:`FlowInUse` while a
+        version is published or the tenant's routing names it. Its recorded sessions
+        stay readable; pushing its id again brings it back, versions and all. The flow
+        as it was before."""
+        ...
 
     # --- sessions -----------------------------------------------------------------------
     async def start_session(
@@ -224,7 +230,7 @@ class Store(Protocol):
         ...
 
     async def changes(self) -> int:
-        """A counter bumped by every publish, rollback and tenant change: poll it to
+        """A counter bumped by every publish, rollback, delete and tenant change: poll it to
         learn cheaply that pointers or routing moved."""
         ...
 

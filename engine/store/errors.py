@@ -14,6 +14,7 @@ code the CLI uses and a message that names the store and says what to do.
         ├── AlreadyExists        exit 2   a tenant or session with that id exists already
         ├── StoreConflict        exit 1   an optimistic check failed: someone changed it first
         ├── PointerRefused       exit 2   the published pointer cannot move so from where it is
+        ├── FlowInUse            exit 2   a flow to delete is published or routed to
         ├── NotPublishable       exit 1   the version has error-level lint findings
         ├── QuotaExceeded        exit 1   the tenant's policy allows it no more versions or bytes
         └── SessionLimitReached  exit 1   the tenant's concurrent-session limit is reached
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlreadyExists",
+    "FlowInUse",
     "NotFound",
     "NotPublishable",
     "PointerRefused",
@@ -108,6 +110,11 @@ class PointerRefused(StoreError):
     """The flow's published pointer cannot move as asked from where it is: nothing is
     published to unpublish or roll back, nothing earlier was published, or the version
     asked for is not earlier. No one else is involved: asking again changes nothing."""
+
+
+class FlowInUse(StoreError):
+    """A flow cannot be deleted while new sessions may get it: it is published, or the
+    tenant's routing names it. The message says what to undo first."""
 
 
 class NotPublishable(StoreError):

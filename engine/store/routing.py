@@ -39,6 +39,7 @@ __all__ = [
     "TenantCatalog",
     "parse_routing",
     "route_in_store",
+    "routes_to",
     "tenant_catalog",
     "validate_routing",
 ]
@@ -98,6 +99,22 @@ def parse_routing(document: Any) -> StoreRouting:
 def validate_routing(document: Any) -> None:
     """The store's ``validate_routing`` hook (``open_store(..., validate_routing=)``)."""
     parse_routing(document)
+
+
+def routes_to(document: Any, flow_id: str) -> list[str]:
+    """Where a stored routing document (None: none) names ``flow_id``: ``$.default``,
+    ``$.purposes.trial[1].flow``, ``$.rules[0].flow``. A flow routed to is not deleted."""
+    if document is None:
+        return []
+    routing = parse_routing(document)
+    found: list[str] = []
+    for where, target in _targets(routing):
+        if isinstance(target, list):
+            found += [f"{where}[{j}].flow" for j, v in enumerate(target) if v.flow == flow_id]
+        elif target == flow_id:
+            found.append(where)
+    found += [f"$.rules[{i}].flow" for i, r in enumerate(routing.rules) if r.flow == flow_id]
+    return found
 
 
 def _targets(routing: StoreRouting) -> list[tuple[str, str | list[Variant]]]:

@@ -1,6 +1,10 @@
-"""Flows on the SQLite store: storing prepared versions, reading them, and moving the
+"""Flows on the SQLite store: storing prepared versions, reading them, moving the
 published pointer (publish, rollback, unpublish) under ``BEGIN IMMEDIATE`` with an
-optional optimistic check.
+optional optimistic check, and deleting a flow no one can get any more.
+
+A deleted flow is marked (``flows.deleted_at``), not erased: versions are immutable
+and the sessions recorded on them stay readable. Every read here skips it, so it is
+an unknown flow; pushing its id again brings it back, with its versions.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import msgspec
 
 from flowctl.engine.store.documents import Prepared, check_actor, lint_errors
 from flowctl.engine.store.errors import (
+    FlowInUse,
     NotFound,
     NotPublishable,
     PointerRefused,
@@ -30,19 +35,30 @@ from flowctl.engine.store.records import (
     VersionInfo,
     version_name,
 )
-from flowctl.engine.store.sqlite.db import Tx, audit, bump_changes
+from flowctl.engine.store.routing import routes_to
+from flowctl.engine.store.sqlite.db import Db, Row, Tx, audit, bump_changes
 from flowctl.engine.store.sqlite.part import TenantPart
-from flowctl.engine.store.sqlite.rows import columns, policy_value, record
+from flowctl.engine.store.sqlite.rows import columns, json_value, policy_value, record
 
 __all__ = ["Flows"]
 
 _VERSION = columns(VersionInfo)
 _PUBLICATION = columns(Publication)
+_FLOW = columns(FlowInfo)
 _findings = msgspec.json.Decoder(list[StoredFinding])
 
 
 class Flows(TenantPart):
     """The flows part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
+
+    async def _flow(self, db: Db | Tx, select: str, flow_id: str) -> Row | None:
+        """The flow's row with the columns ``select`` names; None when there is no such
+        flow here, or it was deleted."""
+        return await db.one(
+            f"SELECT {select} FROM flows "
+            "WHERE tenant_id = ? AND flow_id = ? AND deleted_at IS NULL",
+            (self._tenant_id, flow_id),
+        )
 
     async def _check_quota(self, tx: Tx, size: int) -> None:
         """The tenant's policy allows one more version of ``size`` bytes."""
@@ -80,7 +96,13 @@ class Flows(TenantPart):
         now = self._clock()
         async with self._w.transaction() as tx:
             await self._require_tenant(tx)
-            row = await tx.one("SELECT latest FROM flows WHERE tenant_id = ? AND flow_id = ?", key)
+            row = await tx.one(
+                "SELECT latest, deleted_at FROM flows WHERE tenant_id = ? AND flow_id = ?", key
+            )
+            if row is not None and row["deleted_at"] is not None:  # pushed again: it is back
+                await tx.run(
+                    "UPDATE flows SET deleted_at = NULL WHERE tenant_id = ? AND flow_id = ?", key
+                )
             if row is None:
                 await tx.run(
                     "INSERT INTO flows (tenant_id, flow_id, created_at) VALUES (?, ?, ?)",
@@ -142,9 +164,17 @@ class Flows(TenantPart):
         return PushResult(version=info, created=True)
 
     async def flows(self) -> list[FlowInfo]:
-        return await self._listing(FlowInfo, "flows", "flow_id")
+        await self._require_tenant(self._r)
+        rows = await self._r.all(
+            f"SELECT {_FLOW} FROM flows WHERE tenant_id = ? AND deleted_at IS NULL "
+            "ORDER BY flow_id",
+            (self._tenant_id,),
+        )
+        return [record(FlowInfo, r) for r in rows]
 
     async def versions(self, flow_id: str) -> list[VersionInfo]:
+        if await self._flow(self._r, "1", flow_id) is None:
+            raise self._unknown("flow", flow_id)
         rows = await self._r.all(
             f"SELECT {_VERSION} FROM flow_versions "
             "WHERE tenant_id = ? AND flow_id = ? ORDER BY version",
@@ -155,15 +185,16 @@ class Flows(TenantPart):
         return [record(VersionInfo, r) for r in rows]
 
     async def published(self, flow_id: str) -> int | None:
-        row = await self._row(self._r, "published", "flows", flow_id=flow_id)
+        row = await self._flow(self._r, "published", flow_id)
         if row is None:
             raise self._unknown("flow", flow_id)
         published: int | None = row["published"]
         return published
 
     async def version(self, flow_id: str, version: int | None = None) -> Version:
+        published = await self.published(flow_id)  # NotFound for the flow itself
         if version is None:
-            version = await self.published(flow_id)
+            version = published
             if version is None:
                 raise NotFound(
                     f"Flow `{flow_id}` of tenant `{self._tenant_id}` has no published "
@@ -173,7 +204,6 @@ class Flows(TenantPart):
             self._r, columns(Version), "flow_versions", flow_id=flow_id, version=version
         )
         if row is None:
-            await self.published(flow_id)  # NotFound for the flow itself
             raise self._no_version(flow_id, version)
         return record(Version, row, findings=_findings.decode)
 
@@ -244,6 +274,39 @@ class Flows(TenantPart):
                 raise PointerRefused(f"`{flow_id}` is not published; nothing to unpublish")
             return await self._move(tx, flow_id, None, current, seq, "unpublish", actor)
 
+    async def delete(self, flow_id: str, *, actor: str) -> FlowInfo:
+        check_actor(actor)
+        async with self._w.transaction() as tx:
+            row = await self._flow(tx, _FLOW, flow_id)
+            if row is None:
+                raise self._unknown("flow", flow_id)
+            flow = record(FlowInfo, row)
+            if flow.published is not None:
+                raise FlowInUse(
+                    f"Cannot delete `{flow_id}`: v{flow.published} is published; unpublish "
+                    f"it first with `flowctl store unpublish {flow_id}`"
+                )
+            tenant = await tx.one(
+                "SELECT routing FROM tenants WHERE tenant_id = ?", (self._tenant_id,)
+            )
+            assert tenant is not None  # the flow is the tenant's
+            routed = routes_to(json_value(tenant["routing"]), flow_id)
+            if routed:
+                raise FlowInUse(
+                    f"Cannot delete `{flow_id}`: the routing of tenant `{self._tenant_id}` "
+                    f"names it (at `{'`, `'.join(routed)}`); remove it from the tenant's "
+                    f"routing first with `flowctl tenants set-routing {self._tenant_id} ROUTING`"
+                )
+            now = self._clock()
+            await tx.run(
+                "UPDATE flows SET deleted_at = ? WHERE tenant_id = ? AND flow_id = ?",
+                (now, self._tenant_id, flow_id),
+            )
+            detail = {"versions": flow.latest}
+            await audit(tx, self._tenant_id, actor, "flow.delete", flow_id, detail, now)
+            await bump_changes(tx)
+        return flow
+
     @asynccontextmanager
     async def _moving(
         self, flow_id: str, actor: str, expected: Expected, doing: str
@@ -254,7 +317,7 @@ class Flows(TenantPart):
         what is published now."""
         check_actor(actor)
         async with self._w.transaction() as tx:
-            row = await self._row(tx, "published, publications", "flows", flow_id=flow_id)
+            row = await self._flow(tx, "published, publications", flow_id)
             if row is None:
                 raise self._unknown("flow", flow_id)
             current: int | None = row["published"]

@@ -193,5 +193,12 @@ _V3 = [
     ) WITHOUT ROWID""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+_V4 = [
+    # A deleted flow (`flowctl store delete`): gone from every read, refused for new
+    # sessions. Its versions stay, immutable, because recorded sessions are pinned to
+    # them (and stay readable); pushing a flow with its id again brings it back.
+    "ALTER TABLE flows ADD COLUMN deleted_at REAL",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 LATEST = len(MIGRATIONS)

@@ -63,7 +63,9 @@ class Sessions(TenantPart):
             assert row is not None
             limit = row["max_concurrent_sessions"]
             flow = await tx.one(
-                "SELECT published FROM flows WHERE tenant_id = ? AND flow_id = ?", key
+                "SELECT published FROM flows "
+                "WHERE tenant_id = ? AND flow_id = ? AND deleted_at IS NULL",
+                key,
             )
             if flow is None:
                 raise self._unknown("flow", flow_id)
