@@ -15,7 +15,7 @@ from flowctl.api.models import DryRun, RoutingView, TokenRequest, TokenView
 from flowctl.api.tokens import mint_token
 from flowctl.engine.boundary import tenant_room
 from flowctl.engine.routing import Rejected, Routed, decide, read_request
-from flowctl.engine.store.routing import parse_routing, tenant_catalog
+from flowctl.engine.store.routing import check_routed_flows, parse_routing, tenant_catalog
 
 __all__ = ["RoutingController", "TokensController", "route_for"]
 
@@ -71,8 +71,15 @@ class RoutingController(Controller):
     @put("/", opt={"need": "admin"}, responses=responses(400, 401, 403, 413, 422))
     async def set_routing(self, caller: Caller, data: dict[str, Any]) -> RoutingView:
         """Replace the tenant's routing document (422 with the reason if it cannot
-        decide: an unknown field, a condition that does not parse...)."""
-        info = await caller.tenant.set_routing(_checked(data), actor=caller.actor)
+        decide: an unknown field, a condition that does not parse, a flow the tenant
+        does not have...)."""
+        checked = _checked(data)
+        known = [f.flow_id for f in await caller.tenant.flows()]
+        try:
+            check_routed_flows(parse_routing(checked), known, caller.tenant_id)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_routing", f"Invalid routing: {exc}") from None
+        info = await caller.tenant.set_routing(checked, actor=caller.actor)
         return RoutingView(tenant_id=caller.tenant_id, routing=info.routing)
 
     @delete("/", opt={"need": "admin"}, status_code=200, responses=responses(401, 403))

@@ -171,7 +171,8 @@ def rules(code: str | None, fmt: str) -> None:
     help="mermaid: a state diagram (GitHub renders it); json: states and transitions.",
 )
 def graph(flow: Path, fmt: str) -> None:
-    """The compiled state machine of FLOW as a diagram or a table.
+    """The compiled state machine of FLOW: a Mermaid state diagram, or (--format json)
+    its states and transitions as JSON.
 
     Exit 1 (with the findings) when the flow has lint errors, 2 when it cannot be read.
     """

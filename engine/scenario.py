@@ -59,7 +59,11 @@ class Expect(_Spec, frozen=True):
 
     state: str | None = None
     edges: list[str] | None = None  # fired in this turn, in order
-    tool_calls: list[str] | None = None
+    tool_calls: list[str] | None = None  # called, whatever they answered
+    # Of those, the ones that answered (a result) and the ones that failed (an error):
+    # `tool_calls` alone cannot tell a booking that worked from one that did not.
+    tools_ok: list[str] | None = None
+    tools_failed: list[str] | None = None
     variables: dict[str, Any] | None = None  # a subset
     say_contains: str | None = None
     output: dict[str, Any] | None = None  # a subset of the structured output
@@ -98,6 +102,8 @@ class TurnResult(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     edges: list[str] = []
     tool_calls: list[str] = []
+    tools_ok: list[str] = []
+    tools_failed: list[str] = []
     variables: dict[str, Any] = {}
     said: str = ""
     output: dict[str, Any] | None = None
@@ -289,6 +295,10 @@ def check_turn(expect: Expect | None, actual: TurnResult) -> list[str]:
         differ("edges", expect.edges, actual.edges)
     if expect.tool_calls is not None and expect.tool_calls != actual.tool_calls:
         differ("tool_calls", expect.tool_calls, actual.tool_calls)
+    if expect.tools_ok is not None and expect.tools_ok != actual.tools_ok:
+        differ("tools_ok", expect.tools_ok, actual.tools_ok)
+    if expect.tools_failed is not None and expect.tools_failed != actual.tools_failed:
+        differ("tools_failed", expect.tools_failed, actual.tools_failed)
     if expect.variables is not None:
         for name, value in expect.variables.items():
             got = actual.variables.get(name)

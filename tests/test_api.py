@@ -616,6 +616,22 @@ def test_api_routing_dry_run_answers_as_flowctl_route(api: App) -> None:
                 "`$.rules[0].when`",
             ),
         )
+        for document, message in (
+            (
+                {"purposes": {"x": "sale"}, "default": "sales"},
+                "Unknown flow `sale` (tenant `dynamic-co`); did you mean `sales`? - at "
+                "`$.purposes.x`",
+            ),
+            (
+                {"rules": [{"when": "tier", "flow": "nosuch"}]},
+                "Unknown flow `nosuch` (tenant `dynamic-co`); push it first - at `$.rules[0].flow`",
+            ),
+        ):
+            unknown = c.put("/api/v1/routing", json=document)
+            assert (unknown.status_code, unknown.json()) == (
+                422,
+                error("invalid_routing", f"Invalid routing: {message}"),
+            )
         assert c.get("/api/v1/routing").json()["routing"] == routing
 
 

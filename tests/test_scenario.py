@@ -166,3 +166,17 @@ def test_check_turn_lists_each_unmet_expectation() -> None:
     ]
     assert check_turn(None, actual) == []
     assert check_turn(Expect(state="IntakeAgent", ended=False), actual) == []
+
+
+def test_check_turn_tells_tools_that_answered_from_tools_that_failed() -> None:
+    actual = TurnResult(
+        state="IntakeAgent",
+        tool_calls=["check_table", "check_table"],
+        tools_ok=["check_table"],
+        tools_failed=["check_table"],
+    )
+    assert check_turn(Expect(tool_calls=["check_table", "check_table"]), actual) == []
+    assert check_turn(Expect(tools_ok=["check_table", "check_table"], tools_failed=[]), actual) == [
+        'tools_ok: expected ["check_table","check_table"], got ["check_table"]',
+        'tools_failed: expected [], got ["check_table"]',
+    ]

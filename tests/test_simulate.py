@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
-from conftest import EXAMPLES, FLOWS
+from conftest import EXAMPLES, FLOWS, ROOT
 from workerkit import assert_covers_everything
 
 from flowctl.cli.main import cli
@@ -275,3 +277,62 @@ def test_a_var_starts_each_scenario_unless_the_scenario_sets_it(tmp_path: Path) 
     assert (code, err) == (0, "2 scenarios: 2 passed, 0 failed\n")
     code, _, err = run("simulate", str(path))
     assert (code, err) == (1, "2 scenarios: 1 passed, 1 failed\n")
+
+
+def docs_scenario(tmp_path: Path) -> dict[str, Any]:
+    """docs/simulation.md's scenario file example, as the doc prints it, next to a copy
+    of the clinic flow it names (`"flow": "clinic.json"`)."""
+    text = (ROOT / "docs" / "simulation.md").read_text()
+    block = text.split("## Scenario files\n\n```json\n", 1)[1].split("```\n", 1)[0]
+    shutil.copy(FLOWS / "clinic.json", tmp_path / "clinic.json")
+    return cast("dict[str, Any]", json.loads(block))
+
+
+def test_the_scenario_example_of_the_docs_runs_and_passes(tmp_path: Path) -> None:
+    path = tmp_path / "doc.scenarios.json"
+    path.write_text(json.dumps(docs_scenario(tmp_path)))
+    code, out, err = run("simulate", "--scenario", str(path))
+    assert (code, out.splitlines()[0], err) == (
+        0,
+        "PASS  a caller books a visit for Tuesday",
+        "1 scenario: 1 passed, 0 failed\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok", "failed"),
+    [
+        (
+            {"status": "booked", "appointment_id": "APT-1", "slot": "Tue"},
+            ["appointment_booking"],
+            [],
+        ),
+        ({"$error": "the calendar is down"}, [], ["appointment_booking"]),
+        ({"status": "booked"}, [], ["appointment_booking"]),  # lacks what the tool sets
+    ],
+)
+def test_tools_ok_and_tools_failed_tell_a_tool_that_answered_from_one_that_failed(
+    tmp_path: Path, answer: dict[str, Any], ok: list[str], failed: list[str]
+) -> None:
+    doc = docs_scenario(tmp_path)
+    scenario = doc["scenarios"][0]
+    scenario["mocks"] = {"appointment_booking": answer}
+    scenario["turns"][0]["expect"] = {
+        "tool_calls": ["appointment_booking"],
+        "tools_ok": ["appointment_booking"],
+        "tools_failed": [],
+    }
+    path = tmp_path / "tools.scenarios.json"
+    path.write_text(json.dumps(doc))
+    code, out, _ = run("simulate", "--scenario", str(path), "--format", "json")
+    result = json.loads(out)[0]["turns"][0]
+    assert (result["result"]["tools_ok"], result["result"]["tools_failed"]) == (ok, failed)
+    expected_problems = (
+        []
+        if ok
+        else [
+            'tools_ok: expected ["appointment_booking"], got []',
+            'tools_failed: expected [], got ["appointment_booking"]',
+        ]
+    )
+    assert (code, result["problems"]) == (0 if ok else 1, expected_problems)

@@ -26,6 +26,7 @@ from flowctl.engine.runtime import (
     OutputRecorded,
     RefusedEvent,
     ToolCalled,
+    ToolReturned,
 )
 from flowctl.engine.scenario import Scenario, TurnResult, check_against, check_turn
 from flowctl.engine.tools import ToolRegistry
@@ -160,11 +161,14 @@ async def run_scenario(
                 words = said_in(run)
                 events = conv.history[mark:]
                 outputs = [e for e in events if isinstance(e, OutputRecorded)]
+                returned = [e for e in events if isinstance(e, ToolReturned)]
                 spoken = conv.current.output.spoken if conv.current.output else None
                 result = TurnResult(
                     state=conv.state,
                     edges=[e.edge for e in events if isinstance(e, Fired)],
                     tool_calls=[e.tool for e in events if isinstance(e, ToolCalled)],
+                    tools_ok=[e.tool for e in returned if e.ok],
+                    tools_failed=[e.tool for e in returned if not e.ok],
                     variables=dict(conv.variables),
                     said=" ".join(words),
                     output=outputs[-1].fields if outputs else None,

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from flowctl.engine.conditions import ConditionError, parse_condition
+from flowctl.engine.findings import did_you_mean
 from flowctl.engine.routing import Rejected, Routed, decide, read_request
 from flowctl.engine.tenants import FlowEntry, Limits, Rule, Target, Tenant, Variant
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "StoreRouting",
     "TenantCatalog",
+    "check_routed_flows",
     "parse_routing",
     "route_in_store",
     "routes_to",
@@ -115,6 +117,28 @@ def routes_to(document: Any, flow_id: str) -> list[str]:
             found.append(where)
     found += [f"$.rules[{i}].flow" for i, r in enumerate(routing.rules) if r.flow == flow_id]
     return found
+
+
+def check_routed_flows(routing: StoreRouting, flows: Collection[str], tenant_id: str) -> None:
+    """Refuse a document that routes to a flow the tenant does not have (``flows``: its
+    stored flow ids): the router would reject every job it sends there, long after the
+    mistake. Raises ``ValueError`` naming the first unknown flow and its place. Not part
+    of :func:`validate_routing`, which checks a document alone: the store can hold a
+    routing written before its flows are pushed (tenant files, ``flowctl tenants``)."""
+    named = [
+        (f"{where}[{j}].flow", v.flow)
+        for where, t in _targets(routing)
+        if isinstance(t, list)
+        for j, v in enumerate(t)
+    ]
+    named += [(where, t) for where, t in _targets(routing) if isinstance(t, str)]
+    named += [(f"$.rules[{i}].flow", rule.flow) for i, rule in enumerate(routing.rules)]
+    for where, flow_id in sorted(named):
+        if flow_id not in flows:
+            hint = did_you_mean(flow_id, flows) or "; push it first"
+            raise ValueError(
+                f"Unknown flow `{flow_id}` (tenant `{tenant_id}`){hint} - at `{where}`"
+            )
 
 
 def _targets(routing: StoreRouting) -> list[tuple[str, str | list[Variant]]]:
