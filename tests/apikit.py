@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,11 @@ class Server(_Api):
 
 def error(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def in_process(tmp_path: Path) -> Iterator[App]:
+    """The body of a test's ``api`` fixture: the API in process on a store of its own,
+    closed after the test."""
+    app = App(tmp_path)
+    yield app
+    app.close()

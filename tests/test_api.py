@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apikit import App, error
+from apikit import App, error, in_process
 from click.testing import CliRunner
 from conftest import FLOWS
 from storekit import EXAMPLE_POLICY, T0, broken_doc, flow_doc
@@ -26,10 +26,7 @@ from flowctl.engine.store.keys import key_id_of
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[App]:
-    """The API with a store of its own (tests/apikit.py)."""
-    app = App(tmp_path)
-    yield app
-    app.close()
+    yield from in_process(tmp_path)
 
 
 def kid(api: App, name: str) -> str:

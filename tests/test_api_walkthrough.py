@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apikit import App
+from apikit import App, in_process
 from conftest import ROOT
 
 DOCS = ROOT / "docs" / "api"
@@ -28,9 +28,7 @@ def pick(answer: Any, *keys: str) -> dict[str, Any]:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[App]:
-    app = App(tmp_path)
-    yield app
-    app.close()
+    yield from in_process(tmp_path)
 
 
 def test_api_walkthrough_runs_on_the_files_in_the_repo(api: App) -> None:

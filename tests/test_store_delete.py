@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from apikit import App, error
+from apikit import App, error, in_process
 from click.testing import CliRunner
 from storekit import flow_doc, with_tenants
 
@@ -106,9 +106,7 @@ def test_store_delete_cli_exits_2_while_published_then_deletes(tmp_path: Path) -
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[App]:
-    app = App(tmp_path)
-    yield app
-    app.close()
+    yield from in_process(tmp_path)
 
 
 def test_api_delete_flow_needs_a_developer_and_refuses_a_published_flow(api: App) -> None:
