@@ -477,6 +477,7 @@ def test_public_surfaces_of_the_worker_modules() -> None:
             "SessionModels",
             "check_providers",
             "load_vads",
+            "provider_blocks",
             "provider_problems",
             "steers_voice",
             "vad_key",

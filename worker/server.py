@@ -8,12 +8,13 @@ metadata at all is accepted and routed in the job, by its first participant's
 attributes.
 
 Each job runs in a process LiveKit starts ahead of time; :func:`prewarm` loads the
-flows there (read, linted and compiled once) and the Silero VAD models, so a job only
-routes, looks its flow up and starts. :func:`entrypoint` routes the job again (the
-job's metadata, else the room's, else the first participant's attributes) and either
-refuses it, with the reason in the log, or starts the call (``worker/call.py``). A
-store's flows are tenants' flows: a job for one runs only in that tenant's rooms, and a
-call refused after routing is recorded in the store.
+flows there (read, linted and compiled once) and the Silero VAD models, and rehearses a
+session of each provider mix (``worker/warm.py``: the plugins imported, the first
+agent built), so a job only routes, looks its flow up and starts. :func:`entrypoint`
+routes the job again (the job's metadata, else the room's, else the first
+participant's attributes) and either refuses it, with the reason in the log, or starts
+the call (``worker/call.py``). A store's flows are tenants' flows: a job for one runs
+only in that tenant's rooms, and a call refused after routing is recorded in the store.
 
 :func:`preflight` runs before the worker connects: it loads the library, checks every
 served flow's providers and keys, and warns when a flow wants tracing but the exporter
@@ -52,6 +53,7 @@ from flowctl.worker.session import (
     provider_problems,
 )
 from flowctl.worker.tracing import SessionTracing, exporter_problem
+from flowctl.worker.warm import warm
 
 if TYPE_CHECKING:
     from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
@@ -179,8 +181,11 @@ def _library(config: WorkerConfig, env: Mapping[str, str], *, report: bool = Tru
 
 
 def prewarm(config: WorkerConfig, proc: JobProcess) -> None:
-    """Set a job process up before any job arrives: flows and VAD models."""
-    proc.userdata[SERVICES] = Services.load(_library(config, os.environ))
+    """Set a job process up before any job arrives: the flows, the VAD models, and
+    everything the first job would otherwise import and build (``worker/warm.py``)."""
+    services = Services.load(_library(config, os.environ))
+    warm(services.factory, services.library.served())
+    proc.userdata[SERVICES] = services
 
 
 async def route_job(ctx: JobContext, library: FlowLibrary, room: CallRoom) -> Routed | Rejected:

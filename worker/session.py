@@ -23,6 +23,7 @@ LiveKit plugin objects.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import os
@@ -35,6 +36,8 @@ from flowctl.engine.runtime import Conversation
 from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
 
 if TYPE_CHECKING:
+    import ssl
+
     from livekit.agents import llm, stt, tts, vad
 
     from flowctl.engine.library import ServedFlow
@@ -48,6 +51,7 @@ __all__ = [
     "SessionModels",
     "check_providers",
     "load_vads",
+    "provider_blocks",
     "provider_problems",
     "steers_voice",
     "vad_key",
@@ -71,7 +75,7 @@ NO_KEY = "flowctl-no-key"
 Config = LLMConfig | STTConfig | TTSConfig
 
 
-def _blocks(served: ServedFlow) -> Iterable[tuple[str, str, Config | VADConfig]]:
+def provider_blocks(served: ServedFlow) -> Iterable[tuple[str, str, Config | VADConfig]]:
     """Every provider block of a flow: (kind, path, config), the flow's then each
     state's; a flow without a block gets the default one."""
     flow = served.compiled.flow
@@ -90,7 +94,7 @@ def provider_problems(served: ServedFlow, env: Mapping[str, str]) -> list[str]:
     """What keeps the worker from running one flow's providers, one line per block, e.g.
     "`tts` (openai) needs OPENAI_API_KEY in the environment"."""
     problems: list[str] = []
-    for kind, path, config in _blocks(served):
+    for kind, path, config in provider_blocks(served):
         if config.provider not in PROVIDERS[kind]:
             known = ", ".join(PROVIDERS[kind])
             problems.append(f"`{path}` names provider `{config.provider}`; the worker runs {known}")
@@ -219,6 +223,7 @@ class Plugins:
                 base_url=base_url,
                 max_retries=0,
                 http_client=httpx.AsyncClient(
+                    verify=_ssl_context(),
                     timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
                     follow_redirects=True,
                     limits=httpx.Limits(
@@ -227,6 +232,11 @@ class Plugins:
                 ),
             )
         return {"client": client}
+
+    async def aclose(self) -> None:
+        """Close the OpenAI clients made in the running event loop."""
+        for client in self._clients.pop(asyncio.get_running_loop(), {}).values():
+            await client.close()
 
     def _key(self, kind: str, config: Config, keys: Keys | None) -> str:
         return (keys or Keys(self.env)).key(kind, config)
@@ -274,6 +284,15 @@ class Plugins:
             given = _given(model=config.model or config.voice, speed=config.speed)
             return deepgram.TTS(api_key=key, **given)
         raise ValueError(f"unsupported tts provider `{config.provider}`")
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The system's certificates, loaded once per process (~20 ms each time) and
+    shared by every client the process makes, whatever its event loop."""
+    import httpx2 as httpx
+
+    return httpx.create_ssl_context()
 
 
 def _given(**options: Any) -> dict[str, Any]:
