@@ -18,10 +18,10 @@ import click
 
 from flowctl.cli.check import compiled
 from flowctl.cli.exits import EXIT_FINDINGS, EXIT_INTERRUPTED, Failure
+from flowctl.cli.simulate_store import RecordTo, record_to, replay_session, with_record
 from flowctl.cli.store_common import format_option, read_catalog, store_option, tools_option
 
 if TYPE_CHECKING:
-    from flowctl.engine.boundary import ToolCatalog
     from flowctl.engine.compile import CompiledFlow
     from flowctl.engine.scenario import Scenario
     from flowctl.worker.simulate import ModelFactory, ScenarioResult
@@ -87,8 +87,16 @@ __all__ = ["simulate", "styled"]
     help="With --replay: a version number of the session's flow, or a flow file "
     "[default: the published version].",
 )
+@click.option(
+    "--record",
+    is_flag=True,
+    help="Record each session in the store as the tenant's published version of the flow "
+    "(needs --tenant); prints each session's id on stderr.",
+)
 @store_option
-@click.option("--tenant", "-t", envvar="FLOWCTL_TENANT", help="Tenant of the --replay session.")
+@click.option(
+    "--tenant", "-t", envvar="FLOWCTL_TENANT", help="Tenant of the --replay or --record session."
+)
 @format_option
 @tools_option
 def simulate(
@@ -105,6 +113,7 @@ def simulate(
     variables: tuple[str, ...],
     replay: str | None,
     against: str | None,
+    record: bool,
     url: str,
     tenant: str | None,
     fmt: str,
@@ -124,6 +133,10 @@ def simulate(
     and the model's recorded calls) against --against, and the first turn whose path
     differs (state, edges, refusals) is reported.
 
+    With --record, each session (a scenario's, or the one you talk in) is recorded in
+    the store for --tenant, as the tenant's published version of the flow, and its id
+    printed on stderr (`recorded: ID`), for `flowctl sessions show` and --replay.
+
     Without a scenario, talk to the flow: one user line per line (typed, or piped in),
     /go EDGE {json} to fire an edge, /state, /vars, /edges, /history, /quit.
     """
@@ -132,7 +145,9 @@ def simulate(
             raise Failure("--replay needs --tenant (or FLOWCTL_TENANT)")
         if scenario_file is not None or explore or flow is not None:
             raise Failure("--replay runs a recorded session: give no FLOW, --scenario or --explore")
-        _replay(replay, against, url, tenant, fmt, read_catalog(tools_path))
+        if record:
+            raise Failure("--replay runs a recorded session again: it is not recorded")
+        replay_session(replay, against, url, tenant, fmt, read_catalog(tools_path))
     if mocks_file is not None and not explore:
         raise Failure("--mocks gives explore its answers: add --explore")
     from flowctl.cli.simulate_input import scenarios, starting
@@ -143,11 +158,13 @@ def simulate(
     scripted = given or explore
     factory = _model(model or ("scripted" if scripted else "offline"), base_url)
     turn_timeout = timeout or (60.0 if (model or "").startswith("openai:") else 10.0)
-    machine = compiled(flow, "simulate it", read_catalog(tools_path))
+    catalog = read_catalog(tools_path)
+    to = record_to(record, url, tenant, catalog)
+    machine = compiled(flow, "simulate it", catalog)
     values = parsed(variables, machine)
     if not scripted:
         with reaching(model or "offline", base_url):
-            _talk(machine, values, factory, allow_network, turn_timeout)
+            _talk(machine, values, factory, allow_network, turn_timeout, to)
         return
     if explore:
         from flowctl.engine.mocks import merged
@@ -158,7 +175,7 @@ def simulate(
         runs += from_paths(cover(machine, mocks), mocks)
     with reaching(model or "scripted", base_url):
         _run_scenarios(
-            machine, starting(runs, values), factory, allow_network, turn_timeout, fmt, coverage
+            machine, starting(runs, values), factory, allow_network, turn_timeout, fmt, coverage, to
         )
 
 
@@ -197,16 +214,28 @@ def _run_scenarios(
     timeout: float,
     fmt: str,
     coverage: bool,
+    to: RecordTo | None,
 ) -> NoReturn:
-    """Each scenario in its own session; the results, the coverage if asked, and exit 1
-    when one failed."""
+    """Each scenario in its own session (recorded in ``to``, if given); the results, the
+    coverage if asked, and exit 1 when one failed."""
     import asyncio
 
     from flowctl.cli.store_common import echo_json
     from flowctl.worker.simulate import run_scenarios
 
     results = asyncio.run(
-        run_scenarios(machine, runs, model=factory, allow_network=allow_network, timeout=timeout)
+        with_record(
+            to,
+            machine.flow_id,
+            lambda record: run_scenarios(
+                machine,
+                runs,
+                model=factory,
+                allow_network=allow_network,
+                timeout=timeout,
+                record=record,
+            ),
+        )
     )
     failed = [r for r in results if not r.passed]
     if fmt == "json":
@@ -259,59 +288,16 @@ def _coverage(machine: CompiledFlow, results: list[ScenarioResult]) -> None:
         click.echo(f"  edge never fired: {key}")
 
 
-def _replay(
-    session_id: str,
-    against: str | None,
-    url: str,
-    tenant: str,
-    fmt: str,
-    catalog: ToolCatalog | None,
-) -> NoReturn:
-    """``simulate --replay``: the recorded session as a scenario, run against a version
-    (a stored one as its tenant's flow, held to its policy; a file as the operator's)."""
-    import asyncio
-
-    from flowctl.cli.store_common import echo_json
-    from flowctl.engine.replay import recorded, stored_version
-    from flowctl.engine.store import open_store
-    from flowctl.worker.simulate import run_scenario
-
-    async def fetch() -> tuple[Scenario, CompiledFlow, str]:
-        async with await open_store(url, catalog=catalog) as store:
-            ts = store.tenant(tenant)
-            scenario, info = await recorded(ts, session_id)
-            if against is not None and not against.isdigit():
-                return scenario, compiled(Path(against), "replay against it", catalog), against
-            number = int(against) if against is not None else None
-            number, version = await stored_version(ts, info.flow_id, number)
-            label = f"{info.flow_id} v{number} (recorded on v{info.version})"
-            return scenario, version, label
-
-    scenario, machine, label = asyncio.run(fetch())
-    result = asyncio.run(run_scenario(machine, scenario))
-    if fmt == "json":
-        echo_json(result)
-    elif result.passed:
-        click.echo(f"same path: {len(result.turns)} turns of {session_id} replayed on {label}")
-    else:
-        first = next((t for t in result.turns if t.problems), None)
-        where = (
-            f"turn {first.number} ({first.user!r}): " + "; ".join(first.problems)
-            if first is not None
-            else result.error
-        )
-        click.echo(f"diverges on {label}: {where}")
-    sys.exit(0 if result.passed else EXIT_FINDINGS)
-
-
 def _talk(
     machine: CompiledFlow,
     variables: dict[str, Any],
     factory: ModelFactory | None,
     allow_network: bool,
     timeout: float,
+    to: RecordTo | None,
 ) -> None:
-    """The interactive (or piped) session of ``flowctl simulate``. Ctrl-D or ``/quit``
+    """The interactive (or piped) session of ``flowctl simulate`` (recorded in ``to``,
+    if given). Ctrl-D or ``/quit``
     leave it (exit 0); Ctrl-C cancels a turn underway (``run_lines`` takes the signal
     then), and at the prompt leaves with 130, the exit code shells expect after SIGINT."""
     import asyncio
@@ -347,14 +333,19 @@ def _talk(
     previous = signal.signal(signal.SIGINT, _interrupt)
     try:
         asyncio.run(
-            run_lines(
-                machine,
-                lines(),
-                out,
-                variables=variables,
-                model=factory,
-                allow_network=allow_network,
-                timeout=timeout,
+            with_record(
+                to,
+                machine.flow_id,
+                lambda record: run_lines(
+                    machine,
+                    lines(),
+                    out,
+                    variables=variables,
+                    model=factory,
+                    allow_network=allow_network,
+                    timeout=timeout,
+                    record=record,
+                ),
             )
         )
     except ValueError as exc:  # a --var that is not declared, or of the wrong type

@@ -21,7 +21,6 @@ Every log line of the call carries its tenant, flow, version and session id.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from flowctl.engine.tools import ToolRegistry
 from flowctl.engine.tracing import traced
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.publish import OUTPUT_TOPIC, STATE_TOPIC, MessageQueue, state_message
+from flowctl.worker.recording import attach, end_reason
 from flowctl.worker.room import CallRoom
 from flowctl.worker.session import SessionFactory, SessionModels
 from flowctl.worker.tracing import SessionTracing
@@ -177,9 +177,8 @@ class Call:
         session.on("function_tools_executed", lambda _: self._report())
         session.on("agent_state_changed", lambda _: self._report())
         session.on("close", self._on_close)
-        if (recorder := self.recorder) is not None:
-            session.on("conversation_item_added", functools.partial(_said, recorder))
-            session.on("agent_state_changed", functools.partial(_turn_over, recorder))
+        if self.recorder is not None:
+            attach(session, self.recorder)
         self.agent = await FlowAgent.open(conv, voice=self.models.voice, on_output=self._on_output)
         await self.room.start(session, self.agent)  # connects to the room
         self._report()  # the start state, and automatic edges taken from it
@@ -260,9 +259,8 @@ class Call:
 
     async def _release(self) -> None:
         if self.recorder is not None:
-            ended = self.conversation.ended
             try:
-                await self.recorder.close(ended.reason if ended is not None else "hangup")
+                await self.recorder.close(end_reason(self.conversation))
             except Exception:
                 self.log.exception("recording the end of the session failed")
         await self.conversation.aclose()  # its tools' HTTP session and threads too
@@ -276,21 +274,3 @@ class Call:
             await self.session.aclose()
         if self._finishing is not None:
             await self._finishing
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("writing a turn to the store failed", exc_info=task.exception())
-
-
-def _said(recorder: SessionRecord, event: Any) -> None:
-    """A transcript line for the record, from LiveKit's ``conversation_item_added``."""
-    item = event.item
-    if getattr(item, "type", None) == "message" and item.role in ("user", "assistant"):
-        recorder.said("user" if item.role == "user" else "agent", item.text_content or "")
-
-
-def _turn_over(recorder: SessionRecord, event: Any) -> None:
-    if event.new_state == "listening":  # the turn is done: write it, off the audio path
-        task = asyncio.create_task(recorder.flush(), name="flowctl.call.record")
-        task.add_done_callback(_log_failure)

@@ -35,6 +35,7 @@ from flowctl.engine.runtime import Action, Conversation, Handoff
 from flowctl.engine.tools import ToolRegistry
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.llm import OFFLINE_REPLY, OfflineLLM, Step
+from flowctl.worker.recording import Record, attach, end_reason
 from flowctl.worker.transcript import Line, said, said_in, transcript
 
 __all__ = ["OFFLINE_REPLY", "run_lines"]
@@ -72,17 +73,23 @@ async def run_lines(
     allow_network: bool = False,
     timeout: float = 10.0,
     egress: EgressPolicy | None = None,
+    record: Record | None = None,
 ) -> Conversation:
     """Drive a text-only session from ``lines`` and print the transcript with ``out``
     (each line with its kind: an event's, or ``note`` for the session's own words);
     ``model`` makes the session's model for the conversation (None: the offline one);
-    ``egress``: where http tools may connect (None: anywhere)."""
+    ``egress``: where http tools may connect (None: anywhere); ``record``: starts the
+    session's record, kept as the worker keeps a call's."""
     tools = ToolRegistry(compiled.tools, allow_network=allow_network, egress=egress)
     conv = Conversation(compiled, variables=variables, tools=tools)
+    recorder = None
     try:
+        recorder = await record(conv) if record is not None else None
         async with AgentSession(
             llm=(model or offline_model)(conv), max_tool_steps=compiled.max_tool_steps
         ) as session:
+            if recorder is not None:
+                attach(session, recorder)
             start = await session.start(await FlowAgent.open(conv), capture_run=True)
             for text in said_in(start):
                 out(said("agent", text))
@@ -121,6 +128,8 @@ async def run_lines(
                 for printed in transcript(conv.history[mark:], said_in(run), spoken):
                     out(printed)
     finally:
+        if recorder is not None:
+            await recorder.close(end_reason(conv))
         await conv.aclose()  # and its tools
     return conv
 

@@ -32,6 +32,7 @@ from flowctl.engine.scenario import Scenario, TurnResult, check_against, check_t
 from flowctl.engine.tools import ToolRegistry
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.llm import ScriptedLLM, Step
+from flowctl.worker.recording import Record, attach, end_reason
 from flowctl.worker.transcript import Line, said, said_in, transcript
 
 __all__ = ["ScenarioResult", "TurnReport", "run_scenario", "run_scenarios"]
@@ -104,11 +105,13 @@ async def run_scenario(
     timeout: float = TURN_TIMEOUT,
     session_options: dict[str, Any] | None = None,
     egress: EgressPolicy | None = None,
+    record: Record | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` in a fresh session. ``model`` makes the session's model for its
     conversation; None: the scripted model plays the turns' steps. Each turn (and the
     start) must finish within ``timeout`` seconds. ``egress``: where http tools may
-    connect, when the network is allowed (None: anywhere)."""
+    connect, when the network is allowed (None: anywhere). ``record``: starts the
+    session's record, kept as the worker keeps a call's."""
     # A real model's calls are its own: only the script's are checked.
     problems = check_against(scenario, compiled, scripted=model is None)
     if problems:
@@ -132,8 +135,12 @@ async def run_scenario(
     opening: list[str] = []
     error: str | None = None
     spoken = None
+    recorder = None
     try:
+        recorder = await record(conv) if record is not None else None
         async with AgentSession(llm=answering, **options) as session:
+            if recorder is not None:
+                attach(session, recorder)
             try:
                 agent = await asyncio.wait_for(FlowAgent.open(conv), timeout)
                 start = await asyncio.wait_for(session.start(agent, capture_run=True), timeout)
@@ -181,6 +188,8 @@ async def run_scenario(
                 lines = [said("user", turn.user), *transcript(events, words, spoken)]
                 reports.append(TurnReport.of(number, turn.user, result, lines, problems))
     finally:
+        if recorder is not None:
+            await recorder.close(end_reason(conv))
         await conv.aclose()  # and its tools
         await answering.aclose()  # a real model's HTTP client
     fired = [f"{e.source}.{e.edge}" for e in conv.history if isinstance(e, Fired)]
@@ -214,11 +223,19 @@ async def run_scenarios(
     allow_network: bool = False,
     timeout: float = TURN_TIMEOUT,
     egress: EgressPolicy | None = None,
+    record: Record | None = None,
 ) -> list[ScenarioResult]:
-    """Each scenario in its own session, with a fresh model."""
+    """Each scenario in its own session (each recorded, with ``record``), with a fresh
+    model."""
     return [
         await run_scenario(
-            compiled, s, model=model, allow_network=allow_network, timeout=timeout, egress=egress
+            compiled,
+            s,
+            model=model,
+            allow_network=allow_network,
+            timeout=timeout,
+            egress=egress,
+            record=record,
         )
         for s in scenarios
     ]
