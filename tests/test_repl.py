@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import FLOWS, GOODBYE
+from conftest import FLOWS, GOODBYE, quiet_handoff
 from flowkit import compile_file
 from livekit.agents import llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
@@ -106,6 +106,19 @@ def test_repl_go_shows_what_a_tool_returned(tmp_path: Path) -> None:
     assert out.splitlines() == [
         '/go lookup {"caller": "Ana"}',
         '  tool lookup -> ok {"found": true, "slot": "10:30"}',
+    ]
+
+
+def test_repl_shows_the_silence_after_a_handoff_with_nothing_to_say(tmp_path: Path) -> None:
+    code, out, err = talk(quiet_handoff(tmp_path), "/go to_desk\n/go finish\n")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "/go to_desk {}",
+        "  to_desk: Main -> Desk",
+        "agent: (silence)",
+        "/go finish {}",  # the call ends: no one is left waiting
+        "  finish: Desk -> Goodbye",
+        "  call ended (end_state)",
     ]
 
 

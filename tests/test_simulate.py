@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
-from conftest import EXAMPLES, FLOWS, ROOT
+from conftest import EXAMPLES, FLOWS, ROOT, quiet_handoff
 from workerkit import assert_covers_everything
 
 from flowctl.cli.main import cli
@@ -43,6 +43,23 @@ def test_the_clinic_scenarios_pass(tmp_path: Path) -> None:
     assert out.splitlines()[0] == "PASS  a medication question goes to the specialist"
     assert "      transfer_to_specialist: IntakeAgent -> SpecialistAgent" in out.splitlines()
     assert err == "1 scenario: 1 passed, 0 failed\n"
+
+
+def test_a_scenario_shows_the_silence_after_a_handoff_with_nothing_to_say(
+    tmp_path: Path,
+) -> None:
+    turn = {"user": "The front desk, please.", "model": [{"call": "to_desk"}]}
+    scenario = {"name": "the desk takes over in silence", "turns": [turn]}
+    path = tmp_path / "quiet.scenarios.json"
+    path.write_text(json.dumps({"flow": "quiet.json", "scenarios": [scenario]}))
+    code, out, err = run("simulate", str(quiet_handoff(tmp_path)), "--scenario", str(path))
+    assert (code, err) == (0, "1 scenario: 1 passed, 0 failed\n")
+    assert out.splitlines() == [
+        "PASS  the desk takes over in silence",
+        "    user: The front desk, please.",
+        "      to_desk: Main -> Desk",
+        "    agent: (silence)",
+    ]
 
 
 @pytest.mark.parametrize("flow", [p.stem for p in EXAMPLES])
