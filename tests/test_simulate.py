@@ -62,6 +62,30 @@ def test_a_scenario_shows_the_silence_after_a_handoff_with_nothing_to_say(
     ]
 
 
+def test_the_demo_says_each_sentence_once_after_an_edge_that_speaks() -> None:
+    """``make demo``: an edge's ``say`` is the agent's answer; the scripted model follows
+    it with what comes next, never the same sentence again."""
+    code, out, _ = run("simulate", str(FLOWS / "clinic.json"), "--scenario", str(SCENARIOS))
+    assert code == 0
+    lines = out.splitlines()
+    staff = lines.index("    user: Yes, the one for my February visit, I was charged twice.")
+    assert lines[staff + 1 : staff + 4] == [
+        "      tool transfer_call -> ok",
+        "    agent: Of course. I'm connecting you with a member of our staff now; please stay "
+        "on the line.",
+        "      call ended (transfer)",
+    ]
+    callback = lines.index(
+        "    user: I'm at work right now. Can someone call me back after five on 555 014 2277?"
+    )
+    assert lines[callback + 1 : callback + 4] == [
+        "      tool schedule_callback -> ok",
+        "    agent: No problem. Someone from our front desk will call you back at 5550142277, "
+        "today after 5 PM.",
+        "    agent: Is there anything else I can help you with today?",
+    ]
+
+
 @pytest.mark.parametrize("flow", [p.stem for p in EXAMPLES])
 def test_every_example_has_scenarios_that_pass_and_fire_every_edge(flow: str) -> None:
     path = FLOWS / f"{flow}.scenarios.json"
