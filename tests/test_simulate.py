@@ -162,6 +162,29 @@ def test_explore_reaches_every_edge_of_every_example(flow: str) -> None:
     assert err.endswith(" failed\n") and ", 0 failed" in err
 
 
+@pytest.mark.parametrize(
+    ("flow", "line"),
+    [
+        (
+            "clinic",
+            "    agent: To recap, you're booked with Dr. Marsh on Tuesday, March 11 at 10:30 AM. "
+            "Thank you for calling Maple Grove Family Clinic. If your symptoms get worse or you "
+            "have an emergency, please call 911. Take care, and goodbye!",
+        ),
+        (
+            "support",
+            "    agent: Great. Just to recap, <resolution_summary> Is there anything else I can "
+            "help you with today?",
+        ),
+    ],
+    ids=["the-edges-example", "a-marked-stand-in"],
+)
+def test_explore_passes_free_text_an_edge_can_quote(flow: str, line: str) -> None:
+    code, out, _ = run("simulate", str(FLOWS / f"{flow}.json"), "--explore")
+    assert code == 0
+    assert line in out.splitlines()
+
+
 def test_coverage_names_what_never_ran(tmp_path: Path) -> None:
     path = first_scenario(tmp_path)
     code, out, _ = run(
