@@ -355,6 +355,7 @@ def _talk(
                 model=factory,
                 allow_network=allow_network,
                 timeout=timeout,
+                echo=not interactive,  # a terminal shows the typed line at its prompt
             )
         )
     except ValueError as exc:  # a --var that is not declared, or of the wrong type

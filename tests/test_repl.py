@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -140,6 +142,54 @@ def test_repl_ctrl_c_at_the_prompt_leaves_with_130_and_no_warning() -> None:
         proc.kill()
         proc.communicate()
     assert (proc.returncode, out, err) == (130, "", "")
+
+
+def test_repl_on_a_terminal_does_not_repeat_the_typed_line() -> None:
+    """The terminal shows what was typed (its echo); the REPL adds no ``user: ...``."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "flowctl"), "simulate", str(CLINIC)],
+        stdin=follower,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    os.close(follower)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        while marker not in seen and select.select([leader], [], [], 30)[0]:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the REPL has left and closed the terminal
+                return
+            if not chunk:
+                return
+            seen += chunk
+
+    try:
+        read_until(b"help you?\r\n")
+        os.write(leader, b"Sorry, wrong number\n")
+        read_until(b"(end_call)\r\n")
+        os.write(leader, b"/quit\n")
+        read_until(b"never")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(leader)
+        assert proc.stderr is not None
+        prompts = proc.stderr.read()
+        proc.stderr.close()
+    assert seen.decode().split("\r\n") == [
+        GREETING,
+        "Sorry, wrong number",  # the terminal's echo of what was typed
+        "  tool end_call -> ok",
+        "  call ended (end_call)",
+        "/quit",
+        "",
+    ]
+    assert prompts == b"you> you> "  # input() prompts on stderr
 
 
 class _Silent(llm.LLM):
