@@ -11,6 +11,7 @@ import select
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,36 +93,51 @@ def test_repl_quit_and_end_of_input_leave_after_the_call_has_ended(text: str) ->
     assert talk(CLINIC, text) == (0, "\n".join(ended) + "\n", "")
 
 
-def test_repl_edges_show_their_guards(tmp_path: Path) -> None:
-    code, out, err = talk(guarded(tmp_path), "/edges\n")
+@pytest.mark.parametrize(
+    ("flow", "text", "printed"),
+    [
+        (
+            guarded,
+            "/edges\n",
+            [
+                "  finish() [handoff] [requires caller; when verified]: "
+                "The caller has no more questions and says goodbye",
+                "  lookup(caller) [tool]: Look up the caller's next visit.",
+            ],
+        ),
+        (
+            guarded,
+            '/go lookup {"caller": "Ana"}\n',
+            [
+                '/go lookup {"caller": "Ana"}',
+                '  tool lookup -> ok {"found": true, "slot": "10:30"}',
+            ],
+        ),
+        (
+            quiet_handoff,
+            "/go to_desk\n/go finish\n",
+            [
+                "/go to_desk {}",
+                "  to_desk: Main -> Desk",
+                "agent: (silence)",  # the edge says nothing and Desk has no greeting
+                "/go finish {}",  # the call ends: no one is left waiting
+                "  finish: Desk -> Goodbye",
+                "  call ended (end_state)",
+            ],
+        ),
+    ],
+    ids=[
+        "edges-show-their-guards",
+        "go-shows-what-a-tool-returned",
+        "go-shows-the-silence-after-a-handoff-with-nothing-to-say",
+    ],
+)
+def test_repl_commands_print(
+    tmp_path: Path, flow: Callable[[Path], Path], text: str, printed: list[str]
+) -> None:
+    code, out, err = talk(flow(tmp_path), text)
     assert (code, err) == (0, "")
-    assert out.splitlines() == [
-        "  finish() [handoff] [requires caller; when verified]: "
-        "The caller has no more questions and says goodbye",
-        "  lookup(caller) [tool]: Look up the caller's next visit.",
-    ]
-
-
-def test_repl_go_shows_what_a_tool_returned(tmp_path: Path) -> None:
-    code, out, err = talk(guarded(tmp_path), '/go lookup {"caller": "Ana"}\n')
-    assert (code, err) == (0, "")
-    assert out.splitlines() == [
-        '/go lookup {"caller": "Ana"}',
-        '  tool lookup -> ok {"found": true, "slot": "10:30"}',
-    ]
-
-
-def test_repl_shows_the_silence_after_a_handoff_with_nothing_to_say(tmp_path: Path) -> None:
-    code, out, err = talk(quiet_handoff(tmp_path), "/go to_desk\n/go finish\n")
-    assert (code, err) == (0, "")
-    assert out.splitlines() == [
-        "/go to_desk {}",
-        "  to_desk: Main -> Desk",
-        "agent: (silence)",
-        "/go finish {}",  # the call ends: no one is left waiting
-        "  finish: Desk -> Goodbye",
-        "  call ended (end_state)",
-    ]
+    assert out.splitlines() == printed
 
 
 def test_repl_ctrl_c_at_the_prompt_leaves_with_130_and_no_warning() -> None:
