@@ -345,6 +345,7 @@ def _talk(
                     allow_network=allow_network,
                     timeout=timeout,
                     record=record,
+                    echo=not interactive,  # a terminal shows the typed line at its prompt
                 ),
             )
         )

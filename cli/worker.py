@@ -177,6 +177,9 @@ def token(
         decision = route(routing_catalog(flows_dir, store_url), metadata)
         if isinstance(decision, Rejected):
             raise Failure(f"--metadata would be refused: {decision.reason}")
-    from flowctl.worker.tokens import participant_token
+    from flowctl.worker.tokens import participant_token, short_secret
 
+    note = short_secret(secret)
+    if note is not None:
+        click.echo(f"flowctl token: note: {note}", err=True)
     click.echo(participant_token(key, secret, ttl_seconds=ttl, metadata=metadata, **participant))

@@ -108,7 +108,13 @@ def _literals(compiled: CompiledFlow) -> dict[str, list[Any]]:
     return found
 
 
-def _candidates(name: str, p: Parameter, literals: dict[str, list[Any]]) -> list[Any]:
+def _candidates(
+    name: str, p: Parameter, literals: dict[str, list[Any]], written: str | None = None
+) -> list[Any]:
+    """Values worth trying for parameter ``name``. ``written``: the free text to pass
+    when no guard names one: the edge's own example's, so a `say` that quotes it reads
+    as it will on a call; without one, the parameter's name as a marked stand-in
+    (``<call_summary>``), never a word that reads as part of the sentence."""
     seen = literals.get(name, [])
     if p.type == "enum":
         return list(p.enum or [])
@@ -124,7 +130,7 @@ def _candidates(name: str, p: Parameter, literals: dict[str, list[Any]]) -> list
         lists = [v for v in seen if isinstance(v, list)]
         return [[], *lists, *(one if _NON_EMPTY in seen and one[0] else [])]
     strings = [v for v in seen if isinstance(v, str)]
-    return [*strings, "example"]
+    return [*strings, written if written is not None else f"<{name}>"]
 
 
 def _argument_sets(ce: CompiledEdge, literals: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -132,7 +138,14 @@ def _argument_sets(ce: CompiledEdge, literals: dict[str, list[Any]]) -> list[dic
     vary one parameter at a time."""
     params = dict(ce.tool.parameters) if ce.tool is not None else {}
     params.update(ce.edge.parameters)
-    options = {n: accepted(p, _candidates(n, p, literals)) for n, p in params.items() if p.required}
+    written = {  # the first example's text for each parameter an example gives
+        n: v for x in reversed(ce.edge.phrases()) for n, v in x.args.items() if isinstance(v, str)
+    }
+    options = {
+        n: accepted(p, _candidates(n, p, literals, written.get(n)))
+        for n, p in params.items()
+        if p.required
+    }
     if not options:
         return [{}]
     base = {n: values[0] for n, values in options.items()}

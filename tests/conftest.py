@@ -89,6 +89,26 @@ def minimal(**main: Any) -> dict[str, Any]:
     return {"agents": [state, dict(GOODBYE)]}
 
 
+def quiet_handoff(tmp_path: Path) -> Path:
+    """A flow file whose ``to_desk`` enters ``Desk`` in silence (FL206, a warning): the
+    edge has no ``say`` and ``Desk`` no greeting, so the caller hears nothing."""
+    desk = {
+        "name": "Desk",
+        "instructions": "Answer the caller's questions for the front desk.",
+        "edges": [FINISH],
+    }
+    to_desk = {
+        "name": "to_desk",
+        "description": "The caller asks for the front desk",
+        "target_agent": "Desk",
+    }
+    doc = minimal(edges=[to_desk])
+    doc["agents"].insert(1, desk)
+    path = tmp_path / "quiet.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
 @pytest.fixture
 def clean_flow() -> dict[str, Any]:
     return minimal()

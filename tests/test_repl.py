@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import FLOWS, GOODBYE
+from conftest import FLOWS, GOODBYE, quiet_handoff
 from flowkit import compile_file
 from livekit.agents import llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
@@ -90,23 +93,51 @@ def test_repl_quit_and_end_of_input_leave_after_the_call_has_ended(text: str) ->
     assert talk(CLINIC, text) == (0, "\n".join(ended) + "\n", "")
 
 
-def test_repl_edges_show_their_guards(tmp_path: Path) -> None:
-    code, out, err = talk(guarded(tmp_path), "/edges\n")
+@pytest.mark.parametrize(
+    ("flow", "text", "printed"),
+    [
+        (
+            guarded,
+            "/edges\n",
+            [
+                "  finish() [handoff] [requires caller; when verified]: "
+                "The caller has no more questions and says goodbye",
+                "  lookup(caller) [tool]: Look up the caller's next visit.",
+            ],
+        ),
+        (
+            guarded,
+            '/go lookup {"caller": "Ana"}\n',
+            [
+                '/go lookup {"caller": "Ana"}',
+                '  tool lookup -> ok {"found": true, "slot": "10:30"}',
+            ],
+        ),
+        (
+            quiet_handoff,
+            "/go to_desk\n/go finish\n",
+            [
+                "/go to_desk {}",
+                "  to_desk: Main -> Desk",
+                "agent: (silence)",  # the edge says nothing and Desk has no greeting
+                "/go finish {}",  # the call ends: no one is left waiting
+                "  finish: Desk -> Goodbye",
+                "  call ended (end_state)",
+            ],
+        ),
+    ],
+    ids=[
+        "edges-show-their-guards",
+        "go-shows-what-a-tool-returned",
+        "go-shows-the-silence-after-a-handoff-with-nothing-to-say",
+    ],
+)
+def test_repl_commands_print(
+    tmp_path: Path, flow: Callable[[Path], Path], text: str, printed: list[str]
+) -> None:
+    code, out, err = talk(flow(tmp_path), text)
     assert (code, err) == (0, "")
-    assert out.splitlines() == [
-        "  finish() [handoff] [requires caller; when verified]: "
-        "The caller has no more questions and says goodbye",
-        "  lookup(caller) [tool]: Look up the caller's next visit.",
-    ]
-
-
-def test_repl_go_shows_what_a_tool_returned(tmp_path: Path) -> None:
-    code, out, err = talk(guarded(tmp_path), '/go lookup {"caller": "Ana"}\n')
-    assert (code, err) == (0, "")
-    assert out.splitlines() == [
-        '/go lookup {"caller": "Ana"}',
-        '  tool lookup -> ok {"found": true, "slot": "10:30"}',
-    ]
+    assert out.splitlines() == printed
 
 
 def test_repl_ctrl_c_at_the_prompt_leaves_with_130_and_no_warning() -> None:
@@ -127,6 +158,54 @@ def test_repl_ctrl_c_at_the_prompt_leaves_with_130_and_no_warning() -> None:
         proc.kill()
         proc.communicate()
     assert (proc.returncode, out, err) == (130, "", "")
+
+
+def test_repl_on_a_terminal_does_not_repeat_the_typed_line() -> None:
+    """The terminal shows what was typed (its echo); the REPL adds no ``user: ...``."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "flowctl"), "simulate", str(CLINIC)],
+        stdin=follower,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    os.close(follower)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        while marker not in seen and select.select([leader], [], [], 30)[0]:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the REPL has left and closed the terminal
+                return
+            if not chunk:
+                return
+            seen += chunk
+
+    try:
+        read_until(b"help you?\r\n")
+        os.write(leader, b"Sorry, wrong number\n")
+        read_until(b"(end_call)\r\n")
+        os.write(leader, b"/quit\n")
+        read_until(b"never")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(leader)
+        assert proc.stderr is not None
+        prompts = proc.stderr.read()
+        proc.stderr.close()
+    assert seen.decode().split("\r\n") == [
+        GREETING,
+        "Sorry, wrong number",  # the terminal's echo of what was typed
+        "  tool end_call -> ok",
+        "  call ended (end_call)",
+        "/quit",
+        "",
+    ]
+    assert prompts == b"you> you> "  # input() prompts on stderr
 
 
 class _Silent(llm.LLM):

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
-from conftest import EXAMPLES, FLOWS, ROOT
+from conftest import EXAMPLES, FLOWS, ROOT, quiet_handoff
 from workerkit import assert_covers_everything
 
 from flowctl.cli.main import cli
@@ -43,6 +43,47 @@ def test_the_clinic_scenarios_pass(tmp_path: Path) -> None:
     assert out.splitlines()[0] == "PASS  a medication question goes to the specialist"
     assert "      transfer_to_specialist: IntakeAgent -> SpecialistAgent" in out.splitlines()
     assert err == "1 scenario: 1 passed, 0 failed\n"
+
+
+def test_a_scenario_shows_the_silence_after_a_handoff_with_nothing_to_say(
+    tmp_path: Path,
+) -> None:
+    turn = {"user": "The front desk, please.", "model": [{"call": "to_desk"}]}
+    scenario = {"name": "the desk takes over in silence", "turns": [turn]}
+    path = tmp_path / "quiet.scenarios.json"
+    path.write_text(json.dumps({"flow": "quiet.json", "scenarios": [scenario]}))
+    code, out, err = run("simulate", str(quiet_handoff(tmp_path)), "--scenario", str(path))
+    assert (code, err) == (0, "1 scenario: 1 passed, 0 failed\n")
+    assert out.splitlines() == [
+        "PASS  the desk takes over in silence",
+        "    user: The front desk, please.",
+        "      to_desk: Main -> Desk",
+        "    agent: (silence)",
+    ]
+
+
+def test_the_demo_says_each_sentence_once_after_an_edge_that_speaks() -> None:
+    """``make demo``: an edge's ``say`` is the agent's answer; the scripted model follows
+    it with what comes next, never the same sentence again."""
+    code, out, _ = run("simulate", str(FLOWS / "clinic.json"), "--scenario", str(SCENARIOS))
+    assert code == 0
+    lines = out.splitlines()
+    staff = lines.index("    user: Yes, the one for my February visit, I was charged twice.")
+    assert lines[staff + 1 : staff + 4] == [
+        "      tool transfer_call -> ok",
+        "    agent: Of course. I'm connecting you with a member of our staff now; please stay "
+        "on the line.",
+        "      call ended (transfer)",
+    ]
+    callback = lines.index(
+        "    user: I'm at work right now. Can someone call me back after five on 555 014 2277?"
+    )
+    assert lines[callback + 1 : callback + 4] == [
+        "      tool schedule_callback -> ok",
+        "    agent: No problem. Someone from our front desk will call you back at 5550142277, "
+        "today after 5 PM.",
+        "    agent: Is there anything else I can help you with today?",
+    ]
 
 
 @pytest.mark.parametrize("flow", [p.stem for p in EXAMPLES])
@@ -119,6 +160,29 @@ def test_explore_reaches_every_edge_of_every_example(flow: str) -> None:
     assert code == 0, out
     assert_covers_everything(out)
     assert err.endswith(" failed\n") and ", 0 failed" in err
+
+
+@pytest.mark.parametrize(
+    ("flow", "line"),
+    [
+        (
+            "clinic",
+            "    agent: To recap, you're booked with Dr. Marsh on Tuesday, March 11 at 10:30 AM. "
+            "Thank you for calling Maple Grove Family Clinic. If your symptoms get worse or you "
+            "have an emergency, please call 911. Take care, and goodbye!",
+        ),
+        (
+            "support",
+            "    agent: Great. Just to recap, <resolution_summary> Is there anything else I can "
+            "help you with today?",
+        ),
+    ],
+    ids=["the-edges-example", "a-marked-stand-in"],
+)
+def test_explore_passes_free_text_an_edge_can_quote(flow: str, line: str) -> None:
+    code, out, _ = run("simulate", str(FLOWS / f"{flow}.json"), "--explore")
+    assert code == 0
+    assert line in out.splitlines()
 
 
 def test_coverage_names_what_never_ran(tmp_path: Path) -> None:

@@ -4,12 +4,14 @@ participant token whose claims dispatch the agent."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import jwt
 import pytest
@@ -207,6 +209,32 @@ def test_token_refuses_without_keys_or_with_metadata_the_router_refuses(
     assert code == 2
     assert out == ""
     assert err == f"flowctl: error: {message}\n"
+
+
+def test_token_with_the_dev_servers_short_secret_says_so_in_one_line() -> None:
+    """`livekit-server --dev` signs with `devkey`/`secret`: a note, not PyJWT's warning
+    (which the suite's filterwarnings=error would turn into a failure)."""
+    dev = {"LIVEKIT_API_KEY": "devkey", "LIVEKIT_API_SECRET": "secret"}
+    code, out, err = run("token", "--room", "r", "--identity", "i", env=dev)
+    assert code == 0
+    assert err == (
+        "flowctl token: note: LIVEKIT_API_SECRET is 6 bytes, below the 32 HS256 asks for: "
+        "fine with `livekit-server --dev`, not in production\n"
+    )
+    _, claims, _ = out.strip().split(".")
+    assert json.loads(base64.urlsafe_b64decode(claims + "==")) == {
+        "iss": "devkey",
+        "sub": "i",
+        "video": {
+            "roomJoin": True,
+            "room": "r",
+            "canPublish": True,
+            "canSubscribe": True,
+            "canPublishData": True,
+        },
+        "nbf": ANY,
+        "exp": ANY,
+    }
 
 
 def test_worker_and_token_help_import_no_livekit() -> None:

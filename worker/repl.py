@@ -74,12 +74,15 @@ async def run_lines(
     timeout: float = 10.0,
     egress: EgressPolicy | None = None,
     record: Record | None = None,
+    echo: bool = True,
 ) -> Conversation:
     """Drive a text-only session from ``lines`` and print the transcript with ``out``
     (each line with its kind: an event's, or ``note`` for the session's own words);
     ``model`` makes the session's model for the conversation (None: the offline one);
     ``egress``: where http tools may connect (None: anywhere); ``record``: starts the
-    session's record, kept as the worker keeps a call's."""
+    session's record, kept as the worker keeps a call's. ``echo``: print each user line
+    as ``user: ...``; a terminal has already shown what was typed at its prompt, so
+    there it would be said twice."""
     tools = ToolRegistry(compiled.tools, allow_network=allow_network, egress=egress)
     conv = Conversation(compiled, variables=variables, tools=tools)
     recorder = None
@@ -113,7 +116,8 @@ async def run_lines(
                 if command is not None:
                     _command(conv, line, out)
                     continue
-                out(said("user", line))
+                if echo:
+                    out(said("user", line))
                 mark = len(conv.history)
                 try:
                     run: RunResult[None] | None = await _turn(

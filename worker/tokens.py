@@ -6,9 +6,27 @@ Only ``livekit-api`` is needed, imported when a token is made.
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
-__all__ = ["participant_token"]
+__all__ = ["SECRET_MIN_BYTES", "participant_token", "short_secret"]
+
+# HS256 asks for a key of at least 32 bytes (RFC 7518, section 3.2). `livekit-server
+# --dev` signs with the secret "secret" (6 bytes): PyJWT then warns with a raw
+# InsecureKeyLengthWarning on every token, so we silence it and say it once, plainly
+# (short_secret), where a person reads it.
+SECRET_MIN_BYTES = 32
+
+
+def short_secret(api_secret: str) -> str | None:
+    """A one-line note when ``api_secret`` is shorter than HS256 asks for; None when not."""
+    size = len(api_secret.encode())
+    if size >= SECRET_MIN_BYTES:
+        return None
+    return (
+        f"LIVEKIT_API_SECRET is {size} bytes, below the {SECRET_MIN_BYTES} HS256 asks for: "
+        "fine with `livekit-server --dev`, not in production"
+    )
 
 
 def participant_token(
@@ -44,4 +62,6 @@ def participant_token(
         access.with_room_config(api.RoomConfiguration(agents=[dispatch]))
     elif metadata:
         access.with_room_config(api.RoomConfiguration(metadata=metadata))
-    return access.to_jwt()
+    with warnings.catch_warnings():  # said once by short_secret, not by PyJWT each time
+        warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long")
+        return access.to_jwt()

@@ -11,10 +11,15 @@ from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from flowctl.engine.describe import describe
-from flowctl.engine.events import ToolReturned
+from flowctl.engine.events import Fired, ToolReturned
 from flowctl.engine.runtime import Ended, Event, Turn
 
-__all__ = ["Line", "said", "said_in", "transcript"]
+__all__ = ["SILENCE", "Line", "said", "said_in", "transcript"]
+
+# What the agent "says" when a handoff lands in a state that has nothing to say (no edge
+# `say`, no greeting) and the call goes on: on a call that is dead air, the caller waiting
+# for a voice; a transcript shows it rather than leaving the gap unseen.
+SILENCE = "(silence)"
 
 
 class Line(NamedTuple):
@@ -49,11 +54,14 @@ def transcript(
     (``events``, the turn's part of the history), what the ``agent`` said, and the end of
     the call last when it came. ``spoken``: the output field the agent's words show;
     ``values``: show what each tool returned after its ``-> ok`` (``/go`` asks for it; in
-    the model's turns the agent's next words are the answer)."""
+    the model's turns the agent's next words are the answer). A handoff after which the
+    agent says nothing and the call goes on shows as the agent's ``(silence)``."""
     ended = [e for e in events if isinstance(e, Ended)]
+    moved = any(isinstance(e, Fired) and e.target is not None for e in events)
+    words = agent or ([SILENCE] if moved and not ended else [])
     return [
         *_done([e for e in events if not isinstance(e, Ended)], spoken, values),
-        *(said("agent", text) for text in agent),
+        *(said("agent", text) for text in words),
         *_done(ended, spoken, values),
     ]
 
