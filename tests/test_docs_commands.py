@@ -20,6 +20,9 @@ What runs, and what is compared:
 - output, where a console block shows any, must equal what ran (trailing whitespace
   ignored); ``...`` stands for any text, a line of only ``...`` for any lines, and
   ISO timestamps (``2026-12-01T10:42:07Z``) are compared as ``<time>``.
+- a session id a ``recorded: ID`` line shows stands, in the lines after it, for the id
+  the run recorded (a reader pastes the id they got);
+- what a block assumes the doc did before it (a store, a tenant) runs first: ``SETUP``.
 """
 
 from __future__ import annotations
@@ -56,18 +59,20 @@ SKIPPED = {
     ("docs/store.md", "flowctl store push clinic.json -t acme"): (
         "needs an edited clinic.json and the v1 pushed earlier in the walkthrough"
     ),
+}
+# What a block assumes the reader already did, earlier in the same doc.
+ACME = ("flowctl store init", "flowctl tenants create acme")
+SETUP = {
     (
         "docs/simulation.md",
         "flowctl simulate flows/clinic.json --scenario "
         "flows/clinic.scenarios.json --record -t acme",
-    ): "the session id differs on every run",
-}
-# What a block assumes the reader already did, earlier in the same doc.
-SETUP = {
-    ("README.md", "flowctl keys create --tenant acme --role developer --name ci"): (
-        "flowctl store init",
-        "flowctl tenants create acme",
+    ): (
+        *ACME,
+        "flowctl tenants policy acme --allow-transfer tel:+15555550100",
+        "flowctl store push flows/clinic.json -t acme --publish",
     ),
+    ("README.md", "flowctl keys create --tenant acme --role developer --name ci"): ACME,
     ("docs/store.md", "flowctl store list --store sqlite:///team.db -t acme"): (
         "flowctl store init --store sqlite:///team.db",
     ),
@@ -75,14 +80,8 @@ SETUP = {
         "docs/security.md",
         "flowctl tenants policy acme --grant-tool lookup_order "
         "--allow-host api.acme.example --allow-transfer +15550100",
-    ): (
-        "flowctl store init",
-        "flowctl tenants create acme",
-    ),
-    ("docs/security.md", 'printf %s "$CRM_TOKEN" | flowctl secrets set -t acme CRM_TOKEN'): (
-        "flowctl store init",
-        "flowctl tenants create acme",
-    ),
+    ): ACME,
+    ("docs/security.md", 'printf %s "$CRM_TOKEN" | flowctl secrets set -t acme CRM_TOKEN'): ACME,
 }
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
@@ -178,6 +177,19 @@ def expected_code(output: str | None) -> int:
     return 0
 
 
+def recorded_ids(shown: str | None, got: str) -> dict[str, str]:
+    """The ids ``recorded: ID`` lines show, paired with the ones the run printed: a
+    reader pastes the id they got, not the doc's."""
+    pattern = re.compile(r"^recorded: (\w+)$", re.M)
+    return dict(zip(pattern.findall(shown or ""), pattern.findall(got), strict=False))
+
+
+def renamed(text: str, ids: dict[str, str]) -> str:
+    for shown, got in ids.items():
+        text = text.replace(shown, got)
+    return text
+
+
 def matches(shown: str, got: str) -> bool:
     """``got`` is what ``shown`` shows, ``...`` standing for any text."""
 
@@ -262,10 +274,13 @@ def test_doc_commands_run_as_shown(block: Block, tmp_path: Path) -> None:
 
     for command in SETUP.get(block.key, ()):
         assert run(command).returncode == 0, command
+    ids: dict[str, str] = {}  # a session id the doc shows -> the one this run recorded
     for step in block.steps:
         if not runnable(step.command):
             continue
-        done = run(step.command)
+        done = run(renamed(step.command, ids))
+        ids.update(recorded_ids(step.output, done.stdout))
         assert done.returncode == expected_code(step.output), (step.command, done.stdout)
         if step.output:
-            assert matches(step.output, done.stdout), (step.command, step.output, done.stdout)
+            shown = renamed(step.output, ids)
+            assert matches(shown, done.stdout), (step.command, shown, done.stdout)
