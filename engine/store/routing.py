@@ -108,15 +108,7 @@ def routes_to(document: Any, flow_id: str) -> list[str]:
     ``$.purposes.trial[1].flow``, ``$.rules[0].flow``. A flow routed to is not deleted."""
     if document is None:
         return []
-    routing = parse_routing(document)
-    found: list[str] = []
-    for where, target in _targets(routing):
-        if isinstance(target, list):
-            found += [f"{where}[{j}].flow" for j, v in enumerate(target) if v.flow == flow_id]
-        elif target == flow_id:
-            found.append(where)
-    found += [f"$.rules[{i}].flow" for i, r in enumerate(routing.rules) if r.flow == flow_id]
-    return found
+    return [where for where, named in _named_flows(parse_routing(document)) if named == flow_id]
 
 
 def check_routed_flows(routing: StoreRouting, flows: Collection[str], tenant_id: str) -> None:
@@ -125,20 +117,25 @@ def check_routed_flows(routing: StoreRouting, flows: Collection[str], tenant_id:
     mistake. Raises ``ValueError`` naming the first unknown flow and its place. Not part
     of :func:`validate_routing`, which checks a document alone: the store can hold a
     routing written before its flows are pushed (tenant files, ``flowctl tenants``)."""
-    named = [
-        (f"{where}[{j}].flow", v.flow)
-        for where, t in _targets(routing)
-        if isinstance(t, list)
-        for j, v in enumerate(t)
-    ]
-    named += [(where, t) for where, t in _targets(routing) if isinstance(t, str)]
-    named += [(f"$.rules[{i}].flow", rule.flow) for i, rule in enumerate(routing.rules)]
-    for where, flow_id in sorted(named):
+    for where, flow_id in sorted(_named_flows(routing)):
         if flow_id not in flows:
             hint = did_you_mean(flow_id, flows) or "; push it first"
             raise ValueError(
                 f"Unknown flow `{flow_id}` (tenant `{tenant_id}`){hint} - at `{where}`"
             )
+
+
+def _named_flows(routing: StoreRouting) -> list[tuple[str, str]]:
+    """Every place the document names a flow, in its order: purposes and the default
+    (a split's variants one by one), then the rules."""
+    named: list[tuple[str, str]] = []
+    for where, target in _targets(routing):
+        if isinstance(target, list):
+            named += [(f"{where}[{j}].flow", v.flow) for j, v in enumerate(target)]
+        else:
+            named.append((where, target))
+    named += [(f"$.rules[{i}].flow", rule.flow) for i, rule in enumerate(routing.rules)]
+    return named
 
 
 def _targets(routing: StoreRouting) -> list[tuple[str, str | list[Variant]]]:
