@@ -440,7 +440,7 @@ async def test_pointer_moves_the_state_does_not_allow_are_pointer_refused(
 
 
 def test_rows_are_read_into_records_by_column_name() -> None:
-    from flowctl.engine.store.sqlite.rows import columns
+    from flowctl.engine.store.sql.rows import columns
 
     assert columns(Callback, when="due") == (
         'callback_id, session_id, due AS "when", reason, busy, requested_at, status'

@@ -15,8 +15,8 @@ from storekit import T0, flow_doc, opened
 from flowctl.engine.runtime import Entered
 from flowctl.engine.store import NotFound, Store, TenantStore
 from flowctl.engine.store.documents import push_document
+from flowctl.engine.store.sql.tenant import SQLTenantStore
 from flowctl.engine.store.sqlite import SQLiteStore
-from flowctl.engine.store.sqlite.tenant import SQLiteTenantStore
 
 NO_FLOW = "Unknown flow `{flow}` for tenant `acme`"
 NO_SESSION = "Unknown session `{session}` for tenant `acme`"
@@ -89,7 +89,7 @@ def test_every_tenant_method_is_covered_here() -> None:
 
 @pytest.mark.parametrize(
     ("protocol", "implementation"),
-    [(TenantStore, SQLiteTenantStore), (Store, SQLiteStore)],
+    [(TenantStore, SQLTenantStore), (Store, SQLiteStore)],
     ids=["TenantStore", "Store"],
 )
 def test_sqlite_classes_implement_the_protocols_exactly(
