@@ -80,14 +80,12 @@ async def init(url: str) -> None:
     """Create the store (or bring its schema up to date)."""
 
     async def body(s: Store) -> None:
-        from flowctl.engine.store.sqlite.schema import LATEST
-
         if s.migrated is None:
-            click.echo(f"Store {url} is up to date (schema {LATEST})")
+            click.echo(f"Store {s.url} is up to date (schema {s.schema_version})")
         elif s.migrated[0] == 0:
-            click.echo(f"Created store {url} (schema {LATEST})")
+            click.echo(f"Created store {s.url} (schema {s.schema_version})")
         else:
-            click.echo(f"Migrated store {url} from schema {s.migrated[0]} to {s.migrated[1]}")
+            click.echo(f"Migrated store {s.url} from schema {s.migrated[0]} to {s.migrated[1]}")
 
     await with_store(url, body, create=True)
 

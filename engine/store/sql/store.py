@@ -7,6 +7,7 @@ store, migrating it) is each backend's (``flowctl.engine.store.sqlite.store``,
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, Unpack
@@ -39,6 +40,7 @@ class SQLStore:
     def __init__(self, url: str, shared: Shared) -> None:
         self.url = url
         self.migrated: tuple[int, int] | None = None
+        self.schema_version = 0
         self._shared = shared
         self._tenants: dict[str, SQLTenantStore] = {}
 
@@ -116,6 +118,12 @@ class SQLStore:
 
     async def authenticate(self, key: str) -> ApiKey | None:
         return await authenticate(self._shared.reader, key)
+
+    async def wait_for_change(self, seen: int, timeout: float) -> int:
+        """The change counter after ``timeout`` (a backend that is told of changes
+        answers as soon as it differs from ``seen``)."""
+        await asyncio.sleep(timeout)
+        return await self.changes()
 
     async def changes(self) -> int:
         row = await self._shared.reader.one("SELECT counter FROM changes WHERE id = 1")
