@@ -126,6 +126,7 @@ class PostgresStore(SQLStore):
         db = PgDb(pool, server)
         try:
             migrated = await _migrate(db, create)
+            await db.keep_reader()
         except BaseException:
             await pool.close()
             raise
