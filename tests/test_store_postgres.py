@@ -104,7 +104,7 @@ async def test_unreachable_servers_and_databases_are_named_without_the_password(
     with pytest.raises(StoreUnavailable) as caught:
         await open_store(missing)
     assert str(caught.value) == (
-        f"Store `{missing}`: the database does not exist (database \"flowctl_no_such_db\" "
+        f'Store `{missing}`: the database does not exist (database "flowctl_no_such_db" '
         "does not exist); create it (`createdb NAME`) or point --store at one that does"
     )
 

@@ -2,8 +2,9 @@
 
 - :class:`StoreFlows` keeps a routing snapshot (``flowctl.engine.store.catalog``) fresh by
   watching the store's change counter (a publish reaches new sessions at once on
-  PostgreSQL, which notifies, within one poll interval on SQLite; no restart) and hands out compiled flows by (tenant, flow, version)
-  from a cache, each compiled as its tenant's flow. A session compiles the version it
+  PostgreSQL, which notifies, within one poll interval on SQLite; no restart) and
+  hands out compiled flows by (tenant, flow, version) from a cache, each compiled as
+  its tenant's flow. A session compiles the version it
   was routed to, so it stays pinned to it whatever is published later.
 - :class:`StoreLibrary` is the worker's ``flowctl.engine.library.FlowLibrary`` over it: tenants'
   flows under their boundaries, with their secrets and egress policy; a flow that

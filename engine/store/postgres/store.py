@@ -139,6 +139,14 @@ class PostgresStore(SQLStore):
         store._timeout = timeout
         return store
 
+    async def copied(self) -> None:
+        async with self.db.transaction() as tx:
+            for table, column in (("callbacks", "callback_id"), ("audit", "entry_id")):
+                await tx.run(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                    f"coalesce(max({column}), 0) + 1, false) FROM {table}"
+                )
+
     # --- publishes, as they happen --------------------------------------------------------
 
     async def wait_for_change(self, seen: int, timeout: float) -> int:

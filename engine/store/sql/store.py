@@ -16,7 +16,7 @@ from flowctl.engine.boundary import ToolCatalog
 from flowctl.engine.store.documents import check_actor, check_id, check_limit
 from flowctl.engine.store.errors import AlreadyExists
 from flowctl.engine.store.records import ApiKey, Tenant, TenantSettings, check_options
-from flowctl.engine.store.sql.db import audit, bump_changes
+from flowctl.engine.store.sql.db import Db, audit, bump_changes
 from flowctl.engine.store.sql.keys import authenticate
 from flowctl.engine.store.sql.part import Shared
 from flowctl.engine.store.sql.tenant import (
@@ -118,6 +118,15 @@ class SQLStore:
 
     async def authenticate(self, key: str) -> ApiKey | None:
         return await authenticate(self._shared.reader, key)
+
+    @property
+    def db(self) -> Db:
+        """The connection its statements run on (``flowctl.engine.store.sql.copy``)."""
+        return self._shared.writer
+
+    async def copied(self) -> None:
+        """After rows were copied in with their ids (``sql.copy``): make the ids the
+        database hands out next follow them."""
 
     async def wait_for_change(self, seen: int, timeout: float) -> int:
         """The change counter after ``timeout`` (a backend that is told of changes
