@@ -139,7 +139,7 @@ class PostgresStore(SQLStore):
         store._timeout = timeout
         return store
 
-    async def copied(self) -> None:
+    async def _after_copy(self) -> None:
         async with self.db.transaction() as tx:
             for table, column in (("callbacks", "callback_id"), ("audit", "entry_id")):
                 await tx.run(

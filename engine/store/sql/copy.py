@@ -137,7 +137,7 @@ async def copy_store(
     changes = int(counter["counter"]) + 1
     async with target.transaction() as tx:
         await tx.run("UPDATE changes SET counter = ? WHERE id = 1", (changes,))
-    await target_store.copied()
+    await target_store._after_copy()  # the backend's own step, not the protocol's
     digests: dict[str, str] = {}
     for table, key in TABLES.items():
         if table not in columns:

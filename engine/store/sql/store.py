@@ -124,9 +124,9 @@ class SQLStore:
         """The connection its statements run on (``flowctl.engine.store.sql.copy``)."""
         return self._shared.writer
 
-    async def copied(self) -> None:
-        """After rows were copied in with their ids (``sql.copy``): make the ids the
-        database hands out next follow them."""
+    async def _after_copy(self) -> None:
+        """After rows were copied in with their ids (``sql.copy`` calls it): make the
+        ids the database hands out next follow them."""
 
     async def wait_for_change(self, seen: int, timeout: float) -> int:
         """The change counter after ``timeout`` (a backend that is told of changes
