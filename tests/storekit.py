@@ -81,7 +81,7 @@ async def with_tenants(path: Any, **names: str) -> AsyncIterator[Store]:
 
 async def raw_rows(target: Any, sql: str) -> list[tuple[Any, ...]]:
     """The rows ``sql`` reads from the store at ``target`` straight through its driver,
-    as tuples."""
+    past the store, as tuples. The database's own refusal is raised as ``RawRefusal``."""
     if isinstance(target, str) and target.startswith("postgresql"):
         import asyncpg
 
@@ -91,6 +91,8 @@ async def raw_rows(target: Any, sql: str) -> list[tuple[Any, ...]]:
         conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
         try:
             return [tuple(r) for r in await conn.fetch(sql)]
+        except asyncpg.PostgresError as exc:
+            raise RawRefusal(str(exc)) from None
         finally:
             await conn.close()
     import sqlite3
@@ -98,34 +100,21 @@ async def raw_rows(target: Any, sql: str) -> list[tuple[Any, ...]]:
     db = sqlite3.connect(target)
     try:
         return [tuple(r) for r in db.execute(sql).fetchall()]
+    except sqlite3.Error as exc:
+        raise RawRefusal(str(exc)) from None
     finally:
         db.close()
+
+
+class RawRefusal(Exception):
+    """What the database itself said, refusing a statement run by :func:`raw_rows`."""
 
 
 async def raw_refusal(target: Any, sql: str) -> str:
     """What the database itself says when ``sql`` runs on the store at ``target``
-    straight through its driver, past the store (empty: it ran)."""
-    if isinstance(target, str) and target.startswith("postgresql"):
-        import asyncpg
-
-        from flowctl.engine.store.postgres.store import parse_url
-
-        dsn, schema, _, _ = parse_url(target, None)
-        conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
-        try:
-            await conn.execute(sql)
-        except asyncpg.PostgresError as exc:
-            return str(exc)
-        finally:
-            await conn.close()
-        return ""
-    import sqlite3
-
-    db = sqlite3.connect(target)
+    (empty: it ran)."""
     try:
-        db.execute(sql)
-    except sqlite3.Error as exc:
+        await raw_rows(target, sql)
+    except RawRefusal as exc:
         return str(exc)
-    finally:
-        db.close()
     return ""
