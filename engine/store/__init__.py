@@ -32,8 +32,10 @@ from flowctl.engine.store.records import (
     ApiKey,
     AuditEntry,
     Callback,
+    Delivery,
     Expected,
     FlowInfo,
+    Outbound,
     Publication,
     PushResult,
     SecretInfo,
@@ -44,6 +46,7 @@ from flowctl.engine.store.records import (
     TenantSettings,
     Version,
     VersionInfo,
+    Webhook,
 )
 
 if TYPE_CHECKING:
@@ -56,7 +59,9 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Callback",
+    "Delivery",
     "FlowInfo",
+    "Outbound",
     "Publication",
     "PushResult",
     "RoutingValidator",
@@ -70,6 +75,7 @@ __all__ = [
     "Turn",
     "Version",
     "VersionInfo",
+    "Webhook",
     "open_store",
 ]
 # The store's exceptions, as their module lists them (it draws their tree).
@@ -173,7 +179,13 @@ class TenantStore(Protocol):
         Refused for an unknown or ended session."""
         ...
 
-    async def end_session(self, session_id: str, *, reason: str) -> SessionInfo: ...
+    async def end_session(
+        self, session_id: str, *, reason: str, summary: Any = None
+    ) -> SessionInfo:
+        """Mark the session ended with ``reason`` and what it came to (``summary``,
+        JSON data); ``call.ended`` goes to the tenant's webhooks."""
+        ...
+
     async def session(self, session_id: str) -> SessionInfo: ...
     async def sessions(
         self, *, flow_id: str | None = None, running: bool | None = None, limit: int = 50
@@ -193,6 +205,21 @@ class TenantStore(Protocol):
         self, callback_id: int, status: str, *, actor: str
     ) -> Callback: ...
     async def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
+
+    # --- webhooks (flowctl.engine.webhooks; the outbox in flowctl.engine.store.sql.webhooks)
+    async def create_webhook(
+        self, url: str, events: Sequence[str], *, actor: str
+    ) -> tuple[Webhook, str]:
+        """Subscribe ``url`` to ``events``: its record and its signing secret (shown
+        once). The URL must be one the tenant's policy lets it reach."""
+        ...
+
+    async def webhooks(self) -> list[Webhook]: ...
+    async def delete_webhook(self, webhook_id: str, *, actor: str) -> Webhook: ...
+    async def deliveries(
+        self, *, status: str | None = None, limit: int = 100
+    ) -> list[Delivery]: ...
+    async def replay_delivery(self, delivery_id: str, *, actor: str) -> Delivery: ...
 
     # --- API keys (flowctl.engine.store.keys) ---------------------------------------------------
     async def create_key(self, role: str, *, actor: str, name: str = "") -> tuple[ApiKey, str]:
@@ -235,6 +262,19 @@ class Store(Protocol):
     async def changes(self) -> int:
         """A counter bumped by every publish, rollback, delete and tenant change: poll it to
         learn cheaply that pointers or routing moved."""
+        ...
+
+    async def claim_deliveries(
+        self, *, holder: str, limit: int = 100, lease: float = 30.0
+    ) -> list[Outbound]:
+        """Webhook deliveries that are due, across tenants, claimed for ``holder`` for
+        ``lease`` seconds (a deliverer: ``flowctl.worker.webhooks``)."""
+        ...
+
+    async def finish_deliveries(
+        self, results: Sequence[tuple[str, str, str | None, float | None]], *, holder: str
+    ) -> None:
+        """Each attempt's outcome: (tenant id, delivery id, error or None, retry at)."""
         ...
 
     async def wait_for_change(self, seen: int, timeout: float) -> int:

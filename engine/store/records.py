@@ -19,8 +19,10 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Callback",
+    "Delivery",
     "Expected",
     "FlowInfo",
+    "Outbound",
     "Publication",
     "PushResult",
     "SecretInfo",
@@ -31,6 +33,7 @@ __all__ = [
     "TenantSettings",
     "Version",
     "VersionInfo",
+    "Webhook",
     "check_options",
     "version_name",
 ]
@@ -167,6 +170,46 @@ class SessionInfo(_Record, kw_only=True, frozen=True):
     ended_at: float | None = None
     end_reason: str | None = None
     events: int = 0
+    summary: Any = None  # what the call came to (engine/summary.py), once it ended
+
+
+class Webhook(_Record, kw_only=True, frozen=True):
+    """A tenant's subscription: where its calls' events are posted, and which. The
+    signing secret is shown once, when it is made (``create_webhook``)."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    created_at: float
+    created_by: str
+
+
+class Delivery(_Record, kw_only=True, frozen=True):
+    """One event for one subscription, in the outbox. ``delivery_id`` is the event id
+    the receiver sees (``Flowctl-Event-Id``), the same on every attempt."""
+
+    delivery_id: str
+    webhook_id: str
+    event: str
+    session_id: str | None = None
+    payload: Any = None
+    created_at: float
+    status: Literal["pending", "delivering", "delivered", "dead"] = "pending"
+    attempts: int = 0
+    next_at: float
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
+class Outbound(_Record, kw_only=True, frozen=True):
+    """A claimed delivery with what sending it takes: where, the secret to sign with,
+    and the tenant's egress allowlist."""
+
+    delivery: Delivery
+    tenant_id: str
+    url: str
+    secret: str
+    egress_hosts: tuple[str, ...]
 
 
 class Callback(_Record, kw_only=True, frozen=True):

@@ -163,5 +163,39 @@ _V1 = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+_V2_WEBHOOKS = [
+    """CREATE TABLE webhooks (
+        tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
+        webhook_id TEXT COLLATE "C" NOT NULL,
+        url TEXT COLLATE "C" NOT NULL,
+        events TEXT COLLATE "C" NOT NULL,
+        secret TEXT COLLATE "C" NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        created_by TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant_id, webhook_id)
+    )""",
+    """CREATE TABLE webhook_deliveries (
+        tenant_id TEXT COLLATE "C" NOT NULL,
+        delivery_id TEXT COLLATE "C" NOT NULL,
+        webhook_id TEXT COLLATE "C" NOT NULL,
+        event TEXT COLLATE "C" NOT NULL,
+        session_id TEXT COLLATE "C",
+        payload TEXT COLLATE "C" NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        status TEXT COLLATE "C" NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'delivering', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at DOUBLE PRECISION NOT NULL,
+        claimed_by TEXT COLLATE "C",
+        claimed_until DOUBLE PRECISION,
+        last_error TEXT COLLATE "C",
+        delivered_at DOUBLE PRECISION,
+        PRIMARY KEY (tenant_id, delivery_id)
+    )""",
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_at)",
+    "CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant_id, created_at)",
+    'ALTER TABLE sessions ADD COLUMN summary TEXT COLLATE "C"',
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_WEBHOOKS]
 LATEST = len(MIGRATIONS)

@@ -24,6 +24,7 @@ from flowctl.engine.store.sql.keys import Keys
 from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
 from flowctl.engine.store.sql.secrets import Secrets
 from flowctl.engine.store.sql.sessions import Sessions
+from flowctl.engine.store.sql.webhooks import Webhooks
 
 __all__ = ["TENANT_COLUMNS", "SQLTenantStore", "check_policy", "check_routing", "tenant_record"]
 
@@ -81,7 +82,7 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLTenantStore(Flows, Sessions, Keys, Secrets):
+class SQLTenantStore(Flows, Sessions, Keys, Secrets, Webhooks):
     """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQL store."""
 
     @property

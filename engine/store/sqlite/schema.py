@@ -200,5 +200,44 @@ _V4 = [
     "ALTER TABLE flows ADD COLUMN deleted_at REAL",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+_V5_WEBHOOKS = [
+    # A tenant's webhook subscriptions (engine/webhooks.py): where, which events, and
+    # the secret deliveries are signed with (kept: signing needs it).
+    """CREATE TABLE webhooks (
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        webhook_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, webhook_id)
+    ) WITHOUT ROWID""",
+    # The outbox: one row per event per subscription, written in the transaction of
+    # what it tells of, claimed by a deliverer for a lease, retried until `dead`.
+    """CREATE TABLE webhook_deliveries (
+        tenant_id TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        webhook_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        session_id TEXT,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'delivering', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        claimed_by TEXT,
+        claimed_until REAL,
+        last_error TEXT,
+        delivered_at REAL,
+        PRIMARY KEY (tenant_id, delivery_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_at)",
+    "CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant_id, created_at)",
+    # What the call came to (engine/summary.py), written when it ends.
+    "ALTER TABLE sessions ADD COLUMN summary TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5_WEBHOOKS]
 LATEST = len(MIGRATIONS)
