@@ -30,6 +30,7 @@ Kind = Literal[
     "refused",
     "tool",
     "result",
+    "callback",
     "output",
     "invalid",
     "ended",
@@ -83,6 +84,12 @@ def describe(event: events.Event, *, spoken: str | None = None) -> Description:
             return Description(
                 "result", f"{tool} failed: {error}", f"tool {tool} -> error: {error}"
             )
+        case events.CallbackPromised(
+            tool=tool, when=when, reason=reason, caller=caller, details=details
+        ):
+            said = {"when": when, "reason": reason, "caller": caller, **details}
+            shown = {k: v for k, v in said.items() if v is not None}
+            return Description("callback", _with_args(tool, shown), None)
         case events.OutputRecorded(state=state, fields=fields):
             shown = {k: v for k, v in fields.items() if k != spoken}
             brief = f"output {msgspec.json.encode(shown).decode()}"
