@@ -87,9 +87,9 @@ def describe(event: events.Event, *, spoken: str | None = None) -> Description:
         case events.CallbackPromised(
             tool=tool, when=when, reason=reason, caller=caller, details=details
         ):
-            said = {"when": when, "reason": reason, "caller": caller, **details}
-            shown = {k: v for k, v in said.items() if v is not None}
-            return Description("callback", _with_args(tool, shown), None)
+            named = {"when": when, "reason": reason, "caller": caller}
+            promised = {k: v for k, v in named.items() if v is not None} | details
+            return Description("callback", _with_args(tool, promised), None)
         case events.OutputRecorded(state=state, fields=fields):
             shown = {k: v for k, v in fields.items() if k != spoken}
             brief = f"output {msgspec.json.encode(shown).decode()}"

@@ -88,6 +88,7 @@ def test_public_surface_of_engine_store() -> None:
         "ApiKey",
         "AuditEntry",
         "Callback",
+        "CallbackStatus",
         "FlowInfo",
         "Publication",
         "PushResult",
@@ -105,6 +106,7 @@ def test_public_surface_of_engine_store() -> None:
         "open_store",
         # the exceptions, in errors.__all__'s order
         "AlreadyExists",
+        "CallbackRefused",
         "FlowInUse",
         "NotFound",
         "NotPublishable",

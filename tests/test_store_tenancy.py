@@ -36,6 +36,8 @@ ACROSS: dict[str, tuple[Call, str]] = {
     "rollback": (lambda t, f, s, c, k: t.rollback(f, actor="mallory"), NO_FLOW),
     "unpublish": (lambda t, f, s, c, k: t.unpublish(f, actor="mallory"), NO_FLOW),
     "delete": (lambda t, f, s, c, k: t.delete(f, actor="mallory"), NO_FLOW),
+    "disable": (lambda t, f, s, c, k: t.disable(f, actor="mallory"), NO_FLOW),
+    "enable": (lambda t, f, s, c, k: t.enable(f, actor="mallory"), NO_FLOW),
     "history": (lambda t, f, s, c, k: t.history(f), NO_FLOW),
     "start_session": (lambda t, f, s, c, k: t.start_session(f, 1), NO_FLOW),
     "append_events": (
@@ -46,10 +48,10 @@ ACROSS: dict[str, tuple[Call, str]] = {
     "session": (lambda t, f, s, c, k: t.session(s), NO_SESSION),
     "events": (lambda t, f, s, c, k: t.events(s), NO_SESSION),
     "schedule_callback": (lambda t, f, s, c, k: t.schedule_callback(s, when="now"), NO_SESSION),
-    "set_callback_status": (
-        lambda t, f, s, c, k: t.set_callback_status(c, "done", actor="m"),
-        NO_CALLBACK,
-    ),
+    "callback": (lambda t, f, s, c, k: t.callback(c), NO_CALLBACK),
+    "claim_callback": (lambda t, f, s, c, k: t.claim_callback(c, actor="m"), NO_CALLBACK),
+    "complete_callback": (lambda t, f, s, c, k: t.complete_callback(c, actor="m"), NO_CALLBACK),
+    "cancel_callback": (lambda t, f, s, c, k: t.cancel_callback(c, actor="m"), NO_CALLBACK),
     "revoke_key": (lambda t, f, s, c, k: t.revoke_key(k, actor="mallory"), NO_KEY),
     # each tenant has a secret named after its flow
     "delete_secret": (lambda t, f, s, c, k: t.delete_secret(f, actor="mallory"), NO_SECRET),
@@ -140,6 +142,7 @@ async def test_other_tenants_rows_are_not_found(two: Store, method: str) -> None
     )
     globex = two.tenant("globex")
     assert await globex.published("support") == 1
+    assert [f.enabled for f in await globex.flows()] == [True]
     assert (await globex.session("g1")).ended_at is None
     assert [c.status for c in await globex.callbacks(status=None)] == ["pending"]
     assert [k.revoked_at for k in await globex.keys()] == [None]

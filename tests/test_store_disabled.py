@@ -1,0 +1,96 @@
+"""Disabled flows in the store: the flag (disable, enable: audited, counted as a change)
+and a published version's own `"enabled": false`, both shown as `FlowInfo.enabled`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from storekit import T0, flow_doc, with_tenants
+
+from flowctl.engine.store import AuditEntry, FlowInfo, NotFound, Store, TenantStore
+from flowctl.engine.store.documents import prepare, push_document
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with with_tenants(tmp_path / "flowctl.db", acme="Acme") as s:
+        yield s
+
+
+@pytest.fixture
+async def acme(store: Store) -> TenantStore:
+    acme = store.tenant("acme")
+    await push_document(acme, flow_doc(), actor="ana")  # T0 + 2
+    await acme.publish("clinic", 1, actor="ana")  # T0 + 3
+    return acme
+
+
+def _disabled_doc() -> bytes:
+    doc = json.loads(flow_doc(note="Closed for the holidays."))
+    return json.dumps({"enabled": False, **doc}).encode()
+
+
+async def test_disable_and_enable_move_the_flag_audited_and_counted(
+    store: Store, acme: TenantStore
+) -> None:
+    before = await store.changes()
+    disabled = await acme.disable("clinic", actor="bo")  # T0 + 4
+    assert disabled == FlowInfo(
+        flow_id="clinic",
+        latest=1,
+        published=1,
+        published_at=T0 + 3,
+        created_at=T0 + 2,
+        enabled=False,
+        disabled_at=T0 + 4,
+    )
+    assert await acme.flows() == [disabled]
+    assert await store.changes() == before + 1  # workers take a new snapshot
+    assert await acme.disable("clinic", actor="bo") == disabled  # so already: no change
+    assert await store.changes() == before + 1
+    enabled = await acme.enable("clinic", actor="cy")  # T0 + 5
+    assert (enabled.enabled, enabled.disabled_at) == (True, None)
+    assert await store.changes() == before + 2
+    assert await acme.audit(limit=2) == [
+        AuditEntry(
+            entry_id=5,
+            actor="cy",
+            action="flow.enable",
+            subject="clinic",
+            detail={"published": 1},
+            at=T0 + 5,
+        ),
+        AuditEntry(
+            entry_id=4,
+            actor="bo",
+            action="flow.disable",
+            subject="clinic",
+            detail={"published": 1},
+            at=T0 + 4,
+        ),
+    ]
+
+
+async def test_a_published_version_that_says_enabled_false_disables_the_flow(
+    acme: TenantStore,
+) -> None:
+    assert prepare(_disabled_doc(), "clinic.json").enabled is False
+    await push_document(acme, _disabled_doc(), actor="ana")  # v2, T0 + 4
+    assert [f.enabled for f in await acme.flows()] == [True]  # v1 is still the published one
+    await acme.publish("clinic", 2, actor="ana")
+    assert [(f.enabled, f.disabled_at) for f in await acme.flows()] == [(False, None)]
+    # the flag cannot enable what the document disables; rolling back does
+    assert (await acme.enable("clinic", actor="bo")).enabled is False
+    await acme.rollback("clinic", actor="ana")
+    assert [f.enabled for f in await acme.flows()] == [True]
+
+
+async def test_an_unpublished_or_unknown_flow(acme: TenantStore) -> None:
+    await acme.unpublish("clinic", actor="ana")
+    assert (await acme.disable("clinic", actor="bo")).published is None
+    with pytest.raises(NotFound) as caught:
+        await acme.enable("nosuch", actor="bo")
+    assert str(caught.value) == "Unknown flow `nosuch` for tenant `acme`"
