@@ -603,6 +603,8 @@ def test_api_routing_dry_run_answers_as_flowctl_route(api: App) -> None:
             "reason": "Job metadata is not valid JSON: input data was truncated",
             "origin": "job metadata",
             "tenant_id": None,
+            "flow_id": None,
+            "version": None,
         }
         bad = c.put("/api/v1/routing", json={"rules": [{"when": "tier =", "flow": "sales"}]})
         assert (bad.status_code, bad.json()) == (

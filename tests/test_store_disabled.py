@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 from storekit import T0, flow_doc, with_tenants
 
+from flowctl.engine.routing import Rejected, Routed
 from flowctl.engine.store import AuditEntry, FlowInfo, NotFound, Store, TenantStore
+from flowctl.engine.store.catalog import load_store_catalog
 from flowctl.engine.store.documents import prepare, push_document
+from flowctl.engine.store.routing import route_in_store
+from flowctl.engine.tenants import FlowEntry
 
 
 @pytest.fixture
@@ -94,3 +98,30 @@ async def test_an_unpublished_or_unknown_flow(acme: TenantStore) -> None:
     with pytest.raises(NotFound) as caught:
         await acme.enable("nosuch", actor="bo")
     assert str(caught.value) == "Unknown flow `nosuch` for tenant `acme`"
+
+
+async def test_routing_from_the_store_passes_over_and_refuses_a_disabled_flow(
+    store: Store, acme: TenantStore
+) -> None:
+    await acme.set_routing({"default": "clinic"}, actor="ana")
+    await acme.disable("clinic", actor="bo")
+    named = '{"tenant_id": "acme", "flow_id": "clinic"}'
+    assert await route_in_store(store, named) == Rejected(
+        reason="Flow `clinic` is disabled (tenant `acme`)",
+        origin="job metadata",
+        tenant_id="acme",
+        flow_id="clinic",
+        version="1",
+    )
+    assert await route_in_store(store, '{"tenant_id": "acme"}') == Rejected(
+        reason="No enabled flow for this job: the tenant's default goes to disabled flow `clinic`",
+        origin="job metadata",
+        tenant_id="acme",
+    )
+    snapshot = await load_store_catalog(store)  # what workers route by
+    assert snapshot.flow("clinic", "acme") == FlowEntry(
+        flow_id="clinic", tenant_id="acme", version="1", enabled=False
+    )
+    await acme.enable("clinic", actor="bo")
+    routed = await route_in_store(store, named)
+    assert isinstance(routed, Routed) and routed.flow_id == "clinic"
