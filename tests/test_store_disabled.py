@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from storekit import T0, flow_doc, with_tenants
 
+from flowctl.cli.main import cli
 from flowctl.engine.routing import Rejected, Routed
 from flowctl.engine.store import AuditEntry, FlowInfo, NotFound, Store, TenantStore
 from flowctl.engine.store.catalog import load_store_catalog
@@ -125,3 +127,56 @@ async def test_routing_from_the_store_passes_over_and_refuses_a_disabled_flow(
     await acme.enable("clinic", actor="bo")
     routed = await route_in_store(store, named)
     assert isinstance(routed, Routed) and routed.flow_id == "clinic"
+
+
+def test_flowctl_store_disable_enable_list_and_route(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def flowctl(*args: str) -> tuple[int, str, str]:
+        result = CliRunner().invoke(cli, [*args, "--store", url], env={"FLOWCTL_USER": "bo"})
+        return result.exit_code, result.stdout, result.stderr
+
+    clinic, closed = tmp_path / "clinic.json", tmp_path / "closed.json"
+    clinic.write_bytes(flow_doc())
+    closed.write_bytes(_disabled_doc().replace(b'"clinic"', b'"closed"'))
+    for command in (
+        ["store", "init"],
+        ["tenants", "create", "acme"],
+        ["store", "push", str(clinic), str(closed), "-t", "acme", "--publish"],
+    ):
+        assert flowctl(*command)[0] == 0, command
+    assert flowctl("store", "disable", "clinic", "-t", "acme") == (
+        0,
+        "clinic disabled: no job is routed to it\n",
+        "",
+    )
+    assert flowctl("store", "disable", "clinic", "-t", "acme") == (
+        0,
+        "clinic is already disabled\n",
+        "",
+    )
+    code, out, _ = flowctl("store", "list", "-t", "acme")
+    assert code == 0
+    assert [(row.split()[0], row.split()[-1]) for row in out.splitlines()[1:]] == [
+        ("clinic", "disabled"),
+        ("closed", "v1"),  # `disabled by v1`
+    ]
+    assert out.splitlines()[2].endswith("  disabled by v1")
+    assert flowctl("route", "--metadata", '{"tenant_id": "acme", "flow_id": "clinic"}') == (
+        1,
+        "rejected  Flow `clinic` is disabled (tenant `acme`)\norigin    job metadata\n",
+        "",
+    )
+    assert flowctl("store", "enable", "clinic", "-t", "acme") == (0, "clinic enabled\n", "")
+    assert flowctl("store", "enable", "clinic", "-t", "acme") == (0, "clinic is not disabled\n", "")
+    assert flowctl("store", "enable", "closed", "-t", "acme") == (
+        0,
+        'closed stays disabled: its published v1 says "enabled": false; publish a version '
+        "that does not\n",
+        "",
+    )
+    assert flowctl("store", "disable", "nosuch", "-t", "acme") == (
+        2,
+        "",
+        "flowctl: error: Unknown flow `nosuch` for tenant `acme`\n",
+    )
