@@ -99,7 +99,14 @@ def test_push_publish_list_show(acme: str, tmp_path: Path) -> None:
     )
     code, out, _ = run(acme, "store", "list")
     assert code == 0
-    assert out.splitlines()[0].split() == ["FLOW", "PUBLISHED", "LATEST", "PUBLISHED", "AT"]
+    assert out.splitlines()[0].split() == [
+        "FLOW",
+        "PUBLISHED",
+        "LATEST",
+        "PUBLISHED",
+        "AT",
+        "STATUS",
+    ]
     assert out.splitlines()[1].split()[:3] == ["clinic", "v2", "v2"]
     code, out, _ = run(acme, "store", "list", "clinic")
     assert code == 0

@@ -135,7 +135,11 @@ class Call:
             egress=egress if egress is not None else served.egress,
         )
         conversation = Conversation(
-            served.compiled, variables=variables, tools=tools, session_id=session_id
+            served.compiled,
+            variables=variables,
+            tools=tools,
+            session_id=session_id,
+            caller=routed.user_id,  # a phone caller's number replaces it once known
         )
         call = cls(
             routed=routed,
@@ -181,6 +185,9 @@ class Call:
             attach(session, self.recorder)
         self.agent = await FlowAgent.open(conv, voice=self.models.voice, on_output=self._on_output)
         await self.room.start(session, self.agent)  # connects to the room
+        number = self.room.caller_number()
+        if number:  # a callback promised to a phone caller is one to this number
+            conv.caller = number
         self._report()  # the start state, and automatic edges taken from it
 
     def _report(self) -> None:

@@ -32,6 +32,7 @@ from flowctl.engine.store.records import (
     ApiKey,
     AuditEntry,
     Callback,
+    CallbackStatus,
     Delivery,
     Expected,
     FlowInfo,
@@ -59,6 +60,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Callback",
+    "CallbackStatus",
     "Delivery",
     "FlowInfo",
     "Outbound",
@@ -159,6 +161,16 @@ class TenantStore(Protocol):
         ...
 
     async def history(self, flow_id: str) -> list[Publication]: ...
+    async def disable(self, flow_id: str, *, actor: str) -> FlowInfo:
+        """Route no job to the flow (whatever is published) until :meth:`enable`; a job
+        naming it is refused as disabled. Running sessions go on."""
+        ...
+
+    async def enable(self, flow_id: str, *, actor: str) -> FlowInfo:
+        """Clear :meth:`disable`. The flow is routed to again unless its published
+        version itself says ``"enabled": false`` (``FlowInfo.enabled`` tells)."""
+        ...
+
     async def delete(self, flow_id: str, *, actor: str) -> FlowInfo:
         """Delete a flow no new session can get: refused with :class:`FlowInUse` while a
         version is published or the tenant's routing names it. Its recorded sessions
@@ -196,14 +208,42 @@ class TenantStore(Protocol):
 
     async def events(self, session_id: str) -> list[Event]: ...
 
-    # --- callbacks and audit ------------------------------------------------------------
+    # --- callbacks (flowctl.engine.store.sql.callbacks) ----------------------------------
     async def schedule_callback(
-        self, session_id: str, *, when: str | None, reason: str | None = None, busy: bool = False
-    ) -> Callback: ...
-    async def callbacks(self, *, status: str | None = "pending") -> list[Callback]: ...
-    async def set_callback_status(
-        self, callback_id: int, status: str, *, actor: str
-    ) -> Callback: ...
+        self,
+        session_id: str,
+        *,
+        when: str | None,
+        reason: str | None = None,
+        busy: bool = False,
+        caller: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Callback:
+        """Book a callback by hand. A recorded ``callback`` event (``append_events``)
+        books its own, in the transaction that writes it."""
+        ...
+
+    async def callbacks(
+        self, *, status: CallbackStatus | None = "pending", limit: int = 100
+    ) -> list[Callback]:
+        """The tenant's callbacks with ``status`` (None: all), oldest first."""
+        ...
+
+    async def callback(self, callback_id: int) -> Callback: ...
+    async def claim_callback(self, callback_id: int, *, actor: str) -> Callback:
+        """Take a pending callback: :class:`CallbackRefused` when someone else has it
+        or it is closed; one's own claim again changes nothing."""
+        ...
+
+    async def complete_callback(self, callback_id: int, *, actor: str) -> Callback:
+        """Mark it done (a pending one, or one the actor claimed)."""
+        ...
+
+    async def cancel_callback(self, callback_id: int, *, actor: str) -> Callback:
+        """Take it off the list (pending or claimed by anyone)."""
+        ...
+
+    # --- audit --------------------------------------------------------------------------
     async def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
 
     # --- webhooks (flowctl.engine.webhooks; the outbox in flowctl.engine.store.sql.webhooks)

@@ -19,6 +19,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Callback",
+    "CallbackStatus",
     "Delivery",
     "Expected",
     "FlowInfo",
@@ -136,11 +137,17 @@ class PushResult(_Record, kw_only=True, frozen=True):
 
 
 class FlowInfo(_Record, kw_only=True, frozen=True):
+    """A flow: its latest and published versions, and whether new sessions may be
+    routed to it (``enabled``): not when it is disabled (``disabled_at``, ``flowctl
+    store disable``) or its published version says ``"enabled": false``."""
+
     flow_id: str
     latest: int
     published: int | None = None
     published_at: float | None = None
     created_at: float
+    enabled: bool = True
+    disabled_at: float | None = None
 
 
 # How a flow's published pointer moves (``Publication.action``).
@@ -212,17 +219,30 @@ class Outbound(_Record, kw_only=True, frozen=True):
     egress_hosts: tuple[str, ...]
 
 
+# Where a callback is: waiting, claimed by someone, or closed (done or cancelled).
+CallbackStatus = Literal["pending", "claimed", "done", "cancelled"]
+
+
 class Callback(_Record, kw_only=True, frozen=True):
     """A callback the caller asked for (``schedule_callback``) or was promised when
-    busy (``handle_is_busy``); ``when`` is in the caller's words."""
+    busy (``handle_is_busy``), in session ``session_id``: who to call (``caller``, when
+    the session knew), ``when`` and ``reason`` in the caller's words, and the tool's
+    other arguments (``details``). Claimed by one person (``claimed_by``), then done or
+    cancelled (``closed_by``)."""
 
     callback_id: int
     session_id: str
+    caller: str | None = None
     when: str | None
     reason: str | None = None
+    details: dict[str, Any] = {}
     busy: bool = False
     requested_at: float
-    status: Literal["pending", "done", "cancelled"] = "pending"
+    status: CallbackStatus = "pending"
+    claimed_by: str | None = None
+    claimed_at: float | None = None
+    closed_by: str | None = None
+    closed_at: float | None = None
 
 
 class AuditEntry(_Record, kw_only=True, frozen=True):

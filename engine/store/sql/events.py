@@ -9,6 +9,9 @@ rows, whatever the number of sessions. A batch is never split, a session's batch
 keep their order, and each caller hears about its own batch only: its new event count,
 or why that batch (and only it) was refused. Nothing waits on a timer, so a lone
 batch is written at once.
+
+A ``callback`` event books its callback in the same transaction
+(``flowctl.engine.store.sql.callbacks.booked``): a promise recorded is a callback kept.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.sql.callbacks import booked
 from flowctl.engine.store.sql.db import Db, Tx
 from flowctl.engine.store.sql.outbox import enqueue, subscribers
 
@@ -91,6 +95,7 @@ class EventWriter:
         async with self._db.transaction() as tx:
             state = await _sessions(tx, keys)
             inserts: list[tuple[str, str, int, str, float, bytes]] = []
+            accepted: list[tuple[str, str, list[EventRow]]] = []
             for a in group:
                 key = (a.tenant_id, a.session_id)
                 found = state.get(key)
@@ -113,6 +118,7 @@ class EventWriter:
                 state[key] = (count, False)
                 outcomes.append(count)
                 outbox.extend((a.tenant_id, a.session_id, event, data) for event, data in a.hooks)
+                accepted.append((a.tenant_id, a.session_id, a.rows))
             if inserts:
                 await tx.many(
                     "INSERT INTO session_events (tenant_id, session_id, seq, kind, at, body) "
@@ -123,6 +129,7 @@ class EventWriter:
                     "UPDATE sessions SET events = ? WHERE tenant_id = ? AND session_id = ?",
                     [(count, *key) for key, (count, _) in state.items()],
                 )
+                outbox += await booked(tx, accepted)
             if outbox:
                 hooks = await subscribers(tx, (tenant for tenant, _, _, _ in outbox))
                 if hooks:  # the clock is read only when something is queued
