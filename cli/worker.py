@@ -164,7 +164,10 @@ def token(
 
     --metadata is routed as the worker routes it, by the tenants of --flows or --store:
     exit 2 when a key is missing or the router would refuse it (an unknown tenant,
-    another tenant's flow), with the router's reason.
+    another tenant's flow), with the router's reason. A store's flows are its tenants',
+    which the worker serves only in their rooms (TENANT:NAME): with --store, a ROOM with
+    no namespace is put in the tenant's (a note says so), and another tenant's is
+    refused (exit 2).
     """
     key = os.environ.get("LIVEKIT_API_KEY", "")
     secret = os.environ.get("LIVEKIT_API_SECRET", "")
@@ -177,9 +180,30 @@ def token(
         decision = route(routing_catalog(flows_dir, store_url), metadata)
         if isinstance(decision, Rejected):
             raise Failure(f"--metadata would be refused: {decision.reason}")
+        if store_url is not None:
+            participant["room"] = _tenant_room(decision.tenant_id, participant["room"])
     from flowctl.worker.tokens import participant_token, short_secret
 
     note = short_secret(secret)
     if note is not None:
         click.echo(f"flowctl token: note: {note}", err=True)
     click.echo(participant_token(key, secret, ttl_seconds=ttl, metadata=metadata, **participant))
+
+
+def _tenant_room(tenant_id: str, room: str) -> str:
+    """The room a token for a call of tenant ``tenant_id`` joins: ``room`` in the
+    tenant's namespace, as the API names it (a note on stderr when it renamed it); a
+    room the worker would refuse is a :class:`Failure` in the worker's words."""
+    from flowctl.engine.boundary import tenant_room
+
+    try:
+        named = tenant_room(tenant_id, room)
+    except ValueError as exc:
+        raise Failure(f"--room would be refused: {exc}") from exc
+    if named != room:
+        click.echo(
+            f"flowctl token: note: the token joins `{named}`: tenant `{tenant_id}`'s calls "
+            f"run in its rooms (`{tenant_id}:<name>`)",
+            err=True,
+        )
+    return named
