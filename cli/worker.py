@@ -16,7 +16,13 @@ import click
 
 from flowctl.cli.exits import Failure
 from flowctl.cli.route import catalog_options, routing_catalog
-from flowctl.cli.store_common import flows_option, read_catalog, tools_option
+from flowctl.cli.store_common import (
+    flows_option,
+    read_catalog,
+    remember_store,
+    store_hints,
+    tools_option,
+)
 
 __all__ = ["token", "worker"]
 
@@ -44,6 +50,7 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "store_url",
         default=None,
         metavar="URL",
+        callback=remember_store,  # the hints it prints name it (store_hints)
         help="Serve the published versions of a store (sqlite:///flowctl.db) instead of "
         "--flows; sessions are recorded in it.",
     )(command)
@@ -106,11 +113,12 @@ def _serve(
     try:
         library = preflight(config)
     except FlowError as exc:  # one problem a line, each a line of its own
-        raise Failure(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code) from exc
+        message = store_hints(str(exc)).replace("\n", "\nflowctl: error: ")
+        raise Failure(message, exc.exit_code) from exc
     unservable = library.unservable()
     for flow in unservable:  # a store's: refused to their calls, the rest is served
         for problem in flow.problems:
-            click.echo(f"flowctl: error: {flow.location}: {problem}", err=True)
+            click.echo(f"flowctl: error: {flow.location}: {store_hints(problem)}", err=True)
     missing = missing_livekit_env(os.environ)
     if missing:
         raise Failure(
