@@ -22,8 +22,12 @@ _STORE_COMMAND = re.compile(r"`(flowctl (?:store|tenants|sessions|keys|secrets|s
 
 def on_store(text: str, url: str | None) -> str:
     """``text`` with ``--store URL`` added to every backticked store command it names
-    that has none, unless ``url`` is unset or the default store's."""
+    that has none, unless ``url`` is unset or the default store's. A password in the URL
+    is shown as ``***``, as in every message and log line (the reader puts theirs back,
+    or leaves it to libpq's ``PGPASSWORD``)."""
     if not url or url == STORE_URL:
         return text
-    flag = f" --store {shlex.quote(url)}"
+    from flowctl.engine.store.postgres.db import redact  # no driver import: a URL parser
+
+    flag = f" --store {shlex.quote(redact(url))}"
     return _STORE_COMMAND.sub(lambda m: m[0] if "--store" in m[1] else f"`{m[1]}{flag}`", text)

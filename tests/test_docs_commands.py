@@ -66,6 +66,10 @@ SKIPPED = {
         "README.md",
         "flowctl tenants policy acme --grant-tool lookup_order --allow-host api.acme.example",
     ): "my-flow.json and tools.json stand for the reader's own files",
+    ("docs/deployment.md", "pip install 'flowctl-voice[postgres]'"): (
+        "a PostgreSQL server at db.internal and a store to copy from; "
+        "tests/test_store_copy.py runs `store init` and `store copy` against a real one"
+    ),
     ("docs/store.md", "flowctl store push clinic.json -t acme"): (
         "needs an edited clinic.json and the v1 pushed earlier in the walkthrough"
     ),

@@ -1,7 +1,7 @@
 """The SQLite store's plumbing: one aiosqlite connection with the lock that keeps its
 transactions whole, and SQLite's errors turned into the store's, each naming the file
 and saying what to do. Rows are :class:`sqlite3.Row`: read by column name
-(``flowctl.engine.store.sqlite.rows``), never by position.
+(``flowctl.engine.store.sql.rows``), never by position.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import msgspec
 
 from flowctl.engine.store.errors import (
     StoreCorrupt,
@@ -25,9 +24,7 @@ from flowctl.engine.store.errors import (
     StoreUnavailable,
 )
 
-__all__ = ["Db", "Row", "SQLiteFile", "Tx", "audit", "bump_changes"]
-
-Row = sqlite3.Row
+__all__ = ["SQLiteDb", "SQLiteFile", "SQLiteTx"]
 
 
 class SQLiteFile:
@@ -96,7 +93,7 @@ class SQLiteFile:
         return StoreError(f"Store `{self.path}`: {exc}")
 
 
-class Tx:
+class SQLiteTx:
     """Statements inside one transaction (the connection's lock is held)."""
 
     __slots__ = ("_conn", "_file")
@@ -105,27 +102,18 @@ class Tx:
         self._conn = conn
         self._file = file
 
-    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
             return list(await self._conn.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise self._file.error(exc) from None
 
-    async def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.all(sql, params)
         return rows[0] if rows else None
 
     async def run(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self.all(sql, params)
-
-    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run an INSERT; the new row's rowid."""
-        try:
-            row = await self._conn.execute_insert(sql, params)
-        except sqlite3.Error as exc:
-            raise self._file.error(exc) from None
-        assert row is not None
-        return int(row[0])
 
     async def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
@@ -134,7 +122,7 @@ class Tx:
             raise self._file.error(exc) from None
 
 
-class Db:
+class SQLiteDb:
     """One connection. Its lock is held for each read and for each whole transaction,
     so coroutines sharing the connection never see each other's half-done work."""
 
@@ -144,26 +132,26 @@ class Db:
         self.conn = conn
         self.file = file
         self.lock = asyncio.Lock()
-        self._tx = Tx(conn, file)
+        self._tx = SQLiteTx(conn, file)
 
-    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self.lock:
             return await self._tx.all(sql, params)
 
-    async def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         async with self.lock:
             return await self._tx.one(sql, params)
 
     @asynccontextmanager
-    async def transaction(self, begin: str = "BEGIN IMMEDIATE") -> AsyncIterator[Tx]:
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[SQLiteTx]:
         """A write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front,
         so two writers queue on the busy timeout instead of failing mid-way), or a
-        consistent read (``begin="BEGIN"``). Committed on success, rolled back on any
-        exception, cancellation included."""
+        consistent read (``write=False``: ``BEGIN``). Committed on success, rolled back
+        on any exception, cancellation included."""
         async with self.lock:
-            if begin != "BEGIN" and self.file.read_only:
+            if write and self.file.read_only:
                 raise self.file.read_only_error()
-            await self._tx.run(begin)
+            await self._tx.run("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield self._tx
             except BaseException:
@@ -182,24 +170,3 @@ class Db:
 
     async def close(self) -> None:
         await self.conn.close()
-
-
-async def audit(
-    tx: Tx,
-    tenant_id: str,
-    actor: str,
-    action: str,
-    subject: str,
-    detail: Any,
-    at: float,
-) -> None:
-    """Note one change in the audit log, in the transaction that makes it."""
-    await tx.run(
-        "INSERT INTO audit (tenant_id, actor, action, subject, detail, at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (tenant_id, actor, action, subject, msgspec.json.encode(detail).decode(), at),
-    )
-
-
-async def bump_changes(tx: Tx) -> None:
-    await tx.run("UPDATE changes SET counter = counter + 1 WHERE id = 1")

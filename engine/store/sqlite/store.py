@@ -9,64 +9,36 @@ commit survives a crash of the process; only a power cut may lose the last ones.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import Any
 
 import aiosqlite
 
 from flowctl.engine.boundary import ToolCatalog
-from flowctl.engine.store.documents import check_actor, check_id, check_limit
 from flowctl.engine.store.errors import (
-    AlreadyExists,
     StoreCorrupt,
     StoreReadOnly,
     StoreSchemaTooNew,
     StoreUnavailable,
 )
-from flowctl.engine.store.records import ApiKey, Tenant, TenantSettings, check_options
-from flowctl.engine.store.sqlite.db import Db, Row, SQLiteFile, Tx, audit, bump_changes
-from flowctl.engine.store.sqlite.events import EventWriter
-from flowctl.engine.store.sqlite.keys import authenticate
-from flowctl.engine.store.sqlite.part import Shared
+from flowctl.engine.store.sql.events import EventWriter
+from flowctl.engine.store.sql.part import Shared
+from flowctl.engine.store.sql.store import SQLStore
+from flowctl.engine.store.sqlite.db import SQLiteDb, SQLiteFile, SQLiteTx
 from flowctl.engine.store.sqlite.schema import APPLICATION_ID, LATEST, MIGRATIONS
-from flowctl.engine.store.sqlite.tenant import (
-    TENANT_COLUMNS,
-    SQLiteTenantStore,
-    check_policy,
-    check_routing,
-    tenant_record,
-)
-
-if TYPE_CHECKING:
-    from flowctl.engine.store import TenantStore
 
 __all__ = ["SQLiteStore"]
 
 logger = logging.getLogger(__name__)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLStore):
     """The :class:`flowctl.engine.store.Store` on an SQLite file. Open it with
     ``await open_store("sqlite:///flowctl.db")``; close it (or ``async with``)."""
-
-    def __init__(self, url: str, shared: Shared) -> None:
-        self.url = url
-        self.migrated: tuple[int, int] | None = None
-        self._shared = shared
-        self._tenants: dict[str, SQLiteTenantStore] = {}
-
-    @property
-    def catalog(self) -> ToolCatalog | None:
-        """The operator's tool catalog, which tenants' flows are linted against."""
-        return self._shared.catalog
-
-    # --- opening ------------------------------------------------------------------------
 
     @classmethod
     async def open(
@@ -94,82 +66,8 @@ class SQLiteStore:
         events = EventWriter(writer)
         store = cls(url, Shared(writer, reader, events, clock, validate_routing, catalog))
         store.migrated = migrated
+        store.schema_version = LATEST
         return store
-
-    async def close(self) -> None:
-        shared = self._shared
-        await shared.events.drain()
-        if shared.reader is not shared.writer:
-            await shared.reader.close()
-        await shared.writer.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    # --- tenants ------------------------------------------------------------------------
-
-    def tenant(self, tenant_id: str) -> TenantStore:
-        handle = self._tenants.get(tenant_id)
-        if handle is None:
-            check_id("tenant", tenant_id)
-            handle = SQLiteTenantStore(tenant_id, self._shared)
-            self._tenants[tenant_id] = handle
-        return handle
-
-    async def create_tenant(
-        self, tenant_id: str, *, actor: str, **settings: Unpack[TenantSettings]
-    ) -> Tenant:
-        check_options("create_tenant", settings, TenantSettings)
-        name = settings.get("name", "")
-        routing = settings.get("routing")
-        max_concurrent_sessions = settings.get("max_concurrent_sessions")
-        policy = settings.get("policy")
-        check_id("tenant", tenant_id)
-        routing_text = check_routing(tenant_id, routing, self._shared.validate_routing)
-        policy_text = check_policy(tenant_id, policy)
-        check_limit(max_concurrent_sessions)
-        check_actor(actor)
-        now = self._shared.clock()
-        async with self._shared.writer.transaction() as tx:
-            if await tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)):
-                raise AlreadyExists(f"Tenant `{tenant_id}` already exists")
-            await tx.run(
-                "INSERT INTO tenants (tenant_id, name, routing, max_concurrent_sessions, policy, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (tenant_id, name, routing_text, max_concurrent_sessions, policy_text, now, now),
-            )
-            detail = {
-                "name": name,
-                "routing": routing,
-                "max_concurrent_sessions": max_concurrent_sessions,
-            }
-            if policy_text is not None:
-                detail["policy"] = json.loads(policy_text)
-            await audit(tx, tenant_id, actor, "tenant.create", tenant_id, detail, now)
-            await bump_changes(tx)
-        return await self.tenant(tenant_id).info()
-
-    async def list_tenants(self) -> list[Tenant]:
-        rows = await self._shared.reader.all(
-            f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id"
-        )
-        return [tenant_record(row) for row in rows]
-
-    async def authenticate(self, key: str) -> ApiKey | None:
-        return await authenticate(self._shared.reader, key)
-
-    async def changes(self) -> int:
-        row = await self._shared.reader.one("SELECT counter FROM changes WHERE id = 1")
-        assert row is not None
-        return int(row["counter"])
 
 
 def _check_file(file: SQLiteFile, create: bool) -> None:
@@ -199,7 +97,7 @@ def _check_file(file: SQLiteFile, create: bool) -> None:
         raise file.folder_error()
 
 
-async def _connect(file: SQLiteFile, create: bool) -> Db:
+async def _connect(file: SQLiteFile, create: bool) -> SQLiteDb:
     if file.memory:
         target = ":memory:"
     else:
@@ -212,10 +110,10 @@ async def _connect(file: SQLiteFile, create: bool) -> Db:
     except sqlite3.Error as exc:
         raise file.error(exc) from None
     conn.row_factory = sqlite3.Row  # rows are read by column name (rows.py)
-    return Db(conn, file)
+    return SQLiteDb(conn, file)
 
 
-async def _prepare(db: Db) -> None:
+async def _prepare(db: SQLiteDb) -> None:
     """The writer's settings: WAL mode (kept in the file), and per connection
     ``synchronous=NORMAL`` and foreign keys."""
     mode = (await _one(db, "PRAGMA journal_mode"))["journal_mode"]
@@ -227,13 +125,13 @@ async def _prepare(db: Db) -> None:
     await db.all("PRAGMA foreign_keys = ON")
 
 
-async def _one(db: Db, sql: str) -> Row:
+async def _one(db: SQLiteDb, sql: str) -> sqlite3.Row:
     row = await db.one(sql)
     assert row is not None
     return row
 
 
-async def _migrate(db: Db) -> tuple[int, int] | None:
+async def _migrate(db: SQLiteDb) -> tuple[int, int] | None:
     """Bring the schema up to date; ``(from, to)`` when migrations ran."""
     app_id, version, tables = await _header(db)
     _check_header(db.file, app_id, version, tables)
@@ -260,7 +158,7 @@ async def _migrate(db: Db) -> tuple[int, int] | None:
     return version, LATEST
 
 
-async def _header(db: Db | Tx) -> tuple[int, int, int]:
+async def _header(db: SQLiteDb | SQLiteTx) -> tuple[int, int, int]:
     """``application_id``, ``user_version`` and the number of tables."""
     row = await db.one(
         "SELECT (SELECT application_id FROM pragma_application_id) AS app_id,"

@@ -1,4 +1,4 @@
-"""Rows to records, by column name: the one row mapper of the SQLite store.
+"""Rows to records, by column name: the one row mapper of the store.
 
 A record's fields are named as the columns that hold them, so the SELECT list of a
 record is its fields (:func:`columns`) and a row becomes the record by reading each
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from flowctl.engine.boundary import TenantPolicy
-from flowctl.engine.store.sqlite.db import Row
+from flowctl.engine.store.sql.db import Row
 
 __all__ = ["columns", "json_value", "policy_value", "record"]
 

@@ -1,5 +1,5 @@
-"""Flows on the SQLite store: storing prepared versions, reading them, moving the
-published pointer (publish, rollback, unpublish) under ``BEGIN IMMEDIATE`` with an
+"""Flows in the store: storing prepared versions, reading them, moving the
+published pointer (publish, rollback, unpublish) in a write transaction with an
 optional optimistic check, and deleting a flow no one can get any more.
 
 A deleted flow is marked (``flows.deleted_at``), not erased: versions are immutable
@@ -36,9 +36,9 @@ from flowctl.engine.store.records import (
     version_name,
 )
 from flowctl.engine.store.routing import routes_to
-from flowctl.engine.store.sqlite.db import Db, Row, Tx, audit, bump_changes
-from flowctl.engine.store.sqlite.part import TenantPart
-from flowctl.engine.store.sqlite.rows import columns, json_value, policy_value, record
+from flowctl.engine.store.sql.db import Db, Row, Tx, audit, bump_changes
+from flowctl.engine.store.sql.part import TenantPart
+from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
 
 __all__ = ["Flows"]
 
@@ -49,7 +49,7 @@ _findings = msgspec.json.Decoder(list[StoredFinding])
 
 
 class Flows(TenantPart):
-    """The flows part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
+    """The flows part of :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore`."""
 
     async def _flow(self, db: Db | Tx, select: str, flow_id: str) -> Row | None:
         """The flow's row with the columns ``select`` names; None when there is no such

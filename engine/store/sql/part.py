@@ -1,7 +1,7 @@
 """What every part of one tenant's handle (its settings, flows, sessions, keys, secrets)
 stands on: the tenant's id, what the store shares with every handle (:class:`Shared`),
 and the lookups, checks and ``NotFound`` messages the parts share. Each part is a class
-over this one, and :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore` joins
+over this one, and :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore` joins
 them; a part uses only what is defined here or in itself.
 
 The lookups here name the tenant first in every statement they run, so a part that
@@ -18,9 +18,9 @@ import msgspec
 
 from flowctl.engine.boundary import ToolCatalog
 from flowctl.engine.store.errors import NotFound
-from flowctl.engine.store.sqlite.db import Db, Row, Tx
-from flowctl.engine.store.sqlite.events import EventWriter
-from flowctl.engine.store.sqlite.rows import columns, record
+from flowctl.engine.store.sql.db import Db, Row, Tx
+from flowctl.engine.store.sql.events import EventWriter
+from flowctl.engine.store.sql.rows import columns, record
 
 __all__ = ["Shared", "TenantPart"]
 

@@ -1,4 +1,4 @@
-"""Sessions on the SQLite store: their pinned version and routing decision, their
+"""Sessions in the store: their pinned version and routing decision, their
 events (written in batches, see ``events``), their callbacks. Every row is keyed
 by tenant first, so a session id only means something within its tenant.
 """
@@ -15,9 +15,9 @@ from flowctl.engine.store.documents import check_actor, check_id
 from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
 from flowctl.engine.store.events import decode_event, encode_event
 from flowctl.engine.store.records import Callback, SessionInfo, SessionStart, check_options
-from flowctl.engine.store.sqlite.db import Db, Tx, audit
-from flowctl.engine.store.sqlite.part import TenantPart
-from flowctl.engine.store.sqlite.rows import columns, json_value, record
+from flowctl.engine.store.sql.db import Db, Tx, audit
+from flowctl.engine.store.sql.part import TenantPart
+from flowctl.engine.store.sql.rows import columns, json_value, record
 
 if TYPE_CHECKING:
     from flowctl.engine.runtime import Event
@@ -38,7 +38,7 @@ def _callback(row: Any) -> Callback:
 
 
 class Sessions(TenantPart):
-    """The sessions part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
+    """The sessions part of :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore`."""
 
     async def _require_session(self, tx: Tx, session_id: str) -> None:
         if await self._row(tx, "1", "sessions", session_id=session_id) is None:
@@ -106,7 +106,7 @@ class Sessions(TenantPart):
 
     async def append_events(self, session_id: str, events: Sequence[Event]) -> int:
         """Written with the batches of other sessions that arrive meanwhile, in one
-        transaction (see ``flowctl.engine.store.sqlite.events``)."""
+        transaction (see ``flowctl.engine.store.sql.events``)."""
         rows = [encode_event(e) for e in events]
         return await self._events.append(self._tenant_id, session_id, rows)
 
@@ -165,7 +165,7 @@ class Sessions(TenantPart):
         return int(row["running"])
 
     async def events(self, session_id: str) -> list[Event]:
-        async with self._r.transaction("BEGIN") as tx:
+        async with self._r.transaction(write=False) as tx:
             await self._require_session(tx, session_id)
             rows = await tx.all(
                 "SELECT body FROM session_events WHERE tenant_id = ? AND session_id = ? "
@@ -182,11 +182,13 @@ class Sessions(TenantPart):
         now = self._clock()
         async with self._w.transaction() as tx:
             await self._require_session(tx, session_id)
-            callback_id = await tx.insert(
+            row = await tx.one(
                 "INSERT INTO callbacks (tenant_id, session_id, due, reason, busy, requested_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING callback_id",
                 (self._tenant_id, session_id, when, reason, int(busy), now),
             )
+            assert row is not None
+            callback_id = int(row["callback_id"])
         return Callback(
             callback_id=callback_id,
             session_id=session_id,

@@ -1,4 +1,4 @@
-"""A tenant's secrets on the SQLite store: what ``${NAME}`` and ``api_key_env`` mean in
+"""A tenant's secrets in the store: what ``${NAME}`` and ``api_key_env`` mean in
 its flows (``engine/boundary.py``). Set, rotated and deleted by name, each change
 audited with the name only; listed by name only. :meth:`Secrets.secret_values`,
 the one read of values, is for the worker that runs the tenant's calls.
@@ -11,8 +11,8 @@ import re
 from flowctl.engine.store.documents import check_actor
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import SecretInfo
-from flowctl.engine.store.sqlite.db import audit, bump_changes
-from flowctl.engine.store.sqlite.part import TenantPart
+from flowctl.engine.store.sql.db import audit, bump_changes
+from flowctl.engine.store.sql.part import TenantPart
 
 __all__ = ["MAX_SECRETS", "MAX_SECRET_BYTES", "Secrets", "check_secret_name"]
 
@@ -33,7 +33,7 @@ def check_secret_name(name: str) -> str:
 
 
 class Secrets(TenantPart):
-    """The secrets part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
+    """The secrets part of :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore`."""
 
     async def secrets(self) -> list[SecretInfo]:
         return await self._listing(SecretInfo, "secrets", "name")

@@ -1,4 +1,4 @@
-"""One tenant's handle on the SQLite store: :class:`SQLiteTenantStore`, the tenant's own
+"""One tenant's handle in the store: :class:`SQLTenantStore`, the tenant's own
 settings (routing, limits, policy) and audit log here, its flows in ``flows``, its
 sessions in ``sessions``, its API keys in ``keys`` and its secrets in ``secrets``, each
 a part over ``part.TenantPart``. Every statement names the handle's tenant, so no
@@ -18,14 +18,14 @@ from flowctl.engine.boundary import Boundary, TenantPolicy
 from flowctl.engine.store.documents import check_actor, check_limit
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import AuditEntry, Tenant
-from flowctl.engine.store.sqlite.db import Row, audit, bump_changes
-from flowctl.engine.store.sqlite.flows import Flows
-from flowctl.engine.store.sqlite.keys import Keys
-from flowctl.engine.store.sqlite.rows import columns, json_value, policy_value, record
-from flowctl.engine.store.sqlite.secrets import Secrets
-from flowctl.engine.store.sqlite.sessions import Sessions
+from flowctl.engine.store.sql.db import Row, audit, bump_changes
+from flowctl.engine.store.sql.flows import Flows
+from flowctl.engine.store.sql.keys import Keys
+from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
+from flowctl.engine.store.sql.secrets import Secrets
+from flowctl.engine.store.sql.sessions import Sessions
 
-__all__ = ["TENANT_COLUMNS", "SQLiteTenantStore", "check_policy", "check_routing", "tenant_record"]
+__all__ = ["TENANT_COLUMNS", "SQLTenantStore", "check_policy", "check_routing", "tenant_record"]
 
 
 def check_routing(
@@ -81,8 +81,8 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLiteTenantStore(Flows, Sessions, Keys, Secrets):
-    """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQLite store."""
+class SQLTenantStore(Flows, Sessions, Keys, Secrets):
+    """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQL store."""
 
     @property
     def tenant_id(self) -> str:
@@ -123,12 +123,21 @@ class SQLiteTenantStore(Flows, Sessions, Keys, Secrets):
         return await self.info()
 
     async def boundary(self) -> Boundary:
-        info = await self.info()
+        # One read (the tenant's policy beside each secret's name), as every session
+        # start asks for it.
+        rows = await self._r.all(
+            "SELECT t.policy AS policy, s.name AS name FROM tenants t "
+            "LEFT JOIN secrets s ON s.tenant_id = t.tenant_id WHERE t.tenant_id = ?",
+            (self._tenant_id,),
+        )
+        if not rows:
+            self._known = False
+            await self._require_tenant(self._r)
         return Boundary(
             tenant_id=self._tenant_id,
-            policy=info.policy,
+            policy=policy_value(rows[0]["policy"]),
             catalog=self._catalog,
-            secrets=frozenset(s.name for s in await self.secrets()),
+            secrets=frozenset(r["name"] for r in rows if r["name"] is not None),
         )
 
     async def _update_tenant(

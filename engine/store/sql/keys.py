@@ -1,4 +1,4 @@
-"""API keys on the SQLite store: a tenant's handle creates, lists and revokes its own
+"""API keys in the store: a tenant's handle creates, lists and revokes its own
 keys (each change audited); the store checks a presented key (``authenticate``), the
 one read that starts from a key rather than a tenant. See ``flowctl.engine.store.keys``.
 """
@@ -11,9 +11,9 @@ from flowctl.engine.store.documents import check_actor
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.keys import ROLES, hash_key, key_id_of, matches, new_key
 from flowctl.engine.store.records import ApiKey
-from flowctl.engine.store.sqlite.db import Db, audit
-from flowctl.engine.store.sqlite.part import TenantPart
-from flowctl.engine.store.sqlite.rows import columns, record
+from flowctl.engine.store.sql.db import Db, audit
+from flowctl.engine.store.sql.part import TenantPart
+from flowctl.engine.store.sql.rows import columns, record
 
 __all__ = ["Keys", "authenticate"]
 
@@ -36,7 +36,7 @@ async def authenticate(db: Db, key: str) -> ApiKey | None:
 
 
 class Keys(TenantPart):
-    """The keys part of :class:`~flowctl.engine.store.sqlite.tenant.SQLiteTenantStore`."""
+    """The keys part of :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore`."""
 
     async def create_key(self, role: str, *, actor: str, name: str = "") -> tuple[ApiKey, str]:
         if role not in ROLES:

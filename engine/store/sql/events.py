@@ -1,4 +1,4 @@
-"""Group commit for session events on the SQLite store.
+"""Group commit for session events in the store.
 
 Every session of a worker appends a batch of events each turn. One transaction per
 batch would cost each batch a handful of round trips to the connection's thread, and
@@ -17,14 +17,14 @@ import asyncio
 from dataclasses import dataclass, field
 
 from flowctl.engine.store.errors import NotFound, StoreError
-from flowctl.engine.store.sqlite.db import Db, Tx
+from flowctl.engine.store.sql.db import Db, Tx
 
 __all__ = ["EventWriter"]
 
 EventRow = tuple[str, float, bytes]  # kind, at, body
 
-# SQLite allows 32,766 bound parameters per statement (999 before 3.32): the state of at
-# most this many sessions is read in one statement.
+# SQLite allows 32,766 bound parameters per statement (999 before 3.32), PostgreSQL
+# 65,535: the state of at most this many sessions is read in one statement.
 _MAX_GROUP = 400
 
 
