@@ -18,8 +18,6 @@ store, not on the default one.
 from __future__ import annotations
 
 import os
-import re
-import shlex
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import wraps
 from pathlib import Path
@@ -29,6 +27,7 @@ import click
 
 from flowctl.cli.exits import Failure
 from flowctl.engine.defaults import STORE_URL
+from flowctl.engine.hints import on_store
 
 if TYPE_CHECKING:
     from flowctl.engine.boundary import ToolCatalog
@@ -74,10 +73,6 @@ def _actor() -> str:
 
 
 _STORE_KEY = "flowctl.store"
-# A backticked command of the store's (``flowctl tenants create acme``), without a --store.
-_STORE_COMMAND = re.compile(
-    r"`(flowctl (?:store|tenants|sessions|callbacks|keys|secrets|serve) [^`]*)`"
-)
 
 
 def remember_store(ctx: click.Context, param: click.Parameter, url: str | None) -> str | None:
@@ -92,14 +87,10 @@ def remember_store(ctx: click.Context, param: click.Parameter, url: str | None) 
 
 def store_hints(text: str) -> str:
     """``text`` with ``--store URL`` added to every backticked store command it names,
-    when this run's ``--store`` was given and is not the default (so a pasted hint acts
-    on the same store)."""
+    when this run's ``--store`` was given on the command line and is not the default
+    (so a pasted hint acts on the same store; ``flowctl.engine.hints``)."""
     ctx = click.get_current_context(silent=True)
-    url = ctx.meta.get(_STORE_KEY) if ctx is not None else None
-    if not url or url == DEFAULT_URL:
-        return text
-    flag = f" --store {shlex.quote(url)}"
-    return _STORE_COMMAND.sub(lambda m: m[0] if "--store" in m[1] else f"`{m[1]}{flag}`", text)
+    return on_store(text, ctx.meta.get(_STORE_KEY) if ctx is not None else None)
 
 
 store_option = click.option(

@@ -16,7 +16,13 @@ import click
 
 from flowctl.cli.exits import Failure
 from flowctl.cli.route import catalog_options, routing_catalog
-from flowctl.cli.store_common import flows_option, read_catalog, tools_option
+from flowctl.cli.store_common import (
+    flows_option,
+    read_catalog,
+    remember_store,
+    store_hints,
+    tools_option,
+)
 
 __all__ = ["token", "worker"]
 
@@ -44,6 +50,7 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "store_url",
         default=None,
         metavar="URL",
+        callback=remember_store,  # the hints it prints name it (store_hints)
         help="Serve the published versions of a store (sqlite:///flowctl.db) instead of "
         "--flows; sessions are recorded in it.",
     )(command)
@@ -106,11 +113,12 @@ def _serve(
     try:
         library = preflight(config)
     except FlowError as exc:  # one problem a line, each a line of its own
-        raise Failure(str(exc).replace("\n", "\nflowctl: error: "), exc.exit_code) from exc
+        message = store_hints(str(exc)).replace("\n", "\nflowctl: error: ")
+        raise Failure(message, exc.exit_code) from exc
     unservable = library.unservable()
     for flow in unservable:  # a store's: refused to their calls, the rest is served
         for problem in flow.problems:
-            click.echo(f"flowctl: error: {flow.location}: {problem}", err=True)
+            click.echo(f"flowctl: error: {flow.location}: {store_hints(problem)}", err=True)
     missing = missing_livekit_env(os.environ)
     if missing:
         raise Failure(
@@ -164,7 +172,10 @@ def token(
 
     --metadata is routed as the worker routes it, by the tenants of --flows or --store:
     exit 2 when a key is missing or the router would refuse it (an unknown tenant,
-    another tenant's flow), with the router's reason.
+    another tenant's flow), with the router's reason. A store's flows are its tenants',
+    which the worker serves only in their rooms (TENANT:NAME): with --store, a ROOM with
+    no namespace is put in the tenant's (a note says so), and another tenant's is
+    refused (exit 2).
     """
     key = os.environ.get("LIVEKIT_API_KEY", "")
     secret = os.environ.get("LIVEKIT_API_SECRET", "")
@@ -177,9 +188,30 @@ def token(
         decision = route(routing_catalog(flows_dir, store_url), metadata)
         if isinstance(decision, Rejected):
             raise Failure(f"--metadata would be refused: {decision.reason}")
+        if store_url is not None:
+            participant["room"] = _tenant_room(decision.tenant_id, participant["room"])
     from flowctl.worker.tokens import participant_token, short_secret
 
     note = short_secret(secret)
     if note is not None:
         click.echo(f"flowctl token: note: {note}", err=True)
     click.echo(participant_token(key, secret, ttl_seconds=ttl, metadata=metadata, **participant))
+
+
+def _tenant_room(tenant_id: str, room: str) -> str:
+    """The room a token for a call of tenant ``tenant_id`` joins: ``room`` in the
+    tenant's namespace, as the API names it (a note on stderr when it renamed it); a
+    room the worker would refuse is a :class:`Failure` in the worker's words."""
+    from flowctl.engine.boundary import tenant_room
+
+    try:
+        named = tenant_room(tenant_id, room)
+    except ValueError as exc:
+        raise Failure(f"--room would be refused: {exc}") from exc
+    if named != room:
+        click.echo(
+            f"flowctl token: note: the token joins `{named}`: tenant `{tenant_id}`'s calls "
+            f"run in its rooms (`{tenant_id}:<name>`)",
+            err=True,
+        )
+    return named

@@ -67,6 +67,7 @@ __all__ = [
     "ToolCatalog",
     "import_function",
     "room_in_namespace",
+    "room_refusal",
     "tenant_room",
 ]
 
@@ -268,21 +269,31 @@ ROOM_SEPARATOR = ":"
 
 def tenant_room(tenant_id: str, room: str) -> str:
     """``room`` in ``tenant_id``'s namespace: as given when it already is, else with the
-    namespace put in front. Raises ValueError for a room in another namespace."""
-    namespace, sep, _ = room.partition(ROOM_SEPARATOR)
-    if not sep:
+    namespace put in front. Raises ValueError (:func:`room_refusal`'s words) for a room
+    in another namespace."""
+    if ROOM_SEPARATOR not in room:
         return f"{tenant_id}{ROOM_SEPARATOR}{room}"
-    if namespace != tenant_id:
-        raise ValueError(
-            f"Room `{room}` is outside tenant `{tenant_id}`'s rooms; its rooms are named "
-            f"`{tenant_id}{ROOM_SEPARATOR}<name>`"
-        )
+    refusal = room_refusal(tenant_id, room)
+    if refusal is not None:
+        raise ValueError(refusal)
     return room
 
 
 def room_in_namespace(tenant_id: str, room: str) -> bool:
     """Whether ``room`` is one of ``tenant_id``'s rooms."""
     return room.startswith(f"{tenant_id}{ROOM_SEPARATOR}")
+
+
+def room_refusal(tenant_id: str, room: str | None) -> str | None:
+    """Why a call of tenant ``tenant_id`` may not run in ``room`` (None: a job with no
+    room), or None when the room is one of its own. The one wording of the rule: the
+    worker refuses a job with it, the API a token, ``flowctl token`` its ``--room``."""
+    if room and room_in_namespace(tenant_id, room):
+        return None
+    from flowctl.engine.routing import _q  # the room comes from the request: escaped
+
+    where = f"Room {_q(room)}" if room else "A job with no room"
+    return f"{where} is outside tenant `{tenant_id}`'s rooms (`{tenant_id}{ROOM_SEPARATOR}<name>`)"
 
 
 class Secrets(Mapping[str, str]):

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
-from flowctl.engine.boundary import OPERATOR, Boundary, Secrets, ToolCatalog, room_in_namespace
+from flowctl.engine.boundary import OPERATOR, Boundary, Secrets, ToolCatalog, room_refusal
 from flowctl.engine.compile import CompiledFlow, compile_flow
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.errors import FlowError, FlowInvalidError
 from flowctl.engine.findings import Severity
-from flowctl.engine.routing import Catalog, _q
+from flowctl.engine.routing import Catalog
 from flowctl.engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
 
 if TYPE_CHECKING:
@@ -85,13 +85,9 @@ class ServedFlow(msgspec.Struct, frozen=True, kw_only=True):
         """Raise :class:`NotServed` when a tenant's flow would run in ``room`` (None:
         unknown) outside the tenant's namespace (``<tenant_id>:<name>``); an operator's
         flow runs in any room."""
-        if not self.boundary.untrusted or (room and room_in_namespace(self.tenant_id, room)):
-            return
-        where = f"Room {_q(room)}" if room else "A job with no room"
-        raise NotServed(
-            f"{where} is outside tenant `{self.tenant_id}`'s rooms (`{self.tenant_id}:<name>`); "
-            f"not serving flow `{self.flow_id}` there"
-        )
+        refusal = room_refusal(self.tenant_id, room)
+        if self.boundary.untrusted and refusal is not None:
+            raise NotServed(f"{refusal}; not serving flow `{self.flow_id}` there")
 
 
 class UnservableFlow(msgspec.Struct, frozen=True, kw_only=True):

@@ -173,11 +173,12 @@ class _Walker:
         self._tool_edges: dict[tuple[int, str], CompiledEdge] = {}
 
     def tool_edge(self, state: int, name: str) -> CompiledEdge:
-        """A state's listed tool as a nameless action edge that stays."""
+        """A state's listed tool as a nameless action edge that stays, with the tool's
+        examples (their text is what its free-text arguments are tried with)."""
         cached = self._tool_edges.get((state, name))
         if cached is None:
             tool = self.compiled.tools[name]
-            edge = Edge(name=name, action="action", tool=name)
+            edge = Edge(name=name, action="action", tool=name, examples=tool.examples)
             cached = CompiledEdge(edge, state, None, tool, None, None, (), False)
             self._tool_edges[(state, name)] = cached
         return cached

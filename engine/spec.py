@@ -211,14 +211,21 @@ class Parameter(_Spec, frozen=True):
 
 
 class Example(_Spec, frozen=True):
-    """A user phrase that should take an edge, with the arguments the edge is fired with
-    when the offline model picks it: a model would take them from the conversation, the
-    offline one cannot make them up, so the flow's author writes them once here."""
+    """A user phrase that should take an edge or call a tool, with the arguments it is
+    called with when the offline model picks it: a model would take them from the
+    conversation, the offline one cannot make them up, so the flow's author writes them
+    once here."""
 
     text: Annotated[str, _doc("What the user says.")]
     args: Annotated[
-        dict[str, Any], _doc("The edge's arguments when this phrase takes it (offline model).")
+        dict[str, Any],
+        _doc("The edge's or tool's arguments when this phrase picks it (offline model)."),
     ] = {}
+
+
+def _phrases(examples: list[str | Example]) -> list[Example]:
+    """``examples`` each as an :class:`Example` (a bare phrase has no arguments)."""
+    return [Example(text=x) if isinstance(x, str) else x for x in examples]
 
 
 class Edge(_Spec, frozen=True):
@@ -285,7 +292,7 @@ class Edge(_Spec, frozen=True):
 
     def phrases(self) -> list[Example]:
         """The examples, each as an :class:`Example` (a bare phrase has no arguments)."""
-        return [Example(text=x) if isinstance(x, str) else x for x in self.examples]
+        return _phrases(self.examples)
 
 
 class EntryAction(_Spec, frozen=True):
@@ -343,6 +350,17 @@ class _ToolBase(_Spec, frozen=True):
         dict[str, str],
         _doc("Variables to store from the result: variable name to a result field."),
     ] = {}
+    examples: Annotated[
+        list[str | Example],
+        _doc(
+            "User phrases that should call this tool (offline model, lint); a phrase as "
+            "`{text, args}` also gives the arguments the offline model calls it with."
+        ),
+    ] = []
+
+    def phrases(self) -> list[Example]:
+        """The examples, each as an :class:`Example` (a bare phrase has no arguments)."""
+        return _phrases(self.examples)
 
 
 class BuiltinTool(_ToolBase, tag_field="kind", tag="builtin", kw_only=True, frozen=True):

@@ -19,24 +19,36 @@ What runs, and what is compared:
   2 when it shows ``flowctl: error:``;
 - output, where a console block shows any, must equal what ran (trailing whitespace
   ignored); ``...`` stands for any text, a line of only ``...`` for any lines, and
-  ISO timestamps (``2026-12-01T10:42:07Z``) are compared as ``<time>``.
-- a session id a ``recorded: ID`` line shows stands, in the lines after it, for the id
-  the run recorded (a reader pastes the id they got);
+  times, ISO (``2026-12-01T10:42:07Z``) or Unix seconds (``1795325340.692038``), are
+  compared as ``<time>``;
+- what a run makes up fresh (a recorded session's id, an API key's id or secret) stands,
+  where the doc shows one, for the one the run printed, in the output and the commands
+  after it (a reader pastes the id they got): ``docskit.MINTED``;
+- a block's commands run one after another in one shell, so what one exports the next
+  sees (as in a reader's terminal);
 - what a block assumes the doc did before it (a store, a tenant) runs first: ``SETUP``.
+
+docs/api.md is one walkthrough against a running ``flowctl serve``: every command of it
+runs, ``curl`` and ``export`` included, in one shell, against a server the test starts
+where the doc starts it, on a free port of loopback (the doc's ``127.0.0.1:8000``
+stands for it), with LiveKit settings so that tokens are minted.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from docskit import (
+    Block,
+    Shell,
+    doc_blocks,
+    expected_code,
+    free_port,
+    matches,
+    minted,
+    renamed,
+)
 
 SKIP_WORDS = (
     "worker start",
@@ -50,12 +62,14 @@ SKIP_WORDS = (
 )
 # Blocks that cannot run standalone, named by (doc, first command) with the reason.
 SKIPPED = {
+    ("docs/api.md", 'curl -s -X POST $API/callbacks/1/claim -H "Authorization: Bearer $DEV"'): (
+        "no call of the walkthrough promised a callback; tests/test_callbacks_cli_api.py "
+        "claims and completes one through the API"
+    ),
     (
         "README.md",
         "flowctl tenants policy acme --grant-tool lookup_order --allow-host api.acme.example",
     ): "my-flow.json and tools.json stand for the reader's own files",
-    ("docs/api.md", "flowctl store init"): "walkthrough against a running `flowctl serve`",
-    ("docs/api.md", "curl -s -i $API/flows"): "keys were created through the running API",
     ("docs/deployment.md", "pip install 'flowctl-voice[postgres]'"): (
         "a PostgreSQL server at db.internal and a store to copy from; "
         "tests/test_store_copy.py runs `store init` and `store copy` against a real one"
@@ -94,74 +108,13 @@ SETUP = {
     ): ACME,
     ("docs/security.md", 'printf %s "$CRM_TOKEN" | flowctl secrets set -t acme CRM_TOKEN'): ACME,
 }
-TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-
-
-@dataclass(frozen=True)
-class Step:
-    command: str
-    output: str | None  # None: the doc shows no output (an ``sh`` block)
-
-
-@dataclass(frozen=True)
-class Block:
-    doc: str
-    line: int
-    section: str
-    steps: tuple[Step, ...]
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """(doc, first command without its comment): names a block in SKIPPED and SETUP."""
-        return (self.doc, self.steps[0].command.split("  #")[0].rstrip() if self.steps else "")
-
-
-def joined(lines: list[str]) -> list[str]:
-    """Lines with a trailing backslash joined to the next, as a shell reads them."""
-    out: list[str] = []
-    for line in lines:
-        if out and out[-1].endswith("\\"):
-            out[-1] = out[-1][:-1].rstrip() + " " + line.strip()
-        else:
-            out.append(line)
-    return out
-
-
-def parse(kind: str, body: str) -> tuple[Step, ...]:
-    if kind == "sh":
-        return tuple(Step(line, None) for line in joined(body.splitlines()) if line.strip())
-    steps: list[tuple[str, list[str]]] = []
-    lines = body.splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].startswith("$ "):
-            command = [lines[i][2:]]
-            while command[-1].endswith("\\") and i + 1 < len(lines):
-                i += 1
-                command.append(lines[i])
-            steps.append((joined(command)[0], []))
-        elif steps:
-            steps[-1][1].append(lines[i])
-        i += 1
-    return tuple(Step(command, "\n".join(out)) for command, out in steps)
-
-
-def doc_blocks() -> list[Block]:
-    blocks = []
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        text = path.read_text()
-        for match in re.finditer(r"^```(console|sh)\n(.*?)^```", text, re.S | re.M):
-            before = text[: match.start()]
-            headings = re.findall(r"^## (.+)$", before, re.M)
-            blocks.append(
-                Block(
-                    doc=str(path.relative_to(ROOT)),
-                    line=before.count("\n") + 1,
-                    section=headings[-1] if headings else "",
-                    steps=parse(match.group(1), match.group(2)),
-                )
-            )
-    return blocks
+API_DOC = "docs/api.md"
+API_ADDRESS = "127.0.0.1:8000"  # where docs/api.md's server listens
+LIVEKIT_ENV = {
+    "LIVEKIT_URL": "wss://acme.livekit.cloud",
+    "LIVEKIT_API_KEY": "APIkey",
+    "LIVEKIT_API_SECRET": "a-secret-long-enough-for-hmac-sha256-keys",
+}
 
 
 def runnable(command: str) -> bool:
@@ -173,58 +126,19 @@ def runnable(command: str) -> bool:
 def block_skip(block: Block) -> str | None:
     if block.doc == "README.md" and block.section == "The store":
         return "tests/test_readme_store.py runs the README's store section"
+    if block.doc == API_DOC:
+        return "test_api_walkthrough_runs_against_a_real_server runs docs/api.md"
     if block.key in SKIPPED:
         return SKIPPED[block.key]
     return None
 
 
-def expected_code(output: str | None) -> int:
-    if output is None:
-        return 0
-    if "flowctl: error:" in output:
-        return 2
-    if re.search(r"^Found \d+ errors?", output, re.M):
-        return 1
-    return 0
-
-
-def recorded_ids(shown: str | None, got: str) -> dict[str, str]:
-    """The ids ``recorded: ID`` lines show, paired with the ones the run printed: a
-    reader pastes the id they got, not the doc's."""
-    pattern = re.compile(r"^recorded: (\w+)$", re.M)
-    return dict(zip(pattern.findall(shown or ""), pattern.findall(got), strict=False))
-
-
-def renamed(text: str, ids: dict[str, str]) -> str:
-    for shown, got in ids.items():
-        text = text.replace(shown, got)
-    return text
-
-
-def matches(shown: str, got: str) -> bool:
-    """``got`` is what ``shown`` shows, ``...`` standing for any text."""
-
-    def norm(text: str) -> list[str]:
-        return [TIME.sub("<time>", line.rstrip()) for line in text.strip("\n").splitlines()]
-
-    pattern = []
-    for line in norm(shown):
-        if line == "...":
-            pattern.append(r"(?:[^\n]*\n)*?")
-        else:
-            pattern.append(".*?".join(map(re.escape, line.split("..."))) + r"\n")
-    return re.fullmatch("".join(pattern), "".join(line + "\n" for line in norm(got))) is not None
-
-
-# Blocks with nothing to run (all `make`, `curl`, `worker` ...) are left out, and so are
-# the ones `block_skip` names with their reason: not pytest skips, which would read as a
-# missing dependency; a test below keeps the list of those reasons exact.
 ALL_BLOCKS = [b for b in doc_blocks() if any(runnable(step.command) for step in b.steps)]
 BLOCKS = [b for b in ALL_BLOCKS if block_skip(b) is None]
 
 
 def test_every_block_left_out_is_named_with_its_reason() -> None:
-    left_out = {b.key for b in ALL_BLOCKS if b.key in SKIPPED}
+    left_out = {b.key for b in doc_blocks() if b.key in SKIPPED}
     assert left_out == set(SKIPPED), "SKIPPED names a block the docs no longer have"
 
 
@@ -238,6 +152,8 @@ def test_every_block_left_out_is_named_with_its_reason() -> None:
         ("a\n...\nz", "a\nb\nc\nz\n", True),
         ("at 2025-03-10T09:12:01Z", "at 2026-12-01T10:44:45Z\n", True),
         ("at 2025-03-10 09:12:01", "at 2026-12-01T10:44:45Z\n", False),
+        ('{"at": 1795325340.963456}', '{"at": 1796120669.5}\n', True),
+        ('{"count": 17953253}', '{"count": 17961206}\n', False),
     ],
     ids=[
         "trailing-space",
@@ -247,6 +163,8 @@ def test_every_block_left_out_is_named_with_its_reason() -> None:
         "elided-lines",
         "time",
         "time-format",
+        "unix-time",
+        "number",
     ],
 )
 def test_matches_compares_whole_output(shown: str, got: str, same: bool) -> None:
@@ -267,36 +185,67 @@ def test_expected_code_follows_what_the_doc_shows(output: str | None, code: int)
     assert expected_code(output) == code
 
 
+def test_minted_values_pair_in_order_and_rename_longest_first() -> None:
+    shown = '{"key_id": "fk_46326e1f3a69", "secret": "fk_46326e1f3a69_9h2Z...Mpac"}'
+    got = '{"key_id": "fk_0123456789ab", "secret": "fk_0123456789ab_Xy-9_zz"}\n'
+    ids = {"fk_9ba31d3a6720": "fk_ffffffffffff"}  # the bootstrap key, seen before
+    ids.update(minted(shown + " by fk_9ba31d3a6720", got + " by fk_ffffffffffff", ids))
+    assert ids == {
+        "fk_9ba31d3a6720": "fk_ffffffffffff",
+        "fk_46326e1f3a69_9h2Z...Mpac": "fk_0123456789ab_Xy-9_zz",
+        "fk_46326e1f3a69": "fk_0123456789ab",
+    }
+    assert renamed("export ADMIN=fk_46326e1f3a69_9h2Z...Mpac", ids) == (
+        "export ADMIN=fk_0123456789ab_Xy-9_zz"
+    )
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.doc}:{b.line}" for b in BLOCKS])
 def test_doc_commands_run_as_shown(block: Block, tmp_path: Path) -> None:
-    for folder in ("flows", "tests/fixtures", "docs"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
-    env.update(FLOWCTL_USER="ana", CRM_TOKEN="s3cret", COLUMNS="200")
-    for name in ("FLOWCTL_STORE", "FLOWCTL_TENANT"):
-        env.pop(name, None)
-
-    def run(command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", "-c", command],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=60,
-        )
-
+    shell = Shell(tmp_path)
     for command in SETUP.get(block.key, ()):
-        assert run(command).returncode == 0, command
-    ids: dict[str, str] = {}  # a session id the doc shows -> the one this run recorded
+        assert shell.run(command).returncode == 0, command
+    ids: dict[str, str] = {}  # a value the doc shows -> the one this run made
     for step in block.steps:
         if not runnable(step.command):
             continue
-        done = run(renamed(step.command, ids))
-        ids.update(recorded_ids(step.output, done.stdout))
+        done = shell.run(renamed(step.command, ids))
+        ids.update(minted(step.output, done.stdout, ids))
         assert done.returncode == expected_code(step.output), (step.command, done.stdout)
         if step.output:
             shown = renamed(step.output, ids)
             assert matches(shown, done.stdout), (step.command, shown, done.stdout)
+
+
+def test_api_walkthrough_runs_against_a_real_server(tmp_path: Path) -> None:
+    """docs/api.md top to bottom, ``curl`` and ``jq`` included, against ``flowctl
+    serve`` started where the doc starts it."""
+    shell = Shell(tmp_path, **LIVEKIT_ENV)
+    port = free_port()
+    host, _, shown_port = API_ADDRESS.partition(":")
+    ids = {API_ADDRESS: f"{host}:{port}", f"--port {shown_port}": f"--port {port}"}
+    steps = [
+        step
+        for block in doc_blocks()
+        if block.doc == API_DOC and block.key not in SKIPPED
+        for step in block.steps
+    ]
+    server = None
+    try:
+        for step in steps:
+            command = renamed(step.command, ids)
+            if command.startswith("flowctl serve "):
+                assert server is None, "docs/api.md starts the server twice"
+                server, got = shell.start(command, ready="Uvicorn running")
+            else:
+                done = shell.run(command)
+                got = done.stdout
+                assert done.returncode == expected_code(step.output), (step.command, got)
+            ids.update(minted(step.output, got, ids))
+            if step.output:
+                shown = renamed(step.output, ids)
+                assert matches(shown, got), (step.command, shown, got)
+        assert server is not None, "docs/api.md never starts `flowctl serve`"
+    finally:
+        if server is not None:
+            shell.stop(server)

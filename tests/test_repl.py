@@ -274,5 +274,38 @@ def test_repl_offline_model_names_the_arguments_an_example_does_not_give(
     assert out.splitlines()[1:] == [
         "user: I need a refill on my metformin",
         "agent: [offline model: `transfer_to_specialist` needs caller_name, specialist_question; "
-        "give its examples `args`, or /go transfer_to_specialist {json} fires it by hand]",
+        "give its examples `args`, or /go transfer_to_specialist {json} calls it by hand]",
+    ]
+
+
+def test_repl_offline_model_calls_a_tool_from_its_example_and_shows_what_it_returned() -> None:
+    """``appointment_booking``'s examples carry its arguments: a natural sentence books,
+    the tool's answer is shown (the offline model says nothing after it), ``/history``
+    shows the arguments it was called with, ``/vars`` what its result set."""
+    code, out, err = talk(CLINIC, "Book me in Tuesday at 10am\n/history\n/vars\n")
+    assert (code, err) == (0, "")
+    booked = (
+        '{"status": "booked", "appointment_id": "APT-48213", "slot": "Tuesday, March 11 at '
+        '10:30 AM", "provider": "Dr. Elena Marsh, MD (family medicine)", "location": "1450 '
+        'Maple Grove Avenue, Suite 210, second floor", "arrive_minutes_early": 15, "bring": '
+        '["photo ID", "insurance card", "list of current medications"], "cancellation_policy": '
+        '"Please cancel at least 24 hours ahead to avoid a $40 late-cancellation fee."}'
+    )
+    args = (
+        '{"patient_name": "Ana Lopez", "date_of_birth": "1984-02-17", "request_type": "book", '
+        '"visit_reason": "annual physical", "preferred_day": "Tuesday", "preferred_time": '
+        '"morning"}'
+    )
+    assert out.splitlines()[1:] == [
+        "user: Book me in Tuesday at 10am",
+        f"  tool appointment_booking -> ok {booked}",
+        "  entered  IntakeAgent",
+        f"  called   appointment_booking {args}",
+        f"  tool     appointment_booking {args}",
+        f"  result   appointment_booking ok {booked}",
+        'variables: {"appointment_id": "APT-48213", '
+        '"appointment_time": "Tuesday, March 11 at 10:30 AM", '
+        '"clinic_address": "1450 Maple Grove Avenue, Suite 210, Springfield", '
+        '"clinic_hours": "Monday to Friday from 8 AM to 6 PM, and Saturday from 9 AM to 1 PM", '
+        '"clinic_name": "Maple Grove Family Clinic"}',
     ]

@@ -574,6 +574,24 @@ def test_fl405_two_edges_sharing_an_example_phrase() -> None:
     ]
 
 
+def test_fl405_an_edge_and_a_tool_sharing_an_example_phrase() -> None:
+    billing = edge(
+        "to_billing",
+        "The caller asks about an invoice or a refund",
+        examples=["What do I owe?"],
+    )
+    balance = {
+        "kind": "mock",
+        "name": "balance",
+        "description": "Look up what the caller owes this month.",
+        "examples": ["how much is my bill", "what do I owe"],
+    }
+    doc = {**minimal(edges=[FINISH, billing], tools=["balance"]), "tools": [balance]}
+    assert lint_doc(doc) == [
+        "38:9 FL405 `to_billing` and `balance` in state `Main` share the example `what do I owe` - at `$.tools[0].examples[1]`"
+    ]
+
+
 def test_fl405_the_same_example_in_different_states_is_fine() -> None:
     ex = edge("help", "The caller asks for help with anything else", examples=["help me"])
     other = state("Other", "x", edges=[{**ex, "target_agent": "Goodbye"}, FINISH])
@@ -763,3 +781,43 @@ def test_fl503_a_url_without_a_scheme() -> None:
     assert lint_doc(http_tool("crm.example.com/find")) == [
         "7:14 FL503 URL `crm.example.com/find` of tool `lookup` must start with `https://` - at `$.tools[0].url`"
     ]
+
+
+# --- FL410: an example's arguments fit the function it calls --------------------------
+
+
+def test_fl410_an_action_edges_example_is_held_to_its_tools_parameters_and_its_own() -> None:
+    book = {
+        "kind": "mock",
+        "name": "book",
+        "description": "Book the visit the caller asked for.",
+        "parameters": {"day": {"type": "enum", "enum": ["Mon", "Tue"], "description": "Day"}},
+    }
+    booking = edge(
+        "book_visit",
+        "The caller wants to book a visit on a day",
+        action="action",
+        tool="book",
+        parameters={"note": {"type": "str", "description": "Anything to add", "local": True}},
+        examples=[
+            {"text": "Tuesday works", "args": {"day": "Tue", "note": "early"}},
+            {"text": "Wednesday please", "args": {"day": "Wed"}},
+            {"text": "Any day", "args": {}},
+        ],
+    )
+    doc = {**minimal(edges=[FINISH, booking]), "tools": [book]}
+    assert lint_doc(doc) == [
+        "36:24 FL410 Argument `day` of an example of `book_visit` is invalid: Invalid enum "
+        "value 'Wed' - at `$.agents[0].edges[1].examples[1].args.day`"
+    ]
+
+
+def test_fl410_leaves_out_an_action_edge_whose_tool_is_unknown() -> None:
+    booking = edge(
+        "book_visit",
+        "The caller wants to book a visit on a day",
+        action="action",
+        tool="nowhere",
+        examples=[{"text": "Tuesday works", "args": {"day": "Tue"}}],
+    )
+    assert conftest.codes(minimal(edges=[FINISH, booking])) == ["FL104"]

@@ -215,7 +215,7 @@ def test_piped_lines_and_go_commands() -> None:
     assert out.splitlines() == [
         GREETING,
         "user: hi",
-        "agent: [offline model: no edge's examples match; /go EDGE {json} fires one by hand]",
+        "agent: [offline model: no edge's or tool's examples match; /go NAME {json} calls one by hand]",
         "/go transfer_to_specialist {}",
         "  refused transfer_to_specialist: Invalid arguments for `transfer_to_specialist`: "
         "Object missing required field `caller_name`",

@@ -17,6 +17,7 @@ import jwt
 import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLES, FLOWS, ROOT, minimal
+from storekit import flow_doc
 from workerkit import record_sessions
 
 from flowctl.cli.main import cli
@@ -209,6 +210,58 @@ def test_token_refuses_without_keys_or_with_metadata_the_router_refuses(
     assert code == 2
     assert out == ""
     assert err == f"flowctl: error: {message}\n"
+
+
+@pytest.fixture
+def acme_store(tmp_path: Path) -> str:
+    """A store whose tenant ``acme`` has ``desk`` published, made as a user makes it."""
+    url = f"sqlite:///{tmp_path}/team.db"
+    flow = tmp_path / "desk.json"
+    flow.write_bytes(flow_doc("desk"))
+    for args in (
+        ["store", "init"],
+        ["tenants", "create", "acme"],
+        ["store", "push", str(flow), "-t", "acme", "--publish"],
+    ):
+        code, _, err = run(*args, "--store", url)
+        assert code == 0, err
+    return url
+
+
+@pytest.mark.parametrize(
+    ("room", "joins", "note"),
+    [
+        ("acme:call-1", "acme:call-1", ""),
+        (
+            "call-1",
+            "acme:call-1",
+            "flowctl token: note: the token joins `acme:call-1`: tenant `acme`'s calls run in "
+            "its rooms (`acme:<name>`)\n",
+        ),
+    ],
+    ids=["own-room", "named-in-the-tenants-namespace"],
+)
+def test_token_for_a_stores_tenant_joins_one_of_its_rooms(
+    acme_store: str, room: str, joins: str, note: str
+) -> None:
+    metadata = '{"tenant_id": "acme", "flow_id": "desk"}'
+    args = ["--room", room, "--identity", "i", "--metadata", metadata]
+    code, out, err = run("token", *args, "--store", acme_store, env=LIVEKIT)
+    assert (code, err) == (0, note)
+    claims = jwt.decode(out.strip(), LIVEKIT["LIVEKIT_API_SECRET"], algorithms=["HS256"])
+    assert claims["video"]["room"] == joins
+
+
+def test_token_for_a_stores_tenant_refuses_another_tenants_room(acme_store: str) -> None:
+    """The worker would refuse the job (engine/library.py ``check_room``), in these words."""
+    metadata = '{"tenant_id": "acme", "flow_id": "desk"}'
+    args = ["--room", "globex:call-1", "--identity", "i", "--metadata", metadata]
+    code, out, err = run("token", *args, "--store", acme_store, env=LIVEKIT)
+    assert (code, out) == (2, "")
+    assert err == (
+        "flowctl: error: --room would be refused: Room `globex:call-1` is outside tenant "
+        "`acme`'s rooms (`acme:<name>`)\n"
+    )
 
 
 def test_token_with_the_dev_servers_short_secret_says_so_in_one_line() -> None:

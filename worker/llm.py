@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 # Structured answers arrive in pieces this long, so the adapter's streaming of the
 # spoken field is exercised the way a real model's token stream exercises it.
 PIECE = 24
-OFFLINE_REPLY = "[offline model: no edge's examples match; /go EDGE {json} fires one by hand]"
+OFFLINE_REPLY = (
+    "[offline model: no edge's or tool's examples match; /go NAME {json} calls one by hand]"
+)
 
 
 class Step(msgspec.Struct, frozen=True):

@@ -1,7 +1,8 @@
 """Talking to a flow by hand: ``flowctl simulate FLOW`` without a scenario file.
 
-Each line is a user turn, answered by the offline model (it takes the offered edge whose
-``examples`` best match the words, or says plainly that none does), or a command:
+Each line is a user turn, answered by the offline model (it calls the offered edge or
+tool whose ``examples`` best match the words, or says plainly that none does), or a
+command:
 
     /go EDGE {json}   fire an edge (or call a tool) with these arguments
     /state            the current state        /vars     the variables
@@ -30,7 +31,7 @@ from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.describe import describe
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.functions import FunctionSpec
-from flowctl.engine.matching import best_edge
+from flowctl.engine.matching import best_function
 from flowctl.engine.runtime import Action, Conversation, Handoff
 from flowctl.engine.tools import ToolRegistry
 from flowctl.worker.agent import FlowAgent
@@ -45,18 +46,18 @@ T = TypeVar("T")
 
 
 def offline_model(conv: Conversation) -> OfflineLLM:
-    """The offline model for ``conv``: it takes the edge whose examples match, with the
-    matching example's arguments, or names the arguments it would need."""
+    """The offline model for ``conv``: it calls the edge or tool whose examples match,
+    with the matching example's arguments, or names the arguments it would need."""
 
     def choose(text: str) -> Step | None:
-        match = best_edge(conv, text)
+        match = best_function(conv, text)
         if match is None:
             return None
-        name = match.edge.name
+        name = match.name
         if match.missing:
             return Step.say(
                 f"[offline model: `{name}` needs {', '.join(match.missing)}; give its "
-                f"examples `args`, or /go {name} {{json}} fires it by hand]"
+                f"examples `args`, or /go {name} {{json}} calls it by hand]"
             )
         return Step.call(name, match.args)
 
@@ -129,7 +130,12 @@ async def run_lines(
                 if run is None:
                     continue
                 spoken = conv.current.output.spoken if conv.current.output else None
-                for printed in transcript(conv.history[mark:], said_in(run), spoken):
+                words = said_in(run)
+                # What a tool returned is shown when the agent said nothing after it (the
+                # offline model never does) and the call goes on: the answer the caller
+                # waits for would otherwise go unseen.
+                values = not words and conv.ended is None
+                for printed in transcript(conv.history[mark:], words, spoken, values=values):
                     out(printed)
     finally:
         if recorder is not None:

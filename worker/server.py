@@ -39,6 +39,7 @@ import msgspec
 
 from flowctl.engine.boundary import ToolCatalog
 from flowctl.engine.errors import FlowError
+from flowctl.engine.hints import on_store
 from flowctl.engine.library import FileLibrary, FlowLibrary, NotServed
 from flowctl.engine.limits import SessionSlots
 from flowctl.engine.routing import Rejected, Routed, read_request, route
@@ -222,10 +223,11 @@ async def serve(ctx: JobContext, services: Services) -> Call | None:
             tenant_id = routed.tenant_id
             decision = Rejected(reason=str(exc), origin=routed.origin, tenant_id=tenant_id)
     if isinstance(decision, Rejected):
+        store_url = getattr(services.library, "url", None)  # a store's: its hints name it
         logger.warning(
             "job %s refused: %s",
             ctx.job.id,
-            decision.reason,
+            on_store(decision.reason, store_url),
             extra={"job_id": ctx.job.id, "tenant_id": decision.tenant_id or ""},
         )
         refused = getattr(services.library, "refused", None)

@@ -31,6 +31,7 @@ from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Finding
+from flowctl.engine.hints import on_store
 from flowctl.engine.library import NotServed, ServedFlow, UnservableFlow
 from flowctl.engine.lint.runner import Located
 from flowctl.engine.routing import Rejected, Routed
@@ -295,7 +296,7 @@ class StoreLibrary:
         self._served, self._unservable = served, unservable
         if self.report:
             for flow in unservable.values():
-                _report(flow)
+                _report(flow, self.url)
         return catalog
 
     async def _serve(
@@ -378,7 +379,7 @@ class StoreLibrary:
         if isinstance(outcome, UnservableFlow):
             self._unservable[key] = outcome
             if self.report:
-                _report(outcome)
+                _report(outcome, self.url)
             raise NotServed(outcome.reason)
         self._served[key] = outcome
         return outcome
@@ -465,9 +466,10 @@ def _function_problems(compiled: CompiledFlow) -> list[str]:
     return problems
 
 
-def _report(flow: UnservableFlow) -> None:
+def _report(flow: UnservableFlow, url: str) -> None:
+    """Log why ``flow`` is not served, its hints naming the worker's store."""
     logger.warning(
         "%s",
-        flow.reason,
+        on_store(flow.reason, url),
         extra={"tenant_id": flow.tenant_id, "flow_id": flow.flow_id, "flow_version": flow.version},
     )

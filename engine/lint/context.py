@@ -56,6 +56,7 @@ class Function(msgspec.Struct, frozen=True):
     path: Path
     description: str
     examples: tuple[str, ...] = ()
+    examples_at: Path = ()  # where the examples are listed: the edge's, or the tool's definition
 
 
 class TemplateUse(msgspec.Struct, frozen=True):
@@ -198,6 +199,7 @@ class FlowContext:
                 ("global_edges", j),
                 e.description,
                 tuple(x.text for x in e.phrases()),
+                ("global_edges", j, "examples"),
             )
             for j, e in enumerate(self.flow.global_edges)
         ]
@@ -215,15 +217,36 @@ class FlowContext:
                 ("agents", i, "edges", j),
                 e.description,
                 tuple(x.text for x in e.phrases()),
+                ("agents", i, "edges", j, "examples"),
             )
             for j, e in enumerate(state.edges)
         ]
         for k, name in enumerate(state.tools):
             tool = self.tool_index.get(name)
+            defined = self._tool_positions.get(name)
+            if tool is None or defined is None:  # unknown, or a builtin used by name
+                description = tool.description if tool else ""
+                out.append(Function(name, "tool", ("agents", i, "tools", k), description))
+                continue
             out.append(
-                Function(name, "tool", ("agents", i, "tools", k), tool.description if tool else "")
+                Function(
+                    name,
+                    "tool",
+                    ("agents", i, "tools", k),
+                    tool.description,
+                    tuple(x.text for x in tool.phrases()),
+                    ("tools", defined, "examples"),
+                )
             )
         return out
+
+    @cached_property
+    def _tool_positions(self) -> dict[str, int]:
+        """Where each defined tool is in the flow's `tools` (its first definition)."""
+        positions: dict[str, int] = {}
+        for k, tool in enumerate(self.flow.tools):
+            positions.setdefault(tool.name, k)
+        return positions
 
     # --- the graph -----------------------------------------------------------------
 

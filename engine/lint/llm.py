@@ -124,7 +124,8 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Violation]:
     ## What it does
     Reports two functions offered in the same state (global edges included) whose
     descriptions are nearly identical (80% or more of their distinct words in common,
-    ignoring case and punctuation), or that list the same example phrase.
+    ignoring case and punctuation), or that list the same example phrase (an edge's or
+    a tool's).
 
     ## Why it matters
     The model cannot tell them apart, so which edge fires is a coin toss; the
@@ -157,8 +158,8 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Violation]:
 
     seen: set[str] = set()
     repeated: set[str] = set()
-    for _, edge, _ in ctx.edges():
-        for k in {key(x.text) for x in edge.phrases()}:
+    for phrases in [e.phrases() for _, e, _ in ctx.edges()] + [t.phrases() for t in ctx.flow.tools]:
+        for k in {key(x.text) for x in phrases}:
             (repeated if k in seen else seen).add(k)
     repeated.discard("")
 
@@ -209,7 +210,7 @@ def ambiguous_edges(ctx: FlowContext) -> Iterator[Violation]:
             else:
                 if j in shared_with:
                     k, example = shared_with[j]
-                    path = (*b.path, "examples", b.examples.index(example))
+                    path = (*b.examples_at, b.examples.index(example))
                     first = functions[k].name
                     yield violation(
                         path, "example", first=first, second=b.name, where=where, example=example

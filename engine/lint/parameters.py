@@ -1,5 +1,5 @@
-"""Parameter rules: constraints that cannot hold (FL408) and one variable set with two
-types (FL309).
+"""Parameter rules: constraints that cannot hold (FL408), one variable set with two
+types (FL309), and examples whose arguments the function would refuse (FL410).
 
 A parameter's constraints are offered to the model and enforced on its arguments
 (``flowctl.engine.parameters``); one that contradicts itself refuses every call, and a
@@ -15,12 +15,13 @@ from typing import Any
 
 import msgspec
 
+from flowctl.engine.functions import tool_parameters
 from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.parameters import arguments_type, check_formats, walk_parameters
 from flowctl.engine.patterns import pattern_problem
 from flowctl.engine.source import Path
-from flowctl.engine.spec import Parameter
+from flowctl.engine.spec import CatalogTool, Example, Parameter
 
 # Which constraints fit which types (lists: `min_length`/`max_length` count items).
 _NUMBERS = ("int", "float")
@@ -80,10 +81,11 @@ def _problems(p: Parameter, tool: str | None, nested: bool) -> Iterator[tuple[st
         yield "default", "required_default", {}
 
 
-def _default_error(p: Parameter) -> str | None:
-    """Why an optional parameter's ``default`` is not a value it accepts, or None."""
+def _value_error(p: Parameter, value: Any) -> str | None:
+    """Why ``value`` (a default, an example's argument) is not one parameter ``p``
+    accepts, in the words the engine refuses a model's argument with; or None."""
     try:
-        values = msgspec.to_builtins(msgspec.convert({"v": p.default}, arguments_type({"v": p})))
+        values = msgspec.to_builtins(msgspec.convert({"v": value}, arguments_type({"v": p})))
         check_formats({"v": p}, values)
     except msgspec.ValidationError as exc:
         return str(exc).replace(" - at `$.v`", "")
@@ -125,7 +127,7 @@ def invalid_parameter_constraints(ctx: FlowContext) -> Iterator[Violation]:
                 found = True
                 yield violation((*base, *path, key), kind, parameter=name, **fields)
             if not found and p.default is not None and not p.required:
-                error = _default_error(p)
+                error = _value_error(p, p.default)
                 if error is not None:
                     shown = json.dumps(p.default)
                     where = (*base, *path, "default")
@@ -175,3 +177,66 @@ def parameter_type_conflict(ctx: FlowContext) -> Iterator[Violation]:
                 yield violation(
                     (*path, "parameters", pname, "enum"), "enum", **fields, other=other_edge
                 )
+
+
+def _examples(ctx: FlowContext) -> Iterator[tuple[str, list[Example], dict[str, Parameter], Path]]:
+    """``(function name, its examples, the parameters it is called with, path of the
+    examples)`` for each edge and tool that lists examples. An action edge takes its
+    tool's parameters and its own, as the compiled function does; one whose tool is
+    unknown, or a catalog tool with no catalog to read (FL104, FL110 say so), is left
+    out: its parameters are not known."""
+    for _, edge, path in ctx.edges():
+        if not edge.examples:
+            continue
+        params = {}
+        if edge.action == "action":
+            tool = ctx.edge_tool(edge)
+            if tool is None or isinstance(tool, CatalogTool):
+                continue
+            params = tool_parameters(tool, ctx.flow)
+        yield edge.name, edge.phrases(), {**params, **edge.parameters}, (*path, "examples")
+    for k, tool in enumerate(ctx.flow.tools):
+        if tool.examples and not isinstance(tool, CatalogTool):
+            params = tool_parameters(tool, ctx.flow)
+            yield tool.name, tool.phrases(), params, ("tools", k, "examples")
+
+
+@rule("invalid-example-arguments")
+def invalid_example_arguments(ctx: FlowContext) -> Iterator[Violation]:
+    """
+    ## What it does
+    Reports an argument of an edge's or a tool's example (`{"text": ..., "args":
+    {...}}`) that names no parameter of that edge or tool, or whose value the parameter
+    would refuse: a wrong type, an `enum` value not listed, a broken constraint or
+    format. An example may leave arguments out: the offline model then asks for them.
+
+    ## Why it matters
+    The offline model (`flowctl simulate` typed at, and `--explore`) calls the function
+    with the example's arguments. The engine refuses arguments that do not fit, exactly
+    as it refuses a model's, so the phrase that should show the edge or tool at work
+    shows a refusal instead.
+
+    ## Example
+    ```json
+    {"name": "book", "parameters": {"party_size": {"type": "int", "description": "Guests"}},
+     "examples": [{"text": "A table for four", "args": {"party_size": "four"}}]}
+    ```
+    ``Argument `party_size` of an example of `book` is invalid: Expected `int`, got `str```
+
+    ## Instead
+    `"args": {"party_size": 4}`: the value the model would pass.
+    """
+    for function, examples, params, base in _examples(ctx):
+        for n, example in enumerate(examples):
+            for name, value in example.args.items():
+                where = (*base, n, "args", name)
+                p = params.get(name)
+                if p is None:
+                    hint = ctx.suggest(name, params)
+                    yield violation(
+                        where, "unknown", at_key=True, function=function, argument=name, hint=hint
+                    )
+                    continue
+                error = _value_error(p, value)
+                if error is not None:
+                    yield violation(where, "invalid", function=function, argument=name, error=error)

@@ -558,6 +558,17 @@ _section(
             "Edge `{edge}` compares with {literals}; a refusal quoting its condition would tell "
             "the model, so give the edge a `refusal`",
         ),
+        (
+            "FL410",
+            "invalid-example-arguments",
+            E,
+            "An example's arguments do not fit its edge's or tool's parameters",
+            {
+                "unknown": "`{function}` has no parameter `{argument}`{hint}",
+                "invalid": "Argument `{argument}` of an example of `{function}` is invalid: "
+                "{error}",
+            },
+        ),
     ],
 )
 

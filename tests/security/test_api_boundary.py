@@ -186,8 +186,7 @@ def test_tokens_only_for_the_tenants_own_rooms(api: Server) -> None:
             403,
             error(
                 "room_not_allowed",
-                "Room `globex:call-1` is outside tenant `acme`'s rooms; its rooms are named "
-                "`acme:<name>`",
+                "Room `globex:call-1` is outside tenant `acme`'s rooms (`acme:<name>`)",
             ),
         )
         own = c.post(

@@ -21,6 +21,7 @@ import pytest
 pytest.importorskip("livekit.agents")
 
 from click.testing import CliRunner
+from conftest import FLOWS
 from storekit import EXAMPLE_POLICY
 from tenantkit import OPERATOR_ENV, insert_raw, plain_flow, run_job, until, url_of
 
@@ -312,3 +313,46 @@ def test_worker_refuses_a_catalog_whose_functions_do_not_import(
         "No module named 'flowctl_no_such_module'\n"
     )
     assert ran == []
+
+
+def test_worker_hints_name_the_store_it_serves(
+    tmp_path: Path,
+    ran: list,  # type: ignore[type-arg]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hint naming a store command names the worker's ``--store``: pasted as printed,
+    it acts on that store, at start-up and in the job processes' logs alike."""
+    url = url_of(tmp_path / "team.db")  # not the default store
+    grant = "the operator grants destinations with `flowctl tenants policy acme "
+    fix = f"{grant}--allow-transfer tel:+15555550100 --store {url}`"
+
+    async def revoked() -> None:
+        """The clinic published with its transfer granted, then the grant taken back."""
+        async with await open_store(url, create=True) as store:
+            await store.create_tenant("acme", actor="op", policy=EXAMPLE_POLICY)
+            await _publish(store, "acme", json.loads((FLOWS / "clinic.json").read_text()))
+            await store.tenant("acme").set_policy(None, actor="op")
+
+    asyncio.run(revoked())
+    env = {**LIVEKIT, **OPERATOR_ENV}
+    result = CliRunner().invoke(cli, ["worker", "start", "--store", url], env=env)
+    assert result.exit_code == 0, result.output
+    problem = (
+        "FL513 `transfer_call` transfers to `tel:+15555550100`, which tenant `acme` may not "
+        f"call; {fix} - at `$.tools[4].transfer_to`"
+    )
+    assert result.stderr == (
+        f"flowctl: error: acme/clinic@v1: {problem}\n"
+        f"flowctl worker: 0 flows of 0 tenants from {url}, 1 not served, for every new room\n"
+    )
+
+    async def job() -> None:
+        library = _library(url)
+        with caplog.at_level(logging.WARNING):
+            await library.preload()
+            await run_job(library, "acme", "job-1", flow_id="clinic")
+        await library.aclose()
+
+    asyncio.run(job())
+    refused = f"Flow `clinic` v1 of tenant `acme` cannot be served: {problem}"
+    assert [r.getMessage() for r in caplog.records] == [refused, f"job job-1 refused: {refused}"]
