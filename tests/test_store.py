@@ -62,12 +62,12 @@ async def test_open_store_creates_a_wal_file_with_the_latest_schema(tmp_path: Pa
 
     path = tmp_path / "new.db"
     async with await opened(path) as s:
-        assert s.migrated == (0, 4)
+        assert s.migrated == (0, 5)
     async with await opened(path) as s:
         assert s.migrated is None
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (5,)
     assert conn.execute("PRAGMA application_id").fetchone() == (0x666C6F77,)
     conn.close()
 

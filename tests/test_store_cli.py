@@ -56,8 +56,8 @@ def test_default_url_is_the_engines() -> None:
 
 
 def test_init_creates_then_finds_it_up_to_date(url: str) -> None:
-    assert run(url, "store", "init") == (0, f"Created store {url} (schema 4)\n", "")
-    assert run(url, "store", "init") == (0, f"Store {url} is up to date (schema 4)\n", "")
+    assert run(url, "store", "init") == (0, f"Created store {url} (schema 5)\n", "")
+    assert run(url, "store", "init") == (0, f"Store {url} is up to date (schema 5)\n", "")
 
 
 def test_push_publish_list_show(acme: str, tmp_path: Path) -> None:
@@ -421,7 +421,7 @@ def test_missing_and_unusable_files_exit_2(tmp_path: Path) -> None:
 def test_store_url_and_tenant_come_from_the_environment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     result = CliRunner().invoke(cli, ["store", "init"], env={"FLOWCTL_STORE": url})
-    assert (result.exit_code, result.stdout) == (0, f"Created store {url} (schema 4)\n")
+    assert (result.exit_code, result.stdout) == (0, f"Created store {url} (schema 5)\n")
     result = CliRunner().invoke(
         cli, ["store", "list"], env={"FLOWCTL_STORE": url, "FLOWCTL_TENANT": "ghost"}
     )

@@ -332,7 +332,7 @@ async def test_newer_schema_asks_for_a_newer_flowctl(tmp_path: Path) -> None:
     with pytest.raises(StoreSchemaTooNew) as caught:
         await open_store(f"sqlite:///{path}")
     assert str(caught.value) == (
-        f"Store `{path}` has schema version 99, newer than this flowctl knows (4); upgrade "
+        f"Store `{path}` has schema version 99, newer than this flowctl knows (5); upgrade "
         "flowctl (`pip install -U flowctl-voice`) to use it"
     )
     assert caught.value.exit_code == 2
@@ -343,4 +343,4 @@ async def test_an_empty_sqlite_file_is_migrated(tmp_path: Path) -> None:
     sqlite3.connect(path).close()
     path.touch()
     async with await open_store(f"sqlite:///{path}") as s:
-        assert s.migrated == (0, 4)
+        assert s.migrated == (0, 5)

@@ -5,7 +5,10 @@ sessions, callbacks and an audit log, behind two small protocols.
 (``store.tenant("acme")``), and every read or write of flows, versions, sessions and
 callbacks goes through such a handle, so it can only touch that tenant's rows. Another
 tenant's flow or session is :class:`NotFound`, worded exactly as one that does not
-exist. The one read across tenants is the admin listing, :meth:`Store.list_tenants`.
+exist. The one read across tenants is the admin listing, :meth:`Store.list_tenants`;
+the writes across tenants are a worker's: renewing the leases of the sessions it runs,
+whoever's they are (:meth:`Store.renew`), and closing those whose lease lapsed
+(:meth:`Store.reap`).
 
 ``open_store(url)`` picks the implementation from the URL's scheme. SQLite (a file in
 WAL mode, ``flowctl.engine.store.sqlite``) is the only one today; a server database for many
@@ -28,11 +31,14 @@ from flowctl.engine.store.errors import *  # noqa: F403 - re-exported below, as 
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.events import SessionEvent, Turn
 from flowctl.engine.store.records import (
+    ABANDONED,
+    AbandonedSession,
     ApiKey,
     AuditEntry,
     Callback,
     Expected,
     FlowInfo,
+    Lease,
     Publication,
     PushResult,
     SecretInfo,
@@ -51,11 +57,14 @@ if TYPE_CHECKING:
     from flowctl.engine.store.documents import Prepared
 
 __all__ = [
+    "ABANDONED",
     "DEFAULT_URL",
+    "AbandonedSession",
     "ApiKey",
     "AuditEntry",
     "Callback",
     "FlowInfo",
+    "Lease",
     "Publication",
     "PushResult",
     "RoutingValidator",
@@ -164,7 +173,11 @@ class TenantStore(Protocol):
         self, flow_id: str, version: int | None = None, **options: Unpack[SessionStart]
     ) -> SessionInfo:
         """Record a session pinned to ``version`` (None: the published one); refuses
-        with :class:`SessionLimitReached` past ``max_concurrent_sessions``."""
+        with :class:`SessionLimitReached` past ``max_concurrent_sessions``, counting, in
+        the transaction that inserts, the sessions :meth:`active_sessions` counts. With
+        ``lease`` (a worker's sessions) it is held until ``now + lease.seconds``, and
+        must be renewed (:meth:`Store.renew`) before then; without one (a dry run) it
+        holds its slot until it is ended, and is never reaped."""
         ...
 
     async def append_events(self, session_id: str, events: Sequence[Event]) -> int:
@@ -172,13 +185,22 @@ class TenantStore(Protocol):
         Refused for an unknown or ended session."""
         ...
 
-    async def end_session(self, session_id: str, *, reason: str) -> SessionInfo: ...
+    async def end_session(self, session_id: str, *, reason: str) -> SessionInfo:
+        """Stamp the end with ``reason`` and end its lease; again changes nothing."""
+        ...
+
     async def session(self, session_id: str) -> SessionInfo: ...
     async def sessions(
         self, *, flow_id: str | None = None, running: bool | None = None, limit: int = 50
     ) -> list[SessionInfo]: ...
     async def active_sessions(self) -> int:
-        """Sessions started and not ended: what ``max_concurrent_sessions`` counts."""
+        """Sessions started and not ended whose lease, if they have one, has not lapsed:
+        what ``max_concurrent_sessions`` counts. A dead worker's sessions stop counting
+        when their lease lapses, before anything reaps them."""
+        ...
+
+    async def reap(self, *, actor: str) -> list[AbandonedSession]:
+        """:meth:`Store.reap` for this tenant's sessions only."""
         ...
 
     async def events(self, session_id: str) -> list[Event]: ...
@@ -232,6 +254,20 @@ class Store(Protocol):
     async def changes(self) -> int:
         """A counter bumped by every publish, rollback, delete and tenant change: poll it to
         learn cheaply that pointers or routing moved."""
+        ...
+
+    async def renew(self, lease: Lease) -> int:
+        """The heartbeat of the worker process ``lease.holder``: every running session
+        it holds, whatever the tenant, is held for ``lease.seconds`` from now, in one
+        statement; how many. A lease that lapsed already is not renewed (its slot may
+        be taken): that session is the reaper's."""
+        ...
+
+    async def reap(self, *, actor: str) -> list[AbandonedSession]:
+        """Close every running session whose lease lapsed (its worker died, or lost the
+        store), of every tenant, as :data:`ABANDONED`, each with an audit entry
+        (``session.abandoned``, by ``actor``); what was closed, earliest lapsed first.
+        Workers call it every few seconds; when nothing lapsed it is one read."""
         ...
 
     async def close(self) -> None: ...
