@@ -12,6 +12,7 @@ the limit no longer counts is one the reaper closes and a renewal no longer revi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flowctl.engine.store.documents import check_actor
@@ -28,10 +29,11 @@ _LAPSED = "ended_at IS NULL AND lease_until < ?"
 _REAPED = ("tenant_id", "session_id", "flow_id", "version", "holder", "started_at", "lease_until")
 
 
-async def renew(writer: Db, lease: Lease, now: float) -> int:
-    """Extend every running session ``lease.holder`` holds to ``now + lease.seconds``,
-    in one statement; how many. A lapsed lease is not renewed."""
+async def renew(writer: Db, lease: Lease, clock: Callable[[], float]) -> int:
+    """Extend every running session ``lease.holder`` holds to ``lease.seconds`` from
+    now, in one statement; how many. A lapsed lease is not renewed."""
     async with writer.transaction() as tx:
+        now = clock()  # once the write lock is held, however long that took
         rows = await tx.all(
             "UPDATE sessions SET lease_until = ? "
             "WHERE holder = ? AND ended_at IS NULL AND lease_until >= ? RETURNING session_id",
@@ -45,7 +47,9 @@ async def reap(
 ) -> list[AbandonedSession]:
     """Close every running session whose lease lapsed before ``now`` (only
     ``tenant_id``'s, if given) as ``abandoned``, each with an audit entry
-    (``session.abandoned``, by ``actor``); what was closed, the earliest lapsed first."""
+    (``session.abandoned``, by ``actor``); what was closed, the earliest lapsed first.
+    A ``now`` read before waiting for the write lock is safe: what had lapsed then has
+    lapsed still, and is never renewed."""
     check_actor(actor)
     where = _LAPSED
     params: list[Any] = [now]

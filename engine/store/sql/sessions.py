@@ -53,9 +53,11 @@ class Sessions(TenantPart):
         routing = options.get("routing")
         routing_text = None if routing is None else msgspec.json.encode(routing).decode()
         lease = options.get("lease")
-        now = self._clock()
         key = (self._tenant_id, flow_id)
         async with self._w.transaction() as tx:
+            # Read once the write lock is held: a start that queued behind others counts
+            # leases, and starts its own, from now, not from when it began to wait.
+            now = self._clock()
             row = await tx.one(
                 "SELECT max_concurrent_sessions FROM tenants WHERE tenant_id = ?",
                 (self._tenant_id,),

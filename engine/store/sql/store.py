@@ -133,7 +133,7 @@ class SQLStore:
     # --- sessions' leases (``leases``) ------------------------------------------------------
 
     async def renew(self, lease: Lease) -> int:
-        return await leases.renew(self._shared.writer, lease, self._shared.clock())
+        return await leases.renew(self._shared.writer, lease, self._shared.clock)
 
     async def reap(self, *, actor: str) -> list[AbandonedSession]:
         shared = self._shared
