@@ -80,14 +80,12 @@ async def init(url: str) -> None:
     """Create the store (or bring its schema up to date)."""
 
     async def body(s: Store) -> None:
-        from flowctl.engine.store.sqlite.schema import LATEST
-
         if s.migrated is None:
-            click.echo(f"Store {url} is up to date (schema {LATEST})")
+            click.echo(f"Store {s.url} is up to date (schema {s.schema_version})")
         elif s.migrated[0] == 0:
-            click.echo(f"Created store {url} (schema {LATEST})")
+            click.echo(f"Created store {s.url} (schema {s.schema_version})")
         else:
-            click.echo(f"Migrated store {url} from schema {s.migrated[0]} to {s.migrated[1]}")
+            click.echo(f"Migrated store {s.url} from schema {s.migrated[0]} to {s.migrated[1]}")
 
     await with_store(url, body, create=True)
 
@@ -305,3 +303,34 @@ async def delete(t: TenantStore, flow_id: str, tenant: str, actor: str) -> None:
     flow = await t.delete(flow_id, actor=actor)
     versions = f"{flow.latest} version{'' if flow.latest == 1 else 's'}"
     click.echo(f"{flow_id} deleted ({versions})")
+
+
+@store.command()
+@click.option("--from", "source", required=True, metavar="URL", help="The store to copy.")
+@click.option(
+    "--to", "target", required=True, metavar="URL", help="An empty store (created if new)."
+)
+@run
+async def copy(source: str, target: str) -> None:
+    """Copy a whole store into an empty one (SQLite to PostgreSQL as a team outgrows one
+    host): tenants, flows with every version and publish, sessions with their events,
+    callbacks, the audit log, API keys and secrets. Then verify it: every table is read
+    back from both and compared. Stop the workers and `flowctl serve` writing to the
+    source first; what they write meanwhile is not copied."""
+    from flowctl.engine.store.sql.copy import copy_store
+    from flowctl.engine.store.sql.store import SQLStore
+
+    async def into(src: Store) -> None:
+        async def body(dst: Store) -> None:
+            assert isinstance(src, SQLStore) and isinstance(dst, SQLStore)
+
+            def progress(table: str, rows: int) -> None:
+                click.echo(f"  {table}: {rows:,} row{'' if rows == 1 else 's'}", err=True)
+
+            report = await copy_store(src, dst, progress=progress)
+            total = sum(report.rows.values())
+            click.echo(f"Copied {total:,} rows from {src.url} to {dst.url}; verified")
+
+        await with_store(target, body, create=True)
+
+    await with_store(source, into)

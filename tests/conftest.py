@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,20 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server = Server(tmp_path_factory.mktemp("api"))
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """Where a store test keeps its store, once per backend: an SQLite file (a path),
+    or a PostgreSQL schema of its own (a URL), dropped after the test (tests/pgkit.py)."""
+    if request.param == "sqlite":
+        yield tmp_path / "flowctl.db"
+        return
+    import pgkit
+
+    schema = pgkit.new_schema()
+    url = await pgkit.schema_url(schema)
+    try:
+        yield url
+    finally:
+        await pgkit.drop_schema(schema)

@@ -63,8 +63,14 @@ def warned_doc(flow_id: str = "clinic") -> bytes:
     return json.dumps(doc, indent=2).encode()
 
 
-async def opened(path: Any, clock: Clock | None = None, **kwargs: Any) -> Store:
-    return await open_store(f"sqlite:///{path}", create=True, clock=clock or Clock(), **kwargs)
+def store_url(target: Any) -> str:
+    """A store's URL: ``target`` itself when it is one (``store_target``'s PostgreSQL
+    schema), else the SQLite file at that path."""
+    return target if isinstance(target, str) and "://" in target else f"sqlite:///{target}"
+
+
+async def opened(target: Any, clock: Clock | None = None, **kwargs: Any) -> Store:
+    return await open_store(store_url(target), create=True, clock=clock or Clock(), **kwargs)
 
 
 @asynccontextmanager
@@ -75,3 +81,44 @@ async def with_tenants(path: Any, **names: str) -> AsyncIterator[Store]:
         await store.create_tenant(tenant_id, actor="ana", name=name)
     yield store
     await store.close()
+
+
+async def raw_rows(target: Any, sql: str) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` reads from the store at ``target`` straight through its driver,
+    past the store, as tuples. The database's own refusal is raised as ``RawRefusal``."""
+    if isinstance(target, str) and target.startswith("postgresql"):
+        import asyncpg
+
+        from flowctl.engine.store.postgres.store import parse_url
+
+        dsn, schema, _, _ = parse_url(target, None)
+        conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        except asyncpg.PostgresError as exc:
+            raise RawRefusal(str(exc)) from None
+        finally:
+            await conn.close()
+    import sqlite3
+
+    db = sqlite3.connect(target)
+    try:
+        return [tuple(r) for r in db.execute(sql).fetchall()]
+    except sqlite3.Error as exc:
+        raise RawRefusal(str(exc)) from None
+    finally:
+        db.close()
+
+
+class RawRefusal(Exception):
+    """What the database itself said, refusing a statement run by :func:`raw_rows`."""
+
+
+async def raw_refusal(target: Any, sql: str) -> str:
+    """What the database itself says when ``sql`` runs on the store at ``target``
+    (empty: it ran)."""
+    try:
+        await raw_rows(target, sql)
+    except RawRefusal as exc:
+        return str(exc)
+    return ""

@@ -56,6 +56,10 @@ SKIPPED = {
     ): "my-flow.json and tools.json stand for the reader's own files",
     ("docs/api.md", "flowctl store init"): "walkthrough against a running `flowctl serve`",
     ("docs/api.md", "curl -s -i $API/flows"): "keys were created through the running API",
+    ("docs/deployment.md", "pip install 'flowctl-voice[postgres]'"): (
+        "a PostgreSQL server at db.internal and a store to copy from; "
+        "tests/test_store_copy.py runs `store init` and `store copy` against a real one"
+    ),
     ("docs/store.md", "flowctl store push clinic.json -t acme"): (
         "needs an edited clinic.json and the v1 pushed earlier in the walkthrough"
     ),

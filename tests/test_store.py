@@ -7,9 +7,19 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc, with_tenants
+from storekit import (
+    T0,
+    Clock,
+    broken_doc,
+    flow_doc,
+    opened,
+    raw_refusal,
+    warned_doc,
+    with_tenants,
+)
 
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.runtime import (
@@ -44,8 +54,8 @@ from flowctl.engine.store.errors import PointerRefused
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with with_tenants(tmp_path / "flowctl.db", acme="Acme") as s:
+async def store(store_target: Any) -> AsyncIterator[Store]:
+    async with with_tenants(store_target, acme="Acme") as s:
         yield s
 
 
@@ -80,10 +90,24 @@ async def test_open_store_creates_a_wal_file_with_the_latest_schema(tmp_path: Pa
             "Store URL `flowctl.db` has no scheme; did you mean `sqlite:///flowctl.db`?",
         ),
         (
-            "postgresql://db.internal/flowctl",
-            "`postgresql` stores are not implemented yet; use `sqlite:///PATH` (see docs/deployment.md)",
+            "postgresql://ana:s3cret@db.internal/",
+            "Store URL `postgresql://ana:***@db.internal/` names no database: add `/DATABASE`",
         ),
-        ("mysql://x/y", "Unsupported store URL `mysql://x/y`: expected `sqlite:///PATH`"),
+        (
+            "postgresql://db.internal/flowctl?schema=Acme-Prod",
+            "Store URL `postgresql://db.internal/flowctl?schema=Acme-Prod`: `schema` is a "
+            "lower-case SQL name (letters, digits, `_`), not `Acme-Prod`",
+        ),
+        (
+            "postgres://db.internal/flowctl?pool_max=0",
+            "Store URL `postgres://db.internal/flowctl?pool_max=0`: `pool_max` is a whole "
+            "number of connections, 1 or more",
+        ),
+        (
+            "mysql://x/y",
+            "Unsupported store URL `mysql://x/y`: expected `sqlite:///PATH` or "
+            "`postgresql://USER@HOST/DATABASE`",
+        ),
         (
             "sqlite://host/x.db",
             "Store URL `sqlite://host/x.db` names a host (`host`); SQLite stores are local files: `sqlite:///relative.db` or `sqlite:////absolute.db`",
@@ -102,7 +126,18 @@ async def test_open_store_creates_a_wal_file_with_the_latest_schema(tmp_path: Pa
             "Store URL `sqlite:///x.db?timeout=soon`: `timeout` is a number of seconds",
         ),
     ],
-    ids=["no-scheme", "postgresql", "mysql", "host", "no-file", "option", "mode", "timeout"],
+    ids=[
+        "no-scheme",
+        "pg-no-database",
+        "pg-schema",
+        "pg-pool",
+        "mysql",
+        "host",
+        "no-file",
+        "option",
+        "mode",
+        "timeout",
+    ],
 )
 async def test_open_store_refuses_bad_urls(url: str, message: str) -> None:
     with pytest.raises(StoreError) as caught:
@@ -219,12 +254,12 @@ async def test_tenant_mistakes_are_refused(store: Store, call: object, message: 
     assert str(caught.value) == message
 
 
-async def test_routing_validator_is_plugged_in(tmp_path: Path) -> None:
+async def test_routing_validator_is_plugged_in(store_target: Any) -> None:
     def validate(routing: object) -> None:
         if "default" not in routing:  # type: ignore[operator]
             raise ValueError("`default` is required")
 
-    async with await opened(tmp_path / "x.db", validate_routing=validate) as s:
+    async with await opened(store_target, validate_routing=validate) as s:
         with pytest.raises(StoreError) as caught:
             await s.create_tenant("acme", actor="ana", routing={"rules": []})
         assert str(caught.value) == "Invalid routing for tenant `acme`: `default` is required"
@@ -364,16 +399,11 @@ async def test_push_refuses_what_is_not_a_json_object(
 
 
 async def test_versions_are_immutable_in_the_database(
-    store: Store, acme: TenantStore, tmp_path: Path
+    store: Store, acme: TenantStore, store_target: Any
 ) -> None:
-    import sqlite3
-
     await push_document(acme, flow_doc(), actor="ana")
-    conn = sqlite3.connect(tmp_path / "flowctl.db")
     for sql in ("UPDATE flow_versions SET document = '{}'", "DELETE FROM flow_versions"):
-        with pytest.raises(sqlite3.IntegrityError, match="flow versions are immutable"):
-            conn.execute(sql)
-    conn.close()
+        assert await raw_refusal(store_target, sql) == "flow versions are immutable"
 
 
 # --- publishing -----------------------------------------------------------------------
@@ -598,8 +628,8 @@ async def test_concurrent_batches_share_a_transaction_and_fail_alone(
     assert (await acme.session("s2")).events == 3
 
 
-async def test_close_waits_for_queued_events(tmp_path: Path) -> None:
-    s = await opened(tmp_path / "x.db")
+async def test_close_waits_for_queued_events(store_target: Any) -> None:
+    s = await opened(store_target)
     await s.create_tenant("acme", actor="ana")
     acme = s.tenant("acme")
     await push_document(acme, flow_doc(), actor="ana")
@@ -608,7 +638,7 @@ async def test_close_waits_for_queued_events(tmp_path: Path) -> None:
     await asyncio.sleep(0)
     await s.close()
     assert [p.result() for p in pending] == list(range(1, 11))
-    async with await opened(tmp_path / "x.db") as again:
+    async with await opened(store_target) as again:
         assert await again.tenant("acme").events("s1") == EVENTS
 
 

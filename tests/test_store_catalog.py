@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FLOWS
-from storekit import EXAMPLE_POLICY
+from storekit import EXAMPLE_POLICY, store_url
 
 from flowctl.engine.routing import Rejected, Routed, route
 from flowctl.engine.store import StoreError, open_store
@@ -17,8 +17,8 @@ CLINIC = (FLOWS / "clinic.json").read_text()
 SUPPORT = (FLOWS / "support.json").read_text()
 
 
-async def test_jobs_route_to_published_versions_of_the_tenants_own_flows(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
+async def test_jobs_route_to_published_versions_of_the_tenants_own_flows(store_target: Any) -> None:
+    url = store_url(store_target)
     async with await open_store(url, create=True) as store:
         await store.create_tenant(
             "acme",
@@ -50,8 +50,8 @@ async def test_jobs_route_to_published_versions_of_the_tenants_own_flows(tmp_pat
     assert isinstance(unpublished, Rejected)
 
 
-async def test_a_routing_document_that_does_not_fit_is_refused_on_save(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
+async def test_a_routing_document_that_does_not_fit_is_refused_on_save(store_target: Any) -> None:
+    url = store_url(store_target)
     async with await open_store(url, create=True) as store:
         with pytest.raises(StoreError) as exc:
             await store.create_tenant("acme", actor="t", routing={"defualt": "clinic"})
@@ -66,11 +66,11 @@ async def test_a_routing_document_that_does_not_fit_is_refused_on_save(tmp_path:
         )
 
 
-def _clinic_store(tmp_path: Path) -> str:
+def _clinic_store(target: Any) -> str:
     """A store whose tenant `acme` has published `clinic` v1, its default; its URL."""
     import asyncio
 
-    url = f"sqlite:///{tmp_path / 's.db'}"
+    url = store_url(target)
 
     async def setup() -> None:
         async with await open_store(url, create=True) as store:
@@ -84,12 +84,12 @@ def _clinic_store(tmp_path: Path) -> str:
     return url
 
 
-def test_flowctl_token_routes_by_the_store(tmp_path: Path) -> None:
+def test_flowctl_token_routes_by_the_store(store_target: Any) -> None:
     from click.testing import CliRunner
 
     from flowctl.cli.main import cli
 
-    url = _clinic_store(tmp_path)
+    url = _clinic_store(store_target)
     env = {
         "LIVEKIT_API_KEY": "APIkey",
         "LIVEKIT_API_SECRET": "a-secret-long-enough-for-hmac-sha256",
@@ -106,12 +106,12 @@ def test_flowctl_token_routes_by_the_store(tmp_path: Path) -> None:
     assert minted.stdout.count(".") == 2  # a JWT
 
 
-def test_flowctl_route_from_the_store(tmp_path: Path) -> None:
+def test_flowctl_route_from_the_store(store_target: Any) -> None:
     from click.testing import CliRunner
 
     from flowctl.cli.main import cli
 
-    url = _clinic_store(tmp_path)
+    url = _clinic_store(store_target)
     result = CliRunner().invoke(
         cli, ["route", "--store", url, "--metadata", '{"tenant_id": "acme", "user_id": "u1"}']
     )

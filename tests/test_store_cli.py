@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from conftest import FLOWS
-from storekit import T0, Clock, broken_doc, flow_doc, opened, warned_doc
+from storekit import T0, Clock, broken_doc, flow_doc, opened, store_url, warned_doc
 
 from flowctl.cli.main import cli
 from flowctl.engine.runtime import Ended, Entered, Fired, RefusedEvent, ToolCalled, ToolReturned
@@ -19,8 +21,9 @@ from flowctl.engine.store.documents import push_document
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'flowctl.db'}"
+def url(store_target: Any) -> str:
+    """The store's URL, once per backend (conftest's ``store_target``)."""
+    return store_url(store_target)
 
 
 def run(url: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -56,8 +59,16 @@ def test_default_url_is_the_engines() -> None:
 
 
 def test_init_creates_then_finds_it_up_to_date(url: str) -> None:
-    assert run(url, "store", "init") == (0, f"Created store {url} (schema 5)\n", "")
-    assert run(url, "store", "init") == (0, f"Store {url} is up to date (schema 5)\n", "")
+    from flowctl.engine.store.postgres.schema import LATEST as POSTGRES
+    from flowctl.engine.store.sqlite.schema import LATEST as SQLITE
+
+    latest = POSTGRES if url.startswith("postgresql") else SQLITE
+    assert run(url, "store", "init") == (0, f"Created store {url} (schema {latest})\n", "")
+    assert run(url, "store", "init") == (
+        0,
+        f"Store {url} is up to date (schema {latest})\n",
+        "",
+    )
 
 
 def test_push_publish_list_show(acme: str, tmp_path: Path) -> None:
@@ -107,10 +118,9 @@ def test_push_publish_list_show(acme: str, tmp_path: Path) -> None:
 
 
 def test_show_prints_a_version_its_lint_and_the_history(acme: str) -> None:
-    path = Path(acme.removeprefix("sqlite:///"))
 
     async def record() -> None:
-        async with await opened(path, Clock()) as s:
+        async with await opened(acme, Clock()) as s:
             t = s.tenant("acme")
             await push_document(t, warned_doc(), actor="ana")
             await push_document(t, flow_doc(), actor="bo")
@@ -213,7 +223,7 @@ def test_user_errors_exit_2_without_a_traceback(
     acme: str, tmp_path: Path, args: list[str], message: str
 ) -> None:
     run(acme, "store", "push", write(tmp_path / "clinic.json", flow_doc()), "--publish")
-    hinted = message.format(url=acme)  # a hint naming a command keeps the --store given
+    hinted = message.format(url=shlex.quote(acme))  # a hint keeps the --store given
     assert run(acme, *args) == (2, "", f"flowctl: error: {hinted}\n")
 
 
@@ -225,7 +235,7 @@ def test_publish_expect_conflict_exits_1(acme: str, tmp_path: Path) -> None:
         "",
         "flowctl: error: Cannot publish `clinic` v2: expected no version to be published, but "
         "v1 is (someone changed it in between); look again with `flowctl store show clinic "
-        f"--store {acme}` and retry\n",
+        f"--store {shlex.quote(acme)}` and retry\n",
     )
     assert run(acme, "store", "publish", "clinic", "2", "--expect", "1") == (
         0,
@@ -304,10 +314,9 @@ def test_tenants_routing_and_limits(acme: str, tmp_path: Path) -> None:
 
 
 def test_sessions_list_and_show_a_timeline(acme: str, tmp_path: Path) -> None:
-    path = Path(acme.removeprefix("sqlite:///"))
 
     async def record() -> None:
-        async with await opened(path, Clock(T0 + 100)) as s:
+        async with await opened(acme, Clock(T0 + 100)) as s:
             t = s.tenant("acme")
             await push_document(t, flow_doc(), actor="ana")
             await t.publish("clinic", 1, actor="ana")
@@ -387,8 +396,9 @@ def test_sessions_list_and_show_a_timeline(acme: str, tmp_path: Path) -> None:
     ("url", "message"),
     [
         (
-            "postgresql://db/flowctl",
-            "`postgresql` stores are not implemented yet; use `sqlite:///PATH` (see docs/deployment.md)",
+            "postgresql://db/flowctl?schema=Acme",
+            "Store URL `postgresql://db/flowctl?schema=Acme`: `schema` is a lower-case SQL "
+            "name (letters, digits, `_`), not `Acme`",
         ),
         (
             "flowctl.db",

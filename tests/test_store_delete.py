@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apikit import App, error, in_process
@@ -18,8 +19,8 @@ from flowctl.engine.store.documents import push_document
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with with_tenants(tmp_path / "flowctl.db", acme="Acme") as s:
+async def store(store_target: Any) -> AsyncIterator[Store]:
+    async with with_tenants(store_target, acme="Acme") as s:
         yield s
 
 

@@ -8,10 +8,11 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from storekit import T0, Clock, flow_doc, opened, with_tenants
+from storekit import T0, Clock, flow_doc, opened, raw_rows, with_tenants
 
 from flowctl.cli.main import cli
 from flowctl.engine.boundary import TenantPolicy
@@ -33,8 +34,8 @@ from flowctl.engine.store.sqlite.schema import APPLICATION_ID, MIGRATIONS
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with with_tenants(tmp_path / "flowctl.db", acme="", globex="") as s:
+async def store(store_target: Any) -> AsyncIterator[Store]:
+    async with with_tenants(store_target, acme="", globex="") as s:
         yield s
 
 
@@ -47,7 +48,7 @@ def acme(store: Store) -> TenantStore:
 
 
 async def test_create_key_returns_the_key_once_and_keeps_its_hash(
-    tmp_path: Path, store: Store, acme: TenantStore
+    store_target: Any, store: Store, acme: TenantStore
 ) -> None:
     record, key = await acme.create_key("developer", actor="ana", name="ci")
     assert KEY_PATTERN.match(key)
@@ -61,11 +62,9 @@ async def test_create_key_returns_the_key_once_and_keeps_its_hash(
         created_by="ana",
     )
     assert await acme.keys() == [record]
-    conn = sqlite3.connect(tmp_path / "flowctl.db")
-    stored = conn.execute("SELECT hash FROM api_keys").fetchall()
-    conn.close()
-    assert stored == [(hash_key(key),)]  # the key itself is nowhere in the file
-    assert key.encode() not in (tmp_path / "flowctl.db").read_bytes()
+    assert await raw_rows(store_target, "SELECT hash FROM api_keys") == [(hash_key(key),)]
+    if isinstance(store_target, Path):  # the key itself is nowhere in the file
+        assert key.encode() not in store_target.read_bytes()
     entry = (await acme.audit())[0]
     assert (entry.actor, entry.action, entry.subject, entry.detail) == (
         "ana",

@@ -4,10 +4,10 @@ sessions stay pinned, and sessions are recorded as they happen."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Any
 
 from conftest import FLOWS
-from storekit import EXAMPLE_POLICY
+from storekit import EXAMPLE_POLICY, store_url
 
 from flowctl.engine.routing import Routed, route
 from flowctl.engine.runtime import Called, Entered, Fired
@@ -20,8 +20,10 @@ CLINIC = (FLOWS / "clinic.json").read_text()
 SPECIALIST = {"caller_name": "Ana", "specialist_question": "Can I take ibuprofen?"}
 
 
-async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
+async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(
+    store_target: Any,
+) -> None:
+    url = store_url(store_target)
     async with await open_store(url, create=True) as store:
         await store.create_tenant(
             "acme", actor="t", routing={"default": "clinic"}, policy=EXAMPLE_POLICY
@@ -50,10 +52,10 @@ async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(tmp_p
         await flows.close()
 
 
-async def test_a_session_is_recorded_turn_by_turn(tmp_path: Path) -> None:
+async def test_a_session_is_recorded_turn_by_turn(store_target: Any) -> None:
     from flowctl.engine.runtime import Conversation
 
-    url = f"sqlite:///{tmp_path / 's.db'}"
+    url = store_url(store_target)
     async with await open_store(url, create=True) as store:
         await store.create_tenant("acme", actor="t", policy=EXAMPLE_POLICY)
         acme = store.tenant("acme")

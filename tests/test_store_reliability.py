@@ -18,10 +18,11 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT
-from storekit import flow_doc, opened
+from storekit import flow_doc, opened, raw_rows, store_url
 
 from flowctl.engine.store import (
     StoreCorrupt,
@@ -36,8 +37,8 @@ from flowctl.engine.store.documents import content_hash, push_document
 PROC = str(ROOT / "tests" / "storeproc.py")
 
 
-async def _init(path: Path) -> None:
-    async with await opened(path) as s:
+async def _init(target: Any) -> None:
+    async with await opened(target) as s:
         await s.create_tenant("acme", actor="admin")
 
 
@@ -52,41 +53,45 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _check_consistent(path: Path) -> list[int]:
+def _rows(target: Any, sql: str) -> list[tuple[Any, ...]]:
+    return asyncio.run(raw_rows(target, sql))
+
+
+def _check_consistent(target: Any) -> list[int]:
     """Every version once, numbered 1..n, each document matching its hash; the pointer
     history a chain ending at the published version. Returns the version numbers."""
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    rows = conn.execute(
+    if isinstance(target, Path):
+        assert _rows(target, "PRAGMA integrity_check") == [("ok",)]
+    rows = _rows(
+        target,
         "SELECT version, hash, document FROM flow_versions WHERE flow_id = 'shared' "
-        "ORDER BY version"
-    ).fetchall()
+        "ORDER BY version",
+    )
     numbers = [r[0] for r in rows]
     assert numbers == list(range(1, len(rows) + 1))
     for _, digest, document in rows:
         assert content_hash(json.loads(document)) == digest
     assert len({r[1] for r in rows}) == len(rows)
-    history = conn.execute(
-        "SELECT seq, version, previous FROM publications WHERE flow_id = 'shared' ORDER BY seq"
-    ).fetchall()
+    history = _rows(
+        target,
+        "SELECT seq, version, previous FROM publications WHERE flow_id = 'shared' ORDER BY seq",
+    )
     assert [h[0] for h in history] == list(range(1, len(history) + 1))
     previous = None
     for _, version, before in history:
         assert before == previous
         assert version in numbers
         previous = version
-    pointer = conn.execute(
-        "SELECT published, publications, latest FROM flows WHERE flow_id = 'shared'"
-    ).fetchone()
-    assert pointer == (previous, len(history), len(rows))
-    conn.close()
+    pointer = _rows(
+        target, "SELECT published, publications, latest FROM flows WHERE flow_id = 'shared'"
+    )
+    assert pointer == [(previous, len(history), len(rows))]
     return numbers
 
 
-def test_four_processes_publish_250_versions_each(tmp_path: Path) -> None:
-    path = tmp_path / "flowctl.db"
-    asyncio.run(_init(path))
-    url = f"sqlite:///{path}"
+def test_four_processes_publish_250_versions_each(store_target: Any) -> None:
+    asyncio.run(_init(store_target))
+    url = store_url(store_target)
     procs = [_spawn("many", url, f"w{i}", "250") for i in range(4)]
     for p in procs:  # all opened and waiting: start them together
         assert p.stdout is not None and p.stdout.readline() == "ready\n", p.stderr
@@ -99,29 +104,28 @@ def test_four_processes_publish_250_versions_each(tmp_path: Path) -> None:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
         results.append(json.loads(out))
-    numbers = _check_consistent(path)
+    numbers = _check_consistent(store_target)
     assert numbers == list(range(1, 1001))
-    conn = sqlite3.connect(path)
-    notes = conn.execute("SELECT document FROM flow_versions").fetchall()
+    notes = _rows(store_target, "SELECT document FROM flow_versions")
     written = sorted(json.loads(d)["agents"][0]["instructions"][38:-1] for (d,) in notes)
     assert written == sorted(f"worker w{w}, number {i}" for w in range(4) for i in range(250))
-    published = conn.execute("SELECT version FROM publications ORDER BY version").fetchall()
+    published = _rows(store_target, "SELECT version FROM publications ORDER BY version")
     assert [v for (v,) in published] == numbers  # each version published exactly once
-    actions = dict(conn.execute("SELECT action, count(*) FROM audit GROUP BY action").fetchall())
+    actions = dict(_rows(store_target, "SELECT action, count(*) FROM audit GROUP BY action"))
     assert actions == {"tenant.create": 1, "flow.push": 1000, "flow.publish": 1000}
-    assert conn.execute("SELECT counter FROM changes").fetchone() == (1001,)
+    assert _rows(store_target, "SELECT counter FROM changes") == [(1001,)]
     # They really ran at once: the pushes interleave (here ~100 publishes also met a
     # conflict and retried, but how many depends on the scheduler).
-    authors = [a for (a,) in conn.execute("SELECT author FROM flow_versions ORDER BY version")]
+    authors = [
+        a for (a,) in _rows(store_target, "SELECT author FROM flow_versions ORDER BY version")
+    ]
     assert sum(a != b for a, b in itertools.pairwise(authors)) > 3
-    conn.close()
     assert sorted(r["worker"] for r in results) == ["w0", "w1", "w2", "w3"]
 
 
-def test_writer_killed_mid_publish_leaves_the_committed_versions(tmp_path: Path) -> None:
-    path = tmp_path / "flowctl.db"
-    asyncio.run(_init(path))
-    url = f"sqlite:///{path}"
+def test_writer_killed_mid_publish_leaves_the_committed_versions(store_target: Any) -> None:
+    asyncio.run(_init(store_target))
+    url = store_url(store_target)
     rng = random.Random(6)
     committed: list[int] = []
     for round_ in range(3):
@@ -134,9 +138,10 @@ def test_writer_killed_mid_publish_leaves_the_committed_versions(tmp_path: Path)
         rest, _ = proc.communicate(timeout=30)
         committed += [int(line) for line in rest.split()]
         assert proc.returncode == -signal.SIGKILL
-        # The database opens cleanly (WAL recovery) and holds every version reported
-        # committed, plus at most the one pushed after the last report.
-        numbers = _check_consistent(path)
+        # The database opens cleanly (WAL recovery on SQLite; the server rolls back the
+        # killed connection's transaction) and holds every version reported committed,
+        # plus at most the one pushed after the last report.
+        numbers = _check_consistent(store_target)
         assert numbers[: len(committed)] == committed
         assert len(numbers) - len(committed) in (0, 1)
         committed = numbers

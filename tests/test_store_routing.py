@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,8 +29,8 @@ ROUTING = {k: v for k, v in DYNAMIC.items() if k in ("purposes", "rules", "defau
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await opened(tmp_path / "flowctl.db", validate_routing=validate_routing)
+async def store(store_target: Any) -> AsyncIterator[Store]:
+    s = await opened(store_target, validate_routing=validate_routing)
     await s.create_tenant("dynamic-co", actor="ana", routing=ROUTING, policy=EXAMPLE_POLICY)
     t = s.tenant("dynamic-co")
     for flow in DYNAMIC["flows"]:
@@ -139,9 +138,9 @@ async def test_store_routing_split_variant_pins_a_version(store: Store) -> None:
 
 
 async def test_tenant_catalog_ignores_a_routing_written_without_the_validator(
-    tmp_path: Path,
+    store_target: Any,
 ) -> None:
-    async with await opened(tmp_path / "x.db", validate_routing=lambda _: None) as s:
+    async with await opened(store_target, validate_routing=lambda _: None) as s:
         await s.create_tenant("acme", actor="ana", routing={"default": "clinic", "flows": []})
         t = s.tenant("acme")
         await push_document(t, flow_doc(), actor="ana")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from storekit import T0, flow_doc, opened
 from flowctl.engine.runtime import Entered
 from flowctl.engine.store import NotFound, Store, TenantStore
 from flowctl.engine.store.documents import push_document
+from flowctl.engine.store.postgres import PostgresStore
 from flowctl.engine.store.sql.tenant import SQLTenantStore
 from flowctl.engine.store.sqlite import SQLiteStore
 
@@ -90,10 +90,10 @@ def test_every_tenant_method_is_covered_here() -> None:
 
 @pytest.mark.parametrize(
     ("protocol", "implementation"),
-    [(TenantStore, SQLTenantStore), (Store, SQLiteStore)],
-    ids=["TenantStore", "Store"],
+    [(TenantStore, SQLTenantStore), (Store, SQLiteStore), (Store, PostgresStore)],
+    ids=["TenantStore", "Store-sqlite", "Store-postgresql"],
 )
-def test_sqlite_classes_implement_the_protocols_exactly(
+def test_store_classes_implement_the_protocols_exactly(
     protocol: type, implementation: type
 ) -> None:
     wanted, found = _methods(protocol), _methods(implementation)
@@ -106,8 +106,8 @@ KEYS: dict[str, str] = {}
 
 
 @pytest.fixture
-async def two(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await opened(tmp_path / "flowctl.db")
+async def two(store_target: Any) -> AsyncIterator[Store]:
+    s = await opened(store_target)
     for tenant, flow in (("globex", "support"), ("acme", "clinic")):
         await s.create_tenant(tenant, actor="admin", routing={"default": flow})
         t = s.tenant(tenant)

@@ -1,9 +1,10 @@
 """The store at run time: what a worker serving from the store needs.
 
 - :class:`StoreFlows` keeps a routing snapshot (``flowctl.engine.store.catalog``) fresh by
-  polling the store's change counter (a publish reaches new sessions within one poll
-  interval, without a restart) and hands out compiled flows by (tenant, flow, version)
-  from a cache, each compiled as its tenant's flow. A session compiles the version it
+  watching the store's change counter (a publish reaches new sessions at once on
+  PostgreSQL, which notifies, within one poll interval on SQLite; no restart) and
+  hands out compiled flows by (tenant, flow, version) from a cache, each compiled as
+  its tenant's flow. A session compiles the version it
   was routed to, so it stays pinned to it whatever is published later.
 - :class:`StoreLibrary` is the worker's ``flowctl.engine.library.FlowLibrary`` over it: tenants'
   flows under their boundaries, with their secrets and egress policy; a flow that
@@ -93,11 +94,14 @@ class StoreFlows:
 
     async def _watch(self) -> None:
         while True:
-            await asyncio.sleep(self.poll)
             try:
+                # PostgreSQL answers as soon as a change commits (NOTIFY); SQLite after
+                # one poll interval.
+                await self.store.wait_for_change(self.catalog.change, self.poll)
                 await self.refresh()
             except Exception:  # a busy or briefly locked store: keep the last snapshot
                 logger.exception("store refresh failed; serving the last snapshot")
+                await asyncio.sleep(self.poll)
 
     async def compiled(self, tenant_id: str, flow_id: str, version: str | int) -> CompiledFlow:
         """The version compiled as its tenant's flow (its boundary read from the store)."""

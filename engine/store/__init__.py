@@ -10,11 +10,12 @@ the writes across tenants are a worker's: renewing the leases of the sessions it
 whoever's they are (:meth:`Store.renew`), and closing those whose lease lapsed
 (:meth:`Store.reap`).
 
-``open_store(url)`` picks the implementation from the URL's scheme. SQLite (a file in
-WAL mode, ``flowctl.engine.store.sqlite``) is the only one today; a server database for many
-machines is a new module implementing these two protocols (docs/deployment.md). What
-does not depend on the database (hashing, lint, event encoding, the records returned)
-lives beside them in ``flowctl.engine.store.documents``, ``events`` and ``records``.
+``open_store(url)`` picks the implementation from the URL's scheme: SQLite (a file in
+WAL mode, ``flowctl.engine.store.sqlite``: one host, the default) or PostgreSQL
+(``flowctl.engine.store.postgres``: many hosts). Both run the same statements
+(``flowctl.engine.store.sql``). What does not depend on the database (hashing, lint,
+event encoding, the records returned) lives beside them in
+``flowctl.engine.store.documents``, ``events`` and ``records``.
 """
 
 from __future__ import annotations
@@ -229,10 +230,12 @@ class TenantStore(Protocol):
 
 
 class Store(Protocol):
-    """The database. ``migrated`` is ``(from, to)`` when opening applied migrations."""
+    """The database. ``migrated`` is ``(from, to)`` when opening applied migrations;
+    ``schema_version`` is the backend's schema version; ``url`` never shows a password."""
 
     url: str
     migrated: tuple[int, int] | None
+    schema_version: int
 
     def tenant(self, tenant_id: str) -> TenantStore: ...
     async def create_tenant(
@@ -270,6 +273,12 @@ class Store(Protocol):
         Workers call it every few seconds; when nothing lapsed it is one read."""
         ...
 
+    async def wait_for_change(self, seen: int, timeout: float) -> int:
+        """The change counter once it differs from ``seen`` or ``timeout`` seconds have
+        passed, whichever is first. PostgreSQL answers as soon as a change commits
+        (``NOTIFY``); SQLite after ``timeout`` (a poll)."""
+        ...
+
     async def close(self) -> None: ...
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -292,7 +301,9 @@ async def open_store(
     """Open (``create``: or create) the store at ``url`` and bring its schema up to
     date. ``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite:///:memory:``;
     query options ``timeout=SECONDS`` (how long to wait for another writer, default 5)
-    and ``mode=ro`` (read only). ``timeout`` given here wins over the URL's. Tenants'
+    and ``mode=ro`` (read only). ``postgresql://USER@HOST/DATABASE``, with options
+    ``schema``, ``pool_max`` and ``timeout`` (``flowctl.engine.store.postgres.store``).
+    ``timeout`` given here wins over the URL's. Tenants'
     routing documents are checked by ``validate_routing`` (default: the router's own
     check, ``flowctl.engine.store.routing.validate_routing``). ``catalog``: the operator's tool
     catalog, which tenants' flows are linted against (``flowctl.engine.boundary``)."""
@@ -300,13 +311,24 @@ async def open_store(
     if not sep:
         hint = f"; did you mean `sqlite:///{url}`?" if url.strip() else ""
         raise StoreError(f"Store URL `{url}` has no scheme{hint}")
-    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
-        raise StoreError(
-            f"`{scheme}` stores are not implemented yet; use `sqlite:///PATH` "
-            "(see docs/deployment.md)"
+    if validate_routing is None:
+        from flowctl.engine.store.routing import validate_routing
+    if scheme in ("postgresql", "postgres"):
+        from flowctl.engine.store.postgres import PostgresStore
+
+        return await PostgresStore.open(
+            url,
+            create=create,
+            timeout=timeout,
+            clock=clock,
+            validate_routing=validate_routing,
+            catalog=catalog,
         )
     if scheme != "sqlite":
-        raise StoreError(f"Unsupported store URL `{url}`: expected `sqlite:///PATH`")
+        raise StoreError(
+            f"Unsupported store URL `{url}`: expected `sqlite:///PATH` or "
+            "`postgresql://USER@HOST/DATABASE`"
+        )
     parts = urlsplit(url)
     if parts.netloc:
         raise StoreError(
@@ -333,9 +355,6 @@ async def open_store(
 
     from flowctl.engine.store.sqlite import SQLiteStore
     from flowctl.engine.store.sqlite.db import SQLiteFile
-
-    if validate_routing is None:
-        from flowctl.engine.store.routing import validate_routing
 
     return await SQLiteStore.open(
         url,

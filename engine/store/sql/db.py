@@ -26,6 +26,7 @@ class Row(Protocol):
     """One result row, read by column name."""
 
     def __getitem__(self, key: str, /) -> Any: ...
+    def keys(self) -> Iterable[str]: ...
 
 
 class Tx(Protocol):

@@ -7,6 +7,7 @@ backend's (``flowctl.engine.store.sqlite.store``, ``flowctl.engine.store.postgre
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, Unpack
@@ -23,7 +24,7 @@ from flowctl.engine.store.records import (
     check_options,
 )
 from flowctl.engine.store.sql import leases
-from flowctl.engine.store.sql.db import audit, bump_changes
+from flowctl.engine.store.sql.db import Db, audit, bump_changes
 from flowctl.engine.store.sql.keys import authenticate
 from flowctl.engine.store.sql.part import Shared
 from flowctl.engine.store.sql.tenant import (
@@ -47,6 +48,7 @@ class SQLStore:
     def __init__(self, url: str, shared: Shared) -> None:
         self.url = url
         self.migrated: tuple[int, int] | None = None
+        self.schema_version = 0
         self._shared = shared
         self._tenants: dict[str, SQLTenantStore] = {}
 
@@ -124,6 +126,21 @@ class SQLStore:
 
     async def authenticate(self, key: str) -> ApiKey | None:
         return await authenticate(self._shared.reader, key)
+
+    @property
+    def db(self) -> Db:
+        """The connection its statements run on (``flowctl.engine.store.sql.copy``)."""
+        return self._shared.writer
+
+    async def _after_copy(self) -> None:
+        """After rows were copied in with their ids (``sql.copy`` calls it): make the
+        ids the database hands out next follow them."""
+
+    async def wait_for_change(self, seen: int, timeout: float) -> int:
+        """The change counter after ``timeout`` (a backend that is told of changes
+        answers as soon as it differs from ``seen``)."""
+        await asyncio.sleep(timeout)
+        return await self.changes()
 
     async def changes(self) -> int:
         row = await self._shared.reader.one("SELECT counter FROM changes WHERE id = 1")

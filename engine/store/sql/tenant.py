@@ -124,12 +124,21 @@ class SQLTenantStore(Flows, Sessions, TenantLeases, Keys, Secrets):
         return await self.info()
 
     async def boundary(self) -> Boundary:
-        info = await self.info()
+        # One read (the tenant's policy beside each secret's name), as every session
+        # start asks for it.
+        rows = await self._r.all(
+            "SELECT t.policy AS policy, s.name AS name FROM tenants t "
+            "LEFT JOIN secrets s ON s.tenant_id = t.tenant_id WHERE t.tenant_id = ?",
+            (self._tenant_id,),
+        )
+        if not rows:
+            self._known = False
+            await self._require_tenant(self._r)
         return Boundary(
             tenant_id=self._tenant_id,
-            policy=info.policy,
+            policy=policy_value(rows[0]["policy"]),
             catalog=self._catalog,
-            secrets=frozenset(s.name for s in await self.secrets()),
+            secrets=frozenset(r["name"] for r in rows if r["name"] is not None),
         )
 
     async def _update_tenant(

@@ -66,6 +66,7 @@ class SQLiteStore(SQLStore):
         events = EventWriter(writer)
         store = cls(url, Shared(writer, reader, events, clock, validate_routing, catalog))
         store.migrated = migrated
+        store.schema_version = LATEST
         return store
 
 

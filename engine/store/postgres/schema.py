@@ -1,0 +1,167 @@
+"""The PostgreSQL store's schema and its migrations, applied in order on open.
+
+The same tables as the SQLite store (``flowctl.engine.store.sqlite.schema``), so the
+statements in ``flowctl.engine.store.sql`` run on both, in PostgreSQL's types: times
+are ``double precision`` (seconds since the epoch, as the records hold them), event
+bodies ``bytea``, documents and JSON values ``text`` exactly as stored on SQLite,
+and text compared byte by byte (``COLLATE "C"``) so listings sort as on SQLite.
+
+``flowctl_meta`` marks the schema as a flowctl store and holds the number of migrations
+applied. A migration runs in one transaction with the version bump, under the store's
+write lock, so two processes opening a new store at once apply it once. Migrations
+are only ever appended: a released one is never edited.
+
+Two triggers do what SQLite's do: flow versions refuse UPDATE and DELETE, and every
+bump of the change counter sends ``NOTIFY flowctl_changes`` (payload: the schema and
+the counter), which is how a publish reaches every worker at once.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CHANNEL", "LATEST", "MIGRATIONS"]
+
+CHANNEL = "flowctl_changes"
+
+_V1 = [
+    """CREATE TABLE flowctl_meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        application TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL
+    )""",
+    "INSERT INTO flowctl_meta VALUES (1, 'flowctl', 0)",
+    """CREATE TABLE tenants (
+        tenant_id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL DEFAULT '',
+        routing TEXT COLLATE "C",
+        max_concurrent_sessions INTEGER CHECK (max_concurrent_sessions > 0),
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        policy TEXT COLLATE "C",
+        stored_versions INTEGER NOT NULL DEFAULT 0,
+        stored_bytes BIGINT NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE flows (
+        tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
+        flow_id TEXT COLLATE "C" NOT NULL,
+        latest INTEGER NOT NULL DEFAULT 0,
+        published INTEGER,
+        published_at DOUBLE PRECISION,
+        publications INTEGER NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL,
+        deleted_at DOUBLE PRECISION,
+        PRIMARY KEY (tenant_id, flow_id)
+    )""",
+    """CREATE TABLE flow_versions (
+        tenant_id TEXT COLLATE "C" NOT NULL,
+        flow_id TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        hash TEXT COLLATE "C" NOT NULL,
+        document TEXT COLLATE "C" NOT NULL,
+        author TEXT COLLATE "C" NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        findings TEXT COLLATE "C" NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, flow_id, version),
+        UNIQUE (tenant_id, flow_id, hash),
+        FOREIGN KEY (tenant_id, flow_id) REFERENCES flows (tenant_id, flow_id)
+    )""",
+    """CREATE FUNCTION flowctl_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'flow versions are immutable'; END $$""",
+    """CREATE TRIGGER flow_versions_never_change BEFORE UPDATE OR DELETE ON flow_versions
+    FOR EACH ROW EXECUTE FUNCTION flowctl_versions_immutable()""",
+    """CREATE TABLE publications (
+        tenant_id TEXT COLLATE "C" NOT NULL,
+        flow_id TEXT COLLATE "C" NOT NULL,
+        seq INTEGER NOT NULL,
+        version INTEGER,
+        previous INTEGER,
+        action TEXT COLLATE "C" NOT NULL CHECK (action IN ('publish', 'rollback', 'unpublish')),
+        actor TEXT COLLATE "C" NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        CHECK ((action = 'unpublish') = (version IS NULL)),
+        PRIMARY KEY (tenant_id, flow_id, seq),
+        FOREIGN KEY (tenant_id, flow_id, version)
+            REFERENCES flow_versions (tenant_id, flow_id, version)
+    )""",
+    """CREATE TABLE sessions (
+        tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
+        session_id TEXT COLLATE "C" NOT NULL,
+        flow_id TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL,
+        routing TEXT COLLATE "C",
+        started_at DOUBLE PRECISION NOT NULL,
+        ended_at DOUBLE PRECISION,
+        end_reason TEXT COLLATE "C",
+        events INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant_id, session_id),
+        FOREIGN KEY (tenant_id, flow_id, version)
+            REFERENCES flow_versions (tenant_id, flow_id, version)
+    )""",
+    "CREATE INDEX sessions_by_start ON sessions (tenant_id, started_at)",
+    "CREATE INDEX sessions_running ON sessions (tenant_id) WHERE ended_at IS NULL",
+    """CREATE TABLE session_events (
+        tenant_id TEXT COLLATE "C" NOT NULL,
+        session_id TEXT COLLATE "C" NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        body BYTEA NOT NULL,
+        PRIMARY KEY (tenant_id, session_id, seq),
+        FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, session_id)
+    )""",
+    """CREATE TABLE callbacks (
+        callback_id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id TEXT COLLATE "C" NOT NULL,
+        session_id TEXT COLLATE "C" NOT NULL,
+        due TEXT COLLATE "C",
+        reason TEXT COLLATE "C",
+        busy INTEGER NOT NULL DEFAULT 0,
+        requested_at DOUBLE PRECISION NOT NULL,
+        status TEXT COLLATE "C" NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'done', 'cancelled')),
+        FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, session_id)
+    )""",
+    "CREATE INDEX callbacks_by_tenant ON callbacks (tenant_id, status, requested_at)",
+    """CREATE TABLE audit (
+        entry_id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id TEXT COLLATE "C" NOT NULL,
+        actor TEXT COLLATE "C" NOT NULL,
+        action TEXT COLLATE "C" NOT NULL,
+        subject TEXT COLLATE "C" NOT NULL,
+        detail TEXT COLLATE "C",
+        at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX audit_by_tenant ON audit (tenant_id, entry_id)",
+    "CREATE TABLE changes (id INTEGER PRIMARY KEY CHECK (id = 1), counter BIGINT NOT NULL)",
+    "INSERT INTO changes VALUES (1, 0)",
+    f"""CREATE FUNCTION flowctl_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('{CHANNEL}', current_schema() || ':' || NEW.counter); RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER changes_notify AFTER UPDATE ON changes
+    FOR EACH ROW EXECUTE FUNCTION flowctl_notify_change()""",
+    """CREATE TABLE api_keys (
+        key_id TEXT COLLATE "C" PRIMARY KEY,
+        tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
+        role TEXT COLLATE "C" NOT NULL CHECK (role IN ('admin', 'developer', 'viewer')),
+        name TEXT COLLATE "C" NOT NULL DEFAULT '',
+        hash TEXT COLLATE "C" NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        created_by TEXT COLLATE "C" NOT NULL,
+        revoked_at DOUBLE PRECISION,
+        revoked_by TEXT COLLATE "C"
+    )""",
+    "CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, created_at)",
+    """CREATE TABLE secrets (
+        tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
+        name TEXT COLLATE "C" NOT NULL,
+        value TEXT COLLATE "C" NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        updated_by TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+    )""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1]
+LATEST = len(MIGRATIONS)
