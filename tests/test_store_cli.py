@@ -481,7 +481,7 @@ def test_hints_name_no_store_when_it_is_the_default(
     )
 
 
-def test_sessions_reap_closes_lapsed_leases_and_prints_them(acme: str, tmp_path: Path) -> None:
+def test_sessions_reap_closes_lapsed_leases_and_prints_them(acme: str) -> None:
     from flowctl.engine.store import Lease
 
     assert run(acme, "tenants", "create", "globex")[0] == 0
@@ -493,7 +493,7 @@ def test_sessions_reap_closes_lapsed_leases_and_prints_them(acme: str, tmp_path:
     async def record() -> None:
         clock = Clock()
         clock.reads(T0)
-        async with await opened(tmp_path / "flowctl.db", clock) as s:
+        async with await opened(acme, clock) as s:
             for tenant in ("acme", "globex"):
                 await push_document(s.tenant(tenant), flow_doc(), actor="ana")
             acme_store = s.tenant("acme")
@@ -541,5 +541,5 @@ def test_sessions_reap_closes_lapsed_leases_and_prints_them(acme: str, tmp_path:
         2,
         "",
         "flowctl: error: Unknown tenant `initech`; create it with "
-        f"`flowctl tenants create initech --store {acme}`\n",
+        f"`flowctl tenants create initech --store {shlex.quote(acme)}`\n",
     )

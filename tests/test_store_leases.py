@@ -1,4 +1,4 @@
-"""Sessions' leases in the store, on real SQLite files and a fake clock: a worker's
+"""Sessions' leases in the store, on both backends and a fake clock: a worker's
 session is held while its lease is renewed, stops counting against its tenant's limit
 the moment the lease lapses, and is closed as ``abandoned`` by ``reap``, audited; a
 session with no lease (a dry run, a row from before leases) is never reaped."""
@@ -9,9 +9,10 @@ import math
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from storekit import Clock, flow_doc, opened
+from storekit import Clock, flow_doc, opened, raw_rows
 
 from flowctl.engine.runtime import Entered
 from flowctl.engine.store import (
@@ -38,9 +39,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
+async def store(store_target: Any, clock: Clock) -> AsyncIterator[Store]:
     """acme (flow clinic) and globex (flow support), each with v1 published."""
-    async with await opened(tmp_path / "flowctl.db", clock) as s:
+    async with await opened(store_target, clock) as s:
         for tenant, flow in (("acme", "clinic"), ("globex", "support")):
             await s.create_tenant(tenant, actor="ana")
             await push_document(s.tenant(tenant), flow_doc(flow), actor="ana")
@@ -48,24 +49,22 @@ async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
         yield s
 
 
-def _lease_columns(path: Path) -> dict[str, tuple[str | None, float | None]]:
+async def _lease_columns(target: Any) -> dict[str, tuple[str | None, float | None]]:
     """Each session's ``holder`` and ``lease_until``, as stored."""
-    conn = sqlite3.connect(path)
-    rows = conn.execute("SELECT session_id, holder, lease_until FROM sessions").fetchall()
-    conn.close()
+    rows = await raw_rows(target, "SELECT session_id, holder, lease_until FROM sessions")
     return {sid: (holder, until) for sid, holder, until in rows}
 
 
 async def test_a_lease_holds_until_it_lapses_and_the_reaper_closes_it(
-    store: Store, clock: Clock, tmp_path: Path
+    store: Store, clock: Clock, store_target: Any
 ) -> None:
     acme = store.tenant("acme")
     clock.reads(1000)
     await acme.start_session("clinic", session_id="s1", lease=A)
-    assert _lease_columns(tmp_path / "flowctl.db") == {"s1": (A.holder, 1030)}
+    assert await _lease_columns(store_target) == {"s1": (A.holder, 1030)}
     clock.reads(1020)
     assert await store.renew(A) == 1
-    assert _lease_columns(tmp_path / "flowctl.db") == {"s1": (A.holder, 1050)}
+    assert await _lease_columns(store_target) == {"s1": (A.holder, 1050)}
     clock.reads(1050)  # the last second of the lease: still held
     assert await store.reap(actor="reaper") == []
     clock.reads(1050)
@@ -91,7 +90,7 @@ async def test_a_lease_holds_until_it_lapses_and_the_reaper_closes_it(
     ]
     info = await acme.session("s1")
     assert (info.ended_at, info.end_reason) == (1053, "abandoned")
-    assert _lease_columns(tmp_path / "flowctl.db") == {"s1": (A.holder, None)}
+    assert await _lease_columns(store_target) == {"s1": (A.holder, None)}
     assert (await acme.audit(limit=1))[0] == AuditEntry(
         entry_id=7,  # after the two tenants' create, push and publish
         actor="reaper",
@@ -109,7 +108,7 @@ async def test_a_lease_holds_until_it_lapses_and_the_reaper_closes_it(
 
 
 async def test_renew_takes_every_running_session_of_its_holder_whatever_the_tenant(
-    store: Store, clock: Clock, tmp_path: Path
+    store: Store, clock: Clock, store_target: Any
 ) -> None:
     acme, globex = store.tenant("acme"), store.tenant("globex")
     clock.reads(1000)
@@ -119,7 +118,7 @@ async def test_renew_takes_every_running_session_of_its_holder_whatever_the_tena
     await acme.start_session("clinic", session_id="a3", lease=A)
     await acme.start_session("clinic", session_id="dry")  # no lease: `simulate --record`
     await acme.end_session("a3", reason="hangup")
-    assert _lease_columns(tmp_path / "flowctl.db") == {
+    assert await _lease_columns(store_target) == {
         "a1": (A.holder, 1030),
         "g1": (A.holder, 1031),
         "a2": (B.holder, 1032),
@@ -182,10 +181,14 @@ async def test_a_tenants_reap_closes_only_its_own_sessions(store: Store, clock: 
     assert str(refused.value) == "Every change names who made it: `actor` must not be empty"
 
 
-async def test_reaping_nothing_is_a_read(store: Store, clock: Clock, tmp_path: Path) -> None:
-    clock.reads(1000)
-    await store.tenant("acme").start_session("clinic", session_id="s1", lease=A)
-    url = f"sqlite:///{tmp_path / 'flowctl.db'}?mode=ro"
+async def test_reaping_nothing_is_a_read(tmp_path: Path) -> None:
+    clock = Clock()
+    async with await opened(tmp_path / "flowctl.db", clock) as s:
+        await s.create_tenant("acme", actor="ana")
+        await push_document(s.tenant("acme"), flow_doc(), actor="ana")
+        clock.reads(1000)
+        await s.tenant("acme").start_session("clinic", 1, session_id="s1", lease=A)
+    url = f"sqlite:///{tmp_path / 'flowctl.db'}?mode=ro"  # SQLite's read-only mode
     read_only = Clock()
     read_only.reads(1010)
     async with await open_store(url, clock=read_only) as ro:

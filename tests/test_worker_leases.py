@@ -1,8 +1,8 @@
 """A worker's leases (``worker/leases.py``): its sessions hold its lease, renewed in one
 statement per heartbeat, and every worker closes the sessions of a dead one as
 ``abandoned``. On a fake clock first; then two real worker processes sharing a store,
-one of them SIGKILLed: the survivor closes its sessions and the tenant's slots are free
-within the lease."""
+one of them SIGKILLed, on each backend: the survivor closes its sessions and the
+tenant's slots are free within the lease."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, minimal
 from flowkit import compile_doc
-from storekit import Clock, flow_doc, opened
+from storekit import Clock, flow_doc, opened, store_url
 
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.store import (
@@ -173,10 +174,9 @@ def _holder(proc: subprocess.Popen[str]) -> str:
 
 
 def test_a_killed_workers_sessions_are_closed_by_the_survivor_within_the_lease(
-    tmp_path: Path,
+    store_target: Any,
 ) -> None:
-    path = tmp_path / "flowctl.db"
-    url = f"sqlite:///{path}"
+    url = store_url(store_target)
 
     async def init() -> None:
         async with await open_store(url, create=True) as s:

@@ -163,5 +163,13 @@ _V1 = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+_V2_LEASES = [
+    # SQLite's _V5_LEASES: a running session's lease (engine/store/sql/leases.py).
+    'ALTER TABLE sessions ADD COLUMN holder TEXT COLLATE "C"',
+    "ALTER TABLE sessions ADD COLUMN lease_until DOUBLE PRECISION",
+    "CREATE INDEX sessions_by_holder ON sessions (holder) WHERE ended_at IS NULL",
+    "CREATE INDEX sessions_by_lease ON sessions (lease_until) WHERE ended_at IS NULL",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_LEASES]
 LATEST = len(MIGRATIONS)
