@@ -1,5 +1,5 @@
 """``flowctl tenants`` (create tenants, set their routing and limits) and ``flowctl
-sessions`` (recorded sessions, and one as a readable timeline)."""
+sessions`` (recorded sessions, one as a readable timeline, and reaping the abandoned)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from flowctl.cli.store_common import (
 from flowctl.cli.timeline import format_time, timeline
 
 if TYPE_CHECKING:
-    from flowctl.engine.store import SessionInfo, Store, Tenant, TenantStore
+    from flowctl.engine.store import AbandonedSession, SessionInfo, Store, Tenant, TenantStore
 
 __all__ = ["sessions", "tenants"]
 
@@ -184,7 +184,7 @@ async def set_limits(t: TenantStore, max_sessions: int | None, tenant: str, acto
 
 @click.group()
 def sessions() -> None:
-    """Recorded sessions: list them, read one as a timeline."""
+    """Recorded sessions: list them, read one as a timeline, close the abandoned."""
 
 
 @sessions.command(name="list")
@@ -220,3 +220,36 @@ async def show_session(t: TenantStore, session_id: str, tenant: str, fmt: str) -
         return
     for line in timeline(info, events):
         click.echo(line)
+
+
+@sessions.command(name="reap")
+@click.option(
+    "--tenant", "-t", default=None, help="Only this tenant's sessions (default: every tenant's)."
+)
+@actor_option
+@store_option
+@format_option
+@run
+async def reap(tenant: str | None, actor: str, url: str, fmt: str) -> None:
+    """Close every running session whose lease lapsed (its worker was killed, or lost
+    the store) as `abandoned`, freeing its tenant's slot, and list them. Every worker
+    does this on its own every third of its lease; sessions recorded without a lease
+    (`simulate --record`, or before leases) are never reaped."""
+
+    def row(s: AbandonedSession) -> list[str]:
+        lapsed = format_time(s.lease_until)
+        return [s.tenant_id, s.session_id, s.flow_id, f"v{s.version}", s.holder, lapsed]
+
+    async def body(store: Store) -> None:
+        if tenant is None:
+            reaped = await store.reap(actor=actor)
+        else:
+            reaped = await store.tenant(tenant).reap(actor=actor)
+        where = "" if tenant is None else f" in tenant `{tenant}`"
+        header = ["TENANT", "SESSION", "FLOW", "VERSION", "HOLDER", "LEASE LAPSED"]
+        listing(reaped, fmt, header, row, empty=f"No lapsed leases{where}: nothing to reap")
+        if reaped and fmt == "text":
+            count = f"{len(reaped)} session{'' if len(reaped) == 1 else 's'}"
+            click.echo(f"{count} closed as abandoned", err=True)
+
+    await with_store(url, body)

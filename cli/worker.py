@@ -23,6 +23,7 @@ from flowctl.cli.store_common import (
     store_hints,
     tools_option,
 )
+from flowctl.engine.defaults import LEASE_SECONDS
 
 __all__ = ["token", "worker"]
 
@@ -44,6 +45,18 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         help="Explicit dispatch: take only jobs dispatched to NAME (a token made with "
         "`flowctl token --agent-name NAME`). Without it, the worker joins every new room.",
+    )(command)
+    command = click.option(
+        "--lease",
+        "lease_seconds",
+        envvar="FLOWCTL_LEASE",
+        type=click.FloatRange(min=1),
+        default=LEASE_SECONDS,
+        show_default=True,
+        metavar="SECONDS",
+        help="With --store: how long a session stays held without a heartbeat (or "
+        "FLOWCTL_LEASE). Renewed every third of it; a worker that dies frees its "
+        "sessions' slots within it, and they are closed as `abandoned`.",
     )(command)
     command = click.option(
         "--store",
@@ -97,6 +110,7 @@ def _serve(
     agent_name: str,
     log_level: str,
     tools_path: Path | None,
+    lease_seconds: float,
     *,
     dev: bool,
 ) -> None:
@@ -109,6 +123,7 @@ def _serve(
         agent_name=agent_name,
         store_url=store_url or "",
         tools_path=str(tools_path.resolve()) if tools_path is not None else "",
+        lease_seconds=lease_seconds,
     )
     try:
         library = preflight(config)

@@ -3,7 +3,12 @@ prints them in ``--help`` and takes them as option defaults without importing th
 store (msgspec, the runtime), so ``flowctl lint`` starts as fast without a store.
 """
 
-__all__ = ["STORE_URL"]
+__all__ = ["LEASE_SECONDS", "STORE_URL"]
 
 # Where the store is unless `--store` or FLOWCTL_STORE says: a file in the working folder.
 STORE_URL = "sqlite:///flowctl.db"
+
+# How long a worker's session stays held in the store without a heartbeat (the worker
+# renews every third of it): a worker that dies frees its tenants' slots within this.
+# Well above the store's busy timeout (5 s), so a briefly locked store lapses nothing.
+LEASE_SECONDS = 30.0

@@ -25,6 +25,10 @@ class Clock:
         self.now += 1
         return self.now
 
+    def reads(self, then: float) -> None:
+        """Make the next reading ``then`` (and those after it one second apart)."""
+        self.now = then - 1
+
 
 # What a tenant needs granted to publish the example flows (flows/*.json): the numbers
 # and SIP URIs their transfer_call tools go to. Tenants' flows get nothing ungranted.

@@ -5,6 +5,13 @@ python tests/storeproc.py many URL WORKER COUNT   push and publish COUNT version
                                                    a line on stdin after "ready"
 python tests/storeproc.py forever URL ROUND       push and publish until killed,
                                                    printing each committed version
+python tests/storeproc.py hold URL NAME COUNT LEASE
+                                                   a worker's StoreLibrary: record COUNT
+                                                   sessions of tenant acme's published
+                                                   flow (NAME-0, NAME-1...) holding
+                                                   LEASE-second leases, print "holding"
+                                                   and its holder id, then keep the
+                                                   leases (and reap) until killed
 """
 
 from __future__ import annotations
@@ -77,9 +84,27 @@ async def forever(url: str, round_: str) -> None:
             i += 1
 
 
+async def hold(url: str, worker: str, count: int, lease: float) -> None:
+    from flowctl.engine.runtime import Conversation
+    from flowctl.worker.store_flows import StoreLibrary
+
+    library = StoreLibrary(url, lease=lease, report=False)
+    await library.preload()
+    await library.start()
+    assert library.leases is not None
+    [served] = library.served()
+    for i in range(count):
+        conversation = Conversation(served.compiled, session_id=f"{worker}-{i}")
+        await library.record(served, conversation, {"rule": "default"})
+    print("holding", library.leases.lease.holder, flush=True)
+    await asyncio.Event().wait()
+
+
 if __name__ == "__main__":
     mode, url, name, *rest = sys.argv[1:]
     if mode == "many":
         asyncio.run(many(url, name, int(rest[0])))
+    elif mode == "hold":
+        asyncio.run(hold(url, name, int(rest[0]), float(rest[1])))
     else:
         asyncio.run(forever(url, name))

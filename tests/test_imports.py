@@ -84,13 +84,16 @@ def test_flowctl_store_keys_never_import_livekit_or_the_web_stack(tmp_path: Path
 
 def test_public_surface_of_engine_store() -> None:
     assert flowctl.engine.store.__all__ == [
+        "ABANDONED",
         "DEFAULT_URL",
+        "AbandonedSession",
         "ApiKey",
         "AuditEntry",
         "Callback",
         "CallbackStatus",
         "Delivery",
         "FlowInfo",
+        "Lease",
         "Outbound",
         "Publication",
         "PushResult",

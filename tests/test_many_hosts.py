@@ -1,12 +1,15 @@
 """Two worker processes on one PostgreSQL store, as two hosts would run them: a publish
-made by a third process reaches both at once, and a tenant's session limit holds
-across them (issue 16). The processes are tests/workerproc.py: the worker's store
+made by a third process reaches both at once, a tenant's session limit holds across
+them, and when one is SIGKILLed the other closes its sessions as abandoned and the
+tenant's slots are free within the lease (issue 16). The processes are tests/workerproc.py: the worker's store
 library and entrypoint, driven through ``fake_job_context``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +31,8 @@ CLINIC = json.loads((FLOWS / "clinic.json").read_text())
 # A publish reaches every worker within this (design.md, issue 16); bench/store_bench.py
 # prints the figure measured.
 PUBLISH_TARGET = 0.2
+# The workers' lease (seconds): short, so a killed worker's slots come back quickly.
+LEASE = 2.0
 
 
 @pytest.fixture
@@ -53,7 +58,7 @@ async def url() -> AsyncIterator[str]:
 class Worker:
     def __init__(self, url: str, name: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "workerproc.py"), url, name],
+            [sys.executable, str(ROOT / "tests" / "workerproc.py"), url, name, str(LEASE)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -96,7 +101,9 @@ def workers(url: str) -> Iterator[list[Worker]]:
                 w.proc.kill()
 
 
-def test_two_workers_share_publishes_and_the_tenants_limit(url: str, workers: list[Worker]) -> None:
+def test_two_workers_share_publishes_the_tenants_limit_and_a_killed_ones_slots(
+    url: str, workers: list[Worker]
+) -> None:
     # A publish by a third process (this one) reaches both workers within the target.
     for w in workers:
         w.send("version 2")
@@ -130,3 +137,40 @@ def test_two_workers_share_publishes_and_the_tenants_limit(url: str, workers: li
             return sorted(s.session_id for s in await store.tenant("acme").sessions(running=True))
 
     assert asyncio.run(running()) == sorted(admitted)
+
+    # SIGKILL the worker holding the most calls: the other closes them as abandoned,
+    # and their slots are free within the lease (its last heartbeat was at most a
+    # third of a lease before the kill).
+    victim, survivor = sorted(
+        zip(workers, started, strict=True), key=lambda w: -len(w[1]["admitted"])
+    )
+    lost = victim[1]["admitted"]
+    os.kill(victim[0].proc.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    victim[0].proc.communicate(timeout=10)  # its pipes closed too
+
+    async def reaped() -> tuple[float, float, list[Any]]:
+        async with await open_store(url) as store:
+            acme = store.tenant("acme")
+            while await acme.active_sessions() != 5 - len(lost):
+                await asyncio.sleep(0.02)
+            free = time.monotonic() - killed_at
+            while len(ended := await acme.sessions(running=False)) < len(lost):
+                await asyncio.sleep(0.02)
+            closed = time.monotonic() - killed_at
+            for i in range(len(lost)):  # the killed worker's slots, taken again
+                await acme.start_session("clinic", 1, session_id=f"again-{i}")
+            return free, closed, ended
+
+    free, closed, ended = asyncio.run(asyncio.wait_for(reaped(), 4 * LEASE))
+    print(
+        f"killed worker's slots free after {free:.2f} s, its sessions closed after {closed:.2f} s"
+    )
+    assert free <= LEASE + 0.25
+    assert closed <= LEASE * 4 / 3 + 0.5
+    assert sorted((s.session_id, s.end_reason) for s in ended) == [
+        (i, "abandoned") for i in sorted(lost)
+    ]
+    assert asyncio.run(running()) == sorted(
+        [*survivor[1]["admitted"], *(f"again-{i}" for i in range(len(lost)))]
+    )

@@ -490,3 +490,67 @@ def test_hints_name_no_store_when_it_is_the_default(
         "",
         "flowctl: error: Unknown tenant `ghost`; create it with `flowctl tenants create ghost`\n",
     )
+
+
+def test_sessions_reap_closes_lapsed_leases_and_prints_them(acme: str) -> None:
+    from flowctl.engine.store import Lease
+
+    assert run(acme, "tenants", "create", "globex")[0] == 0
+    dead, alive = (
+        Lease(holder="web-1:4242:9f3a", seconds=30),
+        Lease(holder="web-2:7:aa", seconds=1e9),
+    )
+
+    async def record() -> None:
+        clock = Clock()
+        clock.reads(T0)
+        async with await opened(acme, clock) as s:
+            for tenant in ("acme", "globex"):
+                await push_document(s.tenant(tenant), flow_doc(), actor="ana")
+            acme_store = s.tenant("acme")
+            await acme_store.start_session("clinic", 1, session_id="call-1", lease=dead)
+            await s.tenant("globex").start_session("clinic", 1, session_id="call-9", lease=dead)
+            await acme_store.start_session("clinic", 1, session_id="call-2", lease=alive)
+            await acme_store.start_session("clinic", 1, session_id="dry-run")  # no lease
+
+    asyncio.run(record())
+    # Started at T0 + 2 and T0 + 3 on the clock above: their 30 s lapsed long ago.
+    assert run(acme, "sessions", "reap", "-t", "globex") == (
+        0,
+        "TENANT  SESSION  FLOW    VERSION  HOLDER           LEASE LAPSED\n"
+        "globex  call-9   clinic  v1       web-1:4242:9f3a  2023-11-14T22:13:53Z\n",
+        "1 session closed as abandoned\n",
+    )
+    code, out, err = run(acme, "sessions", "reap", "--format", "json")
+    assert (code, err) == (0, "")
+    [reaped] = json.loads(out)
+    assert {k: v for k, v in reaped.items() if k != "ended_at"} == {
+        "tenant_id": "acme",
+        "session_id": "call-1",
+        "flow_id": "clinic",
+        "version": 1,
+        "holder": "web-1:4242:9f3a",
+        "started_at": T0 + 2,
+        "lease_until": T0 + 32,
+    }
+    assert run(acme, "sessions", "reap") == (0, "", "No lapsed leases: nothing to reap\n")
+    assert run(acme, "sessions", "reap", "-t", "acme") == (
+        0,
+        "",
+        "No lapsed leases in tenant `acme`: nothing to reap\n",
+    )
+    code, out, _ = run(acme, "sessions", "list", "--running")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["dry-run", "call-2"]
+    code, out, _ = run(acme, "tenants", "show", "acme", "--audit")
+    newest = out.split("\naudit\n")[1].splitlines()[0]
+    assert newest.split("  ")[2:] == [
+        "ana",
+        'session.abandoned call-1 {"flow_id": "clinic", "version": 1, "holder": '
+        '"web-1:4242:9f3a", "lease_until": 1700000032.0}',
+    ]
+    assert run(acme, "sessions", "reap", "-t", "initech") == (
+        2,
+        "",
+        "flowctl: error: Unknown tenant `initech`; create it with "
+        f"`flowctl tenants create initech --store {shlex.quote(acme)}`\n",
+    )

@@ -79,6 +79,7 @@ OWN_ONLY = {
     "callbacks",
     "audit",
     "active_sessions",
+    "reap",
     "create_key",
     "keys",
     "set_policy",

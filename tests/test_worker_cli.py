@@ -107,6 +107,34 @@ def test_worker_runs_the_server_with_the_agent_name(
     assert session["server"] is server and session["agent_name"] == "support-agent"
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "lease"),
+    [([], {}, 30.0), (["--lease", "12"], {}, 12.0), ([], {"FLOWCTL_LEASE": "7.5"}, 7.5)],
+    ids=["default", "flag", "environment"],
+)
+def test_worker_gives_its_job_processes_the_lease(
+    ran: list,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    lease: float,
+) -> None:
+    registered = record_sessions(monkeypatch)
+    code, _, err = run("worker", "start", *args, env={**KEYS, **LIVEKIT, **env})
+    assert code == 0, err
+    [session] = registered
+    assert session["on_request"].__self__.config.lease_seconds == lease
+
+
+def test_worker_refuses_a_lease_under_a_second(ran: list) -> None:  # type: ignore[type-arg]
+    code, _, err = run("worker", "start", "--lease", "0.5", env={**KEYS, **LIVEKIT})
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "Error: Invalid value for '--lease': 0.5 is not in the range x>=1."
+    )
+    assert ran == []
+
+
 # --- tokens --------------------------------------------------------------------------------
 
 

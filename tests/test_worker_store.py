@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,40 @@ async def test_a_job_naming_a_disabled_flow_is_refused_and_recorded(tmp_path: Pa
     ]
     assert [s.session_id for s in await library.store.tenant("acme").sessions()] == ["job-off"]
     await library.aclose()
+
+
+def _leases(path: Path) -> dict[str, tuple[str | None, bool]]:
+    """Each session's holder, and whether it holds a lease now."""
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT session_id, holder, lease_until FROM sessions").fetchall()
+    conn.close()
+    return {sid: (holder, until is not None) for sid, holder, until in rows}
+
+
+async def test_a_jobs_session_holds_the_workers_lease_until_it_ends(tmp_path: Path) -> None:
+    url = await _store(tmp_path, limit=1)
+    library = await StoreLibrary(url, lease=9).preload()
+    call, room = await _job(library, "job-1")
+    assert call is not None and library.leases is not None
+    holder = library.leases.lease.holder
+    assert (library.leases.lease.seconds, library.leases.held) == (9, 1)
+    second, _ = await _job(library, "job-2")  # past the limit: refused, not recorded
+    assert second is None
+    assert _leases(tmp_path / "flowctl.db") == {"job-1": (holder, True)}
+    await room.session.aclose()
+    await asyncio.wait_for(room.closed.wait(), 10)
+    await call.aclose()
+    assert library.leases.held == 0
+    assert _leases(tmp_path / "flowctl.db") == {"job-1": (holder, False)}
+    keeper = library.leases
+    await library.aclose()
+    assert library.leases is None and keeper._task is None
+
+
+def test_the_job_processes_library_takes_the_workers_lease(tmp_path: Path) -> None:
+    from flowctl.worker.server import WorkerConfig, _library
+
+    url = asyncio.run(_store(tmp_path))
+    config = WorkerConfig(flows_dir="flows", store_url=url, lease_seconds=12.5)
+    library = _library(config, {"OPENAI_API_KEY": "k", "DEEPGRAM_API_KEY": "k"})
+    assert isinstance(library, StoreLibrary) and library.lease == 12.5

@@ -1,8 +1,8 @@
 """A worker process serving from a store, for the many-hosts tests (run as a script).
 
-python tests/workerproc.py URL NAME
+python tests/workerproc.py URL NAME [LEASE]
 
-Builds what ``flowctl worker start --store URL`` builds (the store library, watching
+Builds what ``flowctl worker start --store URL [--lease LEASE]`` builds (the store library, watching
 the store) and serves jobs through the real entrypoint with ``fake_job_context``,
 answering commands read from stdin, one per line, each with one JSON line:
 
@@ -24,6 +24,7 @@ from typing import Any
 from livekit.agents.testing import fake_job_context
 from workerkit import services
 
+from flowctl.engine.defaults import LEASE_SECONDS
 from flowctl.worker.fakes import FakeRoom
 from flowctl.worker.server import SERVICES, serve
 from flowctl.worker.session import load_vads
@@ -40,8 +41,8 @@ async def job(library: StoreLibrary, job_id: str) -> tuple[Any, FakeRoom]:
     return call, room
 
 
-async def main(url: str, name: str) -> None:
-    library = await StoreLibrary(url).preload()
+async def main(url: str, name: str, lease: float) -> None:
+    library = await StoreLibrary(url, lease=lease).preload()
     await library.start()
     calls: list[tuple[Any, FakeRoom]] = []
     reader = asyncio.StreamReader()
@@ -72,4 +73,5 @@ async def main(url: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    lease = float(sys.argv[3]) if len(sys.argv) > 3 else LEASE_SECONDS
+    asyncio.run(main(sys.argv[1], sys.argv[2], lease))

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from flowctl.engine.boundary import ToolCatalog
+from flowctl.engine.defaults import LEASE_SECONDS
 from flowctl.engine.errors import FlowError
 from flowctl.engine.hints import on_store
 from flowctl.engine.library import FileLibrary, FlowLibrary, NotServed
@@ -100,6 +101,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     agent_name: str = ""
     store_url: str = ""  # serve a store's published versions instead of flows_dir
     tools_path: str = ""  # the operator's tool catalog (a file each process loads)
+    lease_seconds: float = LEASE_SECONDS  # how long a session is held without a heartbeat
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ def _library(config: WorkerConfig, env: Mapping[str, str], *, report: bool = Tru
 
     library = StoreLibrary(
         config.store_url,
+        lease=config.lease_seconds,
         tools=tools,
         check=functools.partial(provider_problems, env=env),
         report=report,

@@ -12,6 +12,8 @@
 - :class:`SessionRecorder` writes a session and its events as they happen: the
   engine's history and the transcript, in order, in batches off the audio path. Every
   completed turn is flushed, so a worker that dies loses at most the turn in progress.
+  A worker's sessions hold its lease (``leases.py``): if it dies, they are closed as
+  ``abandoned`` and their slots freed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import msgspec
 from flowctl.engine.boundary import Boundary, Secrets, ToolCatalog, import_function
 from flowctl.engine.cache import FlowCache
 from flowctl.engine.compile import CompiledFlow
+from flowctl.engine.defaults import LEASE_SECONDS
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Finding
@@ -40,6 +43,8 @@ from flowctl.engine.spec import PythonTool
 from flowctl.engine.store.catalog import StoreCatalog, load_store_catalog
 from flowctl.engine.store.errors import NotFound, StoreError
 from flowctl.engine.store.events import Turn
+from flowctl.engine.store.records import ABANDONED
+from flowctl.worker.leases import LeaseKeeper
 
 __all__ = ["SessionRecorder", "StoreFlows", "StoreLibrary"]
 
@@ -115,12 +120,19 @@ class SessionRecorder:
     """Records one session of ``conversation`` in the tenant's store."""
 
     def __init__(
-        self, tenant_store: Any, session_id: str, conversation: Conversation, *, interval: float
+        self,
+        tenant_store: Any,
+        session_id: str,
+        conversation: Conversation,
+        *,
+        interval: float,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.tenant_store = tenant_store
         self.session_id = session_id
         self.conversation = conversation
         self.interval = interval
+        self.leases = leases  # holding its lease; None: a session with no lease
         self._mark = 0  # how much of the conversation's history is taken
         self._pending: list[Any] = []
         self._lock = asyncio.Lock()
@@ -138,12 +150,19 @@ class SessionRecorder:
         session_id: str | None = None,
         routing: Any = None,
         interval: float = 0.5,
+        leases: LeaseKeeper | None = None,
     ) -> SessionRecorder:
-        """Record a new session (the tenant's session limit applies here)."""
+        """Record a new session (the tenant's session limit applies here), holding the
+        lease of ``leases`` (None: no lease, as a dry run's)."""
+        lease = None if leases is None else leases.lease
         info = await tenant_store.start_session(
-            flow_id, version, session_id=session_id, routing=routing
+            flow_id, version, session_id=session_id, routing=routing, lease=lease
         )
-        recorder = cls(tenant_store, info.session_id, conversation, interval=interval)
+        if leases is not None:
+            leases.hold()
+        recorder = cls(
+            tenant_store, info.session_id, conversation, interval=interval, leases=leases
+        )
         recorder._task = asyncio.create_task(recorder._run(), name="flowctl.store.record")
         return recorder
 
@@ -181,14 +200,34 @@ class SessionRecorder:
                 logger.exception("session %s: events not written; retrying", self.session_id)
 
     async def close(self, reason: str) -> None:
-        """Write the rest and mark the session ended."""
+        """Write the rest and mark the session ended (its lease with it)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.flush()
-        await self.tenant_store.end_session(self.session_id, reason=reason)
+        leases, self.leases = self.leases, None
+        unwritten: StoreError | None = None
+        try:
+            try:
+                await self.flush()
+            except StoreError as exc:  # the end is recorded all the same, then raised
+                unwritten = exc
+            info = await self.tenant_store.end_session(self.session_id, reason=reason)
+        finally:
+            if leases is not None:
+                leases.release()
+        if info.end_reason == ABANDONED and reason != ABANDONED:
+            # Not this process's doing: the store refused the last events for it.
+            logger.warning(
+                "session %s had been closed as abandoned: its lease lapsed while it ran "
+                "(the store was out of reach for longer than the lease); events not "
+                "recorded: %d",
+                self.session_id,
+                len(self._pending),
+            )
+        elif unwritten is not None:
+            raise unwritten
 
 
 class _Grants:
@@ -233,12 +272,18 @@ class StoreLibrary:
     its policy's hosts (``Boundary.egress``: https, public addresses), e.g. a listener
     on loopback. The worker never passes it.
 
+    Every session is recorded holding this process's lease of ``lease`` seconds, which
+    :attr:`leases` renews while the process lives; it also closes, as ``abandoned``,
+    the sessions of any worker whose leases lapsed (``worker/leases.py``).
+
     :meth:`preload` (any event loop, e.g. a job process's prewarm) takes the snapshot;
-    :meth:`start` (in the loop that runs jobs) opens the store for good and watches it."""
+    :meth:`start` (in the loop that runs jobs) opens the store for good, watches it and
+    keeps the leases."""
 
     url: str
     _: KW_ONLY
     poll: float = POLL_SECONDS
+    lease: float = LEASE_SECONDS
     tools: ToolCatalog | None = None
     check: Callable[[ServedFlow], Sequence[str]] | None = None
     egress: Callable[[Boundary], EgressPolicy | None] | None = None
@@ -246,6 +291,7 @@ class StoreLibrary:
     cache: FlowCache = field(default_factory=FlowCache, init=False)
     catalog: StoreCatalog = field(default_factory=lambda: StoreCatalog({}, {}, -1), init=False)
     store: Any = field(default=None, init=False)
+    leases: LeaseKeeper | None = field(default=None, init=False)
     _flows: StoreFlows | None = field(default=None, init=False)
     _tenants: dict[str, _Grants] = field(default_factory=dict, init=False)
     _served: dict[tuple[str, str, str], ServedFlow] = field(default_factory=dict, init=False)
@@ -274,6 +320,8 @@ class StoreLibrary:
         flows.catalog = self.catalog  # and what it read is reread only if it changed
         await flows.start()
         self._flows = flows
+        self.leases = LeaseKeeper(self.store, seconds=self.lease)
+        self.leases.start()
 
     async def _reload(self, store: Any) -> StoreCatalog:
         """A new snapshot: routing, every tenant's grants, every published version
@@ -401,6 +449,7 @@ class StoreLibrary:
                 version=int(served.version),
                 session_id=conversation.session_id,
                 routing=routing,
+                leases=self.leases,
             )
         except SessionLimitReached as exc:
             raise NotServed(str(exc)) from None
@@ -423,13 +472,15 @@ class StoreLibrary:
             return
         assert routed.tenant_id is not None  # routing named the flow: it knew the tenant
         await self.start()
+        assert self.leases is not None
         tenant_store = self.store.tenant(routed.tenant_id)
         try:
-            await tenant_store.start_session(
+            await tenant_store.start_session(  # leased: ended at once, unless the process dies
                 routed.flow_id,
                 int(routed.version),
                 session_id=session_id,
                 routing=msgspec.to_builtins(routed),
+                lease=self.leases.lease,
             )
         except StoreError as exc:
             logger.info("job %s: the refusal is not recorded: %s", session_id, exc)
@@ -437,6 +488,9 @@ class StoreLibrary:
         await tenant_store.end_session(session_id, reason=f"refused: {reason}")
 
     async def aclose(self) -> None:
+        if self.leases is not None:
+            await self.leases.close()
+            self.leases = None
         if self._flows is not None:
             await self._flows.close()
             self._flows = None

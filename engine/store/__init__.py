@@ -5,7 +5,10 @@ sessions, callbacks and an audit log, behind two small protocols.
 (``store.tenant("acme")``), and every read or write of flows, versions, sessions and
 callbacks goes through such a handle, so it can only touch that tenant's rows. Another
 tenant's flow or session is :class:`NotFound`, worded exactly as one that does not
-exist. The one read across tenants is the admin listing, :meth:`Store.list_tenants`.
+exist. The one read across tenants is the admin listing, :meth:`Store.list_tenants`;
+the writes across tenants are a worker's: renewing the leases of the sessions it runs,
+whoever's they are (:meth:`Store.renew`), and closing those whose lease lapsed
+(:meth:`Store.reap`).
 
 ``open_store(url)`` picks the implementation from the URL's scheme: SQLite (a file in
 WAL mode, ``flowctl.engine.store.sqlite``: one host, the default) or PostgreSQL
@@ -29,6 +32,8 @@ from flowctl.engine.store.errors import *  # noqa: F403 - re-exported below, as 
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.events import SessionEvent, Turn
 from flowctl.engine.store.records import (
+    ABANDONED,
+    AbandonedSession,
     ApiKey,
     AuditEntry,
     Callback,
@@ -36,6 +41,7 @@ from flowctl.engine.store.records import (
     Delivery,
     Expected,
     FlowInfo,
+    Lease,
     Outbound,
     Publication,
     PushResult,
@@ -56,13 +62,16 @@ if TYPE_CHECKING:
     from flowctl.engine.store.documents import Prepared
 
 __all__ = [
+    "ABANDONED",
     "DEFAULT_URL",
+    "AbandonedSession",
     "ApiKey",
     "AuditEntry",
     "Callback",
     "CallbackStatus",
     "Delivery",
     "FlowInfo",
+    "Lease",
     "Outbound",
     "Publication",
     "PushResult",
@@ -183,7 +192,11 @@ class TenantStore(Protocol):
         self, flow_id: str, version: int | None = None, **options: Unpack[SessionStart]
     ) -> SessionInfo:
         """Record a session pinned to ``version`` (None: the published one); refuses
-        with :class:`SessionLimitReached` past ``max_concurrent_sessions``."""
+        with :class:`SessionLimitReached` past ``max_concurrent_sessions``, counting, in
+        the transaction that inserts, the sessions :meth:`active_sessions` counts. With
+        ``lease`` (a worker's sessions) it is held until ``now + lease.seconds``, and
+        must be renewed (:meth:`Store.renew`) before then; without one (a dry run) it
+        holds its slot until it is ended, and is never reaped."""
         ...
 
     async def append_events(self, session_id: str, events: Sequence[Event]) -> int:
@@ -195,7 +208,8 @@ class TenantStore(Protocol):
         self, session_id: str, *, reason: str, summary: Any = None
     ) -> SessionInfo:
         """Mark the session ended with ``reason`` and what it came to (``summary``,
-        JSON data); ``call.ended`` goes to the tenant's webhooks."""
+        JSON data), and end its lease; ``call.ended`` goes to the tenant's webhooks.
+        Ending it again changes nothing."""
         ...
 
     async def session(self, session_id: str) -> SessionInfo: ...
@@ -203,7 +217,13 @@ class TenantStore(Protocol):
         self, *, flow_id: str | None = None, running: bool | None = None, limit: int = 50
     ) -> list[SessionInfo]: ...
     async def active_sessions(self) -> int:
-        """Sessions started and not ended: what ``max_concurrent_sessions`` counts."""
+        """Sessions started and not ended whose lease, if they have one, has not lapsed:
+        what ``max_concurrent_sessions`` counts. A dead worker's sessions stop counting
+        when their lease lapses, before anything reaps them."""
+        ...
+
+    async def reap(self, *, actor: str) -> list[AbandonedSession]:
+        """:meth:`Store.reap` for this tenant's sessions only."""
         ...
 
     async def events(self, session_id: str) -> list[Event]: ...
@@ -315,6 +335,20 @@ class Store(Protocol):
         self, results: Sequence[tuple[str, str, str | None, float | None]], *, holder: str
     ) -> None:
         """Each attempt's outcome: (tenant id, delivery id, error or None, retry at)."""
+        ...
+
+    async def renew(self, lease: Lease) -> int:
+        """The heartbeat of the worker process ``lease.holder``: every running session
+        it holds, whatever the tenant, is held for ``lease.seconds`` from now, in one
+        statement; how many. A lease that lapsed already is not renewed (its slot may
+        be taken): that session is the reaper's."""
+        ...
+
+    async def reap(self, *, actor: str) -> list[AbandonedSession]:
+        """Close every running session whose lease lapsed (its worker died, or lost the
+        store), of every tenant, as :data:`ABANDONED`, each with an audit entry
+        (``session.abandoned``, by ``actor``); what was closed, earliest lapsed first.
+        Workers call it every few seconds; when nothing lapsed it is one read."""
         ...
 
     async def wait_for_change(self, seen: int, timeout: float) -> int:

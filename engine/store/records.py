@@ -7,6 +7,7 @@ details) come back decoded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import EllipsisType
 from typing import Any, Literal, TypedDict
@@ -14,8 +15,11 @@ from typing import Any, Literal, TypedDict
 import msgspec
 
 from flowctl.engine.boundary import TenantPolicy
+from flowctl.engine.store.errors import StoreError
 
 __all__ = [
+    "ABANDONED",
+    "AbandonedSession",
     "ApiKey",
     "AuditEntry",
     "Callback",
@@ -23,6 +27,7 @@ __all__ = [
     "Delivery",
     "Expected",
     "FlowInfo",
+    "Lease",
     "Outbound",
     "Publication",
     "PushResult",
@@ -55,6 +60,7 @@ class SessionStart(TypedDict, total=False):
 
     session_id: str | None  # default: a new random id
     routing: Any  # the routing decision that chose the flow, as JSON data
+    lease: Lease | None  # who runs it, renewing it (``Store.renew``); default: none, never reaped
 
 
 def check_options(function: str, given: Mapping[str, Any], accepted: type) -> None:
@@ -221,6 +227,45 @@ class Outbound(_Record, kw_only=True, frozen=True):
 
 # Where a callback is: waiting, claimed by someone, or closed (done or cancelled).
 CallbackStatus = Literal["pending", "claimed", "done", "cancelled"]
+
+
+# The ``end_reason`` of a session whose lease lapsed before it ended (``Store.reap``).
+ABANDONED = "abandoned"
+
+
+class Lease(_Record, kw_only=True, frozen=True):
+    """Who runs a session, and for how long each renewal keeps it: the worker process
+    running it (``holder``, e.g. ``host:pid:random``) renews every lease it holds
+    (``Store.renew``) before ``seconds`` pass. A session whose lease lapsed is not
+    counted against its tenant's limit, and is closed as :data:`ABANDONED`
+    (``Store.reap``): its worker died, or lost the store."""
+
+    holder: str
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.holder, str) or not 0 < len(self.holder.strip()) <= 200:
+            raise StoreError(f"A lease's holder is 1-200 characters, not `{self.holder}`")
+        seconds = self.seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise StoreError(f"A lease lasts a number of seconds, not `{seconds}`")
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise StoreError(f"A lease lasts more than 0 seconds, not `{seconds}`")
+
+
+class AbandonedSession(_Record, kw_only=True, frozen=True):
+    """A session :meth:`Store.reap` closed as :data:`ABANDONED`: its lease, last held
+    by ``holder``, lapsed at ``lease_until`` before it ended; ``ended_at`` is when it
+    was reaped."""
+
+    tenant_id: str
+    session_id: str
+    flow_id: str
+    version: int
+    holder: str
+    started_at: float
+    lease_until: float
+    ended_at: float
 
 
 class Callback(_Record, kw_only=True, frozen=True):

@@ -97,12 +97,16 @@ _V1 = [
         end_reason TEXT COLLATE "C",
         events INTEGER NOT NULL DEFAULT 0,
         summary TEXT COLLATE "C",
+        holder TEXT COLLATE "C",
+        lease_until DOUBLE PRECISION,
         PRIMARY KEY (tenant_id, session_id),
         FOREIGN KEY (tenant_id, flow_id, version)
             REFERENCES flow_versions (tenant_id, flow_id, version)
     )""",
     "CREATE INDEX sessions_by_start ON sessions (tenant_id, started_at)",
     "CREATE INDEX sessions_running ON sessions (tenant_id) WHERE ended_at IS NULL",
+    "CREATE INDEX sessions_by_holder ON sessions (holder) WHERE ended_at IS NULL",
+    "CREATE INDEX sessions_by_lease ON sessions (lease_until) WHERE ended_at IS NULL",
     """CREATE TABLE session_events (
         tenant_id TEXT COLLATE "C" NOT NULL,
         session_id TEXT COLLATE "C" NOT NULL,

@@ -17,6 +17,7 @@ from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitRea
 from flowctl.engine.store.events import decode_event, encode_event
 from flowctl.engine.store.records import SessionInfo, SessionStart, check_options
 from flowctl.engine.store.sql.db import Db, Tx
+from flowctl.engine.store.sql.leases import HELD
 from flowctl.engine.store.sql.outbox import enqueue, wants
 from flowctl.engine.store.sql.part import TenantPart
 from flowctl.engine.store.sql.rows import columns, json_value, record
@@ -48,9 +49,12 @@ class Sessions(TenantPart):
         session_id = check_id("session", options.get("session_id") or uuid.uuid4().hex)
         routing = options.get("routing")
         routing_text = None if routing is None else msgspec.json.encode(routing).decode()
-        now = self._clock()
+        lease = options.get("lease")
         key = (self._tenant_id, flow_id)
         async with self._w.transaction() as tx:
+            # Read once the write lock is held: a start that queued behind others counts
+            # leases, and starts its own, from now, not from when it began to wait.
+            now = self._clock()
             row = await tx.one(
                 "SELECT max_concurrent_sessions FROM tenants WHERE tenant_id = ?",
                 (self._tenant_id,),
@@ -79,7 +83,7 @@ class Sessions(TenantPart):
             ):
                 raise self._no_version(flow_id, version)
             if limit is not None:
-                running = await self._running(tx)
+                running = await self._running(tx, now)
                 if running >= limit:
                     raise SessionLimitReached(
                         f"Tenant `{self._tenant_id}` already runs {running} sessions, its "
@@ -88,10 +92,11 @@ class Sessions(TenantPart):
                     )
             if await self._row(tx, "1", "sessions", session_id=session_id) is not None:
                 raise AlreadyExists(f"Session `{session_id}` already exists")
+            holder, until = (None, None) if lease is None else (lease.holder, now + lease.seconds)
             await tx.run(
                 "INSERT INTO sessions (tenant_id, session_id, flow_id, version, routing, "
-                "started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (self._tenant_id, session_id, flow_id, version, routing_text, now),
+                "started_at, holder, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (self._tenant_id, session_id, flow_id, version, routing_text, now, holder, until),
             )
             started = {"flow_id": flow_id, "version": version, "routing": routing}
             await enqueue(tx, [(self._tenant_id, session_id, "call.started", started)], now)
@@ -114,8 +119,8 @@ class Sessions(TenantPart):
         self, session_id: str, *, reason: str, summary: Any = None
     ) -> SessionInfo:
         """Mark the session ended, with what it came to (``summary``: JSON data, e.g.
-        ``engine.summary.CallSummary``); ending it again changes nothing (the first
-        reason stays), so a worker that ends a session twice on shutdown does no harm."""
+        ``engine.summary.CallSummary``); its lease over; ending it again changes nothing
+        (the first reason stays), so a worker that ends a session twice on shutdown does no harm."""
         now = self._clock()
         summary_text = None if summary is None else msgspec.json.encode(summary).decode()
         async with self._w.transaction() as tx:
@@ -126,7 +131,8 @@ class Sessions(TenantPart):
                 raise self._unknown("session", session_id)
             if row["ended_at"] is None:
                 await tx.run(
-                    "UPDATE sessions SET ended_at = ?, end_reason = ?, summary = ? "
+                    "UPDATE sessions SET ended_at = ?, end_reason = ?, summary = ?, "
+                    "lease_until = NULL "
                     "WHERE tenant_id = ? AND session_id = ?",
                     (now, reason, summary_text, self._tenant_id, session_id),
                 )
@@ -186,12 +192,13 @@ class Sessions(TenantPart):
 
     async def active_sessions(self) -> int:
         await self._require_tenant(self._r)
-        return await self._running(self._r)
+        return await self._running(self._r, self._clock())
 
-    async def _running(self, db: Db | Tx) -> int:
+    async def _running(self, db: Db | Tx, now: float) -> int:
+        """The sessions the tenant's limit counts: not ended, their lease (if any) held."""
         row = await db.one(
-            "SELECT count(*) AS running FROM sessions WHERE tenant_id = ? AND ended_at IS NULL",
-            (self._tenant_id,),
+            f"SELECT count(*) AS running FROM sessions WHERE tenant_id = ? AND {HELD}",
+            (self._tenant_id, now),
         )
         assert row is not None
         return int(row["running"])

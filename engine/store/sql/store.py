@@ -1,8 +1,8 @@
 """The store over any SQL backend: tenants created and listed, keys looked up, the
-change counter read, and one :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore`
-handed out per tenant. Opening a database (connecting, checking it is a flowctl
-store, migrating it) is each backend's (``flowctl.engine.store.sqlite.store``,
-``flowctl.engine.store.postgres.store``).
+change counter read, sessions' leases renewed and lapsed ones reaped (``leases``), and
+one :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore` handed out per tenant.
+Opening a database (connecting, checking it is a flowctl store, migrating it) is each
+backend's (``flowctl.engine.store.sqlite.store``, ``flowctl.engine.store.postgres.store``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Self, Unpack
 from flowctl.engine.boundary import ToolCatalog
 from flowctl.engine.store.documents import check_actor, check_id, check_limit
 from flowctl.engine.store.errors import AlreadyExists
-from flowctl.engine.store.records import ApiKey, Outbound, Tenant, TenantSettings, check_options
+from flowctl.engine.store.records import (
+    AbandonedSession,
+    ApiKey,
+    Lease,
+    Outbound,
+    Tenant,
+    TenantSettings,
+    check_options,
+)
+from flowctl.engine.store.sql import leases
 from flowctl.engine.store.sql.db import Db, audit, bump_changes
 from flowctl.engine.store.sql.keys import authenticate
 from flowctl.engine.store.sql.outbox import claim, finish
@@ -152,3 +161,12 @@ class SQLStore:
         row = await self._shared.reader.one("SELECT counter FROM changes WHERE id = 1")
         assert row is not None
         return int(row["counter"])
+
+    # --- sessions' leases (``leases``) ------------------------------------------------------
+
+    async def renew(self, lease: Lease) -> int:
+        return await leases.renew(self._shared.writer, lease, self._shared.clock)
+
+    async def reap(self, *, actor: str) -> list[AbandonedSession]:
+        shared = self._shared
+        return await leases.reap(shared.writer, shared.reader, shared.clock(), actor=actor)

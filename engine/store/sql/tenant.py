@@ -1,8 +1,9 @@
 """One tenant's handle in the store: :class:`SQLTenantStore`, the tenant's own
 settings (routing, limits, policy) and audit log here, its flows in ``flows``, its
-sessions in ``sessions`` and their callbacks in ``callbacks``, its API keys in
-``keys`` and its secrets in ``secrets``, each a part over ``part.TenantPart``. Every
-statement names the handle's tenant, so no method can reach another tenant's rows.
+sessions in ``sessions`` (reaping them in ``leases``) and their callbacks in
+``callbacks``, its API keys in ``keys``, its secrets in ``secrets`` and its webhooks in
+``webhooks``, each a part over ``part.TenantPart``. Every statement names the handle's
+tenant, so no method can reach another tenant's rows.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from flowctl.engine.store.sql.callbacks import Callbacks
 from flowctl.engine.store.sql.db import Row, audit, bump_changes
 from flowctl.engine.store.sql.flows import Flows
 from flowctl.engine.store.sql.keys import Keys
+from flowctl.engine.store.sql.leases import TenantLeases
 from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
 from flowctl.engine.store.sql.secrets import Secrets
 from flowctl.engine.store.sql.sessions import Sessions
@@ -83,7 +85,7 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLTenantStore(Flows, Sessions, Callbacks, Keys, Secrets, Webhooks):
+class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, Webhooks):
     """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQL store."""
 
     @property

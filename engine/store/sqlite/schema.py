@@ -285,5 +285,18 @@ _V6_WEBHOOKS = [
     "ALTER TABLE sessions ADD COLUMN summary TEXT",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5_CALLBACKS, _V6_WEBHOOKS]
+_V7_LEASES = [
+    # A running session's lease (engine/store/sql/leases.py): the worker process running
+    # it (`holder`) renews `lease_until` every few seconds; once it lapses the session
+    # no longer counts against its tenant's limit and is closed as `abandoned`. Ending
+    # a session clears `lease_until` and keeps `holder` (who ran it). Sessions from
+    # before this migration, like dry runs, have no lease and are never reaped.
+    "ALTER TABLE sessions ADD COLUMN holder TEXT",
+    "ALTER TABLE sessions ADD COLUMN lease_until REAL",
+    # The heartbeat renews one holder's running sessions; the reaper looks for lapsed ones.
+    "CREATE INDEX sessions_by_holder ON sessions (holder) WHERE ended_at IS NULL",
+    "CREATE INDEX sessions_by_lease ON sessions (lease_until) WHERE ended_at IS NULL",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5_CALLBACKS, _V6_WEBHOOKS, _V7_LEASES]
 LATEST = len(MIGRATIONS)
