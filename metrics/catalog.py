@@ -59,9 +59,10 @@ class MetricSpec(msgspec.Struct, frozen=True, kw_only=True):
     labels: tuple[str, ...]
     exporter: Exporter = "worker"
     buckets: tuple[float, ...] = ()
-    # A gauge summed over the live processes only (prometheus_client's multiprocess
-    # "livesum"): a job process that died takes its sessions with it.
-    live: bool = False
+    # How a gauge's values from many processes combine (prometheus_client's multiprocess
+    # modes): summed, or the largest, over the live processes only, so a job process
+    # that died takes its values with it.
+    gauge_mode: Literal["livesum", "livemax"] = "livesum"
     pending: bool = False
 
 
@@ -103,7 +104,6 @@ SESSIONS_RUNNING = MetricSpec(
     kind="gauge",
     help="Calls running now, by tenant and flow (summed over live job processes).",
     labels=("tenant", "flow"),
-    live=True,
 )
 TURNS = MetricSpec(
     name="flowctl_turns",
@@ -200,6 +200,7 @@ WEBHOOK_LAG_SECONDS = MetricSpec(
     "webhooks; not exported yet.",
     labels=("tenant",),
     exporter="both",
+    gauge_mode="livemax",
     pending=True,
 )
 

@@ -36,8 +36,9 @@ def _counter(spec: MetricSpec, registry: CollectorRegistry | None) -> Counter:
 
 def _gauge(spec: MetricSpec, registry: CollectorRegistry | None) -> Gauge:
     assert spec.kind == "gauge", spec
-    mode: Literal["livesum", "all"] = "livesum" if spec.live else "all"
-    return Gauge(spec.name, spec.help, spec.labels, registry=registry, multiprocess_mode=mode)
+    return Gauge(
+        spec.name, spec.help, spec.labels, registry=registry, multiprocess_mode=spec.gauge_mode
+    )
 
 
 def _histogram(spec: MetricSpec, registry: CollectorRegistry | None) -> Histogram:

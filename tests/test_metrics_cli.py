@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +143,49 @@ def test_a_metrics_port_in_use_stops_the_worker_before_it_connects(
         f"flowctl: error: cannot serve metrics on 127.0.0.1:{port}: Address already in use"
     )
     assert ran == []
+
+
+def test_a_running_worker_serves_livekits_metrics_and_its_own_from_files(
+    tmp_path: Path,
+) -> None:
+    """The real `flowctl worker dev` (it cannot reach LiveKit, and keeps trying): its
+    process records into the directory it made, from before LiveKit imported
+    prometheus_client (LiveKit's own metrics of that process are there), and removes
+    the directory when it stops."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **KEYS,
+        **LIVEKIT,
+        "LIVEKIT_URL": "ws://127.0.0.1:9",
+        "TMPDIR": str(tmp_path),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = ["worker", "dev", "--flows", str(FIXTURES / "voice"), "--metrics-port", str(port)]
+    log = open(tmp_path / "worker.log", "w+b")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from flowctl.cli.main import main; main()", *command],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        text = ""
+        for _ in range(300):  # the interpreter and LiveKit take a few seconds to start
+            assert proc.poll() is None, (tmp_path / "worker.log").read_text()
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+            except httpx.HTTPError:
+                text = ""
+            if "lk_agents_worker_load{" in text:
+                break
+            time.sleep(0.05)
+        assert "lk_agents_worker_load{" in text, (tmp_path / "worker.log").read_text()
+        (made,) = tmp_path.glob("flowctl-metrics-*")
+        # the worker's own process records into it (LiveKit's load gauge, "all" mode)
+        assert (made / f"gauge_all_{proc.pid}.db").is_file()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    assert list(tmp_path.glob("flowctl-metrics-*")) == []

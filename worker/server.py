@@ -23,6 +23,11 @@ run, stops the worker, named with the problem. A store's flow with a problem sto
 nothing: it is listed by the library's ``unservable()``, its calls are refused, and
 every other tenant is served. :func:`run` starts the worker the way ``python -m
 livekit.agents start`` does.
+
+With a metrics directory (``WorkerConfig.metrics_dir``, ``flowctl worker
+--metrics-port``), each job process records its calls (``flowctl.metrics``) into files
+there, the worker's process counts the offers it rejects and declines, and LiveKit
+records its own; ``flowctl.cli.worker`` serves them summed.
 """
 
 from __future__ import annotations
