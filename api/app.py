@@ -32,6 +32,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from flowctl.api.admin import KeysController, MiscController, TenantsController
 from flowctl.api.auth import Caller, authenticate
 from flowctl.api.body import MAX_BODY_BYTES, check_body
+from flowctl.api.callbacks import CallbacksController
 from flowctl.api.errors import ApiError, handle_exception, responses
 from flowctl.api.flow_edits import FlowEditsController
 from flowctl.api.flows import FlowsController
@@ -170,6 +171,7 @@ def create_app(settings: Settings) -> Litestar:
             FlowsController,
             FlowEditsController,
             SessionsController,
+            CallbacksController,
             RoutingController,
             TokensController,
             KeysController,
@@ -184,7 +186,9 @@ def create_app(settings: Settings) -> Litestar:
     openapi = OpenAPIConfig(
         title="flowctl admin API",
         version=__version__,
-        description="Flows, versions, sessions, routing and tokens, per tenant. See docs/api.md.",
+        description=(
+            "Flows, versions, sessions, callbacks, routing and tokens, per tenant. See docs/api.md."
+        ),
         # Served at /openapi.json and /docs by the handlers above; Litestar's own
         # router for it stays out of the way under /schema.
         path="/schema",

@@ -7,9 +7,10 @@ sessions and routing are ``404``, exactly as if they did not exist.
 
 Roles (seed 001's RBAC), each allowing what the one below it does:
 
-- ``viewer``: read flows, versions, diffs, sessions, routing; dry-run routing;
-- ``developer``: also push versions and edit flows, publish, roll back, unpublish, and
-  mint LiveKit tokens;
+- ``viewer``: read flows, versions, diffs, sessions, callbacks, routing; dry-run routing;
+- ``developer``: also push versions and edit flows, publish, roll back, unpublish,
+  disable and enable flows, claim, complete and cancel callbacks, and mint LiveKit
+  tokens;
 - ``admin``: also replace the tenant's routing, read its audit log, manage its keys.
 
 The **platform tenant** (``flowctl serve --platform-tenant``, default ``platform``) is

@@ -78,9 +78,10 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key",
     403: "The key's role may not do this, the tenant's policy does not allow it (a room "
     "outside its namespace), or its quota is used up",
-    404: "No such flow, version, session, key or tenant for this key's tenant",
+    404: "No such flow, version, session, callback, key or tenant for this key's tenant",
     409: "Conflict: the published pointer moved (stale `expected_current`), the "
-    "thing exists already, or a flow to delete is published or routed to",
+    "thing exists already, a flow to delete is published or routed to, or a callback "
+    "is claimed by another key or closed",
     413: "Request body over the 1 MiB limit",
     422: "The flow has error-level lint findings (in `details.findings`), or the "
     "routing document or request cannot be used",
@@ -160,7 +161,13 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             message = f"{exc.refused}; read the flow again and retry"
             details = {"expected_current": exc.expected, "published": exc.current}
             return error_response(409, "conflict", message, details)
-        case store.PointerRefused() | store.FlowInUse() | store.AlreadyExists() | EditConflict():
+        case (
+            store.PointerRefused()
+            | store.FlowInUse()
+            | store.AlreadyExists()
+            | store.CallbackRefused()
+            | EditConflict()
+        ):
             return error_response(409, "conflict", str(exc))
         case store.NotPublishable() | FlowInvalidError():
             return error_response(

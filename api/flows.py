@@ -1,7 +1,7 @@
 """``/api/v1/flows``: a tenant's flows and their versions, publishing, rollback,
-unpublishing and deleting (seed 001's edits are ``flowctl.api.flow_edits``). Every
-change is a new immutable version, a move of the published pointer or a deletion,
-audited under the caller's key."""
+unpublishing, disabling and deleting (seed 001's edits are ``flowctl.api.flow_edits``).
+Every change is a new immutable version, a move of the published pointer, the disabled
+flag or a deletion, audited under the caller's key."""
 
 from __future__ import annotations
 
@@ -132,6 +132,19 @@ class FlowsController(Controller):
         tenant's routing names it. Its recorded sessions stay readable; pushing its id
         again brings it back with its versions. Answers the flow as it was."""
         return await caller.tenant.delete(flow_id, actor=caller.actor)
+
+    @post("/{flow_id:str}/disable", opt=WRITE, status_code=200, responses=responses(401, 403, 404))
+    async def disable_flow(self, caller: Caller, flow_id: FlowId) -> FlowInfo:
+        """Route no job to the flow, whatever is published, until it is enabled: a job
+        naming it is refused as disabled, routing passes over it otherwise. Running
+        sessions go on. Disabling a disabled flow changes nothing."""
+        return await caller.tenant.disable(flow_id, actor=caller.actor)
+
+    @post("/{flow_id:str}/enable", opt=WRITE, status_code=200, responses=responses(401, 403, 404))
+    async def enable_flow(self, caller: Caller, flow_id: FlowId) -> FlowInfo:
+        """Undo a disable. `enabled` in the answer stays false while the published
+        version itself says `"enabled": false`."""
+        return await caller.tenant.enable(flow_id, actor=caller.actor)
 
     @get("/{flow_id:str}/versions", responses=responses(401, 403, 404))
     async def list_versions(self, caller: Caller, flow_id: FlowId) -> list[VersionInfo]:

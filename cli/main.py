@@ -2,8 +2,8 @@
 
 This module is the group and the console entry point; the commands live beside it:
 ``cli/check.py`` (lint, rules, graph, schema), ``route.py``, ``simulate.py``,
-``store.py``, ``tenants.py``, ``policy.py``, ``keys.py``, ``worker.py`` and
-``serve.py``. Commands that need no LiveKit (``lint``, ``rules``, ``schema``, ``route``)
+``store.py``, ``tenants.py``, ``callbacks.py``, ``policy.py``, ``keys.py``, ``worker.py``
+and ``serve.py``. Commands that need no LiveKit (``lint``, ``rules``, ``schema``, ``route``)
 import only the engine, inside the command, so ``flowctl lint`` starts in milliseconds.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from flowctl.cli.callbacks import callbacks
 from flowctl.cli.check import graph, lint, rules, schema
 from flowctl.cli.exits import EXIT_USAGE, Failure, fast_exit_allowed
 from flowctl.cli.keys import keys
@@ -70,7 +71,7 @@ def cli(debug: bool) -> None:
 for command in (lint, rules, graph, simulate, route, schema):  # cli/check.py, route, simulate
     cli.add_command(command)
 tenants.add_command(policy)  # cli/policy.py: what the operator grants a tenant
-for group in (store, tenants, sessions, keys, secrets):  # the store (cli/store.py ...)
+for group in (store, tenants, sessions, callbacks, keys, secrets):  # the store (cli/store.py ...)
     cli.add_command(group)
 for command in (worker, token):  # cli/worker.py: the voice worker
     cli.add_command(command)

@@ -1,4 +1,5 @@
-"""``flowctl store``: push, publish, roll back and inspect flow versions."""
+"""``flowctl store``: push, publish, roll back and inspect flow versions; disable and
+enable flows."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def _findings(flow_id: str, version: Version) -> None:
 
 @click.group()
 def store() -> None:
-    """Flow versions in the store: push, publish, roll back, inspect."""
+    """Flow versions in the store: push, publish, roll back, inspect; disable a flow."""
 
 
 @store.command()
@@ -205,14 +206,16 @@ async def rollback(
 @click.argument("flow_id", metavar="[FLOW]", required=False)
 @tenant_command(fmt=True)
 async def list_(t: TenantStore, flow_id: str | None, tenant: str, fmt: str) -> None:
-    """The tenant's flows, or the versions of FLOW (`*` marks the published one)."""
+    """The tenant's flows, or the versions of FLOW (`*` marks the published one). A
+    flow's STATUS: `enabled`, `disabled` (`flowctl store disable`), or `disabled by vN`
+    (its published version says `"enabled": false`): no job is routed to a disabled one."""
 
     def flow_row(f: FlowInfo) -> list[str]:
         published = format_time(f.published_at)
-        return [f.flow_id, version_name(f.published), f"v{f.latest}", published]
+        return [f.flow_id, version_name(f.published), f"v{f.latest}", published, _status(f)]
 
     if flow_id is None:
-        header = ["FLOW", "PUBLISHED", "LATEST", "PUBLISHED AT"]
+        header = ["FLOW", "PUBLISHED", "LATEST", "PUBLISHED AT", "STATUS"]
         empty = f"No flows for tenant `{tenant}`; push one with `flowctl store push`"
         listing(await t.flows(), fmt, header, flow_row, empty=empty)
         return
@@ -290,6 +293,51 @@ async def unpublish(
     theirs. Versions and history stay; publishing brings it back."""
     pub = await t.unpublish(flow_id, actor=actor, expected_current=expect)
     click.echo(f"{flow_id} unpublished (was {version_name(pub.previous)})")
+
+
+def _status(flow: FlowInfo) -> str:
+    """``enabled``, ``disabled`` (the flag), or ``disabled by v2`` (the document)."""
+    if flow.enabled:
+        return "enabled"
+    return "disabled" if flow.disabled_at is not None else f"disabled by v{flow.published}"
+
+
+async def _flow(t: TenantStore, flow_id: str) -> FlowInfo | None:
+    return next((f for f in await t.flows() if f.flow_id == flow_id), None)
+
+
+@store.command()
+@click.argument("flow_id", metavar="FLOW")
+@tenant_command(actor=True)
+async def disable(t: TenantStore, flow_id: str, tenant: str, actor: str) -> None:
+    """Route no job to FLOW, whatever is published, until `flowctl store enable`: a job
+    naming it is refused as disabled, and routing passes over it otherwise (docs/routing.md).
+    Running sessions go on."""
+    before = await _flow(t, flow_id)
+    if before is not None and before.disabled_at is not None:
+        click.echo(f"{flow_id} is already disabled")
+        return
+    await t.disable(flow_id, actor=actor)
+    click.echo(f"{flow_id} disabled: no job is routed to it")
+
+
+@store.command()
+@click.argument("flow_id", metavar="FLOW")
+@tenant_command(actor=True)
+async def enable(t: TenantStore, flow_id: str, tenant: str, actor: str) -> None:
+    """Undo `flowctl store disable FLOW`. A flow whose published version itself says
+    `"enabled": false` stays disabled until another version is published."""
+    before = await _flow(t, flow_id)
+    flow = await t.enable(flow_id, actor=actor)
+    if not flow.enabled:
+        click.echo(
+            f'{flow_id} stays disabled: its published v{flow.published} says "enabled": '
+            "false; publish a version that does not"
+        )
+    elif before is not None and before.disabled_at is None:
+        click.echo(f"{flow_id} is not disabled")
+    else:
+        click.echo(f"{flow_id} enabled")
 
 
 @store.command()

@@ -1,5 +1,5 @@
 """What the commands share (most of them the store's: ``flowctl store``, ``tenants``,
-``sessions``, ``keys``): the ``--store``, ``--tenant``, ``--actor``, ``--format``,
+``sessions``, ``callbacks``, ``keys``): the ``--store``, ``--tenant``, ``--actor``, ``--format``,
 ``--flows`` and ``--tools`` options, running an async command body, and small printers.
 
 Every command takes ``--store URL`` (default ``sqlite:///flowctl.db``, or
@@ -75,7 +75,9 @@ def _actor() -> str:
 
 _STORE_KEY = "flowctl.store"
 # A backticked command of the store's (``flowctl tenants create acme``), without a --store.
-_STORE_COMMAND = re.compile(r"`(flowctl (?:store|tenants|sessions|keys|secrets|serve) [^`]*)`")
+_STORE_COMMAND = re.compile(
+    r"`(flowctl (?:store|tenants|sessions|callbacks|keys|secrets|serve) [^`]*)`"
+)
 
 
 def remember_store(ctx: click.Context, param: click.Parameter, url: str | None) -> str | None:

@@ -57,7 +57,9 @@ class Effect(msgspec.Struct, frozen=True, kw_only=True):
     value: Any = None  # the tool's result, for the model
     error: str | None = None
     save: dict[str, Any] = {}  # variables to store, typed by the conversation: all or none
-    callback: dict[str, Any] | None = None  # `when` and `reason`, in the caller's words
+    # The callback to book: `when` and `reason` in the caller's words, and `details`,
+    # the tool's other arguments (a flow that declares its own parameters names them).
+    callback: dict[str, Any] | None = None
     detail: str | None = None  # for a builtin that ends the call: where to, or until when
 
 
@@ -157,10 +159,14 @@ def _save(tool: BuiltinTool, args: Mapping[str, Any]) -> Effect:
 
 
 def _book_callback(tool: BuiltinTool, args: Mapping[str, Any]) -> Effect:
+    """Book what the caller asked for. A flow that declares the tool's parameters
+    itself (``callback_number``, ``callback_window``) keeps them as the callback's
+    details: nothing the caller said is lost for want of being called ``when``."""
     when = args.get("when")
+    details = {k: v for k, v in args.items() if k not in ("when", "reason")}
     return Effect(
         value={"scheduled": True, "when": when},
-        callback={"when": when, "reason": args.get("reason")},
+        callback={"when": when, "reason": args.get("reason"), "details": details},
         detail=when,
     )
 

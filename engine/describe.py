@@ -30,6 +30,7 @@ Kind = Literal[
     "refused",
     "tool",
     "result",
+    "callback",
     "output",
     "invalid",
     "ended",
@@ -83,6 +84,12 @@ def describe(event: events.Event, *, spoken: str | None = None) -> Description:
             return Description(
                 "result", f"{tool} failed: {error}", f"tool {tool} -> error: {error}"
             )
+        case events.CallbackPromised(
+            tool=tool, when=when, reason=reason, caller=caller, details=details
+        ):
+            named = {"when": when, "reason": reason, "caller": caller}
+            promised = {k: v for k, v in named.items() if v is not None} | details
+            return Description("callback", _with_args(tool, promised), None)
         case events.OutputRecorded(state=state, fields=fields):
             shown = {k: v for k, v in fields.items() if k != spoken}
             brief = f"output {msgspec.json.encode(shown).decode()}"

@@ -16,6 +16,7 @@ import msgspec
 from flowctl.engine.builtins import Ending
 
 __all__ = [
+    "CallbackPromised",
     "Called",
     "EndReason",
     "Ended",
@@ -101,6 +102,22 @@ class OutputInvalid(_Event, tag="output_invalid", frozen=True):
     text: str  # the answer as it came, cut to 500 characters
 
 
+class CallbackPromised(_Event, tag="callback", frozen=True):
+    """Tool ``tool`` promised the caller a call back (``schedule_callback``; with
+    ``busy``, ``handle_is_busy``, which then ends the call). ``when`` and ``reason`` are
+    in the caller's words; ``caller`` is who to call, when the session knows (the
+    number of a caller on a phone line, else the job's user id); ``details`` holds the
+    tool's other arguments (a flow's own ``callback_number``, say). The store keeps each
+    as a callback to work through (``flowctl callbacks``)."""
+
+    tool: str
+    when: str | None = None
+    reason: str | None = None
+    busy: bool = False
+    caller: str | None = None
+    details: dict[str, Any] = {}
+
+
 # How a call ends: it reached an end state, or a builtin ended it (see engine.builtins).
 EndReason = Literal["end_state", Ending]
 
@@ -133,6 +150,7 @@ Event = (
     | RefusedEvent
     | ToolCalled
     | ToolReturned
+    | CallbackPromised
     | OutputRecorded
     | OutputInvalid
     | Ended

@@ -17,6 +17,14 @@ matches wins:
    by a stable hash of ``user_id`` (without one: the heaviest variant);
 5. ``default``: the tenant's default flow.
 
+A disabled flow (``FlowEntry.enabled`` false: its ``"enabled": false``, or ``flowctl
+store disable``) is never routed to. A job naming it is :class:`Rejected` as disabled;
+a purpose, rule or default going to it is passed over for the next step, and the
+decision's reason says so. A split whose variant is disabled picks among its enabled
+variants by the same hash (the users of enabled variants keep theirs); a split with
+none enabled is passed over. With nothing left, the job is rejected, naming each flow
+passed over.
+
 Whatever cannot be served — malformed or oversized metadata, an unknown tenant or
 flow, another tenant's flow, nothing matching and no default — is :class:`Rejected`
 with an exact reason, logged; never an exception, never someone else's flow.
@@ -115,11 +123,15 @@ class Routed(msgspec.Struct, frozen=True, kw_only=True, tag_field="decision", ta
 
 class Rejected(msgspec.Struct, frozen=True, kw_only=True, tag_field="decision", tag="rejected"):
     """The job must not be served; ``reason`` says why (it quotes no user data beyond
-    the ids asked for, escaped and shortened)."""
+    the ids asked for, escaped and shortened). ``flow_id`` and ``version``: the flow
+    the job named, when it is refused as disabled (a store records the refusal as a
+    session of it)."""
 
     reason: str
     origin: str | None = None
     tenant_id: str | None = None
+    flow_id: str | None = None
+    version: str | None = None
 
 
 def route(
@@ -272,21 +284,35 @@ def decide(request: Request, catalog: Catalog, *, origin: str = JOB_METADATA) ->
     if flow_id is not None:
         return decision.explicit(flow_id)
     purpose = request.purpose
-    unmapped = ""
+    unmapped = False
     if purpose is not None:
         target = tenant.purposes.get(purpose)
         if target is not None:
             why = f"the tenant maps purpose {_q(purpose)} to it"
-            return decision.serve(target, "purpose", why, f"purpose:{purpose}")
-        unmapped = f"purpose {_q(purpose)} is not mapped; "
+            try:
+                return decision.serve(target, "purpose", why, f"purpose:{purpose}")
+            except _Disabled as skip:
+                decision.pass_over(f"purpose {_q(purpose)} goes to {skip.target}")
+        else:
+            unmapped = True
+            decision.passed.append(f"purpose {_q(purpose)} is not mapped")
     details = request.user_details or {}
     for i, rule in enumerate(tenant.rules):
         if _holds(rule.when, details):
-            why = f"{unmapped}rule[{i}] `{rule.when}` holds"
-            return decision.serve(rule.flow, f"rule[{i}]", why)
+            why = f"{decision.before()}rule[{i}] `{rule.when}` holds"
+            try:
+                return decision.serve(rule.flow, f"rule[{i}]", why)
+            except _Disabled as skip:
+                decision.pass_over(f"rule[{i}] `{rule.when}` holds but goes to {skip.target}")
     if tenant.default is not None:
-        why = f"{unmapped}nothing else matched: the tenant's default"
-        return decision.serve(tenant.default, "default", why, "default")
+        why = f"{decision.before()}nothing else matched: the tenant's default"
+        try:
+            return decision.serve(tenant.default, "default", why, "default")
+        except _Disabled as skip:
+            decision.pass_over(f"the tenant's default goes to {skip.target}")
+    if decision.disabled:
+        none = "" if tenant.default is not None else f"; tenant {_q(tenant_id)} has no default"
+        return decision.reject(f"No enabled flow for this job: {'; '.join(decision.passed)}{none}")
     if unmapped:
         return decision.reject(
             f"Purpose {_q(purpose or '')} is not mapped, no rule matched and tenant "
@@ -295,6 +321,15 @@ def decide(request: Request, catalog: Catalog, *, origin: str = JOB_METADATA) ->
     return decision.reject(
         f"No purpose or rule matched and tenant {_q(tenant_id)} has no default flow"
     )
+
+
+class _Disabled(Exception):
+    """A configured choice routing passes over: ``target`` is where it goes, in words
+    (``disabled flow `sales```), for the decision's reason."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
 
 
 def _holds(when: str, details: Mapping[str, Any]) -> bool:
@@ -309,7 +344,7 @@ def _holds(when: str, details: Mapping[str, Any]) -> bool:
 class _Decision:
     """One request's decision in the making: checks every flow before serving it."""
 
-    __slots__ = ("catalog", "origin", "request", "tenant", "user_id")
+    __slots__ = ("catalog", "disabled", "origin", "passed", "request", "tenant", "user_id")
 
     def __init__(self, request: Request, tenant: Tenant, catalog: Catalog, origin: str) -> None:
         self.request = request
@@ -318,9 +353,26 @@ class _Decision:
         self.origin = origin
         user_id = request.user_id
         self.user_id = str(user_id) if isinstance(user_id, int) else user_id
+        self.passed: list[str] = []  # the steps passed over so far, in words
+        self.disabled = False  # whether one was passed over for a disabled flow
 
-    def reject(self, reason: str) -> Rejected:
-        return Rejected(reason=reason, origin=self.origin, tenant_id=self.tenant.tenant_id)
+    def pass_over(self, step: str) -> None:
+        """Note a step passed over because it goes to a disabled flow."""
+        self.passed.append(step)
+        self.disabled = True
+
+    def before(self) -> str:
+        """The steps passed over, as the start of a reason."""
+        return "".join(f"{step}; " for step in self.passed)
+
+    def reject(self, reason: str, entry: FlowEntry | None = None) -> Rejected:
+        return Rejected(
+            reason=reason,
+            origin=self.origin,
+            tenant_id=self.tenant.tenant_id,
+            flow_id=None if entry is None else entry.flow_id,
+            version=None if entry is None else entry.version,
+        )
 
     def explicit(self, flow_id: str) -> Routed | Rejected:
         tenant_id = self.tenant.tenant_id
@@ -332,28 +384,53 @@ class _Decision:
             return self.reject(
                 f"Flow {_q(flow_id)} belongs to {owner}; not serving it to tenant {_q(tenant_id)}"
             )
+        if not entry.enabled:
+            return self.reject(f"Flow {_q(flow_id)} is disabled (tenant {_q(tenant_id)})", entry)
         return self._routed(entry, None, "explicit", f"the job names flow {_q(flow_id)}")
 
     def serve(
         self, target: str | list[Variant], rule: str, why: str, key: str = ""
     ) -> Routed | Rejected:
         """Route to a configured target: a flow, or a split between variants (``key``
-        names the split in the user's hash)."""
+        names the split in the user's hash). Raises :class:`_Disabled` when the flow, or
+        every flow of the split, is disabled."""
         if isinstance(target, str):
             entry = self._own(target, rule)
-            return entry if isinstance(entry, Rejected) else self._routed(entry, None, rule, why)
+            if isinstance(entry, Rejected):
+                return entry
+            if not entry.enabled:
+                raise _Disabled(f"disabled flow {_q(target)}")
+            return self._routed(entry, None, rule, why)
         index = pick_variant(target, self.tenant.tenant_id, key, self.user_id)
         variant = target[index]
         entry = self._own(variant.flow, "split")
         if isinstance(entry, Rejected):
             return entry
+        weights = target
+        if not entry.enabled:  # the same hash, over the variants still enabled
+            enabled = [i for i, v in enumerate(target) if self._enabled(v.flow)]
+            if not enabled:
+                raise _Disabled("a split whose flows are all disabled")
+            weights = [target[i] for i in enabled]
+            first = index
+            index = enabled[pick_variant(weights, self.tenant.tenant_id, key, self.user_id)]
+            variant = target[index]
+            entry = self._own(variant.flow, "split")
+            assert not isinstance(entry, Rejected)  # one of the enabled, owned variants
+            skipped = f"variant[{first}] goes to disabled flow {_q(target[first].flow)}"
         if self.user_id is None:
-            how = f"; the job has no user id: the heaviest variant, variant[{index}]"
+            heaviest = "heaviest" if weights is target else "heaviest enabled"
+            how = f"; the job has no user id: the {heaviest} variant, variant[{index}]"
         else:
-            total = sum(v.weight for v in target)
-            how = f" by user id: variant[{index}] (weight {variant.weight} of {total})"
+            total = sum(v.weight for v in weights)
+            among = "" if weights is target else f" among the enabled ({skipped})"
+            how = f" by user id{among}: variant[{index}] (weight {variant.weight} of {total})"
         reason = f"{why}, split {len(target)} ways{how}"
         return self._routed(entry, variant.version, "split", reason, index)
+
+    def _enabled(self, flow_id: str) -> bool:
+        entry = self.catalog.flow(flow_id, self.tenant.tenant_id)
+        return entry is not None and entry.tenant_id == self.tenant.tenant_id and entry.enabled
 
     def _own(self, flow_id: str, rule: str) -> FlowEntry | Rejected:
         tenant_id = self.tenant.tenant_id

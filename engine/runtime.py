@@ -42,6 +42,7 @@ from flowctl.engine.entering import (
 )
 from flowctl.engine.entry_actions import arguments, failed
 from flowctl.engine.events import (
+    CallbackPromised,
     Called,
     Ended,
     EndReason,
@@ -71,6 +72,7 @@ from flowctl.engine.writes import argument_writes, edge_writes, writes_anything
 
 __all__ = [
     "Action",
+    "CallbackPromised",
     "Called",
     "Conversation",
     "Ended",
@@ -149,10 +151,14 @@ class Conversation:
         tools: ToolRegistry | None = None,
         clock: Callable[[], float] = time.time,
         session_id: str | None = None,
+        caller: str | None = None,
         observer: Observer | None = None,
     ) -> None:
         self.compiled = compiled
         self.session_id = session_id
+        # Who is calling, when known: the number of a caller on a phone line, else the
+        # job's user id. A callback promised in this session is one to them.
+        self.caller = caller
         self.clock = clock
         self.observer = observer
         self.tools = tools if tools is not None else ToolRegistry(compiled.tools)
@@ -171,7 +177,6 @@ class Conversation:
         self.overrides = _check_overrides(overrides or {})
         self.history: list[Event] = []
         self.ended: Ended | None = None
-        self.callbacks: list[dict[str, Any]] = []
         self.opening: str | None = None  # the `say` of automatic edges run by start()
         self._current: CompiledState = compiled.states[compiled.start]
         self._entering = True  # the current state's on_enter_actions are still to run
@@ -192,6 +197,11 @@ class Conversation:
     @property
     def current(self) -> CompiledState:
         return self._current
+
+    @property
+    def callbacks(self) -> list[CallbackPromised]:
+        """The callbacks promised so far, as the history records them."""
+        return [e for e in self.history if isinstance(e, CallbackPromised)]
 
     def offered(self) -> list[dict[str, Any]]:
         """The function definitions (``name``, ``description``, ``parameters``) for the
@@ -623,7 +633,15 @@ class Conversation:
         except _Refusal as exc:
             return ToolResult(ok=False, error=exc.reason)
         if effect.callback is not None:
-            self.callbacks.append({**effect.callback, "at": self.clock()})
+            self._log(
+                CallbackPromised(
+                    at=self.clock(),
+                    tool=tool.name,
+                    busy=builtin.ends == "busy",
+                    caller=self.caller,
+                    **effect.callback,
+                )
+            )
         if builtin.ends is not None:
             self._end(builtin.ends, detail=effect.detail)
         return ToolResult(ok=True, value=effect.value)

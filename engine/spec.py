@@ -617,6 +617,13 @@ class Flow(_Spec, kw_only=True, frozen=True):
         ),
     ] = ""
     version: str | None = None
+    enabled: Annotated[
+        bool,
+        _doc(
+            "False: no job is routed to this flow (a job naming it is refused as "
+            "disabled); it still lints, simulates and publishes."
+        ),
+    ] = True
     start: Annotated[str | None, _doc("First state. Default: the first agent.")] = None
     variables: dict[str, Variable] = {}
     tools: Annotated[list[Tool], _doc("Tool definitions, referenced by name.")] = []
@@ -697,6 +704,7 @@ class SingleAgentConfig(_Spec, kw_only=True, frozen=True):
             name=self.agent_type or self.agent_id,
             description=self.description,
             version=self.version,
+            enabled=self.enabled,
             variables=variables,
             agents=[
                 State(
@@ -744,4 +752,5 @@ SEED001_PATHS: tuple[tuple[tuple[str | int, ...], tuple[str | int, ...]], ...] =
     (("tracing",), ("tracing_config",)),
     (("customer_id",), ("tenant_config", "tenant_id")),
     (("flow_id",), ("agent_id",)),
+    (("enabled",), ("enabled",)),
 )

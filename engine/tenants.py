@@ -119,12 +119,15 @@ class Tenant(_Spec, kw_only=True, frozen=True):
 
 class FlowEntry(msgspec.Struct, frozen=True, kw_only=True):
     """What routing knows of a flow: who owns it (``None``: nobody, so no job gets it),
-    the version new sessions get, and where to load it from (a file path here)."""
+    the version new sessions get, where to load it from (a file path here), and whether
+    it may be routed to (``enabled``: the flow's own ``enabled``, or in a store also
+    ``flowctl store disable``)."""
 
     flow_id: str
     tenant_id: str | None = None
     version: str | None = None
     location: str | None = None
+    enabled: bool = True
 
 
 class TenantError(FlowReadError):
@@ -195,7 +198,11 @@ def load_catalog(flows_dir: FsPath, tenants_dir: FsPath | None = None) -> FileCa
         raise TenantError(problems)
     entries = {
         flow_id: FlowEntry(
-            flow_id=flow_id, tenant_id=owners.get(flow_id), version=f.version, location=f.location
+            flow_id=flow_id,
+            tenant_id=owners.get(flow_id),
+            version=f.version,
+            location=f.location,
+            enabled=f.enabled,
         )
         for flow_id, f in flows.items()
     }
@@ -206,6 +213,7 @@ class _FlowFile(msgspec.Struct, frozen=True):
     location: str
     version: str | None
     customer_id: str | None
+    enabled: bool = True
 
 
 def _tenant_per_flow(flows: Mapping[str, _FlowFile], problems: list[str]) -> dict[str, Tenant]:
@@ -264,7 +272,8 @@ def _read_flows(flows_dir: FsPath, problems: list[str]) -> dict[str, _FlowFile]:
             found = Finding("", f"Flow id `{flow_id}` is also the id of `{other}`", ("flow_id",))
             problems.extend(located(loaded.source, [found]))
             continue
-        flows[flow_id] = _FlowFile(str(path), loaded.flow.version, loaded.flow.customer_id)
+        flow = loaded.flow
+        flows[flow_id] = _FlowFile(str(path), flow.version, flow.customer_id, flow.enabled)
     return flows
 
 

@@ -603,6 +603,8 @@ def test_api_routing_dry_run_answers_as_flowctl_route(api: App) -> None:
             "reason": "Job metadata is not valid JSON: input data was truncated",
             "origin": "job metadata",
             "tenant_id": None,
+            "flow_id": None,
+            "version": None,
         }
         bad = c.put("/api/v1/routing", json={"rules": [{"when": "tier =", "flow": "sales"}]})
         assert (bad.status_code, bad.json()) == (
@@ -786,3 +788,68 @@ def test_api_platform_manages_tenants(api: App) -> None:
         (platform, "tenant.routing"),
         (platform, "tenant.create"),
     ]
+
+
+def test_api_disable_and_enable_a_flow_and_a_seed001_config_that_says_enabled_false(
+    api: App,
+) -> None:
+    dev = kid(api, "acme-developer")
+    seed = {
+        "agent_id": "closed",
+        "enabled": False,
+        "prompt_config": {"instructions": "Tell the caller the line is closed today."},
+    }
+    with api.client("acme-developer") as c:
+        for document in (flow_doc("lifecycle"), json.dumps(seed).encode()):
+            flow_id = c.post("/api/v1/flows", content=document).json()["flow_id"]
+            assert c.post(f"/api/v1/flows/{flow_id}/publish", json={"version": 1}).is_success
+        listed = {
+            f["flow_id"]: (f["enabled"], f["disabled_at"]) for f in c.get("/api/v1/flows").json()
+        }
+        assert listed == {"closed": (False, None), "lifecycle": (True, None)}
+        disabled = c.post("/api/v1/flows/lifecycle/disable")
+        assert disabled.status_code == 200
+        body = disabled.json()
+        assert isinstance(body.pop("disabled_at"), float)
+        assert {k: body[k] for k in ("flow_id", "published", "enabled")} == {
+            "flow_id": "lifecycle",
+            "published": 1,
+            "enabled": False,
+        }
+        for flow_id in ("lifecycle", "closed"):
+            job = {"tenant_id": "acme", "flow_id": flow_id}
+            dry = c.post("/api/v1/routing/dry-run", json={"metadata": job})
+            assert dry.json() == {
+                "decision": "rejected",
+                "reason": f"Flow `{flow_id}` is disabled (tenant `acme`)",
+                "origin": "job metadata",
+                "tenant_id": "acme",
+                "flow_id": flow_id,
+                "version": "1",
+            }
+        token = c.post(
+            "/api/v1/tokens",
+            json={"room": "call-9", "identity": "ana", "metadata": {"flow_id": "lifecycle"}},
+        )
+        assert (token.status_code, token.json()) == (
+            422,
+            error("routing_rejected", "Flow `lifecycle` is disabled (tenant `acme`)"),
+        )
+        enabled = c.post("/api/v1/flows/lifecycle/enable").json()
+        assert (enabled["enabled"], enabled["disabled_at"]) == (True, None)
+        # the flag cannot enable what the published document disables
+        assert c.post("/api/v1/flows/closed/enable").json()["enabled"] is False
+        missing = c.post("/api/v1/flows/nosuch/disable")
+        assert (missing.status_code, missing.json()) == (
+            404,
+            error("not_found", "Unknown flow `nosuch` for tenant `acme`"),
+        )
+    with api.client("acme-viewer") as viewer:
+        refused = viewer.post("/api/v1/flows/lifecycle/disable")
+        assert refused.status_code == 403
+    with api.client("acme-admin") as admin:
+        audit = admin.get("/api/v1/audit", params={"limit": 2}).json()
+        assert [(e["actor"], e["action"], e["subject"]) for e in audit] == [
+            (f"key:{dev}", "flow.enable", "lifecycle"),
+            (f"key:{dev}", "flow.disable", "lifecycle"),
+        ]  # enabling `closed`, which was not disabled, changed nothing

@@ -418,6 +418,8 @@ def test_route_rejected_exits_1_with_the_reason(monkeypatch: pytest.MonkeyPatch)
         "reason": "Job metadata is not valid JSON: input data was truncated",
         "origin": "job metadata",
         "tenant_id": None,
+        "flow_id": None,
+        "version": None,
     }
 
 

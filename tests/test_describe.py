@@ -47,6 +47,16 @@ CASES: list[tuple[str, rt.Event, Description]] = [
         Description("result", "t failed: down", "tool t -> error: down"),
     ),
     (
+        "callback",
+        rt.CallbackPromised(at=0, tool="ring_back", when="after 5", caller="+1555", busy=True),
+        Description("callback", 'ring_back {"when": "after 5", "caller": "+1555"}', None),
+    ),
+    (
+        "callback with the flow's own arguments",
+        rt.CallbackPromised(at=0, tool="cb", reason="refund", details={"callback_number": "5"}),
+        Description("callback", 'cb {"reason": "refund", "callback_number": "5"}', None),
+    ),
+    (
         "output",
         rt.OutputRecorded(at=0, state="A", fields={"say": "hi", "mood": "ok"}),
         Description("output", 'A {"say": "hi", "mood": "ok"}', 'output {"say":"hi","mood":"ok"}'),

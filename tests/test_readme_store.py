@@ -50,5 +50,8 @@ def test_the_readme_store_loop_runs_as_written(tmp_path: Path) -> None:
     ):
         assert line in out.splitlines(), out
     assert "clinic v2 pushed (" in out
+    # the clinic's two scenarios that ask for a callback booked one each; one is claimed
+    assert out.count("  pending  ") == 2 and "callback_window=tomorrow morning" in out
+    assert any(line.startswith("Callback 1 claimed by ") for line in out.splitlines())
     assert f"session  {call_id}" in out.splitlines()
     assert f"same path: 2 turns of {call_id} replayed on clinic v2 (recorded on v1)" in out

@@ -8,11 +8,12 @@ import logging
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-from conftest import FLOWS, ROOT
+from conftest import FLOWS, ROOT, minimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -322,6 +323,140 @@ def test_route_refuses_when_nothing_matches_and_there_is_no_default(
 ) -> None:
     cat = catalog({"tenant_id": "t", "flows": ["a"], "purposes": {"p": "a"}}, {"a": "1"})
     assert route(cat, metadata) == Rejected(reason=reason, origin="job metadata", tenant_id="t")
+
+
+# --- disabled flows -------------------------------------------------------------------
+
+ROUTED_TO_B = {
+    "tenant_id": "t",
+    "flows": ["a", "b", "c"],
+    "purposes": {"p": "b", "trial": [{"flow": "b", "weight": 1}, {"flow": "c", "weight": 1}]},
+    "rules": [{"when": "vip", "flow": "b"}, {"when": "vip", "flow": "c"}],
+    "default": "a",
+}
+
+
+def disabled(tenant: dict[str, Any], *flow_ids: str) -> FileCatalog:
+    """``catalog(tenant, ...)`` with version 1 of every flow, ``flow_ids`` disabled."""
+    cat = catalog(tenant, dict.fromkeys(tenant["flows"], "1"))
+    for flow_id in flow_ids:
+        entry = cat.flows[flow_id]
+        cat.flows[flow_id] = msgspec.structs.replace(entry, enabled=False)  # type: ignore[index]
+    return cat
+
+
+def test_route_refuses_a_job_naming_a_disabled_flow() -> None:
+    assert route(disabled(ROUTED_TO_B, "b"), meta(tenant_id="t", flow_id="b")) == Rejected(
+        reason="Flow `b` is disabled (tenant `t`)",
+        origin="job metadata",
+        tenant_id="t",
+        flow_id="b",
+        version="1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("job", "flow_id", "rule", "reason"),
+    [
+        (
+            {"purpose": "p"},
+            "a",
+            "default",
+            "purpose `p` goes to disabled flow `b`; nothing else matched: the tenant's default",
+        ),
+        (
+            {"purpose": "p", "user_details": {"vip": True}},
+            "c",
+            "rule[1]",
+            "purpose `p` goes to disabled flow `b`; rule[0] `vip` holds but goes to disabled "
+            "flow `b`; rule[1] `vip` holds",
+        ),
+    ],
+    ids=["purpose-falls-to-default", "purpose-and-rule-fall-to-the-next-rule"],
+)
+def test_route_passes_over_a_disabled_flow_to_the_next_step(
+    job: dict[str, Any], flow_id: str, rule: str, reason: str
+) -> None:
+    result = route(disabled(ROUTED_TO_B, "b"), meta(tenant_id="t", **job))
+    assert isinstance(result, Routed)
+    assert (result.flow_id, result.rule, result.reason) == (flow_id, rule, reason)
+
+
+@pytest.mark.parametrize(
+    ("job", "reason"),
+    [
+        (
+            {"purpose": "p"},
+            "No enabled flow for this job: purpose `p` goes to disabled flow `b`; the "
+            "tenant's default goes to disabled flow `a`",
+        ),
+        (
+            {"purpose": "trial"},
+            "No enabled flow for this job: purpose `trial` goes to a split whose flows are "
+            "all disabled; the tenant's default goes to disabled flow `a`",
+        ),
+        (
+            {"purpose": "nope"},
+            "No enabled flow for this job: purpose `nope` is not mapped; the tenant's "
+            "default goes to disabled flow `a`",
+        ),
+    ],
+    ids=["purpose-and-default", "split-and-default", "unmapped-and-default"],
+)
+def test_route_refuses_when_every_choice_is_disabled(job: dict[str, Any], reason: str) -> None:
+    cat = disabled(ROUTED_TO_B, "a", "b", "c")
+    assert route(cat, meta(tenant_id="t", **job)) == Rejected(
+        reason=reason, origin="job metadata", tenant_id="t"
+    )
+    no_default = disabled({**ROUTED_TO_B, "default": None}, "b")
+    assert route(no_default, meta(tenant_id="t", purpose="p")) == Rejected(
+        reason="No enabled flow for this job: purpose `p` goes to disabled flow `b`; "
+        "tenant `t` has no default",
+        origin="job metadata",
+        tenant_id="t",
+    )
+
+
+def test_a_split_with_a_disabled_variant_moves_only_its_users() -> None:
+    def trial(cat: FileCatalog, user_id: str) -> Routed:
+        result = route(cat, meta(tenant_id="t", purpose="trial", user_id=user_id))
+        assert isinstance(result, Routed)
+        return result
+
+    users = [f"user-{i}" for i in range(40)]
+    before = {u: trial(disabled(ROUTED_TO_B), u) for u in users}
+    cat = disabled(ROUTED_TO_B, "b")
+    after = {u: trial(cat, u) for u in users}
+    moved = [u for u in users if before[u].flow_id == "b"]
+    assert 0 < len(moved) < len(users)
+    assert {after[u].flow_id for u in users} == {"c"}
+    assert all(after[u] == before[u] for u in users if u not in moved)  # theirs, unchanged
+    assert after[moved[0]].reason == (
+        "the tenant maps purpose `trial` to it, split 2 ways by user id among the enabled "
+        "(variant[0] goes to disabled flow `b`): variant[1] (weight 1 of 1)"
+    )
+    anonymous = route(cat, meta(tenant_id="t", purpose="trial"))
+    assert isinstance(anonymous, Routed)
+    assert (anonymous.flow_id, anonymous.variant, anonymous.reason) == (
+        "c",
+        1,
+        "the tenant maps purpose `trial` to it, split 2 ways; the job has no user id: the "
+        "heaviest enabled variant, variant[1]",
+    )
+
+
+def test_a_flow_file_that_says_enabled_false_is_not_routed_to(tmp_path: Path) -> None:
+    for name, enabled in (("on", True), ("off", False)):
+        doc = {"flow_id": name, "customer_id": "t", "enabled": enabled, **minimal()}
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+    cat = load_catalog(tmp_path)
+    assert [(f.flow_id, f.enabled) for f in cat.flows.values()] == [("off", False), ("on", True)]
+    assert route(cat, meta(tenant_id="t", flow_id="off")) == Rejected(
+        reason="Flow `off` is disabled (tenant `t`)",
+        origin="job metadata",
+        tenant_id="t",
+        flow_id="off",
+    )
 
 
 class InconsistentCatalog:

@@ -11,6 +11,7 @@ from flowkit import bistro, compile_doc
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.runtime import (
     Action,
+    CallbackPromised,
     Called,
     Conversation,
     Ended,
@@ -502,15 +503,55 @@ async def test_builtin_schedule_callback_records_the_request_and_stays(builtins)
     outcome = await conv.fire("schedule_callback", {"when": "tomorrow 9am", "reason": "prices"})
     assert isinstance(outcome, Action) and not outcome.ended
     assert outcome.result == ToolResult(ok=True, value={"scheduled": True, "when": "tomorrow 9am"})
-    assert conv.callbacks == [{"when": "tomorrow 9am", "reason": "prices", "at": 1004.0}]
+    promised = CallbackPromised(
+        at=1004.0, tool="schedule_callback", when="tomorrow 9am", reason="prices"
+    )
+    assert conv.callbacks == [promised]
+    # in the history between the tool's call and its result, as the store records it
+    assert [type(e).__name__ for e in conv.history[1:]] == [
+        "Called",
+        "ToolCalled",
+        "CallbackPromised",
+        "ToolReturned",
+    ]
     assert conv.ended is None
+
+
+async def test_a_callback_names_the_caller_and_keeps_a_flows_own_arguments() -> None:
+    # A flow that declares the tool's parameters itself (clinic.json's callback_number
+    # and callback_window) keeps them as the callback's details.
+    own = {
+        **BUILTINS,
+        "tools": [
+            {
+                "kind": "builtin",
+                "name": "ring_back",
+                "builtin": "schedule_callback",
+                "description": "Call the caller back later",
+                "parameters": {
+                    "callback_number": {"type": "str", "description": "Number"},
+                    "callback_window": {"type": "str", "description": "When"},
+                },
+            }
+        ],
+        "agents": [{"name": "Desk", "instructions": "Help.", "tools": ["ring_back"]}],
+    }
+    conv = conversation(compile_doc(own), caller="+15550142277")
+    args = {"callback_number": "5550142277", "callback_window": "after 5"}
+    outcome = await conv.fire("ring_back", args)
+    assert isinstance(outcome, Action) and outcome.result.ok
+    assert conv.callbacks == [
+        CallbackPromised(at=1004.0, tool="ring_back", caller="+15550142277", details=args)
+    ]
 
 
 async def test_builtin_handle_is_busy_schedules_and_ends(builtins) -> None:  # type: ignore[no-untyped-def]
     conv = conversation(builtins)
     outcome = await conv.fire("handle_is_busy", {"when": "after 5pm"})
     assert isinstance(outcome, Action) and outcome.ended
-    assert conv.callbacks == [{"when": "after 5pm", "reason": None, "at": 1004.0}]
+    assert conv.callbacks == [
+        CallbackPromised(at=1004.0, tool="handle_is_busy", when="after 5pm", busy=True)
+    ]
     assert conv.ended == Ended(at=1005.0, reason="busy", state="Desk", detail="after 5pm")
 
 

@@ -32,7 +32,6 @@ from flowctl.engine.runtime import (
     ToolReturned,
 )
 from flowctl.engine.store import (
-    AuditEntry,
     Callback,
     FlowInfo,
     NotFound,
@@ -51,6 +50,7 @@ from flowctl.engine.store import (
 )
 from flowctl.engine.store.documents import canonical, content_hash, prepare, push_document
 from flowctl.engine.store.errors import PointerRefused
+from flowctl.engine.store.sqlite.schema import LATEST as SQLITE_LATEST
 
 
 @pytest.fixture
@@ -72,12 +72,12 @@ async def test_open_store_creates_a_wal_file_with_the_latest_schema(tmp_path: Pa
 
     path = tmp_path / "new.db"
     async with await opened(path) as s:
-        assert s.migrated == (0, 4)
+        assert s.migrated == (0, SQLITE_LATEST)
     async with await opened(path) as s:
         assert s.migrated is None
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SQLITE_LATEST,)
     assert conn.execute("PRAGMA application_id").fetchone() == (0x666C6F77,)
     conn.close()
 
@@ -473,7 +473,8 @@ def test_rows_are_read_into_records_by_column_name() -> None:
     from flowctl.engine.store.sql.rows import columns
 
     assert columns(Callback, when="due") == (
-        'callback_id, session_id, due AS "when", reason, busy, requested_at, status'
+        'callback_id, session_id, caller, due AS "when", reason, details, busy, requested_at, '
+        "status, claimed_by, claimed_at, closed_by, closed_at"
     )
 
 
@@ -688,31 +689,6 @@ async def test_session_limit_counts_running_sessions(acme: TenantStore) -> None:
     assert caught.value.exit_code == 1
     await acme.end_session("a", reason="hangup")
     await acme.start_session("clinic", 1, session_id="c")
-
-
-async def test_callbacks_are_scheduled_and_closed(acme: TenantStore) -> None:
-    await push_document(acme, flow_doc(), actor="ana")
-    await acme.start_session("clinic", 1, session_id="s1")
-    first = await acme.schedule_callback("s1", when="tomorrow at 10", reason="results")
-    busy = await acme.schedule_callback("s1", when="in an hour", busy=True)
-    assert first == Callback(
-        callback_id=1, session_id="s1", when="tomorrow at 10", reason="results", requested_at=T0 + 4
-    )
-    assert await acme.callbacks() == [first, busy]
-    done = await acme.set_callback_status(1, "done", actor="ops")
-    assert done.status == "done"
-    assert await acme.callbacks() == [busy]
-    assert await acme.callbacks(status=None) == [done, busy]
-    with pytest.raises(StoreError, match=r"^Unknown callback status `later`; expected one of"):
-        await acme.set_callback_status(1, "later", actor="ops")
-    assert (await acme.audit(limit=1))[0] == AuditEntry(
-        entry_id=3,
-        actor="ops",
-        action="callback.status",
-        subject="1",
-        detail={"status": "done", "previous": "pending"},
-        at=T0 + 6,
-    )
 
 
 async def test_a_misspelt_option_is_refused_as_python_refuses_a_keyword(

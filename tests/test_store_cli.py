@@ -18,6 +18,7 @@ from flowctl.cli.main import cli
 from flowctl.engine.runtime import Ended, Entered, Fired, RefusedEvent, ToolCalled, ToolReturned
 from flowctl.engine.store import Turn
 from flowctl.engine.store.documents import push_document
+from flowctl.engine.store.sqlite.schema import LATEST as SQLITE_LATEST
 
 
 @pytest.fixture
@@ -98,7 +99,14 @@ def test_push_publish_list_show(acme: str, tmp_path: Path) -> None:
     )
     code, out, _ = run(acme, "store", "list")
     assert code == 0
-    assert out.splitlines()[0].split() == ["FLOW", "PUBLISHED", "LATEST", "PUBLISHED", "AT"]
+    assert out.splitlines()[0].split() == [
+        "FLOW",
+        "PUBLISHED",
+        "LATEST",
+        "PUBLISHED",
+        "AT",
+        "STATUS",
+    ]
     assert out.splitlines()[1].split()[:3] == ["clinic", "v2", "v2"]
     code, out, _ = run(acme, "store", "list", "clinic")
     assert code == 0
@@ -431,7 +439,10 @@ def test_missing_and_unusable_files_exit_2(tmp_path: Path) -> None:
 def test_store_url_and_tenant_come_from_the_environment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     result = CliRunner().invoke(cli, ["store", "init"], env={"FLOWCTL_STORE": url})
-    assert (result.exit_code, result.stdout) == (0, f"Created store {url} (schema 4)\n")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"Created store {url} (schema {SQLITE_LATEST})\n",
+    )
     result = CliRunner().invoke(
         cli, ["store", "list"], env={"FLOWCTL_STORE": url, "FLOWCTL_TENANT": "ghost"}
     )

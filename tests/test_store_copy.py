@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from storekit import EXAMPLE_POLICY, Clock, flow_doc, opened, store_url
 
 from flowctl.cli.main import cli
+from flowctl.engine.boundary import TenantPolicy
 from flowctl.engine.runtime import Entered
 from flowctl.engine.store import Store, Turn
 from flowctl.engine.store.documents import push_document
@@ -20,7 +21,13 @@ from flowctl.engine.store.documents import push_document
 
 async def _fill(s: Store) -> None:
     """A store with something in every table."""
-    await s.create_tenant("acme", actor="ana", name="Acme", routing={"default": "clinic"})
+    await s.create_tenant(
+        "acme",
+        actor="ana",
+        name="Acme",
+        routing={"default": "clinic"},
+        policy=TenantPolicy(egress_hosts=["hooks.acme.example"]),
+    )
     await s.create_tenant("globex", actor="ana", max_concurrent_sessions=3, policy=EXAMPLE_POLICY)
     acme = s.tenant("acme")
     for note in ("", "two", "three"):
@@ -32,6 +39,7 @@ async def _fill(s: Store) -> None:
     await acme.delete("junk", actor="bo")
     await acme.set_secret("CRM_TOKEN", "s3cret", actor="ana")
     await acme.create_key("developer", actor="ana", name="ci")
+    await acme.create_webhook("https://hooks.acme.example/calls", ["*"], actor="ana")
     await acme.start_session("clinic", session_id="call-1", routing={"rule": "default"})
     await acme.append_events(
         "call-1", [Entered(at=5.0, state="Main"), Turn(at=6.5, role="user", text="Hi")]
@@ -58,6 +66,8 @@ async def _everything(s: Store) -> dict[str, Any]:
             "audit": await t.audit(limit=1000),
             "keys": await t.keys(),
             "secrets": await t.secret_values(),
+            "webhooks": await t.webhooks(),
+            "deliveries": await t.deliveries(),
         }
     return out
 
@@ -87,10 +97,11 @@ def test_copy_to_postgresql_and_back_keeps_everything(tmp_path: Path, pg: str) -
     before = asyncio.run(fill())
     assert _copy(first, pg) == (
         0,
-        f"Copied 30 rows from {first} to {pg}; verified\n",
+        f"Copied 36 rows from {first} to {pg}; verified\n",
         "  tenants: 2 rows\n  flows: 2 rows\n  flow_versions: 4 rows\n  publications: 3 rows\n"
         "  sessions: 2 rows\n  session_events: 2 rows\n  callbacks: 1 row\n"
-        "  audit: 12 rows\n  api_keys: 1 row\n  secrets: 1 row\n",
+        "  audit: 13 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
+        "  webhook_deliveries: 4 rows\n",
     )
     assert _copy(pg, back)[0] == 0
 

@@ -31,8 +31,8 @@ async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(
         acme = store.tenant("acme")
         await push_document(acme, CLINIC, actor="t", flow_id="clinic")
         await acme.publish("clinic", 1, actor="t")
-        flows = StoreFlows(store, poll=0.01)
-        await flows.start()
+        flows = StoreFlows(store)
+        assert await flows.refresh() is True  # the first snapshot (no watcher: refresh by hand)
         first = route(flows.catalog, '{"tenant_id": "acme"}')
         assert isinstance(first, Routed) and first.version == "1"
         pinned = await flows.compiled("acme", "clinic", first.version)

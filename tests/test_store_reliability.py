@@ -33,6 +33,7 @@ from flowctl.engine.store import (
     open_store,
 )
 from flowctl.engine.store.documents import content_hash, push_document
+from flowctl.engine.store.sqlite.schema import LATEST as SQLITE_LATEST
 
 PROC = str(ROOT / "tests" / "storeproc.py")
 
@@ -337,7 +338,7 @@ async def test_newer_schema_asks_for_a_newer_flowctl(tmp_path: Path) -> None:
     with pytest.raises(StoreSchemaTooNew) as caught:
         await open_store(f"sqlite:///{path}")
     assert str(caught.value) == (
-        f"Store `{path}` has schema version 99, newer than this flowctl knows (4); upgrade "
+        f"Store `{path}` has schema version 99, newer than this flowctl knows ({SQLITE_LATEST}); upgrade "
         "flowctl (`pip install -U flowctl-voice`) to use it"
     )
     assert caught.value.exit_code == 2
@@ -348,4 +349,4 @@ async def test_an_empty_sqlite_file_is_migrated(tmp_path: Path) -> None:
     sqlite3.connect(path).close()
     path.touch()
     async with await open_store(f"sqlite:///{path}") as s:
-        assert s.migrated == (0, 4)
+        assert s.migrated == (0, SQLITE_LATEST)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from storekit import T0, flow_doc, opened
 
+from flowctl.engine.boundary import TenantPolicy
 from flowctl.engine.runtime import Entered
 from flowctl.engine.store import NotFound, Store, TenantStore
 from flowctl.engine.store.documents import push_document
@@ -23,8 +24,11 @@ NO_SESSION = "Unknown session `{session}` for tenant `acme`"
 NO_CALLBACK = "Unknown callback {callback} for tenant `acme`"
 NO_KEY = "Unknown key `{key}` for tenant `acme`"
 NO_SECRET = "Unknown secret `{flow}` for tenant `acme`"
+NO_WEBHOOK = "Unknown webhook `{webhook}` for tenant `acme`"
+NO_DELIVERY = "Unknown webhook delivery `{delivery}` for tenant `acme`"
 
-Call = Callable[[TenantStore, str, str, int, str], Awaitable[Any]]
+# (handle, flow id, session id, callback id, the other ids by kind: key, webhook, delivery)
+Call = Callable[[TenantStore, str, str, int, dict[str, str]], Awaitable[Any]]
 
 # Every method of TenantStore that takes a flow, session, callback or key id, aimed through
 # acme's handle at globex's rows, and the refusal it must get.
@@ -36,6 +40,8 @@ ACROSS: dict[str, tuple[Call, str]] = {
     "rollback": (lambda t, f, s, c, k: t.rollback(f, actor="mallory"), NO_FLOW),
     "unpublish": (lambda t, f, s, c, k: t.unpublish(f, actor="mallory"), NO_FLOW),
     "delete": (lambda t, f, s, c, k: t.delete(f, actor="mallory"), NO_FLOW),
+    "disable": (lambda t, f, s, c, k: t.disable(f, actor="mallory"), NO_FLOW),
+    "enable": (lambda t, f, s, c, k: t.enable(f, actor="mallory"), NO_FLOW),
     "history": (lambda t, f, s, c, k: t.history(f), NO_FLOW),
     "start_session": (lambda t, f, s, c, k: t.start_session(f, 1), NO_FLOW),
     "append_events": (
@@ -46,11 +52,19 @@ ACROSS: dict[str, tuple[Call, str]] = {
     "session": (lambda t, f, s, c, k: t.session(s), NO_SESSION),
     "events": (lambda t, f, s, c, k: t.events(s), NO_SESSION),
     "schedule_callback": (lambda t, f, s, c, k: t.schedule_callback(s, when="now"), NO_SESSION),
-    "set_callback_status": (
-        lambda t, f, s, c, k: t.set_callback_status(c, "done", actor="m"),
-        NO_CALLBACK,
+    "callback": (lambda t, f, s, c, k: t.callback(c), NO_CALLBACK),
+    "claim_callback": (lambda t, f, s, c, k: t.claim_callback(c, actor="m"), NO_CALLBACK),
+    "complete_callback": (lambda t, f, s, c, k: t.complete_callback(c, actor="m"), NO_CALLBACK),
+    "cancel_callback": (lambda t, f, s, c, k: t.cancel_callback(c, actor="m"), NO_CALLBACK),
+    "revoke_key": (lambda t, f, s, c, k: t.revoke_key(k["key"], actor="mallory"), NO_KEY),
+    "delete_webhook": (
+        lambda t, f, s, c, k: t.delete_webhook(k["webhook"], actor="mallory"),
+        NO_WEBHOOK,
     ),
-    "revoke_key": (lambda t, f, s, c, k: t.revoke_key(k, actor="mallory"), NO_KEY),
+    "replay_delivery": (
+        lambda t, f, s, c, k: t.replay_delivery(k["delivery"], actor="mallory"),
+        NO_DELIVERY,
+    ),
     # each tenant has a secret named after its flow
     "delete_secret": (lambda t, f, s, c, k: t.delete_secret(f, actor="mallory"), NO_SECRET),
 }
@@ -72,6 +86,9 @@ OWN_ONLY = {
     "secrets",
     "set_secret",
     "secret_values",
+    "create_webhook",
+    "webhooks",
+    "deliveries",
 }
 
 
@@ -101,15 +118,18 @@ def test_store_classes_implement_the_protocols_exactly(
     assert sorted(set(found) - set(wanted)) == []  # nothing public beyond the protocol
 
 
-KEYS: dict[str, str] = {}
+IDS: dict[str, dict[str, str]] = {}
+NONE = {"key": "fk_000000000000", "webhook": "wh_000000000000", "delivery": "evt_0"}
 
 
 @pytest.fixture
 async def two(store_target: Any) -> AsyncIterator[Store]:
     s = await opened(store_target)
     for tenant, flow in (("globex", "support"), ("acme", "clinic")):
-        await s.create_tenant(tenant, actor="admin", routing={"default": flow})
+        policy = TenantPolicy(egress_hosts=[f"hooks.{tenant}.example"])
+        await s.create_tenant(tenant, actor="admin", routing={"default": flow}, policy=policy)
         t = s.tenant(tenant)
+        hook, _ = await t.create_webhook(f"https://hooks.{tenant}.example/", ["*"], actor="admin")
         await push_document(t, flow_doc(flow), actor="admin")
         await t.publish(flow, 1, actor="admin")
         sid = "g1" if tenant == "globex" else "a1"
@@ -117,7 +137,8 @@ async def two(store_target: Any) -> AsyncIterator[Store]:
         await t.append_events(sid, [Entered(at=T0, state="Main")])
         await t.schedule_callback(sid, when="tomorrow")
         key, _ = await t.create_key("admin", actor="admin")
-        KEYS[tenant] = key.key_id
+        delivery = (await t.deliveries())[0].delivery_id
+        IDS[tenant] = {"key": key.key_id, "webhook": hook.webhook_id, "delivery": delivery}
         await t.set_secret(flow, f"{tenant}-value", actor="admin")
     yield s
     await s.close()
@@ -128,21 +149,24 @@ async def test_other_tenants_rows_are_not_found(two: Store, method: str) -> None
     call, message = ACROSS[method]
     acme = two.tenant("acme")
     with pytest.raises(NotFound) as across:
-        await call(acme, "support", "g1", 1, KEYS["globex"])  # globex's rows
+        await call(acme, "support", "g1", 1, IDS["globex"])  # globex's rows
     assert str(across.value) == message.format(
-        flow="support", session="g1", callback=1, key=KEYS["globex"]
+        flow="support", session="g1", callback=1, **IDS["globex"]
     )
     with pytest.raises(NotFound) as missing:
-        await call(acme, "nosuch", "nosuch", 99, "fk_000000000000")
+        await call(acme, "nosuch", "nosuch", 99, NONE)
     # worded exactly as for rows that do not exist at all
     assert str(missing.value) == message.format(
-        flow="nosuch", session="nosuch", callback=99, key="fk_000000000000"
+        flow="nosuch", session="nosuch", callback=99, **NONE
     )
     globex = two.tenant("globex")
     assert await globex.published("support") == 1
+    assert [f.enabled for f in await globex.flows()] == [True]
     assert (await globex.session("g1")).ended_at is None
     assert [c.status for c in await globex.callbacks(status=None)] == ["pending"]
     assert [k.revoked_at for k in await globex.keys()] == [None]
+    assert [h.webhook_id for h in await globex.webhooks()] == [IDS["globex"]["webhook"]]
+    assert {d.status for d in await globex.deliveries()} == {"pending"}
     assert await globex.secret_values() == {"support": "globex-value"}
 
 
@@ -154,8 +178,10 @@ async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     assert await acme.secret_values() == {"clinic": "acme-value"}
     assert (await acme.boundary()).secrets == frozenset({"clinic"})
     assert [c.session_id for c in await acme.callbacks()] == ["a1"]
-    assert {e.subject for e in await acme.audit()} == {"acme", "clinic", KEYS["acme"]}
-    assert [k.key_id for k in await acme.keys()] == [KEYS["acme"]]
+    assert {e.subject for e in await acme.audit()} == {"acme", "clinic", *IDS["acme"].values()} - {
+        IDS["acme"]["delivery"]
+    }
+    assert [k.key_id for k in await acme.keys()] == [IDS["acme"]["key"]]
     assert await acme.active_sessions() == 1
     assert (await acme.info()).routing == {"default": "clinic"}
     # globex's document pushed to acme is acme's own first version, not globex's
@@ -166,7 +192,12 @@ async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     info = await globex.info()
     assert (info.routing, info.max_concurrent_sessions) == ({"default": "support"}, None)
     assert [v.version for v in await globex.versions("support")] == [1]
-    assert {e.subject for e in await globex.audit()} == {"globex", "support", KEYS["globex"]}
+    assert {e.subject for e in await globex.audit()} == {
+        "globex",
+        "support",
+        IDS["globex"]["key"],
+        IDS["globex"]["webhook"],
+    }
 
 
 async def test_session_ids_are_per_tenant(two: Store) -> None:

@@ -16,11 +16,13 @@ pytest.importorskip("livekit.agents")
 from conftest import FLOWS
 from livekit.agents.testing import fake_job_context
 from storekit import EXAMPLE_POLICY
-from workerkit import services
+from workerkit import services, until
 
+from flowctl.engine.runtime import CallbackPromised
 from flowctl.engine.store import open_store
 from flowctl.engine.store.documents import push_document
-from flowctl.worker.fakes import FakeRoom
+from flowctl.worker.fakes import FakePlugins, FakeRoom
+from flowctl.worker.llm import Step
 from flowctl.worker.server import SERVICES, serve
 from flowctl.worker.session import load_vads
 from flowctl.worker.store_flows import StoreLibrary
@@ -151,3 +153,78 @@ async def test_a_version_refused_with_located_findings_names_each(
     assert [f.problems for f in library.unservable()] == [
         ["FL002 Expected `object`, got `array` - at `$`"]
     ]
+
+
+@pytest.mark.parametrize(
+    ("sip", "caller"),
+    [(True, "+15550142277"), (False, "user-7")],
+    ids=["phone-line-number", "job-user-id"],
+)
+async def test_a_callback_promised_on_a_call_is_kept_in_the_store_with_the_caller(
+    tmp_path: Path, sip: bool, caller: str
+) -> None:
+    url = await _store(tmp_path)
+    library = await StoreLibrary(url).preload()
+    room = FakeRoom(sip=sip, attributes={"sip.phoneNumber": "+15550142277"})
+    plugins = FakePlugins()
+    svc = services(library, load_vads(s.compiled.flow.vad for s in library.served()), room, plugins)
+    metadata = '{"tenant_id": "acme", "user_id": "user-7"}'
+    with fake_job_context(job_id="job-cb", job_metadata=metadata) as ctx:
+        ctx.job.room.name = "acme:job-cb"
+        call = await serve(ctx, svc)
+    assert call is not None and call.session is not None
+    session = call.session
+    await until(session, lambda: session.agent_state == "listening" and plugins.spoken)
+    args = {"callback_number": "5550142277", "callback_window": "today after 5 PM"}
+    plugins.model.plan([Step.call("request_callback", args)])
+    session.generate_reply(user_input="Could someone call me back after five?")
+    await until(session, lambda: bool(call.conversation.callbacks))
+    await session.aclose()
+    await asyncio.wait_for(room.closed.wait(), 10)
+    await call.aclose()
+    ts = library.store.tenant("acme")
+    [booked] = await ts.callbacks()
+    assert (booked.session_id, booked.caller, booked.when, booked.details, booked.busy) == (
+        "job-cb",
+        caller,  # a phone line's number, else the job's user id
+        None,
+        args,
+        False,
+    )
+    recorded = [e for e in await ts.events("job-cb") if isinstance(e, CallbackPromised)]
+    assert recorded == call.conversation.callbacks
+    await library.aclose()
+
+
+async def test_a_job_naming_a_disabled_flow_is_refused_and_recorded(tmp_path: Path) -> None:
+    url = await _store(tmp_path)
+    async with await open_store(url) as store:
+        await store.tenant("acme").disable("clinic", actor="t")
+    library = await StoreLibrary(url).preload()
+    room = FakeRoom()
+    svc = services(library, load_vads(s.compiled.flow.vad for s in library.served()), room)
+    metadata = '{"tenant_id": "acme", "flow_id": "clinic"}'
+    with fake_job_context(job_id="job-off", job_metadata=metadata) as ctx:
+        ctx.job.room.name = "acme:job-off"
+        assert await serve(ctx, svc) is None
+    reason = "Flow `clinic` is disabled (tenant `acme`)"
+    assert room.shutdowns == [f"flowctl: refused: {reason}"]
+    info = await library.store.tenant("acme").session("job-off")
+    assert (info.flow_id, info.version, info.end_reason) == ("clinic", 1, f"refused: {reason}")
+    assert info.routing == {
+        "decision": "rejected",
+        "reason": reason,
+        "origin": "job metadata",
+        "tenant_id": "acme",
+        "flow_id": "clinic",
+        "version": "1",
+    }
+    # routed by the tenant's default: nothing to route to, and no flow to record it under
+    second, room2 = await _job(library, "job-default")
+    assert second is None
+    assert room2.shutdowns == [
+        "flowctl: refused: No enabled flow for this job: the tenant's default goes to "
+        "disabled flow `clinic`"
+    ]
+    assert [s.session_id for s in await library.store.tenant("acme").sessions()] == ["job-off"]
+    await library.aclose()

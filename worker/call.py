@@ -153,6 +153,7 @@ class Call:
             variables=variables,
             tools=tools,
             session_id=session_id,
+            caller=routed.user_id,  # a phone caller's number replaces it once known
             observer=observer,
         )
         call = cls(
@@ -212,6 +213,9 @@ class Call:
             if metrics is not None:
                 metrics.ended("error")
             raise
+        number = self.room.caller_number()
+        if number:  # a callback promised to a phone caller is one to this number
+            conv.caller = number
         self._report()  # the start state, and automatic edges taken from it
 
     def _on_item(self, event: Any) -> None:

@@ -309,6 +309,9 @@ class FakeRoom:
     def caller_is_sip(self) -> bool:
         return self.sip
 
+    def caller_number(self) -> str | None:
+        return (self.caller_attributes or {}).get("sip.phoneNumber") if self.sip else None
+
     async def transfer(self, to: str) -> None:
         self.transfers.append(to)
 

@@ -6,9 +6,9 @@ a job's ``JobContext`` (``flowctl.worker.fakes.FakeRoom`` on queues and lists, f
 - the first participant's attributes, when routing needs them;
 - starting the session in the room (audio in and out, transcriptions);
 - a publisher for the text-stream topics;
-- whether the caller is on a phone line (SIP), a SIP transfer, hanging up (deleting
-  the room ends the call for every participant, the phone line included), and ending
-  the job.
+- whether the caller is on a phone line (SIP) and their number, a SIP transfer, hanging
+  up (deleting the room ends the call for every participant, the phone line included),
+  and ending the job.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ class CallRoom(Protocol):
     async def start(self, session: AgentSession[Any], agent: Agent) -> None: ...
 
     def caller_is_sip(self) -> bool: ...
+
+    def caller_number(self) -> str | None:
+        """The caller's phone number, when they are on a phone line (SIP)."""
+        ...
 
     async def transfer(self, to: str) -> None:
         """Transfer the (SIP) caller to ``to``, a phone number or SIP URI."""
@@ -95,6 +99,13 @@ class LiveKitRoom:
 
         caller = self._participant()
         return caller is not None and caller.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+
+    def caller_number(self) -> str | None:
+        caller = self._participant()
+        if caller is None or not self.caller_is_sip():
+            return None
+        # LiveKit's SIP bridge sets it to the number the caller dialled from.
+        return caller.attributes.get("sip.phoneNumber") or None
 
     async def transfer(self, to: str) -> None:
         caller = self._participant()

@@ -263,9 +263,12 @@ async def serve(ctx: JobContext, services: Services) -> Call | None:
         if services.metrics is not None:
             services.metrics.job_refused("routing" if routed is None else "not_served")
         refused = getattr(services.library, "refused", None)
-        if routed is not None and refused is not None:  # a store: the refusal is recorded
+        # A store records a refusal of one of its flows (routing's choice, or the
+        # disabled flow the job named) as a session of it.
+        about: Routed | Rejected | None = routed or (decision if decision.flow_id else None)
+        if about is not None and refused is not None:
             try:
-                await refused(routed, decision.reason, ctx.job.id)
+                await refused(about, decision.reason, ctx.job.id)
             except Exception:
                 logger.exception("job %s: recording the refusal failed", ctx.job.id)
         room.shutdown(f"flowctl: refused: {decision.reason}")

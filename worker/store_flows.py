@@ -33,7 +33,7 @@ from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Finding
 from flowctl.engine.library import NotServed, ServedFlow, UnservableFlow
 from flowctl.engine.lint.runner import Located
-from flowctl.engine.routing import Routed
+from flowctl.engine.routing import Rejected, Routed
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.spec import PythonTool
 from flowctl.engine.store.catalog import StoreCatalog, load_store_catalog
@@ -415,11 +415,12 @@ class StoreLibrary:
         except SessionLimitReached as exc:
             raise NotServed(str(exc)) from None
 
-    async def refused(self, routed: Routed, reason: str, session_id: str) -> None:
+    async def refused(self, routed: Routed | Rejected, reason: str, session_id: str) -> None:
         """Record a call refused after routing chose one of this store's flows (a flow
-        that cannot be served, a room outside the tenant's namespace): a session of
-        that flow and version, started and ended at once, its ``end_reason``
-        ``refused: `` and the reason.
+        that cannot be served, a room outside the tenant's namespace), or refused for the
+        disabled flow it named (``routed``: routing's rejection, naming the flow): a
+        session of that flow and version, started and ended at once, its
+        ``end_reason`` ``refused: `` and the reason.
 
         A session rather than an audit entry: the audit log records changes someone
         made to the tenant (who, what, when), while a refused call is a call. Kept with
@@ -428,8 +429,9 @@ class StoreLibrary:
         sessions``, the API's sessions) and counts against nothing, having ended.
         Nothing is recorded when the store refuses the session itself (the tenant's
         session limit, a version that does not exist); the log has it."""
-        if routed.version is None or not routed.version.isdigit():
+        if routed.version is None or not routed.version.isdigit() or routed.flow_id is None:
             return
+        assert routed.tenant_id is not None  # routing named the flow: it knew the tenant
         await self.start()
         tenant_store = self.store.tenant(routed.tenant_id)
         try:

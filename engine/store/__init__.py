@@ -32,8 +32,11 @@ from flowctl.engine.store.records import (
     ApiKey,
     AuditEntry,
     Callback,
+    CallbackStatus,
+    Delivery,
     Expected,
     FlowInfo,
+    Outbound,
     Publication,
     PushResult,
     SecretInfo,
@@ -44,6 +47,7 @@ from flowctl.engine.store.records import (
     TenantSettings,
     Version,
     VersionInfo,
+    Webhook,
 )
 
 if TYPE_CHECKING:
@@ -56,7 +60,10 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Callback",
+    "CallbackStatus",
+    "Delivery",
     "FlowInfo",
+    "Outbound",
     "Publication",
     "PushResult",
     "RoutingValidator",
@@ -70,6 +77,7 @@ __all__ = [
     "Turn",
     "Version",
     "VersionInfo",
+    "Webhook",
     "open_store",
 ]
 # The store's exceptions, as their module lists them (it draws their tree).
@@ -153,6 +161,16 @@ class TenantStore(Protocol):
         ...
 
     async def history(self, flow_id: str) -> list[Publication]: ...
+    async def disable(self, flow_id: str, *, actor: str) -> FlowInfo:
+        """Route no job to the flow (whatever is published) until :meth:`enable`; a job
+        naming it is refused as disabled. Running sessions go on."""
+        ...
+
+    async def enable(self, flow_id: str, *, actor: str) -> FlowInfo:
+        """Clear :meth:`disable`. The flow is routed to again unless its published
+        version itself says ``"enabled": false`` (``FlowInfo.enabled`` tells)."""
+        ...
+
     async def delete(self, flow_id: str, *, actor: str) -> FlowInfo:
         """Delete a flow no new session can get: refused with :class:`FlowInUse` while a
         version is published or the tenant's routing names it. Its recorded sessions
@@ -173,7 +191,13 @@ class TenantStore(Protocol):
         Refused for an unknown or ended session."""
         ...
 
-    async def end_session(self, session_id: str, *, reason: str) -> SessionInfo: ...
+    async def end_session(
+        self, session_id: str, *, reason: str, summary: Any = None
+    ) -> SessionInfo:
+        """Mark the session ended with ``reason`` and what it came to (``summary``,
+        JSON data); ``call.ended`` goes to the tenant's webhooks."""
+        ...
+
     async def session(self, session_id: str) -> SessionInfo: ...
     async def sessions(
         self, *, flow_id: str | None = None, running: bool | None = None, limit: int = 50
@@ -184,15 +208,58 @@ class TenantStore(Protocol):
 
     async def events(self, session_id: str) -> list[Event]: ...
 
-    # --- callbacks and audit ------------------------------------------------------------
+    # --- callbacks (flowctl.engine.store.sql.callbacks) ----------------------------------
     async def schedule_callback(
-        self, session_id: str, *, when: str | None, reason: str | None = None, busy: bool = False
-    ) -> Callback: ...
-    async def callbacks(self, *, status: str | None = "pending") -> list[Callback]: ...
-    async def set_callback_status(
-        self, callback_id: int, status: str, *, actor: str
-    ) -> Callback: ...
+        self,
+        session_id: str,
+        *,
+        when: str | None,
+        reason: str | None = None,
+        busy: bool = False,
+        caller: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Callback:
+        """Book a callback by hand. A recorded ``callback`` event (``append_events``)
+        books its own, in the transaction that writes it."""
+        ...
+
+    async def callbacks(
+        self, *, status: CallbackStatus | None = "pending", limit: int = 100
+    ) -> list[Callback]:
+        """The tenant's callbacks with ``status`` (None: all), oldest first."""
+        ...
+
+    async def callback(self, callback_id: int) -> Callback: ...
+    async def claim_callback(self, callback_id: int, *, actor: str) -> Callback:
+        """Take a pending callback: :class:`CallbackRefused` when someone else has it
+        or it is closed; one's own claim again changes nothing."""
+        ...
+
+    async def complete_callback(self, callback_id: int, *, actor: str) -> Callback:
+        """Mark it done (a pending one, or one the actor claimed)."""
+        ...
+
+    async def cancel_callback(self, callback_id: int, *, actor: str) -> Callback:
+        """Take it off the list (pending or claimed by anyone)."""
+        ...
+
+    # --- audit --------------------------------------------------------------------------
     async def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
+
+    # --- webhooks (flowctl.engine.webhooks; the outbox in flowctl.engine.store.sql.webhooks)
+    async def create_webhook(
+        self, url: str, events: Sequence[str], *, actor: str
+    ) -> tuple[Webhook, str]:
+        """Subscribe ``url`` to ``events``: its record and its signing secret (shown
+        once). The URL must be one the tenant's policy lets it reach."""
+        ...
+
+    async def webhooks(self) -> list[Webhook]: ...
+    async def delete_webhook(self, webhook_id: str, *, actor: str) -> Webhook: ...
+    async def deliveries(
+        self, *, status: str | None = None, limit: int = 100
+    ) -> list[Delivery]: ...
+    async def replay_delivery(self, delivery_id: str, *, actor: str) -> Delivery: ...
 
     # --- API keys (flowctl.engine.store.keys) ---------------------------------------------------
     async def create_key(self, role: str, *, actor: str, name: str = "") -> tuple[ApiKey, str]:
@@ -235,6 +302,19 @@ class Store(Protocol):
     async def changes(self) -> int:
         """A counter bumped by every publish, rollback, delete and tenant change: poll it to
         learn cheaply that pointers or routing moved."""
+        ...
+
+    async def claim_deliveries(
+        self, *, holder: str, limit: int = 100, lease: float = 30.0
+    ) -> list[Outbound]:
+        """Webhook deliveries that are due, across tenants, claimed for ``holder`` for
+        ``lease`` seconds (a deliverer: ``flowctl.worker.webhooks``)."""
+        ...
+
+    async def finish_deliveries(
+        self, results: Sequence[tuple[str, str, str | None, float | None]], *, holder: str
+    ) -> None:
+        """Each attempt's outcome: (tenant id, delivery id, error or None, retry at)."""
         ...
 
     async def wait_for_change(self, seen: int, timeout: float) -> int:

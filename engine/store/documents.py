@@ -94,6 +94,7 @@ class Prepared(msgspec.Struct, frozen=True, kw_only=True):
     document: str
     hash: str
     findings: list[StoredFinding]
+    enabled: bool = True  # the document's own `enabled`: false, and no job is routed to it
 
     @property
     def errors(self) -> int:
@@ -172,7 +173,14 @@ def prepare(
         )
         for x in located
     ]
-    return Prepared(flow_id=chosen, document=text, hash=content_hash(value), findings=findings)
+    return Prepared(
+        flow_id=chosen,
+        document=text,
+        hash=content_hash(value),
+        findings=findings,
+        # a document that does not decode as a flow has errors: it is never published
+        enabled=loaded.flow is None or loaded.flow.enabled,
+    )
 
 
 async def prepare_for(

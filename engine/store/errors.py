@@ -15,6 +15,7 @@ code the CLI uses and a message that names the store and says what to do.
         ├── StoreConflict        exit 1   an optimistic check failed: someone changed it first
         ├── PointerRefused       exit 2   the published pointer cannot move so from where it is
         ├── FlowInUse            exit 2   a flow to delete is published or routed to
+        ├── CallbackRefused      exit 1   a callback someone else claimed, or one closed
         ├── NotPublishable       exit 1   the version has error-level lint findings
         ├── QuotaExceeded        exit 1   the tenant's policy allows it no more versions or bytes
         └── SessionLimitReached  exit 1   the tenant's concurrent-session limit is reached
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlreadyExists",
+    "CallbackRefused",
     "FlowInUse",
     "NotFound",
     "NotPublishable",
@@ -115,6 +117,13 @@ class PointerRefused(StoreError):
 class FlowInUse(StoreError):
     """A flow cannot be deleted while new sessions may get it: it is published, or the
     tenant's routing names it. The message says what to undo first."""
+
+
+class CallbackRefused(StoreError):
+    """A callback cannot move as asked: someone else has claimed it, or it is done or
+    cancelled already. Like :class:`StoreConflict`, someone got there first."""
+
+    exit_code = 1
 
 
 class NotPublishable(StoreError):

@@ -19,8 +19,11 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Callback",
+    "CallbackStatus",
+    "Delivery",
     "Expected",
     "FlowInfo",
+    "Outbound",
     "Publication",
     "PushResult",
     "SecretInfo",
@@ -31,6 +34,7 @@ __all__ = [
     "TenantSettings",
     "Version",
     "VersionInfo",
+    "Webhook",
     "check_options",
     "version_name",
 ]
@@ -133,11 +137,17 @@ class PushResult(_Record, kw_only=True, frozen=True):
 
 
 class FlowInfo(_Record, kw_only=True, frozen=True):
+    """A flow: its latest and published versions, and whether new sessions may be
+    routed to it (``enabled``): not when it is disabled (``disabled_at``, ``flowctl
+    store disable``) or its published version says ``"enabled": false``."""
+
     flow_id: str
     latest: int
     published: int | None = None
     published_at: float | None = None
     created_at: float
+    enabled: bool = True
+    disabled_at: float | None = None
 
 
 # How a flow's published pointer moves (``Publication.action``).
@@ -167,19 +177,72 @@ class SessionInfo(_Record, kw_only=True, frozen=True):
     ended_at: float | None = None
     end_reason: str | None = None
     events: int = 0
+    summary: Any = None  # what the call came to (engine/summary.py), once it ended
+
+
+class Webhook(_Record, kw_only=True, frozen=True):
+    """A tenant's subscription: where its calls' events are posted, and which. The
+    signing secret is shown once, when it is made (``create_webhook``)."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    created_at: float
+    created_by: str
+
+
+class Delivery(_Record, kw_only=True, frozen=True):
+    """One event for one subscription, in the outbox. ``delivery_id`` is the event id
+    the receiver sees (``Flowctl-Event-Id``), the same on every attempt."""
+
+    delivery_id: str
+    webhook_id: str
+    event: str
+    session_id: str | None = None
+    payload: Any = None
+    created_at: float
+    status: Literal["pending", "delivering", "delivered", "dead"] = "pending"
+    attempts: int = 0
+    next_at: float
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
+class Outbound(_Record, kw_only=True, frozen=True):
+    """A claimed delivery with what sending it takes: where, the secret to sign with,
+    and the tenant's egress allowlist."""
+
+    delivery: Delivery
+    tenant_id: str
+    url: str
+    secret: str
+    egress_hosts: tuple[str, ...]
+
+
+# Where a callback is: waiting, claimed by someone, or closed (done or cancelled).
+CallbackStatus = Literal["pending", "claimed", "done", "cancelled"]
 
 
 class Callback(_Record, kw_only=True, frozen=True):
     """A callback the caller asked for (``schedule_callback``) or was promised when
-    busy (``handle_is_busy``); ``when`` is in the caller's words."""
+    busy (``handle_is_busy``), in session ``session_id``: who to call (``caller``, when
+    the session knew), ``when`` and ``reason`` in the caller's words, and the tool's
+    other arguments (``details``). Claimed by one person (``claimed_by``), then done or
+    cancelled (``closed_by``)."""
 
     callback_id: int
     session_id: str
+    caller: str | None = None
     when: str | None
     reason: str | None = None
+    details: dict[str, Any] = {}
     busy: bool = False
     requested_at: float
-    status: Literal["pending", "done", "cancelled"] = "pending"
+    status: CallbackStatus = "pending"
+    claimed_by: str | None = None
+    claimed_at: float | None = None
+    closed_by: str | None = None
+    closed_at: float | None = None
 
 
 class AuditEntry(_Record, kw_only=True, frozen=True):

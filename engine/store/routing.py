@@ -185,7 +185,12 @@ async def tenant_catalog(store: TenantStore) -> TenantCatalog:
     info = await store.info()
     flows = await store.flows()
     entries = {
-        f.flow_id: FlowEntry(flow_id=f.flow_id, tenant_id=info.tenant_id, version=str(f.published))
+        f.flow_id: FlowEntry(
+            flow_id=f.flow_id,
+            tenant_id=info.tenant_id,
+            version=str(f.published),
+            enabled=f.enabled,
+        )
         for f in flows
         if f.published is not None
     }

@@ -130,7 +130,7 @@ class PostgresStore(SQLStore):
         except BaseException:
             await pool.close()
             raise
-        store = cls(url, Shared(db, db, EventWriter(db), clock, validate_routing, catalog))
+        store = cls(url, Shared(db, db, EventWriter(db, clock), clock, validate_routing, catalog))
         store.url = redact(url)
         store.migrated = migrated
         store.schema_version = LATEST

@@ -36,6 +36,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "audit": ("entry_id",),
     "api_keys": ("key_id",),
     "secrets": ("tenant_id", "name"),
+    "webhooks": ("tenant_id", "webhook_id"),
+    "webhook_deliveries": ("tenant_id", "delivery_id"),
 }
 PAGE = 2000
 

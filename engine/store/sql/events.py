@@ -9,15 +9,22 @@ rows, whatever the number of sessions. A batch is never split, a session's batch
 keep their order, and each caller hears about its own batch only: its new event count,
 or why that batch (and only it) was refused. Nothing waits on a timer, so a lone
 batch is written at once.
+
+A ``callback`` event books its callback in the same transaction
+(``flowctl.engine.store.sql.callbacks.booked``): a promise recorded is a callback kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flowctl.engine.store.errors import NotFound, StoreError
+from flowctl.engine.store.sql.callbacks import booked
 from flowctl.engine.store.sql.db import Db, Tx
+from flowctl.engine.store.sql.outbox import enqueue, subscribers
 
 __all__ = ["EventWriter"]
 
@@ -33,21 +40,30 @@ class _Append:
     tenant_id: str
     session_id: str
     rows: list[EventRow]
+    hooks: list[tuple[str, Any]]  # the webhook events the rows give (type, data)
     done: asyncio.Future[int] = field(repr=False)
 
 
 class EventWriter:
     """Appends events for every tenant handle sharing one writer connection."""
 
-    def __init__(self, db: Db) -> None:
+    def __init__(self, db: Db, clock: Callable[[], float]) -> None:
         self._db = db
+        self._clock = clock
         self._queue: list[_Append] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def append(self, tenant_id: str, session_id: str, rows: list[EventRow]) -> int:
-        """Write ``rows`` after the session's events; its new event count."""
+    async def append(
+        self,
+        tenant_id: str,
+        session_id: str,
+        rows: list[EventRow],
+        hooks: list[tuple[str, Any]] | None = None,
+    ) -> int:
+        """Write ``rows`` after the session's events, and put the webhook events they
+        give (``hooks``) in the outbox, in the same transaction; its new event count."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Append(tenant_id, session_id, rows, done))
+        self._queue.append(_Append(tenant_id, session_id, rows, hooks or [], done))
         if self._flushing is None:
             self._flushing = asyncio.ensure_future(self._flush())
         return await done
@@ -75,9 +91,11 @@ class EventWriter:
     async def _write(self, group: list[_Append]) -> None:
         keys = list(dict.fromkeys((a.tenant_id, a.session_id) for a in group))
         outcomes: list[int | StoreError] = []
+        outbox: list[tuple[str, str | None, str, Any]] = []
         async with self._db.transaction() as tx:
             state = await _sessions(tx, keys)
             inserts: list[tuple[str, str, int, str, float, bytes]] = []
+            accepted: list[tuple[str, str, list[EventRow]]] = []
             for a in group:
                 key = (a.tenant_id, a.session_id)
                 found = state.get(key)
@@ -99,6 +117,8 @@ class EventWriter:
                 count += len(a.rows)
                 state[key] = (count, False)
                 outcomes.append(count)
+                outbox.extend((a.tenant_id, a.session_id, event, data) for event, data in a.hooks)
+                accepted.append((a.tenant_id, a.session_id, a.rows))
             if inserts:
                 await tx.many(
                     "INSERT INTO session_events (tenant_id, session_id, seq, kind, at, body) "
@@ -109,6 +129,11 @@ class EventWriter:
                     "UPDATE sessions SET events = ? WHERE tenant_id = ? AND session_id = ?",
                     [(count, *key) for key, (count, _) in state.items()],
                 )
+                outbox += await booked(tx, accepted)
+            if outbox:
+                hooks = await subscribers(tx, (tenant for tenant, _, _, _ in outbox))
+                if hooks:  # the clock is read only when something is queued
+                    await enqueue(tx, outbox, self._clock(), hooks)
         for append, outcome in zip(group, outcomes, strict=True):  # only once committed
             if append.done.done():  # its caller was cancelled; the rows are written anyway
                 continue

@@ -1,6 +1,11 @@
 """Flows in the store: storing prepared versions, reading them, moving the
 published pointer (publish, rollback, unpublish) in a write transaction with an
-optional optimistic check, and deleting a flow no one can get any more.
+optional optimistic check, disabling and enabling a flow, and deleting a flow no one
+can get any more.
+
+A flow is enabled (routed to) unless it is disabled (``flows.disabled_at``) or its
+published version says ``"enabled": false`` (``flow_versions.enabled``, kept at push),
+so routing reads it with the flow's row and never reads a document.
 
 A deleted flow is marked (``flows.deleted_at``), not erased: versions are immutable
 and the sessions recorded on them stay readable. Every read here skips it, so it is
@@ -44,8 +49,18 @@ __all__ = ["Flows"]
 
 _VERSION = columns(VersionInfo)
 _PUBLICATION = columns(Publication)
-_FLOW = columns(FlowInfo)
+# 1 when the flow is not disabled and its published version (if any) is enabled.
+_ENABLED = (
+    "CASE WHEN disabled_at IS NULL AND coalesce((SELECT v.enabled FROM flow_versions v "
+    "WHERE v.tenant_id = flows.tenant_id AND v.flow_id = flows.flow_id "
+    "AND v.version = flows.published), 1) = 1 THEN 1 ELSE 0 END"
+)
+_FLOW = columns(FlowInfo, enabled=_ENABLED)
 _findings = msgspec.json.Decoder(list[StoredFinding])
+
+
+def _flow_info(row: Row) -> FlowInfo:
+    return record(FlowInfo, row, enabled=bool)
 
 
 class Flows(TenantPart):
@@ -127,8 +142,8 @@ class Flows(TenantPart):
             )
             await tx.run(
                 "INSERT INTO flow_versions (tenant_id, flow_id, version, hash, document, "
-                "author, created_at, findings, errors, warnings) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "author, created_at, findings, errors, warnings, enabled) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     *key,
                     version,
@@ -139,6 +154,7 @@ class Flows(TenantPart):
                     findings,
                     prepared.errors,
                     prepared.warnings,
+                    int(prepared.enabled),
                 ),
             )
             await tx.run(
@@ -170,7 +186,7 @@ class Flows(TenantPart):
             "ORDER BY flow_id",
             (self._tenant_id,),
         )
-        return [record(FlowInfo, r) for r in rows]
+        return [_flow_info(r) for r in rows]
 
     async def versions(self, flow_id: str) -> list[VersionInfo]:
         if await self._flow(self._r, "1", flow_id) is None:
@@ -280,7 +296,7 @@ class Flows(TenantPart):
             row = await self._flow(tx, _FLOW, flow_id)
             if row is None:
                 raise self._unknown("flow", flow_id)
-            flow = record(FlowInfo, row)
+            flow = _flow_info(row)
             if flow.published is not None:
                 raise FlowInUse(
                     f"Cannot delete `{flow_id}`: v{flow.published} is published; unpublish "
@@ -306,6 +322,34 @@ class Flows(TenantPart):
             await audit(tx, self._tenant_id, actor, "flow.delete", flow_id, detail, now)
             await bump_changes(tx)
         return flow
+
+    async def disable(self, flow_id: str, *, actor: str) -> FlowInfo:
+        return await self._set_disabled(flow_id, True, actor)
+
+    async def enable(self, flow_id: str, *, actor: str) -> FlowInfo:
+        return await self._set_disabled(flow_id, False, actor)
+
+    async def _set_disabled(self, flow_id: str, disabled: bool, actor: str) -> FlowInfo:
+        """Set or clear the flag; audited, and counted as a change (workers route by
+        it), when it moves. Asking for what is so already changes nothing."""
+        check_actor(actor)
+        async with self._w.transaction() as tx:
+            row = await self._flow(tx, "disabled_at, published", flow_id)
+            if row is None:
+                raise self._unknown("flow", flow_id)
+            if (row["disabled_at"] is not None) != disabled:
+                now = self._clock()
+                await tx.run(
+                    "UPDATE flows SET disabled_at = ? WHERE tenant_id = ? AND flow_id = ?",
+                    (now if disabled else None, self._tenant_id, flow_id),
+                )
+                action = "flow.disable" if disabled else "flow.enable"
+                detail = {"published": row["published"]}
+                await audit(tx, self._tenant_id, actor, action, flow_id, detail, now)
+                await bump_changes(tx)
+            row = await self._flow(tx, _FLOW, flow_id)
+        assert row is not None
+        return _flow_info(row)
 
     @asynccontextmanager
     async def _moving(

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from flowctl.engine.boundary import ToolCatalog
 from flowctl.engine.store.errors import NotFound
 from flowctl.engine.store.sql.db import Db, Row, Tx
-from flowctl.engine.store.sql.events import EventWriter
 from flowctl.engine.store.sql.rows import columns, record
+
+if TYPE_CHECKING:  # the event writer books callbacks, a part of its own
+    from flowctl.engine.store.sql.events import EventWriter
 
 __all__ = ["Shared", "TenantPart"]
 

@@ -1,6 +1,7 @@
 """Sessions in the store: their pinned version and routing decision, their
-events (written in batches, see ``events``), their callbacks. Every row is keyed
-by tenant first, so a session id only means something within its tenant.
+events (written in batches, see ``events``; the callbacks they promise are in
+``callbacks``). Every row is keyed by tenant first, so a session id only means
+something within its tenant.
 """
 
 from __future__ import annotations
@@ -11,30 +12,26 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import msgspec
 
-from flowctl.engine.store.documents import check_actor, check_id
-from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached, StoreError
+from flowctl.engine.store.documents import check_id
+from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached
 from flowctl.engine.store.events import decode_event, encode_event
-from flowctl.engine.store.records import Callback, SessionInfo, SessionStart, check_options
-from flowctl.engine.store.sql.db import Db, Tx, audit
+from flowctl.engine.store.records import SessionInfo, SessionStart, check_options
+from flowctl.engine.store.sql.db import Db, Tx
+from flowctl.engine.store.sql.outbox import enqueue, wants
 from flowctl.engine.store.sql.part import TenantPart
 from flowctl.engine.store.sql.rows import columns, json_value, record
+from flowctl.engine.webhooks import event_payloads, transcript_and_path
 
 if TYPE_CHECKING:
     from flowctl.engine.runtime import Event
 
-__all__ = ["CALLBACK_STATUSES", "Sessions"]
+__all__ = ["Sessions"]
 
-CALLBACK_STATUSES = ("pending", "done", "cancelled")
 _SESSION = columns(SessionInfo)
-_CALLBACK = columns(Callback, when="due")
 
 
 def _session(row: Any) -> SessionInfo:
-    return record(SessionInfo, row, routing=json_value)
-
-
-def _callback(row: Any) -> Callback:
-    return record(Callback, row, busy=bool)
+    return record(SessionInfo, row, routing=json_value, summary=json_value)
 
 
 class Sessions(TenantPart):
@@ -96,6 +93,8 @@ class Sessions(TenantPart):
                 "started_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (self._tenant_id, session_id, flow_id, version, routing_text, now),
             )
+            started = {"flow_id": flow_id, "version": version, "routing": routing}
+            await enqueue(tx, [(self._tenant_id, session_id, "call.started", started)], now)
         return SessionInfo(
             session_id=session_id,
             flow_id=flow_id,
@@ -108,23 +107,56 @@ class Sessions(TenantPart):
         """Written with the batches of other sessions that arrive meanwhile, in one
         transaction (see ``flowctl.engine.store.sql.events``)."""
         rows = [encode_event(e) for e in events]
-        return await self._events.append(self._tenant_id, session_id, rows)
+        hooks = event_payloads(events)
+        return await self._events.append(self._tenant_id, session_id, rows, hooks)
 
-    async def end_session(self, session_id: str, *, reason: str) -> SessionInfo:
-        """Mark the session ended; ending it again changes nothing (the first reason
-        stays), so a worker that ends a session twice on shutdown does no harm."""
+    async def end_session(
+        self, session_id: str, *, reason: str, summary: Any = None
+    ) -> SessionInfo:
+        """Mark the session ended, with what it came to (``summary``: JSON data, e.g.
+        ``engine.summary.CallSummary``); ending it again changes nothing (the first
+        reason stays), so a worker that ends a session twice on shutdown does no harm."""
         now = self._clock()
+        summary_text = None if summary is None else msgspec.json.encode(summary).decode()
         async with self._w.transaction() as tx:
-            row = await self._row(tx, "ended_at", "sessions", session_id=session_id)
+            row = await self._row(
+                tx, "ended_at, flow_id, version, started_at", "sessions", session_id=session_id
+            )
             if row is None:
                 raise self._unknown("session", session_id)
             if row["ended_at"] is None:
                 await tx.run(
-                    "UPDATE sessions SET ended_at = ?, end_reason = ? "
+                    "UPDATE sessions SET ended_at = ?, end_reason = ?, summary = ? "
                     "WHERE tenant_id = ? AND session_id = ?",
-                    (now, reason, self._tenant_id, session_id),
+                    (now, reason, summary_text, self._tenant_id, session_id),
                 )
+                if await wants(tx, self._tenant_id, "call.ended"):
+                    ended = await self._ended_payload(tx, session_id, row, reason, now, summary)
+                    await enqueue(tx, [(self._tenant_id, session_id, "call.ended", ended)], now)
         return await self.session(session_id)
+
+    async def _ended_payload(
+        self, tx: Tx, session_id: str, row: Any, reason: str, now: float, summary: Any
+    ) -> dict[str, Any]:
+        """``call.ended``'s data: the session, its transcript and path (from its events),
+        its variables and summary."""
+        rows = await tx.all(
+            "SELECT body FROM session_events WHERE tenant_id = ? AND session_id = ? ORDER BY seq",
+            (self._tenant_id, session_id),
+        )
+        transcript, path = transcript_and_path(decode_event(r["body"]) for r in rows)
+        variables = summary.get("variables") if isinstance(summary, dict) else None
+        return {
+            "flow_id": row["flow_id"],
+            "version": row["version"],
+            "reason": reason,
+            "started_at": row["started_at"],
+            "ended_at": now,
+            "transcript": transcript,
+            "path": path,
+            "variables": variables or {},
+            "summary": summary,
+        }
 
     async def session(self, session_id: str) -> SessionInfo:
         row = await self._row(self._r, _SESSION, "sessions", session_id=session_id)
@@ -173,60 +205,3 @@ class Sessions(TenantPart):
                 (self._tenant_id, session_id),
             )
         return [decode_event(r["body"]) for r in rows]
-
-    # --- callbacks ----------------------------------------------------------------------
-
-    async def schedule_callback(
-        self, session_id: str, *, when: str | None, reason: str | None = None, busy: bool = False
-    ) -> Callback:
-        now = self._clock()
-        async with self._w.transaction() as tx:
-            await self._require_session(tx, session_id)
-            row = await tx.one(
-                "INSERT INTO callbacks (tenant_id, session_id, due, reason, busy, requested_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING callback_id",
-                (self._tenant_id, session_id, when, reason, int(busy), now),
-            )
-            assert row is not None
-            callback_id = int(row["callback_id"])
-        return Callback(
-            callback_id=callback_id,
-            session_id=session_id,
-            when=when,
-            reason=reason,
-            busy=busy,
-            requested_at=now,
-        )
-
-    async def callbacks(self, *, status: str | None = "pending") -> list[Callback]:
-        await self._require_tenant(self._r)
-        where, params = "tenant_id = ?", [self._tenant_id]
-        if status is not None:
-            where += " AND status = ?"
-            params.append(status)
-        rows = await self._r.all(
-            f"SELECT {_CALLBACK} FROM callbacks WHERE {where} ORDER BY requested_at, callback_id",
-            params,
-        )
-        return [_callback(r) for r in rows]
-
-    async def set_callback_status(self, callback_id: int, status: str, *, actor: str) -> Callback:
-        if status not in CALLBACK_STATUSES:
-            allowed = ", ".join(f"`{s}`" for s in CALLBACK_STATUSES)
-            raise StoreError(f"Unknown callback status `{status}`; expected one of {allowed}")
-        check_actor(actor)
-        now = self._clock()
-        async with self._w.transaction() as tx:
-            row = await self._row(tx, _CALLBACK, "callbacks", callback_id=callback_id)
-            if row is None:
-                raise NotFound(f"Unknown callback {callback_id} for tenant `{self._tenant_id}`")
-            await tx.run(
-                "UPDATE callbacks SET status = ? WHERE tenant_id = ? AND callback_id = ?",
-                (status, self._tenant_id, callback_id),
-            )
-            found = _callback(row)
-            detail = {"status": status, "previous": found.status}
-            await audit(
-                tx, self._tenant_id, actor, "callback.status", str(callback_id), detail, now
-            )
-        return msgspec.structs.replace(found, status=status)

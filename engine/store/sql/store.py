@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, Unpack
 
 from flowctl.engine.boundary import ToolCatalog
 from flowctl.engine.store.documents import check_actor, check_id, check_limit
 from flowctl.engine.store.errors import AlreadyExists
-from flowctl.engine.store.records import ApiKey, Tenant, TenantSettings, check_options
+from flowctl.engine.store.records import ApiKey, Outbound, Tenant, TenantSettings, check_options
 from flowctl.engine.store.sql.db import Db, audit, bump_changes
 from flowctl.engine.store.sql.keys import authenticate
+from flowctl.engine.store.sql.outbox import claim, finish
 from flowctl.engine.store.sql.part import Shared
 from flowctl.engine.store.sql.tenant import (
     TENANT_COLUMNS,
@@ -133,6 +135,18 @@ class SQLStore:
         answers as soon as it differs from ``seen``)."""
         await asyncio.sleep(timeout)
         return await self.changes()
+
+    async def claim_deliveries(
+        self, *, holder: str, limit: int = 100, lease: float = 30.0
+    ) -> list[Outbound]:
+        return await claim(
+            self._shared.writer, holder=holder, now=self._shared.clock(), limit=limit, lease=lease
+        )
+
+    async def finish_deliveries(
+        self, results: Sequence[tuple[str, str, str | None, float | None]], *, holder: str
+    ) -> None:
+        await finish(self._shared.writer, results, holder=holder, now=self._shared.clock())
 
     async def changes(self) -> int:
         row = await self._shared.reader.one("SELECT counter FROM changes WHERE id = 1")

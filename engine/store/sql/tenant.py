@@ -1,8 +1,8 @@
 """One tenant's handle in the store: :class:`SQLTenantStore`, the tenant's own
 settings (routing, limits, policy) and audit log here, its flows in ``flows``, its
-sessions in ``sessions``, its API keys in ``keys`` and its secrets in ``secrets``, each
-a part over ``part.TenantPart``. Every statement names the handle's tenant, so no
-method can reach another tenant's rows.
+sessions in ``sessions`` and their callbacks in ``callbacks``, its API keys in
+``keys`` and its secrets in ``secrets``, each a part over ``part.TenantPart``. Every
+statement names the handle's tenant, so no method can reach another tenant's rows.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from flowctl.engine.boundary import Boundary, TenantPolicy
 from flowctl.engine.store.documents import check_actor, check_limit
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import AuditEntry, Tenant
+from flowctl.engine.store.sql.callbacks import Callbacks
 from flowctl.engine.store.sql.db import Row, audit, bump_changes
 from flowctl.engine.store.sql.flows import Flows
 from flowctl.engine.store.sql.keys import Keys
 from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
 from flowctl.engine.store.sql.secrets import Secrets
 from flowctl.engine.store.sql.sessions import Sessions
+from flowctl.engine.store.sql.webhooks import Webhooks
 
 __all__ = ["TENANT_COLUMNS", "SQLTenantStore", "check_policy", "check_routing", "tenant_record"]
 
@@ -81,7 +83,7 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLTenantStore(Flows, Sessions, Keys, Secrets):
+class SQLTenantStore(Flows, Sessions, Callbacks, Keys, Secrets, Webhooks):
     """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQL store."""
 
     @property

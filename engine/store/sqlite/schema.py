@@ -200,5 +200,90 @@ _V4 = [
     "ALTER TABLE flows ADD COLUMN deleted_at REAL",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+_V5_CALLBACKS = [
+    # Callbacks are worked through: claimed by someone (who, when; no one else may then
+    # take it), then done or cancelled (who, when). Each is written from the session's
+    # recorded `callback` event, with who to call (`caller`) and the tool's other
+    # arguments (`details`, JSON). SQLite cannot change a CHECK constraint in place,
+    # so the table is rebuilt, as _V2 rebuilt publications; no other table refers to it.
+    """CREATE TABLE callbacks_v5 (
+        callback_id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        caller TEXT,
+        due TEXT,
+        reason TEXT,
+        details TEXT,
+        busy INTEGER NOT NULL DEFAULT 0,
+        requested_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'claimed', 'done', 'cancelled')),
+        claimed_by TEXT,
+        claimed_at REAL,
+        closed_by TEXT,
+        closed_at REAL,
+        FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, session_id)
+    )""",
+    """INSERT INTO callbacks_v5
+        (callback_id, tenant_id, session_id, due, reason, busy, requested_at, status)
+    SELECT callback_id, tenant_id, session_id, due, reason, busy, requested_at, status
+    FROM callbacks""",
+    "DROP TABLE callbacks",
+    "ALTER TABLE callbacks_v5 RENAME TO callbacks",
+    "CREATE INDEX callbacks_by_tenant ON callbacks (tenant_id, status, requested_at)",
+    # A flow can be disabled (`flowctl store disable`): never routed to, whatever is
+    # published, until enabled again.
+    "ALTER TABLE flows ADD COLUMN disabled_at REAL",
+    # A version's own `enabled` (the document's top-level `enabled`, default true), kept
+    # at push so routing need not read documents. Versions pushed before are read once
+    # here: the immutability trigger steps aside for that one update.
+    "ALTER TABLE flow_versions ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1",
+    "DROP TRIGGER flow_versions_never_change",
+    """UPDATE flow_versions SET enabled = 0
+    WHERE CASE WHEN json_valid(document)
+               THEN json_type(document, '$.enabled') = 'false' ELSE 0 END""",
+    """CREATE TRIGGER flow_versions_never_change BEFORE UPDATE ON flow_versions
+    BEGIN SELECT RAISE(ABORT, 'flow versions are immutable'); END""",
+]
+
+_V6_WEBHOOKS = [
+    # A tenant's webhook subscriptions (engine/webhooks.py): where, which events, and
+    # the secret deliveries are signed with (kept: signing needs it).
+    """CREATE TABLE webhooks (
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        webhook_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, webhook_id)
+    ) WITHOUT ROWID""",
+    # The outbox: one row per event per subscription, written in the transaction of
+    # what it tells of, claimed by a deliverer for a lease, retried until `dead`.
+    """CREATE TABLE webhook_deliveries (
+        tenant_id TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        webhook_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        session_id TEXT,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'delivering', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        claimed_by TEXT,
+        claimed_until REAL,
+        last_error TEXT,
+        delivered_at REAL,
+        PRIMARY KEY (tenant_id, delivery_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_at)",
+    "CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant_id, created_at)",
+    # What the call came to (engine/summary.py), written when it ends.
+    "ALTER TABLE sessions ADD COLUMN summary TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5_CALLBACKS, _V6_WEBHOOKS]
 LATEST = len(MIGRATIONS)

@@ -63,7 +63,7 @@ class SQLiteStore(SQLStore):
         except BaseException:
             await writer.close()
             raise
-        events = EventWriter(writer)
+        events = EventWriter(writer, clock)
         store = cls(url, Shared(writer, reader, events, clock, validate_routing, catalog))
         store.migrated = migrated
         store.schema_version = LATEST
