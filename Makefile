@@ -25,7 +25,7 @@ UVFLAGS ?= --quiet
 TYPECHECK := .typecheck/flowctl
 $(TYPECHECK):
 	mkdir -p $@
-	for p in engine worker cli api; do ln -sfn ../../$$p $@/$$p; done
+	for p in engine worker cli api metrics; do ln -sfn ../../$$p $@/$$p; done
 
 # Into a plain folder, not a venv: making a venv runs ensurepip, 7 s of a 14 s set-up.
 $(UV): requirements-uv.txt
@@ -41,7 +41,7 @@ $(UV): requirements-uv.txt
 # otherwise compile click, msgspec and typing_extensions again on every run (+140 ms).
 $(STAMP): pyproject.toml uv.lock $(UV)
 	$(UV) sync $(UVFLAGS) --locked --extra dev --compile-bytecode
-	$(BIN)/python -m compileall -q engine cli worker api
+	$(BIN)/python -m compileall -q engine cli worker api metrics
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -88,7 +88,7 @@ test-latest: $(UV) | $(TYPECHECK)
 	rm -rf .venv-latest
 
 bench: $(STAMP)
-	$(BIN)/python -m compileall -q engine cli worker api
+	$(BIN)/python -m compileall -q engine cli worker api metrics
 	$(BIN)/python bench/lint_bench.py
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/route_bench.py
@@ -96,6 +96,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/worker_bench.py
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/tools_bench.py
+	$(BIN)/python bench/metrics_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .venv-latest build *.egg-info .pytest_cache .ruff_cache .mypy_cache .typecheck

@@ -20,7 +20,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
@@ -45,6 +45,9 @@ from flowctl.api.versions import VersionCache
 from flowctl.engine import __version__
 from flowctl.engine.boundary import ToolCatalog
 
+if TYPE_CHECKING:
+    from flowctl.metrics import Metrics
+
 __all__ = ["Settings", "create_app", "livekit_from_env"]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,9 @@ class Settings:
     livekit: LiveKitCredentials | None = None
     # The operator's tool catalog (`--tools`): what tenants' flows may name.
     catalog: ToolCatalog | None = None
+    # Where the store's operations are timed (`--metrics-port`); None: nowhere. The
+    # metrics are served on a port of their own, never by this app (docs/security.md).
+    metrics: Metrics | None = None
 
 
 def livekit_from_env(environ: Any = os.environ) -> LiveKitCredentials | None:
@@ -144,6 +150,10 @@ def create_app(settings: Settings) -> Litestar:
         store = await open_store(
             settings.store_url, validate_routing=validate_routing, catalog=settings.catalog
         )
+        if settings.metrics is not None:
+            from flowctl.metrics import timed
+
+            store = timed(store, settings.metrics)
         app.state.store = store
         # Everything loaded so far (Litestar, the engine, lint's rules) lives as long as
         # the process: frozen, a full collection no longer walks it. In

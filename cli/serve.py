@@ -6,10 +6,12 @@ the store commands start as fast as before.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
+from flowctl.cli.metrics import metrics_options, serving_metrics
 from flowctl.cli.store_common import read_catalog, store_option, tools_option
 
 __all__ = ["serve"]
@@ -37,8 +39,16 @@ __all__ = ["serve"]
 )
 @tools_option
 @click.option("--access-log/--no-access-log", default=True, help="Log every request.")
+@metrics_options
 def serve(
-    host: str, port: int, url: str, tools_path: Path | None, access_log: bool, **settings: str
+    host: str,
+    port: int,
+    url: str,
+    tools_path: Path | None,
+    access_log: bool,
+    metrics_port: int | None,
+    metrics_host: str,
+    **settings: str,
 ) -> None:
     """The admin HTTP API: flows, versions, sessions, routing and LiveKit tokens per
     tenant, authenticated by keys from `flowctl keys create`. OpenAPI at /openapi.json,
@@ -50,6 +60,10 @@ def serve(
     one writer, and every request is a few indexed reads. Pushed flows are linted as
     their tenant's, against the tool catalog given with --tools (its functions need not
     be importable here: the workers check them).
+
+    With --metrics-port, Prometheus metrics (the store's operations, the process's own)
+    are served at /metrics on that port, on loopback unless --metrics-host says
+    otherwise, never on the API's port: their labels name every tenant.
     """
     import asyncio
 
@@ -74,8 +88,13 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(name)s: %(message)s")
 
     livekit = livekit_from_env()
+    metrics = None
+    if metrics_port is not None:
+        from flowctl.metrics import Metrics
+
+        metrics = Metrics.shared()
     # settings: --platform-tenant and --agent-name, by the names Settings gives them
-    served = Settings(store_url=url, livekit=livekit, catalog=catalog, **settings)
+    served = Settings(store_url=url, livekit=livekit, catalog=catalog, metrics=metrics, **settings)
     click.echo(
         f"flowctl serve: store {url}; docs at http://{host}:{port}/docs"
         + ("" if livekit else "; no LIVEKIT_API_KEY/SECRET: tokens answer 503"),
@@ -87,12 +106,19 @@ def serve(
     # costs every other request milliseconds, not tens of them (bench/api_bench.py:
     # /health p99 55 ms at 5 ms, 38 ms at 1 ms, p50 12 ms and 3 ms).
     sys.setswitchinterval(0.001)
-    uvicorn.run(
-        create_app(served),
-        host=host,
-        port=port,
-        access_log=access_log,
-        log_level="info",
-        # Requests are short; on SIGTERM wait this long for those in flight.
-        timeout_graceful_shutdown=5,
-    )
+    app = create_app(served)
+    with contextlib.ExitStack() as stack:
+        if metrics is not None and metrics_port is not None:
+            assert metrics.registry is not None  # the process's own: its scrape
+            stack.enter_context(
+                serving_metrics(metrics.registry, metrics_host, metrics_port, name="flowctl serve")
+            )
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            access_log=access_log,
+            log_level="info",
+            # Requests are short; on SIGTERM wait this long for those in flight.
+            timeout_graceful_shutdown=5,
+        )

@@ -8,6 +8,7 @@ fast).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import click
 
 from flowctl.cli.exits import Failure
+from flowctl.cli.metrics import metrics_options, serving_metrics
 from flowctl.cli.route import catalog_options, routing_catalog
 from flowctl.cli.store_common import (
     flows_option,
@@ -31,6 +33,7 @@ _LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = metrics_options(command)
     command = tools_option(command)
     command = click.option(
         "--log-level",
@@ -86,6 +89,11 @@ def worker() -> None:
     and refused to its calls, and the worker serves every other. A tool catalog
     (--tools) whose functions do not import stops it (exit 2). It connects with
     LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET.
+
+    With --metrics-port, every job process records Prometheus metrics (calls, turns,
+    edges, tools, refusals, the first word, the store) into a multiprocess directory
+    (PROMETHEUS_MULTIPROC_DIR, else a temporary one), and the worker serves them summed
+    at /metrics, beside LiveKit's own (docs/deployment.md, "Monitoring").
     """
 
 
@@ -111,8 +119,48 @@ def _serve(
     log_level: str,
     tools_path: Path | None,
     lease_seconds: float,
+    metrics_port: int | None,
+    metrics_host: str,
     *,
     dev: bool,
+) -> None:
+    metrics_dir, made = "", False
+    if metrics_port is not None:
+        # Before LiveKit imports prometheus_client, which reads the directory then; the
+        # job processes inherit it.
+        from flowctl.metrics.exposition import use_directory
+
+        metrics_dir, made = use_directory()
+    try:
+        _run(
+            flows_dir,
+            store_url,
+            agent_name,
+            log_level,
+            tools_path,
+            dev=dev,
+            lease_seconds=lease_seconds,
+            metrics_dir=metrics_dir,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
+        )
+    finally:
+        if made:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run(
+    flows_dir: Path,
+    store_url: str | None,
+    agent_name: str,
+    log_level: str,
+    tools_path: Path | None,
+    *,
+    dev: bool,
+    lease_seconds: float,
+    metrics_dir: str,
+    metrics_host: str,
+    metrics_port: int | None,
 ) -> None:
     from flowctl.engine.errors import FlowError
     from flowctl.worker.server import FlowServer, WorkerConfig, missing_livekit_env, preflight, run
@@ -124,6 +172,7 @@ def _serve(
         store_url=store_url or "",
         tools_path=str(tools_path.resolve()) if tools_path is not None else "",
         lease_seconds=lease_seconds,
+        metrics_dir=metrics_dir,
     )
     try:
         library = preflight(config)
@@ -149,7 +198,15 @@ def _serve(
         f"{store_url or flows_dir}, {not_served}for {dispatch}",
         err=True,
     )
-    run(FlowServer(config, library).build(), dev=dev, log_level=log_level.upper())
+    if metrics_port is None:
+        run(FlowServer(config, library).build(), dev=dev, log_level=log_level.upper())
+        return
+    from flowctl.metrics import Metrics, worker_registry
+
+    server = FlowServer(config, library, metrics=Metrics.shared()).build()
+    registry = worker_registry(metrics_dir)
+    with serving_metrics(registry, metrics_host, metrics_port, name="flowctl worker"):
+        run(server, dev=dev, log_level=log_level.upper())
 
 
 @click.command()

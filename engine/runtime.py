@@ -11,7 +11,8 @@ calls into :meth:`Conversation.fire` and act on the typed outcome:
   that does not hold).
 
 Every step lands in an append-only history of typed events stamped by an injected
-clock, so tests never sleep and a session can be replayed.
+clock, so tests never sleep and a session can be replayed. An ``observer``
+(``flowctl.engine.observer``) sees each event as it lands: the worker's metrics.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from flowctl.engine.events import (
     ToolReturned,
     Turn,
 )
+from flowctl.engine.observer import Observer, RefusalCause
 from flowctl.engine.spec import (
     BuiltinTool,
     LLMConfig,
@@ -150,6 +152,7 @@ class Conversation:
         clock: Callable[[], float] = time.time,
         session_id: str | None = None,
         caller: str | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.compiled = compiled
         self.session_id = session_id
@@ -157,6 +160,7 @@ class Conversation:
         # job's user id. A callback promised in this session is one to them.
         self.caller = caller
         self.clock = clock
+        self.observer = observer
         self.tools = tools if tools is not None else ToolRegistry(compiled.tools)
         self.variables: dict[str, Any] = dict(compiled.defaults)
         # Values that came from outside the flow's own text (the session's input, the
@@ -282,7 +286,8 @@ class Conversation:
             return await self._call(name, args)
         except _Refusal as refusal:
             self._log(
-                RefusedEvent(at=self.clock(), name=name, reason=refusal.reason, args=dict(args))
+                RefusedEvent(at=self.clock(), name=name, reason=refusal.reason, args=dict(args)),
+                refusal.cause,
             )
             return Refused(name=name, reason=refusal.reason)
 
@@ -329,16 +334,19 @@ class Conversation:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _log(self, event: Event) -> None:
+    def _log(self, event: Event, cause: RefusalCause | None = None) -> None:
         self.history.append(event)
+        if self.observer is not None:
+            self.observer(event, cause)
 
     async def _call(self, name: str, args: Mapping[str, Any]) -> Handoff | Action:
         if self.ended is not None:
-            raise _Refusal("The call has ended; no function can run now.")
+            raise _Refusal("The call has ended; no function can run now.", "ended")
         target = self._current.by_function.get(name)
         if target is None:
             offered = ", ".join(f"`{f.name}`" for f in self._current.functions) or "none"
-            raise _Refusal(f"`{name}` is not available in this step. Available: {offered}.")
+            reason = f"`{name}` is not available in this step. Available: {offered}."
+            raise _Refusal(reason, "not_offered")
         if isinstance(target, CompiledEdge):
             return await self._fire_edge(target, args)
         return await self._call_tool_function(name, target, args)
@@ -348,20 +356,23 @@ class Conversation:
         try:
             return fn.validate(args)
         except msgspec.ValidationError as exc:
-            raise _Refusal(f"Invalid arguments for `{fn.name}`: {exc}") from None
+            reason = f"Invalid arguments for `{fn.name}`: {exc}"
+            raise _Refusal(reason, "invalid_arguments") from None
 
-    def _guard(self, ce: CompiledEdge, values: Mapping[str, Any]) -> str | None:
+    def _guard(self, ce: CompiledEdge, values: Mapping[str, Any]) -> _Refusal | None:
         """Why ``ce`` may not fire given ``values`` (the variables with the call's
         arguments over them), or None when it may. The one check of an edge's
         ``requires`` and ``when``: the machine takes the transition it is told to."""
         missing = [v for v in ce.requires if values.get(v) is None]
         if missing:
             names = ", ".join(f"`{v}`" for v in missing)
-            return f"`{ce.name}` needs {names} first; {self._how_to_set(missing)}."
+            reason = f"`{ce.name}` needs {names} first; {self._how_to_set(missing)}."
+            return _Refusal(reason, "requires")
         if ce.when is not None and not ce.when.holds(values):
             if ce.edge.refusal is not None:  # the author's words: the condition may be secret
-                return f"`{ce.name}` does not apply now: {ce.edge.refusal}"
-            return f"`{ce.name}` does not apply now: its condition `{ce.when.source}` is false."
+                return _Refusal(f"`{ce.name}` does not apply now: {ce.edge.refusal}", "condition")
+            reason = f"`{ce.name}` does not apply now: its condition `{ce.when.source}` is false."
+            return _Refusal(reason, "condition")
         return None
 
     def _how_to_set(self, missing: list[str]) -> str:
@@ -408,7 +419,8 @@ class Conversation:
                 try:
                     value = msgspec.convert(value, declared, strict=False)
                 except msgspec.ValidationError as exc:
-                    raise _Refusal(f"Value for variable `{name}` is invalid: {exc}") from None
+                    reason = f"Value for variable `{name}` is invalid: {exc}"
+                    raise _Refusal(reason, "invalid_value") from None
             out[name] = value
         return out
 
@@ -423,9 +435,9 @@ class Conversation:
         # variables with the arguments over them (an edge's own arguments count as set).
         args = self._validate(ce.function, raw)
         params = self._typed(argument_writes(ce.edge, args))
-        reason = self._guard(ce, {**self.variables, **args})
-        if reason is not None:
-            raise _Refusal(reason)
+        refusal = self._guard(ce, {**self.variables, **args})
+        if refusal is not None:
+            raise refusal
         source = self.state
         self._store(params)
         say = self.render(ce.edge.say) if ce.edge.say else None
@@ -643,12 +655,14 @@ class Conversation:
 class _Refusal(Exception):
     """A call the conversation refuses, raised where a check fails (always before
     anything changes) and caught once, in :meth:`Conversation.fire`; ``reason`` is
-    written for the model. Also what :meth:`Conversation._typed` raises, which a tool's
+    written for the model, ``cause`` says which check failed, in a word (what the
+    observer counts). Also what :meth:`Conversation._typed` raises, which a tool's
     result turns into the tool's error."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, cause: RefusalCause) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.cause = cause
 
 
 def _joined(*words: str | None) -> str | None:

@@ -195,43 +195,49 @@ async def test_handoff_moves_stores_parameters_and_says(compiled) -> None:  # ty
 
 
 @pytest.mark.parametrize(
-    ("name", "args", "variables", "reason"),
+    ("name", "args", "variables", "reason", "cause"),
     [
         (
             "fly_away",
             {},
             {"caller_name": "Ana"},
             "`fly_away` is not available in this step. Available: `take_booking`, `vip_lounge`, `check`, `end_call`, `save_details`.",
+            "not_offered",
         ),
         (
             "take_booking",
             {"party_size": 4},
             {},
             "`take_booking` needs `caller_name` first; `save_details` sets it.",
+            "requires",
         ),
         (
             "take_booking",
             {"party_size": "four"},
             {"caller_name": "Ana"},
             "Invalid arguments for `take_booking`: Expected `int`, got `str` - at `$.party_size`",
+            "invalid_arguments",
         ),
         (
             "take_booking",
             {},
             {"caller_name": "Ana"},
             "Invalid arguments for `take_booking`: Object missing required field `party_size`",
+            "invalid_arguments",
         ),
         (
             "take_booking",
             {"party_size": 2, "mood": "happy"},
             {"caller_name": "Ana"},
             "Invalid arguments for `take_booking`: Object contains unknown field `mood`",
+            "invalid_arguments",
         ),
         (
             "vip_lounge",
             {},
             {"caller_name": "Ana"},
             "`vip_lounge` does not apply now: its condition `is_member` is false.",
+            "condition",
         ),
     ],
     ids=[
@@ -243,8 +249,9 @@ async def test_handoff_moves_stores_parameters_and_says(compiled) -> None:  # ty
         "condition-false",
     ],
 )
-async def test_refusals_change_nothing(compiled, name, args, variables, reason) -> None:  # type: ignore[no-untyped-def]
-    conv = conversation(compiled, variables=variables)
+async def test_refusals_change_nothing(compiled, name, args, variables, reason, cause) -> None:  # type: ignore[no-untyped-def]
+    observed: list[tuple[Any, str | None]] = []
+    conv = conversation(compiled, variables=variables, observer=lambda *seen: observed.append(seen))
     before = dict(conv.variables)
     assert await conv.fire(name, args) == Refused(name=name, reason=reason)
     assert conv.state == "Host"
@@ -253,6 +260,8 @@ async def test_refusals_change_nothing(compiled, name, args, variables, reason) 
         Called(at=1002.0, name=name, args=args),
         RefusedEvent(at=1003.0, name=name, reason=reason, args=args),
     ]
+    # the observer saw every event as it was recorded, and the refusal's cause in a word
+    assert observed == [(event, None) for event in conv.history[:-1]] + [(conv.history[-1], cause)]
 
 
 async def test_a_condition_that_holds_lets_the_edge_fire(compiled) -> None:  # type: ignore[no-untyped-def]
@@ -303,9 +312,12 @@ async def test_a_terminal_state_ends_the_conversation(compiled) -> None:  # type
     assert outcome == Handoff(name="confirm", source="Booking", target="Done", ended=True)
     assert conv.ended == Ended(at=1008.0, reason="end_state", state="Done")
     assert conv.offered() == []
+    observed: list[tuple[Any, str | None]] = []
+    conv.observer = lambda *seen: observed.append(seen)
     assert await conv.fire("confirm") == Refused(
         name="confirm", reason="The call has ended; no function can run now."
     )
+    assert [cause for _, cause in observed] == [None, "ended"]
 
 
 async def test_builtin_end_call_through_a_global_edge(compiled) -> None:  # type: ignore[no-untyped-def]

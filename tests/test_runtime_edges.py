@@ -76,12 +76,14 @@ async def test_a_parameter_outside_its_variables_enum_is_refused_before_anything
             ],
         }
     )
-    conv = Conversation(flow)
+    causes: list[str | None] = []
+    conv = Conversation(flow, observer=lambda _, cause: causes.append(cause))
     outcome = await conv.fire("pick", {"plan": "gold"})
     assert outcome == Refused(
         name="pick", reason="Value for variable `plan` is invalid: Invalid enum value 'gold'"
     )
     assert conv.state == "A" and "plan" not in conv.variables
+    assert causes == [None, None, "invalid_value"]  # entered, called, refused
 
 
 async def test_an_automatic_edge_fires_once_per_chain() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from flowctl.engine.library import FlowLibrary
+from flowctl.metrics import Metrics
 from flowctl.worker.fakes import FakePlugins, FakeRoom
 from flowctl.worker.server import Services
 from flowctl.worker.session import SessionFactory
@@ -45,9 +46,12 @@ def services(
     room: FakeRoom,
     plugins: FakePlugins | None = None,
     tracer: Tracers | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     factory = SessionFactory(plugins or FakePlugins(), vads, options=NO_WAIT)
-    return Services(library, factory, room=lambda ctx: room, tracer=tracer or Tracers())
+    return Services(
+        library, factory, room=lambda ctx: room, tracer=tracer or Tracers(), metrics=metrics
+    )
 
 
 async def until(session: Any, holds: Callable[[], bool], *, limit: float = 10.0) -> None:

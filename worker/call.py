@@ -15,7 +15,10 @@ call then does what the end asks of the room: ``end_call``, an end state or
 ``transfer_call`` transfers a caller on a phone line (SIP) to the number or SIP URI,
 and tells any other caller it cannot. Then the job ends.
 
-Every log line of the call carries its tenant, flow, version and session id.
+Every log line of the call carries its tenant, flow, version and session id. With
+metrics (``flowctl.metrics``), the call counts itself started and ended, its turns, the
+time to its first spoken word, and (as the conversation's observer) its edges, tools
+and refusals.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from livekit.agents import AgentSession, tts
@@ -38,10 +41,13 @@ from flowctl.engine.tools import ToolRegistry
 from flowctl.engine.tracing import traced
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.publish import OUTPUT_TOPIC, STATE_TOPIC, MessageQueue, state_message
-from flowctl.worker.recording import attach, end_reason
+from flowctl.worker.recording import attach, end_reason, transcript_line
 from flowctl.worker.room import CallRoom
 from flowctl.worker.session import SessionFactory, SessionModels
 from flowctl.worker.tracing import SessionTracing
+
+if TYPE_CHECKING:
+    from flowctl.metrics import Metrics, SessionMetrics
 
 __all__ = ["NOT_TRANSFERRED", "Call", "CallSession", "Tracer"]
 
@@ -86,6 +92,7 @@ class Call:
     outcome: str | None = field(default=None, init=False)  # how the call ended, once it has
     finished: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     recorder: SessionRecord | None = field(default=None, init=False)  # if the library records
+    metrics: SessionMetrics | None = None  # the conversation's observer too
     _seen: int = field(default=0, init=False)  # history events already reported
     _finishing: asyncio.Task[None] | None = field(default=None, init=False)
 
@@ -118,6 +125,8 @@ class Call:
         tracer: Tracer = SessionTracing.start,
         egress: EgressPolicy | None = None,
         room_name: str | None = None,
+        metrics: Metrics | None = None,
+        job_started: float | None = None,
     ) -> Call:
         """The call for a routing decision. Raises ``flowctl.engine.library.NotServed`` when
         the library does not hold the flow routing chose, or will not run it in
@@ -125,7 +134,9 @@ class Call:
         starts. The flow's http tools read what the served flow allows (a tenant's
         secrets, never the environment) and connect where ``egress`` says, by default
         the served flow's (a tenant's allowlist; None: anywhere, for the operator's own
-        flows); its providers' keys come from the same place (``flowctl.worker.session.Keys``)."""
+        flows); its providers' keys come from the same place (``flowctl.worker.session.Keys``).
+        ``metrics``: what the call records into; ``job_started`` (``time.monotonic()``)
+        is when its job started, for the time to the first word."""
         served = await library.compiled(routed.tenant_id, routed.flow_id, routed.version)
         served.check_room(room_name)
         variables, problems = session_variables(served.compiled, routed.user_details)
@@ -134,12 +145,16 @@ class Call:
             env=served.tool_env,
             egress=egress if egress is not None else served.egress,
         )
+        observer = None
+        if metrics is not None:
+            observer = metrics.session(served.tenant_id, served.flow_id, job_started=job_started)
         conversation = Conversation(
             served.compiled,
             variables=variables,
             tools=tools,
             session_id=session_id,
             caller=routed.user_id,  # a phone caller's number replaces it once known
+            observer=observer,
         )
         call = cls(
             routed=routed,
@@ -148,6 +163,7 @@ class Call:
             models=factory.models(conversation, served),
             room=room,
             tracer=tracer,
+            metrics=observer,
         )
         for problem in problems:
             call.log.warning("input variable left unset: %s", problem)
@@ -183,12 +199,33 @@ class Call:
         session.on("close", self._on_close)
         if self.recorder is not None:
             attach(session, self.recorder)
-        self.agent = await FlowAgent.open(conv, voice=self.models.voice, on_output=self._on_output)
-        await self.room.start(session, self.agent)  # connects to the room
+        metrics = self.metrics
+        if metrics is not None:
+            session.on("conversation_item_added", self._on_item)
+            session.on("agent_state_changed", self._on_agent_state)
+            metrics.started()
+        try:
+            self.agent = await FlowAgent.open(
+                conv, voice=self.models.voice, on_output=self._on_output
+            )
+            await self.room.start(session, self.agent)  # connects to the room
+        except BaseException:
+            if metrics is not None:
+                metrics.ended("error")
+            raise
         number = self.room.caller_number()
         if number:  # a callback promised to a phone caller is one to this number
             conv.caller = number
         self._report()  # the start state, and automatic edges taken from it
+
+    def _on_item(self, event: Any) -> None:
+        line = transcript_line(event)
+        if line is not None and self.metrics is not None:
+            self.metrics.said(line[0])
+
+    def _on_agent_state(self, event: Any) -> None:
+        if event.new_state == "speaking" and self.metrics is not None:
+            self.metrics.speaking()
 
     def _report(self) -> None:
         """Send the history's new state changes (and the end) to the frontend."""
@@ -265,6 +302,8 @@ class Call:
             self.finished.set()
 
     async def _release(self) -> None:
+        if self.metrics is not None:
+            self.metrics.ended(end_reason(self.conversation))
         if self.recorder is not None:
             try:
                 await self.recorder.close(end_reason(self.conversation))

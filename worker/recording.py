@@ -10,14 +10,14 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from livekit.agents import AgentSession
 
 from flowctl.engine.library import SessionRecord
 from flowctl.engine.runtime import Conversation
 
-__all__ = ["Record", "attach", "end_reason"]
+__all__ = ["Record", "attach", "end_reason", "transcript_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,20 @@ def end_reason(conversation: Conversation) -> str:
     return ended.reason if ended is not None else "hangup"
 
 
-def _said(recorder: SessionRecord, event: Any) -> None:
-    """A transcript line for the record, from LiveKit's ``conversation_item_added``."""
+def transcript_line(event: Any) -> tuple[Literal["user", "agent"], str] | None:
+    """Who said what, when LiveKit's ``conversation_item_added`` adds a line of the
+    transcript (a message of the caller or the agent); None for anything else."""
     item = event.item
     if getattr(item, "type", None) == "message" and item.role in ("user", "assistant"):
-        recorder.said("user" if item.role == "user" else "agent", item.text_content or "")
+        return ("user" if item.role == "user" else "agent"), item.text_content or ""
+    return None
+
+
+def _said(recorder: SessionRecord, event: Any) -> None:
+    """A transcript line for the record."""
+    line = transcript_line(event)
+    if line is not None:
+        recorder.said(*line)
 
 
 def _turn_over(recorder: SessionRecord, event: Any) -> None:

@@ -23,6 +23,11 @@ run, stops the worker, named with the problem. A store's flow with a problem sto
 nothing: it is listed by the library's ``unservable()``, its calls are refused, and
 every other tenant is served. :func:`run` starts the worker the way ``python -m
 livekit.agents start`` does.
+
+With a metrics directory (``WorkerConfig.metrics_dir``, ``flowctl worker
+--metrics-port``), each job process records its calls (``flowctl.metrics``) into files
+there, the worker's process counts the offers it rejects and declines, and LiveKit
+records its own; ``flowctl.cli.worker`` serves them summed.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +65,8 @@ from flowctl.worker.warm import warm
 
 if TYPE_CHECKING:
     from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
+
+    from flowctl.metrics import Metrics
 
 __all__ = [
     "LIVEKIT_ENV",
@@ -102,17 +110,22 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     store_url: str = ""  # serve a store's published versions instead of flows_dir
     tools_path: str = ""  # the operator's tool catalog (a file each process loads)
     lease_seconds: float = LEASE_SECONDS  # how long a session is held without a heartbeat
+    # Prometheus' multiprocess directory, where every process records its metrics
+    # (flowctl.metrics); empty: no metrics.
+    metrics_dir: str = ""
 
 
 @dataclass(frozen=True)
 class Services:
     """What one process's jobs share: the flows, the session factory (plugins and VAD
-    models), how a job reaches its room and how a traced session exports its spans."""
+    models), how a job reaches its room, how a traced session exports its spans, and
+    the process's metrics (None: not recorded)."""
 
     library: FlowLibrary
     factory: SessionFactory
     room: Callable[[JobContext], CallRoom] = LiveKitRoom
     tracer: Tracer = SessionTracing.start
+    metrics: Metrics | None = None
 
     @classmethod
     def load(
@@ -120,11 +133,13 @@ class Services:
         library: FlowLibrary,
         plugins: Plugins | None = None,
         room: Callable[[JobContext], CallRoom] = LiveKitRoom,
+        metrics: Metrics | None = None,
     ) -> Services:
         """Services for ``library``'s flows, with a Silero model loaded for each VAD
         setting they use."""
         vads = load_vads(s.compiled.flow.vad or VADConfig() for s in library.served())
-        return cls(library, SessionFactory(plugins or Plugins(), vads), room)
+        factory = SessionFactory(plugins or Plugins(), vads)
+        return cls(library, factory, room, metrics=metrics)
 
 
 # --- before connecting ---------------------------------------------------------------------
@@ -163,10 +178,17 @@ def missing_livekit_env(env: Mapping[str, str]) -> list[str]:
 # --- in a job process ----------------------------------------------------------------------
 
 
-def _library(config: WorkerConfig, env: Mapping[str, str], *, report: bool = True) -> FlowLibrary:
+def _library(
+    config: WorkerConfig,
+    env: Mapping[str, str],
+    *,
+    report: bool = True,
+    metrics: Metrics | None = None,
+) -> FlowLibrary:
     """The flows to serve: a folder's, linted and compiled as the operator's; or a
     store's published versions, each compiled as its tenant's flow and checked against
-    the providers and keys of ``env`` (``report``: log each one that cannot be served)."""
+    the providers and keys of ``env`` (``report``: log each one that cannot be served;
+    ``metrics``: time the store's operations)."""
     tools = ToolCatalog.load(Path(config.tools_path)) if config.tools_path else None
     if not config.store_url:
         return FileLibrary.load(Path(config.flows_dir), tools=tools)
@@ -180,6 +202,7 @@ def _library(config: WorkerConfig, env: Mapping[str, str], *, report: bool = Tru
         tools=tools,
         check=functools.partial(provider_problems, env=env),
         report=report,
+        metrics=metrics,
     )
     return asyncio.run(library.preload())
 
@@ -187,7 +210,13 @@ def _library(config: WorkerConfig, env: Mapping[str, str], *, report: bool = Tru
 def prewarm(config: WorkerConfig, proc: JobProcess) -> None:
     """Set a job process up before any job arrives: the flows, the VAD models, and
     everything the first job would otherwise import and build (``worker/warm.py``)."""
-    services = Services.load(_library(config, os.environ))
+    metrics = None
+    if config.metrics_dir:  # this process records into the worker's metrics directory
+        from flowctl.metrics import Metrics
+
+        metrics = Metrics.shared()
+    library = _library(config, os.environ, metrics=metrics)
+    services = Services.load(library, metrics=metrics)
     warm(services.factory, services.library.served())
     proc.userdata[SERVICES] = services
 
@@ -205,6 +234,7 @@ async def route_job(ctx: JobContext, library: FlowLibrary, room: CallRoom) -> Ro
 
 async def serve(ctx: JobContext, services: Services) -> Call | None:
     """Route the job and start its call; None when the job is refused."""
+    job_started = time.monotonic()  # what the time to the first word counts from
     start = getattr(services.library, "start", None)
     if start is not None:  # a store: opened in the loop that runs the job, and watched
         await start()
@@ -221,6 +251,8 @@ async def serve(ctx: JobContext, services: Services) -> Call | None:
                 session_id=ctx.job.id,
                 tracer=services.tracer,
                 room_name=ctx.job.room.name,
+                metrics=services.metrics,
+                job_started=job_started,
             )
         except NotServed as exc:
             tenant_id = routed.tenant_id
@@ -233,6 +265,8 @@ async def serve(ctx: JobContext, services: Services) -> Call | None:
             on_store(decision.reason, store_url),
             extra={"job_id": ctx.job.id, "tenant_id": decision.tenant_id or ""},
         )
+        if services.metrics is not None:
+            services.metrics.job_refused("routing" if routed is None else "not_served")
         refused = getattr(services.library, "refused", None)
         # A store records a refusal of one of its flows (routing's choice, or the
         # disabled flow the job named) as a session of it.
@@ -266,11 +300,13 @@ class FlowServer:
         library: FlowLibrary,
         *,
         running: Callable[[], Iterable[str]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.library = library
         self.slots = SessionSlots()
         self.server: AgentServer | None = None
+        self.metrics = metrics  # the worker process's own: jobs rejected and declined
         self._running = running  # ids of the jobs running now; default: the server's
 
     def running(self) -> Iterable[str]:
@@ -297,6 +333,8 @@ class FlowServer:
         decision = route(self.library, job_metadata, room_metadata, None)
         if isinstance(decision, Rejected):
             logger.warning("job %s rejected: %s", req.id, decision.reason)
+            if self.metrics is not None:
+                self.metrics.job_refused("routing")
             await req.reject(terminate=True)  # no worker may serve it
             return
         tenant = self.library.tenant(decision.tenant_id)
@@ -305,6 +343,8 @@ class FlowServer:
         refused = self.slots.admit(tenant, req.id)
         if refused is not None:
             logger.warning("job %s declined: %s", req.id, refused.reason)
+            if self.metrics is not None:
+                self.metrics.job_refused("declined")
             await req.reject(terminate=False)  # another worker may have room
             return
         try:
@@ -317,7 +357,12 @@ class FlowServer:
     def build(self) -> AgentServer:
         from livekit.agents import AgentServer
 
-        server = AgentServer(setup_fnc=functools.partial(prewarm, self.config))
+        server = AgentServer(
+            setup_fnc=functools.partial(prewarm, self.config),
+            # LiveKit empties the directory when the worker starts, and records its own
+            # metrics there (lk_agents_*), which flowctl's endpoint serves beside ours.
+            prometheus_multiproc_dir=self.config.metrics_dir or None,
+        )
         server.rtc_session(
             entrypoint, agent_name=self.config.agent_name, on_request=self.on_request
         )

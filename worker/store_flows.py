@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -45,6 +45,9 @@ from flowctl.engine.store.errors import NotFound, StoreError
 from flowctl.engine.store.events import Turn
 from flowctl.engine.store.records import ABANDONED
 from flowctl.worker.leases import LeaseKeeper
+
+if TYPE_CHECKING:
+    from flowctl.metrics import Metrics
 
 __all__ = ["SessionRecorder", "StoreFlows", "StoreLibrary"]
 
@@ -268,6 +271,8 @@ class StoreLibrary:
     secrets and egress policy; a rotated secret reaches the first call after the
     snapshot that read it.
 
+    ``metrics``: time every operation on the store (``flowctl.metrics.timed``).
+
     ``egress`` is for tests only: where a tenant's http tools may connect instead of
     its policy's hosts (``Boundary.egress``: https, public addresses), e.g. a listener
     on loopback. The worker never passes it.
@@ -288,6 +293,7 @@ class StoreLibrary:
     check: Callable[[ServedFlow], Sequence[str]] | None = None
     egress: Callable[[Boundary], EgressPolicy | None] | None = None
     report: bool = True
+    metrics: Metrics | None = None
     cache: FlowCache = field(default_factory=FlowCache, init=False)
     catalog: StoreCatalog = field(default_factory=lambda: StoreCatalog({}, {}, -1), init=False)
     store: Any = field(default=None, init=False)
@@ -314,7 +320,12 @@ class StoreLibrary:
             return
         from flowctl.engine.store import open_store
 
-        self.store = await open_store(self.url, catalog=self.tools)
+        store = await open_store(self.url, catalog=self.tools)
+        if self.metrics is not None:
+            from flowctl.metrics import timed
+
+            store = timed(store, self.metrics)
+        self.store = store
         flows = StoreFlows(self.store, poll=self.poll, reload=self._reload)
         flows.cache = self.cache  # what preload compiled stays compiled
         flows.catalog = self.catalog  # and what it read is reread only if it changed
