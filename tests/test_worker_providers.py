@@ -27,7 +27,9 @@ from provider_fakes import (
     pcm,
 )
 
+from flowctl.engine.providers import PROVIDERS
 from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig
+from flowctl.worker.makers import MAKERS
 from flowctl.worker.session import Plugins
 
 KEYS = {
@@ -88,6 +90,12 @@ def _chunks(frames: list[rtc.AudioFrame], sample_rate: int) -> float:
     cuts what a provider sends into frames of its own)."""
     assert {(f.sample_rate, f.num_channels) for f in frames} == {(sample_rate, 1)}
     return sum(f.samples_per_channel for f in frames) / (sample_rate * FRAME_MS // 1000)
+
+
+def test_the_worker_makes_every_provider_lint_accepts() -> None:
+    assert {block: list(made) for block, made in MAKERS.items()} == {
+        block: list(providers) for block, providers in PROVIDERS.items()
+    }
 
 
 # --- Anthropic ---------------------------------------------------------------------
