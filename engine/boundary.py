@@ -11,8 +11,9 @@ what the operator granted that tenant in its :class:`TenantPolicy`:
 - Python only from the operator's :class:`ToolCatalog`, by name (``"kind": "catalog"``
   tools), and only the entries granted; a ``python`` tool naming a function is refused;
 - ``${NAME}`` in http headers and ``api_key_env`` name the tenant's own secrets (kept in
-  the store, write-only), never the process environment; a custom LLM ``base_url``
-  only with such a key, so the operator's keys never go to a tenant's endpoint;
+  the store, write-only), never the process environment; a custom ``base_url`` (of an
+  ``llm``, ``stt`` or ``tts`` block) only with such a key, so the operator's keys never
+  go to a tenant's endpoint;
 - http tools only to the tenant's egress hosts, over https (and again at run time, after
   DNS: ``flowctl.engine.egress``);
 - ``transfer_call`` only to destinations the policy lists.

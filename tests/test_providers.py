@@ -4,6 +4,8 @@ make every provider lint accepts."""
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 
 import msgspec
@@ -11,6 +13,8 @@ import pytest
 from conftest import ROOT
 
 from flowctl.engine.boundary import PROVIDER_KEYS
+from flowctl.engine.lint import check
+from flowctl.engine.load import load_bytes
 from flowctl.engine.providers import (
     PROVIDERS,
     AnthropicOptions,
@@ -87,3 +91,33 @@ def test_the_same_name_is_a_different_provider_in_each_block() -> None:
     assert provider_of(STTConfig(provider="openai")) is PROVIDERS["stt"]["openai"]
     assert provider_of(TTSConfig(provider="groq")) is None
     assert provider_of(STTConfig(provider="cartesia")) is None
+
+
+def _providers_section() -> str:
+    text = (ROOT / "docs" / "flow-format.md").read_text()
+    return text.split("\n### Providers\n", 1)[1].split("\n### ", 1)[0]
+
+
+@pytest.mark.parametrize("provider", ENTRIES, ids=lambda p: f"{p.block}-{p.name}")
+def test_flow_format_lists_what_each_provider_reads_and_its_options(provider: Provider) -> None:
+    rows = {
+        tuple(cell.strip(" `") for cell in line.split("|")[1:3]): line.split("|")[3:5]
+        for line in _providers_section().splitlines()
+        if line.startswith("| `")
+    }
+    reads, options = rows[provider.block, provider.name]
+    assert set(re.findall(r"`(\w+)`", reads)) == set(provider.settings)
+    for option in provider.option_names():
+        assert f"`{option}`" in options, option
+    if not provider.option_names():
+        assert options.strip() == "none"
+
+
+def test_flow_format_example_blocks_lint_clean() -> None:
+    example = _providers_section().split("```json\n", 1)[1].split("```", 1)[0]
+    flow = {
+        **json.loads(example),
+        "agents": [{"name": "Main", "instructions": "Help the caller.", "end": True}],
+    }
+    findings = check(load_bytes(json.dumps(flow).encode(), "example.json"))
+    assert [f.finding.code for f in findings if f.finding.code.startswith("FL01")] == []
