@@ -61,20 +61,41 @@ class Loopback:
 
 
 class FakeAnthropic(Loopback):
-    """Answers every request with ``reply``: ``{"say": text}`` streamed in ``pieces``
-    text deltas, or ``{"call": name, "args": {...}}`` as one tool use."""
+    """``replies`` maps the user's last words to what the "model" does in that turn, in
+    order: ``{"say": text}``, streamed in ``pieces`` text deltas, or ``{"call": name,
+    "args": {...}}``, one tool use whose arguments arrive in two pieces. The step is
+    chosen by how many tool results follow the user's words, as a real model carries on
+    after them; past the last step the model says nothing more."""
 
-    def __init__(self, reply: dict[str, Any], *, pieces: int = 3) -> None:
+    def __init__(self, replies: dict[str, list[dict[str, Any]]], *, pieces: int = 3) -> None:
         super().__init__()
-        self.reply = reply
+        self.replies = replies
         self.pieces = pieces
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
 
+    def _step(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        def blocks(m: dict[str, Any]) -> list[dict[str, Any]]:
+            content = m["content"]
+            return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+        said = [
+            (i, b["text"])
+            for i, m in enumerate(messages)
+            if m["role"] == "user"
+            for b in blocks(m)
+            if b["type"] == "text"
+        ]
+        last, words = said[-1]
+        results = sum(1 for m in messages[last:] for b in blocks(m) if b["type"] == "tool_result")
+        steps = self.replies.get(words, [])
+        return steps[results] if results < len(steps) else {"say": ""}
+
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append({"headers": dict(request.headers), "body": body})
+        reply = self._step(body["messages"])
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
 
@@ -93,10 +114,10 @@ class FakeAnthropic(Loopback):
             "usage": usage,
         }
         await event("message_start", {"type": "message_start", "message": message})
-        if "say" in self.reply:
-            text: str = self.reply["say"]
+        if "say" in reply:
+            text: str = reply["say"]
             block = {"type": "text", "text": ""}
-            size = -(-len(text) // self.pieces)
+            size = max(1, -(-len(text) // self.pieces))
             deltas = [
                 {"type": "text_delta", "text": text[i : i + size]}
                 for i in range(0, len(text), size)
@@ -106,10 +127,10 @@ class FakeAnthropic(Loopback):
             block = {
                 "type": "tool_use",
                 "id": "toolu_fake",
-                "name": self.reply["call"],
+                "name": reply["call"],
                 "input": {},
             }
-            args = json.dumps(self.reply.get("args", {}))
+            args = json.dumps(reply.get("args", {}))
             half = len(args) // 2
             deltas = [
                 {"type": "input_json_delta", "partial_json": args[:half]},

@@ -2,20 +2,25 @@
 worker's plugin maker, against a fake of its API on loopback (tests/provider_fakes.py):
 a flow's block (model, voice, language, options, key) becomes the plugin object, the
 plugin speaks the provider's real protocol, and the fake's answers come back as the
-exact text, tool call or number of audio frames it sent."""
+exact text, tool call or number of audio frames it sent. Last, a whole call through the
+worker's entrypoint: Claude picks the edges, ElevenLabs and then Cartesia speak."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("livekit.agents")
 
+from conftest import ROOT
 from livekit import rtc
 from livekit.agents import ChatContext, function_tool, llm, stt, tts, utils
+from livekit.agents.testing import fake_job_context
 from livekit.plugins import anthropic, assemblyai, cartesia, elevenlabs, groq
 from openai_fake import FakeOpenAI
 from provider_fakes import (
@@ -26,11 +31,19 @@ from provider_fakes import (
     FakeElevenLabs,
     pcm,
 )
+from workerkit import services, until
 
+from flowctl.engine.library import FileLibrary
 from flowctl.engine.providers import PROVIDERS
+from flowctl.engine.runtime import Fired
 from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig
+from flowctl.worker.call import Call
+from flowctl.worker.fakes import FakeRoom, ScriptedSTT, read_wav, silence
 from flowctl.worker.makers import MAKERS
-from flowctl.worker.session import Plugins
+from flowctl.worker.server import serve
+from flowctl.worker.session import Keys, Plugins, check_providers, load_vads
+
+SPEECH = ROOT / "tests" / "data"
 
 KEYS = {
     "ANTHROPIC_API_KEY": "sk-ant-test",
@@ -48,10 +61,13 @@ async def http() -> AsyncIterator[None]:
         yield
 
 
+ASKED = "A table for two on Friday, please."
+
+
 def _chat() -> ChatContext:
     chat = ChatContext()
     chat.add_message(role="system", content="You book tables at Luigi's.")
-    chat.add_message(role="user", content="A table for two on Friday, please.")
+    chat.add_message(role="user", content=ASKED)
     return chat
 
 
@@ -102,7 +118,7 @@ def test_the_worker_makes_every_provider_lint_accepts() -> None:
 
 
 async def test_anthropic_streams_the_models_words_with_the_flows_settings() -> None:
-    async with FakeAnthropic({"say": "Friday at eight works."}) as api:
+    async with FakeAnthropic({ASKED: [{"say": "Friday at eight works."}]}) as api:
         config = LLMConfig(
             provider="anthropic",
             model="claude-haiku-4-5",
@@ -129,9 +145,8 @@ async def test_anthropic_streams_the_models_words_with_the_flows_settings() -> N
 
 
 async def test_anthropic_calls_a_function_with_its_arguments() -> None:
-    async with FakeAnthropic(
-        {"call": "book_table", "args": {"day": "Friday", "party_size": 2}}
-    ) as api:
+    booking = {"call": "book_table", "args": {"day": "Friday", "party_size": 2}}
+    async with FakeAnthropic({ASKED: [booking]}) as api:
         plugins = Plugins(env=KEYS)
         model = plugins.llm(LLMConfig(provider="anthropic", base_url=api.url))
         text, calls = await _reply(model, [book_table])
@@ -149,7 +164,7 @@ async def test_anthropic_calls_a_function_with_its_arguments() -> None:
 
 
 async def test_groq_answers_through_its_openai_compatible_endpoint() -> None:
-    with FakeOpenAI({"A table for two on Friday, please.": [{"say": "Friday it is."}]}) as api:
+    with FakeOpenAI({ASKED: [{"say": "Friday it is."}]}) as api:
         config = LLMConfig(
             provider="groq",
             model="llama-3.3-70b-versatile",
@@ -284,3 +299,136 @@ async def test_assemblyai_hears_a_second_of_audio_as_one_final_transcript(http: 
     assert socket["query"]["end_of_turn_confidence_threshold"] == "0.5"
     assert json.loads(socket["query"]["keyterms_prompt"]) == ["Luigi"]
     assert socket["messages"] == [{"type": "Terminate"}]
+
+
+# --- a call through all of them ------------------------------------------------------
+
+
+class _Ears(Plugins):
+    """The real plugins, but a scripted STT: the caller's words are the test's."""
+
+    def __init__(self, env: dict[str, str], ears: ScriptedSTT) -> None:
+        super().__init__(env=env)
+        self.ears = ears
+
+    def stt(self, config: STTConfig, keys: Keys | None = None) -> stt.STT[Any]:
+        return self.ears
+
+
+def _bistro(claude: str, eleven: str, sonic: str) -> dict[str, Any]:
+    """A two-voice desk: Claude answers, ElevenLabs speaks at the front desk, Cartesia
+    for the sommelier, each at its fake's ``base_url``."""
+    hang_up = {
+        "name": "hang_up",
+        "description": "Call when the caller says goodbye: it ends the call.",
+        "action": "action",
+        "tool": "end_call",
+    }
+    return {
+        "customer_id": "bistro",
+        "flow_id": "desk",
+        "llm": {"provider": "anthropic", "model": "claude-haiku-4-5", "base_url": claude},
+        "stt": {"provider": "assemblyai"},
+        "tts": {
+            "provider": "elevenlabs",
+            "voice": "front-desk-voice",
+            "base_url": eleven,
+            "options": {"encoding": "pcm_24000"},
+        },
+        "vad": {"min_silence_duration": 0.3, "max_endpointing_delay": 0.5},
+        "global_edges": [hang_up],
+        "agents": [
+            {
+                "name": "FrontDesk",
+                "instructions": "You answer the phone at a bistro. Wine questions go to the sommelier.",
+                "on_enter_prompt": "Hello, this is the bistro.",
+                "edges": [
+                    {
+                        "name": "to_sommelier",
+                        "description": "Call when the caller asks about wine.",
+                        "target_agent": "Sommelier",
+                    }
+                ],
+            },
+            {
+                "name": "Sommelier",
+                "instructions": "You are the sommelier. Answer briefly.",
+                "on_enter_prompt": "Sommelier speaking.",
+                "ends_on_hangup": True,
+                "tts": {
+                    "provider": "cartesia",
+                    "voice": "sommelier-voice",
+                    "base_url": sonic,
+                    "options": {"sample_rate": 24000},
+                },
+            },
+        ],
+    }
+
+
+async def test_a_call_hears_claude_and_speaks_with_elevenlabs_then_cartesia(
+    tmp_path: Path, http: None
+) -> None:
+    asked, done = "Can I ask about the wine list?", "That's all, thank you."
+    replies = {asked: [{"call": "to_sommelier"}], done: [{"call": "hang_up"}]}
+    async with (
+        FakeAnthropic(replies) as claude,
+        FakeElevenLabs(sample_rate=24000, frames=4) as eleven,
+        FakeCartesia(frames=3) as sonic,
+    ):
+        (tmp_path / "desk.json").write_text(json.dumps(_bistro(claude.url, eleven.url, sonic.url)))
+        (tmp_path / "tenants").mkdir()
+        tenant = {"tenant_id": "bistro", "flows": ["desk"], "default": "desk"}
+        (tmp_path / "tenants" / "bistro.json").write_text(json.dumps(tenant))
+        library = FileLibrary.load(tmp_path)
+        assert check_providers(library.served(), {**KEYS}) == []
+        ears = ScriptedSTT([asked, done])
+        plugins = _Ears(KEYS, ears)
+        room = FakeRoom()
+        vads = load_vads(s.compiled.flow.vad for s in library.served())  # type: ignore[misc]
+        metadata = json.dumps({"tenant_id": "bistro"})
+        with fake_job_context(job_id="job-bistro", job_metadata=metadata) as ctx:
+            call = await serve(ctx, services(library, vads, room, plugins))  # type: ignore[arg-type]
+            assert isinstance(call, Call)
+            session, conv = call.session, call.conversation
+            assert session is not None
+            await until(
+                session, lambda: session.agent_state == "listening" and room.speaker.segments
+            )
+
+            room.mic.push(read_wav(SPEECH / "speech_1.wav"))
+            room.mic.push(silence(1.0))
+            await until(
+                session,
+                lambda: len(room.speaker.segments) == 2 and session.agent_state == "listening",
+            )
+            assert conv.state == "Sommelier"
+
+            room.mic.push(read_wav(SPEECH / "speech_2.wav"))
+            room.mic.push(silence(1.0))
+            await asyncio.wait_for(call.finished.wait(), 10)
+        await plugins.aclose()
+
+    assert [(e.edge, e.source, e.target) for e in conv.history if isinstance(e, Fired)] == [
+        ("to_sommelier", "FrontDesk", "Sommelier"),
+        ("hang_up", "Sommelier", None),
+    ]
+    assert room.shutdowns == ["flowctl: hung up"]
+    # Each greeting in its own voice, played whole: the four 10 ms chunks ElevenLabs
+    # sent, then the three Cartesia sent.
+    assert room.speaker.segments == pytest.approx([0.04, 0.03])
+    [front] = eleven.requests
+    assert front["path"] == "/text-to-speech/front-desk-voice/multi-stream-input"
+    assert [m["text"] for m in front["messages"] if m.get("text", "").strip()] == [
+        "Hello, this is the bistro. "
+    ]
+    [sommelier] = sonic.requests
+    assert [m["transcript"] for m in sommelier["messages"] if m["transcript"].strip()] == [
+        "Sommelier speaking. "
+    ]
+    # Claude heard each utterance, offered the functions of the state it was in, and
+    # was told the call had ended (with nothing left to call).
+    offered = [sorted(t["name"] for t in r["body"].get("tools", [])) for r in claude.requests]
+    assert offered == [["hang_up", "to_sommelier"], ["hang_up"], []]
+    last = [r["body"]["messages"][-1]["content"][0] for r in claude.requests]
+    assert [b.get("text") or b["content"] for b in last] == [asked, done, '{"ended":true}']
