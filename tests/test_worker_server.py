@@ -483,7 +483,7 @@ def test_public_surfaces_of_the_worker_modules() -> None:
             "steers_voice",
             "vad_key",
         ],
-        flowctl.worker.makers: ["GROQ_URL", "MAKERS", "given"],
+        flowctl.worker.makers: ["CLIENTS", "GROQ_URL", "MAKERS", "given"],
         flowctl.worker.tracing: ["EXPORTER_HINT", "SessionTracing", "exporter_problem"],
     }
     for module, names in surfaces.items():

@@ -8,11 +8,13 @@ table equal, so a provider lint accepts is always one the worker can make.
 
 What each maker passes, and why, is written next to it: a field the provider does not
 take is not passed (lint warns, FL013), an unset one is left out so the plugin keeps
-its own default.
+its own default. ``CLIENTS`` makes the API clients (OpenAI's, Anthropic's) that
+``Plugins`` shares between a process's sessions, as each plugin would make its own.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +35,13 @@ from flowctl.engine.providers import (
 from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig
 
 if TYPE_CHECKING:
+    import ssl
+
     from livekit.agents import llm, stt, tts
 
     from flowctl.worker.session import Plugins
 
-__all__ = ["GROQ_URL", "MAKERS", "given"]
+__all__ = ["CLIENTS", "GROQ_URL", "MAKERS", "given"]
 
 # Groq's OpenAI-compatible endpoint (the plugin's default): named here so the process's
 # shared OpenAI client for it is made once, as for OpenAI's own (Plugins.openai_client).
@@ -163,6 +167,67 @@ def _cartesia_tts(plugins: Plugins, config: TTSConfig, key: str) -> tts.TTS[Any]
         model=config.model, voice=config.voice, language=config.language, speed=config.speed
     )
     return cartesia.TTS(api_key=key, **_endpoint(config), **common, **options)
+
+
+# --- API clients shared by a process's plugins ----------------------------------------
+
+
+def _openai_sdk_client(key: str, base_url: str | None) -> Any:
+    import httpx2 as httpx
+    import openai as sdk
+
+    # The plugin's own settings: no retries (LiveKit retries), short timeouts.
+    return sdk.AsyncClient(
+        api_key=key,
+        base_url=base_url,
+        max_retries=0,
+        http_client=httpx.AsyncClient(
+            verify=_ssl_context(),
+            timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
+            follow_redirects=True,
+            limits=httpx.Limits(
+                max_connections=50, max_keepalive_connections=50, keepalive_expiry=120
+            ),
+        ),
+    )
+
+
+def _anthropic_sdk_client(key: str, base_url: str | None) -> Any:
+    import anthropic as sdk
+    import httpx2 as httpx
+
+    # The plugin's own settings: no retries (LiveKit retries), a short connect timeout
+    # and 30 s between streamed chunks (Claude may think before it answers).
+    return sdk.AsyncClient(
+        api_key=key,
+        base_url=base_url,
+        max_retries=0,
+        http_client=httpx.AsyncClient(
+            verify=_ssl_context(),
+            timeout=httpx.Timeout(5.0, read=30.0),
+            follow_redirects=True,
+            limits=httpx.Limits(
+                max_connections=1000, max_keepalive_connections=100, keepalive_expiry=120
+            ),
+        ),
+    )
+
+
+# The API clients a process shares between its sessions' plugins (Plugins._client), by
+# SDK: each made as the provider's plugin would make its own.
+CLIENTS: dict[str, Callable[[str, str | None], Any]] = {
+    "openai": _openai_sdk_client,
+    "anthropic": _anthropic_sdk_client,
+}
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The system's certificates, loaded once per process (~20 ms each time) and
+    shared by every client the process makes, whatever its event loop."""
+    import httpx2 as httpx
+
+    return httpx.create_ssl_context()
 
 
 Maker = Callable[["Plugins", Any, str], Any]

@@ -24,7 +24,6 @@ LiveKit plugin objects.
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib.util
 import inspect
 import logging
@@ -40,11 +39,9 @@ from flowctl.engine.providers import PROVIDERS as PROVIDER_TABLE
 from flowctl.engine.providers import provider_of
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
-from flowctl.worker.makers import MAKERS
+from flowctl.worker.makers import CLIENTS, MAKERS
 
 if TYPE_CHECKING:
-    import ssl
-
     from livekit.agents import llm, stt, tts, vad
 
     from flowctl.engine.library import ServedFlow
@@ -230,7 +227,7 @@ class Plugins:
         clients = self._clients.setdefault(loop, {})
         client = clients.get((sdk, key, base_url))
         if client is None:
-            client = clients[sdk, key, base_url] = _CLIENTS[sdk](key, base_url)
+            client = clients[sdk, key, base_url] = CLIENTS[sdk](key, base_url)
         return client
 
     def openai_client(self, key: str, base_url: str | None) -> dict[str, Any]:
@@ -283,62 +280,6 @@ class Plugins:
     def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS[Any]:
         made: tts.TTS[Any] = self._make("tts", config, keys)
         return made
-
-
-def _openai_sdk_client(key: str, base_url: str | None) -> Any:
-    import httpx2 as httpx
-    import openai as sdk
-
-    # The plugin's own settings: no retries (LiveKit retries), short timeouts.
-    return sdk.AsyncClient(
-        api_key=key,
-        base_url=base_url,
-        max_retries=0,
-        http_client=httpx.AsyncClient(
-            verify=_ssl_context(),
-            timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
-            follow_redirects=True,
-            limits=httpx.Limits(
-                max_connections=50, max_keepalive_connections=50, keepalive_expiry=120
-            ),
-        ),
-    )
-
-
-def _anthropic_sdk_client(key: str, base_url: str | None) -> Any:
-    import anthropic as sdk
-    import httpx2 as httpx
-
-    # The plugin's own settings: no retries (LiveKit retries), a short connect timeout
-    # and 30 s between streamed chunks (Claude may think before it answers).
-    return sdk.AsyncClient(
-        api_key=key,
-        base_url=base_url,
-        max_retries=0,
-        http_client=httpx.AsyncClient(
-            verify=_ssl_context(),
-            timeout=httpx.Timeout(5.0, read=30.0),
-            follow_redirects=True,
-            limits=httpx.Limits(
-                max_connections=1000, max_keepalive_connections=100, keepalive_expiry=120
-            ),
-        ),
-    )
-
-
-_CLIENTS: dict[str, Callable[[str, str | None], Any]] = {
-    "openai": _openai_sdk_client,
-    "anthropic": _anthropic_sdk_client,
-}
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """The system's certificates, loaded once per process (~20 ms each time) and
-    shared by every client the process makes, whatever its event loop."""
-    import httpx2 as httpx
-
-    return httpx.create_ssl_context()
 
 
 def steers_voice(engine: Any) -> bool:
