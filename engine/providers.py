@@ -2,8 +2,9 @@
 takes: one table that every layer reads.
 
 - lint checks a block against it: the provider exists (FL010), its ``options`` are
-  ones it takes (FL011) with the right types and ranges (FL012), and the block sets
-  nothing the provider ignores (FL013);
+  ones it takes (FL011) with the right types and ranges (FL012), the block sets
+  nothing the provider ignores (FL013), and a state's structured output has a model
+  that can give it (FL014);
 - the trust boundary reads the variable that holds a provider's key when a block
   names none (``flowctl.engine.boundary.Boundary.provider_key``);
 - the worker's preflight names that variable, or the extra to install, for every block
@@ -231,7 +232,9 @@ class Provider(msgspec.Struct, frozen=True, kw_only=True):
     ``key``: the variable holding its key when a block names none (``api_key_env``);
     ``module``: its LiveKit plugin; ``extra``: the ``flowctl-voice`` extra that installs
     it (None: installed with flowctl); ``settings``: the block's common fields it reads
-    (the others do nothing with it, FL013); ``options``: what it takes in ``options``."""
+    (the others do nothing with it, FL013); ``options``: what it takes in ``options``;
+    ``structured_output``: an ``llm`` that answers in a JSON schema (a state's
+    ``output``) through OpenAI's ``response_format`` (FL014)."""
 
     block: Block
     name: str
@@ -240,6 +243,7 @@ class Provider(msgspec.Struct, frozen=True, kw_only=True):
     extra: str | None = None
     settings: frozenset[str]
     options: type[Options] = NoOptions
+    structured_output: bool = False
 
     @property
     def package(self) -> str:
@@ -300,6 +304,7 @@ PROVIDERS = _providers(
         module="livekit.plugins.openai",
         settings=_LLM,
         options=OpenAILLMOptions,
+        structured_output=True,
     ),
     Provider(
         block="llm",
@@ -318,6 +323,9 @@ PROVIDERS = _providers(
         extra="groq",
         settings=_LLM,
         options=GroqOptions,
+        # Groq's OpenAI-compatible endpoint takes `response_format` (its models that
+        # support JSON schemas do; others answer with an error, as a local server may)
+        structured_output=True,
     ),
     Provider(
         block="tts",

@@ -447,7 +447,7 @@ class Output(_Spec, frozen=True):
 # --- provider configuration (seed 001 *_config blocks) ------------------------------
 
 # Which providers exist and what options each takes is `flowctl.engine.providers`' table;
-# lint checks a block against it (FL010-FL013).
+# lint checks a block against it (FL010-FL014).
 _OPTIONS = _doc(
     "Options of this block's provider, e.g. ElevenLabs' `voice_settings` "
     "(docs/flow-format.md#providers)."

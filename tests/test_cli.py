@@ -246,8 +246,8 @@ def test_rules_lists_the_catalogue() -> None:
         in lines
     )
     # 59 before issue 14, which added FL111-FL113, FL206, FL207, FL309-FL311, FL408, FL409;
-    # issue 17 added FL010-FL013 (providers)
-    assert len(lines) == 73
+    # issue 17 added FL010-FL014 (providers)
+    assert len(lines) == 74
 
 
 def test_rules_shows_one_rule_by_code_or_name() -> None:

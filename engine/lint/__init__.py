@@ -41,7 +41,7 @@ from flowctl.engine.lint import edge_groups, entry_actions  # noqa: E402
 
 del edge_groups, entry_actions
 
-# Issue 17's provider rules (FL010-FL013).
+# Issue 17's provider rules (FL010-FL014).
 from flowctl.engine.lint import providers  # noqa: E402
 
 del providers

@@ -1,7 +1,8 @@
-"""The provider rules (FL010-FL013): each ``stt``, ``llm`` and ``tts`` block, the flow's
+"""The provider rules (FL010-FL014): each ``stt``, ``llm`` and ``tts`` block, the flow's
 and each state's, against the provider table (``flowctl.engine.providers``): the
-provider exists, its ``options`` are ones it takes, with the right types, and the block
-sets nothing the provider ignores."""
+provider exists, its ``options`` are ones it takes, with the right types, the block
+sets nothing the provider ignores, and a state's structured output has a model that can
+give it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.load import check_shape
 from flowctl.engine.providers import PROVIDERS, Provider, ProviderConfig, block_of
 from flowctl.engine.source import Path
+from flowctl.engine.spec import LLMConfig
 
 # The fields of a block a provider may or may not read (FL013); the others (`provider`,
 # `base_url`, `api_key_env`, `options`, `instruction_field`...) are flowctl's.
@@ -168,6 +170,46 @@ def ignored_provider_setting(ctx: FlowContext) -> Iterator[Violation]:
                     field=name,
                     used=_names(used),
                 )
+
+
+@rule("unsupported-structured-output")
+def unsupported_structured_output(ctx: FlowContext) -> Iterator[Violation]:
+    """
+    ## What it does
+    Reports an `llm` block whose provider cannot answer in a JSON schema, used by a
+    state with structured `output` (its own or the flow's). Anthropic's models are
+    not given one yet; OpenAI's and Groq's are (`response_format`).
+
+    ## Why it matters
+    The worker asks the model for the state's output schema on every turn; a provider
+    that does not take the request fails every turn of that state.
+
+    ## Example
+    ```json
+    {"llm": {"provider": "anthropic"},
+     "output": {"fields": [{"field_name": "system_response"}]}}
+    ```
+
+    ## Instead
+    Give the states with output an `llm` of their own that can answer in a schema:
+    ```json
+    {"name": "Intake", "instructions": "...",
+     "llm": {"provider": "openai", "model": "gpt-4.1-mini"}}
+    ```
+    """
+    flow = ctx.written
+    states: dict[Path, tuple[str, list[str]]] = {}
+    for i, state in enumerate(flow.agents):
+        if state.end or (state.output or flow.output) is None:
+            continue  # a terminal state only greets: the model never answers there
+        path: Path = ("agents", i, "llm") if state.llm is not None else ("llm",)
+        config = state.llm or flow.llm or LLMConfig()
+        provider = PROVIDERS["llm"].get(config.provider)
+        if provider is not None and not provider.structured_output:
+            states.setdefault(path, (provider.name, []))[1].append(state.name)
+    for path, (name, names) in states.items():
+        more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+        yield violation((*path, "provider"), provider=name, state=names[0], more=more)
 
 
 # --- walking options against their struct --------------------------------------------

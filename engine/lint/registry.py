@@ -150,7 +150,7 @@ _section(
                 "unknown": "`{selector}` in `lint.ignore` names no rule",
             },
         ),
-        # FL010-FL013: provider blocks against flowctl.engine.providers' table.
+        # FL010-FL014: provider blocks against flowctl.engine.providers' table.
         (
             "FL010",
             "unknown-provider",
@@ -178,6 +178,14 @@ _section(
             W,
             "A provider block sets a field its provider does not use",
             "`{block}` provider `{provider}` does not use `{field}`; it reads {used}",
+        ),
+        (
+            "FL014",
+            "unsupported-structured-output",
+            E,
+            "A state answers in structured output its model's provider cannot give",
+            "`llm` provider `{provider}` cannot answer in the structured output of state "
+            "`{state}`{more}; use `openai` or `groq` there",
         ),
     ],
 )
