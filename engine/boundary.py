@@ -11,8 +11,9 @@ what the operator granted that tenant in its :class:`TenantPolicy`:
 - Python only from the operator's :class:`ToolCatalog`, by name (``"kind": "catalog"``
   tools), and only the entries granted; a ``python`` tool naming a function is refused;
 - ``${NAME}`` in http headers and ``api_key_env`` name the tenant's own secrets (kept in
-  the store, write-only), never the process environment; a custom LLM ``base_url``
-  only with such a key, so the operator's keys never go to a tenant's endpoint;
+  the store, write-only), never the process environment; a custom ``base_url`` (of an
+  ``llm``, ``stt`` or ``tts`` block) only with such a key, so the operator's keys never
+  go to a tenant's endpoint;
 - http tools only to the tenant's egress hosts, over https (and again at run time, after
   DNS: ``flowctl.engine.egress``);
 - ``transfer_call`` only to destinations the policy lists.
@@ -42,6 +43,7 @@ from msgspec import Meta
 
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.errors import FlowError
+from flowctl.engine.providers import PROVIDERS, provider_of
 from flowctl.engine.spec import (
     CatalogTool,
     Flow,
@@ -71,10 +73,11 @@ __all__ = [
     "tenant_room",
 ]
 
-# The variable a provider's key is read from when a block names none. In a tenant's flow
-# naming it (with no `base_url`) means the operator's key on the operator's endpoint,
-# unless the tenant has a secret of that name.
-PROVIDER_KEYS = {"openai": "OPENAI_API_KEY", "deepgram": "DEEPGRAM_API_KEY"}
+# The variable a provider's key is read from when a block names none, by provider (the
+# provider table's `key`: one per provider, whatever the block). In a tenant's flow naming
+# it (with no `base_url`) means the operator's key on the operator's endpoint, unless the
+# tenant has a secret of that name.
+PROVIDER_KEYS = {p.name: p.key for block in PROVIDERS.values() for p in block.values()}
 
 # A catalog file lists a few dozen tools; a megabyte is a mistake or an attack.
 MAX_CATALOG_BYTES = 1024 * 1024
@@ -410,16 +413,18 @@ class Boundary(msgspec.Struct, frozen=True, kw_only=True):
 
     def provider_key(self, config: LLMConfig | STTConfig | TTSConfig) -> ProviderKey:
         """Where ``config``'s key comes from. The operator's flows read the environment:
-        ``api_key_env``, else the provider's usual variable (``PROVIDER_KEYS``), else
-        nothing for an LLM with its own ``base_url``. A tenant's flow (``secrets``: the
+        ``api_key_env``, else nothing for a block with its own ``base_url`` (the
+        operator's own server, which may take none), else the provider's usual variable
+        (``flowctl.engine.providers``). A tenant's flow (``secrets``: the
         names it has) gets the secret ``api_key_env`` names, on any endpoint; or, naming
         none or only the provider's usual variable, the operator's key on the
         operator's endpoint. Raises :class:`KeyRefused` for a tenant's block that sends
         requests to its own ``base_url`` without its own key (the operator's key never
         goes there), or names a secret it has not set."""
         named = config.api_key_env
-        base_url = config.base_url if isinstance(config, LLMConfig) else None
-        usual = PROVIDER_KEYS.get(config.provider)
+        base_url = config.base_url
+        provider = provider_of(config)
+        usual = provider.key if provider is not None else None
         if not self.untrusted:
             if named:
                 return ProviderKey(name=named)

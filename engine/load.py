@@ -409,8 +409,8 @@ def _expected(t: mi.Type) -> str:
         return "object"
     if isinstance(t, mi.ListType):
         return "array"
-    if isinstance(t, mi.LiteralType):
-        return "str"
+    if isinstance(t, mi.LiteralType):  # strings, or numbers (a provider's sample rates)
+        return " | ".join(dict.fromkeys(_json_type(v) for v in t.values))
     if isinstance(t, mi.NoneType):
         return "null"
     return {mi.StrType: "str", mi.IntType: "int", mi.FloatType: "float", mi.BoolType: "bool"}.get(
@@ -482,7 +482,9 @@ def _check(value: Any, t: mi.Type, path: Path, out: _Problems) -> None:
 
 
 def _matches(value: Any, t: mi.Type) -> bool:
-    if isinstance(t, mi.StrType | mi.LiteralType):
+    if isinstance(t, mi.LiteralType):
+        return any(type(value) is type(v) for v in t.values)
+    if isinstance(t, mi.StrType):
         return isinstance(value, str)
     if isinstance(t, mi.BoolType):
         return isinstance(value, bool)

@@ -464,6 +464,13 @@ class Output(_Spec, frozen=True):
 
 # --- provider configuration (seed 001 *_config blocks) ------------------------------
 
+# Which providers exist and what options each takes is `flowctl.engine.providers`' table;
+# lint checks a block against it (FL010-FL014).
+_OPTIONS = _doc(
+    "Options of this block's provider, e.g. ElevenLabs' `voice_settings` "
+    "(docs/flow-format.md#providers)."
+)
+
 
 class LLMConfig(_Spec, frozen=True):
     """The language model."""
@@ -472,11 +479,14 @@ class LLMConfig(_Spec, frozen=True):
     model: str | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
     max_tokens: Annotated[int, Meta(ge=1)] | None = None
-    base_url: Annotated[str | None, _doc("Any OpenAI-compatible endpoint.")] = None
+    base_url: Annotated[
+        str | None, _doc("The provider's endpoint; for `openai`, any OpenAI-compatible one.")
+    ] = None
     api_key_env: Annotated[
         str | None, _doc("Environment variable holding the key. Never the key itself.")
     ] = None
     supports_structured_output: bool | None = None
+    options: Annotated[dict[str, Any], _OPTIONS] = {}
 
 
 class STTConfig(_Spec, frozen=True):
@@ -485,7 +495,9 @@ class STTConfig(_Spec, frozen=True):
     provider: str = "deepgram"
     model: str | None = None
     language: str | None = None
+    base_url: Annotated[str | None, _doc("The provider's endpoint instead of its own.")] = None
     api_key_env: str | None = None
+    options: Annotated[dict[str, Any], _OPTIONS] = {}
 
 
 class TTSConfig(_Spec, frozen=True):
@@ -499,7 +511,9 @@ class TTSConfig(_Spec, frozen=True):
     instruction_field: Annotated[
         str | None, _doc("Output field whose value steers the voice (`voice_instructions`).")
     ] = None
+    base_url: Annotated[str | None, _doc("The provider's endpoint instead of its own.")] = None
     api_key_env: str | None = None
+    options: Annotated[dict[str, Any], _OPTIONS] = {}
 
 
 class VADConfig(_Spec, frozen=True):

@@ -424,6 +424,7 @@ def test_a_sip_transfer_request_names_room_caller_and_destination() -> None:
 def test_public_surfaces_of_the_worker_modules() -> None:
     import flowctl.worker.call
     import flowctl.worker.fakes
+    import flowctl.worker.makers
     import flowctl.worker.publish
     import flowctl.worker.room
     import flowctl.worker.server
@@ -482,6 +483,7 @@ def test_public_surfaces_of_the_worker_modules() -> None:
             "steers_voice",
             "vad_key",
         ],
+        flowctl.worker.makers: ["CLIENTS", "GROQ_URL", "MAKERS", "given"],
         flowctl.worker.tracing: ["EXPORTER_HINT", "SessionTracing", "exporter_problem"],
     }
     for module, names in surfaces.items():

@@ -4,6 +4,7 @@ worker before it starts, and each session's states get their own voice."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -103,27 +104,68 @@ def _served(flow: dict[str, Any], tmp_path: Any) -> list[ServedFlow]:
     return list(FileLibrary.load(tmp_path).served())
 
 
-def test_unknown_providers_and_named_key_variables_are_reported(tmp_path: Any) -> None:
+def test_each_blocks_key_variable_is_named_before_the_worker_starts(tmp_path: Any) -> None:
     flow = {
         "agents": [
             {
                 "name": "Main",
                 "instructions": "Help the caller.",
                 "end": True,
-                "llm": {"provider": "anthropic", "model": "claude"},
+                "llm": {"provider": "anthropic", "model": "claude-haiku-4-5"},
             }
         ],
-        "stt": {"provider": "whisper-local"},
+        "stt": {"provider": "assemblyai"},
         "llm": {"provider": "openai", "api_key_env": "ACME_OPENAI_KEY"},
         "tts": {"provider": "elevenlabs"},
     }
     where = f"{tmp_path}/f.json"
     assert check_providers(_served(flow, tmp_path), {"OPENAI_API_KEY": "sk"}) == [
-        f"{where}: `stt` names provider `whisper-local`; the worker runs deepgram, openai",
+        f"{where}: `stt` (assemblyai) needs ASSEMBLYAI_API_KEY in the environment",
         f"{where}: `llm` (openai) needs ACME_OPENAI_KEY in the environment",
-        f"{where}: `tts` names provider `elevenlabs`; the worker runs openai, deepgram",
-        f"{where}: `agents[0].llm` names provider `anthropic`; the worker runs openai",
+        f"{where}: `tts` (elevenlabs) needs ELEVEN_API_KEY in the environment",
+        f"{where}: `agents[0].llm` (anthropic) needs ANTHROPIC_API_KEY in the environment",
     ]
+
+
+def test_an_unknown_provider_stops_the_worker_even_when_lint_is_told_to_look_away(
+    tmp_path: Any,
+) -> None:
+    # Lint reports an unknown provider (FL010); a flow that silences it still cannot run.
+    flow = {
+        "lint": {"ignore": ["FL010"]},
+        "agents": [{"name": "Main", "instructions": "Help the caller.", "end": True}],
+        "stt": {"provider": "whisper-local"},
+        "tts": {"provider": "polly"},
+    }
+    where = f"{tmp_path}/f.json"
+    assert check_providers(_served(flow, tmp_path), KEYS) == [
+        f"{where}: `stt` names provider `whisper-local`; the worker runs deepgram, openai, "
+        "assemblyai",
+        f"{where}: `tts` names provider `polly`; the worker runs openai, deepgram, elevenlabs, "
+        "cartesia",
+    ]
+
+
+def test_a_provider_whose_plugin_is_not_installed_names_the_extra_to_install(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As when flowctl-voice was installed without its `cartesia` extra.
+    import livekit.plugins
+
+    monkeypatch.setitem(sys.modules, "livekit.plugins.cartesia", None)
+    monkeypatch.delattr(livekit.plugins, "cartesia", raising=False)
+    flow = {
+        "agents": [{"name": "Main", "instructions": "Help the caller.", "end": True}],
+        "tts": {"provider": "cartesia"},
+    }
+    needs = "needs livekit-plugins-cartesia: pip install 'flowctl-voice[cartesia]'"
+    env = {**KEYS, "CARTESIA_API_KEY": "ca-test"}
+    assert check_providers(_served(flow, tmp_path), env) == [
+        f"{tmp_path}/f.json: `tts` (cartesia) {needs}"
+    ]
+    with pytest.raises(ValueError) as info:
+        Plugins(env=env).tts(TTSConfig(provider="cartesia"))
+    assert str(info.value) == f"`tts` (cartesia) {needs}"
 
 
 def test_a_plugin_without_its_key_fails_with_the_variable_name() -> None:

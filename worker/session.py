@@ -1,18 +1,19 @@
 """The session factory: a flow's ``stt``, ``llm``, ``tts``, ``vad`` and turn settings as
 LiveKit plugin objects.
 
-- :class:`Plugins` makes one plugin object from one config block: Deepgram or OpenAI
-  speech to text, an OpenAI (or any OpenAI-compatible ``base_url``) language model,
-  OpenAI or Deepgram text to speech, Silero voice activity detection, with the key
+- :class:`Plugins` makes one plugin object from one config block, for any provider of
+  the table (``flowctl.engine.providers``; each made by its maker in
+  ``flowctl.worker.makers``), and Silero voice activity detection, with the key
   :class:`Keys` gives it. An operator's flow reads the environment: the block's
   ``api_key_env``, else the provider's usual variable. A tenant's flow reads its own
   secrets, or gets the operator's key on the operator's endpoint; never the
   operator's key on its own endpoint (``flowctl.engine.boundary.Boundary.provider_key``).
 - :func:`check_providers` finds, before a worker takes any job, every block of every
-  served flow (and of its states) that names a provider the worker cannot run or
-  whose key is missing, so a missing key fails at startup, naming the variable, and
-  never in the middle of a call; :func:`provider_problems` is the same for one flow
-  (a store's flow with a problem is not served, and the others are).
+  served flow (and of its states) that names a provider the worker cannot run, whose
+  plugin is not installed (naming the extra to install) or whose key is missing, so a
+  missing key fails at startup, naming the variable, and never in the middle of a
+  call; :func:`provider_problems` is the same for one flow (a store's flow with a
+  problem is not served, and the others are).
 - :class:`SessionFactory` holds what a process shares (the plugin maker, the Silero
   models loaded once); :meth:`SessionFactory.models` gives one session its
   :class:`SessionModels`: the ``AgentSession`` options, and FlowAgent's ``voice`` hook,
@@ -23,7 +24,7 @@ LiveKit plugin objects.
 from __future__ import annotations
 
 import asyncio
-import functools
+import importlib.util
 import inspect
 import logging
 import os
@@ -31,13 +32,16 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
+import msgspec
+
 from flowctl.engine.boundary import OPERATOR, PROVIDER_KEYS, Boundary, KeyRefused
+from flowctl.engine.providers import PROVIDERS as PROVIDER_TABLE
+from flowctl.engine.providers import provider_of
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.spec import LLMConfig, STTConfig, TTSConfig, VADConfig
+from flowctl.worker.makers import CLIENTS, MAKERS
 
 if TYPE_CHECKING:
-    import ssl
-
     from livekit.agents import llm, stt, tts, vad
 
     from flowctl.engine.library import ServedFlow
@@ -59,11 +63,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# What the worker can run, per block.
+# What the worker can run, per block: the provider table's (flowctl.engine.providers),
+# and Silero for voice activity.
 PROVIDERS: dict[str, tuple[str, ...]] = {
-    "stt": ("deepgram", "openai"),
-    "llm": ("openai",),
-    "tts": ("openai", "deepgram"),
+    **{block: tuple(providers) for block, providers in PROVIDER_TABLE.items()},
     "vad": ("silero",),
 }
 # The variable a provider's key is read from when the block names none.
@@ -100,6 +103,13 @@ def provider_problems(served: ServedFlow, env: Mapping[str, str]) -> list[str]:
             problems.append(f"`{path}` names provider `{config.provider}`; the worker runs {known}")
             continue
         if isinstance(config, VADConfig):
+            continue
+        provider = provider_of(config)
+        assert provider is not None
+        if importlib.util.find_spec(provider.module) is None:
+            problems.append(
+                f"`{path}` ({config.provider}) needs {provider.package}: {provider.install}"
+            )
             continue
         try:
             key = served.boundary.provider_key(config)
@@ -184,7 +194,9 @@ class Keys:
                 raise ValueError(f"`{kind}` ({config.provider}) needs the secret {source.name}")
             return key
         if source.name is None:  # the operator's own server, which may take no key
-            return self.env.get("OPENAI_API_KEY") or NO_KEY
+            provider = provider_of(config)
+            usual = provider.key if provider is not None else ""
+            return self.env.get(usual) or NO_KEY
         key = self.env.get(source.name)
         if not key:
             raise ValueError(f"`{kind}` ({config.provider}) needs {source.name} in the environment")
@@ -197,108 +209,77 @@ class Plugins:
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = os.environ if env is None else env
-        # OpenAI clients by event loop, key and endpoint. Making one loads the system's
-        # certificates (~20 ms); sharing it across a process's sessions also keeps its
-        # connections to the API warm.
-        self._clients: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Any]] = (
+        # API clients (OpenAI's, Anthropic's) by event loop, SDK, key and endpoint.
+        # Making one loads the system's certificates (~20 ms); sharing it across a
+        # process's sessions also keeps its connections to the API warm, and closes
+        # them once (Anthropic's plugin never closes a client it made itself).
+        self._clients: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str | None], Any]] = (
             weakref.WeakKeyDictionary()
         )
 
-    def _openai(self, key: str, base_url: str | None) -> dict[str, Any]:
-        """The ``client`` (or, outside an event loop, ``api_key``/``base_url``) options
-        of an OpenAI plugin object."""
+    def _client(self, sdk: str, key: str, base_url: str | None) -> Any | None:
+        """The running loop's client of ``sdk`` for this key and endpoint, made on first
+        use; None outside an event loop (the plugin makes its own)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return {"api_key": key, **({"base_url": base_url} if base_url else {})}
+            return None
         clients = self._clients.setdefault(loop, {})
-        client = clients.get((key, base_url))
+        client = clients.get((sdk, key, base_url))
         if client is None:
-            import httpx2 as httpx
-            import openai as sdk
+            client = clients[sdk, key, base_url] = CLIENTS[sdk](key, base_url)
+        return client
 
-            # The plugins' own settings: no retries (LiveKit retries), short timeouts.
-            client = clients[key, base_url] = sdk.AsyncClient(
-                api_key=key,
-                base_url=base_url,
-                max_retries=0,
-                http_client=httpx.AsyncClient(
-                    verify=_ssl_context(),
-                    timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
-                    follow_redirects=True,
-                    limits=httpx.Limits(
-                        max_connections=50, max_keepalive_connections=50, keepalive_expiry=120
-                    ),
-                ),
-            )
+    def openai_client(self, key: str, base_url: str | None) -> dict[str, Any]:
+        """The ``client`` (or, outside an event loop, ``api_key``/``base_url``) options
+        of an OpenAI plugin object (or of a plugin built on it, as Groq's is)."""
+        client = self._client("openai", key, base_url)
+        if client is None:
+            return {"api_key": key, **({"base_url": base_url} if base_url else {})}
         return {"client": client}
 
+    def anthropic_client(self, key: str, base_url: str | None) -> dict[str, Any]:
+        """The same for an Anthropic plugin object."""
+        client = self._client("anthropic", key, base_url)
+        if client is None:
+            return {"api_key": key, **({"base_url": base_url} if base_url else {})}
+        return {"api_key": key, "client": client}
+
     async def aclose(self) -> None:
-        """Close the OpenAI clients made in the running event loop."""
+        """Close the API clients made in the running event loop."""
         for client in self._clients.pop(asyncio.get_running_loop(), {}).values():
             await client.close()
 
     def _key(self, kind: str, config: Config, keys: Keys | None) -> str:
         return (keys or Keys(self.env)).key(kind, config)
 
+    def _make(self, block: str, config: Config, keys: Keys | None) -> Any:
+        make = MAKERS[block].get(config.provider)
+        if make is None:
+            raise ValueError(f"unsupported {block} provider `{config.provider}`")
+        key = self._key(block, config, keys)
+        try:
+            return make(self, config, key)
+        except ImportError:
+            provider = provider_of(config)
+            assert provider is not None
+            raise ValueError(
+                f"`{block}` ({config.provider}) needs {provider.package}: {provider.install}"
+            ) from None
+
     def stt(self, config: STTConfig, keys: Keys | None = None) -> stt.STT[Any]:
         """``keys``: where the session's keys come from (None: this process's
         environment, for the operator's flows); the same for :meth:`llm` and :meth:`tts`."""
-        key = self._key("stt", config, keys)
-        given = _given(model=config.model, language=config.language)
-        if config.provider == "deepgram":
-            from livekit.plugins import deepgram
-
-            return deepgram.STT(api_key=key, **given)
-        if config.provider == "openai":
-            from livekit.plugins import openai
-
-            return openai.STT(**self._openai(key, None), **given)
-        raise ValueError(f"unsupported stt provider `{config.provider}`")
+        made: stt.STT[Any] = self._make("stt", config, keys)
+        return made
 
     def llm(self, config: LLMConfig, keys: Keys | None = None) -> llm.LLM[Any]:
-        if config.provider != "openai":
-            raise ValueError(f"unsupported llm provider `{config.provider}`")
-        from livekit.plugins import openai
-
-        options = self._openai(self._key("llm", config, keys), config.base_url)
-        given = _given(
-            model=config.model,
-            temperature=config.temperature,
-            max_completion_tokens=config.max_tokens,
-        )
-        return openai.LLM(**options, **given)
+        made: llm.LLM[Any] = self._make("llm", config, keys)
+        return made
 
     def tts(self, config: TTSConfig, keys: Keys | None = None) -> tts.TTS[Any]:
-        key = self._key("tts", config, keys)
-        if config.provider == "openai":
-            from livekit.plugins import openai
-
-            given = _given(model=config.model, voice=config.voice, speed=config.speed)
-            return openai.TTS(**self._openai(key, None), **given)
-        if config.provider == "deepgram":
-            from livekit.plugins import deepgram
-
-            # A Deepgram voice is a model ("aura-2-thalia-en"): `voice` names it when
-            # `model` does not.
-            given = _given(model=config.model or config.voice, speed=config.speed)
-            return deepgram.TTS(api_key=key, **given)
-        raise ValueError(f"unsupported tts provider `{config.provider}`")
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """The system's certificates, loaded once per process (~20 ms each time) and
-    shared by every client the process makes, whatever its event loop."""
-    import httpx2 as httpx
-
-    return httpx.create_ssl_context()
-
-
-def _given(**options: Any) -> dict[str, Any]:
-    """The options a flow's config block sets: an unset one (None, or an empty name) is
-    left out, so the plugin keeps its own default. Zero is a setting (temperature 0)."""
-    return {name: value for name, value in options.items() if value is not None and value != ""}
+        made: tts.TTS[Any] = self._make("tts", config, keys)
+        return made
 
 
 def steers_voice(engine: Any) -> bool:
@@ -353,7 +334,8 @@ class SessionModels:
         self._made: dict[Any, Any] = {}
 
     def _one(self, config: C, make: Callable[[C, Keys], M]) -> M:
-        key = (type(config), config)
+        # By value: a config holds its options as a dict, so it is not hashable itself.
+        key = (type(config), msgspec.json.encode(config))
         found: M | None = self._made.get(key)
         if found is None:
             found = self._made[key] = make(config, self._keys)

@@ -41,6 +41,11 @@ from flowctl.engine.lint import edge_groups, entry_actions  # noqa: E402
 
 del edge_groups, entry_actions
 
+# Issue 17's provider rules (FL010-FL014).
+from flowctl.engine.lint import providers  # noqa: E402
+
+del providers
+
 __all__ = [
     "RULES",
     "FileResult",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 from flowctl.engine.boundary import PROVIDER_KEYS, Allowlist
@@ -123,23 +122,13 @@ def tool_not_granted(ctx: FlowContext) -> Iterator[Violation]:
             yield violation(("tools", k), entry=entry, tenant=ctx.boundary.tenant_id)
 
 
-def _key_settings(ctx: FlowContext) -> Iterator[tuple[Path, Any]]:
-    flow = ctx.written
-    yield ("llm",), flow.llm
-    yield ("stt",), flow.stt
-    yield ("tts",), flow.tts
-    for i, state in enumerate(flow.agents):
-        yield ("agents", i, "llm"), state.llm
-        yield ("agents", i, "tts"), state.tts
-
-
 @rule("secret-not-set")
 def secret_not_set(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     In a tenant's flow, reports a `${NAME}` in an http tool's headers, and an
     `api_key_env`, that names none of the tenant's secrets. (`api_key_env` naming the
-    provider's usual variable, `OPENAI_API_KEY` or `DEEPGRAM_API_KEY`, with no
+    provider's usual variable, such as `OPENAI_API_KEY` or `ELEVEN_API_KEY`, with no
     `base_url`, means the operator's key on the operator's endpoint.)
 
     ## Why it matters
@@ -166,13 +155,11 @@ def secret_not_set(ctx: FlowContext) -> Iterator[Violation]:
                 for name in _ENV_REF.findall(value):
                     if name not in secrets:
                         yield missing(name, ("tools", k, "headers", header))
-    for path, config in _key_settings(ctx):
-        name = config.api_key_env if config is not None else None
+    for path, config in ctx.provider_blocks():
+        name = config.api_key_env
         if not name or name in secrets:
             continue
-        operators = name == PROVIDER_KEYS.get(config.provider) and not getattr(
-            config, "base_url", None
-        )
+        operators = name == PROVIDER_KEYS.get(config.provider) and not config.base_url
         if not operators:
             yield missing(name, (*path, "api_key_env"))
 
@@ -181,14 +168,15 @@ def secret_not_set(ctx: FlowContext) -> Iterator[Violation]:
 def endpoint_without_key(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
-    In a tenant's flow, reports an `llm` block (the flow's or a state's) that sets
-    `base_url` but no `api_key_env`.
+    In a tenant's flow, reports a provider block (`llm`, `stt` or `tts`, the flow's or
+    a state's) that sets `base_url` but no `api_key_env`.
 
     ## Why it matters
     Without a key of its own, the request would carry the operator's provider key
-    (`OPENAI_API_KEY`) to whatever server `base_url` names. A tenant may use its own
-    endpoint with its own key (one of its secrets), or the operator's endpoint with
-    the operator's key; never the operator's key on its endpoint.
+    (`OPENAI_API_KEY`, `ELEVEN_API_KEY`...) to whatever server `base_url` names. A
+    tenant may use its own endpoint with its own key (one of its secrets), or the
+    operator's endpoint with the operator's key; never the operator's key on its
+    endpoint.
 
     ## Example
     ```json
@@ -203,8 +191,8 @@ def endpoint_without_key(ctx: FlowContext) -> Iterator[Violation]:
     """
     if not ctx.boundary.untrusted:
         return
-    for path, config in _key_settings(ctx):
-        if getattr(config, "base_url", None) and not config.api_key_env:
+    for path, config in ctx.provider_blocks():
+        if config.base_url and not config.api_key_env:
             tenant = ctx.boundary.tenant_id
             yield violation((*path, "base_url"), base_url=config.base_url, tenant=tenant)
 

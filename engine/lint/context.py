@@ -25,9 +25,12 @@ from flowctl.engine.spec import (
     Flow,
     GlobalEdge,
     LintConfig,
+    LLMConfig,
     Output,
     State,
+    STTConfig,
     Tool,
+    TTSConfig,
 )
 from flowctl.engine.templates import Placeholder, Template, compile_template
 
@@ -140,6 +143,21 @@ class FlowContext:
         if edge.action != "action":
             return None
         return self.tool_index.get(edge.tool or edge.name)
+
+    # --- provider blocks ----------------------------------------------------------------
+
+    def provider_blocks(self) -> Iterator[tuple[Path, LLMConfig | STTConfig | TTSConfig]]:
+        """Every provider block written in the flow (as written): the flow's `stt`, `llm`
+        and `tts`, then each state's `llm` and `tts`."""
+        flow = self.written
+        for name, config in (("stt", flow.stt), ("llm", flow.llm), ("tts", flow.tts)):
+            if config is not None:
+                yield (name,), config
+        for i, state in enumerate(flow.agents):
+            if state.llm is not None:
+                yield ("agents", i, "llm"), state.llm
+            if state.tts is not None:
+                yield ("agents", i, "tts"), state.tts
 
     # --- edges and functions ----------------------------------------------------------
 

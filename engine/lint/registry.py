@@ -150,6 +150,43 @@ _section(
                 "unknown": "`{selector}` in `lint.ignore` names no rule",
             },
         ),
+        # FL010-FL014: provider blocks against flowctl.engine.providers' table.
+        (
+            "FL010",
+            "unknown-provider",
+            E,
+            "A provider block names a provider flowctl does not run",
+            "Unknown `{block}` provider `{provider}`{hint}",
+        ),
+        (
+            "FL011",
+            "unknown-provider-option",
+            E,
+            "A provider's `options` has an option it does not take",
+            "Unknown option `{option}` of `{block}` provider `{provider}`{hint}",
+        ),
+        (
+            "FL012",
+            "invalid-provider-option",
+            E,
+            "A provider option has the wrong type or is out of range",
+            "Option `{option}` of `{block}` provider `{provider}`: {problem}",
+        ),
+        (
+            "FL013",
+            "ignored-provider-setting",
+            W,
+            "A provider block sets a field its provider does not use",
+            "`{block}` provider `{provider}` does not use `{field}`; it reads {used}",
+        ),
+        (
+            "FL014",
+            "unsupported-structured-output",
+            E,
+            "A state answers in structured output its model's provider cannot give",
+            "`llm` provider `{provider}` cannot answer in the structured output of state "
+            "`{state}`{more}; use `openai` or `groq` there",
+        ),
     ],
 )
 
@@ -664,7 +701,7 @@ _section(
             "FL510",
             "endpoint-without-key",
             E,
-            "A tenant's flow sends the model's requests to its own endpoint without its own key",
+            "A tenant's flow sends a provider's requests to its own endpoint without its own key",
             "`base_url` `{base_url}` needs `api_key_env` naming a secret of tenant `{tenant}`: "
             "the operator's key only goes to the operator's endpoint",
         ),

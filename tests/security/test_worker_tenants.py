@@ -283,8 +283,8 @@ def test_worker_start_with_a_store_serves_every_flow_it_can(tmp_path: Path, ran:
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert result.stderr == (
-        "flowctl: error: globex/voice@v1: `tts` names provider `elevenlabs`; the worker runs "
-        "openai, deepgram\n"
+        "flowctl: error: globex/voice@v1: `tts` (elevenlabs) needs ELEVEN_API_KEY in the "
+        "environment\n"
         "flowctl: error: initech/deep@v1: `stt` (deepgram) needs DEEPGRAM_API_KEY in the "
         "environment\n"
         f"flowctl worker: 1 flows of 1 tenants from {url}, 2 not served, for every new room\n"
