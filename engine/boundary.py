@@ -351,12 +351,15 @@ class Boundary(msgspec.Struct, frozen=True, kw_only=True):
     ``tenant_id`` None: an operator flow (anything goes; catalog tools resolve if a
     catalog is given). Otherwise a tenant flow, held to ``policy``. ``secrets``: the
     names of the tenant's secrets, when known (lint then says which ``${NAME}`` is
-    missing); never their values."""
+    missing); never their values. ``knowledge``: the names of the knowledge bases the
+    flow's knowledge tools can read, when known (lint then says which they name in
+    vain)."""
 
     tenant_id: str | None = None
     policy: TenantPolicy = TenantPolicy()
     catalog: ToolCatalog | None = None
     secrets: frozenset[str] | None = None
+    knowledge: frozenset[str] | None = None
 
     @property
     def untrusted(self) -> bool:

@@ -5,7 +5,9 @@
     FlowError                  exit 2   anything the engine refuses
     ├── FlowReadError          exit 2   a file or folder cannot be read
     │   ├── ScenarioError      exit 2   a scenario file cannot be used (engine/scenario.py)
-    │   └── TenantError        exit 2   tenant files cannot be used (engine/tenants.py)
+    │   ├── TenantError        exit 2   tenant files cannot be used (engine/tenants.py)
+    │   └── KnowledgeError     exit 2   knowledge files cannot be read, or hold no such
+    │                                   base (engine/knowledge/files.py)
     └── FlowInvalidError       exit 1   a flow has error-level findings (compile refuses it)
 
 A user's mistake never surfaces as a traceback: the CLI catches ``FlowError`` and

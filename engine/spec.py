@@ -25,6 +25,7 @@ import msgspec
 from msgspec import Meta
 
 from flowctl.engine.builtins import BUILTIN_TOOLS, BuiltinName
+from flowctl.engine.knowledge.names import NAME_PATTERN
 
 __all__ = [
     "BUILTIN_TOOLS",
@@ -41,6 +42,7 @@ __all__ = [
     "Flow",
     "GlobalEdge",
     "HttpTool",
+    "KnowledgeTool",
     "LLMConfig",
     "LintConfig",
     "MockTool",
@@ -342,21 +344,27 @@ class GlobalEdge(Edge, frozen=True):
 # --- tools -------------------------------------------------------------------------
 
 
+# The fields every kind of tool has (a knowledge tool has all but `parameters`).
+ToolName = Annotated[Name, _doc("Function name: `^[a-zA-Z0-9_-]{1,64}$`.")]
+ToolDescription = Annotated[Text, _doc("What the tool does and when to use it, for the model.")]
+ToolSets = Annotated[
+    dict[str, str], _doc("Variables to store from the result: variable name to a result field.")
+]
+ToolExamples = Annotated[
+    list[str | Example],
+    _doc(
+        "User phrases that should call this tool (offline model, lint); a phrase as "
+        "`{text, args}` also gives the arguments the offline model calls it with."
+    ),
+]
+
+
 class _ToolBase(_Spec, frozen=True):
-    name: Annotated[Name, _doc("Function name: `^[a-zA-Z0-9_-]{1,64}$`.")]
-    description: Annotated[Text, _doc("What the tool does and when to use it, for the model.")] = ""
+    name: ToolName
+    description: ToolDescription = ""
     parameters: Annotated[dict[str, Parameter], _doc("Typed arguments of the tool.")] = {}
-    sets: Annotated[
-        dict[str, str],
-        _doc("Variables to store from the result: variable name to a result field."),
-    ] = {}
-    examples: Annotated[
-        list[str | Example],
-        _doc(
-            "User phrases that should call this tool (offline model, lint); a phrase as "
-            "`{text, args}` also gives the arguments the offline model calls it with."
-        ),
-    ] = []
+    sets: ToolSets = {}
+    examples: ToolExamples = []
 
     def phrases(self) -> list[Example]:
         """The examples, each as an :class:`Example` (a bare phrase has no arguments)."""
@@ -416,7 +424,51 @@ class MockTool(_ToolBase, tag_field="kind", tag="mock", kw_only=True, frozen=Tru
     result: Annotated[Any, _doc("Returned to the model as the tool's result.")] = None
 
 
-Tool = BuiltinTool | PythonTool | CatalogTool | HttpTool | MockTool
+# A knowledge tool's one argument, as the model is offered it.
+KNOWLEDGE_QUERY = Parameter(
+    type="str",
+    description="What to look up: the caller's question in their own words, or a few "
+    "keywords of it.",
+    min_length=1,
+)
+
+
+class KnowledgeTool(_Spec, tag_field="kind", tag="knowledge", kw_only=True, frozen=True):
+    """Passages from a knowledge base of the tenant's documents: the model calls it with
+    the caller's question (``query``, its one parameter) and gets the passages that
+    best answer it, each with its source, to answer from (docs/knowledge.md)."""
+
+    name: ToolName
+    description: ToolDescription = ""
+    base: Annotated[
+        Annotated[str, Meta(pattern=NAME_PATTERN)],
+        _doc("The knowledge base to search (its documents: `flowctl knowledge add BASE ...`)."),
+    ]
+    top_k: Annotated[
+        Annotated[int, Meta(ge=1, le=20)], _doc("Passages returned at most, best first.")
+    ] = 3
+    min_score: Annotated[
+        Annotated[float, Meta(ge=0, le=1)],
+        _doc(
+            "Leave out passages scoring below this; scores are relative to the best "
+            "passage found (1.0). 0: keep every one of `top_k`."
+        ),
+    ] = 0.0
+    timeout: Annotated[Seconds, _doc("Seconds before the search is abandoned.")] = 5.0
+    sets: ToolSets = {}
+    examples: ToolExamples = []
+
+    @property
+    def parameters(self) -> dict[str, Parameter]:
+        """The one argument the model passes: ``query``."""
+        return {"query": KNOWLEDGE_QUERY}
+
+    def phrases(self) -> list[Example]:
+        """The examples, each as an :class:`Example` (a bare phrase has no arguments)."""
+        return _phrases(self.examples)
+
+
+Tool = BuiltinTool | PythonTool | CatalogTool | HttpTool | MockTool | KnowledgeTool
 
 # --- structured output (seed 001 schema_config.fields) --------------------------------
 

@@ -1,4 +1,5 @@
-"""Running tools: ``python`` functions, ``http`` webhooks and ``mock`` results.
+"""Running tools: ``python`` functions, ``http`` webhooks, ``knowledge`` searches and
+``mock`` results.
 
 (The builtins — end or transfer the call, save variables, callbacks — act on the
 conversation itself and live in ``flowctl.engine.runtime``.)
@@ -6,6 +7,9 @@ conversation itself and live in ``flowctl.engine.runtime``.)
 A tool never raises into the conversation: an exception, a timeout, an HTTP error, a
 response that is not JSON, or arguments its function does not accept all become a
 :class:`ToolResult` with ``ok=False`` and an ``error`` written for the model.
+
+A knowledge tool asks the registry's retriever (``flowctl.engine.knowledge.retrieval``:
+one tenant's bases, never another's) for the passages that answer the model's query.
 
 Plain python functions run in the registry's own bounded threads (``flowctl.engine.threads``).
 Webhooks obey the registry's :class:`~flowctl.engine.egress.EgressPolicy` when it has one (tenant
@@ -30,8 +34,10 @@ import msgspec
 
 from flowctl.engine.boundary import Secrets
 from flowctl.engine.egress import EgressPolicy, EgressRefused, check_url, client_session
+from flowctl.engine.errors import FlowError
+from flowctl.engine.knowledge.retrieval import Answer, Retriever
 from flowctl.engine.mocks import MockAnswers, failure
-from flowctl.engine.spec import HttpTool, MockTool, PythonTool, Tool
+from flowctl.engine.spec import HttpTool, KnowledgeTool, MockTool, PythonTool, Tool
 from flowctl.engine.templates import render, scan_template
 from flowctl.engine.threads import MAX_STUCK_CALLS, ThreadsBusy, ToolThreads
 
@@ -111,6 +117,10 @@ class ToolRegistry:
     ``max_stuck_calls``: plain python functions still running after their timeout
     before new plain-function calls are refused (``flowctl.engine.threads``).
 
+    ``retriever``: where knowledge tools search (a tenant's store handle, the files of
+    a dry run); None: nowhere, and a knowledge tool that is not mocked fails saying so
+    (``no_knowledge``: how this session could have had some, for that error).
+
     :meth:`close` releases the HTTP session and the threads; the conversation that uses
     the registry awaits it when it ends (``Conversation.aclose``).
     """
@@ -125,6 +135,8 @@ class ToolRegistry:
         http_session_factory: Callable[[], Any] | None = None,
         egress: EgressPolicy | None = None,
         max_stuck_calls: int = MAX_STUCK_CALLS,
+        retriever: Retriever | None = None,
+        no_knowledge: str = "",
     ) -> None:
         if egress is not None and http_session_factory is not None:
             raise ValueError("an egress policy makes its own HTTP session; give no factory")
@@ -134,6 +146,8 @@ class ToolRegistry:
         self.env = env if env is not None else os.environ
         self.allow_network = allow_network
         self.egress = egress
+        self.retriever = retriever
+        self.no_knowledge = no_knowledge
         self.threads = ToolThreads(max_stuck=max_stuck_calls)
         self._functions: dict[str, Callable[..., Any]] = {}
         self._session: Any = None
@@ -155,6 +169,8 @@ class ToolRegistry:
                 return await self._python(tool, args)
             if isinstance(tool, HttpTool):
                 return await self._http(tool, args, variables)
+            if isinstance(tool, KnowledgeTool):
+                return await self._knowledge(tool, args)
         except _Refused as exc:
             return ToolResult(ok=False, error=str(exc))
         except EgressRefused as exc:
@@ -227,6 +243,28 @@ class ToolRegistry:
                 ok=False, error=f"Tool `{tool.name}` returned something that is not data: {exc}"
             )
         return mapped(tool, value)
+
+    # --- knowledge -----------------------------------------------------------------------
+
+    async def _knowledge(self, tool: KnowledgeTool, args: dict[str, Any]) -> ToolResult:
+        """The passages of the tool's base that answer the model's ``query`` (as an
+        ``Answer``), the weaker than ``min_score`` left out."""
+        if self.retriever is None:
+            raise _Refused(
+                f"Tool `{tool.name}` cannot search knowledge base `{tool.base}`: this session "
+                f"has no knowledge bases{self.no_knowledge}"
+            )
+        query = str(args.get("query", ""))
+        try:
+            async with asyncio.timeout(tool.timeout):
+                found = await self.retriever.search(tool.base, query, top_k=tool.top_k)
+        except TimeoutError:
+            raise _Refused(f"Tool `{tool.name}` timed out after {tool.timeout:g} s") from None
+        except FlowError as exc:  # no such base, the store unavailable
+            raise _Refused(f"Tool `{tool.name}` cannot search: {exc}") from None
+        kept = [p for p in found if p.score >= tool.min_score]
+        answer = Answer(base=tool.base, query=query, passages=kept)
+        return mapped(tool, msgspec.to_builtins(answer))
 
     # --- http ----------------------------------------------------------------------------
 

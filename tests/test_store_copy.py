@@ -47,6 +47,9 @@ async def _fill(s: Store) -> None:
     await acme.schedule_callback("call-1", when="tomorrow", reason="asked")
     await acme.end_session("call-1", reason="hangup")
     await acme.start_session("clinic", session_id="call-2")
+    await acme.put_document("clinic", "hours.md", "# Hours\n\nOpen 8 to 6.", actor="ana")
+    await acme.put_document("clinic", "hours.md", "# Hours\n\nOpen 9 to 5.", actor="bo")
+    await acme.put_document("clinic", "parking.txt", "Park behind the building.", actor="ana")
 
 
 async def _everything(s: Store) -> dict[str, Any]:
@@ -68,6 +71,17 @@ async def _everything(s: Store) -> dict[str, Any]:
             "secrets": await t.secret_values(),
             "webhooks": await t.webhooks(),
             "deliveries": await t.deliveries(),
+            "knowledge": await t.knowledge_bases(),
+            "documents_of": {
+                b.base: [await t.revisions(b.base, d.name) for d in await t.documents(b.base)]
+                for b in await t.knowledge_bases()
+            },
+            # the target's full-text index was built as the chunks were copied in (what
+            # each backend scores them differs; which it finds, and their order, do not)
+            "search": [
+                [p.source for p in await t.search(b.base, "open hours park")]
+                for b in await t.knowledge_bases()
+            ],
         }
     return out
 
@@ -97,11 +111,12 @@ def test_copy_to_postgresql_and_back_keeps_everything(tmp_path: Path, pg: str) -
     before = asyncio.run(fill())
     assert _copy(first, pg) == (
         0,
-        f"Copied 36 rows from {first} to {pg}; verified\n",
+        f"Copied 46 rows from {first} to {pg}; verified\n",
         "  tenants: 2 rows\n  flows: 2 rows\n  flow_versions: 4 rows\n  publications: 3 rows\n"
         "  sessions: 2 rows\n  session_events: 2 rows\n  callbacks: 1 row\n"
-        "  audit: 13 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
-        "  webhook_deliveries: 4 rows\n",
+        "  audit: 16 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
+        "  webhook_deliveries: 4 rows\n  knowledge_documents: 2 rows\n"
+        "  knowledge_revisions: 3 rows\n  knowledge_chunks: 2 rows\n",
     )
     assert _copy(pg, back)[0] == 0
 
@@ -113,11 +128,17 @@ def test_copy_to_postgresql_and_back_keeps_everything(tmp_path: Path, pg: str) -
             # Ids handed out next follow the copied ones.
             c = await s.tenant("acme").schedule_callback("call-2", when=None)
             everything["next callback"] = c.callback_id
+            # and new chunks are indexed beside the copied ones
+            acme = s.tenant("acme")
+            await acme.put_document("clinic", "fees.txt", "Fees are due at the visit.", actor="x")
+            found = await acme.search("clinic", "fees park")
+            everything["found"] = sorted(p.source for p in found)
             return everything
 
     for url in (pg, back):
         after = asyncio.run(read(url))
         assert after.pop("next callback") == 2
+        assert after.pop("found") == ["fees.txt", "parking.txt"]
         assert after.pop("changes") > 0
         assert after == before
 

@@ -26,6 +26,8 @@ NO_KEY = "Unknown key `{key}` for tenant `acme`"
 NO_SECRET = "Unknown secret `{flow}` for tenant `acme`"
 NO_WEBHOOK = "Unknown webhook `{webhook}` for tenant `acme`"
 NO_DELIVERY = "Unknown webhook delivery `{delivery}` for tenant `acme`"
+NO_BASE = "Unknown knowledge base `{flow}` for tenant `acme`"
+NO_DOCUMENT = "Unknown document `{flow}/{flow}.md` for tenant `acme`"
 
 # (handle, flow id, session id, callback id, the other ids by kind: key, webhook, delivery)
 Call = Callable[[TenantStore, str, str, int, dict[str, str]], Awaitable[Any]]
@@ -67,6 +69,15 @@ ACROSS: dict[str, tuple[Call, str]] = {
     ),
     # each tenant has a secret named after its flow
     "delete_secret": (lambda t, f, s, c, k: t.delete_secret(f, actor="mallory"), NO_SECRET),
+    # and a knowledge base named after its flow, holding `<flow>.md`
+    "documents": (lambda t, f, s, c, k: t.documents(f), NO_BASE),
+    "search": (lambda t, f, s, c, k: t.search(f, "opening hours"), NO_BASE),
+    "document": (lambda t, f, s, c, k: t.document(f, f"{f}.md"), NO_DOCUMENT),
+    "revisions": (lambda t, f, s, c, k: t.revisions(f, f"{f}.md"), NO_DOCUMENT),
+    "delete_document": (
+        lambda t, f, s, c, k: t.delete_document(f, f"{f}.md", actor="mallory"),
+        NO_DOCUMENT,
+    ),
 }
 # Methods that take no other tenant's ids: they can only read or change the handle's own.
 OWN_ONLY = {
@@ -90,6 +101,8 @@ OWN_ONLY = {
     "create_webhook",
     "webhooks",
     "deliveries",
+    "knowledge_bases",
+    "put_document",
 }
 
 
@@ -141,6 +154,9 @@ async def two(store_target: Any) -> AsyncIterator[Store]:
         delivery = (await t.deliveries())[0].delivery_id
         IDS[tenant] = {"key": key.key_id, "webhook": hook.webhook_id, "delivery": delivery}
         await t.set_secret(flow, f"{tenant}-value", actor="admin")
+        await t.put_document(
+            flow, f"{flow}.md", f"# {tenant}\n\nOpening hours of {tenant}.", actor="admin"
+        )
     yield s
     await s.close()
 
@@ -169,6 +185,9 @@ async def test_other_tenants_rows_are_not_found(two: Store, method: str) -> None
     assert [h.webhook_id for h in await globex.webhooks()] == [IDS["globex"]["webhook"]]
     assert {d.status for d in await globex.deliveries()} == {"pending"}
     assert await globex.secret_values() == {"support": "globex-value"}
+    assert [p.text for p in await globex.search("support", "opening hours")] == [
+        "Opening hours of globex."
+    ]
 
 
 async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
@@ -178,10 +197,20 @@ async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     assert [s.name for s in await acme.secrets()] == ["clinic"]
     assert await acme.secret_values() == {"clinic": "acme-value"}
     assert (await acme.boundary()).secrets == frozenset({"clinic"})
+    assert (await acme.boundary()).knowledge == frozenset({"clinic"})
+    assert [b.base for b in await acme.knowledge_bases()] == ["clinic"]
+    # globex's base name in acme's hands is acme's own new base, not globex's
+    await acme.put_document("support", "mine.md", "Acme's own text.", actor="admin")
+    assert [d.name for d in await globex.documents("support")] == ["support.md"]
+    assert [p.source for p in await acme.search("support", "opening hours")] == []
     assert [c.session_id for c in await acme.callbacks()] == ["a1"]
-    assert {e.subject for e in await acme.audit()} == {"acme", "clinic", *IDS["acme"].values()} - {
-        IDS["acme"]["delivery"]
-    }
+    assert {e.subject for e in await acme.audit()} == {
+        "acme",
+        "clinic",
+        "clinic/clinic.md",
+        "support/mine.md",
+        *IDS["acme"].values(),
+    } - {IDS["acme"]["delivery"]}
     assert [k.key_id for k in await acme.keys()] == [IDS["acme"]["key"]]
     assert await acme.active_sessions() == 1
     assert (await acme.info()).routing == {"default": "clinic"}
@@ -196,6 +225,7 @@ async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     assert {e.subject for e in await globex.audit()} == {
         "globex",
         "support",
+        "support/support.md",
         IDS["globex"]["key"],
         IDS["globex"]["webhook"],
     }

@@ -1,5 +1,5 @@
 """The store: tenants, flows with immutable versions and a published pointer, recorded
-sessions, callbacks and an audit log, behind two small protocols.
+sessions, callbacks, knowledge bases and an audit log, behind two small protocols.
 
 :class:`Store` is the whole database; it hands out one :class:`TenantStore` per tenant
 (``store.tenant("acme")``), and every read or write of flows, versions, sessions and
@@ -39,8 +39,13 @@ from flowctl.engine.store.records import (
     Callback,
     CallbackStatus,
     Delivery,
+    Document,
+    DocumentInfo,
+    DocumentPut,
+    DocumentRevision,
     Expected,
     FlowInfo,
+    KnowledgeBase,
     Lease,
     Outbound,
     Publication,
@@ -58,6 +63,7 @@ from flowctl.engine.store.records import (
 
 if TYPE_CHECKING:
     from flowctl.engine.boundary import Boundary, TenantPolicy, ToolCatalog
+    from flowctl.engine.knowledge.retrieval import Passage
     from flowctl.engine.runtime import Event
     from flowctl.engine.store.documents import Prepared
 
@@ -70,7 +76,12 @@ __all__ = [
     "Callback",
     "CallbackStatus",
     "Delivery",
+    "Document",
+    "DocumentInfo",
+    "DocumentPut",
+    "DocumentRevision",
     "FlowInfo",
+    "KnowledgeBase",
     "Lease",
     "Outbound",
     "Publication",
@@ -292,6 +303,48 @@ class TenantStore(Protocol):
         ...
 
     async def revoke_key(self, key_id: str, *, actor: str) -> ApiKey: ...
+
+    # --- knowledge bases (flowctl.engine.store.sql.knowledge) ------------------------------
+    async def knowledge_bases(self) -> list[KnowledgeBase]:
+        """The tenant's knowledge bases, by name: each one holds at least a document."""
+        ...
+
+    async def documents(self, base: str) -> list[DocumentInfo]:
+        """The documents of ``base`` as they are now, by name; :class:`NotFound` for a
+        base with no documents."""
+        ...
+
+    async def document(self, base: str, name: str, revision: int | None = None) -> Document:
+        """One revision of a document with its content (None: the current one)."""
+        ...
+
+    async def revisions(self, base: str, name: str) -> list[DocumentRevision]:
+        """Every revision of a document, oldest first."""
+        ...
+
+    async def put_document(
+        self, base: str, name: str, content: str, *, format: str | None = None, actor: str
+    ) -> DocumentPut:
+        """Add a document to ``base`` (which then exists), or replace it: a new revision
+        whose chunks are indexed in place of the old ones, in one transaction. ``format``
+        (text, markdown, html; None: the one ``name``'s extension says) is how the
+        content is read into chunks. Content and format equal to the current
+        revision's store nothing (``changed=False``). At most ``MAX_DOCUMENT_BYTES`` a
+        document, ``MAX_KNOWLEDGE_BYTES`` the tenant's every revision
+        (:class:`QuotaExceeded`)."""
+        ...
+
+    async def delete_document(self, base: str, name: str, *, actor: str) -> DocumentInfo:
+        """Delete a document, every revision of it and its chunks, for good; the audit
+        log keeps its name, last revision and hash. The document as it was."""
+        ...
+
+    async def search(self, base: str, query: str, *, top_k: int = 3) -> list[Passage]:
+        """The at most ``top_k`` passages of ``base`` that best answer ``query`` (the
+        backend's full-text ranking; scores relative to the best passage, 1.0), best
+        first; :class:`NotFound` for a base with no documents. What a knowledge tool
+        reads: ``flowctl.engine.knowledge.retrieval.Retriever``."""
+        ...
 
 
 class Store(Protocol):

@@ -28,6 +28,7 @@ import msgspec
 from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.errors import FlowInvalidError
 from flowctl.engine.findings import Severity
+from flowctl.engine.knowledge.names import NAME_PATTERN
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import PushResult, StoredFinding
 
@@ -49,8 +50,9 @@ __all__ = [
     "unified_diff",
 ]
 
-# Tenant and flow ids appear in URLs, file names and metrics labels: keep them plain.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Tenant and flow ids (knowledge bases and documents too) appear in URLs, file names and
+# metrics labels: keep them plain.
+ID_PATTERN = re.compile(NAME_PATTERN)
 _BOM = "\ufeff"
 
 

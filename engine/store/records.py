@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict
 import msgspec
 
 from flowctl.engine.boundary import TenantPolicy
+from flowctl.engine.knowledge.documents import DocumentFormat
 from flowctl.engine.store.errors import StoreError
 
 __all__ = [
@@ -25,8 +26,13 @@ __all__ = [
     "Callback",
     "CallbackStatus",
     "Delivery",
+    "Document",
+    "DocumentInfo",
+    "DocumentPut",
+    "DocumentRevision",
     "Expected",
     "FlowInfo",
+    "KnowledgeBase",
     "Lease",
     "Outbound",
     "Publication",
@@ -317,3 +323,69 @@ class ApiKey(_Record, kw_only=True, frozen=True):
     created_by: str
     revoked_at: float | None = None
     revoked_by: str | None = None
+
+
+# --- knowledge bases (flowctl.engine.store.sql.knowledge) --------------------------------
+
+
+class KnowledgeBase(_Record, kw_only=True, frozen=True):
+    """A tenant's knowledge base: how many documents, chunks and bytes (of the current
+    revisions) it holds, and when a document of it last changed. A base exists while
+    it holds a document."""
+
+    base: str
+    documents: int
+    chunks: int
+    bytes: int
+    updated_at: float
+
+
+class DocumentInfo(_Record, kw_only=True, frozen=True):
+    """A document of a knowledge base as it is now: its current ``revision`` (each
+    replacement adds one; the store keeps every revision until the document is
+    deleted), its format, the SHA-256 and size of its content, and the chunks indexed
+    from it."""
+
+    base: str
+    name: str
+    revision: int
+    format: DocumentFormat
+    hash: str
+    bytes: int
+    chunks: int
+    created_at: float  # when its first revision was added
+    updated_at: float
+    updated_by: str
+
+
+class DocumentRevision(_Record, kw_only=True, frozen=True):
+    """One revision of a document: what was added, by whom, when."""
+
+    revision: int
+    format: DocumentFormat
+    hash: str
+    bytes: int
+    author: str
+    created_at: float
+
+
+class Document(_Record, kw_only=True, frozen=True):
+    """One revision of a document with its content, as it was added."""
+
+    base: str
+    name: str
+    revision: int
+    format: DocumentFormat
+    hash: str
+    bytes: int
+    author: str
+    created_at: float
+    content: str
+
+
+class DocumentPut(_Record, kw_only=True, frozen=True):
+    """What adding or replacing a document did: ``changed`` is False when the content
+    and format were those of its current revision (nothing was stored)."""
+
+    document: DocumentInfo
+    changed: bool

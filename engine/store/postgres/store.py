@@ -32,6 +32,7 @@ from flowctl.engine.store.errors import (
 )
 from flowctl.engine.store.postgres.db import PgDb, PgServer, PgTx, redact
 from flowctl.engine.store.postgres.schema import CHANNEL, LATEST, MIGRATIONS
+from flowctl.engine.store.postgres.search import search
 from flowctl.engine.store.sql.events import EventWriter
 from flowctl.engine.store.sql.part import Shared
 from flowctl.engine.store.sql.store import SQLStore
@@ -130,7 +131,8 @@ class PostgresStore(SQLStore):
         except BaseException:
             await pool.close()
             raise
-        store = cls(url, Shared(db, db, EventWriter(db, clock), clock, validate_routing, catalog))
+        shared = Shared(db, db, EventWriter(db, clock), clock, validate_routing, search, catalog)
+        store = cls(url, shared)
         store.url = redact(url)
         store.migrated = migrated
         store.schema_version = LATEST
@@ -141,7 +143,11 @@ class PostgresStore(SQLStore):
 
     async def _after_copy(self) -> None:
         async with self.db.transaction() as tx:
-            for table, column in (("callbacks", "callback_id"), ("audit", "entry_id")):
+            for table, column in (
+                ("callbacks", "callback_id"),
+                ("audit", "entry_id"),
+                ("knowledge_chunks", "chunk_id"),
+            ):
                 await tx.run(
                     f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
                     f"coalesce(max({column}), 0) + 1, false) FROM {table}"

@@ -38,6 +38,11 @@ TABLES: dict[str, tuple[str, ...]] = {
     "secrets": ("tenant_id", "name"),
     "webhooks": ("tenant_id", "webhook_id"),
     "webhook_deliveries": ("tenant_id", "delivery_id"),
+    # Knowledge bases: the full-text index is not copied; the target's triggers build
+    # it from the chunks as they are inserted.
+    "knowledge_documents": ("tenant_id", "base", "name"),
+    "knowledge_revisions": ("tenant_id", "base", "name", "revision"),
+    "knowledge_chunks": ("chunk_id",),
 }
 PAGE = 2000
 

@@ -23,6 +23,7 @@ from flowctl.engine.store.sql.rows import columns, record
 
 if TYPE_CHECKING:  # the event writer books callbacks, a part of its own
     from flowctl.engine.store.sql.events import EventWriter
+    from flowctl.engine.store.sql.knowledge import TextSearch
 
 __all__ = ["Shared", "TenantPart"]
 
@@ -32,14 +33,16 @@ R = TypeVar("R", bound=msgspec.Struct)
 @dataclass(frozen=True, slots=True)
 class Shared:
     """What the store hands every tenant's handle, once: its two connections, the event
-    writer that groups sessions' events, the clock, the routing check and the
-    operator's tool catalog (``open_store``'s)."""
+    writer that groups sessions' events, the clock, the routing check, the backend's
+    full-text query over knowledge bases and the operator's tool catalog
+    (``open_store``'s)."""
 
     writer: Db
     reader: Db
     events: EventWriter
     clock: Callable[[], float]
     validate_routing: Callable[[Any], None] | None
+    search: TextSearch
     catalog: ToolCatalog | None = None
 
 
@@ -54,6 +57,7 @@ class TenantPart:
         self._events = shared.events
         self._clock = shared.clock
         self._validate_routing = shared.validate_routing
+        self._search = shared.search
         self._known = False  # tenants are never deleted: once seen, no need to look again
 
     async def _require_tenant(self, db: Db | Tx) -> None:

@@ -1,8 +1,9 @@
 """One tenant's handle in the store: :class:`SQLTenantStore`, the tenant's own
 settings (routing, limits, policy) and audit log here, its flows in ``flows``, its
 sessions in ``sessions`` (reaping them in ``leases``) and their callbacks in
-``callbacks``, its API keys in ``keys``, its secrets in ``secrets`` and its webhooks in
-``webhooks``, each a part over ``part.TenantPart``. Every statement names the handle's
+``callbacks``, its API keys in ``keys``, its secrets in ``secrets``, its webhooks in
+``webhooks`` and its knowledge bases in ``knowledge``, each a part over
+``part.TenantPart``. Every statement names the handle's
 tenant, so no method can reach another tenant's rows.
 """
 
@@ -23,6 +24,7 @@ from flowctl.engine.store.sql.callbacks import Callbacks
 from flowctl.engine.store.sql.db import Row, audit, bump_changes
 from flowctl.engine.store.sql.flows import Flows
 from flowctl.engine.store.sql.keys import Keys
+from flowctl.engine.store.sql.knowledge import Knowledge
 from flowctl.engine.store.sql.leases import TenantLeases
 from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
 from flowctl.engine.store.sql.secrets import Secrets
@@ -85,7 +87,7 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, Webhooks):
+class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, Webhooks, Knowledge):
     """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQL store."""
 
     @property
@@ -127,21 +129,25 @@ class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, We
         return await self.info()
 
     async def boundary(self) -> Boundary:
-        # One read (the tenant's policy beside each secret's name), as every session
-        # start asks for it.
+        # One read (the tenant's policy beside each secret's name, then the names of its
+        # knowledge bases), as every session start asks for it.
         rows = await self._r.all(
-            "SELECT t.policy AS policy, s.name AS name FROM tenants t "
-            "LEFT JOIN secrets s ON s.tenant_id = t.tenant_id WHERE t.tenant_id = ?",
-            (self._tenant_id,),
+            "SELECT 'secret' AS kind, t.policy AS policy, s.name AS name FROM tenants t "
+            "LEFT JOIN secrets s ON s.tenant_id = t.tenant_id WHERE t.tenant_id = ? "
+            "UNION ALL SELECT 'base' AS kind, CAST(NULL AS TEXT) AS policy, base AS name "
+            "FROM knowledge_documents WHERE tenant_id = ? GROUP BY base",
+            (self._tenant_id, self._tenant_id),
         )
-        if not rows:
+        secrets = [r for r in rows if r["kind"] == "secret"]
+        if not secrets:
             self._known = False
             await self._require_tenant(self._r)
         return Boundary(
             tenant_id=self._tenant_id,
-            policy=policy_value(rows[0]["policy"]),
+            policy=policy_value(secrets[0]["policy"]),
             catalog=self._catalog,
-            secrets=frozenset(r["name"] for r in rows if r["name"] is not None),
+            secrets=frozenset(r["name"] for r in secrets if r["name"] is not None),
+            knowledge=frozenset(r["name"] for r in rows if r["kind"] == "base"),
         )
 
     async def _update_tenant(

@@ -298,5 +298,80 @@ _V7_LEASES = [
     "CREATE INDEX sessions_by_lease ON sessions (lease_until) WHERE ended_at IS NULL",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5_CALLBACKS, _V6_WEBHOOKS, _V7_LEASES]
+_V8_KNOWLEDGE = [
+    # A tenant's knowledge bases (engine/store/sql/knowledge.py): each document as it is
+    # now, every revision of it as added (kept until the document is deleted), and the
+    # chunks of its current revision, which the full-text index below reads.
+    """CREATE TABLE knowledge_documents (
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        base TEXT NOT NULL,
+        name TEXT NOT NULL,
+        revision INTEGER NOT NULL CHECK (revision > 0),
+        format TEXT NOT NULL CHECK (format IN ('text', 'markdown', 'html')),
+        hash TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        chunks INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, base, name)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE knowledge_revisions (
+        tenant_id TEXT NOT NULL,
+        base TEXT NOT NULL,
+        name TEXT NOT NULL,
+        revision INTEGER NOT NULL CHECK (revision > 0),
+        format TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        content TEXT NOT NULL,
+        author TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (tenant_id, base, name, revision),
+        FOREIGN KEY (tenant_id, base, name) REFERENCES knowledge_documents (tenant_id, base, name)
+    ) WITHOUT ROWID""",
+    # `chunk_id` is the full-text index's rowid: an INTEGER PRIMARY KEY, which VACUUM
+    # never renumbers. Chunks are replaced with their document, never updated.
+    """CREATE TABLE knowledge_chunks (
+        chunk_id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        base TEXT NOT NULL,
+        document TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        section TEXT NOT NULL,
+        text TEXT NOT NULL,
+        FOREIGN KEY (tenant_id, base, document)
+            REFERENCES knowledge_documents (tenant_id, base, name)
+    )""",
+    "CREATE INDEX knowledge_chunks_by_document ON knowledge_chunks (tenant_id, base, document)",
+    """CREATE TRIGGER knowledge_chunks_never_change BEFORE UPDATE ON knowledge_chunks
+    BEGIN SELECT RAISE(ABORT, 'knowledge chunks are replaced, never updated'); END""",
+    # The full-text index (BM25): an FTS5 table over the chunks' section and text
+    # ("external content": it keeps only the index, the text stays in knowledge_chunks),
+    # kept in step by the triggers below, so every insert indexes, a store copied in
+    # (`flowctl store copy`) included. Porter stemming: "hours" finds "hour".
+    """CREATE VIRTUAL TABLE knowledge_fts USING fts5(
+        section, text, content='knowledge_chunks', content_rowid='chunk_id',
+        tokenize='porter unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TRIGGER knowledge_chunks_indexed AFTER INSERT ON knowledge_chunks BEGIN
+        INSERT INTO knowledge_fts (rowid, section, text)
+        VALUES (new.chunk_id, new.section, new.text);
+    END""",
+    """CREATE TRIGGER knowledge_chunks_unindexed AFTER DELETE ON knowledge_chunks BEGIN
+        INSERT INTO knowledge_fts (knowledge_fts, rowid, section, text)
+        VALUES ('delete', old.chunk_id, old.section, old.text);
+    END""",
+]
+
+MIGRATIONS: list[list[str]] = [
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _V5_CALLBACKS,
+    _V6_WEBHOOKS,
+    _V7_LEASES,
+    _V8_KNOWLEDGE,
+]
 LATEST = len(MIGRATIONS)

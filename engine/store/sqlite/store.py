@@ -30,6 +30,7 @@ from flowctl.engine.store.sql.part import Shared
 from flowctl.engine.store.sql.store import SQLStore
 from flowctl.engine.store.sqlite.db import SQLiteDb, SQLiteFile, SQLiteTx
 from flowctl.engine.store.sqlite.schema import APPLICATION_ID, LATEST, MIGRATIONS
+from flowctl.engine.store.sqlite.search import search
 
 __all__ = ["SQLiteStore"]
 
@@ -64,7 +65,8 @@ class SQLiteStore(SQLStore):
             await writer.close()
             raise
         events = EventWriter(writer, clock)
-        store = cls(url, Shared(writer, reader, events, clock, validate_routing, catalog))
+        shared = Shared(writer, reader, events, clock, validate_routing, search, catalog)
+        store = cls(url, shared)
         store.migrated = migrated
         store.schema_version = LATEST
         return store
