@@ -17,7 +17,7 @@ from flowctl.engine.findings import did_you_mean
 from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.source import Path
-from flowctl.engine.spec import BuiltinTool, CatalogTool, HttpTool, PythonTool
+from flowctl.engine.spec import BuiltinTool, CatalogTool, HttpTool, KnowledgeTool, PythonTool
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -58,6 +58,44 @@ def unknown_catalog_tool(ctx: FlowContext) -> Iterator[Violation]:
             yield violation(where, "unknown", entry=entry, hint=did_you_mean(entry, catalog.tools))
         if tool.parameters:
             yield violation(("tools", k, "parameters"), "parameters", at_key=True, tool=tool.name)
+
+
+@rule("unknown-knowledge-base")
+def unknown_knowledge_base(ctx: FlowContext) -> Iterator[Violation]:
+    """
+    ## What it does
+    In a tenant's flow, reports a `"kind": "knowledge"` tool whose `base` names none
+    of the tenant's knowledge bases (a base exists once a document is added to it).
+
+    ## Why it matters
+    The tool would fail every call: the model would tell callers it cannot look the
+    answer up. A warning, not an error: a flow may be pushed before its documents are
+    added; add them before the flow takes calls.
+
+    ## Example
+    ```json
+    {"tools": [{"kind": "knowledge", "name": "clinic_faq", "base": "clinic-faq"}]}
+    ```
+    for a tenant whose documents are in the base `clinic`.
+
+    ## Instead
+    Name the base the documents are in, or add them to this one:
+    `flowctl knowledge add -t acme clinic-faq docs/*.md`.
+    """
+    bases = ctx.boundary.knowledge
+    if not ctx.boundary.untrusted or bases is None:
+        return
+    for k, tool in enumerate(ctx.written.tools):
+        if isinstance(tool, KnowledgeTool) and tool.base not in bases:
+            hint = did_you_mean(tool.base, bases)
+            yield violation(
+                ("tools", k, "base"),
+                "similar" if hint else "missing",
+                base=tool.base,
+                tool=tool.name,
+                tenant=ctx.boundary.tenant_id,
+                hint=hint,
+            )
 
 
 @rule("python-in-tenant-flow")

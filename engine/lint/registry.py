@@ -303,6 +303,19 @@ _section(
             "The flow scopes {count} global edges with `only_in`/`except_in`; a state offers "
             "at most {limit} functions, so no more than {limit} may be scoped",
         ),
+        (
+            "FL114",
+            "unknown-knowledge-base",
+            W,
+            "A knowledge tool reads a base the tenant has no documents in",
+            {
+                "missing": "Knowledge base `{base}` of tool `{tool}` has no documents for "
+                "tenant `{tenant}`; add them with `flowctl knowledge add -t {tenant} {base} "
+                "FILE...`",
+                "similar": "Knowledge base `{base}` of tool `{tool}` has no documents for "
+                "tenant `{tenant}`{hint}",
+            },
+        ),
     ],
 )
 
