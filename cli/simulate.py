@@ -18,11 +18,18 @@ import click
 
 from flowctl.cli.check import compiled
 from flowctl.cli.exits import EXIT_FINDINGS, EXIT_INTERRUPTED, Failure
-from flowctl.cli.simulate_store import RecordTo, record_to, replay_session, with_record
+from flowctl.cli.simulate_store import (
+    RecordTo,
+    record_to,
+    replay_session,
+    with_knowledge,
+    with_record,
+)
 from flowctl.cli.store_common import format_option, read_catalog, store_option, tools_option
 
 if TYPE_CHECKING:
     from flowctl.engine.compile import CompiledFlow
+    from flowctl.engine.knowledge.files import FileKnowledge
     from flowctl.engine.scenario import Scenario
     from flowctl.worker.simulate import ModelFactory, ScenarioResult
     from flowctl.worker.transcript import Line
@@ -77,6 +84,14 @@ __all__ = ["simulate", "styled"]
     "With scenarios: each starts with it, unless it sets the variable itself.",
 )
 @click.option(
+    "--knowledge",
+    "knowledge_pairs",
+    multiple=True,
+    metavar="BASE=PATH",
+    help="Documents of a knowledge base (a file, or a folder of them), indexed in memory "
+    "for the flow's knowledge tools; added to the scenario file's `knowledge`.",
+)
+@click.option(
     "--replay",
     metavar="SESSION_ID",
     help="Re-run a recorded session (needs --tenant; --store as for `flowctl store`).",
@@ -111,6 +126,7 @@ def simulate(
     allow_network: bool,
     timeout: float | None,
     variables: tuple[str, ...],
+    knowledge_pairs: tuple[str, ...],
     replay: str | None,
     against: str | None,
     record: bool,
@@ -133,6 +149,10 @@ def simulate(
     and the model's recorded calls) against --against, and the first turn whose path
     differs (state, edges, refusals) is reported.
 
+    Knowledge tools search the documents the scenario file's `knowledge` lists, and
+    those --knowledge gives, indexed in memory as a store on SQLite indexes them; each
+    search's passages are shown under the call.
+
     With --record, each session (a scenario's, or the one you talk in) is recorded in
     the store for --tenant, as the tenant's published version of the flow, and its id
     printed on stderr (`recorded: ID`), for `flowctl sessions show` and --replay.
@@ -150,11 +170,12 @@ def simulate(
         replay_session(replay, against, url, tenant, fmt, read_catalog(tools_path))
     if mocks_file is not None and not explore:
         raise Failure("--mocks gives explore its answers: add --explore")
-    from flowctl.cli.simulate_input import scenarios, starting
+    from flowctl.cli.simulate_input import knowledge, scenarios, starting
     from flowctl.cli.simulate_input import variables as parsed
     from flowctl.worker.models import reaching
 
-    runs, flow, given = scenarios(scenario_file, flow, override_flow=override_flow)
+    runs, flow, given, bases = scenarios(scenario_file, flow, override_flow=override_flow)
+    documents = knowledge(bases, knowledge_pairs)
     scripted = given or explore
     factory = _model(model or ("scripted" if scripted else "offline"), base_url)
     turn_timeout = timeout or (60.0 if (model or "").startswith("openai:") else 10.0)
@@ -164,7 +185,7 @@ def simulate(
     values = parsed(variables, machine)
     if not scripted:
         with reaching(model or "offline", base_url):
-            _talk(machine, values, factory, allow_network, turn_timeout, to)
+            _talk(machine, values, factory, allow_network, turn_timeout, to, documents)
         return
     if explore:
         from flowctl.engine.mocks import merged
@@ -175,7 +196,15 @@ def simulate(
         runs += from_paths(cover(machine, mocks), mocks)
     with reaching(model or "scripted", base_url):
         _run_scenarios(
-            machine, starting(runs, values), factory, allow_network, turn_timeout, fmt, coverage, to
+            machine,
+            starting(runs, values),
+            factory,
+            allow_network,
+            turn_timeout,
+            fmt,
+            coverage,
+            to,
+            documents,
         )
 
 
@@ -215,25 +244,33 @@ def _run_scenarios(
     fmt: str,
     coverage: bool,
     to: RecordTo | None,
+    documents: FileKnowledge | None,
 ) -> NoReturn:
-    """Each scenario in its own session (recorded in ``to``, if given); the results, the
-    coverage if asked, and exit 1 when one failed."""
+    """Each scenario in its own session (recorded in ``to``, if given; knowledge tools
+    searching ``documents``); the results, the coverage if asked, and exit 1 when one
+    failed."""
     import asyncio
 
+    from flowctl.cli.simulate_input import NO_KNOWLEDGE
     from flowctl.cli.store_common import echo_json
     from flowctl.worker.simulate import run_scenarios
 
     results = asyncio.run(
-        with_record(
-            to,
-            machine.flow_id,
-            lambda record: run_scenarios(
-                machine,
-                runs,
-                model=factory,
-                allow_network=allow_network,
-                timeout=timeout,
-                record=record,
+        with_knowledge(
+            documents,
+            lambda retriever: with_record(
+                to,
+                machine.flow_id,
+                lambda record: run_scenarios(
+                    machine,
+                    runs,
+                    model=factory,
+                    allow_network=allow_network,
+                    timeout=timeout,
+                    record=record,
+                    retriever=retriever,
+                    no_knowledge=NO_KNOWLEDGE,
+                ),
             ),
         )
     )
@@ -295,14 +332,16 @@ def _talk(
     allow_network: bool,
     timeout: float,
     to: RecordTo | None,
+    documents: FileKnowledge | None,
 ) -> None:
     """The interactive (or piped) session of ``flowctl simulate`` (recorded in ``to``,
-    if given). Ctrl-D or ``/quit``
+    if given; knowledge tools searching ``documents``). Ctrl-D or ``/quit``
     leave it (exit 0); Ctrl-C cancels a turn underway (``run_lines`` takes the signal
     then), and at the prompt leaves with 130, the exit code shells expect after SIGINT."""
     import asyncio
     import signal
 
+    from flowctl.cli.simulate_input import NO_KNOWLEDGE
     from flowctl.worker.repl import run_lines
 
     interactive = sys.stdin.isatty()
@@ -333,19 +372,24 @@ def _talk(
     previous = signal.signal(signal.SIGINT, _interrupt)
     try:
         asyncio.run(
-            with_record(
-                to,
-                machine.flow_id,
-                lambda record: run_lines(
-                    machine,
-                    lines(),
-                    out,
-                    variables=variables,
-                    model=factory,
-                    allow_network=allow_network,
-                    timeout=timeout,
-                    record=record,
-                    echo=not interactive,  # a terminal shows the typed line at its prompt
+            with_knowledge(
+                documents,
+                lambda retriever: with_record(
+                    to,
+                    machine.flow_id,
+                    lambda record: run_lines(
+                        machine,
+                        lines(),
+                        out,
+                        variables=variables,
+                        model=factory,
+                        allow_network=allow_network,
+                        timeout=timeout,
+                        record=record,
+                        echo=not interactive,  # a terminal shows the typed line at its prompt
+                        retriever=retriever,
+                        no_knowledge=NO_KNOWLEDGE,
+                    ),
                 ),
             )
         )

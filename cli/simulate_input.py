@@ -14,16 +14,24 @@ from flowctl.cli.exits import Failure
 
 if TYPE_CHECKING:
     from flowctl.engine.compile import CompiledFlow
+    from flowctl.engine.knowledge.files import FileKnowledge
     from flowctl.engine.scenario import Scenario
 
-__all__ = ["scenarios", "starting", "variables"]
+__all__ = ["NO_KNOWLEDGE", "knowledge", "scenarios", "starting", "variables"]
+
+# How a dry run's knowledge tools get their bases, for the error of one that has none.
+NO_KNOWLEDGE = (
+    "; give its documents in the scenario file's `knowledge`, or with "
+    "`flowctl simulate --knowledge BASE=PATH`"
+)
 
 
 def scenarios(
     scenario_file: Path | None, flow: Path | None, *, override_flow: bool = False
-) -> tuple[list[Scenario], Path, bool]:
-    """The scenarios to run (none without a scenario file), the flow to run them on, and
-    whether there is a scenario file. FLOW may itself be a scenario file: it is then run
+) -> tuple[list[Scenario], Path, bool, dict[str, list[Path]]]:
+    """The scenarios to run (none without a scenario file), the flow to run them on,
+    whether there is a scenario file, and the knowledge bases it gives (each base's
+    files and folders). FLOW may itself be a scenario file: it is then run
     as ``--scenario``. A FLOW other than the one the scenario file names is refused
     unless ``override_flow``: a scenario written for one flow fails on another in ways
     that look like the flow's bugs."""
@@ -36,7 +44,9 @@ def scenarios(
             raise Failure("give a FLOW file, or --scenario FILE naming one")
         if override_flow:
             raise Failure("--override-flow runs a --scenario file on FLOW: add --scenario")
-        return [], flow, False
+        return [], flow, False, {}
+    from flowctl.engine.scenario import knowledge_paths
+
     loaded, named = load_scenarios(scenario_file)
     if flow is None:
         if not named.is_file():
@@ -49,7 +59,7 @@ def scenarios(
             f"{scenario_file} is written for `{loaded.flow}`, not `{flow}`: give no FLOW to "
             f"run it on its own, or add --override-flow to run it on `{flow}`"
         )
-    return list(loaded.scenarios), flow, True
+    return list(loaded.scenarios), flow, True, knowledge_paths(loaded, scenario_file)
 
 
 def _is_scenario_file(path: Path) -> bool:
@@ -90,3 +100,20 @@ def starting(runs: list[Scenario], values: dict[str, Any]) -> list[Scenario]:
     if not values:
         return runs
     return [msgspec.structs.replace(s, variables={**values, **s.variables}) for s in runs]
+
+
+def knowledge(given: dict[str, list[Path]], pairs: tuple[str, ...]) -> FileKnowledge | None:
+    """The knowledge bases of a dry run: the scenario file's (``given``) and
+    ``--knowledge BASE=PATH`` pairs (more documents for a base, or a base of its own),
+    read now; None when there are none."""
+    bases = {base: list(paths) for base, paths in given.items()}
+    for pair in pairs:
+        base, eq, path = pair.partition("=")
+        if not eq or not base or not path:
+            raise Failure(f"`--knowledge {pair}`: write BASE=PATH (a file or a folder)")
+        bases.setdefault(base, []).append(Path(path))
+    if not bases:
+        return None
+    from flowctl.engine.knowledge.files import FileKnowledge
+
+    return FileKnowledge(bases, hint=NO_KNOWLEDGE)

@@ -21,12 +21,14 @@ from flowctl.cli.store_common import store_hints
 if TYPE_CHECKING:
     from flowctl.engine.boundary import ToolCatalog
     from flowctl.engine.compile import CompiledFlow
+    from flowctl.engine.knowledge.files import FileKnowledge
+    from flowctl.engine.knowledge.retrieval import Retriever
     from flowctl.engine.library import SessionRecord
     from flowctl.engine.runtime import Conversation
     from flowctl.engine.scenario import Scenario
     from flowctl.worker.recording import Record
 
-__all__ = ["RecordTo", "record_to", "replay_session", "with_record"]
+__all__ = ["RecordTo", "record_to", "replay_session", "with_knowledge", "with_record"]
 
 T = TypeVar("T")
 
@@ -71,6 +73,17 @@ async def with_record(
             return recorder
 
         return await run(record)
+
+
+async def with_knowledge(
+    documents: FileKnowledge | None, run: Callable[[Retriever | None], Awaitable[T]]
+) -> T:
+    """``run`` with the dry run's knowledge bases indexed (None: none given), closed
+    after."""
+    if documents is None:
+        return await run(None)
+    async with documents:
+        return await run(documents)
 
 
 def record_to(

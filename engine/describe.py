@@ -9,7 +9,8 @@ where a type checker sees a kind nobody describes.
 Each event gets a kind (a short word, also what the command line colours by), the whole
 of what happened (``text``), and the line a transcript of the conversation shows for it
 (``brief``; None for the steps a transcript leaves out, such as a function call before
-its result).
+its result). A knowledge tool's result is the one brief of several lines: the passages
+it found, one a line.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from flowctl.engine import events
+from flowctl.engine.knowledge.retrieval import Answer, answer_in
 
 __all__ = ["Description", "Kind", "describe"]
 
@@ -54,6 +56,26 @@ def _with_args(head: str, args: dict[str, Any]) -> str:
     return head + (f" {_json(args)}" if args else "")
 
 
+# What a transcript shows of a passage's text, at most: enough to see which it is.
+SNIPPET = 80
+
+
+def _passages(tool: str, answer: Answer) -> str:
+    """A knowledge tool's answer: a line saying what was searched, then each passage
+    found on a line of its own (score, source and section, the start of its text)."""
+    asked = f"`{answer.base}` for {_json(answer.query)}"
+    if not answer.passages:
+        return f"tool {tool} -> no passage of {asked}"
+    count = len(answer.passages)
+    lines = [f"tool {tool} -> {count} passage{'s' if count != 1 else ''} of {asked}:"]
+    for p in answer.passages:
+        where = p.source + (f" ({p.section})" if p.section else "")
+        text = " ".join(p.text.split())
+        text = text if len(text) <= SNIPPET else text[: SNIPPET - 1].rstrip() + "…"
+        lines.append(f"  {p.score:.2f} {where}: {text}")
+    return "\n".join(lines)
+
+
 def describe(event: events.Event, *, spoken: str | None = None) -> Description:
     """What ``event`` was. ``spoken``: the structured-output field a transcript already
     shows as the agent's words, left out of the output's brief."""
@@ -79,6 +101,9 @@ def describe(event: events.Event, *, spoken: str | None = None) -> Description:
             return Description("tool", _with_args(tool, args), None)
         case events.ToolReturned(tool=tool, ok=True, value=value):
             said = f"{tool} ok" + ("" if value is None else f" {_json(value)}")
+            answer = answer_in(value)
+            if answer is not None:  # a knowledge tool's: the passages it found, one a line
+                return Description("result", said, _passages(tool, answer))
             return Description("result", said, f"tool {tool} -> ok")
         case events.ToolReturned(tool=tool, error=error):
             return Description(

@@ -3,10 +3,17 @@
 The format is design.md's::
 
     {"flow": "clinic.json",
+     "knowledge": {"clinic": ["knowledge/clinic"]},
      "scenarios": [{"name": "...", "variables": {...}, "mocks": {...},
                     "turns": [{"user": "...", "mocks": {...},
                                "model": [{"call": "edge", "args": {...}}, {"say": "..."}],
                                "expect": {"state": "...", "edges": [...], ...}}]}]}
+
+``knowledge`` gives the flow's knowledge tools their bases: each base's documents, as
+files or folders relative to the scenario file, indexed in memory with the store's own
+embedded index (``flowctl.engine.knowledge.files``) so its passages are found as a
+store would find them; a knowledge tool can also be mocked, as any tool can, with an
+answer of passages (``{"passages": [{"source": ..., "score": 1.0, "text": ...}]}``).
 
 Loading reports problems the way lint does (path and row:col); :func:`check_turn`
 compares what a turn did with what it was expected to do and returns readable
@@ -36,6 +43,7 @@ __all__ = [
     "check_against",
     "check_turn",
     "from_paths",
+    "knowledge_paths",
     "load_scenarios",
 ]
 
@@ -69,6 +77,9 @@ class Expect(_Spec, frozen=True):
     output: dict[str, Any] | None = None  # a subset of the structured output
     ended: bool | None = None
     refused: list[str] | None = None  # calls the engine refused in this turn
+    # The sources of the passages knowledge tools found in this turn, in order (each
+    # search's best first): which documents the model was given to answer from.
+    retrieved: list[str] | None = None
 
 
 class Turn(_Spec, frozen=True):
@@ -90,6 +101,8 @@ class Scenario(_Spec, kw_only=True, frozen=True):
 class ScenarioFile(_Spec, frozen=True):
     flow: str
     scenarios: list[Scenario]
+    # Each knowledge base's documents: files and folders, relative to the scenario file.
+    knowledge: dict[str, list[str]] = {}
 
 
 class ScenarioError(FlowReadError):
@@ -109,6 +122,7 @@ class TurnResult(msgspec.Struct, frozen=True, kw_only=True):
     output: dict[str, Any] | None = None
     ended: bool = False
     refused: list[str] = []
+    retrieved: list[str] = []
 
 
 def load_scenarios(path: FsPath) -> tuple[ScenarioFile, FsPath]:
@@ -150,6 +164,12 @@ def load_scenarios(path: FsPath) -> tuple[ScenarioFile, FsPath]:
             )
         )
     return scenarios, path.parent / scenarios.flow
+
+
+def knowledge_paths(loaded: ScenarioFile, path: FsPath) -> dict[str, list[FsPath]]:
+    """The ``knowledge`` of the scenario file at ``path``: each base's files and
+    folders, as paths from here."""
+    return {base: [path.parent / p for p in paths] for base, paths in loaded.knowledge.items()}
 
 
 def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -> list[str]:
@@ -315,4 +335,6 @@ def check_turn(expect: Expect | None, actual: TurnResult) -> list[str]:
         differ("ended", expect.ended, actual.ended)
     if expect.refused is not None and expect.refused != actual.refused:
         differ("refused", expect.refused, actual.refused)
+    if expect.retrieved is not None and expect.retrieved != actual.retrieved:
+        differ("retrieved", expect.retrieved, actual.retrieved)
     return problems

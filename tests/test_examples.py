@@ -51,7 +51,12 @@ def test_clinic_completes_the_seed_000_example() -> None:
     doc = _doc("clinic")
     assert doc["customer_id"] == "healthcare_clinic"
     states = {a["name"]: a for a in doc["agents"]}
-    assert states["IntakeAgent"]["tools"] == ["appointment_booking", "insurance_verification"]
+    # and, beyond the seed, answers questions about the clinic from its documents (issue 18)
+    assert states["IntakeAgent"]["tools"] == [
+        "appointment_booking",
+        "insurance_verification",
+        "clinic_info",
+    ]
     assert states["SpecialistAgent"]["tools"] == ["medical_lookup", "prescription_check"]
     edge = next(e for e in states["IntakeAgent"]["edges"] if e["name"] == "transfer_to_specialist")
     assert edge["target_agent"] == "SpecialistAgent"

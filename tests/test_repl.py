@@ -254,8 +254,6 @@ def test_repl_offline_model_fills_an_edges_arguments_from_its_example() -> None:
         "question about taking ibuprofen with your blood pressure medicine. So I can look at "
         "the right record, could you please confirm the patient's date of birth?",
         'variables: {"caller_name": "Ana Lopez", '
-        '"clinic_address": "1450 Maple Grove Avenue, Suite 210, Springfield", '
-        '"clinic_hours": "Monday to Friday from 8 AM to 6 PM, and Saturday from 9 AM to 1 PM", '
         '"clinic_name": "Maple Grove Family Clinic", '
         '"specialist_question": "taking ibuprofen with your blood pressure medicine"}',
     ]
@@ -305,7 +303,5 @@ def test_repl_offline_model_calls_a_tool_from_its_example_and_shows_what_it_retu
         f"  result   appointment_booking ok {booked}",
         'variables: {"appointment_id": "APT-48213", '
         '"appointment_time": "Tuesday, March 11 at 10:30 AM", '
-        '"clinic_address": "1450 Maple Grove Avenue, Suite 210, Springfield", '
-        '"clinic_hours": "Monday to Friday from 8 AM to 6 PM, and Saturday from 9 AM to 1 PM", '
         '"clinic_name": "Maple Grove Family Clinic"}',
     ]

@@ -29,6 +29,7 @@ def first_scenario(tmp_path: Path) -> Path:
     """The clinic file's first scenario alone, in a file of its own."""
     doc = json.loads(SCENARIOS.read_text())
     doc["flow"] = str(FLOWS / "clinic.json")
+    doc["knowledge"] = {"clinic": [str(FLOWS / "knowledge" / "clinic")]}
     doc["scenarios"] = doc["scenarios"][:1]
     path = tmp_path / "first.scenarios.json"
     path.write_text(json.dumps(doc))

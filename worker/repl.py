@@ -31,6 +31,7 @@ from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.describe import describe
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.functions import FunctionSpec
+from flowctl.engine.knowledge.retrieval import Retriever
 from flowctl.engine.matching import best_function
 from flowctl.engine.runtime import Action, Conversation, Handoff
 from flowctl.engine.tools import ToolRegistry
@@ -76,6 +77,8 @@ async def run_lines(
     egress: EgressPolicy | None = None,
     record: Record | None = None,
     echo: bool = True,
+    retriever: Retriever | None = None,
+    no_knowledge: str = "",
 ) -> Conversation:
     """Drive a text-only session from ``lines`` and print the transcript with ``out``
     (each line with its kind: an event's, or ``note`` for the session's own words);
@@ -83,8 +86,15 @@ async def run_lines(
     ``egress``: where http tools may connect (None: anywhere); ``record``: starts the
     session's record, kept as the worker keeps a call's. ``echo``: print each user line
     as ``user: ...``; a terminal has already shown what was typed at its prompt, so
-    there it would be said twice."""
-    tools = ToolRegistry(compiled.tools, allow_network=allow_network, egress=egress)
+    there it would be said twice. ``retriever``: where knowledge tools search
+    (``no_knowledge``: how to give them bases, when there is none)."""
+    tools = ToolRegistry(
+        compiled.tools,
+        allow_network=allow_network,
+        egress=egress,
+        retriever=retriever,
+        no_knowledge=no_knowledge,
+    )
     conv = Conversation(compiled, variables=variables, tools=tools)
     recorder = None
     try:

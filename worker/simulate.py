@@ -20,6 +20,7 @@ from livekit.agents import AgentSession, RunResult, llm
 
 from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.knowledge.retrieval import Retriever, answer_in
 from flowctl.engine.runtime import (
     Conversation,
     Fired,
@@ -106,18 +107,26 @@ async def run_scenario(
     session_options: dict[str, Any] | None = None,
     egress: EgressPolicy | None = None,
     record: Record | None = None,
+    retriever: Retriever | None = None,
+    no_knowledge: str = "",
 ) -> ScenarioResult:
     """Run ``scenario`` in a fresh session. ``model`` makes the session's model for its
     conversation; None: the scripted model plays the turns' steps. Each turn (and the
     start) must finish within ``timeout`` seconds. ``egress``: where http tools may
     connect, when the network is allowed (None: anywhere). ``record``: starts the
-    session's record, kept as the worker keeps a call's."""
+    session's record, kept as the worker keeps a call's. ``retriever``: where knowledge
+    tools search (``no_knowledge``: how to give them bases, when there is none)."""
     # A real model's calls are its own: only the script's are checked.
     problems = check_against(scenario, compiled, scripted=model is None)
     if problems:
         return ScenarioResult(name=scenario.name, passed=False, turns=[], error="; ".join(problems))
     tools = ToolRegistry(
-        compiled.tools, mocks=scenario.mocks, allow_network=allow_network, egress=egress
+        compiled.tools,
+        mocks=scenario.mocks,
+        allow_network=allow_network,
+        egress=egress,
+        retriever=retriever,
+        no_knowledge=no_knowledge,
     )
     try:
         conv = Conversation(compiled, variables=scenario.variables, tools=tools)
@@ -181,6 +190,12 @@ async def run_scenario(
                     output=outputs[-1].fields if outputs else None,
                     ended=conv.ended is not None,
                     refused=[e.name for e in events if isinstance(e, RefusedEvent)],
+                    retrieved=[
+                        p.source
+                        for e in returned
+                        if (answer := answer_in(e.value)) is not None
+                        for p in answer.passages
+                    ],
                 )
                 problems = check_turn(turn.expect, result)
                 if scripted is not None:
@@ -224,9 +239,11 @@ async def run_scenarios(
     timeout: float = TURN_TIMEOUT,
     egress: EgressPolicy | None = None,
     record: Record | None = None,
+    retriever: Retriever | None = None,
+    no_knowledge: str = "",
 ) -> list[ScenarioResult]:
     """Each scenario in its own session (each recorded, with ``record``), with a fresh
-    model."""
+    model; every session searches the same ``retriever``."""
     return [
         await run_scenario(
             compiled,
@@ -236,6 +253,8 @@ async def run_scenarios(
             timeout=timeout,
             egress=egress,
             record=record,
+            retriever=retriever,
+            no_knowledge=no_knowledge,
         )
         for s in scenarios
     ]

@@ -12,6 +12,7 @@ from typing import Any, Literal, NamedTuple
 
 from flowctl.engine.describe import describe
 from flowctl.engine.events import Fired, ToolReturned
+from flowctl.engine.knowledge.retrieval import answer_in
 from flowctl.engine.runtime import Ended, Event, Turn
 
 __all__ = ["SILENCE", "Line", "said", "said_in", "transcript"]
@@ -67,13 +68,20 @@ def transcript(
 
 
 def _done(events: Sequence[Event], spoken: str | None, values: bool) -> list[Line]:
-    """The engine's events a transcript shows, indented under what was said."""
-    lines = []
+    """The engine's events a transcript shows, indented under what was said (a brief of
+    several lines, a knowledge tool's passages, line by line)."""
+    lines: list[Line] = []
     for event in events:
         kind, _, brief = describe(event, spoken=spoken)
         if brief is None:
             continue
-        if values and isinstance(event, ToolReturned) and event.ok and event.value is not None:
+        if (
+            values
+            and isinstance(event, ToolReturned)
+            and event.ok
+            and event.value is not None
+            and answer_in(event.value) is None  # passages show themselves
+        ):
             brief += " " + json.dumps(event.value, ensure_ascii=False, separators=(", ", ": "))
-        lines.append(Line(kind, f"  {brief}"))
+        lines.extend(Line(kind, f"  {part}") for part in brief.split("\n"))
     return lines
