@@ -3,8 +3,9 @@
 A :class:`FlowLibrary` answers routing's two lookups (it is an
 ``flowctl.engine.routing.Catalog``), lists the flows it serves (so a worker can check their
 providers' keys and load their VADs before it takes a job) and those it cannot serve,
-and hands out the compiled flow a routing decision names. :class:`FileLibrary` serves a
-folder (``flows/`` and its ``tenants/``): the operator's own flows. The store's library
+and hands out the compiled flow a routing decision names, and where its knowledge tools
+search. :class:`FileLibrary` serves a folder (``flows/``, its ``tenants/`` and its
+``knowledge/``): the operator's own flows. The store's library
 (``flowctl.worker.store_flows.StoreLibrary``) serves tenants' flows: each :class:`ServedFlow`
 then carries its tenant's :class:`~flowctl.engine.boundary.Boundary`, secrets and egress
 policy, and runs only in its tenant's rooms (:meth:`ServedFlow.check_room`).
@@ -36,6 +37,8 @@ from flowctl.engine.routing import Catalog
 from flowctl.engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
 
 if TYPE_CHECKING:
+    from flowctl.engine.knowledge.files import FileKnowledge
+    from flowctl.engine.knowledge.retrieval import Retriever
     from flowctl.engine.runtime import Conversation
 
 __all__ = [
@@ -133,6 +136,12 @@ class FlowLibrary(Catalog, Protocol):
         session limit, say)."""
         ...
 
+    def retriever(self, served: ServedFlow) -> Retriever | None:
+        """Where the knowledge tools of a session of ``served`` search: its tenant's own
+        bases and no other's (a store's), the folder's (``knowledge/<base>/``), or
+        None where there are none. Called after :meth:`compiled` served the flow."""
+        ...
+
 
 class SessionRecord(Protocol):
     """Where a running session's record goes: the conversation's history as it grows,
@@ -152,13 +161,22 @@ class SessionRecord(Protocol):
 
 
 class FileLibrary:
-    """The flows and tenants of a folder, read, linted and compiled once."""
+    """The flows and tenants of a folder, read, linted and compiled once; and its
+    knowledge bases (``knowledge/<base>/``: the documents of each base, indexed in
+    memory on the first search; every flow of the folder, the operator's own, reads
+    them)."""
 
-    __slots__ = ("_flows", "catalog")
+    __slots__ = ("_flows", "catalog", "knowledge")
 
-    def __init__(self, catalog: FileCatalog, flows: Mapping[str, ServedFlow]) -> None:
+    def __init__(
+        self,
+        catalog: FileCatalog,
+        flows: Mapping[str, ServedFlow],
+        knowledge: FileKnowledge | None = None,
+    ) -> None:
         self.catalog = catalog
         self._flows = dict(flows)
+        self.knowledge = knowledge
 
     @classmethod
     def load(
@@ -206,7 +224,7 @@ class FileLibrary:
             raise FlowInvalidError(
                 f"{count} in the flows to serve; fix them first:\n" + "\n".join(problems)
             )
-        return cls(catalog, flows)
+        return cls(catalog, flows, _folder_knowledge(flows_dir / "knowledge"))
 
     def tenant(self, tenant_id: str, /) -> Tenant | None:
         return self.catalog.tenant(tenant_id)
@@ -234,8 +252,23 @@ class FileLibrary:
     ) -> SessionRecord | None:
         return None  # a folder's sessions are the operator's logs' business, not a store's
 
+    def retriever(self, served: ServedFlow) -> Retriever | None:
+        return self.knowledge
+
     def __repr__(self) -> str:
         return f"FileLibrary(<{len(self.catalog.tenants)} tenants, {len(self._flows)} flows>)"
+
+
+def _folder_knowledge(folder: FsPath) -> FileKnowledge | None:
+    """The knowledge bases of a flows folder: each folder under ``knowledge/`` is one,
+    its documents read now (None: there are none)."""
+    if not folder.is_dir():
+        return None
+    from flowctl.engine.knowledge.files import FileKnowledge
+
+    bases = {p.name: [p] for p in sorted(folder.iterdir()) if p.is_dir()}
+    hint = f"; put its documents in `{folder}/<base>/`"
+    return FileKnowledge(bases, hint=hint) if bases else None
 
 
 def session_variables(

@@ -49,12 +49,18 @@ from flowctl.worker.tracing import SessionTracing
 if TYPE_CHECKING:
     from flowctl.metrics import Metrics, SessionMetrics
 
-__all__ = ["NOT_TRANSFERRED", "Call", "CallSession", "Tracer"]
+__all__ = ["NOT_TRANSFERRED", "NO_KNOWLEDGE", "Call", "CallSession", "Tracer"]
 
 logger = logging.getLogger(__name__)
 
 # Starts exporting a traced session's spans (None: it cannot).
 Tracer = Callable[[Mapping[str, str]], SessionTracing | None]
+
+# Why a knowledge tool of a flow served from a folder without `knowledge/` cannot search.
+NO_KNOWLEDGE = (
+    "; serve the flow from a store (`flowctl knowledge add`), or put its documents in the "
+    "flows folder's `knowledge/<base>/`"
+)
 
 # Said when the flow transfers a caller who is not on a phone line: only a SIP
 # participant can be transferred.
@@ -134,7 +140,8 @@ class Call:
         starts. The flow's http tools read what the served flow allows (a tenant's
         secrets, never the environment) and connect where ``egress`` says, by default
         the served flow's (a tenant's allowlist; None: anywhere, for the operator's own
-        flows); its providers' keys come from the same place (``flowctl.worker.session.Keys``).
+        flows); its providers' keys come from the same place (``flowctl.worker.session.Keys``);
+        its knowledge tools search where the library says (a tenant's own bases).
         ``metrics``: what the call records into; ``job_started`` (``time.monotonic()``)
         is when its job started, for the time to the first word."""
         served = await library.compiled(routed.tenant_id, routed.flow_id, routed.version)
@@ -144,6 +151,8 @@ class Call:
             served.compiled.tools,
             env=served.tool_env,
             egress=egress if egress is not None else served.egress,
+            retriever=library.retriever(served),
+            no_knowledge=NO_KNOWLEDGE,
         )
         observer = None
         if metrics is not None:

@@ -47,6 +47,7 @@ from flowctl.engine.store.records import ABANDONED
 from flowctl.worker.leases import LeaseKeeper
 
 if TYPE_CHECKING:
+    from flowctl.engine.knowledge.retrieval import Retriever
     from flowctl.metrics import Metrics
 
 __all__ = ["SessionRecorder", "StoreFlows", "StoreLibrary"]
@@ -464,6 +465,13 @@ class StoreLibrary:
             )
         except SessionLimitReached as exc:
             raise NotServed(str(exc)) from None
+
+    def retriever(self, served: ServedFlow) -> Retriever | None:
+        """The tenant's own handle: its statements name the tenant, so its knowledge
+        tools search its bases and no other's."""
+        assert self.store is not None  # started by compiled(), which served the flow
+        retriever: Retriever = self.store.tenant(served.tenant_id)
+        return retriever
 
     async def refused(self, routed: Routed | Rejected, reason: str, session_id: str) -> None:
         """Record a call refused after routing chose one of this store's flows (a flow
