@@ -36,6 +36,7 @@ from flowctl.api.callbacks import CallbacksController
 from flowctl.api.errors import ApiError, handle_exception, responses
 from flowctl.api.flow_edits import FlowEditsController
 from flowctl.api.flows import FlowsController
+from flowctl.api.knowledge import KnowledgeController
 from flowctl.api.models import Health
 from flowctl.api.policy import PolicyController, SecretsController
 from flowctl.api.routing import RoutingController, TokensController
@@ -179,6 +180,7 @@ def create_app(settings: Settings) -> Litestar:
             MiscController,
             PolicyController,
             SecretsController,
+            KnowledgeController,
         ],
         dependencies={"caller": Provide(_provide_caller)},
         security=[{"apiKey": []}],
@@ -187,7 +189,8 @@ def create_app(settings: Settings) -> Litestar:
         title="flowctl admin API",
         version=__version__,
         description=(
-            "Flows, versions, sessions, callbacks, routing and tokens, per tenant. See docs/api.md."
+            "Flows, versions, sessions, callbacks, routing, tokens and knowledge bases, per "
+            "tenant. See docs/api.md."
         ),
         # Served at /openapi.json and /docs by the handlers above; Litestar's own
         # router for it stays out of the way under /schema.

@@ -78,7 +78,8 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key",
     403: "The key's role may not do this, the tenant's policy does not allow it (a room "
     "outside its namespace), or its quota is used up",
-    404: "No such flow, version, session, callback, key or tenant for this key's tenant",
+    404: "No such flow, version, session, callback, key, knowledge base, document or tenant "
+    "for this key's tenant",
     409: "Conflict: the published pointer moved (stale `expected_current`), the "
     "thing exists already, a flow to delete is published or routed to, or a callback "
     "is claimed by another key or closed",

@@ -16,6 +16,7 @@ from flowctl.engine.store import ApiKey, SessionEvent, SessionInfo, StoredFindin
 __all__ = [
     "ActiveSessions",
     "DiffView",
+    "DocumentBody",
     "DryRun",
     "FlowVersionView",
     "Health",
@@ -26,6 +27,7 @@ __all__ = [
     "Pushed",
     "Rollback",
     "RoutingView",
+    "SearchRequest",
     "SecretValue",
     "SessionView",
     "TenantCreate",
@@ -260,3 +262,21 @@ class WhoAmI(_View, frozen=True):
 class Health(_View, frozen=True):
     status: str
     version: str
+
+
+# --- knowledge bases ------------------------------------------------------------------
+
+
+class DocumentBody(_Body, frozen=True):
+    """A document to add to a knowledge base, or to replace one with: its text, and how
+    to read it (default: what the document's name ends with says, `.md`, `.html`...)."""
+
+    content: Annotated[str, Meta(min_length=1)]
+    format: Literal["text", "markdown", "html"] | None = None
+
+
+class SearchRequest(_Body, frozen=True):
+    """A question to search a knowledge base for, as a knowledge tool asks it."""
+
+    query: Annotated[str, Meta(min_length=1, max_length=1000)]
+    top_k: Annotated[int, Meta(ge=1, le=20)] = 3
