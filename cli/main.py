@@ -2,9 +2,10 @@
 
 This module is the group and the console entry point; the commands live beside it:
 ``cli/check.py`` (lint, rules, graph, schema), ``route.py``, ``simulate.py``,
-``store.py``, ``tenants.py``, ``callbacks.py``, ``policy.py``, ``keys.py``, ``worker.py``
-and ``serve.py``. Commands that need no LiveKit (``lint``, ``rules``, ``schema``, ``route``)
-import only the engine, inside the command, so ``flowctl lint`` starts in milliseconds.
+``store.py``, ``tenants.py``, ``callbacks.py``, ``policy.py``, ``keys.py``,
+``knowledge.py``, ``worker.py`` and ``serve.py``. Commands that need no LiveKit (``lint``,
+``rules``, ``schema``, ``route``) import only the engine, inside the command, so ``flowctl
+lint`` starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from flowctl.cli.callbacks import callbacks
 from flowctl.cli.check import graph, lint, rules, schema
 from flowctl.cli.exits import EXIT_USAGE, Failure, fast_exit_allowed
 from flowctl.cli.keys import keys
+from flowctl.cli.knowledge import knowledge
 from flowctl.cli.policy import policy, secrets
 from flowctl.cli.route import route
 from flowctl.cli.serve import serve
@@ -71,7 +73,7 @@ def cli(debug: bool) -> None:
 for command in (lint, rules, graph, simulate, route, schema):  # cli/check.py, route, simulate
     cli.add_command(command)
 tenants.add_command(policy)  # cli/policy.py: what the operator grants a tenant
-for group in (store, tenants, sessions, callbacks, keys, secrets):  # the store (cli/store.py ...)
+for group in (store, tenants, sessions, callbacks, keys, secrets, knowledge):  # the store
     cli.add_command(group)
 for command in (worker, token):  # cli/worker.py: the voice worker
     cli.add_command(command)

@@ -18,7 +18,7 @@ __all__ = ["on_store"]
 
 # A backticked command of the store's (`flowctl tenants create acme`).
 _STORE_COMMAND = re.compile(
-    r"`(flowctl (?:store|tenants|sessions|callbacks|webhooks|keys|secrets|serve) [^`]*)`"
+    r"`(flowctl (?:store|tenants|sessions|callbacks|webhooks|keys|secrets|knowledge|serve) [^`]*)`"
 )
 
 

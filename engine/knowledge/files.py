@@ -27,7 +27,7 @@ from flowctl.engine.knowledge.retrieval import Passage
 if TYPE_CHECKING:
     from flowctl.engine.store import Store, TenantStore
 
-__all__ = ["FileKnowledge", "KnowledgeError", "SourceFile"]
+__all__ = ["FileKnowledge", "KnowledgeError", "SourceFile", "read_documents"]
 
 # The tenant the in-memory store holds the files under: nobody else's bases are there.
 _TENANT = "files"
@@ -78,6 +78,26 @@ def _read(base: str, path: Path) -> SourceFile:
     return SourceFile(base, path.name, str(path), content, fmt)
 
 
+def read_documents(bases: Mapping[str, Sequence[Path]]) -> list[SourceFile]:
+    """The documents of each base's files and folders (a folder: every document under
+    it), read and checked: a missing file, one of no known format, one that is not
+    UTF-8, or two of one name in a base raise :class:`KnowledgeError`."""
+    found: list[SourceFile] = []
+    seen: dict[tuple[str, str], str] = {}
+    for base, paths in bases.items():
+        for given in paths:
+            for path in _files(Path(given)):
+                read = _read(base, path)
+                first = seen.setdefault((base, read.name), read.path)
+                if first != read.path:
+                    raise KnowledgeError(
+                        f"Knowledge base `{base}` is given two documents named "
+                        f"`{read.name}`: `{first}` and `{read.path}`"
+                    )
+                found.append(read)
+    return found
+
+
 class FileKnowledge:
     """The :class:`~flowctl.engine.knowledge.retrieval.Retriever` of a session with no
     store: ``bases`` maps each base to its files and folders (a folder: every document
@@ -87,19 +107,7 @@ class FileKnowledge:
 
     def __init__(self, bases: Mapping[str, Sequence[Path]], *, hint: str = "") -> None:
         self.hint = hint
-        self.files: list[SourceFile] = []
-        seen: dict[tuple[str, str], str] = {}
-        for base, paths in bases.items():
-            for given in paths:
-                for path in _files(Path(given)):
-                    read = _read(base, path)
-                    first = seen.setdefault((base, read.name), read.path)
-                    if first != read.path:
-                        raise KnowledgeError(
-                            f"Knowledge base `{base}` is given two documents named "
-                            f"`{read.name}`: `{first}` and `{read.path}`"
-                        )
-                    self.files.append(read)
+        self.files = read_documents(bases)
         self.bases = frozenset(bases)
         self._store: Store | None = None
         self._tenant: TenantStore | None = None
