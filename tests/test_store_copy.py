@@ -111,12 +111,13 @@ def test_copy_to_postgresql_and_back_keeps_everything(tmp_path: Path, pg: str) -
     before = asyncio.run(fill())
     assert _copy(first, pg) == (
         0,
-        f"Copied 46 rows from {first} to {pg}; verified\n",
+        f"Copied 53 rows from {first} to {pg}; verified\n",
         "  tenants: 2 rows\n  flows: 2 rows\n  flow_versions: 4 rows\n  publications: 3 rows\n"
         "  sessions: 2 rows\n  session_events: 2 rows\n  callbacks: 1 row\n"
         "  audit: 16 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
         "  webhook_deliveries: 4 rows\n  knowledge_documents: 2 rows\n"
-        "  knowledge_revisions: 3 rows\n  knowledge_chunks: 2 rows\n",
+        "  knowledge_revisions: 3 rows\n  knowledge_chunks: 2 rows\n"
+        "  knowledge_terms: 7 rows\n",
     )
     assert _copy(pg, back)[0] == 0
 

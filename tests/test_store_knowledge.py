@@ -316,3 +316,47 @@ def test_knowledge_revision_records_read_their_columns() -> None:
         "author",
         "created_at",
     )
+
+
+async def test_knowledge_search_leaves_out_terms_most_chunks_hold(store: Store) -> None:
+    t = store.tenant("acme")
+    texts = {
+        "a.txt": "Opening hours of the clinic: eight to six.",
+        "b.txt": "The clinic lab opens at eight.",
+        "c.txt": "Clinic parking is behind the building.",
+        "d.txt": "Vaccines are given at the clinic without an appointment.",
+    }
+    for name, text in texts.items():
+        await t.put_document("faq", name, text, actor="ana")
+    # `clinic` is in all four chunks: left out, `parking` finds the one that answers
+    assert [p.source for p in await t.search("faq", "clinic parking", top_k=4)] == ["c.txt"]
+    # only common terms (`clinic`; `eight` is in two of four, not more than half: kept)
+    assert sorted(p.source for p in await t.search("faq", "clinic eight", top_k=4)) == [
+        "a.txt",
+        "b.txt",
+    ]
+    # a query of common terms only asks for chunks holding every one of them
+    assert sorted(p.source for p in await t.search("faq", "clinic", top_k=4)) == list(texts)
+    assert [p.source for p in await t.search("faq", "clinic lab", top_k=4)] == ["b.txt"]
+    for name in ("b.txt", "c.txt", "d.txt"):
+        await t.delete_document("faq", name, actor="ana")
+    # the counts followed the deletes: `clinic` is in the one chunk left, so searched
+    assert [p.source for p in await t.search("faq", "clinic parking")] == ["a.txt"]
+
+
+async def test_knowledge_search_leaves_out_terms_past_the_common_count(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(knowledge, "COMMON_CHUNKS", 2)
+    t = store.tenant("acme")
+    for n in range(8):
+        extra = " Parking is free." if n == 5 else ""
+        await t.put_document(
+            "faq", f"{n}.txt", f"Note {n} about the clinic hours.{extra}", actor="a"
+        )
+    # `clinic` and `hours` are in 8 chunks (past 2), `parking` in one
+    assert [p.source for p in await t.search("faq", "clinic hours parking")] == ["5.txt"]
+    # replacing the document moves its counts: `parking` is in none now, `spaces` in one
+    await t.put_document("faq", "5.txt", "Note 5: twelve spaces.", actor="a")
+    assert await t.search("faq", "parking") == []
+    assert [p.source for p in await t.search("faq", "clinic spaces")] == ["5.txt"]

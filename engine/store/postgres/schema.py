@@ -242,33 +242,49 @@ _V2_KNOWLEDGE = [
         base TEXT COLLATE "C" NOT NULL,
         document TEXT COLLATE "C" NOT NULL,
         seq INTEGER NOT NULL,
+        scope TEXT COLLATE "C" NOT NULL,
         section TEXT COLLATE "C" NOT NULL,
         text TEXT COLLATE "C" NOT NULL,
         FOREIGN KEY (tenant_id, base, document)
             REFERENCES knowledge_documents (tenant_id, base, name)
     )""",
     "CREATE INDEX knowledge_chunks_by_document ON knowledge_chunks (tenant_id, base, document)",
+    # In how many chunks of a base each word is (engine/store/sql/knowledge.py): what a
+    # search reads to leave out the terms too common to rank anything.
+    """CREATE TABLE knowledge_terms (
+        tenant_id TEXT COLLATE "C" NOT NULL,
+        base TEXT COLLATE "C" NOT NULL,
+        term TEXT COLLATE "C" NOT NULL,
+        chunks INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, base, term)
+    )""",
     """CREATE FUNCTION flowctl_chunks_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN RAISE EXCEPTION 'knowledge chunks are replaced, never updated'; END $$""",
     """CREATE TRIGGER knowledge_chunks_never_change BEFORE UPDATE ON knowledge_chunks
     FOR EACH ROW EXECUTE FUNCTION flowctl_chunks_immutable()""",
     # The full-text index: each chunk's terms (English stemming; its section weighted
-    # above its text) in a table of their own with a GIN index, written by the trigger
-    # below on every insert (a store copied in too) and gone with the chunk. Derived
-    # data: `flowctl store copy` leaves it out, and the target's trigger rebuilds it.
+    # above its text; its scope, the token naming its tenant and base, as it is) in a
+    # table of their own with a GIN index, written by the trigger below on every insert
+    # (a store copied in too) and gone with the chunk. Derived data: `flowctl store copy`
+    # leaves it out, and the target's trigger rebuilds it.
     """CREATE TABLE knowledge_search (
         chunk_id BIGINT PRIMARY KEY REFERENCES knowledge_chunks (chunk_id) ON DELETE CASCADE,
         tenant_id TEXT COLLATE "C" NOT NULL,
         base TEXT COLLATE "C" NOT NULL,
         terms TSVECTOR NOT NULL
     )""",
-    "CREATE INDEX knowledge_search_terms ON knowledge_search USING GIN (terms)",
+    # Without GIN's pending list (`fastupdate`): an insert updates the index at once, so
+    # no search reads a list of recent inserts beside it (which, after a large document,
+    # doubled every search's time until a vacuum merged it).
+    """CREATE INDEX knowledge_search_terms ON knowledge_search USING GIN (terms)
+    WITH (fastupdate = off)""",
     """CREATE FUNCTION flowctl_index_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO knowledge_search (chunk_id, tenant_id, base, terms)
         VALUES (NEW.chunk_id, NEW.tenant_id, NEW.base,
                 setweight(to_tsvector('english', NEW.section), 'A')
-                || setweight(to_tsvector('english', NEW.text), 'D'));
+                || setweight(to_tsvector('english', NEW.text), 'D')
+                || array_to_tsvector(ARRAY[NEW.scope]));
         RETURN NULL;
     END $$""",
     """CREATE TRIGGER knowledge_chunks_indexed AFTER INSERT ON knowledge_chunks

@@ -43,6 +43,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "knowledge_documents": ("tenant_id", "base", "name"),
     "knowledge_revisions": ("tenant_id", "base", "name", "revision"),
     "knowledge_chunks": ("chunk_id",),
+    "knowledge_terms": ("tenant_id", "base", "term"),
 }
 PAGE = 2000
 

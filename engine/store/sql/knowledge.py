@@ -9,6 +9,15 @@ ranks it are each backend's own (:class:`TextSearch`: SQLite FTS5's BM25 in
 ``flowctl.engine.store.sqlite.search``, PostgreSQL's ``ts_rank_cd`` over a GIN index in
 ``flowctl.engine.store.postgres.search``), kept in step with the chunks by triggers.
 
+Beside the index, the store counts in how many chunks of a base each word is
+(``knowledge_terms``, kept in step with every change of a document), and a search
+leaves out the *common* terms of its query when it has rarer ones: those held by more
+than half of the base's chunks (BM25 gives them no weight at all: their inverse
+document frequency is at most zero) or by more than ``COMMON_CHUNKS`` of them (they
+weigh little, and ranking every chunk that holds them is most of a search's work in a
+large base: bench/knowledge_bench.py). A query of common terms only asks for the chunks
+that hold every one of them.
+
 Replacing a document adds a revision (the old content stays readable: ``document(base,
 name, revision=N)``) and re-indexes it; deleting one removes it, every revision of it
 and its chunks for good, and the audit log keeps its name, last revision and hash: a
@@ -19,12 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Protocol, get_args
 
 from flowctl.engine.knowledge.chunks import Chunk, chunk_document
 from flowctl.engine.knowledge.documents import FORMATS, DocumentFormat, format_for
-from flowctl.engine.knowledge.retrieval import MAX_TOP_K, Passage, query_terms, ranked
+from flowctl.engine.knowledge.retrieval import (
+    MAX_TOP_K,
+    Passage,
+    indexed_words,
+    query_terms,
+    ranked,
+)
 from flowctl.engine.store.documents import check_actor, check_id
 from flowctl.engine.store.errors import NotFound, QuotaExceeded, StoreError
 from flowctl.engine.store.records import (
@@ -39,11 +55,13 @@ from flowctl.engine.store.sql.part import TenantPart
 from flowctl.engine.store.sql.rows import columns, record
 
 __all__ = [
+    "COMMON_CHUNKS",
     "MAX_DOCUMENT_BYTES",
     "MAX_KNOWLEDGE_BYTES",
     "Knowledge",
     "Ranked",
     "TextSearch",
+    "scope_of",
 ]
 
 # A document is a page or a handbook chapter, not a book: a megabyte of text is some
@@ -53,17 +71,30 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 # the operator's disk.
 MAX_KNOWLEDGE_BYTES = 64 * 1024 * 1024
 
+# A term held by more chunks of a base than this (or by more than half of them) is left
+# out of a search that has rarer ones: ranking the chunks it matches would cost more
+# than it tells (a tenth of a 10,000-chunk base).
+COMMON_CHUNKS = 1000
+
 # A ranked chunk as a backend's search returns it: (source, section, text, rank), rank
 # above 0 and greater for a better match.
 Ranked = tuple[str, str, str, float]
 
 
 class TextSearch(Protocol):
-    """A backend's full-text query: the chunks of ``tenant_id``'s ``base`` holding any
-    of ``terms``, best first, at most ``limit``."""
+    """A backend's full-text query: the chunks of ``tenant_id``'s ``base`` (whose index
+    token is ``scope_of(tenant_id, base)``) holding any of ``terms`` (with ``every``: all
+    of them), best first, at most ``limit``."""
 
     async def __call__(
-        self, db: Db, tenant_id: str, base: str, terms: Sequence[str], limit: int
+        self,
+        db: Db,
+        tenant_id: str,
+        base: str,
+        terms: Sequence[str],
+        limit: int,
+        *,
+        every: bool = False,
     ) -> list[Ranked]: ...
 
 
@@ -71,9 +102,28 @@ _INFO = columns(DocumentInfo)
 _REVISION = columns(DocumentRevision)
 _DOCUMENT = columns(Document)
 _INSERT_CHUNK = (
-    "INSERT INTO knowledge_chunks (tenant_id, base, document, seq, section, text) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO knowledge_chunks (tenant_id, base, document, seq, scope, section, text) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+def scope_of(tenant_id: str, base: str) -> str:
+    """The one token a base's chunks carry in the index (letters and digits: no
+    tokenizer splits it), so a search matches its own base's chunks and no other's."""
+    return "k" + hashlib.sha256(f"{tenant_id}\0{base}".encode()).hexdigest()[:24]
+
+
+def _term_counts(chunks: Iterable[tuple[str, str]]) -> Counter[str]:
+    """In how many of ``chunks`` (section, text) each word is."""
+    counts: Counter[str] = Counter()
+    for section, text in chunks:
+        counts.update(indexed_words(f"{section}\n{text}"))
+    return counts
+
+
+def _prepared(content: str, fmt: DocumentFormat) -> tuple[list[Chunk], Counter[str]]:
+    chunks = chunk_document(content, fmt)
+    return chunks, _term_counts((c.section, c.text) for c in chunks)
 
 
 def _format(name: str, given: str | None) -> DocumentFormat:
@@ -171,7 +221,7 @@ class Knowledge(TenantPart):
                 f"{MAX_DOCUMENT_BYTES:,} bytes (1 MiB): split it"
             )
         # Reading and cutting a document up to a megabyte: off the event loop.
-        chunks = await asyncio.to_thread(chunk_document, content, fmt)
+        chunks, counts = await asyncio.to_thread(_prepared, content, fmt)
         if not chunks:
             raise StoreError(f"Document `{base}/{name}` has no text to index")
         digest = hashlib.sha256(content.encode()).hexdigest()
@@ -196,7 +246,9 @@ class Knowledge(TenantPart):
                 updated_at=now,
                 updated_by=actor,
             )
+            before = await self._chunk_terms(tx, base, name) if row is not None else Counter()
             await self._write_document(tx, info, content, chunks, replacing=row is not None)
+            await self._count_terms(tx, base, before, counts)
             detail = {"base": base, "name": name, "revision": revision, "hash": digest}
             action = "knowledge.add" if row is None else "knowledge.replace"
             await audit(tx, self._tenant_id, actor, action, f"{base}/{name}", detail, now)
@@ -213,6 +265,7 @@ class Knowledge(TenantPart):
             if row is None:
                 raise self._unknown("document", f"{base}/{name}")
             key = (self._tenant_id, base, name)
+            await self._count_terms(tx, base, await self._chunk_terms(tx, base, name), Counter())
             await tx.run(
                 "DELETE FROM knowledge_chunks WHERE tenant_id = ? AND base = ? AND document = ?",
                 key,
@@ -233,16 +286,30 @@ class Knowledge(TenantPart):
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
             raise StoreError(f"`top_k` is a whole number from 1 to {MAX_TOP_K}, not `{top_k}`")
         terms = query_terms(query) if isinstance(query, str) else []
-        rows = await self._search(self._r, self._tenant_id, base, terms, top_k) if terms else []
-        if not rows:  # nothing matched: say so of a base that is not there at all
+        # One read: how many chunks the base holds (the row of term ''), and how many of
+        # them hold each term.
+        marks = ", ".join("?" for _ in terms)
+        counted = f" AND term IN ({marks})" if terms else " AND 1 = 0"
+        stats = await self._r.all(
+            "SELECT '' AS term, coalesce(sum(chunks), 0) AS chunks FROM knowledge_documents "
+            "WHERE tenant_id = ? AND base = ? UNION ALL SELECT term, chunks FROM "
+            f"knowledge_terms WHERE tenant_id = ? AND base = ?{counted}",
+            (self._tenant_id, base, self._tenant_id, base, *terms),
+        )
+        held = {r["term"]: int(r["chunks"]) for r in stats}
+        total = held.pop("", 0)
+        if not total:  # no document: say so of a base that is not there at all
             await self._require_tenant(self._r)
-            held = await self._r.one(
-                "SELECT 1 AS held FROM knowledge_documents WHERE tenant_id = ? AND base = ? "
-                "LIMIT 1",
-                (self._tenant_id, base),
-            )
-            if held is None:
-                raise self._unknown("knowledge base", base)
+            raise self._unknown("knowledge base", base)
+        if not terms:
+            return []
+        common = min(COMMON_CHUNKS, total // 2)
+        telling = [t for t in terms if held.get(t, 0) <= common]
+        search = self._search
+        if telling:
+            rows = await search(self._r, self._tenant_id, base, telling, top_k)
+        else:
+            rows = await search(self._r, self._tenant_id, base, terms, top_k, every=True)
         return ranked(rows)
 
     # --- internals ---------------------------------------------------------------------------
@@ -258,6 +325,38 @@ class Knowledge(TenantPart):
                 f"Tenant `{self._tenant_id}` keeps {kept:,} bytes of documents; this "
                 f"{size:,}-byte one would pass the limit of {MAX_KNOWLEDGE_BYTES:,} bytes "
                 "(64 MiB, every revision counted); delete documents first"
+            )
+
+    async def _chunk_terms(self, tx: Tx, base: str, name: str) -> Counter[str]:
+        """The word counts of a document's chunks as stored."""
+        rows = await tx.all(
+            "SELECT section, text FROM knowledge_chunks "
+            "WHERE tenant_id = ? AND base = ? AND document = ?",
+            (self._tenant_id, base, name),
+        )
+        return await asyncio.to_thread(_term_counts, ((r["section"], r["text"]) for r in rows))
+
+    async def _count_terms(
+        self, tx: Tx, base: str, before: Counter[str], after: Counter[str]
+    ) -> None:
+        """Move the base's word counts from a document's ``before`` to its ``after``."""
+        change = Counter(after)
+        change.subtract(before)
+        moved = [(self._tenant_id, base, t, n) for t, n in sorted(change.items()) if n]
+        if not moved:
+            return
+        await tx.many(
+            "INSERT INTO knowledge_terms (tenant_id, base, term, chunks) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (tenant_id, base, term) "
+            "DO UPDATE SET chunks = knowledge_terms.chunks + excluded.chunks",
+            moved,
+        )
+        gone = [(self._tenant_id, base, t) for t, n in sorted(change.items()) if n < 0]
+        if gone:
+            await tx.many(
+                "DELETE FROM knowledge_terms "
+                "WHERE tenant_id = ? AND base = ? AND term = ? AND chunks <= 0",
+                gone,
             )
 
     async def _write_document(
@@ -317,4 +416,6 @@ class Knowledge(TenantPart):
                 info.updated_at,
             ),
         )
-        await tx.many(_INSERT_CHUNK, [(*key, c.seq, c.section, c.text) for c in chunks])
+        scope = scope_of(self._tenant_id, info.base)
+        rows = [(*key, c.seq, scope, c.section, c.text) for c in chunks]
+        await tx.many(_INSERT_CHUNK, rows)

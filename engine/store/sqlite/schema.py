@@ -331,36 +331,48 @@ _V8_KNOWLEDGE = [
         FOREIGN KEY (tenant_id, base, name) REFERENCES knowledge_documents (tenant_id, base, name)
     ) WITHOUT ROWID""",
     # `chunk_id` is the full-text index's rowid: an INTEGER PRIMARY KEY, which VACUUM
-    # never renumbers. Chunks are replaced with their document, never updated.
+    # never renumbers. `scope` is one token naming the chunk's tenant and base (a hash of
+    # them), which the index holds so that a search matches its own base's chunks only.
+    # Chunks are replaced with their document, never updated.
     """CREATE TABLE knowledge_chunks (
         chunk_id INTEGER PRIMARY KEY,
         tenant_id TEXT NOT NULL,
         base TEXT NOT NULL,
         document TEXT NOT NULL,
         seq INTEGER NOT NULL,
+        scope TEXT NOT NULL,
         section TEXT NOT NULL,
         text TEXT NOT NULL,
         FOREIGN KEY (tenant_id, base, document)
             REFERENCES knowledge_documents (tenant_id, base, name)
     )""",
     "CREATE INDEX knowledge_chunks_by_document ON knowledge_chunks (tenant_id, base, document)",
+    # In how many chunks of a base each word is (engine/store/sql/knowledge.py): what a
+    # search reads to leave out the terms too common to rank anything.
+    """CREATE TABLE knowledge_terms (
+        tenant_id TEXT NOT NULL,
+        base TEXT NOT NULL,
+        term TEXT NOT NULL,
+        chunks INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, base, term)
+    ) WITHOUT ROWID""",
     """CREATE TRIGGER knowledge_chunks_never_change BEFORE UPDATE ON knowledge_chunks
     BEGIN SELECT RAISE(ABORT, 'knowledge chunks are replaced, never updated'); END""",
-    # The full-text index (BM25): an FTS5 table over the chunks' section and text
+    # The full-text index (BM25): an FTS5 table over the chunks' scope, section and text
     # ("external content": it keeps only the index, the text stays in knowledge_chunks),
     # kept in step by the triggers below, so every insert indexes, a store copied in
     # (`flowctl store copy`) included. Porter stemming: "hours" finds "hour".
     """CREATE VIRTUAL TABLE knowledge_fts USING fts5(
-        section, text, content='knowledge_chunks', content_rowid='chunk_id',
+        scope, section, text, content='knowledge_chunks', content_rowid='chunk_id',
         tokenize='porter unicode61 remove_diacritics 2'
     )""",
     """CREATE TRIGGER knowledge_chunks_indexed AFTER INSERT ON knowledge_chunks BEGIN
-        INSERT INTO knowledge_fts (rowid, section, text)
-        VALUES (new.chunk_id, new.section, new.text);
+        INSERT INTO knowledge_fts (rowid, scope, section, text)
+        VALUES (new.chunk_id, new.scope, new.section, new.text);
     END""",
     """CREATE TRIGGER knowledge_chunks_unindexed AFTER DELETE ON knowledge_chunks BEGIN
-        INSERT INTO knowledge_fts (knowledge_fts, rowid, section, text)
-        VALUES ('delete', old.chunk_id, old.section, old.text);
+        INSERT INTO knowledge_fts (knowledge_fts, rowid, scope, section, text)
+        VALUES ('delete', old.chunk_id, old.scope, old.section, old.text);
     END""",
 ]
 
