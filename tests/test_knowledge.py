@@ -364,3 +364,30 @@ def test_a_transcript_shows_the_passages_found() -> None:
         at=0.0, tool="clinic_info", ok=True, value={"base": "clinic", "query": "zz", "passages": []}
     )
     assert describe(none).brief == 'tool clinic_info -> no passage of `clinic` for "zz"'
+
+
+def test_public_surface_of_engine_knowledge() -> None:
+    import flowctl.engine.knowledge as knowledge
+
+    assert knowledge.__all__ == [
+        "FORMATS",
+        "MAX_CHARS",
+        "MAX_TOP_K",
+        "NAME_PATTERN",
+        "OVERLAP",
+        "Answer",
+        "Chunk",
+        "DocumentFormat",
+        "FileKnowledge",
+        "Passage",
+        "Retriever",
+        "Section",
+        "answer_in",
+        "chunk",
+        "format_for",
+        "query_terms",
+        "ranked",
+        "sections",
+    ]
+    for name in knowledge.__all__:
+        assert getattr(knowledge, name) is not None, name

@@ -128,3 +128,22 @@ def test_knowledge_files_the_store_refuses_are_named(tmp_path: Path) -> None:
         2,
         f"flowctl: error: `{tmp_path}/title.md`: Document `clinic/title.md` has no text to index\n",
     )
+
+
+def test_the_knowledge_example_of_the_docs_runs_as_printed(tmp_path: Path) -> None:
+    """docs/simulation.md's knowledge example: its scenario file, beside copies of the
+    clinic and its documents, prints what the doc shows (`...` ends a line cut short)."""
+    text = (FLOWS.parent / "docs" / "simulation.md").read_text()
+    section = text.split("### Knowledge bases\n", 1)[1]
+    scenario, after = section.split("```json\n", 1)[1].split("```\n", 1)
+    shown = after.split("```\n", 1)[1].split("```", 1)[0].splitlines()
+    shutil.copy(CLINIC, tmp_path / "clinic.json")
+    shutil.copytree(DOCUMENTS, tmp_path / "knowledge" / "clinic")
+    path = tmp_path / "doc.scenarios.json"
+    path.write_text(scenario)
+    code, out, err = run("--scenario", str(path))
+    assert (code, err) == (0, "1 scenario: 1 passed, 0 failed\n")
+    lines = out.splitlines()
+    assert len(lines) == len(shown)
+    for line, doc in zip(lines, shown, strict=True):
+        assert line.startswith(doc[:-4]) if doc.endswith(" ...") else line == doc

@@ -5,7 +5,7 @@ trigger of the schema's ``_V2_KNOWLEDGE``).
 The query asks for the chunks holding the base's scope token (so the GIN index yields
 the base's own chunks only, whatever other tenants keep) and the terms
 (``flowctl.engine.knowledge.retrieval.query_terms``: words, so never ``tsquery``
-syntax) joined by ``|`` (``&`` when every one is asked for), stemmed by the ``english``
+syntax) joined by ``|`` (those asked for together joined by ``&``), stemmed by the ``english``
 configuration as the chunks were. A chunk's section (weight A) counts twice its text
 (weight D), as on SQLite.
 """
@@ -34,9 +34,18 @@ _QUERY = (
 
 
 async def search(
-    db: Db, tenant_id: str, base: str, terms: Sequence[str], limit: int, *, every: bool = False
+    db: Db,
+    tenant_id: str,
+    base: str,
+    terms: Sequence[str],
+    limit: int,
+    *,
+    together: Sequence[str] = (),
 ) -> list[Ranked]:
-    query = (" & " if every else " | ").join(terms)
+    anyone = list(terms)
+    if together:
+        anyone.append("(" + " & ".join(together) + ")")
+    query = " | ".join(anyone)
     scope = f"'{scope_of(tenant_id, base)}'"  # a lexeme as it is: never stemmed
     rows = await db.all(_QUERY, (query, scope, tenant_id, base, limit))
     return [(r["source"], r["section"], r["text"], float(r["score"])) for r in rows]

@@ -11,12 +11,13 @@ ranks it are each backend's own (:class:`TextSearch`: SQLite FTS5's BM25 in
 
 Beside the index, the store counts in how many chunks of a base each word is
 (``knowledge_terms``, kept in step with every change of a document), and a search
-leaves out the *common* terms of its query when it has rarer ones: those held by more
-than half of the base's chunks (BM25 gives them no weight at all: their inverse
-document frequency is at most zero) or by more than ``COMMON_CHUNKS`` of them (they
-weigh little, and ranking every chunk that holds them is most of a search's work in a
-large base: bench/knowledge_bench.py). A query of common terms only asks for the chunks
-that hold every one of them.
+leaves out the *common* terms of its query when it has rarer ones the base holds:
+those held by more than half of the base's chunks (BM25 gives them no weight at all:
+their inverse document frequency is at most zero) or by more than ``COMMON_CHUNKS`` of
+them (they weigh little, and ranking every chunk that holds them is most of a search's
+work in a large base: bench/knowledge_bench.py). Without a rarer one, the common terms
+are asked for together (a chunk must hold all of them). Words the base does not hold as
+written are always asked for: a stem of theirs may be there ("hours" finds "hour").
 
 Replacing a document adds a revision (the old content stays readable: ``document(base,
 name, revision=N)``) and re-indexes it; deleting one removes it, every revision of it
@@ -73,8 +74,8 @@ MAX_KNOWLEDGE_BYTES = 64 * 1024 * 1024
 
 # A term held by more chunks of a base than this (or by more than half of them) is left
 # out of a search that has rarer ones: ranking the chunks it matches would cost more
-# than it tells (a tenth of a 10,000-chunk base).
-COMMON_CHUNKS = 1000
+# than it tells (a twentieth of a 10,000-chunk base; bench/knowledge_bench.py).
+COMMON_CHUNKS = 500
 
 # A ranked chunk as a backend's search returns it: (source, section, text, rank), rank
 # above 0 and greater for a better match.
@@ -83,8 +84,8 @@ Ranked = tuple[str, str, str, float]
 
 class TextSearch(Protocol):
     """A backend's full-text query: the chunks of ``tenant_id``'s ``base`` (whose index
-    token is ``scope_of(tenant_id, base)``) holding any of ``terms`` (with ``every``: all
-    of them), best first, at most ``limit``."""
+    token is ``scope_of(tenant_id, base)``) holding any of ``terms``, or every one of
+    ``together`` (when given), best first, at most ``limit``."""
 
     async def __call__(
         self,
@@ -94,7 +95,7 @@ class TextSearch(Protocol):
         terms: Sequence[str],
         limit: int,
         *,
-        every: bool = False,
+        together: Sequence[str] = (),
     ) -> list[Ranked]: ...
 
 
@@ -303,13 +304,16 @@ class Knowledge(TenantPart):
             raise self._unknown("knowledge base", base)
         if not terms:
             return []
-        common = min(COMMON_CHUNKS, total // 2)
-        telling = [t for t in terms if held.get(t, 0) <= common]
-        search = self._search
-        if telling:
-            rows = await search(self._r, self._tenant_id, base, telling, top_k)
+        limit = min(COMMON_CHUNKS, total // 2)
+        common = [t for t in terms if held.get(t, 0) > limit]
+        rare = [t for t in terms if 0 < held.get(t, 0) <= limit]
+        unheld = [t for t in terms if not held.get(t)]  # its stem may be held
+        if rare:
+            rows = await self._search(self._r, self._tenant_id, base, rare + unheld, top_k)
         else:
-            rows = await search(self._r, self._tenant_id, base, terms, top_k, every=True)
+            rows = await self._search(
+                self._r, self._tenant_id, base, unheld, top_k, together=common
+            )
         return ranked(rows)
 
     # --- internals ---------------------------------------------------------------------------

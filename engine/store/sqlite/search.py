@@ -4,7 +4,7 @@ in step with ``knowledge_chunks`` by the triggers of the schema's ``_V8_KNOWLEDG
 The query asks for the chunks holding the base's scope token (so only the base's own
 chunks are ranked, whatever other tenants keep) and the terms
 (``flowctl.engine.knowledge.retrieval.query_terms``: words, so never FTS5 syntax), each
-quoted, joined by ``OR`` (``AND`` when every one is asked for). A chunk's section weighs
+quoted, joined by ``OR`` (those asked for together joined by ``AND``). A chunk's section weighs
 twice its text, as a heading says what its text is about. FTS5's ``bm25()`` is
 negative, lower for a better match: the rank returned is its negation.
 """
@@ -31,9 +31,17 @@ _QUERY = (
 
 
 async def search(
-    db: Db, tenant_id: str, base: str, terms: Sequence[str], limit: int, *, every: bool = False
+    db: Db,
+    tenant_id: str,
+    base: str,
+    terms: Sequence[str],
+    limit: int,
+    *,
+    together: Sequence[str] = (),
 ) -> list[Ranked]:
-    wanted = (" AND " if every else " OR ").join(f'"{term}"' for term in terms)
-    match = f'scope : "{scope_of(tenant_id, base)}" AND ({wanted})'
+    anyone = [f'"{term}"' for term in terms]
+    if together:
+        anyone.append("(" + " AND ".join(f'"{term}"' for term in together) + ")")
+    match = f'scope : "{scope_of(tenant_id, base)}" AND ({" OR ".join(anyone)})'
     rows = await db.all(_QUERY, (match, limit, tenant_id, base))
     return [(r["source"], r["section"], r["text"], -float(r["score"])) for r in rows]
