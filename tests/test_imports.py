@@ -172,6 +172,7 @@ def test_public_surface_of_engine_spec() -> None:
         "Flow",
         "GlobalEdge",
         "HttpTool",
+        "KnowledgeTool",
         "LLMConfig",
         "LintConfig",
         "MockTool",

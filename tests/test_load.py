@@ -171,7 +171,7 @@ def test_every_shape_problem_is_reported_at_once() -> None:
         "4:40 FL005 Invalid value `hanoff`: expected one of `action`, `handoff`; did you mean `handoff`? - at `$.agents[0].edges[0].action`",
         "5:14 FL005 Expected `str` of length >= 1 - at `$.agents[1].name`",
         "5:50 FL005 Invalid value `kep`: expected one of `keep`, `reset`, `summary`; did you mean `keep`? - at `$.agents[1].context`",
-        "7:22 FL005 Invalid value `mok`: expected one of `builtin`, `python`, `catalog`, `http`, `mock`; did you mean `mock`? - at `$.tools[0].kind`",
+        "7:22 FL005 Invalid value `mok`: expected one of `builtin`, `python`, `catalog`, `http`, `mock`, `knowledge`; did you mean `mock`? - at `$.tools[0].kind`",
         "7:43 FL003 Object missing required field `kind` - at `$.tools[1]`",
         "8:30 FL005 Expected `float` <= 1 - at `$.tracing.sample_rate`",
     ]

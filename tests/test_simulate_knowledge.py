@@ -147,3 +147,28 @@ def test_the_knowledge_example_of_the_docs_runs_as_printed(tmp_path: Path) -> No
     assert len(lines) == len(shown)
     for line, doc in zip(lines, shown, strict=True):
         assert line.startswith(doc[:-4]) if doc.endswith(" ...") else line == doc
+
+
+def test_a_scenario_can_mock_what_a_knowledge_tool_finds(tmp_path: Path) -> None:
+    answer = {
+        "base": "clinic",
+        "query": "opening hours",
+        "passages": [{"source": "hours.md", "score": 1.0, "text": "Open 9 to 5, every day."}],
+    }
+    turn = {
+        "user": "When are you open?",
+        "model": [{"call": "clinic_info", "args": {"query": "opening hours"}}, {"say": "9 to 5."}],
+        "expect": {"tools_ok": ["clinic_info"], "retrieved": ["hours.md"]},
+    }
+    doc = {
+        "flow": str(CLINIC),
+        "scenarios": [{"name": "mocked", "mocks": {"clinic_info": answer}, "turns": [turn]}],
+    }
+    path = tmp_path / "mocked.scenarios.json"
+    path.write_text(json.dumps(doc))
+    code, out, err = run("--scenario", str(path))
+    assert (code, err) == (0, "1 scenario: 1 passed, 0 failed\n")
+    assert out.splitlines()[3:5] == [
+        '      tool clinic_info -> 1 passage of `clinic` for "opening hours":',
+        "        1.00 hours.md: Open 9 to 5, every day.",
+    ]

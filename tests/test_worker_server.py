@@ -432,7 +432,7 @@ def test_public_surfaces_of_the_worker_modules() -> None:
     import flowctl.worker.tracing
 
     surfaces = {
-        flowctl.worker.call: ["NO_KNOWLEDGE", "NOT_TRANSFERRED", "Call", "CallSession", "Tracer"],
+        flowctl.worker.call: ["NOT_TRANSFERRED", "NO_KNOWLEDGE", "Call", "CallSession", "Tracer"],
         flowctl.worker.fakes: [
             "CapturingAudioOutput",
             "FakePlugins",
