@@ -43,7 +43,7 @@ def webhooks() -> None:
 
 
 @webhooks.command()
-@click.argument("url")
+@click.argument("hook_url", metavar="URL")
 @click.option(
     "--event",
     "events",
@@ -53,11 +53,11 @@ def webhooks() -> None:
 )
 @tenant_command(actor=True)
 async def create(
-    t: TenantStore, url: str, events: tuple[str, ...], tenant: str, actor: str
+    t: TenantStore, hook_url: str, events: tuple[str, ...], tenant: str, actor: str
 ) -> None:
     """Subscribe URL (https, on the tenant's egress allowlist) to the tenant's events.
     Prints the signing secret: shown this once, keep it where the receiver reads it."""
-    hook, secret = await t.create_webhook(url, list(events) or ["*"], actor=actor)
+    hook, secret = await t.create_webhook(hook_url, list(events) or ["*"], actor=actor)
     click.echo(f"Created webhook {hook.webhook_id} for {hook.url}: {', '.join(hook.events)}")
     click.echo(f"Signing secret (shown once): {secret}")
 

@@ -103,7 +103,9 @@ async def raw_rows(target: Any, sql: str) -> list[tuple[Any, ...]]:
 
     db = sqlite3.connect(target)
     try:
-        return [tuple(r) for r in db.execute(sql).fetchall()]
+        rows = [tuple(r) for r in db.execute(sql).fetchall()]
+        db.commit()
+        return rows
     except sqlite3.Error as exc:
         raise RawRefusal(str(exc)) from None
     finally:
