@@ -96,6 +96,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/worker_bench.py
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/tools_bench.py
+	$(BIN)/python bench/webhooks_bench.py
 	$(BIN)/python bench/metrics_bench.py
 
 clean:
