@@ -1,0 +1,3 @@
+class Chats:
+    async def close(self) -> None:
+        pass

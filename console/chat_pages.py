@@ -1,0 +1,7 @@
+from litestar import Controller
+
+__all__ = ["ChatController"]
+
+
+class ChatController(Controller):
+    path = "/try"

@@ -1,0 +1,7 @@
+from litestar import Controller
+
+__all__ = ["EditController"]
+
+
+class EditController(Controller):
+    path = "/flows"
