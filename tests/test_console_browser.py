@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from apikit import Server
+from apikit import SERVE, Server
+from conftest import ROOT
 from consolekit import SHOTS, front_desk, launched, sign_in
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -135,3 +139,109 @@ def test_console_viewer_sees_no_publishing_and_is_refused_one(server: Server, br
     assert answer.status == 403
     assert "This needs a developer key; key" in answer.text()
     page.context.close()
+
+
+def _record(server: Server, flow: Path, *lines: str) -> str:
+    """A call on the tenant's published version, recorded as a worker records one (by
+    `flowctl simulate --record`, the offline model answering ``lines``); its id."""
+    ran = subprocess.run(
+        [sys.executable, "-c", SERVE, "simulate", str(flow), "--record", "-t", "acme",
+         "--store", server.url],
+        input="\n".join(lines) + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    (session_id,) = re.findall(r"^recorded: (\S+)$", ran.stderr, re.MULTILINE)
+    return session_id
+
+
+def test_console_opens_a_recorded_call_and_replays_it(
+    server: Server, browser: Any, tmp_path: Path
+) -> None:
+    flow = tmp_path / "desk_calls.json"
+    flow.write_text(json.dumps(front_desk() | {"flow_id": "desk_calls"}))
+    _push(server, front_desk() | {"flow_id": "desk_calls"}, publish=1)
+    _push(server, front_desk(target_agent="Goodbye") | {"flow_id": "desk_calls"})
+    session_id = _record(server, flow, "I'd like to book a table", "That's all, thanks")
+    page = sign_in(browser, server.base, server.keys["acme-developer"])
+    page.get_by_role("link", name="Calls", exact=True).click()
+    page.get_by_label("Flow").select_option("desk_calls")
+    page.get_by_label("Outcome").select_option("end_state")
+    # htmx swaps the table in place and keeps the filters in the address (a link to share)
+    page.wait_for_function("location.search == '?flow=desk_calls&version=&outcome=end_state&since=&until='")
+    rows = page.locator("#calls tbody tr")
+    assert rows.count() == 1
+    row = rows.first
+    assert row.get_by_role("cell").all_inner_texts()[:3] == [session_id, "desk_calls", "v1"]
+    page.screenshot(path=SHOTS / "calls.png")
+    row.get_by_role("link").click()
+    assert page.locator("h1").inner_text() == f"Call {session_id}"
+    timeline = page.locator("table.timeline tbody tr").all_inner_texts()
+    kinds = [t.split("\t")[1] for t in timeline]
+    assert kinds[:4] == ["entered", "agent", "user", "called"]
+    assert "start_booking: Greeting -> Booking" in "\n".join(timeline)
+    # Against v2, where booking hands off to Goodbye: the first turn already differs.
+    page.get_by_label("Against version").select_option("2")
+    page.get_by_role("button", name="Replay").click()
+    verdict = page.locator("#replay .message")
+    verdict.wait_for()
+    assert verdict.inner_text() == (
+        "Diverges on desk_calls v2 at turn 1 (“I'd like to book a table”): state: expected "
+        '"Booking", got "Goodbye"'
+    )
+    page.screenshot(path=SHOTS / "call.png", full_page=True)
+    page.get_by_label("Against version").select_option("1")
+    page.get_by_role("button", name="Replay").click()
+    page.get_by_text("Same path: 2 turns").wait_for()
+    page.context.close()
+
+
+def test_console_chat_saves_a_scenario_flowctl_simulate_runs(
+    server: Server, browser: Any, tmp_path: Path
+) -> None:
+    _push(server, front_desk() | {"flow_id": "desk_chat"}, publish=1)
+    page = sign_in(browser, server.base, server.keys["acme-developer"])
+    page.goto(f"{server.base}/flows/desk_chat")
+    page.get_by_role("button", name="Try v1 in a chat").click()
+    chat = page.locator("#chat")
+    assert chat.locator("p").all_inner_texts() == [
+        "agent: Hello, you've reached the Blue Door. How can I help?"
+    ]
+    assert page.locator("#chat-state").inner_text() == "Greeting"
+    page.get_by_label("You say").fill("I'd like to book a table")
+    page.get_by_label("You say").press("Enter")
+    page.locator("#chat-state").filter(has_text="Booking").wait_for()
+    assert chat.locator("p").all_inner_texts()[1:] == [
+        "user: I'd like to book a table",
+        "  start_booking: Greeting -> Booking",
+        "agent: Happy to book you in. For which day, and how many guests?",
+    ]
+    assert page.locator("#chat-offered li").all_inner_texts()[0].startswith("finish() [handoff]")
+    page.get_by_label("You say").fill("What's the weather like?")  # nothing matches
+    page.get_by_label("You say").press("Enter")
+    page.get_by_text("user: What's the weather like?").wait_for()
+    page.get_by_label("You say").fill("Perfect, goodbye")
+    page.get_by_label("You say").press("Enter")
+    page.locator("#chat-state").filter(has_text="Goodbye (ended: end_state)").wait_for()
+    page.screenshot(path=SHOTS / "try.png")
+    with page.expect_download() as scenario:
+        page.get_by_role("link", name="Save as scenario").click()
+    with page.expect_download() as document:
+        page.get_by_role("link", name="and desk_chat.json (v1)").click()
+    assert scenario.value.suggested_filename == "desk_chat.scenarios.json"
+    assert document.value.suggested_filename == "desk_chat.json"
+    scenario.value.save_as(tmp_path / "desk_chat.scenarios.json")
+    document.value.save_as(tmp_path / "desk_chat.json")
+    page.context.close()
+    saved = json.loads((tmp_path / "desk_chat.scenarios.json").read_text())
+    assert [t["user"] for t in saved["scenarios"][0]["turns"]] == [
+        "I'd like to book a table",
+        "What's the weather like?",
+        "Perfect, goodbye",
+    ]
+    ran = subprocess.run(
+        [sys.executable, "-c", SERVE, "simulate", str(tmp_path / "desk_chat.scenarios.json")],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stderr == "1 scenario: 1 passed, 0 failed\n"
+    assert ran.stdout.splitlines()[0] == "PASS  chat with desk_chat v1 (console)"
