@@ -178,7 +178,7 @@ def console_routes() -> list[Router]:
     """The console's routes (under ``/``) and its static files (``/static``)."""
     from flowctl.console.calls import CallsController
     from flowctl.console.chat_pages import ChatController
-    from flowctl.console.edit import EditController
+    from flowctl.console.edit import EditController, flow_schema
     from flowctl.console.flows import FlowsController
     from flowctl.console.login import LoginController
 
@@ -186,6 +186,7 @@ def console_routes() -> list[Router]:
         path="/",
         route_handlers=[
             home,
+            flow_schema,
             LoginController,
             FlowsController,
             EditController,

@@ -35,9 +35,7 @@ def _chats(request: Request[Any, Any, Any]) -> Chats:
 def _chat(request: Request[Any, Any, Any], caller: Caller, chat_id: str) -> Chat:
     chat = _chats(request).get(chat_id, tenant_id=caller.tenant_id, key_id=caller.key_id)
     if chat is None:
-        raise ApiError(
-            404, "not_found", f"No chat `{chat_id}` (chats close after 30 idle minutes)"
-        )
+        raise ApiError(404, "not_found", f"No chat `{chat_id}` (chats close after 30 idle minutes)")
     return chat
 
 

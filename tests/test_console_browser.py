@@ -167,7 +167,9 @@ def test_console_opens_a_recorded_call_and_replays_it(
     page.get_by_label("Flow").select_option("desk_calls")
     page.get_by_label("Outcome").select_option("end_state")
     # htmx swaps the table in place and keeps the filters in the address (a link to share)
-    page.wait_for_function("location.search == '?flow=desk_calls&version=&outcome=end_state&since=&until='")
+    page.wait_for_function(
+        "location.search == '?flow=desk_calls&version=&outcome=end_state&since=&until='"
+    )
     rows = page.locator("#calls tbody tr")
     assert rows.count() == 1
     row = rows.first
@@ -245,3 +247,75 @@ def test_console_chat_saves_a_scenario_flowctl_simulate_runs(
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert ran.stderr == "1 scenario: 1 passed, 0 failed\n"
     assert ran.stdout.splitlines()[0] == "PASS  chat with desk_chat v1 (console)"
+
+
+def test_console_edits_a_flow_by_form_and_in_the_json_editor(server: Server, browser: Any) -> None:
+    _push(server, front_desk() | {"flow_id": "desk_edit"}, publish=1)
+    page = sign_in(browser, server.base, server.keys["acme-developer"])
+    page.goto(f"{server.base}/flows/desk_edit")
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Field name").fill("caller_mood")
+    page.get_by_label("Type").select_option("enum")
+    page.get_by_label("Enum values (comma-separated)").fill("calm, upset")
+    page.get_by_label("Description").fill("How the caller sounds.")
+    page.get_by_role("button", name="Add field").click()
+    # Linted before saving: structured output needs a field to speak.
+    assert _message(page) == (
+        "`desk_edit` has 1 lint error: 63:15: FL606 No field to speak: add `system_response` "
+        "or mark a field `use_in_tts` - at `$.output.fields`. Nothing was stored; fix the "
+        "document and send it again"
+    )
+    page.get_by_label("Field name").fill("system_response")
+    page.get_by_label("Description").fill("What the agent says.")
+    page.get_by_role("button", name="Add field").click()
+    assert _message(page) == "Saved as v2 (0 errors, 0 warnings); publish it when it is ready"
+    assert page.locator("h1").inner_text() == "desk_edit v2"
+    with server.client("acme-viewer") as api:
+        document = api.get("/api/v1/flows/desk_edit", params={"version": 2}).json()["document"]
+    assert document["output"] == {
+        "fields": [
+            {
+                "field_name": "system_response",
+                "field_type": "str",
+                "description": "What the agent says.",
+            }
+        ]
+    }
+    page.get_by_role("link", name="Edit").click()
+    editor = page.get_by_label("JSON (Ctrl+Space completes from the flow schema)")
+    # Completion: inside the first state, Ctrl+Space offers the state's own fields.
+    text = editor.input_value()
+    editor.evaluate(
+        "(el, at) => { el.focus(); el.setSelectionRange(at, at); }",
+        text.index('"name": "Greeting",') + len('"name": "Greeting",'),
+    )
+    editor.press("Control+Space")
+    options = page.get_by_role("listbox", name="Completions").get_by_role("option")
+    assert options.all_inner_texts()[:3] == [
+        "name Unique state name, e.g. `IntakeAgent`.",
+        "instructions System prompt of this state; may use `{{var}}`.",
+        "on_enter_prompt Greeting spoken on entering the state; may use `{{var}}`.",
+    ]
+    assert editor.get_attribute("aria-activedescendant") == "completion-0"
+    editor.press("ArrowDown")
+    assert editor.get_attribute("aria-activedescendant") == "completion-1"
+    editor.press("Escape")
+    # Inline lint: a handoff to a state that does not exist, named as lint names it.
+    editor.fill(text.replace('"target_agent": "Booking"', '"target_agent": "Bookin"'))
+    finding = page.locator("#lint .findings li").first
+    finding.wait_for()
+    assert finding.inner_text() == (
+        "FL102 22:27 Unknown agent `Bookin`; did you mean `Booking`? - at "
+        "`$.agents[0].edges[0].target_agent`"
+    )
+    page.screenshot(path=SHOTS / "edit.png")
+    page.get_by_role("button", name="Save as a new version").click()
+    assert _message(page) == (
+        "`desk_edit` has 1 lint error: 22:27: FL102 Unknown agent `Bookin`; did you mean "
+        "`Booking`? - at `$.agents[0].edges[0].target_agent`. Nothing was stored; fix the "
+        "document and send it again"
+    )
+    assert page.get_by_label("JSON (Ctrl+Space completes from the flow schema)").input_value() == (
+        text.replace('"target_agent": "Booking"', '"target_agent": "Bookin"')
+    )
+    page.context.close()
