@@ -28,7 +28,7 @@ from flowctl.console.signin import SignIn
 from flowctl.engine import edits
 from flowctl.engine.errors import FlowError
 from flowctl.engine.spec import OutputField
-from flowctl.engine.store import StoredFinding, StoreError
+from flowctl.engine.store import NotFound, StoredFinding, StoreError
 from flowctl.engine.store.documents import prepare_for
 
 __all__ = ["EditController", "flow_schema"]
@@ -109,6 +109,8 @@ class EditController(Controller):
                 _base(form),
                 lambda d: edits.add_output_field(d, field, state=state),
             )
+        except NotFound:
+            raise  # another tenant's flow, or none: the 404 page
         except (msgspec.ValidationError, ApiError, FlowError) as exc:
             _refused(signin, exc)
             return _again(flow_id, _base(form))
@@ -128,6 +130,8 @@ class EditController(Controller):
                 _base(form),
                 lambda d: edits.remove_output_field(d, name, state=state),
             )
+        except NotFound:
+            raise
         except (ApiError, FlowError) as exc:
             _refused(signin, exc)
             return _again(flow_id, _base(form))
@@ -142,6 +146,8 @@ class EditController(Controller):
         changes = {"enabled": form.get("enabled") == "on"}
         try:
             done = await edit(caller, flow_id, _base(form), lambda d: edits.set_tracing(d, changes))
+        except NotFound:
+            raise
         except (ApiError, FlowError) as exc:
             _refused(signin, exc)
             return _again(flow_id, _base(form))
@@ -172,6 +178,8 @@ class EditController(Controller):
             done = await edit(
                 caller, flow_id, _base(form), lambda d: edits.set_llm(d, changes, state=state)
             )
+        except NotFound:
+            raise
         except (ApiError, FlowError) as exc:
             _refused(signin, exc)
             return _again(flow_id, _base(form))

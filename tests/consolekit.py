@@ -11,21 +11,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import FIXTURES, ROOT
 
 __all__ = [
     "FRONT_DESK",
     "SHOTS",
+    "Browserless",
     "chromium",
+    "csrf_of",
     "front_desk",
     "launched",
     "sign_in",
+    "signed_in",
 ]
 
 FRONT_DESK = FIXTURES / "console" / "front_desk.json"
@@ -78,3 +83,42 @@ def sign_in(browser: Any, base: str, key: str) -> Any:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/flows")
     return page
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a console page puts in its forms."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None, html[:500]
+    return found.group(1)
+
+
+class Browserless:
+    """A console session without a browser: an httpx client holding the session cookie
+    (as a browser would), and the CSRF token its pages carry."""
+
+    def __init__(self, client: httpx.Client, csrf: str, answer: httpx.Response) -> None:
+        self.client = client
+        self.csrf = csrf
+        self.answer = answer  # what the sign-in answered (its cookies)
+
+    def post(self, path: str, **form: str) -> httpx.Response:
+        """A form posted with the session's CSRF token."""
+        return self.client.post(path, data={"csrf": self.csrf, **form})
+
+
+def signed_in(api: Any, key: str, base: str | None = None) -> Browserless:
+    """Sign in to ``api`` (``apikit.App`` or ``Server``) with ``key`` (a name from its
+    keys, or a key) through the sign-in form."""
+    client = api.client()
+    if base is not None:
+        client.base_url = httpx.URL(base)
+    form = client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+    assert token is not None, form.text
+    answer = client.post(
+        "/login",
+        data={"key": api.keys.get(key, key), "login_token": token.group(1), "next": "/flows"},
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/flows"
+    return Browserless(client, csrf_of(client.get("/flows").text), answer)
