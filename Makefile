@@ -107,6 +107,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/tools_bench.py
 	$(BIN)/python bench/metrics_bench.py
+	$(BIN)/python bench/console_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .venv-latest build *.egg-info .pytest_cache .ruff_cache .mypy_cache .typecheck
