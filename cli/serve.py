@@ -52,7 +52,7 @@ def serve(
 ) -> None:
     """The admin HTTP API: flows, versions, sessions, routing and LiveKit tokens per
     tenant, authenticated by keys from `flowctl keys create`. OpenAPI at /openapi.json,
-    interactive docs at /docs.
+    interactive docs at /docs; the web console (sign in with a key) at /.
 
     The store must exist (`flowctl store init`); opening it applies any migration it
     lacks. Tokens need LIVEKIT_API_KEY and LIVEKIT_API_SECRET (LIVEKIT_URL is passed on
@@ -96,7 +96,8 @@ def serve(
     # settings: --platform-tenant and --agent-name, by the names Settings gives them
     served = Settings(store_url=url, livekit=livekit, catalog=catalog, metrics=metrics, **settings)
     click.echo(
-        f"flowctl serve: store {url}; docs at http://{host}:{port}/docs"
+        f"flowctl serve: store {url}; console at http://{host}:{port}/, "
+        f"API docs at http://{host}:{port}/docs"
         + ("" if livekit else "; no LIVEKIT_API_KEY/SECRET: tokens answer 503"),
         err=True,
     )

@@ -33,16 +33,14 @@ def _next(value: Any) -> str:
     return "/flows"
 
 
-def _form(request: Request[Any, Any, Any], status: int = 200, **context: Any) -> Template:
+def _form(
+    request: Request[Any, Any, Any], status: int = 200, *, after: Any = None, **context: Any
+) -> Template:
+    """The sign-in form; ``after``: where to go once signed in (default: the page's
+    ``?next=``)."""
     token = secrets.token_urlsafe(32)
-    answer = page(
-        request,
-        "login.html",
-        status,
-        login_token=token,
-        next=_next(request.query_params.get("next")),
-        **context,
-    )
+    going = after if after is not None else request.query_params.get("next")
+    answer = page(request, "login.html", status, login_token=token, next=_next(going), **context)
     answer.cookies.append(
         Cookie(
             key=LOGIN_COOKIE,
@@ -76,15 +74,22 @@ class LoginController(Controller):
         """Check the key as the API does; on success a session cookie, never the key."""
         form = await request.form()
         if not same_token(form.get("login_token"), request.cookies.get(LOGIN_COOKIE, "")):
-            return _form(request, 403, error="The sign-in form expired: try again")
+            return _form(
+                request, 403, after=form.get("next"), error="The sign-in form expired: try again"
+            )
         key = str(form.get("key", "")).strip()
         if not key:
-            return _form(request, 400, error="Paste an API key (`flowctl keys create`)")
+            return _form(
+                request,
+                400,
+                after=form.get("next"),
+                error="Paste an API key (`flowctl keys create`)",
+            )
         state = request.app.state
         try:
             caller = await authorize(state.store, key, state.settings.platform_tenant, "viewer")
         except ApiError as exc:
-            return _form(request, 401, error=exc.message)
+            return _form(request, 401, after=form.get("next"), error=exc.message)
         console = state.console
         sid, _ = console.signins.open(
             key, key_id=caller.key_id, tenant_id=caller.tenant_id, role=caller.role

@@ -24,6 +24,7 @@ from conftest import FIXTURES, ROOT
 __all__ = [
     "FRONT_DESK",
     "SHOTS",
+    "VIEWPORT",
     "Browserless",
     "chromium",
     "csrf_of",

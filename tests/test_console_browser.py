@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from apikit import SERVE, Server
 from conftest import ROOT
-from consolekit import SHOTS, front_desk, launched, sign_in
+from consolekit import SHOTS, VIEWPORT, front_desk, launched, sign_in
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -56,6 +56,18 @@ def _message(page: Any) -> str:
 
 def test_console_sign_in_lists_the_tenants_flows(server: Server, browser: Any) -> None:
     _push(server, front_desk(), publish=1)
+    anonymous = browser.new_context(viewport=VIEWPORT)
+    login = anonymous.new_page()
+    login.goto(f"{server.base}/flows/front_desk")
+    assert login.url == f"{server.base}/login?next=%2Fflows%2Ffront_desk"
+    login.get_by_label("API key").fill("fk_not_a_key")
+    login.get_by_role("button", name="Sign in").click()
+    assert _message(login) == "Invalid API key"
+    login.screenshot(path=SHOTS / "login.png")
+    login.get_by_label("API key").fill(server.keys["acme-viewer"])
+    login.get_by_role("button", name="Sign in").click()
+    assert login.url == f"{server.base}/flows/front_desk"  # where it was going
+    anonymous.close()
     page = sign_in(browser, server.base, server.keys["acme-developer"])
     row = page.get_by_role("row", name=re.compile("front_desk"))
     assert row.get_by_role("cell").all_inner_texts()[:4] == ["front_desk", "v1", "v1", "live"]
@@ -90,6 +102,17 @@ def test_console_flow_shows_a_finding_on_its_graph_publishes_and_rolls_back(
     page.screenshot(path=SHOTS / "flow.png")
     booking.click()  # its panel opens below the drawing
     assert page.url.endswith("#state-1")
+    page.get_by_role("link", name="diff with v2").click()
+    changed = page.locator("table.diff tr.changed td")
+    assert changed.all_text_contents() == [
+        "22",
+        'removed:           "target_agent": "Booking",',  # the words screen readers hear
+        "22",
+        'added:           "target_agent": "Goodbye",',
+    ]
+    page.screenshot(path=SHOTS / "diff.png")
+    page.go_back()
+    page.go_back()
     page.get_by_role("button", name="Publish v2").click()
     assert _message(page) == "Published v2 of `desk_graph`: new calls get it"
     page.get_by_role("button", name="Roll back").click()

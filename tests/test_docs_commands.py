@@ -91,6 +91,7 @@ SETUP = {
         "flowctl store push flows/clinic.json -t acme --publish",
     ),
     ("README.md", "flowctl keys create --tenant acme --role developer --name ci"): ACME,
+    ("docs/console.md", "flowctl keys create --tenant acme --role developer --name console"): ACME,
     ("docs/store.md", "flowctl callbacks list -t acme"): (
         *ACME,
         "flowctl tenants policy acme --allow-transfer tel:+15555550100",
