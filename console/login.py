@@ -28,7 +28,8 @@ def _secure(request: Request[Any, Any, Any]) -> bool:
 
 def _next(value: Any) -> str:
     """Where to go after signing in: a path of this site only, never another site."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+    # `//host` and `/\host` are other sites to a browser.
+    if isinstance(value, str) and value.startswith("/") and value[1:2] not in ("/", "\\"):
         return value
     return "/flows"
 

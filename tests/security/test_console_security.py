@@ -262,3 +262,15 @@ def test_console_shows_every_text_a_flow_provides_as_text(api: App) -> None:
     )
     assert f'<p class="user">user: hi {escaped}</p>' in pages["said"].text
     assert f'<p class="agent">agent: Hello {escaped}</p>' in pages["chat"].text
+
+
+@pytest.mark.parametrize("going", ["//evil.example/x", "/\\evil.example", "https://evil.example"])
+def test_console_sign_in_goes_nowhere_but_this_site(api: App, going: str) -> None:
+    client = api.client()
+    form = client.get("/login", params={"next": going}).text
+    token = form.split('name="login_token" value="')[1].split('"')[0]
+    assert 'name="next" value="/flows"' in form
+    answer = client.post(
+        "/login", data={"key": api.keys["acme-viewer"], "login_token": token, "next": going}
+    )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/flows")
