@@ -38,14 +38,13 @@ FRONT_DESK = FIXTURES / "console" / "front_desk.json"
 # The screenshots docs/console.md shows, taken by the browser test on every run.
 SHOTS = ROOT / "docs" / "console"
 VIEWPORT = {"width": 1100, "height": 760}
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
 
 
 def chromium() -> str:
     """Chromium's path; skips the test (or fails it, with FLOWCTL_REQUIRE_BROWSER) when
     there is none."""
-    found = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
+    found = shutil.which("chromium") or (str(DEBIAN_CHROMIUM) if DEBIAN_CHROMIUM.exists() else None)
     if found is None:
         reason = "no chromium (`make test` installs Debian's: apt-get install chromium)"
         if os.environ.get("FLOWCTL_REQUIRE_BROWSER"):

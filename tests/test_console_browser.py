@@ -19,8 +19,6 @@ from apikit import SERVE, Server
 from conftest import ROOT
 from consolekit import SHOTS, VIEWPORT, front_desk, launched, sign_in
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -48,6 +46,17 @@ def _push(server: Server, document: dict[str, Any], publish: int | None = None) 
             )
             assert moved.status_code == 200, moved.text
     return version
+
+
+def _unlabelled(page: Any) -> list[str]:
+    """The page's form controls that no label names (each must have one)."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll(
+                 'input:not([type=hidden]), select, textarea')]
+               .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label'))
+               .map(el => el.name || el.id)"""
+    )
+    return found
 
 
 def _message(page: Any) -> str:
@@ -100,8 +109,10 @@ def test_console_flow_shows_a_finding_on_its_graph_publishes_and_rolls_back(
         "`$.agents[1].name`"
     ]
     page.screenshot(path=SHOTS / "flow.png")
-    booking.click()  # its panel opens below the drawing
+    booking.focus()  # a state is a link: the keyboard reaches it, Enter opens its panel
+    page.keyboard.press("Enter")
     assert page.url.endswith("#state-1")
+    assert page.locator("#state-1 summary").inner_text() == "Booking"
     page.get_by_role("link", name="diff with v2").click()
     changed = page.locator("table.diff tr.changed td")
     assert changed.all_text_contents() == [
@@ -198,6 +209,7 @@ def test_console_opens_a_recorded_call_and_replays_it(
     row = rows.first
     assert row.get_by_role("cell").all_inner_texts()[:3] == [session_id, "desk_calls", "v1"]
     page.screenshot(path=SHOTS / "calls.png")
+    assert _unlabelled(page) == []
     row.get_by_role("link").click()
     assert page.locator("h1").inner_text() == f"Call {session_id}"
     timeline = page.locator("table.timeline tbody tr").all_inner_texts()
@@ -248,6 +260,7 @@ def test_console_chat_saves_a_scenario_flowctl_simulate_runs(
     page.get_by_label("You say").press("Enter")
     page.locator("#chat-state").filter(has_text="Goodbye (ended: end_state)").wait_for()
     page.screenshot(path=SHOTS / "try.png")
+    assert _unlabelled(page) == []
     with page.expect_download() as scenario:
         page.get_by_role("link", name="Save as scenario").click()
     with page.expect_download() as document:
@@ -332,6 +345,7 @@ def test_console_edits_a_flow_by_form_and_in_the_json_editor(server: Server, bro
         "`$.agents[0].edges[0].target_agent`"
     )
     page.screenshot(path=SHOTS / "edit.png")
+    assert _unlabelled(page) == []
     page.get_by_role("button", name="Save as a new version").click()
     assert _message(page) == (
         "`desk_edit` has 1 lint error: 22:27: FL102 Unknown agent `Bookin`; did you mean "

@@ -161,3 +161,25 @@ def test_console_loads_nothing_from_elsewhere() -> None:
         text = path.read_text()
         assert re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", text) == [], path
         assert "@import" not in text and "url(http" not in text, path
+
+
+def test_browser_tests_skip_without_chromium_unless_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import consolekit
+
+    monkeypatch.setattr(consolekit.shutil, "which", lambda name: None)
+    monkeypatch.setattr(consolekit, "DEBIAN_CHROMIUM", ROOT / "no-such-chromium")
+    monkeypatch.delenv("FLOWCTL_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        consolekit.chromium()
+    assert str(skipped.value) == (
+        "no chromium (`make test` installs Debian's: apt-get install chromium)"
+    )
+    monkeypatch.setenv("FLOWCTL_REQUIRE_BROWSER", "1")  # as .ci/run sets it
+    with pytest.raises(pytest.fail.Exception) as failed:
+        consolekit.chromium()
+    assert str(failed.value) == (
+        "FLOWCTL_REQUIRE_BROWSER is set but there is no chromium (`make test` installs "
+        "Debian's: apt-get install chromium)"
+    )
