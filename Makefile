@@ -69,7 +69,7 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	@command -v chromium >/dev/null || { \
 		apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			chromium >/dev/null; } || echo "make: no chromium; the browser tests skip" >&2
 
 # `uv sync --check` fails if .venv differs from the lock in any way (`make sync`).
