@@ -14,6 +14,7 @@ leave as one JSON shape (``flowctl.api.errors``).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -42,11 +43,14 @@ from flowctl.api.routing import RoutingController, TokensController
 from flowctl.api.sessions import SessionsController
 from flowctl.api.tokens import LiveKitCredentials
 from flowctl.api.versions import VersionCache
+from flowctl.api.webhooks import WebhooksController
 from flowctl.engine import __version__
 from flowctl.engine.boundary import ToolCatalog
+from flowctl.engine.egress import EgressPolicy
 
 if TYPE_CHECKING:
     from flowctl.metrics import Metrics
+    from flowctl.worker.webhooks import Deliverer
 
 __all__ = ["Settings", "create_app", "livekit_from_env"]
 
@@ -66,6 +70,11 @@ class Settings:
     # Where the store's operations are timed (`--metrics-port`); None: nowhere. The
     # metrics are served on a port of their own, never by this app (docs/security.md).
     metrics: Metrics | None = None
+    # Deliver the tenants' webhooks from this process (`--no-webhooks`: another one does,
+    # e.g. `flowctl webhooks deliver`).
+    deliver_webhooks: bool = True
+    # Tests only: where webhooks may connect instead of each tenant's policy's hosts.
+    webhook_egress: EgressPolicy | None = None
 
 
 def livekit_from_env(environ: Any = os.environ) -> LiveKitCredentials | None:
@@ -138,6 +147,18 @@ def _schema_bytes(app: Litestar) -> bytes:
     return cached
 
 
+def _deliverer(settings: Settings, store: Any) -> Deliverer | None:
+    """The webhook deliverer this process runs, recording into its metrics."""
+    if not settings.deliver_webhooks:
+        return None
+    from flowctl.worker.webhooks import Deliverer
+
+    observe = None
+    if settings.metrics is not None:
+        observe = settings.metrics.webhook_attempt
+    return Deliverer(store, egress=settings.webhook_egress, observe=observe)
+
+
 def create_app(settings: Settings) -> Litestar:
     """The app; it opens the store on startup (migrating it if needed) and closes it
     on shutdown."""
@@ -155,6 +176,13 @@ def create_app(settings: Settings) -> Litestar:
 
             store = timed(store, settings.metrics)
         app.state.store = store
+        deliverer = _deliverer(settings, store)
+        stop = asyncio.Event()
+        delivering = (
+            asyncio.create_task(deliverer.run(stop), name="flowctl.webhooks")
+            if deliverer is not None
+            else None
+        )
         # Everything loaded so far (Litestar, the engine, lint's rules) lives as long as
         # the process: frozen, a full collection no longer walks it. In
         # bench/api_bench.py this cut the p99 of a flow read from 5-12 ms to 3-5 ms.
@@ -163,6 +191,10 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            stop.set()
+            if delivering is not None and deliverer is not None:
+                await delivering
+                await deliverer.aclose()
             await app.state.console.close()
             await store.close()
 
@@ -173,6 +205,7 @@ def create_app(settings: Settings) -> Litestar:
             FlowEditsController,
             SessionsController,
             CallbacksController,
+            WebhooksController,
             RoutingController,
             TokensController,
             KeysController,

@@ -11,7 +11,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from flowctl.engine.boundary import CatalogEntry, TenantPolicy
 from flowctl.engine.spec import Parameter
-from flowctl.engine.store import ApiKey, SessionEvent, SessionInfo, StoredFinding
+from flowctl.engine.store import ApiKey, SessionEvent, SessionInfo, StoredFinding, Webhook
 
 __all__ = [
     "ActiveSessions",
@@ -22,6 +22,7 @@ __all__ = [
     "KeyCreate",
     "LLMChange",
     "NewKey",
+    "NewWebhook",
     "Publish",
     "Pushed",
     "Rollback",
@@ -34,6 +35,7 @@ __all__ = [
     "TokenView",
     "ToolView",
     "TracingChange",
+    "WebhookCreate",
     "WhoAmI",
     "view",
 ]
@@ -247,6 +249,21 @@ class NewKey(_View, frozen=True):
     its hash)."""
 
     key: ApiKey
+    secret: str
+
+
+class WebhookCreate(_Body, frozen=True):
+    url: Annotated[str, Meta(max_length=2048)]
+    # Event types, or ["*"] for every one (engine/webhooks.py EVENTS).
+    events: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=16)] = (
+        msgspec.field(default_factory=lambda: ["*"])
+    )
+
+
+class NewWebhook(_View, frozen=True):
+    """A new subscription: ``secret`` signs its deliveries, shown this once."""
+
+    webhook: Webhook
     secret: str
 
 

@@ -26,6 +26,7 @@ from flowctl.cli.simulate import simulate
 from flowctl.cli.store import store
 from flowctl.cli.store_common import store_hints
 from flowctl.cli.tenants import sessions, tenants
+from flowctl.cli.webhooks import webhooks
 from flowctl.cli.worker import token, worker
 from flowctl.engine import __version__
 
@@ -71,7 +72,15 @@ def cli(debug: bool) -> None:
 for command in (lint, rules, graph, simulate, route, schema):  # cli/check.py, route, simulate
     cli.add_command(command)
 tenants.add_command(policy)  # cli/policy.py: what the operator grants a tenant
-for group in (store, tenants, sessions, callbacks, keys, secrets):  # the store (cli/store.py ...)
+for group in (
+    store,
+    tenants,
+    sessions,
+    callbacks,
+    webhooks,
+    keys,
+    secrets,
+):  # the store (cli/store.py ...)
     cli.add_command(group)
 for command in (worker, token):  # cli/worker.py: the voice worker
     cli.add_command(command)

@@ -39,6 +39,14 @@ __all__ = ["serve"]
 )
 @tools_option
 @click.option("--access-log/--no-access-log", default=True, help="Log every request.")
+@click.option(
+    "--webhooks/--no-webhooks",
+    "deliver_webhooks",
+    default=True,
+    show_default=True,
+    help="Deliver the tenants' webhooks from this process (`flowctl webhooks deliver` "
+    "does it on its own).",
+)
 @metrics_options
 def serve(
     host: str,
@@ -46,6 +54,7 @@ def serve(
     url: str,
     tools_path: Path | None,
     access_log: bool,
+    deliver_webhooks: bool,
     metrics_port: int | None,
     metrics_host: str,
     **settings: str,
@@ -93,8 +102,15 @@ def serve(
         from flowctl.metrics import Metrics
 
         metrics = Metrics.shared()
-    # settings: --platform-tenant and --agent-name, by the names Settings gives them
-    served = Settings(store_url=url, livekit=livekit, catalog=catalog, metrics=metrics, **settings)
+    served = Settings(
+        store_url=url,
+        livekit=livekit,
+        catalog=catalog,
+        metrics=metrics,
+        deliver_webhooks=deliver_webhooks,
+        platform_tenant=settings["platform_tenant"],
+        agent_name=settings["agent_name"],
+    )
     click.echo(
         f"flowctl serve: store {url}; console at http://{host}:{port}/, "
         f"API docs at http://{host}:{port}/docs"

@@ -177,21 +177,17 @@ STORE_ERRORS = MetricSpec(
 WEBHOOK_DELIVERIES = MetricSpec(
     name="flowctl_webhook_deliveries",
     kind="counter",
-    help="Webhook delivery attempts, by tenant, event and outcome (delivered, failed, "
-    "dead). Defined for issue 17's webhooks; not exported yet.",
+    help="Webhook delivery attempts, by tenant, event and outcome (delivered, failed, dead).",
     labels=("tenant", "event", "outcome"),
     exporter="both",
-    pending=True,
 )
 WEBHOOK_DELIVERY_SECONDS = MetricSpec(
     name="flowctl_webhook_delivery_seconds",
     kind="histogram",
-    help="Time from an event to its delivery (retries included), by tenant. Defined for "
-    "issue 17's webhooks; not exported yet.",
+    help="Time from an event to its delivery (retries included), by tenant.",
     labels=("tenant",),
     exporter="both",
     buckets=_WEBHOOK_BUCKETS,
-    pending=True,
 )
 WEBHOOK_LAG_SECONDS = MetricSpec(
     name="flowctl_webhook_lag_seconds",
