@@ -195,6 +195,7 @@ def create_app(settings: Settings) -> Litestar:
             if delivering is not None and deliverer is not None:
                 await delivering
                 await deliverer.aclose()
+            await app.state.console.close()
             await store.close()
 
     v1 = Router(
@@ -237,14 +238,17 @@ def create_app(settings: Settings) -> Litestar:
         ),
         use_handler_docstrings=True,
     )
+    from flowctl.console import Console, console_routes, template_config
+
     return Litestar(
-        route_handlers=[v1, health, ready, openapi_json, docs],
+        route_handlers=[v1, health, ready, openapi_json, docs, *console_routes()],
+        template_config=template_config(),
         lifespan=[lifespan],
         before_request=_before_request,
         exception_handlers={Exception: handle_exception},
         openapi_config=openapi,
         request_max_body_size=MAX_BODY_BYTES,
-        state=State({"settings": settings, "versions": VersionCache()}),
+        state=State({"settings": settings, "versions": VersionCache(), "console": Console()}),
         debug=False,
         logging_config=None,
     )

@@ -61,7 +61,7 @@ def serve(
 ) -> None:
     """The admin HTTP API: flows, versions, sessions, routing and LiveKit tokens per
     tenant, authenticated by keys from `flowctl keys create`. OpenAPI at /openapi.json,
-    interactive docs at /docs.
+    interactive docs at /docs; the web console (sign in with a key) at /.
 
     The store must exist (`flowctl store init`); opening it applies any migration it
     lacks. Tokens need LIVEKIT_API_KEY and LIVEKIT_API_SECRET (LIVEKIT_URL is passed on
@@ -112,7 +112,8 @@ def serve(
         agent_name=settings["agent_name"],
     )
     click.echo(
-        f"flowctl serve: store {url}; docs at http://{host}:{port}/docs"
+        f"flowctl serve: store {url}; console at http://{host}:{port}/, "
+        f"API docs at http://{host}:{port}/docs"
         + ("" if livekit else "; no LIVEKIT_API_KEY/SECRET: tokens answer 503"),
         err=True,
     )

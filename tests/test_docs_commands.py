@@ -92,6 +92,7 @@ SETUP = {
     ),
     ("README.md", "flowctl keys create --tenant acme --role developer --name ci"): ACME,
     ("docs/webhooks.md", "flowctl tenants policy acme --allow-host hooks.acme.example"): ACME,
+    ("docs/console.md", "flowctl keys create --tenant acme --role developer --name console"): ACME,
     ("docs/store.md", "flowctl callbacks list -t acme"): (
         *ACME,
         "flowctl tenants policy acme --allow-transfer tel:+15555550100",

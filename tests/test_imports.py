@@ -26,7 +26,7 @@ def _python(code: str) -> str:
 
 # What neither the linter nor the store commands may load: LiveKit (~1.5 s), the worker,
 # and the admin API's web stack (flowctl serve loads it, and only it).
-WEB = "('livekit', 'flowctl.worker', 'flowctl.api', 'litestar', 'uvicorn')"
+WEB = "('livekit', 'flowctl.worker', 'flowctl.api', 'flowctl.console', 'litestar', 'uvicorn', 'jinja2')"
 # A loaded module's package as the lists above name it: `flowctl.api` for our own,
 # the distribution's top-level name for everyone else's.
 TOP = (
@@ -233,6 +233,26 @@ def test_public_surface_of_api() -> None:
     import flowctl.api
 
     assert flowctl.api.__all__ == ["Settings", "create_app", "livekit_from_env"]
+
+
+def test_public_surface_of_console() -> None:
+    import flowctl.console
+
+    assert flowctl.console.__all__ == ["Console", "console_routes", "template_config"]
+
+
+def test_flowctl_serve_app_with_its_console_never_imports_livekit() -> None:
+    # The try-it chat and the replay need LiveKit's agents (1.5 s to import): they load
+    # on first use, so `flowctl serve` starts without them.
+    code = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from flowctl.api import Settings, create_app\n"
+        "create_app(Settings(store_url='sqlite:///unused.db'))\n"
+        + TOP
+        + "print(sorted({top(n) for n in sys.modules} & {'livekit', 'flowctl.worker'}))"
+    )
+    assert _python(code) == "[]"
 
 
 def test_packages_re_export_their_public_names_without_loading_them() -> None:

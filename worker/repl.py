@@ -39,7 +39,7 @@ from flowctl.worker.llm import OFFLINE_REPLY, OfflineLLM, Step
 from flowctl.worker.recording import Record, attach, end_reason
 from flowctl.worker.transcript import Line, said, said_in, transcript
 
-__all__ = ["OFFLINE_REPLY", "run_lines"]
+__all__ = ["OFFLINE_REPLY", "offered", "offline_choice", "run_lines"]
 
 Out = Callable[[Line], None]
 T = TypeVar("T")
@@ -48,6 +48,12 @@ T = TypeVar("T")
 def offline_model(conv: Conversation) -> OfflineLLM:
     """The offline model for ``conv``: it calls the edge or tool whose examples match,
     with the matching example's arguments, or names the arguments it would need."""
+    return OfflineLLM(offline_choice(conv))
+
+
+def offline_choice(conv: Conversation) -> Callable[[str], Step | None]:
+    """What the offline model does when the user says ``text`` in ``conv`` (None: it
+    answers that nothing matches); the console's chat asks it too."""
 
     def choose(text: str) -> Step | None:
         match = best_function(conv, text)
@@ -61,7 +67,7 @@ def offline_model(conv: Conversation) -> OfflineLLM:
             )
         return Step.call(name, match.args)
 
-    return OfflineLLM(choose)
+    return choose
 
 
 async def run_lines(
@@ -206,7 +212,7 @@ async def _go(conv: Conversation, session: AgentSession[Any], line: str, out: Ou
         out(printed)
 
 
-def _offered(fn: FunctionSpec, target: object) -> str:
+def offered(fn: FunctionSpec, target: object) -> str:
     """One line of ``/edges``: the function, its parameters and kind, the guards that
     decide whether firing it succeeds (``requires``, ``when``), its description."""
     params = ", ".join(fn.schema["parameters"]["properties"])
@@ -226,7 +232,7 @@ def _command(conv: Conversation, line: str, out: Out) -> None:
         _note(out, f"variables: {json.dumps(conv.variables, sort_keys=True, default=str)}")
     elif name == "/edges":
         for fn in conv.functions():
-            _note(out, _offered(fn, conv.current.by_function.get(fn.name)))
+            _note(out, offered(fn, conv.current.by_function.get(fn.name)))
     elif name == "/history":  # each event in the engine's words, as `flowctl sessions show`
         for event in conv.history:
             kind, text, _ = describe(event)
