@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -206,10 +207,8 @@ class InMemoryBank:
     simulate``): the store's rules (caller ids, merging, expiry by the flow's
     ``ttl_days``), for the life of the process."""
 
-    def __init__(self, clock: Callable[[], float] | None = None) -> None:
-        import time
-
-        self._clock = clock or time.time
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._kept: dict[str, CallerMemory] = {}
 
     async def recall(self, caller: str) -> CallerMemory | None:
