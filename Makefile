@@ -47,6 +47,7 @@ $(STAMP): pyproject.toml uv.lock $(UV)
 demo: $(STAMP)
 	$(BIN)/flowctl lint flows/
 	$(BIN)/flowctl simulate flows/clinic.json --scenario flows/clinic.scenarios.json
+	$(BIN)/flowctl simulate flows/clinic.memory.scenarios.json
 
 # .venv back to exactly the lock, whatever was installed into it by hand.
 sync: $(UV)
@@ -109,6 +110,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhooks_bench.py
 	$(BIN)/python bench/metrics_bench.py
 	$(BIN)/python bench/console_bench.py
+	$(BIN)/python bench/memory_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .venv-latest build *.egg-info .pytest_cache .ruff_cache .mypy_cache .typecheck

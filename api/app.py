@@ -34,6 +34,7 @@ from flowctl.api.admin import KeysController, MiscController, TenantsController
 from flowctl.api.auth import Caller, authenticate
 from flowctl.api.body import MAX_BODY_BYTES, check_body
 from flowctl.api.callbacks import CallbacksController
+from flowctl.api.callers import CallersController
 from flowctl.api.errors import ApiError, handle_exception, responses
 from flowctl.api.flow_edits import FlowEditsController
 from flowctl.api.flows import FlowsController
@@ -206,6 +207,7 @@ def create_app(settings: Settings) -> Litestar:
             SessionsController,
             CallbacksController,
             WebhooksController,
+            CallersController,
             RoutingController,
             TokensController,
             KeysController,

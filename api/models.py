@@ -202,6 +202,10 @@ class TokenView(_View, frozen=True):
 # --- tenants, keys, the caller ------------------------------------------------------
 
 
+# Days a caller's memory is kept at most: a day to ten years.
+MemoryDays = Annotated[int, Meta(ge=1, le=3650)]
+
+
 class TenantCreate(_Body, frozen=True):
     tenant_id: Id
     name: Annotated[str, Meta(max_length=256)] = ""
@@ -209,15 +213,30 @@ class TenantCreate(_Body, frozen=True):
     max_concurrent_sessions: Annotated[int, Meta(ge=1, le=2**31)] | None = None
     # What the operator grants the tenant's flows (default: nothing).
     policy: TenantPolicy | None = None
+    # Most days a caller's memory is kept (default: as long as the flows say).
+    memory_days: MemoryDays | None = None
 
 
 class TenantUpdate(_Body, frozen=True):
-    """Fields to change; null clears the routing, removes the limit, or resets the
-    policy to the default (which grants nothing)."""
+    """Fields to change; null clears the routing, removes the limit, resets the policy
+    to the default (which grants nothing), or lifts the cap on callers' memory."""
 
     routing: dict[str, Any] | UnsetType | None = UNSET
     max_concurrent_sessions: Annotated[int, Meta(ge=1, le=2**31)] | UnsetType | None = UNSET
     policy: TenantPolicy | UnsetType | None = UNSET
+    memory_days: MemoryDays | UnsetType | None = UNSET
+
+
+class Retention(_Body, frozen=True):
+    """How long the tenant keeps what its flows remember about callers."""
+
+    memory_days: MemoryDays | None
+
+
+class Purged(_View, frozen=True):
+    """How many memories past their retention were deleted."""
+
+    memories: int
 
 
 class SecretValue(_Body, frozen=True):

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from flowctl.cli.callbacks import callbacks
+from flowctl.cli.callers import callers
 from flowctl.cli.check import graph, lint, rules, schema
 from flowctl.cli.exits import EXIT_USAGE, Failure, fast_exit_allowed
 from flowctl.cli.keys import keys
@@ -72,15 +73,8 @@ def cli(debug: bool) -> None:
 for command in (lint, rules, graph, simulate, route, schema):  # cli/check.py, route, simulate
     cli.add_command(command)
 tenants.add_command(policy)  # cli/policy.py: what the operator grants a tenant
-for group in (
-    store,
-    tenants,
-    sessions,
-    callbacks,
-    webhooks,
-    keys,
-    secrets,
-):  # the store (cli/store.py ...)
+# the store (cli/store.py ...)
+for group in (store, tenants, sessions, callbacks, callers, webhooks, keys, secrets):
     cli.add_command(group)
 for command in (worker, token):  # cli/worker.py: the voice worker
     cli.add_command(command)

@@ -137,6 +137,10 @@ def simulate(
     the store for --tenant, as the tenant's published version of the flow, and its id
     printed on stderr (`recorded: ID`), for `flowctl sessions show` and --replay.
 
+    Scenarios that name a `caller` are that caller's calls, in order: a flow with
+    `memory` starts each with what the earlier ones left. It is kept in the tenant's
+    store with --record, else for this run only.
+
     Without a scenario, talk to the flow: one user line per line (typed, or piped in),
     /go EDGE {json} to fire an edge, /state, /vars, /edges, /history, /quit.
     """
@@ -227,13 +231,14 @@ def _run_scenarios(
         with_record(
             to,
             machine.flow_id,
-            lambda record: run_scenarios(
+            lambda record, memory: run_scenarios(
                 machine,
                 runs,
                 model=factory,
                 allow_network=allow_network,
                 timeout=timeout,
                 record=record,
+                memory=memory,
             ),
         )
     )
@@ -265,6 +270,8 @@ def _show(results: list[ScenarioResult]) -> None:
         click.echo(styled(Line(outcome.lower(), outcome), color) + f"  {r.name}", color=color)
         for text in r.opening:
             echo(Line("agent", text))
+        for problem in r.opening_problems:
+            echo(Line("problem", f"✗ start: {problem}"))
         for turn in r.turns:
             for line in turn.transcript():
                 echo(line)
@@ -336,7 +343,7 @@ def _talk(
             with_record(
                 to,
                 machine.flow_id,
-                lambda record: run_lines(
+                lambda record, _: run_lines(
                     machine,
                     lines(),
                     out,

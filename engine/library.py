@@ -36,6 +36,7 @@ from flowctl.engine.routing import Catalog
 from flowctl.engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
 
 if TYPE_CHECKING:
+    from flowctl.engine.memory import MemoryBank
     from flowctl.engine.runtime import Conversation
 
 __all__ = [
@@ -131,6 +132,11 @@ class FlowLibrary(Catalog, Protocol):
         data), or None where sessions are not recorded (a folder's flows). A library
         that records may refuse the session here with :class:`NotServed` (a tenant's
         session limit, say)."""
+        ...
+
+    async def memory(self, tenant_id: str) -> MemoryBank | None:
+        """Where the tenant's callers are remembered (``flowctl.engine.memory``), or None
+        where nothing is kept between calls (a folder's flows)."""
         ...
 
 
@@ -233,6 +239,9 @@ class FileLibrary:
         self, served: ServedFlow, conversation: Conversation, routing: Any
     ) -> SessionRecord | None:
         return None  # a folder's sessions are the operator's logs' business, not a store's
+
+    async def memory(self, tenant_id: str) -> MemoryBank | None:
+        return None  # calls of a folder's flows keep nothing; a store remembers callers
 
     def __repr__(self) -> str:
         return f"FileLibrary(<{len(self.catalog.tenants)} tenants, {len(self._flows)} flows>)"

@@ -4,6 +4,7 @@ The format is design.md's::
 
     {"flow": "clinic.json",
      "scenarios": [{"name": "...", "variables": {...}, "mocks": {...},
+                    "caller": "+15555550142", "summary": "...", "start": {...},
                     "turns": [{"user": "...", "mocks": {...},
                                "model": [{"call": "edge", "args": {...}}, {"say": "..."}],
                                "expect": {"state": "...", "edges": [...], ...}}]}]}
@@ -81,9 +82,18 @@ class Turn(_Spec, frozen=True):
 
 
 class Scenario(_Spec, kw_only=True, frozen=True):
+    """One call. Scenarios run in order, each in a fresh session; those that give the
+    same ``caller`` are calls of one caller, so a flow with ``memory`` starts each with
+    what the ones before left."""
+
     name: str
     variables: dict[str, Any] = {}
     mocks: dict[str, Any] = {}
+    caller: str | None = None  # who calls: a phone number or a user id
+    # What the scripted model writes when the call is over and the flow's memory asks
+    # for a summary (with a real model: ignored).
+    summary: str | None = None
+    start: Expect | None = None  # what holds once the call has started, before turn 1
     turns: list[Turn]
 
 
@@ -173,7 +183,15 @@ def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -
 
     def unknown(what: str, name: str, known: set[str], number: int) -> None:
         hint = did_you_mean(name, known) or f"; no {what} of the flow has that name"
-        problems.append(f"turn {number}: unknown {what} `{name}`{hint}")
+        where = f"turn {number}" if number else "start"
+        problems.append(f"{where}: unknown {what} `{name}`{hint}")
+
+    start = scenario.start or Expect()
+    if start.state is not None and start.state not in states:
+        unknown("state", start.state, states, 0)
+    for edge in start.edges or []:
+        if edge not in edges:
+            unknown("edge", edge, edges, 0)
 
     for number, turn in enumerate(scenario.turns, start=1):
         steps = (turn.model or []) if scripted else []

@@ -43,6 +43,8 @@ __all__ = [
     "HttpTool",
     "LLMConfig",
     "LintConfig",
+    "Memory",
+    "MemorySummary",
     "MockTool",
     "OnEnter",
     "Output",
@@ -558,6 +560,49 @@ class LintConfig(_Spec, frozen=True):
     ] = []
 
 
+# --- caller memory -----------------------------------------------------------------
+
+
+class MemorySummary(_Spec, frozen=True):
+    """A summary of the call the session's model writes when it ends, kept with the
+    caller's memory and shown to the model on their next call (with
+    ``into_instructions``)."""
+
+    enabled: Annotated[bool, _doc("Write the summary (false: keep the block, write none).")] = True
+    prompt: Annotated[
+        Text | None,
+        _doc("How the model should summarise the call for next time. Default: a recap."),
+    ] = None
+
+
+class Memory(_Spec, frozen=True):
+    """What to remember about a caller between calls (``flowctl.engine.memory``): kept per
+    tenant and caller id (a phone caller's number, else the job's user id) when the call
+    ends, loaded when their next call starts, before the greeting."""
+
+    remember: Annotated[
+        list[Name],
+        _doc("Variables whose values are kept when the call ends and set again next call."),
+    ] = []
+    summary: Annotated[
+        MemorySummary | None, _doc("A summary of the call written by the model, kept too.")
+    ] = None
+    into_instructions: Annotated[
+        bool,
+        _doc(
+            "Show what is remembered (values as quoted data) and the last call's outcome "
+            "and summary to the model, after every state's instructions."
+        ),
+    ] = False
+    ttl_days: Annotated[
+        Annotated[int, Meta(ge=1, le=3650)] | None,
+        _doc(
+            "Days a caller's memory is kept after their last call (the tenant's retention, "
+            "when shorter, wins). Default: the tenant's, else 365."
+        ),
+    ] = None
+
+
 # --- states and the flow -----------------------------------------------------------
 
 
@@ -675,6 +720,9 @@ class Flow(_Spec, kw_only=True, frozen=True):
         ),
     ] = False
     output: Annotated[Output | None, _doc("Structured output for every state.")] = None
+    memory: Annotated[
+        Memory | None, _doc("What to remember about a caller from one call to the next.")
+    ] = None
     llm: LLMConfig | None = None
     stt: STTConfig | None = None
     tts: TTSConfig | None = None

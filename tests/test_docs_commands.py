@@ -100,6 +100,12 @@ SETUP = {
         "flowctl simulate flows/clinic.json --scenario flows/clinic.scenarios.json "
         "--record -t acme",
     ),
+    ("docs/store.md", "flowctl callers list -t acme"): (
+        *ACME,
+        "flowctl tenants policy acme --allow-transfer tel:+15555550100",
+        "flowctl store push flows/clinic.json -t acme --publish",
+        "flowctl simulate flows/clinic.memory.scenarios.json --record -t acme",
+    ),
     ("docs/store.md", "flowctl store list --store sqlite:///team.db -t acme"): (
         "flowctl store init --store sqlite:///team.db",
     ),

@@ -15,7 +15,7 @@ from storekit import EXAMPLE_POLICY, Clock, flow_doc, opened, store_url
 from flowctl.cli.main import cli
 from flowctl.engine.boundary import TenantPolicy
 from flowctl.engine.runtime import Entered
-from flowctl.engine.store import Store, Turn
+from flowctl.engine.store import Remembered, Store, Turn
 from flowctl.engine.store.documents import push_document
 
 
@@ -40,12 +40,16 @@ async def _fill(s: Store) -> None:
     await acme.set_secret("CRM_TOKEN", "s3cret", actor="ana")
     await acme.create_key("developer", actor="ana", name="ci")
     await acme.create_webhook("https://hooks.acme.example/calls", ["*"], actor="ana")
-    await acme.start_session("clinic", session_id="call-1", routing={"rule": "default"})
+    await acme.start_session(
+        "clinic", session_id="call-1", routing={"rule": "default"}, caller="+15555550142"
+    )
     await acme.append_events(
         "call-1", [Entered(at=5.0, state="Main"), Turn(at=6.5, role="user", text="Hi")]
     )
     await acme.schedule_callback("call-1", when="tomorrow", reason="asked")
     await acme.end_session("call-1", reason="hangup")
+    called = Remembered(flow_id="clinic", session_id="call-1", variables={"name": "Ana"})
+    await acme.remember("+15555550142", called)
     await acme.start_session("clinic", session_id="call-2")
 
 
@@ -68,6 +72,7 @@ async def _everything(s: Store) -> dict[str, Any]:
             "secrets": await t.secret_values(),
             "webhooks": await t.webhooks(),
             "deliveries": await t.deliveries(),
+            "memories": await t.memories(),
         }
     return out
 
@@ -97,11 +102,11 @@ def test_copy_to_postgresql_and_back_keeps_everything(tmp_path: Path, pg: str) -
     before = asyncio.run(fill())
     assert _copy(first, pg) == (
         0,
-        f"Copied 36 rows from {first} to {pg}; verified\n",
+        f"Copied 37 rows from {first} to {pg}; verified\n",
         "  tenants: 2 rows\n  flows: 2 rows\n  flow_versions: 4 rows\n  publications: 3 rows\n"
         "  sessions: 2 rows\n  session_events: 2 rows\n  callbacks: 1 row\n"
         "  audit: 13 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
-        "  webhook_deliveries: 4 rows\n",
+        "  webhook_deliveries: 4 rows\n  caller_memory: 1 row\n",
     )
     assert _copy(pg, back)[0] == 0
 

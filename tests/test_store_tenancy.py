@@ -90,6 +90,14 @@ OWN_ONLY = {
     "create_webhook",
     "webhooks",
     "deliveries",
+    # callers: ids of the tenant's own callers; another tenant's caller is simply not
+    # remembered here (test_store_memory.py)
+    "set_retention",
+    "recall",
+    "memories",
+    "remember",
+    "purge_memory",
+    "forget_caller",
 }
 
 

@@ -9,6 +9,11 @@ conversation enters, its end, and every structured answer. A structured answer's
 ``voice_instructions`` (the tts ``instruction_field``) steer the voice from then on
 where the TTS takes instructions (OpenAI's does).
 
+A store's calls know who is calling before they start (``worker/memory.py``): the
+caller's number on a phone line, else the job's user id. The session is recorded
+under it, and a flow with ``memory`` starts with what is remembered about the caller
+(before the greeting) and, once the call is over, keeps what it adds.
+
 When the conversation ends, FlowAgent says the last words and closes the session; the
 call then does what the end asks of the room: ``end_call``, an end state or
 ``handle_is_busy`` hang up (the room is deleted, which ends a phone call too);
@@ -35,11 +40,13 @@ from livekit.agents.voice.events import CloseEvent
 
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.library import FlowLibrary, ServedFlow, SessionRecord, session_variables
+from flowctl.engine.memory import MemoryBank
 from flowctl.engine.routing import Routed
 from flowctl.engine.runtime import Conversation, Ended
 from flowctl.engine.tools import ToolRegistry
 from flowctl.engine.tracing import traced
 from flowctl.worker.agent import FlowAgent
+from flowctl.worker.memory import caller_id, remember_call
 from flowctl.worker.publish import OUTPUT_TOPIC, STATE_TOPIC, MessageQueue, state_message
 from flowctl.worker.recording import attach, end_reason, transcript_line
 from flowctl.worker.room import CallRoom
@@ -92,6 +99,7 @@ class Call:
     outcome: str | None = field(default=None, init=False)  # how the call ended, once it has
     finished: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     recorder: SessionRecord | None = field(default=None, init=False)  # if the library records
+    memory: MemoryBank | None = None  # where the caller is remembered, if the flow asks
     metrics: SessionMetrics | None = None  # the conversation's observer too
     _seen: int = field(default=0, init=False)  # history events already reported
     _finishing: asyncio.Task[None] | None = field(default=None, init=False)
@@ -140,6 +148,16 @@ class Call:
         served = await library.compiled(routed.tenant_id, routed.flow_id, routed.version)
         served.check_room(room_name)
         variables, problems = session_variables(served.compiled, routed.user_details)
+        caller, bank, remembered = routed.user_id, await library.memory(served.tenant_id), None
+        if bank is not None:  # the session is recorded under the caller, and may recall them
+            caller = await caller_id(room, routed)
+            if served.compiled.flow.memory is None:
+                bank = None
+            elif caller is not None:
+                try:
+                    remembered = await bank.recall(caller)
+                except Exception:  # the call goes on without what it would have recalled
+                    logger.exception("recalling caller memory failed")
         tools = ToolRegistry(
             served.compiled.tools,
             env=served.tool_env,
@@ -153,8 +171,9 @@ class Call:
             variables=variables,
             tools=tools,
             session_id=session_id,
-            caller=routed.user_id,  # a phone caller's number replaces it once known
+            caller=caller,  # a phone caller's number replaces the user id once known
             observer=observer,
+            memory=remembered,
         )
         call = cls(
             routed=routed,
@@ -164,6 +183,7 @@ class Call:
             room=room,
             tracer=tracer,
             metrics=observer,
+            memory=bank,
         )
         for problem in problems:
             call.log.warning("input variable left unset: %s", problem)
@@ -309,6 +329,16 @@ class Call:
                 await self.recorder.close(end_reason(self.conversation))
             except Exception:
                 self.log.exception("recording the end of the session failed")
+        if self.memory is not None:  # before the models close: the summary is the LLM's
+            try:
+                await remember_call(
+                    self.memory,
+                    self.conversation,
+                    outcome=end_reason(self.conversation),
+                    session=self.session,
+                )
+            except Exception:
+                self.log.exception("remembering the caller failed")
         await self.conversation.aclose()  # its tools' HTTP session and threads too
         await self.models.aclose()
         if self.tracing is not None:

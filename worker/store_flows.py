@@ -155,11 +155,16 @@ class SessionRecorder:
         interval: float = 0.5,
         leases: LeaseKeeper | None = None,
     ) -> SessionRecorder:
-        """Record a new session (the tenant's session limit applies here), holding the
-        lease of ``leases`` (None: no lease, as a dry run's)."""
+        """Record a new session of the conversation's caller (the tenant's session limit
+        applies here), holding the lease of ``leases`` (None: no lease, as a dry run's)."""
         lease = None if leases is None else leases.lease
         info = await tenant_store.start_session(
-            flow_id, version, session_id=session_id, routing=routing, lease=lease
+            flow_id,
+            version,
+            session_id=session_id,
+            routing=routing,
+            lease=lease,
+            caller=conversation.caller,
         )
         if leases is not None:
             leases.hold()
@@ -464,6 +469,11 @@ class StoreLibrary:
             )
         except SessionLimitReached as exc:
             raise NotServed(str(exc)) from None
+
+    async def memory(self, tenant_id: str) -> Any:
+        """The tenant's handle: the store remembers its callers."""
+        await self.start()
+        return self.store.tenant(tenant_id)
 
     async def refused(self, routed: Routed | Rejected, reason: str, session_id: str) -> None:
         """Record a call refused after routing chose one of this store's flows (a flow

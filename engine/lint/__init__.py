@@ -46,6 +46,11 @@ from flowctl.engine.lint import providers  # noqa: E402
 
 del providers
 
+# Issue 18's caller memory rules (FL312, FL313).
+from flowctl.engine.lint import memory  # noqa: E402
+
+del memory
+
 __all__ = [
     "RULES",
     "FileResult",

@@ -499,6 +499,29 @@ _section(
                 "its own tool, or pass the choice as an argument",
             },
         ),
+        (
+            "FL312",
+            "invalid-memory",
+            E,
+            "The `memory` block remembers what cannot be remembered",
+            {
+                "undeclared": "`memory.remember` names undeclared variable `{variable}`{hint}",
+                "twice": "`memory.remember` names `{variable}` more than once",
+                "never_set": "Variable `{variable}` is remembered but nothing in the flow sets "
+                "it: set it from an edge, a tool or the session's `input`, or stop remembering it",
+            },
+        ),
+        (
+            "FL313",
+            "memory-never-shown",
+            W,
+            "What the `memory` block keeps never reaches a later call",
+            {
+                "summary": "`memory.summary` is written but never shown: set "
+                "`memory.into_instructions` to show it to the model, or drop the summary",
+                "empty": "`memory` keeps nothing: list variables in `remember`, or add a `summary`",
+            },
+        ),
     ],
 )
 

@@ -293,7 +293,8 @@ def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a variable in `variables` that nothing reads (no placeholder, no
-    `requires`) and nothing sets (no edge parameter, tool `sets` or `set_variables`).
+    `requires`), nothing sets (no edge parameter, tool `sets` or `set_variables`) and
+    the flow's `memory` does not remember.
 
     ## Why it matters
     Dead declarations make a flow harder to read and hide typos.
@@ -302,6 +303,8 @@ def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
     Remove it, or use it.
     """
     used = {u.placeholder.name for u in ctx.templates} | _setters(ctx)
+    if ctx.flow.memory is not None:  # kept for the caller's next call
+        used |= set(ctx.flow.memory.remember)
     for _, edge, _ in ctx.edges():
         used |= set(edge.requires) | _condition_names(edge) | set(edge.append.values())
     for name in ctx.flow.variables:

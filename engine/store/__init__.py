@@ -1,5 +1,6 @@
 """The store: tenants, flows with immutable versions and a published pointer, recorded
-sessions, callbacks and an audit log, behind two small protocols.
+sessions, callbacks, what is remembered about callers and an audit log, behind two
+small protocols.
 
 :class:`Store` is the whole database; it hands out one :class:`TenantStore` per tenant
 (``store.tenant("acme")``), and every read or write of flows, versions, sessions and
@@ -38,13 +39,16 @@ from flowctl.engine.store.records import (
     AuditEntry,
     Callback,
     CallbackStatus,
+    CallerMemory,
     Delivery,
     Expected,
     FlowInfo,
+    Forgotten,
     Lease,
     Outbound,
     Publication,
     PushResult,
+    Remembered,
     SecretInfo,
     SessionInfo,
     SessionStart,
@@ -69,12 +73,15 @@ __all__ = [
     "AuditEntry",
     "Callback",
     "CallbackStatus",
+    "CallerMemory",
     "Delivery",
     "FlowInfo",
+    "Forgotten",
     "Lease",
     "Outbound",
     "Publication",
     "PushResult",
+    "Remembered",
     "RoutingValidator",
     "SecretInfo",
     "SessionEvent",
@@ -112,6 +119,12 @@ class TenantStore(Protocol):
     async def set_limits(self, *, max_concurrent_sessions: int | None, actor: str) -> Tenant: ...
     async def set_policy(self, policy: TenantPolicy | None, *, actor: str) -> Tenant:
         """Replace what the operator grants the tenant's flows (None: nothing)."""
+        ...
+
+    async def set_retention(self, *, memory_days: int | None, actor: str) -> Tenant:
+        """Keep each caller's memory at most ``memory_days`` after their last call (None:
+        as long as the flow's ``ttl_days`` says, else a year). A shorter cap applies at
+        once to what is kept."""
         ...
 
     async def boundary(self) -> Boundary:
@@ -261,6 +274,36 @@ class TenantStore(Protocol):
 
     async def cancel_callback(self, callback_id: int, *, actor: str) -> Callback:
         """Take it off the list (pending or claimed by anyone)."""
+        ...
+
+    # --- callers (flowctl.engine.store.sql.memory) --------------------------------------
+    async def recall(self, caller: str) -> CallerMemory | None:
+        """What is remembered about ``caller`` (None: nothing, or only what expired): a
+        call's start, one indexed read."""
+        ...
+
+    async def memories(self, *, limit: int = 100) -> list[CallerMemory]:
+        """The callers remembered, the latest called first (expired ones left out)."""
+        ...
+
+    async def remember(self, caller: str, memory: Remembered) -> CallerMemory:
+        """Add what one call of ``caller`` came to (the call's end): its remembered
+        values over the kept ones, its summary, outcome and flow; kept until the flow's
+        ``ttl_days`` capped by the tenant's ``memory_days`` have passed. The tenant's
+        expired memory is deleted in the same transaction."""
+        ...
+
+    async def purge_memory(self, *, actor: str) -> int:
+        """Delete every memory of the tenant's past its retention now; how many
+        (audited when there were any)."""
+        ...
+
+    async def forget_caller(self, caller: str, *, actor: str) -> Forgotten:
+        """A data-protection request: delete everything the tenant holds about
+        ``caller`` (their memory; their sessions, with events, transcripts and
+        summaries; their callbacks; the webhook deliveries of those sessions), in one
+        transaction, audited under a digest of the caller id. Refused with
+        :class:`CallerInCall` while one of their calls runs."""
         ...
 
     # --- audit --------------------------------------------------------------------------

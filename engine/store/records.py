@@ -24,13 +24,16 @@ __all__ = [
     "AuditEntry",
     "Callback",
     "CallbackStatus",
+    "CallerMemory",
     "Delivery",
     "Expected",
     "FlowInfo",
+    "Forgotten",
     "Lease",
     "Outbound",
     "Publication",
     "PushResult",
+    "Remembered",
     "SecretInfo",
     "SessionInfo",
     "SessionStart",
@@ -53,6 +56,7 @@ class TenantSettings(TypedDict, total=False):
     routing: Any  # its routing document (docs/routing.md); default: none
     max_concurrent_sessions: int | None  # default: no limit
     policy: TenantPolicy | None  # the operator's grants; default: nothing granted
+    memory_days: int | None  # days callers' memory is kept at most; default: as flows say
 
 
 class SessionStart(TypedDict, total=False):
@@ -61,6 +65,7 @@ class SessionStart(TypedDict, total=False):
     session_id: str | None  # default: a new random id
     routing: Any  # the routing decision that chose the flow, as JSON data
     lease: Lease | None  # who runs it, renewing it (``Store.renew``); default: none, never reaped
+    caller: str | None  # who is calling (a phone number, a user id): what `forget_caller` finds
 
 
 def check_options(function: str, given: Mapping[str, Any], accepted: type) -> None:
@@ -84,6 +89,8 @@ class Tenant(_Record, kw_only=True, frozen=True):
     max_concurrent_sessions: int | None = None
     # What the operator grants the tenant's flows (engine/boundary.py).
     policy: TenantPolicy = msgspec.field(default_factory=TenantPolicy)
+    # Days its callers' memory is kept at most (None: as long as its flows say).
+    memory_days: int | None = None
     created_at: float
     updated_at: float
 
@@ -317,3 +324,48 @@ class ApiKey(_Record, kw_only=True, frozen=True):
     created_by: str
     revoked_at: float | None = None
     revoked_by: str | None = None
+
+
+class CallerMemory(_Record, kw_only=True, frozen=True):
+    """What a tenant remembers about one caller (``flowctl.engine.memory``): the values
+    of the variables its flows mark to remember, the model's summary of a call, and
+    how their last call went. Written when each of their calls ends; gone after
+    ``expires_at`` (never loaded again, then purged)."""
+
+    caller: str  # a phone caller's number, else the job's user id
+    variables: dict[str, Any] = {}
+    summary: str | None = None  # the last summary a flow had written
+    outcome: str | None = None  # how their last call ended (its end reason)
+    flow_id: str  # the flow of their last call
+    session_id: str | None = None  # their last call's session, when it was recorded
+    calls: int = 1  # calls remembered
+    first_at: float  # when the first of them ended
+    updated_at: float  # when the last of them ended
+    expires_at: float
+
+
+class Remembered(_Record, kw_only=True, frozen=True):
+    """What one call adds to its caller's memory (``TenantStore.remember``): the values
+    its flow remembers (``variables``; ``forget``: the ones it remembers that ended
+    unset), the model's summary (None: keep the last one), how it ended, and the flow's
+    ``ttl_days``."""
+
+    flow_id: str
+    session_id: str | None = None
+    variables: dict[str, Any] = {}
+    forget: list[str] = []
+    summary: str | None = None
+    outcome: str | None = None
+    ttl_days: int | None = None
+
+
+class Forgotten(_Record, kw_only=True, frozen=True):
+    """What ``TenantStore.forget_caller`` deleted about a caller: their memory (whether
+    there was one), their sessions (each with its events: transcript, variables, tool
+    calls), their callbacks, and the webhook deliveries that carried those sessions."""
+
+    caller: str
+    memory: bool
+    sessions: int
+    callbacks: int
+    deliveries: int

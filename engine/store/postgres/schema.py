@@ -206,6 +206,29 @@ _V1 = [
     "CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant_id, created_at)",
 ]
 
+_V2_MEMORY = [
+    # As SQLite's _V8_MEMORY: caller memory, tenants' retention, sessions' callers.
+    """CREATE TABLE caller_memory (
+        tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
+        caller TEXT COLLATE "C" NOT NULL,
+        variables TEXT COLLATE "C" NOT NULL,
+        summary TEXT COLLATE "C",
+        outcome TEXT COLLATE "C",
+        flow_id TEXT COLLATE "C" NOT NULL,
+        session_id TEXT COLLATE "C",
+        calls INTEGER NOT NULL,
+        first_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (tenant_id, caller)
+    )""",
+    "CREATE INDEX caller_memory_by_expiry ON caller_memory (tenant_id, expires_at)",
+    "ALTER TABLE tenants ADD COLUMN memory_days INTEGER CHECK (memory_days > 0)",
+    'ALTER TABLE sessions ADD COLUMN caller TEXT COLLATE "C"',
+    "CREATE INDEX sessions_by_caller ON sessions (tenant_id, caller) WHERE caller IS NOT NULL",
+    "CREATE INDEX callbacks_by_caller ON callbacks (tenant_id, caller) WHERE caller IS NOT NULL",
+]
 
-MIGRATIONS: list[list[str]] = [_V1]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_MEMORY]
 LATEST = len(MIGRATIONS)

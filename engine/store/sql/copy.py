@@ -38,6 +38,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "secrets": ("tenant_id", "name"),
     "webhooks": ("tenant_id", "webhook_id"),
     "webhook_deliveries": ("tenant_id", "delivery_id"),
+    "caller_memory": ("tenant_id", "caller"),
 }
 PAGE = 2000
 

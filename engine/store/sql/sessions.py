@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import msgspec
 
+from flowctl.engine.memory import check_caller
 from flowctl.engine.store.documents import check_id
 from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached
 from flowctl.engine.store.events import decode_event, encode_event
@@ -50,6 +51,9 @@ class Sessions(TenantPart):
         routing = options.get("routing")
         routing_text = None if routing is None else msgspec.json.encode(routing).decode()
         lease = options.get("lease")
+        caller = options.get("caller")
+        if caller is not None:
+            check_caller(caller)
         key = (self._tenant_id, flow_id)
         async with self._w.transaction() as tx:
             # Read once the write lock is held: a start that queued behind others counts
@@ -95,8 +99,18 @@ class Sessions(TenantPart):
             holder, until = (None, None) if lease is None else (lease.holder, now + lease.seconds)
             await tx.run(
                 "INSERT INTO sessions (tenant_id, session_id, flow_id, version, routing, "
-                "started_at, holder, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (self._tenant_id, session_id, flow_id, version, routing_text, now, holder, until),
+                "started_at, holder, lease_until, caller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self._tenant_id,
+                    session_id,
+                    flow_id,
+                    version,
+                    routing_text,
+                    now,
+                    holder,
+                    until,
+                    caller,
+                ),
             )
             started = {"flow_id": flow_id, "version": version, "routing": routing}
             await enqueue(tx, [(self._tenant_id, session_id, "call.started", started)], now)

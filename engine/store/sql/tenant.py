@@ -1,8 +1,9 @@
 """One tenant's handle in the store: :class:`SQLTenantStore`, the tenant's own
 settings (routing, limits, policy) and audit log here, its flows in ``flows``, its
 sessions in ``sessions`` (reaping them in ``leases``) and their callbacks in
-``callbacks``, its API keys in ``keys``, its secrets in ``secrets`` and its webhooks in
-``webhooks``, each a part over ``part.TenantPart``. Every statement names the handle's
+``callbacks``, its API keys in ``keys``, its secrets in ``secrets``, its webhooks in
+``webhooks`` and what it remembers about callers in ``memory``, each a part over
+``part.TenantPart``. Every statement names the handle's
 tenant, so no method can reach another tenant's rows.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 
 from flowctl.engine.boundary import Boundary, TenantPolicy
+from flowctl.engine.memory import DAY
 from flowctl.engine.store.documents import check_actor, check_limit
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import AuditEntry, Tenant
@@ -24,6 +26,7 @@ from flowctl.engine.store.sql.db import Row, audit, bump_changes
 from flowctl.engine.store.sql.flows import Flows
 from flowctl.engine.store.sql.keys import Keys
 from flowctl.engine.store.sql.leases import TenantLeases
+from flowctl.engine.store.sql.memory import Memory, check_memory_days
 from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
 from flowctl.engine.store.sql.secrets import Secrets
 from flowctl.engine.store.sql.sessions import Sessions
@@ -85,7 +88,7 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, Webhooks):
+class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, Webhooks, Memory):
     """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQL store."""
 
     @property
@@ -118,6 +121,28 @@ class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, We
         value = check_limit(max_concurrent_sessions)
         detail = {"max_concurrent_sessions": value}
         await self._update_tenant("max_concurrent_sessions", value, "tenant.limits", detail, actor)
+        return await self.info()
+
+    async def set_retention(self, *, memory_days: int | None, actor: str) -> Tenant:
+        days = check_memory_days(memory_days)
+        check_actor(actor)
+        now = self._clock()
+        async with self._w.transaction() as tx:
+            await self._require_tenant(tx)
+            await tx.run(
+                "UPDATE tenants SET memory_days = ?, updated_at = ? WHERE tenant_id = ?",
+                (days, now, self._tenant_id),
+            )
+            if days is not None:  # what is kept now is held to the new cap at once
+                await tx.run(
+                    "UPDATE caller_memory SET expires_at = updated_at + ? "
+                    "WHERE tenant_id = ? AND expires_at > updated_at + ?",
+                    (days * DAY, self._tenant_id, days * DAY),
+                )
+            detail = {"memory_days": days}
+            await audit(
+                tx, self._tenant_id, actor, "tenant.retention", self._tenant_id, detail, now
+            )
         return await self.info()
 
     async def set_policy(self, policy: TenantPolicy | None, *, actor: str) -> Tenant:

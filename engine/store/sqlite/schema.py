@@ -298,5 +298,41 @@ _V7_LEASES = [
     "CREATE INDEX sessions_by_lease ON sessions (lease_until) WHERE ended_at IS NULL",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5_CALLBACKS, _V6_WEBHOOKS, _V7_LEASES]
+_V8_MEMORY = [
+    # Caller memory (engine/memory.py): per tenant and caller id, what its flows mark
+    # to remember, written when a call ends; `expires_at` is when it is no longer
+    # loaded (then purged): the flow's `ttl_days`, capped by the tenant's `memory_days`.
+    """CREATE TABLE caller_memory (
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        caller TEXT NOT NULL,
+        variables TEXT NOT NULL,
+        summary TEXT,
+        outcome TEXT,
+        flow_id TEXT NOT NULL,
+        session_id TEXT,
+        calls INTEGER NOT NULL,
+        first_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (tenant_id, caller)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX caller_memory_by_expiry ON caller_memory (tenant_id, expires_at)",
+    "ALTER TABLE tenants ADD COLUMN memory_days INTEGER CHECK (memory_days > 0)",
+    # Who called, so a caller's sessions can be found and deleted on request
+    # (`flowctl callers forget`); NULL for sessions recorded before.
+    "ALTER TABLE sessions ADD COLUMN caller TEXT",
+    "CREATE INDEX sessions_by_caller ON sessions (tenant_id, caller) WHERE caller IS NOT NULL",
+    "CREATE INDEX callbacks_by_caller ON callbacks (tenant_id, caller) WHERE caller IS NOT NULL",
+]
+
+MIGRATIONS: list[list[str]] = [
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _V5_CALLBACKS,
+    _V6_WEBHOOKS,
+    _V7_LEASES,
+    _V8_MEMORY,
+]
 LATEST = len(MIGRATIONS)
