@@ -207,5 +207,12 @@ _V1 = [
 ]
 
 
-MIGRATIONS: list[list[str]] = [_V1]
+_V2_EVALUATION = [
+    # How the call did against its flow's `evaluation` (engine/evaluation.py), written
+    # once it is evaluated, after it ends (TenantStore.record_evaluation).
+    'ALTER TABLE sessions ADD COLUMN evaluation TEXT COLLATE "C"',
+]
+
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_EVALUATION]
 LATEST = len(MIGRATIONS)

@@ -298,5 +298,20 @@ _V7_LEASES = [
     "CREATE INDEX sessions_by_lease ON sessions (lease_until) WHERE ended_at IS NULL",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5_CALLBACKS, _V6_WEBHOOKS, _V7_LEASES]
+_V8_EVALUATION = [
+    # How the call did against its flow's `evaluation` (engine/evaluation.py), written
+    # once it is evaluated, after it ends (TenantStore.record_evaluation).
+    "ALTER TABLE sessions ADD COLUMN evaluation TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _V5_CALLBACKS,
+    _V6_WEBHOOKS,
+    _V7_LEASES,
+    _V8_EVALUATION,
+]
 LATEST = len(MIGRATIONS)
