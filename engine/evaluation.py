@@ -101,12 +101,8 @@ def evaluate(
         rubric = RubricGrade(error=NOT_GRADED)
     elif not spec.rubric:
         rubric = None
-    graded = rubric is not None and rubric.error is None
-    passed = (
-        all(g.met for g in goals)
-        and not missing
-        and (not graded or all(c.met for c in rubric.criteria if rubric is not None))
-    )
+    graded = rubric.criteria if rubric is not None and rubric.error is None else []
+    passed = all(g.met for g in goals) and not missing and all(c.met for c in graded)
     return CallEvaluation(
         flow_id=conversation.compiled.flow_id,
         passed=passed,

@@ -4,7 +4,7 @@ when a call ends names states, variables and output fields the flow has, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
@@ -51,7 +51,11 @@ def invalid_evaluation(ctx: FlowContext) -> Iterator[Violation]:
             continue
         kind = named[0]
         name: str = getattr(goal, kind)
-        known = {"state": ctx.state_index, "variable": variables, "output": fields}[kind]
+        known: Collection[str] = {
+            "state": ctx.state_index.keys(),
+            "variable": variables.keys(),
+            "output": fields,
+        }[kind]
         if name not in known:
             hint = ctx.suggest(name, known)
             yield violation((*path, kind), kind, goal=goal.name, name=name, hint=hint)
