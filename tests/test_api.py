@@ -520,7 +520,8 @@ def test_api_sessions_list_get_with_events_and_active_count(api: App) -> None:
                 ],
             )
             await t.start_session("calls", session_id="call-2")
-            await t.end_session("call-2", reason="hangup")
+            await t.end_session("call-2", reason="hangup", summary={"text": "Main; ended"})
+            await t.record_evaluation("call-2", {"passed": False, "text": "failed: goals 0/1"})
 
     asyncio.run(record())
     with api.client("acme-viewer") as c:
@@ -543,6 +544,12 @@ def test_api_sessions_list_get_with_events_and_active_count(api: App) -> None:
                 "automatic": False,
             },
         ]
+        ended = c.get("/api/v1/sessions/call-2").json()["session"]
+        assert (ended["summary"], ended["evaluation"]) == (
+            {"text": "Main; ended"},
+            {"passed": False, "text": "failed: goals 0/1"},
+        )
+        assert one["session"]["evaluation"] is None  # not evaluated: it has not ended
         count = c.get("/api/v1/sessions/active/count").json()
         assert count == {
             "tenant_id": "acme",
