@@ -12,6 +12,8 @@
 - :class:`SessionRecorder` writes a session and its events as they happen: the
   engine's history and the transcript, in order, in batches off the audio path. Every
   completed turn is flushed, so a worker that dies loses at most the turn in progress.
+  The end is written with the call's summary (``flowctl.engine.summary``), and then,
+  for a flow with an ``evaluation``, how the call did (``call.evaluated``).
   A worker's sessions hold its lease (``leases.py``): if it dies, they are closed as
   ``abandoned`` and their slots freed.
 """
