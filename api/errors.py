@@ -84,7 +84,8 @@ _DESCRIPTIONS = {
     "is claimed by another key or closed, or a caller to forget is on a call",
     413: "Request body over the 1 MiB limit",
     422: "The flow has error-level lint findings (in `details.findings`), or the "
-    "routing document or request cannot be used",
+    "routing document or request cannot be used, or a token's overrides are not ones "
+    "the routed flow allows",
     429: "The tenant's concurrent-session limit is reached",
     503: "The store is unavailable, or LiveKit credentials are not configured",
 }

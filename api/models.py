@@ -180,12 +180,15 @@ class RoutingView(_View, frozen=True):
 
 class TokenRequest(_Body, frozen=True):
     """A participant joining ``room`` as ``identity``; ``metadata`` routes the agent
-    (its ``tenant_id`` is the key's tenant when left out)."""
+    (its ``tenant_id`` is the key's tenant when left out); ``overrides``, the session's
+    own settings that the routed flow's ``overridable`` allows (variables, tracing,
+    voice, language), go in the metadata as its ``overrides``."""
 
     room: Annotated[str, Meta(min_length=1, max_length=256)]
     identity: Annotated[str, Meta(min_length=1, max_length=256)]
     name: Annotated[str, Meta(max_length=256)] = ""
     metadata: dict[str, Any] | None = None
+    overrides: dict[str, Any] | None = None
     ttl_seconds: Annotated[int, Meta(ge=60, le=86400)] = 3600
 
 

@@ -127,7 +127,9 @@ def simulate(
     With --scenario (and/or --explore), each scenario runs in a fresh session and every
     unmet expectation is shown with its turn; exit 0 when all pass, 1 when one fails, 2
     for bad input. The scripted model plays each turn's `model` steps; with --llm
-    offline or openai:MODEL the steps are ignored and only `expect` is checked.
+    offline or openai:MODEL the steps are ignored and only `expect` is checked. Each
+    session ends with its summary (one line) and, when the flow declares an
+    `evaluation`, how it did (a rubric is graded by --llm openai:MODEL only).
 
     With --replay SESSION_ID, a session recorded in the store is re-run (its user turns
     and the model's recorded calls) against --against, and the first turn whose path
@@ -166,9 +168,11 @@ def simulate(
     to = record_to(record, url, tenant, catalog)
     machine = compiled(flow, "simulate it", catalog)
     values = parsed(variables, machine)
+    # Only a real model grades the flow's rubric; the stand-ins leave it not graded.
+    grade = (model or "").startswith("openai:")
     if not scripted:
         with reaching(model or "offline", base_url):
-            _talk(machine, values, factory, allow_network, turn_timeout, to)
+            _talk(machine, values, factory, allow_network, turn_timeout, to, grade)
         return
     if explore:
         from flowctl.engine.mocks import merged
@@ -179,7 +183,15 @@ def simulate(
         runs += from_paths(cover(machine, mocks), mocks)
     with reaching(model or "scripted", base_url):
         _run_scenarios(
-            machine, starting(runs, values), factory, allow_network, turn_timeout, fmt, coverage, to
+            machine,
+            starting(runs, values),
+            factory,
+            allow_network,
+            turn_timeout,
+            fmt,
+            coverage,
+            to,
+            grade,
         )
 
 
@@ -219,9 +231,11 @@ def _run_scenarios(
     fmt: str,
     coverage: bool,
     to: RecordTo | None,
+    grade: bool,
 ) -> NoReturn:
-    """Each scenario in its own session (recorded in ``to``, if given); the results, the
-    coverage if asked, and exit 1 when one failed."""
+    """Each scenario in its own session (recorded in ``to``, if given; the flow's rubric
+    graded by its model, with ``grade``); the results, the coverage if asked, and exit 1
+    when one failed."""
     import asyncio
 
     from flowctl.cli.store_common import echo_json
@@ -239,6 +253,7 @@ def _run_scenarios(
                 timeout=timeout,
                 record=record,
                 memory=memory,
+                grade=grade,
             ),
         )
     )
@@ -279,6 +294,12 @@ def _show(results: list[ScenarioResult]) -> None:
                 echo(Line("problem", f"✗ turn {turn.number}: {problem}"))
         if r.error:
             echo(Line("problem", f"✗ {r.error}"))
+        if r.summary is not None:
+            echo(Line("summary", f"summary: {r.summary}"))
+        if r.evaluation is not None:
+            echo(Line("summary", f"evaluation: {r.evaluation.text}"))
+        for problem in r.problems:
+            echo(Line("problem", f"✗ {problem}"))
 
 
 def _coverage(machine: CompiledFlow, results: list[ScenarioResult]) -> None:
@@ -302,9 +323,10 @@ def _talk(
     allow_network: bool,
     timeout: float,
     to: RecordTo | None,
+    grade: bool,
 ) -> None:
     """The interactive (or piped) session of ``flowctl simulate`` (recorded in ``to``,
-    if given). Ctrl-D or ``/quit``
+    if given; the flow's rubric graded by its model, with ``grade``). Ctrl-D or ``/quit``
     leave it (exit 0); Ctrl-C cancels a turn underway (``run_lines`` takes the signal
     then), and at the prompt leaves with 130, the exit code shells expect after SIGINT."""
     import asyncio
@@ -327,7 +349,7 @@ def _talk(
                 interrupted = True
                 if interactive:
                     click.echo()  # the shell's prompt on a line of its own
-                return
+                raise  # the session stops where it is, summed up by no one
             if not interactive and not line:
                 return
             yield line
@@ -353,6 +375,7 @@ def _talk(
                     timeout=timeout,
                     record=record,
                     echo=not interactive,  # a terminal shows the typed line at its prompt
+                    grade=grade,
                 ),
             )
         )
@@ -392,6 +415,7 @@ _STYLES: dict[str, dict[str, Any]] = {
     "invalid": {"fg": "blue"},
     "ended": {"fg": "yellow", "bold": True},
     "fired": {"fg": "green"},
+    "summary": {"dim": True},
 }
 
 

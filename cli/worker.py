@@ -17,7 +17,7 @@ import click
 
 from flowctl.cli.exits import Failure
 from flowctl.cli.metrics import metrics_options, serving_metrics
-from flowctl.cli.route import catalog_options, routing_catalog
+from flowctl.cli.route import catalog_options, check_overrides, routing_catalog
 from flowctl.cli.store_common import (
     flows_option,
     read_catalog,
@@ -244,10 +244,11 @@ def token(
 
     --metadata is routed as the worker routes it, by the tenants of --flows or --store:
     exit 2 when a key is missing or the router would refuse it (an unknown tenant,
-    another tenant's flow), with the router's reason. A store's flows are its tenants',
-    which the worker serves only in their rooms (TENANT:NAME): with --store, a ROOM with
-    no namespace is put in the tenant's (a note says so), and another tenant's is
-    refused (exit 2).
+    another tenant's flow), with the router's reason, or when its `overrides` ask for
+    what the routed flow's `overridable` does not list, with the worker's reason. A
+    store's flows are its tenants', which the worker serves only in their rooms
+    (TENANT:NAME): with --store, a ROOM with no namespace is put in the tenant's (a note
+    says so), and another tenant's is refused (exit 2).
     """
     key = os.environ.get("LIVEKIT_API_KEY", "")
     secret = os.environ.get("LIVEKIT_API_SECRET", "")
@@ -257,9 +258,11 @@ def token(
     if metadata is not None:
         from flowctl.engine.routing import Rejected, route
 
-        decision = route(routing_catalog(flows_dir, store_url), metadata)
+        catalog = routing_catalog(flows_dir, store_url)
+        decision = route(catalog, metadata)
         if isinstance(decision, Rejected):
             raise Failure(f"--metadata would be refused: {decision.reason}")
+        check_overrides(decision, catalog, store_url)
         if store_url is not None:
             participant["room"] = _tenant_room(decision.tenant_id, participant["room"])
     from flowctl.worker.tokens import participant_token, short_secret

@@ -36,8 +36,10 @@ from flowctl.engine.routing import Catalog
 from flowctl.engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
 
 if TYPE_CHECKING:
+    from flowctl.engine.evaluation import CallEvaluation
     from flowctl.engine.memory import MemoryBank
     from flowctl.engine.runtime import Conversation
+    from flowctl.engine.summary import CallSummary
 
 __all__ = [
     "FileLibrary",
@@ -142,7 +144,8 @@ class FlowLibrary(Catalog, Protocol):
 
 class SessionRecord(Protocol):
     """Where a running session's record goes: the conversation's history as it grows,
-    the transcript, and how the call ended."""
+    the transcript, how the call ended and what it came to, and how it did against its
+    flow's evaluation."""
 
     def said(self, role: Literal["user", "agent"], text: str) -> None:
         """A transcript line, after what the engine logged so far."""
@@ -152,8 +155,13 @@ class SessionRecord(Protocol):
         """Write what is pending (at the end of every turn)."""
         ...
 
-    async def close(self, reason: str) -> None:
-        """Write the rest and mark the session ended with ``reason``."""
+    async def close(self, reason: str, *, summary: CallSummary | None = None) -> None:
+        """Write the rest and mark the session ended with ``reason`` and ``summary``
+        (None: summarized from the conversation, ``flowctl.engine.summary``)."""
+        ...
+
+    async def evaluated(self, evaluation: CallEvaluation) -> None:
+        """Keep how the call did against its flow's ``evaluation`` (once it ended)."""
         ...
 
 

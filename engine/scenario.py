@@ -28,6 +28,7 @@ from flowctl.engine.source import Path, Source
 
 __all__ = [
     "Expect",
+    "ExpectEvaluation",
     "ModelStep",
     "Scenario",
     "ScenarioError",
@@ -35,6 +36,7 @@ __all__ = [
     "Turn",
     "TurnResult",
     "check_against",
+    "check_evaluation",
     "check_turn",
     "from_paths",
     "load_scenarios",
@@ -81,6 +83,16 @@ class Turn(_Spec, frozen=True):
     mocks: dict[str, Any] | None = None
 
 
+class ExpectEvaluation(_Spec, frozen=True):
+    """What the flow's evaluation must say once the scenario's session ends (every key
+    optional): whether it passed, whether each goal named was met, the required
+    variables missing."""
+
+    passed: bool | None = None
+    goals: dict[str, bool] | None = None
+    missing: list[str] | None = None
+
+
 class Scenario(_Spec, kw_only=True, frozen=True):
     """One call. Scenarios run in order, each in a fresh session; those that give the
     same ``caller`` are calls of one caller, so a flow with ``memory`` starts each with
@@ -95,6 +107,7 @@ class Scenario(_Spec, kw_only=True, frozen=True):
     summary: str | None = None
     start: Expect | None = None  # what holds once the call has started, before turn 1
     turns: list[Turn]
+    evaluation: ExpectEvaluation | None = None  # checked when the session ends
 
 
 class ScenarioFile(_Spec, frozen=True):
@@ -193,6 +206,21 @@ def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -
         if edge not in edges:
             unknown("edge", edge, edges, 0)
 
+    wanted = scenario.evaluation
+    if wanted is not None and (wanted.goals or wanted.missing):
+        spec = compiled.flow.evaluation
+        goals = {g.name for g in spec.goals} if spec is not None else set()
+        required = set(spec.required) if spec is not None else set()
+        for goal in wanted.goals or {}:
+            if goal not in goals:
+                hint = did_you_mean(goal, goals) or "; the flow's evaluation has no such goal"
+                problems.append(f"`evaluation` expects unknown goal `{goal}`{hint}")
+        for name in wanted.missing or []:
+            if name not in required:
+                problems.append(
+                    f"`evaluation` expects `{name}` missing, which the flow's evaluation does "
+                    "not require"
+                )
     for number, turn in enumerate(scenario.turns, start=1):
         steps = (turn.model or []) if scripted else []
         expect = turn.expect or Expect()
@@ -333,4 +361,28 @@ def check_turn(expect: Expect | None, actual: TurnResult) -> list[str]:
         differ("ended", expect.ended, actual.ended)
     if expect.refused is not None and expect.refused != actual.refused:
         differ("refused", expect.refused, actual.refused)
+    return problems
+
+
+def check_evaluation(expect: ExpectEvaluation | None, actual: Any) -> list[str]:
+    """Each unmet expectation of the evaluation (``actual``: the session's
+    ``flowctl.engine.evaluation.CallEvaluation``, None when the flow declares none) as
+    ``evaluation.field: expected X, got Y``."""
+    if expect is None:
+        return []
+    if actual is None:
+        return ["evaluation: expected one, but the flow declares no `evaluation`"]
+    problems: list[str] = []
+
+    def differ(name: str, expected: Any, got: Any) -> None:
+        problems.append(f"evaluation.{name}: expected {_show(expected)}, got {_show(got)}")
+
+    if expect.passed is not None and expect.passed != actual.passed:
+        differ("passed", expect.passed, actual.passed)
+    met = {g.name: g.met for g in actual.goals}
+    for name, value in (expect.goals or {}).items():
+        if met.get(name) != value:
+            differ(f"goals.{name}", value, met.get(name))
+    if expect.missing is not None and expect.missing != actual.missing:
+        differ("missing", expect.missing, actual.missing)
     return problems

@@ -36,10 +36,12 @@ __all__ = [
     "Context",
     "Edge",
     "EntryAction",
+    "Evaluation",
     "Example",
     "FieldMetadata",
     "Flow",
     "GlobalEdge",
+    "Goal",
     "HttpTool",
     "LLMConfig",
     "LintConfig",
@@ -49,6 +51,7 @@ __all__ = [
     "OnEnter",
     "Output",
     "OutputField",
+    "Overridable",
     "Parameter",
     "PromptConfig",
     "PythonTool",
@@ -603,6 +606,57 @@ class Memory(_Spec, frozen=True):
     ] = None
 
 
+# --- the end of a call, and what a session may change ------------------------------
+
+
+class Goal(_Spec, frozen=True):
+    """Something a call should achieve, checked when it ends: a state entered, a
+    variable set, or an output field given (exactly one of the three; lint FL114)."""
+
+    name: Annotated[Name, _doc("What the goal is called in the result, e.g. `booked`.")]
+    description: Annotated[Text, _doc("What the goal means, for people.")] = ""
+    state: Annotated[str | None, _doc("Met when the call entered this state.")] = None
+    variable: Annotated[str | None, _doc("Met when this variable is set at the end.")] = None
+    output: Annotated[
+        str | None, _doc("Met when a structured answer gave this output field a value.")
+    ] = None
+
+
+class Evaluation(_Spec, frozen=True):
+    """What to evaluate when a call ends: the result is recorded with the session and
+    sent as the ``call.evaluated`` webhook. The goals and variables are checked from
+    the conversation itself; the ``rubric``, when given, is graded by the session's
+    own model."""
+
+    goals: Annotated[list[Goal], _doc("What the call should achieve.")] = []
+    required: Annotated[
+        list[str], _doc("Variables the call must have collected (set) by its end.")
+    ] = []
+    rubric: Annotated[
+        Annotated[list[Annotated[str, Meta(min_length=1, max_length=1000)]], Meta(max_length=20)],
+        _doc(
+            "Criteria the session's model grades the transcript against (met or not, "
+            "with a reason). Empty: no model is asked."
+        ),
+    ] = []
+
+
+class Overridable(_Spec, frozen=True):
+    """What a session's ``overrides`` (job metadata, the API's token call) may change:
+    only what is listed here; anything else refuses the job."""
+
+    variables: Annotated[
+        list[str], _doc("Variables a session may set at its start (values as data).")
+    ] = []
+    tracing: Annotated[
+        bool, _doc("A session may turn tracing on or off and set its sample rate.")
+    ] = False
+    voices: Annotated[list[Name], _doc("The `tts` voices a session may pick.")] = []
+    languages: Annotated[
+        list[Name], _doc("The languages a session may pick (`stt` and `tts` `language`).")
+    ] = []
+
+
 # --- states and the flow -----------------------------------------------------------
 
 
@@ -729,6 +783,13 @@ class Flow(_Spec, kw_only=True, frozen=True):
     vad: VADConfig | None = None
     tracing: TracingConfig | None = None
     lint: LintConfig | None = None
+    evaluation: Annotated[
+        Evaluation | None, _doc("What to evaluate when a call ends (goals, variables, rubric).")
+    ] = None
+    overridable: Annotated[
+        Overridable | None,
+        _doc("What a session's `overrides` may change (variables, tracing, voice, language)."),
+    ] = None
 
 
 # --- seed 001: a single-agent configuration ------------------------------------------

@@ -152,7 +152,8 @@ JOBS_REFUSED = MetricSpec(
     kind="counter",
     help="Jobs not served, by reason: routing (the router rejected the request), "
     "not_served (the flow routing chose cannot be served here, the room is not the "
-    "tenant's, or the tenant is at its session limit in the store), declined (the tenant "
+    "tenant's, the job's overrides are not ones the flow allows, or the tenant is at its "
+    "session limit in the store), declined (the tenant "
     "is at its session limit in this worker; another may take the job).",
     labels=("reason",),
 )

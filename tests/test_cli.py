@@ -246,8 +246,9 @@ def test_rules_lists_the_catalogue() -> None:
         in lines
     )
     # 59 before issue 14, which added FL111-FL113, FL206, FL207, FL309-FL311, FL408, FL409;
-    # issue 15 added FL410, issue 17 FL010-FL014 (providers), issue 18 FL312, FL313 (memory)
-    assert len(lines) == 77
+    # issue 15 added FL410, issue 17 FL010-FL014 (providers) and FL114, FL115 (sessions),
+    # issue 18 FL312, FL313 (memory)
+    assert len(lines) == 79
 
 
 def test_rules_shows_one_rule_by_code_or_name() -> None:
@@ -393,6 +394,7 @@ def test_route_json_from_attributes() -> None:
         "variant": 1,
         "user_id": "user-1",
         "user_details": {},
+        "overrides": {},
     }
 
 

@@ -49,6 +49,10 @@ ACROSS: dict[str, tuple[Call, str]] = {
         NO_SESSION,
     ),
     "end_session": (lambda t, f, s, c, k: t.end_session(s, reason="hangup"), NO_SESSION),
+    "record_evaluation": (
+        lambda t, f, s, c, k: t.record_evaluation(s, {"passed": True}),
+        NO_SESSION,
+    ),
     "session": (lambda t, f, s, c, k: t.session(s), NO_SESSION),
     "events": (lambda t, f, s, c, k: t.events(s), NO_SESSION),
     "schedule_callback": (lambda t, f, s, c, k: t.schedule_callback(s, when="now"), NO_SESSION),

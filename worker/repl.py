@@ -13,6 +13,8 @@ command:
 On a terminal it prompts; with piped input it reads one line per line and prints the
 transcript, so scripts can drive it. Ctrl-C during a turn cancels that turn (the session
 goes on); at the prompt it is the reader's to handle (``flowctl simulate`` leaves).
+When the session ends, its summary is printed on one line, and the flow's evaluation
+on another when it declares one.
 """
 
 from __future__ import annotations
@@ -30,13 +32,16 @@ from livekit.agents import AgentSession, RunResult, llm
 from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.describe import describe
 from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.evaluation import CallEvaluation, evaluate
 from flowctl.engine.functions import FunctionSpec
 from flowctl.engine.matching import best_function
 from flowctl.engine.runtime import Action, Conversation, Handoff
+from flowctl.engine.summary import CallSummary, summarize
 from flowctl.engine.tools import ToolRegistry
 from flowctl.worker.agent import FlowAgent
+from flowctl.worker.grading import grade as grade_rubric
 from flowctl.worker.llm import OFFLINE_REPLY, OfflineLLM, Step
-from flowctl.worker.recording import Record, attach, end_reason
+from flowctl.worker.recording import Record, attach, end_reason, transcript_line
 from flowctl.worker.transcript import Line, said, said_in, transcript
 
 __all__ = ["OFFLINE_REPLY", "offered", "offline_choice", "run_lines"]
@@ -82,6 +87,7 @@ async def run_lines(
     egress: EgressPolicy | None = None,
     record: Record | None = None,
     echo: bool = True,
+    grade: bool = False,
 ) -> Conversation:
     """Drive a text-only session from ``lines`` and print the transcript with ``out``
     (each line with its kind: an event's, or ``note`` for the session's own words);
@@ -89,15 +95,25 @@ async def run_lines(
     ``egress``: where http tools may connect (None: anywhere); ``record``: starts the
     session's record, kept as the worker keeps a call's. ``echo``: print each user line
     as ``user: ...``; a terminal has already shown what was typed at its prompt, so
-    there it would be said twice."""
+    there it would be said twice. ``grade``: the session's model grades the flow's
+    rubric at the end (a real model's job; otherwise it is not graded)."""
     tools = ToolRegistry(compiled.tools, allow_network=allow_network, egress=egress)
     conv = Conversation(compiled, variables=variables, tools=tools)
+    answering = (model or offline_model)(conv)
     recorder = None
+    dialogue: list[tuple[str, str]] = []  # the transcript, as the worker keeps a call's
+    summary: CallSummary | None = None
+    evaluation: CallEvaluation | None = None
+
+    def heard(event: Any) -> None:
+        line = transcript_line(event)
+        if line is not None:
+            dialogue.append(line)
+
     try:
         recorder = await record(conv) if record is not None else None
-        async with AgentSession(
-            llm=(model or offline_model)(conv), max_tool_steps=compiled.max_tool_steps
-        ) as session:
+        async with AgentSession(llm=answering, max_tool_steps=compiled.max_tool_steps) as session:
+            session.on("conversation_item_added", heard)
             if recorder is not None:
                 attach(session, recorder)
             start = await session.start(await FlowAgent.open(conv), capture_run=True)
@@ -143,10 +159,23 @@ async def run_lines(
                 values = not words and conv.ended is None
                 for printed in transcript(conv.history[mark:], words, spoken, values=values):
                     out(printed)
+        outcome = end_reason(conv)
+        summary = summarize(conv, outcome=outcome, turns=len(dialogue))
+        out(Line("summary", f"summary: {summary.text}"))
+        spec = compiled.flow.evaluation
+        rubric = None
+        if grade and spec is not None and spec.rubric:
+            rubric = await grade_rubric(answering, spec.rubric, dialogue, timeout=timeout)
+        evaluation = evaluate(conv, outcome=outcome, rubric=rubric)
+        if evaluation is not None:
+            out(Line("summary", f"evaluation: {evaluation.text}"))
     finally:
         if recorder is not None:
-            await recorder.close(end_reason(conv))
+            await recorder.close(end_reason(conv), summary=summary)
+            if evaluation is not None:
+                await recorder.evaluated(evaluation)
         await conv.aclose()  # and its tools
+        await answering.aclose()  # a real model's HTTP client
     return conv
 
 

@@ -12,6 +12,11 @@ scenario that names its ``caller`` is that caller's call: a flow with ``memory``
 it with what the caller's earlier calls left, and keeps what this one adds when it is
 over (the summary, when the flow asks, is the scenario's ``summary`` in scripted runs),
 as the worker does (``worker/memory.py``).
+
+When the session ends, what it came to is summed up as a call's is
+(``flowctl.engine.summary``), and checked against the flow's ``evaluation`` (its rubric
+graded by the session's model when asked: a real model; the stand-ins cannot), which
+the scenario's ``evaluation`` may expect.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from livekit.agents import AgentSession, RunResult, llm
 
 from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.evaluation import CallEvaluation, evaluate
 from flowctl.engine.memory import MemoryBank
 from flowctl.engine.runtime import (
     Conversation,
@@ -35,13 +41,21 @@ from flowctl.engine.runtime import (
     ToolCalled,
     ToolReturned,
 )
-from flowctl.engine.scenario import Scenario, TurnResult, check_against, check_turn
+from flowctl.engine.scenario import (
+    Scenario,
+    TurnResult,
+    check_against,
+    check_evaluation,
+    check_turn,
+)
 from flowctl.engine.store.errors import StoreError
+from flowctl.engine.summary import CallSummary, summarize
 from flowctl.engine.tools import ToolRegistry
 from flowctl.worker.agent import FlowAgent
+from flowctl.worker.grading import grade as grade_rubric
 from flowctl.worker.llm import ScriptedLLM, Step
 from flowctl.worker.memory import remember_call
-from flowctl.worker.recording import Record, attach, end_reason
+from flowctl.worker.recording import Record, attach, end_reason, transcript_line
 from flowctl.worker.transcript import Line, said, said_in, transcript
 
 __all__ = ["ScenarioResult", "TurnReport", "run_scenario", "run_scenarios"]
@@ -90,6 +104,9 @@ class ScenarioResult(msgspec.Struct, frozen=True, kw_only=True):
     edges: list[str] = []  # "State.edge" for every edge fired, for coverage
     opening: list[str] = []  # what the agent said when the call started
     opening_problems: list[str] = []  # the scenario's `start` expectations unmet
+    summary: str | None = None  # what the session came to, in one line
+    evaluation: CallEvaluation | None = None  # None: the flow declares no evaluation
+    problems: list[str] = []  # the scenario's `evaluation` expectations not met
 
 
 def _steps(turn_model: Sequence[Any] | None) -> list[Step]:
@@ -117,13 +134,15 @@ async def run_scenario(
     egress: EgressPolicy | None = None,
     record: Record | None = None,
     memory: MemoryBank | None = None,
+    grade: bool = False,
 ) -> ScenarioResult:
     """Run ``scenario`` in a fresh session. ``model`` makes the session's model for its
     conversation; None: the scripted model plays the turns' steps. Each turn (and the
     start) must finish within ``timeout`` seconds. ``egress``: where http tools may
     connect, when the network is allowed (None: anywhere). ``record``: starts the
     session's record, kept as the worker keeps a call's. ``memory``: where the
-    scenario's caller is remembered, from call to call."""
+    scenario's caller is remembered, from call to call. ``grade``: the session's model
+    grades the flow's rubric (a real model's job; otherwise it is not graded)."""
     # A real model's calls are its own: only the script's are checked.
     problems = check_against(scenario, compiled, scripted=model is None)
     if problems:
@@ -154,9 +173,19 @@ async def run_scenario(
     error: str | None = None
     spoken = None
     recorder = None
+    dialogue: list[tuple[str, str]] = []  # the transcript, as the worker keeps a call's
+
+    def heard(event: Any) -> None:
+        line = transcript_line(event)
+        if line is not None:
+            dialogue.append(line)
+
+    summary: CallSummary | None = None
+    evaluation: CallEvaluation | None = None
     try:
         recorder = await record(conv) if record is not None else None
         async with AgentSession(llm=answering, **options) as session:
+            session.on("conversation_item_added", heard)
             if recorder is not None:
                 attach(session, recorder)
             try:
@@ -202,13 +231,28 @@ async def run_scenario(
                     await remember_call(bank, conv, outcome=end_reason(conv), session=session)
                 except StoreError as exc:
                     error = f"the caller's memory was not kept: {exc}"
+        outcome = end_reason(conv)
+        summary = summarize(conv, outcome=outcome, turns=len(dialogue))
+        rubric = None
+        spec = compiled.flow.evaluation
+        if grade and spec is not None and spec.rubric:
+            rubric = await grade_rubric(answering, spec.rubric, dialogue, timeout=timeout)
+        evaluation = evaluate(conv, outcome=outcome, rubric=rubric)
     finally:
         if recorder is not None:
-            await recorder.close(end_reason(conv))
+            await recorder.close(end_reason(conv), summary=summary)
+            if evaluation is not None:
+                await recorder.evaluated(evaluation)
         await conv.aclose()  # and its tools
         await answering.aclose()  # a real model's HTTP client
     fired = [f"{e.source}.{e.edge}" for e in conv.history if isinstance(e, Fired)]
-    passed = error is None and not opening_problems and all(not r.problems for r in reports)
+    unmet = check_evaluation(scenario.evaluation, evaluation)
+    passed = (
+        error is None
+        and not opening_problems
+        and all(not r.problems for r in reports)
+        and not unmet
+    )
     return ScenarioResult(
         name=scenario.name,
         passed=passed,
@@ -216,6 +260,9 @@ async def run_scenario(
         error=error,
         edges=fired,
         opening=opening,
+        summary=summary.text if summary is not None else None,
+        evaluation=evaluation,
+        problems=unmet,
         opening_problems=opening_problems,
     )
 
@@ -264,9 +311,11 @@ async def run_scenarios(
     egress: EgressPolicy | None = None,
     record: Record | None = None,
     memory: MemoryBank | None = None,
+    grade: bool = False,
 ) -> list[ScenarioResult]:
     """Each scenario in its own session (each recorded, with ``record``), with a fresh
-    model, in order: a caller's later scenarios see what ``memory`` kept of the earlier."""
+    model (which grades the flow's rubric, with ``grade``), in order: a caller's later
+    scenarios see what ``memory`` kept of the earlier."""
     return [
         await run_scenario(
             compiled,
@@ -277,6 +326,7 @@ async def run_scenarios(
             egress=egress,
             record=record,
             memory=memory,
+            grade=grade,
         )
         for s in scenarios
     ]

@@ -51,6 +51,12 @@ from flowctl.engine.lint import memory  # noqa: E402
 
 del memory
 
+# Issue 17's session rules: the evaluation at a call's end and what a session may
+# override (FL114, FL115).
+from flowctl.engine.lint import sessions  # noqa: E402
+
+del sessions
+
 __all__ = [
     "RULES",
     "FileResult",

@@ -570,6 +570,9 @@ class FlowContext:
         for path, output in self.outputs():
             for j, f in enumerate(output.fields):
                 yield (*path, "fields", j, "description"), f.description
+        if flow.evaluation is not None:  # the rubric is put to the session's model
+            for j, criterion in enumerate(flow.evaluation.rubric):
+                yield ("evaluation", "rubric", j), criterion
 
     def outputs(self) -> Iterator[tuple[Path, Output]]:
         if self.flow.output is not None:

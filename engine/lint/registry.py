@@ -303,6 +303,33 @@ _section(
             "The flow scopes {count} global edges with `only_in`/`except_in`; a state offers "
             "at most {limit} functions, so no more than {limit} may be scoped",
         ),
+        # FL114-FL115: what the flow says of its sessions (flowctl.engine.lint.sessions).
+        (
+            "FL114",
+            "invalid-evaluation",
+            E,
+            "The evaluation names a state, variable or output field that does not exist",
+            {
+                "state": "Goal `{goal}` names unknown state `{name}`{hint}",
+                "variable": "Goal `{goal}` names undeclared variable `{name}`{hint}",
+                "output": "Goal `{goal}` names `{name}`, which is no output field of the "
+                "flow{hint}",
+                "required": "`required` names undeclared variable `{name}`{hint}",
+                "shape": "Goal `{goal}` must name one of `state`, `variable` and `output` "
+                "(found {found})",
+                "duplicate": "Duplicate goal `{goal}`",
+            },
+        ),
+        (
+            "FL115",
+            "invalid-overridable",
+            E,
+            "`overridable` lists a variable that does not exist, or a value twice",
+            {
+                "variable": "`overridable.variables` names undeclared variable `{name}`{hint}",
+                "duplicate": "`overridable.{field}` lists `{name}` twice",
+            },
+        ),
     ],
 )
 

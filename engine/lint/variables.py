@@ -68,7 +68,8 @@ def _always_set(ctx: FlowContext) -> set[str]:
 
 
 def _setters(ctx: FlowContext) -> set[str]:
-    """Variables that something in the flow can set (``requires`` only checks)."""
+    """Variables that something in the flow can set (``requires`` only checks), a
+    session's overrides included."""
     names: set[str] = set()
     for _, edge, _ in ctx.edges():
         names |= {t for n, p in edge.parameters.items() if (t := p.target(n)) is not None}
@@ -77,6 +78,8 @@ def _setters(ctx: FlowContext) -> set[str]:
         names |= set(tool.sets)
         if isinstance(tool, BuiltinTool) and ctx.builtin_of(tool) in SET_VARIABLE_BUILTINS:
             names |= set(tool.variables)
+    if ctx.flow.overridable is not None:  # a session's overrides (flowctl.engine.overrides)
+        names |= set(ctx.flow.overridable.variables)
     return names
 
 

@@ -225,6 +225,12 @@ class TenantStore(Protocol):
         Ending it again changes nothing."""
         ...
 
+    async def record_evaluation(self, session_id: str, evaluation: Any) -> SessionInfo:
+        """Keep how the session did against its flow's ``evaluation`` (JSON data,
+        ``flowctl.engine.evaluation.CallEvaluation``), replacing any earlier one;
+        ``call.evaluated`` goes to the tenant's webhooks in the same transaction."""
+        ...
+
     async def session(self, session_id: str) -> SessionInfo: ...
     async def sessions(
         self, *, flow_id: str | None = None, running: bool | None = None, limit: int = 50

@@ -191,6 +191,7 @@ class SessionInfo(_Record, kw_only=True, frozen=True):
     end_reason: str | None = None
     events: int = 0
     summary: Any = None  # what the call came to (engine/summary.py), once it ended
+    evaluation: Any = None  # how it did against its flow's `evaluation` (engine/evaluation.py)
 
 
 class Webhook(_Record, kw_only=True, frozen=True):

@@ -229,6 +229,12 @@ _V2_MEMORY = [
     "CREATE INDEX callbacks_by_caller ON callbacks (tenant_id, caller) WHERE caller IS NOT NULL",
 ]
 
+_V3_EVALUATION = [
+    # How the call did against its flow's `evaluation` (engine/evaluation.py), written
+    # once it is evaluated, after it ends (TenantStore.record_evaluation).
+    'ALTER TABLE sessions ADD COLUMN evaluation TEXT COLLATE "C"',
+]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2_MEMORY]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_MEMORY, _V3_EVALUATION]
 LATEST = len(MIGRATIONS)

@@ -33,7 +33,7 @@ _SESSION = columns(SessionInfo)
 
 
 def _session(row: Any) -> SessionInfo:
-    return record(SessionInfo, row, routing=json_value, summary=json_value)
+    return record(SessionInfo, row, routing=json_value, summary=json_value, evaluation=json_value)
 
 
 class Sessions(TenantPart):
@@ -177,6 +177,29 @@ class Sessions(TenantPart):
             "variables": variables or {},
             "summary": summary,
         }
+
+    async def record_evaluation(self, session_id: str, evaluation: Any) -> SessionInfo:
+        """Keep how the session did (``evaluation``: JSON data, e.g.
+        ``engine.evaluation.CallEvaluation``), replacing any earlier one, and queue
+        ``call.evaluated`` with it, in one transaction."""
+        now = self._clock()
+        text = msgspec.json.encode(evaluation).decode()
+        async with self._w.transaction() as tx:
+            row = await self._row(tx, "flow_id, version", "sessions", session_id=session_id)
+            if row is None:
+                raise self._unknown("session", session_id)
+            await tx.run(
+                "UPDATE sessions SET evaluation = ? WHERE tenant_id = ? AND session_id = ?",
+                (text, self._tenant_id, session_id),
+            )
+            evaluated = {
+                "flow_id": row["flow_id"],
+                "version": row["version"],
+                "evaluated_at": now,
+                "evaluation": evaluation,
+            }
+            await enqueue(tx, [(self._tenant_id, session_id, "call.evaluated", evaluated)], now)
+        return await self.session(session_id)
 
     async def session(self, session_id: str) -> SessionInfo:
         row = await self._row(self._r, _SESSION, "sessions", session_id=session_id)

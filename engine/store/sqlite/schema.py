@@ -325,6 +325,12 @@ _V8_MEMORY = [
     "CREATE INDEX callbacks_by_caller ON callbacks (tenant_id, caller) WHERE caller IS NOT NULL",
 ]
 
+_V9_EVALUATION = [
+    # How the call did against its flow's `evaluation` (engine/evaluation.py), written
+    # once it is evaluated, after it ends (TenantStore.record_evaluation).
+    "ALTER TABLE sessions ADD COLUMN evaluation TEXT",
+]
+
 MIGRATIONS: list[list[str]] = [
     _V1,
     _V2,
@@ -334,5 +340,6 @@ MIGRATIONS: list[list[str]] = [
     _V6_WEBHOOKS,
     _V7_LEASES,
     _V8_MEMORY,
+    _V9_EVALUATION,
 ]
 LATEST = len(MIGRATIONS)
