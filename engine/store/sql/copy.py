@@ -38,6 +38,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "secrets": ("tenant_id", "name"),
     "webhooks": ("tenant_id", "webhook_id"),
     "webhook_deliveries": ("tenant_id", "delivery_id"),
+    "templates": ("owner", "template_id"),
+    "template_versions": ("owner", "template_id", "version"),
 }
 PAGE = 2000
 
