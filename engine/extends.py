@@ -349,8 +349,9 @@ class _Chain:
 
         self.size += len(found.data)
         if self.size > MAX_CHAIN_BYTES:
-            mib = MAX_CHAIN_BYTES // 1024 // 1024
-            self._fail("template-chain", ("extends",), "large", k - 1, template=wanted, limit=mib)
+            mib, rest = divmod(MAX_CHAIN_BYTES, 1024 * 1024)
+            limit = f"{MAX_CHAIN_BYTES:,} bytes" if rest else f"{mib} MiB"
+            self._fail("template-chain", ("extends",), "large", k - 1, template=wanted, limit=limit)
             return False
         source, raw, problems = parse_json(found.data, found.name, kind="a template")
         self.docs.append(_Doc(source, raw if isinstance(raw, dict) else {}, found.ref))
@@ -419,44 +420,42 @@ class _Chain:
             else:
                 known = list(variables) if isinstance(variables, dict) else []
                 self._unknown(("remove", "variables", i), "variable", name, template, k, known)
-        for state_name, edges in removal.edges.items():
-            agents = value.get("agents")
-            index = _index(agents)
-            if state_name not in index:
-                known = list(index)
-                self._unknown(
-                    ("remove", "edges", state_name),
-                    "state",
-                    state_name,
-                    template,
-                    k,
-                    known,
-                    at_key=True,
-                )
-                continue
-            i = index[state_name]
-            assert isinstance(agents, list)
-            state = dict(agents[i])
-            agents_node = origins.child("agents")
-            state_node = agents_node.child(i)
-            kept, node, gone = _without(state.get("edges"), state_node.child("edges"), edges)
-            state["edges"] = kept
-            state_node = Origins(*state_node.at, {**state_node.children, "edges": node})
-            value["agents"] = [*agents[:i], state, *agents[i + 1 :]]
-            origins.children["agents"] = Origins(
-                *agents_node.at, {**agents_node.children, i: state_node}
-            )
-            self._unknown_removals(
-                edges,
-                gone,
-                ("edges", state_name),
-                "edge",
-                template,
-                k,
-                state.get("edges"),
-                owner=state_name,
-            )
+        if removal.edges:
+            self._remove_edges(value, origins, removal.edges, template, k)
         return value, origins
+
+    def _remove_edges(
+        self,
+        value: dict[str, Any],
+        origins: Origins,
+        removal: dict[str, list[str]],
+        template: str,
+        k: int,
+    ) -> None:
+        """Take out of ``value`` (a copy: changed in place, with ``origins``) the edges
+        ``removal`` names, state by state; the states' list is copied once."""
+        agents = value.get("agents")
+        index = _index(agents)
+        if isinstance(agents, list):
+            agents = value["agents"] = list(agents)
+            node = origins.child("agents")
+            node = origins.children["agents"] = Origins(*node.at, dict(node.children))
+        for state_name, edges in removal.items():
+            if state_name not in index:
+                at: Path = ("remove", "edges", state_name)
+                self._unknown(at, "state", state_name, template, k, list(index), at_key=True)
+                continue
+            assert isinstance(agents, list)
+            i = index[state_name]
+            state = dict(agents[i])
+            state_node = node.child(i)
+            kept, edges_node, gone = _without(state.get("edges"), state_node.child("edges"), edges)
+            state["edges"] = kept
+            agents[i] = state
+            node.children[i] = Origins(*state_node.at, {**state_node.children, "edges": edges_node})
+            self._unknown_removals(
+                edges, gone, ("edges", state_name), "edge", template, k, kept, owner=state_name
+            )
 
     def _unknown_removals(
         self,

@@ -854,7 +854,7 @@ _section(
             {
                 "cycle": "Templates extend each other in a loop: {chain}",
                 "deep": "Templates extend each other more than {limit} deep: {chain}",
-                "large": "The flow and its templates are over {limit} MiB together "
+                "large": "The flow and its templates are over {limit} together "
                 "(reading template `{template}`)",
             },
         ),

@@ -105,10 +105,11 @@ class SecretInfo(_Record, kw_only=True, frozen=True):
     updated_by: str
 
 
-class StoredFinding(_Record, kw_only=True, frozen=True):
+class StoredFinding(_Record, kw_only=True, frozen=True, omit_defaults=True):
     """A lint finding as kept with a version: enough to print it without the rules.
     ``file`` names the template version it is in (``shared:clinic_desk@v2``), when
-    what it is about was written there; None: the version's own document."""
+    what it is about was written there; None (left out of its JSON): the version's own
+    document."""
 
     code: str
     severity: Literal["error", "warning"]
