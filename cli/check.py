@@ -221,8 +221,9 @@ def rules(code: str | None, fmt: str) -> None:
 @templates_option
 def graph(flow: Path, fmt: str, templates_dirs: tuple[Path, ...]) -> None:
     """The compiled state machine of FLOW: a Mermaid state diagram, or (--format json)
-    its states and transitions as JSON. A flow that extends a template is drawn as
-    resolved with it.
+    its states and transitions as JSON.
+
+    A flow that extends a template is drawn as resolved with it.
 
     Exit 1 (with the findings) when the flow has lint errors, 2 when it cannot be read.
     """
