@@ -176,7 +176,8 @@ def load_path(path: str | os.PathLike[str], *, templates: TemplateLookup | None 
 
         templates = TemplateFolders(template_folders(path))
     loaded = load_bytes(data, name, stem=path.stem, templates=templates)
-    if loaded.template_id is not None and loaded.template_id != path.stem:
+    named = loaded.template_id
+    if named and valid_id(named) and named != path.stem:  # found by its file's name
         from flowctl.engine.extends import template_finding
 
         found = template_finding(

@@ -14,6 +14,7 @@ from conftest import FINISH, FLOWS, GOODBYE, lint_doc
 from test_cli import run
 
 from flowctl.engine.extends import Found, Missing, TemplateRef
+from flowctl.engine.library import FileLibrary
 from flowctl.engine.lint import check, format_text, lint_paths
 from flowctl.engine.load import load_bytes, load_path
 
@@ -373,6 +374,17 @@ def test_lint_resolved_takes_one_file_and_templates_from_another_folder(tmp_path
     assert out == (f"{flow}:2:14: FL701 Unknown template `clinic_desk` - at `$.extends`\n")
     code, out, _ = run("lint", str(flow), "--templates", str(FLOWS / "templates"))
     assert (code, out) == (0, "")
+
+
+def test_a_folder_serves_the_flows_on_its_templates_and_no_template(folder: Path) -> None:
+    """A template left among the flows (not in templates/) is passed over, not served."""
+    (folder / "desk.json").write_text((folder / "templates" / "desk.json").read_text())
+    doc = {"extends": "desk", "variables": {"company": {"default": "Acme"}}}
+    (folder / "acme.json").write_text(json.dumps(doc))
+    library = FileLibrary.load(folder)
+    [served] = library.served()
+    assert (served.flow_id, served.tenant_id) == ("acme", "acme")
+    assert [s.name for s in served.compiled.flow.agents] == ["Main", "Billing", "Goodbye"]
 
 
 def test_graph_refuses_a_template() -> None:

@@ -72,6 +72,8 @@ def test_flowctl_store_keys_never_import_livekit_or_the_web_stack(tmp_path: Path
         "for args in (['store', 'init'], ['tenants', 'create', 'acme'],\n"
         "             ['tenants', 'policy', 'acme', '--allow-transfer', 'tel:+15555550100'],\n"
         "             ['store', 'push', 'flows/clinic.json', '--publish'], ['store', 'list'],\n"
+        "             ['store', 'templates', 'push', 'flows/templates/clinic_desk.json'],\n"
+        "             ['store', 'templates', 'list'], ['store', 'templates', 'usage'],\n"
         "             ['store', 'show', 'clinic'], ['store', 'diff', 'clinic', '1'],\n"
         "             ['tenants', 'list'], ['sessions', 'list'],\n"
         "             ['keys', 'create', '--role', 'viewer'], ['keys', 'list'], ['serve', '--help']):\n"

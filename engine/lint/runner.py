@@ -248,7 +248,7 @@ def lint_paths(
         outcomes = _lint_chunk(files, selection, boundary, folders)
     else:
         outcomes = _lint_in_processes(files, selection, jobs, boundary, folders)
-    reported: set[tuple[str, int, int, str, str]] = set()
+    reported: dict[Reported, str] = {}
     for path, outcome in zip(files, outcomes, strict=True):
         if isinstance(outcome, str):
             result.errors.append(outcome)
@@ -259,17 +259,19 @@ def lint_paths(
     return result
 
 
-def _once(
-    filename: str, found: list[Located], reported: set[tuple[str, int, int, str, str]]
-) -> list[Located]:
-    """``found`` (a file's findings) without those reported already for another file:
-    the same finding, at the same place in the same template."""
+# A finding as it reads: the file it is in, row, column, code and text.
+Reported = tuple[str, int, int, str, str]
+
+
+def _once(filename: str, found: list[Located], reported: dict[Reported, str]) -> list[Located]:
+    """``found`` (a file's findings) without those reported already for another file
+    (``reported``: each finding, and the file linted when it was): the same finding,
+    at the same place in the same template."""
     kept = []
     for x in found:
         where = os.path.normpath(x.filename or filename)
         key = (where, x.span.row, x.span.column, x.finding.code, x.finding.text)
-        if key not in reported:
-            reported.add(key)
+        if reported.setdefault(key, filename) == filename:
             kept.append(x)
     return kept
 
