@@ -413,13 +413,13 @@ class _Chain:
                 value[field], origins.children[field] = kept, node
             self._unknown_removals(names, gone, (field,), kind, template, k, value.get(field))
         variables = value.get("variables")
+        held = variables if isinstance(variables, dict) else {}
+        if removal.variables and held:
+            gone = set(removal.variables)
+            value["variables"] = {n: v for n, v in held.items() if n not in gone}
         for i, name in enumerate(removal.variables):
-            if isinstance(variables, dict) and name in variables:
-                variables = {n: v for n, v in variables.items() if n != name}
-                value["variables"] = variables
-            else:
-                known = list(variables) if isinstance(variables, dict) else []
-                self._unknown(("remove", "variables", i), "variable", name, template, k, known)
+            if name not in held:
+                self._unknown(("remove", "variables", i), "variable", name, template, k, list(held))
         if removal.edges:
             self._remove_edges(value, origins, removal.edges, template, k)
         return value, origins
@@ -443,16 +443,20 @@ class _Chain:
         for state_name, edges in removal.items():
             if state_name not in index:
                 at: Path = ("remove", "edges", state_name)
-                self._unknown(at, "state", state_name, template, k, list(index), at_key=True)
+                known = list(index)
+                self._unknown(
+                    at, "state", state_name, template, k, known, at_key=True, where=" with edges"
+                )
                 continue
             assert isinstance(agents, list)
             i = index[state_name]
-            state = dict(agents[i])
             state_node = node.child(i)
-            kept, edges_node, gone = _without(state.get("edges"), state_node.child("edges"), edges)
-            state["edges"] = kept
-            agents[i] = state
-            node.children[i] = Origins(*state_node.at, {**state_node.children, "edges": edges_node})
+            held = agents[i].get("edges")
+            kept, edges_node, gone = _without(held, state_node.child("edges"), edges)
+            if isinstance(held, list):  # a state with no edges keeps none
+                agents[i] = {**agents[i], "edges": kept}
+                children = {**state_node.children, "edges": edges_node}
+                node.children[i] = Origins(*state_node.at, children)
             self._unknown_removals(
                 edges, gone, ("edges", state_name), "edge", template, k, kept, owner=state_name
             )
@@ -484,11 +488,12 @@ class _Chain:
         *,
         at_key: bool = False,
         owner: str | None = None,
+        where: str = "",
     ) -> None:
         from flowctl.engine.findings import did_you_mean
         from flowctl.engine.lint.registry import RULES, code_of, violation
 
-        where = f" in state `{owner}`" if owner else ""
+        where = f" in state `{owner}`" if owner else where
         v = violation(
             path,
             at_key=at_key,

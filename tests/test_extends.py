@@ -132,6 +132,25 @@ def test_remove_takes_parts_out_and_removing_then_defining_replaces_whole() -> N
     assert flow["tools"] == [doc["tools"][0]]  # not merged with the template's
 
 
+def test_a_removal_of_what_the_template_does_not_hold_is_named_where_it_is_written() -> None:
+    doc = {
+        "extends": "desk",
+        "variables": {"company": {"default": "Acme"}},
+        "remove": {"variables": ["compny"], "edges": {"Goodbye": ["finish"], "Billng": ["x"]}},
+    }
+    data = json.dumps(doc, indent=2).encode()
+    loaded = load_bytes(data, "f.json", templates=Templates(desk=DESK))
+    assert loaded.flow is not None  # Goodbye, which has no edges, keeps none
+    assert [f"{s.row}:{s.column} {f.code} {f.text}" for f, _, s in _placed(loaded)] == [
+        "10:7 FL704 Template `desk` has no variable `compny` to remove; did you mean "
+        "`company`? - at `$.remove.variables[0]`",
+        "14:9 FL704 Template `desk` has no edge `finish` in state `Goodbye` to remove - at "
+        "`$.remove.edges.Goodbye[0]`",
+        "16:7 FL704 Template `desk` has no state `Billng` with edges to remove; did you mean "
+        "`Billing`? - at `$.remove.edges.Billng`",
+    ]
+
+
 def test_a_tool_of_another_kind_replaces_the_templates_and_null_clears_a_field() -> None:
     doc = {
         "extends": "desk",
