@@ -25,8 +25,10 @@ column, that wrote the part it is about: the template's, or the flow's own.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -206,20 +208,36 @@ def resolve(
     its abstract parts stand in (:data:`STAND_IN`) so what it defines can be checked.
     ``optional``: a template that is not found is no problem (a seed-001 config's
     ``template_id`` extends a template only where there is one)."""
-    out = _Chain(source, raw)
-    out.check_head(0)
-    out.walk(lookup, optional=optional)
-    if out.failed:
-        return Resolution(None, None, Origins(0, ()), out.sources(), out.findings)
-    value, origins = out.merge()
-    value = {**{k: value[k] for k in _ORDER if k in value}, **value}  # as a flow is written
-    checked = value
-    if is_template(raw):
-        checked, origins = out.stand_ins(value, origins)
-    else:
-        out.check_abstract(value)
-    pin = out.docs[1].ref if len(out.docs) > 1 else None
-    return Resolution(value, checked, origins, out.sources(), out.findings, pin)
+    with _gc_paused():
+        out = _Chain(source, raw)
+        out.check_head(0)
+        out.walk(lookup, optional=optional)
+        if out.failed:
+            return Resolution(None, None, Origins(0, ()), out.sources(), out.findings)
+        value, origins = out.merge()
+        value = {**{k: value[k] for k in _ORDER if k in value}, **value}  # as flows are written
+        checked = value
+        if is_template(raw):
+            checked, origins = out.stand_ins(value, origins)
+        else:
+            out.check_abstract(value)
+        pin = out.docs[1].ref if len(out.docs) > 1 else None
+        return Resolution(value, checked, origins, out.sources(), out.findings, pin)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Merging allocates many small, acyclic objects (the documents' copies, their
+    origins); the cyclic collector finds nothing to free in them, and on a wide chain
+    its passes over the growing heap cost more than the merge (as lint's do,
+    ``flowctl.engine.lint.runner``). Reference counting still frees everything."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def template_finding(
