@@ -11,7 +11,14 @@ from msgspec import UNSET, Meta, UnsetType
 
 from flowctl.engine.boundary import CatalogEntry, TenantPolicy
 from flowctl.engine.spec import Parameter
-from flowctl.engine.store import ApiKey, SessionEvent, SessionInfo, StoredFinding, Webhook
+from flowctl.engine.store import (
+    ApiKey,
+    SessionEvent,
+    SessionInfo,
+    StoredFinding,
+    TemplateRef,
+    Webhook,
+)
 
 __all__ = [
     "ActiveSessions",
@@ -85,6 +92,8 @@ class FlowVersionView(_View, frozen=True):
     warnings: int
     findings: list[StoredFinding]
     document: dict[str, Any]
+    # the template version the document was resolved against when pushed (None: none)
+    template: TemplateRef | None = None
 
 
 class Pushed(_View, frozen=True):

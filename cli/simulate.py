@@ -19,7 +19,13 @@ import click
 from flowctl.cli.check import compiled
 from flowctl.cli.exits import EXIT_FINDINGS, EXIT_INTERRUPTED, Failure
 from flowctl.cli.simulate_store import RecordTo, record_to, replay_session, with_record
-from flowctl.cli.store_common import format_option, read_catalog, store_option, tools_option
+from flowctl.cli.store_common import (
+    format_option,
+    read_catalog,
+    store_option,
+    templates_option,
+    tools_option,
+)
 
 if TYPE_CHECKING:
     from flowctl.engine.compile import CompiledFlow
@@ -99,6 +105,7 @@ __all__ = ["simulate", "styled"]
 )
 @format_option
 @tools_option
+@templates_option
 def simulate(
     flow: Path | None,
     scenario_file: Path | None,
@@ -118,6 +125,7 @@ def simulate(
     tenant: str | None,
     fmt: str,
     tools_path: Path | None,
+    templates_dirs: tuple[Path, ...],
 ) -> None:
     """Dry-run FLOW through the real LiveKit agent, text only and offline.
 
@@ -166,7 +174,7 @@ def simulate(
     turn_timeout = timeout or (60.0 if (model or "").startswith("openai:") else 10.0)
     catalog = read_catalog(tools_path)
     to = record_to(record, url, tenant, catalog)
-    machine = compiled(flow, "simulate it", catalog)
+    machine = compiled(flow, "simulate it", catalog, templates=templates_dirs)
     values = parsed(variables, machine)
     # Only a real model grades the flow's rubric; the stand-ins leave it not graded.
     grade = (model or "").startswith("openai:")

@@ -23,6 +23,7 @@ from flowctl.cli.store_common import (
     read_catalog,
     remember_store,
     store_hints,
+    templates_option,
     tools_option,
 )
 from flowctl.engine.defaults import LEASE_SECONDS
@@ -35,6 +36,7 @@ _LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = metrics_options(command)
     command = tools_option(command)
+    command = templates_option(command)
     command = click.option(
         "--log-level",
         type=click.Choice(_LOG_LEVELS, case_sensitive=False),
@@ -118,6 +120,7 @@ def _serve(
     agent_name: str,
     log_level: str,
     tools_path: Path | None,
+    templates_dirs: tuple[Path, ...],
     lease_seconds: float,
     metrics_port: int | None,
     metrics_host: str,
@@ -139,6 +142,7 @@ def _serve(
             log_level,
             tools_path,
             dev=dev,
+            templates_dirs=templates_dirs,
             lease_seconds=lease_seconds,
             metrics_dir=metrics_dir,
             metrics_host=metrics_host,
@@ -157,6 +161,7 @@ def _run(
     tools_path: Path | None,
     *,
     dev: bool,
+    templates_dirs: tuple[Path, ...] = (),
     lease_seconds: float,
     metrics_dir: str,
     metrics_host: str,
@@ -171,6 +176,7 @@ def _run(
         agent_name=agent_name,
         store_url=store_url or "",
         tools_path=str(tools_path.resolve()) if tools_path is not None else "",
+        templates_dirs=tuple(str(d.resolve()) for d in templates_dirs),
         lease_seconds=lease_seconds,
         metrics_dir=metrics_dir,
     )

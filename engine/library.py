@@ -181,29 +181,35 @@ class FileLibrary:
         tenants_dir: FsPath | None = None,
         *,
         tools: ToolCatalog | None = None,
+        templates: Sequence[FsPath] = (),
     ) -> FileLibrary:
         """Read the folder (see ``flowctl.engine.tenants.load_catalog``), then lint and compile
         every flow a tenant owns, as the operator's own flows (``tools``: the operator's
-        catalog, which their catalog tools name). Raises ``TenantError`` for tenant files
-        that cannot be used, :class:`FlowInvalidError` listing every error-level finding
-        of every flow."""
+        catalog, which their catalog tools name; ``templates``: the folders of the
+        templates they extend, by default ``flows_dir/templates``). Raises
+        ``TenantError`` for tenant files that cannot be used, :class:`FlowInvalidError`
+        listing every error-level finding of every flow (each in the file, a flow's or a
+        template's, that causes it)."""
         from flowctl.engine.lint import check
         from flowctl.engine.load import load_path
+        from flowctl.engine.template_files import TemplateFolders
 
         boundary = OPERATOR.with_catalog(tools)
-        catalog = load_catalog(flows_dir, tenants_dir)
+        lookup = TemplateFolders(templates or [flows_dir / "templates"])
+        catalog = load_catalog(flows_dir, tenants_dir, templates=lookup)
         flows: dict[str, ServedFlow] = {}
         problems: list[str] = []
         for entry in catalog.flows.values():
             if entry.tenant_id is None or entry.location is None:
                 continue
-            loaded = load_path(FsPath(entry.location))  # read by load_catalog a moment ago
+            # read by load_catalog a moment ago
+            loaded = load_path(FsPath(entry.location), templates=lookup)
             errors = [
                 x for x in check(loaded, boundary=boundary) if x.rule.severity is Severity.ERROR
             ]
             if errors or loaded.flow is None:
                 problems.extend(
-                    f"{loaded.filename}:{x.span.row}:{x.span.column}: "
+                    f"{x.filename or loaded.filename}:{x.span.row}:{x.span.column}: "
                     f"{x.finding.code} {x.finding.text}"
                     for x in errors
                 )

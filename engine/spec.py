@@ -29,7 +29,9 @@ from flowctl.engine.builtins import BUILTIN_TOOLS, BuiltinName
 __all__ = [
     "BUILTIN_TOOLS",
     "FIELD_TYPES",
+    "TEMPLATE_ID",
     "VARIABLE_TYPES",
+    "Abstract",
     "BuiltinTool",
     "CatalogTool",
     "Constraints",
@@ -55,11 +57,13 @@ __all__ = [
     "Parameter",
     "PromptConfig",
     "PythonTool",
+    "Removal",
     "STTConfig",
     "SchemaConfig",
     "SingleAgentConfig",
     "State",
     "TTSConfig",
+    "Template",
     "TenantConfig",
     "Tool",
     "TracingConfig",
@@ -792,13 +796,69 @@ class Flow(_Spec, kw_only=True, frozen=True):
     ] = None
 
 
+# --- templates: what a flow extends (flowctl.engine.extends) -------------------------
+
+# A template's id names a file (`templates/<id>.json`) and a row of the store: plain,
+# with no path separator, so no `extends` can reach outside the templates it may use.
+TEMPLATE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+TemplateId = Annotated[str, Meta(pattern=TEMPLATE_ID)]
+
+
+class Removal(_Spec, frozen=True):
+    """What an extending document takes out of its template, by name, before its own
+    definitions are merged in (removing a part and defining it again replaces it
+    whole, instead of merging into it)."""
+
+    agents: Annotated[list[Name], _doc("States to remove (with the edges into them).")] = []
+    edges: Annotated[
+        dict[str, list[Name]], _doc("Edges to remove: state name to the names of its edges.")
+    ] = {}
+    tools: Annotated[list[Name], _doc("Tool definitions to remove.")] = []
+    global_edges: Annotated[list[Name], _doc("Global edges to remove.")] = []
+    variables: Annotated[list[Name], _doc("Variables to remove.")] = []
+
+
+class Abstract(_Spec, frozen=True):
+    """The parts a template leaves to its extensions, each with what it is for: states
+    its edges lead to, tools its states use, variables whose value each extension
+    gives. A flow that extends the template must define every one (FL704)."""
+
+    agents: Annotated[
+        dict[Name, Text], _doc("States an extension must define: name to what the state does.")
+    ] = {}
+    tools: Annotated[
+        dict[Name, Text], _doc("Tools an extension must define: name to what the tool does.")
+    ] = {}
+    variables: Annotated[
+        dict[Name, Text],
+        _doc(
+            "Variables the template declares (in `variables`) whose value an extension "
+            "gives (a `default`, or `input`): name to what it holds."
+        ),
+    ] = {}
+
+
+class Template(_Spec, kw_only=True, frozen=True):
+    """What a template document holds besides the flow fields it shares with the flows
+    that extend it (every one optional in a template, `agents` too): its id, what it
+    leaves abstract, and what it itself extends and removes."""
+
+    template_id: Annotated[TemplateId, _doc("The template's id: what `extends` names.")]
+    abstract: Annotated[Abstract | None, _doc("What an extension must define.")] = None
+    extends: Annotated[TemplateId | None, _doc("The template this one extends.")] = None
+    remove: Annotated[Removal | None, _doc("What to take out of the template it extends.")] = None
+
+
 # --- seed 001: a single-agent configuration ------------------------------------------
 
 
 class PromptConfig(_Spec, frozen=True):
     instructions: Text
     dynamic_vars: dict[str, Any] = {}
-    template_id: str | None = None
+    template_id: Annotated[
+        str | None,
+        _doc("A template the agent extends, when there is one of this id (see `extends`)."),
+    ] = None
     on_enter_prompt: Text | None = None
 
 
@@ -894,4 +954,5 @@ SEED001_PATHS: tuple[tuple[tuple[str | int, ...], tuple[str | int, ...]], ...] =
     (("customer_id",), ("tenant_config", "tenant_id")),
     (("flow_id",), ("agent_id",)),
     (("enabled",), ("enabled",)),
+    (("extends",), ("prompt_config", "template_id")),
 )

@@ -32,7 +32,7 @@ def test_lint_example_flows_is_clean() -> None:
     code, out, err = run("lint", str(FLOWS))
     assert code == 0
     assert out == ""
-    assert err == "All checks passed (10 files).\n"
+    assert err == "All checks passed (13 files).\n"  # 12 flows and a template
 
 
 def test_lint_skips_files_that_are_not_flows_by_content(tmp_path: Path) -> None:
@@ -247,8 +247,8 @@ def test_rules_lists_the_catalogue() -> None:
     )
     # 59 before issue 14, which added FL111-FL113, FL206, FL207, FL309-FL311, FL408, FL409;
     # issue 15 added FL410, issue 17 FL010-FL014 (providers) and FL114, FL115 (sessions),
-    # issue 18 FL312, FL313 (memory)
-    assert len(lines) == 79
+    # issue 18 FL312, FL313 (memory) and FL701-FL705 (templates)
+    assert len(lines) == 84
 
 
 def test_rules_shows_one_rule_by_code_or_name() -> None:

@@ -72,6 +72,8 @@ def test_flowctl_store_keys_never_import_livekit_or_the_web_stack(tmp_path: Path
         "for args in (['store', 'init'], ['tenants', 'create', 'acme'],\n"
         "             ['tenants', 'policy', 'acme', '--allow-transfer', 'tel:+15555550100'],\n"
         "             ['store', 'push', 'flows/clinic.json', '--publish'], ['store', 'list'],\n"
+        "             ['store', 'templates', 'push', 'flows/templates/clinic_desk.json'],\n"
+        "             ['store', 'templates', 'list'], ['store', 'templates', 'usage'],\n"
         "             ['store', 'show', 'clinic'], ['store', 'diff', 'clinic', '1'],\n"
         "             ['tenants', 'list'], ['sessions', 'list'],\n"
         "             ['keys', 'create', '--role', 'viewer'], ['keys', 'list'], ['serve', '--help']):\n"
@@ -106,6 +108,13 @@ def test_public_surface_of_engine_store() -> None:
         "SessionInfo",
         "Store",
         "StoredFinding",
+        "TemplateInfo",
+        "TemplatePushResult",
+        "TemplateRef",
+        "TemplateShelf",
+        "TemplateUse",
+        "TemplateVersion",
+        "TemplateVersionInfo",
         "Tenant",
         "TenantStore",
         "Turn",
@@ -159,7 +168,9 @@ def test_public_surface_of_engine_spec() -> None:
     assert flowctl.engine.spec.__all__ == [
         "BUILTIN_TOOLS",
         "FIELD_TYPES",
+        "TEMPLATE_ID",
         "VARIABLE_TYPES",
+        "Abstract",
         "BuiltinTool",
         "CatalogTool",
         "Constraints",
@@ -185,11 +196,13 @@ def test_public_surface_of_engine_spec() -> None:
         "Parameter",
         "PromptConfig",
         "PythonTool",
+        "Removal",
         "STTConfig",
         "SchemaConfig",
         "SingleAgentConfig",
         "State",
         "TTSConfig",
+        "Template",
         "TenantConfig",
         "Tool",
         "TracingConfig",

@@ -10,13 +10,25 @@ from typing import Any
 import pgkit
 import pytest
 from click.testing import CliRunner
-from storekit import EXAMPLE_POLICY, Clock, flow_doc, opened, store_url
+from storekit import (
+    EXAMPLE_POLICY,
+    Clock,
+    extending_doc,
+    flow_doc,
+    opened,
+    store_url,
+    template_doc,
+)
 
 from flowctl.cli.main import cli
 from flowctl.engine.boundary import TenantPolicy
 from flowctl.engine.runtime import Entered
 from flowctl.engine.store import Remembered, Store, Turn
-from flowctl.engine.store.documents import push_document
+from flowctl.engine.store.documents import (
+    push_document,
+    push_shared_template,
+    push_template_document,
+)
 
 
 async def _fill(s: Store) -> None:
@@ -37,6 +49,13 @@ async def _fill(s: Store) -> None:
     await acme.rollback("clinic", actor="cy")
     await push_document(acme, flow_doc("junk"), actor="bo")
     await acme.delete("junk", actor="bo")
+    # a template of the tenant's and one of the operator's, and a flow on each
+    await push_shared_template(s.shared_templates(), template_doc("base"), actor="ana")
+    await s.shared_templates().publish_template("base", 1, actor="ana")
+    await push_template_document(acme, template_doc("desk"), actor="bo")
+    await acme.publish_template("desk", 1, actor="bo")
+    await push_document(acme, extending_doc("front", template="base"), actor="bo")
+    await push_document(acme, extending_doc("back", template="desk"), actor="bo")
     await acme.set_secret("CRM_TOKEN", "s3cret", actor="ana")
     await acme.create_key("developer", actor="ana", name="ci")
     await acme.create_webhook("https://hooks.acme.example/calls", ["*"], actor="ana")
@@ -73,6 +92,11 @@ async def _everything(s: Store) -> dict[str, Any]:
             "webhooks": await t.webhooks(),
             "deliveries": await t.deliveries(),
             "memories": await t.memories(),
+            "templates": await t.templates(),
+            "template versions": [
+                await t.template(i.template_id, 1, shared=i.shared) for i in await t.templates()
+            ],
+            "template usage": await t.template_usage(),
         }
     return out
 
@@ -102,11 +126,12 @@ def test_copy_to_postgresql_and_back_keeps_everything(tmp_path: Path, pg: str) -
     before = asyncio.run(fill())
     assert _copy(first, pg) == (
         0,
-        f"Copied 37 rows from {first} to {pg}; verified\n",
-        "  tenants: 2 rows\n  flows: 2 rows\n  flow_versions: 4 rows\n  publications: 3 rows\n"
+        f"Copied 51 rows from {first} to {pg}; verified\n",
+        "  tenants: 2 rows\n  flows: 4 rows\n  flow_versions: 6 rows\n  publications: 3 rows\n"
         "  sessions: 2 rows\n  session_events: 2 rows\n  callbacks: 1 row\n"
-        "  audit: 13 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
-        "  webhook_deliveries: 4 rows\n  caller_memory: 1 row\n",
+        "  audit: 19 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
+        "  webhook_deliveries: 4 rows\n  caller_memory: 1 row\n  templates: 2 rows\n"
+        "  template_versions: 2 rows\n",
     )
     assert _copy(pg, back)[0] == 0
 

@@ -98,7 +98,7 @@ def test_worker_runs_the_server_with_the_agent_name(
     assert code == 0, err
     assert out == ""
     assert err == (
-        f"flowctl worker: 10 flows of 3 tenants from {FLOWS}, "
+        f"flowctl worker: 12 flows of 4 tenants from {FLOWS}, "
         "for jobs dispatched to `support-agent`\n"
     )
     [(server, options)] = ran

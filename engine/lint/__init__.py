@@ -1,4 +1,4 @@
-"""``flowctl lint``: the rule catalogue (FL0xx-FL6xx) and the means to run it.
+"""``flowctl lint``: the rule catalogue (FL0xx-FL7xx) and the means to run it.
 
 ``RULES`` maps codes to rules in order (``registry``); importing this package binds each
 rule to its check.
@@ -56,6 +56,11 @@ del memory
 from flowctl.engine.lint import sessions  # noqa: E402
 
 del sessions
+
+# Issue 18's template rules (FL701-FL705).
+from flowctl.engine.lint import inheritance  # noqa: E402
+
+del inheritance
 
 __all__ = [
     "RULES",

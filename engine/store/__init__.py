@@ -7,6 +7,7 @@ small protocols.
 callbacks goes through such a handle, so it can only touch that tenant's rows. Another
 tenant's flow or session is :class:`NotFound`, worded exactly as one that does not
 exist. The one read across tenants is the admin listing, :meth:`Store.list_tenants`;
+every tenant reads the operator's shared templates beside its own;
 the writes across tenants are a worker's: renewing the leases of the sessions it runs,
 whoever's they are (:meth:`Store.renew`), and closing those whose lease lapsed
 (:meth:`Store.reap`).
@@ -53,6 +54,12 @@ from flowctl.engine.store.records import (
     SessionInfo,
     SessionStart,
     StoredFinding,
+    TemplateInfo,
+    TemplatePushResult,
+    TemplateRef,
+    TemplateUse,
+    TemplateVersion,
+    TemplateVersionInfo,
     Tenant,
     TenantSettings,
     Version,
@@ -88,6 +95,13 @@ __all__ = [
     "SessionInfo",
     "Store",
     "StoredFinding",
+    "TemplateInfo",
+    "TemplatePushResult",
+    "TemplateRef",
+    "TemplateShelf",
+    "TemplateUse",
+    "TemplateVersion",
+    "TemplateVersionInfo",
     "Tenant",
     "TenantStore",
     "Turn",
@@ -183,6 +197,43 @@ class TenantStore(Protocol):
         ...
 
     async def history(self, flow_id: str) -> list[Publication]: ...
+
+    # --- templates (flowctl.engine.extends; flowctl.engine.store.sql.templates) -----------
+    async def push_template(self, prepared: Prepared, *, actor: str) -> TemplatePushResult:
+        """Store a prepared template (``documents.push_template_document``) as the
+        tenant's own template's next version; the same content (and pinned template)
+        again is the version it already is (``created=False``). Counts against the
+        tenant's quotas as a flow version does."""
+        ...
+
+    async def publish_template(self, template_id: str, version: int, *, actor: str) -> TemplateInfo:
+        """Make ``version`` (lint-clean only) of the tenant's own template the one flows
+        pushed from now on are resolved against; flows pushed before keep theirs."""
+        ...
+
+    async def templates(self) -> list[TemplateInfo]:
+        """The templates the tenant's flows may extend: its own, then the operator's
+        shared ones (``shared``)."""
+        ...
+
+    async def template_versions(
+        self, template_id: str, *, shared: bool = False
+    ) -> list[TemplateVersionInfo]:
+        """Every version of the tenant's own template (``shared``: of the operator's)."""
+        ...
+
+    async def template(
+        self, template_id: str, version: int | None = None, *, shared: bool = False
+    ) -> TemplateVersion:
+        """One version of the tenant's own template (``shared``: of the operator's) with
+        its document; None: the published one."""
+        ...
+
+    async def template_usage(self) -> list[TemplateUse]:
+        """Every version of the tenant's flows that extends a template, with the
+        template version it pinned, by flow and version."""
+        ...
+
     async def disable(self, flow_id: str, *, actor: str) -> FlowInfo:
         """Route no job to the flow (whatever is published) until :meth:`enable`; a job
         naming it is refused as disabled. Running sessions go on."""
@@ -343,6 +394,29 @@ class TenantStore(Protocol):
     async def revoke_key(self, key_id: str, *, actor: str) -> ApiKey: ...
 
 
+class TemplateShelf(Protocol):
+    """The operator's shared templates (``Store.shared_templates()``): every tenant's
+    flows may extend them; only the operator writes them. Versioned and published as
+    a tenant's own are (:class:`TenantStore`'s template methods)."""
+
+    @property
+    def shared(self) -> bool: ...
+
+    async def push_template(self, prepared: Prepared, *, actor: str) -> TemplatePushResult:
+        """Store a prepared template (``documents.push_shared_template``) as its next
+        version."""
+        ...
+
+    async def publish_template(
+        self, template_id: str, version: int, *, actor: str
+    ) -> TemplateInfo: ...
+    async def templates(self) -> list[TemplateInfo]: ...
+    async def template_versions(self, template_id: str) -> list[TemplateVersionInfo]: ...
+    async def template(self, template_id: str, version: int | None = None) -> TemplateVersion:
+        """One version with its document; None: the published one."""
+        ...
+
+
 class Store(Protocol):
     """The database. ``migrated`` is ``(from, to)`` when opening applied migrations;
     ``schema_version`` is the backend's schema version; ``url`` never shows a password."""
@@ -360,6 +434,10 @@ class Store(Protocol):
 
     async def list_tenants(self) -> list[Tenant]:
         """The admin listing: the only read across tenants."""
+        ...
+
+    def shared_templates(self) -> TemplateShelf:
+        """The operator's shared templates, to push, publish and read."""
         ...
 
     async def authenticate(self, key: str) -> ApiKey | None:

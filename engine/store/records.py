@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict
 import msgspec
 
 from flowctl.engine.boundary import TenantPolicy
+from flowctl.engine.extends import TemplateRef
 from flowctl.engine.store.errors import StoreError
 
 __all__ = [
@@ -38,6 +39,12 @@ __all__ = [
     "SessionInfo",
     "SessionStart",
     "StoredFinding",
+    "TemplateInfo",
+    "TemplatePushResult",
+    "TemplateRef",
+    "TemplateUse",
+    "TemplateVersion",
+    "TemplateVersionInfo",
     "Tenant",
     "TenantSettings",
     "Version",
@@ -105,14 +112,18 @@ class SecretInfo(_Record, kw_only=True, frozen=True):
     updated_by: str
 
 
-class StoredFinding(_Record, kw_only=True, frozen=True):
-    """A lint finding as kept with a version: enough to print it without the rules."""
+class StoredFinding(_Record, kw_only=True, frozen=True, omit_defaults=True):
+    """A lint finding as kept with a version: enough to print it without the rules.
+    ``file`` names the template version it is in (``shared:clinic_desk@v2``), when
+    what it is about was written there; None (left out of its JSON): the version's own
+    document."""
 
     code: str
     severity: Literal["error", "warning"]
     message: str  # with its path, as `flowctl lint` prints it
     row: int
     column: int
+    file: str | None = None
 
 
 # What a move of the published pointer expects to be published now (its optimistic
@@ -128,11 +139,14 @@ def version_name(version: int | None) -> str:
 class VersionInfo(_Record, kw_only=True, frozen=True):
     flow_id: str
     version: int
-    hash: str  # sha256 of the document's canonical form, see documents.canonical
+    hash: str  # sha256 of the document's canonical form (and its template's), documents.py
     author: str
     created_at: float
     errors: int  # error-level findings: a version with any cannot be published
     warnings: int
+    # The template version the document was resolved against when pushed (None: it
+    # extends none): what the version runs, whatever that template publishes later.
+    template: TemplateRef | None = None
 
 
 class Version(VersionInfo, kw_only=True, frozen=True):
@@ -140,6 +154,62 @@ class Version(VersionInfo, kw_only=True, frozen=True):
 
     document: str
     findings: list[StoredFinding] = []
+
+
+class TemplateInfo(_Record, kw_only=True, frozen=True):
+    """A template: the tenant's own, or the operator's (``shared``), with its latest
+    version and the published one, which flows pushed from now on are resolved
+    against."""
+
+    template_id: str
+    shared: bool = False
+    latest: int
+    published: int | None = None
+    published_at: float | None = None
+    created_at: float
+
+
+class TemplateVersionInfo(_Record, kw_only=True, frozen=True):
+    """A template version; ``template``: the template version it extends, pinned when
+    it was pushed."""
+
+    template_id: str
+    shared: bool = False
+    version: int
+    hash: str
+    author: str
+    created_at: float
+    errors: int  # error-level findings (linted as a template): it cannot be published
+    warnings: int
+    template: TemplateRef | None = None
+
+    @property
+    def ref(self) -> TemplateRef:
+        return TemplateRef(template_id=self.template_id, version=self.version, shared=self.shared)
+
+
+class TemplateVersion(TemplateVersionInfo, kw_only=True, frozen=True):
+    """A template version with its document (as pushed) and its lint findings."""
+
+    document: str
+    findings: list[StoredFinding] = []
+
+
+class TemplatePushResult(_Record, kw_only=True, frozen=True):
+    """``created`` is False when the document (and what it extends) is a version already."""
+
+    version: TemplateVersionInfo
+    created: bool
+
+
+class TemplateUse(_Record, kw_only=True, frozen=True):
+    """A version of one of the tenant's flows and the template version it runs on;
+    ``published``: it is the flow's published version."""
+
+    flow_id: str
+    version: int
+    published: bool
+    template: TemplateRef
 
 
 class PushResult(_Record, kw_only=True, frozen=True):

@@ -236,5 +236,42 @@ _V3_EVALUATION = [
 ]
 
 
-MIGRATIONS: list[list[str]] = [_V1, _V2_MEMORY, _V3_EVALUATION]
+_V4_TEMPLATES = [
+    # As SQLite's _V8_TEMPLATES: templates versioned as flows are, a tenant's own
+    # (`owner`: its id) or the operator's shared ones (`owner` ''), and the template
+    # version each flow version was resolved against.
+    """CREATE TABLE templates (
+        owner TEXT COLLATE "C" NOT NULL,
+        template_id TEXT COLLATE "C" NOT NULL,
+        latest INTEGER NOT NULL DEFAULT 0,
+        published INTEGER,
+        published_at DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (owner, template_id)
+    )""",
+    """CREATE TABLE template_versions (
+        owner TEXT COLLATE "C" NOT NULL,
+        template_id TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        hash TEXT COLLATE "C" NOT NULL,
+        document TEXT COLLATE "C" NOT NULL,
+        author TEXT COLLATE "C" NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        findings TEXT COLLATE "C" NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        template TEXT COLLATE "C",
+        PRIMARY KEY (owner, template_id, version),
+        UNIQUE (owner, template_id, hash),
+        FOREIGN KEY (owner, template_id) REFERENCES templates (owner, template_id)
+    )""",
+    """CREATE FUNCTION flowctl_template_versions_immutable() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'template versions are immutable'; END $$""",
+    """CREATE TRIGGER template_versions_never_change BEFORE UPDATE OR DELETE
+    ON template_versions FOR EACH ROW EXECUTE FUNCTION flowctl_template_versions_immutable()""",
+    'ALTER TABLE flow_versions ADD COLUMN template TEXT COLLATE "C"',
+]
+
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_MEMORY, _V3_EVALUATION, _V4_TEMPLATES]
 LATEST = len(MIGRATIONS)

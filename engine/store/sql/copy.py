@@ -39,6 +39,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "webhooks": ("tenant_id", "webhook_id"),
     "webhook_deliveries": ("tenant_id", "delivery_id"),
     "caller_memory": ("tenant_id", "caller"),
+    "templates": ("owner", "template_id"),
+    "template_versions": ("owner", "template_id", "version"),
 }
 PAGE = 2000
 

@@ -31,6 +31,8 @@ from flowctl.engine.store.sql.keys import authenticate
 from flowctl.engine.store.sql.memory import check_memory_days
 from flowctl.engine.store.sql.outbox import claim, finish
 from flowctl.engine.store.sql.part import Shared
+from flowctl.engine.store.sql.templates import SHARED
+from flowctl.engine.store.sql.templates import TemplateShelf as SharedShelf
 from flowctl.engine.store.sql.tenant import (
     TENANT_COLUMNS,
     SQLTenantStore,
@@ -40,7 +42,7 @@ from flowctl.engine.store.sql.tenant import (
 )
 
 if TYPE_CHECKING:
-    from flowctl.engine.store import TenantStore
+    from flowctl.engine.store import TemplateShelf, TenantStore
 
 __all__ = ["SQLStore"]
 
@@ -139,6 +141,9 @@ class SQLStore:
             f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id"
         )
         return [tenant_record(row) for row in rows]
+
+    def shared_templates(self) -> TemplateShelf:
+        return SharedShelf(SHARED, self._shared)
 
     async def authenticate(self, key: str) -> ApiKey | None:
         return await authenticate(self._shared.reader, key)

@@ -1,10 +1,11 @@
 """One tenant's handle in the store: :class:`SQLTenantStore`, the tenant's own
 settings (routing, limits, policy) and audit log here, its flows in ``flows``, its
-sessions in ``sessions`` (reaping them in ``leases``) and their callbacks in
-``callbacks``, its API keys in ``keys``, its secrets in ``secrets``, its webhooks in
-``webhooks`` and what it remembers about callers in ``memory``, each a part over
-``part.TenantPart``. Every statement names the handle's
-tenant, so no method can reach another tenant's rows.
+templates in ``templates``, its sessions in ``sessions`` (reaping them in ``leases``)
+and their callbacks in ``callbacks``, its API keys in ``keys``, its secrets in
+``secrets``, its webhooks in ``webhooks`` and what it remembers about callers in
+``memory``, each a part over ``part.TenantPart``. Every statement names the handle's
+tenant, so no method can reach another tenant's rows (the operator's shared templates
+are read, never written).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from flowctl.engine.store.sql.memory import Memory, check_memory_days
 from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
 from flowctl.engine.store.sql.secrets import Secrets
 from flowctl.engine.store.sql.sessions import Sessions
+from flowctl.engine.store.sql.templates import Templates
 from flowctl.engine.store.sql.webhooks import Webhooks
 
 __all__ = ["TENANT_COLUMNS", "SQLTenantStore", "check_policy", "check_routing", "tenant_record"]
@@ -88,7 +90,9 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, Webhooks, Memory):
+class SQLTenantStore(
+    Flows, Templates, Sessions, TenantLeases, Callbacks, Keys, Secrets, Webhooks, Memory
+):
     """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQL store."""
 
     @property

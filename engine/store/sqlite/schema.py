@@ -331,6 +331,45 @@ _V9_EVALUATION = [
     "ALTER TABLE sessions ADD COLUMN evaluation TEXT",
 ]
 
+_V10_TEMPLATES = [
+    # Templates (engine/extends.py), versioned as flows are: a tenant's own (`owner`: its
+    # id) and the operator's shared ones (`owner` ''). No foreign key to tenants: the
+    # operator's have no tenant. A version's `template` is the template version it
+    # extends, pinned at push (JSON: template_id, version, shared).
+    """CREATE TABLE templates (
+        owner TEXT NOT NULL,
+        template_id TEXT NOT NULL,
+        latest INTEGER NOT NULL DEFAULT 0,
+        published INTEGER,
+        published_at REAL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (owner, template_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE template_versions (
+        owner TEXT NOT NULL,
+        template_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        hash TEXT NOT NULL,
+        document TEXT NOT NULL,
+        author TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        findings TEXT NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        template TEXT,
+        PRIMARY KEY (owner, template_id, version),
+        UNIQUE (owner, template_id, hash),
+        FOREIGN KEY (owner, template_id) REFERENCES templates (owner, template_id)
+    )""",
+    """CREATE TRIGGER template_versions_never_change BEFORE UPDATE ON template_versions
+    BEGIN SELECT RAISE(ABORT, 'template versions are immutable'); END""",
+    """CREATE TRIGGER template_versions_never_go BEFORE DELETE ON template_versions
+    BEGIN SELECT RAISE(ABORT, 'template versions are immutable'); END""",
+    # The template version a flow version was resolved against (NULL: none), pinned at
+    # push: publishing another template version changes no flow version.
+    "ALTER TABLE flow_versions ADD COLUMN template TEXT",
+]
+
 MIGRATIONS: list[list[str]] = [
     _V1,
     _V2,
@@ -341,5 +380,6 @@ MIGRATIONS: list[list[str]] = [
     _V7_LEASES,
     _V8_MEMORY,
     _V9_EVALUATION,
+    _V10_TEMPLATES,
 ]
 LATEST = len(MIGRATIONS)
