@@ -154,10 +154,13 @@ def _deliverer(settings: Settings, store: Any) -> Deliverer | None:
         return None
     from flowctl.worker.webhooks import Deliverer
 
-    observe = None
-    if settings.metrics is not None:
-        observe = settings.metrics.webhook_attempt
-    return Deliverer(store, egress=settings.webhook_egress, observe=observe)
+    metrics = settings.metrics
+    return Deliverer(
+        store,
+        egress=settings.webhook_egress,
+        observe=metrics.webhook_attempt if metrics is not None else None,
+        lag=metrics.webhook_lag if metrics is not None else None,
+    )
 
 
 def create_app(settings: Settings) -> Litestar:

@@ -193,12 +193,11 @@ WEBHOOK_DELIVERY_SECONDS = MetricSpec(
 WEBHOOK_LAG_SECONDS = MetricSpec(
     name="flowctl_webhook_lag_seconds",
     kind="gauge",
-    help="Age of the oldest event not yet delivered, by tenant. Defined for issue 17's "
-    "webhooks; not exported yet.",
+    help="Age of the oldest event a deliverer found waiting in its last round, by tenant "
+    "(0 once none waits).",
     labels=("tenant",),
     exporter="both",
     gauge_mode="livemax",
-    pending=True,
 )
 
 CATALOG: tuple[MetricSpec, ...] = (

@@ -98,6 +98,10 @@ class Metrics:
         if outcome == "delivered":
             self.webhook_delivery_seconds.labels(tenant).observe(max(age, 0.0))
 
+    def webhook_lag(self, tenant: str, seconds: float) -> None:
+        """How far behind the tenant's webhook deliveries are (``Deliverer``'s lag)."""
+        self.webhook_lag_seconds.labels(tenant).set(seconds)
+
     def store_call(self, operation: str, seconds: float, error: BaseException | None) -> None:
         self.store_seconds.labels(operation).observe(seconds)
         if error is not None:

@@ -318,3 +318,42 @@ def test_the_docs_verification_recipe_accepts_what_the_deliverer_signs() -> None
     stale = sign("whsec_x", int(time.time()) - 301, body)
     assert scope["verified"]("whsec_x", stale, body) is False
     assert scope["verified"]("whsec_x", "garbage", body) is False
+
+
+async def test_attempts_and_lag_reach_the_metrics(store_target: Any) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from flowctl.metrics import Metrics
+
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    async with Receiver(statuses=[500]) as receiver:
+        store, clock, _ = await _subscribed(store_target, receiver)
+        deliverer = Deliverer(
+            store,
+            egress=receiver.egress,
+            clock=clock,
+            observe=metrics.webhook_attempt,
+            lag=metrics.webhook_lag,
+        )
+        try:
+            await store.tenant("acme").start_session("clinic", session_id="s1")
+            clock.now += 2
+            assert await deliverer.run_once() == 1  # HTTP 500, two seconds after the event
+            lag = registry.get_sample_value("flowctl_webhook_lag_seconds", {"tenant": "acme"})
+            assert lag == 2.0
+            clock.now += 10
+            assert await deliverer.run_once() == 1  # delivered, twelve seconds after
+            assert await deliverer.run_once() == 0  # nothing waits: no lag
+        finally:
+            await deliverer.aclose()
+            await store.close()
+
+    def attempts(outcome: str) -> float | None:
+        labels = {"tenant": "acme", "event": "call.started", "outcome": outcome}
+        return registry.get_sample_value("flowctl_webhook_deliveries_total", labels)
+
+    assert (attempts("failed"), attempts("delivered")) == (1.0, 1.0)
+    assert registry.get_sample_value("flowctl_webhook_lag_seconds", {"tenant": "acme"}) == 0.0
+    seconds = registry.get_sample_value("flowctl_webhook_delivery_seconds_sum", {"tenant": "acme"})
+    assert seconds == 12.0

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 # (tenant, event, outcome: delivered | failed | dead, seconds from the event to now)
 Observe = Callable[[str, str, str, float], None]
+# (tenant, seconds): the age of the oldest event of the tenant's this round found waiting
+Lag = Callable[[str, float], None]
 _json = msgspec.json.Encoder()
 
 
@@ -76,6 +78,7 @@ class Deliverer:
         idle: float = 1.0,
         egress: EgressPolicy | None = None,
         observe: Observe | None = None,
+        lag: Lag | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -87,6 +90,8 @@ class Deliverer:
         self.idle = idle
         self.egress = egress
         self.observe = observe
+        self.lag = lag
+        self._lagging: set[str] = set()  # tenants whose last lag reading was not zero
         self.clock = clock
         self.rng = rng or random.Random()
         self._sessions: dict[EgressPolicy, Any] = {}
@@ -105,6 +110,7 @@ class Deliverer:
         claimed: list[Outbound] = await self.store.claim_deliveries(
             holder=self.holder, limit=self.batch, lease=self.lease
         )
+        self._report_lag(claimed)
         if not claimed:
             return 0
         errors = await asyncio.gather(*(self._post(item) for item in claimed))
@@ -125,6 +131,22 @@ class Deliverer:
                 self.observe(item.tenant_id, d.event, outcome, now - d.created_at)
         await self.store.finish_deliveries(results, holder=self.holder)
         return len(claimed)
+
+    def _report_lag(self, claimed: list[Outbound]) -> None:
+        """How far behind each tenant's deliveries are: the oldest event claimed now
+        (zero for a tenant with nothing waiting any more)."""
+        if self.lag is None:
+            return
+        now = self.clock()
+        oldest: dict[str, float] = {}
+        for item in claimed:
+            age = now - item.delivery.created_at
+            oldest[item.tenant_id] = max(oldest.get(item.tenant_id, 0.0), age)
+        for tenant in self._lagging - set(oldest):
+            self.lag(tenant, 0.0)
+        for tenant, age in oldest.items():
+            self.lag(tenant, max(age, 0.0))
+        self._lagging = set(oldest)
 
     async def _post(self, item: Outbound) -> str | None:
         """One attempt: None when the receiver took it, else why not."""
