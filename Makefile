@@ -25,7 +25,7 @@ UVFLAGS ?= --quiet
 TYPECHECK := .typecheck/flowctl
 $(TYPECHECK):
 	mkdir -p $@
-	for p in engine worker cli api metrics; do ln -sfn ../../$$p $@/$$p; done
+	for p in engine worker cli api metrics console; do ln -sfn ../../$$p $@/$$p; done
 
 # Into a plain folder, not a venv: making a venv runs ensurepip, 7 s of a 14 s set-up.
 $(UV): requirements-uv.txt
@@ -41,12 +41,13 @@ $(UV): requirements-uv.txt
 # otherwise compile click, msgspec and typing_extensions again on every run (+140 ms).
 $(STAMP): pyproject.toml uv.lock $(UV)
 	$(UV) sync $(UVFLAGS) --locked --extra dev --compile-bytecode
-	$(BIN)/python -m compileall -q engine cli worker api metrics
+	$(BIN)/python -m compileall -q engine cli worker api metrics console
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/flowctl lint flows/
 	$(BIN)/flowctl simulate flows/clinic.json --scenario flows/clinic.scenarios.json
+	$(BIN)/flowctl simulate flows/clinic.memory.scenarios.json
 
 # .venv back to exactly the lock, whatever was installed into it by hand.
 sync: $(UV)
@@ -62,8 +63,18 @@ define checks
 	$(1)/pytest
 endef
 
+# The console's browser tests drive Debian's Chromium (Playwright's own download is
+# unreachable here); installed once where missing, quietly (we run as root on these
+# machines; elsewhere install it yourself, or the browser tests skip and say why).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@command -v chromium >/dev/null || { \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium >/dev/null; } || echo "make: no chromium; the browser tests skip" >&2
+
 # `uv sync --check` fails if .venv differs from the lock in any way (`make sync`).
-test: $(STAMP) | $(TYPECHECK)
+test: $(STAMP) | $(TYPECHECK) $(CHROMIUM)
 	$(UV) sync $(UVFLAGS) --locked --extra dev --check
 	$(call checks,$(BIN))
 
@@ -88,7 +99,7 @@ test-latest: $(UV) | $(TYPECHECK)
 	rm -rf .venv-latest
 
 bench: $(STAMP)
-	$(BIN)/python -m compileall -q engine cli worker api metrics
+	$(BIN)/python -m compileall -q engine cli worker api metrics console
 	$(BIN)/python bench/lint_bench.py
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/route_bench.py
@@ -96,8 +107,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/worker_bench.py
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/tools_bench.py
+	$(BIN)/python bench/webhooks_bench.py
 	$(BIN)/python bench/metrics_bench.py
 	$(BIN)/python bench/knowledge_bench.py
+	$(BIN)/python bench/console_bench.py
+	$(BIN)/python bench/memory_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .venv-latest build *.egg-info .pytest_cache .ruff_cache .mypy_cache .typecheck

@@ -99,6 +99,7 @@ class TenantsController(Controller):
             routing=_checked(data.routing),
             max_concurrent_sessions=data.max_concurrent_sessions,
             policy=data.policy,
+            memory_days=data.memory_days,
         )
 
     @get("/{tenant_id:str}", responses=responses(400, 401, 403, 404))
@@ -114,9 +115,9 @@ class TenantsController(Controller):
         tenant_id: TenantId,
         data: TenantUpdate,
     ) -> Tenant:
-        """Change a tenant's routing, session limit or policy: the catalog tools, egress
-        hosts and transfer destinations its flows may use, and its quotas (platform
-        admins only)."""
+        """Change a tenant's routing, session limit, policy (the catalog tools, egress
+        hosts and transfer destinations its flows may use, and its quotas) or how long
+        it keeps callers' memory (platform admins only)."""
         t = _store(request).tenant(tenant_id)
         info = await t.info()
         if data.routing is not UNSET:
@@ -128,6 +129,8 @@ class TenantsController(Controller):
             )
         if data.policy is not UNSET:
             info = await t.set_policy(data.policy, actor=caller.actor)
+        if data.memory_days is not UNSET:
+            info = await t.set_retention(memory_days=data.memory_days, actor=caller.actor)
         return info
 
     @post("/{tenant_id:str}/keys", responses=responses(400, 401, 403, 404, 413))

@@ -14,6 +14,7 @@ leave as one JSON shape (``flowctl.api.errors``).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -33,6 +34,7 @@ from flowctl.api.admin import KeysController, MiscController, TenantsController
 from flowctl.api.auth import Caller, authenticate
 from flowctl.api.body import MAX_BODY_BYTES, check_body
 from flowctl.api.callbacks import CallbacksController
+from flowctl.api.callers import CallersController
 from flowctl.api.errors import ApiError, handle_exception, responses
 from flowctl.api.flow_edits import FlowEditsController
 from flowctl.api.flows import FlowsController
@@ -43,11 +45,14 @@ from flowctl.api.routing import RoutingController, TokensController
 from flowctl.api.sessions import SessionsController
 from flowctl.api.tokens import LiveKitCredentials
 from flowctl.api.versions import VersionCache
+from flowctl.api.webhooks import WebhooksController
 from flowctl.engine import __version__
 from flowctl.engine.boundary import ToolCatalog
+from flowctl.engine.egress import EgressPolicy
 
 if TYPE_CHECKING:
     from flowctl.metrics import Metrics
+    from flowctl.worker.webhooks import Deliverer
 
 __all__ = ["Settings", "create_app", "livekit_from_env"]
 
@@ -67,6 +72,11 @@ class Settings:
     # Where the store's operations are timed (`--metrics-port`); None: nowhere. The
     # metrics are served on a port of their own, never by this app (docs/security.md).
     metrics: Metrics | None = None
+    # Deliver the tenants' webhooks from this process (`--no-webhooks`: another one does,
+    # e.g. `flowctl webhooks deliver`).
+    deliver_webhooks: bool = True
+    # Tests only: where webhooks may connect instead of each tenant's policy's hosts.
+    webhook_egress: EgressPolicy | None = None
 
 
 def livekit_from_env(environ: Any = os.environ) -> LiveKitCredentials | None:
@@ -139,6 +149,21 @@ def _schema_bytes(app: Litestar) -> bytes:
     return cached
 
 
+def _deliverer(settings: Settings, store: Any) -> Deliverer | None:
+    """The webhook deliverer this process runs, recording into its metrics."""
+    if not settings.deliver_webhooks:
+        return None
+    from flowctl.worker.webhooks import Deliverer
+
+    metrics = settings.metrics
+    return Deliverer(
+        store,
+        egress=settings.webhook_egress,
+        observe=metrics.webhook_attempt if metrics is not None else None,
+        lag=metrics.webhook_lag if metrics is not None else None,
+    )
+
+
 def create_app(settings: Settings) -> Litestar:
     """The app; it opens the store on startup (migrating it if needed) and closes it
     on shutdown."""
@@ -156,6 +181,13 @@ def create_app(settings: Settings) -> Litestar:
 
             store = timed(store, settings.metrics)
         app.state.store = store
+        deliverer = _deliverer(settings, store)
+        stop = asyncio.Event()
+        delivering = (
+            asyncio.create_task(deliverer.run(stop), name="flowctl.webhooks")
+            if deliverer is not None
+            else None
+        )
         # Everything loaded so far (Litestar, the engine, lint's rules) lives as long as
         # the process: frozen, a full collection no longer walks it. In
         # bench/api_bench.py this cut the p99 of a flow read from 5-12 ms to 3-5 ms.
@@ -164,6 +196,11 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            stop.set()
+            if delivering is not None and deliverer is not None:
+                await delivering
+                await deliverer.aclose()
+            await app.state.console.close()
             await store.close()
 
     v1 = Router(
@@ -173,6 +210,8 @@ def create_app(settings: Settings) -> Litestar:
             FlowEditsController,
             SessionsController,
             CallbacksController,
+            WebhooksController,
+            CallersController,
             RoutingController,
             TokensController,
             KeysController,
@@ -207,14 +246,17 @@ def create_app(settings: Settings) -> Litestar:
         ),
         use_handler_docstrings=True,
     )
+    from flowctl.console import Console, console_routes, template_config
+
     return Litestar(
-        route_handlers=[v1, health, ready, openapi_json, docs],
+        route_handlers=[v1, health, ready, openapi_json, docs, *console_routes()],
+        template_config=template_config(),
         lifespan=[lifespan],
         before_request=_before_request,
         exception_handlers={Exception: handle_exception},
         openapi_config=openapi,
         request_max_body_size=MAX_BODY_BYTES,
-        state=State({"settings": settings, "versions": VersionCache()}),
+        state=State({"settings": settings, "versions": VersionCache(), "console": Console()}),
         debug=False,
         logging_config=None,
     )

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from flowctl.engine.store import Store, TenantStore
 
-__all__ = ["LEVELS", "Caller", "Need", "authenticate"]
+__all__ = ["LEVELS", "Caller", "Need", "authenticate", "authorize"]
 
 Need = Literal["viewer", "developer", "admin", "platform"]
 LEVELS = {"viewer": 1, "developer": 2, "admin": 3}
@@ -78,7 +78,13 @@ async def authenticate(
     request: Request[Any, Any, Any], store: Store, platform_tenant: str, need: Need
 ) -> Caller:
     """The caller of ``request``, allowed to do what ``need`` names; 401 or 403 else."""
-    key = _presented(request)
+    return await authorize(store, _presented(request), platform_tenant, need)
+
+
+async def authorize(store: Store, key: str, platform_tenant: str, need: Need) -> Caller:
+    """The caller holding ``key``, allowed to do what ``need`` names; 401 or 403 else.
+    The one check of a key and its role: the API's requests (``authenticate``) and the
+    console's (its signed-in key, ``flowctl.console``) both go through it."""
     record = await store.authenticate(key)
     if record is None:
         raise ApiError(401, "unauthorized", "Invalid API key")

@@ -78,14 +78,15 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key",
     403: "The key's role may not do this, the tenant's policy does not allow it (a room "
     "outside its namespace), or its quota is used up",
-    404: "No such flow, version, session, callback, key, knowledge base, document or tenant "
-    "for this key's tenant",
+    404: "No such flow, version, session, callback, caller, key, knowledge base, document or "
+    "tenant for this key's tenant",
     409: "Conflict: the published pointer moved (stale `expected_current`), the "
-    "thing exists already, a flow to delete is published or routed to, or a callback "
-    "is claimed by another key or closed",
+    "thing exists already, a flow to delete is published or routed to, a callback "
+    "is claimed by another key or closed, or a caller to forget is on a call",
     413: "Request body over the 1 MiB limit",
     422: "The flow has error-level lint findings (in `details.findings`), or the "
-    "routing document or request cannot be used",
+    "routing document or request cannot be used, or a token's overrides are not ones "
+    "the routed flow allows",
     429: "The tenant's concurrent-session limit is reached",
     503: "The store is unavailable, or LiveKit credentials are not configured",
 }
@@ -167,6 +168,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             | store.FlowInUse()
             | store.AlreadyExists()
             | store.CallbackRefused()
+            | store.CallerInCall()
             | EditConflict()
         ):
             return error_response(409, "conflict", str(exc))

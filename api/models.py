@@ -11,7 +11,14 @@ from msgspec import UNSET, Meta, UnsetType
 
 from flowctl.engine.boundary import CatalogEntry, TenantPolicy
 from flowctl.engine.spec import Parameter
-from flowctl.engine.store import ApiKey, SessionEvent, SessionInfo, StoredFinding
+from flowctl.engine.store import (
+    ApiKey,
+    SessionEvent,
+    SessionInfo,
+    StoredFinding,
+    TemplateRef,
+    Webhook,
+)
 
 __all__ = [
     "ActiveSessions",
@@ -23,6 +30,7 @@ __all__ = [
     "KeyCreate",
     "LLMChange",
     "NewKey",
+    "NewWebhook",
     "Publish",
     "Pushed",
     "Rollback",
@@ -36,6 +44,7 @@ __all__ = [
     "TokenView",
     "ToolView",
     "TracingChange",
+    "WebhookCreate",
     "WhoAmI",
     "view",
 ]
@@ -85,6 +94,8 @@ class FlowVersionView(_View, frozen=True):
     warnings: int
     findings: list[StoredFinding]
     document: dict[str, Any]
+    # the template version the document was resolved against when pushed (None: none)
+    template: TemplateRef | None = None
 
 
 class Pushed(_View, frozen=True):
@@ -180,12 +191,15 @@ class RoutingView(_View, frozen=True):
 
 class TokenRequest(_Body, frozen=True):
     """A participant joining ``room`` as ``identity``; ``metadata`` routes the agent
-    (its ``tenant_id`` is the key's tenant when left out)."""
+    (its ``tenant_id`` is the key's tenant when left out); ``overrides``, the session's
+    own settings that the routed flow's ``overridable`` allows (variables, tracing,
+    voice, language), go in the metadata as its ``overrides``."""
 
     room: Annotated[str, Meta(min_length=1, max_length=256)]
     identity: Annotated[str, Meta(min_length=1, max_length=256)]
     name: Annotated[str, Meta(max_length=256)] = ""
     metadata: dict[str, Any] | None = None
+    overrides: dict[str, Any] | None = None
     ttl_seconds: Annotated[int, Meta(ge=60, le=86400)] = 3600
 
 
@@ -202,6 +216,10 @@ class TokenView(_View, frozen=True):
 # --- tenants, keys, the caller ------------------------------------------------------
 
 
+# Days a caller's memory is kept at most: a day to ten years.
+MemoryDays = Annotated[int, Meta(ge=1, le=3650)]
+
+
 class TenantCreate(_Body, frozen=True):
     tenant_id: Id
     name: Annotated[str, Meta(max_length=256)] = ""
@@ -209,15 +227,30 @@ class TenantCreate(_Body, frozen=True):
     max_concurrent_sessions: Annotated[int, Meta(ge=1, le=2**31)] | None = None
     # What the operator grants the tenant's flows (default: nothing).
     policy: TenantPolicy | None = None
+    # Most days a caller's memory is kept (default: as long as the flows say).
+    memory_days: MemoryDays | None = None
 
 
 class TenantUpdate(_Body, frozen=True):
-    """Fields to change; null clears the routing, removes the limit, or resets the
-    policy to the default (which grants nothing)."""
+    """Fields to change; null clears the routing, removes the limit, resets the policy
+    to the default (which grants nothing), or lifts the cap on callers' memory."""
 
     routing: dict[str, Any] | UnsetType | None = UNSET
     max_concurrent_sessions: Annotated[int, Meta(ge=1, le=2**31)] | UnsetType | None = UNSET
     policy: TenantPolicy | UnsetType | None = UNSET
+    memory_days: MemoryDays | UnsetType | None = UNSET
+
+
+class Retention(_Body, frozen=True):
+    """How long the tenant keeps what its flows remember about callers."""
+
+    memory_days: MemoryDays | None
+
+
+class Purged(_View, frozen=True):
+    """How many memories past their retention were deleted."""
+
+    memories: int
 
 
 class SecretValue(_Body, frozen=True):
@@ -249,6 +282,21 @@ class NewKey(_View, frozen=True):
     its hash)."""
 
     key: ApiKey
+    secret: str
+
+
+class WebhookCreate(_Body, frozen=True):
+    url: Annotated[str, Meta(max_length=2048)]
+    # Event types, or ["*"] for every one (engine/webhooks.py EVENTS).
+    events: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=16)] = (
+        msgspec.field(default_factory=lambda: ["*"])
+    )
+
+
+class NewWebhook(_View, frozen=True):
+    """A new subscription: ``secret`` signs its deliveries, shown this once."""
+
+    webhook: Webhook
     secret: str
 
 

@@ -103,6 +103,25 @@ class RoutingController(Controller):
         )
 
 
+async def _check_overrides(caller: Caller, decision: Routed) -> None:
+    """Refuse, with 422 and the worker's reason, ``overrides`` the routed version does not
+    allow (``flowctl.engine.overrides``)."""
+    if not decision.overrides or decision.version is None:
+        return
+    from flowctl.engine.load import load_bytes
+    from flowctl.engine.overrides import OverrideRefused, session_settings
+
+    version = await caller.tenant.version(decision.flow_id, int(decision.version))
+    name = f"{caller.tenant_id}/{decision.flow_id}@v{version.version}"
+    loaded = load_bytes(version.document.encode(), name, stem=decision.flow_id)
+    if loaded.flow is None:  # a published version decoded when it was pushed
+        raise ApiError(422, "overrides_refused", f"Flow `{decision.flow_id}` does not decode")
+    try:
+        session_settings(loaded.flow, decision.overrides)
+    except OverrideRefused as exc:
+        raise ApiError(422, "overrides_refused", str(exc)) from None
+
+
 class TokensController(Controller):
     path = "/tokens"
     tags = ("sessions",)
@@ -115,8 +134,10 @@ class TokensController(Controller):
         dispatches the agent with `metadata` (its `tenant_id` defaults to the key's). The
         room is in the tenant's namespace (`acme:call-1`; a name without one gets the
         tenant's put in front, a name in another tenant's is 403). The job is routed
-        first: a request the router would refuse is 422 with its reason, and no token.
-        503 when the server has no LiveKit credentials."""
+        first: a request the router would refuse is 422 with its reason, and no token;
+        so are `overrides` (the body's, or the metadata's) that the routed flow's
+        `overridable` does not allow (`overrides_refused`), as the worker would refuse
+        the job. 503 when the server has no LiveKit credentials."""
         settings = request.app.state.settings
         credentials = settings.livekit
         if credentials is None:
@@ -128,6 +149,8 @@ class TokensController(Controller):
             )
         metadata = dict(data.metadata or {})
         metadata.setdefault("tenant_id", caller.tenant_id)
+        if data.overrides is not None:
+            metadata["overrides"] = data.overrides
         text = json.dumps(metadata, ensure_ascii=False)
         try:
             room = tenant_room(caller.tenant_id, data.room)
@@ -136,6 +159,7 @@ class TokensController(Controller):
         decision = await route_for(caller, text)
         if isinstance(decision, Rejected):
             raise ApiError(422, "routing_rejected", decision.reason)
+        await _check_overrides(caller, decision)
         token, expires_at = mint_token(
             credentials,
             room=room,

@@ -10,13 +10,20 @@ interpreter finalization.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from flowctl.cli.exits import EXIT_FINDINGS, Failure, skip_finalization
-from flowctl.cli.store_common import formats, read_catalog, store_option, tools_option
+from flowctl.cli.store_common import (
+    formats,
+    read_catalog,
+    store_option,
+    templates_option,
+    tools_option,
+)
 
 if TYPE_CHECKING:
     from flowctl.engine.boundary import Boundary, ToolCatalog
@@ -50,6 +57,13 @@ def _codes(values: tuple[str, ...]) -> list[str]:
     help="Lint as this tenant's flows, held to its policy in the store (--store).",
 )
 @store_option
+@templates_option
+@click.option(
+    "--resolved",
+    is_flag=True,
+    help="Print the flow as resolved with the templates it extends (one FILE); "
+    "findings go to stderr.",
+)
 def lint(
     paths: tuple[Path, ...],
     fmt: str,
@@ -60,12 +74,20 @@ def lint(
     tools_path: Path | None,
     tenant_id: str | None,
     url: str,
+    templates_dirs: tuple[Path, ...],
+    resolved: bool,
 ) -> None:
     """Check flow files and folders (folders: every *.json inside, except
     *.scenarios.json and *.schema.json).
 
     A file given that is not a flow by its content is skipped with a note: a JSON
-    Schema, or a scenario file (checked as one: its problems exit 2).
+    Schema, or a scenario file (checked as one: its problems exit 2). A template (a
+    file with a `template_id`) is checked as a template: what it defines, with its
+    abstract parts standing in.
+
+    A flow that extends a template is checked as resolved with it, each finding
+    reported in the file that causes it: the flow's own, or the template's (found in
+    the templates/ folder beside the flow, or in --templates).
 
     Files are the operator's own flows unless --tenant names whose they are: then they
     are held to what the operator granted that tenant (docs/security.md), as a push to
@@ -89,9 +111,18 @@ def lint(
         raise Failure(str(exc)) from exc
     catalog = read_catalog(tools_path)
     boundary = _boundary(tenant_id, url, catalog)
-    result = lint_paths(paths, selection, jobs=jobs, boundary=boundary)
+    if resolved and (len(paths) != 1 or paths[0].is_dir()):
+        raise Failure("`--resolved` prints one flow: give one file")
+    templates = templates_dirs or None
+    result = lint_paths(paths, selection, jobs=jobs, boundary=boundary, templates=templates)
     formatter = {"text": format_text, "json": format_json, "github": format_github}[fmt]
-    click.echo(formatter(result), nl=False)
+    if resolved:
+        printed = _resolved(paths[0], templates) if not result.errors else None
+        if printed is not None:
+            click.echo(printed)
+        click.echo(formatter(result), nl=False, err=True)
+    else:
+        click.echo(formatter(result), nl=False)
     for note in result.skipped:
         click.echo(note, err=True)
     for error in result.errors:
@@ -99,6 +130,23 @@ def lint(
     click.echo(summary(result), err=True)
     code = result.exit_code
     sys.exit(0 if exit_zero and code == EXIT_FINDINGS else code)
+
+
+def _resolved(path: Path, templates: tuple[Path, ...] | None) -> str | None:
+    """The flow (or template) in ``path`` as resolved with the templates it extends, as
+    2-space JSON; None when it cannot be resolved (its findings say why)."""
+    import json
+
+    from flowctl.engine.load import load_path
+    from flowctl.engine.template_files import TemplateFolders, template_folders
+
+    loaded = load_path(path, templates=TemplateFolders(template_folders(path, templates)))
+    document = loaded.resolved
+    if document is None and not loaded.templates and loaded.flow is not None:
+        document = json.loads(loaded.source.text)  # it extends nothing: itself
+    if document is None:
+        return None
+    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 def _boundary(tenant_id: str | None, url: str, catalog: ToolCatalog | None) -> Boundary:
@@ -170,9 +218,12 @@ def rules(code: str | None, fmt: str) -> None:
     "json",
     help="mermaid: a state diagram (GitHub renders it); json: states and transitions.",
 )
-def graph(flow: Path, fmt: str) -> None:
+@templates_option
+def graph(flow: Path, fmt: str, templates_dirs: tuple[Path, ...]) -> None:
     """The compiled state machine of FLOW: a Mermaid state diagram, or (--format json)
     its states and transitions as JSON.
+
+    A flow that extends a template is drawn as resolved with it.
 
     Exit 1 (with the findings) when the flow has lint errors, 2 when it cannot be read.
     """
@@ -181,7 +232,7 @@ def graph(flow: Path, fmt: str) -> None:
     from flowctl.engine.graph import to_json, to_mermaid
 
     skip_finalization()
-    machine = compiled(flow, "draw its graph")
+    machine = compiled(flow, "draw its graph", templates=templates_dirs)
     if fmt == "json":
         click.echo(json.dumps(to_json(machine), indent=2))
     else:
@@ -201,19 +252,35 @@ def schema() -> None:
     click.echo(json.dumps(flow_json_schema(), indent=2, ensure_ascii=False))
 
 
-def compiled(flow: Path, purpose: str, catalog: ToolCatalog | None = None) -> CompiledFlow:
-    """``flow`` (the operator's, with its tool ``catalog``) linted and compiled; its
-    findings and exit 1 when it has errors, exit 2 when it cannot be read."""
+def compiled(
+    flow: Path,
+    purpose: str,
+    catalog: ToolCatalog | None = None,
+    *,
+    templates: Sequence[Path] = (),
+) -> CompiledFlow:
+    """``flow`` (the operator's, with its tool ``catalog``, and the templates it extends
+    from ``templates``, by default the folder beside it) linted and compiled; its
+    findings and exit 1 when it has errors, exit 2 when it cannot be read or is a
+    template."""
     from flowctl.engine.boundary import OPERATOR
     from flowctl.engine.compile import compile_flow
     from flowctl.engine.lint import Selection, format_text, lint_paths
     from flowctl.engine.load import load_path
+    from flowctl.engine.template_files import TemplateFolders, template_folders
 
     boundary = OPERATOR.with_catalog(catalog)
-    result = lint_paths([flow], Selection.parse(), jobs=1, boundary=boundary)
+    folders = tuple(templates) or None
+    result = lint_paths([flow], Selection.parse(), jobs=1, boundary=boundary, templates=folders)
     if result.errors:
         raise Failure(result.errors[0])
-    loaded = load_path(flow)  # a flow that does not decode has lint errors
+    # a flow that does not decode has lint errors
+    loaded = load_path(flow, templates=TemplateFolders(template_folders(flow, folders)))
+    if loaded.template:
+        raise Failure(
+            f"`{flow}` is a template: it runs as part of the flows that extend it; "
+            f"give one of them to {purpose}"
+        )
     if result.exit_code or loaded.flow is None:
         click.echo(format_text(result), nl=False, err=True)
         raise Failure(f"`{flow}` has errors; fix them to {purpose}", EXIT_FINDINGS)

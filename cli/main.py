@@ -2,10 +2,10 @@
 
 This module is the group and the console entry point; the commands live beside it:
 ``cli/check.py`` (lint, rules, graph, schema), ``route.py``, ``simulate.py``,
-``store.py``, ``tenants.py``, ``callbacks.py``, ``policy.py``, ``keys.py``,
-``knowledge.py``, ``worker.py`` and ``serve.py``. Commands that need no LiveKit (``lint``,
-``rules``, ``schema``, ``route``) import only the engine, inside the command, so ``flowctl
-lint`` starts in milliseconds.
+``store.py`` (and ``store_templates.py``, ``store_copy.py``), ``tenants.py``, ``callbacks.py``,
+``policy.py``, ``keys.py``, ``knowledge.py``, ``worker.py`` and ``serve.py``. Commands
+that need no LiveKit (``lint``, ``rules``, ``schema``, ``route``) import only the engine,
+inside the command, so ``flowctl lint`` starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from flowctl.cli.callbacks import callbacks
+from flowctl.cli.callers import callers
 from flowctl.cli.check import graph, lint, rules, schema
 from flowctl.cli.exits import EXIT_USAGE, Failure, fast_exit_allowed
 from flowctl.cli.keys import keys
@@ -27,7 +28,10 @@ from flowctl.cli.serve import serve
 from flowctl.cli.simulate import simulate
 from flowctl.cli.store import store
 from flowctl.cli.store_common import store_hints
+from flowctl.cli.store_copy import copy
+from flowctl.cli.store_templates import templates
 from flowctl.cli.tenants import sessions, tenants
+from flowctl.cli.webhooks import webhooks
 from flowctl.cli.worker import token, worker
 from flowctl.engine import __version__
 
@@ -73,7 +77,10 @@ def cli(debug: bool) -> None:
 for command in (lint, rules, graph, simulate, route, schema):  # cli/check.py, route, simulate
     cli.add_command(command)
 tenants.add_command(policy)  # cli/policy.py: what the operator grants a tenant
-for group in (store, tenants, sessions, callbacks, keys, secrets, knowledge):  # the store
+store.add_command(templates)  # cli/store_templates.py: the templates flows extend
+store.add_command(copy)  # cli/store_copy.py: a whole store into another
+# the store (cli/store.py ...)
+for group in (store, tenants, sessions, callbacks, callers, webhooks, keys, secrets, knowledge):
     cli.add_command(group)
 for command in (worker, token):  # cli/worker.py: the voice worker
     cli.add_command(command)

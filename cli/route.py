@@ -17,9 +17,10 @@ from flowctl.cli.exits import EXIT_FINDINGS, Failure, skip_finalization
 from flowctl.cli.store_common import flows_option, format_option, remember_store
 
 if TYPE_CHECKING:
-    from flowctl.engine.routing import Catalog
+    from flowctl.engine.routing import Catalog, Routed
+    from flowctl.engine.spec import Flow
 
-__all__ = ["catalog_options", "route", "routing_catalog"]
+__all__ = ["catalog_options", "check_overrides", "route", "routing_catalog"]
 
 
 def catalog_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -110,6 +111,45 @@ def route(
         click.echo(f"reason    {result.reason}")
         click.echo(f"origin    {result.origin}")
     sys.exit(EXIT_FINDINGS if isinstance(result, Rejected) else 0)
+
+
+def check_overrides(decision: Routed, catalog: Catalog, store_url: str | None) -> None:
+    """Refuse, as the worker would refuse the job, ``overrides`` the routed flow does not
+    allow (``flowctl.engine.overrides``): a :class:`Failure` with its reasons."""
+    from flowctl.engine.overrides import OverrideRefused, session_settings
+
+    if not decision.overrides:
+        return
+    try:
+        session_settings(_routed_flow(decision, catalog, store_url), decision.overrides)
+    except OverrideRefused as exc:
+        raise Failure(f"--metadata would be refused: {exc}") from exc
+
+
+def _routed_flow(decision: Routed, catalog: Catalog, store_url: str | None) -> Flow:
+    """The flow a decision routes to: its file in the folder, or its stored version."""
+    from flowctl.engine.load import load_bytes, load_path
+
+    if store_url is None:
+        entry = catalog.flow(decision.flow_id, decision.tenant_id)
+        assert entry is not None and entry.location is not None  # routing found it
+        loaded = load_path(Path(entry.location))
+    else:
+        import asyncio
+
+        from flowctl.engine.store import open_store
+
+        async def document() -> str:
+            async with await open_store(store_url) as store:
+                tenant = store.tenant(decision.tenant_id)
+                version = await tenant.version(decision.flow_id, int(decision.version or 0))
+                return version.document
+
+        name = f"{decision.tenant_id}/{decision.flow_id}@v{decision.version}"
+        loaded = load_bytes(asyncio.run(document()).encode(), name, stem=decision.flow_id)
+    if loaded.flow is None:  # published or served, so it decoded once
+        raise Failure(f"flow `{decision.flow_id}` does not decode: see `flowctl lint`")
+    return loaded.flow
 
 
 def _store_catalog(url: str) -> Catalog:

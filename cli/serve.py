@@ -39,6 +39,14 @@ __all__ = ["serve"]
 )
 @tools_option
 @click.option("--access-log/--no-access-log", default=True, help="Log every request.")
+@click.option(
+    "--webhooks/--no-webhooks",
+    "deliver_webhooks",
+    default=True,
+    show_default=True,
+    help="Deliver the tenants' webhooks from this process (`flowctl webhooks deliver` "
+    "does it on its own).",
+)
 @metrics_options
 def serve(
     host: str,
@@ -46,13 +54,14 @@ def serve(
     url: str,
     tools_path: Path | None,
     access_log: bool,
+    deliver_webhooks: bool,
     metrics_port: int | None,
     metrics_host: str,
     **settings: str,
 ) -> None:
     """The admin HTTP API: flows, versions, sessions, routing and LiveKit tokens per
     tenant, authenticated by keys from `flowctl keys create`. OpenAPI at /openapi.json,
-    interactive docs at /docs.
+    interactive docs at /docs; the web console (sign in with a key) at /.
 
     The store must exist (`flowctl store init`); opening it applies any migration it
     lacks. Tokens need LIVEKIT_API_KEY and LIVEKIT_API_SECRET (LIVEKIT_URL is passed on
@@ -93,10 +102,18 @@ def serve(
         from flowctl.metrics import Metrics
 
         metrics = Metrics.shared()
-    # settings: --platform-tenant and --agent-name, by the names Settings gives them
-    served = Settings(store_url=url, livekit=livekit, catalog=catalog, metrics=metrics, **settings)
+    served = Settings(
+        store_url=url,
+        livekit=livekit,
+        catalog=catalog,
+        metrics=metrics,
+        deliver_webhooks=deliver_webhooks,
+        platform_tenant=settings["platform_tenant"],
+        agent_name=settings["agent_name"],
+    )
     click.echo(
-        f"flowctl serve: store {url}; docs at http://{host}:{port}/docs"
+        f"flowctl serve: store {url}; console at http://{host}:{port}/, "
+        f"API docs at http://{host}:{port}/docs"
         + ("" if livekit else "; no LIVEKIT_API_KEY/SECRET: tokens answer 503"),
         err=True,
     )

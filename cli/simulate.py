@@ -25,7 +25,13 @@ from flowctl.cli.simulate_store import (
     with_knowledge,
     with_record,
 )
-from flowctl.cli.store_common import format_option, read_catalog, store_option, tools_option
+from flowctl.cli.store_common import (
+    format_option,
+    read_catalog,
+    store_option,
+    templates_option,
+    tools_option,
+)
 
 if TYPE_CHECKING:
     from flowctl.engine.compile import CompiledFlow
@@ -114,6 +120,7 @@ __all__ = ["simulate", "styled"]
 )
 @format_option
 @tools_option
+@templates_option
 def simulate(
     flow: Path | None,
     scenario_file: Path | None,
@@ -134,6 +141,7 @@ def simulate(
     tenant: str | None,
     fmt: str,
     tools_path: Path | None,
+    templates_dirs: tuple[Path, ...],
 ) -> None:
     """Dry-run FLOW through the real LiveKit agent, text only and offline.
 
@@ -143,7 +151,9 @@ def simulate(
     With --scenario (and/or --explore), each scenario runs in a fresh session and every
     unmet expectation is shown with its turn; exit 0 when all pass, 1 when one fails, 2
     for bad input. The scripted model plays each turn's `model` steps; with --llm
-    offline or openai:MODEL the steps are ignored and only `expect` is checked.
+    offline or openai:MODEL the steps are ignored and only `expect` is checked. Each
+    session ends with its summary (one line) and, when the flow declares an
+    `evaluation`, how it did (a rubric is graded by --llm openai:MODEL only).
 
     With --replay SESSION_ID, a session recorded in the store is re-run (its user turns
     and the model's recorded calls) against --against, and the first turn whose path
@@ -156,6 +166,10 @@ def simulate(
     With --record, each session (a scenario's, or the one you talk in) is recorded in
     the store for --tenant, as the tenant's published version of the flow, and its id
     printed on stderr (`recorded: ID`), for `flowctl sessions show` and --replay.
+
+    Scenarios that name a `caller` are that caller's calls, in order: a flow with
+    `memory` starts each with what the earlier ones left. It is kept in the tenant's
+    store with --record, else for this run only.
 
     Without a scenario, talk to the flow: one user line per line (typed, or piped in),
     /go EDGE {json} to fire an edge, /state, /vars, /edges, /history, /quit.
@@ -181,11 +195,13 @@ def simulate(
     turn_timeout = timeout or (60.0 if (model or "").startswith("openai:") else 10.0)
     catalog = read_catalog(tools_path)
     to = record_to(record, url, tenant, catalog)
-    machine = compiled(flow, "simulate it", catalog)
+    machine = compiled(flow, "simulate it", catalog, templates=templates_dirs)
     values = parsed(variables, machine)
+    # Only a real model grades the flow's rubric; the stand-ins leave it not graded.
+    grade = (model or "").startswith("openai:")
     if not scripted:
         with reaching(model or "offline", base_url):
-            _talk(machine, values, factory, allow_network, turn_timeout, to, documents)
+            _talk(machine, values, factory, allow_network, turn_timeout, to, documents, grade)
         return
     if explore:
         from flowctl.engine.mocks import merged
@@ -205,6 +221,7 @@ def simulate(
             coverage,
             to,
             documents,
+            grade,
         )
 
 
@@ -245,10 +262,11 @@ def _run_scenarios(
     coverage: bool,
     to: RecordTo | None,
     documents: FileKnowledge | None,
+    grade: bool,
 ) -> NoReturn:
     """Each scenario in its own session (recorded in ``to``, if given; knowledge tools
-    searching ``documents``); the results, the coverage if asked, and exit 1 when one
-    failed."""
+    searching ``documents``; the flow's rubric graded by its model, with ``grade``); the
+    results, the coverage if asked, and exit 1 when one failed."""
     import asyncio
 
     from flowctl.cli.simulate_input import NO_KNOWLEDGE
@@ -261,7 +279,7 @@ def _run_scenarios(
             lambda retriever: with_record(
                 to,
                 machine.flow_id,
-                lambda record: run_scenarios(
+                lambda record, memory: run_scenarios(
                     machine,
                     runs,
                     model=factory,
@@ -270,6 +288,8 @@ def _run_scenarios(
                     record=record,
                     retriever=retriever,
                     no_knowledge=NO_KNOWLEDGE,
+                    memory=memory,
+                    grade=grade,
                 ),
             ),
         )
@@ -302,6 +322,8 @@ def _show(results: list[ScenarioResult]) -> None:
         click.echo(styled(Line(outcome.lower(), outcome), color) + f"  {r.name}", color=color)
         for text in r.opening:
             echo(Line("agent", text))
+        for problem in r.opening_problems:
+            echo(Line("problem", f"✗ start: {problem}"))
         for turn in r.turns:
             for line in turn.transcript():
                 echo(line)
@@ -309,6 +331,12 @@ def _show(results: list[ScenarioResult]) -> None:
                 echo(Line("problem", f"✗ turn {turn.number}: {problem}"))
         if r.error:
             echo(Line("problem", f"✗ {r.error}"))
+        if r.summary is not None:
+            echo(Line("summary", f"summary: {r.summary}"))
+        if r.evaluation is not None:
+            echo(Line("summary", f"evaluation: {r.evaluation.text}"))
+        for problem in r.problems:
+            echo(Line("problem", f"✗ {problem}"))
 
 
 def _coverage(machine: CompiledFlow, results: list[ScenarioResult]) -> None:
@@ -333,9 +361,11 @@ def _talk(
     timeout: float,
     to: RecordTo | None,
     documents: FileKnowledge | None,
+    grade: bool,
 ) -> None:
     """The interactive (or piped) session of ``flowctl simulate`` (recorded in ``to``,
-    if given; knowledge tools searching ``documents``). Ctrl-D or ``/quit``
+    if given; knowledge tools searching ``documents``; the flow's rubric graded by its
+    model, with ``grade``). Ctrl-D or ``/quit``
     leave it (exit 0); Ctrl-C cancels a turn underway (``run_lines`` takes the signal
     then), and at the prompt leaves with 130, the exit code shells expect after SIGINT."""
     import asyncio
@@ -359,7 +389,7 @@ def _talk(
                 interrupted = True
                 if interactive:
                     click.echo()  # the shell's prompt on a line of its own
-                return
+                raise  # the session stops where it is, summed up by no one
             if not interactive and not line:
                 return
             yield line
@@ -377,7 +407,7 @@ def _talk(
                 lambda retriever: with_record(
                     to,
                     machine.flow_id,
-                    lambda record: run_lines(
+                    lambda record, _: run_lines(
                         machine,
                         lines(),
                         out,
@@ -389,6 +419,7 @@ def _talk(
                         echo=not interactive,  # a terminal shows the typed line at its prompt
                         retriever=retriever,
                         no_knowledge=NO_KNOWLEDGE,
+                        grade=grade,
                     ),
                 ),
             )
@@ -429,6 +460,7 @@ _STYLES: dict[str, dict[str, Any]] = {
     "invalid": {"fg": "blue"},
     "ended": {"fg": "yellow", "bold": True},
     "fired": {"fg": "green"},
+    "summary": {"dim": True},
 }
 
 

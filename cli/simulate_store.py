@@ -1,6 +1,7 @@
 """The store side of ``flowctl simulate``: ``--record`` records each dry-run session in a
 tenant's store, as the worker records a call, so ``flowctl sessions show`` and
-``--replay`` can be tried with no LiveKit; ``--replay`` runs a recorded session again.
+``--replay`` can be tried with no LiveKit, and keeps what the callers of its scenarios
+leave in the tenant's memory of them; ``--replay`` runs a recorded session again.
 
 A session is recorded as the tenant's published version of the flow: that is the
 version a call routed to the flow would run, and the one ``--replay`` runs by default."""
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from flowctl.engine.knowledge.files import FileKnowledge
     from flowctl.engine.knowledge.retrieval import Retriever
     from flowctl.engine.library import SessionRecord
+    from flowctl.engine.memory import MemoryBank
     from flowctl.engine.runtime import Conversation
     from flowctl.engine.scenario import Scenario
     from flowctl.worker.recording import Record
@@ -42,13 +44,18 @@ class RecordTo(NamedTuple):
 
 
 async def with_record(
-    to: RecordTo | None, flow_id: str, run: Callable[[Record | None], Awaitable[T]]
+    to: RecordTo | None,
+    flow_id: str,
+    run: Callable[[Record | None, MemoryBank], Awaitable[T]],
 ) -> T:
     """``run`` with a ``Record`` that starts each session's record in ``to`` (None: no
-    record), printing each session's id on stderr; refused when ``flow_id`` has no
-    published version for the tenant."""
+    record), printing each session's id on stderr, and where callers are remembered:
+    the tenant's store with a record, else a memory of this run's own. Refused when
+    ``flow_id`` has no published version for the tenant."""
     if to is None:
-        return await run(None)
+        from flowctl.engine.memory import InMemoryBank
+
+        return await run(None, InMemoryBank())
     from flowctl.engine.store import open_store
     from flowctl.worker.store_flows import SessionRecorder
 
@@ -69,10 +76,11 @@ async def with_record(
             recorder = await SessionRecorder.start(
                 tenant_store, conversation, flow_id=flow_id, version=version
             )
+            conversation.session_id = recorder.session_id  # what its caller's memory names
             click.echo(f"recorded: {recorder.session_id}", err=True)
             return recorder
 
-        return await run(record)
+        return await run(record, tenant_store)
 
 
 async def with_knowledge(

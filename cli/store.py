@@ -1,5 +1,6 @@
 """``flowctl store``: push, publish, roll back and inspect flow versions; disable and
-enable flows."""
+enable flows. Templates have their own group (``flowctl store templates``,
+``cli/store_templates.py``)."""
 
 from __future__ import annotations
 
@@ -62,11 +63,11 @@ def _expect_option(doing: str) -> Callable[[F], F]:
 
 
 def _findings(flow_id: str, version: Version) -> None:
+    """The version's findings on stderr, each in its document: the version's own, or the
+    template version (``f.file``) that wrote what it is about."""
     for f in version.findings:
-        click.echo(
-            f"{flow_id}@v{version.version}:{f.row}:{f.column}: {f.code} {store_hints(f.message)}",
-            err=True,
-        )
+        where = f.file or f"{flow_id}@v{version.version}"
+        click.echo(f"{where}:{f.row}:{f.column}: {f.code} {store_hints(f.message)}", err=True)
 
 
 @click.group()
@@ -235,15 +236,35 @@ async def list_(t: TenantStore, flow_id: str | None, tenant: str, fmt: str) -> N
 @click.argument("flow_id", metavar="FLOW")
 @click.argument("version", type=click.IntRange(min=1), required=False)
 @click.option("--document", is_flag=True, help="Print only the document, as pushed.")
+@click.option(
+    "--resolved",
+    is_flag=True,
+    help="Print only the document, as resolved with the template version it pinned.",
+)
 @tenant_command(fmt=True)
 async def show(
-    t: TenantStore, flow_id: str, version: int | None, document: bool, tenant: str, fmt: str
+    t: TenantStore,
+    flow_id: str,
+    version: int | None,
+    document: bool,
+    resolved: bool,
+    tenant: str,
+    fmt: str,
 ) -> None:
-    """One version of FLOW (default: the published one): its hash, author, lint result
-    and the flow's publication history; --document prints the document alone."""
+    """One version of FLOW (default: the published one): its hash, author, template,
+    lint result and the flow's publication history; --document prints the document
+    alone, --resolved the flow it runs (resolved with its pinned template version)."""
     v = await t.version(flow_id, version)
     if document:
         click.echo(v.document, nl=not v.document.endswith("\n"))
+        return
+    if resolved:
+        from flowctl.engine.store.templates import resolved_document
+
+        value = await resolved_document(t, v)
+        if value is None:
+            raise Failure(f"{flow_id} v{v.version} does not resolve; its findings say why")
+        echo_json(value)
         return
     published = await t.published(flow_id)
     history = await t.history(flow_id)
@@ -255,9 +276,12 @@ async def show(
     click.echo(f"hash     sha256:{v.hash}")
     click.echo(f"author   {v.author}")
     click.echo(f"created  {format_time(v.created_at)}")
+    if v.template is not None:
+        click.echo(f"template {v.template}")
     click.echo(f"lint     {lint_summary(v.errors, v.warnings)}")
     for f in v.findings:
-        click.echo(f"  {f.row}:{f.column}: {f.code} {store_hints(f.message)}")
+        where = f"{f.file}:" if f.file else ""
+        click.echo(f"  {where}{f.row}:{f.column}: {f.code} {store_hints(f.message)}")
     click.echo("history" if history else "history  never published")
     for p in history:
         was = f" (was {version_name(p.previous)})" if p.previous is not None else ""
@@ -351,34 +375,3 @@ async def delete(t: TenantStore, flow_id: str, tenant: str, actor: str) -> None:
     flow = await t.delete(flow_id, actor=actor)
     versions = f"{flow.latest} version{'' if flow.latest == 1 else 's'}"
     click.echo(f"{flow_id} deleted ({versions})")
-
-
-@store.command()
-@click.option("--from", "source", required=True, metavar="URL", help="The store to copy.")
-@click.option(
-    "--to", "target", required=True, metavar="URL", help="An empty store (created if new)."
-)
-@run
-async def copy(source: str, target: str) -> None:
-    """Copy a whole store into an empty one (SQLite to PostgreSQL as a team outgrows one
-    host): tenants, flows with every version and publish, sessions with their events,
-    callbacks, the audit log, API keys and secrets. Then verify it: every table is read
-    back from both and compared. Stop the workers and `flowctl serve` writing to the
-    source first; what they write meanwhile is not copied."""
-    from flowctl.engine.store.sql.copy import copy_store
-    from flowctl.engine.store.sql.store import SQLStore
-
-    async def into(src: Store) -> None:
-        async def body(dst: Store) -> None:
-            assert isinstance(src, SQLStore) and isinstance(dst, SQLStore)
-
-            def progress(table: str, rows: int) -> None:
-                click.echo(f"  {table}: {rows:,} row{'' if rows == 1 else 's'}", err=True)
-
-            report = await copy_store(src, dst, progress=progress)
-            total = sum(report.rows.values())
-            click.echo(f"Copied {total:,} rows from {src.url} to {dst.url}; verified")
-
-        await with_store(target, body, create=True)
-
-    await with_store(source, into)

@@ -1,6 +1,7 @@
 """What the commands share (most of them the store's: ``flowctl store``, ``tenants``,
 ``sessions``, ``callbacks``, ``keys``): the ``--store``, ``--tenant``, ``--actor``, ``--format``,
-``--flows`` and ``--tools`` options, running an async command body, and small printers.
+``--flows``, ``--templates`` and ``--tools`` options, running an async command body, and
+small printers.
 
 Every command takes ``--store URL`` (default ``sqlite:///flowctl.db``, or
 ``FLOWCTL_STORE``); tenant-scoped ones take ``--tenant`` (or ``FLOWCTL_TENANT``), and
@@ -48,6 +49,7 @@ __all__ = [
     "store_hints",
     "store_option",
     "table",
+    "templates_option",
     "tenant_command",
     "tenant_option",
     "tools_option",
@@ -138,6 +140,14 @@ def flows_option(help: str) -> Callable[[F], F]:
 
 
 format_option = formats("text", "json")
+templates_option = click.option(
+    "--templates",
+    "templates_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of the templates flows extend (repeat to search several, in order) "
+    "[default: the templates/ folder beside each flow].",
+)
 tools_option = click.option(
     "--tools",
     "tools_path",

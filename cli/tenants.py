@@ -59,6 +59,8 @@ def _show_tenant(t: Any) -> None:
     if t.name:
         click.echo(f"name          {t.name}")
     click.echo(f"max sessions  {t.max_concurrent_sessions or 'no limit'}")
+    if t.memory_days is not None:
+        click.echo(f"memory days   {t.memory_days}")
     click.echo(f"created       {format_time(t.created_at)}")
     click.echo(f"updated       {format_time(t.updated_at)}")
     if t.routing is None:
@@ -177,6 +179,32 @@ async def set_limits(t: TenantStore, max_sessions: int | None, tenant: str, acto
     """Change a tenant's limits."""
     await t.set_limits(max_concurrent_sessions=max_sessions, actor=actor)
     click.echo(f"Tenant {tenant}: max sessions {max_sessions or 'no limit'}")
+
+
+def _memory_days(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    """``--memory-days``: a whole number from 1, or ``none`` (no cap of the tenant's)."""
+    if value.lower() == "none":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise Failure(f"`--memory-days {value}`: give a whole number from 1, or `none`")
+    return int(value)
+
+
+@tenants.command(name="set-retention")
+@click.option(
+    "--memory-days",
+    required=True,
+    callback=_memory_days,
+    help="Most days a caller's memory is kept after their last call, or `none`.",
+)
+@tenant_command(actor=True, argument=True)
+async def set_retention(t: TenantStore, memory_days: int | None, tenant: str, actor: str) -> None:
+    """Cap how long the tenant keeps what its flows remember about callers. A flow's
+    `memory.ttl_days` applies when shorter; memory kept now is held to a shorter cap at
+    once."""
+    await t.set_retention(memory_days=memory_days, actor=actor)
+    kept = f"{memory_days} days at most" if memory_days else "as long as its flows say"
+    click.echo(f"Tenant {tenant}: callers' memory kept {kept}")
 
 
 # --- flowctl sessions -------------------------------------------------------------------

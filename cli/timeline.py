@@ -1,6 +1,6 @@
 """Times and recorded sessions as people read them: ``format_time`` for every listing,
 and ``flowctl sessions show``'s timeline, each event in the engine's own words
-(``flowctl.engine.describe``)."""
+(``flowctl.engine.describe``), after the session's summary and evaluation."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ def format_time(at: float | None) -> str:
 
 
 def timeline(session: SessionInfo, events: list[Event]) -> list[str]:
-    """The session's header, then one line per event: seconds since the start, kind,
-    and what happened."""
+    """The session's header (with what it came to, and how it did against its flow's
+    evaluation, once it has ended), then one line per event: seconds since the start,
+    kind, and what happened."""
     from flowctl.engine.describe import describe
 
     ended = (
@@ -38,6 +39,14 @@ def timeline(session: SessionInfo, events: list[Event]) -> list[str]:
         f"started  {format_time(session.started_at)}",
         f"ended    {ended}",
     ]
+    # What the call came to and how it did, each in its one line of text (JSON data as
+    # stored: a record missing its text shows none).
+    summary = _text(session.summary)
+    if summary is not None:
+        lines.append(f"summary  {summary}")
+    evaluation = _text(session.evaluation)
+    if evaluation is not None:
+        lines.append(f"evaluation {evaluation}")
     if session.routing is not None:
         routing = json.dumps(session.routing, ensure_ascii=False, separators=(", ", ": "))
         lines.append(f"routing  {routing}")
@@ -48,3 +57,9 @@ def timeline(session: SessionInfo, events: list[Event]) -> list[str]:
         kind, text, _ = describe(event)
         lines.append(f"{event.at - session.started_at:+9.2f}s  {kind:<8} {text}")
     return lines
+
+
+def _text(record: object) -> str | None:
+    """The one-line ``text`` of a stored summary or evaluation (None: none)."""
+    text = record.get("text") if isinstance(record, dict) else None
+    return text if isinstance(text, str) else None

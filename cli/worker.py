@@ -17,12 +17,13 @@ import click
 
 from flowctl.cli.exits import Failure
 from flowctl.cli.metrics import metrics_options, serving_metrics
-from flowctl.cli.route import catalog_options, routing_catalog
+from flowctl.cli.route import catalog_options, check_overrides, routing_catalog
 from flowctl.cli.store_common import (
     flows_option,
     read_catalog,
     remember_store,
     store_hints,
+    templates_option,
     tools_option,
 )
 from flowctl.engine.defaults import LEASE_SECONDS
@@ -35,6 +36,7 @@ _LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = metrics_options(command)
     command = tools_option(command)
+    command = templates_option(command)
     command = click.option(
         "--log-level",
         type=click.Choice(_LOG_LEVELS, case_sensitive=False),
@@ -118,6 +120,7 @@ def _serve(
     agent_name: str,
     log_level: str,
     tools_path: Path | None,
+    templates_dirs: tuple[Path, ...],
     lease_seconds: float,
     metrics_port: int | None,
     metrics_host: str,
@@ -139,6 +142,7 @@ def _serve(
             log_level,
             tools_path,
             dev=dev,
+            templates_dirs=templates_dirs,
             lease_seconds=lease_seconds,
             metrics_dir=metrics_dir,
             metrics_host=metrics_host,
@@ -157,6 +161,7 @@ def _run(
     tools_path: Path | None,
     *,
     dev: bool,
+    templates_dirs: tuple[Path, ...] = (),
     lease_seconds: float,
     metrics_dir: str,
     metrics_host: str,
@@ -171,6 +176,7 @@ def _run(
         agent_name=agent_name,
         store_url=store_url or "",
         tools_path=str(tools_path.resolve()) if tools_path is not None else "",
+        templates_dirs=tuple(str(d.resolve()) for d in templates_dirs),
         lease_seconds=lease_seconds,
         metrics_dir=metrics_dir,
     )
@@ -244,10 +250,11 @@ def token(
 
     --metadata is routed as the worker routes it, by the tenants of --flows or --store:
     exit 2 when a key is missing or the router would refuse it (an unknown tenant,
-    another tenant's flow), with the router's reason. A store's flows are its tenants',
-    which the worker serves only in their rooms (TENANT:NAME): with --store, a ROOM with
-    no namespace is put in the tenant's (a note says so), and another tenant's is
-    refused (exit 2).
+    another tenant's flow), with the router's reason, or when its `overrides` ask for
+    what the routed flow's `overridable` does not list, with the worker's reason. A
+    store's flows are its tenants', which the worker serves only in their rooms
+    (TENANT:NAME): with --store, a ROOM with no namespace is put in the tenant's (a note
+    says so), and another tenant's is refused (exit 2).
     """
     key = os.environ.get("LIVEKIT_API_KEY", "")
     secret = os.environ.get("LIVEKIT_API_SECRET", "")
@@ -257,9 +264,11 @@ def token(
     if metadata is not None:
         from flowctl.engine.routing import Rejected, route
 
-        decision = route(routing_catalog(flows_dir, store_url), metadata)
+        catalog = routing_catalog(flows_dir, store_url)
+        decision = route(catalog, metadata)
         if isinstance(decision, Rejected):
             raise Failure(f"--metadata would be refused: {decision.reason}")
+        check_overrides(decision, catalog, store_url)
         if store_url is not None:
             participant["room"] = _tenant_room(decision.tenant_id, participant["room"])
     from flowctl.worker.tokens import participant_token, short_secret

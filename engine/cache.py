@@ -22,26 +22,51 @@ import msgspec
 from flowctl.engine.boundary import Boundary
 from flowctl.engine.compile import CompiledFlow, compile_flow
 from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.extends import TemplateLookup
+from flowctl.engine.findings import Severity
 
 if TYPE_CHECKING:
     from flowctl.engine.store import TenantStore, Version
 
-__all__ = ["FlowCache", "compile_version"]
+__all__ = ["FlowCache", "compile_stored", "compile_version"]
 
 Key = tuple[str, str, int]
 
 
-def compile_version(tenant_id: str, version: Version, *, boundary: Boundary) -> CompiledFlow:
+def compile_version(
+    tenant_id: str,
+    version: Version,
+    *,
+    boundary: Boundary,
+    templates: TemplateLookup | None = None,
+) -> CompiledFlow:
     """Compile a stored version as ``boundary``'s flow (lint's error rules run again: a
     flowctl upgrade may have added one since the version was published, and the
-    tenant's policy may have changed). Raises ``FlowInvalidError`` listing the findings."""
+    tenant's policy may have changed), resolved with the template versions it pinned
+    (``templates``: ``flowctl.engine.store.templates.pinned_templates``). Raises
+    ``FlowInvalidError`` listing the findings."""
+    from flowctl.engine.lint.registry import RULES
     from flowctl.engine.load import load_bytes
 
     name = f"{tenant_id}/{version.flow_id}@v{version.version}"
-    loaded = load_bytes(version.document.encode(), name, stem=version.flow_id)
+    loaded = load_bytes(version.document.encode(), name, stem=version.flow_id, templates=templates)
     if loaded.flow is None:
         raise FlowInvalidError(f"`{name}` does not decode as a flow", loaded.findings)
+    unresolved = [f for f in loaded.findings if RULES[f.code].severity is Severity.ERROR]
+    if unresolved:  # a part its template leaves abstract, say: nothing to run
+        raise FlowInvalidError(f"`{name}` does not resolve with its templates", unresolved)
     return compile_flow(loaded.flow, boundary=boundary)
+
+
+async def compile_stored(
+    store: TenantStore, version: Version, *, boundary: Boundary
+) -> CompiledFlow:
+    """:func:`compile_version` of one of ``store``'s tenant's versions, with the template
+    versions it pinned read from the store."""
+    from flowctl.engine.store.templates import pinned_templates
+
+    templates = await pinned_templates(store, version.template)
+    return compile_version(store.tenant_id, version, boundary=boundary, templates=templates)
 
 
 def _compiled_under(boundary: Boundary) -> str:
@@ -133,6 +158,6 @@ class FlowCache:
         self, store: TenantStore, flow_id: str, version: int, boundary: Boundary
     ) -> CompiledFlow:
         stored = await store.version(flow_id, version)
-        compiled = compile_version(store.tenant_id, stored, boundary=boundary)
+        compiled = await compile_stored(store, stored, boundary=boundary)
         self.put(store.tenant_id, flow_id, version, compiled, boundary=boundary)
         return compiled

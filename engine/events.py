@@ -41,7 +41,7 @@ class Entered(_Event, tag="entered", frozen=True):
 
     state: str
     via: str | None = None  # the edge that led here; None for the start
-    variables: dict[str, Any] = {}  # at the start: the session's input, for replays
+    variables: dict[str, Any] = {}  # at the start: the input and what memory gave, for replays
 
 
 class Fired(_Event, tag="fired", frozen=True):

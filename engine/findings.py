@@ -67,6 +67,11 @@ class Finding(msgspec.Struct, frozen=True):
     # found by scanning the source): 1-based (row, column). Its ``path`` is then
     # already in the document's own shape.
     position: tuple[int, int] | None = None
+    # Which document of a flow built on templates ``path`` (or ``position``) is in: 0
+    # the flow's own, 1 its template, 2 that template's... (flowctl.engine.extends).
+    # None: ``path`` is a path of the flow as resolved, found in the document that
+    # wrote it when the finding is located.
+    document: int | None = None
 
     @property
     def where(self) -> str:

@@ -37,9 +37,12 @@ from flowctl.engine.routing import Catalog
 from flowctl.engine.tenants import FileCatalog, FlowEntry, Tenant, load_catalog
 
 if TYPE_CHECKING:
+    from flowctl.engine.evaluation import CallEvaluation
     from flowctl.engine.knowledge.files import FileKnowledge
     from flowctl.engine.knowledge.retrieval import Retriever
+    from flowctl.engine.memory import MemoryBank
     from flowctl.engine.runtime import Conversation
+    from flowctl.engine.summary import CallSummary
 
 __all__ = [
     "FileLibrary",
@@ -142,10 +145,16 @@ class FlowLibrary(Catalog, Protocol):
         None where there are none. Called after :meth:`compiled` served the flow."""
         ...
 
+    async def memory(self, tenant_id: str) -> MemoryBank | None:
+        """Where the tenant's callers are remembered (``flowctl.engine.memory``), or None
+        where nothing is kept between calls (a folder's flows)."""
+        ...
+
 
 class SessionRecord(Protocol):
     """Where a running session's record goes: the conversation's history as it grows,
-    the transcript, and how the call ended."""
+    the transcript, how the call ended and what it came to, and how it did against its
+    flow's evaluation."""
 
     def said(self, role: Literal["user", "agent"], text: str) -> None:
         """A transcript line, after what the engine logged so far."""
@@ -155,8 +164,13 @@ class SessionRecord(Protocol):
         """Write what is pending (at the end of every turn)."""
         ...
 
-    async def close(self, reason: str) -> None:
-        """Write the rest and mark the session ended with ``reason``."""
+    async def close(self, reason: str, *, summary: CallSummary | None = None) -> None:
+        """Write the rest and mark the session ended with ``reason`` and ``summary``
+        (None: summarized from the conversation, ``flowctl.engine.summary``)."""
+        ...
+
+    async def evaluated(self, evaluation: CallEvaluation) -> None:
+        """Keep how the call did against its flow's ``evaluation`` (once it ended)."""
         ...
 
 
@@ -185,29 +199,35 @@ class FileLibrary:
         tenants_dir: FsPath | None = None,
         *,
         tools: ToolCatalog | None = None,
+        templates: Sequence[FsPath] = (),
     ) -> FileLibrary:
         """Read the folder (see ``flowctl.engine.tenants.load_catalog``), then lint and compile
         every flow a tenant owns, as the operator's own flows (``tools``: the operator's
-        catalog, which their catalog tools name). Raises ``TenantError`` for tenant files
-        that cannot be used, :class:`FlowInvalidError` listing every error-level finding
-        of every flow."""
+        catalog, which their catalog tools name; ``templates``: the folders of the
+        templates they extend, by default ``flows_dir/templates``). Raises
+        ``TenantError`` for tenant files that cannot be used, :class:`FlowInvalidError`
+        listing every error-level finding of every flow (each in the file, a flow's or a
+        template's, that causes it)."""
         from flowctl.engine.lint import check
         from flowctl.engine.load import load_path
+        from flowctl.engine.template_files import TemplateFolders
 
         boundary = OPERATOR.with_catalog(tools)
-        catalog = load_catalog(flows_dir, tenants_dir)
+        lookup = TemplateFolders(templates or [flows_dir / "templates"])
+        catalog = load_catalog(flows_dir, tenants_dir, templates=lookup)
         flows: dict[str, ServedFlow] = {}
         problems: list[str] = []
         for entry in catalog.flows.values():
             if entry.tenant_id is None or entry.location is None:
                 continue
-            loaded = load_path(FsPath(entry.location))  # read by load_catalog a moment ago
+            # read by load_catalog a moment ago
+            loaded = load_path(FsPath(entry.location), templates=lookup)
             errors = [
                 x for x in check(loaded, boundary=boundary) if x.rule.severity is Severity.ERROR
             ]
             if errors or loaded.flow is None:
                 problems.extend(
-                    f"{loaded.filename}:{x.span.row}:{x.span.column}: "
+                    f"{x.filename or loaded.filename}:{x.span.row}:{x.span.column}: "
                     f"{x.finding.code} {x.finding.text}"
                     for x in errors
                 )
@@ -254,6 +274,9 @@ class FileLibrary:
 
     def retriever(self, served: ServedFlow) -> Retriever | None:
         return self.knowledge
+
+    async def memory(self, tenant_id: str) -> MemoryBank | None:
+        return None  # calls of a folder's flows keep nothing; a store remembers callers
 
     def __repr__(self) -> str:
         return f"FileLibrary(<{len(self.catalog.tenants)} tenants, {len(self._flows)} flows>)"

@@ -20,6 +20,16 @@ import msgspec
 from msgspec import inspect as mi
 
 from flowctl.engine.errors import FlowReadError
+from flowctl.engine.extends import (
+    STAND_IN,
+    Origins,
+    TemplateLookup,
+    TemplateRef,
+    extends_of,
+    is_template,
+    resolve,
+    valid_id,
+)
 from flowctl.engine.findings import Finding, Suggester
 from flowctl.engine.source import Path, Source, Span, _values, parse_path
 from flowctl.engine.spec import SEED001_PATHS, Flow, SingleAgentConfig
@@ -52,7 +62,14 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class Loaded(msgspec.Struct):
-    """One flow file after decoding: the flow when its shape is valid, and findings."""
+    """One flow file after decoding: the flow when its shape is valid, and findings.
+
+    A document built on templates (``extends``) is decoded as resolved with them
+    (``flowctl.engine.extends``): ``templates`` holds their sources (its template
+    first), ``origins`` where each part of the resolved flow was written, ``resolved``
+    the resolved document and ``pin`` the stored template version it was resolved
+    against (None for files). A template (``template_id``) is decoded the same way,
+    its abstract parts standing in, and is linted as a template; it is never served."""
 
     source: Source
     flow: Flow | None = None
@@ -61,10 +78,19 @@ class Loaded(msgspec.Struct):
     # What the document is when its content says it is no flow (SCENARIO_FILE,
     # JSON_SCHEMA): callers skip or refuse it rather than report a flow's findings.
     other: str | None = None
+    template_id: str | None = None  # set for a template
+    templates: list[Source] = []
+    origins: Origins | None = None
+    resolved: dict[str, Any] | None = None
+    pin: TemplateRef | None = None
 
     @property
     def filename(self) -> str:
         return self.source.filename
+
+    @property
+    def template(self) -> bool:
+        return self.template_id is not None
 
     def source_path(self, path: Path) -> Path:
         """Where a path of the (converted) flow lives in the document as written."""
@@ -77,13 +103,55 @@ class Loaded(msgspec.Struct):
                 return target + path[len(prefix) :]
         return ()
 
-    def spans(self, findings: list[Finding]) -> dict[tuple[Path, bool], Span]:
-        return self.source.locate((f.path, f.at_key) for f in findings)
+    def place(self, findings: list[Finding]) -> list[tuple[Finding, str | None, Span]]:
+        """Each finding where it is caused: its path rewritten into the document that
+        wrote what it is about (the file's own, or a template's), that document's name
+        (None: the file's own) and the span there, in one scan of each document. A
+        finding about a part that stands in for a template's abstract one (nothing
+        wrote it) is left out."""
+        placed: list[tuple[Finding, int]] = []
+        for f in findings:
+            doc = f.document
+            if f.position is None:
+                path = f.path
+                if doc is None:  # a path of the flow (as resolved): in the text that wrote it
+                    doc, path = self.origins.find(path) if self.origins else (0, path)
+                    if doc == 0:
+                        path = self.source_path(path)
+                f = msgspec.structs.replace(f, path=path, document=doc)
+            elif doc is None:
+                f = msgspec.structs.replace(f, document=0)
+            if f.document != STAND_IN:
+                placed.append((f, f.document or 0))
+        sources = [self.source, *self.templates]
+        spans: dict[int, dict[tuple[Path, bool], Span]] = {}
+        for k, source in enumerate(sources):
+            wanted = [(f.path, f.at_key) for f, d in placed if d == k and f.position is None]
+            if wanted:
+                spans[k] = source.locate(wanted)
+        out: list[tuple[Finding, str | None, Span]] = []
+        for f, k in placed:
+            if f.position is not None:
+                span = Span(*f.position, *f.position)
+            else:
+                span = spans[k][f.path, f.at_key]
+            out.append((f, sources[k].filename if k else None, span))
+        return out
+
+    def problems(self) -> list[str]:
+        """The findings of loading, as ``file:row:col: message`` lines in order."""
+        lines = [
+            (name or self.filename, span.row, span.column, f.text)
+            for f, name, span in self.place(self.findings)
+        ]
+        return [f"{n}:{r}:{c}: {t}" for n, r, c, t in sorted(lines, key=lambda x: x[:3])]
 
 
-def load_path(path: str | os.PathLike[str]) -> Loaded:
+def load_path(path: str | os.PathLike[str], *, templates: TemplateLookup | None = None) -> Loaded:
     """Read and decode one file. Raises :class:`FlowReadError` only when the file cannot
-    be read at all; everything wrong *inside* it is a finding."""
+    be read at all; everything wrong *inside* it is a finding. ``templates``: where the
+    templates it extends are (default: the ``templates`` folder beside it,
+    ``flowctl.engine.template_files``)."""
     name = str(path)
     path = FsPath(path)
     try:
@@ -103,11 +171,35 @@ def load_path(path: str | os.PathLike[str]) -> Loaded:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise FlowReadError(f"Cannot read `{name}`: {reason}") from None
-    return load_bytes(data, name, stem=path.stem)
+    if templates is None:
+        from flowctl.engine.template_files import TemplateFolders, template_folders
+
+        templates = TemplateFolders(template_folders(path))
+    loaded = load_bytes(data, name, stem=path.stem, templates=templates)
+    named = loaded.template_id
+    if named and valid_id(named) and named != path.stem:  # found by its file's name
+        from flowctl.engine.extends import template_finding
+
+        found = template_finding(
+            "invalid-flow-template",
+            ("template_id",),
+            "file",
+            file=path.name,
+            template=loaded.template_id,
+        )
+        loaded.findings.append(found)
+    return loaded
 
 
-def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded:
-    """Decode a flow document from bytes."""
+def load_bytes(
+    data: bytes,
+    filename: str,
+    *,
+    stem: str | None = None,
+    templates: TemplateLookup | None = None,
+) -> Loaded:
+    """Decode a flow document from bytes; ``templates`` finds the templates it extends
+    (None: none are at hand, and a document that extends one has a finding)."""
     source, raw, findings = parse_json(data, filename)
     loaded = Loaded(source, findings=findings)
     if raw is NOT_JSON:
@@ -116,8 +208,16 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
         findings.append(Finding("FL002", f"Expected `object`, got `{_json_type(raw)}`"))
         return loaded
     loaded.other = not_a_flow(raw)
+    if is_template(raw):
+        template_id = raw["template_id"]
+        loaded.template_id = template_id if isinstance(template_id, str) else ""
+        _resolve(loaded, raw, templates)
+        return loaded
     loaded.seed001 = "agents" not in raw and ("agent_id" in raw or "prompt_config" in raw)
     target: type[Flow] | type[SingleAgentConfig] = SingleAgentConfig if loaded.seed001 else Flow
+    if extends_of(raw) is not None and not loaded.seed001:
+        _resolve(loaded, raw, templates, stem=stem)
+        return loaded
     try:
         decoded: Flow | SingleAgentConfig = msgspec.convert(raw, target)
     except msgspec.ValidationError as exc:
@@ -125,13 +225,64 @@ def load_bytes(data: bytes, filename: str, *, stem: str | None = None) -> Loaded
         if not problems:  # the walker missed something msgspec caught: report msgspec's
             message, _, where = str(exc).partition(" - at `")
             problems = [Finding("FL002", message, parse_path(where.rstrip("`")))]
-        findings.extend(problems)
+        # paths of the document as written (a seed-001 config's own shape)
+        findings.extend(msgspec.structs.replace(f, document=0) for f in problems)
+        return loaded
+    template_id = (
+        decoded.prompt_config.template_id if isinstance(decoded, SingleAgentConfig) else None
+    )
+    if template_id is not None and valid_id(template_id):
+        # Seed 001's `template_id`: the config extends the template of that id, where
+        # there is one (elsewhere it names a prompt template flowctl does not know).
+        assert isinstance(decoded, SingleAgentConfig)
+        converted = msgspec.to_builtins(decoded.to_flow())
+        converted["extends"] = template_id
+        _resolve(loaded, converted, templates, stem=stem, optional=True)
         return loaded
     flow = decoded.to_flow() if isinstance(decoded, SingleAgentConfig) else decoded
     if flow.flow_id is None and stem is not None:
         flow = msgspec.structs.replace(flow, flow_id=stem)
     loaded.flow = flow
     return loaded
+
+
+def _resolve(
+    loaded: Loaded,
+    raw: dict[str, Any],
+    templates: TemplateLookup | None,
+    *,
+    stem: str | None = None,
+    optional: bool = False,
+) -> None:
+    """Decode ``raw`` resolved with its templates into ``loaded``: shape problems of
+    the resolved document are found where they were written."""
+    resolution = resolve(loaded.source, raw, templates, optional=optional)
+    findings = resolution.findings
+    if loaded.seed001:  # resolved as the flow it converts to: its paths, in its own shape
+        findings = [
+            msgspec.structs.replace(f, path=loaded.source_path(f.path)) if f.document == 0 else f
+            for f in findings
+        ]
+    loaded.findings.extend(findings)
+    loaded.templates = resolution.sources[1:]
+    loaded.origins = resolution.origins
+    loaded.pin = resolution.pin
+    loaded.resolved = resolution.raw
+    checked = resolution.checked
+    if checked is None:  # the chain could not be read: its findings say why
+        return
+    try:
+        flow = msgspec.convert(checked, Flow)
+    except msgspec.ValidationError as exc:
+        problems = check_shape(checked, Flow)
+        if not problems:
+            message, _, where = str(exc).partition(" - at `")
+            problems = [Finding("FL002", message, parse_path(where.rstrip("`")))]
+        loaded.findings.extend(problems)
+        return
+    if flow.flow_id is None and stem is not None and not loaded.template:
+        flow = msgspec.structs.replace(flow, flow_id=stem)
+    loaded.flow = flow
 
 
 class _NotJson:

@@ -75,7 +75,7 @@ async def recorded(tenant_store: Any, session_id: str) -> tuple[Scenario, Any]:
 async def stored_version(tenant_store: Any, flow_id: str, version: int | None) -> tuple[int, Any]:
     """The number and compiled flow of ``version`` of a stored flow (None: the
     published one); raises ``StoreError`` when there is none to replay against."""
-    from flowctl.engine.cache import compile_version
+    from flowctl.engine.cache import compile_stored
     from flowctl.engine.store.errors import StoreError
 
     number = version if version is not None else await tenant_store.published(flow_id)
@@ -87,4 +87,4 @@ async def stored_version(tenant_store: Any, flow_id: str, version: int | None) -
     # (a python tool naming `os:system`) is refused here too, not run on the operator's
     # machine for a tool call the recording holds no answer for.
     boundary = await tenant_store.boundary()
-    return number, compile_version(tenant_store.tenant_id, stored, boundary=boundary)
+    return number, await compile_stored(tenant_store, stored, boundary=boundary)

@@ -5,7 +5,8 @@ metadata, the room's metadata (both JSON text), the first participant's attribut
 (LiveKit's string-to-string map)::
 
     {"tenant_id": "dynamic-co", "purpose": "support", "user_id": "user-123",
-     "user_details": {"is_new_user": false, "tier": "premium"}}
+     "user_details": {"is_new_user": false, "tier": "premium"},
+     "overrides": {"voice": "nova"}}
 
 The tenant's routing (``engine/tenants.py``) then decides; the first step that
 matches wins:
@@ -28,6 +29,10 @@ passed over.
 Whatever cannot be served — malformed or oversized metadata, an unknown tenant or
 flow, another tenant's flow, nothing matching and no default — is :class:`Rejected`
 with an exact reason, logged; never an exception, never someone else's flow.
+
+``overrides`` (a session's own settings, ``flowctl.engine.overrides``) do not route: they
+are passed on with the decision, and checked against the flow it names when the
+session starts.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ ROOM_METADATA = "room metadata"
 ATTRIBUTES = "participant attributes"
 
 _ROUTING_KEYS = frozenset({"tenant_id", "flow_id", "agent_id", "purpose", "user_id"})
+# Attributes holding a JSON object of their own.
+_OBJECT_KEYS = frozenset({"user_details", "overrides"})
 _Id = Annotated[str, Meta(min_length=1, max_length=256)]
 
 
@@ -98,6 +105,7 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     purpose: _Id | None = None
     user_id: _Id | int | None = None
     user_details: dict[str, Any] | None = None
+    overrides: dict[str, Any] | None = None
 
 
 class Routed(msgspec.Struct, frozen=True, kw_only=True, tag_field="decision", tag="routed"):
@@ -105,8 +113,8 @@ class Routed(msgspec.Struct, frozen=True, kw_only=True, tag_field="decision", ta
 
     ``rule`` is the step that decided: ``explicit``, ``purpose``, ``rule[i]`` (an index
     into the tenant's ``rules``), ``split`` or ``default``; ``reason`` says it in words.
-    ``variant`` is the index of the split's variant. ``user_id`` and ``user_details``
-    are passed on for the session.
+    ``variant`` is the index of the split's variant. ``user_id``, ``user_details`` and
+    ``overrides`` are passed on for the session.
     """
 
     tenant_id: str
@@ -119,6 +127,7 @@ class Routed(msgspec.Struct, frozen=True, kw_only=True, tag_field="decision", ta
     variant: int | None = None
     user_id: str | None = None
     user_details: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
 
 
 class Rejected(msgspec.Struct, frozen=True, kw_only=True, tag_field="decision", tag="rejected"):
@@ -223,7 +232,7 @@ def _from_attributes(attributes: Mapping[Any, Any]) -> tuple[Request, str] | Rej
     """The routing keys are attributes of their own; ``user_details`` are the other
     attributes (a value that reads as JSON, such as ``true`` or ``3``, is that value, so
     rules compare it as typed), updated by a ``user_details`` attribute holding a JSON
-    object."""
+    object; an ``overrides`` attribute holds the session's overrides, a JSON object."""
     size = 0
     fields: dict[str, Any] = {}
     details: dict[str, Any] = {}
@@ -238,7 +247,7 @@ def _from_attributes(attributes: Mapping[Any, Any]) -> tuple[Request, str] | Rej
             return _too_big(ATTRIBUTES)
         if key in _ROUTING_KEYS:
             fields[key] = value
-        elif key != "user_details":
+        elif key not in _OBJECT_KEYS:
             details[key] = _typed(value)
     if "user_details" in attributes:
         extra = _typed(attributes["user_details"])
@@ -246,6 +255,11 @@ def _from_attributes(attributes: Mapping[Any, Any]) -> tuple[Request, str] | Rej
             return _bad_attributes("hold a `user_details` that is not a JSON object")
         details.update(extra)
     fields["user_details"] = details
+    if "overrides" in attributes:
+        overrides = _typed(attributes["overrides"])
+        if not isinstance(overrides, dict):
+            return _bad_attributes("hold an `overrides` that is not a JSON object")
+        fields["overrides"] = overrides
     try:
         return msgspec.convert(fields, Request), ATTRIBUTES
     except msgspec.ValidationError as exc:
@@ -461,6 +475,7 @@ class _Decision:
             variant=variant,
             user_id=self.user_id,
             user_details=self.request.user_details or {},
+            overrides=self.request.overrides or {},
         )
 
 

@@ -56,6 +56,7 @@ from flowctl.engine.events import (
     ToolReturned,
     Turn,
 )
+from flowctl.engine.memory import memory_note, recalled
 from flowctl.engine.observer import Observer, RefusalCause
 from flowctl.engine.spec import (
     BuiltinTool,
@@ -66,6 +67,7 @@ from flowctl.engine.spec import (
     TTSConfig,
     VADConfig,
 )
+from flowctl.engine.store.records import CallerMemory
 from flowctl.engine.templates import render
 from flowctl.engine.tools import ToolRegistry, ToolResult
 from flowctl.engine.writes import argument_writes, edge_writes, writes_anything
@@ -153,6 +155,7 @@ class Conversation:
         session_id: str | None = None,
         caller: str | None = None,
         observer: Observer | None = None,
+        memory: CallerMemory | None = None,
     ) -> None:
         self.compiled = compiled
         self.session_id = session_id
@@ -164,8 +167,18 @@ class Conversation:
         self.tools = tools if tools is not None else ToolRegistry(compiled.tools)
         self.variables: dict[str, Any] = dict(compiled.defaults)
         # Values that came from outside the flow's own text (the session's input, the
-        # model, tools) are data: templates quote them in prompts (see render()).
+        # model, tools, what earlier calls left in memory) are data: templates quote
+        # them in prompts (see render()).
         self.untrusted: set[str] = set()
+        # What is remembered about the caller (the flow's `memory`): its values start
+        # the call, under the session's input; the note shows it to the model.
+        self.memory = memory
+        remembered = recalled(compiled, memory)
+        self._store(remembered)
+        spec = compiled.flow.memory
+        self.memory_note: str | None = None
+        if memory is not None and spec is not None and spec.into_instructions:
+            self.memory_note = memory_note(memory, spec.remember)
         if variables:
             unknown = [n for n in variables if n not in compiled.variable_types]
             if unknown:
@@ -181,7 +194,8 @@ class Conversation:
         self._current: CompiledState = compiled.states[compiled.start]
         self._entering = True  # the current state's on_enter_actions are still to run
         compiled.machine.add_model(self)  # sets the machine's state attribute
-        start = Entered(at=self.clock(), state=self.state, variables=dict(variables or {}))
+        given = {**remembered, **(variables or {})}  # what the call started with, for replays
+        start = Entered(at=self.clock(), state=self.state, variables=given)
         self._log(start)
         if self._current.end:
             self._end("end_state")
@@ -215,9 +229,11 @@ class Conversation:
 
     def render_instructions(self) -> str:
         """The current state's instructions with variables filled in (as data), after
-        the flow's own ``instructions`` (the persona and rules every state shares)."""
+        the flow's own ``instructions`` (the persona and rules every state shares), and
+        then, when the flow asks, what is remembered about the caller."""
         flow, state = self.compiled.flow, self._current.spec
-        return self.render(compose_instructions(flow.instructions, state.instructions), prompt=True)
+        text = self.render(compose_instructions(flow.instructions, state.instructions), prompt=True)
+        return f"{text}\n\n{self.memory_note}" if self.memory_note else text
 
     def greeting(self) -> str | None:
         text = self._current.spec.on_enter_prompt

@@ -5,6 +5,7 @@ The format is design.md's::
     {"flow": "clinic.json",
      "knowledge": {"clinic": ["knowledge/clinic"]},
      "scenarios": [{"name": "...", "variables": {...}, "mocks": {...},
+                    "caller": "+15555550142", "summary": "...", "start": {...},
                     "turns": [{"user": "...", "mocks": {...},
                                "model": [{"call": "edge", "args": {...}}, {"say": "..."}],
                                "expect": {"state": "...", "edges": [...], ...}}]}]}
@@ -34,6 +35,7 @@ from flowctl.engine.source import Path, Source
 
 __all__ = [
     "Expect",
+    "ExpectEvaluation",
     "ModelStep",
     "Scenario",
     "ScenarioError",
@@ -41,6 +43,7 @@ __all__ = [
     "Turn",
     "TurnResult",
     "check_against",
+    "check_evaluation",
     "check_turn",
     "from_paths",
     "knowledge_paths",
@@ -91,11 +94,31 @@ class Turn(_Spec, frozen=True):
     mocks: dict[str, Any] | None = None
 
 
+class ExpectEvaluation(_Spec, frozen=True):
+    """What the flow's evaluation must say once the scenario's session ends (every key
+    optional): whether it passed, whether each goal named was met, the required
+    variables missing."""
+
+    passed: bool | None = None
+    goals: dict[str, bool] | None = None
+    missing: list[str] | None = None
+
+
 class Scenario(_Spec, kw_only=True, frozen=True):
+    """One call. Scenarios run in order, each in a fresh session; those that give the
+    same ``caller`` are calls of one caller, so a flow with ``memory`` starts each with
+    what the ones before left."""
+
     name: str
     variables: dict[str, Any] = {}
     mocks: dict[str, Any] = {}
+    caller: str | None = None  # who calls: a phone number or a user id
+    # What the scripted model writes when the call is over and the flow's memory asks
+    # for a summary (with a real model: ignored).
+    summary: str | None = None
+    start: Expect | None = None  # what holds once the call has started, before turn 1
     turns: list[Turn]
+    evaluation: ExpectEvaluation | None = None  # checked when the session ends
 
 
 class ScenarioFile(_Spec, frozen=True):
@@ -193,8 +216,31 @@ def check_against(scenario: Scenario, compiled: Any, *, scripted: bool = True) -
 
     def unknown(what: str, name: str, known: set[str], number: int) -> None:
         hint = did_you_mean(name, known) or f"; no {what} of the flow has that name"
-        problems.append(f"turn {number}: unknown {what} `{name}`{hint}")
+        where = f"turn {number}" if number else "start"
+        problems.append(f"{where}: unknown {what} `{name}`{hint}")
 
+    start = scenario.start or Expect()
+    if start.state is not None and start.state not in states:
+        unknown("state", start.state, states, 0)
+    for edge in start.edges or []:
+        if edge not in edges:
+            unknown("edge", edge, edges, 0)
+
+    wanted = scenario.evaluation
+    if wanted is not None and (wanted.goals or wanted.missing):
+        spec = compiled.flow.evaluation
+        goals = {g.name for g in spec.goals} if spec is not None else set()
+        required = set(spec.required) if spec is not None else set()
+        for goal in wanted.goals or {}:
+            if goal not in goals:
+                hint = did_you_mean(goal, goals) or "; the flow's evaluation has no such goal"
+                problems.append(f"`evaluation` expects unknown goal `{goal}`{hint}")
+        for name in wanted.missing or []:
+            if name not in required:
+                problems.append(
+                    f"`evaluation` expects `{name}` missing, which the flow's evaluation does "
+                    "not require"
+                )
     for number, turn in enumerate(scenario.turns, start=1):
         steps = (turn.model or []) if scripted else []
         expect = turn.expect or Expect()
@@ -337,4 +383,28 @@ def check_turn(expect: Expect | None, actual: TurnResult) -> list[str]:
         differ("refused", expect.refused, actual.refused)
     if expect.retrieved is not None and expect.retrieved != actual.retrieved:
         differ("retrieved", expect.retrieved, actual.retrieved)
+    return problems
+
+
+def check_evaluation(expect: ExpectEvaluation | None, actual: Any) -> list[str]:
+    """Each unmet expectation of the evaluation (``actual``: the session's
+    ``flowctl.engine.evaluation.CallEvaluation``, None when the flow declares none) as
+    ``evaluation.field: expected X, got Y``."""
+    if expect is None:
+        return []
+    if actual is None:
+        return ["evaluation: expected one, but the flow declares no `evaluation`"]
+    problems: list[str] = []
+
+    def differ(name: str, expected: Any, got: Any) -> None:
+        problems.append(f"evaluation.{name}: expected {_show(expected)}, got {_show(got)}")
+
+    if expect.passed is not None and expect.passed != actual.passed:
+        differ("passed", expect.passed, actual.passed)
+    met = {g.name: g.met for g in actual.goals}
+    for name, value in (expect.goals or {}).items():
+        if met.get(name) != value:
+            differ(f"goals.{name}", value, met.get(name))
+    if expect.missing is not None and expect.missing != actual.missing:
+        differ("missing", expect.missing, actual.missing)
     return problems

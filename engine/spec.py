@@ -30,33 +30,42 @@ from flowctl.engine.knowledge.names import NAME_PATTERN
 __all__ = [
     "BUILTIN_TOOLS",
     "FIELD_TYPES",
+    "TEMPLATE_ID",
     "VARIABLE_TYPES",
+    "Abstract",
     "BuiltinTool",
     "CatalogTool",
     "Constraints",
     "Context",
     "Edge",
     "EntryAction",
+    "Evaluation",
     "Example",
     "FieldMetadata",
     "Flow",
     "GlobalEdge",
+    "Goal",
     "HttpTool",
     "KnowledgeTool",
     "LLMConfig",
     "LintConfig",
+    "Memory",
+    "MemorySummary",
     "MockTool",
     "OnEnter",
     "Output",
     "OutputField",
+    "Overridable",
     "Parameter",
     "PromptConfig",
     "PythonTool",
+    "Removal",
     "STTConfig",
     "SchemaConfig",
     "SingleAgentConfig",
     "State",
     "TTSConfig",
+    "Template",
     "TenantConfig",
     "Tool",
     "TracingConfig",
@@ -610,6 +619,100 @@ class LintConfig(_Spec, frozen=True):
     ] = []
 
 
+# --- caller memory -----------------------------------------------------------------
+
+
+class MemorySummary(_Spec, frozen=True):
+    """A summary of the call the session's model writes when it ends, kept with the
+    caller's memory and shown to the model on their next call (with
+    ``into_instructions``)."""
+
+    enabled: Annotated[bool, _doc("Write the summary (false: keep the block, write none).")] = True
+    prompt: Annotated[
+        Text | None,
+        _doc("How the model should summarise the call for next time. Default: a recap."),
+    ] = None
+
+
+class Memory(_Spec, frozen=True):
+    """What to remember about a caller between calls (``flowctl.engine.memory``): kept per
+    tenant and caller id (a phone caller's number, else the job's user id) when the call
+    ends, loaded when their next call starts, before the greeting."""
+
+    remember: Annotated[
+        list[Name],
+        _doc("Variables whose values are kept when the call ends and set again next call."),
+    ] = []
+    summary: Annotated[
+        MemorySummary | None, _doc("A summary of the call written by the model, kept too.")
+    ] = None
+    into_instructions: Annotated[
+        bool,
+        _doc(
+            "Show what is remembered (values as quoted data) and the last call's outcome "
+            "and summary to the model, after every state's instructions."
+        ),
+    ] = False
+    ttl_days: Annotated[
+        Annotated[int, Meta(ge=1, le=3650)] | None,
+        _doc(
+            "Days a caller's memory is kept after their last call (the tenant's retention, "
+            "when shorter, wins). Default: the tenant's, else 365."
+        ),
+    ] = None
+
+
+# --- the end of a call, and what a session may change ------------------------------
+
+
+class Goal(_Spec, frozen=True):
+    """Something a call should achieve, checked when it ends: a state entered, a
+    variable set, or an output field given (exactly one of the three; lint FL114)."""
+
+    name: Annotated[Name, _doc("What the goal is called in the result, e.g. `booked`.")]
+    description: Annotated[Text, _doc("What the goal means, for people.")] = ""
+    state: Annotated[str | None, _doc("Met when the call entered this state.")] = None
+    variable: Annotated[str | None, _doc("Met when this variable is set at the end.")] = None
+    output: Annotated[
+        str | None, _doc("Met when a structured answer gave this output field a value.")
+    ] = None
+
+
+class Evaluation(_Spec, frozen=True):
+    """What to evaluate when a call ends: the result is recorded with the session and
+    sent as the ``call.evaluated`` webhook. The goals and variables are checked from
+    the conversation itself; the ``rubric``, when given, is graded by the session's
+    own model."""
+
+    goals: Annotated[list[Goal], _doc("What the call should achieve.")] = []
+    required: Annotated[
+        list[str], _doc("Variables the call must have collected (set) by its end.")
+    ] = []
+    rubric: Annotated[
+        Annotated[list[Annotated[str, Meta(min_length=1, max_length=1000)]], Meta(max_length=20)],
+        _doc(
+            "Criteria the session's model grades the transcript against (met or not, "
+            "with a reason). Empty: no model is asked."
+        ),
+    ] = []
+
+
+class Overridable(_Spec, frozen=True):
+    """What a session's ``overrides`` (job metadata, the API's token call) may change:
+    only what is listed here; anything else refuses the job."""
+
+    variables: Annotated[
+        list[str], _doc("Variables a session may set at its start (values as data).")
+    ] = []
+    tracing: Annotated[
+        bool, _doc("A session may turn tracing on or off and set its sample rate.")
+    ] = False
+    voices: Annotated[list[Name], _doc("The `tts` voices a session may pick.")] = []
+    languages: Annotated[
+        list[Name], _doc("The languages a session may pick (`stt` and `tts` `language`).")
+    ] = []
+
+
 # --- states and the flow -----------------------------------------------------------
 
 
@@ -727,12 +830,75 @@ class Flow(_Spec, kw_only=True, frozen=True):
         ),
     ] = False
     output: Annotated[Output | None, _doc("Structured output for every state.")] = None
+    memory: Annotated[
+        Memory | None, _doc("What to remember about a caller from one call to the next.")
+    ] = None
     llm: LLMConfig | None = None
     stt: STTConfig | None = None
     tts: TTSConfig | None = None
     vad: VADConfig | None = None
     tracing: TracingConfig | None = None
     lint: LintConfig | None = None
+    evaluation: Annotated[
+        Evaluation | None, _doc("What to evaluate when a call ends (goals, variables, rubric).")
+    ] = None
+    overridable: Annotated[
+        Overridable | None,
+        _doc("What a session's `overrides` may change (variables, tracing, voice, language)."),
+    ] = None
+
+
+# --- templates: what a flow extends (flowctl.engine.extends) -------------------------
+
+# A template's id names a file (`templates/<id>.json`) and a row of the store: plain,
+# with no path separator, so no `extends` can reach outside the templates it may use.
+TEMPLATE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+TemplateId = Annotated[str, Meta(pattern=TEMPLATE_ID)]
+
+
+class Removal(_Spec, frozen=True):
+    """What an extending document takes out of its template, by name, before its own
+    definitions are merged in (removing a part and defining it again replaces it
+    whole, instead of merging into it)."""
+
+    agents: Annotated[list[Name], _doc("States to remove (with the edges into them).")] = []
+    edges: Annotated[
+        dict[str, list[Name]], _doc("Edges to remove: state name to the names of its edges.")
+    ] = {}
+    tools: Annotated[list[Name], _doc("Tool definitions to remove.")] = []
+    global_edges: Annotated[list[Name], _doc("Global edges to remove.")] = []
+    variables: Annotated[list[Name], _doc("Variables to remove.")] = []
+
+
+class Abstract(_Spec, frozen=True):
+    """The parts a template leaves to its extensions, each with what it is for: states
+    its edges lead to, tools its states use, variables whose value each extension
+    gives. A flow that extends the template must define every one (FL704)."""
+
+    agents: Annotated[
+        dict[Name, Text], _doc("States an extension must define: name to what the state does.")
+    ] = {}
+    tools: Annotated[
+        dict[Name, Text], _doc("Tools an extension must define: name to what the tool does.")
+    ] = {}
+    variables: Annotated[
+        dict[Name, Text],
+        _doc(
+            "Variables the template declares (in `variables`) whose value an extension "
+            "gives (a `default`, or `input`): name to what it holds."
+        ),
+    ] = {}
+
+
+class Template(_Spec, kw_only=True, frozen=True):
+    """What a template document holds besides the flow fields it shares with the flows
+    that extend it (every one optional in a template, `agents` too): its id, what it
+    leaves abstract, and what it itself extends and removes."""
+
+    template_id: Annotated[TemplateId, _doc("The template's id: what `extends` names.")]
+    abstract: Annotated[Abstract | None, _doc("What an extension must define.")] = None
+    extends: Annotated[TemplateId | None, _doc("The template this one extends.")] = None
+    remove: Annotated[Removal | None, _doc("What to take out of the template it extends.")] = None
 
 
 # --- seed 001: a single-agent configuration ------------------------------------------
@@ -741,7 +907,10 @@ class Flow(_Spec, kw_only=True, frozen=True):
 class PromptConfig(_Spec, frozen=True):
     instructions: Text
     dynamic_vars: dict[str, Any] = {}
-    template_id: str | None = None
+    template_id: Annotated[
+        str | None,
+        _doc("A template the agent extends, when there is one of this id (see `extends`)."),
+    ] = None
     on_enter_prompt: Text | None = None
 
 
@@ -837,4 +1006,5 @@ SEED001_PATHS: tuple[tuple[tuple[str | int, ...], tuple[str | int, ...]], ...] =
     (("customer_id",), ("tenant_config", "tenant_id")),
     (("flow_id",), ("agent_id",)),
     (("enabled",), ("enabled",)),
+    (("extends",), ("prompt_config", "template_id")),
 )

@@ -45,6 +45,7 @@ from msgspec import Meta
 
 from flowctl.engine.conditions import ConditionError, parse_condition
 from flowctl.engine.errors import FlowReadError
+from flowctl.engine.extends import TemplateLookup
 from flowctl.engine.findings import Finding, did_you_mean
 from flowctl.engine.load import is_flow_file, load_path, located, read_config
 from flowctl.engine.source import Path, Source
@@ -160,15 +161,22 @@ class FileCatalog:
         return f"FileCatalog(<{len(self.tenants)} tenants, {len(self.flows)} flows>)"
 
 
-def load_catalog(flows_dir: FsPath, tenants_dir: FsPath | None = None) -> FileCatalog:
+def load_catalog(
+    flows_dir: FsPath,
+    tenants_dir: FsPath | None = None,
+    *,
+    templates: TemplateLookup | None = None,
+) -> FileCatalog:
     """The flows of ``flows_dir`` and the tenants of ``tenants_dir`` (default
     ``flows_dir/tenants``), checked against each other. Raises :class:`TenantError`
     listing every problem. Without ``tenants_dir`` and a ``tenants`` folder, each flow
-    is its own tenant (see the module's docstring)."""
+    is its own tenant (see the module's docstring). ``templates``: where the templates
+    the flows extend are (default: ``flows_dir/templates``); a template in
+    ``flows_dir`` itself is no flow, and is passed over."""
     per_flow = tenants_dir is None and flows_dir.is_dir() and not (flows_dir / "tenants").exists()
     tenants_dir = flows_dir / "tenants" if tenants_dir is None else tenants_dir
     problems: list[str] = []
-    flows = _read_flows(flows_dir, problems)
+    flows = _read_flows(flows_dir, problems, templates)
     owners: dict[str, str] = {}
     tenants: dict[str, Tenant] = {}
     defined_in: dict[str, str] = {}
@@ -253,18 +261,26 @@ def _json_files(folder: FsPath, kind: str, problems: list[str]) -> list[FsPath]:
     return found
 
 
-def _read_flows(flows_dir: FsPath, problems: list[str]) -> dict[str, _FlowFile]:
+def _read_flows(
+    flows_dir: FsPath, problems: list[str], templates: TemplateLookup | None
+) -> dict[str, _FlowFile]:
     """Each flow file's id, version and declared customer; a file that does not decode
     is a problem (``flowctl lint`` shows the rest of what is wrong with it)."""
+    if templates is None:
+        from flowctl.engine.template_files import TemplateFolders
+
+        templates = TemplateFolders([flows_dir / "templates"])
     flows: dict[str, _FlowFile] = {}
     for path in _json_files(flows_dir, "flow", problems):
         try:
-            loaded = load_path(path)
+            loaded = load_path(path, templates=templates)
         except FlowReadError as exc:
             problems.append(str(exc))
             continue
+        if loaded.template:  # the flows extending it are the flows
+            continue
         if loaded.flow is None:
-            problems.extend(located(loaded.source, loaded.findings))
+            problems.extend(loaded.problems())
             continue
         flow_id = loaded.flow.flow_id or path.stem
         if flow_id in flows:

@@ -152,7 +152,8 @@ JOBS_REFUSED = MetricSpec(
     kind="counter",
     help="Jobs not served, by reason: routing (the router rejected the request), "
     "not_served (the flow routing chose cannot be served here, the room is not the "
-    "tenant's, or the tenant is at its session limit in the store), declined (the tenant "
+    "tenant's, the job's overrides are not ones the flow allows, or the tenant is at its "
+    "session limit in the store), declined (the tenant "
     "is at its session limit in this worker; another may take the job).",
     labels=("reason",),
 )
@@ -177,31 +178,26 @@ STORE_ERRORS = MetricSpec(
 WEBHOOK_DELIVERIES = MetricSpec(
     name="flowctl_webhook_deliveries",
     kind="counter",
-    help="Webhook delivery attempts, by tenant, event and outcome (delivered, failed, "
-    "dead). Defined for issue 17's webhooks; not exported yet.",
+    help="Webhook delivery attempts, by tenant, event and outcome (delivered, failed, dead).",
     labels=("tenant", "event", "outcome"),
     exporter="both",
-    pending=True,
 )
 WEBHOOK_DELIVERY_SECONDS = MetricSpec(
     name="flowctl_webhook_delivery_seconds",
     kind="histogram",
-    help="Time from an event to its delivery (retries included), by tenant. Defined for "
-    "issue 17's webhooks; not exported yet.",
+    help="Time from an event to its delivery (retries included), by tenant.",
     labels=("tenant",),
     exporter="both",
     buckets=_WEBHOOK_BUCKETS,
-    pending=True,
 )
 WEBHOOK_LAG_SECONDS = MetricSpec(
     name="flowctl_webhook_lag_seconds",
     kind="gauge",
-    help="Age of the oldest event not yet delivered, by tenant. Defined for issue 17's "
-    "webhooks; not exported yet.",
+    help="Age of the oldest event a deliverer found waiting in its last round, by tenant "
+    "(0 once none waits).",
     labels=("tenant",),
     exporter="both",
     gauge_mode="livemax",
-    pending=True,
 )
 
 CATALOG: tuple[MetricSpec, ...] = (

@@ -91,6 +91,17 @@ class Metrics:
     def job_refused(self, reason: JobRefusal) -> None:
         self.jobs_refused.labels(reason).inc()
 
+    def webhook_attempt(self, tenant: str, event: str, outcome: str, age: float) -> None:
+        """One delivery attempt (``flowctl.worker.webhooks.Observe``): its outcome, and
+        for a delivered event how long after it happened."""
+        self.webhook_deliveries.labels(tenant, event, outcome).inc()
+        if outcome == "delivered":
+            self.webhook_delivery_seconds.labels(tenant).observe(max(age, 0.0))
+
+    def webhook_lag(self, tenant: str, seconds: float) -> None:
+        """How far behind the tenant's webhook deliveries are (``Deliverer``'s lag)."""
+        self.webhook_lag_seconds.labels(tenant).set(seconds)
+
     def store_call(self, operation: str, seconds: float, error: BaseException | None) -> None:
         self.store_seconds.labels(operation).observe(seconds)
         if error is not None:

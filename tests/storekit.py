@@ -51,6 +51,32 @@ def flow_doc(flow_id: str = "clinic", note: str = "", **main: Any) -> bytes:
     return json.dumps(doc, indent=2).encode()
 
 
+def template_doc(template_id: str = "desk", note: str = "", **more: Any) -> bytes:
+    """A lint-clean template: the two states of :func:`flow_doc`, the first greeting
+    with ``note`` (another version), its instructions reading the abstract variable
+    `company`, which each extension gives a value; ``more``: top-level fields."""
+    doc: dict[str, Any] = {
+        "template_id": template_id,
+        "abstract": {"variables": {"company": "The company's name, said in the greeting"}},
+        "variables": {"company": {"type": "str", "description": "The company's name."}},
+        **minimal(on_enter_prompt=f"Thanks for calling {{{{company}}}}.{note}"),
+        **more,
+    }
+    return json.dumps(doc, indent=2).encode()
+
+
+def extending_doc(flow_id: str = "clinic", template: str = "desk", **more: Any) -> bytes:
+    """A flow that extends ``template`` (a :func:`template_doc`), giving `company` a
+    value; ``more``: top-level fields."""
+    doc = {
+        "flow_id": flow_id,
+        "extends": template,
+        "variables": {"company": {"default": "Acme"}},
+        **more,
+    }
+    return json.dumps(doc, indent=2).encode()
+
+
 def broken_doc(flow_id: str = "clinic") -> bytes:
     """A flow with one lint error: FL104 at 15:9."""
     return flow_doc(flow_id, tools=["nosuch"])
@@ -103,7 +129,9 @@ async def raw_rows(target: Any, sql: str) -> list[tuple[Any, ...]]:
 
     db = sqlite3.connect(target)
     try:
-        return [tuple(r) for r in db.execute(sql).fetchall()]
+        rows = [tuple(r) for r in db.execute(sql).fetchall()]
+        db.commit()
+        return rows
     except sqlite3.Error as exc:
         raise RawRefusal(str(exc)) from None
     finally:

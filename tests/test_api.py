@@ -520,7 +520,8 @@ def test_api_sessions_list_get_with_events_and_active_count(api: App) -> None:
                 ],
             )
             await t.start_session("calls", session_id="call-2")
-            await t.end_session("call-2", reason="hangup")
+            await t.end_session("call-2", reason="hangup", summary={"text": "Main; ended"})
+            await t.record_evaluation("call-2", {"passed": False, "text": "failed: goals 0/1"})
 
     asyncio.run(record())
     with api.client("acme-viewer") as c:
@@ -543,6 +544,12 @@ def test_api_sessions_list_get_with_events_and_active_count(api: App) -> None:
                 "automatic": False,
             },
         ]
+        ended = c.get("/api/v1/sessions/call-2").json()["session"]
+        assert (ended["summary"], ended["evaluation"]) == (
+            {"text": "Main; ended"},
+            {"passed": False, "text": "failed: goals 0/1"},
+        )
+        assert one["session"]["evaluation"] is None  # not evaluated: it has not ended
         count = c.get("/api/v1/sessions/active/count").json()
         assert count == {
             "tenant_id": "acme",
@@ -691,6 +698,57 @@ def test_api_token_dispatches_the_agent_with_the_routed_metadata(api: App) -> No
             404,
             error("not_found", "Unknown tenant `globex`"),
         )
+
+
+def test_api_token_carries_overrides_the_routed_flow_allows(api: App) -> None:
+    from livekit.api import TokenVerifier
+
+    doc = json.loads(flow_doc("frontdesk"))
+    doc["overridable"] = {"voices": ["nova"], "languages": ["es"]}
+    with api.client("acme-developer") as c:
+        c.post("/api/v1/flows", content=json.dumps(doc))
+        c.post("/api/v1/flows/frontdesk/publish", json={"version": 1})
+        r = c.post(
+            "/api/v1/tokens",
+            json={
+                "room": "call-42",
+                "identity": "caller-7",
+                "metadata": {"flow_id": "frontdesk"},
+                "overrides": {"voice": "nova", "language": "es"},
+            },
+        )
+        assert r.status_code == 201
+        assert r.json()["routing"]["overrides"] == {"voice": "nova", "language": "es"}
+        claims = TokenVerifier("devkey", "secret-of-at-least-32-characters-long").verify(
+            r.json()["token"]
+        )
+        assert json.loads(claims.room_config.agents[0].metadata) == {
+            "flow_id": "frontdesk",
+            "tenant_id": "acme",
+            "overrides": {"voice": "nova", "language": "es"},
+        }
+        for overrides, message in (
+            (
+                {"voice": "alloy"},
+                "Voice `alloy` may not be picked: the flow's `overridable.voices` allows `nova`",
+            ),
+            (
+                {"tracing": {"enabled": True}},
+                "`tracing` may not be overridden: the flow's `overridable.tracing` is not true",
+            ),
+        ):
+            refused = c.post(
+                "/api/v1/tokens",
+                json={
+                    "room": "r",
+                    "identity": "i",
+                    "metadata": {"flow_id": "frontdesk", "overrides": overrides},
+                },
+            )
+            assert (refused.status_code, refused.json()) == (
+                422,
+                error("overrides_refused", message),
+            )
 
 
 def test_api_token_without_livekit_credentials_is_503(tmp_path: Path) -> None:

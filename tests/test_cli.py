@@ -32,7 +32,7 @@ def test_lint_example_flows_is_clean() -> None:
     code, out, err = run("lint", str(FLOWS))
     assert code == 0
     assert out == ""
-    assert err == "All checks passed (10 files).\n"
+    assert err == "All checks passed (13 files).\n"  # 12 flows and a template
 
 
 def test_lint_skips_files_that_are_not_flows_by_content(tmp_path: Path) -> None:
@@ -246,8 +246,9 @@ def test_rules_lists_the_catalogue() -> None:
         in lines
     )
     # 59 before issue 14, which added FL111-FL113, FL206, FL207, FL309-FL311, FL408, FL409;
-    # issue 15 added FL410, issue 17 FL010-FL014 (providers), issue 18 FL114 (knowledge)
-    assert len(lines) == 76
+    # issue 15 added FL410, issue 17 FL010-FL014 (providers) and FL114, FL115 (sessions),
+    # issue 18 FL312, FL313 (memory), FL701-FL705 (templates) and FL116 (knowledge)
+    assert len(lines) == 85
 
 
 def test_rules_shows_one_rule_by_code_or_name() -> None:
@@ -393,6 +394,7 @@ def test_route_json_from_attributes() -> None:
         "variant": 1,
         "user_id": "user-1",
         "user_details": {},
+        "overrides": {},
     }
 
 

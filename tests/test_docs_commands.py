@@ -91,12 +91,20 @@ SETUP = {
         "flowctl store push flows/clinic.json -t acme --publish",
     ),
     ("README.md", "flowctl keys create --tenant acme --role developer --name ci"): ACME,
+    ("docs/webhooks.md", "flowctl tenants policy acme --allow-host hooks.acme.example"): ACME,
+    ("docs/console.md", "flowctl keys create --tenant acme --role developer --name console"): ACME,
     ("docs/store.md", "flowctl callbacks list -t acme"): (
         *ACME,
         "flowctl tenants policy acme --allow-transfer tel:+15555550100",
         "flowctl store push flows/clinic.json -t acme --publish",
         "flowctl simulate flows/clinic.json --scenario flows/clinic.scenarios.json "
         "--record -t acme",
+    ),
+    ("docs/store.md", "flowctl callers list -t acme"): (
+        *ACME,
+        "flowctl tenants policy acme --allow-transfer tel:+15555550100",
+        "flowctl store push flows/clinic.json -t acme --publish",
+        "flowctl simulate flows/clinic.memory.scenarios.json --record -t acme",
     ),
     ("docs/store.md", "flowctl store list --store sqlite:///team.db -t acme"): (
         "flowctl store init --store sqlite:///team.db",
@@ -108,6 +116,19 @@ SETUP = {
     ): ACME,
     ("docs/security.md", 'printf %s "$CRM_TOKEN" | flowctl secrets set -t acme CRM_TOKEN'): ACME,
 }
+# docs/templates.md's store walkthrough: a shared template and two flows on it, then v2.
+TEMPLATES = (
+    "flowctl store init",
+    "flowctl tenants create coastal-care",
+    "flowctl store templates push flows/templates/clinic_desk.json --shared --publish",
+    "flowctl store push flows/dental.json flows/vet.json -t coastal-care --publish",
+)
+TEMPLATE_V2 = "flowctl store templates push docs/templates/clinic_desk.json --shared --publish"
+SETUP[("docs/templates.md", TEMPLATE_V2)] = TEMPLATES
+SETUP[("docs/templates.md", "flowctl store push flows/vet.json -t coastal-care --publish")] = (
+    *TEMPLATES,
+    TEMPLATE_V2,
+)
 API_DOC = "docs/api.md"
 API_ADDRESS = "127.0.0.1:8000"  # where docs/api.md's server listens
 LIVEKIT_ENV = {

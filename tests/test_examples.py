@@ -24,6 +24,7 @@ from flowctl.engine.runtime import Conversation
 def test_the_examples_exist() -> None:
     assert [p.name for p in EXAMPLES] == [
         "clinic.json",
+        "dental.json",
         "food_ordering.json",
         "insurance_quote.json",
         "interview.json",
@@ -33,6 +34,7 @@ def test_the_examples_exist() -> None:
         "restaurant_reservation.json",
         "sales.json",
         "support.json",
+        "vet.json",
     ]
 
 

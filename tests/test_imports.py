@@ -26,7 +26,7 @@ def _python(code: str) -> str:
 
 # What neither the linter nor the store commands may load: LiveKit (~1.5 s), the worker,
 # and the admin API's web stack (flowctl serve loads it, and only it).
-WEB = "('livekit', 'flowctl.worker', 'flowctl.api', 'litestar', 'uvicorn')"
+WEB = "('livekit', 'flowctl.worker', 'flowctl.api', 'flowctl.console', 'litestar', 'uvicorn', 'jinja2')"
 # A loaded module's package as the lists above name it: `flowctl.api` for our own,
 # the distribution's top-level name for everyone else's.
 TOP = (
@@ -72,6 +72,8 @@ def test_flowctl_store_keys_never_import_livekit_or_the_web_stack(tmp_path: Path
         "for args in (['store', 'init'], ['tenants', 'create', 'acme'],\n"
         "             ['tenants', 'policy', 'acme', '--allow-transfer', 'tel:+15555550100'],\n"
         "             ['store', 'push', 'flows/clinic.json', '--publish'], ['store', 'list'],\n"
+        "             ['store', 'templates', 'push', 'flows/templates/clinic_desk.json'],\n"
+        "             ['store', 'templates', 'list'], ['store', 'templates', 'usage'],\n"
         "             ['store', 'show', 'clinic'], ['store', 'diff', 'clinic', '1'],\n"
         "             ['tenants', 'list'], ['sessions', 'list'],\n"
         "             ['keys', 'create', '--role', 'viewer'], ['keys', 'list'], ['serve', '--help']):\n"
@@ -91,23 +93,33 @@ def test_public_surface_of_engine_store() -> None:
         "AuditEntry",
         "Callback",
         "CallbackStatus",
+        "CallerMemory",
         "Delivery",
         "Document",
         "DocumentInfo",
         "DocumentPut",
         "DocumentRevision",
         "FlowInfo",
+        "Forgotten",
         "KnowledgeBase",
         "Lease",
         "Outbound",
         "Publication",
         "PushResult",
+        "Remembered",
         "RoutingValidator",
         "SecretInfo",
         "SessionEvent",
         "SessionInfo",
         "Store",
         "StoredFinding",
+        "TemplateInfo",
+        "TemplatePushResult",
+        "TemplateRef",
+        "TemplateShelf",
+        "TemplateUse",
+        "TemplateVersion",
+        "TemplateVersionInfo",
         "Tenant",
         "TenantStore",
         "Turn",
@@ -118,6 +130,7 @@ def test_public_surface_of_engine_store() -> None:
         # the exceptions, in errors.__all__'s order
         "AlreadyExists",
         "CallbackRefused",
+        "CallerInCall",
         "FlowInUse",
         "NotFound",
         "NotPublishable",
@@ -160,33 +173,42 @@ def test_public_surface_of_engine_spec() -> None:
     assert flowctl.engine.spec.__all__ == [
         "BUILTIN_TOOLS",
         "FIELD_TYPES",
+        "TEMPLATE_ID",
         "VARIABLE_TYPES",
+        "Abstract",
         "BuiltinTool",
         "CatalogTool",
         "Constraints",
         "Context",
         "Edge",
         "EntryAction",
+        "Evaluation",
         "Example",
         "FieldMetadata",
         "Flow",
         "GlobalEdge",
+        "Goal",
         "HttpTool",
         "KnowledgeTool",
         "LLMConfig",
         "LintConfig",
+        "Memory",
+        "MemorySummary",
         "MockTool",
         "OnEnter",
         "Output",
         "OutputField",
+        "Overridable",
         "Parameter",
         "PromptConfig",
         "PythonTool",
+        "Removal",
         "STTConfig",
         "SchemaConfig",
         "SingleAgentConfig",
         "State",
         "TTSConfig",
+        "Template",
         "TenantConfig",
         "Tool",
         "TracingConfig",
@@ -239,6 +261,26 @@ def test_public_surface_of_api() -> None:
     import flowctl.api
 
     assert flowctl.api.__all__ == ["Settings", "create_app", "livekit_from_env"]
+
+
+def test_public_surface_of_console() -> None:
+    import flowctl.console
+
+    assert flowctl.console.__all__ == ["Console", "console_routes", "template_config"]
+
+
+def test_flowctl_serve_app_with_its_console_never_imports_livekit() -> None:
+    # The try-it chat and the replay need LiveKit's agents (1.5 s to import): they load
+    # on first use, so `flowctl serve` starts without them.
+    code = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from flowctl.api import Settings, create_app\n"
+        "create_app(Settings(store_url='sqlite:///unused.db'))\n"
+        + TOP
+        + "print(sorted({top(n) for n in sys.modules} & {'livekit', 'flowctl.worker'}))"
+    )
+    assert _python(code) == "[]"
 
 
 def test_packages_re_export_their_public_names_without_loading_them() -> None:

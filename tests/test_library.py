@@ -53,6 +53,7 @@ async def test_the_examples_are_served_compiled_with_their_owners() -> None:
     library = FileLibrary.load(FLOWS)
     assert [(s.flow_id, s.tenant_id, s.version) for s in library.served()] == [
         ("clinic", "healthcare_clinic", "1.0.0"),
+        ("dental", "coastal-care", "1.0.0"),
         ("food_ordering", "peer-examples", "1.0.0"),
         ("insurance_quote", "peer-examples", "1.0.0"),
         ("interview", "dynamic-co", "1.0.0"),
@@ -62,6 +63,7 @@ async def test_the_examples_are_served_compiled_with_their_owners() -> None:
         ("restaurant_reservation", "peer-examples", "1.0.0"),
         ("sales", "dynamic-co", "1.0.0"),
         ("support", "dynamic-co", "1.0.0"),
+        ("vet", "coastal-care", "1.0.0"),
     ]
     decision = route(library, '{"tenant_id": "dynamic-co", "purpose": "sales"}')
     assert not isinstance(decision, Rejected)

@@ -1,7 +1,7 @@
 """What the distribution installs: one `flowctl` package, whatever the folders are called.
 
 The folders stay at the repository's top level (``engine/``, ``worker/``, ``cli/``,
-``api/``, ``metrics/``); installed, they are ``flowctl.engine`` and so on, so a user's own ``api`` or
+``api/``, ``metrics/``, ``console/``); installed, they are ``flowctl.engine`` and so on, so a user's own ``api`` or
 ``cli`` package never collides with ours. These tests build the wheel from the tree,
 install it into a clean venv and run it, and check the editable install maps the same
 names. Everything comes from uv's cache (``--offline``): ``make test`` synced it.
@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT
 
 UV = ROOT / ".tools" / "bin" / "uv"
-BARE = ("engine", "worker", "cli", "api", "metrics")
+BARE = ("engine", "worker", "cli", "api", "metrics", "console")
 
 
 def _uv(*args: str, cwd: Path, env: dict[str, str] | None = None) -> None:

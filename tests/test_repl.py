@@ -89,6 +89,7 @@ def test_repl_quit_and_end_of_input_leave_after_the_call_has_ended(text: str) ->
         "user: Sorry, wrong number",
         "  tool end_call -> ok",
         "  call ended (end_call)",
+        "summary: IntakeAgent; ended in IntakeAgent (end_call)",
     ]
     assert talk(CLINIC, text) == (0, "\n".join(ended) + "\n", "")
 
@@ -103,6 +104,7 @@ def test_repl_quit_and_end_of_input_leave_after_the_call_has_ended(text: str) ->
                 "  finish() [handoff] [requires caller; when verified]: "
                 "The caller has no more questions and says goodbye",
                 "  lookup(caller) [tool]: Look up the caller's next visit.",
+                "summary: Main; ended in Main (hangup)",
             ],
         ),
         (
@@ -111,6 +113,7 @@ def test_repl_quit_and_end_of_input_leave_after_the_call_has_ended(text: str) ->
             [
                 '/go lookup {"caller": "Ana"}',
                 '  tool lookup -> ok {"found": true, "slot": "10:30"}',
+                "summary: Main; ended in Main (hangup)",
             ],
         ),
         (
@@ -123,6 +126,7 @@ def test_repl_quit_and_end_of_input_leave_after_the_call_has_ended(text: str) ->
                 "/go finish {}",  # the call ends: no one is left waiting
                 "  finish: Desk -> Goodbye",
                 "  call ended (end_state)",
+                "summary: Main -> Desk -> Goodbye; ended in Goodbye (end_state)",
             ],
         ),
     ],
@@ -203,6 +207,7 @@ def test_repl_on_a_terminal_does_not_repeat_the_typed_line() -> None:
         "  tool end_call -> ok",
         "  call ended (end_call)",
         "/quit",
+        "summary: IntakeAgent; ended in IntakeAgent (end_call)",
         "",
     ]
     assert prompts == b"you> you> "  # input() prompts on stderr
@@ -240,6 +245,7 @@ async def test_repl_ctrl_c_during_a_turn_cancels_only_that_turn() -> None:
         "user: hello",
         "  (turn cancelled)",
         "state: IntakeAgent",
+        "summary: IntakeAgent; ended in IntakeAgent (hangup)",
     ]
 
 
@@ -256,6 +262,9 @@ def test_repl_offline_model_fills_an_edges_arguments_from_its_example() -> None:
         'variables: {"caller_name": "Ana Lopez", '
         '"clinic_name": "Maple Grove Family Clinic", '
         '"specialist_question": "taking ibuprofen with your blood pressure medicine"}',
+        "summary: IntakeAgent -> SpecialistAgent; ended in SpecialistAgent (hangup); "
+        "caller_name: Ana Lopez, specialist_question: taking ibuprofen with your blood "
+        "pressure medicine",
     ]
 
 
@@ -273,6 +282,7 @@ def test_repl_offline_model_names_the_arguments_an_example_does_not_give(
         "user: I need a refill on my metformin",
         "agent: [offline model: `transfer_to_specialist` needs caller_name, specialist_question; "
         "give its examples `args`, or /go transfer_to_specialist {json} calls it by hand]",
+        "summary: IntakeAgent; ended in IntakeAgent (hangup)",
     ]
 
 
@@ -304,4 +314,6 @@ def test_repl_offline_model_calls_a_tool_from_its_example_and_shows_what_it_retu
         'variables: {"appointment_id": "APT-48213", '
         '"appointment_time": "Tuesday, March 11 at 10:30 AM", '
         '"clinic_name": "Maple Grove Family Clinic"}',
+        "summary: IntakeAgent; ended in IntakeAgent (hangup); appointment_id: APT-48213, "
+        "appointment_time: Tuesday, March 11 at 10:30 AM",
     ]

@@ -672,10 +672,31 @@ def test_attributes_are_typed_and_merged_with_a_user_details_attribute() -> None
     assert (result.flow_id, result.rule) == ("onboarding", "rule[0]")
 
 
+def test_overrides_do_not_route_and_are_passed_on_with_the_decision() -> None:
+    overrides = {"voice": "nova", "variables": {"caller_name": "Ana"}}
+    result = route(EXAMPLES, meta(tenant_id="dynamic-co", purpose="sales", overrides=overrides))
+    assert isinstance(result, Routed)
+    assert (result.flow_id, result.rule, result.overrides) == ("sales", "purpose", overrides)
+    attributes = {"tenant_id": "dynamic-co", "purpose": "sales", "overrides": '{"voice": "nova"}'}
+    result = route(EXAMPLES, None, None, attributes)
+    assert isinstance(result, Routed)
+    assert (result.overrides, result.user_details) == ({"voice": "nova"}, {})
+    result = route(EXAMPLES, meta(tenant_id="dynamic-co", purpose="sales", overrides=["nova"]))
+    assert result == Rejected(
+        reason="Job metadata is malformed: Expected `object | null`, got `array` - at "
+        "`$.overrides`",
+        origin="job metadata",
+    )
+
+
 @pytest.mark.parametrize(
     ("attributes", "reason"),
     [
         ({"tenant_id": 3}, "Participant attributes must map strings to strings"),
+        (
+            {"tenant_id": "t", "overrides": "[1]"},
+            "Participant attributes hold an `overrides` that is not a JSON object",
+        ),
         (
             {"tenant_id": "t", "user_details": "[1]"},
             "Participant attributes hold a `user_details` that is not a JSON object",
@@ -697,6 +718,7 @@ def test_attributes_are_typed_and_merged_with_a_user_details_attribute() -> None
     ],
     ids=[
         "not-text",
+        "overrides-array",
         "details-array",
         "details-not-json",
         "no-tenant",
@@ -795,7 +817,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 routing_keys = st.sampled_from(
-    ["tenant_id", "flow_id", "agent_id", "purpose", "user_id", "user_details", "other"]
+    ["tenant_id", "flow_id", "agent_id", "purpose", "user_id", "user_details", "overrides", "other"]
 )
 ids = st.sampled_from(
     ["dynamic-co", "healthcare_clinic", "clinic", "sales", "trial", "support", ""]

@@ -38,7 +38,8 @@ def test_rule_fixture_reports_exact_findings(code: str) -> None:
     path = RULE_FIXTURES / f"{code.lower()}.json"
     expected = path.with_suffix(".expected").read_text()
     result = lint_paths([path], boundary=fixture_boundary(path))
-    output = format_text(result).replace(str(path), path.name)
+    # a finding in a template is in tests/fixtures/rules/templates/: shown as `templates/...`
+    output = format_text(result).replace(str(path), path.name).replace(f"{RULE_FIXTURES}/", "")
     assert output == expected
     assert f": {code} " in expected
 
@@ -120,9 +121,11 @@ def test_outside_lint_only_the_loader_writes_codes_and_only_the_document_rules()
 def test_registry_gives_every_rule_a_doc_and_every_reported_rule_a_check() -> None:
     for r in RULES.values():
         assert r.doc, r.code
-        # Rules with messages are reported by a check (FL000 by the runner itself);
+        # Rules with messages are reported by a check (FL000 by the runner itself, the
+        # template rules by resolving a flow with its templates, engine/extends.py);
         # the loader writes the messages of the others.
-        assert (r.check is not None) == bool(r.messages) or r.code == "FL000", r.code
+        reported_elsewhere = r.code == "FL000" or r.code.startswith("FL7")
+        assert (r.check is not None) == bool(r.messages) or reported_elsewhere, r.code
 
 
 def test_seed_000_example_verbatim_names_its_four_undefined_tools() -> None:

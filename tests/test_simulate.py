@@ -60,6 +60,7 @@ def test_a_scenario_shows_the_silence_after_a_handoff_with_nothing_to_say(
         "    user: The front desk, please.",
         "      to_desk: Main -> Desk",
         "    agent: (silence)",
+        "    summary: Main -> Desk; ended in Desk (hangup)",
     ]
 
 
@@ -220,6 +221,7 @@ def test_piped_lines_and_go_commands() -> None:
         "/go transfer_to_specialist {}",
         "  refused transfer_to_specialist: Invalid arguments for `transfer_to_specialist`: "
         "Object missing required field `caller_name`",
+        "summary: IntakeAgent; ended in IntakeAgent (hangup)",
     ]
 
 
@@ -229,7 +231,10 @@ def test_the_offline_model_takes_the_edge_whose_examples_match() -> None:
     lines = out.splitlines()
     assert lines[1:3] == ["user: Sorry, wrong number", "  tool end_call -> ok"]
     assert "  call ended (end_call)" in lines
-    assert lines[-1] == "state: IntakeAgent"
+    assert lines[-2:] == [
+        "state: IntakeAgent",
+        "summary: IntakeAgent; ended in IntakeAgent (end_call)",  # as the session ends
+    ]
 
 
 def test_go_moves_the_session_and_commands_show_the_conversation() -> None:
@@ -276,6 +281,7 @@ def test_history_says_each_event_in_the_describers_words() -> None:
         "  ended    end_call in IntakeAgent",
         '  result   end_call ok {"ended": true}',
         "  fired    hang_up: stayed in IntakeAgent",
+        "summary: IntakeAgent; ended in IntakeAgent (end_call)",
     ]
 
 
@@ -320,7 +326,10 @@ def test_a_scenario_for_another_flow_is_refused_unless_overridden(tmp_path: Path
 def test_a_var_declared_str_takes_its_text_as_written() -> None:
     code, out, err = talk("/vars\n", "--var", "caller_phone=5551234")
     assert (code, err) == (0, "")
-    assert '"caller_phone": "5551234"' in out.splitlines()[-1]
+    assert '"caller_phone": "5551234"' in out.splitlines()[-2]
+    assert out.splitlines()[-1] == (
+        "summary: IntakeAgent; ended in IntakeAgent (hangup); caller_phone: 5551234"
+    )
 
 
 def test_a_var_starts_each_scenario_unless_the_scenario_sets_it(tmp_path: Path) -> None:

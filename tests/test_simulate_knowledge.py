@@ -24,6 +24,8 @@ GREETING = (
     "change or cancel an appointment, check your insurance, or connect you with our clinical "
     "team. How can I help you?"
 )
+# every session ends with its summary (flowctl.engine.summary)
+SUMMARY = "summary: IntakeAgent; ended in IntakeAgent (hangup)"
 HOURS_PASSAGES = [
     '  tool clinic_info -> 2 passages of `clinic` for "What are your opening hours?":',
     "    1.00 hours-and-location.md (Maple Grove Family Clinic › Opening hours): We are open "
@@ -70,6 +72,7 @@ def test_a_scenario_answers_from_its_knowledge_and_shows_the_passages(tmp_path: 
         "    user: What are your opening hours?",
         *("    " + line for line in HOURS_PASSAGES),
         "    agent: Monday to Friday from 8 to 6, and Saturday from 9 to 1.",
+        "    " + SUMMARY,
     ]
 
 
@@ -77,10 +80,11 @@ def test_retrieved_names_the_documents_found_when_they_differ(tmp_path: Path) ->
     path = hours_scenario(tmp_path, retrieved=["visits.md"])
     code, out, err = run("--scenario", str(path))
     assert (code, err) == (1, "1 scenario: 0 passed, 1 failed\n")
-    assert out.splitlines()[-1] == (
+    assert out.splitlines()[-2:] == [
         '    ✗ turn 1: retrieved: expected ["visits.md"], got '
-        '["hours-and-location.md","services.html"]'
-    )
+        '["hours-and-location.md","services.html"]',
+        "    " + SUMMARY,
+    ]
 
 
 def test_knowledge_given_on_the_command_line_answers_the_offline_model() -> None:
@@ -88,7 +92,12 @@ def test_knowledge_given_on_the_command_line_answers_the_offline_model() -> None
         str(CLINIC), "--knowledge", f"clinic={DOCUMENTS}", text="What are your opening hours?\n"
     )
     assert (code, err) == (0, "")
-    assert out.splitlines() == [GREETING, "user: What are your opening hours?", *HOURS_PASSAGES]
+    assert out.splitlines() == [
+        GREETING,
+        "user: What are your opening hours?",
+        *HOURS_PASSAGES,
+        SUMMARY,
+    ]
 
 
 def test_a_knowledge_tool_without_its_base_says_how_to_give_it() -> None:

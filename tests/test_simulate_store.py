@@ -67,12 +67,16 @@ def test_simulate_record_a_scenario_shows_and_replays(store: str, one_scenario: 
     assert code == 0
     lines = out.splitlines()
     assert lines[:2] == [f"session  {session}", "flow     clinic v1"]
-    assert lines[3].endswith(" (hangup)") and lines[4] == "events   9"
-    assert [line.split(None, 2)[1:] for line in lines[6:8]] == [
+    assert lines[3].endswith(" (hangup)") and lines[5] == "events   9"
+    assert lines[4] == (
+        "summary  IntakeAgent -> SpecialistAgent; ended in SpecialistAgent (hangup); "
+        "caller_name: Ana Ruiz, specialist_question: ibuprofen with blood pressure medication"
+    )
+    assert [line.split(None, 2)[1:] for line in lines[7:9]] == [
         ["entered", "IntakeAgent"],
-        ["agent", lines[7].split("agent    ", 1)[1]],
+        ["agent", lines[8].split("agent    ", 1)[1]],
     ]
-    assert lines[8].endswith("user     Hi, I have a question about my prescription.")
+    assert lines[9].endswith("user     Hi, I have a question about my prescription.")
     assert flowctl("simulate", "--replay", session, "--store", store, "-t", "acme") == (
         0,
         f"same path: 2 turns of {session} replayed on clinic v1 (recorded on v1)\n",

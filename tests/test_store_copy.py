@@ -10,13 +10,25 @@ from typing import Any
 import pgkit
 import pytest
 from click.testing import CliRunner
-from storekit import EXAMPLE_POLICY, Clock, flow_doc, opened, store_url
+from storekit import (
+    EXAMPLE_POLICY,
+    Clock,
+    extending_doc,
+    flow_doc,
+    opened,
+    store_url,
+    template_doc,
+)
 
 from flowctl.cli.main import cli
 from flowctl.engine.boundary import TenantPolicy
 from flowctl.engine.runtime import Entered
-from flowctl.engine.store import Store, Turn
-from flowctl.engine.store.documents import push_document
+from flowctl.engine.store import Remembered, Store, Turn
+from flowctl.engine.store.documents import (
+    push_document,
+    push_shared_template,
+    push_template_document,
+)
 
 
 async def _fill(s: Store) -> None:
@@ -37,15 +49,26 @@ async def _fill(s: Store) -> None:
     await acme.rollback("clinic", actor="cy")
     await push_document(acme, flow_doc("junk"), actor="bo")
     await acme.delete("junk", actor="bo")
+    # a template of the tenant's and one of the operator's, and a flow on each
+    await push_shared_template(s.shared_templates(), template_doc("base"), actor="ana")
+    await s.shared_templates().publish_template("base", 1, actor="ana")
+    await push_template_document(acme, template_doc("desk"), actor="bo")
+    await acme.publish_template("desk", 1, actor="bo")
+    await push_document(acme, extending_doc("front", template="base"), actor="bo")
+    await push_document(acme, extending_doc("back", template="desk"), actor="bo")
     await acme.set_secret("CRM_TOKEN", "s3cret", actor="ana")
     await acme.create_key("developer", actor="ana", name="ci")
     await acme.create_webhook("https://hooks.acme.example/calls", ["*"], actor="ana")
-    await acme.start_session("clinic", session_id="call-1", routing={"rule": "default"})
+    await acme.start_session(
+        "clinic", session_id="call-1", routing={"rule": "default"}, caller="+15555550142"
+    )
     await acme.append_events(
         "call-1", [Entered(at=5.0, state="Main"), Turn(at=6.5, role="user", text="Hi")]
     )
     await acme.schedule_callback("call-1", when="tomorrow", reason="asked")
     await acme.end_session("call-1", reason="hangup")
+    called = Remembered(flow_id="clinic", session_id="call-1", variables={"name": "Ana"})
+    await acme.remember("+15555550142", called)
     await acme.start_session("clinic", session_id="call-2")
     await acme.put_document("clinic", "hours.md", "# Hours\n\nOpen 8 to 6.", actor="ana")
     await acme.put_document("clinic", "hours.md", "# Hours\n\nOpen 9 to 5.", actor="bo")
@@ -82,6 +105,12 @@ async def _everything(s: Store) -> dict[str, Any]:
                 [p.source for p in await t.search(b.base, "open hours park")]
                 for b in await t.knowledge_bases()
             ],
+            "memories": await t.memories(),
+            "templates": await t.templates(),
+            "template versions": [
+                await t.template(i.template_id, 1, shared=i.shared) for i in await t.templates()
+            ],
+            "template usage": await t.template_usage(),
         }
     return out
 
@@ -111,11 +140,12 @@ def test_copy_to_postgresql_and_back_keeps_everything(tmp_path: Path, pg: str) -
     before = asyncio.run(fill())
     assert _copy(first, pg) == (
         0,
-        f"Copied 53 rows from {first} to {pg}; verified\n",
-        "  tenants: 2 rows\n  flows: 2 rows\n  flow_versions: 4 rows\n  publications: 3 rows\n"
+        f"Copied 68 rows from {first} to {pg}; verified\n",
+        "  tenants: 2 rows\n  flows: 4 rows\n  flow_versions: 6 rows\n  publications: 3 rows\n"
         "  sessions: 2 rows\n  session_events: 2 rows\n  callbacks: 1 row\n"
-        "  audit: 16 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
-        "  webhook_deliveries: 4 rows\n  knowledge_documents: 2 rows\n"
+        "  audit: 22 rows\n  api_keys: 1 row\n  secrets: 1 row\n  webhooks: 1 row\n"
+        "  webhook_deliveries: 4 rows\n  caller_memory: 1 row\n  templates: 2 rows\n"
+        "  template_versions: 2 rows\n  knowledge_documents: 2 rows\n"
         "  knowledge_revisions: 3 rows\n  knowledge_chunks: 2 rows\n"
         "  knowledge_terms: 7 rows\n",
     )

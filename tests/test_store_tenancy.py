@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from storekit import T0, flow_doc, opened
+from storekit import T0, extending_doc, flow_doc, opened, template_doc
 
 from flowctl.engine.boundary import TenantPolicy
 from flowctl.engine.runtime import Entered
-from flowctl.engine.store import NotFound, Store, TenantStore
-from flowctl.engine.store.documents import push_document
+from flowctl.engine.store import NotFound, Store, TemplateShelf, TenantStore
+from flowctl.engine.store.documents import push_document, push_template_document
 from flowctl.engine.store.postgres import PostgresStore
+from flowctl.engine.store.sql.templates import TemplateShelf as SQLTemplateShelf
 from flowctl.engine.store.sql.tenant import SQLTenantStore
 from flowctl.engine.store.sqlite import SQLiteStore
 
@@ -28,6 +29,7 @@ NO_WEBHOOK = "Unknown webhook `{webhook}` for tenant `acme`"
 NO_DELIVERY = "Unknown webhook delivery `{delivery}` for tenant `acme`"
 NO_BASE = "Unknown knowledge base `{flow}` for tenant `acme`"
 NO_DOCUMENT = "Unknown document `{flow}/{flow}.md` for tenant `acme`"
+NO_TEMPLATE = "Unknown template `{flow}` for tenant `acme`"
 
 # (handle, flow id, session id, callback id, the other ids by kind: key, webhook, delivery)
 Call = Callable[[TenantStore, str, str, int, dict[str, str]], Awaitable[Any]]
@@ -45,12 +47,23 @@ ACROSS: dict[str, tuple[Call, str]] = {
     "disable": (lambda t, f, s, c, k: t.disable(f, actor="mallory"), NO_FLOW),
     "enable": (lambda t, f, s, c, k: t.enable(f, actor="mallory"), NO_FLOW),
     "history": (lambda t, f, s, c, k: t.history(f), NO_FLOW),
+    # each tenant has a template named after its flow
+    "template_versions": (lambda t, f, s, c, k: t.template_versions(f), NO_TEMPLATE),
+    "template": (lambda t, f, s, c, k: t.template(f, 1), NO_TEMPLATE),
+    "publish_template": (
+        lambda t, f, s, c, k: t.publish_template(f, 1, actor="mallory"),
+        NO_TEMPLATE,
+    ),
     "start_session": (lambda t, f, s, c, k: t.start_session(f, 1), NO_FLOW),
     "append_events": (
         lambda t, f, s, c, k: t.append_events(s, [Entered(at=T0, state="Main")]),
         NO_SESSION,
     ),
     "end_session": (lambda t, f, s, c, k: t.end_session(s, reason="hangup"), NO_SESSION),
+    "record_evaluation": (
+        lambda t, f, s, c, k: t.record_evaluation(s, {"passed": True}),
+        NO_SESSION,
+    ),
     "session": (lambda t, f, s, c, k: t.session(s), NO_SESSION),
     "events": (lambda t, f, s, c, k: t.events(s), NO_SESSION),
     "schedule_callback": (lambda t, f, s, c, k: t.schedule_callback(s, when="now"), NO_SESSION),
@@ -86,6 +99,9 @@ OWN_ONLY = {
     "set_limits",
     "push",
     "flows",
+    "push_template",
+    "templates",
+    "template_usage",
     "sessions",
     "callbacks",
     "audit",
@@ -103,6 +119,14 @@ OWN_ONLY = {
     "deliveries",
     "knowledge_bases",
     "put_document",
+    # callers: ids of the tenant's own callers; another tenant's caller is simply not
+    # remembered here (test_store_memory.py)
+    "set_retention",
+    "recall",
+    "memories",
+    "remember",
+    "purge_memory",
+    "forget_caller",
 }
 
 
@@ -120,8 +144,13 @@ def test_every_tenant_method_is_covered_here() -> None:
 
 @pytest.mark.parametrize(
     ("protocol", "implementation"),
-    [(TenantStore, SQLTenantStore), (Store, SQLiteStore), (Store, PostgresStore)],
-    ids=["TenantStore", "Store-sqlite", "Store-postgresql"],
+    [
+        (TenantStore, SQLTenantStore),
+        (Store, SQLiteStore),
+        (Store, PostgresStore),
+        (TemplateShelf, SQLTemplateShelf),
+    ],
+    ids=["TenantStore", "Store-sqlite", "Store-postgresql", "TemplateShelf"],
 )
 def test_store_classes_implement_the_protocols_exactly(
     protocol: type, implementation: type
@@ -144,7 +173,9 @@ async def two(store_target: Any) -> AsyncIterator[Store]:
         await s.create_tenant(tenant, actor="admin", routing={"default": flow}, policy=policy)
         t = s.tenant(tenant)
         hook, _ = await t.create_webhook(f"https://hooks.{tenant}.example/", ["*"], actor="admin")
-        await push_document(t, flow_doc(flow), actor="admin")
+        await push_template_document(t, template_doc(flow), actor="admin")
+        await t.publish_template(flow, 1, actor="admin")
+        await push_document(t, extending_doc(flow, template=flow), actor="admin")
         await t.publish(flow, 1, actor="admin")
         sid = "g1" if tenant == "globex" else "a1"
         await t.start_session(flow, session_id=sid)
@@ -188,11 +219,16 @@ async def test_other_tenants_rows_are_not_found(two: Store, method: str) -> None
     assert [p.text for p in await globex.search("support", "opening hours")] == [
         "Opening hours of globex."
     ]
+    assert [(i.template_id, i.published) for i in await globex.templates()] == [("support", 1)]
 
 
 async def test_own_only_methods_see_only_their_tenant(two: Store) -> None:
     acme, globex = two.tenant("acme"), two.tenant("globex")
     assert [f.flow_id for f in await acme.flows()] == ["clinic"]
+    assert [i.template_id for i in await acme.templates()] == ["clinic"]
+    assert [(u.flow_id, str(u.template)) for u in await acme.template_usage()] == [
+        ("clinic", "clinic@v1")
+    ]
     assert [s.session_id for s in await acme.sessions()] == ["a1"]
     assert [s.name for s in await acme.secrets()] == ["clinic"]
     assert await acme.secret_values() == {"clinic": "acme-value"}

@@ -51,7 +51,12 @@ def problems(flows: Path) -> list[str]:
 
 def test_examples_load_with_owners_and_versions() -> None:
     catalog = load_catalog(FLOWS)
-    assert sorted(catalog.tenants) == ["dynamic-co", "healthcare_clinic", "peer-examples"]
+    assert sorted(catalog.tenants) == [
+        "coastal-care",
+        "dynamic-co",
+        "healthcare_clinic",
+        "peer-examples",
+    ]
     assert catalog.flow("clinic") == FlowEntry(
         flow_id="clinic",
         tenant_id="healthcare_clinic",
@@ -61,6 +66,8 @@ def test_examples_load_with_owners_and_versions() -> None:
     owners = {f.flow_id: f.tenant_id for f in catalog.flows.values()}
     assert owners == {
         "clinic": "healthcare_clinic",
+        "dental": "coastal-care",  # the two flows on flows/templates/clinic_desk.json
+        "vet": "coastal-care",
         "interview": "dynamic-co",
         "onboarding": "dynamic-co",
         "sales": "dynamic-co",
@@ -79,7 +86,7 @@ def test_examples_load_with_owners_and_versions() -> None:
     ]
     assert dynamic.limits == Limits(max_concurrent_sessions=50)
     assert catalog.tenant("nobody") is None
-    assert repr(catalog) == "FileCatalog(<3 tenants, 10 flows>)"
+    assert repr(catalog) == "FileCatalog(<4 tenants, 12 flows>)"
 
 
 def test_a_minimal_tenant_gets_defaults(flows: Path) -> None:

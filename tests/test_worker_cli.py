@@ -98,7 +98,7 @@ def test_worker_runs_the_server_with_the_agent_name(
     assert code == 0, err
     assert out == ""
     assert err == (
-        f"flowctl worker: 10 flows of 3 tenants from {FLOWS}, "
+        f"flowctl worker: 12 flows of 4 tenants from {FLOWS}, "
         "for jobs dispatched to `support-agent`\n"
     )
     [(server, options)] = ran
@@ -216,6 +216,12 @@ def test_token_without_an_agent_name_puts_the_metadata_on_the_room() -> None:
         ),
         (
             LIVEKIT,
+            ["--metadata", '{"tenant_id": "dynamic-co", "overrides": {"voice": "nova"}}'],
+            "--metadata would be refused: Voice `nova` may not be picked: the flow's "
+            "`overridable.voices` allows none",
+        ),
+        (
+            LIVEKIT,
             ["--flows", "nowhere", "--metadata", '{"tenant_id": "acme"}'],
             "Cannot read `nowhere`: No such folder\n"
             "flowctl: error: Cannot read `nowhere/tenants`: No such folder",
@@ -228,6 +234,7 @@ def test_token_without_an_agent_name_puts_the_metadata_on_the_room() -> None:
         "not-json",
         "unknown-tenant",
         "others-flow",
+        "overrides",
         "no-flows",
     ],
 )
@@ -278,6 +285,33 @@ def test_token_for_a_stores_tenant_joins_one_of_its_rooms(
     assert (code, err) == (0, note)
     claims = jwt.decode(out.strip(), LIVEKIT["LIVEKIT_API_SECRET"], algorithms=["HS256"])
     assert claims["video"]["room"] == joins
+
+
+def test_token_checks_overrides_against_the_stored_version(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/team.db"
+    flow = tmp_path / "desk.json"
+    flow.write_text(json.dumps({**json.loads(flow_doc("desk")), "overridable": {"tracing": True}}))
+    for args in (
+        ["store", "init"],
+        ["tenants", "create", "acme"],
+        ["store", "push", str(flow), "-t", "acme", "--publish"],
+    ):
+        assert run(*args, "--store", url)[0] == 0, args
+    allowed = (
+        '{"tenant_id": "acme", "flow_id": "desk", "overrides": {"tracing": {"enabled": true}}}'
+    )
+    args = ["--room", "acme:call-1", "--identity", "i", "--store", url, "--metadata"]
+    code, out, err = run("token", *args, allowed, env=LIVEKIT)
+    assert (code, err) == (0, "")
+    claims = jwt.decode(out.strip(), LIVEKIT["LIVEKIT_API_SECRET"], algorithms=["HS256"])
+    assert claims["roomConfig"] == {"metadata": allowed}  # the worker gets them as asked
+    refused = '{"tenant_id": "acme", "flow_id": "desk", "overrides": {"llm": {"model": "x"}}}'
+    assert run("token", *args, refused, env=LIVEKIT) == (
+        2,
+        "",
+        "flowctl: error: --metadata would be refused: Unknown override `llm`: a session may "
+        "override `variables`, `tracing`, `voice`, `language`\n",
+    )
 
 
 def test_token_for_a_stores_tenant_refuses_another_tenants_room(acme_store: str) -> None:

@@ -424,6 +424,7 @@ def test_a_sip_transfer_request_names_room_caller_and_destination() -> None:
 def test_public_surfaces_of_the_worker_modules() -> None:
     import flowctl.worker.call
     import flowctl.worker.fakes
+    import flowctl.worker.grading
     import flowctl.worker.makers
     import flowctl.worker.publish
     import flowctl.worker.room
@@ -447,11 +448,13 @@ def test_public_surfaces_of_the_worker_modules() -> None:
         flowctl.worker.publish: [
             "OUTPUT_TOPIC",
             "STATE_TOPIC",
+            "SUMMARY_TOPIC",
             "MemoryPublisher",
             "MessageQueue",
             "Publisher",
             "RoomPublisher",
             "state_message",
+            "summary_message",
         ],
         flowctl.worker.room: ["CallRoom", "LiveKitRoom", "transfer_request"],
         flowctl.worker.server: [
@@ -484,6 +487,7 @@ def test_public_surfaces_of_the_worker_modules() -> None:
             "vad_key",
         ],
         flowctl.worker.makers: ["CLIENTS", "GROQ_URL", "MAKERS", "given"],
+        flowctl.worker.grading: ["GRADE_TIMEOUT", "grade"],
         flowctl.worker.tracing: ["EXPORTER_HINT", "SessionTracing", "exporter_problem"],
     }
     for module, names in surfaces.items():

@@ -23,7 +23,7 @@ from flowctl.engine.runtime import Entered, Fired
 from flowctl.worker.call import Call
 from flowctl.worker.fakes import FakePlugins, FakeRoom, ScriptedSTT, Synthesis, read_wav, silence
 from flowctl.worker.llm import Step
-from flowctl.worker.publish import OUTPUT_TOPIC, STATE_TOPIC
+from flowctl.worker.publish import OUTPUT_TOPIC, STATE_TOPIC, SUMMARY_TOPIC
 from flowctl.worker.server import serve
 from flowctl.worker.session import load_vads
 
@@ -94,6 +94,7 @@ async def test_a_voice_call_greets_hears_two_utterances_hands_off_and_ends(
     assert room.shutdowns == ["flowctl: hung up"]
     assert call.outcome == "hung up"
     header = {"session_id": "job-voice", "tenant_id": "acme", "flow_id": "desk", "version": "1"}
+    [summary] = room.messages.on(SUMMARY_TOPIC)
     assert room.messages.messages == [
         (STATE_TOPIC, {**header, "seq": 1, "event": "entered", "state": "FrontDesk", "via": None}),
         (
@@ -120,4 +121,23 @@ async def test_a_voice_call_greets_hears_two_utterances_hands_off_and_ends(
                 "fields": {"system_response": "You're welcome. Goodbye!", "topic": "prescription"},
             },
         ),
+        (SUMMARY_TOPIC, summary),
     ]
+    # The summary, as the call ends: the hidden `voice_instructions` left out again.
+    assert summary == {
+        **header,
+        "seq": 5,
+        "summary": "FrontDesk -> Pharmacist; ended in Pharmacist (end_call)",
+        "outcome": "end_call",
+        "state": "Pharmacist",
+        "path": ["FrontDesk", "Pharmacist"],
+        "variables": {},
+        "outputs": {
+            "Pharmacist": {"system_response": "You're welcome. Goodbye!", "topic": "prescription"}
+        },
+        "tools_ok": 1,
+        "tools_failed": 0,
+        "turns": 5,  # two greetings, two utterances, the goodbye
+        "seconds": summary["seconds"],  # the call's real duration
+    }
+    assert 0 < summary["seconds"] < 10

@@ -40,6 +40,7 @@ from flowctl.engine.compile import CompiledState
 from flowctl.engine.entering import Carry
 from flowctl.engine.runtime import Action, Conversation, Handoff, Outcome, Refused
 from flowctl.engine.spoken import SpokenField
+from flowctl.worker.memory import written_summary
 
 __all__ = ["FlowAgent", "VoiceStack"]
 
@@ -153,16 +154,8 @@ class FlowAgent(Agent):
         model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
         if not isinstance(model, llm.LLM):
             return ""
-        ctx = history.copy(exclude_function_call=True)
-        ctx.add_message(role="system", content=prompt)
-        words: list[str] = []
-        async with model.chat(
-            chat_ctx=ctx, conn_options=self.session.conn_options.llm_conn_options
-        ) as stream:
-            async for chunk in stream:
-                if chunk.delta is not None and chunk.delta.content:
-                    words.append(chunk.delta.content)
-        return "".join(words).strip()
+        options = self.session.conn_options.llm_conn_options
+        return await written_summary(model, history, prompt, options)
 
     async def _follow(self, before: CompiledState, say: str | None) -> FlowAgent | None:
         """The session follows the conversation into its new state."""

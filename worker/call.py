@@ -9,6 +9,11 @@ conversation enters, its end, and every structured answer. A structured answer's
 ``voice_instructions`` (the tts ``instruction_field``) steer the voice from then on
 where the TTS takes instructions (OpenAI's does).
 
+A store's calls know who is calling before they start (``worker/memory.py``): the
+caller's number on a phone line, else the job's user id. The session is recorded
+under it, and a flow with ``memory`` starts with what is remembered about the caller
+(before the greeting) and, once the call is over, keeps what it adds.
+
 When the conversation ends, FlowAgent says the last words and closes the session; the
 call then does what the end asks of the room: ``end_call``, an end state or
 ``handle_is_busy`` hang up (the room is deleted, which ends a phone call too);
@@ -34,13 +39,32 @@ from livekit.agents import AgentSession, tts
 from livekit.agents.voice.events import CloseEvent
 
 from flowctl.engine.egress import EgressPolicy
-from flowctl.engine.library import FlowLibrary, ServedFlow, SessionRecord, session_variables
+from flowctl.engine.evaluation import CallEvaluation, evaluate
+from flowctl.engine.library import (
+    FlowLibrary,
+    NotServed,
+    ServedFlow,
+    SessionRecord,
+    session_variables,
+)
+from flowctl.engine.memory import MemoryBank
+from flowctl.engine.overrides import OverrideRefused, session_settings
 from flowctl.engine.routing import Routed
 from flowctl.engine.runtime import Conversation, Ended
+from flowctl.engine.summary import CallSummary, summarize
 from flowctl.engine.tools import ToolRegistry
 from flowctl.engine.tracing import traced
 from flowctl.worker.agent import FlowAgent
-from flowctl.worker.publish import OUTPUT_TOPIC, STATE_TOPIC, MessageQueue, state_message
+from flowctl.worker.grading import grade
+from flowctl.worker.memory import caller_id, remember_call
+from flowctl.worker.publish import (
+    OUTPUT_TOPIC,
+    STATE_TOPIC,
+    SUMMARY_TOPIC,
+    MessageQueue,
+    state_message,
+    summary_message,
+)
 from flowctl.worker.recording import attach, end_reason, transcript_line
 from flowctl.worker.room import CallRoom
 from flowctl.worker.session import SessionFactory, SessionModels
@@ -98,7 +122,12 @@ class Call:
     outcome: str | None = field(default=None, init=False)  # how the call ended, once it has
     finished: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     recorder: SessionRecord | None = field(default=None, init=False)  # if the library records
+    memory: MemoryBank | None = None  # where the caller is remembered, if the flow asks
     metrics: SessionMetrics | None = None  # the conversation's observer too
+    # Who said what, in order: the summary's turns, and what a rubric is graded on.
+    transcript: list[tuple[str, str]] = field(default_factory=list, init=False)
+    summary: CallSummary | None = field(default=None, init=False)  # once the call ended
+    evaluation: CallEvaluation | None = field(default=None, init=False)  # once evaluated
     _seen: int = field(default=0, init=False)  # history events already reported
     _finishing: asyncio.Task[None] | None = field(default=None, init=False)
 
@@ -135,18 +164,35 @@ class Call:
         job_started: float | None = None,
     ) -> Call:
         """The call for a routing decision. Raises ``flowctl.engine.library.NotServed`` when
-        the library does not hold the flow routing chose, or will not run it in
-        ``room_name`` (a tenant's flow runs only in the tenant's rooms), before anything
-        starts. The flow's http tools read what the served flow allows (a tenant's
-        secrets, never the environment) and connect where ``egress`` says, by default
-        the served flow's (a tenant's allowlist; None: anywhere, for the operator's own
-        flows); its providers' keys come from the same place (``flowctl.worker.session.Keys``);
-        its knowledge tools search where the library says (a tenant's own bases).
+        the library does not hold the flow routing chose, will not run it in
+        ``room_name`` (a tenant's flow runs only in the tenant's rooms), or the job's
+        ``overrides`` ask for what the flow's ``overridable`` does not list
+        (``flowctl.engine.overrides``), before anything starts. The flow's http tools
+        read what the served flow allows (a tenant's secrets, never the environment) and
+        connect where ``egress`` says, by default the served flow's (a tenant's allowlist;
+        None: anywhere, for the operator's own flows); its providers' keys come from the
+        same place (``flowctl.worker.session.Keys``); its knowledge tools search where the
+        library says (a tenant's own bases).
         ``metrics``: what the call records into; ``job_started`` (``time.monotonic()``)
         is when its job started, for the time to the first word."""
         served = await library.compiled(routed.tenant_id, routed.flow_id, routed.version)
         served.check_room(room_name)
+        try:  # only what the flow's `overridable` lists; anything else refuses the job
+            settings = session_settings(served.compiled.flow, routed.overrides)
+        except OverrideRefused as exc:
+            raise NotServed(str(exc)) from None
         variables, problems = session_variables(served.compiled, routed.user_details)
+        variables.update(settings.variables)
+        caller, bank, remembered = routed.user_id, await library.memory(served.tenant_id), None
+        if bank is not None:  # the session is recorded under the caller, and may recall them
+            caller = await caller_id(room, routed)
+            if served.compiled.flow.memory is None:
+                bank = None
+            elif caller is not None:
+                try:
+                    remembered = await bank.recall(caller)
+                except Exception:  # the call goes on without what it would have recalled
+                    logger.exception("recalling caller memory failed")
         tools = ToolRegistry(
             served.compiled.tools,
             env=served.tool_env,
@@ -160,10 +206,12 @@ class Call:
         conversation = Conversation(
             served.compiled,
             variables=variables,
+            overrides=settings.overrides,
             tools=tools,
             session_id=session_id,
-            caller=routed.user_id,  # a phone caller's number replaces it once known
+            caller=caller,  # a phone caller's number replaces the user id once known
             observer=observer,
+            memory=remembered,
         )
         call = cls(
             routed=routed,
@@ -173,6 +221,7 @@ class Call:
             room=room,
             tracer=tracer,
             metrics=observer,
+            memory=bank,
         )
         for problem in problems:
             call.log.warning("input variable left unset: %s", problem)
@@ -208,9 +257,9 @@ class Call:
         session.on("close", self._on_close)
         if self.recorder is not None:
             attach(session, self.recorder)
+        session.on("conversation_item_added", self._on_item)
         metrics = self.metrics
         if metrics is not None:
-            session.on("conversation_item_added", self._on_item)
             session.on("agent_state_changed", self._on_agent_state)
             metrics.started()
         try:
@@ -229,7 +278,10 @@ class Call:
 
     def _on_item(self, event: Any) -> None:
         line = transcript_line(event)
-        if line is not None and self.metrics is not None:
+        if line is None:
+            return
+        self.transcript.append(line)
+        if self.metrics is not None:
             self.metrics.said(line[0])
 
     def _on_agent_state(self, event: Any) -> None:
@@ -286,7 +338,10 @@ class Call:
 
     async def _finish(self, event: CloseEvent) -> None:
         self._report()
-        ended = self.conversation.ended
+        conv = self.conversation
+        ended = conv.ended
+        self.summary = summarize(conv, outcome=end_reason(conv), turns=len(self.transcript))
+        self.messages.put(SUMMARY_TOPIC, summary_message(self.summary, conv.compiled))
         await self.messages.drain()  # before the room goes away
         try:
             if ended is None:
@@ -311,17 +366,47 @@ class Call:
             self.finished.set()
 
     async def _release(self) -> None:
+        reason = end_reason(self.conversation)
         if self.metrics is not None:
-            self.metrics.ended(end_reason(self.conversation))
+            self.metrics.ended(reason)
         if self.recorder is not None:
             try:
-                await self.recorder.close(end_reason(self.conversation))
+                await self.recorder.close(reason, summary=self.summary)
             except Exception:
                 self.log.exception("recording the end of the session failed")
+        if self.memory is not None:  # before the models close: the summary is the LLM's
+            try:
+                await remember_call(
+                    self.memory,
+                    self.conversation,
+                    outcome=end_reason(self.conversation),
+                    session=self.session,
+                )
+            except Exception:
+                self.log.exception("remembering the caller failed")
+        try:  # while the session's model is still open: a rubric is graded with it
+            await self._evaluate(reason)
+        except Exception:
+            self.log.exception("evaluating the call failed")
         await self.conversation.aclose()  # its tools' HTTP session and threads too
         await self.models.aclose()
         if self.tracing is not None:
             await self.tracing.stop()
+
+    async def _evaluate(self, reason: str) -> None:
+        """The call against its flow's ``evaluation`` (if it declares one), its rubric
+        graded by the session's model: logged, and recorded where the library records."""
+        spec = self.conversation.compiled.flow.evaluation
+        if spec is None:
+            return
+        rubric = None
+        if spec.rubric:
+            rubric = await grade(self.models.llm(), spec.rubric, self.transcript)
+        self.evaluation = evaluate(self.conversation, outcome=reason, rubric=rubric)
+        assert self.evaluation is not None  # the flow declares one
+        self.log.info("evaluation %s", self.evaluation.text)
+        if self.recorder is not None:
+            await self.recorder.evaluated(self.evaluation)
 
     async def aclose(self) -> None:
         """Close the session (if it still runs) and wait for the call to end."""

@@ -1,8 +1,11 @@
-"""What the frontend hears besides the voice: LiveKit text streams on two topics.
+"""What the frontend hears besides the voice: LiveKit text streams on three topics.
 
 - ``flowctl.state``: every state change, from the start state on, and the end of the
   call;
-- ``flowctl.output``: each structured answer's fields that are not ``hidden``.
+- ``flowctl.output``: each structured answer's fields that are not ``hidden``;
+- ``flowctl.summary``: once, as the call ends, what it came to (seed 003's
+  conversation summary: ``summary`` is its text, ``flowctl.engine.summary`` the rest),
+  structured answers again without their ``hidden`` fields.
 
 Each message is one JSON object (``docs/worker.md`` documents them). They go out in
 the order they happened, one at a time, through a :class:`Publisher`: the room's local
@@ -17,22 +20,29 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import msgspec
+
+from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.runtime import Ended, Entered, Event
+from flowctl.engine.summary import CallSummary
 
 __all__ = [
     "OUTPUT_TOPIC",
     "STATE_TOPIC",
+    "SUMMARY_TOPIC",
     "MemoryPublisher",
     "MessageQueue",
     "Publisher",
     "RoomPublisher",
     "state_message",
+    "summary_message",
 ]
 
 logger = logging.getLogger(__name__)
 
 STATE_TOPIC = "flowctl.state"
 OUTPUT_TOPIC = "flowctl.output"
+SUMMARY_TOPIC = "flowctl.summary"
 
 
 class Publisher(Protocol):
@@ -77,6 +87,20 @@ def state_message(event: Event) -> dict[str, Any] | None:
             "detail": event.detail,
         }
     return None
+
+
+def summary_message(summary: CallSummary, compiled: CompiledFlow) -> dict[str, Any]:
+    """The ``flowctl.summary`` body of a call's summary: its text as ``summary`` (what
+    seed 003's frontend reads), then its fields; each state's last structured answer
+    without the fields its schema hides from the frontend."""
+    hidden = {s.name: s.output.hidden for s in compiled.states if s.output is not None}
+    body = msgspec.to_builtins(summary)
+    del body["flow_id"], body["text"]  # the header names the flow
+    body["outputs"] = {
+        state: {k: v for k, v in fields.items() if k not in hidden.get(state, ())}
+        for state, fields in summary.outputs.items()
+    }
+    return {"summary": summary.text, **body}
 
 
 class MessageQueue:

@@ -13,6 +13,8 @@ command:
 On a terminal it prompts; with piped input it reads one line per line and prints the
 transcript, so scripts can drive it. Ctrl-C during a turn cancels that turn (the session
 goes on); at the prompt it is the reader's to handle (``flowctl simulate`` leaves).
+When the session ends, its summary is printed on one line, and the flow's evaluation
+on another when it declares one.
 """
 
 from __future__ import annotations
@@ -30,17 +32,20 @@ from livekit.agents import AgentSession, RunResult, llm
 from flowctl.engine.compile import CompiledEdge, CompiledFlow
 from flowctl.engine.describe import describe
 from flowctl.engine.egress import EgressPolicy
+from flowctl.engine.evaluation import CallEvaluation, evaluate
 from flowctl.engine.functions import FunctionSpec
 from flowctl.engine.knowledge.retrieval import Retriever
 from flowctl.engine.matching import best_function
 from flowctl.engine.runtime import Action, Conversation, Handoff
+from flowctl.engine.summary import CallSummary, summarize
 from flowctl.engine.tools import ToolRegistry
 from flowctl.worker.agent import FlowAgent
+from flowctl.worker.grading import grade as grade_rubric
 from flowctl.worker.llm import OFFLINE_REPLY, OfflineLLM, Step
-from flowctl.worker.recording import Record, attach, end_reason
+from flowctl.worker.recording import Record, attach, end_reason, transcript_line
 from flowctl.worker.transcript import Line, said, said_in, transcript
 
-__all__ = ["OFFLINE_REPLY", "run_lines"]
+__all__ = ["OFFLINE_REPLY", "offered", "offline_choice", "run_lines"]
 
 Out = Callable[[Line], None]
 T = TypeVar("T")
@@ -49,6 +54,12 @@ T = TypeVar("T")
 def offline_model(conv: Conversation) -> OfflineLLM:
     """The offline model for ``conv``: it calls the edge or tool whose examples match,
     with the matching example's arguments, or names the arguments it would need."""
+    return OfflineLLM(offline_choice(conv))
+
+
+def offline_choice(conv: Conversation) -> Callable[[str], Step | None]:
+    """What the offline model does when the user says ``text`` in ``conv`` (None: it
+    answers that nothing matches); the console's chat asks it too."""
 
     def choose(text: str) -> Step | None:
         match = best_function(conv, text)
@@ -62,7 +73,7 @@ def offline_model(conv: Conversation) -> OfflineLLM:
             )
         return Step.call(name, match.args)
 
-    return OfflineLLM(choose)
+    return choose
 
 
 async def run_lines(
@@ -79,6 +90,7 @@ async def run_lines(
     echo: bool = True,
     retriever: Retriever | None = None,
     no_knowledge: str = "",
+    grade: bool = False,
 ) -> Conversation:
     """Drive a text-only session from ``lines`` and print the transcript with ``out``
     (each line with its kind: an event's, or ``note`` for the session's own words);
@@ -87,7 +99,9 @@ async def run_lines(
     session's record, kept as the worker keeps a call's. ``echo``: print each user line
     as ``user: ...``; a terminal has already shown what was typed at its prompt, so
     there it would be said twice. ``retriever``: where knowledge tools search
-    (``no_knowledge``: how to give them bases, when there is none)."""
+    (``no_knowledge``: how to give them bases, when there is none). ``grade``: the
+    session's model grades the flow's rubric at the end (a real model's job; otherwise
+    it is not graded)."""
     tools = ToolRegistry(
         compiled.tools,
         allow_network=allow_network,
@@ -96,12 +110,21 @@ async def run_lines(
         no_knowledge=no_knowledge,
     )
     conv = Conversation(compiled, variables=variables, tools=tools)
+    answering = (model or offline_model)(conv)
     recorder = None
+    dialogue: list[tuple[str, str]] = []  # the transcript, as the worker keeps a call's
+    summary: CallSummary | None = None
+    evaluation: CallEvaluation | None = None
+
+    def heard(event: Any) -> None:
+        line = transcript_line(event)
+        if line is not None:
+            dialogue.append(line)
+
     try:
         recorder = await record(conv) if record is not None else None
-        async with AgentSession(
-            llm=(model or offline_model)(conv), max_tool_steps=compiled.max_tool_steps
-        ) as session:
+        async with AgentSession(llm=answering, max_tool_steps=compiled.max_tool_steps) as session:
+            session.on("conversation_item_added", heard)
             if recorder is not None:
                 attach(session, recorder)
             start = await session.start(await FlowAgent.open(conv), capture_run=True)
@@ -147,10 +170,23 @@ async def run_lines(
                 values = not words and conv.ended is None
                 for printed in transcript(conv.history[mark:], words, spoken, values=values):
                     out(printed)
+        outcome = end_reason(conv)
+        summary = summarize(conv, outcome=outcome, turns=len(dialogue))
+        out(Line("summary", f"summary: {summary.text}"))
+        spec = compiled.flow.evaluation
+        rubric = None
+        if grade and spec is not None and spec.rubric:
+            rubric = await grade_rubric(answering, spec.rubric, dialogue, timeout=timeout)
+        evaluation = evaluate(conv, outcome=outcome, rubric=rubric)
+        if evaluation is not None:
+            out(Line("summary", f"evaluation: {evaluation.text}"))
     finally:
         if recorder is not None:
-            await recorder.close(end_reason(conv))
+            await recorder.close(end_reason(conv), summary=summary)
+            if evaluation is not None:
+                await recorder.evaluated(evaluation)
         await conv.aclose()  # and its tools
+        await answering.aclose()  # a real model's HTTP client
     return conv
 
 
@@ -216,7 +252,7 @@ async def _go(conv: Conversation, session: AgentSession[Any], line: str, out: Ou
         out(printed)
 
 
-def _offered(fn: FunctionSpec, target: object) -> str:
+def offered(fn: FunctionSpec, target: object) -> str:
     """One line of ``/edges``: the function, its parameters and kind, the guards that
     decide whether firing it succeeds (``requires``, ``when``), its description."""
     params = ", ".join(fn.schema["parameters"]["properties"])
@@ -236,7 +272,7 @@ def _command(conv: Conversation, line: str, out: Out) -> None:
         _note(out, f"variables: {json.dumps(conv.variables, sort_keys=True, default=str)}")
     elif name == "/edges":
         for fn in conv.functions():
-            _note(out, _offered(fn, conv.current.by_function.get(fn.name)))
+            _note(out, offered(fn, conv.current.by_function.get(fn.name)))
     elif name == "/history":  # each event in the engine's words, as `flowctl sessions show`
         for event in conv.history:
             kind, text, _ = describe(event)

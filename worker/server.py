@@ -109,6 +109,8 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     agent_name: str = ""
     store_url: str = ""  # serve a store's published versions instead of flows_dir
     tools_path: str = ""  # the operator's tool catalog (a file each process loads)
+    # Folders of the templates flows_dir's flows extend (empty: flows_dir/templates).
+    templates_dirs: tuple[str, ...] = ()
     lease_seconds: float = LEASE_SECONDS  # how long a session is held without a heartbeat
     # Prometheus' multiprocess directory, where every process records its metrics
     # (flowctl.metrics); empty: no metrics.
@@ -191,7 +193,8 @@ def _library(
     ``metrics``: time the store's operations)."""
     tools = ToolCatalog.load(Path(config.tools_path)) if config.tools_path else None
     if not config.store_url:
-        return FileLibrary.load(Path(config.flows_dir), tools=tools)
+        templates = [Path(d) for d in config.templates_dirs]
+        return FileLibrary.load(Path(config.flows_dir), tools=tools, templates=templates)
     import asyncio
 
     from flowctl.worker.store_flows import StoreLibrary

@@ -12,6 +12,8 @@
 - :class:`SessionRecorder` writes a session and its events as they happen: the
   engine's history and the transcript, in order, in batches off the audio path. Every
   completed turn is flushed, so a worker that dies loses at most the turn in progress.
+  The end is written with the call's summary (``flowctl.engine.summary``), and then,
+  for a flow with an ``evaluation``, how the call did (``call.evaluated``).
   A worker's sessions hold its lease (``leases.py``): if it dies, they are closed as
   ``abandoned`` and their slots freed.
 """
@@ -33,6 +35,7 @@ from flowctl.engine.compile import CompiledFlow
 from flowctl.engine.defaults import LEASE_SECONDS
 from flowctl.engine.egress import EgressPolicy
 from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.evaluation import CallEvaluation
 from flowctl.engine.findings import Finding
 from flowctl.engine.hints import on_store
 from flowctl.engine.library import NotServed, ServedFlow, UnservableFlow
@@ -44,6 +47,7 @@ from flowctl.engine.store.catalog import StoreCatalog, load_store_catalog
 from flowctl.engine.store.errors import NotFound, StoreError
 from flowctl.engine.store.events import Turn
 from flowctl.engine.store.records import ABANDONED
+from flowctl.engine.summary import CallSummary, summarize
 from flowctl.worker.leases import LeaseKeeper
 
 if TYPE_CHECKING:
@@ -142,6 +146,7 @@ class SessionRecorder:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
+        self.lines = 0  # transcript lines said: the summary's `turns`
 
     @classmethod
     async def start(
@@ -156,11 +161,16 @@ class SessionRecorder:
         interval: float = 0.5,
         leases: LeaseKeeper | None = None,
     ) -> SessionRecorder:
-        """Record a new session (the tenant's session limit applies here), holding the
-        lease of ``leases`` (None: no lease, as a dry run's)."""
+        """Record a new session of the conversation's caller (the tenant's session limit
+        applies here), holding the lease of ``leases`` (None: no lease, as a dry run's)."""
         lease = None if leases is None else leases.lease
         info = await tenant_store.start_session(
-            flow_id, version, session_id=session_id, routing=routing, lease=lease
+            flow_id,
+            version,
+            session_id=session_id,
+            routing=routing,
+            lease=lease,
+            caller=conversation.caller,
         )
         if leases is not None:
             leases.hold()
@@ -180,6 +190,7 @@ class SessionRecorder:
         """A transcript line (``user`` or ``agent``), after what the engine logged."""
         self._take()
         self._pending.append(Turn(at=self.conversation.clock(), role=role, text=text))
+        self.lines += 1
 
     async def flush(self) -> None:
         """Write what is pending now (called at the end of every turn)."""
@@ -203,8 +214,9 @@ class SessionRecorder:
             except Exception:
                 logger.exception("session %s: events not written; retrying", self.session_id)
 
-    async def close(self, reason: str) -> None:
-        """Write the rest and mark the session ended (its lease with it)."""
+    async def close(self, reason: str, *, summary: CallSummary | None = None) -> None:
+        """Write the rest and mark the session ended (its lease with it), with what it
+        came to: ``summary``, or by default the conversation's summary now."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -217,7 +229,11 @@ class SessionRecorder:
                 await self.flush()
             except StoreError as exc:  # the end is recorded all the same, then raised
                 unwritten = exc
-            info = await self.tenant_store.end_session(self.session_id, reason=reason)
+            if summary is None:
+                summary = summarize(self.conversation, outcome=reason, turns=self.lines)
+            info = await self.tenant_store.end_session(
+                self.session_id, reason=reason, summary=msgspec.to_builtins(summary)
+            )
         finally:
             if leases is not None:
                 leases.release()
@@ -232,6 +248,10 @@ class SessionRecorder:
             )
         elif unwritten is not None:
             raise unwritten
+
+    async def evaluated(self, evaluation: CallEvaluation) -> None:
+        """Keep the call's evaluation; ``call.evaluated`` goes with it."""
+        await self.tenant_store.record_evaluation(self.session_id, msgspec.to_builtins(evaluation))
 
 
 class _Grants:
@@ -472,6 +492,11 @@ class StoreLibrary:
         assert self.store is not None  # started by compiled(), which served the flow
         retriever: Retriever = self.store.tenant(served.tenant_id)
         return retriever
+
+    async def memory(self, tenant_id: str) -> Any:
+        """The tenant's handle: the store remembers its callers."""
+        await self.start()
+        return self.store.tenant(tenant_id)
 
     async def refused(self, routed: Routed | Rejected, reason: str, session_id: str) -> None:
         """Record a call refused after routing chose one of this store's flows (a flow

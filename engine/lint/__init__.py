@@ -1,4 +1,4 @@
-"""``flowctl lint``: the rule catalogue (FL0xx-FL6xx) and the means to run it.
+"""``flowctl lint``: the rule catalogue (FL0xx-FL7xx) and the means to run it.
 
 ``RULES`` maps codes to rules in order (``registry``); importing this package binds each
 rule to its check.
@@ -45,6 +45,22 @@ del edge_groups, entry_actions
 from flowctl.engine.lint import providers  # noqa: E402
 
 del providers
+
+# Issue 18's caller memory rules (FL312, FL313).
+from flowctl.engine.lint import memory  # noqa: E402
+
+del memory
+
+# Issue 17's session rules: the evaluation at a call's end and what a session may
+# override (FL114, FL115).
+from flowctl.engine.lint import sessions  # noqa: E402
+
+del sessions
+
+# Issue 18's template rules (FL701-FL705).
+from flowctl.engine.lint import inheritance  # noqa: E402
+
+del inheritance
 
 __all__ = [
     "RULES",

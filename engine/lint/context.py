@@ -77,13 +77,18 @@ class FlowContext:
     the rules about what a tenant's flow may use."""
 
     def __init__(
-        self, flow: Flow, source: Source | None = None, boundary: Boundary = OPERATOR
+        self,
+        flow: Flow,
+        source: Source | None = None,
+        boundary: Boundary = OPERATOR,
+        templates: Sequence[Source] = (),
     ) -> None:
         self.written = flow
         self.boundary = boundary
         self.flow = boundary.resolve(flow)
         self.config = flow.lint or LintConfig()
         self._source = source
+        self._templates = tuple(templates)
         self._cache: dict[Callable[[FlowContext], Any], Any] = {}
         # By id: edges and tools live as long as the flow does.
         self._own_sets: dict[int, frozenset[str]] = {}
@@ -103,6 +108,12 @@ class FlowContext:
         if self._source is None:
             self._source = Source("<flow>", msgspec.json.encode(self.written).decode())
         return self._source
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        """The texts the flow was written in: its document's, then (for a flow built on
+        templates) each template's, in the order of ``Finding.document``."""
+        return (self.source, *self._templates)
 
     # --- names ---------------------------------------------------------------------
 
@@ -570,6 +581,9 @@ class FlowContext:
         for path, output in self.outputs():
             for j, f in enumerate(output.fields):
                 yield (*path, "fields", j, "description"), f.description
+        if flow.evaluation is not None:  # the rubric is put to the session's model
+            for j, criterion in enumerate(flow.evaluation.rubric):
+                yield ("evaluation", "rubric", j), criterion
 
     def outputs(self) -> Iterator[tuple[Path, Output]]:
         if self.flow.output is not None:

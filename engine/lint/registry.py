@@ -33,6 +33,7 @@ __all__ = [
     "PROTECTED_PREFIX",
     "RULES",
     "SECTIONS",
+    "WHOLE_FLOW",
     "Check",
     "Rule",
     "Violation",
@@ -52,6 +53,7 @@ class Violation(msgspec.Struct, frozen=True):
     kind: str = ""
     at_key: bool = False
     position: tuple[int, int] | None = None
+    document: int | None = None
 
 
 def violation(
@@ -61,10 +63,12 @@ def violation(
     *,
     at_key: bool = False,
     position: tuple[int, int] | None = None,
+    document: int | None = None,
     **fields: Any,
 ) -> Violation:
-    """A violation at ``path``: ``violation(path, "global", edge="end_call")``."""
-    return Violation(path, fields, kind, at_key, position)
+    """A violation at ``path``: ``violation(path, "global", edge="end_call")``;
+    ``document``, as on :class:`~flowctl.engine.findings.Finding`."""
+    return Violation(path, fields, kind, at_key, position, document)
 
 
 Check = Callable[["FlowContext"], Iterable[Violation]]
@@ -86,7 +90,7 @@ class Rule(msgspec.Struct, frozen=True):
     def finding(self, v: Violation) -> Finding:
         """``v`` as a finding of this rule: its code, its message written out."""
         message = self.messages[v.kind].format_map(v.fields)
-        return Finding(self.code, message, v.path, v.at_key, v.position)
+        return Finding(self.code, message, v.path, v.at_key, v.position, v.document)
 
     def run(self, ctx: FlowContext) -> list[Finding]:
         """This rule's findings on one flow (it must have a check)."""
@@ -303,8 +307,36 @@ _section(
             "The flow scopes {count} global edges with `only_in`/`except_in`; a state offers "
             "at most {limit} functions, so no more than {limit} may be scoped",
         ),
+        # FL114-FL115: what the flow says of its sessions (flowctl.engine.lint.sessions).
         (
             "FL114",
+            "invalid-evaluation",
+            E,
+            "The evaluation names a state, variable or output field that does not exist",
+            {
+                "state": "Goal `{goal}` names unknown state `{name}`{hint}",
+                "variable": "Goal `{goal}` names undeclared variable `{name}`{hint}",
+                "output": "Goal `{goal}` names `{name}`, which is no output field of the "
+                "flow{hint}",
+                "required": "`required` names undeclared variable `{name}`{hint}",
+                "shape": "Goal `{goal}` must name one of `state`, `variable` and `output` "
+                "(found {found})",
+                "duplicate": "Duplicate goal `{goal}`",
+            },
+        ),
+        (
+            "FL115",
+            "invalid-overridable",
+            E,
+            "`overridable` lists a variable that does not exist, or a value twice",
+            {
+                "variable": "`overridable.variables` names undeclared variable `{name}`{hint}",
+                "duplicate": "`overridable.{field}` lists `{name}` twice",
+            },
+        ),
+        # FL116: a knowledge tool's base (flowctl.engine.lint.boundary).
+        (
+            "FL116",
             "unknown-knowledge-base",
             W,
             "A knowledge tool reads a base the tenant has no documents in",
@@ -510,6 +542,29 @@ _section(
                 "`{variable}` is `{type}`",
                 "url": "An http tool's `url` cannot choose with `{{{{#if}}}}`: give each URL "
                 "its own tool, or pass the choice as an argument",
+            },
+        ),
+        (
+            "FL312",
+            "invalid-memory",
+            E,
+            "The `memory` block remembers what cannot be remembered",
+            {
+                "undeclared": "`memory.remember` names undeclared variable `{variable}`{hint}",
+                "twice": "`memory.remember` names `{variable}` more than once",
+                "never_set": "Variable `{variable}` is remembered but nothing in the flow sets "
+                "it: set it from an edge, a tool or the session's `input`, or stop remembering it",
+            },
+        ),
+        (
+            "FL313",
+            "memory-never-shown",
+            W,
+            "What the `memory` block keeps never reaches a later call",
+            {
+                "summary": "`memory.summary` is written but never shown: set "
+                "`memory.into_instructions` to show it to the model, or drop the summary",
+                "empty": "`memory` keeps nothing: list variables in `remember`, or add a `summary`",
             },
         ),
     ],
@@ -834,6 +889,86 @@ _section(
 )
 
 
+_section(
+    "FL7",
+    "Templates",
+    [
+        # FL701-FL705: resolving a flow with its templates (flowctl.engine.extends)
+        # finds them; each is reported in the document that causes it.
+        (
+            "FL701",
+            "unknown-template",
+            E,
+            "`extends` names no template the flow can use",
+            {
+                "unknown": "Unknown template `{template}`{hint}",
+                "unpublished": "Template `{template}` has no published version; publish one "
+                "with `flowctl store templates publish {template} VERSION`",
+                "unreadable": "Cannot read template `{template}`: {reason}",
+                "not_template": "`{template}` is not a template: it has no `template_id`",
+                "not_an_id": "`{id}` is not a template id: 1-128 letters, digits, `_`, `.` "
+                "or `-`, starting with a letter or digit",
+            },
+        ),
+        (
+            "FL702",
+            "template-chain",
+            E,
+            "Templates extend each other in a loop, too deep, or past the size limit",
+            {
+                "cycle": "Templates extend each other in a loop: {chain}",
+                "deep": "Templates extend each other more than {limit} deep: {chain}",
+                "large": "The flow and its templates are over {limit} together "
+                "(reading template `{template}`)",
+            },
+        ),
+        (
+            "FL703",
+            "missing-abstract",
+            E,
+            "A flow does not define a part its template leaves abstract",
+            {
+                "state": "Template `{template}` leaves state `{name}`{what} to the flow: "
+                "define it in `agents`",
+                "tool": "Template `{template}` leaves tool `{name}`{what} to the flow: "
+                "define it in `tools`",
+                "variable": "Template `{template}` leaves the value of variable `{name}`{what} "
+                "to the flow: give it a `default` in `variables`, or mark it `input`",
+            },
+        ),
+        (
+            "FL704",
+            "unknown-removal",
+            E,
+            "`remove` names something the template does not hold",
+            {
+                "": "Template `{template}` has no {what} `{name}`{where} to remove{hint}",
+                "no_template": "`remove` takes parts out of a template, and this flow extends "
+                "none; add `extends`",
+            },
+        ),
+        (
+            "FL705",
+            "invalid-flow-template",
+            E,
+            "A template sets what only a flow can, or declares an abstract part wrongly",
+            {
+                "one_flow": "A template cannot set `{field}`: it names one flow; set it in "
+                "the flows that extend the template",
+                "defined": "Abstract {what} `{name}` is defined in the template; an abstract "
+                "part is left to the flows that extend it",
+                "undeclared": "Abstract variable `{name}` is not declared in `variables`; "
+                "declare its type there",
+                "file": "`{file}` holds template `{template}`; templates are found by file "
+                "name: name it `{template}.json`",
+                "not_an_id": "`{id}` is not a template id: 1-128 letters, digits, `_`, `.` "
+                "or `-`, starting with a letter or digit",
+            },
+        ),
+    ],
+)
+
+
 def _document(name: str, doc: str, check: Check | None) -> None:
     code = _BY_NAME.get(name)
     if code is None:
@@ -867,6 +1002,26 @@ STRUCTURAL = frozenset(
         "invalid-function-name",
         "invalid-parameter-name",
         "too-many-scoped-edges",
+    )
+)
+
+
+# Rules whose verdict needs the whole flow: its graph, or every use and write of a
+# variable. A template is linted without them (the flows extending it are linted with
+# them, with their own parts in place of the template's abstract ones).
+WHOLE_FLOW = frozenset(
+    code_of(name)
+    for name in (
+        "unreachable-state",
+        "no-path-to-end",
+        "no-terminal-state",
+        "cycle-without-exit",
+        "dead-air",
+        "entry-action-can-stick",
+        "variable-maybe-unset",
+        "unused-variable",
+        "variable-never-set",
+        "edge-offered-nowhere",
     )
 )
 

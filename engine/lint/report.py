@@ -11,7 +11,8 @@ __all__ = ["format_github", "format_json", "format_text", "summary"]
 
 
 def _each(result: LintResult) -> list[tuple[str, Located]]:
-    return [(f.filename, loc) for f in result.files for loc in f.findings]
+    """Each finding with the file it is in: the file linted, or a template it extends."""
+    return [(loc.filename or f.filename, loc) for f in result.files for loc in f.findings]
 
 
 def format_text(result: LintResult) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path as FsPath
@@ -11,6 +12,7 @@ import msgspec
 
 from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.errors import FlowReadError
+from flowctl.engine.extends import TemplateLookup
 from flowctl.engine.findings import Finding, Severity
 from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import (
@@ -18,6 +20,7 @@ from flowctl.engine.lint.registry import (
     LINT_SETTING,
     PROTECTED_PREFIX,
     RULES,
+    WHOLE_FLOW,
     Rule,
     violation,
 )
@@ -82,11 +85,13 @@ def _norm(selector: str) -> str:
 
 
 class Located(msgspec.Struct, frozen=True):
-    """A finding with its rule and its place in the file."""
+    """A finding with its rule and its place: in the file linted, or (``filename``) in
+    a template the flow extends, when what it is about was written there."""
 
     finding: Finding
     rule: Rule
     span: Span
+    filename: str | None = None
 
 
 class FileResult(msgspec.Struct):
@@ -150,8 +155,10 @@ def _check(
     findings = list(loaded.findings)
     extra_ignore: Sequence[str] = ()
     if loaded.flow is not None:
-        ctx = FlowContext(loaded.flow, loaded.source, boundary)
+        ctx = FlowContext(loaded.flow, loaded.source, boundary, loaded.templates)
         extra_ignore = ctx.config.ignore
+        if loaded.template:  # the rules that need the whole flow run on its extensions
+            rules = [r for r in rules if r.code not in WHOLE_FLOW]
         for r in rules:
             own = flow_ignore(extra_ignore, r.code, boundary)
             if own and not selection.wants(r.code, own):
@@ -167,13 +174,6 @@ def _check(
                 error = f"{type(exc).__name__}: {exc}"
                 crash = violation((), rule=r.code, name=r.name, error=error)
                 produced = [RULES[INTERNAL_ERROR].finding(crash)]
-            if loaded.seed001:
-                produced = [
-                    f
-                    if f.position is not None
-                    else Finding(f.code, f.message, loaded.source_path(f.path), f.at_key)
-                    for f in produced
-                ]
             findings.extend(produced)
     kept = {
         code: selection.wants(code, flow_ignore(extra_ignore, code, boundary))
@@ -182,12 +182,10 @@ def _check(
     findings = [f for f in findings if f.code == INTERNAL_ERROR or kept[f.code]]  # once per code
     if not findings:
         return []
-    spans = loaded.spans([f for f in findings if f.position is None])
-    located = []
-    for f in findings:
-        span = Span(*f.position, *f.position) if f.position is not None else spans[f.path, f.at_key]
-        located.append(Located(f, RULES[f.code], span))
-    located.sort(key=lambda x: (x.span.row, x.span.column, x.finding.code))
+    located = [
+        Located(f, RULES[f.code], span, filename) for f, filename, span in loaded.place(findings)
+    ]
+    located.sort(key=lambda x: (x.filename or "", x.span.row, x.span.column, x.finding.code))
     return located
 
 
@@ -228,32 +226,54 @@ def lint_paths(
     *,
     jobs: int | None = None,
     boundary: Boundary = OPERATOR,
+    templates: Sequence[FsPath] | None = None,
 ) -> LintResult:
     """Lint files and folders. Never raises for what is in or missing from them.
 
     ``jobs``: processes to lint with; by default one per available core when there are
     at least ``PARALLEL_MIN_FILES`` files, else this process alone. ``boundary``: whose
-    flows they are (default: the operator's own).
+    flows they are (default: the operator's own). ``templates``: the folders of the
+    templates flows extend (default: the ``templates`` folder beside each file).
+
+    A finding in a template that several flows extend is reported once, with the
+    first of them (or with the template, when it is linted too).
     """
     files, errors = discover(paths)
     result = LintResult(errors=errors)
     if jobs is None:
         jobs = _cores() if len(files) >= PARALLEL_MIN_FILES else 1
     jobs = max(1, min(jobs, len(files)))
+    folders = tuple(templates) if templates else None
     if jobs == 1:
-        with _gc_paused():  # each file's objects are freed by reference counting
-            rules = selection.rules()
-            outcomes = [_lint_file(path, selection, rules, boundary) for path in files]
+        outcomes = _lint_chunk(files, selection, boundary, folders)
     else:
-        outcomes = _lint_in_processes(files, selection, jobs, boundary)
+        outcomes = _lint_in_processes(files, selection, jobs, boundary, folders)
+    reported: dict[Reported, str] = {}
     for path, outcome in zip(files, outcomes, strict=True):
         if isinstance(outcome, str):
             result.errors.append(outcome)
         elif isinstance(outcome, Skipped):
             result.skipped.append(outcome.note)
         else:
-            result.files.append(FileResult(str(path), outcome))
+            result.files.append(FileResult(str(path), _once(str(path), outcome, reported)))
     return result
+
+
+# A finding as it reads: the file it is in, row, column, code and text.
+Reported = tuple[str, int, int, str, str]
+
+
+def _once(filename: str, found: list[Located], reported: dict[Reported, str]) -> list[Located]:
+    """``found`` (a file's findings) without those reported already for another file
+    (``reported``: each finding, and the file linted when it was): the same finding,
+    at the same place in the same template."""
+    kept = []
+    for x in found:
+        where = os.path.normpath(x.filename or filename)
+        key = (where, x.span.row, x.span.column, x.finding.code, x.finding.text)
+        if reported.setdefault(key, filename) == filename:
+            kept.append(x)
+    return kept
 
 
 class Skipped(msgspec.Struct, frozen=True):
@@ -263,16 +283,21 @@ class Skipped(msgspec.Struct, frozen=True):
 
 
 Outcome = list[Located] | str | Skipped
+Folders = tuple[FsPath, ...] | None
 
 
 def _lint_file(
-    path: FsPath, selection: Selection, rules: Sequence[Rule], boundary: Boundary
+    path: FsPath,
+    selection: Selection,
+    rules: Sequence[Rule],
+    boundary: Boundary,
+    templates: TemplateLookup,
 ) -> Outcome:
     """One file's findings, the message saying why it could not be read, or why it was
     skipped. A scenario file is checked as one: its problems are errors (exit 2), as
     ``simulate --scenario`` would report them."""
     try:
-        loaded = load_path(path)
+        loaded = load_path(path, templates=templates)
     except FlowReadError as exc:
         return str(exc)
     if loaded.other == SCENARIO_FILE:
@@ -291,15 +316,26 @@ def _lint_file(
     return _check(loaded, selection, rules, boundary)
 
 
-def _lint_chunk(files: list[FsPath], selection: Selection, boundary: Boundary) -> list[Outcome]:
-    with _gc_paused():
+def _lint_chunk(
+    files: list[FsPath], selection: Selection, boundary: Boundary, folders: Folders
+) -> list[Outcome]:
+    """Lint ``files`` here; the templates of each folder are read once."""
+    from flowctl.engine.template_files import TemplateFolders, template_folders
+
+    lookups: dict[tuple[FsPath, ...], TemplateFolders] = {}
+    outcomes: list[Outcome] = []
+    with _gc_paused():  # each file's objects are freed by reference counting
         rules = selection.rules()
-        return [_lint_file(path, selection, rules, boundary) for path in files]
+        for path in files:
+            where = tuple(template_folders(path, folders))
+            lookup = lookups.get(where)
+            if lookup is None:
+                lookup = lookups[where] = TemplateFolders(where)
+            outcomes.append(_lint_file(path, selection, rules, boundary, lookup))
+    return outcomes
 
 
 def _cores() -> int:
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -307,7 +343,7 @@ def _cores() -> int:
 
 
 def _lint_in_processes(
-    files: list[FsPath], selection: Selection, jobs: int, boundary: Boundary
+    files: list[FsPath], selection: Selection, jobs: int, boundary: Boundary, folders: Folders
 ) -> list[Outcome]:
     """Lint in ``jobs`` forked processes (they inherit the imported rules, so start in
     milliseconds), in contiguous chunks so results keep the order of ``files``. Where
@@ -315,9 +351,11 @@ def _lint_in_processes(
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        return _lint_chunk(files, selection, boundary)
+        return _lint_chunk(files, selection, boundary, folders)
     size = -(-len(files) // (jobs * 4))
     chunks = [files[i : i + size] for i in range(0, len(files), size)]
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        parts = pool.starmap(_lint_chunk, [(chunk, selection, boundary) for chunk in chunks])
+        parts = pool.starmap(
+            _lint_chunk, [(chunk, selection, boundary, folders) for chunk in chunks]
+        )
     return [outcome for part in parts for outcome in part]

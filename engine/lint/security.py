@@ -12,7 +12,7 @@ from flowctl.engine.boundary import Allowlist
 from flowctl.engine.lint.context import FlowContext
 from flowctl.engine.lint.registry import Violation, rule, violation
 from flowctl.engine.lint.text import KeywordSearch
-from flowctl.engine.source import Path
+from flowctl.engine.source import Path, Source
 from flowctl.engine.spec import HttpTool
 
 # Credentials are long unbroken tokens: one pass over the text finds the candidates
@@ -230,7 +230,13 @@ def hardcoded_secret(ctx: FlowContext) -> Iterator[Violation]:
     ```
     and set `CRM_TOKEN` in the worker's environment.
     """
-    source = ctx.source
+    for k, source in enumerate(ctx.sources):
+        yield from _secrets_in(source, k)
+
+
+def _secrets_in(source: Source, document: int) -> Iterator[Violation]:
+    """The credentials written in one document of the flow (``document``: its index,
+    as on a finding)."""
     text = source.text
     hits: dict[tuple[int, str], str] = {}
     for offset, what, secret in _secrets(text):  # most specific format first
@@ -256,7 +262,13 @@ def hardcoded_secret(ctx: FlowContext) -> Iterator[Violation]:
             continue
         reported.add((path, secret))
         position = source.position(offset)
-        yield violation(path, position=position, what=what, redacted=_redact(secret))
+        yield violation(
+            path,
+            position=position,
+            document=document or None,
+            what=what,
+            redacted=_redact(secret),
+        )
 
 
 @rule("prompt-injection")

@@ -68,7 +68,8 @@ def _always_set(ctx: FlowContext) -> set[str]:
 
 
 def _setters(ctx: FlowContext) -> set[str]:
-    """Variables that something in the flow can set (``requires`` only checks)."""
+    """Variables that something in the flow can set (``requires`` only checks), a
+    session's overrides included."""
     names: set[str] = set()
     for _, edge, _ in ctx.edges():
         names |= {t for n, p in edge.parameters.items() if (t := p.target(n)) is not None}
@@ -77,6 +78,8 @@ def _setters(ctx: FlowContext) -> set[str]:
         names |= set(tool.sets)
         if isinstance(tool, BuiltinTool) and ctx.builtin_of(tool) in SET_VARIABLE_BUILTINS:
             names |= set(tool.variables)
+    if ctx.flow.overridable is not None:  # a session's overrides (flowctl.engine.overrides)
+        names |= set(ctx.flow.overridable.variables)
     return names
 
 
@@ -293,7 +296,8 @@ def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
     """
     ## What it does
     Reports a variable in `variables` that nothing reads (no placeholder, no
-    `requires`) and nothing sets (no edge parameter, tool `sets` or `set_variables`).
+    `requires`), nothing sets (no edge parameter, tool `sets` or `set_variables`) and
+    the flow's `memory` does not remember.
 
     ## Why it matters
     Dead declarations make a flow harder to read and hide typos.
@@ -302,6 +306,8 @@ def unused_variable(ctx: FlowContext) -> Iterator[Violation]:
     Remove it, or use it.
     """
     used = {u.placeholder.name for u in ctx.templates} | _setters(ctx)
+    if ctx.flow.memory is not None:  # kept for the caller's next call
+        used |= set(ctx.flow.memory.remember)
     for _, edge, _ in ctx.edges():
         used |= set(edge.requires) | _condition_names(edge) | set(edge.append.values())
     for name in ctx.flow.variables:

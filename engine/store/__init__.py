@@ -1,11 +1,13 @@
 """The store: tenants, flows with immutable versions and a published pointer, recorded
-sessions, callbacks, knowledge bases and an audit log, behind two small protocols.
+sessions, callbacks, what is remembered about callers, knowledge bases and an audit log,
+behind two small protocols.
 
 :class:`Store` is the whole database; it hands out one :class:`TenantStore` per tenant
 (``store.tenant("acme")``), and every read or write of flows, versions, sessions and
 callbacks goes through such a handle, so it can only touch that tenant's rows. Another
 tenant's flow or session is :class:`NotFound`, worded exactly as one that does not
 exist. The one read across tenants is the admin listing, :meth:`Store.list_tenants`;
+every tenant reads the operator's shared templates beside its own;
 the writes across tenants are a worker's: renewing the leases of the sessions it runs,
 whoever's they are (:meth:`Store.renew`), and closing those whose lease lapsed
 (:meth:`Store.reap`).
@@ -38,6 +40,7 @@ from flowctl.engine.store.records import (
     AuditEntry,
     Callback,
     CallbackStatus,
+    CallerMemory,
     Delivery,
     Document,
     DocumentInfo,
@@ -45,15 +48,23 @@ from flowctl.engine.store.records import (
     DocumentRevision,
     Expected,
     FlowInfo,
+    Forgotten,
     KnowledgeBase,
     Lease,
     Outbound,
     Publication,
     PushResult,
+    Remembered,
     SecretInfo,
     SessionInfo,
     SessionStart,
     StoredFinding,
+    TemplateInfo,
+    TemplatePushResult,
+    TemplateRef,
+    TemplateUse,
+    TemplateVersion,
+    TemplateVersionInfo,
     Tenant,
     TenantSettings,
     Version,
@@ -75,23 +86,33 @@ __all__ = [
     "AuditEntry",
     "Callback",
     "CallbackStatus",
+    "CallerMemory",
     "Delivery",
     "Document",
     "DocumentInfo",
     "DocumentPut",
     "DocumentRevision",
     "FlowInfo",
+    "Forgotten",
     "KnowledgeBase",
     "Lease",
     "Outbound",
     "Publication",
     "PushResult",
+    "Remembered",
     "RoutingValidator",
     "SecretInfo",
     "SessionEvent",
     "SessionInfo",
     "Store",
     "StoredFinding",
+    "TemplateInfo",
+    "TemplatePushResult",
+    "TemplateRef",
+    "TemplateShelf",
+    "TemplateUse",
+    "TemplateVersion",
+    "TemplateVersionInfo",
     "Tenant",
     "TenantStore",
     "Turn",
@@ -123,6 +144,12 @@ class TenantStore(Protocol):
     async def set_limits(self, *, max_concurrent_sessions: int | None, actor: str) -> Tenant: ...
     async def set_policy(self, policy: TenantPolicy | None, *, actor: str) -> Tenant:
         """Replace what the operator grants the tenant's flows (None: nothing)."""
+        ...
+
+    async def set_retention(self, *, memory_days: int | None, actor: str) -> Tenant:
+        """Keep each caller's memory at most ``memory_days`` after their last call (None:
+        as long as the flow's ``ttl_days`` says, else a year). A shorter cap applies at
+        once to what is kept."""
         ...
 
     async def boundary(self) -> Boundary:
@@ -181,6 +208,43 @@ class TenantStore(Protocol):
         ...
 
     async def history(self, flow_id: str) -> list[Publication]: ...
+
+    # --- templates (flowctl.engine.extends; flowctl.engine.store.sql.templates) -----------
+    async def push_template(self, prepared: Prepared, *, actor: str) -> TemplatePushResult:
+        """Store a prepared template (``documents.push_template_document``) as the
+        tenant's own template's next version; the same content (and pinned template)
+        again is the version it already is (``created=False``). Counts against the
+        tenant's quotas as a flow version does."""
+        ...
+
+    async def publish_template(self, template_id: str, version: int, *, actor: str) -> TemplateInfo:
+        """Make ``version`` (lint-clean only) of the tenant's own template the one flows
+        pushed from now on are resolved against; flows pushed before keep theirs."""
+        ...
+
+    async def templates(self) -> list[TemplateInfo]:
+        """The templates the tenant's flows may extend: its own, then the operator's
+        shared ones (``shared``)."""
+        ...
+
+    async def template_versions(
+        self, template_id: str, *, shared: bool = False
+    ) -> list[TemplateVersionInfo]:
+        """Every version of the tenant's own template (``shared``: of the operator's)."""
+        ...
+
+    async def template(
+        self, template_id: str, version: int | None = None, *, shared: bool = False
+    ) -> TemplateVersion:
+        """One version of the tenant's own template (``shared``: of the operator's) with
+        its document; None: the published one."""
+        ...
+
+    async def template_usage(self) -> list[TemplateUse]:
+        """Every version of the tenant's flows that extends a template, with the
+        template version it pinned, by flow and version."""
+        ...
+
     async def disable(self, flow_id: str, *, actor: str) -> FlowInfo:
         """Route no job to the flow (whatever is published) until :meth:`enable`; a job
         naming it is refused as disabled. Running sessions go on."""
@@ -221,6 +285,12 @@ class TenantStore(Protocol):
         """Mark the session ended with ``reason`` and what it came to (``summary``,
         JSON data), and end its lease; ``call.ended`` goes to the tenant's webhooks.
         Ending it again changes nothing."""
+        ...
+
+    async def record_evaluation(self, session_id: str, evaluation: Any) -> SessionInfo:
+        """Keep how the session did against its flow's ``evaluation`` (JSON data,
+        ``flowctl.engine.evaluation.CallEvaluation``), replacing any earlier one;
+        ``call.evaluated`` goes to the tenant's webhooks in the same transaction."""
         ...
 
     async def session(self, session_id: str) -> SessionInfo: ...
@@ -272,6 +342,36 @@ class TenantStore(Protocol):
 
     async def cancel_callback(self, callback_id: int, *, actor: str) -> Callback:
         """Take it off the list (pending or claimed by anyone)."""
+        ...
+
+    # --- callers (flowctl.engine.store.sql.memory) --------------------------------------
+    async def recall(self, caller: str) -> CallerMemory | None:
+        """What is remembered about ``caller`` (None: nothing, or only what expired): a
+        call's start, one indexed read."""
+        ...
+
+    async def memories(self, *, limit: int = 100) -> list[CallerMemory]:
+        """The callers remembered, the latest called first (expired ones left out)."""
+        ...
+
+    async def remember(self, caller: str, memory: Remembered) -> CallerMemory:
+        """Add what one call of ``caller`` came to (the call's end): its remembered
+        values over the kept ones, its summary, outcome and flow; kept until the flow's
+        ``ttl_days`` capped by the tenant's ``memory_days`` have passed. The tenant's
+        expired memory is deleted in the same transaction."""
+        ...
+
+    async def purge_memory(self, *, actor: str) -> int:
+        """Delete every memory of the tenant's past its retention now; how many
+        (audited when there were any)."""
+        ...
+
+    async def forget_caller(self, caller: str, *, actor: str) -> Forgotten:
+        """A data-protection request: delete everything the tenant holds about
+        ``caller`` (their memory; their sessions, with events, transcripts and
+        summaries; their callbacks; the webhook deliveries of those sessions), in one
+        transaction, audited under a digest of the caller id. Refused with
+        :class:`CallerInCall` while one of their calls runs."""
         ...
 
     # --- audit --------------------------------------------------------------------------
@@ -347,6 +447,29 @@ class TenantStore(Protocol):
         ...
 
 
+class TemplateShelf(Protocol):
+    """The operator's shared templates (``Store.shared_templates()``): every tenant's
+    flows may extend them; only the operator writes them. Versioned and published as
+    a tenant's own are (:class:`TenantStore`'s template methods)."""
+
+    @property
+    def shared(self) -> bool: ...
+
+    async def push_template(self, prepared: Prepared, *, actor: str) -> TemplatePushResult:
+        """Store a prepared template (``documents.push_shared_template``) as its next
+        version."""
+        ...
+
+    async def publish_template(
+        self, template_id: str, version: int, *, actor: str
+    ) -> TemplateInfo: ...
+    async def templates(self) -> list[TemplateInfo]: ...
+    async def template_versions(self, template_id: str) -> list[TemplateVersionInfo]: ...
+    async def template(self, template_id: str, version: int | None = None) -> TemplateVersion:
+        """One version with its document; None: the published one."""
+        ...
+
+
 class Store(Protocol):
     """The database. ``migrated`` is ``(from, to)`` when opening applied migrations;
     ``schema_version`` is the backend's schema version; ``url`` never shows a password."""
@@ -364,6 +487,10 @@ class Store(Protocol):
 
     async def list_tenants(self) -> list[Tenant]:
         """The admin listing: the only read across tenants."""
+        ...
+
+    def shared_templates(self) -> TemplateShelf:
+        """The operator's shared templates, to push, publish and read."""
         ...
 
     async def authenticate(self, key: str) -> ApiKey | None:

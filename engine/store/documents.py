@@ -8,6 +8,12 @@ flow, reordering its keys or changing its escapes therefore does not make a new
 version; changing any value does. The document itself is kept as pushed, so lint's
 rows and columns and ``flowctl store diff`` refer to the text its author wrote.
 
+A document that extends a template (``flowctl.engine.extends``) is resolved against
+the template's published version as it is pushed, and pins it (``Prepared.template``):
+its hash covers the canonical form and that version (a newline and its name, as
+``shared:clinic_desk@v2``), so pushing the same document once another template
+version is published makes a new version that runs on it.
+
 A store keeps :class:`Prepared` documents only (``TenantStore.push``): lint runs once
 per push, where the document arrives (the API's handler, the CLI), in a thread off the
 event loop (:func:`prepare_for`), and the store never lints again.
@@ -21,19 +27,20 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from flowctl.engine.boundary import OPERATOR, Boundary
 from flowctl.engine.errors import FlowInvalidError
+from flowctl.engine.extends import TemplateLookup, TemplateRef, valid_id
 from flowctl.engine.findings import Severity
 from flowctl.engine.knowledge.names import NAME_PATTERN
 from flowctl.engine.store.errors import StoreError
-from flowctl.engine.store.records import PushResult, StoredFinding
+from flowctl.engine.store.records import PushResult, StoredFinding, TemplatePushResult
 
 if TYPE_CHECKING:
-    from flowctl.engine.store import TenantStore
+    from flowctl.engine.store import TemplateShelf, TenantStore
 
 __all__ = [
     "ID_PATTERN",
@@ -47,6 +54,8 @@ __all__ = [
     "prepare",
     "prepare_for",
     "push_document",
+    "push_shared_template",
+    "push_template_document",
     "unified_diff",
 ]
 
@@ -85,18 +94,27 @@ def canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def content_hash(value: Any) -> str:
-    return hashlib.sha256(canonical(value)).hexdigest()
+def content_hash(value: Any, template: TemplateRef | None = None) -> str:
+    """The hash of a version: its document's canonical form, and the template version
+    it was resolved against."""
+    data = canonical(value)
+    if template is not None:
+        data += b"\n" + str(template).encode()
+    return hashlib.sha256(data).hexdigest()
 
 
 class Prepared(msgspec.Struct, frozen=True, kw_only=True):
-    """A document ready to be stored as a version."""
+    """A document ready to be stored as a version: of a flow, or (``kind``) of a
+    template, whose id ``flow_id`` then holds. ``template``: the template version it
+    was resolved against (None: it extends none)."""
 
     flow_id: str
     document: str
     hash: str
     findings: list[StoredFinding]
     enabled: bool = True  # the document's own `enabled`: false, and no job is routed to it
+    kind: Literal["flow", "template"] = "flow"
+    template: TemplateRef | None = None
 
     @property
     def errors(self) -> int:
@@ -113,17 +131,20 @@ def prepare(
     *,
     flow_id: str | None = None,
     boundary: Boundary = OPERATOR,
+    templates: TemplateLookup | None = None,
 ) -> Prepared:
     """Lint ``data`` and work out its flow id and hash.
 
     The flow id is ``flow_id`` when given, else the document's ``flow_id``, else the
     file name without ``.json`` (``filename`` is also what lint's messages name); a
-    document that declares another id than the one asked for is refused.
+    document that declares another id than the one asked for is refused. A template's
+    id is its ``template_id``.
 
     A document that is not a JSON object has no canonical form and is refused with its
     findings (:class:`FlowInvalidError`, exit 1); every other finding is kept with the
     version, and only error-level ones stop it being published. ``boundary``: the
     tenant's (``TenantStore.boundary()``): a tenant's flow is held to its policy.
+    ``templates``: the templates it may extend (``flowctl.engine.store.templates``).
     """
     from flowctl.engine.lint import check  # lint's rules load on first use, not with the store
     from flowctl.engine.lint.registry import code_of
@@ -132,7 +153,7 @@ def prepare(
     raw = data.encode() if isinstance(data, str) else data
     stem = PurePath(filename).name.removesuffix(".json") if filename else None
     filename = filename or f"{flow_id or 'document'}.json"
-    loaded = load_bytes(raw, filename, stem=stem)
+    loaded = load_bytes(raw, filename, stem=stem, templates=templates)
     if loaded.other is not None:  # a shell glob's scenario file would be stored as a junk flow
         raise StoreError(f"`{filename}` is {loaded.other}, not a flow; nothing was pushed")
     located = check(loaded, boundary=boundary)
@@ -152,19 +173,22 @@ def prepare(
         )
     text = raw.decode("utf-8").removeprefix(_BOM)
     value = json.loads(text)
-    # seed-001 single-agent configs name themselves by agent_id
-    declared = value.get("flow_id") or ("agents" not in value and value.get("agent_id")) or None
-    if not isinstance(declared, str):
-        declared = None
-    if flow_id is not None and declared is not None and declared != flow_id:
-        raise StoreError(
-            f"`{filename}` declares flow_id `{declared}`; push it as `{declared}` "
-            f"or change its flow_id to `{flow_id}`"
-        )
-    chosen = flow_id or declared or stem
-    if not chosen:
-        raise StoreError("The document has no `flow_id`; name the flow it is a version of")
-    check_id("flow", chosen)
+    if loaded.template:
+        chosen = _template_id(loaded.template_id, flow_id, filename)
+    else:
+        # seed-001 single-agent configs name themselves by agent_id
+        declared = value.get("flow_id") or ("agents" not in value and value.get("agent_id")) or None
+        if not isinstance(declared, str):
+            declared = None
+        if flow_id is not None and declared is not None and declared != flow_id:
+            raise StoreError(
+                f"`{filename}` declares flow_id `{declared}`; push it as `{declared}` "
+                f"or change its flow_id to `{flow_id}`"
+            )
+        chosen = flow_id or declared or stem or ""
+        if not chosen:
+            raise StoreError("The document has no `flow_id`; name the flow it is a version of")
+        check_id("flow", chosen)
     findings = [
         StoredFinding(
             code=x.finding.code,
@@ -172,17 +196,33 @@ def prepare(
             message=x.finding.text,
             row=x.span.row,
             column=x.span.column,
+            file=x.filename,
         )
         for x in located
     ]
     return Prepared(
         flow_id=chosen,
         document=text,
-        hash=content_hash(value),
+        hash=content_hash(value, loaded.pin),
         findings=findings,
         # a document that does not decode as a flow has errors: it is never published
         enabled=loaded.flow is None or loaded.flow.enabled,
+        kind="template" if loaded.template else "flow",
+        template=loaded.pin,
     )
+
+
+def _template_id(declared: str | None, asked: str | None, filename: str) -> str:
+    """A template's id: the one it declares (a valid one), which must be the one asked
+    for, if any."""
+    if not declared or not valid_id(declared):
+        raise StoreError(
+            f"`{filename}` declares no valid `template_id`: use 1-128 letters, digits, "
+            "`_`, `.` or `-`, starting with a letter or digit"
+        )
+    if asked is not None and asked != declared:
+        raise StoreError(f"`{filename}` is template `{declared}`, not `{asked}`")
+    return declared
 
 
 async def prepare_for(
@@ -192,11 +232,17 @@ async def prepare_for(
     *,
     flow_id: str | None = None,
 ) -> Prepared:
-    """:func:`prepare` as ``tenant``'s flow (held to its policy, ``boundary()``), in a
-    thread: lint costs time in proportion to the document, which the event loop owes
-    every other request."""
+    """:func:`prepare` as ``tenant``'s flow or template (held to its policy,
+    ``boundary()``; resolved against the published versions of the templates it
+    extends: its own, or the operator's shared ones), in a thread: lint costs time in
+    proportion to the document, which the event loop owes every other request."""
+    from flowctl.engine.store.templates import published_templates
+
     boundary = await tenant.boundary()
-    return await asyncio.to_thread(prepare, data, filename, flow_id=flow_id, boundary=boundary)
+    templates = await published_templates(tenant, data)
+    return await asyncio.to_thread(
+        prepare, data, filename, flow_id=flow_id, boundary=boundary, templates=templates
+    )
 
 
 async def push_document(
@@ -211,6 +257,40 @@ async def push_document(
     flow's next version (``TenantStore.push``)."""
     prepared = await prepare_for(tenant, data, filename, flow_id=flow_id)
     return await tenant.push(prepared, actor=actor)
+
+
+async def push_template_document(
+    tenant: TenantStore,
+    data: bytes | str,
+    *,
+    actor: str,
+    filename: str | None = None,
+) -> TemplatePushResult:
+    """Prepare ``data`` as the tenant's template (:func:`prepare_for`: held to its
+    policy) and store it as the template's next version."""
+    prepared = await prepare_for(tenant, data, filename)
+    return await tenant.push_template(prepared, actor=actor)
+
+
+async def push_shared_template(
+    shelf: TemplateShelf,
+    data: bytes | str,
+    *,
+    actor: str,
+    filename: str | None = None,
+    boundary: Boundary = OPERATOR,
+) -> TemplatePushResult:
+    """Prepare ``data`` as one of the operator's shared templates (``shelf``:
+    ``Store.shared_templates()``; linted under ``boundary``, the operator's with its
+    catalog) and store it as the template's next version. A shared template extends
+    only shared ones."""
+    from flowctl.engine.store.templates import published_shared_templates
+
+    templates = await published_shared_templates(shelf, data)
+    prepared = await asyncio.to_thread(
+        prepare, data, filename, boundary=boundary, templates=templates
+    )
+    return await shelf.push_template(prepared, actor=actor)
 
 
 def lint_errors(errors: Sequence[StoredFinding]) -> str:

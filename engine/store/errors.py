@@ -16,6 +16,7 @@ code the CLI uses and a message that names the store and says what to do.
         ├── PointerRefused       exit 2   the published pointer cannot move so from where it is
         ├── FlowInUse            exit 2   a flow to delete is published or routed to
         ├── CallbackRefused      exit 1   a callback someone else claimed, or one closed
+        ├── CallerInCall         exit 1   a caller to forget is on a call right now
         ├── NotPublishable       exit 1   the version has error-level lint findings
         ├── QuotaExceeded        exit 1   the tenant's policy allows it no more versions or bytes
         └── SessionLimitReached  exit 1   the tenant's concurrent-session limit is reached
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AlreadyExists",
     "CallbackRefused",
+    "CallerInCall",
     "FlowInUse",
     "NotFound",
     "NotPublishable",
@@ -122,6 +124,13 @@ class FlowInUse(StoreError):
 class CallbackRefused(StoreError):
     """A callback cannot move as asked: someone else has claimed it, or it is done or
     cancelled already. Like :class:`StoreConflict`, someone got there first."""
+
+    exit_code = 1
+
+
+class CallerInCall(StoreError):
+    """A caller cannot be forgotten while one of their calls runs: its record and
+    memory are still being written. Asking again once it has ended succeeds."""
 
     exit_code = 1
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict
 import msgspec
 
 from flowctl.engine.boundary import TenantPolicy
+from flowctl.engine.extends import TemplateRef
 from flowctl.engine.knowledge.documents import DocumentFormat
 from flowctl.engine.store.errors import StoreError
 
@@ -25,6 +26,7 @@ __all__ = [
     "AuditEntry",
     "Callback",
     "CallbackStatus",
+    "CallerMemory",
     "Delivery",
     "Document",
     "DocumentInfo",
@@ -32,15 +34,23 @@ __all__ = [
     "DocumentRevision",
     "Expected",
     "FlowInfo",
+    "Forgotten",
     "KnowledgeBase",
     "Lease",
     "Outbound",
     "Publication",
     "PushResult",
+    "Remembered",
     "SecretInfo",
     "SessionInfo",
     "SessionStart",
     "StoredFinding",
+    "TemplateInfo",
+    "TemplatePushResult",
+    "TemplateRef",
+    "TemplateUse",
+    "TemplateVersion",
+    "TemplateVersionInfo",
     "Tenant",
     "TenantSettings",
     "Version",
@@ -59,6 +69,7 @@ class TenantSettings(TypedDict, total=False):
     routing: Any  # its routing document (docs/routing.md); default: none
     max_concurrent_sessions: int | None  # default: no limit
     policy: TenantPolicy | None  # the operator's grants; default: nothing granted
+    memory_days: int | None  # days callers' memory is kept at most; default: as flows say
 
 
 class SessionStart(TypedDict, total=False):
@@ -67,6 +78,7 @@ class SessionStart(TypedDict, total=False):
     session_id: str | None  # default: a new random id
     routing: Any  # the routing decision that chose the flow, as JSON data
     lease: Lease | None  # who runs it, renewing it (``Store.renew``); default: none, never reaped
+    caller: str | None  # who is calling (a phone number, a user id): what `forget_caller` finds
 
 
 def check_options(function: str, given: Mapping[str, Any], accepted: type) -> None:
@@ -90,6 +102,8 @@ class Tenant(_Record, kw_only=True, frozen=True):
     max_concurrent_sessions: int | None = None
     # What the operator grants the tenant's flows (engine/boundary.py).
     policy: TenantPolicy = msgspec.field(default_factory=TenantPolicy)
+    # Days its callers' memory is kept at most (None: as long as its flows say).
+    memory_days: int | None = None
     created_at: float
     updated_at: float
 
@@ -104,14 +118,18 @@ class SecretInfo(_Record, kw_only=True, frozen=True):
     updated_by: str
 
 
-class StoredFinding(_Record, kw_only=True, frozen=True):
-    """A lint finding as kept with a version: enough to print it without the rules."""
+class StoredFinding(_Record, kw_only=True, frozen=True, omit_defaults=True):
+    """A lint finding as kept with a version: enough to print it without the rules.
+    ``file`` names the template version it is in (``shared:clinic_desk@v2``), when
+    what it is about was written there; None (left out of its JSON): the version's own
+    document."""
 
     code: str
     severity: Literal["error", "warning"]
     message: str  # with its path, as `flowctl lint` prints it
     row: int
     column: int
+    file: str | None = None
 
 
 # What a move of the published pointer expects to be published now (its optimistic
@@ -127,11 +145,14 @@ def version_name(version: int | None) -> str:
 class VersionInfo(_Record, kw_only=True, frozen=True):
     flow_id: str
     version: int
-    hash: str  # sha256 of the document's canonical form, see documents.canonical
+    hash: str  # sha256 of the document's canonical form (and its template's), documents.py
     author: str
     created_at: float
     errors: int  # error-level findings: a version with any cannot be published
     warnings: int
+    # The template version the document was resolved against when pushed (None: it
+    # extends none): what the version runs, whatever that template publishes later.
+    template: TemplateRef | None = None
 
 
 class Version(VersionInfo, kw_only=True, frozen=True):
@@ -139,6 +160,62 @@ class Version(VersionInfo, kw_only=True, frozen=True):
 
     document: str
     findings: list[StoredFinding] = []
+
+
+class TemplateInfo(_Record, kw_only=True, frozen=True):
+    """A template: the tenant's own, or the operator's (``shared``), with its latest
+    version and the published one, which flows pushed from now on are resolved
+    against."""
+
+    template_id: str
+    shared: bool = False
+    latest: int
+    published: int | None = None
+    published_at: float | None = None
+    created_at: float
+
+
+class TemplateVersionInfo(_Record, kw_only=True, frozen=True):
+    """A template version; ``template``: the template version it extends, pinned when
+    it was pushed."""
+
+    template_id: str
+    shared: bool = False
+    version: int
+    hash: str
+    author: str
+    created_at: float
+    errors: int  # error-level findings (linted as a template): it cannot be published
+    warnings: int
+    template: TemplateRef | None = None
+
+    @property
+    def ref(self) -> TemplateRef:
+        return TemplateRef(template_id=self.template_id, version=self.version, shared=self.shared)
+
+
+class TemplateVersion(TemplateVersionInfo, kw_only=True, frozen=True):
+    """A template version with its document (as pushed) and its lint findings."""
+
+    document: str
+    findings: list[StoredFinding] = []
+
+
+class TemplatePushResult(_Record, kw_only=True, frozen=True):
+    """``created`` is False when the document (and what it extends) is a version already."""
+
+    version: TemplateVersionInfo
+    created: bool
+
+
+class TemplateUse(_Record, kw_only=True, frozen=True):
+    """A version of one of the tenant's flows and the template version it runs on;
+    ``published``: it is the flow's published version."""
+
+    flow_id: str
+    version: int
+    published: bool
+    template: TemplateRef
 
 
 class PushResult(_Record, kw_only=True, frozen=True):
@@ -190,6 +267,7 @@ class SessionInfo(_Record, kw_only=True, frozen=True):
     end_reason: str | None = None
     events: int = 0
     summary: Any = None  # what the call came to (engine/summary.py), once it ended
+    evaluation: Any = None  # how it did against its flow's `evaluation` (engine/evaluation.py)
 
 
 class Webhook(_Record, kw_only=True, frozen=True):
@@ -323,6 +401,51 @@ class ApiKey(_Record, kw_only=True, frozen=True):
     created_by: str
     revoked_at: float | None = None
     revoked_by: str | None = None
+
+
+class CallerMemory(_Record, kw_only=True, frozen=True):
+    """What a tenant remembers about one caller (``flowctl.engine.memory``): the values
+    of the variables its flows mark to remember, the model's summary of a call, and
+    how their last call went. Written when each of their calls ends; gone after
+    ``expires_at`` (never loaded again, then purged)."""
+
+    caller: str  # a phone caller's number, else the job's user id
+    variables: dict[str, Any] = {}
+    summary: str | None = None  # the last summary a flow had written
+    outcome: str | None = None  # how their last call ended (its end reason)
+    flow_id: str  # the flow of their last call
+    session_id: str | None = None  # their last call's session, when it was recorded
+    calls: int = 1  # calls remembered
+    first_at: float  # when the first of them ended
+    updated_at: float  # when the last of them ended
+    expires_at: float
+
+
+class Remembered(_Record, kw_only=True, frozen=True):
+    """What one call adds to its caller's memory (``TenantStore.remember``): the values
+    its flow remembers (``variables``; ``forget``: the ones it remembers that ended
+    unset), the model's summary (None: keep the last one), how it ended, and the flow's
+    ``ttl_days``."""
+
+    flow_id: str
+    session_id: str | None = None
+    variables: dict[str, Any] = {}
+    forget: list[str] = []
+    summary: str | None = None
+    outcome: str | None = None
+    ttl_days: int | None = None
+
+
+class Forgotten(_Record, kw_only=True, frozen=True):
+    """What ``TenantStore.forget_caller`` deleted about a caller: their memory (whether
+    there was one), their sessions (each with its events: transcript, variables, tool
+    calls), their callbacks, and the webhook deliveries that carried those sessions."""
+
+    caller: str
+    memory: bool
+    sessions: int
+    callbacks: int
+    deliveries: int
 
 
 # --- knowledge bases (flowctl.engine.store.sql.knowledge) --------------------------------

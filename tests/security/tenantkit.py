@@ -139,17 +139,20 @@ async def run_job(
     flow_id: str | None = None,
     room_name: str | None = None,
     plugins: Plugins | None = None,
+    overrides: Any = None,
 ) -> Job:
     """Offer a job for ``tenant_id`` (its ``flow_id``, else its default flow; in its room
-    ``<tenant>:<job_id>`` unless ``room_name`` says otherwise) to the worker's
-    entrypoint."""
+    ``<tenant>:<job_id>`` unless ``room_name`` says otherwise; with the session
+    ``overrides`` given) to the worker's entrypoint."""
     room = FakeRoom()
     svc = services(library, load_vads([VADConfig()]), room, plugins or FakePlugins())  # type: ignore[arg-type]
-    request = (
+    request: dict[str, Any] = (
         {"tenant_id": tenant_id}
         if flow_id is None
         else {"tenant_id": tenant_id, "flow_id": flow_id}
     )
+    if overrides is not None:
+        request["overrides"] = overrides
     metadata = json.dumps(request)
     with fake_job_context(job_id=job_id, job_metadata=metadata) as ctx:
         ctx.job.room.name = room_name if room_name is not None else f"{tenant_id}:{job_id}"

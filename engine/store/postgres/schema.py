@@ -206,8 +206,75 @@ _V1 = [
     "CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant_id, created_at)",
 ]
 
-_V2_KNOWLEDGE = [
-    # The SQLite store's _V8_KNOWLEDGE tables (engine/store/sql/knowledge.py).
+_V2_MEMORY = [
+    # As SQLite's _V8_MEMORY: caller memory, tenants' retention, sessions' callers.
+    """CREATE TABLE caller_memory (
+        tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
+        caller TEXT COLLATE "C" NOT NULL,
+        variables TEXT COLLATE "C" NOT NULL,
+        summary TEXT COLLATE "C",
+        outcome TEXT COLLATE "C",
+        flow_id TEXT COLLATE "C" NOT NULL,
+        session_id TEXT COLLATE "C",
+        calls INTEGER NOT NULL,
+        first_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (tenant_id, caller)
+    )""",
+    "CREATE INDEX caller_memory_by_expiry ON caller_memory (tenant_id, expires_at)",
+    "ALTER TABLE tenants ADD COLUMN memory_days INTEGER CHECK (memory_days > 0)",
+    'ALTER TABLE sessions ADD COLUMN caller TEXT COLLATE "C"',
+    "CREATE INDEX sessions_by_caller ON sessions (tenant_id, caller) WHERE caller IS NOT NULL",
+    "CREATE INDEX callbacks_by_caller ON callbacks (tenant_id, caller) WHERE caller IS NOT NULL",
+]
+
+_V3_EVALUATION = [
+    # How the call did against its flow's `evaluation` (engine/evaluation.py), written
+    # once it is evaluated, after it ends (TenantStore.record_evaluation).
+    'ALTER TABLE sessions ADD COLUMN evaluation TEXT COLLATE "C"',
+]
+
+
+_V4_TEMPLATES = [
+    # As SQLite's _V8_TEMPLATES: templates versioned as flows are, a tenant's own
+    # (`owner`: its id) or the operator's shared ones (`owner` ''), and the template
+    # version each flow version was resolved against.
+    """CREATE TABLE templates (
+        owner TEXT COLLATE "C" NOT NULL,
+        template_id TEXT COLLATE "C" NOT NULL,
+        latest INTEGER NOT NULL DEFAULT 0,
+        published INTEGER,
+        published_at DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (owner, template_id)
+    )""",
+    """CREATE TABLE template_versions (
+        owner TEXT COLLATE "C" NOT NULL,
+        template_id TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        hash TEXT COLLATE "C" NOT NULL,
+        document TEXT COLLATE "C" NOT NULL,
+        author TEXT COLLATE "C" NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        findings TEXT COLLATE "C" NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        template TEXT COLLATE "C",
+        PRIMARY KEY (owner, template_id, version),
+        UNIQUE (owner, template_id, hash),
+        FOREIGN KEY (owner, template_id) REFERENCES templates (owner, template_id)
+    )""",
+    """CREATE FUNCTION flowctl_template_versions_immutable() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'template versions are immutable'; END $$""",
+    """CREATE TRIGGER template_versions_never_change BEFORE UPDATE OR DELETE
+    ON template_versions FOR EACH ROW EXECUTE FUNCTION flowctl_template_versions_immutable()""",
+    'ALTER TABLE flow_versions ADD COLUMN template TEXT COLLATE "C"',
+]
+
+
+_V5_KNOWLEDGE = [
+    # The SQLite store's _V11_KNOWLEDGE tables (engine/store/sql/knowledge.py).
     """CREATE TABLE knowledge_documents (
         tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
         base TEXT COLLATE "C" NOT NULL,
@@ -291,5 +358,6 @@ _V2_KNOWLEDGE = [
     FOR EACH ROW EXECUTE FUNCTION flowctl_index_chunk()""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2_KNOWLEDGE]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_MEMORY, _V3_EVALUATION, _V4_TEMPLATES, _V5_KNOWLEDGE]
 LATEST = len(MIGRATIONS)

@@ -1,6 +1,6 @@
 """Knowledge search on PostgreSQL: ``ts_rank_cd`` (cover density) over each chunk's
 terms (``knowledge_search``, a GIN-indexed ``tsvector`` per chunk, written by the
-trigger of the schema's ``_V2_KNOWLEDGE``).
+trigger of the schema's ``_V5_KNOWLEDGE``).
 
 The query asks for the chunks holding the base's scope token (so the GIN index yields
 the base's own chunks only, whatever other tenants keep) and the terms

@@ -38,6 +38,9 @@ TABLES: dict[str, tuple[str, ...]] = {
     "secrets": ("tenant_id", "name"),
     "webhooks": ("tenant_id", "webhook_id"),
     "webhook_deliveries": ("tenant_id", "delivery_id"),
+    "caller_memory": ("tenant_id", "caller"),
+    "templates": ("owner", "template_id"),
+    "template_versions": ("owner", "template_id", "version"),
     # Knowledge bases: the full-text index is not copied; the target's triggers build
     # it from the chunks as they are inserted.
     "knowledge_documents": ("tenant_id", "base", "name"),

@@ -25,7 +25,6 @@ from flowctl.engine.store.errors import (
     NotFound,
     NotPublishable,
     PointerRefused,
-    QuotaExceeded,
     StoreConflict,
     StoreError,
 )
@@ -42,8 +41,8 @@ from flowctl.engine.store.records import (
 )
 from flowctl.engine.store.routing import routes_to
 from flowctl.engine.store.sql.db import Db, Row, Tx, audit, bump_changes
-from flowctl.engine.store.sql.part import TenantPart
-from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
+from flowctl.engine.store.sql.part import TenantPart, charge_quota
+from flowctl.engine.store.sql.rows import columns, json_value, record, ref_text, template_ref
 
 __all__ = ["Flows"]
 
@@ -63,6 +62,10 @@ def _flow_info(row: Row) -> FlowInfo:
     return record(FlowInfo, row, enabled=bool)
 
 
+def _version_info(row: Row) -> VersionInfo:
+    return record(VersionInfo, row, template=template_ref)
+
+
 class Flows(TenantPart):
     """The flows part of :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore`."""
 
@@ -75,31 +78,15 @@ class Flows(TenantPart):
             (self._tenant_id, flow_id),
         )
 
-    async def _check_quota(self, tx: Tx, size: int) -> None:
-        """The tenant's policy allows one more version of ``size`` bytes."""
-        row = await tx.one(
-            "SELECT stored_versions, stored_bytes, policy FROM tenants WHERE tenant_id = ?",
-            (self._tenant_id,),
-        )
-        assert row is not None  # _require_tenant ran in this transaction
-        policy = policy_value(row["policy"])
-        versions, stored = row["stored_versions"], row["stored_bytes"]
-        if versions + 1 > policy.max_versions:
-            raise QuotaExceeded(
-                f"Tenant `{self._tenant_id}` keeps {versions:,} versions, its quota "
-                f"(`max_versions` {policy.max_versions:,}); nothing was pushed"
-            )
-        if stored + size > policy.max_stored_bytes:
-            raise QuotaExceeded(
-                f"Tenant `{self._tenant_id}` keeps {stored:,} bytes of flows; this "
-                f"{size:,}-byte version would pass its quota (`max_stored_bytes` "
-                f"{policy.max_stored_bytes:,}); nothing was pushed"
-            )
-
     async def push(
         self, prepared: Prepared, *, actor: str, flow_id: str | None = None
     ) -> PushResult:
         check_actor(actor)
+        if prepared.kind != "flow":
+            raise StoreError(
+                f"`{prepared.flow_id}` is a template, not a flow; push it with "
+                "`flowctl store templates push`"
+            )
         if flow_id is not None and flow_id != prepared.flow_id:
             raise StoreError(
                 f"The document is a version of `{prepared.flow_id}`, not of `{flow_id}`"
@@ -132,18 +119,13 @@ class Flows(TenantPart):
                     (*key, prepared.hash),
                 )
                 if same is not None:
-                    return PushResult(version=record(VersionInfo, same), created=False)
-            await self._check_quota(tx, size)
+                    return PushResult(version=_version_info(same), created=False)
+            await charge_quota(tx, self._tenant_id, size)
             version = latest + 1
             await tx.run(
-                "UPDATE tenants SET stored_versions = stored_versions + 1, "
-                "stored_bytes = stored_bytes + ? WHERE tenant_id = ?",
-                (size, self._tenant_id),
-            )
-            await tx.run(
                 "INSERT INTO flow_versions (tenant_id, flow_id, version, hash, document, "
-                "author, created_at, findings, errors, warnings, enabled) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "author, created_at, findings, errors, warnings, enabled, template) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     *key,
                     version,
@@ -155,6 +137,7 @@ class Flows(TenantPart):
                     prepared.errors,
                     prepared.warnings,
                     int(prepared.enabled),
+                    ref_text(prepared.template),
                 ),
             )
             await tx.run(
@@ -167,6 +150,8 @@ class Flows(TenantPart):
                 "errors": prepared.errors,
                 "warnings": prepared.warnings,
             }
+            if prepared.template is not None:
+                detail["template"] = str(prepared.template)
             await audit(tx, self._tenant_id, actor, "flow.push", flow_id, detail, now)
         info = VersionInfo(
             flow_id=flow_id,
@@ -176,6 +161,7 @@ class Flows(TenantPart):
             created_at=now,
             errors=prepared.errors,
             warnings=prepared.warnings,
+            template=prepared.template,
         )
         return PushResult(version=info, created=True)
 
@@ -198,7 +184,7 @@ class Flows(TenantPart):
         )
         if not rows:
             raise self._unknown("flow", flow_id)
-        return [record(VersionInfo, r) for r in rows]
+        return [_version_info(r) for r in rows]
 
     async def published(self, flow_id: str) -> int | None:
         row = await self._flow(self._r, "published", flow_id)
@@ -221,7 +207,7 @@ class Flows(TenantPart):
         )
         if row is None:
             raise self._no_version(flow_id, version)
-        return record(Version, row, findings=_findings.decode)
+        return record(Version, row, findings=_findings.decode, template=template_ref)
 
     async def history(self, flow_id: str) -> list[Publication]:
         await self.published(flow_id)

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from flowctl.engine.boundary import ToolCatalog
-from flowctl.engine.store.errors import NotFound
+from flowctl.engine.store.errors import NotFound, QuotaExceeded
 from flowctl.engine.store.sql.db import Db, Row, Tx
-from flowctl.engine.store.sql.rows import columns, record
+from flowctl.engine.store.sql.rows import columns, policy_value, record
 
 if TYPE_CHECKING:  # the event writer books callbacks, a part of its own
     from flowctl.engine.store.sql.events import EventWriter
     from flowctl.engine.store.sql.knowledge import TextSearch
 
-__all__ = ["Shared", "TenantPart"]
+__all__ = ["Shared", "TenantPart", "charge_quota"]
 
 R = TypeVar("R", bound=msgspec.Struct)
 
@@ -95,3 +95,32 @@ class TenantPart:
 
     def _no_version(self, flow_id: str, version: int) -> NotFound:
         return NotFound(f"Flow `{flow_id}` of tenant `{self._tenant_id}` has no version {version}")
+
+
+async def charge_quota(tx: Tx, tenant_id: str, size: int) -> None:
+    """Count one more version (of a flow or a template) of ``size`` bytes against the
+    tenant's quotas, in the transaction that stores it; :class:`QuotaExceeded` when
+    its policy does not allow it."""
+    row = await tx.one(
+        "SELECT stored_versions, stored_bytes, policy FROM tenants WHERE tenant_id = ?",
+        (tenant_id,),
+    )
+    assert row is not None  # the tenant was required in this transaction
+    policy = policy_value(row["policy"])
+    versions, stored = row["stored_versions"], row["stored_bytes"]
+    if versions + 1 > policy.max_versions:
+        raise QuotaExceeded(
+            f"Tenant `{tenant_id}` keeps {versions:,} versions, its quota "
+            f"(`max_versions` {policy.max_versions:,}); nothing was pushed"
+        )
+    if stored + size > policy.max_stored_bytes:
+        raise QuotaExceeded(
+            f"Tenant `{tenant_id}` keeps {stored:,} bytes of flows; this "
+            f"{size:,}-byte version would pass its quota (`max_stored_bytes` "
+            f"{policy.max_stored_bytes:,}); nothing was pushed"
+        )
+    await tx.run(
+        "UPDATE tenants SET stored_versions = stored_versions + 1, "
+        "stored_bytes = stored_bytes + ? WHERE tenant_id = ?",
+        (size, tenant_id),
+    )

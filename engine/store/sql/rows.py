@@ -18,12 +18,14 @@ from typing import Any, TypeVar
 import msgspec
 
 from flowctl.engine.boundary import TenantPolicy
+from flowctl.engine.extends import TemplateRef
 from flowctl.engine.store.sql.db import Row
 
-__all__ = ["columns", "json_value", "policy_value", "record"]
+__all__ = ["columns", "json_value", "policy_value", "record", "ref_text", "template_ref"]
 
 R = TypeVar("R", bound=msgspec.Struct)
 _policy = msgspec.json.Decoder(TenantPolicy)
+_ref = msgspec.json.Decoder(TemplateRef)
 
 
 @functools.cache
@@ -56,3 +58,12 @@ def json_value(text: str | None) -> Any:
 def policy_value(text: str | None) -> TenantPolicy:
     """A tenant's policy as kept (NULL: the default policy, which grants nothing)."""
     return TenantPolicy() if text is None else _policy.decode(text)
+
+
+def template_ref(text: str | None) -> TemplateRef | None:
+    """A pinned template version as a column keeps it (JSON; NULL: none)."""
+    return None if text is None else _ref.decode(text)
+
+
+def ref_text(ref: TemplateRef | None) -> str | None:
+    return None if ref is None else msgspec.json.encode(ref).decode()

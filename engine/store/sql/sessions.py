@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import msgspec
 
+from flowctl.engine.memory import check_caller
 from flowctl.engine.store.documents import check_id
 from flowctl.engine.store.errors import AlreadyExists, NotFound, SessionLimitReached
 from flowctl.engine.store.events import decode_event, encode_event
@@ -32,7 +33,7 @@ _SESSION = columns(SessionInfo)
 
 
 def _session(row: Any) -> SessionInfo:
-    return record(SessionInfo, row, routing=json_value, summary=json_value)
+    return record(SessionInfo, row, routing=json_value, summary=json_value, evaluation=json_value)
 
 
 class Sessions(TenantPart):
@@ -50,6 +51,9 @@ class Sessions(TenantPart):
         routing = options.get("routing")
         routing_text = None if routing is None else msgspec.json.encode(routing).decode()
         lease = options.get("lease")
+        caller = options.get("caller")
+        if caller is not None:
+            check_caller(caller)
         key = (self._tenant_id, flow_id)
         async with self._w.transaction() as tx:
             # Read once the write lock is held: a start that queued behind others counts
@@ -95,8 +99,18 @@ class Sessions(TenantPart):
             holder, until = (None, None) if lease is None else (lease.holder, now + lease.seconds)
             await tx.run(
                 "INSERT INTO sessions (tenant_id, session_id, flow_id, version, routing, "
-                "started_at, holder, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (self._tenant_id, session_id, flow_id, version, routing_text, now, holder, until),
+                "started_at, holder, lease_until, caller) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self._tenant_id,
+                    session_id,
+                    flow_id,
+                    version,
+                    routing_text,
+                    now,
+                    holder,
+                    until,
+                    caller,
+                ),
             )
             started = {"flow_id": flow_id, "version": version, "routing": routing}
             await enqueue(tx, [(self._tenant_id, session_id, "call.started", started)], now)
@@ -163,6 +177,29 @@ class Sessions(TenantPart):
             "variables": variables or {},
             "summary": summary,
         }
+
+    async def record_evaluation(self, session_id: str, evaluation: Any) -> SessionInfo:
+        """Keep how the session did (``evaluation``: JSON data, e.g.
+        ``engine.evaluation.CallEvaluation``), replacing any earlier one, and queue
+        ``call.evaluated`` with it, in one transaction."""
+        now = self._clock()
+        text = msgspec.json.encode(evaluation).decode()
+        async with self._w.transaction() as tx:
+            row = await self._row(tx, "flow_id, version", "sessions", session_id=session_id)
+            if row is None:
+                raise self._unknown("session", session_id)
+            await tx.run(
+                "UPDATE sessions SET evaluation = ? WHERE tenant_id = ? AND session_id = ?",
+                (text, self._tenant_id, session_id),
+            )
+            evaluated = {
+                "flow_id": row["flow_id"],
+                "version": row["version"],
+                "evaluated_at": now,
+                "evaluation": evaluation,
+            }
+            await enqueue(tx, [(self._tenant_id, session_id, "call.evaluated", evaluated)], now)
+        return await self.session(session_id)
 
     async def session(self, session_id: str) -> SessionInfo:
         row = await self._row(self._r, _SESSION, "sessions", session_id=session_id)

@@ -28,8 +28,11 @@ from flowctl.engine.store.records import (
 from flowctl.engine.store.sql import leases
 from flowctl.engine.store.sql.db import Db, audit, bump_changes
 from flowctl.engine.store.sql.keys import authenticate
+from flowctl.engine.store.sql.memory import check_memory_days
 from flowctl.engine.store.sql.outbox import claim, finish
 from flowctl.engine.store.sql.part import Shared
+from flowctl.engine.store.sql.templates import SHARED
+from flowctl.engine.store.sql.templates import TemplateShelf as SharedShelf
 from flowctl.engine.store.sql.tenant import (
     TENANT_COLUMNS,
     SQLTenantStore,
@@ -39,7 +42,7 @@ from flowctl.engine.store.sql.tenant import (
 )
 
 if TYPE_CHECKING:
-    from flowctl.engine.store import TenantStore
+    from flowctl.engine.store import TemplateShelf, TenantStore
 
 __all__ = ["SQLStore"]
 
@@ -96,6 +99,7 @@ class SQLStore:
         routing = settings.get("routing")
         max_concurrent_sessions = settings.get("max_concurrent_sessions")
         policy = settings.get("policy")
+        memory_days = check_memory_days(settings.get("memory_days"))
         check_id("tenant", tenant_id)
         routing_text = check_routing(tenant_id, routing, self._shared.validate_routing)
         policy_text = check_policy(tenant_id, policy)
@@ -107,8 +111,17 @@ class SQLStore:
                 raise AlreadyExists(f"Tenant `{tenant_id}` already exists")
             await tx.run(
                 "INSERT INTO tenants (tenant_id, name, routing, max_concurrent_sessions, policy, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (tenant_id, name, routing_text, max_concurrent_sessions, policy_text, now, now),
+                "memory_days, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tenant_id,
+                    name,
+                    routing_text,
+                    max_concurrent_sessions,
+                    policy_text,
+                    memory_days,
+                    now,
+                    now,
+                ),
             )
             detail = {
                 "name": name,
@@ -117,6 +130,8 @@ class SQLStore:
             }
             if policy_text is not None:
                 detail["policy"] = json.loads(policy_text)
+            if memory_days is not None:
+                detail["memory_days"] = memory_days
             await audit(tx, tenant_id, actor, "tenant.create", tenant_id, detail, now)
             await bump_changes(tx)
         return await self.tenant(tenant_id).info()
@@ -126,6 +141,9 @@ class SQLStore:
             f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id"
         )
         return [tenant_record(row) for row in rows]
+
+    def shared_templates(self) -> TemplateShelf:
+        return SharedShelf(SHARED, self._shared)
 
     async def authenticate(self, key: str) -> ApiKey | None:
         return await authenticate(self._shared.reader, key)

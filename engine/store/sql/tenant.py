@@ -1,10 +1,11 @@
 """One tenant's handle in the store: :class:`SQLTenantStore`, the tenant's own
 settings (routing, limits, policy) and audit log here, its flows in ``flows``, its
-sessions in ``sessions`` (reaping them in ``leases``) and their callbacks in
-``callbacks``, its API keys in ``keys``, its secrets in ``secrets``, its webhooks in
-``webhooks`` and its knowledge bases in ``knowledge``, each a part over
-``part.TenantPart``. Every statement names the handle's
-tenant, so no method can reach another tenant's rows.
+templates in ``templates``, its sessions in ``sessions`` (reaping them in ``leases``)
+and their callbacks in ``callbacks``, its API keys in ``keys``, its secrets in
+``secrets``, its webhooks in ``webhooks``, what it remembers about callers in
+``memory`` and its knowledge bases in ``knowledge``, each a part over
+``part.TenantPart``. Every statement names the handle's tenant, so no method can reach
+another tenant's rows (the operator's shared templates are read, never written).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import msgspec
 
 from flowctl.engine.boundary import Boundary, TenantPolicy
+from flowctl.engine.memory import DAY
 from flowctl.engine.store.documents import check_actor, check_limit
 from flowctl.engine.store.errors import StoreError
 from flowctl.engine.store.records import AuditEntry, Tenant
@@ -26,9 +28,11 @@ from flowctl.engine.store.sql.flows import Flows
 from flowctl.engine.store.sql.keys import Keys
 from flowctl.engine.store.sql.knowledge import Knowledge
 from flowctl.engine.store.sql.leases import TenantLeases
+from flowctl.engine.store.sql.memory import Memory, check_memory_days
 from flowctl.engine.store.sql.rows import columns, json_value, policy_value, record
 from flowctl.engine.store.sql.secrets import Secrets
 from flowctl.engine.store.sql.sessions import Sessions
+from flowctl.engine.store.sql.templates import Templates
 from flowctl.engine.store.sql.webhooks import Webhooks
 
 __all__ = ["TENANT_COLUMNS", "SQLTenantStore", "check_policy", "check_routing", "tenant_record"]
@@ -87,7 +91,18 @@ def check_policy(tenant_id: str, policy: Any) -> str | None:
     return msgspec.json.encode(checked).decode()
 
 
-class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, Webhooks, Knowledge):
+class SQLTenantStore(
+    Flows,
+    Templates,
+    Sessions,
+    TenantLeases,
+    Callbacks,
+    Keys,
+    Secrets,
+    Webhooks,
+    Memory,
+    Knowledge,
+):
     """The :class:`flowctl.engine.store.TenantStore` of one tenant on an SQL store."""
 
     @property
@@ -120,6 +135,28 @@ class SQLTenantStore(Flows, Sessions, TenantLeases, Callbacks, Keys, Secrets, We
         value = check_limit(max_concurrent_sessions)
         detail = {"max_concurrent_sessions": value}
         await self._update_tenant("max_concurrent_sessions", value, "tenant.limits", detail, actor)
+        return await self.info()
+
+    async def set_retention(self, *, memory_days: int | None, actor: str) -> Tenant:
+        days = check_memory_days(memory_days)
+        check_actor(actor)
+        now = self._clock()
+        async with self._w.transaction() as tx:
+            await self._require_tenant(tx)
+            await tx.run(
+                "UPDATE tenants SET memory_days = ?, updated_at = ? WHERE tenant_id = ?",
+                (days, now, self._tenant_id),
+            )
+            if days is not None:  # what is kept now is held to the new cap at once
+                await tx.run(
+                    "UPDATE caller_memory SET expires_at = updated_at + ? "
+                    "WHERE tenant_id = ? AND expires_at > updated_at + ?",
+                    (days * DAY, self._tenant_id, days * DAY),
+                )
+            detail = {"memory_days": days}
+            await audit(
+                tx, self._tenant_id, actor, "tenant.retention", self._tenant_id, detail, now
+            )
         return await self.info()
 
     async def set_policy(self, policy: TenantPolicy | None, *, actor: str) -> Tenant:

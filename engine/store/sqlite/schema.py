@@ -298,7 +298,79 @@ _V7_LEASES = [
     "CREATE INDEX sessions_by_lease ON sessions (lease_until) WHERE ended_at IS NULL",
 ]
 
-_V8_KNOWLEDGE = [
+_V8_MEMORY = [
+    # Caller memory (engine/memory.py): per tenant and caller id, what its flows mark
+    # to remember, written when a call ends; `expires_at` is when it is no longer
+    # loaded (then purged): the flow's `ttl_days`, capped by the tenant's `memory_days`.
+    """CREATE TABLE caller_memory (
+        tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+        caller TEXT NOT NULL,
+        variables TEXT NOT NULL,
+        summary TEXT,
+        outcome TEXT,
+        flow_id TEXT NOT NULL,
+        session_id TEXT,
+        calls INTEGER NOT NULL,
+        first_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (tenant_id, caller)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX caller_memory_by_expiry ON caller_memory (tenant_id, expires_at)",
+    "ALTER TABLE tenants ADD COLUMN memory_days INTEGER CHECK (memory_days > 0)",
+    # Who called, so a caller's sessions can be found and deleted on request
+    # (`flowctl callers forget`); NULL for sessions recorded before.
+    "ALTER TABLE sessions ADD COLUMN caller TEXT",
+    "CREATE INDEX sessions_by_caller ON sessions (tenant_id, caller) WHERE caller IS NOT NULL",
+    "CREATE INDEX callbacks_by_caller ON callbacks (tenant_id, caller) WHERE caller IS NOT NULL",
+]
+
+_V9_EVALUATION = [
+    # How the call did against its flow's `evaluation` (engine/evaluation.py), written
+    # once it is evaluated, after it ends (TenantStore.record_evaluation).
+    "ALTER TABLE sessions ADD COLUMN evaluation TEXT",
+]
+
+_V10_TEMPLATES = [
+    # Templates (engine/extends.py), versioned as flows are: a tenant's own (`owner`: its
+    # id) and the operator's shared ones (`owner` ''). No foreign key to tenants: the
+    # operator's have no tenant. A version's `template` is the template version it
+    # extends, pinned at push (JSON: template_id, version, shared).
+    """CREATE TABLE templates (
+        owner TEXT NOT NULL,
+        template_id TEXT NOT NULL,
+        latest INTEGER NOT NULL DEFAULT 0,
+        published INTEGER,
+        published_at REAL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (owner, template_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE template_versions (
+        owner TEXT NOT NULL,
+        template_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        hash TEXT NOT NULL,
+        document TEXT NOT NULL,
+        author TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        findings TEXT NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        template TEXT,
+        PRIMARY KEY (owner, template_id, version),
+        UNIQUE (owner, template_id, hash),
+        FOREIGN KEY (owner, template_id) REFERENCES templates (owner, template_id)
+    )""",
+    """CREATE TRIGGER template_versions_never_change BEFORE UPDATE ON template_versions
+    BEGIN SELECT RAISE(ABORT, 'template versions are immutable'); END""",
+    """CREATE TRIGGER template_versions_never_go BEFORE DELETE ON template_versions
+    BEGIN SELECT RAISE(ABORT, 'template versions are immutable'); END""",
+    # The template version a flow version was resolved against (NULL: none), pinned at
+    # push: publishing another template version changes no flow version.
+    "ALTER TABLE flow_versions ADD COLUMN template TEXT",
+]
+
+_V11_KNOWLEDGE = [
     # A tenant's knowledge bases (engine/store/sql/knowledge.py): each document as it is
     # now, every revision of it as added (kept until the document is deleted), and the
     # chunks of its current revision, which the full-text index below reads.
@@ -384,6 +456,9 @@ MIGRATIONS: list[list[str]] = [
     _V5_CALLBACKS,
     _V6_WEBHOOKS,
     _V7_LEASES,
-    _V8_KNOWLEDGE,
+    _V8_MEMORY,
+    _V9_EVALUATION,
+    _V10_TEMPLATES,
+    _V11_KNOWLEDGE,
 ]
 LATEST = len(MIGRATIONS)

@@ -1,5 +1,5 @@
 """Knowledge search on SQLite: FTS5's BM25 over the chunks' index (``knowledge_fts``, kept
-in step with ``knowledge_chunks`` by the triggers of the schema's ``_V8_KNOWLEDGE``).
+in step with ``knowledge_chunks`` by the triggers of the schema's ``_V11_KNOWLEDGE``).
 
 The query asks for the chunks holding the base's scope token (so only the base's own
 chunks are ranked, whatever other tenants keep) and the terms

@@ -1,0 +1,292 @@
+"""Templates in the store (``flowctl.engine.extends``), versioned as flows are: pushed as
+immutable versions, one of them published. Flows pushed from then on are resolved
+against the published one, and each flow version pins what it was resolved against
+(``flow_versions.template``), so publishing a template changes no flow until it is
+pushed again.
+
+A template belongs to one owner: a tenant (``templates.owner`` is its id) or the
+operator, whose templates every tenant may extend (``owner`` ``''``).
+:class:`TemplateShelf` holds one owner's; a tenant's handle (:class:`Templates`) writes
+its own and reads the operator's beside them, and the store hands the operator's shelf
+out for writing (``Store.shared_templates``). No statement names another tenant:
+a tenant's flow can only ever extend its own templates or the operator's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from flowctl.engine.store.documents import Prepared, check_actor, lint_errors
+from flowctl.engine.store.errors import NotFound, NotPublishable, StoreError
+from flowctl.engine.store.records import (
+    StoredFinding,
+    TemplateInfo,
+    TemplatePushResult,
+    TemplateRef,
+    TemplateUse,
+    TemplateVersion,
+    TemplateVersionInfo,
+)
+from flowctl.engine.store.sql.db import Row, audit
+from flowctl.engine.store.sql.part import Shared, TenantPart, charge_quota
+from flowctl.engine.store.sql.rows import columns, record, ref_text, template_ref
+
+__all__ = ["SHARED", "TemplateShelf", "Templates"]
+
+SHARED = ""  # the owner of the operator's templates
+_SHARED_COLUMN = "CASE WHEN owner = '' THEN 1 ELSE 0 END"
+_INFO = columns(TemplateInfo, shared=_SHARED_COLUMN)
+_VERSION_INFO = columns(TemplateVersionInfo, shared=_SHARED_COLUMN)
+_VERSION = columns(TemplateVersion, shared=_SHARED_COLUMN)
+_findings = msgspec.json.Decoder(list[StoredFinding])
+
+
+def _info(row: Row) -> TemplateInfo:
+    return record(TemplateInfo, row, shared=bool)
+
+
+def _version_info(row: Row) -> TemplateVersionInfo:
+    return record(TemplateVersionInfo, row, shared=bool, template=template_ref)
+
+
+class TemplateShelf:
+    """One owner's templates (``flowctl.engine.store.TemplateShelf``): a tenant's, or
+    the operator's shared ones (``owner`` :data:`SHARED`)."""
+
+    def __init__(self, owner: str, shared: Shared) -> None:
+        self._owner = owner
+        self._w = shared.writer
+        self._r = shared.reader
+        self._clock = shared.clock
+
+    @property
+    def shared(self) -> bool:
+        return self._owner == SHARED
+
+    def __repr__(self) -> str:
+        return f"<TemplateShelf {'shared' if self.shared else repr(self._owner)}>"
+
+    def _unknown(self, template_id: str) -> NotFound:
+        if self.shared:
+            return NotFound(f"Unknown shared template `{template_id}`")
+        return NotFound(f"Unknown template `{template_id}` for tenant `{self._owner}`")
+
+    async def push_template(self, prepared: Prepared, *, actor: str) -> TemplatePushResult:
+        check_actor(actor)
+        if prepared.kind != "template":
+            raise StoreError(
+                f"`{prepared.flow_id}` is a flow, not a template; push it with `flowctl store push`"
+            )
+        template_id = prepared.flow_id
+        key = (self._owner, template_id)
+        findings = msgspec.json.encode(prepared.findings).decode()
+        size = len(prepared.document.encode())
+        now = self._clock()
+        async with self._w.transaction() as tx:
+            row = await tx.one(
+                "SELECT latest FROM templates WHERE owner = ? AND template_id = ?", key
+            )
+            if row is None:
+                await tx.run(
+                    "INSERT INTO templates (owner, template_id, created_at) VALUES (?, ?, ?)",
+                    (*key, now),
+                )
+                latest = 0
+            else:
+                latest = row["latest"]
+                same = await tx.one(
+                    f"SELECT {_VERSION_INFO} FROM template_versions "
+                    "WHERE owner = ? AND template_id = ? AND hash = ?",
+                    (*key, prepared.hash),
+                )
+                if same is not None:
+                    return TemplatePushResult(version=_version_info(same), created=False)
+            if not self.shared:
+                await charge_quota(tx, self._owner, size)
+            version = latest + 1
+            await tx.run(
+                "INSERT INTO template_versions (owner, template_id, version, hash, document, "
+                "author, created_at, findings, errors, warnings, template) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *key,
+                    version,
+                    prepared.hash,
+                    prepared.document,
+                    actor,
+                    now,
+                    findings,
+                    prepared.errors,
+                    prepared.warnings,
+                    ref_text(prepared.template),
+                ),
+            )
+            await tx.run(
+                "UPDATE templates SET latest = ? WHERE owner = ? AND template_id = ?",
+                (version, *key),
+            )
+            detail = {
+                "version": version,
+                "hash": prepared.hash,
+                "errors": prepared.errors,
+                "warnings": prepared.warnings,
+                "template": None if prepared.template is None else str(prepared.template),
+            }
+            await audit(tx, self._owner, actor, "template.push", template_id, detail, now)
+        info = TemplateVersionInfo(
+            template_id=template_id,
+            shared=self.shared,
+            version=version,
+            hash=prepared.hash,
+            author=actor,
+            created_at=now,
+            errors=prepared.errors,
+            warnings=prepared.warnings,
+            template=prepared.template,
+        )
+        return TemplatePushResult(version=info, created=True)
+
+    async def publish_template(self, template_id: str, version: int, *, actor: str) -> TemplateInfo:
+        """Make ``version`` the one flows pushed from now on are resolved against
+        (lint-clean only). Flows pushed before keep the version they pinned."""
+        check_actor(actor)
+        key = (self._owner, template_id)
+        async with self._w.transaction() as tx:
+            row = await tx.one(
+                "SELECT published FROM templates WHERE owner = ? AND template_id = ?", key
+            )
+            if row is None:
+                raise self._unknown(template_id)
+            found = await tx.one(
+                "SELECT errors, findings FROM template_versions "
+                "WHERE owner = ? AND template_id = ? AND version = ?",
+                (*key, version),
+            )
+            if found is None:
+                raise NotFound(f"Template `{template_id}` has no version {version}")
+            if found["errors"]:
+                errors = [f for f in _findings.decode(found["findings"]) if f.severity == "error"]
+                raise NotPublishable(
+                    f"Cannot publish template `{template_id}` v{version}: it has "
+                    f"{lint_errors(errors)}. Fix them and push a new version",
+                    errors,
+                )
+            if row["published"] != version:
+                now = self._clock()
+                await tx.run(
+                    "UPDATE templates SET published = ?, published_at = ? "
+                    "WHERE owner = ? AND template_id = ?",
+                    (version, now, *key),
+                )
+                detail = {"version": version, "previous": row["published"]}
+                await audit(tx, self._owner, actor, "template.publish", template_id, detail, now)
+            info = await tx.one(
+                f"SELECT {_INFO} FROM templates WHERE owner = ? AND template_id = ?", key
+            )
+        assert info is not None
+        return _info(info)
+
+    async def templates(self) -> list[TemplateInfo]:
+        rows = await self._r.all(
+            f"SELECT {_INFO} FROM templates WHERE owner = ? ORDER BY template_id",
+            (self._owner,),
+        )
+        return [_info(r) for r in rows]
+
+    async def template_versions(self, template_id: str) -> list[TemplateVersionInfo]:
+        rows = await self._r.all(
+            f"SELECT {_VERSION_INFO} FROM template_versions "
+            "WHERE owner = ? AND template_id = ? ORDER BY version",
+            (self._owner, template_id),
+        )
+        if not rows:
+            raise self._unknown(template_id)
+        return [_version_info(r) for r in rows]
+
+    async def template(self, template_id: str, version: int | None = None) -> TemplateVersion:
+        """One version with its document (None: the published one)."""
+        key = (self._owner, template_id)
+        if version is None:
+            row = await self._r.one(
+                "SELECT published FROM templates WHERE owner = ? AND template_id = ?", key
+            )
+            if row is None:
+                raise self._unknown(template_id)
+            version = row["published"]
+            if version is None:
+                raise NotFound(
+                    f"Template `{template_id}` has no published version; publish one with "
+                    f"`flowctl store templates publish {template_id} VERSION`"
+                )
+        found = await self._r.one(
+            f"SELECT {_VERSION} FROM template_versions "
+            "WHERE owner = ? AND template_id = ? AND version = ?",
+            (*key, version),
+        )
+        if found is None:
+            if version is not None and await self._r.one(
+                "SELECT 1 FROM templates WHERE owner = ? AND template_id = ?", key
+            ):
+                raise NotFound(f"Template `{template_id}` has no version {version}")
+            raise self._unknown(template_id)
+        return record(
+            TemplateVersion, found, shared=bool, template=template_ref, findings=_findings.decode
+        )
+
+
+class Templates(TenantPart):
+    """The templates part of :class:`~flowctl.engine.store.sql.tenant.SQLTenantStore`:
+    the tenant's own shelf, and the operator's for reading."""
+
+    def __init__(self, tenant_id: str, shared: Shared) -> None:
+        super().__init__(tenant_id, shared)
+        self._own = TemplateShelf(tenant_id, shared)
+        self._shared_shelf = TemplateShelf(SHARED, shared)
+
+    def _shelf(self, shared: bool) -> TemplateShelf:
+        return self._shared_shelf if shared else self._own
+
+    async def push_template(self, prepared: Prepared, *, actor: str) -> TemplatePushResult:
+        await self._require_tenant(self._r)
+        return await self._own.push_template(prepared, actor=actor)
+
+    async def publish_template(self, template_id: str, version: int, *, actor: str) -> TemplateInfo:
+        await self._require_tenant(self._r)
+        return await self._own.publish_template(template_id, version, actor=actor)
+
+    async def templates(self) -> list[TemplateInfo]:
+        await self._require_tenant(self._r)
+        return [*await self._own.templates(), *await self._shared_shelf.templates()]
+
+    async def template_versions(
+        self, template_id: str, *, shared: bool = False
+    ) -> list[TemplateVersionInfo]:
+        await self._require_tenant(self._r)
+        return await self._shelf(shared).template_versions(template_id)
+
+    async def template(
+        self, template_id: str, version: int | None = None, *, shared: bool = False
+    ) -> TemplateVersion:
+        await self._require_tenant(self._r)
+        return await self._shelf(shared).template(template_id, version)
+
+    async def template_usage(self) -> list[TemplateUse]:
+        await self._require_tenant(self._r)
+        rows = await self._r.all(
+            "SELECT v.flow_id AS flow_id, v.version AS version, v.template AS template, "
+            "CASE WHEN f.published = v.version THEN 1 ELSE 0 END AS published "
+            "FROM flow_versions v JOIN flows f "
+            "ON f.tenant_id = v.tenant_id AND f.flow_id = v.flow_id "
+            "WHERE v.tenant_id = ? AND v.template IS NOT NULL AND f.deleted_at IS NULL "
+            "ORDER BY v.flow_id, v.version",
+            (self._tenant_id,),
+        )
+        return [record(TemplateUse, r, published=bool, template=_pinned) for r in rows]
+
+
+def _pinned(text: Any) -> TemplateRef:
+    ref = template_ref(text)
+    assert ref is not None  # the query reads only pinned versions
+    return ref
