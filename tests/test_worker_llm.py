@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -62,3 +63,18 @@ async def test_scripted_model_calls_a_raw_schema_tool_then_replies() -> None:
 def test_stand_in_names_itself_flowctls(make: Callable[[], StandIn], model: str) -> None:
     stand_in = make()
     assert (stand_in.provider, stand_in.model) == ("flowctl", model)
+
+
+async def test_scripted_model_answers_after_its_latency() -> None:
+    # The one test that waits: the latency is the feature (a benchmark's model over the
+    # network). Only the lower bound is checked, which a busy machine cannot break.
+    model = ScriptedLLM(latency=0.02)
+    async with AgentSession(llm=model) as session:
+        await session.start(Agent(instructions="You take bookings."))
+        model.plan([Step.say("Hello.")])
+        start = time.perf_counter()
+        result = await session.run(user_input="Hi")
+        elapsed = time.perf_counter() - start
+    assert result.events[-1].item.content == ["Hello."]
+    assert elapsed >= 0.02
+    assert (model.latency, ScriptedLLM().latency) == (0.02, 0.0)

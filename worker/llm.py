@@ -4,7 +4,9 @@
   the next step of the current turn — a function call, a spoken reply, or a structured
   answer (a JSON object, streamed in small pieces as a real model sends it). The driver
   gives it a turn's steps with :meth:`ScriptedLLM.plan` before sending the user's words;
-  a turn whose steps are used up answers with an empty reply, which ends it.
+  a turn whose steps are used up answers with an empty reply, which ends it. Given a
+  ``latency``, each answer starts that many seconds after the call, as a real model's
+  first token does (benchmarks set it; scenario runs leave it at 0).
 - ``OfflineLLM`` needs no script: it reads the user's last words and lets a chooser (the
   REPL's example matcher) pick a function to call, else answers with a marked
   placeholder.
@@ -16,6 +18,7 @@ the scripted one notes the call it could not make (:attr:`ScriptedLLM.blocked`).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -76,12 +79,16 @@ class _StepStream(llm.LLMStream):
         chat_ctx: llm.ChatContext,
         tools: list[Any],
         conn_options: APIConnectOptions,
+        latency: float = 0.0,
     ) -> None:
         super().__init__(model, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
         self._step = step
         self._call_id = call_id
+        self._latency = latency
 
     async def _run(self) -> None:
+        if self._latency > 0:
+            await asyncio.sleep(self._latency)
         step = self._step
         send = self._event_ch.send_nowait
         if step is not None and step.kind == "call":
@@ -121,8 +128,9 @@ class StandIn:
 
 
 class _StandIn(StandIn, llm.LLM[Any]):
-    def __init__(self) -> None:
+    def __init__(self, *, latency: float = 0.0) -> None:
         super().__init__()
+        self.latency = latency  # seconds before each answer starts
         self._ids = itertools.count(1)
         self.requests: list[list[str]] = []  # the function names offered at each call
         self.contexts: list[llm.ChatContext] = []  # the history the model saw at each call
@@ -149,16 +157,19 @@ class _StandIn(StandIn, llm.LLM[Any]):
             chat_ctx=chat_ctx,
             tools=tools or [],
             conn_options=conn_options,
+            latency=self.latency,
         )
 
 
 class ScriptedLLM(_StandIn):
-    """Answers from a script, one step per ``chat`` call; never reaches a network."""
+    """Answers from a script, one step per ``chat`` call; never reaches a network.
+    ``latency``: seconds each answer waits before its first piece, the fixed time to
+    first token of a model over the network (0: at once)."""
 
     stand_in = "scripted"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, latency: float = 0.0) -> None:
+        super().__init__(latency=latency)
         self._steps: list[Step] = []
         self.blocked: list[Step] = []  # calls the session allowed no more of this turn
 
