@@ -19,7 +19,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Quiet unless something goes wrong; unset to watch it.
 UVFLAGS ?= --quiet
 
-.PHONY: demo test sync lock lock-upgrade test-latest bench clean
+.PHONY: demo test sync lock lock-upgrade test-latest bench bench-peers peers-lock clean
 
 # The type checker reads our folders under their installed names (see [tool.mypy]).
 TYPECHECK := .typecheck/flowctl
@@ -113,5 +113,31 @@ bench: $(STAMP)
 	$(BIN)/python bench/console_bench.py
 	$(BIN)/python bench/memory_bench.py
 
+# flowctl against Pipecat Flows (bench/peer_bench.py). Pipecat lives only in this
+# throwaway venv, beside flowctl's runtime dependencies, so both sides run in one
+# process; its tree is bench/peers/requirements.txt, pinned with hashes. Not in
+# pyproject.toml or uv.lock: flowctl never depends on it.
+PEERS := .venv-peers
+$(PEERS)/.installed: bench/peers/requirements.txt pyproject.toml $(UV)
+	rm -rf $(PEERS)
+	$(UV) venv $(UVFLAGS) $(PEERS)
+	$(UV) pip install $(UVFLAGS) --python $(PEERS)/bin/python --require-hashes \
+		--compile-bytecode -r bench/peers/requirements.txt
+	$(UV) pip install $(UVFLAGS) --python $(PEERS)/bin/python --no-deps -e .
+	touch $@
+
+bench-peers: $(PEERS)/.installed
+	$(PEERS)/bin/python bench/peer_bench.py
+
+# bench/peers/requirements.txt from requirements.in and flowctl's runtime dependencies,
+# every version shared with uv.lock kept at the lock's but protobuf (Pipecat needs < 7).
+# Run it after moving pipecat-ai in requirements.in, or after `make lock`.
+peers-lock: $(UV)
+	$(UV) export $(UVFLAGS) --frozen --no-hashes --no-emit-project --format requirements-txt \
+		| grep -v '^protobuf==' > $(TOOLS)/peers-constraints.txt
+	$(UV) pip compile $(UVFLAGS) --universal --generate-hashes \
+		--custom-compile-command "make peers-lock" -c $(TOOLS)/peers-constraints.txt \
+		pyproject.toml bench/peers/requirements.in -o bench/peers/requirements.txt
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .venv-latest build *.egg-info .pytest_cache .ruff_cache .mypy_cache .typecheck
+	rm -rf $(VENV) $(TOOLS) .venv-latest $(PEERS) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .typecheck
