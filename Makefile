@@ -112,6 +112,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/knowledge_bench.py
 	$(BIN)/python bench/console_bench.py
 	$(BIN)/python bench/memory_bench.py
+	$(BIN)/python bench/capacity_bench.py
 
 # flowctl against Pipecat Flows (bench/peer_bench.py). Pipecat lives only in this
 # throwaway venv, beside flowctl's runtime dependencies, so both sides run in one

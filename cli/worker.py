@@ -26,7 +26,7 @@ from flowctl.cli.store_common import (
     templates_option,
     tools_option,
 )
-from flowctl.engine.defaults import LEASE_SECONDS
+from flowctl.engine.defaults import CALLS_PER_CORE, LEASE_SECONDS, LOAD_THRESHOLD
 
 __all__ = ["token", "worker"]
 
@@ -50,6 +50,36 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         help="Explicit dispatch: take only jobs dispatched to NAME (a token made with "
         "`flowctl token --agent-name NAME`). Without it, the worker joins every new room.",
+    )(command)
+    command = click.option(
+        "--health-port",
+        envvar="FLOWCTL_HEALTH_PORT",
+        type=click.IntRange(0, 65535),
+        default=None,
+        metavar="PORT",
+        help="The port of LiveKit's health server, `/` and `/worker` (or FLOWCTL_HEALTH_PORT; "
+        "default: 8081 with `start`, any free port with `dev`).",
+    )(command)
+    command = click.option(
+        "--load-threshold",
+        envvar="FLOWCTL_LOAD_THRESHOLD",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=LOAD_THRESHOLD,
+        show_default=True,
+        metavar="LOAD",
+        help="With `start`: the load at which the worker takes no more jobs (or "
+        "FLOWCTL_LOAD_THRESHOLD). The load is the worker's calls over --calls-per-core "
+        'times its cores, or its CPU use if higher (docs/deployment.md, "Sizing").',
+    )(command)
+    command = click.option(
+        "--calls-per-core",
+        envvar="FLOWCTL_CALLS_PER_CORE",
+        type=click.FloatRange(min=0, min_open=True),
+        default=CALLS_PER_CORE,
+        show_default=True,
+        metavar="CALLS",
+        help="How many calls a core carries before callers notice, measured with "
+        "bench/capacity_bench.py (or FLOWCTL_CALLS_PER_CORE); a load of 1.",
     )(command)
     command = click.option(
         "--lease",
@@ -124,6 +154,9 @@ def _serve(
     lease_seconds: float,
     metrics_port: int | None,
     metrics_host: str,
+    calls_per_core: float,
+    load_threshold: float,
+    health_port: int | None,
     *,
     dev: bool,
 ) -> None:
@@ -147,6 +180,9 @@ def _serve(
             metrics_dir=metrics_dir,
             metrics_host=metrics_host,
             metrics_port=metrics_port,
+            calls_per_core=calls_per_core,
+            load_threshold=load_threshold,
+            health_port=health_port,
         )
     finally:
         if made:
@@ -166,6 +202,9 @@ def _run(
     metrics_dir: str,
     metrics_host: str,
     metrics_port: int | None,
+    calls_per_core: float,
+    load_threshold: float,
+    health_port: int | None,
 ) -> None:
     from flowctl.engine.errors import FlowError
     from flowctl.worker.server import FlowServer, WorkerConfig, missing_livekit_env, preflight, run
@@ -179,6 +218,9 @@ def _run(
         templates_dirs=tuple(str(d.resolve()) for d in templates_dirs),
         lease_seconds=lease_seconds,
         metrics_dir=metrics_dir,
+        calls_per_core=calls_per_core,
+        load_threshold=load_threshold,
+        health_port=health_port,
     )
     try:
         library = preflight(config)

@@ -3,7 +3,7 @@ prints them in ``--help`` and takes them as option defaults without importing th
 store (msgspec, the runtime), so ``flowctl lint`` starts as fast without a store.
 """
 
-__all__ = ["LEASE_SECONDS", "MEMORY_DAYS", "STORE_URL"]
+__all__ = ["CALLS_PER_CORE", "LEASE_SECONDS", "LOAD_THRESHOLD", "MEMORY_DAYS", "STORE_URL"]
 
 # Where the store is unless `--store` or FLOWCTL_STORE says: a file in the working folder.
 STORE_URL = "sqlite:///flowctl.db"
@@ -17,3 +17,13 @@ LEASE_SECONDS = 30.0
 # (`memory.ttl_days`) nor the tenant (`memory_days`) says: a year, long enough to
 # greet a patient at their annual checkup, not kept forever by default.
 MEMORY_DAYS = 365
+
+# How many voice calls a core carries before callers notice (bench/capacity_bench.py:
+# the knee, where a turn's added latency passes 100 ms at p95 or the event loop lags
+# 20 ms at p95; one call per job process, Silero VAD, a turn every 3 s). A worker's
+# load is its calls over this many per core, or its CPU use if that is higher
+# (worker/capacity.py); LiveKit sends it no more jobs at LOAD_THRESHOLD.
+CALLS_PER_CORE = 6.0
+# Three quarters of the knee: room for calls that turn busier than the measured ones,
+# and for the jobs LiveKit offers while a load report is on its way.
+LOAD_THRESHOLD = 0.75

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -44,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from flowctl.engine.boundary import ToolCatalog
-from flowctl.engine.defaults import LEASE_SECONDS
+from flowctl.engine.defaults import CALLS_PER_CORE, LEASE_SECONDS, LOAD_THRESHOLD
 from flowctl.engine.errors import FlowError
 from flowctl.engine.hints import on_store
 from flowctl.engine.library import FileLibrary, FlowLibrary, NotServed
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
 
     from flowctl.metrics import Metrics
+    from flowctl.worker.capacity import HostLoad
 
 __all__ = [
     "LIVEKIT_ENV",
@@ -115,6 +117,14 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     # Prometheus' multiprocess directory, where every process records its metrics
     # (flowctl.metrics); empty: no metrics.
     metrics_dir: str = ""
+    # When LiveKit offers the worker no more jobs (worker/capacity.py): at
+    # load_threshold of calls_per_core x cores calls, or of its CPU. Production mode
+    # only: in development mode LiveKit offers every job, as it does by default.
+    calls_per_core: float = CALLS_PER_CORE
+    load_threshold: float = LOAD_THRESHOLD
+    # The port of LiveKit's health server (`/` and `/worker`); None: LiveKit's default
+    # (8081 in production mode, any free port in development mode).
+    health_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +314,8 @@ class FlowServer:
         *,
         running: Callable[[], Iterable[str]] | None = None,
         metrics: Metrics | None = None,
+        cpu: Callable[[], float] | None = None,
+        cores: float | None = None,
     ) -> None:
         self.config = config
         self.library = library
@@ -311,6 +323,8 @@ class FlowServer:
         self.server: AgentServer | None = None
         self.metrics = metrics  # the worker process's own: jobs rejected and declined
         self._running = running  # ids of the jobs running now; default: the server's
+        self._cpu = cpu  # the host's CPU use (0 to 1); default: LiveKit's measure
+        self._cores = cores  # default: the cores the worker may use (cgroups included)
 
     def running(self) -> Iterable[str]:
         if self._running is not None:
@@ -357,14 +371,35 @@ class FlowServer:
             raise
         self.slots.started(req.id)
 
+    def load(self) -> HostLoad:
+        """The worker's load function (worker/capacity.py)."""
+        from flowctl.worker.capacity import CPUUse, HostLoad
+
+        cpu = self._cpu
+        cores = self._cores
+        if cpu is None or cores is None:
+            use = CPUUse()
+            cpu, cores = cpu or use, cores or use.cores
+        return HostLoad(self.config.calls_per_core, running=self.running, cpu=cpu, cores=cores)
+
     def build(self) -> AgentServer:
         from livekit.agents import AgentServer
+        from livekit.agents.worker import ServerEnvOption
 
+        options: dict[str, Any] = {}
+        if self.config.health_port is not None:
+            options["port"] = self.config.health_port
         server = AgentServer(
             setup_fnc=functools.partial(prewarm, self.config),
             # LiveKit empties the directory when the worker starts, and records its own
             # metrics there (lk_agents_*), which flowctl's endpoint serves beside ours.
             prometheus_multiproc_dir=self.config.metrics_dir or None,
+            load_fnc=self.load(),
+            # Development mode takes every job, as LiveKit's default does.
+            load_threshold=ServerEnvOption(
+                dev_default=math.inf, prod_default=self.config.load_threshold
+            ),
+            **options,
         )
         server.rtc_session(
             entrypoint, agent_name=self.config.agent_name, on_request=self.on_request
