@@ -22,6 +22,7 @@ redirect is followed only within the tool's own origin (scheme, host and port), 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import os
@@ -82,6 +83,23 @@ def _dig(value: Any, path: str) -> Any:
         else:
             raise KeyError(step)
     return value
+
+
+def _read_shape(fn: Callable[..., Any]) -> tuple[inspect.Signature, bool]:
+    """A python tool's signature, and whether calling it gives a coroutine."""
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+    return inspect.signature(fn), is_async
+
+
+# Read once per function: ``inspect.signature`` costs more than most calls it checks.
+_cached_shape = functools.lru_cache(maxsize=1024)(_read_shape)
+
+
+def _shape(fn: Callable[..., Any]) -> tuple[inspect.Signature, bool]:
+    try:
+        return _cached_shape(fn)
+    except TypeError:  # a callable that cannot be hashed is read every call
+        return _read_shape(fn)
 
 
 def mapped(tool: Tool, value: Any) -> ToolResult:
@@ -212,15 +230,14 @@ class ToolRegistry:
             fn = self._function(tool)
         except (ImportError, AttributeError) as exc:
             return ToolResult(ok=False, error=f"Tool `{tool.name}` cannot be imported: {exc}")
+        signature, is_async = _shape(fn)
         try:
-            inspect.signature(fn).bind(**args)
+            signature.bind(**args)
         except TypeError as exc:
             return ToolResult(ok=False, error=f"Tool `{tool.name}` rejects these arguments: {exc}")
         try:
             async with asyncio.timeout(tool.timeout):
-                if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-                    type(fn).__call__
-                ):
+                if is_async:
                     value = await fn(**args)
                 else:
                     value = await self.threads.run(fn, args, name=tool.name)
