@@ -20,8 +20,8 @@ alike:
 
 - model calls per transition: the model's chat requests after the transition's
   function call, before the caller speaks again (or the call ends);
-- dead air: from the transition's function call reaching the framework (flowctl: the
-  agent's ``llm_node`` gets it; Pipecat: the OpenAI service reads it from the stream) to
+- dead air: from the transition's function call reaching the framework (the model's
+  stream handing it on: flowctl's agent reads it, Pipecat's OpenAI service reads it) to
   the new state's first words reaching the output (flowctl: the session's text output;
   Pipecat: the ``LLMTextFrame`` or ``TTSSpeakFrame`` after the LLM), with 0 ms and 400 ms
   model latency (the model's time to first token, the same on both sides);

@@ -11,12 +11,11 @@ words). A terminal state always says its fixed words and ends the call.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from livekit.agents import AgentSession, FlushSentinel, ModelSettings, llm
+from livekit.agents import AgentSession, llm
 from livekit.agents.voice import io
 from script import ENTRY_TASKS, OPENING, TURNS, Marks
 
@@ -40,30 +39,45 @@ def load(*, model_speaks: bool) -> CompiledFlow:
 
 
 class _Model(ScriptedLLM):
-    """The scripted model, counting its chat requests."""
+    """The scripted model, counting its chat requests; ``noted``: noting when its stream
+    hands a function call to the agent (where Pipecat's side starts its clock too)."""
 
-    def __init__(self, marks: Marks, *, latency: float) -> None:
+    def __init__(self, marks: Marks, *, latency: float, noted: bool) -> None:
         super().__init__(latency=latency)
         self.marks = marks
+        self.noted = noted
 
-    def chat(self, **kwargs: Any) -> llm.LLMStream:
+    def chat(self, **kwargs: Any) -> Any:
         self.marks.model_called()
-        return super().chat(**kwargs)
+        stream = super().chat(**kwargs)
+        return _Noted(stream, self.marks) if self.noted else stream
 
 
-class _TimedAgent(FlowAgent):
-    """The adapter as it is, noting when a function call arrives from the model (the
-    agent's ``llm_node`` is where LiveKit hands the model's stream to the agent)."""
+class _Noted:
+    """A model's stream as the agent reads it, noting each function call it hands on."""
 
-    marks: Marks
+    def __init__(self, stream: llm.LLMStream, marks: Marks) -> None:
+        self._stream = stream
+        self._marks = marks
 
-    async def llm_node(
-        self, chat_ctx: llm.ChatContext, tools: list[llm.Tool], model_settings: ModelSettings
-    ) -> AsyncIterable[llm.ChatChunk | str | FlushSentinel]:
-        async for chunk in super().llm_node(chat_ctx, tools, model_settings):
-            if isinstance(chunk, llm.ChatChunk) and chunk.delta and chunk.delta.tool_calls:
-                self.marks.call_emitted()
-            yield chunk
+    async def __aenter__(self) -> _Noted:
+        await self._stream.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._stream.__aexit__(*exc)
+
+    def __aiter__(self) -> _Noted:
+        return self
+
+    async def __anext__(self) -> llm.ChatChunk:
+        chunk = await self._stream.__anext__()
+        if chunk.delta and chunk.delta.tool_calls:
+            self._marks.call_emitted()
+        return chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class _Output(io.TextOutput):
@@ -91,15 +105,13 @@ def _steps(turn_index: int, *, model_speaks: bool) -> list[Step]:
 async def _open(
     compiled: CompiledFlow, marks: Marks, *, latency: float, model_speaks: bool, timed: bool
 ) -> tuple[AgentSession[None], Conversation, _Model]:
-    model = _Model(marks, latency=latency)
+    model = _Model(marks, latency=latency, noted=timed)
     conv = Conversation(compiled)
     session: AgentSession[None] = AgentSession(llm=model, max_tool_steps=compiled.max_tool_steps)
     session.output.transcription = _Output(marks)
     if model_speaks:
         model.plan([Step.say(OPENING)])
-    agent = await (_TimedAgent if timed else FlowAgent).open(conv)
-    if isinstance(agent, _TimedAgent):
-        agent.marks = marks
+    agent = await FlowAgent.open(conv)
     await session.start(agent, capture_run=True)
     return session, conv, model
 
