@@ -1,5 +1,6 @@
-"""flowctl against Pipecat Flows: the same restaurant reservation flow, the same scripted
-conversation, the same fixed model latency, side by side (issue 20).
+"""flowctl against Pipecat Flows and against LiveKit Agents written by hand: the same
+restaurant reservation flow, the same scripted conversation, the same fixed model
+latency, side by side (issue 20).
 
     make bench-peers              # or, once .venv-peers exists:
     .venv-peers/bin/python bench/peer_bench.py [--quick]
@@ -10,10 +11,15 @@ nothing else; three transitions a call (``bench/peers/script.py``). flowctl runs
 ``bench/peers/reservation.json`` through the ``FlowAgent`` adapter in a text-only LiveKit
 ``AgentSession`` (``bench/peers/flowctl_side.py``); Pipecat Flows runs the same nodes in
 a text-only pipeline with its own OpenAI service, the request to OpenAI replaced by a
-script (``bench/peers/pipecat_side.py``). Each side is measured in two forms: where a
-state speaks fixed words (flowctl's greeting, Pipecat's ``tts_say`` pre-action) and
-where it speaks through the model on entering (flowctl's ``on_enter``, Pipecat's
-``respond_immediately``, the form of Pipecat's restaurant example).
+script (``bench/peers/pipecat_side.py``); LiveKit by hand is the flow written for LiveKit
+Agents the way its docs write multi-agent flows, an ``Agent`` a state and a handoff a
+transition, in the same session, with the same scripted model, as flowctl's
+(``bench/peers/livekit_side.py``, sharing ``bench/peers/livekit_text.py`` with flowctl's
+side). Each side is measured in two forms: where a state speaks fixed words (flowctl's
+greeting, Pipecat's ``tts_say`` pre-action, ``session.say`` in LiveKit's ``on_enter``)
+and where it speaks through the model on entering (flowctl's ``on_enter``, Pipecat's
+``respond_immediately``, the form of Pipecat's restaurant example, and
+``session.generate_reply`` in LiveKit's ``on_enter``).
 
 Measured, medians of several runs, interleaved so the machine's drift hits every row
 alike:
@@ -21,17 +27,18 @@ alike:
 - model calls per transition: the model's chat requests after the transition's
   function call, before the caller speaks again (or the call ends);
 - dead air: from the transition's function call reaching the framework (the model's
-  stream handing it on: flowctl's agent reads it, Pipecat's OpenAI service reads it) to
-  the new state's first words reaching the output (flowctl: the session's text output;
-  Pipecat: the ``LLMTextFrame`` or ``TTSSpeakFrame`` after the LLM), with 0 ms and 400 ms
-  model latency (the model's time to first token, the same on both sides);
+  stream handing it on: flowctl's and LiveKit's agents read it, Pipecat's OpenAI service
+  reads it) to the new state's first words reaching the output (flowctl and
+  LiveKit: the session's text output; Pipecat: the ``LLMTextFrame`` or ``TTSSpeakFrame``
+  after the LLM), with 0 ms and 400 ms model latency (the model's time to first token,
+  the same on every side);
 - CPU time per turn: the process's CPU time (``time.process_time``) over a batch of whole
   calls at 0 ms latency, divided by the caller's turns in it; minus nothing (session
   start, greeting and teardown included);
 - memory per session: Python heap (``tracemalloc``) grown by K sessions started, greeted
   and waiting for the caller, divided by K.
 
-Both frameworks log warnings only (LiveKit's and Pipecat's debug logging off). Both run
+Both frameworks log warnings only (LiveKit's and Pipecat's debug logging off). All run
 in one process, in ``.venv-peers``: flowctl's dependencies at uv.lock's versions but
 protobuf (6.x there; Pipecat needs < 7), Pipecat's at ``bench/peers/requirements.txt``'s.
 """
@@ -77,6 +84,7 @@ def _quiet(message: Any, category: type[Warning], filename: str, *args: Any) -> 
 warnings.showwarning = _quiet
 
 import flowctl_side  # noqa: E402
+import livekit_side  # noqa: E402
 import pipecat_side  # noqa: E402
 from script import TURNS, Marks  # noqa: E402
 
@@ -84,7 +92,7 @@ LATENCIES = (0.0, 0.4)
 
 
 class Row(NamedTuple):
-    side: str  # "flowctl" or "Pipecat Flows"
+    side: str  # "flowctl", "Pipecat Flows" or "LiveKit by hand"
     form: str  # how its states speak on entering
     converse: Callable[[float], Awaitable[Marks]]
     bare: Callable[[], Awaitable[Marks]]  # a whole call, untimed, at 0 ms
@@ -117,18 +125,35 @@ def _pipecat(form: str, kind: pipecat_side.Form) -> Row:
     )
 
 
-# Like for like, in pairs: fixed words on entering a state, then the model speaking.
+def _livekit(form: str, kind: livekit_side.Form) -> Row:
+    return Row(
+        "LiveKit by hand",
+        form,
+        lambda latency: livekit_side.converse(kind, latency=latency),
+        lambda: livekit_side.converse(kind, latency=0.0, timed=False),
+        lambda: livekit_side.open_idle(kind),
+        livekit_side.close_idle,
+    )
+
+
+# Like for like, in threes: fixed words on entering a state, then the model speaking.
 ROWS = [
     _flowctl("on_enter_prompt", model_speaks=False),
     _pipecat("tts_say pre-action", "tts_say"),
+    _livekit("session.say", "say"),
     _flowctl("on_enter", model_speaks=True),
     _pipecat("respond_immediately", "llm"),
+    _livekit("generate_reply", "generate_reply"),
 ]
 LEGEND = (
     "Fixed words on entering a state: flowctl's greeting (on_enter_prompt), Pipecat's "
     "tts_say pre-action with respond_immediately=False. The model speaks on entering: "
     "flowctl's on_enter (a terminal state still says fixed words and ends the call), "
-    "Pipecat's respond_immediately (the form of its restaurant example). Medians. Model "
+    "Pipecat's respond_immediately (the form of its restaurant example). LiveKit by hand: "
+    "an Agent a state, a tool returning the next Agent, whose on_enter calls session.say "
+    "with the fixed words or session.generate_reply with the state's task (a terminal "
+    "state says fixed words and ends the call); the same session, model and clock as "
+    "flowctl's. Medians. Model "
     "calls: after each transition's function call, before the caller speaks again. Dead "
     "air: from the function call reaching the framework to the new state's first words at "
     "the output. CPU: process time of whole calls at 0 ms (start and teardown included) "
@@ -189,8 +214,9 @@ def _versions() -> str:
     ).stdout.strip()
     version = importlib.metadata.version
     return (
-        f"flowctl {commit or 'unknown'} on livekit-agents {version('livekit-agents')}; "
-        f"pipecat-ai {version('pipecat-ai')} (Pipecat Flows as pipecat.flows); "
+        f"flowctl {commit or 'unknown'} and LiveKit by hand on livekit-agents "
+        f"{version('livekit-agents')}; pipecat-ai {version('pipecat-ai')} (Pipecat Flows as "
+        "pipecat.flows); "
         f"Python {platform.python_version()}"
     )
 
@@ -209,7 +235,10 @@ def _target(text: str) -> None:
 
 
 def _print(results: list[Result], quick: bool) -> None:
-    print("flowctl against Pipecat Flows: one reservation flow, 3 transitions a call, text only")
+    print(
+        "flowctl against Pipecat Flows and LiveKit Agents by hand: one reservation flow, "
+        "3 transitions a call, text only"
+    )
     print(_versions() + (" (--quick)" if quick else ""))
     lines = [
         ("", [row.side for row in ROWS]),
@@ -226,9 +255,9 @@ def _print(results: list[Result], quick: bool) -> None:
         ("memory a session", [f"{r.memory / 1024:.0f} KiB" for r in results]),
     ]
     for label, cells in lines:
-        print(f"{label:<26}" + "".join(f"{cell:>22}" for cell in cells).rstrip())
+        print(f"{label:<26}" + "".join(f"{cell:>21}" for cell in cells).rstrip())
     print(textwrap.fill(LEGEND, width=114))
-    fixed, say, entry, llm = results
+    fixed, say, by_hand, entry, llm, by_hand_entry = results
     for latency in LATENCIES:
         ours, ours_entry = (_median_ms(r.dead_air[latency]) for r in (fixed, entry))
         theirs_say, theirs_llm = (_median_ms(r.dead_air[latency]) for r in (say, llm))
@@ -245,6 +274,29 @@ def _print(results: list[Result], quick: bool) -> None:
         f"{'OK' if ours_calls < theirs_calls else 'MISS'} ({ours_calls:.2f} against "
         f"respond_immediately's {theirs_calls:.2f}; Pipecat's tts_say form makes "
         f"{sum(say.calls_after) / len(say.calls_after):.2f})"
+    )
+    ratios = [
+        f"{form} {_ratio(ours, theirs, latency)}"
+        for form, ours, theirs in (
+            ("fixed words", fixed, by_hand),
+            ("model on entry", entry, by_hand_entry),
+        )
+        for latency in LATENCIES
+    ]
+    print(
+        textwrap.fill(
+            "flowctl's dead air over LiveKit's by hand: " + "; ".join(ratios),
+            width=114,
+            subsequent_indent="  ",
+        )
+    )
+
+
+def _ratio(ours: Result, theirs: Result, latency: float) -> str:
+    a, b = (_median_ms(r.dead_air[latency]) for r in (ours, theirs))
+    return (
+        f"with a {latency * 1000:.0f} ms model {a / b:.2f}x ({a:.2f} ms against {b:.2f} ms, "
+        f"{a - b:+.2f} ms)"
     )
 
 

@@ -1,6 +1,8 @@
 """The flowctl side of ``bench/peer_bench.py``: ``bench/peers/reservation.json`` run by
 the ``FlowAgent`` adapter in a real text-only LiveKit ``AgentSession`` (no room, no
-audio), the scripted model answering after a fixed latency.
+audio), the scripted model answering after a fixed latency: the harness it shares with
+the flow written by hand for LiveKit (``livekit_text``), so the two differ only in their
+agents.
 
 Two forms of the flow: as written, every state speaks its fixed greeting
 (``on_enter_prompt``) with no model call; ``model_speaks``, each state that can takes a
@@ -12,18 +14,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import msgspec
-from livekit.agents import AgentSession, llm
-from livekit.agents.voice import io
-from script import ENTRY_TASKS, OPENING, TURNS, Marks
+from livekit.agents import AgentSession
+from livekit_text import Model, new_session, play
+from script import ENTRY_TASKS, Marks
 
 from flowctl.engine.compile import CompiledFlow, compile_flow
 from flowctl.engine.runtime import Conversation
 from flowctl.engine.spec import Flow
 from flowctl.worker.agent import FlowAgent
-from flowctl.worker.llm import ScriptedLLM, Step
 
 FLOW = Path(__file__).with_name("reservation.json")
 
@@ -38,79 +38,17 @@ def load(*, model_speaks: bool) -> CompiledFlow:
     return compile_flow(msgspec.convert(doc, Flow))
 
 
-class _Model(ScriptedLLM):
-    """The scripted model, counting its chat requests; ``noted``: noting when its stream
-    hands a function call to the agent (where Pipecat's side starts its clock too)."""
-
-    def __init__(self, marks: Marks, *, latency: float, noted: bool) -> None:
-        super().__init__(latency=latency)
-        self.marks = marks
-        self.noted = noted
-
-    def chat(self, **kwargs: Any) -> Any:
-        self.marks.model_called()
-        stream = super().chat(**kwargs)
-        return _Noted(stream, self.marks) if self.noted else stream
-
-
-class _Noted:
-    """A model's stream as the agent reads it, noting each function call it hands on."""
-
-    def __init__(self, stream: llm.LLMStream, marks: Marks) -> None:
-        self._stream = stream
-        self._marks = marks
-
-    async def __aenter__(self) -> _Noted:
-        await self._stream.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._stream.__aexit__(*exc)
-
-    def __aiter__(self) -> _Noted:
-        return self
-
-    async def __anext__(self) -> llm.ChatChunk:
-        chunk = await self._stream.__anext__()
-        if chunk.delta and chunk.delta.tool_calls:
-            self._marks.call_emitted()
-        return chunk
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-class _Output(io.TextOutput):
-    """The session's text output: where the agent's words arrive in a text session."""
-
-    def __init__(self, marks: Marks) -> None:
-        super().__init__(label="peer-bench", next_in_chain=None)
-        self.marks = marks
-
-    async def capture_text(self, text: str) -> None:
-        self.marks.spoke(text)
-
-    def flush(self) -> None:
-        pass
-
-
-def _steps(turn_index: int, *, model_speaks: bool) -> list[Step]:
-    turn = TURNS[turn_index]
-    steps = [Step.call(turn.call, turn.args)]
-    if model_speaks and turn.state != "Goodbye":
-        steps.append(Step.say(turn.words))
-    return steps
-
-
 async def _open(
     compiled: CompiledFlow, marks: Marks, *, latency: float, model_speaks: bool, timed: bool
-) -> tuple[AgentSession[None], Conversation, _Model]:
-    model = _Model(marks, latency=latency, noted=timed)
+) -> tuple[AgentSession[None], Conversation, Model]:
+    session, model = new_session(
+        marks,
+        latency=latency,
+        model_speaks=model_speaks,
+        timed=timed,
+        max_tool_steps=compiled.max_tool_steps,
+    )
     conv = Conversation(compiled)
-    session: AgentSession[None] = AgentSession(llm=model, max_tool_steps=compiled.max_tool_steps)
-    session.output.transcription = _Output(marks)
-    if model_speaks:
-        model.plan([Step.say(OPENING)])
     agent = await FlowAgent.open(conv)
     await session.start(agent, capture_run=True)
     return session, conv, model
@@ -126,11 +64,7 @@ async def converse(
         compiled, marks, latency=latency, model_speaks=model_speaks, timed=timed
     )
     try:
-        for i, turn in enumerate(TURNS):
-            marks.user_turn()
-            model.plan(_steps(i, model_speaks=model_speaks))
-            await session.run(user_input=turn.user)
-        marks.over()
+        await play(session, model, marks, model_speaks=model_speaks)
         if conv.state != "Goodbye" or conv.ended is None:
             raise AssertionError(f"the call ended in {conv.state}, {conv.ended}")
     finally:
