@@ -28,8 +28,6 @@ answer is validated and recorded by the engine (``output`` or ``output_invalid``
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
@@ -75,10 +73,6 @@ class FlowAgent(Agent):
         self._voice = voice
         self._on_output = on_output
         self._tools_by_state: dict[int, list[llm.Tool | llm.Toolset]] = {}
-        # Function calls fired as the model's stream brought them (``_move_early``), by
-        # name, for the tool LiveKit runs next to finish.
-        self._early: dict[str, asyncio.Task[_Early]] = {}
-        self._settling: set[asyncio.Task[None]] = set()  # early calls no tool finished
         self.switches = 0  # state changes made in place, for tests and benchmarks
         self.voice_instructions: str | None = None  # from the last structured answer
         super().__init__(
@@ -103,20 +97,12 @@ class FlowAgent(Agent):
 
     def _speak(self, first: str | None) -> None:
         """Say the edge's words and the greeting; then, when the state responds on
-        entry, the model takes its turn."""
-        words = self._entry_words(first)
+        entry, the model takes its turn (it may call a function: ``tool_choice`` is
+        given because inside a function call LiveKit would default it to none)."""
+        conv = self.conversation
+        words = " ".join(w for w in (first, conv.greeting()) if w)
         if words:
             self.session.say(words)
-        self._entered()
-
-    def _entry_words(self, first: str | None) -> str:
-        return " ".join(w for w in (first, self.conversation.greeting()) if w)
-
-    def _entered(self) -> None:
-        """After the entry's words: the call ends, or the model takes the state's entry
-        turn (it may call a function: ``tool_choice`` is given because inside a function
-        call LiveKit would default it to none)."""
-        conv = self.conversation
         if conv.ended is not None:
             self.session.shutdown(drain=True)
             return
@@ -173,32 +159,24 @@ class FlowAgent(Agent):
 
     async def _follow(self, before: CompiledState, say: str | None) -> FlowAgent | None:
         """The session follows the conversation into its new state."""
-        if not _same_voice(before, self.conversation.current):
-            return await self._successor(say)
-        await self._switch()
-        self._speak(say)
-        return None
-
-    async def _successor(self, say: str | None) -> FlowAgent:
-        """A new agent for the new state, which speaks with another voice stack."""
-        return FlowAgent(
-            self.conversation,
-            say=say,
-            chat_ctx=await self._carried(self.conversation.carried()),
-            voice=self._voice,
-            on_output=self._on_output,
-        )
-
-    async def _switch(self) -> None:
-        """This agent becomes the new state's: its history cut by the state's
-        ``context``, its instructions and tools."""
         conv = self.conversation
+        after = conv.current
         plan = conv.carried()
+        if not _same_voice(before, after):
+            return FlowAgent(
+                conv,
+                say=say,
+                chat_ctx=await self._carried(plan),
+                voice=self._voice,
+                on_output=self._on_output,
+            )
         if not plan.everything:
             await self.update_chat_ctx(await self._carried(plan))
         await self.update_instructions(conv.render_instructions())
         await self.update_tools(self._state_tools())  # drops calls of tools now gone
         self.switches += 1
+        self._speak(say)
+        return None
 
     # --- function calls -----------------------------------------------------------------
 
@@ -206,9 +184,6 @@ class FlowAgent(Agent):
         name = schema["name"]
 
         async def call(raw_arguments: dict[str, object]) -> Any:
-            early = self._early.pop(name, None)
-            if early is not None:  # fired as the model's stream brought the call
-                return await (await early).finish(self)
             before = self.conversation.current
             outcome = await self.conversation.fire(name, raw_arguments)
             return await self._act(outcome, before)
@@ -252,88 +227,6 @@ class FlowAgent(Agent):
             if call.name not in offered:
                 await self.conversation.fire(call.name)
 
-    async def _move_early(self, calls: list[llm.FunctionToolCall]) -> str:
-        """Fire a function call as the model's stream brings it, before LiveKit runs its
-        tool, and when the conversation moves to a state this agent switches to in
-        place, switch now and return the words it enters with: said as this reply's own
-        text, they reach the caller without waiting for the reply to end and a new
-        speech to be scheduled (LiveKit's path from a call to a `say` costs ~1 ms).
-
-        The firing and switching run as a task of their own, shielded: a reply cut off
-        by the caller leaves the conversation and this agent in the same state. The tool
-        LiveKit runs for the call then only finishes what entering the state asks (the
-        entry turn, the end of the call); for any other outcome, it acts as it would
-        have (``_act``)."""
-        if len(calls) != 1 or calls[0].name in self._early:
-            return ""
-        call = calls[0]
-        if call.name not in {fn.name for fn in self.conversation.functions()}:
-            return ""
-        try:
-            arguments = json.loads(call.arguments or "{}")
-        except ValueError:
-            return ""  # LiveKit's own parser may repair it; the tool fires it then
-        if not isinstance(arguments, dict):
-            return ""
-        words: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        task = asyncio.ensure_future(self._fire_early(call.name, arguments, words))
-        self._early[call.name] = task
-        return await asyncio.shield(words)
-
-    def _unclaimed(self, name: str) -> None:
-        """The reply stopped before LiveKit got the call (the caller cut it off): no
-        tool will finish it, so what the tool would have done is done now."""
-        task = self._early.pop(name, None)
-        if task is not None:
-            settling = asyncio.ensure_future(self._settle(task))
-            self._settling.add(settling)
-            settling.add_done_callback(self._settling.discard)
-
-    async def _settle(self, task: asyncio.Task[_Early]) -> None:
-        try:
-            done = await task
-            if done.switched:
-                self._entered()
-                return
-            result = await self._act(done.outcome, done.before)
-        except ToolError:
-            return  # refused, or the tool failed: nobody is waiting for the answer
-        agent = result[0] if isinstance(result, tuple) else result
-        if isinstance(agent, FlowAgent):
-            self.session.update_agent(agent)
-
-    async def _fire_early(
-        self, name: str, arguments: dict[str, Any], words: asyncio.Future[str]
-    ) -> _Early:
-        """Fire the call; the words the new state enters with are known (``words``)
-        before the switch, so they are on their way while it is made."""
-        conv = self.conversation
-        before = conv.current
-        try:
-            outcome = await conv.fire(name, arguments)
-            stays = isinstance(outcome, Refused) or (
-                isinstance(outcome, Action) and outcome.target is None
-            )
-            # A new voice, a history to cut once this reply is in it, or the end of the
-            # call: the tool follows the conversation, as it does without an early move
-            # (a reply cut off before its tool ran must still end the call).
-            if (
-                stays
-                or conv.ended is not None
-                or not _same_voice(before, conv.current)
-                or not conv.carried().everything
-            ):
-                words.set_result("")
-                return _Early(outcome, before)
-            assert isinstance(outcome, Handoff | Action)
-            words.set_result(self._entry_words(outcome.say))
-            await asyncio.sleep(0)  # the words go first
-            await self._switch()
-            return _Early(outcome, before, switched=True)
-        finally:
-            if not words.done():
-                words.set_result("")
-
     # --- structured output ----------------------------------------------------------------
 
     async def llm_node(
@@ -344,23 +237,10 @@ class FlowAgent(Agent):
     ) -> AsyncIterable[llm.ChatChunk | str | FlushSentinel]:
         spec = self.conversation.current.output
         if spec is None:
-            calls_run = model_settings.tool_choice != "none"
-            pending: str | None = None  # a call fired early that LiveKit has not got yet
-            try:
-                async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
-                    delta = chunk.delta if isinstance(chunk, llm.ChatChunk) else None
-                    if delta is not None and delta.tool_calls:
-                        await self._refuse_unknown(delta.tool_calls)
-                        if calls_run:
-                            pending = delta.tool_calls[0].name
-                            words = await self._move_early(delta.tool_calls)
-                            if words:
-                                yield words
-                    yield chunk  # LiveKit has the call now: its tool finishes it
-                    pending = None
-            finally:
-                if pending is not None:
-                    self._unclaimed(pending)
+            async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
+                if isinstance(chunk, llm.ChatChunk) and chunk.delta and chunk.delta.tool_calls:
+                    await self._refuse_unknown(chunk.delta.tool_calls)
+                yield chunk
             return
         model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
         assert isinstance(model, llm.LLM), "structured output needs an LLM, not a realtime model"
@@ -414,28 +294,3 @@ class FlowAgent(Agent):
             self.voice_instructions = fields[spec.voice]
         if self._on_output is not None:
             self._on_output({k: v for k, v in fields.items() if k not in spec.hidden})
-
-
-class _Early:
-    """A function call fired before LiveKit ran its tool: the outcome, the state it was
-    fired in, and whether the agent already switched to the new state (its words said
-    as the reply's text)."""
-
-    def __init__(self, outcome: Outcome, before: CompiledState, *, switched: bool = False) -> None:
-        self.outcome = outcome
-        self.before = before
-        self.switched = switched
-
-    async def finish(self, agent: FlowAgent) -> Any:
-        """What the tool returns: for a switch already made, the tool's result kept in
-        the history with no reply to it, once the state's entry is done; else what the
-        outcome calls for."""
-        if not self.switched:
-            return await agent._act(self.outcome, self.before)
-        agent._entered()
-        outcome = self.outcome
-        if isinstance(outcome, Action):
-            result = outcome.result
-            value = msgspec.json.encode(result.value).decode() if result.ok else result.error
-            return llm.ToolResult(value, reply_required=False)
-        return None
