@@ -80,3 +80,40 @@ async def test_a_session_is_recorded_turn_by_turn(store_target: Any) -> None:
         assert isinstance(events[2], Called) and events[2].args == SPECIALIST
         assert isinstance(events[3], Fired) and isinstance(events[4], Entered)
         conv.close()
+
+
+async def test_a_flush_cancelled_mid_write_writes_its_batch_once(store_target: Any) -> None:
+    """A recorder's periodic flush cancelled while its batch is being written (the call
+    ends, the worker stops): the store writes the batch all the same, and the next flush
+    must not write it again."""
+    import asyncio
+
+    from flowctl.engine.runtime import Conversation
+
+    url = store_url(store_target)
+    async with await open_store(url, create=True) as store:
+        await store.create_tenant("acme", actor="t", policy=EXAMPLE_POLICY)
+        acme = store.tenant("acme")
+        await push_document(acme, CLINIC, actor="t", flow_id="clinic")
+        await acme.publish("clinic", 1, actor="t")
+        compiled = await StoreFlows(store).compiled("acme", "clinic", 1)
+        conv = Conversation(compiled, clock=iter(range(100, 200)).__next__)
+        recorder = await SessionRecorder.start(
+            acme, conv, flow_id="clinic", version=1, session_id="call-8", interval=60
+        )
+        recorder.said("user", "Hello?")
+        flushing = asyncio.ensure_future(recorder.flush())
+        for _ in range(3):  # into the store's write, not yet answered
+            await asyncio.sleep(0)
+        flushing.cancel()
+        await asyncio.gather(flushing, return_exceptions=True)
+        recorder.said("agent", "Hello, this is the clinic.")
+        await recorder.close("hangup")
+        turns = [e.text for e in await acme.events("call-8") if isinstance(e, Turn)]
+        assert turns == ["Hello?", "Hello, this is the clinic."]
+        assert [type(e).__name__ for e in await acme.events("call-8")] == [
+            "Entered",
+            "Turn",
+            "Turn",
+        ]
+        conv.close()

@@ -201,9 +201,11 @@ class SessionRecorder:
             batch, self._pending = self._pending, []
             try:
                 await self.tenant_store.append_events(self.session_id, batch)
-            except BaseException:
+            except Exception:
                 self._pending[:0] = batch  # nothing lost: the next flush tries again
                 raise
+            # Cancelled, the batch is not taken back: the store writes a batch it was
+            # given whether or not its caller still waits, so a retry would write it twice.
             self.written += len(batch)
 
     async def _run(self) -> None:
