@@ -25,7 +25,7 @@ are spread as independent callers' are):
 - the host's CPU use over the window (what LiveKit's default load function reads).
 
 The knee is the first N where the added latency passes 100 ms at p95 or the loop lag
-20 ms at p95; the worker's capacity default (``engine/capacity.py``) comes from it.
+20 ms at p95; the worker's default calls per core (``engine/defaults.py``) come from it.
 
 Then one call again under cProfile, its main thread's time attributed to our code
 (flowctl, excluding the stand-ins), LiveKit, the stand-ins, and the rest: our share of

@@ -18,12 +18,12 @@ LEASE_SECONDS = 30.0
 # greet a patient at their annual checkup, not kept forever by default.
 MEMORY_DAYS = 365
 
-# How many voice calls a core carries before callers notice (bench/capacity_bench.py:
-# the knee, where a turn's added latency passes 100 ms at p95 or the event loop lags
-# 20 ms at p95; one call per job process, Silero VAD, a turn every 3 s). A worker's
-# load is its calls over this many per core, or its CPU use if that is higher
-# (worker/capacity.py); LiveKit sends it no more jobs at LOAD_THRESHOLD.
-CALLS_PER_CORE = 6.0
+# How many voice calls a core carries before callers notice (bench/capacity_bench.py on
+# the 2-core development VM, nothing else running: the knee, where a turn first waits
+# 100 ms longer at p95 than with one call; one call per job process, Silero VAD, a turn
+# every 3 s). A worker's load is its calls over this many per core, or its CPU use if
+# that is higher (worker/capacity.py); LiveKit sends it no more jobs at LOAD_THRESHOLD.
+CALLS_PER_CORE = 10.0
 # Three quarters of the knee: room for calls that turn busier than the measured ones,
 # and for the jobs LiveKit offers while a load report is on its way.
 LOAD_THRESHOLD = 0.75

@@ -3,18 +3,19 @@
 LiveKit asks a worker for its load (0 to 1) every half second and before answering a
 job offer, and marks the worker full, so it is offered no more jobs, once the load
 reaches the threshold. Its default load is the host's CPU use, averaged over 2.5 s,
-full at 0.7. Measured here (``bench/capacity_bench.py``), callers notice before that: a
-voice call spends most of its CPU in short bursts (Silero on each 10 ms frame, a turn's
-pipeline), and the event loops of calls on a busy core fall behind while the host's
-average CPU reads 60-70%. So flowctl's load counts the calls themselves:
+full at 0.7. CPU alone trails the calls: a call just started (ringing, its greeting)
+costs little until the caller speaks, and the average follows any change seconds late,
+so a worker offered many calls at once takes them all before its CPU shows them. So
+flowctl's load counts the calls too:
 
     load = max(calls / (calls_per_core x cores), cpu)
 
-where ``calls_per_core`` is the measured knee (1.0: where callers notice) and ``cpu``
-is LiveKit's own measure (so a host that other work keeps busy, or calls that cost
-more than the measured ones, still fill up). With the threshold at 0.75 a host stops
-taking calls at three quarters of its knee. Both are settings of the worker
-(``WorkerConfig``; ``flowctl worker start --calls-per-core --load-threshold``).
+where ``calls_per_core`` is the knee measured with ``bench/capacity_bench.py`` (a load
+of 1: where callers notice) and ``cpu`` is LiveKit's own measure (so a host that other
+work keeps busy, or calls that cost more than the measured ones, still fill up). With
+the threshold at 0.75 a host stops taking calls at three quarters of its knee, or at 75%
+CPU, whichever comes first. Both are settings of the worker (``WorkerConfig``;
+``flowctl worker start --calls-per-core --load-threshold``).
 """
 
 from __future__ import annotations
