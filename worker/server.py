@@ -24,6 +24,10 @@ nothing: it is listed by the library's ``unservable()``, its calls are refused, 
 every other tenant is served. :func:`run` starts the worker the way ``python -m
 livekit.agents start`` does.
 
+LiveKit offers the worker jobs while its load is under ``WorkerConfig.load_threshold``
+(production mode): the load is its calls over ``calls_per_core`` times its cores, or
+the host's CPU use if higher (``worker/capacity.py``, docs/deployment.md "Sizing").
+
 With a metrics directory (``WorkerConfig.metrics_dir``, ``flowctl worker
 --metrics-port``), each job process records its calls (``flowctl.metrics``) into files
 there, the worker's process counts the offers it rejects and declines, and LiveKit
