@@ -17,13 +17,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import msgspec
-
-from flowctl.engine.store.documents import Prepared, check_actor, lint_errors
+from flowctl.engine.store.documents import Prepared, check_actor
 from flowctl.engine.store.errors import (
     FlowInUse,
     NotFound,
-    NotPublishable,
     PointerRefused,
     StoreConflict,
     StoreError,
@@ -34,15 +31,21 @@ from flowctl.engine.store.records import (
     Move,
     Publication,
     PushResult,
-    StoredFinding,
     Version,
     VersionInfo,
     version_name,
 )
 from flowctl.engine.store.routing import routes_to
 from flowctl.engine.store.sql.db import Db, Row, Tx, audit, bump_changes
-from flowctl.engine.store.sql.part import TenantPart, charge_quota
-from flowctl.engine.store.sql.rows import columns, json_value, record, ref_text, template_ref
+from flowctl.engine.store.sql.part import TenantPart
+from flowctl.engine.store.sql.rows import (
+    columns,
+    findings_value,
+    json_value,
+    record,
+    template_ref,
+)
+from flowctl.engine.store.sql.versioned import Versioned
 
 __all__ = ["Flows"]
 
@@ -55,7 +58,6 @@ _ENABLED = (
     "AND v.version = flows.published), 1) = 1 THEN 1 ELSE 0 END"
 )
 _FLOW = columns(FlowInfo, enabled=_ENABLED)
-_findings = msgspec.json.Decoder(list[StoredFinding])
 
 
 def _flow_info(row: Row) -> FlowInfo:
@@ -64,6 +66,18 @@ def _flow_info(row: Row) -> FlowInfo:
 
 def _version_info(row: Row) -> VersionInfo:
     return record(VersionInfo, row, template=template_ref)
+
+
+_FLOWS = Versioned(
+    kind="flow",
+    table="flows",
+    versions="flow_versions",
+    key=("tenant_id", "flow_id"),
+    info=VersionInfo,
+    select=_VERSION,
+    read=_version_info,
+    marks_deleted=True,
+)
 
 
 class Flows(TenantPart):
@@ -81,89 +95,27 @@ class Flows(TenantPart):
     async def push(
         self, prepared: Prepared, *, actor: str, flow_id: str | None = None
     ) -> PushResult:
-        check_actor(actor)
-        if prepared.kind != "flow":
-            raise StoreError(
-                f"`{prepared.flow_id}` is a template, not a flow; push it with "
-                "`flowctl store templates push`"
-            )
+        _FLOWS.check_push(prepared, actor)
         if flow_id is not None and flow_id != prepared.flow_id:
             raise StoreError(
                 f"The document is a version of `{prepared.flow_id}`, not of `{flow_id}`"
             )
-        flow_id = prepared.flow_id
-        findings = msgspec.json.encode(prepared.findings).decode()
-        size = len(prepared.document.encode())
-        key = (self._tenant_id, flow_id)
+        template = prepared.template
         now = self._clock()
         async with self._w.transaction() as tx:
             await self._require_tenant(tx)
-            row = await tx.one(
-                "SELECT latest, deleted_at FROM flows WHERE tenant_id = ? AND flow_id = ?", key
+            info, created = await _FLOWS.push(
+                tx,
+                self._tenant_id,
+                prepared,
+                actor=actor,
+                now=now,
+                charged=self._tenant_id,
+                columns={"enabled": int(prepared.enabled)},
+                fields={},
+                audited={} if template is None else {"template": str(template)},
             )
-            if row is not None and row["deleted_at"] is not None:  # pushed again: it is back
-                await tx.run(
-                    "UPDATE flows SET deleted_at = NULL WHERE tenant_id = ? AND flow_id = ?", key
-                )
-            if row is None:
-                await tx.run(
-                    "INSERT INTO flows (tenant_id, flow_id, created_at) VALUES (?, ?, ?)",
-                    (*key, now),
-                )
-                latest = 0
-            else:
-                latest = row["latest"]
-                same = await tx.one(
-                    f"SELECT {_VERSION} FROM flow_versions "
-                    "WHERE tenant_id = ? AND flow_id = ? AND hash = ?",
-                    (*key, prepared.hash),
-                )
-                if same is not None:
-                    return PushResult(version=_version_info(same), created=False)
-            await charge_quota(tx, self._tenant_id, size)
-            version = latest + 1
-            await tx.run(
-                "INSERT INTO flow_versions (tenant_id, flow_id, version, hash, document, "
-                "author, created_at, findings, errors, warnings, enabled, template) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    *key,
-                    version,
-                    prepared.hash,
-                    prepared.document,
-                    actor,
-                    now,
-                    findings,
-                    prepared.errors,
-                    prepared.warnings,
-                    int(prepared.enabled),
-                    ref_text(prepared.template),
-                ),
-            )
-            await tx.run(
-                "UPDATE flows SET latest = ? WHERE tenant_id = ? AND flow_id = ?",
-                (version, *key),
-            )
-            detail = {
-                "version": version,
-                "hash": prepared.hash,
-                "errors": prepared.errors,
-                "warnings": prepared.warnings,
-            }
-            if prepared.template is not None:
-                detail["template"] = str(prepared.template)
-            await audit(tx, self._tenant_id, actor, "flow.push", flow_id, detail, now)
-        info = VersionInfo(
-            flow_id=flow_id,
-            version=version,
-            hash=prepared.hash,
-            author=actor,
-            created_at=now,
-            errors=prepared.errors,
-            warnings=prepared.warnings,
-            template=prepared.template,
-        )
-        return PushResult(version=info, created=True)
+        return PushResult(version=info, created=created)
 
     async def flows(self) -> list[FlowInfo]:
         await self._require_tenant(self._r)
@@ -207,7 +159,7 @@ class Flows(TenantPart):
         )
         if row is None:
             raise self._no_version(flow_id, version)
-        return record(Version, row, findings=_findings.decode, template=template_ref)
+        return record(Version, row, findings=findings_value, template=template_ref)
 
     async def history(self, flow_id: str) -> list[Publication]:
         await self.published(flow_id)
@@ -362,18 +314,9 @@ class Flows(TenantPart):
             yield tx, current, row["publications"]
 
     async def _check_publishable(self, tx: Tx, flow_id: str, version: int, verb: str) -> None:
-        row = await self._row(
-            tx, "errors, findings", "flow_versions", flow_id=flow_id, version=version
-        )
-        if row is None:
-            raise self._no_version(flow_id, version)
-        if row["errors"]:
-            errors = [f for f in _findings.decode(row["findings"]) if f.severity == "error"]
-            raise NotPublishable(
-                f"Cannot {verb} `{flow_id}` v{version}: it has {lint_errors(errors)}. "
-                "Fix them and push a new version",
-                errors,
-            )
+        key = (self._tenant_id, flow_id)
+        missing = self._no_version(flow_id, version)
+        await _FLOWS.check_publishable(tx, key, version, f"{verb} `{flow_id}`", missing)
 
     async def _move(
         self,
@@ -391,13 +334,16 @@ class Flows(TenantPart):
             f"INSERT INTO publications (tenant_id, {_PUBLICATION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (self._tenant_id, flow_id, seq, version, current, action, actor, now),
         )
-        await tx.run(
-            "UPDATE flows SET published = ?, published_at = ?, publications = ? "
-            "WHERE tenant_id = ? AND flow_id = ?",
-            (version, None if version is None else now, seq, self._tenant_id, flow_id),
+        await _FLOWS.move(
+            tx,
+            (self._tenant_id, flow_id),
+            version,
+            current,
+            action=action,
+            actor=actor,
+            now=now,
+            columns={"publications": seq},
         )
-        detail = {"version": version, "previous": current}
-        await audit(tx, self._tenant_id, actor, f"flow.{action}", flow_id, detail, now)
         await bump_changes(tx)
         return Publication(
             flow_id=flow_id,

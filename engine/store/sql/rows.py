@@ -19,13 +19,23 @@ import msgspec
 
 from flowctl.engine.boundary import TenantPolicy
 from flowctl.engine.extends import TemplateRef
+from flowctl.engine.store.records import StoredFinding
 from flowctl.engine.store.sql.db import Row
 
-__all__ = ["columns", "json_value", "policy_value", "record", "ref_text", "template_ref"]
+__all__ = [
+    "columns",
+    "findings_value",
+    "json_value",
+    "policy_value",
+    "record",
+    "ref_text",
+    "template_ref",
+]
 
 R = TypeVar("R", bound=msgspec.Struct)
 _policy = msgspec.json.Decoder(TenantPolicy)
 _ref = msgspec.json.Decoder(TemplateRef)
+_findings = msgspec.json.Decoder(list[StoredFinding])
 
 
 @functools.cache
@@ -58,6 +68,11 @@ def json_value(text: str | None) -> Any:
 def policy_value(text: str | None) -> TenantPolicy:
     """A tenant's policy as kept (NULL: the default policy, which grants nothing)."""
     return TenantPolicy() if text is None else _policy.decode(text)
+
+
+def findings_value(text: str) -> list[StoredFinding]:
+    """A version's lint findings as kept (JSON)."""
+    return _findings.decode(text)
 
 
 def template_ref(text: str | None) -> TemplateRef | None:

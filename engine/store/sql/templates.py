@@ -1,8 +1,8 @@
-"""Templates in the store (``flowctl.engine.extends``), versioned as flows are: pushed as
-immutable versions, one of them published. Flows pushed from then on are resolved
-against the published one, and each flow version pins what it was resolved against
-(``flow_versions.template``), so publishing a template changes no flow until it is
-pushed again.
+"""Templates in the store (``flowctl.engine.extends``), versioned as flows are (the
+steps both take are ``versioned``'s): pushed as immutable versions, one of them
+published. Flows pushed from then on are resolved against the published one, and each
+flow version pins what it was resolved against (``flow_versions.template``), so
+publishing a template changes no flow until it is pushed again.
 
 A template belongs to one owner: a tenant (``templates.owner`` is its id) or the
 operator, whose templates every tenant may extend (``owner`` ``''``).
@@ -16,12 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
-from flowctl.engine.store.documents import Prepared, check_actor, lint_errors
-from flowctl.engine.store.errors import NotFound, NotPublishable, StoreError
+from flowctl.engine.store.documents import Prepared, check_actor
+from flowctl.engine.store.errors import NotFound
 from flowctl.engine.store.records import (
-    StoredFinding,
     TemplateInfo,
     TemplatePushResult,
     TemplateRef,
@@ -29,9 +26,10 @@ from flowctl.engine.store.records import (
     TemplateVersion,
     TemplateVersionInfo,
 )
-from flowctl.engine.store.sql.db import Row, audit
-from flowctl.engine.store.sql.part import Shared, TenantPart, charge_quota
-from flowctl.engine.store.sql.rows import columns, record, ref_text, template_ref
+from flowctl.engine.store.sql.db import Row
+from flowctl.engine.store.sql.part import Shared, TenantPart
+from flowctl.engine.store.sql.rows import columns, findings_value, record, template_ref
+from flowctl.engine.store.sql.versioned import Versioned
 
 __all__ = ["SHARED", "TemplateShelf", "Templates"]
 
@@ -40,7 +38,6 @@ _SHARED_COLUMN = "CASE WHEN owner = '' THEN 1 ELSE 0 END"
 _INFO = columns(TemplateInfo, shared=_SHARED_COLUMN)
 _VERSION_INFO = columns(TemplateVersionInfo, shared=_SHARED_COLUMN)
 _VERSION = columns(TemplateVersion, shared=_SHARED_COLUMN)
-_findings = msgspec.json.Decoder(list[StoredFinding])
 
 
 def _info(row: Row) -> TemplateInfo:
@@ -49,6 +46,21 @@ def _info(row: Row) -> TemplateInfo:
 
 def _version_info(row: Row) -> TemplateVersionInfo:
     return record(TemplateVersionInfo, row, shared=bool, template=template_ref)
+
+
+def _no_version(template_id: str, version: int) -> NotFound:
+    return NotFound(f"Template `{template_id}` has no version {version}")
+
+
+_TEMPLATES = Versioned(
+    kind="template",
+    table="templates",
+    versions="template_versions",
+    key=("owner", "template_id"),
+    info=TemplateVersionInfo,
+    select=_VERSION_INFO,
+    read=_version_info,
+)
 
 
 class TemplateShelf:
@@ -74,79 +86,22 @@ class TemplateShelf:
         return NotFound(f"Unknown template `{template_id}` for tenant `{self._owner}`")
 
     async def push_template(self, prepared: Prepared, *, actor: str) -> TemplatePushResult:
-        check_actor(actor)
-        if prepared.kind != "template":
-            raise StoreError(
-                f"`{prepared.flow_id}` is a flow, not a template; push it with `flowctl store push`"
-            )
-        template_id = prepared.flow_id
-        key = (self._owner, template_id)
-        findings = msgspec.json.encode(prepared.findings).decode()
-        size = len(prepared.document.encode())
+        _TEMPLATES.check_push(prepared, actor)
+        template = None if prepared.template is None else str(prepared.template)
         now = self._clock()
         async with self._w.transaction() as tx:
-            row = await tx.one(
-                "SELECT latest FROM templates WHERE owner = ? AND template_id = ?", key
+            info, created = await _TEMPLATES.push(
+                tx,
+                self._owner,
+                prepared,
+                actor=actor,
+                now=now,
+                charged=None if self.shared else self._owner,
+                columns={},
+                fields={"shared": self.shared},
+                audited={"template": template},
             )
-            if row is None:
-                await tx.run(
-                    "INSERT INTO templates (owner, template_id, created_at) VALUES (?, ?, ?)",
-                    (*key, now),
-                )
-                latest = 0
-            else:
-                latest = row["latest"]
-                same = await tx.one(
-                    f"SELECT {_VERSION_INFO} FROM template_versions "
-                    "WHERE owner = ? AND template_id = ? AND hash = ?",
-                    (*key, prepared.hash),
-                )
-                if same is not None:
-                    return TemplatePushResult(version=_version_info(same), created=False)
-            if not self.shared:
-                await charge_quota(tx, self._owner, size)
-            version = latest + 1
-            await tx.run(
-                "INSERT INTO template_versions (owner, template_id, version, hash, document, "
-                "author, created_at, findings, errors, warnings, template) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    *key,
-                    version,
-                    prepared.hash,
-                    prepared.document,
-                    actor,
-                    now,
-                    findings,
-                    prepared.errors,
-                    prepared.warnings,
-                    ref_text(prepared.template),
-                ),
-            )
-            await tx.run(
-                "UPDATE templates SET latest = ? WHERE owner = ? AND template_id = ?",
-                (version, *key),
-            )
-            detail = {
-                "version": version,
-                "hash": prepared.hash,
-                "errors": prepared.errors,
-                "warnings": prepared.warnings,
-                "template": None if prepared.template is None else str(prepared.template),
-            }
-            await audit(tx, self._owner, actor, "template.push", template_id, detail, now)
-        info = TemplateVersionInfo(
-            template_id=template_id,
-            shared=self.shared,
-            version=version,
-            hash=prepared.hash,
-            author=actor,
-            created_at=now,
-            errors=prepared.errors,
-            warnings=prepared.warnings,
-            template=prepared.template,
-        )
-        return TemplatePushResult(version=info, created=True)
+        return TemplatePushResult(version=info, created=created)
 
     async def publish_template(self, template_id: str, version: int, *, actor: str) -> TemplateInfo:
         """Make ``version`` the one flows pushed from now on are resolved against
@@ -159,29 +114,20 @@ class TemplateShelf:
             )
             if row is None:
                 raise self._unknown(template_id)
-            found = await tx.one(
-                "SELECT errors, findings FROM template_versions "
-                "WHERE owner = ? AND template_id = ? AND version = ?",
-                (*key, version),
-            )
-            if found is None:
-                raise NotFound(f"Template `{template_id}` has no version {version}")
-            if found["errors"]:
-                errors = [f for f in _findings.decode(found["findings"]) if f.severity == "error"]
-                raise NotPublishable(
-                    f"Cannot publish template `{template_id}` v{version}: it has "
-                    f"{lint_errors(errors)}. Fix them and push a new version",
-                    errors,
-                )
+            doing = f"publish template `{template_id}`"
+            missing = _no_version(template_id, version)
+            await _TEMPLATES.check_publishable(tx, key, version, doing, missing)
             if row["published"] != version:
-                now = self._clock()
-                await tx.run(
-                    "UPDATE templates SET published = ?, published_at = ? "
-                    "WHERE owner = ? AND template_id = ?",
-                    (version, now, *key),
+                await _TEMPLATES.move(
+                    tx,
+                    key,
+                    version,
+                    row["published"],
+                    action="publish",
+                    actor=actor,
+                    now=self._clock(),
+                    columns={},
                 )
-                detail = {"version": version, "previous": row["published"]}
-                await audit(tx, self._owner, actor, "template.publish", template_id, detail, now)
             info = await tx.one(
                 f"SELECT {_INFO} FROM templates WHERE owner = ? AND template_id = ?", key
             )
@@ -229,10 +175,10 @@ class TemplateShelf:
             if version is not None and await self._r.one(
                 "SELECT 1 FROM templates WHERE owner = ? AND template_id = ?", key
             ):
-                raise NotFound(f"Template `{template_id}` has no version {version}")
+                raise _no_version(template_id, version)
             raise self._unknown(template_id)
         return record(
-            TemplateVersion, found, shared=bool, template=template_ref, findings=_findings.decode
+            TemplateVersion, found, shared=bool, template=template_ref, findings=findings_value
         )
 
 
