@@ -11,6 +11,7 @@ nothing (``prepare_for``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -68,6 +69,26 @@ def _refused(signin: SignIn, exc: Exception) -> None:
     signin.say("error", exc.message if isinstance(exc, ApiError) else str(exc))
 
 
+async def _apply(
+    caller: Caller,
+    signin: SignIn,
+    flow_id: str,
+    base: int | None,
+    change: Callable[[dict[str, Any]], Any],
+) -> Redirect:
+    """One of seed 001's edits (``change``) of the ``base`` version, saved as a new
+    version: the flow's page on success; the edit page again, with the reason, when the
+    edit is refused."""
+    try:
+        done = await edit(caller, flow_id, base, change)
+    except NotFound:
+        raise  # another tenant's flow, or none: the 404 page
+    except (msgspec.ValidationError, ApiError, FlowError) as exc:
+        _refused(signin, exc)
+        return _again(flow_id, base)
+    return _saved(signin, flow_id, done)
+
+
 class EditController(Controller):
     path = "/flows"
     opt = WRITE
@@ -101,20 +122,12 @@ class EditController(Controller):
         if form.get("optional"):
             field["required"] = False
         state = _text(form, "state")
-        try:
+
+        def add(document: dict[str, Any]) -> Any:
             msgspec.convert(field, OutputField)
-            done = await edit(
-                caller,
-                flow_id,
-                _base(form),
-                lambda d: edits.add_output_field(d, field, state=state),
-            )
-        except NotFound:
-            raise  # another tenant's flow, or none: the 404 page
-        except (msgspec.ValidationError, ApiError, FlowError) as exc:
-            _refused(signin, exc)
-            return _again(flow_id, _base(form))
-        return _saved(signin, flow_id, done)
+            return edits.add_output_field(document, field, state=state)
+
+        return await _apply(caller, signin, flow_id, _base(form), add)
 
     @post("/{flow_id:str}/edit/output-field/remove")
     async def remove_field(
@@ -123,19 +136,13 @@ class EditController(Controller):
         """Remove an output field."""
         form = await request.form()
         name, state = _text(form, "field_name") or "", _text(form, "state")
-        try:
-            done = await edit(
-                caller,
-                flow_id,
-                _base(form),
-                lambda d: edits.remove_output_field(d, name, state=state),
-            )
-        except NotFound:
-            raise
-        except (ApiError, FlowError) as exc:
-            _refused(signin, exc)
-            return _again(flow_id, _base(form))
-        return _saved(signin, flow_id, done)
+        return await _apply(
+            caller,
+            signin,
+            flow_id,
+            _base(form),
+            lambda d: edits.remove_output_field(d, name, state=state),
+        )
 
     @post("/{flow_id:str}/edit/tracing")
     async def tracing(
@@ -144,14 +151,9 @@ class EditController(Controller):
         """Turn tracing on or off."""
         form = await request.form()
         changes = {"enabled": form.get("enabled") == "on"}
-        try:
-            done = await edit(caller, flow_id, _base(form), lambda d: edits.set_tracing(d, changes))
-        except NotFound:
-            raise
-        except (ApiError, FlowError) as exc:
-            _refused(signin, exc)
-            return _again(flow_id, _base(form))
-        return _saved(signin, flow_id, done)
+        return await _apply(
+            caller, signin, flow_id, _base(form), lambda d: edits.set_tracing(d, changes)
+        )
 
     @post("/{flow_id:str}/edit/llm")
     async def llm(
@@ -174,16 +176,9 @@ class EditController(Controller):
             signin.say("error", "Temperature must be a number and max tokens a whole number")
             return _again(flow_id, _base(form))
         state = _text(form, "state")
-        try:
-            done = await edit(
-                caller, flow_id, _base(form), lambda d: edits.set_llm(d, changes, state=state)
-            )
-        except NotFound:
-            raise
-        except (ApiError, FlowError) as exc:
-            _refused(signin, exc)
-            return _again(flow_id, _base(form))
-        return _saved(signin, flow_id, done)
+        return await _apply(
+            caller, signin, flow_id, _base(form), lambda d: edits.set_llm(d, changes, state=state)
+        )
 
     @post("/{flow_id:str}/edit/document")
     async def document(

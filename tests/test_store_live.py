@@ -3,7 +3,10 @@ sessions stay pinned, and sessions are recorded as they happen."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from conftest import FLOWS
@@ -52,11 +55,14 @@ async def test_a_publish_reaches_new_sessions_and_running_ones_stay_pinned(
         await flows.close()
 
 
-async def test_a_session_is_recorded_turn_by_turn(store_target: Any) -> None:
+@contextlib.asynccontextmanager
+async def _recording(store_target: Any, session_id: str) -> AsyncIterator[Any]:
+    """A store with acme's clinic published, and a recorder of a new session of it:
+    (acme's store, the conversation, the recorder); the conversation's clock counts from
+    100, one a reading."""
     from flowctl.engine.runtime import Conversation
 
-    url = store_url(store_target)
-    async with await open_store(url, create=True) as store:
+    async with await open_store(store_url(store_target), create=True) as store:
         await store.create_tenant("acme", actor="t", policy=EXAMPLE_POLICY)
         acme = store.tenant("acme")
         await push_document(acme, CLINIC, actor="t", flow_id="clinic")
@@ -64,8 +70,16 @@ async def test_a_session_is_recorded_turn_by_turn(store_target: Any) -> None:
         compiled = await StoreFlows(store).compiled("acme", "clinic", 1)
         conv = Conversation(compiled, clock=iter(range(100, 200)).__next__)
         recorder = await SessionRecorder.start(
-            acme, conv, flow_id="clinic", version=1, session_id="call-7", interval=60
+            acme, conv, flow_id="clinic", version=1, session_id=session_id, interval=60
         )
+        try:
+            yield acme, conv, recorder
+        finally:
+            conv.close()
+
+
+async def test_a_session_is_recorded_turn_by_turn(store_target: Any) -> None:
+    async with _recording(store_target, "call-7") as (acme, conv, recorder):
         recorder.said("user", "Can I take ibuprofen? I'm Ana.")
         await conv.fire("transfer_to_specialist", SPECIALIST)
         recorder.said("agent", "Connecting you.")
@@ -79,28 +93,13 @@ async def test_a_session_is_recorded_turn_by_turn(store_target: Any) -> None:
         assert events[1] == Turn(at=101.0, role="user", text="Can I take ibuprofen? I'm Ana.")
         assert isinstance(events[2], Called) and events[2].args == SPECIALIST
         assert isinstance(events[3], Fired) and isinstance(events[4], Entered)
-        conv.close()
 
 
 async def test_a_flush_cancelled_mid_write_writes_its_batch_once(store_target: Any) -> None:
     """A recorder's periodic flush cancelled while its batch is being written (the call
     ends, the worker stops): the store writes the batch all the same, and the next flush
     must not write it again."""
-    import asyncio
-
-    from flowctl.engine.runtime import Conversation
-
-    url = store_url(store_target)
-    async with await open_store(url, create=True) as store:
-        await store.create_tenant("acme", actor="t", policy=EXAMPLE_POLICY)
-        acme = store.tenant("acme")
-        await push_document(acme, CLINIC, actor="t", flow_id="clinic")
-        await acme.publish("clinic", 1, actor="t")
-        compiled = await StoreFlows(store).compiled("acme", "clinic", 1)
-        conv = Conversation(compiled, clock=iter(range(100, 200)).__next__)
-        recorder = await SessionRecorder.start(
-            acme, conv, flow_id="clinic", version=1, session_id="call-8", interval=60
-        )
+    async with _recording(store_target, "call-8") as (acme, _, recorder):
         recorder.said("user", "Hello?")
         flushing = asyncio.ensure_future(recorder.flush())
         for _ in range(3):  # into the store's write, not yet answered
@@ -116,4 +115,3 @@ async def test_a_flush_cancelled_mid_write_writes_its_batch_once(store_target: A
             "Turn",
             "Turn",
         ]
-        conv.close()
