@@ -27,7 +27,7 @@ from typing import Any
 from flowctl.engine.defaults import LEASE_SECONDS
 from flowctl.engine.store.records import AbandonedSession, Lease
 
-__all__ = ["LeaseKeeper", "holder_id"]
+__all__ = ["LeaseKeeper", "holder_id", "stop"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,14 @@ class LeaseKeeper:
             await asyncio.sleep(self.interval)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
+
+
+async def stop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background loop (a heartbeat, a watch, a periodic write), if any, and
+    wait until it has stopped."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
@@ -48,7 +47,7 @@ from flowctl.engine.store.errors import NotFound, StoreError
 from flowctl.engine.store.events import Turn
 from flowctl.engine.store.records import ABANDONED
 from flowctl.engine.summary import CallSummary, summarize
-from flowctl.worker.leases import LeaseKeeper
+from flowctl.worker.leases import LeaseKeeper, stop
 
 if TYPE_CHECKING:
     from flowctl.engine.knowledge.retrieval import Retriever
@@ -117,11 +116,8 @@ class StoreFlows:
         return await self.cache.compiled(self.store.tenant(tenant_id), flow_id, int(version))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
 
 
 class SessionRecorder:
@@ -219,11 +215,8 @@ class SessionRecorder:
     async def close(self, reason: str, *, summary: CallSummary | None = None) -> None:
         """Write the rest and mark the session ended (its lease with it), with what it
         came to: ``summary``, or by default the conversation's summary now."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         leases, self.leases = self.leases, None
         unwritten: StoreError | None = None
         try:
