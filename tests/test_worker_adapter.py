@@ -4,6 +4,7 @@ and calls the state does not offer."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ pytest.importorskip("livekit.agents")
 
 from flowkit import compile_doc
 from livekit.agents import AgentSession
+from workerkit import until
 
 from flowctl.engine.runtime import Conversation, OutputInvalid, OutputRecorded, RefusedEvent
 from flowctl.worker.agent import FlowAgent
@@ -107,10 +109,14 @@ async def test_same_voice_switches_in_place_and_keeps_the_history(compiled) -> N
     assert conv.state == "Keep"
     assert isinstance(agent, FlowAgent) and agent.switches == 1
     assert agent.instructions == "You are the Keep desk."
-    assert [t.id for t in agent.tools] == ["back"]
-    names = [type(e).__name__ for e in runs[1].events]
-    assert "AgentHandoffEvent" not in names
-    assert runs[1].events[-1].item.content == ["This is Keep."]
+    assert [t.id for t in agent.offered_tools()] == ["back"]
+    # The new state's words are the reply's own text; the call and its answer follow.
+    events = [(type(e).__name__, getattr(e.item, "content", None)) for e in runs[1].events]
+    assert events == [
+        ("ChatMessageEvent", ["This is Keep."]),
+        ("FunctionCallEvent", None),
+        ("FunctionCallOutputEvent", None),
+    ]
     assert _texts(model.contexts[-1]) == [
         "assistant: This is Front.",
         "user: hello",
@@ -245,3 +251,92 @@ async def test_a_function_the_state_does_not_offer_is_refused_by_the_engine(comp
     ]
     assert conv.state == "Front"
     assert runs[0].events[-1].item.content == ["Sorry, I can't do that here."]
+
+
+# --- a call followed in the reply that made it ------------------------------------------
+
+ENTRY = {
+    "agents": [
+        _state("Front", _to("to_desk", "Desk")),
+        {
+            "name": "Desk",
+            "instructions": "You are the Desk.",
+            "on_enter_prompt": "This is Desk.",
+            "on_enter": {"task": "Ask for the order number."},
+            "edges": [_to("only_here", "Done")],
+        },
+        _state("Done", end=True),
+    ]
+}
+
+
+async def test_the_entry_turn_is_the_same_reply_and_may_call_the_new_states_functions() -> None:
+    conv, model, _, runs = await _session(
+        compile_doc(ENTRY),
+        [("the desk, please", [Step.call("to_desk"), Step.call("only_here")])],
+    )
+    # Front moved to Desk within its reply; Desk's entry turn (that reply's second model
+    # request) called a function only Desk offers, and it ran: the call is over.
+    assert conv.state == "Done" and conv.ended is not None
+    assert model.requests == [["to_desk"], ["only_here"]]
+    entry = model.contexts[1]
+    system = [i.text_content for i in entry.items if i.type == "message" and i.role == "system"]
+    assert system == ["You are the Desk.", "Ask for the order number."]
+    assert [(i.type, getattr(i, "name", None)) for i in entry.items[-4:-1]] == [
+        ("function_call", "to_desk"),
+        ("function_call_output", "to_desk"),
+        ("message", None),
+    ]
+    said = [e.item.content for e in runs[0].events if type(e).__name__ == "ChatMessageEvent"]
+    assert said == [["This is Desk."], ["This is Done."]]
+
+
+async def test_the_engine_moves_after_the_callers_words_are_in_the_conversation(compiled) -> None:  # type: ignore[no-untyped-def]
+    # The scripted model answers at once: its call reaches the adapter before LiveKit
+    # has put the caller's message in the conversation; the engine must not move
+    # before it (a call's record would show the move before the words).
+    conv = Conversation(compiled)
+    model = ScriptedLLM()
+    at_the_words: list[list[str]] = []
+
+    def added(event: Any) -> None:
+        if event.item.type == "message" and event.item.role == "user":
+            at_the_words.append([type(e).__name__ for e in conv.history])
+
+    async with AgentSession(llm=model) as session:
+        session.on("conversation_item_added", added)
+        await session.start(FlowAgent(conv), capture_run=True)
+        model.plan([Step.call("to_keep")])
+        run = await session.run(user_input="keep going")
+    conv.close()
+    assert run.events[0].item.content == ["This is Keep."]  # followed in the stream
+    assert at_the_words == [["Entered"]]
+    assert [type(e).__name__ for e in conv.history] == ["Entered", "Called", "Fired", "Entered"]
+
+
+async def test_a_reply_cut_off_after_its_call_was_followed_leaves_the_agent_in_the_new_state(
+    compiled, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    follow = FlowAgent._follow_in_stream
+
+    async def then_cut_off(self: FlowAgent, *args: Any) -> Any:
+        # The call fired; then the caller talks over the reply, which stops there:
+        # LiveKit never runs the call's tool.
+        await follow(self, *args)
+        self.session.interrupt()
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(FlowAgent, "_follow_in_stream", then_cut_off)
+    conv = Conversation(compiled)
+    model = ScriptedLLM()
+    async with AgentSession(llm=model) as session:
+        agent = FlowAgent(conv)
+        await session.start(agent, capture_run=True)
+        model.plan([Step.call("to_keep")])
+        run = await session.run(user_input="keep going")
+        await until(session, lambda: agent.switches == 1)
+    conv.close()
+    assert not [e for e in run.events if type(e).__name__ == "FunctionCallOutputEvent"]
+    assert conv.state == "Keep"
+    assert agent.instructions == "You are the Keep desk."
+    assert [t.id for t in agent.offered_tools()] == ["back"]

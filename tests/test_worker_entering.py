@@ -124,7 +124,8 @@ async def test_the_entry_turn_is_the_models_next_step_with_the_task(compiled) ->
     steps = [Step.call("to_orders"), Step.say("What would you like?")]
     conv, model, agent, _, words = await _session(compiled, [("order", steps)])
     assert conv.state == "Orders" and agent.switches == 1
-    assert words[0] == ["Sure.", "What would you like?"]
+    # the edge's words, then the model's entry turn, in the reply that made the call
+    assert words[0] == ["Sure. What would you like?"]
     assert model.pending == [] and len(model.requests) == 2  # one model turn for the entry
     assert "Ask them what they would like." in _system(model.contexts[-1])[-1]
 

@@ -1,25 +1,41 @@
 """The LiveKit adapter: an ``Agent`` that mirrors the state of an engine ``Conversation``.
 
-Its instructions are ``Conversation.render_instructions()``, its tools the functions the
-state offers (``function_tool(raw_schema=...)``), and it says the state's greeting on
-entry. A function call goes to ``Conversation.fire``; the adapter only acts on the typed
-outcome — all flow logic stays in the engine:
+Its instructions are ``Conversation.render_instructions()``; the model is offered the
+functions the state offers (``function_tool(raw_schema=...)``), and LiveKit can run
+those and the functions of every state one call can land in (``flowctl.engine.ahead``:
+a reply that moved to a new state may take that state's entry turn, which may call
+them; which state a call is for is the engine's to say, so each fires the same way).
+It says the state's greeting on entry. A function call goes to ``Conversation.fire``;
+the adapter only acts on the typed outcome — all flow logic stays in the engine:
 
 - the conversation moved (a ``Handoff``, or an ``Action`` whose edge has a target): the
   session follows it into the new state. When the new state speaks with the same voice
   stack (its own ``llm``/``tts``, if any, equal the old state's), the running agent
-  switches in place — new instructions, tools and greeting, the chat history cut to the
-  state's ``context`` policy — which costs about two thirds of a handoff. Otherwise
-  a new ``FlowAgent`` with the new state's models takes over. Either way no reply to
-  the call is generated: the edge's ``say`` (and the automatic edges'), the new state's
-  greeting and, when the state has ``on_enter``, the model's entry turn answer the turn.
-  The history is cut by the engine's plan of the state's ``context`` (a summary it asks
-  of the session's model, when the plan says so);
+  switches in place — new instructions and tools, the chat history cut to the state's
+  ``context`` policy — which costs about two thirds of a handoff. Otherwise a new
+  ``FlowAgent`` with the new state's models takes over. Either way no reply to the call
+  is generated: the edge's ``say`` (and the automatic edges'), the new state's greeting
+  and, when the state has ``on_enter``, the model's entry turn answer the turn. The
+  history is cut by the engine's plan of the state's ``context`` (a summary it asks of
+  the session's model, when the plan says so);
 - an ``Action`` that stayed: the tool's result (or its error) goes back to the model,
   and the instructions are rendered again in place when the values they show changed;
 - ``Refused``: the engine's reason goes back to the model as a tool error so it can
   recover;
 - the call ended: the last words are said and the session shuts down.
+
+**Following a call in the reply that made it.** When every state a call can land in
+is one this agent switches to in place with the whole history (the same voice, the
+``keep`` context, plain answers), the call is fired as the model's stream brings it,
+not after LiveKit has run its tool: once the caller's words it answers are in the
+conversation (LiveKit runs the model before it commits them), the engine fires it, and
+the new state's words and its entry turn (the model asked at once, under the new
+state's instructions and task) stream on as that reply's own text. LiveKit's tool for
+the call then only answers with the outcome. This saves LiveKit's path from a call to
+its tool and from a ``say`` or ``generate_reply`` to the output (about 1 ms a
+transition, a model request's set-up for an entry turn); the switch itself waits until
+the words are out. The firing and switching run as a task of their own, so a reply
+the caller cuts off still leaves the conversation and the agent in the same state.
 
 A state with structured output gets its answers in the state's JSON schema; the spoken
 field streams to TTS and the transcript as it arrives (``flowctl.engine.spoken``), and the whole
@@ -28,16 +44,20 @@ answer is validated and recorded by the engine (``output`` or ``output_invalid``
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
 
 import msgspec
-from livekit.agents import NOT_GIVEN, Agent, FlushSentinel, ModelSettings, llm
+from livekit.agents import NOT_GIVEN, Agent, FlushSentinel, ModelSettings, RunContext, llm
 from livekit.agents.llm import ToolError, function_tool
+from livekit.agents.voice.generation import update_instructions
 
+from flowctl.engine.ahead import functions_ahead, landings
 from flowctl.engine.compile import CompiledState
-from flowctl.engine.entering import Carry
+from flowctl.engine.entering import Carry, EntryTurn, carry
 from flowctl.engine.runtime import Action, Conversation, Handoff, Outcome, Refused
 from flowctl.engine.spoken import SpokenField
 from flowctl.worker.memory import written_summary
@@ -67,17 +87,26 @@ class FlowAgent(Agent):
         chat_ctx: llm.ChatContext | None = None,
         voice: VoiceStack | None = None,
         on_output: Callable[[dict[str, Any]], None] | None = None,
+        heard: _Heard | None = None,
     ) -> None:
         self.conversation = conversation
         self._say_first = say  # an edge's `say`, spoken before the new state's greeting
         self._voice = voice
         self._on_output = on_output
-        self._tools_by_state: dict[int, list[llm.Tool | llm.Toolset]] = {}
+        self._tool_by_name: dict[str, llm.Tool] = {}
+        self._offered: dict[int, list[llm.Tool]] = {}  # by state: what the model sees
+        self._runnable: dict[int, list[llm.Tool | llm.Toolset]] = {}  # by state: what runs
+        # Calls followed in the model's stream (``_follow_in_stream``), by call id, for
+        # the tool LiveKit runs for each to answer with: the following, and what lets
+        # its switch go ahead before the words are out (the tool asking).
+        self._moves: dict[str, tuple[asyncio.Task[_Move], asyncio.Future[None]]] = {}
+        self._in_place: dict[tuple[int, str], bool] = {}  # by state and function
+        self._heard = heard if heard is not None else _Heard()
         self.switches = 0  # state changes made in place, for tests and benchmarks
         self.voice_instructions: str | None = None  # from the last structured answer
         super().__init__(
             instructions=conversation.render_instructions(),
-            tools=self._state_tools(),
+            tools=self._runnable_tools(),
             chat_ctx=chat_ctx,
             **(voice(conversation) if voice is not None else {}),
         )
@@ -91,18 +120,32 @@ class FlowAgent(Agent):
         return cls(conversation, **options)
 
     async def on_enter(self) -> None:
+        self._heard.listen(self.session, self._chat_ctx)
         self._speak(self._say_first)
+
+    async def on_exit(self) -> None:
+        self._heard.stop(self.session)
+        for _, release in self._moves.values():  # nothing waits for words now
+            _settle(release)
 
     # --- entering a state ---------------------------------------------------------------
 
     def _speak(self, first: str | None) -> None:
         """Say the edge's words and the greeting; then, when the state responds on
-        entry, the model takes its turn (it may call a function: ``tool_choice`` is
-        given because inside a function call LiveKit would default it to none)."""
-        conv = self.conversation
-        words = " ".join(w for w in (first, conv.greeting()) if w)
+        entry, the model takes its turn."""
+        words = self._entry_words(first)
         if words:
             self.session.say(words)
+        self._entered()
+
+    def _entry_words(self, first: str | None) -> str:
+        return " ".join(w for w in (first, self.conversation.greeting()) if w)
+
+    def _entered(self) -> None:
+        """After the entry's words: the call ends, or the model takes the state's entry
+        turn (it may call a function: ``tool_choice`` is given because inside a function
+        call LiveKit would default it to none)."""
+        conv = self.conversation
         if conv.ended is not None:
             self.session.shutdown(drain=True)
             return
@@ -111,16 +154,33 @@ class FlowAgent(Agent):
             task = turn.task if turn.task is not None else NOT_GIVEN
             self.session.generate_reply(instructions=task, tool_choice="auto")
 
-    def _state_tools(self) -> list[llm.Tool | llm.Toolset]:
+    def offered_tools(self) -> list[llm.Tool]:
+        """The current state's functions, as the model sees them."""
         conv = self.conversation
         if conv.ended is not None:
             return []
         index = conv.current.index
-        tools = self._tools_by_state.get(index)
+        tools = self._offered.get(index)
         if tools is None:
             # The compiled schemas as they are: LiveKit reads them, never writes them.
-            tools = [self._tool(fn.schema) for fn in conv.functions()]
-            self._tools_by_state[index] = tools
+            tools = self._offered[index] = [self._tool(fn.schema) for fn in conv.functions()]
+        return tools
+
+    def _runnable_tools(self) -> list[llm.Tool | llm.Toolset]:
+        """The tools LiveKit can run in the current state: its functions and those of
+        every state one call can land in (``flowctl.engine.ahead``), one per name, so a
+        reply that followed a call into a new state can run what the new state's entry
+        turn calls. Which state a call is for is the conversation's to say: every tool
+        of a name fires the same way."""
+        conv = self.conversation
+        if conv.ended is not None:
+            return []
+        index = conv.current.index
+        tools = self._runnable.get(index)
+        if tools is None:
+            offered = self.offered_tools()
+            ahead = functions_ahead(conv.compiled, index)[len(offered) :]
+            tools = self._runnable[index] = [*offered, *(self._tool(fn.schema) for fn in ahead)]
         return tools
 
     async def _carried(self, plan: Carry) -> llm.ChatContext:
@@ -129,6 +189,7 @@ class FlowAgent(Agent):
         history = self.chat_ctx.copy(exclude_config_update=True)
         if plan.everything:
             return history
+        self._heard.keep(history)  # what is cut was said: a reply may still show it
         ctx = llm.ChatContext.empty()
         if plan.summarize is not None:
             summary = await self._summary(history, plan.summarize) or plan.fallback
@@ -159,31 +220,41 @@ class FlowAgent(Agent):
 
     async def _follow(self, before: CompiledState, say: str | None) -> FlowAgent | None:
         """The session follows the conversation into its new state."""
-        conv = self.conversation
-        after = conv.current
-        plan = conv.carried()
-        if not _same_voice(before, after):
+        if not _same_voice(before, self.conversation.current):
             return FlowAgent(
-                conv,
+                self.conversation,
                 say=say,
-                chat_ctx=await self._carried(plan),
+                chat_ctx=await self._carried(self.conversation.carried()),
                 voice=self._voice,
                 on_output=self._on_output,
+                heard=self._heard,
             )
+        await self._switch()
+        self._speak(say)
+        return None
+
+    async def _switch(self) -> None:
+        """This agent becomes the new state's: its history cut by the state's
+        ``context``, its instructions and tools."""
+        conv = self.conversation
+        plan = conv.carried()
         if not plan.everything:
             await self.update_chat_ctx(await self._carried(plan))
         await self.update_instructions(conv.render_instructions())
-        await self.update_tools(self._state_tools())  # drops calls of tools now gone
+        await self.update_tools(self._runnable_tools())
         self.switches += 1
-        self._speak(say)
-        return None
 
     # --- function calls -----------------------------------------------------------------
 
     def _tool(self, schema: dict[str, Any]) -> llm.Tool:
         name = schema["name"]
 
-        async def call(raw_arguments: dict[str, object]) -> Any:
+        async def call(raw_arguments: dict[str, object], context: RunContext[Any]) -> Any:
+            following = self._moves.pop(context.function_call.call_id, None)
+            if following is not None:  # followed as the model's stream brought it
+                task, release = following
+                _settle(release)
+                return _answer(await task)
             before = self.conversation.current
             outcome = await self.conversation.fire(name, raw_arguments)
             return await self._act(outcome, before)
@@ -191,43 +262,180 @@ class FlowAgent(Agent):
         return function_tool(call, raw_schema=schema)
 
     async def _act(self, outcome: Outcome, before: CompiledState) -> Any:
-        conv = self.conversation
-        if isinstance(outcome, Refused):
-            raise ToolError(outcome.reason)
+        """Follow ``outcome`` of a call the tool fired, and answer the call."""
         if isinstance(outcome, Handoff):
             return await self._follow(before, outcome.say)
-        assert isinstance(outcome, Action)
-        result = outcome.result
-        if outcome.target is not None:
-            # The tool's result stays in the history for the new state; no reply to it.
-            value = msgspec.json.encode(result.value).decode() if result.ok else result.error
+        if isinstance(outcome, Action) and outcome.target is not None:
             agent = await self._follow(before, outcome.say)
-            kept = llm.ToolResult(value, reply_required=False)
+            kept = _answer(_Move(outcome=outcome))
             return (agent, kept) if agent is not None else kept
-        if outcome.say:  # an action edge that stayed (or ended the call) says its words
-            self.session.say(outcome.say)
-        if conv.ended is not None:
-            self.session.shutdown(drain=True)
-        else:  # the variables the prompt shows may have changed: refresh it in place
-            await self._refresh_instructions()
-        if not result.ok:
-            raise ToolError(result.error or f"`{outcome.tool}` failed")
-        return msgspec.json.encode(result.value).decode()
+        if isinstance(outcome, Action):
+            if outcome.say:  # an action edge that stayed (or ended the call) says its words
+                self.session.say(outcome.say)
+            await self._stayed()
+        return _answer(_Move(outcome=outcome))
 
-    async def _refresh_instructions(self) -> None:
+    async def _stayed(self) -> None:
+        """After an action that stayed: the call ended, or the variables the prompt
+        shows may have changed (refreshed in place)."""
+        if self.conversation.ended is not None:
+            self.session.shutdown(drain=True)
+            return
         text = self.conversation.render_instructions()
         if text != self.instructions:
             await self.update_instructions(text)
 
-    async def _refuse_unknown(self, calls: list[llm.FunctionToolCall]) -> None:
-        """A call of a function this state does not offer never reaches a tool (LiveKit
+    async def _refuse_unknown(self, calls: list[llm.FunctionToolCall], runnable: set[str]) -> None:
+        """A call of a function LiveKit cannot run never reaches a tool (LiveKit
         answers the model itself); the engine refuses it too, so the history shows it."""
-        offered = {fn.name for fn in self.conversation.functions()}
         for call in calls:
-            if call.name not in offered:
+            if call.name not in runnable:
                 await self.conversation.fire(call.name)
 
-    # --- structured output ----------------------------------------------------------------
+    # --- following a call in the model's stream -------------------------------------------
+
+    def _followable(self, call: llm.FunctionToolCall) -> dict[str, Any] | None:
+        """The arguments of a call this reply can follow itself, or None: the state
+        offers the function, and wherever the call may land, this agent switches there
+        in place (the same voice, the whole history kept) and the model answers in
+        plain words."""
+        conv = self.conversation
+        if conv.ended is not None:
+            return None
+        key = (conv.current.index, call.name)
+        in_place = self._in_place.get(key)
+        if in_place is None:
+            in_place = self._in_place[key] = self._lands_in_place(call.name)
+        if not in_place:
+            return None
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError:
+            return None  # LiveKit's own parser may repair it; the tool fires it then
+        return arguments if isinstance(arguments, dict) else None
+
+    def _lands_in_place(self, name: str) -> bool:
+        conv = self.conversation
+        current = conv.current
+        if not any(fn.name == name for fn in current.functions):
+            return False
+        for index in landings(conv.compiled, current.index, name):
+            state = conv.compiled.states[index]
+            if (
+                not _same_voice(current, state)
+                or not carry(state.spec.context, conv).everything
+                or state.output is not None  # its entry turn answers in its schema
+            ):
+                return False
+        return True
+
+    async def _follow_in_stream(
+        self, call: llm.FunctionToolCall, arguments: dict[str, Any], said: llm.ChatMessage | None
+    ) -> _Move | None:
+        """Fire ``call`` as the model's stream brings it, once the caller's words it
+        answers are in the conversation, and follow the outcome here: the new state's
+        words and its entry turn are this reply's own text, with no speech scheduled
+        after LiveKit ran the tool (~1 ms of LiveKit's on every transition). The firing
+        and switching run as a task of their own, shielded: a reply cut off by the
+        caller leaves the conversation and this agent in the same state, and the tool
+        LiveKit runs for the call, if it does, answers with the outcome. None when the
+        firing failed (the tool reports it)."""
+        if said is not None:
+            await self._heard.wait(said, self._chat_ctx)
+        loop = asyncio.get_running_loop()
+        fired, release = loop.create_future(), loop.create_future()
+        move = _Move()
+        task = asyncio.ensure_future(
+            self._fire_and_follow(call.name, arguments, move, fired, release)
+        )
+        self._moves[call.call_id] = task, release
+        await asyncio.shield(fired)
+        return move if move.outcome is not None else None
+
+    async def _fire_and_follow(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        move: _Move,
+        fired: asyncio.Future[None],
+        release: asyncio.Future[None],
+    ) -> _Move:
+        conv = self.conversation
+        try:
+            outcome = move.outcome = await conv.fire(name, arguments)
+            moved = isinstance(outcome, Handoff | Action) and outcome.target is not None
+            if moved:
+                assert isinstance(outcome, Handoff | Action)
+                move.words = self._entry_words(outcome.say)
+                move.entry = conv.entry_turn() if conv.ended is None else None
+            elif isinstance(outcome, Action):
+                move.words = outcome.say or ""
+        finally:
+            fired.set_result(None)  # the reply says the words meanwhile
+        if moved:
+            if move.words:
+                await self._words_out(release)
+            await self._switch()
+        if isinstance(outcome, Action) and outcome.target is None:
+            await self._stayed()
+        elif conv.ended is not None:
+            self.session.shutdown(drain=True)  # once this reply, its last words, is out
+        return move
+
+    async def _words_out(self, release: asyncio.Future[None]) -> None:
+        """Until the reply that is thinking speaks (or stops), or the call's tool asks
+        for its answer (the switch must be made before any next step of the reply):
+        the switch to the new state is for what comes after the words, and its ~0.1 ms
+        waits until they are out."""
+        session = self.session
+        if session.agent_state != "thinking" or release.done():
+            return
+
+        def on_change(_: Any) -> None:
+            _settle(release)
+
+        session.on("agent_state_changed", on_change)
+        try:
+            await asyncio.shield(release)
+        finally:
+            session.off("agent_state_changed", on_change)
+
+    def _entry_turn(
+        self, chat_ctx: llm.ChatContext, said: str, call: llm.FunctionToolCall, move: _Move
+    ) -> llm.LLMStream | None:
+        """The new state's entry turn, asked of the model at once (it runs while the
+        reply that moved there streams on): the history with what the reply said, the
+        call and its answer and the new state's words, under the new state's
+        instructions and, for this turn, its task. None when no LLM takes it."""
+        model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
+        if not isinstance(model, llm.LLM) or move.entry is None:
+            return None
+        ctx = chat_ctx.copy()
+        if said:
+            ctx.add_message(role="assistant", content=said)
+        ctx.items.append(
+            llm.FunctionCall(call_id=call.call_id, name=call.name, arguments=call.arguments)
+        )
+        ctx.items.append(
+            llm.FunctionCallOutput(
+                call_id=call.call_id, name=call.name, output=move.output(), is_error=False
+            )
+        )
+        if move.words:
+            ctx.add_message(role="assistant", content=move.words)
+        update_instructions(
+            ctx, instructions=self.conversation.render_instructions(), add_if_missing=True
+        )
+        if move.entry.task is not None:
+            ctx.add_message(role="system", content=move.entry.task)
+        return model.chat(
+            chat_ctx=ctx,
+            tools=self.offered_tools(),
+            tool_choice="auto",
+            conn_options=self.session.conn_options.llm_conn_options,
+        )
+
+    # --- the model's stream -----------------------------------------------------------------
 
     async def llm_node(
         self,
@@ -235,13 +443,64 @@ class FlowAgent(Agent):
         tools: list[llm.Tool],
         model_settings: ModelSettings,
     ) -> AsyncIterable[llm.ChatChunk | str | FlushSentinel]:
-        spec = self.conversation.current.output
-        if spec is None:
-            async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
-                if isinstance(chunk, llm.ChatChunk) and chunk.delta and chunk.delta.tool_calls:
-                    await self._refuse_unknown(chunk.delta.tool_calls)
-                yield chunk
+        """The model's answer, as LiveKit's own node streams it, but for a function call
+        that moves the conversation to a state this agent switches to in place: it is
+        followed here (``_follow_in_stream``), and the new state's words and entry turn
+        stream on as this reply's text."""
+        if self.conversation.current.output is not None:
+            async for piece in self._structured(chat_ctx, tools, model_settings):
+                yield piece
             return
+        runnable = {tool.id for tool in tools}
+        follows = model_settings.tool_choice != "none"  # else LiveKit runs no call
+        said: list[str] = []
+        entry: llm.LLMStream | None = None
+        gap = False  # a space owed between the new state's words and its entry turn
+        try:
+            async for chunk in Agent.default.llm_node(
+                self, chat_ctx, self.offered_tools(), model_settings
+            ):
+                delta = chunk.delta if isinstance(chunk, llm.ChatChunk) else None
+                if delta is not None and delta.tool_calls:
+                    await self._refuse_unknown(delta.tool_calls, runnable)
+                    call = delta.tool_calls[0]
+                    arguments = self._followable(call) if follows else None
+                    if arguments is not None:
+                        follows = False  # one call a reply is followed
+                        move = await self._follow_in_stream(call, arguments, _last_said(chat_ctx))
+                        if move is not None:
+                            entry = self._entry_turn(chat_ctx, "".join(said), call, move)
+                            gap = bool(move.words)
+                            if move.words:
+                                yield move.words
+                elif delta is not None and delta.content:
+                    said.append(delta.content)
+                yield chunk
+            if entry is not None:
+                async with entry:
+                    async for chunk in entry:
+                        delta = chunk.delta
+                        if delta is not None and delta.tool_calls:
+                            await self._refuse_unknown(delta.tool_calls, runnable)
+                        elif delta is not None and delta.content and gap:
+                            gap = False
+                            yield " "  # between the state's words and the model's
+                        yield chunk
+        finally:
+            if entry is not None:
+                await entry.aclose()
+
+    # --- structured output ----------------------------------------------------------------
+
+    async def _structured(
+        self,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        model_settings: ModelSettings,
+    ) -> AsyncIterable[str | llm.ChatChunk]:
+        spec = self.conversation.current.output
+        assert spec is not None
+        runnable = {tool.id for tool in tools}
         model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
         assert isinstance(model, llm.LLM), "structured output needs an LLM, not a realtime model"
         response_format = {
@@ -257,7 +516,7 @@ class FlowAgent(Agent):
         plain: bool | None = None  # None until the answer's first character shows its kind
         async with model.chat(
             chat_ctx=chat_ctx,
-            tools=tools,
+            tools=self.offered_tools(),
             tool_choice=model_settings.tool_choice,
             conn_options=self.session.conn_options.llm_conn_options,
             extra_kwargs={"response_format": response_format},
@@ -265,7 +524,7 @@ class FlowAgent(Agent):
             async for chunk in stream:
                 delta = chunk.delta
                 if delta is not None and delta.tool_calls:
-                    await self._refuse_unknown(delta.tool_calls)
+                    await self._refuse_unknown(delta.tool_calls, runnable)
                 if delta is None or not delta.content:
                     yield chunk
                     continue
@@ -294,3 +553,89 @@ class FlowAgent(Agent):
             self.voice_instructions = fields[spec.voice]
         if self._on_output is not None:
             self._on_output({k: v for k, v in fields.items() if k not in spec.hidden})
+
+
+class _Move:
+    """The outcome of a call, and what the reply that followed it says: the new
+    state's words (or a staying action's) and the entry turn it takes."""
+
+    __slots__ = ("entry", "outcome", "words")
+
+    def __init__(self, outcome: Outcome | None = None) -> None:
+        self.outcome = outcome
+        self.words = ""
+        self.entry: EntryTurn | None = None
+
+    def output(self) -> str:
+        """The call's answer as the history shows it."""
+        outcome = self.outcome
+        if isinstance(outcome, Action):
+            result = outcome.result
+            return msgspec.json.encode(result.value).decode() if result.ok else result.error or ""
+        return ""
+
+
+def _answer(move: _Move) -> Any:
+    """What the tool returns for a call whose outcome was followed: nothing to reply to
+    when the conversation moved (the new state speaks), else the result or the error."""
+    outcome = move.outcome
+    assert outcome is not None
+    if isinstance(outcome, Refused):
+        raise ToolError(outcome.reason)
+    if isinstance(outcome, Handoff):
+        return None
+    if outcome.target is not None:
+        # The tool's result stays in the history for the new state; no reply to it.
+        return llm.ToolResult(move.output(), reply_required=False)
+    if not outcome.result.ok:
+        raise ToolError(outcome.result.error or f"`{outcome.tool}` failed")
+    return move.output()
+
+
+def _last_said(chat_ctx: llm.ChatContext) -> llm.ChatMessage | None:
+    for item in reversed(chat_ctx.items):
+        if item.type == "message" and item.role == "user":
+            return item
+    return None
+
+
+class _Heard:
+    """The caller's messages LiveKit has put in the conversation, for a call followed
+    in the model's stream to wait for the words it answers: LiveKit runs the model
+    before it commits the caller's message (and, preemptively, before the caller may
+    have finished), and the engine's move must come after the words in every record."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+
+    def listen(self, session: Any, chat_ctx: llm.ChatContext) -> None:
+        self.keep(chat_ctx)
+        session.on("conversation_item_added", self._added)
+
+    def stop(self, session: Any) -> None:
+        session.off("conversation_item_added", self._added)
+
+    def keep(self, chat_ctx: llm.ChatContext) -> None:
+        self._ids.update(item.id for item in chat_ctx.items if item.type == "message")
+
+    def _added(self, event: Any) -> None:
+        item_id = event.item.id
+        self._ids.add(item_id)
+        waiting = self._waiting.pop(item_id, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    async def wait(self, message: llm.ChatMessage, chat_ctx: llm.ChatContext) -> None:
+        """Until ``message`` is in the conversation (at once when it is)."""
+        if message.id in self._ids or chat_ctx.get_by_id(message.id) is not None:
+            return
+        waiting = self._waiting.get(message.id)
+        if waiting is None:
+            waiting = self._waiting[message.id] = asyncio.get_running_loop().create_future()
+        await asyncio.shield(waiting)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
