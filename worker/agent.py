@@ -93,13 +93,14 @@ class FlowAgent(Agent):
         self._say_first = say  # an edge's `say`, spoken before the new state's greeting
         self._voice = voice
         self._on_output = on_output
-        self._tool_by_name: dict[str, llm.Tool] = {}
         self._offered: dict[int, list[llm.Tool]] = {}  # by state: what the model sees
         self._runnable: dict[int, list[llm.Tool | llm.Toolset]] = {}  # by state: what runs
         # Calls followed in the model's stream (``_follow_in_stream``), by call id, for
-        # the tool LiveKit runs for each to answer with: the following, and what lets
-        # its switch go ahead before the words are out (the tool asking).
-        self._moves: dict[str, tuple[asyncio.Task[_Move], asyncio.Future[None]]] = {}
+        # the tool LiveKit runs for each to answer with.
+        self._moves: dict[str, asyncio.Future[_Move]] = {}
+        # Switches to a new state waiting for its words to be out, and what lets each
+        # go ahead at once (the model is asked again first: ``_switched``).
+        self._switching: dict[asyncio.Task[None], asyncio.Future[None]] = {}
         self._in_place: dict[tuple[int, str], bool] = {}  # by state and function
         self._heard = heard if heard is not None else _Heard()
         self.switches = 0  # state changes made in place, for tests and benchmarks
@@ -120,13 +121,17 @@ class FlowAgent(Agent):
         return cls(conversation, **options)
 
     async def on_enter(self) -> None:
-        self._heard.listen(self.session, self._chat_ctx)
+        self._heard.keep(self._chat_ctx)
+        self.session.on("conversation_item_added", self._on_item_added)
         self._speak(self._say_first)
 
     async def on_exit(self) -> None:
-        self._heard.stop(self.session)
-        for _, release in self._moves.values():  # nothing waits for words now
+        self.session.off("conversation_item_added", self._on_item_added)
+        for release in self._switching.values():  # nothing waits for words now
             _settle(release)
+
+    def _on_item_added(self, event: Any) -> None:  # this agent's own, to add and remove
+        self._heard.added(event.item.id)
 
     # --- entering a state ---------------------------------------------------------------
 
@@ -250,11 +255,9 @@ class FlowAgent(Agent):
         name = schema["name"]
 
         async def call(raw_arguments: dict[str, object], context: RunContext[Any]) -> Any:
-            following = self._moves.pop(context.function_call.call_id, None)
-            if following is not None:  # followed as the model's stream brought it
-                task, release = following
-                _settle(release)
-                return _answer(await task)
+            move = self._moves.pop(context.function_call.call_id, None)
+            if move is not None:  # followed as the model's stream brought it
+                return _answer(await move)
             before = self.conversation.current
             outcome = await self.conversation.fire(name, raw_arguments)
             return await self._act(outcome, before)
@@ -336,31 +339,32 @@ class FlowAgent(Agent):
         answers are in the conversation, and follow the outcome here: the new state's
         words and its entry turn are this reply's own text, with no speech scheduled
         after LiveKit ran the tool (~1 ms of LiveKit's on every transition). The firing
-        and switching run as a task of their own, shielded: a reply cut off by the
-        caller leaves the conversation and this agent in the same state, and the tool
-        LiveKit runs for the call, if it does, answers with the outcome. None when the
-        firing failed (the tool reports it)."""
+        and switching run as a task of their own: a reply cut off by the caller leaves
+        the conversation and this agent in the same state, and the tool LiveKit runs
+        for the call, if it does, answers with the outcome. None when the firing failed
+        (the tool reports it)."""
         if said is not None:
             await self._heard.wait(said, self._chat_ctx)
         loop = asyncio.get_running_loop()
-        fired, release = loop.create_future(), loop.create_future()
-        move = _Move()
-        task = asyncio.ensure_future(
-            self._fire_and_follow(call.name, arguments, move, fired, release)
-        )
-        self._moves[call.call_id] = task, release
-        await asyncio.shield(fired)
-        return move if move.outcome is not None else None
+        known, release = loop.create_future(), loop.create_future()
+        self._moves[call.call_id] = known
+        task = asyncio.ensure_future(self._fire_and_follow(call.name, arguments, known, release))
+        self._switching[task] = release
+        task.add_done_callback(self._switching.pop)
+        try:
+            return await asyncio.shield(known)  # the task runs on if this reply is cut off
+        except Exception:
+            return None  # the call's tool raises it
 
     async def _fire_and_follow(
         self,
         name: str,
         arguments: dict[str, Any],
-        move: _Move,
-        fired: asyncio.Future[None],
+        known: asyncio.Future[_Move],
         release: asyncio.Future[None],
-    ) -> _Move:
+    ) -> None:
         conv = self.conversation
+        move = _Move()
         try:
             outcome = move.outcome = await conv.fire(name, arguments)
             moved = isinstance(outcome, Handoff | Action) and outcome.target is not None
@@ -370,8 +374,10 @@ class FlowAgent(Agent):
                 move.entry = conv.entry_turn() if conv.ended is None else None
             elif isinstance(outcome, Action):
                 move.words = outcome.say or ""
-        finally:
-            fired.set_result(None)  # the reply says the words meanwhile
+        except BaseException as exc:
+            known.set_exception(exc)
+            raise
+        known.set_result(move)  # the reply says the words meanwhile
         if moved:
             if move.words:
                 await self._words_out(release)
@@ -380,13 +386,11 @@ class FlowAgent(Agent):
             await self._stayed()
         elif conv.ended is not None:
             self.session.shutdown(drain=True)  # once this reply, its last words, is out
-        return move
 
     async def _words_out(self, release: asyncio.Future[None]) -> None:
-        """Until the reply that is thinking speaks (or stops), or the call's tool asks
-        for its answer (the switch must be made before any next step of the reply):
-        the switch to the new state is for what comes after the words, and its ~0.1 ms
-        waits until they are out."""
+        """Until the reply that is thinking speaks (or stops), or the model is asked
+        again: the switch to the new state is for what comes after the words, and its
+        ~0.1 ms waits until they are out."""
         session = self.session
         if session.agent_state != "thinking" or release.done():
             return
@@ -396,9 +400,20 @@ class FlowAgent(Agent):
 
         session.on("agent_state_changed", on_change)
         try:
-            await asyncio.shield(release)
+            await release
         finally:
             session.off("agent_state_changed", on_change)
+
+    async def _switched(self, chat_ctx: llm.ChatContext) -> None:
+        """Before the model is asked again: the switches still waiting for words are
+        made, and ``chat_ctx`` (which LiveKit may have built before) gets the
+        instructions they made."""
+        if not self._switching:
+            return
+        for release in self._switching.values():
+            _settle(release)
+        await asyncio.gather(*self._switching, return_exceptions=True)
+        update_instructions(chat_ctx, instructions=self.instructions, add_if_missing=False)
 
     def _entry_turn(
         self, chat_ctx: llm.ChatContext, said: str, call: llm.FunctionToolCall, move: _Move
@@ -447,6 +462,7 @@ class FlowAgent(Agent):
         that moves the conversation to a state this agent switches to in place: it is
         followed here (``_follow_in_stream``), and the new state's words and entry turn
         stream on as this reply's text."""
+        await self._switched(chat_ctx)
         if self.conversation.current.output is not None:
             async for piece in self._structured(chat_ctx, tools, model_settings):
                 yield piece
@@ -609,18 +625,12 @@ class _Heard:
         self._ids: set[str] = set()
         self._waiting: dict[str, asyncio.Future[None]] = {}
 
-    def listen(self, session: Any, chat_ctx: llm.ChatContext) -> None:
-        self.keep(chat_ctx)
-        session.on("conversation_item_added", self._added)
-
-    def stop(self, session: Any) -> None:
-        session.off("conversation_item_added", self._added)
-
     def keep(self, chat_ctx: llm.ChatContext) -> None:
+        """The messages of ``chat_ctx`` are in the conversation (or were)."""
         self._ids.update(item.id for item in chat_ctx.items if item.type == "message")
 
-    def _added(self, event: Any) -> None:
-        item_id = event.item.id
+    def added(self, item_id: str) -> None:
+        """LiveKit's ``conversation_item_added``: ``item_id`` is in the conversation."""
         self._ids.add(item_id)
         waiting = self._waiting.pop(item_id, None)
         if waiting is not None and not waiting.done():
@@ -633,7 +643,11 @@ class _Heard:
         waiting = self._waiting.get(message.id)
         if waiting is None:
             waiting = self._waiting[message.id] = asyncio.get_running_loop().create_future()
-        await asyncio.shield(waiting)
+        try:
+            await waiting
+        except asyncio.CancelledError:  # a preemptive reply dropped: its words never came
+            self._waiting.pop(message.id, None)
+            raise
 
 
 def _settle(future: asyncio.Future[None]) -> None:
