@@ -13,9 +13,11 @@ pytest.importorskip("livekit.agents")
 
 from flowkit import compile_doc
 from livekit.agents import AgentSession
+from livekit.agents.voice import io
 from workerkit import until
 
 from flowctl.engine.runtime import Conversation, OutputInvalid, OutputRecorded, RefusedEvent
+from flowctl.worker import agent as agent_module
 from flowctl.worker.agent import FlowAgent
 from flowctl.worker.llm import ScriptedLLM, Step
 
@@ -340,3 +342,41 @@ async def test_a_reply_cut_off_after_its_call_was_followed_leaves_the_agent_in_t
     assert conv.state == "Keep"
     assert agent.instructions == "You are the Keep desk."
     assert [t.id for t in agent.offered_tools()] == ["back"]
+
+
+class _Output(io.TextOutput):
+    """A text session's output, noting what reached it in ``seen``."""
+
+    def __init__(self, seen: list[str]) -> None:
+        super().__init__(label="test", next_in_chain=None)
+        self.seen = seen
+
+    async def capture_text(self, text: str) -> None:
+        self.seen.append(f"said {text}")
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_livekit_runs_the_calls_tool_once_the_new_states_words_are_out(
+    compiled, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # LiveKit's running of a tool would hold up the words: the call reaches it after.
+    seen: list[str] = []
+    answer = agent_module._answer
+
+    def noted(move: Any) -> Any:
+        seen.append("tool runs")
+        return answer(move)
+
+    monkeypatch.setattr(agent_module, "_answer", noted)
+    conv = Conversation(compiled)
+    model = ScriptedLLM()
+    async with AgentSession(llm=model) as session:
+        session.output.transcription = _Output(seen)
+        await session.start(FlowAgent(conv), capture_run=True)
+        model.plan([Step.call("to_keep")])
+        seen.clear()
+        await session.run(user_input="keep going")
+    conv.close()
+    assert seen == ["said This is Keep.", "tool runs"]

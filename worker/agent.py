@@ -30,12 +30,17 @@ is one this agent switches to in place with the whole history (the same voice, t
 not after LiveKit has run its tool: once the caller's words it answers are in the
 conversation (LiveKit runs the model before it commits them), the engine fires it, and
 the new state's words and its entry turn (the model asked at once, under the new
-state's instructions and task) stream on as that reply's own text. LiveKit's tool for
-the call then only answers with the outcome. This saves LiveKit's path from a call to
-its tool and from a ``say`` or ``generate_reply`` to the output (about 1 ms a
-transition, a model request's set-up for an entry turn); the switch itself waits until
-the words are out. The firing and switching run as a task of their own, so a reply
-the caller cuts off still leaves the conversation and the agent in the same state.
+state's instructions and task) stream on as that reply's own text, the fixed words as
+a segment of their own. LiveKit's tool for the call then only answers with the
+outcome. This saves LiveKit's path from a call to its tool and from a ``say`` or
+``generate_reply`` to the output (about 1 ms a transition, and a model request's
+set-up for an entry turn). What is not needed for the words waits until they have
+passed the transcription node (the last step before the output): LiveKit gets the
+call's chunk (its running of a tool costs ~0.4 ms), the agent switches (instructions,
+tools), and the rest of the model's answer after the call is read. The firing and
+switching run as a task of their own, so a reply the caller cuts off still leaves
+the conversation and the agent in the same state, and the model is never asked again
+before a switch is made.
 
 A state with structured output gets its answers in the state's JSON schema; the spoken
 field streams to TTS and the transcript as it arrives (``flowctl.engine.spoken``), and the whole
@@ -53,6 +58,7 @@ from typing import Any
 import msgspec
 from livekit.agents import NOT_GIVEN, Agent, FlushSentinel, ModelSettings, RunContext, llm
 from livekit.agents.llm import ToolError, function_tool
+from livekit.agents.types import TimedString
 from livekit.agents.voice.generation import update_instructions
 
 from flowctl.engine.ahead import functions_ahead, landings
@@ -103,6 +109,7 @@ class FlowAgent(Agent):
         self._switching: dict[asyncio.Task[None], asyncio.Future[None]] = {}
         self._in_place: dict[tuple[int, str], bool] = {}  # by state and function
         self._heard = heard if heard is not None else _Heard()
+        self._expecting: asyncio.Future[None] | None = None  # see _expect_words
         self.switches = 0  # state changes made in place, for tests and benchmarks
         self.voice_instructions: str | None = None  # from the last structured answer
         super().__init__(
@@ -343,24 +350,28 @@ class FlowAgent(Agent):
         the conversation and this agent in the same state, and the tool LiveKit runs
         for the call, if it does, answers with the outcome. None when the firing failed
         (the tool reports it)."""
-        if said is not None:
-            await self._heard.wait(said, self._chat_ctx)
+        if said is not None and not self._heard.has(said, self._chat_ctx):
+            await self._heard.wait(said)
         loop = asyncio.get_running_loop()
-        known, release = loop.create_future(), loop.create_future()
+        known: asyncio.Future[_Move] = loop.create_future()
+        fired, release = loop.create_future(), loop.create_future()
         self._moves[call.call_id] = known
-        task = asyncio.ensure_future(self._fire_and_follow(call.name, arguments, known, release))
+        task = asyncio.ensure_future(
+            self._fire_and_follow(call.name, arguments, known, fired, release)
+        )
         self._switching[task] = release
         task.add_done_callback(self._switching.pop)
-        try:
-            return await asyncio.shield(known)  # the task runs on if this reply is cut off
-        except Exception:
+        await fired  # cut off here, only this wait ends: the task runs on
+        if known.exception() is not None:
             return None  # the call's tool raises it
+        return known.result()
 
     async def _fire_and_follow(
         self,
         name: str,
         arguments: dict[str, Any],
         known: asyncio.Future[_Move],
+        fired: asyncio.Future[None],
         release: asyncio.Future[None],
     ) -> None:
         conv = self.conversation
@@ -377,9 +388,12 @@ class FlowAgent(Agent):
         except BaseException as exc:
             known.set_exception(exc)
             raise
-        known.set_result(move)  # the reply says the words meanwhile
+        else:
+            known.set_result(move)  # the reply says the words meanwhile
+        finally:
+            _settle(fired)
         if moved:
-            if move.words:
+            if move.words or move.entry is not None:
                 await self._words_out(release)
             await self._switch()
         if isinstance(outcome, Action) and outcome.target is None:
@@ -388,21 +402,42 @@ class FlowAgent(Agent):
             self.session.shutdown(drain=True)  # once this reply, its last words, is out
 
     async def _words_out(self, release: asyncio.Future[None]) -> None:
-        """Until the reply that is thinking speaks (or stops), or the model is asked
-        again: the switch to the new state is for what comes after the words, and its
-        ~0.1 ms waits until they are out."""
+        """Until the reply speaks (or stops), or the model is asked again: the switch to
+        the new state is for what comes after the words, and its ~0.1 ms waits until
+        they are out."""
+        await self._until_spoken(release)
+
+    async def _until_spoken(self, done: asyncio.Future[None]) -> None:
+        """Until ``done``, or the agent speaks or stops (only speaking or stopping counts:
+        LiveKit says "thinking" again as a reply's steps go on)."""
         session = self.session
-        if session.agent_state != "thinking" or release.done():
+        if session.agent_state == "speaking" or done.done():
             return
 
-        def on_change(_: Any) -> None:
-            _settle(release)
+        def on_change(event: Any) -> None:
+            if event.new_state != "thinking":
+                _settle(done)
 
         session.on("agent_state_changed", on_change)
         try:
-            await release
+            await asyncio.shield(done)
         finally:
             session.off("agent_state_changed", on_change)
+
+    def _expect_words(self) -> asyncio.Future[None]:
+        """Resolved once the words this reply sends on next have passed its
+        transcription node (the last step before the output)."""
+        self._expecting = asyncio.get_running_loop().create_future()
+        return self._expecting
+
+    def transcription_node(
+        self, text: AsyncIterable[str | TimedString], model_settings: ModelSettings
+    ) -> AsyncIterable[str | TimedString]:
+        pieces = Agent.default.transcription_node(self, text, model_settings)
+        expecting = self._expecting
+        if expecting is None or expecting.done():
+            return pieces
+        return _noting(pieces, expecting)
 
     async def _switched(self, chat_ctx: llm.ChatContext) -> None:
         """Before the model is asked again: the switches still waiting for words are
@@ -472,10 +507,17 @@ class FlowAgent(Agent):
         said: list[str] = []
         entry: llm.LLMStream | None = None
         gap = False  # a space owed between the new state's words and its entry turn
+        # The followed call's chunk, held back until the new state's first words are
+        # out: LiveKit's running of its tool (~0.4 ms) would otherwise hold them up.
+        held: llm.ChatChunk | None = None
+        spoken: asyncio.Future[None] | None = None
+        spoke = False  # words of the new state were sent on
+        answer = Agent.default.llm_node(self, chat_ctx, self.offered_tools(), model_settings)
         try:
-            async for chunk in Agent.default.llm_node(
-                self, chat_ctx, self.offered_tools(), model_settings
-            ):
+            async for chunk in answer:
+                if held is not None and spoken is not None and spoken.done():
+                    yield held
+                    held = None
                 delta = chunk.delta if isinstance(chunk, llm.ChatChunk) else None
                 if delta is not None and delta.tool_calls:
                     await self._refuse_unknown(delta.tool_calls, runnable)
@@ -485,26 +527,48 @@ class FlowAgent(Agent):
                         follows = False  # one call a reply is followed
                         move = await self._follow_in_stream(call, arguments, _last_said(chat_ctx))
                         if move is not None:
+                            assert isinstance(chunk, llm.ChatChunk)
                             entry = self._entry_turn(chat_ctx, "".join(said), call, move)
-                            gap = bool(move.words)
+                            held, spoken = chunk, self._expect_words()
                             if move.words:
+                                gap = spoke = True
                                 yield move.words
+                                yield FlushSentinel()  # a segment of their own: out now
+                            if entry is not None:
+                                break  # the entry turn first; the rest of this answer after
+                            continue
                 elif delta is not None and delta.content:
                     said.append(delta.content)
                 yield chunk
             if entry is not None:
                 async with entry:
                     async for chunk in entry:
+                        if held is not None and spoken is not None and spoken.done():
+                            yield held
+                            held = None
                         delta = chunk.delta
                         if delta is not None and delta.tool_calls:
                             await self._refuse_unknown(delta.tool_calls, runnable)
-                        elif delta is not None and delta.content and gap:
-                            gap = False
-                            yield " "  # between the state's words and the model's
+                        elif delta is not None and delta.content:
+                            spoke = True
+                            if gap:
+                                gap = False
+                                yield " "  # between the state's words and the model's
                         yield chunk
+                async for chunk in answer:  # what the model said after the call, if anything
+                    if isinstance(chunk, llm.ChatChunk) and chunk.delta and chunk.delta.tool_calls:
+                        await self._refuse_unknown(chunk.delta.tool_calls, runnable)
+                    yield chunk
+            if held is not None:
+                if spoke and spoken is not None:
+                    yield FlushSentinel()  # what was said goes out whole
+                    await self._until_spoken(spoken)
+                yield held
         finally:
+            self._expecting = None
             if entry is not None:
                 await entry.aclose()
+            await answer.aclose()
 
     # --- structured output ----------------------------------------------------------------
 
@@ -616,10 +680,11 @@ def _last_said(chat_ctx: llm.ChatContext) -> llm.ChatMessage | None:
 
 
 class _Heard:
-    """The caller's messages LiveKit has put in the conversation, for a call followed
-    in the model's stream to wait for the words it answers: LiveKit runs the model
-    before it commits the caller's message (and, preemptively, before the caller may
-    have finished), and the engine's move must come after the words in every record."""
+    """The messages LiveKit has put in the conversation, for a call followed in the
+    model's stream to know whether the caller's words it answers are there yet: LiveKit
+    runs the model before it commits the caller's message (and, preemptively, before
+    the caller may have finished), and the engine's move must come after the words in
+    every record."""
 
     def __init__(self) -> None:
         self._ids: set[str] = set()
@@ -633,21 +698,30 @@ class _Heard:
         """LiveKit's ``conversation_item_added``: ``item_id`` is in the conversation."""
         self._ids.add(item_id)
         waiting = self._waiting.pop(item_id, None)
-        if waiting is not None and not waiting.done():
-            waiting.set_result(None)
+        if waiting is not None:
+            _settle(waiting)
 
-    async def wait(self, message: llm.ChatMessage, chat_ctx: llm.ChatContext) -> None:
-        """Until ``message`` is in the conversation (at once when it is)."""
-        if message.id in self._ids or chat_ctx.get_by_id(message.id) is not None:
-            return
+    def has(self, message: llm.ChatMessage, chat_ctx: llm.ChatContext) -> bool:
+        return message.id in self._ids or chat_ctx.get_by_id(message.id) is not None
+
+    async def wait(self, message: llm.ChatMessage) -> None:
+        """Until ``message`` is in the conversation."""
         waiting = self._waiting.get(message.id)
-        if waiting is None:
+        if waiting is None or waiting.done():
             waiting = self._waiting[message.id] = asyncio.get_running_loop().create_future()
         try:
-            await waiting
+            await asyncio.shield(waiting)
         except asyncio.CancelledError:  # a preemptive reply dropped: its words never came
             self._waiting.pop(message.id, None)
             raise
+
+
+async def _noting(
+    pieces: AsyncIterable[str | TimedString], passed: asyncio.Future[None]
+) -> AsyncIterable[str | TimedString]:
+    async for piece in pieces:
+        yield piece
+        _settle(passed)  # the output has it
 
 
 def _settle(future: asyncio.Future[None]) -> None:

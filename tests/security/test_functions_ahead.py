@@ -28,7 +28,9 @@ async def listener() -> AsyncIterator[Listener]:
 
 def _flow(url: str) -> dict[str, object]:
     return {
-        "variables": {"verified": {"type": "bool", "description": "The caller proved who they are"}},
+        "variables": {
+            "verified": {"type": "bool", "description": "The caller proved who they are"}
+        },
         "tools": [{"kind": "http", "name": "open", "description": "Open the vault", "url": url}],
         "agents": [
             {
