@@ -394,18 +394,14 @@ class FlowAgent(Agent):
             _settle(fired)
         if moved:
             if move.words or move.entry is not None:
-                await self._words_out(release)
+                # The switch (~0.1 ms) is for what comes after the words: it waits until
+                # the reply speaks or stops, or the model is asked again (_switched).
+                await self._until_spoken(release)
             await self._switch()
         if isinstance(outcome, Action) and outcome.target is None:
             await self._stayed()
         elif conv.ended is not None:
             self.session.shutdown(drain=True)  # once this reply, its last words, is out
-
-    async def _words_out(self, release: asyncio.Future[None]) -> None:
-        """Until the reply speaks (or stops), or the model is asked again: the switch to
-        the new state is for what comes after the words, and its ~0.1 ms waits until
-        they are out."""
-        await self._until_spoken(release)
 
     async def _until_spoken(self, done: asyncio.Future[None]) -> None:
         """Until ``done``, or the agent speaks or stops (only speaking or stopping counts:
