@@ -3,18 +3,16 @@
 A call of a function in a state lands in the edge's target (or stays, for a tool or an
 action that failed), and from there automatic edges and failed entry actions may carry
 it on. :func:`landings` is that set of states, a superset of where any one call ends
-up; :func:`functions_ahead` the functions of a state and of every state one call there
-can land in. The LiveKit adapter reads both to follow a call within the reply that
-made it: the new state's words and its entry turn go out in the same reply, so that
-reply must already be able to run the new state's functions.
+up. The LiveKit adapter reads it to follow a call within the reply that made it: only
+when every state the call may land in is one it switches to in place, and then that
+reply must already be able to run the functions of those states' entry turns.
 """
 
 from __future__ import annotations
 
 from flowctl.engine.compile import CompiledEdge, CompiledFlow, CompiledState
-from flowctl.engine.functions import FunctionSpec
 
-__all__ = ["functions_ahead", "landings"]
+__all__ = ["landings"]
 
 
 def _carried_on(compiled: CompiledFlow, state: CompiledState) -> list[int]:
@@ -45,20 +43,3 @@ def landings(compiled: CompiledFlow, state: int, function: str) -> frozenset[int
         seen.add(index)
         todo.extend(_carried_on(compiled, compiled.states[index]))
     return frozenset(seen)
-
-
-def functions_ahead(compiled: CompiledFlow, state: int) -> tuple[FunctionSpec, ...]:
-    """The functions of ``state`` and then of every state a call there may land in,
-    one per name (the state's own first; later states' same names are left out)."""
-    current = compiled.states[state]
-    names = {fn.name for fn in current.functions}
-    found = list(current.functions)
-    ahead: set[int] = set()
-    for fn in current.functions:
-        ahead |= landings(compiled, state, fn.name)
-    for index in sorted(ahead - {state}):
-        for fn in compiled.states[index].functions:
-            if fn.name not in names:
-                names.add(fn.name)
-                found.append(fn)
-    return tuple(found)

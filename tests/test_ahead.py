@@ -1,6 +1,6 @@
 """Where one function call can leave a conversation (``flowctl.engine.ahead``): an
 edge's target, the state itself, and wherever automatic edges and failed entry actions
-carry on from there."""
+carry on from there (not two calls away)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from flowkit import compile_doc
 
-from flowctl.engine.ahead import functions_ahead, landings
+from flowctl.engine.ahead import landings
 
 
 def _to(name: str, target: str, **extra: Any) -> dict[str, Any]:
@@ -73,11 +73,3 @@ def test_a_call_lands_in_the_target_and_wherever_it_is_carried_on() -> None:
     }
     # A tool stays, or Front's automatic edge moves on.
     assert _names(compiled, landings(compiled, front, "lookup")) == {"Front", "Lounge"}
-
-
-def test_the_functions_ahead_are_the_states_own_then_its_neighbours_once_each() -> None:
-    compiled = compile_doc(FLOW)
-    names = [fn.name for fn in functions_ahead(compiled, compiled.state_index["Front"])]
-    assert names[:3] == ["to_sort", "to_fetch", "lookup"]
-    assert sorted(names[3:]) == ["ask", "leave"]  # not Desk's `bye`: two calls away
-    assert len(names) == len(set(names))

@@ -2,9 +2,10 @@
 
 Its instructions are ``Conversation.render_instructions()``; the model is offered the
 functions the state offers (``function_tool(raw_schema=...)``), and LiveKit can run
-those and the functions of every state one call can land in (``flowctl.engine.ahead``:
-a reply that moved to a new state may take that state's entry turn, which may call
-them; which state a call is for is the engine's to say, so each fires the same way).
+those and the functions of the states with an entry turn that a call the reply follows
+may land in (``flowctl.engine.ahead``: the reply that moved there takes that entry
+turn, which may call them; which state a call is for is the engine's to say, so each
+fires the same way).
 It says the state's greeting on entry. A function call goes to ``Conversation.fire``;
 the adapter only acts on the typed outcome — all flow logic stays in the engine:
 
@@ -61,7 +62,7 @@ from livekit.agents.llm import ToolError, function_tool
 from livekit.agents.types import TimedString
 from livekit.agents.voice.generation import update_instructions
 
-from flowctl.engine.ahead import functions_ahead, landings
+from flowctl.engine.ahead import landings
 from flowctl.engine.compile import CompiledState
 from flowctl.engine.entering import Carry, EntryTurn, carry
 from flowctl.engine.runtime import Action, Conversation, Handoff, Outcome, Refused
@@ -128,7 +129,6 @@ class FlowAgent(Agent):
         return cls(conversation, **options)
 
     async def on_enter(self) -> None:
-        self._heard.keep(self._chat_ctx)
         self.session.on("conversation_item_added", self._on_item_added)
         self._speak(self._say_first)
 
@@ -179,20 +179,30 @@ class FlowAgent(Agent):
         return tools
 
     def _runnable_tools(self) -> list[llm.Tool | llm.Toolset]:
-        """The tools LiveKit can run in the current state: its functions and those of
-        every state one call can land in (``flowctl.engine.ahead``), one per name, so a
-        reply that followed a call into a new state can run what the new state's entry
-        turn calls. Which state a call is for is the conversation's to say: every tool
-        of a name fires the same way."""
+        """The tools LiveKit can run in the current state: its functions, and those of
+        every state with an entry turn that a call this reply follows may land in
+        (``flowctl.engine.ahead``), one per name: the entry turn is taken in the reply
+        that moved there, and may call them. Which state a call is for is the
+        conversation's to say: every tool of a name fires the same way."""
         conv = self.conversation
         if conv.ended is not None:
             return []
         index = conv.current.index
         tools = self._runnable.get(index)
         if tools is None:
-            offered = self.offered_tools()
-            ahead = functions_ahead(conv.compiled, index)[len(offered) :]
-            tools = self._runnable[index] = [*offered, *(self._tool(fn.schema) for fn in ahead)]
+            tools = self._runnable[index] = [*self.offered_tools()]
+            names = {fn.name for fn in conv.functions()}
+            for fn in conv.functions():
+                if not self._lands_in_place(fn.name):
+                    continue
+                for landing in landings(conv.compiled, index, fn.name):
+                    state = conv.compiled.states[landing]
+                    if state.spec.on_enter is None or state.end:
+                        continue  # no entry turn
+                    for ahead in state.functions:
+                        if ahead.name not in names:
+                            names.add(ahead.name)
+                            tools.append(self._tool(ahead.schema))
         return tools
 
     async def _carried(self, plan: Carry) -> llm.ChatContext:
@@ -309,14 +319,7 @@ class FlowAgent(Agent):
         offers the function, and wherever the call may land, this agent switches there
         in place (the same voice, the whole history kept) and the model answers in
         plain words."""
-        conv = self.conversation
-        if conv.ended is not None:
-            return None
-        key = (conv.current.index, call.name)
-        in_place = self._in_place.get(key)
-        if in_place is None:
-            in_place = self._in_place[key] = self._lands_in_place(call.name)
-        if not in_place:
+        if self.conversation.ended is not None or not self._lands_in_place(call.name):
             return None
         try:
             arguments = json.loads(call.arguments or "{}")
@@ -325,19 +328,22 @@ class FlowAgent(Agent):
         return arguments if isinstance(arguments, dict) else None
 
     def _lands_in_place(self, name: str) -> bool:
+        """Whether a call of ``name`` in the current state (which offers it) lands, wherever
+        it may, in a state this agent switches to in place, answering in plain words."""
         conv = self.conversation
         current = conv.current
-        if not any(fn.name == name for fn in current.functions):
-            return False
-        for index in landings(conv.compiled, current.index, name):
-            state = conv.compiled.states[index]
-            if (
-                not _same_voice(current, state)
-                or not carry(state.spec.context, conv).everything
-                or state.output is not None  # its entry turn answers in its schema
-            ):
-                return False
-        return True
+        key = (current.index, name)
+        found = self._in_place.get(key)
+        if found is None:
+            found = self._in_place[key] = any(fn.name == name for fn in current.functions) and all(
+                _same_voice(current, state)
+                and carry(state.spec.context, conv).everything
+                and state.output is None  # else its entry turn answers in its schema
+                for state in (
+                    conv.compiled.states[i] for i in landings(conv.compiled, current.index, name)
+                )
+            )
+        return found
 
     async def _follow_in_stream(
         self, call: llm.FunctionToolCall, arguments: dict[str, Any], said: llm.ChatMessage | None

@@ -1,7 +1,8 @@
-"""LiveKit can run the functions of every state one call away (so a reply that moved may
-take the new state's entry turn), but the engine decides which state a call is for: a
-model that calls a later state's function early is refused with the engine's reason,
-and the function's tool (here one that would reach the network) never runs."""
+"""LiveKit can run the functions of a state one call away that has an entry turn (a
+reply that moved there takes it, and it may call them), but the engine decides which
+state a call is for: a model that calls a later state's function early is refused with
+the engine's reason, and the function's tool (here one that would reach the network)
+never runs."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def _flow(url: str) -> dict[str, object]:
             {
                 "name": "Vault",
                 "instructions": "Open the vault.",
+                "on_enter": {"task": "Ask which box to open."},
                 "edges": [
                     {
                         "name": "open_vault",
@@ -74,7 +76,8 @@ async def test_a_later_states_function_called_early_is_refused_and_runs_nothing(
         agent = FlowAgent(conv)
         await session.start(agent)
         runnable = {tool.id for tool in agent.tools}
-        assert "open_vault" in runnable  # LiveKit could run it: Vault is one call away
+        # LiveKit could run it: Vault, one call away, has an entry turn
+        assert "open_vault" in runnable
         model.plan([Step.call("open_vault"), Step.say("I can't do that yet.")])
         await session.run(user_input="open the vault")
     await conv.aclose()
