@@ -273,7 +273,7 @@ ENTRY = {
 
 
 async def test_the_entry_turn_is_the_same_reply_and_may_call_the_new_states_functions() -> None:
-    conv, model, _, runs = await _session(
+    conv, model, agent, runs = await _session(
         compile_doc(ENTRY),
         [("the desk, please", [Step.call("to_desk"), Step.call("only_here")])],
     )
@@ -291,6 +291,12 @@ async def test_the_entry_turn_is_the_same_reply_and_may_call_the_new_states_func
     ]
     said = [e.item.content for e in runs[0].events if type(e).__name__ == "ChatMessageEvent"]
     assert said == [["This is Desk."], ["This is Done."]]
+    # LiveKit ran the move to Desk before the entry turn's call; the agent switched
+    # once, to Done (the switch to Desk, waiting for its words, found it covered).
+    calls = [e.item.name for e in runs[0].events if type(e).__name__ == "FunctionCallEvent"]
+    assert calls == ["to_desk", "only_here"]
+    assert isinstance(agent, FlowAgent) and agent.switches == 1
+    assert agent.instructions == "You are the Done desk."
 
 
 async def test_the_engine_moves_after_the_callers_words_are_in_the_conversation(compiled) -> None:  # type: ignore[no-untyped-def]
@@ -380,3 +386,19 @@ async def test_livekit_runs_the_calls_tool_once_the_new_states_words_are_out(
         await session.run(user_input="keep going")
     conv.close()
     assert seen == ["said This is Keep.", "tool runs"]
+
+
+async def test_a_call_whose_words_livekit_never_commits_goes_livekits_way(
+    compiled, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # A reply whose caller's message LiveKit does not commit as it usually does (the
+    # adapter never hears it): the call is not followed in the stream and does not
+    # hang; LiveKit's tool fires it, and the new state's words are said after.
+    monkeypatch.setattr(agent_module, "COMMIT_WAIT", 0.01)
+    monkeypatch.setattr(agent_module._Heard, "has", lambda *_: False)
+    monkeypatch.setattr(agent_module._Heard, "added", lambda *_: None)
+    conv, _, agent, runs = await _session(compiled, [("keep going", [Step.call("to_keep")])])
+    assert conv.state == "Keep" and isinstance(agent, FlowAgent) and agent.switches == 1
+    events = [type(e).__name__ for e in runs[0].events]
+    assert events == ["FunctionCallEvent", "FunctionCallOutputEvent", "ChatMessageEvent"]
+    assert runs[0].events[-1].item.content == ["This is Keep."]

@@ -73,6 +73,11 @@ __all__ = ["FlowAgent", "VoiceStack"]
 
 logger = logging.getLogger(__name__)
 
+# How long a call the model's stream brings waits for LiveKit to commit the caller's
+# words it answers (a few event-loop steps, well under a millisecond, in every reply
+# LiveKit builds from a user turn) before it is left to LiveKit's own tool instead.
+COMMIT_WAIT = 0.5
+
 # The models a state speaks with, as ``Agent`` keyword arguments (``llm``, ``tts``...);
 # the worker's session factory provides it. Without one the session's models serve
 # every state.
@@ -111,6 +116,8 @@ class FlowAgent(Agent):
         self._in_place: dict[tuple[int, str], bool] = {}  # by state and function
         self._heard = heard if heard is not None else _Heard()
         self._expecting: asyncio.Future[None] | None = None  # see _expect_words
+        # How much of the conversation's history the agent's last switch followed.
+        self._switched_at = len(conversation.history)
         self.switches = 0  # state changes made in place, for tests and benchmarks
         self.voice_instructions: str | None = None  # from the last structured answer
         super().__init__(
@@ -177,6 +184,15 @@ class FlowAgent(Agent):
             # The compiled schemas as they are: LiveKit reads them, never writes them.
             tools = self._offered[index] = [self._tool(fn.schema) for fn in conv.functions()]
         return tools
+
+    def _offered_in(self, runnable: set[str]) -> list[llm.Tool]:
+        """What the model is offered in a reply whose tools LiveKit took as ``runnable``:
+        the current state's functions it can run (a step after a move within the same
+        reply runs with the tools the reply started with)."""
+        offered = self.offered_tools()
+        if all(tool.id in runnable for tool in offered):
+            return offered
+        return [tool for tool in offered if tool.id in runnable]
 
     def _runnable_tools(self) -> list[llm.Tool | llm.Toolset]:
         """The tools LiveKit can run in the current state: its functions, and those of
@@ -251,7 +267,8 @@ class FlowAgent(Agent):
                 on_output=self._on_output,
                 heard=self._heard,
             )
-        await self._switch()
+        if self._switched_at < len(self.conversation.history):  # else already followed
+            await self._switch()
         self._speak(say)
         return None
 
@@ -264,6 +281,7 @@ class FlowAgent(Agent):
             await self.update_chat_ctx(await self._carried(plan))
         await self.update_instructions(conv.render_instructions())
         await self.update_tools(self._runnable_tools())
+        self._switched_at = len(conv.history)
         self.switches += 1
 
     # --- function calls -----------------------------------------------------------------
@@ -305,21 +323,34 @@ class FlowAgent(Agent):
         if text != self.instructions:
             await self.update_instructions(text)
 
-    async def _refuse_unknown(self, calls: list[llm.FunctionToolCall], runnable: set[str]) -> None:
-        """A call of a function LiveKit cannot run never reaches a tool (LiveKit
-        answers the model itself); the engine refuses it too, so the history shows it."""
-        for call in calls:
-            if call.name not in runnable:
-                await self.conversation.fire(call.name)
+    async def _refuse_unknown(
+        self, calls: list[llm.FunctionToolCall], runnable: set[str], chat_ctx: llm.ChatContext
+    ) -> None:
+        """A call of a function LiveKit cannot run never reaches a tool (LiveKit answers
+        the model itself); when the state does not offer it either, the engine refuses
+        it too, so the history shows it, after the caller's words it answers."""
+        offered = {fn.name for fn in self.conversation.functions()}
+        unknown = [c.name for c in calls if c.name not in runnable and c.name not in offered]
+        if not unknown:
+            return
+        said = _last_said(chat_ctx)
+        if said is not None and not self._heard.has(said, self._chat_ctx):
+            await self._heard.wait(said)
+        for name in unknown:
+            await self.conversation.fire(name)
 
     # --- following a call in the model's stream -------------------------------------------
 
-    def _followable(self, call: llm.FunctionToolCall) -> dict[str, Any] | None:
+    def _followable(self, call: llm.FunctionToolCall, runnable: set[str]) -> dict[str, Any] | None:
         """The arguments of a call this reply can follow itself, or None: the state
         offers the function, and wherever the call may land, this agent switches there
         in place (the same voice, the whole history kept) and the model answers in
         plain words."""
-        if self.conversation.ended is not None or not self._lands_in_place(call.name):
+        if (
+            self.conversation.ended is not None
+            or call.name not in runnable
+            or not self._lands_in_place(call.name)
+        ):
             return None
         try:
             arguments = json.loads(call.arguments or "{}")
@@ -356,8 +387,12 @@ class FlowAgent(Agent):
         the conversation and this agent in the same state, and the tool LiveKit runs
         for the call, if it does, answers with the outcome. None when the firing failed
         (the tool reports it)."""
-        if said is not None and not self._heard.has(said, self._chat_ctx):
-            await self._heard.wait(said)
+        if (
+            said is not None
+            and not self._heard.has(said, self._chat_ctx)
+            and not await self._heard.wait(said)
+        ):
+            return None  # not committed in time: LiveKit's tool fires the call
         loop = asyncio.get_running_loop()
         known: asyncio.Future[_Move] = loop.create_future()
         fired, release = loop.create_future(), loop.create_future()
@@ -367,6 +402,7 @@ class FlowAgent(Agent):
         )
         self._switching[task] = release
         task.add_done_callback(self._switching.pop)
+        task.add_done_callback(_log_failure)
         await fired  # cut off here, only this wait ends: the task runs on
         if known.exception() is not None:
             return None  # the call's tool raises it
@@ -384,6 +420,7 @@ class FlowAgent(Agent):
         move = _Move()
         try:
             outcome = move.outcome = await conv.fire(name, arguments)
+            logged = len(conv.history)
             moved = isinstance(outcome, Handoff | Action) and outcome.target is not None
             if moved:
                 assert isinstance(outcome, Handoff | Action)
@@ -391,9 +428,9 @@ class FlowAgent(Agent):
                 move.entry = conv.entry_turn() if conv.ended is None else None
             elif isinstance(outcome, Action):
                 move.words = outcome.say or ""
-        except BaseException as exc:
+        except Exception as exc:  # the call's tool raises it
             known.set_exception(exc)
-            raise
+            return
         else:
             known.set_result(move)  # the reply says the words meanwhile
         finally:
@@ -403,7 +440,8 @@ class FlowAgent(Agent):
                 # The switch (~0.1 ms) is for what comes after the words: it waits until
                 # the reply speaks or stops, or the model is asked again (_switched).
                 await self._until_spoken(release)
-            await self._switch()
+            if self._switched_at < logged:  # else a later move's switch followed this one
+                await self._switch()
         if isinstance(outcome, Action) and outcome.target is None:
             await self._stayed()
         elif conv.ended is not None:
@@ -449,11 +487,16 @@ class FlowAgent(Agent):
             return
         for release in self._switching.values():
             _settle(release)
-        await asyncio.gather(*self._switching, return_exceptions=True)
+        await asyncio.wait(list(self._switching))  # a cancelled reply leaves them running
         update_instructions(chat_ctx, instructions=self.instructions, add_if_missing=False)
 
     def _entry_turn(
-        self, chat_ctx: llm.ChatContext, said: str, call: llm.FunctionToolCall, move: _Move
+        self,
+        chat_ctx: llm.ChatContext,
+        said: str,
+        call: llm.FunctionToolCall,
+        move: _Move,
+        runnable: set[str],
     ) -> llm.LLMStream | None:
         """The new state's entry turn, asked of the model at once (it runs while the
         reply that moved there streams on): the history with what the reply said, the
@@ -482,7 +525,7 @@ class FlowAgent(Agent):
             ctx.add_message(role="system", content=move.entry.task)
         return model.chat(
             chat_ctx=ctx,
-            tools=self.offered_tools(),
+            tools=self._offered_in(runnable),
             tool_choice="auto",
             conn_options=self.session.conn_options.llm_conn_options,
         )
@@ -505,6 +548,7 @@ class FlowAgent(Agent):
                 yield piece
             return
         runnable = {tool.id for tool in tools}
+        offered = self._offered_in(runnable)
         follows = model_settings.tool_choice != "none"  # else LiveKit runs no call
         said: list[str] = []
         entry: llm.LLMStream | None = None
@@ -514,7 +558,8 @@ class FlowAgent(Agent):
         held: llm.ChatChunk | None = None
         spoken: asyncio.Future[None] | None = None
         spoke = False  # words of the new state were sent on
-        answer = Agent.default.llm_node(self, chat_ctx, self.offered_tools(), model_settings)
+        failed: Exception | None = None  # the entry turn's model failed
+        answer = Agent.default.llm_node(self, chat_ctx, offered, model_settings)
         try:
             async for chunk in answer:
                 if held is not None and spoken is not None and spoken.done():
@@ -522,18 +567,20 @@ class FlowAgent(Agent):
                     held = None
                 delta = chunk.delta if isinstance(chunk, llm.ChatChunk) else None
                 if delta is not None and delta.tool_calls:
-                    await self._refuse_unknown(delta.tool_calls, runnable)
+                    await self._refuse_unknown(delta.tool_calls, runnable, chat_ctx)
                     call = delta.tool_calls[0]
-                    arguments = self._followable(call) if follows else None
+                    arguments = self._followable(call, runnable) if follows else None
                     if arguments is not None:
                         follows = False  # one call a reply is followed
                         move = await self._follow_in_stream(call, arguments, _last_said(chat_ctx))
                         if move is not None:
                             assert isinstance(chunk, llm.ChatChunk)
-                            entry = self._entry_turn(chat_ctx, "".join(said), call, move)
+                            entry = self._entry_turn(chat_ctx, "".join(said), call, move, runnable)
                             held, spoken = chunk, self._expect_words()
                             if move.words:
                                 gap = spoke = True
+                                if said and not said[-1][-1:].isspace():
+                                    yield " "  # after what the model said before the call
                                 yield move.words
                                 yield FlushSentinel()  # a segment of their own: out now
                             if entry is not None:
@@ -543,30 +590,44 @@ class FlowAgent(Agent):
                     said.append(delta.content)
                 yield chunk
             if entry is not None:
-                async with entry:
-                    async for chunk in entry:
-                        if held is not None and spoken is not None and spoken.done():
-                            yield held
-                            held = None
-                        delta = chunk.delta
+                try:
+                    async with entry:
+                        async for chunk in entry:
+                            delta = chunk.delta
+                            if held is not None and (
+                                (spoken is not None and spoken.done())
+                                or (delta is not None and delta.tool_calls)
+                            ):
+                                yield held  # before any call of the entry turn
+                                held = None
+                            if delta is not None and delta.tool_calls:
+                                await self._refuse_unknown(delta.tool_calls, runnable, chat_ctx)
+                            elif delta is not None and delta.content:
+                                spoke = True
+                                if gap:
+                                    gap = False
+                                    yield " "  # between the state's words and the model's
+                            yield chunk
+                except Exception as exc:  # the call is LiveKit's to run all the same
+                    failed = exc
+                else:
+                    async for rest in answer:  # what the model said after the call, if any
+                        delta = rest.delta if isinstance(rest, llm.ChatChunk) else None
                         if delta is not None and delta.tool_calls:
-                            await self._refuse_unknown(delta.tool_calls, runnable)
-                        elif delta is not None and delta.content:
-                            spoke = True
-                            if gap:
-                                gap = False
-                                yield " "  # between the state's words and the model's
-                        yield chunk
-                async for chunk in answer:  # what the model said after the call, if anything
-                    if isinstance(chunk, llm.ChatChunk) and chunk.delta and chunk.delta.tool_calls:
-                        await self._refuse_unknown(chunk.delta.tool_calls, runnable)
-                    yield chunk
+                            await self._refuse_unknown(delta.tool_calls, runnable, chat_ctx)
+                        yield rest
             if held is not None:
-                if spoke and spoken is not None:
+                if spoke and spoken is not None and failed is None:
                     yield FlushSentinel()  # what was said goes out whole
                     await self._until_spoken(spoken)
                 yield held
+                held = None
+            if failed is not None:
+                raise failed
         finally:
+            if held is not None and held.delta is not None:
+                # Cut off: LiveKit never gets the call, and no tool asks for its answer.
+                self._moves.pop(held.delta.tool_calls[0].call_id, None)
             self._expecting = None
             if entry is not None:
                 await entry.aclose()
@@ -598,7 +659,7 @@ class FlowAgent(Agent):
         plain: bool | None = None  # None until the answer's first character shows its kind
         async with model.chat(
             chat_ctx=chat_ctx,
-            tools=self.offered_tools(),
+            tools=self._offered_in(runnable),
             tool_choice=model_settings.tool_choice,
             conn_options=self.session.conn_options.llm_conn_options,
             extra_kwargs={"response_format": response_format},
@@ -606,7 +667,7 @@ class FlowAgent(Agent):
             async for chunk in stream:
                 delta = chunk.delta
                 if delta is not None and delta.tool_calls:
-                    await self._refuse_unknown(delta.tool_calls, runnable)
+                    await self._refuse_unknown(delta.tool_calls, runnable, chat_ctx)
                 if delta is None or not delta.content:
                     yield chunk
                     continue
@@ -706,16 +767,23 @@ class _Heard:
     def has(self, message: llm.ChatMessage, chat_ctx: llm.ChatContext) -> bool:
         return message.id in self._ids or chat_ctx.get_by_id(message.id) is not None
 
-    async def wait(self, message: llm.ChatMessage) -> None:
-        """Until ``message`` is in the conversation."""
+    async def wait(self, message: llm.ChatMessage) -> bool:
+        """Until ``message`` is in the conversation (True), or ``COMMIT_WAIT`` passed
+        (False: a reply whose caller's words LiveKit does not commit as it usually
+        does; the call then goes LiveKit's way)."""
+        loop = asyncio.get_running_loop()
         waiting = self._waiting.get(message.id)
         if waiting is None or waiting.done():
-            waiting = self._waiting[message.id] = asyncio.get_running_loop().create_future()
+            waiting = self._waiting[message.id] = loop.create_future()
+        timer = loop.call_later(COMMIT_WAIT, _settle, waiting)  # wakes every waiter
         try:
             await asyncio.shield(waiting)
-        except asyncio.CancelledError:  # a preemptive reply dropped: its words never came
-            self._waiting.pop(message.id, None)
-            raise
+        finally:
+            timer.cancel()
+        if message.id in self._ids:
+            return True
+        self._waiting.pop(message.id, None)
+        return False
 
 
 async def _noting(
@@ -724,6 +792,11 @@ async def _noting(
     async for piece in pieces:
         yield piece
         _settle(passed)  # the output has it
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("following a call failed", exc_info=task.exception())
 
 
 def _settle(future: asyncio.Future[None]) -> None:
