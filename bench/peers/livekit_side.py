@@ -25,7 +25,18 @@ from typing import Literal
 import reservations
 from livekit.agents import Agent, AgentSession, RunContext, function_tool, llm
 from livekit_text import Model, new_session, play
-from script import BOOKED, ENTRY_TASKS, FULL, GOODBYE, OPENING, ROLE, Marks
+from script import (
+    BOOKED,
+    CONFIRM_TASK,
+    ENTRY_TASKS,
+    FULL,
+    GOODBYE,
+    GREETING_TASK,
+    OPENING,
+    OTHER_TIME_TASK,
+    ROLE,
+    Marks,
+)
 
 Form = Literal["say", "generate_reply"]
 
@@ -84,8 +95,7 @@ class _Asking(_State):
 class Greeting(_Asking):
     def __init__(self) -> None:
         super().__init__(
-            "Learn how many people the table is for and the time they would like, then "
-            "call check_availability. We seat on the hour from 5 PM to 10 PM.",
+            GREETING_TASK,
             words=OPENING,
             entry=ENTRY_TASKS["Greeting"],
         )
@@ -94,8 +104,7 @@ class Greeting(_Asking):
 class OtherTime(_Asking):
     def __init__(self, time: str, alternatives: str, *, chat_ctx: llm.ChatContext) -> None:
         super().__init__(
-            f"{time} is taken. Offer the free times ({alternatives}) and, when the caller "
-            "picks one, call check_availability with it.",
+            OTHER_TIME_TASK.format(time=time, alternatives=alternatives),
             words=FULL.format(time=time, alternatives=alternatives),
             entry=ENTRY_TASKS["OtherTime"],
             chat_ctx=chat_ctx,
@@ -105,8 +114,7 @@ class OtherTime(_Asking):
 class Confirm(_State):
     def __init__(self, party_size: int, time: str, *, chat_ctx: llm.ChatContext) -> None:
         super().__init__(
-            f"The table is booked for {party_size} at {time}. Answer a last question about "
-            "it briefly; when the caller needs nothing else, call finish.",
+            CONFIRM_TASK.format(party_size=party_size, time=time),
             words=BOOKED.format(party_size=party_size, time=time),
             entry=ENTRY_TASKS["Confirm"],
             chat_ctx=chat_ctx,

@@ -63,7 +63,19 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
-from script import BOOKED, ENTRY_TASKS, FULL, GOODBYE, OPENING, ROLE, TURNS, Marks
+from script import (
+    BOOKED,
+    CONFIRM_TASK,
+    ENTRY_TASKS,
+    FULL,
+    GOODBYE,
+    GREETING_TASK,
+    OPENING,
+    OTHER_TIME_TASK,
+    ROLE,
+    TURNS,
+    Marks,
+)
 
 Form = Literal["llm", "tts_say"]
 
@@ -127,8 +139,7 @@ class Reservation:
     def greeting(self) -> NodeConfig:
         node = self._node(
             "Greeting",
-            "Learn how many people the table is for and the time they would like, then "
-            "call check_availability. We seat on the hour from 5 PM to 10 PM.",
+            GREETING_TASK,
             OPENING,
             [self.check_availability],
         )
@@ -138,8 +149,7 @@ class Reservation:
     def other_time(self, time: str, alternatives: str) -> NodeConfig:
         return self._node(
             "OtherTime",
-            f"{time} is taken. Offer the free times ({alternatives}) and, when the caller "
-            "picks one, call check_availability with it.",
+            OTHER_TIME_TASK.format(time=time, alternatives=alternatives),
             FULL.format(time=time, alternatives=alternatives),
             [self.check_availability],
         )
@@ -147,8 +157,7 @@ class Reservation:
     def confirm(self, party_size: int, time: str) -> NodeConfig:
         return self._node(
             "Confirm",
-            f"The table is booked for {party_size} at {time}. Answer a last question about "
-            "it briefly; when the caller needs nothing else, call finish.",
+            CONFIRM_TASK.format(party_size=party_size, time=time),
             BOOKED.format(party_size=party_size, time=time),
             [self.finish],
         )

@@ -27,6 +27,20 @@ OPENING = (
 FULL = "I'm sorry, {time} is fully booked. I can offer {alternatives}. Would one of those suit you?"
 BOOKED = "Your table for {party_size} at {time} is booked. Is there anything else I can do for you?"
 GOODBYE = f"Thank you for calling {RESTAURANT}. Enjoy your evening!"
+# What each state asks of the model (its instructions after ROLE), the same on every
+# side; flowctl's flow writes them as templates of its variables.
+GREETING_TASK = (
+    "Learn how many people the table is for and the time they would like, then "
+    "call check_availability. We seat on the hour from 5 PM to 10 PM."
+)
+OTHER_TIME_TASK = (
+    "{time} is taken. Offer the free times ({alternatives}) and, when the caller "
+    "picks one, call check_availability with it."
+)
+CONFIRM_TASK = (
+    "The table is booked for {party_size} at {time}. Answer a last question about "
+    "it briefly; when the caller needs nothing else, call finish."
+)
 # Where a state speaks through the model instead (flowctl's `on_enter.task`, Pipecat's
 # task message with `respond_immediately`), what the model is asked to say on entering.
 ENTRY_TASKS = {
