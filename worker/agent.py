@@ -247,11 +247,17 @@ class FlowAgent(Agent):
             ctx.items.extend(history.truncate(max_items=plan.keep).items)
         return ctx
 
+    def _model(self) -> llm.LLM[Any] | None:
+        """The language model this agent speaks with (its state's, else the
+        session's); None for a realtime model."""
+        model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
+        return model if isinstance(model, llm.LLM) else None
+
     async def _summary(self, history: llm.ChatContext, prompt: str) -> str:
         """The session's model's summary of ``history`` (in dry runs, the scripted
         model's next step), asked with ``prompt``; empty when it wrote none."""
-        model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
-        if not isinstance(model, llm.LLM):
+        model = self._model()
+        if model is None:
             return ""
         options = self.session.conn_options.llm_conn_options
         return await written_summary(model, history, prompt, options)
@@ -333,9 +339,7 @@ class FlowAgent(Agent):
         unknown = [c.name for c in calls if c.name not in runnable and c.name not in offered]
         if not unknown:
             return
-        said = _last_said(chat_ctx)
-        if said is not None and not self._heard.has(said, self._chat_ctx):
-            await self._heard.wait(said)
+        await self._words_in(chat_ctx)
         for name in unknown:
             await self.conversation.fire(name)
 
@@ -376,8 +380,17 @@ class FlowAgent(Agent):
             )
         return found
 
+    async def _words_in(self, chat_ctx: llm.ChatContext) -> bool:
+        """Until the caller's words the reply to ``chat_ctx`` answers are in the
+        conversation: True, or False when LiveKit did not commit them in time
+        (``_Heard.wait``)."""
+        said = _last_said(chat_ctx)
+        if said is None or self._heard.has(said, self._chat_ctx):
+            return True
+        return await self._heard.wait(said)
+
     async def _follow_in_stream(
-        self, call: llm.FunctionToolCall, arguments: dict[str, Any], said: llm.ChatMessage | None
+        self, call: llm.FunctionToolCall, arguments: dict[str, Any], chat_ctx: llm.ChatContext
     ) -> _Move | None:
         """Fire ``call`` as the model's stream brings it, once the caller's words it
         answers are in the conversation, and follow the outcome here: the new state's
@@ -387,11 +400,7 @@ class FlowAgent(Agent):
         the conversation and this agent in the same state, and the tool LiveKit runs
         for the call, if it does, answers with the outcome. None when the firing failed
         (the tool reports it)."""
-        if (
-            said is not None
-            and not self._heard.has(said, self._chat_ctx)
-            and not await self._heard.wait(said)
-        ):
+        if not await self._words_in(chat_ctx):
             return None  # not committed in time: LiveKit's tool fires the call
         loop = asyncio.get_running_loop()
         known: asyncio.Future[_Move] = loop.create_future()
@@ -502,8 +511,8 @@ class FlowAgent(Agent):
         reply that moved there streams on): the history with what the reply said, the
         call and its answer and the new state's words, under the new state's
         instructions and, for this turn, its task. None when no LLM takes it."""
-        model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
-        if not isinstance(model, llm.LLM) or move.entry is None:
+        model = self._model()
+        if model is None or move.entry is None:
             return None
         ctx = chat_ctx.copy()
         if said:
@@ -572,7 +581,7 @@ class FlowAgent(Agent):
                     arguments = self._followable(call, runnable) if follows else None
                     if arguments is not None:
                         follows = False  # one call a reply is followed
-                        move = await self._follow_in_stream(call, arguments, _last_said(chat_ctx))
+                        move = await self._follow_in_stream(call, arguments, chat_ctx)
                         if move is not None:
                             assert isinstance(chunk, llm.ChatChunk)
                             entry = self._entry_turn(chat_ctx, "".join(said), call, move, runnable)
@@ -644,8 +653,8 @@ class FlowAgent(Agent):
         spec = self.conversation.current.output
         assert spec is not None
         runnable = {tool.id for tool in tools}
-        model = self.llm if isinstance(self.llm, llm.LLM) else self.session.llm
-        assert isinstance(model, llm.LLM), "structured output needs an LLM, not a realtime model"
+        model = self._model()
+        assert model is not None, "structured output needs an LLM, not a realtime model"
         response_format = {
             "type": "json_schema",
             "json_schema": {
